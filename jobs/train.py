@@ -1,0 +1,11 @@
+"""spark-submit entry point: ``spark-submit jobs/train.py --input ... --output ...``.
+
+Takes exactly the arguments of ``sparkw2v train``.
+"""
+
+import sys
+
+from sparkw2v.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -1,0 +1,165 @@
+"""Command line: ``sparkw2v train``, ``sparkw2v evaluate``; ``jobs/*.py`` call the same functions.
+
+Flags are generated from :class:`~sparkw2v.config.TrainConfig`, so names, help
+and defaults live in one place. Settings come from the defaults, then
+``--config FILE.toml``, then flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+from typing import Sequence
+
+from .config import ConfigError, TrainConfig
+
+log = logging.getLogger("sparkw2v")
+
+#: Words whose neighbours are printed after training when present (else frequent words).
+PROBE_WORDS = ("money", "government", "church", "war", "city", "children", "music", "king")
+
+_TYPES = {"int": int, "float": float, "str": str}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, grouped as in the dataclass; defaults left unset."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in dataclasses.fields(TrainConfig):
+        group_name = f.metadata["group"]
+        group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(group_name))
+        flag = "--" + f.name.replace("_", "-")
+        base = f.type.replace(" | None", "")
+        help_text = f"{f.metadata['help']} (default: {f.default})"
+        if base == "bool":
+            group.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
+            if "negated" in f.metadata:
+                group.add_argument("--" + f.metadata["negated"], dest=f.name, action="store_false",
+                                   default=argparse.SUPPRESS, help=f"opposite of {flag}")
+        else:
+            group.add_argument(flag, dest=f.name, type=_TYPES[base], default=argparse.SUPPRESS,
+                               metavar=f.name.upper(), help=help_text)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults, overridden by ``--config`` TOML, overridden by flags."""
+    cfg = TrainConfig.from_toml(args.config) if getattr(args, "config", None) else TrainConfig()
+    given = {name: getattr(args, name) for name in TrainConfig.field_names() if hasattr(args, name)}
+    return cfg.replace(**given)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sparkw2v", description="Distributed word2vec on Apache Spark.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="train word vectors and write a Parquet vector table",
+                           description="Train word2vec on text and write OUTPUT/vectors (Parquet), "
+                                       "OUTPUT/vocab and OUTPUT/metadata.json.")
+    train.add_argument("--config", metavar="FILE", help="TOML file of settings (see conf/default.toml)")
+    add_config_arguments(train)
+    run = train.add_argument_group("run")
+    run.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
+    run.add_argument("--show", metavar="WORDS", default=None,
+                     help="comma-separated words whose nearest neighbours are printed after training "
+                          "(default: a few common words); '' prints none")
+    _add_common(train)
+
+    evaluate = sub.add_parser("evaluate", help="score a vector table on word-similarity and analogy files")
+    evaluate.add_argument("--vectors", required=True, help="model directory written by 'sparkw2v train'")
+    evaluate.add_argument("--similarity", metavar="FILE", help="word pairs with scores (WordSim-353 format)")
+    evaluate.add_argument("--analogies", metavar="FILE", help="analogy questions (questions-words format)")
+    evaluate.add_argument("--restrict-vocab", type=int, default=300_000,
+                          help="answer analogies from the N most frequent words (default: 300000)")
+    evaluate.add_argument("--master", help="Spark master (default: local[*])")
+    _add_common(evaluate)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        datefmt="%H:%M:%S", stream=sys.stderr)
+    log.setLevel(level)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .model import Word2Vec
+    from .session import get_session
+    from .vector_table import check_output
+
+    cfg = config_from_args(args).validate()
+    spark = get_session(master=args.master)
+    check_output(spark, cfg.output, cfg.overwrite)
+    model = Word2Vec(cfg).fit_input(spark)
+    location = model.save(cfg.output, overwrite=cfg.overwrite)
+    info = model.result.info
+    print(f"trained {len(model.wv)} words x {cfg.vector_size} dims on {info['train_words']} words "
+          f"({cfg.epochs} epochs, {info['num_partitions']} partitions) in {info['train_seconds']:.1f}s "
+          f"({info['words_per_second']:.0f} words/s); wrote {location}")
+    _print_neighbours(model.wv, args.show)
+    return 0
+
+
+def _print_neighbours(wv, show: str | None) -> None:
+    if show == "":
+        return
+    if show is None:
+        words = [w for w in PROBE_WORDS if w in wv][:5] or list(wv.words[100:105])
+    else:
+        words = [w.strip() for w in show.split(",") if w.strip()]
+    for word in words:
+        if word not in wv:
+            print(f"{word}: not in vocabulary")
+            continue
+        neighbours = ", ".join(f"{w} {s:.2f}" for w, s in wv.most_similar(word, topn=8))
+        print(f"{word}: {neighbours}")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .evaluation import evaluate
+    from .model import Word2VecModel
+    from .session import get_session
+
+    if not args.similarity and not args.analogies:
+        raise ConfigError("give --similarity FILE and/or --analogies FILE")
+    spark = get_session(master=args.master)
+    model = Word2VecModel.load(args.vectors, spark=spark)
+    scores = evaluate(model.wv, similarity_path=args.similarity, analogy_path=args.analogies,
+                      restrict_vocab=args.restrict_vocab)
+    print(json.dumps(scores, indent=2, sort_keys=True))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("sparkw2v: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # one clear line for users; the traceback with --verbose
+        if args.verbose:
+            raise
+        from .errors import user_message
+        message = user_message(exc)
+        if message is None:
+            raise
+        print(f"sparkw2v: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

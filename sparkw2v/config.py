@@ -1,0 +1,184 @@
+"""The training configuration: one frozen dataclass, one source of names and defaults.
+
+The CLI (``sparkw2v train``), ``conf/*.toml`` files and the Python API all build a
+:class:`TrainConfig`; :meth:`TrainConfig.validate` runs once, before any Spark
+job, and names the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+INPUT_FORMATS = ("text", "parquet", "orc", "json", "csv")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message says which and what is allowed."""
+
+
+def _opt(default: Any, help: str, group: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, "group": group, **extra})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every parameter of a training run. Names follow gensim's Word2Vec where it has one."""
+
+    # Input
+    input: str | None = _opt(None, "text files, directory or glob to train on (plain or .gz)", "input")
+    input_table: str | None = _opt(None, "catalog table to train on instead of --input", "input")
+    input_format: str = _opt("text", f"format of --input: one of {', '.join(INPUT_FORMATS)}", "input")
+    text_column: str = _opt("text", "column holding the text (parquet/orc/json/csv/tables)", "input")
+    tokens_column: str | None = _opt(
+        None, "column of array<string> tokens to use as they are (no tokenization)", "input")
+    lowercase: bool = _opt(True, "lower-case text before splitting", "input", negated="keep-case")
+    token_pattern: str | None = _opt(
+        None, "regular expression to split text on (default: any whitespace)", "input")
+    max_sentence_length: int = _opt(10_000, "cut longer sentences into pieces of this many words", "input")
+    # Vocabulary
+    min_count: int = _opt(5, "ignore words seen fewer times than this", "vocabulary")
+    max_vocab_size: int | None = _opt(None, "keep only the N most frequent words", "vocabulary")
+    # Model and training
+    vector_size: int = _opt(100, "dimensions of the word vectors", "training")
+    sg: bool = _opt(True, "skip-gram (default); --cbow for continuous bag of words", "training",
+                    negated="cbow")
+    window: int = _opt(5, "maximum distance between a word and its context words", "training")
+    negative: int = _opt(5, "negative samples per training example", "training")
+    ns_exponent: float = _opt(0.75, "exponent of the negative-sampling distribution count**x", "training")
+    sample: float = _opt(1e-3, "subsampling threshold for frequent words (0 disables)", "training")
+    alpha: float | None = _opt(None, "initial learning rate (default 0.025 skip-gram, 0.05 CBOW)", "training")
+    min_alpha: float = _opt(1e-4, "final learning rate, reached linearly at the end of the run", "training")
+    epochs: int = _opt(5, "passes over the corpus", "training")
+    seed: int = _opt(1, "random seed; same seed and partitions give the same vectors", "training")
+    batch_words: int = _opt(2048, "corpus words per vectorised kernel step", "training")
+    # Distribution
+    num_partitions: int | None = _opt(
+        None, "corpus shards trained in parallel (default: Spark's default parallelism)", "distribution")
+    syncs_per_epoch: int = _opt(1, "times per epoch the driver averages the shards' models",
+                                "distribution")
+    # Output
+    output: str | None = _opt(None, "directory to write vectors/, vocab/ and metadata.json to", "output")
+    overwrite: bool = _opt(False, "replace an existing --output", "output")
+
+    @property
+    def effective_alpha(self) -> float:
+        if self.alpha is not None:
+            return self.alpha
+        return 0.025 if self.sg else 0.05
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def validate(self, require_io: bool = True) -> "TrainConfig":
+        """Check every value; raise :class:`ConfigError` naming the first bad one."""
+        def need(ok: bool, name: str, value: Any, allowed: str) -> None:
+            if not ok:
+                raise ConfigError(f"invalid {name}={value!r}: {allowed}")
+
+        def positive_int(name: str, low: int = 1) -> None:
+            value = getattr(self, name)
+            need(isinstance(value, int) and not isinstance(value, bool) and value >= low,
+                 name, value, f"must be an integer >= {low}")
+
+        for name in ("vector_size", "window", "epochs", "syncs_per_epoch", "max_sentence_length",
+                     "batch_words"):
+            positive_int(name)
+        positive_int("min_count", 1)
+        positive_int("negative", 1)
+        if self.max_vocab_size is not None:
+            positive_int("max_vocab_size")
+        if self.num_partitions is not None:
+            positive_int("num_partitions")
+        for name in ("sample", "ns_exponent", "min_alpha"):
+            value = getattr(self, name)
+            need(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
+                 name, value, "must be a number >= 0")
+        need(self.sample < 1, "sample", self.sample, "must be below 1 (typical: 1e-3 to 1e-5, 0 disables)")
+        if self.alpha is not None:
+            need(isinstance(self.alpha, (int, float)) and 0 < self.alpha <= 1, "alpha", self.alpha,
+                 "must be a number in (0, 1]")
+        need(self.min_alpha <= self.effective_alpha, "min_alpha", self.min_alpha,
+             f"must not exceed alpha ({self.effective_alpha})")
+        need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
+             "seed", self.seed, "must be an integer >= 0")
+        need(self.input_format in INPUT_FORMATS, "input_format", self.input_format,
+             f"must be one of {', '.join(INPUT_FORMATS)}")
+        if self.token_pattern is not None:
+            try:
+                re.compile(self.token_pattern)
+            except re.error as exc:
+                raise ConfigError(f"invalid token_pattern={self.token_pattern!r}: not a regular "
+                                  f"expression ({exc})") from None
+            need(self.token_pattern != "" and not re.fullmatch(self.token_pattern, ""), "token_pattern",
+                 self.token_pattern, "must not match the empty string")
+        if require_io:
+            need((self.input is None) != (self.input_table is None), "input", self.input,
+                 "give exactly one of --input PATH or --input-table NAME")
+            need(bool(self.output), "output", self.output, "give --output PATH for the vector table")
+        return self
+
+    # -- building from other sources ---------------------------------------------------------
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "configuration") -> "TrainConfig":
+        """Build from a dict (TOML table, JSON metadata); unknown keys are an error."""
+        known = set(cls.field_names())
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) in {source}: {', '.join(unknown)}; "
+                              f"known settings are: {', '.join(sorted(known))}")
+        types = {f.name: f.type for f in dataclasses.fields(cls)}
+        clean = {}
+        for key, value in values.items():
+            clean[key] = _coerce(key, value, types[key], source)
+        return cls(**clean)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "TrainConfig":
+        """Read a TOML file of ``name = value`` lines (tables, if any, are flattened)."""
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                flat.update(value)
+            else:
+                flat[key] = value
+        return cls.from_mapping(flat, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(key: str, value: Any, type_name: str, source: str) -> Any:
+    """Convert TOML/JSON values to the field's type, rejecting values of the wrong kind."""
+    if value is None:
+        return None
+    base = type_name.replace(" | None", "")
+    if base == "bool":
+        if isinstance(value, bool):
+            return value
+    elif base == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif base == "float":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif base == "str":
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"invalid {key}={value!r} in {source}: expected {base}")

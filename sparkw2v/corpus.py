@@ -1,0 +1,138 @@
+"""Driver side of the corpus: read the input, count words, encode shards.
+
+The input becomes a DataFrame of one column, text (string) or tokens
+(array<string>). Counting and encoding run as Spark jobs over it with the
+functions of :mod:`sparkw2v.executor`; the encoded corpus is an RDD of compact
+int32 records, one shard per partition, cached for all epochs.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from dataclasses import dataclass
+
+from pyspark import RDD, StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from . import executor
+from .config import ConfigError, TrainConfig
+from .tokenizer import TokenizerSpec
+from .vocabulary import Vocabulary
+
+
+class InputError(ValueError):
+    """The input cannot be trained on; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class CorpusInput:
+    """The input as one column of text or tokens."""
+
+    frame: DataFrame
+    pretokenized: bool
+
+    def values(self) -> RDD:
+        return self.frame.rdd.map(operator.itemgetter(0))
+
+
+def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
+    """Open ``cfg.input`` (files) or ``cfg.input_table`` (catalog) as a :class:`CorpusInput`."""
+    if cfg.input_table is not None:
+        try:
+            frame = spark.table(cfg.input_table)
+        except Exception as exc:  # AnalysisException: table not found
+            raise InputError(f"cannot read table {cfg.input_table!r}: {_first_line(exc)}") from None
+        return select_column(frame, cfg)
+    if cfg.input is None:
+        raise ConfigError("give exactly one of --input PATH or --input-table NAME")
+    try:
+        if cfg.input_format == "text":
+            frame = spark.read.text(cfg.input)
+            return CorpusInput(frame.select(frame.columns[0]), pretokenized=False)
+        reader = spark.read.format(cfg.input_format)
+        if cfg.input_format == "csv":
+            reader = reader.option("header", "true")
+        frame = reader.load(cfg.input)
+    except Exception as exc:  # path not found, unreadable, wrong format
+        raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}: {_first_line(exc)}") from None
+    return select_column(frame, cfg)
+
+
+def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
+    """Pick the text or token column of a DataFrame, checking it exists and has the right type."""
+    name = cfg.tokens_column or cfg.text_column
+    fields = {f.name: f for f in frame.schema.fields}
+    if name not in fields:
+        raise InputError(f"input has no column {name!r}; its columns are: {', '.join(fields) or 'none'}"
+                         f" (choose one with --{'tokens' if cfg.tokens_column else 'text'}-column)")
+    dtype = fields[name].dataType
+    if cfg.tokens_column:
+        if not (isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.StringType)):
+            raise InputError(f"column {name!r} is {dtype.simpleString()}, but --tokens-column needs "
+                             "array<string>")
+        return CorpusInput(frame.select(name), pretokenized=True)
+    if not isinstance(dtype, T.StringType):
+        hint = " (use --tokens-column for array<string>)" if isinstance(dtype, T.ArrayType) else ""
+        raise InputError(f"column {name!r} is {dtype.simpleString()}, but the text column must be "
+                         f"string{hint}")
+    return CorpusInput(frame.select(name), pretokenized=False)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig) -> Vocabulary:
+    """Count words on the cluster and keep those passing ``min_count``/``max_vocab_size``."""
+    spec = TokenizerSpec.from_config(cfg)
+    pretok = corpus.pretokenized
+    min_count = cfg.min_count
+    summaries = (corpus.values()
+                 .mapPartitions(functools.partial(executor.count_partition, spec=spec, pretokenized=pretok))
+                 .reduceByKey(operator.add)
+                 .mapPartitions(functools.partial(executor.summarize_counts, min_count=min_count))
+                 .collect())
+    tokens = sum(s[0] for s in summaries)
+    distinct = sum(s[1] for s in summaries)
+    kept = [pair for s in summaries for pair in s[2]]
+    return Vocabulary.from_counts(kept, cfg.min_count, cfg.max_vocab_size, corpus_words=tokens,
+                                  distinct_words=distinct)
+
+
+@dataclass
+class EncodedCorpus:
+    """The cached shards and how many vocabulary words each holds."""
+
+    shards: RDD
+    shard_words: list[int]
+
+    @property
+    def num_shards(self) -> int:
+        return len(self.shard_words)
+
+    @property
+    def words(self) -> int:
+        return sum(self.shard_words)
+
+    def unpersist(self) -> None:
+        self.shards.unpersist()
+
+
+def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_shards: int) -> EncodedCorpus:
+    """Map every token to its id once, group records into ``num_shards`` shards, and cache them."""
+    sc = corpus.frame.sparkSession.sparkContext
+    index_bc = sc.broadcast(vocab.index())
+    task = executor.EncodeTask(TokenizerSpec.from_config(cfg), corpus.pretokenized, num_shards)
+    try:
+        shards = (corpus.values()
+                  .mapPartitionsWithIndex(functools.partial(executor.encode_partition, task=task,
+                                                            word_index_bc=index_bc))
+                  .repartitionAndSortWithinPartitions(num_shards, partitionFunc=operator.itemgetter(0))
+                  .persist(StorageLevel.MEMORY_AND_DISK))
+        sizes = dict(shards.mapPartitionsWithIndex(executor.shard_size).collect())
+    finally:
+        index_bc.unpersist()
+    return EncodedCorpus(shards, [sizes.get(i, 0) for i in range(num_shards)])

@@ -1,0 +1,16 @@
+"""Which exceptions are the user's to fix, and how to say so in one line."""
+
+from __future__ import annotations
+
+from .config import ConfigError
+from .corpus import InputError
+from .vector_table import OutputExistsError
+
+USER_ERRORS = (ConfigError, InputError, OutputExistsError, FileNotFoundError)
+
+
+def user_message(exc: BaseException) -> str | None:
+    """A one-line message for errors caused by input or settings; None for bugs."""
+    if isinstance(exc, USER_ERRORS):
+        return str(exc)
+    return None

@@ -1,0 +1,190 @@
+"""Everything that runs inside Spark tasks.
+
+Functions here are top level and take plain values, NumPy arrays, small frozen
+dataclasses and broadcast handles, so a task pickles only what it needs. They
+are pure: given the same inputs (seed, epoch, sync, partition index, broadcast
+model) they return the same output, so a retried task changes nothing.
+Empty partitions are normal and yield nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .kernel import KernelParams, train_shard
+from .sampling import keep_probabilities, negative_table
+from .tokenizer import TokenizerSpec, sentences
+
+STATS_KEY = -1
+
+
+# -- vocabulary --------------------------------------------------------------------------------
+
+def count_partition(rows: Iterable, spec: TokenizerSpec, pretokenized: bool) -> Iterator[tuple[str, int]]:
+    """Word counts of one input partition."""
+    counts: Counter = Counter()
+    for sentence in sentences(rows, spec, pretokenized):
+        counts.update(sentence)
+    return iter(counts.items())
+
+
+def summarize_counts(pairs: Iterable[tuple[str, int]], min_count: int) -> Iterator[tuple]:
+    """One record per partition of reduced counts: (tokens, distinct words, words kept)."""
+    tokens = distinct = 0
+    kept = []
+    for word, count in pairs:
+        tokens += count
+        distinct += 1
+        if count >= min_count:
+            kept.append((word, count))
+    yield tokens, distinct, kept
+
+
+# -- encoding ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EncodeTask:
+    spec: TokenizerSpec
+    pretokenized: bool
+    num_shards: int
+    record_words: int = 1 << 16
+
+
+def encode_partition(index: int, rows: Iterable, task: EncodeTask, word_index_bc) -> Iterator[tuple]:
+    """Word ids of one input partition, in records of about ``record_words`` ids.
+
+    Each record is ``((shard, index, n), (ids, lengths))`` with int32 arrays: the
+    ids of in-vocabulary words and the length of each sentence. Records go to
+    shards round-robin, starting at the partition index, and are sorted by key
+    within a shard, so the shard contents do not depend on shuffle order.
+    """
+    word_index = word_index_bc.value
+    lookup = word_index.get
+    ids: list[int] = []
+    lengths: list[int] = []
+    n = 0
+
+    def record():
+        key = ((index + n) % task.num_shards, index, n)
+        return key, (np.array(ids, dtype=np.int32), np.array(lengths, dtype=np.int32))
+
+    for sentence in sentences(rows, task.spec, task.pretokenized):
+        encoded = [i for i in map(lookup, sentence) if i is not None]
+        if not encoded:
+            continue
+        ids.extend(encoded)
+        lengths.append(len(encoded))
+        if len(ids) >= task.record_words:
+            yield record()
+            ids, lengths = [], []
+            n += 1
+    if ids:
+        yield record()
+
+
+def shard_arrays(records: Iterable[tuple]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate a shard's records into (token ids, sentence start offsets)."""
+    id_parts, length_parts = [], []
+    for _, (ids, lengths) in records:
+        id_parts.append(ids)
+        length_parts.append(lengths)
+    if not id_parts:
+        return np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64)
+    tokens = np.concatenate(id_parts)
+    starts = np.zeros(sum(len(x) for x in length_parts) + 1, dtype=np.int64)
+    np.cumsum(np.concatenate(length_parts), out=starts[1:])
+    return tokens, starts
+
+
+def shard_size(index: int, records: Iterable[tuple]) -> Iterator[tuple[int, int]]:
+    """(shard index, words in it)."""
+    yield index, sum(int(ids.size) for _, (ids, _) in records)
+
+
+# -- training ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TrainTask:
+    """What a training task needs besides the broadcast model and its shard."""
+
+    kernel: KernelParams
+    seed: int
+    epoch: int
+    sync: int
+    syncs_per_epoch: int
+    alpha_start: float
+    alpha_end: float
+    sample: float
+    ns_exponent: float
+    block_rows: int
+    tables_key: str  # names the vocabulary counts, so workers can reuse the tables they built
+
+
+_TABLES: dict = {}
+
+
+def _tables(counts_bc, task: "TrainTask"):
+    """Sampling tables built once per Python worker and reused across epochs."""
+    key = task.tables_key
+    if key not in _TABLES:
+        _TABLES.clear()
+        counts = counts_bc.value
+        _TABLES[key] = (keep_probabilities(counts, task.sample), negative_table(counts, task.ns_exponent))
+    return _TABLES[key]
+
+
+def sync_slice(starts: np.ndarray, sync: int, syncs: int) -> tuple[int, int]:
+    """Sentence range of the ``sync``-th of ``syncs`` near-equal slices of a shard (by words)."""
+    total = int(starts[-1])
+    lo = int(np.searchsorted(starts, total * sync / syncs, side="left"))
+    hi = int(np.searchsorted(starts, total * (sync + 1) / syncs, side="left"))
+    return lo, hi
+
+
+def shard_rng(seed: int, epoch: int, sync: int, index: int) -> np.random.Generator:
+    """The random stream of one shard in one sync: a function of its coordinates only."""
+    return np.random.default_rng(np.random.SeedSequence([seed, epoch, sync, index]))
+
+
+def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model_bc,
+                    counts_bc) -> Iterator[tuple]:
+    """Train a copy of the broadcast model on this shard's slice for this sync.
+
+    Yields, per block of ``block_rows`` rows, ``(block, (n_in, n_out, n_in * d_in,
+    n_out * d_out))``: how often each row was updated here and the update weighted
+    by that count, so that summing over partitions and dividing by the summed
+    counts gives each row's update-weighted mean. Then one stats record.
+    """
+    started = time.perf_counter()
+    tokens, starts = shard_arrays(records)
+    lo, hi = sync_slice(starts, task.sync, task.syncs_per_epoch)
+    if hi <= lo:
+        return
+    keep_prob, neg_table = _tables(counts_bc, task)
+    w_in0, w_out0 = model_bc.value
+    w_in, w_out = w_in0.copy(), w_out0.copy()
+    base = int(starts[lo])
+    stats = train_shard(w_in, w_out, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep_prob,
+                        neg_table, task.kernel, task.alpha_start, task.alpha_end,
+                        shard_rng(task.seed, task.epoch, task.sync, index))
+    w_in -= w_in0
+    w_out -= w_out0
+    n_in = stats.in_updates.astype(np.float32)
+    n_out = stats.out_updates.astype(np.float32)
+    w_in *= n_in[:, None]
+    w_out *= n_out[:, None]
+    for block, lo_row in enumerate(range(0, w_in.shape[0], task.block_rows)):
+        rows = slice(lo_row, lo_row + task.block_rows)
+        yield block, (n_in[rows], n_out[rows], w_in[rows], w_out[rows])
+    seconds = time.perf_counter() - started
+    yield STATS_KEY, (stats.words, stats.kept_words, stats.examples, stats.loss_sum, seconds)
+
+
+def add_records(a: tuple, b: tuple) -> tuple:
+    """Elementwise sum of two records of the same key (arrays or numbers)."""
+    return tuple(x + y for x, y in zip(a, b))

@@ -1,0 +1,177 @@
+"""Driver side of training: the epoch loop, broadcasting the model and combining shards.
+
+Each sync the driver broadcasts both matrices, every shard trains a copy in
+``mapPartitionsWithIndex``, and the partitions' updates are summed per row block
+with ``reduceByKey`` on the executors, so the driver receives one combined copy,
+never one per partition. A row's new value is the mean of the partitions'
+values weighted by how often each partition updated it: a word seen in one
+partition only keeps that partition's update undiluted.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from . import executor
+from .config import TrainConfig
+from .corpus import CorpusInput, EncodedCorpus, InputError, build_vocabulary, encode_corpus
+from .kernel import KernelParams
+from .vocabulary import Vocabulary
+
+log = logging.getLogger("sparkw2v")
+
+#: Bytes of one row block shipped from a partition (both matrices and counts).
+BLOCK_BYTES = 32 << 20
+
+
+@dataclass
+class TrainResult:
+    """A trained model: vocabulary, input vectors (the word vectors) and output vectors."""
+
+    config: TrainConfig
+    vocab: Vocabulary
+    w_in: np.ndarray
+    w_out: np.ndarray
+    history: list[dict] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+
+
+def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """word2vec.c's start: input rows uniform in [-0.5/d, 0.5/d), output rows zero."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
+    w_in = (rng.random((vocab_size, vector_size), dtype=np.float32) - 0.5) / vector_size
+    return w_in.astype(np.float32), np.zeros((vocab_size, vector_size), dtype=np.float32)
+
+
+def learning_rate(cfg: TrainConfig, progress: float) -> float:
+    """Linear decay from alpha to min_alpha over the whole run (progress in [0, 1])."""
+    a0 = cfg.effective_alpha
+    return a0 - (a0 - cfg.min_alpha) * min(max(progress, 0.0), 1.0)
+
+
+def _describe(spark: SparkSession, text: str) -> None:
+    spark.sparkContext.setJobDescription(f"sparkw2v: {text}")
+
+
+def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
+        on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """Count, encode and train: the whole run on an already opened input."""
+    started = time.perf_counter()
+    _describe(spark, "vocabulary")
+    log.info("counting words")
+    vocab = build_vocabulary(corpus, cfg)
+    if len(vocab) == 0:
+        raise InputError(
+            f"no word occurs at least min_count={cfg.min_count} times "
+            f"({vocab.corpus_words} words, {vocab.distinct_words} distinct): lower --min-count or "
+            "give more text" if vocab.corpus_words else "the input holds no words (empty or all null)")
+    log.info("vocabulary: %d words (of %d distinct, %d corpus words)", len(vocab), vocab.distinct_words,
+             vocab.corpus_words)
+    num_shards = cfg.num_partitions or spark.sparkContext.defaultParallelism
+    _describe(spark, "encode")
+    encoded = encode_corpus(corpus, vocab, cfg, num_shards)
+    prepared = time.perf_counter()
+    try:
+        result = train_encoded(spark, encoded, vocab, cfg, on_epoch)
+    finally:
+        encoded.unpersist()
+        spark.sparkContext.setJobDescription(None)
+    result.info.update(prepare_seconds=prepared - started, total_seconds=time.perf_counter() - started)
+    return result
+
+
+def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainConfig,
+                  on_epoch: Callable[[dict], None] | None = None,
+                  weights: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
+    """The epoch loop over an encoded, cached corpus."""
+    sc = spark.sparkContext
+    w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
+    kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative, chunk_words=cfg.batch_words)
+    block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
+    n_blocks = -(-len(vocab) // block_rows)
+    counts_bc = sc.broadcast(vocab.counts)
+    tables_key = uuid.uuid4().hex
+    history: list[dict] = []
+    syncs = cfg.syncs_per_epoch
+    steps = cfg.epochs * syncs
+    train_seconds = 0.0
+    try:
+        for epoch in range(cfg.epochs):
+            epoch_started = time.perf_counter()
+            totals = np.zeros(5)
+            for sync in range(syncs):
+                step = epoch * syncs + sync
+                label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
+                _describe(spark, label)
+                task = executor.TrainTask(
+                    kernel=kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
+                    alpha_start=learning_rate(cfg, step / steps),
+                    alpha_end=learning_rate(cfg, (step + 1) / steps),
+                    sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
+                    tables_key=tables_key)
+                sync_started = time.perf_counter()
+                stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks)
+                totals += stats
+                if syncs > 1:
+                    log.info("%s: %d words, %.0f words/s, loss %.4f", label, stats[0],
+                             stats[0] / max(time.perf_counter() - sync_started, 1e-9),
+                             stats[3] / max(stats[2], 1))
+            seconds = time.perf_counter() - epoch_started
+            train_seconds += seconds
+            words, kept, examples, loss, task_seconds = totals
+            entry = {
+                "epoch": epoch + 1, "words": int(words), "kept_words": int(kept), "examples": int(examples),
+                "loss": float(loss / max(examples, 1)), "seconds": seconds,
+                "words_per_second": float(words / max(seconds, 1e-9)),
+                "task_seconds": float(task_seconds),
+                "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs),
+            }
+            history.append(entry)
+            log.info("epoch %d/%d: %d words, %.0f words/s, loss %.4f, alpha %.5f, %.1fs",
+                     epoch + 1, cfg.epochs, words, entry["words_per_second"], entry["loss"],
+                     entry["alpha_end"], seconds)
+            if on_epoch is not None:
+                on_epoch(entry)
+    finally:
+        counts_bc.unpersist()
+    info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards,
+            "shard_words": encoded.shard_words, "train_words": encoded.words,
+            "words_per_second": encoded.words * cfg.epochs / max(train_seconds, 1e-9)}
+    return TrainResult(cfg, vocab, w_in, w_out, history, info)
+
+
+def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray, w_out: np.ndarray,
+          counts_bc, n_blocks: int) -> np.ndarray:
+    """One round: broadcast, train every shard, combine into ``w_in``/``w_out`` in place."""
+    model_bc = sc.broadcast((w_in, w_out))
+    try:
+        combined = (encoded.shards
+                    .mapPartitionsWithIndex(functools.partial(executor.train_partition, task=task,
+                                                              model_bc=model_bc, counts_bc=counts_bc))
+                    .reduceByKey(executor.add_records, numPartitions=max(1, min(n_blocks, encoded.num_shards)))
+                    .collect())
+    finally:
+        model_bc.unpersist()
+    stats = np.zeros(5)
+    for key, value in combined:
+        if key == executor.STATS_KEY:
+            stats += np.asarray(value, dtype=np.float64)
+            continue
+        n_in, n_out, d_in, d_out = value
+        rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)
+        _apply_mean(w_in[rows], n_in, d_in)
+        _apply_mean(w_out[rows], n_out, d_out)
+    return stats
+
+
+def _apply_mean(target: np.ndarray, counts: np.ndarray, weighted: np.ndarray) -> None:
+    touched = counts > 0
+    target[touched] += weighted[touched] / counts[touched, None]

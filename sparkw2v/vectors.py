@@ -1,0 +1,135 @@
+"""Word vectors held on one machine, queried the way gensim's KeyedVectors are.
+
+A words list, a word -> row dict, and one float32 matrix. Unit-normalised rows
+are computed once, on first use. Lookups return read-only views, so a caller
+cannot corrupt the model by writing into a returned vector.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+class WordVectors:
+    """Vectors for a fixed vocabulary, most frequent word first.
+
+    >>> import numpy as np
+    >>> wv = WordVectors(["a", "b"], np.eye(2, dtype=np.float32))
+    >>> wv.similarity("a", "b")
+    0.0
+    """
+
+    def __init__(self, words: Sequence[str], vectors: np.ndarray, counts: np.ndarray | None = None):
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(words):
+            raise ValueError(f"need one row per word: {len(words)} words, matrix of shape {vectors.shape}")
+        self.words: list[str] = list(words)
+        self.index: dict[str, int] = {w: i for i, w in enumerate(self.words)}
+        if len(self.index) != len(self.words):
+            raise ValueError("words must be unique")
+        self.vectors = vectors
+        self.vectors.flags.writeable = False
+        self.counts = None if counts is None else np.asarray(counts, dtype=np.int64)
+        self._normed: np.ndarray | None = None
+
+    @property
+    def vector_size(self) -> int:
+        return self.vectors.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.index
+
+    def __iter__(self):
+        return iter(self.words)
+
+    def get_index(self, word: str) -> int:
+        """Row of ``word``; raises ``KeyError`` naming the word if it is not in the vocabulary."""
+        try:
+            return self.index[word]
+        except KeyError:
+            raise KeyError(f"word {word!r} not in vocabulary") from None
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        return self.vectors[self.get_index(word)]
+
+    def get_vector(self, word: str, norm: bool = False) -> np.ndarray:
+        """The vector of ``word`` (unit length if ``norm``), as a read-only view."""
+        i = self.get_index(word)
+        return self.normed_vectors[i] if norm else self.vectors[i]
+
+    @property
+    def normed_vectors(self) -> np.ndarray:
+        """Rows scaled to unit length (zero rows stay zero); computed on first use."""
+        if self._normed is None:
+            norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+            normed = self.vectors / np.where(norms > 0, norms, 1.0)
+            normed.flags.writeable = False
+            self._normed = normed.astype(np.float32, copy=False)
+        return self._normed
+
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity of two words."""
+        return float(self.get_vector(a, norm=True) @ self.get_vector(b, norm=True))
+
+    def _query(self, positive: Iterable[str | np.ndarray], negative: Iterable[str | np.ndarray]):
+        vec = np.zeros(self.vector_size, dtype=np.float32)
+        exclude = []
+        for sign, items in ((1.0, positive), (-1.0, negative)):
+            for item in items:
+                if isinstance(item, str):
+                    exclude.append(self.get_index(item))
+                    vec += sign * self.get_vector(item, norm=True)
+                else:
+                    vec += sign * np.asarray(item, dtype=np.float32)
+        return vec, exclude
+
+    def most_similar(self, positive: str | np.ndarray | Sequence = (), negative: Sequence = (),
+                     topn: int = 10, restrict_vocab: int | None = None) -> list[tuple[str, float]]:
+        """Words nearest by cosine to the mean of ``positive`` minus ``negative`` (3CosAdd).
+
+        Query words themselves are left out of the answer, as in gensim.
+        """
+        if isinstance(positive, (str, np.ndarray)):
+            positive = [positive]
+        if isinstance(negative, (str, np.ndarray)):
+            negative = [negative]
+        vec, exclude = self._query(positive, negative)
+        if not exclude and not np.any(vec):
+            raise ValueError("most_similar needs at least one word or vector")
+        norm = np.linalg.norm(vec)
+        if norm > 0:
+            vec /= norm
+        limit = len(self) if restrict_vocab is None else min(restrict_vocab, len(self))
+        scores = self.normed_vectors[:limit] @ vec
+        return self._top(scores, exclude, topn)
+
+    def most_similar_cosmul(self, positive: Sequence[str] = (), negative: Sequence[str] = (),
+                            topn: int = 10, restrict_vocab: int | None = None) -> list[tuple[str, float]]:
+        """3CosMul (Levy & Goldberg 2014): product of shifted positive cosines over negative ones."""
+        limit = len(self) if restrict_vocab is None else min(restrict_vocab, len(self))
+        normed = self.normed_vectors[:limit]
+        pos = [(normed @ self.get_vector(w, norm=True) + 1) / 2 for w in positive]
+        neg = [(normed @ self.get_vector(w, norm=True) + 1) / 2 for w in negative]
+        scores = np.prod(pos, axis=0) / (np.prod(neg, axis=0) + 1e-6) if neg else np.prod(pos, axis=0)
+        exclude = [self.get_index(w) for w in [*positive, *negative]]
+        return self._top(scores, exclude, topn)
+
+    def _top(self, scores: np.ndarray, exclude: list[int], topn: int) -> list[tuple[str, float]]:
+        scores = np.array(scores, dtype=np.float32)
+        valid = [i for i in exclude if i < scores.size]
+        scores[valid] = -np.inf
+        k = min(topn, scores.size - len(set(valid)))
+        if k <= 0:
+            return []
+        best = np.argpartition(-scores, k - 1)[:k]
+        best = best[np.lexsort((best, -scores[best]))]
+        return [(self.words[i], float(scores[i])) for i in best]
+
+    def analogy(self, a: str, b: str, c: str, topn: int = 1) -> list[tuple[str, float]]:
+        """Answers to "``a`` is to ``b`` as ``c`` is to ?" by 3CosAdd."""
+        return self.most_similar(positive=[b, c], negative=[a], topn=topn)
