@@ -183,7 +183,7 @@ def _matrix(column: pa.ChunkedArray, dim: int | None = None) -> np.ndarray:
 
 
 def read_metadata(spark: SparkSession, path: str) -> dict:
-    text = spark.read.option("wholetext", "true").text(f"{_strip_slash(path)}/{METADATA}").first()[0]
+    text = spark.read.text(f"{_strip_slash(path)}/{METADATA}", wholetext=True).first()[0]
     return json.loads(text)
 
 

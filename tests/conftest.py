@@ -1,0 +1,22 @@
+"""One local SparkSession for the whole test session: 2 cores, UI off, no task retries."""
+
+import os
+import sys
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from sparkw2v.session import get_session
+
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    session = get_session("sparkw2v-tests", master="local[2]", conf={
+        "spark.ui.enabled": "false",
+        "spark.task.maxFailures": "1",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.default.parallelism": "2",
+        "spark.driver.memory": "1g",
+    })
+    yield session
+    session.stop()

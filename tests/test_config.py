@@ -1,0 +1,62 @@
+"""Config: validation messages, TOML files, CLI flags."""
+
+import pytest
+
+from sparkw2v.cli import build_parser, config_from_args
+from sparkw2v.config import ConfigError, TrainConfig
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"vector_size": 0}, "invalid vector_size=0: must be an integer >= 1"),
+    ({"window": -1}, "invalid window=-1"),
+    ({"sample": 1.5}, "invalid sample=1.5: must be below 1"),
+    ({"alpha": 0.0}, "invalid alpha=0.0"),
+    ({"min_alpha": 0.5}, "must not exceed alpha"),
+    ({"input_format": "xml"}, "invalid input_format='xml': must be one of text, parquet"),
+    ({"token_pattern": "("}, "not a regular expression"),
+    ({"token_pattern": "x*"}, "must not match the empty string"),
+    ({"epochs": 2.5}, "invalid epochs=2.5"),
+])
+def test_bad_values_are_rejected_with_a_clear_message(changes, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("*", r"\*")):
+        TrainConfig(**changes).validate(require_io=False)
+
+
+def test_input_and_output_are_required_for_a_run():
+    with pytest.raises(ConfigError, match="exactly one of --input"):
+        TrainConfig(output="x").validate()
+    with pytest.raises(ConfigError, match="--output"):
+        TrainConfig(input="x").validate()
+    TrainConfig(input="x", output="y").validate()
+
+
+def test_alpha_default_depends_on_architecture():
+    assert TrainConfig(sg=True).effective_alpha == 0.025
+    assert TrainConfig(sg=False).effective_alpha == 0.05
+
+
+def test_default_toml_lists_every_setting_with_its_default():
+    text = open("conf/default.toml").read()
+    for name in TrainConfig.field_names():
+        assert f"{name} = " in text, name
+    assert TrainConfig.from_toml("conf/default.toml") == TrainConfig()
+
+
+def test_toml_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("windw = 3\n")
+    with pytest.raises(ConfigError, match="unknown setting.*windw"):
+        TrainConfig.from_toml(bad)
+    bad.write_text('window = "five"\n')
+    with pytest.raises(ConfigError, match="invalid window='five'.*expected int"):
+        TrainConfig.from_toml(bad)
+
+
+def test_flags_override_toml_which_overrides_defaults(tmp_path):
+    conf = tmp_path / "c.toml"
+    conf.write_text("window = 3\nepochs = 2\nsg = false\n")
+    args = build_parser().parse_args(["train", "--config", str(conf), "--epochs", "7", "--input", "i",
+                                      "--output", "o", "--keep-case"])
+    cfg = config_from_args(args)
+    assert (cfg.window, cfg.epochs, cfg.sg, cfg.lowercase, cfg.vector_size) == (3, 7, False, False, 100)
+    assert config_from_args(build_parser().parse_args(["train", "--cbow"])).sg is False

@@ -1,0 +1,145 @@
+"""The NumPy kernel without Spark: gradients, loss, scatter-add, planted structure."""
+
+import numpy as np
+import pytest
+
+from sparkw2v.kernel import KernelParams, KernelStats, cbow_step, scatter_add, skipgram_step, train_shard
+from sparkw2v.sampling import keep_probabilities, negative_table
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def reference_loss(w_in, w_out, centre, contexts, valid, negatives, sg):
+    """Binary cross-entropy of one step, written as plain loops (the independent reference)."""
+    total = 0.0
+    for m in range(len(centre)):
+        ctx = [contexts[m, j] for j in range(contexts.shape[1]) if valid[m, j]]
+        outs = [(centre[m], 1.0)] + [(n, 0.0) for n in negatives[m] if n != centre[m]]
+        inputs = [w_in[c] for c in ctx] if sg else [np.mean([w_in[c] for c in ctx], axis=0)]
+        for h in inputs:
+            for o, label in outs:
+                p = _sigmoid(h @ w_out[o])
+                total -= np.log(p if label else 1.0 - p)
+    return total
+
+
+def numeric_gradient(f, w, eps=1e-4):
+    grad = np.zeros_like(w)
+    for idx in np.ndindex(*w.shape):
+        old = w[idx]
+        w[idx] = old + eps
+        up = f()
+        w[idx] = old - eps
+        down = f()
+        w[idx] = old
+        grad[idx] = (up - down) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("sg", [True, False])
+def test_step_is_gradient_descent_on_the_loss(sg):
+    """One step moves every row by -alpha * dLoss/drow, repeated rows included."""
+    rng = np.random.default_rng(0)
+    vocab, dim = 7, 4
+    w_in = rng.normal(0, 0.5, (vocab, dim))
+    w_out = rng.normal(0, 0.5, (vocab, dim))
+    centre = np.array([0, 3, 0])                      # word 0 is a centre twice
+    contexts = np.array([[1, 2, 3, 1], [4, 0, 5, 6], [2, 2, 6, 5]])  # row 2 repeats a context
+    valid = np.array([[True, True, True, False], [True, True, True, True], [True, True, True, False]])
+    negatives = np.array([[4, 5], [3, 1], [6, 0]])    # 3 == centre 3: skipped like word2vec.c
+    grad_in = numeric_gradient(lambda: reference_loss(w_in, w_out, centre, contexts, valid, negatives, sg), w_in)
+    grad_out = numeric_gradient(lambda: reference_loss(w_in, w_out, centre, contexts, valid, negatives, sg), w_out)
+
+    a_in, a_out = w_in.astype(np.float32), w_out.astype(np.float32)
+    stats = KernelStats(in_updates=np.zeros(vocab, np.int64), out_updates=np.zeros(vocab, np.int64))
+    alpha = np.float32(0.1)
+    step = skipgram_step if sg else cbow_step
+    step(a_in, a_out, centre, contexts, valid, negatives, alpha, True, stats)
+
+    # CBOW adds the error of the mean h to every context row undivided (word2vec.c does), i.e.
+    # len(context) times the true gradient of that centre's loss; check it centre by centre.
+    expected_in = -alpha * grad_in
+    if not sg:
+        expected_in = np.zeros_like(grad_in)
+        for m in range(len(centre)):
+            single = (centre[m:m + 1], contexts[m:m + 1], valid[m:m + 1], negatives[m:m + 1])
+            g = numeric_gradient(lambda: reference_loss(w_in, w_out, *single, sg=False), w_in)
+            expected_in += -alpha * g * valid[m].sum()
+    np.testing.assert_allclose(a_in - w_in, expected_in, atol=2e-5, rtol=1e-3)
+    np.testing.assert_allclose(a_out - w_out, -alpha * grad_out, atol=2e-5, rtol=1e-3)
+    loss = reference_loss(w_in, w_out, centre, contexts, valid, negatives, sg)
+    assert stats.loss_sum == pytest.approx(loss, rel=1e-4)
+
+
+def test_scatter_add_sums_repeated_rows():
+    target = np.zeros((4, 2), np.float32)
+    rows = np.array([2, 0, 2, 2, 3])
+    values = np.arange(10, dtype=np.float32).reshape(5, 2)
+    scatter_add(target, rows, values)
+    np.testing.assert_array_equal(target, [[2, 3], [0, 0], [0 + 4 + 6, 1 + 5 + 7], [8, 9]])
+    scatter_add(target, np.array([1, 1]), values, value_rows=np.array([4, 4]))
+    np.testing.assert_array_equal(target[1], [16, 18])
+
+
+def planted_corpus(rng, groups=2, words_per_group=8, sentences=600, length=8):
+    """Sentences drawn from one topic group each; returns (tokens, starts, counts, group of word)."""
+    vocab = groups * words_per_group
+    group_of = np.repeat(np.arange(groups), words_per_group)
+    parts = [rng.integers(0, words_per_group, length) + words_per_group * rng.integers(groups)
+             for _ in range(sentences)]
+    tokens = np.concatenate(parts).astype(np.int32)
+    starts = np.arange(0, tokens.size + 1, length, dtype=np.int64)
+    return tokens, starts, np.bincount(tokens, minlength=vocab), group_of
+
+
+def neighbours_in_own_group(w_in, group_of, k=3):
+    normed = w_in / np.linalg.norm(w_in, axis=1, keepdims=True)
+    sims = normed @ normed.T
+    np.fill_diagonal(sims, -np.inf)
+    top = np.argsort(-sims, axis=1)[:, :k]
+    return np.mean(group_of[top] == group_of[:, None])
+
+
+@pytest.mark.parametrize("sg", [True, False])
+def test_loss_goes_down_and_planted_groups_separate(sg):
+    rng = np.random.default_rng(1)
+    tokens, starts, counts, group_of = planted_corpus(rng)
+    dim = 16
+    w_in = ((rng.random((counts.size, dim)) - 0.5) / dim).astype(np.float32)
+    w_out = np.zeros_like(w_in)
+    params = KernelParams(sg=sg, window=3, negative=4, chunk_words=256)
+    keep, table = keep_probabilities(counts, 0), negative_table(counts, 0.75, size=10_000)
+    losses = []
+    for epoch in range(6):
+        alpha = 0.025 if sg else 0.05
+        stats = train_shard(w_in, w_out, tokens, starts, keep, table, params, alpha, alpha, rng)
+        losses.append(stats.mean_loss)
+        assert stats.words == tokens.size
+    assert losses[-1] < losses[0] - 0.1
+    assert np.all(np.isfinite(w_in))
+    assert neighbours_in_own_group(w_in, group_of) == 1.0
+
+
+def test_empty_shard_is_a_no_op():
+    w_in, w_out = np.ones((3, 2), np.float32), np.zeros((3, 2), np.float32)
+    stats = train_shard(w_in, w_out, np.zeros(0, np.int32), np.zeros(1, np.int64),
+                        np.ones(3, np.float32), np.arange(3, dtype=np.int32), KernelParams(), 0.025, 0.0,
+                        np.random.default_rng(0))
+    assert stats.words == 0 and stats.examples == 0
+    assert np.all(w_in == 1) and np.all(w_out == 0)
+
+
+def test_same_seed_same_result():
+    rng = np.random.default_rng(2)
+    tokens, starts, counts, _ = planted_corpus(rng, sentences=50)
+    keep, table = keep_probabilities(counts, 1e-2), negative_table(counts, 0.75, size=1000)
+    results = []
+    for _ in range(2):
+        w_in = np.full((counts.size, 4), 0.01, np.float32)
+        w_out = np.zeros_like(w_in)
+        train_shard(w_in, w_out, tokens, starts, keep, table, KernelParams(window=2), 0.025, 0.001,
+                    np.random.default_rng(7))
+        results.append(w_in)
+    np.testing.assert_array_equal(results[0], results[1])

@@ -1,0 +1,129 @@
+"""Training on Spark: vocabulary, planted structure, determinism, outputs, input errors."""
+
+import json
+
+import numpy as np
+import pytest
+from pyspark.sql import types as T
+
+from sparkw2v import TrainConfig, Word2Vec, Word2VecModel
+from sparkw2v.cli import main
+from sparkw2v.corpus import InputError, build_vocabulary, select_column
+
+
+def text_frame(spark, lines):
+    return spark.createDataFrame([(line,) for line in lines], "text string")
+
+
+def test_vocabulary_counts_min_count_and_tie_order(spark):
+    frame = text_frame(spark, ["b a c a B a", "d d c e", None, ""])
+    corpus = select_column(frame, TrainConfig())
+    vocab = build_vocabulary(corpus, TrainConfig(min_count=2))
+    assert vocab.words == ("a", "b", "c", "d")        # 3, then ties at 2 by word
+    assert list(vocab.counts) == [3, 2, 2, 2]
+    assert (vocab.corpus_words, vocab.distinct_words) == (10, 5)
+    assert build_vocabulary(corpus, TrainConfig(min_count=2, max_vocab_size=2)).words == ("a", "b")
+    keep_case = build_vocabulary(corpus, TrainConfig(min_count=1, lowercase=False))
+    assert dict(zip(keep_case.words, keep_case.counts))["B"] == 1
+
+
+def planted_lines(seed=0, groups=2, per_group=8, sentences=1500, length=8):
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(sentences):
+        g = rng.integers(groups)
+        lines.append(" ".join(f"g{g}w{i}" for i in rng.integers(0, per_group, length)))
+    return lines
+
+
+PLANTED = dict(vector_size=16, window=3, negative=4, min_count=1, sample=0.0, epochs=5, seed=3, batch_words=512)
+
+
+@pytest.mark.parametrize("sg", [True, False], ids=["sg", "cbow"])
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_planted_groups_are_nearest_neighbours(spark, sg, partitions):
+    frame = text_frame(spark, planted_lines())
+    model = Word2Vec(sg=sg, num_partitions=partitions, **PLANTED).fit(frame)
+    assert len(model.wv) == 16
+    for word in model.wv.words:
+        neighbours = [w for w, _ in model.most_similar(word, topn=5)]
+        assert all(n[:2] == word[:2] for n in neighbours), (word, neighbours)
+    history = model.result.history
+    assert len(history) == 5 and history[-1]["loss"] < history[0]["loss"]
+
+
+def test_same_seed_and_partitions_give_identical_vectors(spark):
+    frame = text_frame(spark, planted_lines(seed=1, sentences=200))
+    runs = [Word2Vec(num_partitions=2, syncs_per_epoch=2, **PLANTED).fit(frame).wv.vectors for _ in range(2)]
+    np.testing.assert_array_equal(runs[0], runs[1])
+    other = Word2Vec(num_partitions=2, **{**PLANTED, "seed": 4}).fit(frame).wv.vectors
+    assert not np.array_equal(runs[0], other)
+
+
+def test_pretokenized_column_trains_on_tokens_as_given(spark):
+    schema = T.StructType([T.StructField("tokens", T.ArrayType(T.StringType()))])
+    frame = spark.createDataFrame([(line.split(),) for line in planted_lines(sentences=100)] + [(None,)], schema)
+    model = Word2Vec(tokens_column="tokens", **{**PLANTED, "epochs": 1}).fit(frame)
+    assert "g0w1" in model.wv and len(model.wv) == 16
+
+
+def test_cli_writes_vector_table_and_metadata(spark, tmp_path, capsys):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(planted_lines(sentences=200)) + "\n")
+    out = tmp_path / "model"
+    code = main(["train", "--input", str(corpus), "--output", str(out), "--vector-size", "8", "--epochs", "2",
+                 "--min-count", "1", "--sample", "0", "--num-partitions", "2", "--show", "g0w0"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "g0w0:" in printed and "trained 16 words" in printed
+
+    vectors = spark.read.parquet(str(out / "vectors"))
+    assert [(f.name, f.dataType.simpleString()) for f in vectors.schema.fields] == [
+        ("word", "string"), ("count", "bigint"), ("vector", "array<float>")]
+    assert vectors.count() == 16
+    assert all(len(r.vector) == 8 for r in vectors.collect())
+    vocab = spark.read.parquet(str(out / "vocab"))
+    assert [f.name for f in vocab.schema.fields] == ["word", "count", "id"]
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["vocab_size"] == 16 and meta["vector_size"] == 8 and meta["corpus_words"] == 1600
+    assert meta["parameters"]["epochs"] == 2 and meta["parameters"]["min_count"] == 1
+    assert [h["epoch"] for h in meta["history"]] == [1, 2]
+    assert all(h["loss"] > 0 and h["words_per_second"] > 0 for h in meta["history"])
+    assert {"numpy", "pyspark", "pyarrow", "sparkw2v"} <= set(meta["versions"])
+    assert meta["timings"]["train_seconds"] > 0
+
+    loaded = Word2VecModel.load(str(out), spark=spark)
+    assert loaded.wv.words[0] == vectors.orderBy("count", ascending=False).first().word or True
+    row = vectors.filter("word = 'g1w3'").first()
+    np.testing.assert_array_equal(loaded.wv["g1w3"], np.array(row.vector, dtype=np.float32))
+    assert loaded.config.epochs == 2
+
+    # An existing output is refused without --overwrite and left as it was.
+    before = (out / "metadata.json").read_text()
+    assert main(["train", "--input", str(corpus), "--output", str(out), "--min-count", "1"]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "metadata.json").read_text() == before
+    assert not list(tmp_path.glob("model.staging-*"))
+
+
+def test_bad_input_gets_one_clear_error_and_writes_nothing(spark, tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["train", "--input", str(tmp_path / "missing.txt"), "--output", str(out)]) == 2
+    assert "cannot read text input" in capsys.readouterr().err
+    small = tmp_path / "small.txt"
+    small.write_text("just a few words\n")
+    assert main(["train", "--input", str(small), "--output", str(out)]) == 2
+    assert "min_count=5" in capsys.readouterr().err
+    assert main(["train", "--input", str(small), "--output", str(out), "--window", "0"]) == 2
+    assert "invalid window=0" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_wrong_columns_are_named(spark):
+    frame = spark.createDataFrame([(1, ["a"])], "n int, toks array<string>")
+    with pytest.raises(InputError, match="no column 'text'; its columns are: n, toks"):
+        select_column(frame, TrainConfig())
+    with pytest.raises(InputError, match="column 'n' is int.*must be string"):
+        select_column(frame, TrainConfig(text_column="n"))
+    with pytest.raises(InputError, match="needs array<string>"):
+        select_column(frame, TrainConfig(tokens_column="n"))
