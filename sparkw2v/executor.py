@@ -182,7 +182,7 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
         rows = slice(lo_row, lo_row + task.block_rows)
         yield block, (n_in[rows], n_out[rows], w_in[rows], w_out[rows])
     seconds = time.perf_counter() - started
-    yield STATS_KEY, (stats.words, stats.kept_words, stats.examples, stats.loss_sum, seconds)
+    yield STATS_KEY, (stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds)
 
 
 def add_records(a: tuple, b: tuple) -> tuple:

@@ -35,6 +35,10 @@ try:  # scipy's CSR product sums repeated rows ~9x faster than np.add.at.
     from scipy import sparse as _sparse
 except ImportError:  # pragma: no cover - exercised only without scipy
     _sparse = None
+try:  # The routine behind CSR @ dense; it accumulates Y += A @ X straight into the target.
+    from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
+except ImportError:  # pragma: no cover - older or newer scipy: the public product is used
+    _csr_matvecs = None
 
 #: Default number of corpus words per vectorised step. Smaller steps follow
 #: sequential SGD more closely; larger ones pay less Python overhead.
@@ -49,7 +53,7 @@ class KernelParams:
     window: int = 5
     negative: int = 5
     chunk_words: int = DEFAULT_CHUNK_WORDS
-    compute_loss: bool = True
+    loss_every: int = 4  # score the loss on every n-th step (0: never); it costs ~5% when computed
     repeat_cap: int = 16
 
 
@@ -61,12 +65,13 @@ class KernelStats:
     kept_words: int = 0
     examples: int = 0
     loss_sum: float = 0.0
+    loss_examples: int = 0
     in_updates: np.ndarray | None = None
     out_updates: np.ndarray | None = None
 
     @property
     def mean_loss(self) -> float:
-        return self.loss_sum / self.examples if self.examples else float("nan")
+        return self.loss_sum / self.loss_examples if self.loss_examples else float("nan")
 
 
 def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
@@ -94,16 +99,30 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
         return
     order = np.argsort(rows).astype(np.int32)
     sorted_rows = rows[order]
+    cols = order if value_rows is None else value_rows[order].astype(np.int32)
+    vocab = target.shape[0]
+    if _csr_matvecs is not None and target.flags.c_contiguous and values.dtype == target.dtype \
+            and vocab <= 16 * n:
+        # A (vocab x len(values)) with a row per target row: the product adds into target in place.
+        repeats = np.bincount(sorted_rows, minlength=vocab).astype(np.int32)
+        indptr = np.zeros(vocab + 1, dtype=np.int32)
+        indptr[1:] = repeats.cumsum(dtype=np.int32)
+        data = _repeat_weights(repeats, cap, values.dtype)[sorted_rows] if cap else np.ones(n, values.dtype)
+        _csr_matvecs(vocab, values.shape[0], target.shape[1], indptr, cols, data,
+                     np.ascontiguousarray(values).ravel(), target.ravel())
+        return
     starts = np.flatnonzero(np.concatenate(([True], sorted_rows[1:] != sorted_rows[:-1])))
     indptr = np.append(starts, n).astype(np.int32)
-    cols = order if value_rows is None else value_rows[order]
-    ones = np.ones(n, dtype=values.dtype)
-    summed = _sparse.csr_matrix((ones, cols, indptr), shape=(starts.size, values.shape[0])) @ values
-    if cap:
-        repeats = np.diff(indptr)
-        if repeats.max() > cap:
-            summed *= np.minimum(1.0, cap / repeats).astype(summed.dtype)[:, None]
+    repeats = np.diff(indptr)
+    data = _repeat_weights(repeats, cap, values.dtype)[np.repeat(np.arange(starts.size), repeats)] if cap \
+        else np.ones(n, dtype=values.dtype)
+    summed = _sparse.csr_matrix((data, cols, indptr), shape=(starts.size, values.shape[0])) @ values
     target[sorted_rows[starts]] += summed
+
+
+def _repeat_weights(repeats: np.ndarray, cap: int, dtype) -> np.ndarray:
+    """Per-row weight of each update: 1 up to ``cap`` repeats, ``cap / repeats`` beyond."""
+    return np.minimum(1.0, cap / np.maximum(repeats, 1)).astype(dtype)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -151,6 +170,7 @@ def train_shard(
         return stats
     step = skipgram_step if params.sg else cbow_step
     cuts = _chunk_bounds(sentence_starts, params.chunk_words)
+    steps = 0
     for a, b in zip(cuts[:-1], cuts[1:]):
         lo, hi = int(sentence_starts[a]), int(sentence_starts[b])
         alpha = alpha_start + (alpha_end - alpha_start) * (stats.words / total)
@@ -180,8 +200,10 @@ def train_shard(
                 if centres.size == 0:
                     continue
             negatives = neg_table[rng.integers(0, neg_table.size, size=(centres.size, params.negative))]
+            with_loss = params.loss_every > 0 and steps % params.loss_every == 0
+            steps += 1
             step(w_in, w_out, chunk[centres], chunk[pos], valid, negatives, np.float32(alpha),
-                 params.compute_loss, stats, params.repeat_cap)
+                 with_loss, stats, params.repeat_cap)
     return stats
 
 
@@ -211,6 +233,7 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
     mask = valid[:, :, None] & keep[:, None, :]
     if compute_loss:
         stats.loss_sum += _loss(sig, labels, mask)
+        stats.loss_examples += int(valid.sum())
     g = (labels - sig) * mask
     g *= alpha
     grad_h = np.matmul(g, o)                             # (m, 2b, d)
@@ -233,6 +256,7 @@ def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_lo
     sig = _sigmoid(np.matmul(o, h[:, :, None])[:, :, 0]) # (m, k+1)
     if compute_loss:
         stats.loss_sum += _loss(sig, labels, keep)
+        stats.loss_examples += centre.size
     g = (labels - sig) * keep
     g *= alpha
     neu1e = np.matmul(g[:, None, :], o)[:, 0, :]         # (m, d)

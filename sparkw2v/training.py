@@ -106,7 +106,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     try:
         for epoch in range(cfg.epochs):
             epoch_started = time.perf_counter()
-            totals = np.zeros(5)
+            totals = np.zeros(6)
             for sync in range(syncs):
                 step = epoch * syncs + sync
                 label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
@@ -123,13 +123,13 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 if syncs > 1:
                     log.info("%s: %d words, %.0f words/s, loss %.4f", label, stats[0],
                              stats[0] / max(time.perf_counter() - sync_started, 1e-9),
-                             stats[3] / max(stats[2], 1))
+                             stats[3] / max(stats[4], 1))
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
-            words, kept, examples, loss, task_seconds = totals
+            words, kept, examples, loss, loss_examples, task_seconds = totals
             entry = {
                 "epoch": epoch + 1, "words": int(words), "kept_words": int(kept), "examples": int(examples),
-                "loss": float(loss / max(examples, 1)), "seconds": seconds,
+                "loss": float(loss / max(loss_examples, 1)), "seconds": seconds,
                 "words_per_second": float(words / max(seconds, 1e-9)),
                 "task_seconds": float(task_seconds),
                 "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs),
@@ -160,7 +160,7 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
                     .collect())
     finally:
         model_bc.unpersist()
-    stats = np.zeros(5)
+    stats = np.zeros(6)
     for key, value in combined:
         if key == executor.STATS_KEY:
             stats += np.asarray(value, dtype=np.float64)

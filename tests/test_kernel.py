@@ -57,6 +57,7 @@ def test_step_is_gradient_descent_on_the_loss(sg):
     alpha = np.float32(0.1)
     step = skipgram_step if sg else cbow_step
     step(a_in, a_out, centre, contexts, valid, negatives, alpha, True, stats)
+    assert stats.loss_examples == (valid.sum() if sg else len(centre))
 
     # CBOW adds the error of the mean h to every context row undivided (word2vec.c does), i.e.
     # len(context) times the true gradient of that centre's loss; check it centre by centre.
@@ -71,6 +72,25 @@ def test_step_is_gradient_descent_on_the_loss(sg):
     np.testing.assert_allclose(a_out - w_out, -alpha * grad_out, atol=2e-5, rtol=1e-3)
     loss = reference_loss(w_in, w_out, centre, contexts, valid, negatives, sg)
     assert stats.loss_sum == pytest.approx(loss, rel=1e-4)
+
+
+@pytest.mark.parametrize("vocab", [4, 400], ids=["in-place", "compact"])
+def test_scatter_add_paths_agree_with_add_at_and_cap_repeats(vocab):
+    """Both sparse paths (in place for small vocabularies, compact rows otherwise) match np.add.at;
+    with a cap, a row repeated n > cap times gets cap/n of its summed update."""
+    rng = np.random.default_rng(0)
+    rows = np.array([2, 0, 2, 2, 3, 2, 2])
+    values = rng.normal(size=(7, 3)).astype(np.float32)
+    target = rng.normal(size=(vocab, 3)).astype(np.float32)
+    expected = target.copy()
+    np.add.at(expected, rows, values)
+    got = target.copy()
+    scatter_add(got, rows, values)
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    capped = target.copy()
+    scatter_add(capped, rows, values, cap=2)
+    np.testing.assert_allclose(capped[2], target[2] + values[rows == 2].sum(0) * 2 / 5, rtol=1e-5)
+    np.testing.assert_allclose(capped[0], target[0] + values[1], rtol=1e-6)
 
 
 def test_scatter_add_sums_repeated_rows():
