@@ -78,7 +78,7 @@ def run_ours(args) -> dict:
     from sparkw2v import TrainConfig, Word2Vec
     spark = _spark(args.cores)
     cfg = TrainConfig(input=args.corpus, sg=args.sg, num_partitions=args.partitions, seed=args.seed,
-                      syncs_per_epoch=args.syncs, **HYPER)
+                      syncs_per_epoch=args.syncs, combine=args.combine, **HYPER)
     started = time.perf_counter()
     model = Word2Vec(cfg).fit_input(spark)
     done = time.perf_counter()
@@ -181,6 +181,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="seeds per configuration (mean reported)")
     parser.add_argument("--cores", type=int, default=2, help="local[N] for Spark runs")
     parser.add_argument("--syncs", type=int, default=1, help="our syncs_per_epoch")
+    parser.add_argument("--combine", default="mean", help="our combine rule: mean or sum")
     parser.add_argument("--json", help="also write all results to this file")
     # internal: run one trainer and print its JSON result
     parser.add_argument("--run-one", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
@@ -202,7 +203,7 @@ def main(argv=None) -> int:
         if peer == "ours":
             for n in args.ours_partitions.split(","):
                 configs.append((f"sparkw2v p={n}", "ours", ["--partitions-one", n, "--cores", str(args.cores),
-                                                           "--syncs", str(args.syncs)]))
+                                                           "--syncs", str(args.syncs), "--combine", args.combine]))
         elif peer in ("gensim1", "gensim2"):
             configs.append((f"gensim workers={peer[-1]}", "gensim", ["--workers", peer[-1]]))
         elif peer == "mllib":
@@ -222,16 +223,21 @@ def main(argv=None) -> int:
         if args.seeds > 1:
             for key in ("wordsim_spearman", "analogy_3cosadd"):
                 results[label][key + "_sd"] = statistics.stdev(r[key] for r in runs)
-    ours = next((v for k, v in results.items() if k.startswith("sparkw2v")), None)
+    # The ratio column compares peers to our run with as many partitions as cores (else our first run).
+    ours_label = next((k for k in results if k == f"sparkw2v p={args.cores}"),
+                      next((k for k in results if k.startswith("sparkw2v")), None))
+    ours = results.get(ours_label)
     print(f"\ncorpus {args.corpus} x{args.repeat}, {'skip-gram' if args.sg else 'CBOW'}, {HYPER}, "
           f"{args.seeds} seed(s), local[{args.cores}] for Spark")
     header = f"{'trainer':<20}{'wall s':>8}{'train s':>9}{'words/s':>11}{'peak MB':>9}{'WS353':>8}{'analogy':>9}" \
-             f"{'ours/peer speed':>17}"
+             f"{'speed ratio':>13}{'WS ratio':>10}{'analogy ratio':>15}"
     print(header)
     for label, r in results.items():
-        ratio = f"{ours['words_per_second'] / r['words_per_second']:.2f}x" if ours else "-"
+        ratios = [f"{ours[key] / r[key]:.2f}x" if ours and r[key] else "-"
+                  for key in ("words_per_second", "wordsim_spearman", "analogy_3cosadd")]
         print(f"{label:<20}{r['wall']:>8.1f}{r['train']:>9.1f}{r['words_per_second']:>11.0f}{r['peak_mb']:>9.0f}"
-              f"{r['wordsim_spearman']:>8.3f}{r['analogy_3cosadd']:>9.3f}{ratio:>17}")
+              f"{r['wordsim_spearman']:>8.3f}{r['analogy_3cosadd']:>9.3f}{ratios[0]:>13}{ratios[1]:>10}{ratios[2]:>15}")
+    print(f"ratios are {ours_label} / each trainer (speed: words/s; >1 means ours is faster or better)")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

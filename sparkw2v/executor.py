@@ -122,6 +122,7 @@ class TrainTask:
     sample: float
     ns_exponent: float
     block_rows: int
+    combine: str  # "mean": weight each partition's update by its count; "sum": add the updates
     tables_key: str  # names the vocabulary counts, so workers can reuse the tables they built
 
 
@@ -176,8 +177,9 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     w_out -= w_out0
     n_in = stats.in_updates.astype(np.float32)
     n_out = stats.out_updates.astype(np.float32)
-    w_in *= n_in[:, None]
-    w_out *= n_out[:, None]
+    if task.combine == "mean":
+        w_in *= n_in[:, None]
+        w_out *= n_out[:, None]
     for block, lo_row in enumerate(range(0, w_in.shape[0], task.block_rows)):
         rows = slice(lo_row, lo_row + task.block_rows)
         yield block, (n_in[rows], n_out[rows], w_in[rows], w_out[rows])

@@ -94,7 +94,10 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     """The epoch loop over an encoded, cached corpus."""
     sc = spark.sparkContext
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
-    kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative, chunk_words=cfg.batch_words)
+    scale = cfg.alpha_scale(encoded.num_shards)
+    # The cap bounds a repeated row's step in units of the unscaled learning rate.
+    kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative, chunk_words=cfg.batch_words,
+                          repeat_cap=max(1, round(KernelParams.repeat_cap / scale)))
     block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
     n_blocks = -(-len(vocab) // block_rows)
     counts_bc = sc.broadcast(vocab.counts)
@@ -113,10 +116,10 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 _describe(spark, label)
                 task = executor.TrainTask(
                     kernel=kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
-                    alpha_start=learning_rate(cfg, step / steps),
-                    alpha_end=learning_rate(cfg, (step + 1) / steps),
+                    alpha_start=learning_rate(cfg, step / steps) * scale,
+                    alpha_end=learning_rate(cfg, (step + 1) / steps) * scale,
                     sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
-                    tables_key=tables_key)
+                    combine=cfg.combine, tables_key=tables_key)
                 sync_started = time.perf_counter()
                 stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks)
                 totals += stats
@@ -132,7 +135,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 "loss": float(loss / max(loss_examples, 1)), "seconds": seconds,
                 "words_per_second": float(words / max(seconds, 1e-9)),
                 "task_seconds": float(task_seconds),
-                "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs),
+                "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * scale,
             }
             history.append(entry)
             log.info("epoch %d/%d: %d words, %.0f words/s, loss %.4f, alpha %.5f, %.1fs",
@@ -142,7 +145,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 on_epoch(entry)
     finally:
         counts_bc.unpersist()
-    info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards,
+    info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "alpha_scale": scale,
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * cfg.epochs / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
@@ -167,8 +170,12 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
             continue
         n_in, n_out, d_in, d_out = value
         rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)
-        _apply_mean(w_in[rows], n_in, d_in)
-        _apply_mean(w_out[rows], n_out, d_out)
+        if task.combine == "mean":
+            _apply_mean(w_in[rows], n_in, d_in)
+            _apply_mean(w_out[rows], n_out, d_out)
+        else:
+            w_in[rows] += d_in
+            w_out[rows] += d_out
     return stats
 
 
