@@ -51,6 +51,16 @@ def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.nd
     return w_in.astype(np.float32), np.zeros((vocab_size, vector_size), dtype=np.float32)
 
 
+def step_words(batch_words: int, vocab_size: int) -> int:
+    """Words per kernel step: ``batch_words``, but at most 8 per vocabulary word (at least 64).
+
+    Every update in a step is computed from the same parameters; in a tiny
+    vocabulary each row would repeat hundreds of times per step and training
+    diverges, so small vocabularies take proportionally smaller steps.
+    """
+    return max(64, min(batch_words, 8 * vocab_size))
+
+
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
     """Linear decay from alpha to min_alpha over the whole run (progress in [0, 1])."""
     a0 = cfg.effective_alpha
@@ -95,9 +105,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     sc = spark.sparkContext
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     scale = cfg.alpha_scale(encoded.num_shards)
-    # The cap bounds a repeated row's step in units of the unscaled learning rate.
-    kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative, chunk_words=cfg.batch_words,
-                          repeat_cap=max(1, round(KernelParams.repeat_cap / scale)))
+    kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
+                          chunk_words=step_words(cfg.batch_words, len(vocab)))
     block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
     n_blocks = -(-len(vocab) // block_rows)
     counts_bc = sc.broadcast(vocab.counts)
