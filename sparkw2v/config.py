@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 INPUT_FORMATS = ("text", "parquet", "orc", "json", "csv")
-COMBINE_RULES = ("mean", "sum")
+COMBINE_RULES = ("mean", "rescaled", "sum")
 
 
 class ConfigError(ValueError):
@@ -66,7 +66,8 @@ class TrainConfig:
         None, "multiply each shard's learning rate by this to make up for averaging "
         "(default: min(partitions, 4))", "distribution")
     combine: str = _opt("mean", "how shards' updates merge: 'mean' weights each row by its update "
-                        "counts, 'sum' adds them", "distribution")
+                        "counts; 'rescaled' also multiplies a row's update by (partitions that touched "
+                        "it) / partition_alpha_scale; 'sum' adds the updates", "distribution")
     # Output
     output: str | None = _opt(None, "directory to write vectors/, vocab/ and metadata.json to", "output")
     overwrite: bool = _opt(False, "replace an existing --output", "output")
@@ -87,7 +88,7 @@ class TrainConfig:
         """
         if self.partition_alpha_scale is not None:
             return float(self.partition_alpha_scale)
-        return float(min(partitions, 4)) if self.combine == "mean" else 1.0
+        return float(min(partitions, 4)) if self.combine != "sum" else 1.0
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)

@@ -122,7 +122,8 @@ class TrainTask:
     sample: float
     ns_exponent: float
     block_rows: int
-    combine: str  # "mean": weight each partition's update by its count; "sum": add the updates
+    combine: str  # how the driver merges shards (see training._sync)
+    alpha_scale: float
     tables_key: str  # names the vocabulary counts, so workers can reuse the tables they built
 
 
@@ -177,12 +178,13 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     w_out -= w_out0
     n_in = stats.in_updates.astype(np.float32)
     n_out = stats.out_updates.astype(np.float32)
-    if task.combine == "mean":
+    if task.combine != "sum":
         w_in *= n_in[:, None]
         w_out *= n_out[:, None]
     for block, lo_row in enumerate(range(0, w_in.shape[0], task.block_rows)):
         rows = slice(lo_row, lo_row + task.block_rows)
-        yield block, (n_in[rows], n_out[rows], w_in[rows], w_out[rows])
+        touched = np.stack([n_in[rows] > 0, n_out[rows] > 0]).astype(np.float32)
+        yield block, (n_in[rows], n_out[rows], touched, w_in[rows], w_out[rows])
     seconds = time.perf_counter() - started
     yield STATS_KEY, (stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds)
 

@@ -229,8 +229,9 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
     outs, labels, keep = _output_rows(centre, negatives)
     h = np.take(w_in, contexts, axis=0)                  # (m, 2b, d)
     o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
-    sig = _sigmoid(np.matmul(h, o.transpose(0, 2, 1)))   # (m, 2b, k+1)
+    scores = np.matmul(h, o.transpose(0, 2, 1))           # (m, 2b, k+1)
     mask = valid[:, :, None] & keep[:, None, :]
+    sig = _sigmoid(scores)
     if compute_loss:
         stats.loss_sum += _loss(sig, labels, mask)
         stats.loss_examples += int(valid.sum())
@@ -253,7 +254,8 @@ def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_lo
     weights = valid / valid.sum(axis=1, keepdims=True).astype(np.float32)
     h = np.matmul(weights[:, None, :].astype(np.float32), np.take(w_in, contexts, axis=0))[:, 0, :]
     o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
-    sig = _sigmoid(np.matmul(o, h[:, :, None])[:, :, 0]) # (m, k+1)
+    scores = np.matmul(o, h[:, :, None])[:, :, 0]         # (m, k+1)
+    sig = _sigmoid(scores)
     if compute_loss:
         stats.loss_sum += _loss(sig, labels, keep)
         stats.loss_examples += centre.size
@@ -270,3 +272,4 @@ def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_lo
     stats.examples += centre.size
     stats.in_updates += np.bincount(ctx_rows, minlength=stats.in_updates.size)
     stats.out_updates += np.bincount(outs.ravel(), minlength=stats.out_updates.size)
+

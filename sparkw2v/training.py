@@ -128,7 +128,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                     alpha_start=learning_rate(cfg, step / steps) * scale,
                     alpha_end=learning_rate(cfg, (step + 1) / steps) * scale,
                     sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
-                    combine=cfg.combine, tables_key=tables_key)
+                    combine=cfg.combine, alpha_scale=scale, tables_key=tables_key)
                 sync_started = time.perf_counter()
                 stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks)
                 totals += stats
@@ -177,17 +177,21 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
         if key == executor.STATS_KEY:
             stats += np.asarray(value, dtype=np.float64)
             continue
-        n_in, n_out, d_in, d_out = value
+        n_in, n_out, touched, d_in, d_out = value
         rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)
-        if task.combine == "mean":
-            _apply_mean(w_in[rows], n_in, d_in)
-            _apply_mean(w_out[rows], n_out, d_out)
-        else:
+        if task.combine == "sum":
             w_in[rows] += d_in
             w_out[rows] += d_out
+            continue
+        # "rescaled": a row averaged over k partitions whose rate was scaled by s moved about
+        # k*s/P of its sequential step; k/s brings it back to ~P/P. "mean": the plain weighted mean.
+        factor = (touched / task.alpha_scale) if task.combine == "rescaled" else np.ones_like(touched)
+        apply_mean(w_in[rows], n_in, d_in, factor[0])
+        apply_mean(w_out[rows], n_out, d_out, factor[1])
     return stats
 
 
-def _apply_mean(target: np.ndarray, counts: np.ndarray, weighted: np.ndarray) -> None:
+def apply_mean(target: np.ndarray, counts: np.ndarray, weighted: np.ndarray, factor: np.ndarray) -> None:
+    """``target += factor * (sum_p n_p * delta_p) / sum_p n_p`` on rows some partition updated."""
     touched = counts > 0
-    target[touched] += weighted[touched] / counts[touched, None]
+    target[touched] += weighted[touched] * (factor[touched] / counts[touched])[:, None]

@@ -163,3 +163,16 @@ def test_same_seed_same_result():
                     np.random.default_rng(7))
         results.append(w_in)
     np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_combine_is_the_update_count_weighted_mean():
+    """A row one partition trained keeps that partition's update; a shared row gets the
+    mean weighted by each partition's update count; untouched rows stay as they were."""
+    from sparkw2v.training import apply_mean
+    base = np.zeros((3, 2), np.float32)
+    deltas = {"a": np.array([[1, 1], [2, 2], [0, 0]], np.float32), "b": np.array([[0, 0], [5, 5], [0, 0]], np.float32)}
+    counts = {"a": np.array([4, 1, 0], np.float32), "b": np.array([0, 3, 0], np.float32)}
+    weighted = deltas["a"] * counts["a"][:, None] + deltas["b"] * counts["b"][:, None]
+    total = counts["a"] + counts["b"]
+    apply_mean(base, total, weighted, np.ones(3, np.float32))
+    np.testing.assert_allclose(base, [[1, 1], [(2 * 1 + 5 * 3) / 4] * 2, [0, 0]])
