@@ -127,3 +127,24 @@ def test_wrong_columns_are_named(spark):
         select_column(frame, TrainConfig(text_column="n"))
     with pytest.raises(InputError, match="needs array<string>"):
         select_column(frame, TrainConfig(tokens_column="n"))
+
+
+def test_catalog_table_and_parquet_inputs(spark, tmp_path):
+    lines = planted_lines(seed=2, sentences=150)
+    frame = spark.createDataFrame([(i, line) for i, line in enumerate(lines)], "id int, body string")
+    frame.createOrReplaceTempView("sparkw2v_docs")
+    quick = {**PLANTED, "epochs": 1}
+    from_table = Word2Vec(input_table="sparkw2v_docs", text_column="body", **quick).fit_input(spark)
+    frame.write.parquet(str(tmp_path / "docs"))
+    from_parquet = Word2Vec(input=str(tmp_path / "docs"), input_format="parquet", text_column="body",
+                            **quick).fit_input(spark)
+    assert from_table.wv.words == from_parquet.wv.words and len(from_table.wv) == 16
+    with pytest.raises(InputError, match="cannot read table"):
+        Word2Vec(input_table="no_such_table", **quick).fit_input(spark)
+
+
+def test_one_long_line_is_cut_into_sentences(spark, tmp_path):
+    corpus = tmp_path / "one-line.txt"
+    corpus.write_text(" ".join(planted_lines(seed=3, sentences=2000)) + "\n")   # 16,000 words, one line
+    model = Word2Vec(input=str(corpus), max_sentence_length=100, **{**PLANTED, "epochs": 1}).fit_input(spark)
+    assert model.result.info["train_words"] == 16_000 and len(model.wv) == 16
