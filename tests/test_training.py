@@ -93,10 +93,16 @@ def test_cli_writes_vector_table_and_metadata(spark, tmp_path, capsys):
     assert meta["timings"]["train_seconds"] > 0
 
     loaded = Word2VecModel.load(str(out), spark=spark)
-    assert loaded.wv.words[0] == vectors.orderBy("count", ascending=False).first().word or True
+    assert loaded.wv.words == [r.word for r in vocab.orderBy("id").collect()]
     row = vectors.filter("word = 'g1w3'").first()
     np.testing.assert_array_equal(loaded.wv["g1w3"], np.array(row.vector, dtype=np.float32))
     assert loaded.config.epochs == 2
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("# word1\tword2\tscore\ng0w0\tg0w1\t9\ng0w0\tg1w1\t1\ng1w2\tg1w3\t8\ng0w2\tg1w5\t2\n")
+    assert main(["evaluate", "--vectors", str(out), "--similarity", str(pairs)]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["wordsim_pairs"] == 4 and -1 <= scores["wordsim_spearman"] <= 1
 
     # An existing output is refused without --overwrite and left as it was.
     before = (out / "metadata.json").read_text()
