@@ -75,7 +75,7 @@ class KernelStats:
 
 
 def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
-                value_rows: np.ndarray | None = None, cap: int = 0) -> None:
+                value_rows: np.ndarray | None = None, cap: int = 0, counts: np.ndarray | None = None) -> None:
     """``target[rows[i]] += values[value_rows[i]]`` for every ``i``, summing repeated rows.
 
     ``value_rows`` defaults to ``arange(len(rows))``. Plain ``target[rows] += v``
@@ -85,10 +85,13 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
     With ``cap > 0`` a row repeated ``n > cap`` times gets ``cap / n`` of its sum
     (its mean update times ``cap``): all the updates computed at the same stale
     parameters would otherwise add up to a step that sequential SGD never takes.
+    ``counts``, if given, is incremented by how often each row was updated.
     """
     n = rows.shape[0]
     if n == 0:
         return
+    if counts is not None and (_csr_matvecs is None or _sparse is None):
+        counts += np.bincount(rows, minlength=counts.size)
     if _sparse is None:
         if cap:
             repeats = np.bincount(rows)[rows]
@@ -105,6 +108,8 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
             and vocab <= 16 * n:
         # A (vocab x len(values)) with a row per target row: the product adds into target in place.
         repeats = np.bincount(sorted_rows, minlength=vocab).astype(np.int32)
+        if counts is not None:
+            counts += repeats
         indptr = np.zeros(vocab + 1, dtype=np.int32)
         indptr[1:] = repeats.cumsum(dtype=np.int32)
         data = _repeat_weights(repeats, cap, values.dtype)[sorted_rows] if cap else np.ones(n, values.dtype)
@@ -114,6 +119,8 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
     starts = np.flatnonzero(np.concatenate(([True], sorted_rows[1:] != sorted_rows[:-1])))
     indptr = np.append(starts, n).astype(np.int32)
     repeats = np.diff(indptr)
+    if counts is not None and _csr_matvecs is not None:
+        counts[sorted_rows[starts]] += repeats
     data = _repeat_weights(repeats, cap, values.dtype)[np.repeat(np.arange(starts.size), repeats)] if cap \
         else np.ones(n, dtype=values.dtype)
     summed = _sparse.csr_matrix((data, cols, indptr), shape=(starts.size, values.shape[0])) @ values
@@ -241,11 +248,9 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
     grad_o = np.matmul(g.transpose(0, 2, 1), h)          # (m, k+1, d)
     d = w_in.shape[1]
     ctx_rows = contexts[valid]
-    scatter_add(w_in, ctx_rows, grad_h[valid], cap=cap)
-    scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap)
+    scatter_add(w_in, ctx_rows, grad_h[valid], cap=cap, counts=stats.in_updates)
+    scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap, counts=stats.out_updates)
     stats.examples += ctx_rows.size
-    stats.in_updates += np.bincount(ctx_rows, minlength=stats.in_updates.size)
-    stats.out_updates += np.bincount(outs.ravel(), minlength=stats.out_updates.size)
 
 
 def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0):
@@ -267,9 +272,7 @@ def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_lo
     ctx_rows = contexts[valid]
     # word2vec.c adds the full error to every context row (it does not divide by the count).
     owner = np.broadcast_to(np.arange(centre.size)[:, None], valid.shape)[valid]
-    scatter_add(w_in, ctx_rows, neu1e, value_rows=owner, cap=cap)
-    scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap)
+    scatter_add(w_in, ctx_rows, neu1e, value_rows=owner, cap=cap, counts=stats.in_updates)
+    scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap, counts=stats.out_updates)
     stats.examples += centre.size
-    stats.in_updates += np.bincount(ctx_rows, minlength=stats.in_updates.size)
-    stats.out_updates += np.bincount(outs.ravel(), minlength=stats.out_updates.size)
 
