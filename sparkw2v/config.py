@@ -55,7 +55,8 @@ class TrainConfig:
     alpha: float | None = _opt(None, "initial learning rate (default 0.025 skip-gram, 0.05 CBOW)", "training")
     min_alpha: float = _opt(1e-4, "final learning rate, reached linearly at the end of the run", "training")
     epochs: int = _opt(5, "passes over the corpus", "training")
-    seed: int = _opt(1, "random seed; same seed and partitions give the same vectors", "training")
+    seed: int = _opt(1, "random seed; same seed, partitions and input files give the same vectors",
+                     "training")
     batch_words: int = _opt(2048, "corpus words per vectorised kernel step", "training")
     # Distribution
     num_partitions: int | None = _opt(
@@ -129,12 +130,14 @@ class TrainConfig:
              f"must be one of {', '.join(INPUT_FORMATS)}")
         if self.token_pattern is not None:
             try:
-                re.compile(self.token_pattern)
+                compiled = re.compile(self.token_pattern)
             except re.error as exc:
                 raise ConfigError(f"invalid token_pattern={self.token_pattern!r}: not a regular "
                                   f"expression ({exc})") from None
             need(self.token_pattern != "" and not re.fullmatch(self.token_pattern, ""), "token_pattern",
                  self.token_pattern, "must not match the empty string")
+            need(compiled.groups == 0, "token_pattern", self.token_pattern,
+                 "must not have capturing groups (they would become tokens); write (?:...) instead")
         if self.partition_alpha_scale is not None:
             need(isinstance(self.partition_alpha_scale, (int, float)) and self.partition_alpha_scale > 0,
                  "partition_alpha_scale", self.partition_alpha_scale, "must be a number > 0")

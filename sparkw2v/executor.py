@@ -184,11 +184,25 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     for block, lo_row in enumerate(range(0, w_in.shape[0], task.block_rows)):
         rows = slice(lo_row, lo_row + task.block_rows)
         touched = np.stack([n_in[rows] > 0, n_out[rows] > 0]).astype(np.float32)
-        yield block, (n_in[rows], n_out[rows], touched, w_in[rows], w_out[rows])
+        yield block, (index, (n_in[rows], n_out[rows], touched, w_in[rows], w_out[rows]))
     seconds = time.perf_counter() - started
-    yield STATS_KEY, (stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds)
+    stats_record = (stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds)
+    yield STATS_KEY, (index, stats_record)
 
 
 def add_records(a: tuple, b: tuple) -> tuple:
     """Elementwise sum of two records of the same key (arrays or numbers)."""
     return tuple(x + y for x, y in zip(a, b))
+
+
+def sum_in_partition_order(values: Iterable[tuple[int, tuple]]) -> tuple:
+    """Sum one key's records from every partition in partition order.
+
+    Float addition is not associative: summing in shuffle-arrival order would
+    make the result depend on network timing.
+    """
+    ordered = sorted(values, key=lambda v: v[0])
+    total = ordered[0][1]
+    for _, record in ordered[1:]:
+        total = add_records(total, record)
+    return total

@@ -2,7 +2,8 @@
 
 Each sync the driver broadcasts both matrices, every shard trains a copy in
 ``mapPartitionsWithIndex``, and the partitions' updates are summed per row block
-with ``reduceByKey`` on the executors, so the driver receives one combined copy,
+on the executors (grouped by row block, added in partition order so the sum does not
+depend on shuffle timing), so the driver receives one combined copy,
 never one per partition. A row's new value is the mean of the partitions'
 values weighted by how often each partition updated it: a word seen in one
 partition only keeps that partition's update undiluted.
@@ -104,7 +105,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     """The epoch loop over an encoded, cached corpus."""
     sc = spark.sparkContext
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
-    scale = cfg.alpha_scale(encoded.num_shards)
+    scale = cfg.alpha_scale(sum(1 for words in encoded.shard_words if words))
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
                           chunk_words=step_words(cfg.batch_words, len(vocab)))
     block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
@@ -153,7 +154,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             if on_epoch is not None:
                 on_epoch(entry)
     finally:
-        counts_bc.unpersist()
+        counts_bc.destroy()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "alpha_scale": scale,
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * cfg.epochs / max(train_seconds, 1e-9)}
@@ -168,10 +169,11 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
         combined = (encoded.shards
                     .mapPartitionsWithIndex(functools.partial(executor.train_partition, task=task,
                                                               model_bc=model_bc, counts_bc=counts_bc))
-                    .reduceByKey(executor.add_records, numPartitions=max(1, min(n_blocks, encoded.num_shards)))
+                    .groupByKey(numPartitions=max(1, min(n_blocks, encoded.num_shards)))
+                    .mapValues(executor.sum_in_partition_order)
                     .collect())
     finally:
-        model_bc.unpersist()
+        model_bc.destroy()
     stats = np.zeros(6)
     for key, value in combined:
         if key == executor.STATS_KEY:

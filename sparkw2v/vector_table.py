@@ -85,11 +85,21 @@ def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
 
 # -- writing ---------------------------------------------------------------------------------
 
-def _vector_array(matrix: np.ndarray) -> pa.Array:
+#: Rows per Arrow chunk: list offsets are int32, so a chunk must hold fewer than 2**31 floats.
+CHUNK_ROWS = 1 << 20
+
+
+def _vector_array(matrix: np.ndarray) -> pa.ChunkedArray:
+    """A float32 matrix as an Arrow list<float> column, in chunks small enough for int32 offsets."""
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     n, d = matrix.shape
-    offsets = pa.array(np.arange(0, (n + 1) * d, d, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, pa.array(matrix.reshape(-1)))
+    rows = max(1, min(CHUNK_ROWS, (2**31 - 1) // max(d, 1) - 1))
+    chunks = []
+    for lo in range(0, n, rows):
+        part = matrix[lo:lo + rows]
+        offsets = pa.array(np.arange(0, (part.shape[0] + 1) * d, d, dtype=np.int32))
+        chunks.append(pa.ListArray.from_arrays(offsets, pa.array(part.reshape(-1))))
+    return pa.chunked_array(chunks, type=pa.list_(pa.float32()))
 
 
 def _frame(spark: SparkSession, table: pa.Table, rows_per_file: int) -> DataFrame:
@@ -176,15 +186,22 @@ class LoadedModel:
 
 
 def _matrix(column: pa.ChunkedArray, dim: int | None = None) -> np.ndarray:
-    values = column.combine_chunks()
-    flat = values.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    n = len(values)
+    """A list<float> column as an (n, d) float32 matrix, chunk by chunk (no 2**31 limit)."""
+    n = len(column)
+    parts = [chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+             for chunk in column.chunks]
+    flat = np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    if n and flat.size % n:
+        raise ValueError(f"vectors have different lengths ({flat.size} values for {n} rows)")
     return flat.reshape(n, (flat.size // n) if n else (dim or 0))
 
 
 def read_metadata(spark: SparkSession, path: str) -> dict:
-    text = spark.read.text(f"{_strip_slash(path)}/{METADATA}", wholetext=True).first()[0]
-    return json.loads(text)
+    """A model's metadata.json; FileNotFoundError if ``path`` is not a model directory."""
+    location = f"{_strip_slash(path)}/{METADATA}"
+    if not _FS(spark, location).exists(location):
+        raise FileNotFoundError(f"{path} is not a sparkw2v model: {location} does not exist")
+    return json.loads(spark.read.text(location, wholetext=True).first()[0])
 
 
 def read_vectors_frame(spark: SparkSession, path: str) -> DataFrame:

@@ -29,7 +29,7 @@ class WordVectors:
         self.index: dict[str, int] = {w: i for i, w in enumerate(self.words)}
         if len(self.index) != len(self.words):
             raise ValueError("words must be unique")
-        self.vectors = vectors
+        self.vectors = vectors.view()  # a read-only view; the caller's array stays writeable
         self.vectors.flags.writeable = False
         self.counts = None if counts is None else np.asarray(counts, dtype=np.int64)
         self._normed: np.ndarray | None = None

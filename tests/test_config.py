@@ -15,6 +15,7 @@ from sparkw2v.config import ConfigError, TrainConfig
     ({"input_format": "xml"}, "invalid input_format='xml': must be one of text, parquet"),
     ({"token_pattern": "("}, "not a regular expression"),
     ({"token_pattern": "x*"}, "must not match the empty string"),
+    ({"token_pattern": "(,|;)+"}, "must not have capturing groups"),
     ({"epochs": 2.5}, "invalid epochs=2.5"),
 ])
 def test_bad_values_are_rejected_with_a_clear_message(changes, message):

@@ -54,9 +54,9 @@ def test_planted_groups_are_nearest_neighbours(spark, sg, partitions):
 
 def test_same_seed_and_partitions_give_identical_vectors(spark):
     frame = text_frame(spark, planted_lines(seed=1, sentences=200))
-    runs = [Word2Vec(num_partitions=2, syncs_per_epoch=2, **PLANTED).fit(frame).wv.vectors for _ in range(2)]
+    runs = [Word2Vec(num_partitions=3, syncs_per_epoch=2, **PLANTED).fit(frame).wv.vectors for _ in range(2)]
     np.testing.assert_array_equal(runs[0], runs[1])
-    other = Word2Vec(num_partitions=2, **{**PLANTED, "seed": 4}).fit(frame).wv.vectors
+    other = Word2Vec(num_partitions=3, **{**PLANTED, "seed": 4}).fit(frame).wv.vectors
     assert not np.array_equal(runs[0], other)
 
 
@@ -113,6 +113,8 @@ def test_cli_writes_vector_table_and_metadata(spark, tmp_path, capsys):
 
 
 def test_bad_input_gets_one_clear_error_and_writes_nothing(spark, tmp_path, capsys):
+    assert main(["evaluate", "--vectors", str(tmp_path), "--similarity", "x.tsv"]) == 2
+    assert "is not a sparkw2v model" in capsys.readouterr().err
     out = tmp_path / "never"
     assert main(["train", "--input", str(tmp_path / "missing.txt"), "--output", str(out)]) == 2
     assert "cannot read text input" in capsys.readouterr().err

@@ -1,0 +1,37 @@
+"""Driver-side pieces: the query object, Arrow vector columns, partition-order sums."""
+
+import numpy as np
+import pytest
+
+from sparkw2v import executor, vector_table
+from sparkw2v.vectors import WordVectors
+
+
+def test_lookups_are_read_only_views_and_the_callers_matrix_stays_writeable():
+    matrix = np.eye(3, dtype=np.float32)
+    wv = WordVectors(["a", "b", "c"], matrix)
+    with pytest.raises(ValueError):
+        wv["a"][0] = 5.0
+    matrix[0, 0] = 2.0                     # the trainer keeps updating its own array
+    assert wv["a"][0] == 2.0
+    with pytest.raises(KeyError, match="'zzz' not in vocabulary"):
+        wv["zzz"]
+    assert "b" in wv and len(wv) == 3
+    assert [w for w, _ in wv.most_similar("a", topn=5)] == ["b", "c"]
+
+
+def test_vector_columns_are_chunked_and_read_back_exactly(monkeypatch):
+    monkeypatch.setattr(vector_table, "CHUNK_ROWS", 3)
+    matrix = np.arange(20, dtype=np.float32).reshape(10, 2)
+    column = vector_table._vector_array(matrix)
+    assert column.num_chunks == 4 and len(column) == 10
+    np.testing.assert_array_equal(vector_table._matrix(column), matrix)
+
+
+def test_partition_sums_do_not_depend_on_arrival_order():
+    rng = np.random.default_rng(0)
+    records = [(i, (rng.normal(size=1000).astype(np.float32) * 10 ** i,)) for i in range(5)]
+    first = executor.sum_in_partition_order(records)[0]
+    for _ in range(5):
+        shuffled = [records[i] for i in rng.permutation(5)]
+        np.testing.assert_array_equal(executor.sum_in_partition_order(shuffled)[0], first)
