@@ -90,15 +90,14 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
     n = rows.shape[0]
     if n == 0:
         return
-    if counts is not None and (_csr_matvecs is None or _sparse is None):
-        counts += np.bincount(rows, minlength=counts.size)
-    if _sparse is None:
+    if _sparse is None:  # NumPy only
+        repeats = np.bincount(rows, minlength=target.shape[0])
+        if counts is not None:
+            counts += repeats
+        update = values if value_rows is None else values[value_rows]
         if cap:
-            repeats = np.bincount(rows)[rows]
-            values = (values if value_rows is None else values[value_rows]) * \
-                np.minimum(1.0, cap / repeats)[:, None].astype(values.dtype)
-            value_rows = None
-        np.add.at(target, rows, values if value_rows is None else values[value_rows])
+            update = update * _repeat_weights(repeats, cap, update.dtype)[rows, None]
+        np.add.at(target, rows, update)
         return
     order = np.argsort(rows).astype(np.int32)
     sorted_rows = rows[order]
@@ -119,7 +118,7 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
     starts = np.flatnonzero(np.concatenate(([True], sorted_rows[1:] != sorted_rows[:-1])))
     indptr = np.append(starts, n).astype(np.int32)
     repeats = np.diff(indptr)
-    if counts is not None and _csr_matvecs is not None:
+    if counts is not None:
         counts[sorted_rows[starts]] += repeats
     data = _repeat_weights(repeats, cap, values.dtype)[np.repeat(np.arange(starts.size), repeats)] if cap \
         else np.ones(n, dtype=values.dtype)

@@ -85,7 +85,7 @@ class Word2VecModel:
         import pyarrow as pa
         spark = spark or SparkSession.getActiveSession()
         table = pa.table({"word": pa.array(self.wv.words, type=pa.string()),
-                          "vector": vector_table._vector_array(self._w_in)})
+                          "vector": vector_table.vector_column(self._w_in)})
         return spark.createDataFrame(table)
 
     def training_metadata(self) -> dict:

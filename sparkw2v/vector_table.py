@@ -89,7 +89,7 @@ def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
 CHUNK_ROWS = 1 << 20
 
 
-def _vector_array(matrix: np.ndarray) -> pa.ChunkedArray:
+def vector_column(matrix: np.ndarray) -> pa.ChunkedArray:
     """A float32 matrix as an Arrow list<float> column, in chunks small enough for int32 offsets."""
     matrix = np.ascontiguousarray(matrix, dtype=np.float32)
     n, d = matrix.shape
@@ -134,11 +134,11 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     counts = pa.array(vocab.counts, type=pa.int64())
     ids = pa.array(np.arange(len(vocab), dtype=np.int32))
     try:
-        _frame(spark, pa.table({"word": words, "count": counts, "vector": _vector_array(w_in)}),
+        _frame(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
                rows_per_file).write.parquet(f"{staging}/{VECTORS}")
         _frame(spark, pa.table({"word": words, "count": counts, "id": ids}),
                1 << 22).write.parquet(f"{staging}/{VOCAB}")
-        _frame(spark, pa.table({"id": ids, "vector": _vector_array(w_out)}),
+        _frame(spark, pa.table({"id": ids, "vector": vector_column(w_out)}),
                rows_per_file).write.parquet(f"{staging}/{OUTPUT_VECTORS}")
         meta = {"format_version": FORMAT_VERSION, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions(),

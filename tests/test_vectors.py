@@ -23,7 +23,7 @@ def test_lookups_are_read_only_views_and_the_callers_matrix_stays_writeable():
 def test_vector_columns_are_chunked_and_read_back_exactly(monkeypatch):
     monkeypatch.setattr(vector_table, "CHUNK_ROWS", 3)
     matrix = np.arange(20, dtype=np.float32).reshape(10, 2)
-    column = vector_table._vector_array(matrix)
+    column = vector_table.vector_column(matrix)
     assert column.num_chunks == 4 and len(column) == 10
     np.testing.assert_array_equal(vector_table._matrix(column), matrix)
 
