@@ -206,3 +206,67 @@ def sum_in_partition_order(values: Iterable[tuple[int, tuple]]) -> tuple:
     for _, record in ordered[1:]:
         total = add_records(total, record)
     return total
+
+
+# -- transform (mean vector of each row's tokens) ------------------------------------------------
+
+@dataclass(frozen=True)
+class MeanVectorTask:
+    """What ``Word2VecModel.transform`` tasks need besides the broadcast vectors."""
+
+    column: str
+    output: str
+    pretokenized: bool
+    spec: TokenizerSpec
+    vectors_key: str  # names the broadcast, so each worker decodes it once
+
+
+_VECTORS: dict = {}
+
+
+def _vectors(payload_bc, key: str):
+    """(words as an Arrow array, float32 matrix) decoded once per Python worker."""
+    if key not in _VECTORS:
+        import pyarrow as pa
+        _VECTORS.clear()
+        table = pa.ipc.open_stream(payload_bc.value).read_all()
+        words = table.column("word").combine_chunks()
+        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        _VECTORS[key] = (words, flat.astype(np.float32, copy=False).reshape(len(words), -1))
+    return _VECTORS[key]
+
+
+def mean_vectors(batches: Iterable, task: MeanVectorTask, payload_bc) -> Iterator:
+    """Append the mean of each row's in-vocabulary word vectors (zeros if none) to Arrow batches.
+
+    Tokens are looked up with Arrow's vectorised ``index_in`` and summed per row
+    with ``np.add.reduceat``: no Python loop per token for token columns.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    words, matrix = _vectors(payload_bc, task.vectors_key)
+    dim = matrix.shape[1]
+    for batch in batches:
+        column = batch.column(batch.schema.get_field_index(task.column))
+        if task.pretokenized:
+            lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)
+            flat = pc.list_flatten(column)
+        else:
+            rows = [[t for piece in sentences([text], task.spec, False) for t in piece]
+                    for text in column.to_pylist()]
+            lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+            flat = pa.array([t for row in rows for t in row], type=pa.string())
+        ids = pc.fill_null(pc.index_in(flat, value_set=words), -1).to_numpy().astype(np.int64)
+        row_of = np.repeat(np.arange(len(lengths)), lengths)
+        known = ids >= 0
+        per_row = np.bincount(row_of[known], minlength=len(lengths))
+        means = np.zeros((len(lengths), dim), dtype=np.float32)
+        has = per_row > 0
+        if has.any():
+            starts = np.cumsum(per_row) - per_row
+            sums = np.add.reduceat(matrix[ids[known]], starts[has], axis=0)
+            means[has] = sums / per_row[has, None]
+        offsets = pa.array(np.arange(0, (len(lengths) + 1) * dim, dim, dtype=np.int32))
+        vectors = pa.ListArray.from_arrays(offsets, pa.array(means.reshape(-1)))
+        yield pa.RecordBatch.from_arrays([*batch.columns, vectors], [*batch.schema.names, task.output])

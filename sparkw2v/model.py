@@ -1,28 +1,40 @@
-"""The public Python API: ``Word2Vec`` (estimator) and ``Word2VecModel`` (trained model).
+"""The public Python API: ``Word2Vec`` (a pyspark.ml Estimator) and ``Word2VecModel``.
 
-Names follow pyspark.ml (``fit``, ``getVectors``, ``save``/``load``) and gensim
-(``vector_size``, ``min_count``, ``most_similar``, ``similarity``, ``wv``). The
-classes are thin: training is :func:`sparkw2v.training.fit`, storage is
-:mod:`sparkw2v.vector_table`, queries are :class:`sparkw2v.vectors.WordVectors`.
+Names follow pyspark.ml (``fit``, ``transform``, ``getVectors``, ``save``/``load``)
+and gensim (``vector_size``, ``min_count``, ``most_similar``, ``similarity``,
+``wv``). The classes are thin: every :class:`~sparkw2v.config.TrainConfig` field
+is a Param of the same name, training is :func:`sparkw2v.training.fit`, storage
+is :mod:`sparkw2v.vector_table`, queries are :class:`sparkw2v.vectors.WordVectors`
+and ``transform`` runs :func:`sparkw2v.executor.mean_vectors` on the executors.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import uuid
 from typing import Any, Sequence
 
 import numpy as np
+import pyarrow as pa
+from pyspark.ml import Estimator, Model
+from pyspark.ml.param import Param, Params
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
 
-from . import training, vector_table
-from .config import TrainConfig
-from .corpus import read_input, select_column
+from . import executor, training, vector_table
+from .config import ConfigError, TrainConfig
+from .corpus import InputError, read_input, select_column
+from .tokenizer import TokenizerSpec
 from .vectors import WordVectors
 
 
-class Word2Vec:
-    """Train word2vec on a Spark DataFrame or on files.
+class Word2Vec(Estimator):
+    """Train word2vec on a Spark DataFrame (``fit``) or on files and tables (``fit_input``).
 
-    Example (runs as written with the bundled corpus)::
+    Every setting of :class:`~sparkw2v.config.TrainConfig` is a Param of the same
+    name, so the estimator works in a ``pyspark.ml.Pipeline`` and with
+    ``fit(df, {w2v.vector_size: 50})``. Example (runs as written from the repository)::
 
         from sparkw2v import Word2Vec
         from sparkw2v.session import get_session
@@ -31,29 +43,62 @@ class Word2Vec:
         df = spark.read.text("sparkw2v/data/brown.txt.gz")   # column "value"
         model = Word2Vec(vector_size=50, epochs=1, text_column="value").fit(df)
         print(model.most_similar("money", topn=3))
+        model.transform(df).select("vector").show(2)         # mean vector of each line
         model.save("/tmp/brown-model", overwrite=True)
     """
 
     def __init__(self, config: TrainConfig | None = None, **params: Any):
-        self.config = (config or TrainConfig()).replace(**params)
-        self.config.validate(require_io=False)
+        super().__init__()
+        self._setDefault(**TrainConfig().to_dict())
+        self.setParams(config, **params)
 
-    def fit(self, dataset: DataFrame) -> "Word2VecModel":
-        """Train on ``dataset``'s ``text_column`` (string) or ``tokens_column`` (array<string>)."""
-        corpus = select_column(dataset, self.config)
-        return Word2VecModel(training.fit(dataset.sparkSession, corpus, self.config))
+    def setParams(self, config: TrainConfig | None = None, **params: Any) -> "Word2Vec":
+        """Set parameters from a config and/or keyword arguments (validated at once)."""
+        unknown = sorted(set(params) - set(TrainConfig.field_names()))
+        if unknown:
+            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
+                              f"{', '.join(TrainConfig.field_names())}")
+        cfg = (config or self.config).replace(**params).validate(require_io=False)
+        self._set(**cfg.to_dict())
+        return self
+
+    @property
+    def config(self) -> TrainConfig:
+        """The parameters as one :class:`TrainConfig` (what training actually reads)."""
+        return TrainConfig(**{name: self.getOrDefault(name) for name in TrainConfig.field_names()})
+
+    def _fit(self, dataset: DataFrame) -> "Word2VecModel":
+        cfg = self.config.validate(require_io=False)
+        corpus = select_column(dataset, cfg)
+        return Word2VecModel(training.fit(dataset.sparkSession, corpus, cfg))
 
     def fit_input(self, spark: SparkSession) -> "Word2VecModel":
         """Train on the configured ``input`` path or ``input_table``."""
-        self.config.validate(require_io=False)
-        corpus = read_input(spark, self.config)
-        return Word2VecModel(training.fit(spark, corpus, self.config))
+        cfg = self.config.validate(require_io=False)
+        return Word2VecModel(training.fit(spark, read_input(spark, cfg), cfg))
 
 
-class Word2VecModel:
-    """Trained vectors: query them on the driver, or save them as a Parquet vector table."""
+for _field in dataclasses.fields(TrainConfig):
+    setattr(Word2Vec, _field.name, Param(Params._dummy(), _field.name, _field.metadata["help"]))
+del _field
 
-    def __init__(self, result: training.TrainResult | None = None, *, loaded: vector_table.LoadedModel | None = None):
+
+class Word2VecModel(Model):
+    """Trained vectors: query them on the driver, ``transform`` DataFrames, or save a vector table.
+
+    ``transform`` adds ``outputCol`` (default ``vector``), the mean of the
+    vectors of each row's in-vocabulary words as an ML ``DenseVector`` (zeros
+    when there are none), as Spark MLlib's Word2VecModel does. ``inputCol``
+    defaults to the training column; a string column is tokenized as in
+    training, an ``array<string>`` column is used as it is.
+    """
+
+    inputCol = Param(Params._dummy(), "inputCol", "column of text (string) or tokens (array<string>)")
+    outputCol = Param(Params._dummy(), "outputCol", "column for each row's mean word vector")
+
+    def __init__(self, result: training.TrainResult | None = None, *,
+                 loaded: vector_table.LoadedModel | None = None):
+        super().__init__()
         if result is not None:
             self.result = result
             self.config = result.config
@@ -67,6 +112,21 @@ class Word2VecModel:
         else:
             raise ValueError("Word2VecModel needs a training result or a loaded model")
         self.wv = WordVectors(self.vocab.words, self._w_in, self.vocab.counts)
+        self._payload = None
+        self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
+
+    # -- params ---------------------------------------------------------------------------
+    def getInputCol(self) -> str:
+        return self.getOrDefault(self.inputCol)
+
+    def setInputCol(self, value: str) -> "Word2VecModel":
+        return self._set(inputCol=value)
+
+    def getOutputCol(self) -> str:
+        return self.getOrDefault(self.outputCol)
+
+    def setOutputCol(self, value: str) -> "Word2VecModel":
+        return self._set(outputCol=value)
 
     # -- gensim-style queries ------------------------------------------------------------
     def most_similar(self, positive: str | Sequence[str] = (), negative: Sequence[str] = (),
@@ -81,12 +141,48 @@ class Word2VecModel:
 
     # -- Spark ----------------------------------------------------------------------------
     def getVectors(self, spark: SparkSession | None = None) -> DataFrame:
-        """The vectors as a DataFrame (``word``, ``vector``), like pyspark.ml's Word2VecModel."""
-        import pyarrow as pa
+        """The vectors as a DataFrame (``word``, ``vector`` array<float>), like MLlib's model."""
         spark = spark or SparkSession.getActiveSession()
-        table = pa.table({"word": pa.array(self.wv.words, type=pa.string()),
-                          "vector": vector_table.vector_column(self._w_in)})
-        return spark.createDataFrame(table)
+        return spark.createDataFrame(self._vector_table())
+
+    def _vector_table(self) -> pa.Table:
+        return pa.table({"word": pa.array(self.wv.words, type=pa.string()),
+                         "vector": vector_table.vector_column(self._w_in)})
+
+    def _transform(self, dataset: DataFrame) -> DataFrame:
+        from pyspark.ml.functions import array_to_vector
+        from pyspark.sql import functions as F
+
+        column, output = self.getInputCol(), self.getOutputCol()
+        fields = {f.name: f.dataType for f in dataset.schema.fields}
+        if column not in fields:
+            raise InputError(f"transform: no column {column!r} (columns: {', '.join(fields) or 'none'}); "
+                             "choose one with setInputCol")
+        dtype = fields[column]
+        pretokenized = isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.StringType)
+        if not pretokenized and not isinstance(dtype, T.StringType):
+            raise InputError(f"transform: column {column!r} is {dtype.simpleString()}; it must be "
+                             "string or array<string>")
+        if output in fields:
+            raise InputError(f"transform: output column {output!r} already exists; choose another "
+                             "with setOutputCol")
+        payload_bc, key = self._broadcast_vectors(dataset.sparkSession)
+        task = executor.MeanVectorTask(column, output, pretokenized, TokenizerSpec.from_config(self.config),
+                                       key)
+        schema = T.StructType([*dataset.schema.fields, T.StructField(output, T.ArrayType(T.FloatType()))])
+        means = dataset.mapInArrow(functools.partial(executor.mean_vectors, task=task, payload_bc=payload_bc),
+                                   schema)
+        return means.withColumn(output, array_to_vector(F.col(output)))
+
+    def _broadcast_vectors(self, spark: SparkSession):
+        """The vectors as one Arrow IPC buffer, broadcast once per model (not a pickled list)."""
+        if self._payload is None:
+            sink = pa.BufferOutputStream()
+            table = self._vector_table()
+            with pa.ipc.new_stream(sink, table.schema) as writer:
+                writer.write_table(table)
+            self._payload = (spark.sparkContext.broadcast(sink.getvalue().to_pybytes()), uuid.uuid4().hex)
+        return self._payload
 
     def training_metadata(self) -> dict:
         """What metadata.json records: parameters, corpus sizes, history, timings."""

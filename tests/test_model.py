@@ -1,0 +1,80 @@
+"""The pyspark.ml face of the model: Params, Pipeline, transform, save/load round trip."""
+
+import numpy as np
+import pytest
+from pyspark.ml import Pipeline
+
+from sparkw2v import ConfigError, TrainConfig, Word2Vec, Word2VecModel
+from sparkw2v.corpus import InputError
+
+LINES = ["a b c a b", "b c d", "c d a a", "d a b c"] * 10
+SMALL = dict(vector_size=8, window=2, negative=2, min_count=1, sample=0.0, epochs=1, seed=5, batch_words=64)
+
+
+@pytest.fixture(scope="module")
+def model(spark):
+    frame = spark.createDataFrame([(line,) for line in LINES], "text string")
+    return Word2Vec(num_partitions=1, **SMALL).fit(frame)
+
+
+def test_every_config_field_is_a_param_with_its_default():
+    est = Word2Vec(vector_size=7)
+    assert {p.name for p in est.params} == set(TrainConfig.field_names())
+    assert est.getOrDefault("vector_size") == 7 and est.config.vector_size == 7
+    assert est.getOrDefault("window") == TrainConfig().window
+    assert "default: 100, current: 7" in est.explainParam("vector_size")
+
+
+def test_bad_and_unknown_params_are_rejected_by_name():
+    with pytest.raises(ConfigError, match="invalid window=0"):
+        Word2Vec(window=0)
+    with pytest.raises(ConfigError, match="unknown parameter.*vectorsize"):
+        Word2Vec(vectorsize=3)
+
+
+def test_fit_param_map_overrides_and_pipeline(spark):
+    frame = spark.createDataFrame([(line,) for line in LINES], "text string")
+    est = Word2Vec(num_partitions=1, **SMALL)
+    assert est.fit(frame, {est.vector_size: 4}).wv.vector_size == 4
+    assert est.config.vector_size == 8                 # the param map applied to a copy only
+    fitted = Pipeline(stages=[est]).fit(frame)
+    assert fitted.stages[0].wv.vector_size == 8
+    assert fitted.transform(frame).columns == ["text", "vector"]
+
+
+def test_transform_text_column_gives_mean_of_known_words(spark, model):
+    frame = spark.createDataFrame([("A b zzz",), ("zzz",), (None,), ("",)], "text string")
+    rows = model.transform(frame).collect()
+    np.testing.assert_allclose(rows[0].vector.toArray(), (model.wv["a"] + model.wv["b"]) / 2, rtol=1e-6)
+    for row in rows[1:]:                                # no known word: zeros, as MLlib gives
+        np.testing.assert_array_equal(row.vector.toArray(), np.zeros(8))
+
+
+def test_transform_token_column_with_nulls(spark, model):
+    frame = spark.createDataFrame([(1, ["d", None, "d", "c", "nope"]), (2, None), (3, [])],
+                                  "id int, words array<string>")
+    out = model.setInputCol("words").setOutputCol("features").transform(frame).orderBy("id").collect()
+    model.setInputCol("text").setOutputCol("vector")
+    np.testing.assert_allclose(out[0].features.toArray(), (2 * model.wv["d"] + model.wv["c"]) / 3, rtol=1e-6)
+    assert out[1].features.toArray().sum() == 0 and out[2].features.toArray().sum() == 0
+
+
+def test_transform_errors_name_the_column(spark, model):
+    with pytest.raises(InputError, match="no column 'text'"):
+        model.transform(spark.createDataFrame([(1,)], "x int"))
+    with pytest.raises(InputError, match="'text' is int"):
+        model.transform(spark.createDataFrame([(1,)], "text int"))
+    with pytest.raises(InputError, match="'vector' already exists"):
+        model.transform(spark.createDataFrame([("a", 1)], "text string, vector int"))
+
+
+def test_saved_model_loads_and_transforms_the_same(spark, model, tmp_path):
+    model.save(str(tmp_path / "m"))
+    loaded = Word2VecModel.load(str(tmp_path / "m"), spark=spark)
+    np.testing.assert_array_equal(loaded.wv.vectors, model.wv.vectors)
+    assert loaded.config == model.config and loaded.getInputCol() == "text"
+    frame = spark.createDataFrame([("a b c d",)], "text string")
+    np.testing.assert_array_equal(loaded.transform(frame).first().vector.toArray(),
+                                  model.transform(frame).first().vector.toArray())
+    vectors = loaded.getVectors(spark)
+    assert vectors.columns == ["word", "vector"] and vectors.count() == len(model.wv)
