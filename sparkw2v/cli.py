@@ -73,6 +73,36 @@ def build_parser() -> argparse.ArgumentParser:
                           help="answer analogies from the N most frequent words (default: 300000)")
     evaluate.add_argument("--master", help="Spark master (default: local[*])")
     _add_common(evaluate)
+
+    export = sub.add_parser("export", help="write a model's vectors in the word2vec C text or binary format",
+                            description="Write the word vectors of a model directory as a word2vec.c / "
+                                        "gensim file, most frequent word first. A .gz name is compressed.")
+    export.add_argument("--vectors", required=True, metavar="MODEL_DIR",
+                        help="model directory written by 'sparkw2v train' or 'sparkw2v import'")
+    export.add_argument("--format", required=True, choices=("word2vec-text", "word2vec-binary"))
+    export.add_argument("--output", required=True, metavar="FILE", help="local file to write")
+    export.add_argument("--vocab-counts", metavar="FILE",
+                        help="also write 'word count' lines (gensim's fvocab, word2vec -save-vocab)")
+    export.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    export.add_argument("--master", help="Spark master (default: local[*])")
+    _add_common(export)
+
+    imp = sub.add_parser("import", help="turn a word2vec C text or binary file into a model directory",
+                         description="Read a word2vec.c / gensim vector file (optionally .gz) and write a "
+                                     "model directory. Without --vocab-counts the file's row order is kept "
+                                     "and counts are ranks (metadata.json says \"counts\": \"rank\").")
+    imp.add_argument("--input", required=True, metavar="FILE",
+                     help="local word2vec file (.gz is decompressed)")
+    kind = imp.add_mutually_exclusive_group()
+    kind.add_argument("--binary", dest="binary", action="store_const", const=True, default=None,
+                      help="the file is binary (default: detected from its first row)")
+    kind.add_argument("--text", dest="binary", action="store_const", const=False, help="the file is text")
+    imp.add_argument("--vocab-counts", metavar="FILE", help="'word count' lines giving the real counts")
+    imp.add_argument("--limit", type=int, metavar="N", help="read only the first N vectors")
+    imp.add_argument("--output", required=True, metavar="MODEL_DIR", help="model directory to write")
+    imp.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    imp.add_argument("--master", help="Spark master (default: local[*])")
+    _add_common(imp)
     return parser
 
 
@@ -138,7 +168,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate}
+def cmd_export(args: argparse.Namespace) -> int:
+    from .interchange import FORMATS, export_model
+    from .session import get_session
+
+    spark = get_session(master=args.master)
+    n, d = export_model(spark, args.vectors, args.output, binary=FORMATS[args.format],
+                        vocab_counts=args.vocab_counts, overwrite=args.overwrite)
+    counts = f" and counts to {args.vocab_counts}" if args.vocab_counts else ""
+    print(f"exported {n} words x {d} dims from {args.vectors} to {args.output} ({args.format}){counts}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .interchange import import_model
+    from .session import get_session
+
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    spark = get_session(master=args.master)
+    location, n, d = import_model(spark, args.input, args.output, binary=args.binary,
+                                  vocab_counts=args.vocab_counts, limit=args.limit, overwrite=args.overwrite)
+    counts = f"counts from {args.vocab_counts}" if args.vocab_counts else "counts are ranks (file order kept)"
+    print(f"imported {n} words x {d} dims from {args.input} ({counts}); wrote {location}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export, "import": cmd_import}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

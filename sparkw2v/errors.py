@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from .config import ConfigError
 from .corpus import InputError
+from .interchange import FormatError
 from .vector_table import OutputExistsError
 
-USER_ERRORS = (ConfigError, InputError, OutputExistsError, FileNotFoundError)
+USER_ERRORS = (ConfigError, InputError, OutputExistsError, FileNotFoundError, FormatError)
 
 
 def user_message(exc: BaseException) -> str | None:

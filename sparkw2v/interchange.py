@@ -1,0 +1,472 @@
+"""The original word2vec C formats: read and write ``.txt``/``.bin`` vector files.
+
+Both formats start with a header line ``"VOCAB_SIZE VECTOR_SIZE\\n"``. Then, per word:
+
+* text:   ``word v1 v2 ... vD\\n`` (numbers in decimal, separated by single spaces);
+* binary: ``word`` + ``b" "`` + D little-endian float32 + ``b"\\n"``.
+
+This is what word2vec.c writes (its text rows end in ``" \\n"``) and what gensim's
+``KeyedVectors.save_word2vec_format``/``load_word2vec_format`` write and read (gensim's
+binary rows have no ``"\\n"``). The reader accepts all of these. Words are UTF-8. The
+word ends at the first ASCII space, readers skip whitespace between rows, and some
+(gensim's counts reader) split on any Unicode whitespace, so writing refuses empty words
+and words containing whitespace of any kind; reading splits on ASCII whitespace only.
+
+Text is written with 9 significant digits, enough to read back every float32 exactly.
+A name ending in ``.gz`` is gzip-compressed. Files are written through a temporary
+sibling and renamed into place when complete. These are local files (Python I/O), unlike
+model directories, which go through Spark.
+
+An optional vocabulary counts file (gensim's ``fvocab``, word2vec's ``-save-vocab``) holds
+``word count`` per line; the vector formats themselves carry no counts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import re
+import uuid
+import zlib
+from typing import IO, Sequence
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from .vector_table import OutputExistsError
+
+log = logging.getLogger("sparkw2v")
+
+#: The ``--format`` names of the two formats.
+FORMATS = {"word2vec-text": False, "word2vec-binary": True}
+
+_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # ASCII whitespace: what separates fields in these files
+_BAD_WORD = re.compile(r"\s")  # any Unicode whitespace: str.split() readers (gensim's fvocab) split there
+_READ_CHUNK = 1 << 20
+_MAX_WORD_BYTES = 1 << 16  # a binary row whose word runs longer is not a word2vec file
+_HEADER_BYTES = 1 << 10
+
+
+class FormatError(ValueError):
+    """A word2vec file cannot be read or written; the message names the file, line or row."""
+
+
+# -- files -----------------------------------------------------------------------------------
+
+def _open_read(path: str) -> IO[bytes]:
+    if os.path.isdir(path):
+        raise FormatError(f"{path} is a directory, not a word2vec file")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"input {path} does not exist")
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+def _check_output_file(path: str, overwrite: bool) -> str:
+    """Fail before any work if ``path`` cannot or may not be written; returns its directory."""
+    if os.path.isdir(path):
+        raise FormatError(f"output {path} is a directory; give a file name")
+    if not overwrite and os.path.exists(path):
+        raise OutputExistsError(f"output {path} already exists; pass --overwrite to replace it "
+                                "or choose another --output")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"cannot write {path}: directory {parent} does not exist")
+    return parent
+
+
+class _AtomicWriter:
+    """A binary file object that appears at ``path`` only when closed without error."""
+
+    def __init__(self, path: str, overwrite: bool):
+        parent = _check_output_file(path, overwrite)
+        self.path = path
+        self.tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:8]}")
+        self.raw = open(self.tmp, "wb")
+        self.out: IO[bytes] = self.raw
+        if path.endswith(".gz"):
+            # name and mtime=0 in the gzip header: the final name, and the same bytes every run
+            self.out = gzip.GzipFile(filename=os.path.basename(path), mode="wb", fileobj=self.raw,
+                                     compresslevel=6, mtime=0)
+
+    def __enter__(self) -> IO[bytes]:
+        return self.out
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if self.out is not self.raw:
+                self.out.close()
+            self.raw.close()
+            if exc_type is None:
+                os.replace(self.tmp, self.path)
+        finally:
+            if os.path.exists(self.tmp):
+                os.remove(self.tmp)
+
+
+def _encode_words(words: Sequence[str]) -> list[bytes]:
+    """UTF-8 bytes of each word; FormatError for words the format cannot hold, or repeats."""
+    for word in words:
+        if not word or _BAD_WORD.search(word):
+            raise FormatError(f"word {word!r} cannot be written in word2vec format: words must be "
+                              "non-empty and contain no whitespace (space, tab, newline, no-break space...)")
+    encoded = [w.encode("utf-8") for w in words]
+    if len(set(encoded)) != len(encoded):
+        seen: set[bytes] = set()
+        for word, raw in zip(words, encoded):
+            if raw in seen:
+                raise FormatError(f"word {word!r} appears more than once")
+            seen.add(raw)
+    return encoded
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+def write_word2vec(path: str, words: Sequence[str], vectors: np.ndarray, binary: bool = False,
+                   overwrite: bool = False) -> None:
+    """Write ``vectors`` (row ``i`` is ``words[i]``, order kept) in word2vec text or binary format.
+
+    Streams a few MB at a time, so a million-word model never becomes one string.
+    """
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2 or vectors.shape[0] != len(words) or vectors.shape[1] < 1:
+        raise ValueError(f"need one row of at least one number per word: {len(words)} words, "
+                         f"matrix of shape {vectors.shape}")
+    encoded = _encode_words(words)
+    n, d = vectors.shape
+    rows = max(1, (8 << 20) // (16 * d + 16))
+    row_format = " ".join(["%.9g"] * d)  # 9 significant digits round-trip every float32
+    with _AtomicWriter(path, overwrite) as out:
+        out.write(f"{n} {d}\n".encode("ascii"))
+        for lo in range(0, n, rows):
+            block = np.ascontiguousarray(vectors[lo:lo + rows], dtype="<f4")
+            names = encoded[lo:lo + rows]
+            if binary:
+                data, stride, parts = block.tobytes(), 4 * d, []
+                for k, name in enumerate(names):
+                    parts += (name, b" ", data[k * stride:(k + 1) * stride], b"\n")
+                out.write(b"".join(parts))
+            else:
+                values = block.astype(np.float64).tolist()
+                text = "".join(f"{name.decode('utf-8')} {row_format % tuple(row)}\n"
+                               for name, row in zip(names, values))
+                out.write(text.encode("utf-8"))
+
+
+def write_vocab_counts(path: str, words: Sequence[str], counts: Sequence[int] | np.ndarray,
+                       overwrite: bool = False) -> None:
+    """Write ``word count`` lines (gensim's ``fvocab``, word2vec's ``-save-vocab``), order kept."""
+    if len(counts) != len(words):
+        raise ValueError(f"{len(words)} words but {len(counts)} counts")
+    encoded = _encode_words(words)
+    counts = np.asarray(counts, dtype=np.int64).tolist()
+    with _AtomicWriter(path, overwrite) as out:
+        for lo in range(0, len(encoded), 1 << 16):
+            out.write(b"".join(b"%s %d\n" % wc for wc in zip(encoded[lo:lo + (1 << 16)],
+                                                            counts[lo:lo + (1 << 16)])))
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+def _read_header(path: str, f: IO[bytes]) -> tuple[int, int]:
+    line = f.readline(_HEADER_BYTES)
+    fields = line.split()
+    try:
+        if len(fields) != 2 or not line.endswith(b"\n"):
+            raise ValueError
+        n, d = int(fields[0]), int(fields[1])
+        if n < 0 or d < 1:
+            raise ValueError
+    except ValueError:
+        shown = line[:80].decode("utf-8", "replace")
+        raise FormatError(f"{path}: line 1: expected a header 'VOCAB_SIZE VECTOR_SIZE' (two integers), "
+                          f"got {shown!r}; files without one (e.g. GloVe) need it added") from None
+    return n, d
+
+
+def _is_text_row(line: bytes, d: int) -> bool:
+    fields = line.split()
+    if len(fields) != d + 1:
+        return False
+    try:
+        fields[0].decode("utf-8")
+        [float(x) for x in fields[1:]]
+    except ValueError:  # UnicodeDecodeError is a ValueError
+        return False
+    return True
+
+
+def detect_binary(path: str) -> bool:
+    """True if ``path`` is in binary format: its first row is not ``word`` and D decimal numbers."""
+    with _open_read(path) as f:
+        n, d = _read_header(path, f)
+        if n == 0:
+            return False
+        probe = f.readline(_MAX_WORD_BYTES + 64 * d)
+        return not _is_text_row(probe, d)
+
+
+def _allocate(path: str, n: int, d: int) -> np.ndarray:
+    try:
+        return np.empty((n, d), dtype=np.float32)
+    except (MemoryError, ValueError):
+        raise FormatError(f"{path}: header says {n} vectors of {d} dimensions ({n * d * 4 / 2**30:.1f} GiB), "
+                          "more than fits in memory; wrong header? (or read fewer with limit)") from None
+
+
+def _decode(path: str, where: str, raw: bytes, errors: str) -> str:
+    try:
+        return raw.decode("utf-8", errors)
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: {where}: word {raw[:60]!r} is not valid UTF-8 ({exc.reason}); "
+                          "read with unicode_errors='replace' to accept it") from None
+
+
+def _check_unique(path: str, index: dict[str, int], word: str, row: int, where: str) -> None:
+    first = index.setdefault(word, row)
+    if first != row:
+        raise FormatError(f"{path}: {where}: word {word!r} repeats row {first + 1}")
+
+
+def _read_text(path: str, f: IO[bytes], n: int, d: int, errors: str,
+               check_end: bool) -> tuple[list[str], np.ndarray]:
+    matrix = _allocate(path, n, d)
+    words: list[str] = []
+    index: dict[str, int] = {}
+    line_no = 1
+    for line_no, line in enumerate(f, start=2):
+        i = line_no - 2
+        if i >= n:
+            if not check_end:
+                break
+            if line.strip():
+                raise FormatError(f"{path}: line {line_no}: more rows than the {n} the header announces")
+            continue
+        fields = line.split()
+        where = f"line {line_no}"
+        if len(fields) != d + 1:
+            raise FormatError(f"{path}: {where}: expected a word and {d} numbers, "
+                              f"got {max(len(fields) - 1, 0)} numbers")
+        try:
+            matrix[i] = fields[1:]
+        except ValueError:
+            bad = next((x for x in fields[1:] if not _is_number(x)), fields[1])
+            raise FormatError(f"{path}: {where}: {bad[:40].decode('utf-8', 'replace')!r} "
+                              "is not a number") from None
+        word = _decode(path, where, fields[0], errors)
+        _check_unique(path, index, word, i, where)
+        words.append(word)
+    if len(words) < n:
+        raise FormatError(f"{path}: ends after {len(words)} of the {n} rows the header announces "
+                          f"(line {line_no}); truncated file or wrong header?")
+    return words, matrix
+
+
+def _is_number(x: bytes) -> bool:
+    try:
+        float(x)
+        return True
+    except ValueError:
+        return False
+
+
+class _Buffer:
+    """Bytes of a stream read in chunks; ``buf[pos:]`` is what is not yet consumed."""
+
+    def __init__(self, f: IO[bytes]):
+        self.f, self.buf, self.pos, self.eof = f, b"", 0, False
+
+    def available(self) -> int:
+        return len(self.buf) - self.pos
+
+    def more(self) -> bool:
+        """Append another chunk (dropping consumed bytes, so ``pos`` becomes 0); False at end."""
+        if self.eof:
+            return False
+        chunk = self.f.read(_READ_CHUNK)
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos:] + chunk
+        self.pos = 0
+        return True
+
+    def ensure(self, size: int) -> int:
+        """Read until ``size`` bytes are available or the stream ends; returns what is available."""
+        while self.available() < size and self.more():
+            pass
+        return self.available()
+
+    def skip_space(self) -> bool:
+        """Consume ASCII whitespace; False if nothing else is left."""
+        while True:
+            while self.pos < len(self.buf) and self.buf[self.pos] in _SPACE:
+                self.pos += 1
+            if self.pos < len(self.buf):
+                return True
+            if not self.more():
+                return False
+
+
+def _read_binary(path: str, f: IO[bytes], n: int, d: int, errors: str,
+                 check_end: bool) -> tuple[list[str], np.ndarray]:
+    matrix = _allocate(path, n, d)
+    words: list[str] = []
+    index: dict[str, int] = {}
+    size = 4 * d
+    src = _Buffer(f)
+    for i in range(n):
+        where = f"row {i + 1}"
+        if not src.skip_space():  # word2vec.c ends rows with "\n", gensim does not
+            raise FormatError(f"{path}: ends after {i} of the {n} rows the header announces; "
+                              "truncated file or wrong header?")
+        while (space := src.buf.find(b" ", src.pos, src.pos + _MAX_WORD_BYTES + 1)) < 0:
+            if src.available() > _MAX_WORD_BYTES or not src.more():
+                raise FormatError(f"{path}: {where}: no space after the word in the next "
+                                  f"{min(src.available(), _MAX_WORD_BYTES)} bytes; "
+                                  "truncated file, or not a word2vec binary file?")
+        word = _decode(path, where, src.buf[src.pos:space], errors)
+        src.pos = space + 1
+        if (have := src.ensure(size)) < size:
+            raise FormatError(f"{path}: {where} (word {word!r}) is truncated: {have} of its {size} "
+                              "vector bytes; truncated file or wrong header?")
+        matrix[i] = np.frombuffer(src.buf, dtype="<f4", count=d, offset=src.pos)
+        src.pos += size
+        _check_unique(path, index, word, i, where)
+        words.append(word)
+    if check_end and src.skip_space():
+        raise FormatError(f"{path}: more data after the {n} rows the header announces; wrong header?")
+    return words, matrix
+
+
+def read_word2vec(path: str, binary: bool | None = None, limit: int | None = None,
+                  unicode_errors: str = "strict") -> tuple[list[str], np.ndarray]:
+    """Words and their float32 (n, D) matrix from a word2vec text or binary file, in file order.
+
+    ``binary=None`` detects the format from the first row. ``limit`` reads only the first
+    ``limit`` rows. Malformed files raise :class:`FormatError` naming the line or row; so
+    does data after the rows the header announces (unless ``limit`` stops reading earlier).
+    """
+    return _read_word2vec(path, binary, limit, unicode_errors)[:2]
+
+
+def _read_word2vec(path: str, binary: bool | None, limit: int | None,
+                   unicode_errors: str) -> tuple[list[str], np.ndarray, bool]:
+    """:func:`read_word2vec`, also saying which format was read."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    try:
+        if binary is None:
+            binary = detect_binary(path)
+        with _open_read(path) as f:
+            n, d = _read_header(path, f)
+            rows = n if limit is None else min(n, limit)
+            reader = _read_binary if binary else _read_text
+            words, matrix = reader(path, f, rows, d, unicode_errors, check_end=rows == n)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise FormatError(f"{path}: damaged gzip data ({exc})") from None
+    log.info("read %d words x %d dims from %s (%s)", len(words), d, path, "binary" if binary else "text")
+    return words, matrix, binary
+
+
+def read_vocab_counts(path: str) -> dict[str, int]:
+    """``word count`` lines (gensim's ``fvocab``, word2vec's ``-save-vocab``) as a dict."""
+    counts: dict[str, int] = {}
+    try:
+        with _open_read(path) as f:
+            for line_no, line in enumerate(f, start=1):
+                fields = line.split()
+                if not fields:
+                    continue
+                try:
+                    if len(fields) != 2:
+                        raise ValueError
+                    word, count = fields[0].decode("utf-8"), int(fields[1])
+                    if count < 0:
+                        raise ValueError
+                except ValueError:
+                    shown = line[:80].decode("utf-8", "replace").rstrip("\n")
+                    raise FormatError(f"{path}: line {line_no}: expected 'word count' (a count >= 0), "
+                                      f"got {shown!r}") from None
+                if word in counts:
+                    raise FormatError(f"{path}: line {line_no}: word {word!r} appears more than once")
+                counts[word] = count
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise FormatError(f"{path}: damaged gzip data ({exc})") from None
+    return counts
+
+
+# -- model directories -----------------------------------------------------------------------
+
+def export_model(spark: SparkSession, model_dir: str, output: str, binary: bool = False,
+                 vocab_counts: str | None = None, overwrite: bool = False) -> tuple[int, int]:
+    """Write a model directory's word vectors to ``output`` in word2vec format; (words, dims).
+
+    Rows keep the model's order (count descending, then word). ``vocab_counts`` also writes
+    the counts, refused for an imported model whose counts are made-up ranks.
+    """
+    from .config import ConfigError
+    from .vector_table import read_metadata, read_model
+
+    for path in (output, vocab_counts):
+        if path:
+            _check_output_file(path, overwrite)
+    meta = read_metadata(spark, model_dir)
+    if vocab_counts and meta.get("counts") == "rank":
+        raise ConfigError(f"{model_dir} has no real word counts (imported from "
+                          f"{meta.get('imported_from')} without --vocab-counts); drop --vocab-counts")
+    model = read_model(spark, model_dir, with_output=False)
+    write_word2vec(output, model.vocab.words, model.w_in, binary=binary, overwrite=overwrite)
+    if vocab_counts:
+        write_vocab_counts(vocab_counts, model.vocab.words, model.vocab.counts, overwrite=overwrite)
+    return model.w_in.shape
+
+
+def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: bool | None = None,
+                 vocab_counts: str | None = None, limit: int | None = None,
+                 overwrite: bool = False) -> tuple[str, int, int]:
+    """Read a word2vec file into a new model directory; (its full path, words, dims).
+
+    The file carries no counts. Without ``vocab_counts`` each word's count is its rank
+    from the end (``vocab_size - row``, as gensim does), so the model keeps the file's
+    order, and metadata.json says ``"counts": "rank"``. With ``vocab_counts`` the real
+    counts are used and every word needs one; rows are then ordered by count (ties by
+    word), the rule every model follows. The file holds no output weights; ``output_vectors``
+    are zeros, which is where word2vec.c starts them.
+    """
+    from .vector_table import check_output, write_model
+    from .vocabulary import Vocabulary
+
+    check_output(spark, model_dir, overwrite)
+    words, matrix, binary = _read_word2vec(input_path, binary, limit, "strict")
+    n, d = matrix.shape
+    if n == 0:
+        raise FormatError(f"{input_path} holds no vectors")
+    meta = {"imported_from": os.path.abspath(input_path),
+            "import_format": "word2vec-binary" if binary else "word2vec-text",
+            "parameters": {"vector_size": d}}
+    if limit is not None:
+        meta["import_limit"] = limit
+    if vocab_counts is None:
+        counts = np.arange(n, 0, -1, dtype=np.int64)
+        meta["counts"] = "rank"
+        meta["counts_note"] = ("word2vec files carry no counts: count = vocab_size - row, "
+                               "which keeps the file's order")
+    else:
+        known = read_vocab_counts(vocab_counts)
+        missing = [w for w in words if w not in known]
+        if missing:
+            raise FormatError(f"{vocab_counts} has no count for {len(missing)} of the {n} words in "
+                              f"{input_path}, e.g. {', '.join(map(repr, missing[:5]))}")
+        counts = np.fromiter((known[w] for w in words), dtype=np.int64, count=n)
+        meta["counts"] = "vocab-counts"
+        meta["vocab_counts_from"] = os.path.abspath(vocab_counts)
+    listed = counts.tolist()
+    order = np.array(sorted(range(n), key=lambda i: (-listed[i], words[i])), dtype=np.int64)
+    if not np.array_equal(order, np.arange(n)):  # real counts: reorder (ranks never need it)
+        words, counts, matrix = [words[i] for i in order], counts[order], matrix[order]
+    vocab = Vocabulary(tuple(words), counts, corpus_words=int(counts.sum()), distinct_words=n)
+    # word2vec.c starts the output layer at zero too, so training could continue from here
+    meta["output_vectors"] = "zeros: word2vec files hold no output weights"
+    location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite)
+    return location, n, d

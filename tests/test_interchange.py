@@ -1,0 +1,238 @@
+"""word2vec C formats: round trips, gensim in both directions, malformed files, CLI export/import."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+from gensim.models import KeyedVectors
+
+from sparkw2v import vector_table
+from sparkw2v.cli import main
+from sparkw2v.interchange import (FormatError, detect_binary, read_vocab_counts, read_word2vec,
+                                  write_vocab_counts, write_word2vec)
+from sparkw2v.vocabulary import Vocabulary
+
+WORDS = ["the", "café", "日本語", "naïve", "</s>", "a\u200bb"]  # U+200B zero-width space: no whitespace
+
+
+def _matrix(n=len(WORDS), d=7, seed=0, extremes=False):
+    m = np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
+    if extremes:
+        m[0, 0], m[1, 1] = 1e-30, -3.4e38  # tiny and huge float32 values survive too
+    return m
+
+
+@pytest.mark.parametrize("binary", [False, True])
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_round_trip_keeps_words_order_and_exact_float32(tmp_path, binary, suffix):
+    path = str(tmp_path / f"vectors{suffix}")
+    m = _matrix(extremes=True)
+    write_word2vec(path, WORDS, m, binary=binary)
+    if suffix:
+        with gzip.open(path, "rb") as f:
+            assert f.readline() == b"6 7\n"
+    assert detect_binary(path) is binary
+    for mode in (None, binary):  # auto-detected and stated
+        words, vectors = read_word2vec(path, binary=mode)
+        assert words == WORDS and vectors.dtype == np.float32
+        # binary is bit-exact by construction; text uses 9 significant digits, also exact for float32
+        np.testing.assert_array_equal(vectors, m)
+    words, vectors = read_word2vec(path, limit=2)
+    assert words == WORDS[:2] and vectors.shape == (2, 7)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_gensim_reads_our_files(tmp_path, binary):
+    path, counts_path = str(tmp_path / "v.w2v"), str(tmp_path / "counts.txt")
+    m, counts = _matrix(extremes=True), [60, 50, 40, 30, 20, 10]
+    write_word2vec(path, WORDS, m, binary=binary)
+    write_vocab_counts(counts_path, WORDS, counts)
+    kv = KeyedVectors.load_word2vec_format(path, binary=binary, fvocab=counts_path)
+    assert kv.index_to_key == WORDS
+    np.testing.assert_array_equal(kv.vectors, m)
+    assert [kv.get_vecattr(w, "count") for w in WORDS] == counts
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_we_read_gensims_files(tmp_path, binary):
+    m = _matrix(extremes=True)
+    kv = KeyedVectors(vector_size=7)
+    kv.add_vectors(WORDS, m)
+    for i, w in enumerate(WORDS):
+        kv.set_vecattr(w, "count", 100 - i)
+    path, counts_path = str(tmp_path / "g.w2v.gz"), str(tmp_path / "g.vocab")
+    kv.save_word2vec_format(path, fvocab=counts_path, binary=binary)  # binary rows: no trailing "\n"
+    words, vectors = read_word2vec(path)  # format auto-detected
+    assert words == WORDS
+    np.testing.assert_array_equal(vectors, m)  # gensim's text is the shortest float32 repr: exact
+    assert read_vocab_counts(counts_path) == {w: 100 - i for i, w in enumerate(WORDS)}
+
+
+def test_reads_word2vec_c_text_rows_with_trailing_space(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_bytes(b"2 3\n</s> 0.004003 0.004419 -0.003830 \nthe -0.1 0.2 0.3 \n")
+    words, vectors = read_word2vec(str(path))
+    assert words == ["</s>", "the"]
+    np.testing.assert_allclose(vectors[1], [-0.1, 0.2, 0.3], rtol=1e-6)
+
+
+@pytest.mark.parametrize("word", ["two words", "tab\there", "new\nline", "no\u00a0break", ""])
+def test_words_the_format_cannot_hold_are_refused_by_name(tmp_path, word):
+    path = tmp_path / "v.txt"
+    with pytest.raises(FormatError, match="cannot be written in word2vec format") as info:
+        write_word2vec(str(path), ["ok", word], np.zeros((2, 2), np.float32))
+    assert repr(word) in str(info.value)
+    assert not path.exists() and list(tmp_path.iterdir()) == []  # no partial or temporary file
+
+
+def test_duplicate_words_and_existing_output_are_refused(tmp_path):
+    path = str(tmp_path / "v.txt")
+    with pytest.raises(FormatError, match="'a' appears more than once"):
+        write_word2vec(path, ["a", "b", "a"], np.zeros((3, 2), np.float32))
+    write_word2vec(path, ["a"], np.ones((1, 2), np.float32))
+    with pytest.raises(vector_table.OutputExistsError, match="already exists"):
+        write_word2vec(path, ["b"], np.zeros((1, 2), np.float32))
+    write_word2vec(path, ["b"], np.zeros((1, 2), np.float32), overwrite=True)
+    assert read_word2vec(path)[0] == ["b"]
+
+
+def _binary_rows(rows, header=None, d=2):
+    out = [header or f"{len(rows)} {d}\n".encode()]
+    for word, vec in rows:
+        out += [word + b" ", np.asarray(vec, "<f4").tobytes(), b"\n"]
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("content, binary, message", [
+    (b"", None, "line 1: expected a header"),
+    (b"hello 0.1 0.2\n", None, "line 1: expected a header .*GloVe"),
+    (b"2 x\na 1\n", None, "line 1: expected a header"),
+    (b"2 2\na 1 2\nb 1\n", False, "line 3: expected a word and 2 numbers, got 1 numbers"),
+    (b"2 2\na 1 2\nb 1 2 3\n", False, "line 3: expected a word and 2 numbers, got 3"),
+    (b"2 2\na 1 2\nb 1 oops\n", False, "line 3: 'oops' is not a number"),
+    (b"3 2\na 1 2\nb 1 2\n", False, "ends after 2 of the 3 rows"),
+    (b"1 2\na 1 2\nb 1 2\n", False, "line 3: more rows than the 1"),
+    (b"2 2\na 1 2\na 3 4\n", False, "line 3: word 'a' repeats row 1"),
+    (b"1 2\n\xff\xfe 1 2\n", False, "line 2: word .* is not valid UTF-8"),
+    (_binary_rows([(b"a", [1, 2]), (b"b", [3, 4])])[:-6], True,
+     r"row 2 \(word 'b'\) is truncated: 3 of its 8"),
+    (_binary_rows([(b"a", [1, 2])], header=b"3 2\n"), True, "ends after 1 of the 3 rows"),
+    (_binary_rows([(b"a", [1, 2]), (b"b", [3, 4])], header=b"1 2\n"), True, "more data after the 1 rows"),
+    (_binary_rows([(b"a", [1, 2]), (b"a", [3, 4])]), True, "row 2: word 'a' repeats row 1"),
+    (b"1 2\n" + b"x" * 70000, True, "row 1: no space after the word"),
+])
+def test_malformed_files_name_the_line_or_row(tmp_path, content, binary, message):
+    path = tmp_path / "bad.w2v"
+    path.write_bytes(content)
+    with pytest.raises(FormatError, match=message):
+        read_word2vec(str(path), binary=binary)
+
+
+def test_truncated_binary_is_detected_and_damaged_gzip_and_missing_files_are_clear(tmp_path):
+    good = tmp_path / "good.bin"
+    write_word2vec(str(good), ["a", "b", "c"], _matrix(3, 50), binary=True)
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(good.read_bytes()[:-100])
+    with pytest.raises(FormatError, match=r"row 3 \(word 'c'\) is truncated"):
+        read_word2vec(str(cut))
+    fake = tmp_path / "fake.txt.gz"
+    fake.write_bytes(b"3 2\na 1 2\n")
+    with pytest.raises(FormatError, match="damaged gzip data"):
+        read_word2vec(str(fake))
+    with pytest.raises(FileNotFoundError, match="missing.txt does not exist"):
+        read_word2vec(str(tmp_path / "missing.txt"))
+    bad_counts = tmp_path / "counts.txt"
+    bad_counts.write_bytes(b"a 3\nb three\n")
+    with pytest.raises(FormatError, match="line 2: expected 'word count'"):
+        read_vocab_counts(str(bad_counts))
+
+
+# -- model directories and the command line --------------------------------------------------
+
+@pytest.fixture(scope="module")
+def model_dir(spark, tmp_path_factory):
+    """A small trained-looking model: counts with a tie, so order is count desc, then word."""
+    vocab = Vocabulary.from_counts([("zebra", 9), ("apple", 5), ("mango", 5), ("kiwi", 2), ("éclair", 1)], 1)
+    w_in = _matrix(len(vocab), 6, seed=1)
+    path = str(tmp_path_factory.mktemp("model") / "m")
+    vector_table.write_model(spark, path, vocab, w_in, np.ones_like(w_in), {"parameters": {"vector_size": 6}})
+    return path, vocab, w_in
+
+
+@pytest.mark.parametrize("fmt", ["word2vec-text", "word2vec-binary"])
+def test_cli_export_writes_what_gensim_reads_in_model_order(spark, model_dir, tmp_path, capsys, fmt):
+    path, vocab, w_in = model_dir
+    out, counts = tmp_path / "out.w2v", tmp_path / "counts.txt"
+    argv = ["export", "--vectors", path, "--format", fmt, "--output", str(out), "--vocab-counts", str(counts)]
+    assert main(argv) == 0
+    assert "exported 5 words x 6 dims" in capsys.readouterr().out
+    kv = KeyedVectors.load_word2vec_format(str(out), binary=fmt.endswith("binary"), fvocab=str(counts))
+    assert kv.index_to_key == list(vocab.words) == ["zebra", "apple", "mango", "kiwi", "éclair"]
+    np.testing.assert_array_equal(kv.vectors, w_in)
+    assert [kv.get_vecattr(w, "count") for w in vocab.words] == vocab.counts.tolist()
+    assert main(argv) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    assert main(argv + ["--overwrite"]) == 0
+
+
+def test_cli_import_keeps_file_order_with_rank_counts_and_loads(spark, tmp_path, capsys):
+    from sparkw2v.model import Word2VecModel
+
+    words = ["zulu", "alpha", "mike", "日本"]  # not alphabetical: the file's order must survive
+    m = _matrix(4, 5, seed=2)
+    src = tmp_path / "in.bin.gz"
+    write_word2vec(str(src), words, m, binary=True)
+    out = str(tmp_path / "imported")
+    assert main(["import", "--input", str(src), "--output", out]) == 0
+    assert "imported 4 words x 5 dims" in capsys.readouterr().out
+    model = Word2VecModel.load(out, spark=spark)
+    assert model.wv.words == words and model.vocab.counts.tolist() == [4, 3, 2, 1]
+    np.testing.assert_array_equal(model.wv.vectors, m)
+    assert model.metadata["counts"] == "rank" and model.metadata["import_format"] == "word2vec-binary"
+    assert model.config.vector_size == 5 and model.wv.most_similar("zulu", topn=1)
+
+    assert main(["import", "--input", str(src), "--output", out]) == 2
+    assert "already exists" in capsys.readouterr().err
+    # ranks are not counts: exporting them as a counts file is refused
+    assert main(["export", "--vectors", out, "--format", "word2vec-text", "--output", str(tmp_path / "x.txt"),
+                 "--vocab-counts", str(tmp_path / "c.txt")]) == 2
+    assert "no real word counts" in capsys.readouterr().err
+
+
+def test_cli_import_with_real_counts_orders_by_count(spark, tmp_path, capsys):
+    from sparkw2v.model import Word2VecModel
+
+    words, m = ["b", "a", "c"], _matrix(3, 4, seed=3)
+    src, counts = tmp_path / "in.txt", tmp_path / "counts.txt"
+    write_word2vec(str(src), words, m)
+    counts.write_text("a 7\nb 7\nc 9\nunused 1\n")
+    out = str(tmp_path / "m")
+    assert main(["import", "--input", str(src), "--text", "--vocab-counts", str(counts),
+                 "--output", out]) == 0
+    model = Word2VecModel.load(out, spark=spark)
+    assert model.wv.words == ["c", "a", "b"] and model.vocab.counts.tolist() == [9, 7, 7]
+    np.testing.assert_array_equal(model.wv.vectors, m[[2, 1, 0]])
+    assert model.metadata["counts"] == "vocab-counts"
+    meta = json.loads(json.dumps(model.metadata))
+    assert meta["imported_from"].endswith("in.txt")
+
+    counts.write_text("a 7\n")
+    assert main(["import", "--input", str(src), "--vocab-counts", str(counts), "--output", out,
+                 "--overwrite"]) == 2
+    assert "no count for 2 of the 3 words" in capsys.readouterr().err
+
+
+def test_cli_import_reports_missing_and_garbled_input_in_one_line(spark, tmp_path, capsys):
+    out = str(tmp_path / "m")
+    assert main(["import", "--input", str(tmp_path / "nope.bin"), "--output", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sparkw2v: error: input") and "nope.bin does not exist" in err
+    assert err.count("\n") == 1
+    garbled = tmp_path / "garbled.txt"
+    garbled.write_bytes(b"2 3\nfoo 1 2 3\nbar 1 2\n")
+    assert main(["import", "--input", str(garbled), "--output", out]) == 2
+    err = capsys.readouterr().err
+    assert "line 3: expected a word and 3 numbers, got 2" in err and err.count("\n") == 1
+    assert main(["import", "--input", str(garbled), "--output", out, "--limit", "0"]) == 2
+    assert "--limit must be at least 1" in capsys.readouterr().err
