@@ -71,7 +71,15 @@ class TrainConfig:
                         "it) / partition_alpha_scale; 'sum' adds the updates", "distribution")
     # Output
     output: str | None = _opt(None, "directory to write vectors/, vocab/ and metadata.json to", "output")
-    overwrite: bool = _opt(False, "replace an existing --output", "output")
+    overwrite: bool = _opt(False, "publish a new version of an existing --output", "output")
+    keep_versions: int = _opt(3, "published versions of --output to keep; older ones are deleted", "output")
+    resume: bool = _opt(False, "continue from the last epoch checkpoint of an interrupted run "
+                        "with the same --output and settings", "output")
+    checkpoint_interval: float = _opt(
+        60.0, "seconds: checkpoint after an epoch once this long has passed since the last checkpoint "
+        "(0: after every epoch)", "output")
+    keep_checkpoints: bool = _opt(False, "keep the epoch checkpoint under OUTPUT/_staging after "
+                                  "publishing", "output")
 
     @property
     def effective_alpha(self) -> float:
@@ -106,7 +114,7 @@ class TrainConfig:
                  name, value, f"must be an integer >= {low}")
 
         for name in ("vector_size", "window", "epochs", "syncs_per_epoch", "max_sentence_length",
-                     "batch_words"):
+                     "batch_words", "keep_versions"):
             positive_int(name)
         positive_int("min_count", 1)
         positive_int("negative", 1)
@@ -114,7 +122,7 @@ class TrainConfig:
             positive_int("max_vocab_size")
         if self.num_partitions is not None:
             positive_int("num_partitions")
-        for name in ("sample", "ns_exponent", "min_alpha"):
+        for name in ("sample", "ns_exponent", "min_alpha", "checkpoint_interval"):
             value = getattr(self, name)
             need(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
                  name, value, "must be a number >= 0")

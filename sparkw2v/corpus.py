@@ -131,7 +131,9 @@ def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_
     # Shards get whole records of ~64K consecutive words. Smaller, more interleaved records
     # spread each topic's words over every shard, where averaging dilutes them: on Brown at
     # 8 partitions, 30K-word records dropped WordSim-353 from 0.244 to 0.183.
-    task = executor.EncodeTask(TokenizerSpec.from_config(cfg), corpus.pretokenized, num_shards)
+    # A small corpus gets smaller records, so that every shard receives some.
+    record_words = max(1, min(executor.RECORD_WORDS, -(-vocab.total_count // num_shards)))
+    task = executor.EncodeTask(TokenizerSpec.from_config(cfg), corpus.pretokenized, num_shards, record_words)
     shards = (corpus.values()
               .mapPartitionsWithIndex(functools.partial(executor.encode_partition, task=task,
                                                         word_index_bc=index_bc))

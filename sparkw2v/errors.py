@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from .checkpoint import ResumeError
 from .config import ConfigError
 from .corpus import InputError
 from .interchange import FormatError
+from .memory import MemoryEstimateError
 from .vector_table import OutputExistsError
 
-USER_ERRORS = (ConfigError, InputError, OutputExistsError, FileNotFoundError, FormatError)
+USER_ERRORS = (ConfigError, InputError, OutputExistsError, FileNotFoundError, ResumeError, MemoryEstimateError,
+               FormatError)
 
 
 def user_message(exc: BaseException) -> str | None:

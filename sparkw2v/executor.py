@@ -9,6 +9,7 @@ Empty partitions are normal and yield nothing.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from .sampling import keep_probabilities, negative_table
 from .tokenizer import TokenizerSpec, sentences
 
 STATS_KEY = -1
+#: Words per encoded record; shards receive whole records (see corpus.encode_corpus).
+RECORD_WORDS = 1 << 16
 
 
 # -- vocabulary --------------------------------------------------------------------------------
@@ -52,7 +55,7 @@ class EncodeTask:
     spec: TokenizerSpec
     pretokenized: bool
     num_shards: int
-    record_words: int = 1 << 16
+    record_words: int = RECORD_WORDS
 
 
 def encode_partition(index: int, rows: Iterable, task: EncodeTask, word_index_bc) -> Iterator[tuple]:
@@ -185,9 +188,26 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
         rows = slice(lo_row, lo_row + task.block_rows)
         touched = np.stack([n_in[rows] > 0, n_out[rows] > 0]).astype(np.float32)
         yield block, (index, (n_in[rows], n_out[rows], touched, w_in[rows], w_out[rows]))
+        _test_fail_first_attempt(task.epoch, index)
     seconds = time.perf_counter() - started
     stats_record = (stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds)
     yield STATS_KEY, (index, stats_record)
+
+
+def _test_fail_first_attempt(epoch: int, index: int) -> None:
+    """Test hook: SPARKW2V_TEST_FAIL_TASK="EPOCH:PARTITION:MARKER_FILE" makes the first attempt of
+    that task fail half-way through its output (and creates MARKER_FILE), to show that Spark's
+    retry gives the same result. Unset in real runs."""
+    spec = os.environ.get("SPARKW2V_TEST_FAIL_TASK")
+    if not spec:
+        return
+    fail_epoch, fail_index, marker = spec.split(":", 2)
+    from pyspark import TaskContext
+    context = TaskContext.get()
+    if (epoch, index) == (int(fail_epoch), int(fail_index)) and context is not None \
+            and context.attemptNumber() == 0:
+        open(marker, "a").close()
+        raise RuntimeError(f"SPARKW2V_TEST_FAIL_TASK: failing epoch {epoch} partition {index} on purpose")
 
 
 def add_records(a: tuple, b: tuple) -> tuple:

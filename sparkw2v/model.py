@@ -23,6 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from . import executor, training, vector_table
+from .checkpoint import Checkpoints
 from .config import ConfigError, TrainConfig
 from .corpus import InputError, read_input, select_column
 from .tokenizer import TokenizerSpec
@@ -73,9 +74,17 @@ class Word2Vec(Estimator):
         return Word2VecModel(training.fit(dataset.sparkSession, corpus, cfg))
 
     def fit_input(self, spark: SparkSession) -> "Word2VecModel":
-        """Train on the configured ``input`` path or ``input_table``."""
+        """Train on the configured ``input`` path or ``input_table``.
+
+        With ``output`` set, every epoch is checkpointed under ``OUTPUT/_staging``
+        (``resume=True`` continues from there), and :meth:`Word2VecModel.save` to
+        that output removes the checkpoint unless ``keep_checkpoints``.
+        """
         cfg = self.config.validate(require_io=False)
-        return Word2VecModel(training.fit(spark, read_input(spark, cfg), cfg))
+        checkpoints = Checkpoints(spark, cfg.output) if cfg.output else None
+        model = Word2VecModel(training.fit(spark, read_input(spark, cfg), cfg, checkpoints=checkpoints))
+        model._checkpoints = checkpoints
+        return model
 
 
 for _field in dataclasses.fields(TrainConfig):
@@ -113,6 +122,7 @@ class Word2VecModel(Model):
             raise ValueError("Word2VecModel needs a training result or a loaded model")
         self.wv = WordVectors(self.vocab.words, self._w_in, self.vocab.counts)
         self._payload = None
+        self._checkpoints: Checkpoints | None = None
         self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
 
     # -- params ---------------------------------------------------------------------------
@@ -193,14 +203,24 @@ class Word2VecModel(Model):
                 "distinct_words": r.vocab.distinct_words, "train_words": r.info.get("train_words"),
                 "history": r.history, "timings": {k: v for k, v in r.info.items() if k.endswith("seconds")},
                 "words_per_second": r.info.get("words_per_second"),
-                "num_partitions": r.info.get("num_partitions"), "shard_words": r.info.get("shard_words")}
+                "num_partitions": r.info.get("num_partitions"), "shard_words": r.info.get("shard_words"),
+                "resumed_after_epoch": r.info.get("resumed_after_epoch")}
 
     def save(self, path: str, overwrite: bool = False, spark: SparkSession | None = None) -> str:
-        """Write the model directory (see :mod:`sparkw2v.vector_table`); returns its full path."""
+        """Publish the model as a new version of ``path`` (see :mod:`sparkw2v.vector_table`).
+
+        Returns the full path of the version written. ``overwrite`` allows adding
+        a version to an existing model path.
+        """
         spark = spark or SparkSession.getActiveSession()
         w_out = self._w_out if self._w_out is not None else np.zeros_like(self._w_in)
-        return vector_table.write_model(spark, path, self.vocab, self._w_in, w_out,
-                                        self.training_metadata(), overwrite=overwrite)
+        location = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out, self.training_metadata(),
+                                            overwrite=overwrite, keep_versions=self.config.keep_versions)
+        cp = self._checkpoints
+        if cp is not None and self.config.output and path.rstrip("/") == self.config.output.rstrip("/") \
+                and not self.config.keep_checkpoints:
+            cp.clear()
+        return location
 
     @classmethod
     def load(cls, path: str, spark: SparkSession | None = None) -> "Word2VecModel":

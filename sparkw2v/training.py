@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,9 +23,11 @@ import numpy as np
 from pyspark.sql import SparkSession
 
 from . import executor
+from .checkpoint import Checkpoints
 from .config import TrainConfig
 from .corpus import CorpusInput, EncodedCorpus, InputError, build_vocabulary, encode_corpus
 from .kernel import KernelParams
+from .memory import check_memory
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -73,8 +76,12 @@ def _describe(spark: SparkSession, text: str) -> None:
 
 
 def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
-        on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
-    """Count, encode and train: the whole run on an already opened input."""
+        on_epoch: Callable[[dict], None] | None = None, checkpoints: Checkpoints | None = None) -> TrainResult:
+    """Count, encode and train: the whole run on an already opened input.
+
+    With ``checkpoints``, the model is checkpointed after every epoch, and with
+    ``cfg.resume`` training continues from the newest checkpoint there.
+    """
     started = time.perf_counter()
     _describe(spark, "vocabulary")
     log.info("counting words")
@@ -87,22 +94,60 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
     log.info("vocabulary: %d words (of %d distinct, %d corpus words)", len(vocab), vocab.distinct_words,
              vocab.corpus_words)
     num_shards = cfg.num_partitions or spark.sparkContext.defaultParallelism
+    check_memory(spark.sparkContext.getConf(), len(vocab), cfg.vector_size, num_shards)
+    resumed = None
+    if cfg.resume and checkpoints is not None:
+        resumed = checkpoints.latest()
+        if resumed is None:
+            log.warning("--resume: no checkpoint under %s; starting from the first epoch", checkpoints.root)
+        else:
+            checkpoints.check_resumable(resumed, cfg, vocab)
+            log.info("resuming after epoch %d from %s", resumed.epochs_done, checkpoints.root)
     _describe(spark, "encode")
     encoded = encode_corpus(corpus, vocab, cfg, num_shards)
     prepared = time.perf_counter()
+    on_epoch_end = None
+    if checkpoints is not None:
+        last = [time.perf_counter()]
+
+        def on_epoch_end(epochs_done, w_in, w_out, history):
+            if time.perf_counter() - last[0] < cfg.checkpoint_interval:
+                return
+            _describe(spark, f"checkpoint after epoch {epochs_done}")
+            checkpoints.save(epochs_done, vocab, w_in, w_out, cfg, history)
+            last[0] = time.perf_counter()
+            _test_pause_after_checkpoint()
     try:
-        result = train_encoded(spark, encoded, vocab, cfg, on_epoch)
+        result = train_encoded(spark, encoded, vocab, cfg, on_epoch,
+                               weights=(resumed.w_in, resumed.w_out) if resumed else None,
+                               start_epoch=resumed.epochs_done if resumed else 0,
+                               history=resumed.history if resumed else None, on_epoch_end=on_epoch_end)
     finally:
         encoded.unpersist()
         spark.sparkContext.setJobDescription(None)
-    result.info.update(prepare_seconds=prepared - started, total_seconds=time.perf_counter() - started)
+    result.info.update(prepare_seconds=prepared - started, total_seconds=time.perf_counter() - started,
+                       resumed_after_epoch=resumed.epochs_done if resumed else None)
     return result
+
+
+def _test_pause_after_checkpoint() -> None:
+    """Test hook: SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT=seconds holds the driver still after a
+    checkpoint, so a test can kill the run between epochs. Unset in real runs."""
+    seconds = os.environ.get("SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT")
+    if seconds:
+        time.sleep(float(seconds))
 
 
 def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainConfig,
                   on_epoch: Callable[[dict], None] | None = None,
-                  weights: tuple[np.ndarray, np.ndarray] | None = None) -> TrainResult:
-    """The epoch loop over an encoded, cached corpus."""
+                  weights: tuple[np.ndarray, np.ndarray] | None = None, start_epoch: int = 0,
+                  history: list[dict] | None = None,
+                  on_epoch_end: Callable[[int, np.ndarray, np.ndarray, list], None] | None = None) -> TrainResult:
+    """The epoch loop over an encoded, cached corpus, from ``start_epoch`` (0: the beginning).
+
+    ``weights`` start the run (default: word2vec's initialisation);
+    ``on_epoch_end(epochs_done, w_in, w_out, history)`` runs after each epoch.
+    """
     sc = spark.sparkContext
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     scale = cfg.alpha_scale(sum(1 for words in encoded.shard_words if words))
@@ -112,12 +157,12 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     n_blocks = -(-len(vocab) // block_rows)
     counts_bc = sc.broadcast(vocab.counts)
     tables_key = uuid.uuid4().hex
-    history: list[dict] = []
+    history = list(history or [])
     syncs = cfg.syncs_per_epoch
     steps = cfg.epochs * syncs
     train_seconds = 0.0
     try:
-        for epoch in range(cfg.epochs):
+        for epoch in range(start_epoch, cfg.epochs):
             epoch_started = time.perf_counter()
             totals = np.zeros(6)
             for sync in range(syncs):
@@ -153,11 +198,13 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                      entry["alpha_end"], seconds)
             if on_epoch is not None:
                 on_epoch(entry)
+            if on_epoch_end is not None and epoch + 1 < cfg.epochs:
+                on_epoch_end(epoch + 1, w_in, w_out, history)
     finally:
         counts_bc.destroy()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "alpha_scale": scale,
             "shard_words": encoded.shard_words, "train_words": encoded.words,
-            "words_per_second": encoded.words * cfg.epochs / max(train_seconds, 1e-9)}
+            "words_per_second": encoded.words * (cfg.epochs - start_epoch) / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
 
 

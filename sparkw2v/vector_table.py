@@ -1,16 +1,25 @@
-"""The on-disk model: Parquet vector tables plus a JSON metadata file.
+"""The on-disk model: versions of Parquet vector tables plus JSON metadata.
 
-Layout of a model directory::
+Layout of a model path ``OUTPUT``::
 
-    vectors/          word string, count bigint, vector array<float>  (the word vectors)
-    vocab/            word string, count bigint, id int               (row order of the matrices)
-    output_vectors/   id int, vector array<float>                     (negative-sampling weights,
-                                                                       kept so training can continue)
-    metadata.json     parameters, corpus sizes, per-epoch history, versions
+    OUTPUT/versions/000001/           one complete model per published version
+        vectors/          word string, count bigint, vector array<float>  (the word vectors)
+        vocab/            word string, count bigint, id int               (row order of the matrices)
+        output_vectors/   id int, vector array<float>                     (negative-sampling weights,
+                                                                           kept so training can continue)
+        metadata.json     parameters, corpus sizes, per-epoch history, versions
+    OUTPUT/LATEST                      the newest version's number (a hint for other tools)
+    OUTPUT/_staging/                   work in progress: the next version, epoch checkpoints
+
+Publishing is atomic: a version is written under ``_staging`` and renamed into
+``versions/`` only once complete, so a reader resolving ``OUTPUT`` sees the
+previous complete version or the new one, never a mix, and a run killed at any
+moment leaves every published version intact. Readers take the version named
+by ``LATEST`` if it is complete, else the newest complete one. A directory that
+holds ``metadata.json`` itself (a single version) is read as it is.
 
 Everything is written through Spark and the Hadoop FileSystem API, so any
-filesystem Spark can write (local, HDFS, S3, ABFS, GCS) works. A model is
-written to a staging sibling and moved into place only once complete.
+filesystem Spark can write (local, HDFS, S3, ABFS, GCS) works.
 Nothing here unpickles anything: loading reads Parquet and JSON only.
 """
 
@@ -31,6 +40,9 @@ from .vocabulary import Vocabulary
 
 FORMAT_VERSION = 1
 VECTORS, VOCAB, OUTPUT_VECTORS, METADATA = "vectors", "vocab", "output_vectors", "metadata.json"
+VERSIONS, LATEST, STAGING, CHECKPOINT = "versions", "LATEST", "_staging", "checkpoint"
+#: Published versions kept by default; older ones are deleted after a successful publish.
+KEEP_VERSIONS = 3
 
 
 class OutputExistsError(FileExistsError):
@@ -44,6 +56,7 @@ class _FS:
 
     def __init__(self, spark: SparkSession, path: str):
         jvm = spark._jvm
+        self._jvm = jvm
         self._Path = jvm.org.apache.hadoop.fs.Path
         self.path = self._Path(path)
         self.fs = self.path.getFileSystem(spark._jsc.hadoopConfiguration())
@@ -61,6 +74,28 @@ class _FS:
     def delete(self, path: str) -> None:
         self.fs.delete(self.p(path), True)
 
+    def mkdirs(self, path: str) -> None:
+        self.fs.mkdirs(self.p(path))
+
+    def list_names(self, path: str) -> list[str]:
+        """Names of the entries of directory ``path`` ([] if it does not exist)."""
+        if not self.exists(path):
+            return []
+        return [str(status.getPath().getName()) for status in self.fs.listStatus(self.p(path))]
+
+    def read_text(self, path: str) -> str:
+        stream = self.fs.open(self.p(path))
+        try:
+            reader = self._jvm.java.io.BufferedReader(self._jvm.java.io.InputStreamReader(stream, "UTF-8"))
+            lines = []
+            line = reader.readLine()
+            while line is not None:
+                lines.append(line)
+                line = reader.readLine()
+            return "\n".join(lines)
+        finally:
+            stream.close()
+
     def write_text(self, path: str, text: str) -> None:
         out = self.fs.create(self.p(path), True)
         try:
@@ -76,11 +111,56 @@ def _strip_slash(path: str) -> str:
     return path.rstrip("/") or path
 
 
+def published_versions(spark: SparkSession, path: str) -> list[int]:
+    """Numbers of the complete versions under ``path``, oldest first."""
+    fs = _FS(spark, path)
+    root = f"{_strip_slash(path)}/{VERSIONS}"
+    found = []
+    for name in fs.list_names(root):
+        if name.isdigit() and fs.exists(f"{root}/{name}/{METADATA}"):
+            found.append(int(name))
+    return sorted(found)
+
+
+def version_path(path: str, version: int) -> str:
+    return f"{_strip_slash(path)}/{VERSIONS}/{version:06d}"
+
+
+def resolve(spark: SparkSession, path: str) -> str:
+    """The directory holding the model to read at ``path``: itself or its current version."""
+    path = _strip_slash(path)
+    fs = _FS(spark, path)
+    if fs.exists(f"{path}/{METADATA}"):
+        return path
+    versions = published_versions(spark, path)
+    if not versions:
+        raise FileNotFoundError(f"{path} is not a sparkw2v model: it has no {METADATA} and no "
+                                f"complete version under {VERSIONS}/")
+    hinted = None
+    try:
+        text = fs.read_text(f"{path}/{LATEST}").strip() if fs.exists(f"{path}/{LATEST}") else ""
+        hinted = int(text) if text.isdigit() else None
+    except Exception:  # unreadable pointer (e.g. a checksum error): the newest version decides
+        pass
+    return version_path(path, hinted if hinted in versions else versions[-1])
+
+
 def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
-    """Fail before any work if ``path`` exists and may not be replaced."""
-    if not overwrite and _FS(spark, path).exists(path):
-        raise OutputExistsError(f"output {path} already exists; pass --overwrite to replace it "
-                                "or choose another --output")
+    """Fail before any work if ``path`` holds a model and may not be replaced, or holds something else."""
+    path = _strip_slash(path)
+    fs = _FS(spark, path)
+    if not fs.exists(path):
+        return
+    if fs.exists(f"{path}/{METADATA}"):
+        raise OutputExistsError(f"output {path} is a single-version model directory; new versions "
+                                "cannot be published into it: choose another --output")
+    names = {n for n in fs.list_names(path) if not n.startswith(".")}  # .crc files of local filesystems
+    if names - {VERSIONS, LATEST, STAGING}:
+        raise OutputExistsError(f"output {path} exists and is not a sparkw2v model directory "
+                                f"(it holds {', '.join(sorted(names)[:5])}); choose another --output")
+    if published_versions(spark, path) and not overwrite:
+        raise OutputExistsError(f"output {path} already exists; pass --overwrite to publish a new "
+                                "version of it or choose another --output")
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -123,48 +203,73 @@ def versions() -> dict:
 
 
 def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
-                metadata: dict, overwrite: bool = False) -> str:
-    """Write a complete model to ``path`` atomically (staging sibling, then rename)."""
+                metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS) -> str:
+    """Publish a complete model as the next version of ``path``; returns the version's full path.
+
+    The version is written under ``path/_staging`` and renamed into
+    ``path/versions/`` in one step once complete; then ``LATEST`` is updated and
+    versions beyond the newest ``keep_versions`` are deleted.
+    """
     path = _strip_slash(path)
     fs = _FS(spark, path)
     check_output(spark, path, overwrite)
-    staging = f"{path}.staging-{uuid.uuid4().hex[:8]}"
+    existing = published_versions(spark, path)
+    version = (existing[-1] if existing else 0) + 1
+    staging = f"{path}/{STAGING}/version-{uuid.uuid4().hex[:8]}"
+    try:
+        write_tables(spark, staging, vocab, w_in, w_out)
+        meta = {"format_version": FORMAT_VERSION, "version": version,
+                "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions(),
+                **metadata}
+        fs.write_text(f"{staging}/{METADATA}", json.dumps(meta, indent=2, sort_keys=True, default=_json))
+        fs.mkdirs(f"{path}/{VERSIONS}")
+        target = version_path(path, version)
+        if fs.exists(target):
+            raise OSError(f"version {version} of {path} appeared while writing: another run is "
+                          "publishing to the same output")
+        fs.rename(staging, target)  # the commit point
+    except BaseException:
+        if fs.exists(staging):
+            fs.delete(staging)
+        drop_empty_staging(fs, path)
+        raise
+    _point_latest(fs, path, version)
+    for old in published_versions(spark, path)[:-max(1, keep_versions)]:
+        fs.delete(version_path(path, old))
+    drop_empty_staging(fs, path)
+    return fs.qualified(version_path(path, version))
+
+
+def write_tables(spark: SparkSession, directory: str, vocab: Vocabulary, w_in: np.ndarray,
+                 w_out: np.ndarray) -> None:
+    """The three Parquet tables of a model (or checkpoint) into ``directory``."""
     rows_per_file = max(1, (128 << 20) // (4 * w_in.shape[1] + 32))
     words = pa.array(vocab.words, type=pa.string())
     counts = pa.array(vocab.counts, type=pa.int64())
     ids = pa.array(np.arange(len(vocab), dtype=np.int32))
-    try:
-        _frame(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
-               rows_per_file).write.parquet(f"{staging}/{VECTORS}")
-        _frame(spark, pa.table({"word": words, "count": counts, "id": ids}),
-               1 << 22).write.parquet(f"{staging}/{VOCAB}")
-        _frame(spark, pa.table({"id": ids, "vector": vector_column(w_out)}),
-               rows_per_file).write.parquet(f"{staging}/{OUTPUT_VECTORS}")
-        meta = {"format_version": FORMAT_VERSION, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions(),
-                **metadata}
-        fs.write_text(f"{staging}/{METADATA}", json.dumps(meta, indent=2, sort_keys=True, default=_json))
-        _publish(fs, staging, path)
-    except BaseException:
-        if fs.exists(staging):
-            fs.delete(staging)
-        raise
-    return fs.qualified(path)
+    _frame(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
+           rows_per_file).write.parquet(f"{directory}/{VECTORS}")
+    _frame(spark, pa.table({"word": words, "count": counts, "id": ids}),
+           1 << 22).write.parquet(f"{directory}/{VOCAB}")
+    _frame(spark, pa.table({"id": ids, "vector": vector_column(w_out)}),
+           rows_per_file).write.parquet(f"{directory}/{OUTPUT_VECTORS}")
 
 
-def _publish(fs: _FS, staging: str, path: str) -> None:
-    """Move a complete staging directory to ``path``, replacing what was there last."""
-    if fs.exists(path):
-        previous = f"{path}.previous-{uuid.uuid4().hex[:8]}"
-        fs.rename(path, previous)
-        try:
-            fs.rename(staging, path)
-        except BaseException:
-            fs.rename(previous, path)
-            raise
-        fs.delete(previous)
-    else:
-        fs.rename(staging, path)
+def drop_empty_staging(fs: _FS, path: str) -> None:
+    """Remove ``path/_staging`` once nothing (no checkpoint, no other writer's version) is in it."""
+    if not [n for n in fs.list_names(f"{path}/{STAGING}") if not n.startswith(".")]:
+        fs.delete(f"{path}/{STAGING}")
+
+
+def _point_latest(fs: _FS, path: str, version: int) -> None:
+    """Make ``LATEST`` name ``version``. Not atomic on every filesystem, and need not be:
+    readers that find it missing or stale fall back to the newest complete version."""
+    tmp = f"{path}/{STAGING}/LATEST-{uuid.uuid4().hex[:8]}"
+    fs.write_text(tmp, f"{version}\n")
+    if fs.exists(f"{path}/{LATEST}"):
+        fs.delete(f"{path}/{LATEST}")
+    fs.rename(tmp, f"{path}/{LATEST}")
 
 
 def _json(value):
@@ -198,20 +303,18 @@ def _matrix(column: pa.ChunkedArray, dim: int | None = None) -> np.ndarray:
 
 def read_metadata(spark: SparkSession, path: str) -> dict:
     """A model's metadata.json; FileNotFoundError if ``path`` is not a model directory."""
-    location = f"{_strip_slash(path)}/{METADATA}"
-    if not _FS(spark, location).exists(location):
-        raise FileNotFoundError(f"{path} is not a sparkw2v model: {location} does not exist")
-    return json.loads(spark.read.text(location, wholetext=True).first()[0])
+    location = f"{resolve(spark, path)}/{METADATA}"
+    return json.loads(_FS(spark, location).read_text(location))
 
 
 def read_vectors_frame(spark: SparkSession, path: str) -> DataFrame:
     """The ``vectors`` table of a model as a DataFrame (word, count, vector)."""
-    return spark.read.parquet(f"{_strip_slash(path)}/{VECTORS}")
+    return spark.read.parquet(f"{resolve(spark, path)}/{VECTORS}")
 
 
 def read_model(spark: SparkSession, path: str, with_output: bool = True) -> LoadedModel:
-    """Load a model written by :func:`write_model` into driver memory."""
-    path = _strip_slash(path)
+    """Load a model written by :func:`write_model` (its current version) into driver memory."""
+    path = resolve(spark, path)
     meta = read_metadata(spark, path)
     table = read_vectors_frame(spark, path).toArrow()
     order = np.lexsort((np.array(table.column("word").to_pylist(), dtype=object).astype(str),

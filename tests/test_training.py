@@ -77,15 +77,17 @@ def test_cli_writes_vector_table_and_metadata(spark, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "g0w0:" in printed and "trained 16 words" in printed
 
-    vectors = spark.read.parquet(str(out / "vectors"))
+    version = out / "versions" / "000001"
+    assert (out / "LATEST").read_text().strip() == "1"
+    vectors = spark.read.parquet(str(version / "vectors"))
     assert [(f.name, f.dataType.simpleString()) for f in vectors.schema.fields] == [
         ("word", "string"), ("count", "bigint"), ("vector", "array<float>")]
     assert vectors.count() == 16
     assert all(len(r.vector) == 8 for r in vectors.collect())
-    vocab = spark.read.parquet(str(out / "vocab"))
+    vocab = spark.read.parquet(str(version / "vocab"))
     assert [f.name for f in vocab.schema.fields] == ["word", "count", "id"]
-    meta = json.loads((out / "metadata.json").read_text())
-    assert meta["vocab_size"] == 16 and meta["vector_size"] == 8 and meta["corpus_words"] == 1600
+    meta = json.loads((version / "metadata.json").read_text())
+    assert meta["version"] == 1 and meta["vocab_size"] == 16 and meta["vector_size"] == 8 and meta["corpus_words"] == 1600
     assert meta["parameters"]["epochs"] == 2 and meta["parameters"]["min_count"] == 1
     assert [h["epoch"] for h in meta["history"]] == [1, 2]
     assert all(h["loss"] > 0 and h["words_per_second"] > 0 for h in meta["history"])
@@ -105,11 +107,11 @@ def test_cli_writes_vector_table_and_metadata(spark, tmp_path, capsys):
     assert scores["wordsim_pairs"] == 4 and -1 <= scores["wordsim_spearman"] <= 1
 
     # An existing output is refused without --overwrite and left as it was.
-    before = (out / "metadata.json").read_text()
+    before = (version / "metadata.json").read_text()
     assert main(["train", "--input", str(corpus), "--output", str(out), "--min-count", "1"]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert (out / "metadata.json").read_text() == before
-    assert not list(tmp_path.glob("model.staging-*"))
+    assert (version / "metadata.json").read_text() == before
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["LATEST", "versions"]
 
 
 def test_bad_input_gets_one_clear_error_and_writes_nothing(spark, tmp_path, capsys):

@@ -1,0 +1,115 @@
+"""Epoch checkpoints: what a killed run needs to continue exactly where it stopped.
+
+After each epoch the driver writes the matrices (as the Parquet tables of a
+model) and ``metadata.json`` with the epoch, history and parameters under
+``OUTPUT/_staging/checkpoint/epoch-NNNNNN``. A checkpoint directory is written
+under a temporary name and renamed when complete, and only the newest is kept.
+
+Nothing else is needed to resume bit for bit: the learning rate is a function
+of the epoch, and every shard's random stream is derived from (seed, epoch,
+sync, partition index), so no RNG state has to be saved.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+from pyspark.sql import SparkSession
+
+from . import vector_table
+from .config import TrainConfig
+from .vocabulary import Vocabulary
+
+log = logging.getLogger("sparkw2v")
+
+#: Settings that may differ between a run and the run resuming it; all others must match.
+RUN_ONLY = ("output", "overwrite", "resume", "keep_checkpoints", "keep_versions", "checkpoint_interval")
+
+
+class ResumeError(ValueError):
+    """A checkpoint cannot be resumed with this input or these settings."""
+
+
+@dataclass
+class Checkpoint:
+    epochs_done: int
+    vocab: Vocabulary
+    w_in: np.ndarray
+    w_out: np.ndarray
+    history: list[dict]
+    parameters: dict
+
+
+def _training_parameters(cfg: TrainConfig) -> dict:
+    return {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
+
+
+class Checkpoints:
+    """The checkpoints of one output path (driver side)."""
+
+    def __init__(self, spark: SparkSession, output: str):
+        self.spark = spark
+        self.root = f"{output.rstrip('/')}/{vector_table.STAGING}/{vector_table.CHECKPOINT}"
+        self.fs = vector_table._FS(spark, self.root)
+
+    def _complete(self) -> list[str]:
+        return sorted(n for n in self.fs.list_names(self.root)
+                      if n.startswith("epoch-") and n[6:].isdigit()
+                      and self.fs.exists(f"{self.root}/{n}/{vector_table.METADATA}"))
+
+    def save(self, epochs_done: int, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
+             cfg: TrainConfig, history: list[dict]) -> None:
+        started = time.perf_counter()
+        name = f"epoch-{epochs_done:06d}"
+        tmp = f"{self.root}/tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
+            state = {"epochs_done": epochs_done, "history": history, "parameters": _training_parameters(cfg),
+                     "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]),
+                     "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
+            self.fs.write_text(f"{tmp}/{vector_table.METADATA}",
+                               json.dumps(state, sort_keys=True, default=vector_table._json))
+            if self.fs.exists(f"{self.root}/{name}"):
+                self.fs.delete(f"{self.root}/{name}")
+            self.fs.rename(tmp, f"{self.root}/{name}")
+        except BaseException:
+            if self.fs.exists(tmp):
+                self.fs.delete(tmp)
+            raise
+        for old in self._complete():
+            if old != name:
+                self.fs.delete(f"{self.root}/{old}")
+        log.info("checkpoint after epoch %d written in %.1fs", epochs_done, time.perf_counter() - started)
+
+    def latest(self) -> Checkpoint | None:
+        """The newest complete checkpoint, or None."""
+        complete = self._complete()
+        if not complete:
+            return None
+        loaded = vector_table.read_model(self.spark, f"{self.root}/{complete[-1]}")
+        meta = loaded.metadata
+        return Checkpoint(int(meta["epochs_done"]), loaded.vocab, loaded.w_in, loaded.w_out,
+                          list(meta["history"]), dict(meta["parameters"]))
+
+    def check_resumable(self, checkpoint: Checkpoint, cfg: TrainConfig, vocab: Vocabulary) -> None:
+        """Refuse to resume if the settings or the input differ from the checkpointed run's."""
+        wanted = _training_parameters(cfg)
+        changed = sorted(k for k in set(wanted) | set(checkpoint.parameters)
+                         if wanted.get(k) != checkpoint.parameters.get(k))
+        if changed:
+            diffs = ", ".join(f"{k}={checkpoint.parameters.get(k)!r} (now {wanted.get(k)!r})" for k in changed)
+            raise ResumeError(f"cannot resume from {self.root}: it was written with {diffs}; run with the "
+                              "same settings, or without --resume to start over")
+        if checkpoint.vocab.words != vocab.words or not np.array_equal(checkpoint.vocab.counts, vocab.counts):
+            raise ResumeError(f"cannot resume from {self.root}: the input's vocabulary differs from the "
+                              "checkpointed run's (the input changed); run without --resume to start over")
+
+    def clear(self) -> None:
+        """Remove the checkpoints (and the staging area, if nothing else is in it)."""
+        self.fs.delete(self.root)
+        vector_table.drop_empty_staging(self.fs, self.root.rsplit("/", 2)[0])

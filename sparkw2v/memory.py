@@ -1,0 +1,85 @@
+"""Will the model fit? An estimate from vocabulary size × vector size, checked before training.
+
+Each sync the driver broadcasts both matrices and collects one combined copy
+of the updates, so the driver JVM holds about three copies of the model at
+once; each executor JVM keeps the broadcast blocks, and each Python task holds
+the broadcast model, its working copy and the update blocks it ships. The
+check is deliberately rough (a factor, not an accounting): it exists to turn
+an out-of-memory crash an hour into a run into a one-line message before it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+#: Copies of the model (both matrices) the driver JVM holds during a sync.
+DRIVER_COPIES = 3
+#: Copies each executor JVM holds (broadcast blocks and shuffled update blocks).
+EXECUTOR_COPIES = 2
+#: Copies a Python task holds (broadcast value, working copy, update blocks).
+TASK_COPIES = 3
+
+_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+
+
+class MemoryEstimateError(ValueError):
+    """The model will not fit in the memory Spark was given; the message says what to change."""
+
+
+def parse_size(text: str, default_unit: str) -> int:
+    """Bytes in a Spark size setting such as ``4g``, ``512m`` or ``1024`` (in ``default_unit``)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([bkmgtp]?)i?b?\s*", str(text).lower())
+    if not match:
+        raise ValueError(f"not a size: {text!r}")
+    return int(match.group(1)) * _UNITS[match.group(2) or default_unit]
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def model_bytes(vocab_size: int, vector_size: int) -> int:
+    """Both float32 matrices."""
+    return 2 * 4 * vocab_size * vector_size
+
+
+def check_memory(conf, vocab_size: int, vector_size: int, partitions: int) -> None:
+    """Raise :class:`MemoryEstimateError` if the model will not fit; ``conf`` is a SparkConf (or has ``get``)."""
+    get: Callable[[str, str | None], str | None] = conf.get
+    size = model_bytes(vocab_size, vector_size)
+    shape = f"{vocab_size:,} words x {vector_size} dimensions x 2 matrices = {human(size)}"
+    lower = "or lower --vector-size, set --max-vocab-size or raise --min-count"
+
+    driver = parse_size(get("spark.driver.memory", None) or "1g", "m")
+    if DRIVER_COPIES * size > driver:
+        raise MemoryEstimateError(
+            f"the model ({shape}) needs about {human(DRIVER_COPIES * size)} of driver memory, but "
+            f"spark.driver.memory is {human(driver)}: raise spark.driver.memory (spark-submit "
+            f"--driver-memory) to at least {human(DRIVER_COPIES * size * 1.25)}, {lower}")
+    results = parse_size(get("spark.driver.maxResultSize", None) or "1g", "b")
+    collected = 4 * vocab_size * (2 * vector_size + 4)
+    if results and collected > 0.9 * results:
+        raise MemoryEstimateError(
+            f"each sync collects about {human(collected)} of combined updates ({shape}), but "
+            f"spark.driver.maxResultSize is {human(results)}: raise spark.driver.maxResultSize to at "
+            f"least {human(collected * 1.25)} (or 0 for no limit), {lower}")
+    if (get("spark.master", None) or "local").startswith("local"):
+        return  # the executors are the driver's JVM
+    executor = parse_size(get("spark.executor.memory", None) or "1g", "m")
+    if EXECUTOR_COPIES * size > executor:
+        raise MemoryEstimateError(
+            f"the model ({shape}) needs about {human(EXECUTOR_COPIES * size)} per executor, but "
+            f"spark.executor.memory is {human(executor)}: raise spark.executor.memory (spark-submit "
+            f"--executor-memory), {lower}")
+    python = get("spark.executor.pyspark.memory", None)
+    cores = int(get("spark.executor.cores", None) or 1)
+    if python and TASK_COPIES * size * cores > parse_size(python, "m"):
+        raise MemoryEstimateError(
+            f"each training task holds about {human(TASK_COPIES * size)} in Python ({shape}), "
+            f"{cores} per executor, but spark.executor.pyspark.memory is {human(parse_size(python, 'm'))}: "
+            f"raise spark.executor.pyspark.memory, lower spark.executor.cores, {lower}")

@@ -1,0 +1,181 @@
+"""Failures a long run must survive: retried tasks, a killed driver, interrupted publishing,
+models too big for the memory given, and messy text."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from sparkw2v import TrainConfig, Word2VecModel
+from sparkw2v import vector_table
+from sparkw2v.cli import main
+from sparkw2v.corpus import build_vocabulary, select_column
+from sparkw2v.memory import MemoryEstimateError, check_memory
+
+from .test_training import planted_lines
+
+RUN = ["--vector-size", "8", "--epochs", "3", "--min-count", "1", "--sample", "0", "--window", "3",
+       "--num-partitions", "2", "--batch-words", "512", "--seed", "7", "--show", ""]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "planted.txt"
+    path.write_text("\n".join(planted_lines(seed=5, sentences=600)) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def undisturbed(spark, corpus, tmp_path_factory):
+    """The reference: the same run, in this process, with nothing going wrong."""
+    out = tmp_path_factory.mktemp("ref") / "model"
+    assert main(["train", "--input", str(corpus), "--output", str(out), *RUN]) == 0
+    return Word2VecModel.load(str(out), spark=spark)
+
+
+def run_cli(args, env_extra, **kwargs):
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, **env_extra}
+    return subprocess.Popen([sys.executable, "-m", "sparkw2v", "train", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+
+
+def test_retried_task_gives_bit_identical_vectors(spark, corpus, undisturbed, tmp_path):
+    marker, out = tmp_path / "failed-once", tmp_path / "model"
+    proc = run_cli(["--input", str(corpus), "--output", str(out), "--master", "local[2,2]", *RUN],
+                   {"SPARKW2V_TEST_FAIL_TASK": f"1:1:{marker}"})      # epoch 2, partition 1, first attempt
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, log.decode()[-3000:]
+    assert marker.exists()                                                 # the failure did happen
+    retried = Word2VecModel.load(str(out), spark=spark)
+    np.testing.assert_array_equal(retried.wv.vectors, undisturbed.wv.vectors)
+
+
+def test_killed_run_resumes_to_the_same_vectors(spark, corpus, undisturbed, tmp_path):
+    out = tmp_path / "model"
+    checkpoint = out / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
+    proc = run_cli(["--input", str(corpus), "--output", str(out), "--checkpoint-interval", "0", *RUN],
+                   {"SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT": "300"})
+    deadline = time.monotonic() + 240
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGKILL)                                   # the driver and its JVM
+    proc.wait()
+    assert checkpoint.exists(), "the run never wrote its first checkpoint"
+    assert not (out / "versions").exists()                                # nothing was published
+
+    assert main(["train", "--input", str(corpus), "--output", str(out), "--resume", *RUN]) == 0
+    resumed = Word2VecModel.load(str(out), spark=spark)
+    np.testing.assert_array_equal(resumed.wv.vectors, undisturbed.wv.vectors)
+    meta = resumed.training_metadata()
+    assert meta["resumed_after_epoch"] == 1 and [h["epoch"] for h in meta["history"]] == [1, 2, 3]
+    assert not (out / "_staging").exists()                                # checkpoint removed after publish
+
+
+def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
+    out = tmp_path / "model"
+    args = ["--input", str(corpus), "--output", str(out), "--checkpoint-interval", "0", "--keep-checkpoints"]
+    assert main(["train", *args, *RUN]) == 0
+    assert (out / "_staging" / "checkpoint" / "epoch-000002").exists()    # kept, the newest only
+    assert not (out / "_staging" / "checkpoint" / "epoch-000001").exists()
+    changed = [a if a != "7" else "8" for a in RUN]                       # another seed
+    assert main(["train", *args, "--resume", "--overwrite", *changed]) == 2
+    assert "seed=7 (now 8)" in capsys.readouterr().err
+
+
+def test_failed_publish_leaves_previous_version_intact(spark, tmp_path, monkeypatch):
+    from sparkw2v.vocabulary import Vocabulary
+    vocab = Vocabulary(("a", "b"), np.array([3, 2]), 5, 2)
+    first = np.arange(4, dtype=np.float32).reshape(2, 2)
+    out = str(tmp_path / "model")
+    vector_table.write_model(spark, out, vocab, first, first, {})
+
+    real_write_text = vector_table._FS.write_text
+
+    def fail_on_metadata(self, path, text):
+        if path.endswith("metadata.json"):
+            raise OSError("disk full (simulated)")
+        return real_write_text(self, path, text)
+
+    monkeypatch.setattr(vector_table._FS, "write_text", fail_on_metadata)
+    with pytest.raises(OSError, match="simulated"):
+        vector_table.write_model(spark, out, vocab, first + 1, first, {}, overwrite=True)
+    monkeypatch.undo()
+    assert vector_table.published_versions(spark, out) == [1]
+    np.testing.assert_array_equal(vector_table.read_model(spark, out).w_in, first)
+    assert not (tmp_path / "model" / "_staging").exists()                 # the partial version is gone
+
+
+def test_versions_latest_pointer_and_retention(spark, tmp_path):
+    from sparkw2v.vocabulary import Vocabulary
+    vocab = Vocabulary(("a", "b"), np.array([3, 2]), 5, 2)
+    out = str(tmp_path / "model")
+    for k in range(4):
+        vector_table.write_model(spark, out, vocab, np.full((2, 2), k, np.float32), np.zeros((2, 2), np.float32),
+                                 {}, overwrite=True, keep_versions=2)
+    assert vector_table.published_versions(spark, out) == [3, 4]
+    assert (tmp_path / "model" / "LATEST").read_text().strip() == "4"
+    assert vector_table.read_model(spark, out).w_in[0, 0] == 3
+    assert vector_table.read_metadata(spark, out)["version"] == 4
+    (tmp_path / "model" / ".LATEST.crc").unlink()                         # edited by hand below
+    (tmp_path / "model" / "LATEST").write_text("2\n")                     # stale pointer: newest wins
+    assert vector_table.read_model(spark, out).w_in[0, 0] == 3
+    (tmp_path / "model" / "LATEST").write_text("3\n")                     # a valid pointer is followed
+    assert vector_table.read_model(spark, out).w_in[0, 0] == 2
+    assert vector_table.read_model(spark, out + "/versions/000004").w_in[0, 0] == 3
+
+
+def test_output_holding_other_data_is_never_written(spark, corpus, tmp_path, capsys):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    (lake / "orders.parquet").write_text("not ours")
+    assert main(["train", "--input", str(corpus), "--output", str(lake), "--overwrite", *RUN]) == 2
+    assert "is not a sparkw2v model directory" in capsys.readouterr().err
+    assert sorted(p.name for p in lake.iterdir()) == ["orders.parquet"]
+
+
+def test_memory_estimate_names_the_setting_to_change():
+    local = {"spark.master": "local[2]", "spark.driver.memory": "1g"}
+    check_memory(local, 100_000, 100, 2)                                   # 80 MB: fine
+    with pytest.raises(MemoryEstimateError, match="raise spark.driver.memory .* at least"):
+        check_memory(local, 2_000_000, 300, 2)                              # 4.8 GB model
+    with pytest.raises(MemoryEstimateError, match="spark.driver.maxResultSize"):
+        check_memory({**local, "spark.driver.memory": "64g"}, 2_000_000, 300, 2)
+    check_memory({**local, "spark.driver.memory": "64g", "spark.driver.maxResultSize": "0"}, 2_000_000, 300, 2)
+    cluster = {"spark.master": "yarn", "spark.driver.memory": "64g", "spark.driver.maxResultSize": "0",
+               "spark.executor.memory": "4g"}
+    with pytest.raises(MemoryEstimateError, match="raise spark.executor.memory"):
+        check_memory(cluster, 2_000_000, 300, 16)
+    with pytest.raises(MemoryEstimateError, match="spark.executor.pyspark.memory"):
+        check_memory({**cluster, "spark.executor.memory": "32g", "spark.executor.pyspark.memory": "8g",
+                      "spark.executor.cores": "4"}, 2_000_000, 300, 16)
+
+
+def test_messy_text_is_counted_not_fatal(spark, tmp_path):
+    long_token = "x" * 5000
+    path = tmp_path / "messy.txt"
+    path.write_bytes(b"3.14 don't e-mail \xd0\x9c\xd0\xbe\xd1\x81\xd0\xba\xd0\xb2\xd0\xb0 \xe6\x9d\xb1\xe4\xba\xac\n"
+                     b"\n   \n"
+                     b"broken \xff\xfe bytes caf\xc3\xa9\n"
+                     + long_token.encode() + b" 3.14\n")
+    frame = spark.read.text(str(path)).withColumnRenamed("value", "text")
+    vocab = build_vocabulary(select_column(frame, TrainConfig()), TrainConfig(min_count=1))
+    counts = dict(zip(vocab.words, vocab.counts))
+    assert counts["3.14"] == 2
+    for word in ["don't", "e-mail", "москва", "東京", "café", "broken", "bytes", long_token]:
+        assert counts.get(word) == 1, word
+    assert vocab.corpus_words == 11                                        # the invalid bytes make one token
+
+
+def test_memory_check_runs_before_training(spark, tmp_path, capsys, monkeypatch):
+    import sparkw2v.memory as memory
+    monkeypatch.setattr(memory, "DRIVER_COPIES", 10**9)                    # any model is "too big"
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(planted_lines(sentences=50)) + "\n")
+    assert main(["train", "--input", str(corpus), "--output", str(tmp_path / "m"), *RUN]) == 2
+    assert "spark.driver.memory" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
