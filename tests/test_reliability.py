@@ -179,3 +179,18 @@ def test_memory_check_runs_before_training(spark, tmp_path, capsys, monkeypatch)
     assert main(["train", "--input", str(corpus), "--output", str(tmp_path / "m"), *RUN]) == 2
     assert "spark.driver.memory" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_empty_input_and_wrong_column_fail_in_one_line(spark, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n   \n")
+    out = tmp_path / "m"
+    assert main(["train", "--input", str(empty), "--output", str(out)]) == 2
+    assert "the input holds no words" in capsys.readouterr().err
+    spark.createDataFrame([(1, "a b")], "id int, body string").write.parquet(str(tmp_path / "docs"))
+    assert main(["train", "--input", str(tmp_path / "docs"), "--input-format", "parquet", "--output", str(out)]) == 2
+    assert "no column 'text'; its columns are: id, body" in capsys.readouterr().err
+    assert main(["train", "--input", str(tmp_path / "docs"), "--input-format", "parquet", "--text-column", "id",
+                 "--output", str(out)]) == 2
+    assert "column 'id' is int" in capsys.readouterr().err
+    assert not out.exists()
