@@ -1,0 +1,89 @@
+"""spark-submit entry point: run SQL over a trained vector table.
+
+    spark-submit jobs/query.py --vectors out/brown \\
+        --sql "SELECT * FROM w2v_most_similar('money', 10)"
+
+Registers the model with :func:`sparkw2v.sql.register` (``w2v_vectors``, ``w2v_vector``,
+``w2v_similarity``, ``w2v_cosine``, ``w2v_most_similar``, ``w2v_analogy``), runs the query and
+prints the result, or writes it with ``--output``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+FORMATS = ("parquet", "csv", "json")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="query.py", description="Run a Spark SQL query over a trained sparkw2v model.",
+        epilog="Functions (prefix = --name): NAME_vectors (view: word, count, vector), NAME_vector(word), "
+               "NAME_similarity(a, b), NAME_cosine(vec_a, vec_b), NAME_most_similar(word, k), "
+               "NAME_analogy(a, b, c, k).")
+    parser.add_argument("--vectors", required=True, metavar="PATH",
+                        help="model directory written by 'sparkw2v train' or Word2VecModel.save")
+    parser.add_argument("--sql", required=True, metavar="QUERY",
+                        help="the query, e.g. \"SELECT * FROM w2v_most_similar('money', 10)\"")
+    parser.add_argument("--name", default="w2v",
+                        help="prefix of the view and functions (default: w2v)")
+    parser.add_argument("--output", metavar="PATH", help="write the result here instead of printing it")
+    parser.add_argument("--format", choices=FORMATS, default="parquet",
+                        help="format for --output (default: parquet); csv writes arrays as JSON text")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    parser.add_argument("--limit", type=int, metavar="N",
+                        help="at most N rows (default: 20 when printing, all when writing)")
+    parser.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.limit is not None and args.limit < 0:
+        return _fail("--limit must be 0 or more")
+
+    from pyspark.errors import AnalysisException
+
+    from sparkw2v.session import get_session
+    from sparkw2v.sql import register
+
+    spark = get_session("sparkw2v-query", master=args.master)
+    try:
+        register(spark, args.vectors, name=args.name)
+    except (FileNotFoundError, ValueError) as exc:  # not a model; --name not an identifier
+        return _fail(str(exc))
+    try:
+        result = spark.sql(args.sql)
+        if args.output:
+            _write(result if args.limit is None else result.limit(args.limit), args)
+            print(f"wrote {args.output} ({args.format})")
+        else:
+            result.show(n=20 if args.limit is None else args.limit, truncate=False)
+    except AnalysisException as exc:  # bad SQL, unknown table or column, output exists
+        return _fail(str(exc).strip().splitlines()[0])
+    return 0
+
+
+def _write(frame, args: argparse.Namespace) -> None:
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    if args.format == "csv":  # CSV holds no arrays: write them as JSON text
+        columns = [F.col("`" + f.name.replace("`", "``") + "`") for f in frame.schema.fields]
+        frame = frame.select(*[F.to_json(c).alias(f.name) if isinstance(f.dataType, (ArrayType, MapType, StructType))
+                               else c for c, f in zip(columns, frame.schema.fields)])
+    writer = frame.write.mode("overwrite" if args.overwrite else "errorifexists").format(args.format)
+    if args.format == "csv":
+        writer = writer.option("header", "true")
+    writer.save(args.output)
+
+
+def _fail(message: str) -> int:
+    print(f"query: error: {message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+"""Spark SQL functions over a trained vector table: ``register(spark, path_or_model, name)``.
+
+After ``register(spark, "/models/brown")`` plain SQL can use (prefix = ``name``, default ``w2v``):
+
+===========================================  =====================================================
+``w2v_vectors``                              temp view: ``word``, ``count``, ``vector``
+``w2v_vector(word)``                         ``array<float>``; NULL for NULL or unknown words
+``w2v_similarity(word_a, word_b)``           ``double`` cosine; NULL if either word is NULL/unknown
+``w2v_cosine(vec_a, vec_b)``                 ``double`` cosine of two numeric arrays; NULL if either
+                                             is NULL, empty, holds a NULL element, or the lengths
+                                             differ (rather than failing the whole query)
+``w2v_most_similar(word[, k=10])``           table ``word``, ``similarity``: the ``k`` nearest words
+``w2v_analogy(a, b, c[, k=1])``              table ``word``, ``similarity``: "a is to b as c is to ?"
+===========================================  =====================================================
+
+The answers are the ones :class:`sparkw2v.vectors.WordVectors` (``model.wv``) gives: cosine on
+unit-length rows (a zero vector has similarity 0 with everything), neighbours best first, ties
+to the more frequent word, query words left out (as gensim does), analogy = 3CosAdd
+(``most_similar(positive=[b, c], negative=[a])``). Scores are float32 sums, as in ``WordVectors``,
+and agree with it to float32 rounding (about 1e-7). The table functions return no rows for a
+NULL or unknown word, a NULL ``k`` or ``k <= 0``, and every other word when ``k`` exceeds the
+vocabulary. Arguments are plain values, so words arrive as data, never as SQL text: use
+``spark.sql(query, args={...})`` parameters for words from users. The table functions also work
+per row of a query: ``... FROM queries q, LATERAL w2v_most_similar(q.word, 5) n``.
+
+How the vectors reach the executors
+-----------------------------------
+Every function runs in Spark's Python workers: scalar functions are Arrow UDFs (a batch of
+rows per call), table functions are Python UDTFs. Each worker process loads the table once and
+keeps it in a small per-process cache (Spark reuses Python workers between tasks), keyed by
+where it came from:
+
+* **Registered from a path** (the usual case): the driver lists the Parquet files of the
+  ``vectors`` table (``DataFrame.inputFiles``, no data read) and each worker reads exactly those
+  files with pyarrow. The driver never holds the table, so registering a 1M-word x 100-dim
+  model (400 MB of float32) costs the driver nothing, and there is no 400 MB broadcast to
+  pickle, ship through the JVM and unpickle per worker. The file list is a snapshot: part files
+  have unique names, so a model re-published at the same path is a new cache key, and a worker
+  can never mix two versions.
+* **Registered from a Word2VecModel / WordVectors** object: the vectors already live in driver
+  memory, so they travel as one broadcast of ``(words, float32 matrix)``.
+
+Each worker holds one float32 matrix (the stored vectors, so ``w2v_vector`` returns them
+exactly) plus row norms; scores are ``(M @ q) / norms``, so no second, normalised copy exists.
+A query is one matrix-vector product and ``np.argpartition`` for the top ``k`` (no full sort).
+Memory is per Python worker: at most one per concurrent task, so about 400 MB x task slots
+for a 1M x 100 table, plus about 100 MB for the word index. Workers read the files with
+pyarrow, so the path must be reachable by pyarrow from the executors (local or shared
+filesystem, HDFS, S3 (``s3a://`` is read as ``s3://``), GCS), using pyarrow's credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterator
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from .model import Word2VecModel
+    from .vectors import WordVectors
+
+RESULT_SCHEMA = "word string, similarity double"
+#: Models a Python worker keeps loaded at once; the least recently used one is dropped.
+MAX_CACHED = 2
+#: Rows decoded at a time when reading vectors (buffered reads: a file is never held whole).
+BATCH_ROWS = 1 << 15
+
+
+# =============================================================================================
+# Executor side: runs inside Python workers. Top level, closing over nothing but a VectorSource.
+# =============================================================================================
+
+@dataclass(frozen=True)
+class VectorSource:
+    """Where a worker finds the vectors: Parquet ``files`` or a ``broadcast`` of (words, matrix)."""
+
+    files: tuple[str, ...] = ()
+    broadcast: Any = None
+    token: str = ""  # names a broadcast: Broadcast objects in workers carry no id of their own
+
+    @property
+    def key(self) -> tuple:
+        return ("broadcast", self.token) if self.broadcast is not None else ("files", self.files)
+
+
+class VectorTable:
+    """One model inside a worker: words in row order, a word -> row dict, float32 rows, norms."""
+
+    def __init__(self, words: list[str], matrix: np.ndarray):
+        self.words = words
+        self.index = {w: i for i, w in enumerate(words)}
+        self.matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        norms = np.linalg.norm(self.matrix, axis=1)
+        self.safe_norms = np.where(norms > 0, norms, np.float32(1.0)).astype(np.float32)
+
+    def rows(self, words: pa.Array | list) -> np.ndarray:
+        """Row of each word, -1 for NULL or unknown words."""
+        values = words.to_pylist() if isinstance(words, (pa.Array, pa.ChunkedArray)) else words
+        get = self.index.get
+        return np.fromiter((get(w, -1) if isinstance(w, str) else -1 for w in values),
+                           dtype=np.int64, count=len(values))
+
+    def unit(self, row: int) -> np.ndarray:
+        return self.matrix[row] / self.safe_norms[row]
+
+    def nearest(self, positive: list[int], negative: list[int], k: int) -> list[tuple[str, float]]:
+        """Top ``k`` words by cosine to the sum of unit ``positive`` minus unit ``negative`` rows,
+        query rows excluded; the arithmetic of ``WordVectors.most_similar``."""
+        query = np.zeros(self.matrix.shape[1], dtype=np.float32)
+        for row in positive:
+            query += self.unit(row)
+        for row in negative:
+            query -= self.unit(row)
+        norm = np.linalg.norm(query)
+        if norm > 0:
+            query /= norm
+        scores = (self.matrix @ query) / self.safe_norms
+        return top_k(scores, self.words, [*positive, *negative], k)
+
+
+def top_k(scores: np.ndarray, words: list[str], exclude: list[int], k: int) -> list[tuple[str, float]]:
+    """The ``k`` best (word, score) pairs, best first, ties to the lower row; ``scores`` is reused."""
+    excluded = set(exclude)
+    scores[list(excluded)] = -np.inf
+    k = min(k, scores.size - len(excluded))
+    if k <= 0:
+        return []
+    kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+    # argpartition picks any of the words tied with the k-th score; take the lowest rows.
+    better = np.flatnonzero(scores > kth)
+    best = np.concatenate([better, np.flatnonzero(scores == kth)[:k - better.size]])
+    best = best[np.lexsort((best, -scores[best]))]
+    return [(words[i], float(scores[i])) for i in best]
+
+
+_cache: OrderedDict[tuple, VectorTable] = OrderedDict()
+
+
+def vectors_for(source: VectorSource) -> VectorTable:
+    """The table of ``source``, loaded once per worker process."""
+    table = _cache.get(source.key)
+    if table is None:
+        while len(_cache) >= MAX_CACHED:  # make room first: never hold MAX_CACHED + 1 tables
+            _cache.popitem(last=False)
+        table = _cache[source.key] = _load(source)
+    _cache.move_to_end(source.key)
+    return table
+
+
+def _load(source: VectorSource) -> VectorTable:
+    if source.broadcast is not None:
+        words, matrix = source.broadcast.value
+        return VectorTable(words, matrix)
+    return read_vector_files(source.files)
+
+
+def read_vector_files(files: tuple[str, ...]) -> VectorTable:
+    """Read the ``vectors`` Parquet files with pyarrow, in vocabulary order (count desc, word),
+    the row order ``Word2VecModel.load`` uses, so ties break the same way."""
+    words, matrix = _read_in_vocabulary_order(*_pyarrow_paths(files))
+    pa.default_memory_pool().release_unused()  # the readers are gone: return their buffers now
+    return VectorTable(words, matrix)
+
+
+def _read_in_vocabulary_order(filesystem: Any, paths: list[str]) -> tuple[list[str], np.ndarray]:
+    """Words and counts first, to find each row's place; then the vectors a batch at a time,
+    through a buffered reader, straight into the final matrix: the peak is little more than it."""
+    import pyarrow.parquet as pq
+
+    parts = [pq.ParquetFile(filesystem.open_input_file(p), buffer_size=1 << 20) for p in paths]
+    keys = pa.concat_tables([part.read(columns=["word", "count"]) for part in parts]) if parts \
+        else pa.table({"word": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
+    order = pc.sort_indices(keys, sort_keys=[("count", "descending"), ("word", "ascending")]).to_numpy()
+    words = keys.column("word").take(order).to_pylist()
+    del keys
+    place = np.empty(len(order), dtype=np.int64)
+    place[order] = np.arange(len(order))
+    matrix = np.zeros((len(order), 0), dtype=np.float32)
+    done = 0
+    while parts:
+        part = parts.pop(0)  # a reader keeps what it read: drop each one when done with it
+        for batch in part.iter_batches(batch_size=BATCH_ROWS, columns=["vector"]):
+            rows = batch.num_rows
+            values = batch.column(0).flatten().to_numpy(zero_copy_only=False)
+            if not rows:
+                continue
+            if done == 0:
+                matrix = np.empty((len(order), values.size // rows), dtype=np.float32)
+            if values.size != rows * matrix.shape[1]:
+                raise ValueError(f"vectors are NULL or of different lengths in {paths}")
+            matrix[place[done:done + rows]] = values.reshape(rows, -1)
+            done += rows
+        part.close()
+        del part
+        pa.default_memory_pool().release_unused()
+    return words, matrix
+
+
+def _pyarrow_paths(files: tuple[str, ...]) -> tuple[Any, list[str]]:
+    """A pyarrow filesystem and paths for Hadoop file URIs (``file:``, ``hdfs:``, ``s3a:`` ...)."""
+    import pyarrow.fs as pafs
+
+    if not files:
+        return pafs.LocalFileSystem(), []
+    scheme = urlsplit(files[0]).scheme
+    if scheme in ("", "file"):
+        return pafs.LocalFileSystem(), [unquote(urlsplit(f).path) if urlsplit(f).scheme else f for f in files]
+    rename = {"s3a": "s3", "s3n": "s3"}.get(scheme)
+    uris = [rename + f[len(scheme):] if rename else f for f in files]
+    filesystem, _ = pafs.FileSystem.from_uri(uris[0])
+    return filesystem, [pafs.FileSystem.from_uri(u)[1] for u in uris]
+
+
+def _lists(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A list column as (row ok, row length, row start, flat float32 values).
+
+    A row is not ok if it is NULL, empty or holds a NULL element."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    n = len(column)
+    if pa.types.is_null(column.type):
+        return np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(0, np.float32)
+    lengths = pc.list_value_length(column).fill_null(0).to_numpy().astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    flat = column.flatten()
+    values = pc.cast(flat, pa.float32()).to_numpy(zero_copy_only=False)
+    ok = column.is_valid().to_numpy(zero_copy_only=False) & (lengths > 0)
+    if flat.null_count:
+        null_before = np.concatenate([[0], np.cumsum(flat.is_null().to_numpy(zero_copy_only=False))])
+        ok &= null_before[starts + lengths] == null_before[starts]
+    return ok, lengths, starts, values
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine in float32 on unit rows (a zero row gives 0), as ``WordVectors.similarity``."""
+    def unit(m: np.ndarray) -> np.ndarray:
+        norms = np.linalg.norm(m, axis=1, keepdims=True)
+        return m / np.where(norms > 0, norms, np.float32(1.0))
+    return np.einsum("ij,ij->i", unit(a), unit(b))
+
+
+def vector_batch(source: VectorSource, words: pa.Array) -> pa.Array:
+    """``w2v_vector``: the stored vector of each word, NULL for NULL or unknown words."""
+    table = vectors_for(source)
+    rows = table.rows(words)
+    known = rows >= 0
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum(np.where(known, table.matrix.shape[1], 0), out=offsets[1:])
+    values = pa.array(table.matrix[rows[known]].reshape(-1), type=pa.float32())
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=pa.array(~known))
+
+
+def similarity_batch(source: VectorSource, words_a: pa.Array, words_b: pa.Array) -> pa.Array:
+    """``w2v_similarity``: cosine of two words, NULL if either is NULL or unknown."""
+    table = vectors_for(source)
+    rows_a, rows_b = table.rows(words_a), table.rows(words_b)
+    ok = (rows_a >= 0) & (rows_b >= 0)
+    out = np.zeros(len(rows_a), dtype=np.float64)
+    out[ok] = cosine_rows(table.matrix[rows_a[ok]], table.matrix[rows_b[ok]])
+    return pa.array(out, mask=~ok)
+
+
+def cosine_batch(vectors_a: pa.Array, vectors_b: pa.Array) -> pa.Array:
+    """``w2v_cosine``: cosine of two arrays per row; NULL for NULL, empty, NULL-holding or
+    different-length arrays. Needs no model."""
+    ok_a, len_a, start_a, values_a = _lists(vectors_a)
+    ok_b, len_b, start_b, values_b = _lists(vectors_b)
+    ok = ok_a & ok_b & (len_a == len_b)
+    out = np.zeros(len(ok), dtype=np.float64)
+    for dim in np.unique(len_a[ok]):
+        sel = np.flatnonzero(ok & (len_a == dim))
+        span = np.arange(dim)
+        out[sel] = cosine_rows(values_a[start_a[sel, None] + span], values_b[start_b[sel, None] + span])
+    return pa.array(out, mask=~ok)
+
+
+def _count(k: Any) -> int:
+    return 0 if k is None else int(k)
+
+
+class MostSimilarFunction:
+    """UDTF ``w2v_most_similar(word, k)``; ``register`` subclasses it with a ``source``."""
+
+    source: VectorSource
+
+    def eval(self, word: str | None, k: int | None = 10) -> Iterator[tuple[str, float]]:
+        if word is None or _count(k) <= 0:
+            return
+        table = vectors_for(self.source)
+        row = table.index.get(word)
+        if row is not None:
+            yield from table.nearest([row], [], _count(k))
+
+
+class AnalogyFunction:
+    """UDTF ``w2v_analogy(a, b, c, k)``: a is to b as c is to ?, by 3CosAdd."""
+
+    source: VectorSource
+
+    def eval(self, a: str | None, b: str | None, c: str | None, k: int | None = 1) -> Iterator[tuple[str, float]]:
+        if _count(k) <= 0:
+            return
+        table = vectors_for(self.source)
+        rows = [table.index.get(w) if isinstance(w, str) else None for w in (a, b, c)]
+        if None not in rows:
+            ra, rb, rc = rows
+            yield from table.nearest([rb, rc], [ra], _count(k))
+
+
+# =============================================================================================
+# Driver side: builds the VectorSource and registers the view and functions.
+# =============================================================================================
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_broadcasts: dict[tuple[int, str], Any] = {}
+
+
+def _vector_udf(source: VectorSource):
+    def vector(words: pa.Array) -> pa.Array:
+        return vector_batch(source, words)
+    return vector
+
+
+def _similarity_udf(source: VectorSource):
+    def similarity(words_a: pa.Array, words_b: pa.Array) -> pa.Array:
+        return similarity_batch(source, words_a, words_b)
+    return similarity
+
+
+def _cosine(vectors_a: pa.Array, vectors_b: pa.Array) -> pa.Array:
+    return cosine_batch(vectors_a, vectors_b)
+
+
+def register(spark: SparkSession, path_or_model: str | os.PathLike | Word2VecModel | WordVectors,
+             name: str = "w2v") -> None:
+    """Make ``{name}_vectors`` and the ``{name}_*`` functions callable from SQL in ``spark``.
+
+    ``path_or_model`` is a model path (read by the executors; see the module docstring), a
+    ``Word2VecModel`` or a ``WordVectors`` (broadcast from the driver). Registering again under
+    the same name replaces the earlier model. ``FileNotFoundError`` if the path is not a model.
+    """
+    from pyspark.sql.functions import arrow_udf, udtf
+
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"name must be a SQL identifier (letters, digits, _), got {name!r}")
+    if isinstance(path_or_model, (str, os.PathLike)):
+        source, frame = _path_source(spark, os.fspath(path_or_model))
+    else:
+        source, frame = _broadcast_source(spark, path_or_model)
+    _drop_broadcast(spark, name)
+    if source.broadcast is not None:
+        _broadcasts[(id(spark.sparkContext), name)] = source.broadcast
+
+    frame.createOrReplaceTempView(f"{name}_vectors")
+    spark.udf.register(f"{name}_vector", arrow_udf(_vector_udf(source), "array<float>"))
+    spark.udf.register(f"{name}_similarity", arrow_udf(_similarity_udf(source), "double"))
+    spark.udf.register(f"{name}_cosine", arrow_udf(_cosine, "double"))
+    for suffix, base in (("most_similar", MostSimilarFunction), ("analogy", AnalogyFunction)):
+        handler = type(f"{name}_{suffix}", (base,), {"source": source})
+        spark.udtf.register(f"{name}_{suffix}", udtf(handler, returnType=RESULT_SCHEMA).asDeterministic())
+
+
+def _path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFrame]:
+    from .vector_table import read_metadata, read_vectors_frame
+
+    read_metadata(spark, path)  # a one-line FileNotFoundError for a path that is not a model
+    frame = read_vectors_frame(spark, path)
+    files = tuple(sorted(frame.inputFiles()))
+    return VectorSource(files=files), frame
+
+
+def _broadcast_source(spark: SparkSession, model: Any) -> tuple[VectorSource, DataFrame]:
+    from .vector_table import vector_column
+    from .vectors import WordVectors
+
+    wv = model if isinstance(model, WordVectors) else getattr(model, "wv", None)
+    if not isinstance(wv, WordVectors):
+        raise TypeError(f"register needs a model path, Word2VecModel or WordVectors, "
+                        f"not {type(model).__name__}")
+    matrix = np.ascontiguousarray(wv.vectors, dtype=np.float32)
+    counts = pa.nulls(len(wv), pa.int64()) if wv.counts is None else pa.array(wv.counts, type=pa.int64())
+    broadcast = spark.sparkContext.broadcast((list(wv.words), matrix))
+    frame = spark.createDataFrame(pa.table({"word": pa.array(wv.words, type=pa.string()), "count": counts,
+                                            "vector": vector_column(matrix)}))
+    return VectorSource(broadcast=broadcast, token=uuid.uuid4().hex), frame
+
+
+def _drop_broadcast(spark: SparkSession, name: str) -> None:
+    """Unpersist the broadcast an earlier registration under ``name`` made (executor copies)."""
+    old = _broadcasts.pop((id(spark.sparkContext), name), None)
+    if old is not None:
+        old.unpersist()

@@ -1,0 +1,265 @@
+"""SQL functions over a hand-made vector table whose answers are known in closed form."""
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from sparkw2v import sql
+from sparkw2v.vector_table import write_model
+from sparkw2v.vectors import WordVectors
+from sparkw2v.vocabulary import Vocabulary
+
+# Rows in vocabulary order (count descending). Unit vectors: man (1,0,0), king (.6,0,.8),
+# queen (0,.6,.8), it's (.8,.6,0), so the cosines are exact decimals.
+TABLE = [
+    ("the", 50, (0, 0, 1)),
+    ("man", 40, (1, 0, 0)),
+    ("woman", 30, (0, 1, 0)),
+    ("king", 20, (3, 0, 4)),
+    ("queen", 10, (0, 3, 4)),
+    ("it's", 9, (4, 3, 0)),
+    ("back\\slash", 8, (0, 0, -2)),
+    ("semi;colon", 7, (-1, 0, 0)),
+    ("dash--dash", 6, (0, -5, 0)),
+    ('say "hi"', 5, (0, 0, 0)),  # a zero vector
+]
+WORDS = [w for w, _, _ in TABLE]
+MATRIX = np.array([v for _, _, v in TABLE], dtype=np.float32)
+TRICKY = ["it's", "back\\slash", "semi;colon", "dash--dash", 'say "hi"']
+
+
+@pytest.fixture(scope="module")
+def model_path(spark, tmp_path_factory):
+    vocab = Vocabulary(tuple(WORDS), np.array([c for _, c, _ in TABLE], dtype=np.int64))
+    path = str(tmp_path_factory.mktemp("sql") / "model")
+    write_model(spark, path, vocab, MATRIX, np.zeros_like(MATRIX), {})
+    return path
+
+
+@pytest.fixture(scope="module")
+def registered(spark, model_path):
+    """``t_*`` from the path, ``o_*`` from an in-memory WordVectors (broadcast)."""
+    sql.register(spark, model_path, name="t")
+    counts = np.array([c for _, c, _ in TABLE], dtype=np.int64)
+    sql.register(spark, WordVectors(WORDS, MATRIX, counts), name="o")
+    return spark
+
+
+def rows(spark, query, args=None, **named):
+    return [tuple(r) for r in spark.sql(query, args=args or named or None).collect()]
+
+
+def approx(pairs):
+    return [(w, pytest.approx(s, abs=1e-6)) for w, s in pairs]
+
+
+# -- most_similar ---------------------------------------------------------------------------
+
+def test_most_similar_known_neighbours_ties_to_the_more_frequent_word(registered):
+    got = rows(registered, "SELECT * FROM t_most_similar('man', 3)")
+    # cosines with (1,0,0) are the x of each unit vector; the zero scores tie, "the" is first.
+    assert got == approx([("it's", 0.8), ("king", 0.6), ("the", 0.0)])
+    assert rows(registered, "SELECT * FROM t_most_similar('king', 2)") == approx([("the", 0.8), ("queen", 0.64)])
+
+
+def test_most_similar_edges_unknown_k_zero_k_too_large_default_k(registered):
+    got = {}
+    for case, word, score in rows(registered, """
+            SELECT c.name, n.word, n.similarity
+            FROM VALUES ('unknown', 'nope', 3), ('null word', NULL, 3), ('k=0', 'man', 0), ('k<0', 'man', -4),
+                        ('null k', 'man', NULL), ('k too large', 'man', 1000) AS c(name, w, k),
+                 LATERAL t_most_similar(c.w, c.k) n"""):
+        got.setdefault(case, []).append((word, score))
+    assert list(got) == ["k too large"]   # every other case returns no rows
+    assert sorted(got["k too large"], key=lambda ws: (-ws[1], WORDS.index(ws[0]))) == approx([
+        ("it's", 0.8), ("king", 0.6), ("the", 0), ("woman", 0), ("queen", 0), ("back\\slash", 0),
+        ("dash--dash", 0), ('say "hi"', 0), ("semi;colon", -1)])   # all words but "man"
+    assert len(rows(registered, "SELECT * FROM t_most_similar('man')")) == 9   # k defaults to 10
+
+
+def test_sql_answers_equal_word_vectors_for_every_word(registered):
+    wv = WordVectors(WORDS, MATRIX)
+    query = registered.createDataFrame([(w,) for w in WORDS], "q string")
+    query.createOrReplaceTempView("sql_test_queries")
+    got = {}
+    for q, word, score in rows(registered, "SELECT q, n.word, n.similarity FROM sql_test_queries, "
+                                           "LATERAL t_most_similar(q, 20) n"):
+        got.setdefault(q, []).append((word, score))
+    # order within a query is not kept by the join: compare as sets, then check order on one word
+    for word in WORDS:
+        assert sorted(got[word]) == approx(sorted(wv.most_similar(word, topn=20)))
+
+
+# -- analogy ----------------------------------------------------------------------------------
+
+def test_analogy_is_3cosadd_and_matches_word_vectors(registered):
+    # king - man + woman on unit vectors = (-0.4, 1, 0.8); queen . that = 1.24, |that| = sqrt(1.8)
+    got = rows(registered, "SELECT * FROM t_analogy('man', 'king', 'woman', 2)")
+    assert got == approx([("queen", 1.24 / math.sqrt(1.8)), ("the", 0.8 / math.sqrt(1.8))])
+    assert got == approx(WordVectors(WORDS, MATRIX).analogy("man", "king", "woman", topn=2))
+    assert rows(registered, "SELECT word FROM t_analogy('man', 'king', 'woman')") == [("queen",)]  # k=1
+
+
+def test_analogy_edges(registered):
+    assert rows(registered, "SELECT * FROM t_analogy('man', 'king', 'nope', 3)") == []
+    assert rows(registered, "SELECT * FROM t_analogy('man', NULL, 'woman', 3)") == []
+    assert rows(registered, "SELECT * FROM t_analogy('man', 'king', 'woman', 0)") == []
+    assert rows(registered, "SELECT * FROM t_analogy('man', 'king', 'woman', NULL)") == []
+    assert len(rows(registered, "SELECT * FROM t_analogy('man', 'king', 'woman', 99)")) == 7
+
+
+# -- scalar functions -------------------------------------------------------------------------
+
+def test_vector_similarity_cosine_values_and_nulls(registered):
+    (got,) = rows(registered, """
+        SELECT t_vector('king'), t_vector('nope'), t_vector(NULL),
+               t_similarity('king', 'queen'), t_similarity('man', 'semi;colon'),
+               t_similarity('king', 'nope'), t_similarity(NULL, 'king'), t_similarity('king', 'say "hi"'),
+               t_cosine(array(3, 4), array(4, 3)), t_cosine(t_vector('king'), t_vector('queen')),
+               t_cosine(array(1.0, 2.0), array(1.0)), t_cosine(array(), array()),
+               t_cosine(array(1, NULL), array(1, 2)), t_cosine(NULL, array(1)), t_cosine(array(0, 0), array(1, 2))
+    """)
+    assert got[0] == [3.0, 0.0, 4.0]
+    assert got[1:3] == (None, None)
+    assert got[3:5] == (pytest.approx(0.64), pytest.approx(-1.0))
+    assert got[5:8] == (None, None, 0.0)             # a zero vector has cosine 0, as in WordVectors
+    assert got[8:10] == (pytest.approx(0.96), got[3])  # w2v_cosine of two vectors == w2v_similarity
+    assert got[10:14] == (None, None, None, None)   # different lengths, empty, NULL element, NULL
+    assert got[14] == 0.0
+
+
+def test_cosine_batch_mixed_lengths_in_one_batch():
+    a = pa.array([[1, 0], [3, 4, 0], None, [2, 2], [1.5]], type=pa.list_(pa.float64()))
+    b = pa.array([[0, 1], [4, 3, 0], [1, 1], [1, 1, 1], [-3.0]], type=pa.list_(pa.float64()))
+    assert sql.cosine_batch(a, b).to_pylist() == [0.0, pytest.approx(0.96), None, None, pytest.approx(-1.0)]
+
+
+def test_words_with_quotes_backslashes_semicolons_and_dashes_as_parameters(registered):
+    wv = WordVectors(WORDS, MATRIX)
+    got = rows(registered, "SELECT w, t_vector(w), t_similarity(w, 'the') FROM (SELECT explode(:words) AS w)",
+               words=TRICKY)
+    assert got == [(w, MATRIX[WORDS.index(w)].tolist(), pytest.approx(wv.similarity(w, "the"))) for w in TRICKY]
+    neighbours = rows(registered, "SELECT w, n.word FROM (SELECT explode(:words) AS w), "
+                                  "LATERAL t_most_similar(w, 20) n", words=TRICKY)
+    for word in TRICKY:
+        assert sorted(n for w, n in neighbours if w == word) == sorted(set(WORDS) - {word})
+    assert rows(registered, "SELECT * FROM t_most_similar(:w, :k)", w="it's", k=1) == approx([("man", 0.8)])
+    assert rows(registered, "SELECT * FROM t_analogy(:a, :b, :c, 1)", a="it's", b="man", c="semi;colon") \
+        == approx(wv.analogy("it's", "man", "semi;colon"))
+    # positional parameters, and the words read back from the view
+    (sim, view), = rows(registered, "SELECT t_similarity(?, ?), (SELECT collect_list(word) FROM t_vectors "
+                                    "WHERE word IN (?, ?))", args=["it's", "dash--dash", TRICKY[1], TRICKY[4]])
+    assert sim == pytest.approx(-0.6) and sorted(view) == sorted([TRICKY[1], TRICKY[4]])
+
+
+# -- registration ----------------------------------------------------------------------------
+
+def test_object_and_path_registrations_answer_alike(registered):
+    for query in ("SELECT * FROM {}_most_similar('queen', 4)", "SELECT * FROM {}_analogy('man', 'king', 'woman', 3)",
+                  "SELECT {0}_similarity('king', 'queen'), {0}_vector('dash--dash')",
+                  "SELECT word, count FROM {}_vectors ORDER BY word"):
+        assert rows(registered, query.format("o")) == rows(registered, query.format("t"))
+
+
+def test_register_a_word2vec_model_and_bad_arguments(spark, model_path):
+    from sparkw2v.model import Word2VecModel
+
+    sql.register(spark, Word2VecModel.load(model_path, spark=spark), name="m")
+    assert rows(spark, "SELECT word FROM m_most_similar('woman', 1)") == [("queen",)]
+    with pytest.raises(FileNotFoundError, match="not a sparkw2v model"):
+        sql.register(spark, str(Path(model_path).parent / "missing"), name="x")
+    with pytest.raises(ValueError, match="SQL identifier"):
+        sql.register(spark, model_path, name="x; DROP TABLE y")
+    with pytest.raises(TypeError):
+        sql.register(spark, 42, name="x")
+
+
+def test_pyarrow_paths_read_hadoop_file_uris():
+    fs, paths = sql._pyarrow_paths(("file:///tmp/a%20b%2520'c;--/part-0.parquet", "file:/tmp/x/part-1.parquet"))
+    assert paths == ["/tmp/a b%20'c;--/part-0.parquet", "/tmp/x/part-1.parquet"]
+
+
+# -- executor pieces, without Spark ------------------------------------------------------------
+
+def test_files_are_read_in_vocabulary_order_batch_by_batch(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    monkeypatch.setattr(sql, "BATCH_ROWS", 2)
+    shuffled = [5, 0, 9, 3, 7, 1, 8, 2, 6, 4]
+    for part, rows in enumerate((shuffled[:6], shuffled[6:])):
+        pq.write_table(pa.table({"word": [WORDS[i] for i in rows], "count": [TABLE[i][1] for i in rows],
+                                 "vector": [MATRIX[i].tolist() for i in rows]},
+                                schema=pa.schema([("word", pa.string()), ("count", pa.int64()),
+                                                  ("vector", pa.list_(pa.float32()))])),
+                       tmp_path / f"part-{part}.parquet", row_group_size=3)
+    table = sql.read_vector_files(tuple(f"file://{p}" for p in sorted(tmp_path.glob("*.parquet"))))
+    assert table.words == WORDS
+    np.testing.assert_array_equal(table.matrix, MATRIX)
+
+
+def test_top_k_breaks_ties_at_the_cut_by_row():
+    scores = np.array([0.0, 0.5, 0.0, 0.0, 0.5, 0.0], dtype=np.float32)
+    assert sql.top_k(scores.copy(), list("abcdef"), [1], 3) == [("e", 0.5), ("a", 0.0), ("c", 0.0)]
+    assert sql.top_k(scores.copy(), list("abcdef"), [], 0) == []
+    assert [w for w, _ in sql.top_k(scores.copy(), list("abcdef"), [0], 99)] == list("becdf")
+
+
+def test_worker_cache_keeps_at_most_max_cached_tables(monkeypatch):
+    class Loaded:  # stands for a Broadcast in a worker
+        def __init__(self):
+            self.value = (["a"], np.ones((1, 2), np.float32))
+
+    monkeypatch.setattr(sql, "_cache", sql.OrderedDict())
+    sources = [sql.VectorSource(broadcast=Loaded(), token=str(i)) for i in range(3)]
+    first = sql.vectors_for(sources[0])
+    assert sql.vectors_for(sources[0]) is first
+    sql.vectors_for(sources[1]), sql.vectors_for(sources[2])
+    assert len(sql._cache) == sql.MAX_CACHED and sources[0].key not in sql._cache
+
+
+# -- jobs/query.py ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def query_job():
+    spec = importlib.util.spec_from_file_location("query_job", Path(__file__).parents[1] / "jobs" / "query.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_query_job_prints_and_writes(spark, model_path, query_job, tmp_path, capsys):
+    assert query_job.main(["--vectors", model_path, "--name", "j", "--limit", "2",
+                           "--sql", "SELECT * FROM j_most_similar('man', 5)"]) == 0
+    out = capsys.readouterr().out
+    assert "it's" in out and "king" in out and "the " not in out and "only showing top 2 rows" in out
+
+    output = str(tmp_path / "out")
+    assert query_job.main(["--vectors", model_path, "--name", "j", "--output", output, "--format", "json",
+                           "--sql", "SELECT word, t.vector FROM j_analogy('man', 'king', 'woman', 1) "
+                                   "JOIN j_vectors t USING (word)"]) == 0
+    written = [json.loads(line) for f in sorted(Path(output).glob("part-*.json")) for line in f.read_text().splitlines()]
+    assert written == [{"word": "queen", "vector": [0.0, 3.0, 4.0]}]
+
+    csv_out = str(tmp_path / "csv")
+    assert query_job.main(["--vectors", model_path, "--name", "j", "--output", csv_out, "--format", "csv",
+                           "--sql", "SELECT word, vector FROM j_vectors WHERE word = 'king'"]) == 0
+    text = "".join(f.read_text() for f in sorted(Path(csv_out).glob("part-*.csv")))
+    assert text.splitlines() == ["word,vector", 'king,"[3.0,0.0,4.0]"']
+
+
+def test_query_job_errors_are_one_line_and_exit_2(spark, model_path, query_job, tmp_path, capsys):
+    missing = str(tmp_path / "no-model")
+    assert query_job.main(["--vectors", missing, "--sql", "SELECT 1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a sparkw2v model" in err and missing in err
+    assert query_job.main(["--vectors", model_path, "--name", "j", "--sql", "SELECT * FROM nowhere"]) == 2
+    # PySpark itself logs SQL errors (a JSON line); ours is the last line, one line long
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("query: error: [TABLE_OR_VIEW_NOT_FOUND]")
+    with pytest.raises(SystemExit) as exit_:
+        query_job.main(["--help"])
+    assert exit_.value.code == 0 and "--vectors PATH" in capsys.readouterr().out
