@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from typing import Sequence
 
@@ -60,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(train)
     run = train.add_argument_group("run")
     run.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
+    run.add_argument("--eval-similarity", metavar="FILE",
+                     help="score the vectors on word pairs (WordSim-353 format) and record it in metadata.json")
+    run.add_argument("--eval-analogies", metavar="FILE",
+                     help="score the vectors on analogies (questions-words format) and record it in metadata.json")
     run.add_argument("--show", metavar="WORDS", default=None,
                      help="comma-separated words whose nearest neighbours are printed after training "
                           "(default: a few common words); '' prints none")
@@ -71,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--analogies", metavar="FILE", help="analogy questions (questions-words format)")
     evaluate.add_argument("--restrict-vocab", type=int, default=300_000,
                           help="answer analogies from the N most frequent words (default: 300000)")
+    evaluate.add_argument("--record", action="store_true",
+                          help="also store the scores under \"evaluation\" in the model's metadata.json")
     evaluate.add_argument("--master", help="Spark master (default: local[*])")
     _add_common(evaluate)
 
@@ -126,7 +133,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = config_from_args(args).validate()
     spark = get_session(master=args.master)
     check_output(spark, cfg.output, cfg.overwrite)
+    for name in ("eval_similarity", "eval_analogies"):  # a missing file must not cost a training run
+        value = getattr(args, name)
+        if value is not None and not os.path.isfile(value):
+            raise ConfigError(f"--{name.replace('_', '-')} {value!r}: no such file")
     model = Word2Vec(cfg).fit_input(spark)
+    if args.eval_similarity or args.eval_analogies:
+        scores = model.evaluate(args.eval_similarity, args.eval_analogies)
+        print("evaluation: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+                                         for k, v in sorted(scores.items())))
     location = model.save(cfg.output, overwrite=cfg.overwrite)
     info = model.result.info
     print(f"trained {len(model.wv)} words x {cfg.vector_size} dims on {info['train_words']} words "
@@ -154,7 +169,6 @@ def _print_neighbours(wv, show: str | None) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .evaluation import evaluate
     from .model import Word2VecModel
     from .session import get_session
 
@@ -162,9 +176,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("give --similarity FILE and/or --analogies FILE")
     spark = get_session(master=args.master)
     model = Word2VecModel.load(args.vectors, spark=spark)
-    scores = evaluate(model.wv, similarity_path=args.similarity, analogy_path=args.analogies,
-                      restrict_vocab=args.restrict_vocab)
+    scores = model.evaluate(args.similarity, args.analogies, restrict_vocab=args.restrict_vocab)
     print(json.dumps(scores, indent=2, sort_keys=True))
+    if args.record:
+        from .vector_table import record_in_metadata
+        location = record_in_metadata(spark, args.vectors, "evaluation", model.metadata["evaluation"])
+        print(f"recorded the scores in {location}/metadata.json")
     return 0
 
 

@@ -194,12 +194,29 @@ class Word2VecModel(Model):
             self._payload = (spark.sparkContext.broadcast(sink.getvalue().to_pybytes()), uuid.uuid4().hex)
         return self._payload
 
+    def evaluate(self, similarity_path: str | None = None, analogy_path: str | None = None, *,
+                 restrict_vocab: int | None = 300_000) -> dict:
+        """Score the vectors (see :func:`sparkw2v.evaluation.evaluate`) and keep the scores in the
+        model's metadata, so that :meth:`save` records them.
+
+        >>> model.evaluate("wordsim353.tsv", "questions-words.txt")["wordsim_spearman"]  # doctest: +SKIP
+        0.62
+        """
+        from .evaluation import evaluate
+
+        scores = evaluate(self.wv, similarity_path=similarity_path, analogy_path=analogy_path,
+                          restrict_vocab=restrict_vocab)
+        self.metadata["evaluation"] = {**scores, "similarity_file": similarity_path,
+                                       "analogy_file": analogy_path, "restrict_vocab": restrict_vocab}
+        return scores
+
     def training_metadata(self) -> dict:
-        """What metadata.json records: parameters, corpus sizes, history, timings."""
+        """What metadata.json records: parameters, corpus sizes, history, timings, evaluation."""
         if self.result is None:
             return dict(self.metadata)
         r = self.result
-        return {"parameters": r.config.to_dict(), "corpus_words": r.vocab.corpus_words,
+        extra = {"evaluation": self.metadata["evaluation"]} if "evaluation" in self.metadata else {}
+        return {**extra, "parameters": r.config.to_dict(), "corpus_words": r.vocab.corpus_words,
                 "distinct_words": r.vocab.distinct_words, "train_words": r.info.get("train_words"),
                 "history": r.history, "timings": {k: v for k, v in r.info.items() if k.endswith("seconds")},
                 "words_per_second": r.info.get("words_per_second"),

@@ -241,6 +241,23 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     return fs.qualified(version_path(path, version))
 
 
+def record_in_metadata(spark: SparkSession, path: str, key: str, value: dict) -> str:
+    """Set ``key`` in the metadata.json of ``path``'s current version; returns that version's path.
+
+    The new file is written beside the old one and renamed over it, so a reader sees
+    the old or the new metadata (or, for an instant, falls back to the previous version).
+    """
+    location = resolve(spark, path)
+    fs = _FS(spark, location)
+    meta = json.loads(fs.read_text(f"{location}/{METADATA}"))
+    meta[key] = value
+    tmp = f"{location}/.{METADATA}-{uuid.uuid4().hex[:8]}"
+    fs.write_text(tmp, json.dumps(meta, indent=2, sort_keys=True, default=_json))
+    fs.delete(f"{location}/{METADATA}")
+    fs.rename(tmp, f"{location}/{METADATA}")
+    return fs.qualified(location)
+
+
 def write_tables(spark: SparkSession, directory: str, vocab: Vocabulary, w_in: np.ndarray,
                  w_out: np.ndarray) -> None:
     """The three Parquet tables of a model (or checkpoint) into ``directory``."""

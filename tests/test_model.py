@@ -78,3 +78,28 @@ def test_saved_model_loads_and_transforms_the_same(spark, model, tmp_path):
                                   model.transform(frame).first().vector.toArray())
     vectors = loaded.getVectors(spark)
     assert vectors.columns == ["word", "vector"] and vectors.count() == len(model.wv)
+
+
+def test_evaluation_scores_are_recorded_in_metadata(spark, model, tmp_path):
+    import json
+
+    from sparkw2v.cli import main
+    from sparkw2v.vector_table import read_metadata
+
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("a\tb\t9.0\na\tc\t5.0\nb\td\t1.0\nzz\ta\t3.0\n")
+    scores = model.evaluate(str(pairs), restrict_vocab=None)
+    assert scores["wordsim_pairs"] == 3 and scores["wordsim_coverage"] == pytest.approx(0.75)
+    path = str(tmp_path / "model")
+    model.save(path)
+    recorded = read_metadata(spark, path)["evaluation"]
+    assert recorded["wordsim_spearman"] == pytest.approx(scores["wordsim_spearman"])
+    assert recorded["similarity_file"] == str(pairs) and recorded["analogy_file"] is None
+
+    # 'sparkw2v evaluate --record' replaces the scores in the current version's metadata
+    pairs.write_text("a\tb\t1.0\nc\td\t2.0\n")
+    assert main(["evaluate", "--vectors", path, "--similarity", str(pairs), "--record", "-q"]) == 0
+    meta = read_metadata(spark, path)
+    assert meta["evaluation"]["wordsim_pairs"] == 2
+    assert meta["parameters"]["vector_size"] == 8       # the rest of the metadata is kept
+    assert json.loads(json.dumps(meta)) == meta
