@@ -1,4 +1,5 @@
-"""Command line: ``sparkw2v train``, ``sparkw2v evaluate``; ``jobs/*.py`` call the same functions.
+"""Command line: ``sparkw2v train``, ``stream``, ``evaluate``, ``export``, ``import``; ``jobs/*.py``
+call the same functions.
 
 Flags are generated from :class:`~sparkw2v.config.TrainConfig`, so names, help
 and defaults live in one place. Settings come from the defaults, then
@@ -14,7 +15,7 @@ import os
 import sys
 from typing import Sequence
 
-from .config import ConfigError, TrainConfig
+from .config import NOT_STREAM_FIELDS, ConfigError, StreamConfig, TrainConfig
 
 log = logging.getLogger("sparkw2v")
 
@@ -24,15 +25,19 @@ PROBE_WORDS = ("money", "government", "church", "war", "city", "children", "musi
 _TYPES = {"int": int, "float": float, "str": str}
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per TrainConfig field, grouped as in the dataclass; defaults left unset."""
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig,
+                         exclude: Sequence[str] = ()) -> None:
+    """One flag per field of ``cls`` (TrainConfig, StreamConfig), grouped as in the dataclass;
+    defaults left unset."""
     groups: dict[str, argparse._ArgumentGroup] = {}
-    for f in dataclasses.fields(TrainConfig):
+    for f in dataclasses.fields(cls):
+        if f.name in exclude:
+            continue
         group_name = f.metadata["group"]
         group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(group_name))
         flag = "--" + f.name.replace("_", "-")
         base = f.type.replace(" | None", "")
-        help_text = f"{f.metadata['help']} (default: {f.default})"
+        help_text = f.metadata["help"] + ("" if "(default:" in f.metadata["help"] else f" (default: {f.default})")
         if base == "bool":
             group.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
             if "negated" in f.metadata:
@@ -43,9 +48,14 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
                                metavar=f.name.upper(), help=help_text)
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Defaults, overridden by ``--config`` TOML, overridden by flags."""
+def config_from_args(args: argparse.Namespace, exclude: Sequence[str] = ()) -> TrainConfig:
+    """Defaults, overridden by ``--config`` TOML, overridden by flags; ``exclude``d fields
+    keep their defaults (a TOML file's values for them are ignored with a warning)."""
     cfg = TrainConfig.from_toml(args.config) if getattr(args, "config", None) else TrainConfig()
+    ignored = [name for name in exclude if getattr(cfg, name) != getattr(TrainConfig(), name)]
+    if ignored:
+        log.warning("%s: %s ignored here", args.config, ", ".join(ignored))
+        cfg = cfg.replace(**{name: getattr(TrainConfig(), name) for name in ignored})
     given = {name: getattr(args, name) for name in TrainConfig.field_names() if hasattr(args, name)}
     return cfg.replace(**given)
 
@@ -69,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated words whose nearest neighbours are printed after training "
                           "(default: a few common words); '' prints none")
     _add_common(train)
+
+    stream = sub.add_parser(
+        "stream", help="follow a landing folder and publish a new model version per batch of new files",
+        description="Follow --source with Spark Structured Streaming. Each batch of new files adds its "
+                    "word counts to the running counts (words enter the vocabulary at --min-count), trains "
+                    "on the batch starting from the newest version of --output (the first batch: "
+                    "--from-model, or nothing) and publishes the next version of --output. A restart with "
+                    "the same --checkpoint neither skips nor retrains a batch.")
+    stream.add_argument("--config", metavar="FILE",
+                        help="TOML file of training settings (see conf/default.toml; input settings ignored)")
+    add_config_arguments(stream, StreamConfig)
+    add_config_arguments(stream, TrainConfig, exclude=NOT_STREAM_FIELDS)
+    stream.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
+    _add_common(stream)
 
     evaluate = sub.add_parser("evaluate", help="score a vector table on word-similarity and analogy files")
     evaluate.add_argument("--vectors", required=True, help="model directory written by 'sparkw2v train'")
@@ -123,6 +147,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         datefmt="%H:%M:%S", stream=sys.stderr)
     log.setLevel(level)
+    logging.getLogger("py4j").setLevel(max(level, logging.WARNING))  # streaming's callback server chatter
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -132,7 +157,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args).validate()
     spark = get_session(master=args.master)
-    check_output(spark, cfg.output, cfg.overwrite)
+    overwrite = cfg.overwrite
+    if cfg.from_model:
+        from .continuation import same_path
+        # Continuing a model into its own path adds a version: that is the point, not an overwrite.
+        overwrite = overwrite or same_path(spark, cfg.from_model, cfg.output)
+    check_output(spark, cfg.output, overwrite)
     for name in ("eval_similarity", "eval_analogies"):  # a missing file must not cost a training run
         value = getattr(args, name)
         if value is not None and not os.path.isfile(value):
@@ -142,12 +172,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         scores = model.evaluate(args.eval_similarity, args.eval_analogies)
         print("evaluation: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                          for k, v in sorted(scores.items())))
-    location = model.save(cfg.output, overwrite=cfg.overwrite)
+    location = model.save(cfg.output, overwrite=overwrite)
     info = model.result.info
     print(f"trained {len(model.wv)} words x {cfg.vector_size} dims on {info['train_words']} words "
           f"({cfg.epochs} epochs, {info['num_partitions']} partitions) in {info['train_seconds']:.1f}s "
           f"({info['words_per_second']:.0f} words/s); wrote {location}")
     _print_neighbours(model.wv, args.show)
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from .session import get_session
+    from .streaming import run_stream
+
+    cfg = config_from_args(args, exclude=NOT_STREAM_FIELDS).validate(require_io=False)
+    if not cfg.output:
+        raise ConfigError("give --output PATH: the model the stream publishes versions of")
+    options = StreamConfig(**{name: getattr(args, name) for name in StreamConfig.__dataclass_fields__
+                              if hasattr(args, name)}).validate()
+    spark = get_session(master=args.master)
+    batches = run_stream(spark, cfg, options)
+    published = [b for b in batches if b.get("version")]
+    print(f"processed {len(batches)} batch(es), published {len(published)} version(s) of {cfg.output}"
+          + (f"; newest: {published[-1]['location']}" if published else ""))
     return 0
 
 
@@ -211,7 +258,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "export": cmd_export, "import": cmd_import}
+COMMANDS = {"train": cmd_train, "stream": cmd_stream, "evaluate": cmd_evaluate, "export": cmd_export, "import": cmd_import}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

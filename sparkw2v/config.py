@@ -80,6 +80,13 @@ class TrainConfig:
         "(0: after every epoch)", "output")
     keep_checkpoints: bool = _opt(False, "keep the epoch checkpoint under OUTPUT/_staging after "
                                   "publishing", "output")
+    # Continuation (train --from-model, stream)
+    from_model: str | None = _opt(
+        None, "model path to continue: start from its vectors and word counts; the vocabulary grows "
+        "with the new input's counts, new words entering at min_count", "continuation")
+    continue_alpha: float | None = _opt(
+        None, "learning rate at the start of each continued run or stream batch, decaying linearly to "
+        "min_alpha over its epochs (default: alpha / 4)", "continuation")
 
     @property
     def effective_alpha(self) -> float:
@@ -149,6 +156,12 @@ class TrainConfig:
         if self.partition_alpha_scale is not None:
             need(isinstance(self.partition_alpha_scale, (int, float)) and self.partition_alpha_scale > 0,
                  "partition_alpha_scale", self.partition_alpha_scale, "must be a number > 0")
+        if self.continue_alpha is not None:
+            need(isinstance(self.continue_alpha, (int, float)) and not isinstance(self.continue_alpha, bool)
+                 and 0 < self.continue_alpha <= 1, "continue_alpha", self.continue_alpha,
+                 "must be a number in (0, 1]")
+        need(not (self.resume and self.from_model), "resume", self.resume,
+             "cannot be combined with --from-model: a continued run is not checkpointed; run it again instead")
         need(self.combine in COMBINE_RULES, "combine", self.combine, f"must be one of {', '.join(COMBINE_RULES)}")
         if require_io:
             need((self.input is None) != (self.input_table is None), "input", self.input,
@@ -196,6 +209,58 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: TrainConfig fields that name a static input or a batch run's output handling: ``stream``
+#: replaces them with its own settings (it always adds versions and has its own checkpoint).
+NOT_STREAM_FIELDS = ("input", "input_table", "input_format", "overwrite", "resume", "checkpoint_interval",
+                     "keep_checkpoints")
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
+_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration like ``10m``, ``30s``, ``1.5h``, ``500ms`` or ``90`` (seconds)."""
+    match = _DURATION.fullmatch(str(text))
+    if not match:
+        raise ConfigError(f"invalid duration {text!r}: write a number with a unit, e.g. 30s, 10m, 1h")
+    return float(match.group(1)) * _SECONDS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Settings of ``sparkw2v stream`` besides the training ones (flags are generated from these)."""
+
+    source: str | None = _opt(None, "landing folder (or glob) that new files arrive in", "stream")
+    format: str = _opt("text", f"format of the source files: one of {', '.join(INPUT_FORMATS)}", "stream")
+    checkpoint: str | None = _opt(
+        None, "Structured Streaming checkpoint folder: which files were processed, which batch is next",
+        "stream")
+    trigger_interval: str | None = _opt(
+        None, "start a batch this often, e.g. 10m (default: as soon as new files land and the previous "
+        "batch is done)", "stream")
+    available_now: bool = _opt(False, "process every file that has landed, then stop (for scheduled jobs)",
+                               "stream")
+    max_files_per_trigger: int | None = _opt(
+        None, "at most this many new files per batch (default: all that have landed)", "stream")
+
+    def validate(self) -> "StreamConfig":
+        """Check every value; raise :class:`ConfigError` naming the first bad one."""
+        if not self.source:
+            raise ConfigError("give --source PATH: the folder new files land in")
+        if not self.checkpoint:
+            raise ConfigError("give --checkpoint PATH: where the stream records its progress")
+        if self.format not in INPUT_FORMATS:
+            raise ConfigError(f"invalid format={self.format!r}: must be one of {', '.join(INPUT_FORMATS)}")
+        if self.available_now and self.trigger_interval is not None:
+            raise ConfigError("give --available-now or --trigger-interval, not both")
+        if self.trigger_interval is not None and parse_duration(self.trigger_interval) <= 0:
+            raise ConfigError(f"invalid trigger_interval={self.trigger_interval!r}: must be above zero")
+        if self.max_files_per_trigger is not None and not (
+                isinstance(self.max_files_per_trigger, int) and self.max_files_per_trigger >= 1):
+            raise ConfigError(f"invalid max_files_per_trigger={self.max_files_per_trigger!r}: "
+                              "must be an integer >= 1")
+        return self
 
 
 def _coerce(key: str, value: Any, type_name: str, source: str) -> Any:

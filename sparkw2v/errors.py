@@ -7,10 +7,11 @@ from .config import ConfigError
 from .corpus import InputError
 from .interchange import FormatError
 from .memory import MemoryEstimateError
+from .streaming import StreamError
 from .vector_table import OutputExistsError
 
 USER_ERRORS = (ConfigError, InputError, OutputExistsError, FileNotFoundError, ResumeError, MemoryEstimateError,
-               FormatError)
+               FormatError, StreamError)
 
 
 def user_message(exc: BaseException) -> str | None:

@@ -71,6 +71,8 @@ class Word2Vec(Estimator):
     def _fit(self, dataset: DataFrame) -> "Word2VecModel":
         cfg = self.config.validate(require_io=False)
         corpus = select_column(dataset, cfg)
+        if cfg.from_model:
+            return _continue(dataset.sparkSession, corpus, cfg)
         return Word2VecModel(training.fit(dataset.sparkSession, corpus, cfg))
 
     def fit_input(self, spark: SparkSession) -> "Word2VecModel":
@@ -81,10 +83,22 @@ class Word2Vec(Estimator):
         that output removes the checkpoint unless ``keep_checkpoints``.
         """
         cfg = self.config.validate(require_io=False)
+        if cfg.from_model:
+            return _continue(spark, read_input(spark, cfg), cfg)
         checkpoints = Checkpoints(spark, cfg.output) if cfg.output else None
         model = Word2VecModel(training.fit(spark, read_input(spark, cfg), cfg, checkpoints=checkpoints))
         model._checkpoints = checkpoints
         return model
+
+
+def _continue(spark: SparkSession, corpus, cfg: TrainConfig) -> "Word2VecModel":
+    """``from_model`` set: continue that model on ``corpus`` (see :mod:`sparkw2v.continuation`)."""
+    from . import continuation
+
+    continued = continuation.continue_training(spark, continuation.load_base(spark, cfg.from_model), corpus, cfg)
+    model = Word2VecModel(continued.result)
+    model._continued = continued
+    return model
 
 
 for _field in dataclasses.fields(TrainConfig):
@@ -123,6 +137,7 @@ class Word2VecModel(Model):
         self.wv = WordVectors(self.vocab.words, self._w_in, self.vocab.counts)
         self._payload = None
         self._checkpoints: Checkpoints | None = None
+        self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
         self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
 
     # -- params ---------------------------------------------------------------------------
@@ -231,6 +246,10 @@ class Word2VecModel(Model):
         """
         spark = spark or SparkSession.getActiveSession()
         w_out = self._w_out if self._w_out is not None else np.zeros_like(self._w_in)
+        if self._continued is not None:
+            from .continuation import publish
+            return publish(spark, path, self._continued, self._w_in, w_out, self.training_metadata(),
+                           overwrite=overwrite, keep_versions=self.config.keep_versions)
         location = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out, self.training_metadata(),
                                             overwrite=overwrite, keep_versions=self.config.keep_versions)
         cp = self._checkpoints

@@ -1,0 +1,11 @@
+"""spark-submit entry point: ``spark-submit jobs/stream.py --source ... --output ... --checkpoint ...``.
+
+Takes exactly the arguments of ``sparkw2v stream``.
+"""
+
+import sys
+
+from sparkw2v.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(["stream", *sys.argv[1:]]))

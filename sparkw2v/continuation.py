@@ -1,0 +1,350 @@
+"""Continuing a trained model on new text, with a vocabulary that grows.
+
+``sparkw2v train --from-model`` and every batch of ``sparkw2v stream`` run
+:func:`continue_training`:
+
+1. The new text's word counts are added to the model's running counts: every
+   word ever seen, including those still below ``min_count`` (they are kept so
+   that they can enter later). The counts live next to each published version
+   as a Parquet table ``counts/`` (word, count, batch_count); the merge runs in
+   Spark, and the driver only collects the words that are (or become) vocabulary.
+2. The vocabulary keeps every word it had and adds the words whose total count
+   reached ``min_count`` (up to ``max_vocab_size``). Rows are re-sorted by the
+   :class:`~sparkw2v.vocabulary.Vocabulary` rule (count descending, then word) and
+   the matrices are re-ordered by word to match. New input rows start as word2vec
+   starts them (uniform in [-0.5/d, 0.5/d), from ``seed`` and the round), new output
+   rows at zero. The sampling tables are built from the new total counts.
+3. The new text is trained with :func:`sparkw2v.training.train_encoded` (same kernel,
+   same averaging), starting at ``continue_alpha`` and decaying linearly to
+   ``min_alpha`` over the run's epochs.
+
+Why a lower starting rate: gensim restarts at the full ``alpha`` on every
+``train()`` call, and its maintainers warn that a full-rate pass over new data
+alone moves the old vectors away from each other and from the words the new data
+does not mention (gensim issues #1162 and #2690, PR #365). A quarter of ``alpha``
+keeps existing words' vectors close to where they were while new words still
+learn from the already trained context vectors (measured in BENCHMARKS.md,
+"Streaming").
+
+Publishing (:func:`publish`) stages the counts table first, then publishes the model
+with :func:`sparkw2v.vector_table.write_model` naming the staged table in its
+metadata, then moves the table into the version. A crash between the two steps
+leaves a complete table under ``_staging`` that :func:`load_base` moves in later.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import operator
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from . import executor, vector_table
+from .config import TrainConfig
+from .corpus import CorpusInput, InputError
+from .memory import check_memory
+from .tokenizer import TokenizerSpec
+from .training import TrainResult, train_encoded
+from .vocabulary import Vocabulary
+
+log = logging.getLogger("sparkw2v")
+
+#: The running word counts of a version: word string, count bigint (all text so far),
+#: batch_count bigint (the text of the run that published this version).
+COUNTS = "counts"
+COUNTS_SCHEMA = "word string, count bigint"
+#: Tokenizer settings compared with the continued model's (a mismatch is warned about).
+TOKENIZER_FIELDS = ("lowercase", "token_pattern")
+#: Default ``continue_alpha`` as a fraction of ``alpha`` (BENCHMARKS.md, "Streaming").
+CONTINUE_ALPHA_FRACTION = 0.25
+
+
+def start_alpha(cfg: TrainConfig) -> float:
+    """The learning rate a continued run starts at: ``continue_alpha`` or ``alpha / 4``."""
+    if cfg.continue_alpha is not None:
+        return float(cfg.continue_alpha)
+    return cfg.effective_alpha * CONTINUE_ALPHA_FRACTION
+
+
+@dataclass
+class BaseModel:
+    """The model a run continues: vectors, vocabulary, metadata and running counts."""
+
+    vocab: Vocabulary
+    w_in: np.ndarray
+    w_out: np.ndarray
+    metadata: dict
+    location: str | None = None  # the version directory read (None: nothing published yet)
+    counts: DataFrame | None = None  # word, count: every word seen; None: only the vocabulary's
+
+    @property
+    def vector_size(self) -> int:
+        return int(self.w_in.shape[1])
+
+
+def empty_base(vector_size: int) -> BaseModel:
+    """Nothing trained yet: a stream's first batch starts from this."""
+    return BaseModel(Vocabulary((), np.zeros(0, np.int64)), np.zeros((0, vector_size), np.float32),
+                     np.zeros((0, vector_size), np.float32), {})
+
+
+def load_base(spark: SparkSession, path: str) -> BaseModel:
+    """Read the current version of ``path`` with its running counts (recovering staged ones).
+
+    A model without a ``counts/`` table (written by ``sparkw2v train``) continues from
+    its vocabulary's counts: words below ``min_count`` in its corpus are not known.
+    """
+    location = vector_table.resolve(spark, path)
+    loaded = vector_table.read_model(spark, location)
+    meta = loaded.metadata
+    if meta.get("counts") == "rank":
+        raise InputError(f"{path} has no real word counts (imported from {meta.get('imported_from')} "
+                         "without --vocab-counts), so its vocabulary cannot grow; re-import it with "
+                         "--vocab-counts")
+    w_out = loaded.w_out if loaded.w_out is not None else np.zeros_like(loaded.w_in)
+    counts = _stored_counts(spark, location, meta)
+    if counts is None:
+        log.warning("%s has no %s/ table: continuing from its vocabulary's counts (words it saw fewer "
+                    "than min_count times are forgotten)", location, COUNTS)
+    return BaseModel(loaded.vocab, loaded.w_in, w_out, meta, location, counts)
+
+
+def _stored_counts(spark: SparkSession, location: str, meta: dict) -> DataFrame | None:
+    fs = vector_table._FS(spark, location)
+    table = f"{location}/{COUNTS}"
+    staged = meta.get("counts_table")
+    if not fs.exists(f"{table}/_SUCCESS") and staged:
+        parent = location.rstrip("/").rsplit("/", 2)
+        if len(parent) == 3 and parent[1] == vector_table.VERSIONS:
+            source = f"{parent[0]}/{vector_table.STAGING}/{staged}"
+            if fs.exists(f"{source}/_SUCCESS"):
+                log.info("moving the counts of %s in from %s (publishing was interrupted)", location, source)
+                fs.rename(source, table)
+                vector_table.drop_empty_staging(fs, parent[0])
+    if not fs.exists(f"{table}/_SUCCESS"):
+        return None
+    return spark.read.parquet(table).select("word", "count")
+
+
+# -- counting ----------------------------------------------------------------------------------
+
+def count_words(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig) -> DataFrame:
+    """Every distinct token of ``corpus`` with its count (word, count), as a DataFrame."""
+    spec = TokenizerSpec.from_config(cfg)
+    pairs = (corpus.values()
+             .mapPartitions(functools.partial(executor.count_partition, spec=spec,
+                                              pretokenized=corpus.pretokenized))
+             .reduceByKey(operator.add))
+    return spark.createDataFrame(pairs, COUNTS_SCHEMA)
+
+
+def merge_counts(spark: SparkSession, base: BaseModel, new: DataFrame) -> DataFrame:
+    """Running counts plus the new text's: (word, count, batch_count), one row per word."""
+    if base.counts is not None:
+        old = base.counts
+    elif len(base.vocab):
+        old = spark.createDataFrame(list(zip(base.vocab.words, base.vocab.counts.tolist())), COUNTS_SCHEMA)
+    else:
+        old = None
+    parts = new.select("word", "count", F.col("count").alias("batch_count"))
+    if old is not None:
+        parts = old.select("word", "count", F.lit(0).cast("bigint").alias("batch_count")).unionByName(parts)
+    return parts.groupBy("word").agg(F.sum("count").alias("count"), F.sum("batch_count").alias("batch_count"))
+
+
+def grow_vocabulary(base: Vocabulary, totals: dict[str, int], min_count: int, max_vocab_size: int | None,
+                    corpus_words: int, distinct_words: int) -> Vocabulary:
+    """The base's words plus new words with ``min_count`` or more, sorted by the Vocabulary rule.
+
+    A word never leaves: counts only grow, and a word pushed past ``max_vocab_size`` by
+    others would lose its trained vector. New words fill the room ``max_vocab_size``
+    leaves, most frequent first.
+    """
+    known = set(base.words)
+    new = sorted(((w, c) for w, c in totals.items() if w not in known and c >= min_count),
+                 key=lambda wc: (-wc[1], wc[0]))
+    if max_vocab_size is not None:
+        new = new[:max(0, max_vocab_size - len(known))]
+    pairs = [(w, totals[w]) for w in base.words] + new
+    return Vocabulary.from_counts(pairs, 1, corpus_words=corpus_words, distinct_words=distinct_words)
+
+
+def remap_weights(base: BaseModel, vocab: Vocabulary, seed: int, round_key: int) -> tuple[np.ndarray, np.ndarray]:
+    """Matrices in ``vocab``'s row order: old rows moved by word, new rows initialised.
+
+    New input rows are uniform in [-0.5/d, 0.5/d) (word2vec.c), drawn in row order
+    from (seed, round_key); new output rows are zero.
+    """
+    d = base.vector_size
+    index = vocab.index()
+    w_in = np.empty((len(vocab), d), dtype=np.float32)
+    w_out = np.zeros((len(vocab), d), dtype=np.float32)
+    fresh = np.ones(len(vocab), dtype=bool)
+    if len(base.vocab):
+        rows = np.fromiter((index[w] for w in base.vocab.words), dtype=np.int64, count=len(base.vocab))
+        w_in[rows] = base.w_in
+        w_out[rows] = base.w_out
+        fresh[rows] = False
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED, 1 + round_key]))
+    w_in[fresh] = (rng.random((int(fresh.sum()), d), dtype=np.float32) - 0.5) / d
+    return w_in, w_out
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+@dataclass
+class Continued:
+    """A continued model and what publishing it needs besides the matrices."""
+
+    result: TrainResult
+    counts: DataFrame  # word, count, batch_count (persisted)
+    base_location: str | None
+    base_version: int | None
+    new_words: list[str] = field(default_factory=list)
+    batch_words: int = 0  # tokens in the new text, in the vocabulary or not
+
+    def metadata(self) -> dict:
+        """What a published version records about the continuation (besides training_metadata)."""
+        return {"continued_from": {"path": self.base_location, "version": self.base_version},
+                "batch_words": self.batch_words, "new_words": len(self.new_words),
+                "new_words_sample": self.new_words[:20]}
+
+    def release(self) -> None:
+        self.counts.unpersist()
+
+
+def continue_config(base: BaseModel, cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with the model's dimension (and a warning where tokenization differs)."""
+    if len(base.vocab) and cfg.vector_size != base.vector_size:
+        log.warning("continuing a %d-dimensional model: vector_size=%d ignored", base.vector_size,
+                    cfg.vector_size)
+        cfg = cfg.replace(vector_size=base.vector_size)
+    stored = base.metadata.get("parameters", {})
+    for name in TOKENIZER_FIELDS:
+        if name in stored and stored[name] != getattr(cfg, name):
+            log.warning("the model was trained with %s=%r, this run uses %r: its words may not match",
+                        name, stored[name], getattr(cfg, name))
+    return cfg
+
+
+def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput, cfg: TrainConfig,
+                      round_key: int | None = None, label: str = "continue") -> Continued:
+    """Add ``corpus``'s counts to ``base``, grow the vocabulary and train on ``corpus``.
+
+    ``round_key`` (a stream's batch id; default: the base's version number) varies the
+    new rows' initialisation and the shards' random streams from one continuation to
+    the next. ``label`` starts the Spark job descriptions. ``base`` is not modified.
+    """
+    started = time.perf_counter()
+    cfg = continue_config(base, cfg)
+    if round_key is None:
+        round_key = int(base.metadata.get("version", 0))
+    _describe(spark, f"{label}: count new words")
+    counts = merge_counts(spark, base, count_words(spark, corpus, cfg)).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        totals_row = counts.agg(F.sum("count"), F.count(F.lit(1)), F.sum("batch_count")).first()
+        corpus_words, distinct, batch_words = (int(v or 0) for v in totals_row)
+        # Old words' counts only grew, so this threshold finds them all and every new candidate.
+        floor = min([cfg.min_count, *([int(base.vocab.counts.min())] if len(base.vocab) else [])])
+        rows = counts.where(F.col("count") >= floor).select("word", "count", "batch_count").collect()
+    except BaseException:
+        counts.unpersist()
+        raise
+    totals = {r[0]: int(r[1]) for r in rows}
+    batch_counts = {r[0]: int(r[2]) for r in rows}
+    vocab = grow_vocabulary(base.vocab, totals, cfg.min_count, cfg.max_vocab_size, corpus_words, distinct)
+    known = set(base.vocab.words)
+    new_words = [w for w in vocab.words if w not in known]
+    w_in, w_out = remap_weights(base, vocab, cfg.seed, round_key)
+    log.info("vocabulary: %d words (%d new); %d new tokens, %d in all, %d distinct", len(vocab),
+             len(new_words), batch_words, corpus_words, distinct)
+    # Nothing trained yet (a stream's first batch): word2vec's own schedule from the full alpha.
+    alpha = start_alpha(cfg) if len(base.vocab) else cfg.effective_alpha
+    run_cfg = cfg.replace(alpha=alpha, min_alpha=min(cfg.min_alpha, alpha),
+                          seed=int(np.random.SeedSequence([cfg.seed, round_key]).generate_state(1)[0] >> 1))
+    try:
+        result = _train(spark, corpus, vocab, batch_counts, w_in, w_out, run_cfg, label)
+    except BaseException:
+        counts.unpersist()
+        raise
+    result.config = cfg
+    result.info["total_seconds"] = time.perf_counter() - started
+    version = base.metadata.get("version")
+    return Continued(result, counts, base.location, int(version) if version is not None else None, new_words,
+                     batch_words)
+
+
+def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_counts: dict[str, int],
+           w_in: np.ndarray, w_out: np.ndarray, run_cfg: TrainConfig, label: str) -> TrainResult:
+    """Encode and train the new text; ``vocab`` (total counts) drives the sampling tables."""
+    from .corpus import encode_corpus
+
+    # Encoding sizes its records from the vocabulary's total count; the new text's own
+    # counts give records that reach every shard however large the model already is.
+    batch_view = Vocabulary(vocab.words, np.fromiter((batch_counts.get(w, 0) for w in vocab.words),
+                                                     dtype=np.int64, count=len(vocab)))
+    if len(vocab) == 0 or batch_view.total_count == 0:
+        log.info("no vocabulary word in the new text: nothing to train")
+        return TrainResult(run_cfg, vocab, w_in, w_out, [], {"train_seconds": 0.0, "train_words": 0,
+                                                            "num_partitions": 0, "shard_words": [],
+                                                            "words_per_second": 0.0, "alpha_scale": 1.0})
+    num_shards = run_cfg.num_partitions or spark.sparkContext.defaultParallelism
+    check_memory(spark.sparkContext.getConf(), len(vocab), run_cfg.vector_size, num_shards)
+    _describe(spark, f"{label}: encode new text")
+    encoded = encode_corpus(corpus, batch_view, run_cfg, num_shards)
+    try:
+        return train_encoded(spark, encoded, vocab, run_cfg, weights=(w_in, w_out))
+    finally:
+        encoded.unpersist()
+        spark.sparkContext.setJobDescription(None)
+
+
+def _describe(spark: SparkSession, text: str) -> None:
+    spark.sparkContext.setJobDescription(f"sparkw2v: {text}")
+
+
+def same_path(spark: SparkSession, a: str, b: str) -> bool:
+    """Whether two model paths name the same directory (after qualifying them)."""
+    fs = vector_table._FS(spark, a)
+    return fs.qualified(a.rstrip("/") or a) == vector_table._FS(spark, b).qualified(b.rstrip("/") or b)
+
+
+# -- publishing --------------------------------------------------------------------------------
+
+def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarray, w_out: np.ndarray,
+            metadata: dict, overwrite: bool, keep_versions: int) -> str:
+    """Publish the continued model as the next version of ``path``, with its ``counts/`` table.
+
+    Returns the version's full path.
+    """
+    path = path.rstrip("/") or path
+    vector_table.check_output(spark, path, overwrite)
+    fs = vector_table._FS(spark, path)
+    staged = f"counts-{uuid.uuid4().hex[:12]}"
+    staged_path = f"{path}/{vector_table.STAGING}/{staged}"
+    try:
+        _describe(spark, "publish: write word counts")
+        (continued.counts.repartition(max(1, -(-continued.result.vocab.distinct_words // 4_000_000)))
+         .write.parquet(staged_path))
+        location = vector_table.write_model(
+            spark, path, continued.result.vocab, w_in, w_out,
+            {**metadata, **continued.metadata(), "counts_table": staged}, overwrite=overwrite,
+            keep_versions=keep_versions)
+    except BaseException:
+        if fs.exists(staged_path):
+            fs.delete(staged_path)
+        vector_table.drop_empty_staging(fs, path)
+        raise
+    finally:
+        spark.sparkContext.setJobDescription(None)
+    # Published: from here a failure only delays the move (load_base finishes it).
+    fs.rename(staged_path, f"{location}/{COUNTS}")
+    vector_table.drop_empty_staging(fs, path)
+    return location

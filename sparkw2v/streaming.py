@@ -1,0 +1,238 @@
+"""Streaming training: follow a landing folder and publish a new model version per batch.
+
+``sparkw2v stream`` reads ``--source`` with a Structured Streaming file source and, in
+``foreachBatch``, runs :func:`sparkw2v.continuation.continue_training` on each batch of
+new files, then :func:`sparkw2v.continuation.publish` adds the result as the next
+version of ``--output``. The first batch continues ``--from-model`` (or starts from an
+empty model); every later batch continues the newest version of ``--output``.
+
+Exactly once. Structured Streaming writes a batch's files to ``CHECKPOINT/offsets/N``
+before running it and ``CHECKPOINT/commits/N`` after ``foreachBatch`` returns; after a
+crash it replays an uncommitted batch with the same files. Each published version
+records the stream's id (from ``CHECKPOINT/metadata``) and ``stream_batch_id``. A
+batch whose id is not above the newest version's ``stream_batch_id`` of the same
+stream was published before the crash, and is skipped. So a batch is trained once
+whether the crash came before publishing (replayed, trained), between publishing and
+the commit (replayed, skipped) or after the commit (not replayed).
+
+Sources: ``text`` files are lines; ``parquet``/``orc`` take their schema from the files
+already there (or, if none yet, just the text column); ``json`` reads just the text
+column; ``csv`` needs a header and at least one file to read the column names from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from . import continuation, vector_table
+from .config import ConfigError, StreamConfig, TrainConfig, parse_duration
+from .corpus import CorpusInput, InputError, select_column
+from .model import Word2VecModel
+
+log = logging.getLogger("sparkw2v")
+
+#: Keys a streamed version's metadata.json gets.
+BATCH_KEY, STREAM_KEY = "stream_batch_id", "stream"
+
+
+class StreamError(ValueError):
+    """The stream cannot start or a batch cannot be trained; the message says why."""
+
+
+# -- the source --------------------------------------------------------------------------------
+
+def open_source(spark: SparkSession, cfg: TrainConfig, options: StreamConfig) -> CorpusInput:
+    """The streaming DataFrame of ``options.source`` reduced to its text (or tokens) column."""
+    source = options.source
+    fs = vector_table._FS(spark, source)
+    if not any(ch in source for ch in "*?[{") and not fs.exists(source):
+        raise StreamError(f"--source {source} does not exist: create the landing folder first")
+    reader = spark.readStream.format(options.format)
+    if options.max_files_per_trigger:
+        reader = reader.option("maxFilesPerTrigger", options.max_files_per_trigger)
+    if options.format == "text":
+        frame = reader.load(source)
+        return CorpusInput(frame.select(frame.columns[0]), pretokenized=False)
+    if options.format == "csv":
+        reader = reader.option("header", "true").option("enforceSchema", "false")
+    frame = reader.schema(_source_schema(spark, cfg, options)).load(source)
+    return select_column(frame, cfg)
+
+
+def _source_schema(spark: SparkSession, cfg: TrainConfig, options: StreamConfig) -> T.StructType:
+    """A file stream needs its schema up front: from the files there, or just the text column."""
+    name = cfg.tokens_column or cfg.text_column
+    column = T.StructType([T.StructField(name, T.ArrayType(T.StringType()) if cfg.tokens_column
+                                         else T.StringType())])
+    if options.format == "json":  # inferring would read every file; the one column is enough
+        return column
+    try:
+        if options.format == "csv":  # column names from the header; every column a string
+            return spark.read.option("header", "true").csv(options.source).schema
+        return spark.read.format(options.format).load(options.source).schema
+    except Exception as exc:  # AnalysisException: no files to infer from (or unreadable)
+        if options.format == "csv":
+            raise StreamError(f"cannot read the column names of the csv source {options.source}: "
+                              f"{str(exc).strip().splitlines()[0]}. A csv stream needs one file with a "
+                              "header in the folder before it starts") from None
+        return column
+
+
+def _trigger(options: StreamConfig) -> dict:
+    if options.available_now:
+        return {"availableNow": True}
+    if options.trigger_interval is not None:
+        return {"processingTime": f"{parse_duration(options.trigger_interval):g} seconds"}
+    return {}
+
+
+# -- one batch ---------------------------------------------------------------------------------
+
+@dataclass
+class BatchTrainer:
+    """The ``foreachBatch`` function: continue the newest version on the batch and publish.
+
+    It keeps the model it published last in memory, so the next batch does not read it
+    back unless another writer published a newer version in between.
+    """
+
+    spark: SparkSession
+    cfg: TrainConfig
+    options: StreamConfig
+    pretokenized: bool = False
+    batches: list[dict] = field(default_factory=list)
+    error: BaseException | None = None
+    _stream_id: str | None = None
+    _last: continuation.BaseModel | None = None
+
+    def __call__(self, frame: DataFrame, batch_id: int) -> None:
+        try:
+            self._run(frame, int(batch_id))
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def stream_id(self) -> str:
+        """The query's id from ``CHECKPOINT/metadata``: stays the same across restarts."""
+        if self._stream_id is None:
+            path = f"{self.options.checkpoint.rstrip('/')}/metadata"
+            self._stream_id = json.loads(vector_table._FS(self.spark, path).read_text(path))["id"]
+        return self._stream_id
+
+    def _run(self, frame: DataFrame, batch_id: int) -> None:
+        started = time.perf_counter()
+        label = f"stream batch {batch_id}"
+        self.spark.sparkContext.setJobDescription(f"sparkw2v: {label}")
+        output = self.cfg.output
+        newest = _newest_version(self.spark, output)
+        if newest is not None:
+            meta = vector_table.read_metadata(self.spark, newest)
+            done = meta.get(STREAM_KEY, {}).get("id") == self.stream_id() and meta.get(BATCH_KEY, -1) >= batch_id
+            if done:
+                log.info("batch %d: already published as version %s (replayed after a restart); skipped",
+                         batch_id, meta.get("version"))
+                self.batches.append({"batch_id": batch_id, "skipped": True, "version": None})
+                return
+        base = self._base(newest)
+        batch = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            continued = continuation.continue_training(self.spark, base, CorpusInput(batch, self.pretokenized),
+                                                       self.cfg, round_key=batch_id, label=label)
+        finally:
+            batch.unpersist()
+        try:
+            summary = {"batch_id": batch_id, "words": continued.batch_words,
+                       "new_words": len(continued.new_words), "vocab_size": len(continued.result.vocab),
+                       "version": None, "location": None}
+            if continued.batch_words == 0:
+                log.info("batch %d: no words; nothing published", batch_id)
+                self.batches.append(summary)
+                return
+            result = continued.result
+            metadata = {**Word2VecModel(result).training_metadata(), BATCH_KEY: batch_id,
+                        STREAM_KEY: {"id": self.stream_id(), "batch_id": batch_id, "source": self.options.source,
+                                     "format": self.options.format, "checkpoint": self.options.checkpoint}}
+            location = continuation.publish(self.spark, output, continued, result.w_in, result.w_out, metadata,
+                                            overwrite=True, keep_versions=self.cfg.keep_versions)
+        finally:
+            continued.release()
+            self.spark.sparkContext.setJobDescription(None)
+        meta = vector_table.read_metadata(self.spark, location)
+        self._last = continuation.BaseModel(result.vocab, result.w_in, result.w_out, meta, location,
+                                            self.spark.read.parquet(f"{location}/{continuation.COUNTS}"))
+        seconds = time.perf_counter() - started
+        summary.update(version=meta["version"], location=location, seconds=seconds,
+                       train_seconds=result.info.get("train_seconds", 0.0))
+        self.batches.append(summary)
+        log.info("batch %d: %d words, %d new words (vocabulary %d), %.1fs, published version %d",
+                 batch_id, summary["words"], summary["new_words"], summary["vocab_size"], seconds, meta["version"])
+
+    def _base(self, newest: str | None) -> continuation.BaseModel:
+        """The newest version of the output; before any, ``--from-model`` or an empty model."""
+        if newest is not None:
+            if self._last is not None and _qualified(self.spark, newest) == _qualified(self.spark, self._last.location):
+                return self._last
+            return continuation.load_base(self.spark, newest)
+        if self.cfg.from_model:
+            return continuation.load_base(self.spark, self.cfg.from_model)
+        return continuation.empty_base(self.cfg.vector_size)
+
+
+def _newest_version(spark: SparkSession, path: str) -> str | None:
+    """The newest complete version (not LATEST, which a crash may have left one behind)."""
+    versions = vector_table.published_versions(spark, path)
+    return vector_table.version_path(path, versions[-1]) if versions else None
+
+
+def _qualified(spark: SparkSession, path: str) -> str:
+    return vector_table._FS(spark, path).qualified(path.rstrip("/"))
+
+
+# -- the query ---------------------------------------------------------------------------------
+
+def run_stream(spark: SparkSession, cfg: TrainConfig, options: StreamConfig,
+               timeout: float | None = None) -> list[dict]:
+    """Run the stream until it stops (``available_now``), fails, is interrupted or ``timeout`` passes.
+
+    Returns one summary per batch run in this call (batch_id, words, new_words,
+    vocab_size, version, location, seconds; ``skipped`` for a replayed batch).
+    """
+    cfg = cfg.validate(require_io=False)
+    options = options.validate()
+    if not cfg.output:
+        raise ConfigError("give --output PATH: the model the stream publishes versions of")
+    if cfg.tokens_column and options.format == "text":
+        raise ConfigError("--tokens-column needs a parquet, orc or json source (text files are lines)")
+    vector_table.check_output(spark, cfg.output, overwrite=True)  # refuses a directory that is no model
+    if cfg.from_model and not vector_table.published_versions(spark, cfg.output):
+        continuation.load_base(spark, cfg.from_model)  # fail now on a model that cannot be continued
+    corpus = open_source(spark, cfg, options)
+    trainer = BatchTrainer(spark, cfg, options, corpus.pretokenized)
+    writer = corpus.frame.writeStream.foreachBatch(trainer).option("checkpointLocation", options.checkpoint)
+    trigger = _trigger(options)
+    if trigger:
+        writer = writer.trigger(**trigger)
+    query = writer.start()
+    log.info("streaming %s (%s) into %s, checkpoint %s%s", options.source, options.format, cfg.output,
+             options.checkpoint, ", until caught up" if options.available_now else "")
+    try:
+        query.awaitTermination(timeout)
+    except KeyboardInterrupt:
+        query.stop()
+        raise
+    except Exception:
+        from .errors import user_message
+        if trainer.error is not None and user_message(trainer.error) is not None:
+            raise trainer.error from None  # one line for the user, not a StreamingQueryException
+        raise
+    finally:
+        if query.isActive:
+            query.stop()
+    return trainer.batches
