@@ -43,6 +43,7 @@ class Checkpoint:
     w_out: np.ndarray
     history: list[dict]
     parameters: dict
+    shards: int | None = None  # shards the run trained on (None: a checkpoint that did not record it)
 
 
 def _training_parameters(cfg: TrainConfig) -> dict:
@@ -63,14 +64,14 @@ class Checkpoints:
                       and self.fs.exists(f"{self.root}/{n}/{vector_table.METADATA}"))
 
     def save(self, epochs_done: int, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
-             cfg: TrainConfig, history: list[dict]) -> None:
+             cfg: TrainConfig, history: list[dict], shards: int | None = None) -> None:
         started = time.perf_counter()
         name = f"epoch-{epochs_done:06d}"
         tmp = f"{self.root}/tmp-{uuid.uuid4().hex[:8]}"
         try:
             vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
             state = {"epochs_done": epochs_done, "history": history, "parameters": _training_parameters(cfg),
-                     "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]),
+                     "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "shards": shards,
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
             self.fs.write_text(f"{tmp}/{vector_table.METADATA}",
                                json.dumps(state, sort_keys=True, default=vector_table._json))
@@ -94,10 +95,13 @@ class Checkpoints:
         loaded = vector_table.read_model(self.spark, f"{self.root}/{complete[-1]}")
         meta = loaded.metadata
         return Checkpoint(int(meta["epochs_done"]), loaded.vocab, loaded.w_in, loaded.w_out,
-                          list(meta["history"]), dict(meta["parameters"]))
+                          list(meta["history"]), dict(meta["parameters"]), meta.get("shards"))
 
-    def check_resumable(self, checkpoint: Checkpoint, cfg: TrainConfig, vocab: Vocabulary) -> None:
-        """Refuse to resume if the settings or the input differ from the checkpointed run's."""
+    def check_resumable(self, checkpoint: Checkpoint, cfg: TrainConfig, vocab: Vocabulary,
+                        shards: int | None = None) -> None:
+        """Refuse to resume if the settings, the input or the number of shards differ from the
+        checkpointed run's (without --num-partitions, the shards follow Spark's default parallelism,
+        which a restarted cluster may change)."""
         wanted = _training_parameters(cfg)
         changed = sorted(k for k in set(wanted) | set(checkpoint.parameters)
                          if wanted.get(k) != checkpoint.parameters.get(k))
@@ -105,6 +109,10 @@ class Checkpoints:
             diffs = ", ".join(f"{k}={checkpoint.parameters.get(k)!r} (now {wanted.get(k)!r})" for k in changed)
             raise ResumeError(f"cannot resume from {self.root}: it was written with {diffs}; run with the "
                               "same settings, or without --resume to start over")
+        if shards is not None and checkpoint.shards is not None and shards != checkpoint.shards:
+            raise ResumeError(f"cannot resume from {self.root}: it was trained on {checkpoint.shards} shards, "
+                              f"this run would use {shards}; pass --num-partitions {checkpoint.shards}, or "
+                              "run without --resume to start over")
         if checkpoint.vocab.words != vocab.words or not np.array_equal(checkpoint.vocab.counts, vocab.counts):
             raise ResumeError(f"cannot resume from {self.root}: the input's vocabulary differs from the "
                               "checkpointed run's (the input changed); run without --resume to start over")

@@ -101,7 +101,7 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
         if resumed is None:
             log.warning("--resume: no checkpoint under %s; starting from the first epoch", checkpoints.root)
         else:
-            checkpoints.check_resumable(resumed, cfg, vocab)
+            checkpoints.check_resumable(resumed, cfg, vocab, num_shards)
             log.info("resuming after epoch %d from %s", resumed.epochs_done, checkpoints.root)
     _describe(spark, "encode")
     encoded = encode_corpus(corpus, vocab, cfg, num_shards)
@@ -114,7 +114,7 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
             if time.perf_counter() - last[0] < cfg.checkpoint_interval:
                 return
             _describe(spark, f"checkpoint after epoch {epochs_done}")
-            checkpoints.save(epochs_done, vocab, w_in, w_out, cfg, history)
+            checkpoints.save(epochs_done, vocab, w_in, w_out, cfg, history, num_shards)
             last[0] = time.perf_counter()
             _test_pause_after_checkpoint()
     try:

@@ -86,6 +86,17 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     assert main(["train", *args, "--resume", "--overwrite", *changed]) == 2
     assert "seed=7 (now 8)" in capsys.readouterr().err
 
+    # Without --num-partitions the shards follow the cluster's parallelism, which can change.
+    from sparkw2v.checkpoint import Checkpoints, ResumeError
+    from sparkw2v.config import TrainConfig
+    checkpoints = Checkpoints(spark, str(out))
+    saved = checkpoints.latest()
+    assert saved.shards == 2
+    cfg = TrainConfig.from_mapping(saved.parameters)
+    checkpoints.check_resumable(saved, cfg, saved.vocab, 2)
+    with pytest.raises(ResumeError, match="trained on 2 shards, this run would use 3; pass --num-partitions 2"):
+        checkpoints.check_resumable(saved, cfg, saved.vocab, 3)
+
 
 def test_failed_publish_leaves_previous_version_intact(spark, tmp_path, monkeypatch):
     from sparkw2v.vocabulary import Vocabulary
