@@ -141,6 +141,7 @@ class BatchTrainer:
                 self.batches.append({"batch_id": batch_id, "skipped": True, "version": None})
                 return
         base = self._base(newest)
+        loaded = time.perf_counter()
         batch = frame.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             continued = continuation.continue_training(self.spark, base, CorpusInput(batch, self.pretokenized),
@@ -159,6 +160,7 @@ class BatchTrainer:
             metadata = {**Word2VecModel(result).training_metadata(), BATCH_KEY: batch_id,
                         STREAM_KEY: {"id": self.stream_id(), "batch_id": batch_id, "source": self.options.source,
                                      "format": self.options.format, "checkpoint": self.options.checkpoint}}
+            trained = time.perf_counter()
             location = continuation.publish(self.spark, output, continued, result.w_in, result.w_out, metadata,
                                             overwrite=True, keep_versions=self.cfg.keep_versions)
         finally:
@@ -169,7 +171,9 @@ class BatchTrainer:
                                             self.spark.read.parquet(f"{location}/{continuation.COUNTS}"))
         seconds = time.perf_counter() - started
         summary.update(version=meta["version"], location=location, seconds=seconds,
-                       train_seconds=result.info.get("train_seconds", 0.0))
+                       load_seconds=loaded - started, count_seconds=result.info["count_seconds"],
+                       train_seconds=result.info.get("train_seconds", 0.0),
+                       publish_seconds=time.perf_counter() - trained)
         self.batches.append(summary)
         log.info("batch %d: %d words, %d new words (vocabulary %d), %.1fs, published version %d",
                  batch_id, summary["words"], summary["new_words"], summary["vocab_size"], seconds, meta["version"])
@@ -202,7 +206,8 @@ def run_stream(spark: SparkSession, cfg: TrainConfig, options: StreamConfig,
     """Run the stream until it stops (``available_now``), fails, is interrupted or ``timeout`` passes.
 
     Returns one summary per batch run in this call (batch_id, words, new_words,
-    vocab_size, version, location, seconds; ``skipped`` for a replayed batch).
+    vocab_size, version, location; seconds in all and for loading the base, counting,
+    training and publishing; ``skipped`` for a replayed batch).
     """
     cfg = cfg.validate(require_io=False)
     options = options.validate()
@@ -211,8 +216,12 @@ def run_stream(spark: SparkSession, cfg: TrainConfig, options: StreamConfig,
     if cfg.tokens_column and options.format == "text":
         raise ConfigError("--tokens-column needs a parquet, orc or json source (text files are lines)")
     vector_table.check_output(spark, cfg.output, overwrite=True)  # refuses a directory that is no model
-    if cfg.from_model and not vector_table.published_versions(spark, cfg.output):
-        continuation.load_base(spark, cfg.from_model)  # fail now on a model that cannot be continued
+    if cfg.from_model:
+        if vector_table.published_versions(spark, cfg.output):
+            log.info("%s has published versions: continuing its newest, not --from-model %s", cfg.output,
+                     cfg.from_model)
+        else:
+            continuation.check_base(spark, cfg.from_model)  # fail now on a model that cannot be continued
     corpus = open_source(spark, cfg, options)
     trainer = BatchTrainer(spark, cfg, options, corpus.pretokenized)
     writer = corpus.frame.writeStream.foreachBatch(trainer).option("checkpointLocation", options.checkpoint)
