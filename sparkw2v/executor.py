@@ -215,6 +215,17 @@ def add_records(a: tuple, b: tuple) -> tuple:
     return tuple(x + y for x, y in zip(a, b))
 
 
+def sum_records_by_key(records: list[tuple]) -> list[tuple]:
+    """``(key, (partition, record))`` pairs in partition order, summed per key as
+    :func:`sum_in_partition_order` sums them; consumes ``records`` as it goes."""
+    totals: dict = {}
+    records.reverse()
+    while records:
+        key, (_, record) = records.pop()
+        totals[key] = record if key not in totals else add_records(totals[key], record)
+    return list(totals.items())
+
+
 def sum_in_partition_order(values: Iterable[tuple[int, tuple]]) -> tuple:
     """Sum one key's records from every partition in partition order.
 

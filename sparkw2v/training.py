@@ -1,12 +1,21 @@
 """Driver side of training: the epoch loop, broadcasting the model and combining shards.
 
 Each sync the driver broadcasts both matrices, every shard trains a copy in
-``mapPartitionsWithIndex``, and the partitions' updates are summed per row block
-on the executors (grouped by row block, added in partition order so the sum does not
-depend on shuffle timing), so the driver receives one combined copy,
-never one per partition. A row's new value is the mean of the partitions'
-values weighted by how often each partition updated it: a word seen in one
-partition only keeps that partition's update undiluted.
+``mapPartitionsWithIndex``, and the partitions' updates are summed per row block,
+always in partition order, so the sum does not depend on which task finished first.
+A row's new value is the mean of the partitions' values weighted by how often each
+partition updated it: a word seen in one partition only keeps that partition's update
+undiluted.
+
+Two ways to sum, with bit-identical results:
+
+* **On the executors** (large models): the blocks are grouped by row block and summed
+  there, so the driver receives one combined copy, never one per partition.
+* **On the driver** (small models): when all partitions' updates together take at
+  most ``DIRECT_FRACTION`` of the driver's memory (and half of
+  ``spark.driver.maxResultSize``), they are collected and summed on the driver. This
+  skips a shuffle and a second round of Python tasks, which on the Brown corpus
+  (2 x 5.7 MB matrices) is most of the time an epoch spends outside training.
 """
 
 from __future__ import annotations
@@ -34,6 +43,9 @@ log = logging.getLogger("sparkw2v")
 
 #: Bytes of one row block shipped from a partition (both matrices and counts).
 BLOCK_BYTES = 32 << 20
+#: Share of spark.driver.memory that the updates of all partitions may take for the
+#: driver to sum them itself (see the module docstring).
+DIRECT_FRACTION = 1 / 8
 
 
 @dataclass
@@ -155,6 +167,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                           chunk_words=step_words(cfg.batch_words, len(vocab)))
     block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
     n_blocks = -(-len(vocab) // block_rows)
+    direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, encoded.num_shards)
+    log.debug("summing partition updates on the %s", "driver" if direct else "executors")
     counts_bc = sc.broadcast(vocab.counts)
     tables_key = uuid.uuid4().hex
     history = list(history or [])
@@ -176,7 +190,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                     sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
                     combine=cfg.combine, alpha_scale=scale, tables_key=tables_key)
                 sync_started = time.perf_counter()
-                stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks)
+                stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks, direct)
                 totals += stats
                 if syncs > 1:
                     log.info("%s: %d words, %.0f words/s, loss %.4f", label, stats[0],
@@ -208,17 +222,29 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
 
 
+def sums_on_driver(conf, vocab_size: int, vector_size: int, partitions: int) -> bool:
+    """Whether every partition's updates together are small enough for the driver to sum."""
+    from .memory import parse_size
+
+    shipped = partitions * 4 * vocab_size * (2 * vector_size + 6)
+    driver = parse_size(conf.get("spark.driver.memory", None) or "1g", "m")
+    results = parse_size(conf.get("spark.driver.maxResultSize", None) or "1g", "b") or float("inf")
+    return shipped <= min(DIRECT_FRACTION * driver, results / 2)
+
+
 def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray, w_out: np.ndarray,
-          counts_bc, n_blocks: int) -> np.ndarray:
+          counts_bc, n_blocks: int, direct: bool = False) -> np.ndarray:
     """One round: broadcast, train every shard, combine into ``w_in``/``w_out`` in place."""
     model_bc = sc.broadcast((w_in, w_out))
     try:
-        combined = (encoded.shards
-                    .mapPartitionsWithIndex(functools.partial(executor.train_partition, task=task,
-                                                              model_bc=model_bc, counts_bc=counts_bc))
-                    .groupByKey(numPartitions=max(1, min(n_blocks, encoded.num_shards)))
-                    .mapValues(executor.sum_in_partition_order)
-                    .collect())
+        trained = encoded.shards.mapPartitionsWithIndex(
+            functools.partial(executor.train_partition, task=task, model_bc=model_bc, counts_bc=counts_bc))
+        if direct:  # records arrive in partition order: the same additions as on the executors
+            combined = executor.sum_records_by_key(trained.collect())
+        else:
+            combined = (trained.groupByKey(numPartitions=max(1, min(n_blocks, encoded.num_shards)))
+                        .mapValues(executor.sum_in_partition_order)
+                        .collect())
     finally:
         model_bc.destroy()
     stats = np.zeros(6)

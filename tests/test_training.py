@@ -60,6 +60,19 @@ def test_same_seed_and_partitions_give_identical_vectors(spark):
     assert not np.array_equal(runs[0], other)
 
 
+def test_summing_on_driver_or_executors_gives_identical_vectors(spark, monkeypatch):
+    from sparkw2v import training
+
+    frame = text_frame(spark, planted_lines(seed=1, sentences=200))
+    conf = spark.sparkContext.getConf()
+    assert training.sums_on_driver(conf, 16, 8, 3)                  # small: the driver sums
+    assert not training.sums_on_driver(conf, 1_000_000, 100, 2)     # 1.6 GB: the executors do
+    on_driver = Word2Vec(num_partitions=3, syncs_per_epoch=2, **PLANTED).fit(frame).wv.vectors
+    monkeypatch.setattr(training, "DIRECT_FRACTION", 0.0)
+    on_executors = Word2Vec(num_partitions=3, syncs_per_epoch=2, **PLANTED).fit(frame).wv.vectors
+    np.testing.assert_array_equal(on_driver, on_executors)
+
+
 def test_pretokenized_column_trains_on_tokens_as_given(spark):
     schema = T.StructType([T.StructField("tokens", T.ArrayType(T.StringType()))])
     frame = spark.createDataFrame([(line.split(),) for line in planted_lines(sentences=100)] + [(None,)], schema)
