@@ -172,7 +172,11 @@ def merge_counts(spark: SparkSession, base: BaseModel, new: DataFrame) -> DataFr
     parts = new.select("word", "count", F.col("count").alias("batch_count"))
     if old is not None:
         parts = old.select("word", "count", F.lit(0).cast("bigint").alias("batch_count")).unionByName(parts)
-    return parts.groupBy("word").agg(F.sum("count").alias("count"), F.sum("batch_count").alias("batch_count"))
+    # Partitioned by word first: the groupBy reuses it instead of spark.sql.shuffle.partitions
+    # (200 by default, and not coalesced in a stream's batch, where adaptive execution is off).
+    partitions = max(1, spark.sparkContext.defaultParallelism)
+    return (parts.repartition(partitions, "word").groupBy("word")
+            .agg(F.sum("count").alias("count"), F.sum("batch_count").alias("batch_count")))
 
 
 def grow_vocabulary(base: Vocabulary, totals: dict[str, int], min_count: int, max_vocab_size: int | None,

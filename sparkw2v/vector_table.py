@@ -179,6 +179,8 @@ def vector_column(matrix: np.ndarray) -> pa.ChunkedArray:
         part = matrix[lo:lo + rows]
         offsets = pa.array(np.arange(0, (part.shape[0] + 1) * d, d, dtype=np.int32))
         chunks.append(pa.ListArray.from_arrays(offsets, pa.array(part.reshape(-1))))
+    if not chunks:  # an empty model (a stream whose words are all below min_count so far)
+        chunks.append(pa.array([], type=pa.list_(pa.float32())))
     return pa.chunked_array(chunks, type=pa.list_(pa.float32()))
 
 

@@ -77,6 +77,9 @@ def test_remap_weights_moves_rows_by_word_and_initialises_new_rows():
     assert not np.array_equal(other[0], new_in[0])
     fresh_in, fresh_out = remap_weights(empty_base(d), vocab, seed=1, round_key=0)
     assert fresh_in.shape == (3, d) and not fresh_out.any()
+    # a stream whose words are all below min_count so far publishes an empty model
+    empty = vector_table.vector_column(np.zeros((0, d), np.float32))
+    assert len(empty) == 0 and empty.num_chunks == 1
 
 
 def test_merge_counts_adds_running_and_batch_counts(spark):
