@@ -119,7 +119,8 @@ def main() -> None:
                    "p5_cosine": float(np.percentile(cos, 5))}
             rows.append(row)
             print(f"| {b['batch_id']} | {b['words']:,} | {b['seconds']:.1f} | {row['words_per_second']:,.0f} | "
-                  f"{b['load_seconds']:.1f} | {b['count_seconds']:.1f} | {b['train_seconds']:.1f} | {b['publish_seconds']:.1f} | "
+                  f"{b['load_seconds']:.1f} | {b['count_seconds']:.1f} | {b['train_seconds']:.1f} | "
+                  f"{b['publish_seconds']:.1f} | "
                   f"{b['new_words']} | {b['vocab_size']:,} | {cos.mean():.4f} | "
                   f"{row['p5_cosine']:.4f} |", flush=True)
             previous = model

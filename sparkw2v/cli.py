@@ -258,7 +258,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "stream": cmd_stream, "evaluate": cmd_evaluate, "export": cmd_export, "import": cmd_import}
+COMMANDS = {"train": cmd_train, "stream": cmd_stream, "evaluate": cmd_evaluate, "export": cmd_export,
+            "import": cmd_import}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,7 +33,7 @@ from pyspark.sql import types as T
 
 from . import continuation, vector_table
 from .config import ConfigError, StreamConfig, TrainConfig, parse_duration
-from .corpus import CorpusInput, InputError, select_column
+from .corpus import CorpusInput, select_column
 from .model import Word2VecModel
 
 log = logging.getLogger("sparkw2v")
@@ -181,8 +181,9 @@ class BatchTrainer:
     def _base(self, newest: str | None) -> continuation.BaseModel:
         """The newest version of the output; before any, ``--from-model`` or an empty model."""
         if newest is not None:
-            if self._last is not None and _qualified(self.spark, newest) == _qualified(self.spark, self._last.location):
-                return self._last
+            last = self._last
+            if last is not None and _qualified(self.spark, newest) == _qualified(self.spark, last.location):
+                return last
             return continuation.load_base(self.spark, newest)
         if self.cfg.from_model:
             return continuation.load_base(self.spark, self.cfg.from_model)

@@ -1,6 +1,5 @@
 """Streaming and continued training: growing vocabulary, versions per batch, exactly-once restarts."""
 
-import json
 
 import numpy as np
 import pytest
