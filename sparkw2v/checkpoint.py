@@ -28,7 +28,8 @@ from .vocabulary import Vocabulary
 log = logging.getLogger("sparkw2v")
 
 #: Settings that may differ between a run and the run resuming it; all others must match.
-RUN_ONLY = ("output", "overwrite", "resume", "keep_checkpoints", "keep_versions", "checkpoint_interval")
+RUN_ONLY = ("output", "overwrite", "resume", "keep_checkpoints", "keep_versions", "checkpoint_interval",
+            "save_counts")
 
 
 class ResumeError(ValueError):

@@ -78,6 +78,9 @@ class TrainConfig:
     checkpoint_interval: float = _opt(
         60.0, "seconds: checkpoint after an epoch once this long has passed since the last checkpoint "
         "(0: after every epoch)", "output")
+    save_counts: bool = _opt(True, "also write every word's count, rare words included, as a counts/ table "
+                             "with the model, so that continuing it (--from-model, stream) can grow the "
+                             "vocabulary from words below min_count", "output", negated="no-save-counts")
     keep_checkpoints: bool = _opt(False, "keep the epoch checkpoint under OUTPUT/_staging after "
                                   "publishing", "output")
     # Continuation (train --from-model, stream)

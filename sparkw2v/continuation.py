@@ -41,9 +41,7 @@ leaves a complete table under ``_staging`` that :func:`load_base` moves in later
 
 from __future__ import annotations
 
-import functools
 import logging
-import operator
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -53,11 +51,10 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import executor, vector_table
+from . import vector_table
 from .config import TrainConfig
-from .corpus import CorpusInput, InputError
+from .corpus import CorpusInput, InputError, word_counts
 from .memory import check_memory
-from .tokenizer import TokenizerSpec
 from .training import TrainResult, train_encoded
 from .vocabulary import Vocabulary
 
@@ -153,12 +150,7 @@ def _stored_counts(spark: SparkSession, location: str, meta: dict) -> DataFrame 
 
 def count_words(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig) -> DataFrame:
     """Every distinct token of ``corpus`` with its count (word, count), as a DataFrame."""
-    spec = TokenizerSpec.from_config(cfg)
-    pairs = (corpus.values()
-             .mapPartitions(functools.partial(executor.count_partition, spec=spec,
-                                              pretokenized=corpus.pretokenized))
-             .reduceByKey(operator.add))
-    return spark.createDataFrame(pairs, COUNTS_SCHEMA)
+    return spark.createDataFrame(word_counts(corpus, cfg), COUNTS_SCHEMA)
 
 
 def merge_counts(spark: SparkSession, base: BaseModel, new: DataFrame) -> DataFrame:
@@ -345,6 +337,15 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
 
     Returns the version's full path.
     """
+    return publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
+                               {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions)
+
+
+def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
+                        metadata: dict, counts: DataFrame, overwrite: bool, keep_versions: int) -> str:
+    """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
+    as its ``counts/`` table. Returns the version's full path.
+    """
     path = path.rstrip("/") or path
     vector_table.check_output(spark, path, overwrite)
     fs = vector_table._FS(spark, path)
@@ -352,12 +353,9 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
     staged_path = f"{path}/{vector_table.STAGING}/{staged}"
     try:
         _describe(spark, "publish: write word counts")
-        (continued.counts.repartition(max(1, -(-continued.result.vocab.distinct_words // 4_000_000)))
-         .write.parquet(staged_path))
-        location = vector_table.write_model(
-            spark, path, continued.result.vocab, w_in, w_out,
-            {**metadata, **continued.metadata(), "counts_table": staged}, overwrite=overwrite,
-            keep_versions=keep_versions)
+        counts.repartition(max(1, -(-vocab.distinct_words // 4_000_000))).write.parquet(staged_path)
+        location = vector_table.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
+                                            overwrite=overwrite, keep_versions=keep_versions)
     except BaseException:
         if fs.exists(staged_path):
             fs.delete(staged_path)
@@ -369,3 +367,8 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
     fs.rename(staged_path, f"{location}/{COUNTS}")
     vector_table.drop_empty_staging(fs, path)
     return location
+
+
+def counts_frame(spark: SparkSession, counts) -> DataFrame:
+    """The (word, count) RDD of a whole corpus as a counts table: its batch was all of it."""
+    return spark.createDataFrame(counts, COUNTS_SCHEMA).withColumn("batch_count", F.col("count"))

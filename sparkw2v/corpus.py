@@ -85,16 +85,19 @@ def _first_line(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig) -> Vocabulary:
-    """Count words on the cluster and keep those passing ``min_count``/``max_vocab_size``."""
+def word_counts(corpus: CorpusInput, cfg: TrainConfig) -> RDD:
+    """Every distinct word of ``corpus`` with its count, ``(word, count)``, on the cluster."""
     spec = TokenizerSpec.from_config(cfg)
-    pretok = corpus.pretokenized
-    min_count = cfg.min_count
-    summaries = (corpus.values()
-                 .mapPartitions(functools.partial(executor.count_partition, spec=spec, pretokenized=pretok))
-                 .reduceByKey(operator.add)
-                 .mapPartitions(functools.partial(executor.summarize_counts, min_count=min_count))
-                 .collect())
+    return (corpus.values()
+            .mapPartitions(functools.partial(executor.count_partition, spec=spec, pretokenized=corpus.pretokenized))
+            .reduceByKey(operator.add))
+
+
+def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: RDD | None = None) -> Vocabulary:
+    """Count words on the cluster (or take ``counts`` from :func:`word_counts`) and keep those
+    passing ``min_count``/``max_vocab_size``; only those reach the driver."""
+    counts = counts if counts is not None else word_counts(corpus, cfg)
+    summaries = counts.mapPartitions(functools.partial(executor.summarize_counts, min_count=cfg.min_count)).collect()
     tokens = sum(s[0] for s in summaries)
     distinct = sum(s[1] for s in summaries)
     kept = [pair for s in summaries for pair in s[2]]

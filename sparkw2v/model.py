@@ -242,7 +242,9 @@ class Word2VecModel(Model):
         """Publish the model as a new version of ``path`` (see :mod:`sparkw2v.vector_table`).
 
         Returns the full path of the version written. ``overwrite`` allows adding
-        a version to an existing model path.
+        a version to an existing model path. A freshly trained model (``save_counts``)
+        also writes every word's count as ``counts/`` and then releases them, so a
+        second ``save`` writes the vectors only.
         """
         spark = spark or SparkSession.getActiveSession()
         w_out = self._w_out if self._w_out is not None else np.zeros_like(self._w_in)
@@ -250,8 +252,17 @@ class Word2VecModel(Model):
             from .continuation import publish
             return publish(spark, path, self._continued, self._w_in, w_out, self.training_metadata(),
                            overwrite=overwrite, keep_versions=self.config.keep_versions)
-        location = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out, self.training_metadata(),
-                                            overwrite=overwrite, keep_versions=self.config.keep_versions)
+        counts = self.result.counts if self.result is not None else None
+        if counts is not None:  # train: every word's count, so continuing can grow the vocabulary
+            from .continuation import counts_frame, publish_with_counts
+            location = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, self.training_metadata(),
+                                           counts_frame(spark, counts), overwrite=overwrite,
+                                           keep_versions=self.config.keep_versions)
+            self.result.release_counts()
+        else:
+            location = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out,
+                                                self.training_metadata(), overwrite=overwrite,
+                                                keep_versions=self.config.keep_versions)
         cp = self._checkpoints
         if cp is not None and self.config.output and path.rstrip("/") == self.config.output.rstrip("/") \
                 and not self.config.keep_checkpoints:

@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from pyspark import RDD, StorageLevel
 from pyspark.sql import SparkSession
 
 from . import executor
 from .checkpoint import Checkpoints
 from .config import TrainConfig
-from .corpus import CorpusInput, EncodedCorpus, InputError, build_vocabulary, encode_corpus
+from .corpus import CorpusInput, EncodedCorpus, InputError, build_vocabulary, encode_corpus, word_counts
 from .kernel import KernelParams
 from .memory import check_memory
 from .vocabulary import Vocabulary
@@ -58,6 +59,14 @@ class TrainResult:
     w_out: np.ndarray
     history: list[dict] = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    #: (word, count) of every word of the corpus, persisted, when ``save_counts``; written and
+    #: released by ``Word2VecModel.save``.
+    counts: RDD | None = None
+
+    def release_counts(self) -> None:
+        if self.counts is not None:
+            self.counts.unpersist()
+            self.counts = None
 
 
 def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -92,12 +101,27 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
     """Count, encode and train: the whole run on an already opened input.
 
     With ``checkpoints``, the model is checkpointed after every epoch, and with
-    ``cfg.resume`` training continues from the newest checkpoint there.
+    ``cfg.resume`` training continues from the newest checkpoint there. With
+    ``cfg.save_counts`` the result keeps every word's count (persisted on the
+    executors) until ``Word2VecModel.save`` writes it.
     """
     started = time.perf_counter()
     _describe(spark, "vocabulary")
     log.info("counting words")
-    vocab = build_vocabulary(corpus, cfg)
+    counts = word_counts(corpus, cfg).persist(StorageLevel.MEMORY_AND_DISK) if cfg.save_counts else None
+    try:
+        result = _fit_counted(spark, corpus, cfg, counts, started, on_epoch, checkpoints)
+    except BaseException:
+        if counts is not None:
+            counts.unpersist()
+        raise
+    result.counts = counts
+    return result
+
+
+def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, counts: RDD | None, started: float,
+                 on_epoch: Callable[[dict], None] | None, checkpoints: Checkpoints | None) -> TrainResult:
+    vocab = build_vocabulary(corpus, cfg, counts)
     if len(vocab) == 0:
         raise InputError(
             f"no word occurs at least min_count={cfg.min_count} times "

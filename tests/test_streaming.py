@@ -185,6 +185,28 @@ def test_train_from_model_adds_a_version_with_new_words(spark, tmp_path):
     assert model.save(str(out), overwrite=True).endswith("000003")
 
 
+def test_train_saves_every_count_so_rare_words_can_enter_later(spark, tmp_path):
+    out, bare = tmp_path / "model", tmp_path / "bare"
+    first = _write(tmp_path / "a.txt", [*FILES[0], "g0w1 rare g0w2", "rare g1w3", "g0w4 rare"])
+    more = _write(tmp_path / "b.txt", ["g0w1 rare g0w2 g0w3", "g1w1 rare g1w2 g1w4"])
+    assert main(["train", "--input", first, "--output", str(out), "--show", "", *_flags(SETTINGS)]) == 0
+    stored = {r["word"]: r["count"] for r in spark.read.parquet(str(out / "versions" / "000001" / "counts")).collect()}
+    assert stored["rare"] == 3 and len(stored) == 17                 # below min_count, but counted
+    assert "rare" not in Word2VecModel.load(str(out), spark=spark).wv
+    assert main(["train", "--input", more, "--from-model", str(out), "--output", str(out), "--show", "",
+                 *_flags(SETTINGS)]) == 0
+    grown = Word2VecModel.load(str(out), spark=spark)
+    assert grown.wv.counts[grown.wv.words.index("rare")] == 5       # 3 remembered + 2 new
+
+    # --no-save-counts: no table, so the three earlier occurrences are forgotten
+    assert main(["train", "--input", first, "--output", str(bare), "--show", "", "--no-save-counts",
+                 *_flags(SETTINGS)]) == 0
+    assert not (bare / "versions" / "000001" / "counts").exists()
+    assert main(["train", "--input", more, "--from-model", str(bare), "--output", str(bare), "--show", "",
+                 *_flags(SETTINGS)]) == 0
+    assert "rare" not in Word2VecModel.load(str(bare), spark=spark).wv
+
+
 def test_continuation_refuses_rank_counts_and_bad_rates(spark, tmp_path, capsys):
     vectors = tmp_path / "vectors.txt"
     write_word2vec(str(vectors), ["a", "b"], np.ones((2, 3), np.float32))
