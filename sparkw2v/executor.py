@@ -215,6 +215,32 @@ def add_records(a: tuple, b: tuple) -> tuple:
     return tuple(x + y for x, y in zip(a, b))
 
 
+def key_by_block_and_partition(record: tuple) -> tuple:
+    """``(block, (partition, values))`` -> ``((block, partition), values)``, for sorting."""
+    block, (partition, values) = record
+    return (block, partition), values
+
+
+def block_of(key: tuple) -> int:
+    """The reducer of a ``(block, partition)`` key: its block."""
+    return key[0]
+
+
+def sum_sorted_blocks(records: Iterable[tuple]) -> Iterator[tuple]:
+    """Records sorted by ``(block, partition)``, summed per block as :func:`sum_in_partition_order`
+    sums them, holding one block's running total at a time."""
+    block, total = None, None
+    for (key, _), values in records:
+        if key != block:
+            if block is not None:
+                yield block, total
+            block, total = key, values
+        else:
+            total = add_records(total, values)
+    if block is not None:
+        yield block, total
+
+
 def sum_records_by_key(records: list[tuple]) -> list[tuple]:
     """``(key, (partition, record))`` pairs in partition order, summed per key as
     :func:`sum_in_partition_order` sums them; consumes ``records`` as it goes."""

@@ -9,8 +9,9 @@ undiluted.
 
 Two ways to sum, with bit-identical results:
 
-* **On the executors** (large models): the blocks are grouped by row block and summed
-  there, so the driver receives one combined copy, never one per partition.
+* **On the executors** (large models): the records are shuffled by row block and sorted
+  by (block, partition), and each reducer adds them up one at a time, so the driver
+  receives one combined copy, never one per partition.
 * **On the driver** (small models): when all partitions' updates together take at
   most ``DIRECT_FRACTION`` of the driver's memory (and half of
   ``spark.driver.maxResultSize``), they are collected and summed on the driver. This
@@ -266,8 +267,13 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
         if direct:  # records arrive in partition order: the same additions as on the executors
             combined = executor.sum_records_by_key(trained.collect())
         else:
-            combined = (trained.groupByKey(numPartitions=max(1, min(n_blocks, encoded.num_shards)))
-                        .mapValues(executor.sum_in_partition_order)
+            # Sorted by (block, partition), each reducer streams through its blocks adding one
+            # partition's record at a time. (groupByKey's Python-side merging spills whole
+            # blocks to disk: 98 s against 17 s per sync for a 1M-word model.)
+            combined = (trained.map(executor.key_by_block_and_partition)
+                        .repartitionAndSortWithinPartitions(max(1, min(n_blocks, encoded.num_shards)),
+                                                            partitionFunc=executor.block_of)
+                        .mapPartitions(executor.sum_sorted_blocks)
                         .collect())
     finally:
         model_bc.destroy()
