@@ -104,7 +104,10 @@ class Checkpoints:
         checkpointed run's (without --num-partitions, the shards follow Spark's default parallelism,
         which a restarted cluster may change)."""
         wanted = _training_parameters(cfg)
-        changed = sorted(k for k in set(wanted) | set(checkpoint.parameters)
+        # A checkpoint that records its shard count is checked on that count, so resuming with
+        # --num-partitions N after the cluster's parallelism changed is allowed.
+        ignored = {"num_partitions"} if checkpoint.shards is not None and shards is not None else set()
+        changed = sorted(k for k in (set(wanted) | set(checkpoint.parameters)) - ignored
                          if wanted.get(k) != checkpoint.parameters.get(k))
         if changed:
             diffs = ", ".join(f"{k}={checkpoint.parameters.get(k)!r} (now {wanted.get(k)!r})" for k in changed)

@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--restrict-vocab", type=int, default=300_000,
                           help="answer analogies from the N most frequent words (default: 300000)")
     evaluate.add_argument("--record", action="store_true",
-                          help="also store the scores under \"evaluation\" in the model's metadata.json")
+                          help="also store the scores with the model version (evaluation.json, read as "
+                               "\"evaluation\" of its metadata)")
     evaluate.add_argument("--master", help="Spark master (default: local[*])")
     _add_common(evaluate)
 
@@ -221,14 +222,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if not args.similarity and not args.analogies:
         raise ConfigError("give --similarity FILE and/or --analogies FILE")
+    from .vector_table import record_evaluation, resolve
+
     spark = get_session(master=args.master)
-    model = Word2VecModel.load(args.vectors, spark=spark)
+    location = resolve(spark, args.vectors)  # once: the version scored is the version recorded
+    model = Word2VecModel.load(location, spark=spark)
     scores = model.evaluate(args.similarity, args.analogies, restrict_vocab=args.restrict_vocab)
     print(json.dumps(scores, indent=2, sort_keys=True))
     if args.record:
-        from .vector_table import record_in_metadata
-        location = record_in_metadata(spark, args.vectors, "evaluation", model.metadata["evaluation"])
-        print(f"recorded the scores in {location}/metadata.json")
+        print(f"recorded the scores in {record_evaluation(spark, location, model.metadata['evaluation'])}")
     return 0
 
 

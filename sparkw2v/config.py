@@ -164,7 +164,9 @@ class TrainConfig:
                  and 0 < self.continue_alpha <= 1, "continue_alpha", self.continue_alpha,
                  "must be a number in (0, 1]")
         need(not (self.resume and self.from_model), "resume", self.resume,
-             "cannot be combined with --from-model: a continued run is not checkpointed; run it again instead")
+             "cannot be combined with --from-model: a continued run is not checkpointed. Before running it "
+             "again, check that it published no new version (OUTPUT/LATEST, 'continued_from' in its metadata), "
+             "or the same text is trained twice")
         need(self.combine in COMBINE_RULES, "combine", self.combine, f"must be one of {', '.join(COMBINE_RULES)}")
         if require_io:
             need((self.input is None) != (self.input_table is None), "input", self.input,

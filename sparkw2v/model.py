@@ -30,6 +30,13 @@ from .tokenizer import TokenizerSpec
 from .vectors import WordVectors
 
 
+#: Metadata keys that describe one published version, not the training: a loaded model
+#: that is saved again does not copy them.
+PER_VERSION_KEYS = frozenset({
+    "format_version", "version", "written_at", "versions", "vocab_size", "vector_size", "counts_table",
+    "stream", "stream_batch_id", "continued_from", "batch_words", "new_words", "new_words_sample"})
+
+
 class Word2Vec(Estimator):
     """Train word2vec on a Spark DataFrame (``fit``) or on files and tables (``fit_input``).
 
@@ -80,13 +87,15 @@ class Word2Vec(Estimator):
 
         With ``output`` set, every epoch is checkpointed under ``OUTPUT/_staging``
         (``resume=True`` continues from there), and :meth:`Word2VecModel.save` to
-        that output removes the checkpoint unless ``keep_checkpoints``.
+        that output removes the checkpoint unless ``keep_checkpoints``. Every word's
+        count stays cached on the executors until :meth:`Word2VecModel.save` writes it.
         """
         cfg = self.config.validate(require_io=False)
         if cfg.from_model:
             return _continue(spark, read_input(spark, cfg), cfg)
         checkpoints = Checkpoints(spark, cfg.output) if cfg.output else None
-        model = Word2VecModel(training.fit(spark, read_input(spark, cfg), cfg, checkpoints=checkpoints))
+        model = Word2VecModel(training.fit(spark, read_input(spark, cfg), cfg, checkpoints=checkpoints,
+                                           cache_counts=True))
         model._checkpoints = checkpoints
         return model
 
@@ -137,6 +146,7 @@ class Word2VecModel(Model):
         self.wv = WordVectors(self.vocab.words, self._w_in, self.vocab.counts)
         self._payload = None
         self._checkpoints: Checkpoints | None = None
+        self._source: str | None = None  # the version a loaded model was read from
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
         self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
 
@@ -226,9 +236,13 @@ class Word2VecModel(Model):
         return scores
 
     def training_metadata(self) -> dict:
-        """What metadata.json records: parameters, corpus sizes, history, timings, evaluation."""
+        """What metadata.json records: parameters, corpus sizes, history, timings, evaluation.
+
+        A loaded model keeps what describes its training and drops what described the
+        version it was read from (number, stream batch, continuation of that run).
+        """
         if self.result is None:
-            return dict(self.metadata)
+            return {k: v for k, v in self.metadata.items() if k not in PER_VERSION_KEYS}
         r = self.result
         extra = {"evaluation": self.metadata["evaluation"]} if "evaluation" in self.metadata else {}
         return {**extra, "parameters": r.config.to_dict(), "corpus_words": r.vocab.corpus_words,
@@ -250,15 +264,19 @@ class Word2VecModel(Model):
         w_out = self._w_out if self._w_out is not None else np.zeros_like(self._w_in)
         if self._continued is not None:
             from .continuation import publish
-            return publish(spark, path, self._continued, self._w_in, w_out, self.training_metadata(),
-                           overwrite=overwrite, keep_versions=self.config.keep_versions)
+            location = publish(spark, path, self._continued, self._w_in, w_out, self.training_metadata(),
+                               overwrite=overwrite, keep_versions=self.config.keep_versions)
+            self._continued.release()  # cached for this write; a later save recomputes them
+            return location
         counts = self.result.counts if self.result is not None else None
-        if counts is not None:  # train: every word's count, so continuing can grow the vocabulary
-            from .continuation import counts_frame, publish_with_counts
+        if counts is not None or self._source_counts(spark):  # so continuing can grow the vocabulary
+            from .continuation import COUNTS, counts_frame, publish_with_counts
+            frame = counts_frame(spark, counts) if counts is not None \
+                else spark.read.parquet(f"{self._source}/{COUNTS}")
             location = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, self.training_metadata(),
-                                           counts_frame(spark, counts), overwrite=overwrite,
-                                           keep_versions=self.config.keep_versions)
-            self.result.release_counts()
+                                           frame, overwrite=overwrite, keep_versions=self.config.keep_versions)
+            if self.result is not None:
+                self.result.release_counts()
         else:
             location = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out,
                                                 self.training_metadata(), overwrite=overwrite,
@@ -269,9 +287,18 @@ class Word2VecModel(Model):
             cp.clear()
         return location
 
+    def _source_counts(self, spark: SparkSession) -> bool:
+        """Whether this model was loaded from a version that has a counts table."""
+        from .continuation import COUNTS
+        return self._source is not None and vector_table._FS(spark, self._source).exists(
+            f"{self._source}/{COUNTS}/_SUCCESS")
+
     @classmethod
     def load(cls, path: str, spark: SparkSession | None = None) -> "Word2VecModel":
-        """Read a model directory written by :meth:`save` or ``sparkw2v train``."""
+        """Read a model directory written by :meth:`save` or ``sparkw2v train`` (its newest version)."""
         from .session import get_session
         spark = spark or get_session()
-        return cls(loaded=vector_table.read_model(spark, path))
+        location = vector_table.resolve(spark, path)
+        model = cls(loaded=vector_table.read_model(spark, location))
+        model._source = location
+        return model

@@ -60,8 +60,8 @@ class TrainResult:
     w_out: np.ndarray
     history: list[dict] = field(default_factory=list)
     info: dict = field(default_factory=dict)
-    #: (word, count) of every word of the corpus, persisted, when ``save_counts``; written and
-    #: released by ``Word2VecModel.save``.
+    #: (word, count) of every word of the corpus when ``save_counts`` (persisted if ``fit`` was
+    #: told to cache it); written and released by ``Word2VecModel.save``.
     counts: RDD | None = None
 
     def release_counts(self) -> None:
@@ -98,18 +98,23 @@ def _describe(spark: SparkSession, text: str) -> None:
 
 
 def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
-        on_epoch: Callable[[dict], None] | None = None, checkpoints: Checkpoints | None = None) -> TrainResult:
+        on_epoch: Callable[[dict], None] | None = None, checkpoints: Checkpoints | None = None,
+        cache_counts: bool = False) -> TrainResult:
     """Count, encode and train: the whole run on an already opened input.
 
     With ``checkpoints``, the model is checkpointed after every epoch, and with
     ``cfg.resume`` training continues from the newest checkpoint there. With
-    ``cfg.save_counts`` the result keeps every word's count (persisted on the
-    executors) until ``Word2VecModel.save`` writes it.
+    ``cfg.save_counts`` the result carries every word's count for
+    ``Word2VecModel.save`` to write: persisted on the executors until then if
+    ``cache_counts`` (the CLI, which saves right away), otherwise recounted from
+    the input when saved, so a model that is never saved holds nothing.
     """
     started = time.perf_counter()
     _describe(spark, "vocabulary")
     log.info("counting words")
-    counts = word_counts(corpus, cfg).persist(StorageLevel.MEMORY_AND_DISK) if cfg.save_counts else None
+    counts = word_counts(corpus, cfg) if cfg.save_counts else None
+    if counts is not None and cache_counts:
+        counts.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         result = _fit_counted(spark, corpus, cfg, counts, started, on_epoch, checkpoints)
     except BaseException:

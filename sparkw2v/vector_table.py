@@ -41,6 +41,8 @@ from .vocabulary import Vocabulary
 FORMAT_VERSION = 1
 VECTORS, VOCAB, OUTPUT_VECTORS, METADATA = "vectors", "vocab", "output_vectors", "metadata.json"
 VERSIONS, LATEST, STAGING, CHECKPOINT = "versions", "LATEST", "_staging", "checkpoint"
+#: Scores recorded for a published version by ``sparkw2v evaluate --record``.
+EVALUATION = "evaluation.json"
 #: Published versions kept by default; older ones are deleted after a successful publish.
 KEEP_VERSIONS = 3
 
@@ -220,10 +222,9 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     staging = f"{path}/{STAGING}/version-{uuid.uuid4().hex[:8]}"
     try:
         write_tables(spark, staging, vocab, w_in, w_out)
-        meta = {"format_version": FORMAT_VERSION, "version": version,
+        meta = {**metadata, "format_version": FORMAT_VERSION, "version": version,
                 "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions(),
-                **metadata}
+                "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions()}
         fs.write_text(f"{staging}/{METADATA}", json.dumps(meta, indent=2, sort_keys=True, default=_json))
         fs.mkdirs(f"{path}/{VERSIONS}")
         target = version_path(path, version)
@@ -243,21 +244,20 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     return fs.qualified(version_path(path, version))
 
 
-def record_in_metadata(spark: SparkSession, path: str, key: str, value: dict) -> str:
-    """Set ``key`` in the metadata.json of ``path``'s current version; returns that version's path.
+def record_evaluation(spark: SparkSession, location: str, scores: dict) -> str:
+    """Store ``scores`` with the version at ``location`` as ``evaluation.json``; returns its path.
 
-    The new file is written beside the old one and renamed over it, so a reader sees
-    the old or the new metadata (or, for an instant, falls back to the previous version).
+    metadata.json is never rewritten (a version stays complete whatever happens);
+    :func:`read_metadata` adds the file's content under ``evaluation``.
     """
-    location = resolve(spark, path)
     fs = _FS(spark, location)
-    meta = json.loads(fs.read_text(f"{location}/{METADATA}"))
-    meta[key] = value
-    tmp = f"{location}/.{METADATA}-{uuid.uuid4().hex[:8]}"
-    fs.write_text(tmp, json.dumps(meta, indent=2, sort_keys=True, default=_json))
-    fs.delete(f"{location}/{METADATA}")
-    fs.rename(tmp, f"{location}/{METADATA}")
-    return fs.qualified(location)
+    target = f"{location}/{EVALUATION}"
+    tmp = f"{location}/.{EVALUATION}-{uuid.uuid4().hex[:8]}"
+    fs.write_text(tmp, json.dumps(scores, indent=2, sort_keys=True, default=_json))
+    if fs.exists(target):
+        fs.delete(target)
+    fs.rename(tmp, target)
+    return fs.qualified(target)
 
 
 def write_tables(spark: SparkSession, directory: str, vocab: Vocabulary, w_in: np.ndarray,
@@ -322,8 +322,12 @@ def _matrix(column: pa.ChunkedArray, dim: int | None = None) -> np.ndarray:
 
 def read_metadata(spark: SparkSession, path: str) -> dict:
     """A model's metadata.json; FileNotFoundError if ``path`` is not a model directory."""
-    location = f"{resolve(spark, path)}/{METADATA}"
-    return json.loads(_FS(spark, location).read_text(location))
+    directory = resolve(spark, path)
+    fs = _FS(spark, directory)
+    meta = json.loads(fs.read_text(f"{directory}/{METADATA}"))
+    if fs.exists(f"{directory}/{EVALUATION}"):  # recorded after publishing: newer than metadata.json's
+        meta["evaluation"] = json.loads(fs.read_text(f"{directory}/{EVALUATION}"))
+    return meta
 
 
 def read_vectors_frame(spark: SparkSession, path: str) -> DataFrame:

@@ -96,10 +96,29 @@ def test_evaluation_scores_are_recorded_in_metadata(spark, model, tmp_path):
     assert recorded["wordsim_spearman"] == pytest.approx(scores["wordsim_spearman"])
     assert recorded["similarity_file"] == str(pairs) and recorded["analogy_file"] is None
 
-    # 'sparkw2v evaluate --record' replaces the scores in the current version's metadata
+    # 'sparkw2v evaluate --record' stores new scores beside the version; metadata.json is not rewritten
+    before = (tmp_path / "model" / "versions" / "000001" / "metadata.json").read_text()
     pairs.write_text("a\tb\t1.0\nc\td\t2.0\n")
     assert main(["evaluate", "--vectors", path, "--similarity", str(pairs), "--record", "-q"]) == 0
+    assert (tmp_path / "model" / "versions" / "000001" / "metadata.json").read_text() == before
+    assert (tmp_path / "model" / "versions" / "000001" / "evaluation.json").exists()
     meta = read_metadata(spark, path)
     assert meta["evaluation"]["wordsim_pairs"] == 2
     assert meta["parameters"]["vector_size"] == 8       # the rest of the metadata is kept
     assert json.loads(json.dumps(meta)) == meta
+
+
+def test_fit_and_save_leave_nothing_cached(spark, tmp_path):
+    def cached():
+        return spark.sparkContext._jsc.getPersistentRDDs().size()
+
+    frame = spark.createDataFrame([(line,) for line in LINES], "text string")
+    before = cached()
+    model = Word2Vec(num_partitions=1, **SMALL).fit(frame)
+    assert cached() == before                    # a model that is never saved holds nothing
+    path = str(tmp_path / "model")
+    model.save(path)
+    assert (tmp_path / "model" / "versions" / "000001" / "counts" / "_SUCCESS").exists()  # recounted
+    continued = Word2Vec(from_model=path, num_partitions=1, **SMALL).fit(frame)
+    continued.save(path, overwrite=True)
+    assert cached() == before

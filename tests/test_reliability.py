@@ -96,6 +96,9 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     checkpoints.check_resumable(saved, cfg, saved.vocab, 2)
     with pytest.raises(ResumeError, match="trained on 2 shards, this run would use 3; pass --num-partitions 2"):
         checkpoints.check_resumable(saved, cfg, saved.vocab, 3)
+    # a run without --num-partitions on a 3-core cluster, told to pass --num-partitions 2: accepted
+    saved.parameters["num_partitions"] = None
+    checkpoints.check_resumable(saved, cfg.replace(num_partitions=2), saved.vocab, 2)
 
 
 def test_failed_publish_leaves_previous_version_intact(spark, tmp_path, monkeypatch):

@@ -207,6 +207,26 @@ def test_train_saves_every_count_so_rare_words_can_enter_later(spark, tmp_path):
     assert "rare" not in Word2VecModel.load(str(bare), spark=spark).wv
 
 
+def test_saving_a_loaded_streamed_model_writes_a_new_version_with_its_counts(spark, tmp_path):
+    source, out, copy = tmp_path / "landing", tmp_path / "model", tmp_path / "copy"
+    source.mkdir()
+    (source / "part-0.txt").write_text("\n".join(FILES[0] + ["g0w1 rare g0w2"]) + "\n")
+    run_stream(spark, TrainConfig(output=str(out), **SETTINGS),
+               StreamConfig(source=str(source), checkpoint=str(tmp_path / "cp"), available_now=True))
+    loaded = Word2VecModel.load(str(out), spark=spark)
+    assert loaded.metadata["stream_batch_id"] == 0
+    loaded.save(str(out), overwrite=True)
+    loaded.save(str(copy))
+    for path, version in ((out, 2), (copy, 1)):
+        meta = vector_table.read_metadata(spark, str(path))
+        assert meta["version"] == version                          # the writer's, not the loaded one's
+        assert "stream_batch_id" not in meta and "stream" not in meta and "counts_table" in meta
+        assert meta["parameters"] == loaded.metadata["parameters"]
+        counts = {r["word"]: r["count"] for r in spark.read.parquet(
+            str(path / "versions" / f"{version:06d}" / "counts")).collect()}
+        assert counts["rare"] == 1                                 # below min_count, still carried
+
+
 def test_continuation_refuses_rank_counts_and_bad_rates(spark, tmp_path, capsys):
     vectors = tmp_path / "vectors.txt"
     write_word2vec(str(vectors), ["a", "b"], np.ones((2, 3), np.float32))
