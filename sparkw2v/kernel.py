@@ -99,10 +99,12 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
             update = update * _repeat_weights(repeats, cap, update.dtype)[rows, None]
         np.add.at(target, rows, update)
         return
-    order = np.argsort(rows).astype(np.int32)
+    vocab = target.shape[0]
+    # A stable sort of 16-bit keys is a radix sort: about 2x faster than sorting int32.
+    keys = rows.astype(np.uint16) if vocab <= 1 << 16 else rows
+    order = np.argsort(keys, kind="stable").astype(np.int32)
     sorted_rows = rows[order]
     cols = order if value_rows is None else value_rows[order].astype(np.int32)
-    vocab = target.shape[0]
     if _csr_matvecs is not None and target.flags.c_contiguous and values.dtype == target.dtype \
             and vocab <= 16 * n:
         # A (vocab x len(values)) with a row per target row: the product adds into target in place.
@@ -111,7 +113,8 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
             counts += repeats
         indptr = np.zeros(vocab + 1, dtype=np.int32)
         indptr[1:] = repeats.cumsum(dtype=np.int32)
-        data = _repeat_weights(repeats, cap, values.dtype)[sorted_rows] if cap else np.ones(n, values.dtype)
+        capped = cap and int(repeats.max()) > cap
+        data = _repeat_weights(repeats, cap, values.dtype)[sorted_rows] if capped else np.ones(n, values.dtype)
         _csr_matvecs(vocab, values.shape[0], target.shape[1], indptr, cols, data,
                      np.ascontiguousarray(values).ravel(), target.ravel())
         return
@@ -120,8 +123,8 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
     repeats = np.diff(indptr)
     if counts is not None:
         counts[sorted_rows[starts]] += repeats
-    data = _repeat_weights(repeats, cap, values.dtype)[np.repeat(np.arange(starts.size), repeats)] if cap \
-        else np.ones(n, dtype=values.dtype)
+    data = _repeat_weights(repeats, cap, values.dtype)[np.repeat(np.arange(starts.size), repeats)] \
+        if cap and int(repeats.max()) > cap else np.ones(n, dtype=values.dtype)
     summed = _sparse.csr_matrix((data, cols, indptr), shape=(starts.size, values.shape[0])) @ values
     target[sorted_rows[starts]] += summed
 
