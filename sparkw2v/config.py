@@ -219,7 +219,7 @@ class TrainConfig:
 #: TrainConfig fields that name a static input or a batch run's output handling: ``stream``
 #: replaces them with its own settings (it always adds versions and has its own checkpoint).
 NOT_STREAM_FIELDS = ("input", "input_table", "input_format", "overwrite", "resume", "checkpoint_interval",
-                     "keep_checkpoints")
+                     "keep_checkpoints", "save_counts")  # a stream always keeps its running counts
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 
