@@ -41,6 +41,7 @@ leaves a complete table under ``_staging`` that :func:`load_base` moves in later
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -221,15 +222,39 @@ class Continued:
     base_version: int | None
     new_words: list[str] = field(default_factory=list)
     batch_words: int = 0  # tokens in the new text, in the vocabulary or not
+    input_digest: str | None = None  # names the files trained on (see input_digest)
 
     def metadata(self) -> dict:
         """What a published version records about the continuation (besides training_metadata)."""
-        return {"continued_from": {"path": self.base_location, "version": self.base_version},
+        return {"continued_from": {"path": self.base_location, "version": self.base_version,
+                                   "input_digest": self.input_digest},
                 "batch_words": self.batch_words, "new_words": len(self.new_words),
                 "new_words_sample": self.new_words[:20]}
 
     def release(self) -> None:
         self.counts.unpersist()
+
+
+def input_digest(corpus: CorpusInput) -> str | None:
+    """A short digest of the files ``corpus`` reads (None for data that is not read from files)."""
+    try:
+        files = sorted(corpus.frame.inputFiles())
+    except Exception:  # streaming or in-memory frames
+        return None
+    return hashlib.sha256("\n".join(files).encode("utf-8")).hexdigest()[:16] if files else None
+
+
+def check_not_repeated(spark: SparkSession, base: BaseModel, digest: str | None, output: str | None) -> None:
+    """Refuse to continue ``base`` into its own path on the files its newest version was trained on:
+    the likely case is a rerun after a crash that came once that version was published."""
+    if digest is None or output is None or base.location is None:
+        return
+    done = base.metadata.get("continued_from") or {}
+    if done.get("input_digest") == digest and same_path(spark, base.location.rsplit("/", 2)[0], output):
+        raise InputError(
+            f"version {base.metadata.get('version')} of {output} was already continued on these input files "
+            f"(published {base.metadata.get('written_at')}); running again would train them twice. To train "
+            "on them again, write to another --output")
 
 
 def continue_config(base: BaseModel, cfg: TrainConfig) -> TrainConfig:
@@ -291,7 +316,7 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
     result.info.update(count_seconds=counted - started, total_seconds=time.perf_counter() - started)
     version = base.metadata.get("version")
     return Continued(result, counts, base.location, int(version) if version is not None else None, new_words,
-                     batch_words)
+                     batch_words, input_digest(corpus))
 
 
 def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_counts: dict[str, int],

@@ -104,7 +104,9 @@ def _continue(spark: SparkSession, corpus, cfg: TrainConfig) -> "Word2VecModel":
     """``from_model`` set: continue that model on ``corpus`` (see :mod:`sparkw2v.continuation`)."""
     from . import continuation
 
-    continued = continuation.continue_training(spark, continuation.load_base(spark, cfg.from_model), corpus, cfg)
+    base = continuation.load_base(spark, cfg.from_model)
+    continuation.check_not_repeated(spark, base, continuation.input_digest(corpus), cfg.output)
+    continued = continuation.continue_training(spark, base, corpus, cfg)
     model = Word2VecModel(continued.result)
     model._continued = continued
     return model

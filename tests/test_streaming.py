@@ -160,7 +160,7 @@ def test_stream_from_model_and_bad_sources(spark, tmp_path, capsys):
 
 # -- batch continuation --------------------------------------------------------------------------
 
-def test_train_from_model_adds_a_version_with_new_words(spark, tmp_path):
+def test_train_from_model_adds_a_version_with_new_words(spark, tmp_path, capsys):
     out = tmp_path / "model"
     first = _write(tmp_path / "a.txt", FILES[0])
     second = _write(tmp_path / "b.txt", FILES[1])
@@ -169,11 +169,18 @@ def test_train_from_model_adds_a_version_with_new_words(spark, tmp_path):
     assert main(["train", "--input", second, "--from-model", str(out), "--output", str(out), "--show", "",
                  *_flags(SETTINGS)]) == 0
     assert vector_table.published_versions(spark, str(out)) == [1, 2]
+    # the same command again (say, after a crash that came once version 2 was published) is refused
+    assert main(["train", "--input", second, "--from-model", str(out), "--output", str(out), "--show", "",
+                 *_flags(SETTINGS)]) == 2
+    assert "already continued on these input files" in capsys.readouterr().err
+    assert vector_table.published_versions(spark, str(out)) == [1, 2]
     old = Word2VecModel.load(vector_table.version_path(str(out), 1), spark=spark)
     new = Word2VecModel.load(str(out), spark=spark)
     assert "soon" in new.wv and "soon" not in old.wv and len(new.wv) == len(old.wv) + 1
     meta = new.metadata
-    assert meta["continued_from"] == {"path": vector_table.version_path(str(out), 1), "version": 1}
+    assert {k: meta["continued_from"][k] for k in ("path", "version")} == {
+        "path": vector_table.version_path(str(out), 1), "version": 1}
+    assert len(meta["continued_from"]["input_digest"]) == 16
     assert meta["parameters"]["from_model"] == str(out) and meta["new_words_sample"] == ["soon"]
     assert (out / "versions" / "000002" / "counts" / "_SUCCESS").exists()
     assert cosines(old, new).mean() > COSINE_BOUND
