@@ -125,7 +125,12 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
         counts[sorted_rows[starts]] += repeats
     data = _repeat_weights(repeats, cap, values.dtype)[np.repeat(np.arange(starts.size), repeats)] \
         if cap and int(repeats.max()) > cap else np.ones(n, dtype=values.dtype)
-    summed = _sparse.csr_matrix((data, cols, indptr), shape=(starts.size, values.shape[0])) @ values
+    if _csr_matvecs is not None and values.dtype == target.dtype:  # the product without scipy's checks
+        summed = np.zeros((starts.size, target.shape[1]), dtype=target.dtype)
+        _csr_matvecs(starts.size, values.shape[0], target.shape[1], indptr, cols, data,
+                     np.ascontiguousarray(values).ravel(), summed.ravel())
+    else:
+        summed = _sparse.csr_matrix((data, cols, indptr), shape=(starts.size, values.shape[0])) @ values
     target[sorted_rows[starts]] += summed
 
 
