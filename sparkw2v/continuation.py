@@ -56,6 +56,7 @@ from . import vector_table
 from .config import TrainConfig
 from .corpus import CorpusInput, InputError, word_counts
 from .memory import check_memory
+from .session import describe_job
 from .training import TrainResult, train_encoded
 from .vocabulary import Vocabulary
 
@@ -283,7 +284,7 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
     cfg = continue_config(base, cfg)
     if round_key is None:
         round_key = int(base.metadata.get("version", 0))
-    _describe(spark, f"{label}: count new words")
+    describe_job(spark, f"{label}: count new words")
     counts = merge_counts(spark, base, count_words(spark, corpus, cfg)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         totals_row = counts.agg(F.sum("count"), F.count(F.lit(1)), F.sum("batch_count")).first()
@@ -335,17 +336,14 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
                                                             "words_per_second": 0.0, "alpha_scale": 1.0})
     num_shards = run_cfg.num_partitions or spark.sparkContext.defaultParallelism
     check_memory(spark.sparkContext.getConf(), len(vocab), run_cfg.vector_size, num_shards)
-    _describe(spark, f"{label}: encode new text")
+    describe_job(spark, f"{label}: encode new text")
     encoded = encode_corpus(corpus, batch_view, run_cfg, num_shards)
     try:
         return train_encoded(spark, encoded, vocab, run_cfg, weights=(w_in, w_out))
     finally:
         encoded.unpersist()
-        spark.sparkContext.setJobDescription(None)
+        describe_job(spark, None)
 
-
-def _describe(spark: SparkSession, text: str) -> None:
-    spark.sparkContext.setJobDescription(f"sparkw2v: {text}")
 
 
 def same_path(spark: SparkSession, a: str, b: str) -> bool:
@@ -377,7 +375,7 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
     staged = f"counts-{uuid.uuid4().hex[:12]}"
     staged_path = f"{path}/{vector_table.STAGING}/{staged}"
     try:
-        _describe(spark, "publish: write word counts")
+        describe_job(spark, "publish: write word counts")
         counts.repartition(max(1, -(-vocab.distinct_words // 4_000_000))).write.parquet(staged_path)
         location = vector_table.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
                                             overwrite=overwrite, keep_versions=keep_versions)
@@ -387,7 +385,7 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
         vector_table.drop_empty_staging(fs, path)
         raise
     finally:
-        spark.sparkContext.setJobDescription(None)
+        describe_job(spark, None)
     # Published: from here a failure only delays the move (load_base finishes it).
     fs.rename(staged_path, f"{location}/{COUNTS}")
     vector_table.drop_empty_staging(fs, path)

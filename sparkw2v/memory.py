@@ -43,6 +43,16 @@ def human(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+def driver_memory(conf) -> int:
+    """Bytes of spark.driver.memory (Spark's default 1g when unset)."""
+    return parse_size(conf.get("spark.driver.memory", None) or "1g", "m")
+
+
+def max_result_size(conf) -> int:
+    """Bytes of spark.driver.maxResultSize (default 1g); 0 means no limit."""
+    return parse_size(conf.get("spark.driver.maxResultSize", None) or "1g", "b")
+
+
 def model_bytes(vocab_size: int, vector_size: int) -> int:
     """Both float32 matrices."""
     return 2 * 4 * vocab_size * vector_size
@@ -55,13 +65,13 @@ def check_memory(conf, vocab_size: int, vector_size: int, partitions: int) -> No
     shape = f"{vocab_size:,} words x {vector_size} dimensions x 2 matrices = {human(size)}"
     lower = "or lower --vector-size, set --max-vocab-size or raise --min-count"
 
-    driver = parse_size(get("spark.driver.memory", None) or "1g", "m")
+    driver = driver_memory(conf)
     if DRIVER_COPIES * size > driver:
         raise MemoryEstimateError(
             f"the model ({shape}) needs about {human(DRIVER_COPIES * size)} of driver memory, but "
             f"spark.driver.memory is {human(driver)}: raise spark.driver.memory (spark-submit "
             f"--driver-memory) to at least {human(DRIVER_COPIES * size * 1.25)}, {lower}")
-    results = parse_size(get("spark.driver.maxResultSize", None) or "1g", "b")
+    results = max_result_size(conf)
     collected = 4 * vocab_size * (2 * vector_size + 4)
     if results and collected > 0.9 * results:
         raise MemoryEstimateError(

@@ -35,3 +35,8 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: dic
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
+
+
+def describe_job(spark: SparkSession, text: str | None) -> None:
+    """Name the Spark jobs that follow in the UI ("sparkw2v: epoch 3/5"); ``None`` clears it."""
+    spark.sparkContext.setJobDescription(None if text is None else f"sparkw2v: {text}")

@@ -63,6 +63,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .vectors import top_k
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
@@ -126,21 +128,6 @@ class VectorTable:
             query /= norm
         scores = (self.matrix @ query) / self.safe_norms
         return top_k(scores, self.words, [*positive, *negative], k)
-
-
-def top_k(scores: np.ndarray, words: list[str], exclude: list[int], k: int) -> list[tuple[str, float]]:
-    """The ``k`` best (word, score) pairs, best first, ties to the lower row; ``scores`` is reused."""
-    excluded = set(exclude)
-    scores[list(excluded)] = -np.inf
-    k = min(k, scores.size - len(excluded))
-    if k <= 0:
-        return []
-    kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
-    # argpartition picks any of the words tied with the k-th score; take the lowest rows.
-    better = np.flatnonzero(scores > kth)
-    best = np.concatenate([better, np.flatnonzero(scores == kth)[:k - better.size]])
-    best = best[np.lexsort((best, -scores[best]))]
-    return [(words[i], float(scores[i])) for i in best]
 
 
 _cache: OrderedDict[tuple, VectorTable] = OrderedDict()

@@ -35,6 +35,7 @@ from . import continuation, vector_table
 from .config import ConfigError, StreamConfig, TrainConfig, parse_duration
 from .corpus import CorpusInput, select_column
 from .model import Word2VecModel
+from .session import describe_job
 
 log = logging.getLogger("sparkw2v")
 
@@ -129,7 +130,7 @@ class BatchTrainer:
     def _run(self, frame: DataFrame, batch_id: int) -> None:
         started = time.perf_counter()
         label = f"stream batch {batch_id}"
-        self.spark.sparkContext.setJobDescription(f"sparkw2v: {label}")
+        describe_job(self.spark, label)
         output = self.cfg.output
         newest = _newest_version(self.spark, output)
         if newest is not None:
@@ -165,7 +166,7 @@ class BatchTrainer:
                                             overwrite=True, keep_versions=self.cfg.keep_versions)
         finally:
             continued.release()
-            self.spark.sparkContext.setJobDescription(None)
+            describe_job(self.spark, None)
         meta = vector_table.read_metadata(self.spark, location)
         self._last = continuation.BaseModel(result.vocab, result.w_in, result.w_out, meta, location,
                                             self.spark.read.parquet(f"{location}/{continuation.COUNTS}"))

@@ -38,7 +38,8 @@ from .checkpoint import Checkpoints
 from .config import TrainConfig
 from .corpus import CorpusInput, EncodedCorpus, InputError, build_vocabulary, encode_corpus, word_counts
 from .kernel import KernelParams
-from .memory import check_memory
+from .memory import check_memory, driver_memory, max_result_size
+from .session import describe_job
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -93,9 +94,6 @@ def learning_rate(cfg: TrainConfig, progress: float) -> float:
     return a0 - (a0 - cfg.min_alpha) * min(max(progress, 0.0), 1.0)
 
 
-def _describe(spark: SparkSession, text: str) -> None:
-    spark.sparkContext.setJobDescription(f"sparkw2v: {text}")
-
 
 def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
         on_epoch: Callable[[dict], None] | None = None, checkpoints: Checkpoints | None = None,
@@ -110,7 +108,7 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
     the input when saved, so a model that is never saved holds nothing.
     """
     started = time.perf_counter()
-    _describe(spark, "vocabulary")
+    describe_job(spark, "vocabulary")
     log.info("counting words")
     counts = word_counts(corpus, cfg) if cfg.save_counts else None
     if counts is not None and cache_counts:
@@ -145,7 +143,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
         else:
             checkpoints.check_resumable(resumed, cfg, vocab, num_shards)
             log.info("resuming after epoch %d from %s", resumed.epochs_done, checkpoints.root)
-    _describe(spark, "encode")
+    describe_job(spark, "encode")
     encoded = encode_corpus(corpus, vocab, cfg, num_shards)
     prepared = time.perf_counter()
     on_epoch_end = None
@@ -155,7 +153,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
         def on_epoch_end(epochs_done, w_in, w_out, history):
             if time.perf_counter() - last[0] < cfg.checkpoint_interval:
                 return
-            _describe(spark, f"checkpoint after epoch {epochs_done}")
+            describe_job(spark, f"checkpoint after epoch {epochs_done}")
             checkpoints.save(epochs_done, vocab, w_in, w_out, cfg, history, num_shards)
             last[0] = time.perf_counter()
             _test_pause_after_checkpoint()
@@ -166,7 +164,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
                                history=resumed.history if resumed else None, on_epoch_end=on_epoch_end)
     finally:
         encoded.unpersist()
-        spark.sparkContext.setJobDescription(None)
+        describe_job(spark, None)
     result.info.update(prepare_seconds=prepared - started, total_seconds=time.perf_counter() - started,
                        resumed_after_epoch=resumed.epochs_done if resumed else None)
     return result
@@ -212,7 +210,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             for sync in range(syncs):
                 step = epoch * syncs + sync
                 label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
-                _describe(spark, label)
+                describe_job(spark, label)
                 task = executor.TrainTask(
                     kernel=kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
                     alpha_start=learning_rate(cfg, step / steps) * scale,
@@ -254,12 +252,9 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
 
 def sums_on_driver(conf, vocab_size: int, vector_size: int, partitions: int) -> bool:
     """Whether every partition's updates together are small enough for the driver to sum."""
-    from .memory import parse_size
-
     shipped = partitions * 4 * vocab_size * (2 * vector_size + 6)
-    driver = parse_size(conf.get("spark.driver.memory", None) or "1g", "m")
-    results = parse_size(conf.get("spark.driver.maxResultSize", None) or "1g", "b") or float("inf")
-    return shipped <= min(DIRECT_FRACTION * driver, results / 2)
+    results = max_result_size(conf) or float("inf")
+    return shipped <= min(DIRECT_FRACTION * driver_memory(conf), results / 2)
 
 
 def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray, w_out: np.ndarray,

@@ -120,16 +120,23 @@ class WordVectors:
         return self._top(scores, exclude, topn)
 
     def _top(self, scores: np.ndarray, exclude: list[int], topn: int) -> list[tuple[str, float]]:
-        scores = np.array(scores, dtype=np.float32)
-        valid = [i for i in exclude if i < scores.size]
-        scores[valid] = -np.inf
-        k = min(topn, scores.size - len(set(valid)))
-        if k <= 0:
-            return []
-        best = np.argpartition(-scores, k - 1)[:k]
-        best = best[np.lexsort((best, -scores[best]))]
-        return [(self.words[i], float(scores[i])) for i in best]
+        return top_k(np.array(scores, dtype=np.float32), self.words, [i for i in exclude if i < len(scores)], topn)
 
     def analogy(self, a: str, b: str, c: str, topn: int = 1) -> list[tuple[str, float]]:
         """Answers to "``a`` is to ``b`` as ``c`` is to ?" by 3CosAdd."""
         return self.most_similar(positive=[b, c], negative=[a], topn=topn)
+
+
+def top_k(scores: np.ndarray, words: list[str], exclude: list[int], k: int) -> list[tuple[str, float]]:
+    """The ``k`` best (word, score) pairs, best first, ties to the lower row; ``scores`` is reused."""
+    excluded = set(exclude)
+    scores[list(excluded)] = -np.inf
+    k = min(k, scores.size - len(excluded))
+    if k <= 0:
+        return []
+    kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+    # argpartition picks any of the words tied with the k-th score; take the lowest rows.
+    better = np.flatnonzero(scores > kth)
+    best = np.concatenate([better, np.flatnonzero(scores == kth)[:k - better.size]])
+    best = best[np.lexsort((best, -scores[best]))]
+    return [(words[i], float(scores[i])) for i in best]
