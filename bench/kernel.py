@@ -49,7 +49,7 @@ def score(words, matrix) -> dict:
                     analogy_path=str(EVAL / "questions-words.txt"))
 
 
-def run_ours(sentences, sg: bool, seed: int, batch_words: int) -> dict:
+def run_ours(sentences, sg: bool, seed: int, batch_words: int, shared_by: int = 1, shared_draws: int = 0) -> dict:
     counts = Counter(w for s in sentences for w in s)
     vocab = Vocabulary.from_counts(counts.items(), HYPER["min_count"])
     index = vocab.index()
@@ -61,7 +61,8 @@ def run_ours(sentences, sg: bool, seed: int, batch_words: int) -> dict:
     w_in, w_out = initial_weights(len(vocab), HYPER["vector_size"], seed)
     keep = keep_probabilities(vocab.counts, HYPER["sample"])
     table = negative_table(vocab.counts, 0.75)
-    params = KernelParams(sg=sg, window=HYPER["window"], negative=HYPER["negative"], chunk_words=batch_words)
+    params = KernelParams(sg=sg, window=HYPER["window"], negative=HYPER["negative"], chunk_words=batch_words,
+                          shared_by=shared_by, shared_draws=shared_draws)
     alpha0, alpha1, epochs = (0.025 if sg else 0.05), 1e-4, HYPER["epochs"]
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -91,15 +92,19 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--batch-words", type=int, default=2048)
     parser.add_argument("--only-ours", action="store_true", help="skip the gensim run")
+    parser.add_argument("--shared-by", type=int, default=1, help="centres sharing one draw of negatives")
+    parser.add_argument("--shared-draws", type=int, default=0, help="negatives per shared draw (0: --negative)")
+    parser.add_argument("--first-seed", type=int, default=1)
     args = parser.parse_args(argv)
     sentences = load(args.corpus)
     corpus_words = sum(len(s) for s in sentences)
     rows = {}
-    trainers = [("sparkw2v kernel", lambda s: run_ours(sentences, args.sg, s, args.batch_words))]
+    trainers = [("sparkw2v kernel", lambda s: run_ours(sentences, args.sg, s, args.batch_words, args.shared_by,
+                                                       args.shared_draws))]
     if not args.only_ours:
         trainers.append(("gensim workers=1", lambda s: run_gensim(sentences, args.sg, s)))
     for name, run in trainers:
-        runs = [run(seed) for seed in range(1, args.seeds + 1)]
+        runs = [run(seed) for seed in range(args.first_seed, args.first_seed + args.seeds)]
         rows[name] = {k: statistics.mean(r[k] for r in runs) for k in ("train", "wordsim_spearman", "analogy_3cosadd")}
         rows[name]["words_per_second"] = corpus_words * HYPER["epochs"] / rows[name]["train"]
         print(f"  {name}: " + ", ".join(f"{r['train']:.1f}s ws {r['wordsim_spearman']:.3f} an "

@@ -58,6 +58,13 @@ class TrainConfig:
     seed: int = _opt(1, "random seed; same seed, partitions and input files give the same vectors",
                      "training")
     batch_words: int = _opt(2048, "corpus words per vectorised kernel step", "training")
+    negative_group: int = _opt(
+        64, "centres that share one draw of negatives, at most one per 128 vocabulary words (1: each "
+        "centre draws its own, as word2vec.c); sharing turns thousands of tiny matrix products into a few "
+        "larger ones", "training")
+    negative_draws: int | None = _opt(
+        None, "negatives per shared draw, each weighted negative / negative_draws "
+        "(default: max(negative, 8), or negative when negative_group is 1)", "training")
     # Distribution
     num_partitions: int | None = _opt(
         None, "corpus shards trained in parallel (default: Spark's default parallelism)", "distribution")
@@ -109,6 +116,12 @@ class TrainConfig:
             return float(self.partition_alpha_scale)
         return float(min(partitions, 4)) if self.combine != "sum" else 1.0
 
+    def negative_draws_for(self, group: int) -> int:
+        """Negatives per shared draw when ``group`` centres share it (``negative_draws`` if set)."""
+        if self.negative_draws is not None:
+            return self.negative_draws
+        return max(self.negative, min(8, group))
+
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
 
@@ -124,7 +137,7 @@ class TrainConfig:
                  name, value, f"must be an integer >= {low}")
 
         for name in ("vector_size", "window", "epochs", "syncs_per_epoch", "max_sentence_length",
-                     "batch_words", "keep_versions"):
+                     "batch_words", "keep_versions", "negative_group"):
             positive_int(name)
         positive_int("min_count", 1)
         positive_int("negative", 1)
@@ -132,6 +145,8 @@ class TrainConfig:
             positive_int("max_vocab_size")
         if self.num_partitions is not None:
             positive_int("num_partitions")
+        if self.negative_draws is not None:
+            positive_int("negative_draws")
         for name in ("sample", "ns_exponent", "min_alpha", "checkpoint_interval"):
             value = getattr(self, name)
             need(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,

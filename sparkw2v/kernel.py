@@ -9,11 +9,14 @@ word2vec.c does per word, vectorised:
    reduced window ``b`` uniformly from ``1..window``;
 2. group centres by ``b`` so each group's contexts form a dense
    ``(centres, 2b)`` block, masked at sentence edges;
-3. for each centre, draw ``negative`` words from the unigram table. The centre
-   and its negatives are the output rows; in skip-gram every context of the
-   centre is scored against all of them in one small matrix product (the
-   negatives are shared by the centre's contexts, as in Intel's pWord2Vec,
-   instead of drawn per pair), in CBOW the mean of the contexts is;
+3. draw ``S`` negatives for each group of ``shared_by`` consecutive centres,
+   each weighted ``negative / S`` so the expected gradient is that of
+   ``negative`` draws per centre. Every context of a group (skip-gram) or each
+   centre's context mean (CBOW) is scored against the group's negatives in one
+   matrix product, and against its centre's output row by a row-wise dot.
+   ``shared_by = 1, S = negative`` is word2vec's per-centre sampling (with the
+   draws shared by a centre's contexts, as in Intel's pWord2Vec); groups of 64
+   replace thousands of tiny products per step with a few larger ones;
 4. gradients of the binary cross-entropy are scatter-added into the rows they
    belong to. A row repeated within a step gets the sum of its updates, up to
    ``repeat_cap`` repeats; beyond that, its mean update times ``repeat_cap``
@@ -55,6 +58,12 @@ class KernelParams:
     chunk_words: int = DEFAULT_CHUNK_WORDS
     loss_every: int = 4  # score the loss on every n-th step (0: never); it costs ~5% when computed
     repeat_cap: int = 16
+    shared_by: int = 1  # centres that share one draw of negatives
+    shared_draws: int = 0  # negatives per shared draw, each weighted negative / draws (0: negative)
+
+    @property
+    def draws(self) -> int:
+        return self.shared_draws or self.negative
 
 
 @dataclass
@@ -183,6 +192,8 @@ def train_shard(
     if total == 0:
         return stats
     step = skipgram_step if params.sg else cbow_step
+    draws = params.draws
+    weight = np.float32(params.negative / draws)
     cuts = _chunk_bounds(sentence_starts, params.chunk_words)
     steps = 0
     for a, b in zip(cuts[:-1], cuts[1:]):
@@ -213,73 +224,134 @@ def train_shard(
                 centres, pos, valid = centres[has_context], pos[has_context], valid[has_context]
                 if centres.size == 0:
                     continue
-            negatives = neg_table[rng.integers(0, neg_table.size, size=(centres.size, params.negative))]
+            groups = -(-centres.size // params.shared_by)
+            negatives = neg_table[rng.integers(0, neg_table.size, size=(groups, draws))]
             with_loss = params.loss_every > 0 and steps % params.loss_every == 0
             steps += 1
             step(w_in, w_out, chunk[centres], chunk[pos], valid, negatives, np.float32(alpha),
-                 with_loss, stats, params.repeat_cap)
+                 with_loss, stats, params.repeat_cap, weight)
     return stats
 
 
-def _output_rows(centre: np.ndarray, negatives: np.ndarray):
-    """Output rows per centre (the centre, then its negatives), labels, and a mask that
-    drops a negative equal to its centre (word2vec.c skips those)."""
-    outs = np.concatenate((centre[:, None], negatives), axis=1)
-    labels = np.zeros(outs.shape[1], dtype=np.float32)
-    labels[0] = 1.0
-    keep = np.ones(outs.shape, dtype=bool)
-    keep[:, 1:] = negatives != centre[:, None]
-    return outs, labels, keep
+def _group_scores(h: np.ndarray, on: np.ndarray, rows: int):
+    """Scores of input rows against negatives shared by consecutive groups of them.
+
+    ``h`` is ``(n, d)`` with ``n <= rows``, ``on`` is ``(G, S, d)`` and ``rows`` is a
+    multiple of ``G``: ``h``, padded with zero rows to ``rows``, is split into ``G``
+    equal groups and each is scored against its own ``S`` rows in one matrix product.
+    Returns the ``(G, rows / G, S)`` scores and the padded ``(G, rows / G, d)`` inputs.
+    """
+    n, d = h.shape
+    if rows != n:
+        h = np.concatenate((h, np.zeros((rows - n, d), dtype=h.dtype)))
+    hg = h.reshape(on.shape[0], -1, d)
+    return np.matmul(hg, on.transpose(0, 2, 1)), hg
 
 
-def _loss(sig: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
-    """Binary cross-entropy summed over the unmasked scores."""
-    p = np.where(labels > 0, sig, 1.0 - sig)
-    return float(-(np.log(np.maximum(p, 1e-7)) * mask).sum())
+def _negative_step(hg, on, scores, owner_rows, negatives, alpha, weight, mask, compute_loss):
+    """Negative half of a step: gradients for the grouped inputs and for the negatives' rows.
 
-
-def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0):
-    """Skip-gram: every context row predicts its centre against the centre's negatives."""
-    outs, labels, keep = _output_rows(centre, negatives)
-    h = np.take(w_in, contexts, axis=0)                  # (m, 2b, d)
-    o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
-    scores = np.matmul(h, o.transpose(0, 2, 1))           # (m, 2b, k+1)
-    mask = valid[:, :, None] & keep[:, None, :]
+    ``owner_rows`` holds, per grouped input, the row of the centre it predicts (-1 for
+    padding); a negative equal to that centre is skipped, as word2vec.c does.
+    ``mask`` (same shape as ``owner_rows``) marks real inputs.
+    """
+    keep = mask[:, :, None] & (owner_rows[:, :, None] != negatives[:, None, :])
     sig = _sigmoid(scores)
-    if compute_loss:
-        stats.loss_sum += _loss(sig, labels, mask)
-        stats.loss_examples += int(valid.sum())
-    g = (labels - sig) * mask
-    g *= alpha
-    grad_h = np.matmul(g, o)                             # (m, 2b, d)
-    grad_o = np.matmul(g.transpose(0, 2, 1), h)          # (m, k+1, d)
+    loss = _loss_negative(sig, keep, weight) if compute_loss else 0.0
+    g = sig
+    g *= keep
+    g *= -(alpha * weight)
+    grad_h = np.matmul(g, on)                            # (G, per, d)
+    grad_on = np.matmul(g.transpose(0, 2, 1), hg)        # (G, S, d)
+    return grad_h, grad_on, loss
+
+
+def _loss_negative(sig: np.ndarray, keep: np.ndarray, weight: float) -> float:
+    return float(-(np.log(np.maximum(1.0 - sig, 1e-7)) * keep).sum() * weight)
+
+
+def _loss_positive(sig: np.ndarray, mask: np.ndarray) -> float:
+    return float(-(np.log(np.maximum(sig, 1e-7)) * mask).sum())
+
+
+def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0,
+                  weight=1.0):
+    """Skip-gram: every context row predicts its centre against negatives.
+
+    ``negatives`` is ``(G, S)``: consecutive groups of ``ceil(m / G)`` centres share
+    ``S`` negatives, each weighted ``weight`` (``negative / S``, so the expected
+    gradient is that of ``negative`` independent draws). ``G = m``, ``S = negative``
+    is word2vec's per-centre sampling with the draws shared by the centre's contexts.
+    """
+    m, width = contexts.shape
     d = w_in.shape[1]
+    groups = negatives.shape[0]
+    h = np.take(w_in, contexts, axis=0)                  # (m, 2b, d)
+    oc = np.take(w_out, centre, axis=0)                  # (m, d)
+    on = np.take(w_out, negatives, axis=0)               # (G, S, d)
+    pos = _sigmoid(np.einsum("ijk,ik->ij", h, oc))       # (m, 2b)
+    if compute_loss:
+        stats.loss_sum += _loss_positive(pos, valid)
+        stats.loss_examples += int(valid.sum())
+    gp = 1.0 - pos
+    gp *= valid
+    gp *= alpha
+    # Centres split into G groups: pad centres to G * per so each group holds whole windows.
+    per = -(-m // groups)
+    pad = per * groups - m
+    owner = np.repeat(np.concatenate((centre, np.full(pad, -1, dtype=centre.dtype))), width)
+    real = np.concatenate((valid.ravel(), np.zeros(pad * width, dtype=bool)))
+    scores, hg = _group_scores(h.reshape(m * width, d), on, owner.size)
+    grad_neg, grad_on, loss = _negative_step(hg, on, scores, owner.reshape(groups, -1),
+                                             negatives, alpha, weight, real.reshape(groups, -1), compute_loss)
+    stats.loss_sum += loss
+    grad_h = grad_neg.reshape(-1, d)[:m * width].reshape(m, width, d)
+    grad_h += gp[:, :, None] * oc[:, None, :]
+    grad_oc = np.einsum("ij,ijk->ik", gp, h)             # (m, d)
     ctx_rows = contexts[valid]
     scatter_add(w_in, ctx_rows, grad_h[valid], cap=cap, counts=stats.in_updates)
-    scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap, counts=stats.out_updates)
+    _scatter_outputs(w_out, centre, grad_oc, negatives, grad_on, cap, stats)
     stats.examples += ctx_rows.size
 
 
-def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0):
-    """CBOW: the mean of the context rows predicts the centre against its negatives."""
-    outs, labels, keep = _output_rows(centre, negatives)
-    weights = valid / valid.sum(axis=1, keepdims=True).astype(np.float32)
-    h = np.matmul(weights[:, None, :].astype(np.float32), np.take(w_in, contexts, axis=0))[:, 0, :]
-    o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
-    scores = np.matmul(o, h[:, :, None])[:, :, 0]         # (m, k+1)
-    sig = _sigmoid(scores)
-    if compute_loss:
-        stats.loss_sum += _loss(sig, labels, keep)
-        stats.loss_examples += centre.size
-    g = (labels - sig) * keep
-    g *= alpha
-    neu1e = np.matmul(g[:, None, :], o)[:, 0, :]         # (m, d)
-    grad_o = g[:, :, None] * h[:, None, :]               # (m, k+1, d)
+def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0,
+              weight=1.0):
+    """CBOW: the mean of the context rows predicts the centre against negatives
+    (shared by groups of centres as in :func:`skipgram_step`)."""
+    m = centre.size
     d = w_in.shape[1]
+    weights = valid / valid.sum(axis=1, keepdims=True).astype(np.float32)
+    h = np.einsum("ij,ijk->ik", weights.astype(np.float32), np.take(w_in, contexts, axis=0))  # (m, d)
+    oc = np.take(w_out, centre, axis=0)
+    on = np.take(w_out, negatives, axis=0)
+    pos = _sigmoid(np.einsum("ij,ij->i", h, oc))
+    if compute_loss:
+        stats.loss_sum += _loss_positive(pos, np.ones(m, dtype=bool))
+        stats.loss_examples += m
+    gp = 1.0 - pos
+    gp *= alpha
+    groups = negatives.shape[0]
+    pad = -(-m // groups) * groups - m
+    owner = np.concatenate((centre, np.full(pad, -1, dtype=centre.dtype))).reshape(groups, -1)
+    scores, hg = _group_scores(h, on, owner.size)
+    grad_neg, grad_on, loss = _negative_step(hg, on, scores, owner, negatives, alpha, weight, owner >= 0,
+                                             compute_loss)
+    stats.loss_sum += loss
+    neu1e = grad_neg.reshape(-1, d)[:m]
+    neu1e += gp[:, None] * oc
+    grad_oc = gp[:, None] * h
     ctx_rows = contexts[valid]
     # word2vec.c adds the full error to every context row (it does not divide by the count).
-    owner = np.broadcast_to(np.arange(centre.size)[:, None], valid.shape)[valid]
-    scatter_add(w_in, ctx_rows, neu1e, value_rows=owner, cap=cap, counts=stats.in_updates)
-    scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap, counts=stats.out_updates)
-    stats.examples += centre.size
+    owner_of = np.broadcast_to(np.arange(m)[:, None], valid.shape)[valid]
+    scatter_add(w_in, ctx_rows, neu1e, value_rows=owner_of, cap=cap, counts=stats.in_updates)
+    _scatter_outputs(w_out, centre, grad_oc, negatives, grad_on, cap, stats)
+    stats.examples += m
 
+
+def _scatter_outputs(w_out, centre, grad_centre, negatives, grad_neg, cap, stats):
+    """Add the centres' and the negatives' output-row gradients in one scatter, so a word's
+    repeats as centre and as negative count together towards the repeat cap."""
+    d = w_out.shape[1]
+    rows = np.concatenate((centre, negatives.ravel()))
+    scatter_add(w_out, rows, np.concatenate((grad_centre, grad_neg.reshape(-1, d))), cap=cap,
+                counts=stats.out_updates)

@@ -78,6 +78,16 @@ def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.nd
     return w_in.astype(np.float32), np.zeros((vocab_size, vector_size), dtype=np.float32)
 
 
+def negative_group(requested: int, vocab_size: int) -> int:
+    """Centres per shared draw of negatives: as requested, but at most one per 128 vocabulary words.
+
+    Each shared negative takes the summed update of its whole group at once. With a
+    small vocabulary the same few rows are drawn in every group and those sums
+    diverge (a 16-word corpus at 3 partitions does); there, every centre draws its own.
+    """
+    return max(1, min(requested, vocab_size // 128))
+
+
 def step_words(batch_words: int, vocab_size: int) -> int:
     """Words per kernel step: ``batch_words``, but at most 8 per vocabulary word (at least 64).
 
@@ -191,8 +201,10 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     sc = spark.sparkContext
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     scale = cfg.alpha_scale(sum(1 for words in encoded.shard_words if words))
+    group = negative_group(cfg.negative_group, len(vocab))
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
-                          chunk_words=step_words(cfg.batch_words, len(vocab)))
+                          chunk_words=step_words(cfg.batch_words, len(vocab)),
+                          shared_by=group, shared_draws=cfg.negative_draws_for(group))
     block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
     n_blocks = -(-len(vocab) // block_rows)
     direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, encoded.num_shards)

@@ -17,6 +17,8 @@ from sparkw2v.config import ConfigError, TrainConfig
     ({"token_pattern": "x*"}, "must not match the empty string"),
     ({"token_pattern": "(,|;)+"}, "must not have capturing groups"),
     ({"epochs": 2.5}, "invalid epochs=2.5"),
+    ({"negative_group": 0}, "invalid negative_group=0: must be an integer >= 1"),
+    ({"negative_draws": 0}, "invalid negative_draws=0: must be an integer >= 1"),
 ])
 def test_bad_values_are_rejected_with_a_clear_message(changes, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("*", r"\*")):
@@ -34,6 +36,18 @@ def test_input_and_output_are_required_for_a_run():
 def test_alpha_default_depends_on_architecture():
     assert TrainConfig(sg=True).effective_alpha == 0.025
     assert TrainConfig(sg=False).effective_alpha == 0.05
+
+
+def test_shared_negatives_follow_the_vocabulary_and_the_draw_rule():
+    from sparkw2v.training import negative_group
+
+    assert negative_group(64, 14_000) == 64
+    assert negative_group(64, 1_000) == 7       # at most one centre per 128 vocabulary words
+    assert negative_group(64, 16) == 1          # a tiny vocabulary: every centre draws its own
+    cfg = TrainConfig()
+    assert cfg.negative_draws_for(64) == 8 and cfg.negative_draws_for(1) == 5
+    assert TrainConfig(negative=15).negative_draws_for(64) == 15
+    assert TrainConfig(negative_draws=32).negative_draws_for(64) == 32
 
 
 def test_default_toml_lists_every_setting_with_its_default():

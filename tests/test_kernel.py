@@ -11,17 +11,21 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def reference_loss(w_in, w_out, centre, contexts, valid, negatives, sg):
-    """Binary cross-entropy of one step, written as plain loops (the independent reference)."""
+def reference_loss(w_in, w_out, centre, contexts, valid, negatives, sg, weight=1.0):
+    """Binary cross-entropy of one step, written as plain loops (the independent reference).
+
+    ``negatives`` has one row per group of ``ceil(len(centre) / len(negatives))`` consecutive
+    centres; each negative term counts ``weight`` times."""
     total = 0.0
+    per = -(-len(centre) // len(negatives))
     for m in range(len(centre)):
         ctx = [contexts[m, j] for j in range(contexts.shape[1]) if valid[m, j]]
-        outs = [(centre[m], 1.0)] + [(n, 0.0) for n in negatives[m] if n != centre[m]]
+        outs = [(centre[m], 1.0, 1.0)] + [(n, 0.0, weight) for n in negatives[m // per] if n != centre[m]]
         inputs = [w_in[c] for c in ctx] if sg else [np.mean([w_in[c] for c in ctx], axis=0)]
         for h in inputs:
-            for o, label in outs:
+            for o, label, w in outs:
                 p = _sigmoid(h @ w_out[o])
-                total -= np.log(p if label else 1.0 - p)
+                total -= w * np.log(p if label else 1.0 - p)
     return total
 
 
@@ -74,6 +78,33 @@ def test_step_is_gradient_descent_on_the_loss(sg):
     assert stats.loss_sum == pytest.approx(loss, rel=1e-4)
 
 
+@pytest.mark.parametrize("sg", [True, False])
+def test_step_with_negatives_shared_by_groups_of_centres(sg):
+    """Groups of centres sharing S weighted negatives: still exact gradient descent on that loss,
+    including a padded last group and a shared negative equal to one of the group's centres."""
+    rng = np.random.default_rng(3)
+    vocab, dim = 9, 4
+    w_in = rng.normal(0, 0.5, (vocab, dim))
+    w_out = rng.normal(0, 0.5, (vocab, dim))
+    centre = np.array([0, 3, 5, 0, 8])
+    contexts = rng.integers(0, vocab, (5, 4))
+    valid = rng.random((5, 4)) < 0.8
+    valid[:, 0] = True
+    negatives = np.array([[4, 3, 6], [1, 0, 7]])      # groups: centres 0-2 and 3-4 (padded)
+    weight = 5 / 3
+    f = lambda: reference_loss(w_in, w_out, centre, contexts, valid, negatives, sg, weight)  # noqa: E731
+    grad_in, grad_out = numeric_gradient(f, w_in), numeric_gradient(f, w_out)
+    a_in, a_out = w_in.astype(np.float32), w_out.astype(np.float32)
+    stats = KernelStats(in_updates=np.zeros(vocab, np.int64), out_updates=np.zeros(vocab, np.int64))
+    alpha = np.float32(0.1)
+    (skipgram_step if sg else cbow_step)(a_in, a_out, centre, contexts, valid, negatives, alpha, True,
+                                         stats, weight=np.float32(weight))
+    np.testing.assert_allclose(a_out - w_out, -alpha * grad_out, atol=2e-5, rtol=1e-3)
+    if sg:
+        np.testing.assert_allclose(a_in - w_in, -alpha * grad_in, atol=2e-5, rtol=1e-3)
+    assert stats.loss_sum == pytest.approx(f(), rel=1e-4)
+
+
 @pytest.mark.parametrize("vocab", [4, 400], ids=["in-place", "compact"])
 def test_scatter_add_paths_agree_with_add_at_and_cap_repeats(vocab):
     """Both sparse paths (in place for small vocabularies, compact rows otherwise) match np.add.at;
@@ -124,14 +155,16 @@ def neighbours_in_own_group(w_in, group_of, k=3):
     return np.mean(group_of[top] == group_of[:, None])
 
 
+@pytest.mark.parametrize("shared", [(1, 0), (8, 8)], ids=["per-centre", "shared-by-8"])
 @pytest.mark.parametrize("sg", [True, False])
-def test_loss_goes_down_and_planted_groups_separate(sg):
+def test_loss_goes_down_and_planted_groups_separate(sg, shared):
     rng = np.random.default_rng(1)
     tokens, starts, counts, group_of = planted_corpus(rng)
     dim = 16
     w_in = ((rng.random((counts.size, dim)) - 0.5) / dim).astype(np.float32)
     w_out = np.zeros_like(w_in)
-    params = KernelParams(sg=sg, window=3, negative=4, chunk_words=256)
+    params = KernelParams(sg=sg, window=3, negative=4, chunk_words=256, shared_by=shared[0],
+                          shared_draws=shared[1])
     keep, table = keep_probabilities(counts, 0), negative_table(counts, 0.75, size=10_000)
     losses = []
     for epoch in range(6):
