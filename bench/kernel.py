@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from sparkw2v.config import TrainConfig  # noqa: E402
 from sparkw2v.evaluation import evaluate  # noqa: E402
 from sparkw2v.kernel import KernelParams, train_shard  # noqa: E402
 from sparkw2v.sampling import keep_probabilities, negative_table  # noqa: E402
@@ -49,7 +50,7 @@ def score(words, matrix) -> dict:
                     analogy_path=str(EVAL / "questions-words.txt"))
 
 
-def run_ours(sentences, sg: bool, seed: int, batch_words: int, shared_by: int = 1, shared_draws: int = 0) -> dict:
+def run_ours(sentences, sg: bool, seed: int, batch_words: int, shared_by: int, shared_draws: int) -> dict:
     counts = Counter(w for s in sentences for w in s)
     vocab = Vocabulary.from_counts(counts.items(), HYPER["min_count"])
     index = vocab.index()
@@ -62,7 +63,7 @@ def run_ours(sentences, sg: bool, seed: int, batch_words: int, shared_by: int = 
     keep = keep_probabilities(vocab.counts, HYPER["sample"])
     table = negative_table(vocab.counts, 0.75)
     params = KernelParams(sg=sg, window=HYPER["window"], negative=HYPER["negative"], chunk_words=batch_words,
-                          shared_by=shared_by, shared_draws=shared_draws)
+                          shared_by=shared_by, shared_draws=shared_draws or TrainConfig().negative_draws_for(shared_by))
     alpha0, alpha1, epochs = (0.025 if sg else 0.05), 1e-4, HYPER["epochs"]
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -92,8 +93,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--batch-words", type=int, default=2048)
     parser.add_argument("--only-ours", action="store_true", help="skip the gensim run")
-    parser.add_argument("--shared-by", type=int, default=1, help="centres sharing one draw of negatives")
-    parser.add_argument("--shared-draws", type=int, default=0, help="negatives per shared draw (0: --negative)")
+    defaults = TrainConfig()
+    parser.add_argument("--shared-by", type=int, default=defaults.negative_group,
+                        help="centres sharing one draw of negatives (the library's negative_group)")
+    parser.add_argument("--shared-draws", type=int, default=0,
+                        help="negatives per shared draw (0: the library's default for --shared-by)")
     parser.add_argument("--first-seed", type=int, default=1)
     args = parser.parse_args(argv)
     sentences = load(args.corpus)
