@@ -59,7 +59,7 @@ class TrainConfig:
                      "training")
     batch_words: int = _opt(2048, "corpus words per vectorised kernel step", "training")
     negative_group: int = _opt(
-        64, "centres that share one draw of negatives, at most one per 128 vocabulary words (1: each "
+        1, "centres that share one draw of negatives, at most one per 128 vocabulary words (1: each "
         "centre draws its own, as word2vec.c); sharing turns thousands of tiny matrix products into a few "
         "larger ones", "training")
     negative_draws: int | None = _opt(
