@@ -15,8 +15,8 @@ word2vec.c does per word, vectorised:
    centre's context mean (CBOW) is scored against the group's negatives in one
    matrix product, and against its centre's output row by a row-wise dot.
    ``shared_by = 1, S = negative`` is word2vec's per-centre sampling (with the
-   draws shared by a centre's contexts, as in Intel's pWord2Vec); groups of 64
-   replace thousands of tiny products per step with a few larger ones;
+   draws shared by a centre's contexts, as in Intel's pWord2Vec) and the default; groups of 16 (opt-in)
+   replace thousands of tiny products per step with a few hundred larger ones;
 4. gradients of the binary cross-entropy are scatter-added into the rows they
    belong to. A row repeated within a step gets the sum of its updates, up to
    ``repeat_cap`` repeats; beyond that, its mean update times ``repeat_cap``
