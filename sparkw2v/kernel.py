@@ -191,7 +191,10 @@ def train_shard(
     total = int(sentence_starts[-1]) if sentence_starts.size else 0
     if total == 0:
         return stats
-    step = skipgram_step if params.sg else cbow_step
+    if params.shared_by == 1 and params.draws == params.negative:  # word2vec's draws: the leaner step
+        step = skipgram_step if params.sg else cbow_step
+    else:
+        step = skipgram_group_step if params.sg else cbow_group_step
     draws = params.draws
     weight = np.float32(params.negative / draws)
     cuts = _chunk_bounds(sentence_starts, params.chunk_words)
@@ -232,6 +235,73 @@ def train_shard(
                  with_loss, stats, params.repeat_cap, weight)
     return stats
 
+
+# -- per-centre negatives (the default): one small product per centre ----------------------------
+
+def _output_rows(centre: np.ndarray, negatives: np.ndarray):
+    """Output rows per centre (the centre, then its negatives), labels, and a mask that
+    drops a negative equal to its centre (word2vec.c skips those)."""
+    outs = np.concatenate((centre[:, None], negatives), axis=1)
+    labels = np.zeros(outs.shape[1], dtype=np.float32)
+    labels[0] = 1.0
+    keep = np.ones(outs.shape, dtype=bool)
+    keep[:, 1:] = negatives != centre[:, None]
+    return outs, labels, keep
+
+
+def _loss(sig: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
+    """Binary cross-entropy summed over the unmasked scores."""
+    p = np.where(labels > 0, sig, 1.0 - sig)
+    return float(-(np.log(np.maximum(p, 1e-7)) * mask).sum())
+
+
+def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
+    """Skip-gram: every context row predicts its centre against the centre's negatives."""
+    outs, labels, keep = _output_rows(centre, negatives)
+    h = np.take(w_in, contexts, axis=0)                  # (m, 2b, d)
+    o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
+    scores = np.matmul(h, o.transpose(0, 2, 1))           # (m, 2b, k+1)
+    mask = valid[:, :, None] & keep[:, None, :]
+    sig = _sigmoid(scores)
+    if compute_loss:
+        stats.loss_sum += _loss(sig, labels, mask)
+        stats.loss_examples += int(valid.sum())
+    g = (labels - sig) * mask
+    g *= alpha
+    grad_h = np.matmul(g, o)                             # (m, 2b, d)
+    grad_o = np.matmul(g.transpose(0, 2, 1), h)          # (m, k+1, d)
+    d = w_in.shape[1]
+    ctx_rows = contexts[valid]
+    scatter_add(w_in, ctx_rows, grad_h[valid], cap=cap, counts=stats.in_updates)
+    scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap, counts=stats.out_updates)
+    stats.examples += ctx_rows.size
+
+
+def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
+    """CBOW: the mean of the context rows predicts the centre against its negatives."""
+    outs, labels, keep = _output_rows(centre, negatives)
+    weights = valid / valid.sum(axis=1, keepdims=True).astype(np.float32)
+    h = np.matmul(weights[:, None, :].astype(np.float32), np.take(w_in, contexts, axis=0))[:, 0, :]
+    o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
+    scores = np.matmul(o, h[:, :, None])[:, :, 0]         # (m, k+1)
+    sig = _sigmoid(scores)
+    if compute_loss:
+        stats.loss_sum += _loss(sig, labels, keep)
+        stats.loss_examples += centre.size
+    g = (labels - sig) * keep
+    g *= alpha
+    neu1e = np.matmul(g[:, None, :], o)[:, 0, :]         # (m, d)
+    grad_o = g[:, :, None] * h[:, None, :]               # (m, k+1, d)
+    d = w_in.shape[1]
+    ctx_rows = contexts[valid]
+    # word2vec.c adds the full error to every context row (it does not divide by the count).
+    owner = np.broadcast_to(np.arange(centre.size)[:, None], valid.shape)[valid]
+    scatter_add(w_in, ctx_rows, neu1e, value_rows=owner, cap=cap, counts=stats.in_updates)
+    scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap, counts=stats.out_updates)
+    stats.examples += centre.size
+
+
+# -- negatives shared by groups of centres (negative_group > 1) ----------------------------------
 
 def _group_scores(h: np.ndarray, on: np.ndarray, rows: int):
     """Scores of input rows against negatives shared by consecutive groups of them.
@@ -274,8 +344,8 @@ def _loss_positive(sig: np.ndarray, mask: np.ndarray) -> float:
     return float(-(np.log(np.maximum(sig, 1e-7)) * mask).sum())
 
 
-def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0,
-                  weight=1.0):
+def skipgram_group_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0,
+                        weight=1.0):
     """Skip-gram: every context row predicts its centre against negatives.
 
     ``negatives`` is ``(G, S)``: consecutive groups of ``ceil(m / G)`` centres share
@@ -314,10 +384,10 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
     stats.examples += ctx_rows.size
 
 
-def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0,
-              weight=1.0):
+def cbow_group_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0,
+                    weight=1.0):
     """CBOW: the mean of the context rows predicts the centre against negatives
-    (shared by groups of centres as in :func:`skipgram_step`)."""
+    (shared by groups of centres as in :func:`skipgram_group_step`)."""
     m = centre.size
     d = w_in.shape[1]
     weights = valid / valid.sum(axis=1, keepdims=True).astype(np.float32)

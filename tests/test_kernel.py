@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from sparkw2v.kernel import KernelParams, KernelStats, cbow_step, scatter_add, skipgram_step, train_shard
+from sparkw2v.kernel import (KernelParams, KernelStats, cbow_group_step, cbow_step, scatter_add, skipgram_group_step,
+                             skipgram_step, train_shard)
 from sparkw2v.sampling import keep_probabilities, negative_table
 
 
@@ -97,8 +98,8 @@ def test_step_with_negatives_shared_by_groups_of_centres(sg):
     a_in, a_out = w_in.astype(np.float32), w_out.astype(np.float32)
     stats = KernelStats(in_updates=np.zeros(vocab, np.int64), out_updates=np.zeros(vocab, np.int64))
     alpha = np.float32(0.1)
-    (skipgram_step if sg else cbow_step)(a_in, a_out, centre, contexts, valid, negatives, alpha, True,
-                                         stats, weight=np.float32(weight))
+    (skipgram_group_step if sg else cbow_group_step)(a_in, a_out, centre, contexts, valid, negatives, alpha, True,
+                                                     stats, weight=np.float32(weight))
     np.testing.assert_allclose(a_out - w_out, -alpha * grad_out, atol=2e-5, rtol=1e-3)
     if sg:
         np.testing.assert_allclose(a_in - w_in, -alpha * grad_in, atol=2e-5, rtol=1e-3)
