@@ -84,10 +84,12 @@ class KernelStats:
 
 
 def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
-                value_rows: np.ndarray | None = None, cap: int = 0, counts: np.ndarray | None = None) -> None:
-    """``target[rows[i]] += values[value_rows[i]]`` for every ``i``, summing repeated rows.
+                value_rows: np.ndarray | None = None, cap: int = 0, counts: np.ndarray | None = None,
+                scale: np.ndarray | None = None) -> None:
+    """``target[rows[i]] += scale[i] * values[value_rows[i]]`` for every ``i``, summing repeated rows.
 
-    ``value_rows`` defaults to ``arange(len(rows))``. Plain ``target[rows] += v``
+    ``value_rows`` defaults to ``arange(len(rows))`` and ``scale`` to ones (a scale
+    lets a caller add ``g[i] * h[j]`` terms without building their outer product). Plain ``target[rows] += v``
     would keep only one of the repeats; this sorts the rows once and sums each
     group with a sparse product, touching each distinct target row once.
 
@@ -95,52 +97,63 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
     (its mean update times ``cap``): all the updates computed at the same stale
     parameters would otherwise add up to a step that sequential SGD never takes.
     ``counts``, if given, is incremented by how often each row was updated.
+
+    Every array built here has one entry per update or per distinct row; only the
+    in-place product's row pointer spans the vocabulary (used when it is at most
+    16 times the updates), so a step costs the same for 14K or 1M words.
     """
     n = rows.shape[0]
     if n == 0:
         return
+    vocab = target.shape[0]
     if _sparse is None:  # NumPy only
-        repeats = np.bincount(rows, minlength=target.shape[0])
+        repeats = np.bincount(rows, minlength=vocab)
         if counts is not None:
             counts += repeats
         update = values if value_rows is None else values[value_rows]
+        if scale is not None:
+            update = update * scale[:, None]
         if cap:
             update = update * _repeat_weights(repeats, cap, update.dtype)[rows, None]
         np.add.at(target, rows, update)
         return
-    vocab = target.shape[0]
     # A stable sort of 16-bit keys is a radix sort: about 2x faster than sorting int32.
     keys = rows.astype(np.uint16) if vocab <= 1 << 16 else rows
     order = np.argsort(keys, kind="stable").astype(np.int32)
     sorted_rows = rows[order]
     cols = order if value_rows is None else value_rows[order].astype(np.int32)
-    if _csr_matvecs is not None and target.flags.c_contiguous and values.dtype == target.dtype \
-            and vocab <= 16 * n:
-        # A (vocab x len(values)) with a row per target row: the product adds into target in place.
-        repeats = np.bincount(sorted_rows, minlength=vocab).astype(np.int32)
-        if counts is not None:
-            counts += repeats
-        indptr = np.zeros(vocab + 1, dtype=np.int32)
-        indptr[1:] = repeats.cumsum(dtype=np.int32)
-        capped = cap and int(repeats.max()) > cap
-        data = _repeat_weights(repeats, cap, values.dtype)[sorted_rows] if capped else np.ones(n, values.dtype)
-        _csr_matvecs(vocab, values.shape[0], target.shape[1], indptr, cols, data,
-                     np.ascontiguousarray(values).ravel(), target.ravel())
-        return
-    starts = np.flatnonzero(np.concatenate(([True], sorted_rows[1:] != sorted_rows[:-1])))
-    indptr = np.append(starts, n).astype(np.int32)
-    repeats = np.diff(indptr)
+    run_start = np.empty(n + 1, dtype=bool)
+    run_start[0] = run_start[n] = True
+    np.not_equal(sorted_rows[1:], sorted_rows[:-1], out=run_start[1:n])
+    bounds = np.flatnonzero(run_start).astype(np.int32)    # where each distinct row's run starts, then n
+    distinct = sorted_rows[bounds[:-1]]
+    repeats = np.diff(bounds)
     if counts is not None:
-        counts[sorted_rows[starts]] += repeats
-    data = _repeat_weights(repeats, cap, values.dtype)[np.repeat(np.arange(starts.size), repeats)] \
-        if cap and int(repeats.max()) > cap else np.ones(n, dtype=values.dtype)
-    if _csr_matvecs is not None and values.dtype == target.dtype:  # the product without scipy's checks
-        summed = np.zeros((starts.size, target.shape[1]), dtype=target.dtype)
-        _csr_matvecs(starts.size, values.shape[0], target.shape[1], indptr, cols, data,
-                     np.ascontiguousarray(values).ravel(), summed.ravel())
+        counts[distinct] += repeats
+    if cap and int(repeats.max()) > cap:
+        data = np.repeat(_repeat_weights(repeats, cap, values.dtype), repeats)
     else:
-        summed = _sparse.csr_matrix((data, cols, indptr), shape=(starts.size, values.shape[0])) @ values
-    target[sorted_rows[starts]] += summed
+        data = np.ones(n, dtype=values.dtype)
+    if scale is not None:
+        data *= scale[order]
+    flat_values = np.ascontiguousarray(values).ravel()
+    if _csr_matvecs is None or values.dtype != target.dtype:  # the public product, with its checks
+        summed = _sparse.csr_matrix((data, cols, bounds), shape=(distinct.size, values.shape[0])) @ values
+        target[distinct] += summed
+    elif target.flags.c_contiguous and vocab <= 16 * n:
+        # A (vocab x len(values)) matrix with a row per target row adds into target in place;
+        # its row pointer repeats each run's start over the empty rows before it.
+        gaps = np.empty(distinct.size + 1, dtype=np.int64)
+        gaps[0] = distinct[0] + 1
+        np.subtract(distinct[1:], distinct[:-1], out=gaps[1:-1])
+        gaps[-1] = vocab - distinct[-1]
+        indptr = np.repeat(bounds, gaps)
+        _csr_matvecs(vocab, values.shape[0], target.shape[1], indptr, cols, data, flat_values, target.ravel())
+    else:
+        summed = np.zeros((distinct.size, target.shape[1]), dtype=target.dtype)
+        _csr_matvecs(distinct.size, values.shape[0], target.shape[1], bounds, cols, data, flat_values,
+                     summed.ravel())
+        target[distinct] += summed
 
 
 def _repeat_weights(repeats: np.ndarray, cap: int, dtype) -> np.ndarray:
@@ -272,7 +285,8 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
     grad_o = np.matmul(g.transpose(0, 2, 1), h)          # (m, k+1, d)
     d = w_in.shape[1]
     ctx_rows = contexts[valid]
-    scatter_add(w_in, ctx_rows, grad_h[valid], cap=cap, counts=stats.in_updates)
+    scatter_add(w_in, ctx_rows, grad_h.reshape(-1, d), value_rows=np.flatnonzero(valid),
+                cap=cap, counts=stats.in_updates)
     scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap, counts=stats.out_updates)
     stats.examples += ctx_rows.size
 
@@ -280,25 +294,41 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
 def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
     """CBOW: the mean of the context rows predicts the centre against its negatives."""
     outs, labels, keep = _output_rows(centre, negatives)
-    weights = valid / valid.sum(axis=1, keepdims=True).astype(np.float32)
-    h = np.matmul(weights[:, None, :].astype(np.float32), np.take(w_in, contexts, axis=0))[:, 0, :]
+    m, d = centre.size, w_in.shape[1]
+    per_centre = valid.sum(axis=1)
+    ctx_rows = contexts[valid]
+    owner = np.repeat(np.arange(m, dtype=np.int32), per_centre)
+    h = segment_sums(w_in, ctx_rows, per_centre, (1.0 / per_centre).astype(w_in.dtype)[owner])  # (m, d)
     o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
     scores = np.matmul(o, h[:, :, None])[:, :, 0]         # (m, k+1)
     sig = _sigmoid(scores)
     if compute_loss:
         stats.loss_sum += _loss(sig, labels, keep)
-        stats.loss_examples += centre.size
+        stats.loss_examples += m
     g = (labels - sig) * keep
     g *= alpha
     neu1e = np.matmul(g[:, None, :], o)[:, 0, :]         # (m, d)
-    grad_o = g[:, :, None] * h[:, None, :]               # (m, k+1, d)
-    d = w_in.shape[1]
-    ctx_rows = contexts[valid]
     # word2vec.c adds the full error to every context row (it does not divide by the count).
-    owner = np.broadcast_to(np.arange(centre.size)[:, None], valid.shape)[valid]
     scatter_add(w_in, ctx_rows, neu1e, value_rows=owner, cap=cap, counts=stats.in_updates)
-    scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap, counts=stats.out_updates)
-    stats.examples += centre.size
+    # Output row j of centre i gets g[i, j] * h[i]: scaled rows of h, no (m, k+1, d) product.
+    scatter_add(w_out, outs.ravel(), h, value_rows=np.repeat(np.arange(m, dtype=np.int32), outs.shape[1]),
+                scale=g.ravel(), cap=cap, counts=stats.out_updates)
+    stats.examples += m
+
+
+def segment_sums(source: np.ndarray, rows: np.ndarray, lengths: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``out[i] = sum_j weights[j] * source[rows[j]]`` over consecutive segments of ``lengths[i] >= 1``
+    entries, read straight from ``source`` (no gathered copy of its rows)."""
+    d = source.shape[1]
+    out = np.zeros((lengths.size, d), dtype=source.dtype)
+    indptr = np.zeros(lengths.size + 1, dtype=np.int32)
+    np.cumsum(lengths, out=indptr[1:])
+    if _csr_matvecs is not None and source.flags.c_contiguous and weights.dtype == source.dtype:
+        _csr_matvecs(lengths.size, source.shape[0], d, indptr, rows.astype(np.int32, copy=False), weights,
+                     source.ravel(), out.ravel())
+    else:
+        out[:] = np.add.reduceat(np.take(source, rows, axis=0) * weights[:, None], indptr[:-1], axis=0)
+    return out
 
 
 # -- negatives shared by groups of centres (negative_group > 1) ----------------------------------
@@ -379,7 +409,8 @@ def skipgram_group_step(w_in, w_out, centre, contexts, valid, negatives, alpha, 
     grad_h += gp[:, :, None] * oc[:, None, :]
     grad_oc = np.einsum("ij,ijk->ik", gp, h)             # (m, d)
     ctx_rows = contexts[valid]
-    scatter_add(w_in, ctx_rows, grad_h[valid], cap=cap, counts=stats.in_updates)
+    scatter_add(w_in, ctx_rows, grad_h.reshape(-1, d), value_rows=np.flatnonzero(valid),
+                cap=cap, counts=stats.in_updates)
     _scatter_outputs(w_out, centre, grad_oc, negatives, grad_on, cap, stats)
     stats.examples += ctx_rows.size
 
