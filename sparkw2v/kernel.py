@@ -179,6 +179,19 @@ def _chunk_bounds(sentence_starts: np.ndarray, chunk_words: int) -> np.ndarray:
     return np.unique(np.concatenate(([0], cuts, [n_sent])))
 
 
+def _sentence_room(sentence_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each position of a chunk, how many words of its sentence stand before and after it."""
+    n = sentence_of.size
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(sentence_of[1:], sentence_of[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    sentence = np.cumsum(first) - 1
+    position = np.arange(n)
+    ends = np.append(starts[1:], n) - 1
+    return position - starts[sentence], ends[sentence] - position
+
+
 def train_shard(
     w_in: np.ndarray,
     w_out: np.ndarray,
@@ -226,25 +239,19 @@ def train_shard(
         if n < 2:
             continue
         reduced = rng.integers(1, params.window + 1, size=n, dtype=np.int32)
+        left, right = _sentence_room(sentence_of)
         for width in range(1, params.window + 1):
-            centres = np.flatnonzero(reduced == width)
+            centres = np.flatnonzero((reduced == width) & ((left > 0) | (right > 0)))
             if centres.size == 0:
                 continue
             offsets = np.concatenate((np.arange(-width, 0), np.arange(1, width + 1)))
-            pos = centres[:, None] + offsets[None, :]
-            valid = (pos >= 0) & (pos < n)
-            np.clip(pos, 0, n - 1, out=pos)
-            valid &= sentence_of[pos] == sentence_of[centres][:, None]
-            has_context = valid.any(axis=1)
-            if not has_context.all():
-                centres, pos, valid = centres[has_context], pos[has_context], valid[has_context]
-                if centres.size == 0:
-                    continue
+            valid = (offsets >= -left[centres][:, None]) & (offsets <= right[centres][:, None])
+            contexts = np.take(chunk, centres[:, None] + offsets, mode="clip")
             groups = -(-centres.size // params.shared_by)
             negatives = neg_table[rng.integers(0, neg_table.size, size=(groups, draws))]
             with_loss = params.loss_every > 0 and steps % params.loss_every == 0
             steps += 1
-            step(w_in, w_out, chunk[centres], chunk[pos], valid, negatives, np.float32(alpha),
+            step(w_in, w_out, chunk[centres], contexts, valid, negatives, np.float32(alpha),
                  with_loss, stats, params.repeat_cap, weight)
     return stats
 
