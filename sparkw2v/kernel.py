@@ -240,12 +240,17 @@ def train_shard(
             continue
         reduced = rng.integers(1, params.window + 1, size=n, dtype=np.int32)
         left, right = _sentence_room(sentence_of)
-        for width in range(1, params.window + 1):
-            centres = np.flatnonzero((reduced == width) & ((left > 0) | (right > 0)))
+        # Skip-gram scores a dense (centres, 2 * width) block of contexts per width; CBOW sums
+        # ragged context lists, so one step takes every width at once.
+        for width in (range(1, params.window + 1) if params.sg else (params.window,)):
+            has_context = (left > 0) | (right > 0)
+            centres = np.flatnonzero(((reduced == width) & has_context) if params.sg else has_context)
             if centres.size == 0:
                 continue
             offsets = np.concatenate((np.arange(-width, 0), np.arange(1, width + 1)))
             valid = (offsets >= -left[centres][:, None]) & (offsets <= right[centres][:, None])
+            if not params.sg:
+                valid &= np.abs(offsets) <= reduced[centres][:, None]
             contexts = np.take(chunk, centres[:, None] + offsets, mode="clip")
             groups = -(-centres.size // params.shared_by)
             negatives = neg_table[rng.integers(0, neg_table.size, size=(groups, draws))]
