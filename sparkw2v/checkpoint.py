@@ -45,6 +45,7 @@ class Checkpoint:
     history: list[dict]
     parameters: dict
     shards: int | None = None  # shards the run trained on (None: a checkpoint that did not record it)
+    concurrent: int | None = None  # shards trained at once (None: not recorded)
 
 
 def _training_parameters(cfg: TrainConfig) -> dict:
@@ -65,7 +66,8 @@ class Checkpoints:
                       and self.fs.exists(f"{self.root}/{n}/{vector_table.METADATA}"))
 
     def save(self, epochs_done: int, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
-             cfg: TrainConfig, history: list[dict], shards: int | None = None) -> None:
+             cfg: TrainConfig, history: list[dict], shards: int | None = None,
+             concurrent: int | None = None) -> None:
         started = time.perf_counter()
         name = f"epoch-{epochs_done:06d}"
         tmp = f"{self.root}/tmp-{uuid.uuid4().hex[:8]}"
@@ -73,6 +75,7 @@ class Checkpoints:
             vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
             state = {"epochs_done": epochs_done, "history": history, "parameters": _training_parameters(cfg),
                      "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "shards": shards,
+                     "concurrent_shards": concurrent,
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
             self.fs.write_text(f"{tmp}/{vector_table.METADATA}",
                                json.dumps(state, sort_keys=True, default=vector_table._json))
@@ -96,17 +99,21 @@ class Checkpoints:
         loaded = vector_table.read_model(self.spark, f"{self.root}/{complete[-1]}")
         meta = loaded.metadata
         return Checkpoint(int(meta["epochs_done"]), loaded.vocab, loaded.w_in, loaded.w_out,
-                          list(meta["history"]), dict(meta["parameters"]), meta.get("shards"))
+                          list(meta["history"]), dict(meta["parameters"]), meta.get("shards"),
+                          meta.get("concurrent_shards"))
 
     def check_resumable(self, checkpoint: Checkpoint, cfg: TrainConfig, vocab: Vocabulary,
-                        shards: int | None = None) -> None:
-        """Refuse to resume if the settings, the input or the number of shards differ from the
-        checkpointed run's (without --num-partitions, the shards follow Spark's default parallelism,
-        which a restarted cluster may change)."""
+                        shards: int | None = None, concurrent: int | None = None) -> None:
+        """Refuse to resume if the settings, the input, the number of shards or of shards trained
+        at once differ from the checkpointed run's (without --num-partitions and
+        --concurrent-shards, both follow Spark's default parallelism, which a restarted cluster
+        may change)."""
         wanted = _training_parameters(cfg)
-        # A checkpoint that records its shard count is checked on that count, so resuming with
+        # A checkpoint that records its shard counts is checked on those counts, so resuming with
         # --num-partitions N after the cluster's parallelism changed is allowed.
         ignored = {"num_partitions"} if checkpoint.shards is not None and shards is not None else set()
+        if checkpoint.concurrent is not None and concurrent is not None:
+            ignored.add("concurrent_shards")
         changed = sorted(k for k in (set(wanted) | set(checkpoint.parameters)) - ignored
                          if wanted.get(k) != checkpoint.parameters.get(k))
         if changed:
@@ -117,6 +124,10 @@ class Checkpoints:
             raise ResumeError(f"cannot resume from {self.root}: it was trained on {checkpoint.shards} shards, "
                               f"this run would use {shards}; pass --num-partitions {checkpoint.shards}, or "
                               "run without --resume to start over")
+        if concurrent is not None and checkpoint.concurrent is not None and concurrent != checkpoint.concurrent:
+            raise ResumeError(f"cannot resume from {self.root}: it trained {checkpoint.concurrent} shards at once, "
+                              f"this run would train {concurrent}; pass --concurrent-shards "
+                              f"{checkpoint.concurrent}, or run without --resume to start over")
         if checkpoint.vocab.words != vocab.words or not np.array_equal(checkpoint.vocab.counts, vocab.counts):
             raise ResumeError(f"cannot resume from {self.root}: the input's vocabulary differs from the "
                               "checkpointed run's (the input changed); run without --resume to start over")

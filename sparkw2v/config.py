@@ -57,7 +57,8 @@ class TrainConfig:
     epochs: int = _opt(5, "passes over the corpus", "training")
     seed: int = _opt(1, "random seed; same seed, partitions and input files give the same vectors",
                      "training")
-    batch_words: int = _opt(2048, "corpus words per vectorised kernel step", "training")
+    batch_words: int = _opt(2048, "corpus words per vectorised kernel chunk (skip-gram takes one step per "
+                              "window width in it, CBOW one step)", "training")
     negative_group: int = _opt(
         1, "centres that share one draw of negatives, at most one per 128 vocabulary words (1: each "
         "centre draws its own, as word2vec.c); sharing turns thousands of tiny matrix products into a few "
@@ -70,9 +71,13 @@ class TrainConfig:
         None, "corpus shards trained in parallel (default: Spark's default parallelism)", "distribution")
     syncs_per_epoch: int = _opt(1, "times per epoch the driver averages the shards' models",
                                 "distribution")
+    concurrent_shards: int | None = _opt(
+        None, "shards trained at the same time and averaged together (default: Spark's default parallelism, "
+        "at most num_partitions); more partitions than this train in rounds, each round starting from the "
+        "previous round's average", "distribution")
     partition_alpha_scale: float | None = _opt(
         None, "multiply each shard's learning rate by this to make up for averaging "
-        "(default: min(partitions, 4))", "distribution")
+        "(default: min(shards trained at once, 4))", "distribution")
     combine: str = _opt("mean", "how shards' updates merge: 'mean' weights each row by its update "
                         "counts; 'rescaled' also multiplies a row's update by (partitions that touched "
                         "it) / partition_alpha_scale; 'sum' adds the updates", "distribution")
@@ -105,12 +110,12 @@ class TrainConfig:
         return 0.025 if self.sg else 0.05
 
     def alpha_scale(self, partitions: int) -> float:
-        """Learning-rate factor for shards trained in parallel and then averaged.
+        """Learning-rate factor for ``partitions`` shards trained at once and then averaged.
 
         Averaging P shards' updates gives a word seen in all of them 1/P of the
         step sequential SGD would take, so each shard's rate is raised to make up
-        for it (the linear scaling rule), at most 4x: on Brown, 4x at 8
-        partitions keeps the quality of one partition, 8x diverges.
+        for it (the linear scaling rule), at most 4x: on Brown, 8x at 8
+        shards diverges.
         """
         if self.partition_alpha_scale is not None:
             return float(self.partition_alpha_scale)
@@ -145,6 +150,8 @@ class TrainConfig:
             positive_int("max_vocab_size")
         if self.num_partitions is not None:
             positive_int("num_partitions")
+        if self.concurrent_shards is not None:
+            positive_int("concurrent_shards")
         if self.negative_draws is not None:
             positive_int("negative_draws")
         for name in ("sample", "ns_exponent", "min_alpha", "checkpoint_interval"):

@@ -8,10 +8,11 @@ from .corpus import InputError
 from .interchange import FormatError
 from .memory import MemoryEstimateError
 from .streaming import StreamError
+from .training import DivergedError
 from .vector_table import OutputExistsError
 
 USER_ERRORS = (ConfigError, InputError, OutputExistsError, FileNotFoundError, ResumeError, MemoryEstimateError,
-               FormatError, StreamError)
+               FormatError, StreamError, DivergedError)
 
 
 def user_message(exc: BaseException) -> str | None:

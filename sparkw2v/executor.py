@@ -128,6 +128,7 @@ class TrainTask:
     combine: str  # how the driver merges shards (see training._sync)
     alpha_scale: float
     tables_key: str  # names the vocabulary counts, so workers can reuse the tables they built
+    shards: tuple[int, ...] | None = None  # the shards this round trains (None: all)
 
 
 _TABLES: dict = {}
@@ -165,6 +166,8 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     by that count, so that summing over partitions and dividing by the summed
     counts gives each row's update-weighted mean. Then one stats record.
     """
+    if task.shards is not None and index not in task.shards:
+        return
     started = time.perf_counter()
     tokens, starts = shard_arrays(records)
     lo, hi = sync_slice(starts, task.sync, task.syncs_per_epoch)
@@ -192,6 +195,11 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     seconds = time.perf_counter() - started
     stats_record = (stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds)
     yield STATS_KEY, (index, stats_record)
+
+
+def each_record(records: Iterable) -> Iterable:
+    """A partition's records as they are (``SparkContext.runJob`` of chosen partitions)."""
+    return records
 
 
 def _test_fail_first_attempt(epoch: int, index: int) -> None:

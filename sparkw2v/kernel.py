@@ -7,8 +7,10 @@ word2vec.c does per word, vectorised:
 
 1. subsample frequent words (``keep_prob``), then draw each centre word's
    reduced window ``b`` uniformly from ``1..window``;
-2. group centres by ``b`` so each group's contexts form a dense
-   ``(centres, 2b)`` block, masked at sentence edges;
+2. skip-gram groups centres by ``b`` so each group's contexts form a dense
+   ``(centres, 2b)`` block, masked at sentence edges, and takes one step per
+   group; CBOW sums each centre's ragged list of contexts straight from the
+   weights (:func:`segment_sums`) and takes one step for the whole chunk;
 3. draw ``S`` negatives for each group of ``shared_by`` consecutive centres,
    each weighted ``negative / S`` so the expected gradient is that of
    ``negative`` draws per centre. Every context of a group (skip-gram) or each
@@ -18,11 +20,12 @@ word2vec.c does per word, vectorised:
    draws shared by a centre's contexts, as in Intel's pWord2Vec) and the default; groups of 16 (opt-in)
    replace thousands of tiny products per step with a few hundred larger ones;
 4. gradients of the binary cross-entropy are scatter-added into the rows they
-   belong to. A row repeated within a step gets the sum of its updates, up to
-   ``repeat_cap`` repeats; beyond that, its mean update times ``repeat_cap``
-   (the updates were all computed at the same parameters, and summing hundreds
-   of them, as a 16-word vocabulary does, diverges; at 16 the Brown benchmark
-   scores are those of the plain sum).
+   belong to (:func:`scatter_add`: a sparse product over the sorted rows, with
+   work proportional to the updates, not the vocabulary). A row repeated within
+   a step gets the sum of its updates, up to ``repeat_cap`` repeats; beyond
+   that, its mean update times ``repeat_cap`` (the updates were all computed at
+   the same parameters, and summing hundreds of them, as a 16-word vocabulary
+   does, diverges; at 16 the Brown benchmark scores are those of the plain sum).
 
 The learning rate decays linearly within a call from ``alpha_start`` to
 ``alpha_end``, by words consumed, as word2vec.c does.

@@ -78,6 +78,23 @@ def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.nd
     return w_in.astype(np.float32), np.zeros((vocab_size, vector_size), dtype=np.float32)
 
 
+def shards_at_once(cfg: TrainConfig, sc, num_shards: int) -> int:
+    """Shards trained at the same time and averaged together: ``concurrent_shards``, by default
+    the cluster's task slots (Spark's default parallelism), never more than the shards."""
+    return max(1, min(num_shards, cfg.concurrent_shards or sc.defaultParallelism))
+
+
+def training_rounds(num_shards: int, concurrent: int) -> list[tuple[int, ...]]:
+    """The shards of each round of a sync: consecutive runs of ``concurrent`` shards.
+
+    Shards beyond the cluster's task slots would run in later waves anyway; training
+    them in rounds, each from the average of the round before, uses the same task time
+    but averages fewer, fresher models. On Brown, averaging 8 shards trained from one
+    start lost half the analogy score of 1 shard (mean of 3 seeds, BENCHMARKS.md).
+    """
+    return [tuple(range(lo, min(lo + concurrent, num_shards))) for lo in range(0, num_shards, concurrent)]
+
+
 def negative_group(requested: int, vocab_size: int) -> int:
     """Centres per shared draw of negatives: as requested, but at most one per 128 vocabulary words.
 
@@ -96,6 +113,10 @@ def step_words(batch_words: int, vocab_size: int) -> int:
     diverges, so small vocabularies take proportionally smaller steps.
     """
     return max(64, min(batch_words, 8 * vocab_size))
+
+
+class DivergedError(ValueError):
+    """Training blew up (non-finite loss or weights); nothing is written."""
 
 
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
@@ -144,6 +165,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     log.info("vocabulary: %d words (of %d distinct, %d corpus words)", len(vocab), vocab.distinct_words,
              vocab.corpus_words)
     num_shards = cfg.num_partitions or spark.sparkContext.defaultParallelism
+    concurrent = shards_at_once(cfg, spark.sparkContext, num_shards)
     check_memory(spark.sparkContext.getConf(), len(vocab), cfg.vector_size, num_shards)
     resumed = None
     if cfg.resume and checkpoints is not None:
@@ -151,7 +173,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
         if resumed is None:
             log.warning("--resume: no checkpoint under %s; starting from the first epoch", checkpoints.root)
         else:
-            checkpoints.check_resumable(resumed, cfg, vocab, num_shards)
+            checkpoints.check_resumable(resumed, cfg, vocab, num_shards, concurrent)
             log.info("resuming after epoch %d from %s", resumed.epochs_done, checkpoints.root)
     describe_job(spark, "encode")
     encoded = encode_corpus(corpus, vocab, cfg, num_shards)
@@ -164,7 +186,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
             if time.perf_counter() - last[0] < cfg.checkpoint_interval:
                 return
             describe_job(spark, f"checkpoint after epoch {epochs_done}")
-            checkpoints.save(epochs_done, vocab, w_in, w_out, cfg, history, num_shards)
+            checkpoints.save(epochs_done, vocab, w_in, w_out, cfg, history, num_shards, concurrent)
             last[0] = time.perf_counter()
             _test_pause_after_checkpoint()
     try:
@@ -200,42 +222,47 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     """
     sc = spark.sparkContext
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
-    scale = cfg.alpha_scale(sum(1 for words in encoded.shard_words if words))
+    concurrent = shards_at_once(cfg, sc, encoded.num_shards)
+    rounds = [r for r in training_rounds(encoded.num_shards, concurrent) if any(encoded.shard_words[i] for i in r)]
+    scales = [cfg.alpha_scale(sum(1 for i in r if encoded.shard_words[i])) for r in rounds]
     group = negative_group(cfg.negative_group, len(vocab))
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
                           chunk_words=step_words(cfg.batch_words, len(vocab)),
                           shared_by=group, shared_draws=cfg.negative_draws_for(group))
     block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
     n_blocks = -(-len(vocab) // block_rows)
-    direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, encoded.num_shards)
+    direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, concurrent)
     log.debug("summing partition updates on the %s", "driver" if direct else "executors")
     counts_bc = sc.broadcast(vocab.counts)
     tables_key = uuid.uuid4().hex
     history = list(history or [])
     syncs = cfg.syncs_per_epoch
-    steps = cfg.epochs * syncs
+    steps = cfg.epochs * syncs * max(1, len(rounds))
     train_seconds = 0.0
     try:
         for epoch in range(start_epoch, cfg.epochs):
             epoch_started = time.perf_counter()
             totals = np.zeros(6)
             for sync in range(syncs):
-                step = epoch * syncs + sync
-                label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
-                describe_job(spark, label)
-                task = executor.TrainTask(
-                    kernel=kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
-                    alpha_start=learning_rate(cfg, step / steps) * scale,
-                    alpha_end=learning_rate(cfg, (step + 1) / steps) * scale,
-                    sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
-                    combine=cfg.combine, alpha_scale=scale, tables_key=tables_key)
                 sync_started = time.perf_counter()
-                stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks, direct)
-                totals += stats
+                sync_stats = np.zeros(6)
+                label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
+                for r, (shards, scale) in enumerate(zip(rounds, scales)):
+                    step = (epoch * syncs + sync) * len(rounds) + r
+                    describe_job(spark, label + (f" round {r + 1}/{len(rounds)}" if len(rounds) > 1 else ""))
+                    task = executor.TrainTask(
+                        kernel=kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
+                        alpha_start=learning_rate(cfg, step / steps) * scale,
+                        alpha_end=learning_rate(cfg, (step + 1) / steps) * scale,
+                        sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
+                        combine=cfg.combine, alpha_scale=scale, tables_key=tables_key,
+                        shards=shards if len(rounds) > 1 else None)
+                    sync_stats += _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks, direct)
+                totals += sync_stats
                 if syncs > 1:
-                    log.info("%s: %d words, %.0f words/s, loss %.4f", label, stats[0],
-                             stats[0] / max(time.perf_counter() - sync_started, 1e-9),
-                             stats[3] / max(stats[4], 1))
+                    log.info("%s: %d words, %.0f words/s, loss %.4f", label, sync_stats[0],
+                             sync_stats[0] / max(time.perf_counter() - sync_started, 1e-9),
+                             sync_stats[3] / max(sync_stats[4], 1))
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
             words, kept, examples, loss, loss_examples, task_seconds = totals
@@ -244,19 +271,25 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 "loss": float(loss / max(loss_examples, 1)), "seconds": seconds,
                 "words_per_second": float(words / max(seconds, 1e-9)),
                 "task_seconds": float(task_seconds),
-                "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * scale,
+                "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * (scales[-1] if scales else 1.0),
             }
             history.append(entry)
             log.info("epoch %d/%d: %d words, %.0f words/s, loss %.4f, alpha %.5f, %.1fs",
                      epoch + 1, cfg.epochs, words, entry["words_per_second"], entry["loss"],
                      entry["alpha_end"], seconds)
+            if not (np.isfinite(entry["loss"]) and np.isfinite(w_in).all() and np.isfinite(w_out).all()):
+                raise DivergedError(
+                    f"training diverged in epoch {epoch + 1}/{cfg.epochs}: the loss or the vectors are no longer "
+                    f"finite (learning rate {cfg.effective_alpha} x {max(scales, default=1.0)} per shard is too "
+                    "high for this corpus); lower --alpha or --partition-alpha-scale")
             if on_epoch is not None:
                 on_epoch(entry)
             if on_epoch_end is not None and epoch + 1 < cfg.epochs:
                 on_epoch_end(epoch + 1, w_in, w_out, history)
     finally:
         counts_bc.destroy()
-    info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "alpha_scale": scale,
+    info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards,
+            "concurrent_shards": concurrent, "rounds": len(rounds), "alpha_scale": max(scales, default=1.0),
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * (cfg.epochs - start_epoch) / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
@@ -277,7 +310,9 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
         trained = encoded.shards.mapPartitionsWithIndex(
             functools.partial(executor.train_partition, task=task, model_bc=model_bc, counts_bc=counts_bc))
         if direct:  # records arrive in partition order: the same additions as on the executors
-            combined = executor.sum_records_by_key(trained.collect())
+            records = trained.collect() if task.shards is None else \
+                sc.runJob(trained, executor.each_record, partitions=list(task.shards))
+            combined = executor.sum_records_by_key(records)
         else:
             # Sorted by (block, partition), each reducer streams through its blocks adding one
             # partition's record at a time. (groupByKey's Python-side merging spills whole

@@ -99,6 +99,12 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     # a run without --num-partitions on a 3-core cluster, told to pass --num-partitions 2: accepted
     saved.parameters["num_partitions"] = None
     checkpoints.check_resumable(saved, cfg.replace(num_partitions=2), saved.vocab, 2)
+    # the shards trained at once (by default the cluster's slots) must match as well
+    assert saved.concurrent == 2
+    checkpoints.check_resumable(saved, cfg, saved.vocab, 2, 2)
+    with pytest.raises(ResumeError, match="trained 2 shards at once, this run would train 1; "
+                                          "pass --concurrent-shards 2"):
+        checkpoints.check_resumable(saved, cfg, saved.vocab, 2, 1)
 
 
 def test_failed_publish_leaves_previous_version_intact(spark, tmp_path, monkeypatch):
