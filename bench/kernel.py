@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     parser.add_argument("--corpus", default=str(ROOT / "sparkw2v" / "data" / "brown.txt.gz"))
     parser.add_argument("--cbow", dest="sg", action="store_false")
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--batch-words", type=int, default=2048)
+    parser.add_argument("--batch-words", type=int, help="default: the library's (2048 skip-gram, 1024 CBOW)")
     parser.add_argument("--only-ours", action="store_true", help="skip the gensim run")
     defaults = TrainConfig()
     parser.add_argument("--shared-by", type=int, default=defaults.negative_group,
@@ -100,6 +100,7 @@ def main(argv=None) -> int:
                         help="negatives per shared draw (0: the library's default for --shared-by)")
     parser.add_argument("--first-seed", type=int, default=1)
     args = parser.parse_args(argv)
+    args.batch_words = args.batch_words or TrainConfig(sg=args.sg).effective_batch_words
     sentences = load(args.corpus)
     corpus_words = sum(len(s) for s in sentences)
     rows = {}

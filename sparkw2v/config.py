@@ -57,8 +57,9 @@ class TrainConfig:
     epochs: int = _opt(5, "passes over the corpus", "training")
     seed: int = _opt(1, "random seed; same seed, partitions and input files give the same vectors",
                      "training")
-    batch_words: int = _opt(2048, "corpus words per vectorised kernel chunk (skip-gram takes one step per "
-                              "window width in it, CBOW one step)", "training")
+    batch_words: int | None = _opt(
+        None, "corpus words per vectorised kernel chunk (default 2048 skip-gram, 1024 CBOW); skip-gram takes "
+        "one step per window width in it, CBOW one step", "training")
     negative_group: int = _opt(
         1, "centres that share one draw of negatives, at most one per 128 vocabulary words (1: each "
         "centre draws its own, as word2vec.c); sharing turns thousands of tiny matrix products into a few "
@@ -73,8 +74,8 @@ class TrainConfig:
                                 "distribution")
     concurrent_shards: int | None = _opt(
         None, "shards trained at the same time and averaged together (default: Spark's default parallelism, "
-        "at most num_partitions); more partitions than this train in rounds, each round starting from the "
-        "previous round's average", "distribution")
+        "at most num_partitions); with more partitions, each task trains several shards one after another",
+        "distribution")
     partition_alpha_scale: float | None = _opt(
         None, "multiply each shard's learning rate by this to make up for averaging "
         "(default: min(shards trained at once, 4))", "distribution")
@@ -102,6 +103,12 @@ class TrainConfig:
     continue_alpha: float | None = _opt(
         None, "learning rate at the start of each continued run or stream batch, decaying linearly to "
         "min_alpha over its epochs (default: alpha / 4)", "continuation")
+
+    @property
+    def effective_batch_words(self) -> int:
+        if self.batch_words is not None:
+            return self.batch_words
+        return 2048 if self.sg else 1024
 
     @property
     def effective_alpha(self) -> float:
@@ -142,7 +149,7 @@ class TrainConfig:
                  name, value, f"must be an integer >= {low}")
 
         for name in ("vector_size", "window", "epochs", "syncs_per_epoch", "max_sentence_length",
-                     "batch_words", "keep_versions", "negative_group"):
+                     "keep_versions", "negative_group"):
             positive_int(name)
         positive_int("min_count", 1)
         positive_int("negative", 1)
@@ -150,6 +157,8 @@ class TrainConfig:
             positive_int("max_vocab_size")
         if self.num_partitions is not None:
             positive_int("num_partitions")
+        if self.batch_words is not None:
+            positive_int("batch_words")
         if self.concurrent_shards is not None:
             positive_int("concurrent_shards")
         if self.negative_draws is not None:

@@ -57,7 +57,7 @@ from .config import TrainConfig
 from .corpus import CorpusInput, InputError, word_counts
 from .memory import check_memory
 from .session import describe_job
-from .training import TrainResult, train_encoded
+from .training import TrainResult, shards_at_once, train_encoded
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -337,7 +337,8 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
     num_shards = run_cfg.num_partitions or spark.sparkContext.defaultParallelism
     check_memory(spark.sparkContext.getConf(), len(vocab), run_cfg.vector_size, num_shards)
     describe_job(spark, f"{label}: encode new text")
-    encoded = encode_corpus(corpus, batch_view, run_cfg, num_shards)
+    encoded = encode_corpus(corpus, batch_view, run_cfg, num_shards,
+                            shards_at_once(run_cfg, spark.sparkContext, num_shards))
     try:
         return train_encoded(spark, encoded, vocab, run_cfg, weights=(w_in, w_out))
     finally:

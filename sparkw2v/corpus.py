@@ -109,13 +109,17 @@ def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: RDD | None =
 class EncodedCorpus:
     """The cached shards and how many vocabulary words each holds."""
 
-    shards: RDD
+    shards: RDD  # one partition per chain: the shards one task slot trains in turn
     shard_words: list[int]
     index_bc: object = None  # the word index the shards were encoded with; kept while they may be recomputed
 
     @property
     def num_shards(self) -> int:
         return len(self.shard_words)
+
+    @property
+    def num_chains(self) -> int:
+        return self.shards.getNumPartitions()
 
     @property
     def words(self) -> int:
@@ -141,8 +145,10 @@ def balanced_record_words(total_words: int, num_shards: int) -> int:
     return max(1, -(-per_shard // records_per_shard))
 
 
-def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_shards: int) -> EncodedCorpus:
-    """Map every token to its id once, group records into ``num_shards`` shards, and cache them."""
+def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_shards: int,
+                  chains: int | None = None) -> EncodedCorpus:
+    """Map every token to its id once, group records into ``num_shards`` shards, and cache them
+    in ``chains`` partitions (default: one per shard), shard ``s`` in partition ``s % chains``."""
     sc = corpus.frame.sparkSession.sparkContext
     index_bc = sc.broadcast(vocab.index())
     # Shards get whole records of ~64K consecutive words. Smaller, more interleaved records
@@ -153,11 +159,13 @@ def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_
     shards = (corpus.values()
               .mapPartitionsWithIndex(functools.partial(executor.encode_partition, task=task,
                                                         word_index_bc=index_bc))
-              .repartitionAndSortWithinPartitions(num_shards, partitionFunc=operator.itemgetter(0))
+              .repartitionAndSortWithinPartitions(chains or num_shards,
+                                                  partitionFunc=functools.partial(executor.chain_of,
+                                                                                  chains=chains or num_shards))
               .persist(StorageLevel.MEMORY_AND_DISK))
     encoded = EncodedCorpus(shards, [], index_bc)
     try:
-        sizes = dict(shards.mapPartitionsWithIndex(executor.shard_size).collect())
+        sizes = dict(shards.mapPartitions(executor.shard_sizes).collect())
     except BaseException:
         encoded.unpersist()
         raise

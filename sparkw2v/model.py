@@ -252,7 +252,7 @@ class Word2VecModel(Model):
                 "history": r.history, "timings": {k: v for k, v in r.info.items() if k.endswith("seconds")},
                 "words_per_second": r.info.get("words_per_second"),
                 "num_partitions": r.info.get("num_partitions"), "shard_words": r.info.get("shard_words"),
-                "concurrent_shards": r.info.get("concurrent_shards"), "rounds": r.info.get("rounds"),
+                "concurrent_shards": r.info.get("concurrent_shards"),
                 "resumed_after_epoch": r.info.get("resumed_after_epoch")}
 
     def save(self, path: str, overwrite: bool = False, spark: SparkSession | None = None) -> str:

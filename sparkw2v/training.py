@@ -80,19 +80,15 @@ def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.nd
 
 def shards_at_once(cfg: TrainConfig, sc, num_shards: int) -> int:
     """Shards trained at the same time and averaged together: ``concurrent_shards``, by default
-    the cluster's task slots (Spark's default parallelism), never more than the shards."""
-    return max(1, min(num_shards, cfg.concurrent_shards or sc.defaultParallelism))
+    the cluster's task slots (Spark's default parallelism), never more than the shards.
 
-
-def training_rounds(num_shards: int, concurrent: int) -> list[tuple[int, ...]]:
-    """The shards of each round of a sync: consecutive runs of ``concurrent`` shards.
-
-    Shards beyond the cluster's task slots would run in later waves anyway; training
-    them in rounds, each from the average of the round before, uses the same task time
-    but averages fewer, fresher models. On Brown, averaging 8 shards trained from one
-    start lost half the analogy score of 1 shard (mean of 3 seeds, BENCHMARKS.md).
+    With more shards than this, each task slot trains a chain of shards one after another
+    and the chains are averaged: the same task time as one task per shard, but fewer
+    models averaged. On Brown, averaging 8 shards trained from one start lost half the
+    analogy score of 1 shard, and averaging 2 at a time 4 times per epoch lost a quarter
+    (mean of 3 seeds, BENCHMARKS.md).
     """
-    return [tuple(range(lo, min(lo + concurrent, num_shards))) for lo in range(0, num_shards, concurrent)]
+    return max(1, min(num_shards, cfg.concurrent_shards or sc.defaultParallelism))
 
 
 def negative_group(requested: int, vocab_size: int) -> int:
@@ -176,7 +172,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
             checkpoints.check_resumable(resumed, cfg, vocab, num_shards, concurrent)
             log.info("resuming after epoch %d from %s", resumed.epochs_done, checkpoints.root)
     describe_job(spark, "encode")
-    encoded = encode_corpus(corpus, vocab, cfg, num_shards)
+    encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
     prepared = time.perf_counter()
     on_epoch_end = None
     if checkpoints is not None:
@@ -222,12 +218,12 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     """
     sc = spark.sparkContext
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
-    concurrent = shards_at_once(cfg, sc, encoded.num_shards)
-    rounds = [r for r in training_rounds(encoded.num_shards, concurrent) if any(encoded.shard_words[i] for i in r)]
-    scales = [cfg.alpha_scale(sum(1 for i in r if encoded.shard_words[i])) for r in rounds]
+    concurrent = encoded.num_chains
+    busy = {i % concurrent for i, words in enumerate(encoded.shard_words) if words}
+    scale = cfg.alpha_scale(len(busy))
     group = negative_group(cfg.negative_group, len(vocab))
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
-                          chunk_words=step_words(cfg.batch_words, len(vocab)),
+                          chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
                           shared_by=group, shared_draws=cfg.negative_draws_for(group))
     block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
     n_blocks = -(-len(vocab) // block_rows)
@@ -237,32 +233,29 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     tables_key = uuid.uuid4().hex
     history = list(history or [])
     syncs = cfg.syncs_per_epoch
-    steps = cfg.epochs * syncs * max(1, len(rounds))
+    steps = cfg.epochs * syncs
     train_seconds = 0.0
     try:
         for epoch in range(start_epoch, cfg.epochs):
             epoch_started = time.perf_counter()
             totals = np.zeros(6)
             for sync in range(syncs):
-                sync_started = time.perf_counter()
-                sync_stats = np.zeros(6)
+                step = epoch * syncs + sync
                 label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
-                for r, (shards, scale) in enumerate(zip(rounds, scales)):
-                    step = (epoch * syncs + sync) * len(rounds) + r
-                    describe_job(spark, label + (f" round {r + 1}/{len(rounds)}" if len(rounds) > 1 else ""))
-                    task = executor.TrainTask(
-                        kernel=kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
-                        alpha_start=learning_rate(cfg, step / steps) * scale,
-                        alpha_end=learning_rate(cfg, (step + 1) / steps) * scale,
-                        sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
-                        combine=cfg.combine, alpha_scale=scale, tables_key=tables_key,
-                        shards=shards if len(rounds) > 1 else None)
-                    sync_stats += _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks, direct)
-                totals += sync_stats
+                describe_job(spark, label)
+                task = executor.TrainTask(
+                    kernel=kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
+                    alpha_start=learning_rate(cfg, step / steps) * scale,
+                    alpha_end=learning_rate(cfg, (step + 1) / steps) * scale,
+                    sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
+                    combine=cfg.combine, alpha_scale=scale, tables_key=tables_key)
+                sync_started = time.perf_counter()
+                stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks, direct)
+                totals += stats
                 if syncs > 1:
-                    log.info("%s: %d words, %.0f words/s, loss %.4f", label, sync_stats[0],
-                             sync_stats[0] / max(time.perf_counter() - sync_started, 1e-9),
-                             sync_stats[3] / max(sync_stats[4], 1))
+                    log.info("%s: %d words, %.0f words/s, loss %.4f", label, stats[0],
+                             stats[0] / max(time.perf_counter() - sync_started, 1e-9),
+                             stats[3] / max(stats[4], 1))
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
             words, kept, examples, loss, loss_examples, task_seconds = totals
@@ -271,7 +264,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 "loss": float(loss / max(loss_examples, 1)), "seconds": seconds,
                 "words_per_second": float(words / max(seconds, 1e-9)),
                 "task_seconds": float(task_seconds),
-                "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * (scales[-1] if scales else 1.0),
+                "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * scale,
             }
             history.append(entry)
             log.info("epoch %d/%d: %d words, %.0f words/s, loss %.4f, alpha %.5f, %.1fs",
@@ -280,7 +273,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             if not (np.isfinite(entry["loss"]) and np.isfinite(w_in).all() and np.isfinite(w_out).all()):
                 raise DivergedError(
                     f"training diverged in epoch {epoch + 1}/{cfg.epochs}: the loss or the vectors are no longer "
-                    f"finite (learning rate {cfg.effective_alpha} x {max(scales, default=1.0)} per shard is too "
+                    f"finite (learning rate {cfg.effective_alpha} x {scale} per shard is too "
                     "high for this corpus); lower --alpha or --partition-alpha-scale")
             if on_epoch is not None:
                 on_epoch(entry)
@@ -289,7 +282,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     finally:
         counts_bc.destroy()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards,
-            "concurrent_shards": concurrent, "rounds": len(rounds), "alpha_scale": max(scales, default=1.0),
+            "concurrent_shards": concurrent, "alpha_scale": scale,
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * (cfg.epochs - start_epoch) / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
@@ -310,15 +303,13 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
         trained = encoded.shards.mapPartitionsWithIndex(
             functools.partial(executor.train_partition, task=task, model_bc=model_bc, counts_bc=counts_bc))
         if direct:  # records arrive in partition order: the same additions as on the executors
-            records = trained.collect() if task.shards is None else \
-                sc.runJob(trained, executor.each_record, partitions=list(task.shards))
-            combined = executor.sum_records_by_key(records)
+            combined = executor.sum_records_by_key(trained.collect())
         else:
             # Sorted by (block, partition), each reducer streams through its blocks adding one
             # partition's record at a time. (groupByKey's Python-side merging spills whole
             # blocks to disk: 98 s against 17 s per sync for a 1M-word model.)
             combined = (trained.map(executor.key_by_block_and_partition)
-                        .repartitionAndSortWithinPartitions(max(1, min(n_blocks, encoded.num_shards)),
+                        .repartitionAndSortWithinPartitions(max(1, min(n_blocks, encoded.num_chains)),
                                                             partitionFunc=executor.block_of)
                         .mapPartitions(executor.sum_sorted_blocks)
                         .collect())

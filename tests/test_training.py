@@ -73,19 +73,23 @@ def test_summing_on_driver_or_executors_gives_identical_vectors(spark, monkeypat
     np.testing.assert_array_equal(on_driver, on_executors)
 
 
-def test_more_shards_than_concurrent_shards_train_in_rounds(spark):
-    """4 shards, 2 at a time: two rounds per epoch, each from the previous round's average;
-    still deterministic, still separating the planted groups, and not the same as all 4 at once."""
-    frame = text_frame(spark, planted_lines(seed=2, sentences=800))
-    rounds = Word2Vec(num_partitions=4, concurrent_shards=2, **PLANTED).fit(frame)
-    assert (rounds.result.info["rounds"], rounds.result.info["concurrent_shards"]) == (2, 2)
-    for word in rounds.wv.words:
-        assert all(n[:2] == word[:2] for n, _ in rounds.most_similar(word, topn=5))
+def test_more_shards_than_concurrent_shards_train_in_chains(spark):
+    """4 shards, 2 at a time: each task trains 2 shards one after another and the 2 chains are
+    averaged; still deterministic, still separating the planted groups, every shard trained,
+    and not the same as averaging all 4 at once."""
+    frame = text_frame(spark, planted_lines(seed=2, sentences=800)).coalesce(1)
+    chained = Word2Vec(num_partitions=4, concurrent_shards=2, **PLANTED).fit(frame)
+    info = chained.result.info
+    assert (info["num_partitions"], info["concurrent_shards"]) == (4, 2)
+    assert all(words > 0 for words in info["shard_words"])
+    assert chained.result.history[0]["words"] == sum(info["shard_words"])
+    for word in chained.wv.words:
+        assert all(n[:2] == word[:2] for n, _ in chained.most_similar(word, topn=5))
     again = Word2Vec(num_partitions=4, concurrent_shards=2, **PLANTED).fit(frame)
-    np.testing.assert_array_equal(rounds.wv.vectors, again.wv.vectors)
+    np.testing.assert_array_equal(chained.wv.vectors, again.wv.vectors)
     at_once = Word2Vec(num_partitions=4, concurrent_shards=4, **PLANTED).fit(frame)
-    assert at_once.result.info["rounds"] == 1
-    assert not np.array_equal(rounds.wv.vectors, at_once.wv.vectors)
+    assert at_once.result.info["concurrent_shards"] == 4
+    assert not np.array_equal(chained.wv.vectors, at_once.wv.vectors)
 
 
 def test_diverging_run_stops_with_a_clear_error(spark):
