@@ -100,24 +100,6 @@ def test_diverging_run_stops_with_a_clear_error(spark):
         Word2Vec(num_partitions=2, alpha=1.0, partition_alpha_scale=1e6, **PLANTED).fit(frame)
 
 
-def test_shards_get_equal_shares_of_the_corpus(spark, monkeypatch):
-    """Records are sized so each shard gets the same number of them: 12,000 words in records
-    of at most 1,000 over 5 shards are 15 records of 800, three per shard (not 3,3,2,2,2)."""
-    from sparkw2v import corpus, executor
-
-    assert corpus.balanced_record_words(955_285, 2) == 59_706      # Brown: 8 records per shard
-    assert corpus.balanced_record_words(10, 4) == 3                 # tiny: every shard gets some
-    monkeypatch.setattr(executor, "RECORD_WORDS", 1000)
-    frame = text_frame(spark, planted_lines(sentences=1500)).coalesce(1)
-    cfg = TrainConfig(min_count=1, sample=0.0)
-    source = select_column(frame, cfg)
-    encoded = corpus.encode_corpus(source, build_vocabulary(source, cfg), cfg, 5)
-    try:
-        assert encoded.shard_words == [2400] * 5
-    finally:
-        encoded.unpersist()
-
-
 def test_pretokenized_column_trains_on_tokens_as_given(spark):
     schema = T.StructType([T.StructField("tokens", T.ArrayType(T.StringType()))])
     frame = spark.createDataFrame([(line.split(),) for line in planted_lines(sentences=100)] + [(None,)], schema)
