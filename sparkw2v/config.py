@@ -74,7 +74,8 @@ class TrainConfig:
                                 "distribution")
     concurrent_shards: int | None = _opt(
         None, "shards trained at the same time and averaged together (default: Spark's default parallelism, "
-        "at most num_partitions); with more partitions, each task trains several shards one after another",
+        "at most num_partitions); with more partitions, each task trains several shards as one sequence in "
+        "corpus order",
         "distribution")
     partition_alpha_scale: float | None = _opt(
         None, "multiply each shard's learning rate by this to make up for averaging "

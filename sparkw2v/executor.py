@@ -9,7 +9,6 @@ Empty partitions are normal and yield nothing.
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from collections import Counter
@@ -118,13 +117,6 @@ def chain_of(key: tuple, chains: int) -> int:
     return key[0] % chains
 
 
-def chain_shards(records: Iterable[tuple]) -> list[tuple[int, tuple[np.ndarray, np.ndarray]]]:
-    """A chain's shards in order, each as (shard index, (token ids, sentence starts)); records
-    arrive sorted by key, so each shard's records are consecutive."""
-    return [(shard, shard_arrays(group)) for shard, group in
-            itertools.groupby(records, key=lambda record: record[0][0])]
-
-
 # -- training ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -174,12 +166,12 @@ def shard_rng(seed: int, epoch: int, sync: int, index: int) -> np.random.Generat
 
 def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model_bc,
                     counts_bc) -> Iterator[tuple]:
-    """Train a copy of the broadcast model on this chain's shards, one after another, for this sync.
+    """Train a copy of the broadcast model on this chain's slice for this sync.
 
-    A partition holds one chain: the shards this task slot trains in turn (one
-    shard when there are as many slots as shards). Each shard keeps its own
-    random stream, and the learning rate falls from ``alpha_start`` to
-    ``alpha_end`` across the chain by words.
+    A partition holds one chain: the shards one task slot trains (one shard when
+    there are as many slots as shards). Its records are trained in corpus order
+    (input partition, then record), so a chain of shards trains exactly as one
+    shard holding the same records would.
 
     Yields, per block of ``block_rows`` rows, ``(block, (n_in, n_out, n_in * d_in,
     n_out * d_out))``: how often each row was updated here and the update weighted
@@ -187,36 +179,21 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     counts gives each row's update-weighted mean. Then one stats record.
     """
     started = time.perf_counter()
-    pieces = []
-    for shard, (tokens, starts) in chain_shards(records):
-        lo, hi = sync_slice(starts, task.sync, task.syncs_per_epoch)
-        if hi > lo:
-            base = int(starts[lo])
-            pieces.append((shard, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base))
-    total = sum(int(piece[2][-1]) for piece in pieces)
-    if total == 0:
+    tokens, starts = shard_arrays(sorted(records, key=corpus_order))
+    lo, hi = sync_slice(starts, task.sync, task.syncs_per_epoch)
+    if hi <= lo:
         return
     keep_prob, neg_table = _tables(counts_bc, task)
     w_in0, w_out0 = model_bc.value
     w_in, w_out = w_in0.copy(), w_out0.copy()
-    n_in = np.zeros(w_in.shape[0], dtype=np.int64)
-    n_out = np.zeros(w_in.shape[0], dtype=np.int64)
-    sums = np.zeros(5)
-    done = 0
-    span = task.alpha_end - task.alpha_start
-    for shard, tokens, starts in pieces:
-        words = int(starts[-1])
-        stats = train_shard(w_in, w_out, tokens, starts, keep_prob, neg_table, task.kernel,
-                            task.alpha_start + span * done / total, task.alpha_start + span * (done + words) / total,
-                            shard_rng(task.seed, task.epoch, task.sync, shard))
-        done += words
-        n_in += stats.in_updates
-        n_out += stats.out_updates
-        sums += (stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples)
+    base = int(starts[lo])
+    stats = train_shard(w_in, w_out, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep_prob,
+                        neg_table, task.kernel, task.alpha_start, task.alpha_end,
+                        shard_rng(task.seed, task.epoch, task.sync, index))
     w_in -= w_in0
     w_out -= w_out0
-    n_in = n_in.astype(np.float32)
-    n_out = n_out.astype(np.float32)
+    n_in = stats.in_updates.astype(np.float32)
+    n_out = stats.out_updates.astype(np.float32)
     if task.combine != "sum":
         w_in *= n_in[:, None]
         w_out *= n_out[:, None]
@@ -226,7 +203,14 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
         yield block, (index, (n_in[rows], n_out[rows], touched, w_in[rows], w_out[rows]))
         _test_fail_first_attempt(task.epoch, index)
     seconds = time.perf_counter() - started
-    yield STATS_KEY, (index, (*sums.tolist(), seconds))
+    stats_record = (stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds)
+    yield STATS_KEY, (index, stats_record)
+
+
+def corpus_order(record: tuple) -> tuple[int, int]:
+    """Where a record stood in the input: (input partition, record number in it)."""
+    (_, partition, number), _ = record
+    return partition, number
 
 
 def _test_fail_first_attempt(epoch: int, index: int) -> None:

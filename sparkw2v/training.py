@@ -82,11 +82,10 @@ def shards_at_once(cfg: TrainConfig, sc, num_shards: int) -> int:
     """Shards trained at the same time and averaged together: ``concurrent_shards``, by default
     the cluster's task slots (Spark's default parallelism), never more than the shards.
 
-    With more shards than this, each task slot trains a chain of shards one after another
+    With more shards than this, each task slot trains a chain of shards in corpus order
     and the chains are averaged: the same task time as one task per shard, but fewer
     models averaged. On Brown, averaging 8 shards trained from one start lost half the
-    analogy score of 1 shard, and averaging 2 at a time 4 times per epoch lost a quarter
-    (mean of 3 seeds, BENCHMARKS.md).
+    analogy score of 1 shard; 8 shards in 2 chains score as 2 shards do (BENCHMARKS.md).
     """
     return max(1, min(num_shards, cfg.concurrent_shards or sc.defaultParallelism))
 
