@@ -49,7 +49,9 @@ class Checkpoint:
 
 
 def _training_parameters(cfg: TrainConfig) -> dict:
-    return {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
+    params = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
+    params["batch_words"] = cfg.effective_batch_words  # checkpoints before its default moved hold 2048
+    return params
 
 
 class Checkpoints:
@@ -124,10 +126,12 @@ class Checkpoints:
             raise ResumeError(f"cannot resume from {self.root}: it was trained on {checkpoint.shards} shards, "
                               f"this run would use {shards}; pass --num-partitions {checkpoint.shards}, or "
                               "run without --resume to start over")
-        if concurrent is not None and checkpoint.concurrent is not None and concurrent != checkpoint.concurrent:
-            raise ResumeError(f"cannot resume from {self.root}: it trained {checkpoint.concurrent} shards at once, "
+        # Checkpoints written before concurrent_shards existed trained all their shards at once.
+        recorded = checkpoint.concurrent if checkpoint.concurrent is not None else checkpoint.shards
+        if concurrent is not None and recorded is not None and concurrent != recorded:
+            raise ResumeError(f"cannot resume from {self.root}: it trained {recorded} shards at once, "
                               f"this run would train {concurrent}; pass --concurrent-shards "
-                              f"{checkpoint.concurrent}, or run without --resume to start over")
+                              f"{recorded}, or run without --resume to start over")
         if checkpoint.vocab.words != vocab.words or not np.array_equal(checkpoint.vocab.counts, vocab.counts):
             raise ResumeError(f"cannot resume from {self.root}: the input's vocabulary differs from the "
                               "checkpointed run's (the input changed); run without --resume to start over")

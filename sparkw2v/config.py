@@ -55,8 +55,8 @@ class TrainConfig:
     alpha: float | None = _opt(None, "initial learning rate (default 0.025 skip-gram, 0.05 CBOW)", "training")
     min_alpha: float = _opt(1e-4, "final learning rate, reached linearly at the end of the run", "training")
     epochs: int = _opt(5, "passes over the corpus", "training")
-    seed: int = _opt(1, "random seed; same seed, partitions and input files give the same vectors",
-                     "training")
+    seed: int = _opt(1, "random seed; same seed, partitions, concurrent shards and input files give the "
+                     "same vectors", "training")
     batch_words: int | None = _opt(
         None, "corpus words per vectorised kernel chunk (default 2048 skip-gram, 1024 CBOW); skip-gram takes "
         "one step per window width in it, CBOW one step", "training")
@@ -69,7 +69,8 @@ class TrainConfig:
         "(default: max(negative, 8), or negative when negative_group is 1)", "training")
     # Distribution
     num_partitions: int | None = _opt(
-        None, "corpus shards trained in parallel (default: Spark's default parallelism)", "distribution")
+        None, "corpus shards (default: Spark's default parallelism); at most concurrent_shards of them "
+        "train at once", "distribution")
     syncs_per_epoch: int = _opt(1, "times per epoch the driver averages the shards' models",
                                 "distribution")
     concurrent_shards: int | None = _opt(

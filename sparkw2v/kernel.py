@@ -46,8 +46,9 @@ try:  # The routine behind CSR @ dense; it accumulates Y += A @ X straight into 
 except ImportError:  # pragma: no cover - older or newer scipy: the public product is used
     _csr_matvecs = None
 
-#: Default number of corpus words per vectorised step. Smaller steps follow
-#: sequential SGD more closely; larger ones pay less Python overhead.
+#: Default corpus words per chunk (the library picks 2048 for skip-gram, 1024 for CBOW:
+#: TrainConfig.effective_batch_words). Smaller steps follow sequential SGD more closely;
+#: larger ones pay less Python overhead.
 DEFAULT_CHUNK_WORDS = 2048
 
 
@@ -101,9 +102,9 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
     parameters would otherwise add up to a step that sequential SGD never takes.
     ``counts``, if given, is incremented by how often each row was updated.
 
-    Every array built here has one entry per update or per distinct row; only the
-    in-place product's row pointer spans the vocabulary (used when it is at most
-    16 times the updates), so a step costs the same for 14K or 1M words.
+    With scipy, every array built here has one entry per update or per distinct row;
+    only the in-place product's row pointer spans the vocabulary (used when it is at
+    most 16 times the updates), so a step costs the same for 14K or 1M words.
     """
     n = rows.shape[0]
     if n == 0:
@@ -139,7 +140,6 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
         data = np.ones(n, dtype=values.dtype)
     if scale is not None:
         data *= scale[order]
-    flat_values = np.ascontiguousarray(values).ravel()
     if _csr_matvecs is None or values.dtype != target.dtype:  # the public product, with its checks
         summed = _sparse.csr_matrix((data, cols, bounds), shape=(distinct.size, values.shape[0])) @ values
         target[distinct] += summed
@@ -151,10 +151,12 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
         np.subtract(distinct[1:], distinct[:-1], out=gaps[1:-1])
         gaps[-1] = vocab - distinct[-1]
         indptr = np.repeat(bounds, gaps)
-        _csr_matvecs(vocab, values.shape[0], target.shape[1], indptr, cols, data, flat_values, target.ravel())
+        _csr_matvecs(vocab, values.shape[0], target.shape[1], indptr, cols, data,
+                     np.ascontiguousarray(values).ravel(), target.ravel())
     else:
         summed = np.zeros((distinct.size, target.shape[1]), dtype=target.dtype)
-        _csr_matvecs(distinct.size, values.shape[0], target.shape[1], bounds, cols, data, flat_values,
+        _csr_matvecs(distinct.size, values.shape[0], target.shape[1], bounds, cols, data,
+                     np.ascontiguousarray(values).ravel(),
                      summed.ravel())
         target[distinct] += summed
 
@@ -245,8 +247,8 @@ def train_shard(
         left, right = _sentence_room(sentence_of)
         # Skip-gram scores a dense (centres, 2 * width) block of contexts per width; CBOW sums
         # ragged context lists, so one step takes every width at once.
+        has_context = (left > 0) | (right > 0)
         for width in (range(1, params.window + 1) if params.sg else (params.window,)):
-            has_context = (left > 0) | (right > 0)
             centres = np.flatnonzero(((reduced == width) & has_context) if params.sg else has_context)
             if centres.size == 0:
                 continue

@@ -269,7 +269,9 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             log.info("epoch %d/%d: %d words, %.0f words/s, loss %.4f, alpha %.5f, %.1fs",
                      epoch + 1, cfg.epochs, words, entry["words_per_second"], entry["loss"],
                      entry["alpha_end"], seconds)
-            if not (np.isfinite(entry["loss"]) and np.isfinite(w_in).all() and np.isfinite(w_out).all()):
+            # Sums, not isfinite(w).all(): no temporary the size of the model; NaN and inf propagate.
+            if not (np.isfinite(entry["loss"]) and np.isfinite(w_in.sum(dtype=np.float64))
+                    and np.isfinite(w_out.sum(dtype=np.float64))):
                 raise DivergedError(
                     f"training diverged in epoch {epoch + 1}/{cfg.epochs}: the loss or the vectors are no longer "
                     f"finite (learning rate {cfg.effective_alpha} x {scale} per shard is too "

@@ -105,6 +105,16 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     with pytest.raises(ResumeError, match="trained 2 shards at once, this run would train 1; "
                                           "pass --concurrent-shards 2"):
         checkpoints.check_resumable(saved, cfg, saved.vocab, 2, 1)
+    # a checkpoint from before concurrent_shards trained all its shards at once; it stored
+    # batch_words as the number used, which the default (None) now resolves to
+    from sparkw2v.checkpoint import _training_parameters
+    assert _training_parameters(TrainConfig())["batch_words"] == 2048
+    assert _training_parameters(TrainConfig(sg=False))["batch_words"] == 1024
+    saved.concurrent = None
+    saved.parameters.pop("concurrent_shards")
+    checkpoints.check_resumable(saved, cfg, saved.vocab, 2, 2)
+    with pytest.raises(ResumeError, match="trained 2 shards at once, this run would train 1"):
+        checkpoints.check_resumable(saved, cfg, saved.vocab, 2, 1)
 
 
 def test_failed_publish_leaves_previous_version_intact(spark, tmp_path, monkeypatch):
