@@ -311,7 +311,7 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
 def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
     """CBOW: the mean of the context rows predicts the centre against its negatives."""
     outs, labels, keep = _output_rows(centre, negatives)
-    m, d = centre.size, w_in.shape[1]
+    m = centre.size
     per_centre = valid.sum(axis=1)
     ctx_rows = contexts[valid]
     owner = np.repeat(np.arange(m, dtype=np.int32), per_centre)
