@@ -20,8 +20,9 @@ word2vec.c does per word, vectorised:
    draws shared by a centre's contexts, as in Intel's pWord2Vec) and the default; groups of 16 (opt-in)
    replace thousands of tiny products per step with a few hundred larger ones;
 4. gradients of the binary cross-entropy are scatter-added into the rows they
-   belong to (:func:`scatter_add`: a sparse product over the sorted rows, with
-   work proportional to the updates, not the vocabulary). A row repeated within
+   belong to (:class:`ScatterPlan`: a sparse product over the sorted rows, with
+   work proportional to the updates, not the vocabulary; skip-gram plans all the
+   steps of a chunk at once, so the sorting is paid once per chunk). A row repeated within
    a step gets the sum of its updates, up to ``repeat_cap`` repeats; beyond
    that, its mean update times ``repeat_cap`` (the updates were all computed at
    the same parameters, and summing hundreds of them, as a 16-word vocabulary
@@ -37,11 +38,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:  # scipy's CSR product sums repeated rows ~9x faster than np.add.at.
-    from scipy import sparse as _sparse
-except ImportError:  # pragma: no cover - exercised only without scipy
-    _sparse = None
-try:  # The routine behind CSR @ dense; it accumulates Y += A @ X straight into the target.
+try:  # scipy's CSR @ dense routine: it accumulates Y += A @ X straight into the target, ~9x
+    # faster than np.add.at for repeated rows.
     from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
 except ImportError:  # pragma: no cover - older or newer scipy: the public product is used
     _csr_matvecs = None
@@ -93,77 +91,121 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
     """``target[rows[i]] += scale[i] * values[value_rows[i]]`` for every ``i``, summing repeated rows.
 
     ``value_rows`` defaults to ``arange(len(rows))`` and ``scale`` to ones (a scale
-    lets a caller add ``g[i] * h[j]`` terms without building their outer product). Plain ``target[rows] += v``
-    would keep only one of the repeats; this sorts the rows once and sums each
-    group with a sparse product, touching each distinct target row once.
-
-    With ``cap > 0`` a row repeated ``n > cap`` times gets ``cap / n`` of its sum
-    (its mean update times ``cap``): all the updates computed at the same stale
-    parameters would otherwise add up to a step that sequential SGD never takes.
-    ``counts``, if given, is incremented by how often each row was updated.
-
-    With scipy, every array built here has one entry per update or per distinct row;
-    only the in-place product's row pointer spans the vocabulary (used when it is at
-    most 16 times the updates), so a step costs the same for 14K or 1M words.
+    lets a caller add ``g[i] * h[j]`` terms without building their outer product). Plain
+    ``target[rows] += v`` would keep only one of the repeats. ``cap`` and ``counts`` are
+    those of :class:`ScatterPlan`, which does the work.
     """
-    n = rows.shape[0]
-    if n == 0:
-        return
-    vocab = target.shape[0]
-    if _sparse is None:  # NumPy only
-        repeats = np.bincount(rows, minlength=vocab)
-        if counts is not None:
-            counts += repeats
-        update = values if value_rows is None else values[value_rows]
+    plan = ScatterPlan(target.shape[0], [rows], None if value_rows is None else [value_rows], cap, counts,
+                       values.dtype)
+    plan.apply(0, target, values, scale)
+
+
+class ScatterPlan:
+    """The rows of one or more consecutive scatter-adds into one matrix, sorted and
+    run-length encoded in one pass, so that each step's scatter-add is one sparse product.
+
+    Step ``k`` adds ``scale[i] * values[value_rows[k][i]]`` into row ``rows[k][i]`` for
+    every ``i`` (``value_rows`` defaults to ``arange``, ``scale`` to ones), summing
+    repeated rows and touching each distinct target row once. Planning all the steps of
+    a chunk together pays the sorting and bookkeeping once per chunk, not once per step.
+
+    With ``cap > 0`` a row repeated ``n > cap`` times within a step gets ``cap / n`` of its
+    sum (its mean update times ``cap``): all the updates computed at the same stale
+    parameters would otherwise add up to a step that sequential SGD never takes.
+    ``counts``, if given, is incremented by how often each row is updated. ``drop``, if given,
+    holds the positions (in the concatenated rows) of entries whose update is left out.
+
+    Every array here has one entry per update or per distinct row, except the in-place
+    row pointer, which spans the vocabulary once per step and is used only while that
+    is at most 16 times the updates: a step costs the same for 14K or 1M words.
+    """
+
+    def __init__(self, vocab: int, rows: list[np.ndarray], value_rows: list[np.ndarray] | None = None,
+                 cap: int = 0, counts: np.ndarray | None = None, dtype=np.float32, drop: np.ndarray | None = None):
+        self.vocab, self.steps = vocab, len(rows)
+        sizes = np.array([r.size for r in rows], dtype=np.int64)
+        self.entry_start = np.zeros(self.steps + 1, dtype=np.int64)  # step k owns entries [start[k], start[k+1])
+        np.cumsum(sizes, out=self.entry_start[1:])
+        n = int(self.entry_start[-1])
+        if n == 0:
+            return
+        # Each step's rows sorted on their own; stable 16-bit keys are a radix sort (~2x int32's speed).
+        small = vocab <= 1 << 16
+        order = np.empty(n, dtype=np.int32)
+        for k, r in enumerate(rows):
+            lo, hi = self.entry_start[k], self.entry_start[k + 1]
+            if hi > lo:
+                np.add(np.argsort(r.astype(np.uint16) if small else r, kind="stable"), lo, out=order[lo:hi],
+                       casting="unsafe")
+        sorted_rows = (np.concatenate(rows) if self.steps > 1 else rows[0])[order]
+        self.local = order                         # each sorted entry's index within its step
+        if self.steps > 1:
+            self.local = order - np.repeat(self.entry_start[:-1], sizes).astype(np.int32)
+        if value_rows is None:
+            self.cols = self.local
+        else:
+            self.cols = (np.concatenate(value_rows) if self.steps > 1 else value_rows[0])[order].astype(
+                np.int32, copy=False)
+        # Runs: maximal stretches of one row within one step.
+        run_start = np.empty(n + 1, dtype=bool)
+        np.not_equal(sorted_rows[1:], sorted_rows[:-1], out=run_start[1:n])
+        run_start[self.entry_start] = True
+        self.bounds = np.flatnonzero(run_start).astype(np.int32)   # each run's first entry, then n
+        self.distinct = sorted_rows[self.bounds[:-1]]
+        repeats = np.diff(self.bounds)
+        self.run_start = np.searchsorted(self.bounds, self.entry_start)  # step k owns runs [k], [k+1]
+        if counts is not None:  # rows are distinct within a step (np.add.at is ~20x slower)
+            for k in range(self.steps):
+                counts[self.distinct[self.run_start[k]:self.run_start[k + 1]]] += repeats[
+                    self.run_start[k]:self.run_start[k + 1]]
+        if cap and int(repeats.max()) > cap:
+            self.data = np.repeat(np.minimum(1.0, cap / repeats).astype(dtype), repeats)
+        else:
+            self.data = np.ones(n, dtype=dtype)
+        if drop is not None and drop.size:
+            rank = np.empty(n, dtype=np.int32)
+            rank[order] = np.arange(n, dtype=np.int32)
+            self.data[rank[drop]] = 0
+        self.scaled = None
+        # In place: step k's slice of the row pointer gives every target row (empty ones included)
+        # a row of the sparse matrix, so the product adds straight into the target.
+        self.indptr = None
+        if _csr_matvecs is not None and self.steps * vocab <= 16 * n:
+            span = vocab + 1
+            keys = np.repeat(np.arange(self.steps, dtype=np.int64) * span, np.diff(self.run_start)) + self.distinct
+            gaps = np.empty(keys.size + 1, dtype=np.int64)
+            gaps[0] = keys[0] + 1
+            np.subtract(keys[1:], keys[:-1], out=gaps[1:-1])
+            gaps[-1] = self.steps * span - keys[-1]
+            self.indptr = np.repeat(self.bounds, gaps)
+
+    def apply(self, step: int, target: np.ndarray, values: np.ndarray, scale: np.ndarray | None = None) -> None:
+        """Add step ``step``'s updates into ``target`` (``values`` and ``scale`` indexed as planned)."""
+        lo, hi = int(self.entry_start[step]), int(self.entry_start[step + 1])
+        if hi == lo:
+            return
+        data = self.data
         if scale is not None:
-            update = update * scale[:, None]
-        if cap:
-            update = update * _repeat_weights(repeats, cap, update.dtype)[rows, None]
-        np.add.at(target, rows, update)
-        return
-    # A stable sort of 16-bit keys is a radix sort: about 2x faster than sorting int32.
-    keys = rows.astype(np.uint16) if vocab <= 1 << 16 else rows
-    order = np.argsort(keys, kind="stable").astype(np.int32)
-    sorted_rows = rows[order]
-    cols = order if value_rows is None else value_rows[order].astype(np.int32)
-    run_start = np.empty(n + 1, dtype=bool)
-    run_start[0] = run_start[n] = True
-    np.not_equal(sorted_rows[1:], sorted_rows[:-1], out=run_start[1:n])
-    bounds = np.flatnonzero(run_start).astype(np.int32)    # where each distinct row's run starts, then n
-    distinct = sorted_rows[bounds[:-1]]
-    repeats = np.diff(bounds)
-    if counts is not None:
-        counts[distinct] += repeats
-    if cap and int(repeats.max()) > cap:
-        data = np.repeat(_repeat_weights(repeats, cap, values.dtype), repeats)
-    else:
-        data = np.ones(n, dtype=values.dtype)
-    if scale is not None:
-        data *= scale[order]
-    if _csr_matvecs is None or values.dtype != target.dtype:  # the public product, with its checks
-        summed = _sparse.csr_matrix((data, cols, bounds), shape=(distinct.size, values.shape[0])) @ values
-        target[distinct] += summed
-    elif target.flags.c_contiguous and vocab <= 16 * n:
-        # A (vocab x len(values)) matrix with a row per target row adds into target in place;
-        # its row pointer repeats each run's start over the empty rows before it.
-        gaps = np.empty(distinct.size + 1, dtype=np.int64)
-        gaps[0] = distinct[0] + 1
-        np.subtract(distinct[1:], distinct[:-1], out=gaps[1:-1])
-        gaps[-1] = vocab - distinct[-1]
-        indptr = np.repeat(bounds, gaps)
-        _csr_matvecs(vocab, values.shape[0], target.shape[1], indptr, cols, data,
-                     np.ascontiguousarray(values).ravel(), target.ravel())
-    else:
-        summed = np.zeros((distinct.size, target.shape[1]), dtype=target.dtype)
-        _csr_matvecs(distinct.size, values.shape[0], target.shape[1], bounds, cols, data,
-                     np.ascontiguousarray(values).ravel(),
-                     summed.ravel())
-        target[distinct] += summed
-
-
-def _repeat_weights(repeats: np.ndarray, cap: int, dtype) -> np.ndarray:
-    """Per-row weight of each update: 1 up to ``cap`` repeats, ``cap / repeats`` beyond."""
-    return np.minimum(1.0, cap / np.maximum(repeats, 1)).astype(dtype)
+            if self.scaled is None:
+                self.scaled = np.empty_like(self.data)
+            data = self.scaled
+            np.multiply(self.data[lo:hi], scale[self.local[lo:hi]], out=data[lo:hi])
+        r0, r1 = int(self.run_start[step]), int(self.run_start[step + 1])
+        d = target.shape[1]
+        fast = _csr_matvecs is not None and values.dtype == target.dtype == data.dtype
+        if fast and self.indptr is not None and target.flags.c_contiguous:
+            span = self.vocab + 1
+            _csr_matvecs(self.vocab, values.shape[0], d, self.indptr[step * span:step * span + span],
+                         self.cols, data, np.ascontiguousarray(values).ravel(), target.ravel())
+            return
+        if fast:
+            summed = np.zeros((r1 - r0, d), dtype=target.dtype)
+            _csr_matvecs(r1 - r0, values.shape[0], d, self.bounds[r0:r1 + 1], self.cols, data,
+                         np.ascontiguousarray(values).ravel(), summed.ravel())
+        else:  # NumPy only
+            weighted = values[self.cols[lo:hi]] * data[lo:hi, None]
+            summed = np.add.reduceat(weighted, self.bounds[r0:r1] - lo, axis=0)
+        target[self.distinct[r0:r1]] += summed
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -245,14 +287,18 @@ def train_shard(
             continue
         reduced = rng.integers(1, params.window + 1, size=n, dtype=np.int32)
         left, right = _sentence_room(sentence_of)
+        has_context = (left > 0) | (right > 0)
+        if step is skipgram_step:
+            steps = _skipgram_chunk(w_in, w_out, chunk, reduced, left, right, has_context, neg_table, params,
+                                    np.float32(alpha), rng, stats, steps)
+            continue
         # Skip-gram scores a dense (centres, 2 * width) block of contexts per width; CBOW sums
         # ragged context lists, so one step takes every width at once.
-        has_context = (left > 0) | (right > 0)
         for width in (range(1, params.window + 1) if params.sg else (params.window,)):
             centres = np.flatnonzero(((reduced == width) & has_context) if params.sg else has_context)
             if centres.size == 0:
                 continue
-            offsets = np.concatenate((np.arange(-width, 0), np.arange(1, width + 1)))
+            offsets = _offsets(width)
             valid = (offsets >= -left[centres][:, None]) & (offsets <= right[centres][:, None])
             if not params.sg:
                 valid &= np.abs(offsets) <= reduced[centres][:, None]
@@ -264,6 +310,81 @@ def train_shard(
             step(w_in, w_out, chunk[centres], contexts, valid, negatives, np.float32(alpha),
                  with_loss, stats, params.repeat_cap, weight)
     return stats
+
+
+def _offsets(width: int) -> np.ndarray:
+    return np.concatenate((np.arange(-width, 0), np.arange(1, width + 1)))
+
+
+def _skipgram_chunk(w_in, w_out, chunk, reduced, left, right, has_context, neg_table, params, alpha, rng,
+                    stats, steps):
+    """Skip-gram's steps for one chunk (one per window width), with the scatter-adds of all
+    of them planned together; returns the running step count."""
+    k = params.negative
+    eligible = np.flatnonzero(has_context)
+    width_of = reduced[eligible]
+    by_width = np.argsort(width_of, kind="stable")
+    centres_all = eligible[by_width]
+    first = np.searchsorted(width_of[by_width], np.arange(1, params.window + 2))
+    negatives_all = neg_table[rng.integers(0, neg_table.size, size=(centres_all.size, k))]
+    blocks = []
+    for width in range(1, params.window + 1):
+        lo, hi = first[width - 1], first[width]
+        if hi > lo:
+            centres = centres_all[lo:hi]
+            offsets = _offsets(width)
+            valid = (offsets >= -left[centres][:, None]) & (offsets <= right[centres][:, None])
+            contexts = np.take(chunk, centres[:, None] + offsets, mode="clip")
+            outs = np.concatenate((chunk[centres][:, None], negatives_all[lo:hi]), axis=1)
+            blocks.append((outs, contexts, valid))
+    if not blocks:
+        return steps
+    vocab = w_in.shape[0]
+    # A negative equal to its centre is skipped (word2vec.c does): its update is dropped here
+    # and its output row zeroed in the step.
+    clash = [np.flatnonzero(outs[:, 1:] == outs[:, :1]) for outs, _, _ in blocks]
+    clash = [c + c // k + 1 for c in clash]                        # positions in outs.ravel()
+    base = np.cumsum([0] + [outs.size for outs, _, _ in blocks])
+    in_plan = ScatterPlan(vocab, [c[v] for _, c, v in blocks], [np.flatnonzero(v) for _, _, v in blocks],
+                          params.repeat_cap, stats.in_updates)
+    out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _ in blocks], None, params.repeat_cap,
+                           stats.out_updates, drop=np.concatenate([c + b for c, b in zip(clash, base)]))
+    for i, (outs, contexts, valid) in enumerate(blocks):
+        with_loss = params.loss_every > 0 and steps % params.loss_every == 0
+        steps += 1
+        _skipgram_block(w_in, w_out, outs, contexts, valid, np.flatnonzero(~valid), clash[i], alpha, with_loss, stats,
+                        in_plan, out_plan, i)
+    return steps
+
+
+def _skipgram_block(w_in, w_out, outs, contexts, valid, missing, clash, alpha, compute_loss, stats, in_plan, out_plan,
+                    i):
+    """One planned skip-gram step (step ``i`` of both plans): ``outs`` is ``(m, k+1)`` (each
+    centre, then its negatives); ``missing`` holds the flat positions in ``contexts`` of
+    contexts outside the sentence, ``clash`` those in ``outs`` of negatives equal to their centre."""
+    d = w_in.shape[1]
+    h = np.take(w_in, contexts, axis=0)                  # (m, 2b, d)
+    o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
+    # Zero rows stand in for masks: missing contexts and skipped negatives then score 0 and get
+    # no gradient through the products, and the plans drop their own updates.
+    h.reshape(-1, d)[missing] = 0
+    o.reshape(-1, d)[clash] = 0
+    scores = np.matmul(h, o.transpose(0, 2, 1))           # (m, 2b, k+1)
+    sig = _sigmoid(scores)
+    labels = np.zeros(outs.shape[1], dtype=np.float32)
+    labels[0] = 1.0
+    if compute_loss:
+        keep = np.ones(outs.shape, dtype=bool)
+        keep.ravel()[clash] = False
+        stats.loss_sum += _loss(sig, labels, valid[:, :, None] & keep[:, None, :])
+        stats.loss_examples += int(valid.sum())
+    g = np.subtract(labels, sig, out=sig)
+    g *= alpha
+    grad_h = np.matmul(g, o)                             # (m, 2b, d)
+    grad_o = np.matmul(g.transpose(0, 2, 1), h)          # (m, k+1, d)
+    in_plan.apply(i, w_in, grad_h.reshape(-1, d))
+    out_plan.apply(i, w_out, grad_o.reshape(-1, d))
+    stats.examples += int(in_plan.entry_start[i + 1] - in_plan.entry_start[i])
 
 
 # -- per-centre negatives (the default): one small product per centre ----------------------------
@@ -286,26 +407,20 @@ def _loss(sig: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
 
 
 def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
-    """Skip-gram: every context row predicts its centre against the centre's negatives."""
-    outs, labels, keep = _output_rows(centre, negatives)
-    h = np.take(w_in, contexts, axis=0)                  # (m, 2b, d)
-    o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
-    scores = np.matmul(h, o.transpose(0, 2, 1))           # (m, 2b, k+1)
-    mask = valid[:, :, None] & keep[:, None, :]
-    sig = _sigmoid(scores)
-    if compute_loss:
-        stats.loss_sum += _loss(sig, labels, mask)
-        stats.loss_examples += int(valid.sum())
-    g = (labels - sig) * mask
-    g *= alpha
-    grad_h = np.matmul(g, o)                             # (m, 2b, d)
-    grad_o = np.matmul(g.transpose(0, 2, 1), h)          # (m, k+1, d)
-    d = w_in.shape[1]
-    ctx_rows = contexts[valid]
-    scatter_add(w_in, ctx_rows, grad_h.reshape(-1, d), value_rows=np.flatnonzero(valid),
-                cap=cap, counts=stats.in_updates)
-    scatter_add(w_out, outs.ravel(), grad_o.reshape(-1, d), cap=cap, counts=stats.out_updates)
-    stats.examples += ctx_rows.size
+    """Skip-gram: every context row predicts its centre against the centre's negatives.
+
+    One step on its own; :func:`train_shard` plans a chunk's steps together and calls
+    :func:`_skipgram_block` directly.
+    """
+    outs = np.concatenate((centre[:, None], negatives), axis=1)
+    k = negatives.shape[1]
+    clash = np.flatnonzero(negatives == centre[:, None])
+    clash += clash // k + 1
+    vocab = w_in.shape[0]
+    in_plan = ScatterPlan(vocab, [contexts[valid]], [np.flatnonzero(valid)], cap, stats.in_updates)
+    out_plan = ScatterPlan(vocab, [outs.ravel()], None, cap, stats.out_updates, drop=clash)
+    _skipgram_block(w_in, w_out, outs, contexts, valid, np.flatnonzero(~valid), clash, alpha, compute_loss, stats,
+                    in_plan, out_plan, 0)
 
 
 def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
