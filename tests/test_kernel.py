@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sparkw2v.kernel import (KernelParams, KernelStats, cbow_group_step, cbow_step, scatter_add, skipgram_group_step,
-                             skipgram_step, train_shard)
+from sparkw2v.kernel import (KernelParams, KernelStats, ScatterPlan, cbow_group_step, cbow_step, scatter_add,
+                             skipgram_group_step, skipgram_step, train_shard)
 from sparkw2v.sampling import keep_probabilities, negative_table
 
 
@@ -135,6 +135,34 @@ def test_scatter_add_sums_repeated_rows():
     np.testing.assert_array_equal(target, [[2, 3], [0, 0], [0 + 4 + 6, 1 + 5 + 7], [8, 9]])
     scatter_add(target, np.array([1, 1]), values, value_rows=np.array([4, 4]))
     np.testing.assert_array_equal(target[1], [16, 18])
+
+
+@pytest.mark.parametrize("vocab", [6, 4000], ids=["in-place", "compact"])
+def test_planned_steps_match_one_scatter_add_per_step(vocab):
+    """Several steps planned together add exactly what one scatter_add per step adds (value
+    rows, scales, caps and counts per step), and dropped entries add nothing but still count."""
+    rng = np.random.default_rng(4)
+    steps = [rng.integers(0, 6, size) for size in (9, 0, 5, 12)]
+    value_rows = [rng.permutation(r.size) for r in steps]
+    values = [rng.normal(size=(r.size, 3)).astype(np.float32) for r in steps]
+    scales = [rng.normal(size=r.size).astype(np.float32) for r in steps]
+    start = rng.normal(size=(vocab, 3)).astype(np.float32)
+    expected, expected_counts = start.copy(), np.zeros(vocab, np.int64)
+    for r, vr, v, sc in zip(steps, value_rows, values, scales):
+        if r.size:
+            scatter_add(expected, r, v, value_rows=vr, cap=2, counts=expected_counts, scale=sc)
+    got, counts = start.copy(), np.zeros(vocab, np.int64)
+    plan = ScatterPlan(vocab, steps, value_rows, cap=2, counts=counts)
+    for i, (v, sc) in enumerate(zip(values, scales)):
+        plan.apply(i, got, v, sc)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(counts, expected_counts)
+
+    dropped = ScatterPlan(vocab, [np.array([1, 2, 1])], drop=np.array([2]), counts=counts)
+    target = np.zeros((vocab, 1), np.float32)
+    dropped.apply(0, target, np.array([[1.0], [2.0], [4.0]], np.float32))
+    assert target[1, 0] == 1.0 and target[2, 0] == 2.0
+    assert counts[1] == expected_counts[1] + 2
 
 
 def planted_corpus(rng, groups=2, words_per_group=8, sentences=600, length=8):
