@@ -173,17 +173,18 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     describe_job(spark, "encode")
     encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
     prepared = time.perf_counter()
-    on_epoch_end = None
+    on_epoch_end: Callable[[int, np.ndarray, np.ndarray, list], None] | None = None
     if checkpoints is not None:
         last = [time.perf_counter()]
 
-        def on_epoch_end(epochs_done, w_in, w_out, history):
+        def save_checkpoint(epochs_done, w_in, w_out, history):
             if time.perf_counter() - last[0] < cfg.checkpoint_interval:
                 return
             describe_job(spark, f"checkpoint after epoch {epochs_done}")
             checkpoints.save(epochs_done, vocab, w_in, w_out, cfg, history, num_shards, concurrent)
             last[0] = time.perf_counter()
             _test_pause_after_checkpoint()
+        on_epoch_end = save_checkpoint
     try:
         result = train_encoded(spark, encoded, vocab, cfg, on_epoch,
                                weights=(resumed.w_in, resumed.w_out) if resumed else None,

@@ -1,7 +1,6 @@
 """Failures a long run must survive: retried tasks, a killed driver, interrupted publishing,
 models too big for the memory given, and messy text."""
 
-import json
 import os
 import signal
 import subprocess
