@@ -20,9 +20,9 @@ word2vec.c does per word, vectorised:
    draws shared by a centre's contexts, as in Intel's pWord2Vec) and the default; groups of 16 (opt-in)
    replace thousands of tiny products per step with a few hundred larger ones;
 4. gradients of the binary cross-entropy are scatter-added into the rows they
-   belong to (:class:`ScatterPlan`: a sparse product over the sorted rows, with
-   work proportional to the updates, not the vocabulary; skip-gram plans all the
-   steps of a chunk at once, so the sorting is paid once per chunk). A row repeated within
+   belong to (:class:`ScatterPlan`: an in-place sparse product over the sorted rows,
+   with work proportional to the updates, not the vocabulary; skip-gram plans ~40
+   steps at once, so the sorting is paid once for all of them). A row repeated within
    a step gets the sum of its updates, up to ``repeat_cap`` repeats; beyond
    that, its mean update times ``repeat_cap`` (the updates were all computed at
    the same parameters, and summing hundreds of them, as a 16-word vocabulary
@@ -38,16 +38,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-try:  # scipy's CSR @ dense routine: it accumulates Y += A @ X straight into the target, ~9x
-    # faster than np.add.at for repeated rows.
+# scipy's sparse-times-dense routines accumulate Y += A @ X straight into Y, in C. The COO one
+# adds each entry's row into the target in place, ~25x faster than np.add.at for repeated rows
+# (BENCHMARKS.md). NumPy fallbacks cover a scipy without them.
+try:
+    from scipy.sparse._sparsetools import coo_matmat_dense as _coo_matmat_dense
+except ImportError:  # pragma: no cover - scipy < 1.15
+    _coo_matmat_dense = None
+try:
     from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
-except ImportError:  # pragma: no cover - older or newer scipy: the public product is used
+except ImportError:  # pragma: no cover
     _csr_matvecs = None
 
 #: Default corpus words per chunk (the library picks 2048 for skip-gram, 1024 for CBOW:
 #: TrainConfig.effective_batch_words). Smaller steps follow sequential SGD more closely;
 #: larger ones pay less Python overhead.
 DEFAULT_CHUNK_WORDS = 2048
+#: Skip-gram steps whose scatter-adds are planned together (about 8 chunks' worth).
+PLAN_STEPS = 40
 
 
 @dataclass(frozen=True)
@@ -102,12 +110,12 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
 
 class ScatterPlan:
     """The rows of one or more consecutive scatter-adds into one matrix, sorted and
-    run-length encoded in one pass, so that each step's scatter-add is one sparse product.
+    run-length encoded in one pass, so that each step's scatter-add is one call into C.
 
     Step ``k`` adds ``scale[i] * values[value_rows[k][i]]`` into row ``rows[k][i]`` for
     every ``i`` (``value_rows`` defaults to ``arange``, ``scale`` to ones), summing
-    repeated rows and touching each distinct target row once. Planning all the steps of
-    a chunk together pays the sorting and bookkeeping once per chunk, not once per step.
+    repeated rows. Planning many steps together pays the sorting and bookkeeping once
+    for all of them; rows are drawn before the weights they update, so that is possible.
 
     With ``cap > 0`` a row repeated ``n > cap`` times within a step gets ``cap / n`` of its
     sum (its mean update times ``cap``): all the updates computed at the same stale
@@ -115,21 +123,21 @@ class ScatterPlan:
     ``counts``, if given, is incremented by how often each row is updated. ``drop``, if given,
     holds the positions (in the concatenated rows) of entries whose update is left out.
 
-    Every array here has one entry per update or per distinct row, except the in-place
-    row pointer, which spans the vocabulary once per step and is used only while that
-    is at most 16 times the updates: a step costs the same for 14K or 1M words.
+    Every array here has one entry per update or per distinct row, so a step costs the
+    same for 14K or 1M words.
     """
 
     def __init__(self, vocab: int, rows: list[np.ndarray], value_rows: list[np.ndarray] | None = None,
                  cap: int = 0, counts: np.ndarray | None = None, dtype=np.float32, drop: np.ndarray | None = None):
-        self.vocab, self.steps = vocab, len(rows)
+        self.steps = len(rows)
         sizes = np.array([r.size for r in rows], dtype=np.int64)
         self.entry_start = np.zeros(self.steps + 1, dtype=np.int64)  # step k owns entries [start[k], start[k+1])
         np.cumsum(sizes, out=self.entry_start[1:])
         n = int(self.entry_start[-1])
         if n == 0:
             return
-        # Each step's rows sorted on their own; stable 16-bit keys are a radix sort (~2x int32's speed).
+        # Each step's rows sorted on their own (stable 16-bit keys are a radix sort, ~2x int32's
+        # speed); sorted rows also make the adds walk the target in order.
         small = vocab <= 1 << 16
         order = np.empty(n, dtype=np.int32)
         for k, r in enumerate(rows):
@@ -137,7 +145,7 @@ class ScatterPlan:
             if hi > lo:
                 np.add(np.argsort(r.astype(np.uint16) if small else r, kind="stable"), lo, out=order[lo:hi],
                        casting="unsafe")
-        sorted_rows = (np.concatenate(rows) if self.steps > 1 else rows[0])[order]
+        self.rows = (np.concatenate(rows) if self.steps > 1 else rows[0])[order].astype(np.int32, copy=False)
         self.local = order                         # each sorted entry's index within its step
         if self.steps > 1:
             self.local = order - np.repeat(self.entry_start[:-1], sizes).astype(np.int32)
@@ -148,16 +156,18 @@ class ScatterPlan:
                 np.int32, copy=False)
         # Runs: maximal stretches of one row within one step.
         run_start = np.empty(n + 1, dtype=bool)
-        np.not_equal(sorted_rows[1:], sorted_rows[:-1], out=run_start[1:n])
+        np.not_equal(self.rows[1:], self.rows[:-1], out=run_start[1:n])
         run_start[self.entry_start] = True
-        self.bounds = np.flatnonzero(run_start).astype(np.int32)   # each run's first entry, then n
-        self.distinct = sorted_rows[self.bounds[:-1]]
-        repeats = np.diff(self.bounds)
-        self.run_start = np.searchsorted(self.bounds, self.entry_start)  # step k owns runs [k], [k+1]
-        if counts is not None:  # rows are distinct within a step (np.add.at is ~20x slower)
+        bounds = np.flatnonzero(run_start)          # each run's first entry, then n
+        distinct = self.rows[bounds[:-1]]
+        repeats = np.diff(bounds)
+        if counts is not None and counts.size <= 16 * n:
+            counts += np.bincount(self.rows, minlength=counts.size)
+        elif counts is not None:  # rows are distinct within a step (np.add.at is ~20x slower)
+            step_runs = np.searchsorted(bounds, self.entry_start)
             for k in range(self.steps):
-                counts[self.distinct[self.run_start[k]:self.run_start[k + 1]]] += repeats[
-                    self.run_start[k]:self.run_start[k + 1]]
+                a, b = step_runs[k], step_runs[k + 1]
+                counts[distinct[a:b]] += repeats[a:b]
         if cap and int(repeats.max()) > cap:
             self.data = np.repeat(np.minimum(1.0, cap / repeats).astype(dtype), repeats)
         else:
@@ -167,53 +177,31 @@ class ScatterPlan:
             rank[order] = np.arange(n, dtype=np.int32)
             self.data[rank[drop]] = 0
         self.scaled = None
-        # In place: step k's slice of the row pointer gives every target row (empty ones included)
-        # a row of the sparse matrix, so the product adds straight into the target.
-        self.indptr = None
-        if _csr_matvecs is not None and self.steps * vocab <= 16 * n:
-            span = vocab + 1
-            keys = np.repeat(np.arange(self.steps, dtype=np.int64) * span, np.diff(self.run_start)) + self.distinct
-            gaps = np.empty(keys.size + 1, dtype=np.int64)
-            gaps[0] = keys[0] + 1
-            np.subtract(keys[1:], keys[:-1], out=gaps[1:-1])
-            gaps[-1] = self.steps * span - keys[-1]
-            self.indptr = np.repeat(self.bounds, gaps)
 
     def apply(self, step: int, target: np.ndarray, values: np.ndarray, scale: np.ndarray | None = None) -> None:
         """Add step ``step``'s updates into ``target`` (``values`` and ``scale`` indexed as planned)."""
         lo, hi = int(self.entry_start[step]), int(self.entry_start[step + 1])
         if hi == lo:
             return
-        data = self.data
+        data = self.data[lo:hi]
         if scale is not None:
             if self.scaled is None:
                 self.scaled = np.empty_like(self.data)
-            data = self.scaled
-            np.multiply(self.data[lo:hi], scale[self.local[lo:hi]], out=data[lo:hi])
-        r0, r1 = int(self.run_start[step]), int(self.run_start[step + 1])
-        d = target.shape[1]
-        fast = _csr_matvecs is not None and values.dtype == target.dtype == data.dtype
-        if fast and self.indptr is not None and target.flags.c_contiguous:
-            span = self.vocab + 1
-            _csr_matvecs(self.vocab, values.shape[0], d, self.indptr[step * span:step * span + span],
-                         self.cols, data, np.ascontiguousarray(values).ravel(), target.ravel())
-            return
-        if fast:
-            summed = np.zeros((r1 - r0, d), dtype=target.dtype)
-            _csr_matvecs(r1 - r0, values.shape[0], d, self.bounds[r0:r1 + 1], self.cols, data,
-                         np.ascontiguousarray(values).ravel(), summed.ravel())
+            data = np.multiply(data, scale[self.local[lo:hi]], out=self.scaled[lo:hi])
+        if (_coo_matmat_dense is not None and values.dtype == target.dtype == data.dtype
+                and target.flags.c_contiguous):
+            _coo_matmat_dense(hi - lo, target.shape[1], self.rows[lo:hi], self.cols[lo:hi], data,
+                              np.ascontiguousarray(values).ravel(), target)
         else:  # NumPy only
-            weighted = values[self.cols[lo:hi]] * data[lo:hi, None]
-            summed = np.add.reduceat(weighted, self.bounds[r0:r1] - lo, axis=0)
-        target[self.distinct[r0:r1]] += summed
+            np.add.at(target, self.rows[lo:hi], values[self.cols[lo:hi]] * data[:, None])
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    np.clip(x, -30.0, 30.0, out=x)
-    np.negative(x, out=x)
-    np.exp(x, out=x)
-    x += 1.0
-    np.reciprocal(x, out=x)
+    """Logistic function in place, as 0.5 * tanh(x / 2) + 0.5 (three passes, no overflow)."""
+    x *= 0.5
+    np.tanh(x, out=x)
+    x *= 0.5
+    x += 0.5
     return x
 
 
@@ -272,6 +260,7 @@ def train_shard(
     weight = np.float32(params.negative / draws)
     cuts = _chunk_bounds(sentence_starts, params.chunk_words)
     steps = 0
+    pending: list[tuple] = []   # skip-gram steps drawn but not yet taken
     for a, b in zip(cuts[:-1], cuts[1:]):
         lo, hi = int(sentence_starts[a]), int(sentence_starts[b])
         alpha = alpha_start + (alpha_end - alpha_start) * (stats.words / total)
@@ -289,8 +278,11 @@ def train_shard(
         left, right = _sentence_room(sentence_of)
         has_context = (left > 0) | (right > 0)
         if step is skipgram_step:
-            steps = _skipgram_chunk(w_in, w_out, chunk, reduced, left, right, has_context, neg_table, params,
-                                    np.float32(alpha), rng, stats, steps)
+            pending += _skipgram_blocks(chunk, reduced, left, right, has_context, neg_table, params,
+                                        np.float32(alpha), rng)
+            if len(pending) >= PLAN_STEPS:
+                steps = _train_skipgram_blocks(w_in, w_out, pending, params, stats, steps)
+                pending = []
             continue
         # Skip-gram scores a dense (centres, 2 * width) block of contexts per width; CBOW sums
         # ragged context lists, so one step takes every width at once.
@@ -309,6 +301,8 @@ def train_shard(
             steps += 1
             step(w_in, w_out, chunk[centres], contexts, valid, negatives, np.float32(alpha),
                  with_loss, stats, params.repeat_cap, weight)
+    if pending:
+        _train_skipgram_blocks(w_in, w_out, pending, params, stats, steps)
     return stats
 
 
@@ -316,17 +310,16 @@ def _offsets(width: int) -> np.ndarray:
     return np.concatenate((np.arange(-width, 0), np.arange(1, width + 1)))
 
 
-def _skipgram_chunk(w_in, w_out, chunk, reduced, left, right, has_context, neg_table, params, alpha, rng,
-                    stats, steps):
-    """Skip-gram's steps for one chunk (one per window width), with the scatter-adds of all
-    of them planned together; returns the running step count."""
-    k = params.negative
+def _skipgram_blocks(chunk, reduced, left, right, has_context, neg_table, params, alpha, rng) -> list[tuple]:
+    """Skip-gram's steps for one chunk, one per window width: ``(outs, contexts, valid, alpha)``
+    with ``outs`` each centre and its negatives. Drawing them needs no weights, so steps can
+    be drawn ahead and their scatter-adds planned together."""
     eligible = np.flatnonzero(has_context)
     width_of = reduced[eligible]
     by_width = np.argsort(width_of, kind="stable")
     centres_all = eligible[by_width]
     first = np.searchsorted(width_of[by_width], np.arange(1, params.window + 2))
-    negatives_all = neg_table[rng.integers(0, neg_table.size, size=(centres_all.size, k))]
+    negatives_all = neg_table[rng.integers(0, neg_table.size, size=(centres_all.size, params.negative))]
     blocks = []
     for width in range(1, params.window + 1):
         lo, hi = first[width - 1], first[width]
@@ -336,20 +329,25 @@ def _skipgram_chunk(w_in, w_out, chunk, reduced, left, right, has_context, neg_t
             valid = (offsets >= -left[centres][:, None]) & (offsets <= right[centres][:, None])
             contexts = np.take(chunk, centres[:, None] + offsets, mode="clip")
             outs = np.concatenate((chunk[centres][:, None], negatives_all[lo:hi]), axis=1)
-            blocks.append((outs, contexts, valid))
-    if not blocks:
-        return steps
+            blocks.append((outs, contexts, valid, alpha))
+    return blocks
+
+
+def _train_skipgram_blocks(w_in, w_out, blocks, params, stats, steps) -> int:
+    """Take the given skip-gram steps in order, their scatter-adds planned together; returns
+    the running step count."""
+    k = params.negative
     vocab = w_in.shape[0]
     # A negative equal to its centre is skipped (word2vec.c does): its update is dropped here
     # and its output row zeroed in the step.
-    clash = [np.flatnonzero(outs[:, 1:] == outs[:, :1]) for outs, _, _ in blocks]
+    clash = [np.flatnonzero(outs[:, 1:] == outs[:, :1]) for outs, _, _, _ in blocks]
     clash = [c + c // k + 1 for c in clash]                        # positions in outs.ravel()
-    base = np.cumsum([0] + [outs.size for outs, _, _ in blocks])
-    in_plan = ScatterPlan(vocab, [c[v] for _, c, v in blocks], [np.flatnonzero(v) for _, _, v in blocks],
+    base = np.cumsum([0] + [outs.size for outs, _, _, _ in blocks])
+    in_plan = ScatterPlan(vocab, [c[v] for _, c, v, _ in blocks], [np.flatnonzero(v) for _, _, v, _ in blocks],
                           params.repeat_cap, stats.in_updates)
-    out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _ in blocks], None, params.repeat_cap,
+    out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _, _ in blocks], None, params.repeat_cap,
                            stats.out_updates, drop=np.concatenate([c + b for c, b in zip(clash, base)]))
-    for i, (outs, contexts, valid) in enumerate(blocks):
+    for i, (outs, contexts, valid, alpha) in enumerate(blocks):
         with_loss = params.loss_every > 0 and steps % params.loss_every == 0
         steps += 1
         _skipgram_block(w_in, w_out, outs, contexts, valid, np.flatnonzero(~valid), clash[i], alpha, with_loss, stats,
