@@ -54,8 +54,8 @@ except ImportError:  # pragma: no cover
 #: TrainConfig.effective_batch_words). Smaller steps follow sequential SGD more closely;
 #: larger ones pay less Python overhead.
 DEFAULT_CHUNK_WORDS = 2048
-#: Skip-gram steps whose scatter-adds are planned together (about 8 chunks' worth).
-PLAN_STEPS = 40
+#: Chunks whose steps are drawn and whose scatter-adds are planned together.
+PLAN_CHUNKS = 8
 
 
 @dataclass(frozen=True)
@@ -252,15 +252,15 @@ def train_shard(
     total = int(sentence_starts[-1]) if sentence_starts.size else 0
     if total == 0:
         return stats
-    if params.shared_by == 1 and params.draws == params.negative:  # word2vec's draws: the leaner step
-        step = skipgram_step if params.sg else cbow_step
-    else:
-        step = skipgram_group_step if params.sg else cbow_group_step
+    cuts = _chunk_bounds(sentence_starts, params.chunk_words)
+    if params.shared_by == 1 and params.draws == params.negative:  # word2vec's draws: the leaner steps
+        _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_table, params, alpha_start,
+                       alpha_end, rng, stats)
+        return stats
+    step = skipgram_group_step if params.sg else cbow_group_step
     draws = params.draws
     weight = np.float32(params.negative / draws)
-    cuts = _chunk_bounds(sentence_starts, params.chunk_words)
     steps = 0
-    pending: list[tuple] = []   # skip-gram steps drawn but not yet taken
     for a, b in zip(cuts[:-1], cuts[1:]):
         lo, hi = int(sentence_starts[a]), int(sentence_starts[b])
         alpha = alpha_start + (alpha_end - alpha_start) * (stats.words / total)
@@ -277,13 +277,6 @@ def train_shard(
         reduced = rng.integers(1, params.window + 1, size=n, dtype=np.int32)
         left, right = _sentence_room(sentence_of)
         has_context = (left > 0) | (right > 0)
-        if step is skipgram_step:
-            pending += _skipgram_blocks(chunk, reduced, left, right, has_context, neg_table, params,
-                                        np.float32(alpha), rng)
-            if len(pending) >= PLAN_STEPS:
-                steps = _train_skipgram_blocks(w_in, w_out, pending, params, stats, steps)
-                pending = []
-            continue
         # Skip-gram scores a dense (centres, 2 * width) block of contexts per width; CBOW sums
         # ragged context lists, so one step takes every width at once.
         for width in (range(1, params.window + 1) if params.sg else (params.window,)):
@@ -301,36 +294,73 @@ def train_shard(
             steps += 1
             step(w_in, w_out, chunk[centres], contexts, valid, negatives, np.float32(alpha),
                  with_loss, stats, params.repeat_cap, weight)
-    if pending:
-        _train_skipgram_blocks(w_in, w_out, pending, params, stats, steps)
     return stats
+
+
+def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_table, params, alpha_start, alpha_end,
+                   rng, stats) -> None:
+    """Per-centre negatives: ``PLAN_CHUNKS`` chunks at a time, draw every step (subsampling,
+    windows, negatives: none of it needs the weights), plan their scatter-adds together,
+    then take the steps in order, each chunk at its own learning rate."""
+    total = int(sentence_starts[-1])
+    window = params.window
+    train = _train_skipgram_blocks if params.sg else _train_cbow_blocks
+    steps = 0
+    for g in range(0, cuts.size - 1, PLAN_CHUNKS):
+        chunk_cuts = cuts[g:g + PLAN_CHUNKS + 1]
+        a, b = int(chunk_cuts[0]), int(chunk_cuts[-1])
+        lo, hi = int(sentence_starts[a]), int(sentence_starts[b])
+        edges = sentence_starts[chunk_cuts] - lo               # chunk boundaries, in words of this group
+        alphas = (alpha_start + (alpha_end - alpha_start) * ((stats.words + edges[:-1]) / total)).astype(np.float32)
+        stats.words += hi - lo
+        words = tokens[lo:hi]
+        sentence_of = np.repeat(np.arange(b - a, dtype=np.int32), np.diff(sentence_starts[a:b + 1]))
+        keep = rng.random(words.size, dtype=np.float32) < keep_prob[words]
+        kept_at = np.flatnonzero(keep)
+        words, sentence_of = words[kept_at], sentence_of[kept_at]
+        stats.kept_words += words.size
+        if words.size < 2:
+            continue
+        kept_edges = np.searchsorted(kept_at, edges)          # chunk boundaries among the kept words
+        reduced = rng.integers(1, window + 1, size=words.size, dtype=np.int32)
+        left, right = _sentence_room(sentence_of)
+        centres = np.flatnonzero((left > 0) | (right > 0))
+        chunk_of = np.searchsorted(kept_edges, centres, side="right") - 1
+        negatives = neg_table[rng.integers(0, neg_table.size, size=(centres.size, params.negative))]
+        outs = np.concatenate((words[centres][:, None], negatives), axis=1)
+        if params.sg:
+            # One step per (chunk, width): a dense (centres, 2 * width) block of contexts each.
+            key = (chunk_of * window + reduced[centres] - 1).astype(np.uint16 if kept_edges.size * window < 1 << 16
+                                                                     else np.int64)
+            order = np.argsort(key, kind="stable")
+            first = np.searchsorted(key[order], np.arange((kept_edges.size - 1) * window + 1))
+            blocks = []
+            for j in range(first.size - 1):
+                if first[j + 1] > first[j]:
+                    pick = order[first[j]:first[j + 1]]
+                    c = centres[pick]
+                    offsets = _offsets(j % window + 1)
+                    valid = (offsets >= -left[c][:, None]) & (offsets <= right[c][:, None])
+                    blocks.append((outs[pick], np.take(words, c[:, None] + offsets, mode="clip"), valid,
+                                   alphas[j // window]))
+        else:
+            # One step per chunk: CBOW sums ragged context lists, so every width fits one step.
+            offsets = _offsets(window)
+            valid = (offsets >= -left[centres][:, None]) & (offsets <= right[centres][:, None])
+            valid &= np.abs(offsets) <= reduced[centres][:, None]
+            per_centre = valid.sum(axis=1)
+            ctx_rows = np.take(words, centres[:, None] + offsets, mode="clip")[valid]
+            centre_edges = np.searchsorted(chunk_of, np.arange(kept_edges.size))
+            ctx_edges = np.zeros(centres.size + 1, dtype=np.int64)
+            np.cumsum(per_centre, out=ctx_edges[1:])
+            blocks = [(outs[c0:c1], ctx_rows[ctx_edges[c0]:ctx_edges[c1]], per_centre[c0:c1], alphas[j])
+                      for j, (c0, c1) in enumerate(zip(centre_edges[:-1], centre_edges[1:])) if c1 > c0]
+        if blocks:
+            steps = train(w_in, w_out, blocks, params, stats, steps)
 
 
 def _offsets(width: int) -> np.ndarray:
     return np.concatenate((np.arange(-width, 0), np.arange(1, width + 1)))
-
-
-def _skipgram_blocks(chunk, reduced, left, right, has_context, neg_table, params, alpha, rng) -> list[tuple]:
-    """Skip-gram's steps for one chunk, one per window width: ``(outs, contexts, valid, alpha)``
-    with ``outs`` each centre and its negatives. Drawing them needs no weights, so steps can
-    be drawn ahead and their scatter-adds planned together."""
-    eligible = np.flatnonzero(has_context)
-    width_of = reduced[eligible]
-    by_width = np.argsort(width_of, kind="stable")
-    centres_all = eligible[by_width]
-    first = np.searchsorted(width_of[by_width], np.arange(1, params.window + 2))
-    negatives_all = neg_table[rng.integers(0, neg_table.size, size=(centres_all.size, params.negative))]
-    blocks = []
-    for width in range(1, params.window + 1):
-        lo, hi = first[width - 1], first[width]
-        if hi > lo:
-            centres = centres_all[lo:hi]
-            offsets = _offsets(width)
-            valid = (offsets >= -left[centres][:, None]) & (offsets <= right[centres][:, None])
-            contexts = np.take(chunk, centres[:, None] + offsets, mode="clip")
-            outs = np.concatenate((chunk[centres][:, None], negatives_all[lo:hi]), axis=1)
-            blocks.append((outs, contexts, valid, alpha))
-    return blocks
 
 
 def _train_skipgram_blocks(w_in, w_out, blocks, params, stats, steps) -> int:
@@ -387,17 +417,6 @@ def _skipgram_block(w_in, w_out, outs, contexts, valid, missing, clash, alpha, c
 
 # -- per-centre negatives (the default): one small product per centre ----------------------------
 
-def _output_rows(centre: np.ndarray, negatives: np.ndarray):
-    """Output rows per centre (the centre, then its negatives), labels, and a mask that
-    drops a negative equal to its centre (word2vec.c skips those)."""
-    outs = np.concatenate((centre[:, None], negatives), axis=1)
-    labels = np.zeros(outs.shape[1], dtype=np.float32)
-    labels[0] = 1.0
-    keep = np.ones(outs.shape, dtype=bool)
-    keep[:, 1:] = negatives != centre[:, None]
-    return outs, labels, keep
-
-
 def _loss(sig: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
     """Binary cross-entropy summed over the unmasked scores."""
     p = np.where(labels > 0, sig, 1.0 - sig)
@@ -422,27 +441,63 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
 
 
 def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
-    """CBOW: the mean of the context rows predicts the centre against its negatives."""
-    outs, labels, keep = _output_rows(centre, negatives)
-    m = centre.size
-    per_centre = valid.sum(axis=1)
-    ctx_rows = contexts[valid]
-    owner = np.repeat(np.arange(m, dtype=np.int32), per_centre)
+    """CBOW: the mean of the context rows predicts the centre against its negatives.
+
+    One step on its own; :func:`train_shard` plans many steps together and calls
+    :func:`_cbow_block` directly.
+    """
+    outs = np.concatenate((centre[:, None], negatives), axis=1)
+    block = (outs, contexts[valid], valid.sum(axis=1), alpha)
+    _train_cbow_blocks(w_in, w_out, [block], KernelParams(sg=False, negative=negatives.shape[1], repeat_cap=cap,
+                                                          loss_every=1 if compute_loss else 0), stats, 0)
+
+
+def _train_cbow_blocks(w_in, w_out, blocks, params, stats, steps) -> int:
+    """Take the given CBOW steps in order, their scatter-adds planned together; returns the
+    running step count."""
+    k = params.negative
+    vocab = w_in.shape[0]
+    owners = [np.repeat(np.arange(per.size, dtype=np.int32), per) for _, _, per, _ in blocks]
+    clash = [np.flatnonzero(outs[:, 1:] == outs[:, :1]) for outs, _, _, _ in blocks]
+    clash = [c + c // k + 1 for c in clash]                        # positions in outs.ravel()
+    base = np.cumsum([0] + [outs.size for outs, _, _, _ in blocks])
+    in_plan = ScatterPlan(vocab, [ctx for _, ctx, _, _ in blocks], owners, params.repeat_cap, stats.in_updates)
+    out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _, _ in blocks],
+                           [np.repeat(np.arange(outs.shape[0], dtype=np.int32), k + 1) for outs, _, _, _ in blocks],
+                           params.repeat_cap, stats.out_updates,
+                           drop=np.concatenate([c + b for c, b in zip(clash, base)]))
+    for i, (outs, ctx_rows, per_centre, alpha) in enumerate(blocks):
+        with_loss = params.loss_every > 0 and steps % params.loss_every == 0
+        steps += 1
+        _cbow_block(w_in, w_out, outs, ctx_rows, per_centre, owners[i], clash[i], alpha, with_loss, stats,
+                    in_plan, out_plan, i)
+    return steps
+
+
+def _cbow_block(w_in, w_out, outs, ctx_rows, per_centre, owner, clash, alpha, compute_loss, stats, in_plan, out_plan,
+                i):
+    """One planned CBOW step (step ``i`` of both plans); ``clash`` holds the flat positions in
+    ``outs`` of negatives equal to their centre."""
+    m = outs.shape[0]
     h = segment_sums(w_in, ctx_rows, per_centre, (1.0 / per_centre).astype(w_in.dtype)[owner])  # (m, d)
     o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
+    o.reshape(-1, o.shape[2])[clash] = 0                 # a skipped negative: no gradient to h
     scores = np.matmul(o, h[:, :, None])[:, :, 0]         # (m, k+1)
     sig = _sigmoid(scores)
+    labels = np.zeros(outs.shape[1], dtype=np.float32)
+    labels[0] = 1.0
     if compute_loss:
+        keep = np.ones(outs.shape, dtype=bool)
+        keep.ravel()[clash] = False
         stats.loss_sum += _loss(sig, labels, keep)
         stats.loss_examples += m
-    g = (labels - sig) * keep
+    g = np.subtract(labels, sig, out=sig)
     g *= alpha
     neu1e = np.matmul(g[:, None, :], o)[:, 0, :]         # (m, d)
     # word2vec.c adds the full error to every context row (it does not divide by the count).
-    scatter_add(w_in, ctx_rows, neu1e, value_rows=owner, cap=cap, counts=stats.in_updates)
+    in_plan.apply(i, w_in, neu1e)
     # Output row j of centre i gets g[i, j] * h[i]: scaled rows of h, no (m, k+1, d) product.
-    scatter_add(w_out, outs.ravel(), h, value_rows=np.repeat(np.arange(m, dtype=np.int32), outs.shape[1]),
-                scale=g.ravel(), cap=cap, counts=stats.out_updates)
+    out_plan.apply(i, w_out, h, scale=g.ravel())
     stats.examples += m
 
 
