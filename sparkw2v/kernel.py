@@ -8,8 +8,8 @@ word2vec.c does per word, vectorised:
 1. subsample frequent words (``keep_prob``), then draw each centre word's
    reduced window ``b`` uniformly from ``1..window``;
 2. skip-gram groups centres by ``b`` so each group's contexts form a dense
-   ``(centres, 2b)`` block, masked at sentence edges, and takes one step per
-   group; CBOW sums each centre's ragged list of contexts straight from the
+   ``(centres, 2b)`` block (contexts past a sentence edge get zero rows), and takes
+   one step per group; CBOW sums each centre's ragged list of contexts straight from the
    weights (:func:`segment_sums`) and takes one step for the whole chunk;
 3. draw ``S`` negatives for each group of ``shared_by`` consecutive centres,
    each weighted ``negative / S`` so the expected gradient is that of
@@ -18,18 +18,21 @@ word2vec.c does per word, vectorised:
    matrix product, and against its centre's output row by a row-wise dot.
    ``shared_by = 1, S = negative`` is word2vec's per-centre sampling (with the
    draws shared by a centre's contexts, as in Intel's pWord2Vec) and the default; groups of 16 (opt-in)
-   replace thousands of tiny products per step with a few hundred larger ones;
+   replace thousands of tiny products per step with a few hundred larger ones
+   (the per-centre path has since been tuned and is now the faster one);
 4. gradients of the binary cross-entropy are scatter-added into the rows they
    belong to (:class:`ScatterPlan`: an in-place sparse product over the sorted rows,
-   with work proportional to the updates, not the vocabulary; skip-gram plans ~40
-   steps at once, so the sorting is paid once for all of them). A row repeated within
+   with work proportional to the updates, not the vocabulary). Nothing a step draws
+   depends on the weights, so with per-centre negatives the kernel draws the steps
+   of ``PLAN_CHUNKS`` chunks at once and sorts all their rows in one pass, then takes
+   the steps in order. A row repeated within
    a step gets the sum of its updates, up to ``repeat_cap`` repeats; beyond
    that, its mean update times ``repeat_cap`` (the updates were all computed at
    the same parameters, and summing hundreds of them, as a 16-word vocabulary
    does, diverges; at 16 the Brown benchmark scores are those of the plain sum).
 
 The learning rate decays linearly within a call from ``alpha_start`` to
-``alpha_end``, by words consumed, as word2vec.c does.
+``alpha_end``, by words consumed (set at each chunk's first word), as word2vec.c does.
 """
 
 from __future__ import annotations
@@ -130,6 +133,7 @@ class ScatterPlan:
     def __init__(self, vocab: int, rows: list[np.ndarray], value_rows: list[np.ndarray] | None = None,
                  cap: int = 0, counts: np.ndarray | None = None, dtype=np.float32, drop: np.ndarray | None = None):
         self.steps = len(rows)
+        self.rows = self.cols = self.local = self.data = self.scaled = None
         sizes = np.array([r.size for r in rows], dtype=np.int64)
         self.entry_start = np.zeros(self.steps + 1, dtype=np.int64)  # step k owns entries [start[k], start[k+1])
         np.cumsum(sizes, out=self.entry_start[1:])
@@ -183,6 +187,8 @@ class ScatterPlan:
         lo, hi = int(self.entry_start[step]), int(self.entry_start[step + 1])
         if hi == lo:
             return
+        if values.shape[1:] != target.shape[1:]:  # the C routine does not check
+            raise ValueError(f"values rows have shape {values.shape[1:]}, target rows {target.shape[1:]}")
         data = self.data[lo:hi]
         if scale is not None:
             if self.scaled is None:
@@ -297,6 +303,8 @@ def train_shard(
     return stats
 
 
+# -- per-centre negatives (the default): one small product per centre ----------------------------
+
 def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_table, params, alpha_start, alpha_end,
                    rng, stats) -> None:
     """Per-centre negatives: ``PLAN_CHUNKS`` chunks at a time, draw every step (subsampling,
@@ -306,8 +314,8 @@ def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_ta
     window = params.window
     train = _train_skipgram_blocks if params.sg else _train_cbow_blocks
     steps = 0
-    for g in range(0, cuts.size - 1, PLAN_CHUNKS):
-        chunk_cuts = cuts[g:g + PLAN_CHUNKS + 1]
+    for first_chunk in range(0, cuts.size - 1, PLAN_CHUNKS):
+        chunk_cuts = cuts[first_chunk:first_chunk + PLAN_CHUNKS + 1]
         a, b = int(chunk_cuts[0]), int(chunk_cuts[-1])
         lo, hi = int(sentence_starts[a]), int(sentence_starts[b])
         edges = sentence_starts[chunk_cuts] - lo               # chunk boundaries, in words of this group
@@ -371,12 +379,12 @@ def _train_skipgram_blocks(w_in, w_out, blocks, params, stats, steps) -> int:
     # A negative equal to its centre is skipped (word2vec.c does): its update is dropped here
     # and its output row zeroed in the step.
     clash = [np.flatnonzero(outs[:, 1:] == outs[:, :1]) for outs, _, _, _ in blocks]
-    clash = [c + c // k + 1 for c in clash]                        # positions in outs.ravel()
+    clash = [at + at // k + 1 for at in clash]                     # positions in outs.ravel()
     base = np.cumsum([0] + [outs.size for outs, _, _, _ in blocks])
-    in_plan = ScatterPlan(vocab, [c[v] for _, c, v, _ in blocks], [np.flatnonzero(v) for _, _, v, _ in blocks],
-                          params.repeat_cap, stats.in_updates)
+    in_plan = ScatterPlan(vocab, [ctx[v] for _, ctx, v, _ in blocks], [np.flatnonzero(v) for _, _, v, _ in blocks],
+                          params.repeat_cap, stats.in_updates, w_in.dtype)
     out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _, _ in blocks], None, params.repeat_cap,
-                           stats.out_updates, drop=np.concatenate([c + b for c, b in zip(clash, base)]))
+                           stats.out_updates, w_out.dtype, drop=np.concatenate([at + b for at, b in zip(clash, base)]))
     for i, (outs, contexts, valid, alpha) in enumerate(blocks):
         with_loss = params.loss_every > 0 and steps % params.loss_every == 0
         steps += 1
@@ -415,18 +423,16 @@ def _skipgram_block(w_in, w_out, outs, contexts, valid, missing, clash, alpha, c
     stats.examples += int(in_plan.entry_start[i + 1] - in_plan.entry_start[i])
 
 
-# -- per-centre negatives (the default): one small product per centre ----------------------------
-
 def _loss(sig: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
     """Binary cross-entropy summed over the unmasked scores."""
     p = np.where(labels > 0, sig, 1.0 - sig)
     return float(-(np.log(np.maximum(p, 1e-7)) * mask).sum())
 
 
-def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
+def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0):
     """Skip-gram: every context row predicts its centre against the centre's negatives.
 
-    One step on its own; :func:`train_shard` plans a chunk's steps together and calls
+    One step on its own; :func:`train_shard` plans many chunks' steps together and calls
     :func:`_skipgram_block` directly.
     """
     outs = np.concatenate((centre[:, None], negatives), axis=1)
@@ -434,13 +440,13 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
     clash = np.flatnonzero(negatives == centre[:, None])
     clash += clash // k + 1
     vocab = w_in.shape[0]
-    in_plan = ScatterPlan(vocab, [contexts[valid]], [np.flatnonzero(valid)], cap, stats.in_updates)
-    out_plan = ScatterPlan(vocab, [outs.ravel()], None, cap, stats.out_updates, drop=clash)
+    in_plan = ScatterPlan(vocab, [contexts[valid]], [np.flatnonzero(valid)], cap, stats.in_updates, w_in.dtype)
+    out_plan = ScatterPlan(vocab, [outs.ravel()], None, cap, stats.out_updates, w_out.dtype, drop=clash)
     _skipgram_block(w_in, w_out, outs, contexts, valid, np.flatnonzero(~valid), clash, alpha, compute_loss, stats,
                     in_plan, out_plan, 0)
 
 
-def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
+def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0):
     """CBOW: the mean of the context rows predicts the centre against its negatives.
 
     One step on its own; :func:`train_shard` plans many steps together and calls
@@ -459,13 +465,14 @@ def _train_cbow_blocks(w_in, w_out, blocks, params, stats, steps) -> int:
     vocab = w_in.shape[0]
     owners = [np.repeat(np.arange(per.size, dtype=np.int32), per) for _, _, per, _ in blocks]
     clash = [np.flatnonzero(outs[:, 1:] == outs[:, :1]) for outs, _, _, _ in blocks]
-    clash = [c + c // k + 1 for c in clash]                        # positions in outs.ravel()
+    clash = [at + at // k + 1 for at in clash]                     # positions in outs.ravel()
     base = np.cumsum([0] + [outs.size for outs, _, _, _ in blocks])
-    in_plan = ScatterPlan(vocab, [ctx for _, ctx, _, _ in blocks], owners, params.repeat_cap, stats.in_updates)
+    in_plan = ScatterPlan(vocab, [ctx for _, ctx, _, _ in blocks], owners, params.repeat_cap, stats.in_updates,
+                          w_in.dtype)
     out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _, _ in blocks],
                            [np.repeat(np.arange(outs.shape[0], dtype=np.int32), k + 1) for outs, _, _, _ in blocks],
-                           params.repeat_cap, stats.out_updates,
-                           drop=np.concatenate([c + b for c, b in zip(clash, base)]))
+                           params.repeat_cap, stats.out_updates, w_out.dtype,
+                           drop=np.concatenate([at + b for at, b in zip(clash, base)]))
     for i, (outs, ctx_rows, per_centre, alpha) in enumerate(blocks):
         with_loss = params.loss_every > 0 and steps % params.loss_every == 0
         steps += 1

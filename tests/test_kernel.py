@@ -210,6 +210,48 @@ def test_loss_goes_down_and_planted_groups_separate(sg, shared):
     assert neighbours_in_own_group(w_in, group_of) == 1.0
 
 
+@pytest.mark.parametrize("sg", [True, False])
+def test_steps_drawn_ahead_cover_every_centre_with_its_own_window_and_rate(sg, monkeypatch):
+    """With word id = corpus position, every drawn step can be checked against the corpus: each
+    word is a centre exactly once, contexts are in-sentence neighbours within the window, and
+    each chunk trains at the learning rate of its first word's progress."""
+    taken = []
+    name = "_train_skipgram_blocks" if sg else "_train_cbow_blocks"
+    monkeypatch.setattr(kernel, name, lambda w_in, w_out, blocks, params, stats, steps: taken.extend(blocks) or steps)
+    lengths = np.array([5, 1, 7, 3, 9, 2, 6, 4, 8, 5, 3, 7] * 3)
+    tokens = np.arange(lengths.sum(), dtype=np.int32)
+    starts = np.concatenate(([0], np.cumsum(lengths)))
+    sentence_of = np.repeat(np.arange(lengths.size), lengths)
+    w = np.zeros((tokens.size, 2), np.float32)
+    params = KernelParams(sg=sg, window=3, negative=2, chunk_words=12)
+    train_shard(w, w.copy(), tokens, starts, np.ones(tokens.size, np.float32), np.arange(5, dtype=np.int32),
+                params, 0.5, 0.1, np.random.default_rng(0))
+    chunk_starts = starts[kernel._chunk_bounds(starts, 12)]
+    centres = []
+    for block in taken:
+        outs, alpha = block[0], block[-1]
+        centres.extend(outs[:, 0])
+        if sg:
+            contexts, valid = block[1], block[2]
+            width = contexts.shape[1] // 2
+            offsets = np.concatenate((np.arange(-width, 0), np.arange(1, width + 1)))
+            expected = outs[:, :1] + offsets
+            inside = (expected >= 0) & (expected < tokens.size)
+            inside[inside] = sentence_of[expected[inside]] == np.repeat(sentence_of[outs[:, 0]], 2 * width)[
+                inside.ravel()]
+            np.testing.assert_array_equal(valid, inside)
+            np.testing.assert_array_equal(contexts[valid], expected[valid])
+        else:
+            ctx, per_centre = block[1], block[2]
+            owner = np.repeat(outs[:, 0], per_centre)
+            assert np.all(sentence_of[ctx] == sentence_of[owner]) and np.all(ctx != owner)
+            assert np.all(np.abs(ctx - owner) <= 3)
+        first = chunk_starts[np.searchsorted(chunk_starts, outs[:, 0], side="right") - 1]
+        assert np.allclose(alpha, 0.5 + (0.1 - 0.5) * first / tokens.size)
+    single = tokens[lengths[sentence_of] == 1]
+    np.testing.assert_array_equal(np.sort(centres), np.setdiff1d(tokens, single))
+
+
 def test_empty_shard_is_a_no_op():
     w_in, w_out = np.ones((3, 2), np.float32), np.zeros((3, 2), np.float32)
     stats = train_shard(w_in, w_out, np.zeros(0, np.int32), np.zeros(1, np.int64),
