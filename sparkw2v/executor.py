@@ -13,7 +13,7 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -173,10 +173,11 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     (input partition, then record), so a chain of shards trains exactly as one
     shard holding the same records would.
 
-    Yields, per block of ``block_rows`` rows, ``(block, (n_in, n_out, n_in * d_in,
-    n_out * d_out))``: how often each row was updated here and the update weighted
-    by that count, so that summing over partitions and dividing by the summed
-    counts gives each row's update-weighted mean. Then one stats record.
+    Yields, per block of ``block_rows`` rows, ``(block, (partition, PackedBlock))``: how
+    often each row was updated here and the change of the updated rows. Unpacked
+    (:func:`unpack_block`), the change is weighted by that count, so that summing over
+    partitions and dividing by the summed counts gives each row's update-weighted mean.
+    Then one stats record.
     """
     started = time.perf_counter()
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
@@ -194,17 +195,48 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     w_out -= w_out0
     n_in = stats.in_updates.astype(np.float32)
     n_out = stats.out_updates.astype(np.float32)
-    if task.combine != "sum":
-        w_in *= n_in[:, None]
-        w_out *= n_out[:, None]
     for block, lo_row in enumerate(range(0, w_in.shape[0], task.block_rows)):
         rows = slice(lo_row, lo_row + task.block_rows)
-        touched = np.stack([n_in[rows] > 0, n_out[rows] > 0]).astype(np.float32)
-        yield block, (index, (n_in[rows], n_out[rows], touched, w_in[rows], w_out[rows]))
+        yield block, (index, pack_block(n_in[rows], n_out[rows], w_in[rows], w_out[rows], task.combine != "sum"))
         _test_fail_first_attempt(task.epoch, index)
     seconds = time.perf_counter() - started
     stats_record = (stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds)
     yield STATS_KEY, (index, stats_record)
+
+
+class PackedBlock(NamedTuple):
+    """One row block of a task's result as shipped: update counts, and the float16 change of
+    only the rows this task updated (half the bytes of float32, and none for untouched rows;
+    a change rounded to float16 is off by at most 1/2048 of itself)."""
+
+    n_in: np.ndarray
+    n_out: np.ndarray
+    rows_in: np.ndarray
+    delta_in: np.ndarray
+    rows_out: np.ndarray
+    delta_out: np.ndarray
+    weighted: bool  # unpack as count x change (the update-weighted mean) or the plain change ("sum")
+
+
+def pack_block(n_in: np.ndarray, n_out: np.ndarray, delta_in: np.ndarray, delta_out: np.ndarray,
+               weighted: bool) -> PackedBlock:
+    rows_in, rows_out = np.flatnonzero(n_in).astype(np.int32), np.flatnonzero(n_out).astype(np.int32)
+    return PackedBlock(n_in, n_out, rows_in, delta_in[rows_in].astype(np.float16), rows_out,
+                       delta_out[rows_out].astype(np.float16), weighted)
+
+
+def unpack_block(record):
+    """A :class:`PackedBlock` as the summable record ``(n_in, n_out, touched, d_in, d_out)``
+    (``d`` weighted by the counts unless the block says otherwise); other records unchanged."""
+    if not isinstance(record, PackedBlock):
+        return record
+    def full(counts, rows, delta):
+        out = np.zeros((counts.size, delta.shape[1]), dtype=np.float32)
+        out[rows] = delta * counts[rows, None] if record.weighted else delta
+        return out
+    touched = np.stack([record.n_in > 0, record.n_out > 0]).astype(np.float32)
+    return (record.n_in, record.n_out, touched, full(record.n_in, record.rows_in, record.delta_in),
+            full(record.n_out, record.rows_out, record.delta_out))
 
 
 def corpus_order(record: tuple) -> tuple[int, int]:
@@ -250,6 +282,7 @@ def sum_sorted_blocks(records: Iterable[tuple]) -> Iterator[tuple]:
     sums them, holding one block's running total at a time."""
     block, total = None, None
     for (key, _), values in records:
+        values = unpack_block(values)
         if key != block:
             if block is not None:
                 yield block, total
@@ -267,6 +300,7 @@ def sum_records_by_key(records: list[tuple]) -> list[tuple]:
     records.reverse()
     while records:
         key, (_, record) = records.pop()
+        record = unpack_block(record)
         totals[key] = record if key not in totals else add_records(totals[key], record)
     return list(totals.items())
 
@@ -278,9 +312,9 @@ def sum_in_partition_order(values: Iterable[tuple[int, tuple]]) -> tuple:
     make the result depend on network timing.
     """
     ordered = sorted(values, key=lambda v: v[0])
-    total = ordered[0][1]
+    total = unpack_block(ordered[0][1])
     for _, record in ordered[1:]:
-        total = add_records(total, record)
+        total = add_records(total, unpack_block(record))
     return total
 
 
