@@ -136,6 +136,7 @@ class TrainTask:
     combine: str  # how the driver merges shards (see training._sync)
     alpha_scale: float
     tables_key: str  # names the vocabulary counts, so workers can reuse the tables they built
+    partitions: int = 1  # partitions (chains) training at once
 
 
 _TABLES: dict = {}
@@ -200,8 +201,10 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
         yield block, (index, pack_block(n_in[rows], n_out[rows], w_in[rows], w_out[rows], task.combine != "sum"))
         _test_fail_first_attempt(task.epoch, index)
     seconds = time.perf_counter() - started
-    stats_record = (stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds)
-    yield STATS_KEY, (index, stats_record)
+    totals = np.array([stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds])
+    by_partition = np.zeros(task.partitions)       # summed over partitions: each one's seconds
+    by_partition[index] = seconds
+    yield STATS_KEY, (index, (totals, by_partition))
 
 
 class PackedBlock(NamedTuple):

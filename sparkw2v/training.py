@@ -239,7 +239,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     try:
         for epoch in range(start_epoch, cfg.epochs):
             epoch_started = time.perf_counter()
-            totals = np.zeros(6)
+            totals = np.zeros(7)
             for sync in range(syncs):
                 step = epoch * syncs + sync
                 label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
@@ -249,7 +249,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                     alpha_start=learning_rate(cfg, step / steps) * scale,
                     alpha_end=learning_rate(cfg, (step + 1) / steps) * scale,
                     sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
-                    combine=cfg.combine, alpha_scale=scale, tables_key=tables_key)
+                    combine=cfg.combine, alpha_scale=scale, tables_key=tables_key, partitions=concurrent)
                 sync_started = time.perf_counter()
                 stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks, direct)
                 totals += stats
@@ -259,12 +259,13 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                              stats[3] / max(stats[4], 1))
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
-            words, kept, examples, loss, loss_examples, task_seconds = totals
+            words, kept, examples, loss, loss_examples, task_seconds, slowest_task = totals
             entry = {
                 "epoch": epoch + 1, "words": int(words), "kept_words": int(kept), "examples": int(examples),
                 "loss": float(loss / max(loss_examples, 1)), "seconds": seconds,
                 "words_per_second": float(words / max(seconds, 1e-9)),
                 "task_seconds": float(task_seconds),
+                "slowest_task_seconds": float(slowest_task),
                 "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * scale,
             }
             history.append(entry)
@@ -318,10 +319,12 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
                         .collect())
     finally:
         model_bc.destroy()
-    stats = np.zeros(6)
+    stats = np.zeros(7)  # words, kept words, examples, loss sum, loss examples, task seconds, slowest task's
     for key, value in combined:
         if key == executor.STATS_KEY:
-            stats += np.asarray(value, dtype=np.float64)
+            totals, by_partition = value
+            stats[:6] += totals
+            stats[6] = by_partition.max()
             continue
         n_in, n_out, touched, d_in, d_out = value
         rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)

@@ -50,6 +50,9 @@ def test_planted_groups_are_nearest_neighbours(spark, sg, partitions):
         assert all(n[:2] == word[:2] for n in neighbours), (word, neighbours)
     history = model.result.history
     assert len(history) == 5 and history[-1]["loss"] < history[0]["loss"]
+    # The slowest task's time is one task's: at most all of them together, at least their mean.
+    for h in history:
+        assert h["task_seconds"] / partitions - 1e-9 <= h["slowest_task_seconds"] <= h["task_seconds"] + 1e-9
 
 
 def test_same_seed_and_partitions_give_identical_vectors(spark):
