@@ -87,7 +87,8 @@ def run_ours(args) -> dict:
     # Overhead: epoch wall time not spent inside training tasks (tasks run min(P, cores) at a time).
     parallel = min(info["num_partitions"], args.cores)
     overhead = sum(h["seconds"] - h["task_seconds"] / parallel for h in history)
-    # Without the wait for the slowest task: launching, broadcasting, shipping back and combining.
+    # Without the wait for the slowest task: launching, creating the broadcast, collecting, combining
+    # (reading the broadcast and pickling results happen inside tasks; JSON output only).
     outside = sum(h["seconds"] - h.get("slowest_task_seconds", h["task_seconds"] / parallel) for h in history)
     return {"wall": done - started, "train": info["train_seconds"], "corpus_words": model.vocab.corpus_words,
             "epoch_overhead": overhead / max(info["train_seconds"], 1e-9),

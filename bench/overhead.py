@@ -11,8 +11,9 @@ plus Zipf-distributed draws, trained with min_count 1 on Spark local[N].
 
 Overhead per epoch = epoch wall time - (summed task time / parallel tasks); the
 table shows it in seconds and as a share of the epoch, and also the time outside
-the slowest task (launching, broadcasting, shipping back and combining, without
-the wait for a larger shard).
+the slowest task: the wait for a larger shard left out, what remains is launching
+the job, creating the broadcast, collecting and combining. (Reading the broadcast
+and pickling the results happen inside the tasks, so neither measure counts them.)
 """
 
 from __future__ import annotations

@@ -29,11 +29,10 @@ from sparkw2v.training import BLOCK_BYTES  # noqa: E402
 def blocks(index, _rows, model_bc, block_rows):
     """What a training task ships: (block, (partition, record)) per row block."""
     w_in, w_out = (m.copy() for m in model_bc.value)
-    counts = np.ones(w_in.shape[0], np.float32)
+    counts = np.ones(w_in.shape[0], np.float32)   # every row updated: the largest records
     for block, lo in enumerate(range(0, w_in.shape[0], block_rows)):
         rows = slice(lo, lo + block_rows)
-        touched = np.stack([counts[rows], counts[rows]])
-        yield block, (index, (counts[rows], counts[rows], touched, w_in[rows], w_out[rows]))
+        yield block, (index, executor.pack_block(counts[rows], counts[rows], w_in[rows], w_out[rows], True))
 
 
 def main(argv=None) -> int:

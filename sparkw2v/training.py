@@ -45,7 +45,8 @@ from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
 
-#: Bytes of one row block shipped from a partition (both matrices and counts).
+#: Bytes of one row block of a partition's result once unpacked (both matrices and counts;
+#: the shipped :class:`executor.PackedBlock` is at most about half of it).
 BLOCK_BYTES = 32 << 20
 #: Share of spark.driver.memory that the updates of all partitions may take for the
 #: driver to sum them itself (see the module docstring).
@@ -324,7 +325,7 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
         if key == executor.STATS_KEY:
             totals, by_partition = value
             stats[:6] += totals
-            stats[6] = by_partition.max()
+            stats[6] = max(stats[6], by_partition.max())
             continue
         n_in, n_out, touched, d_in, d_out = value
         rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)
