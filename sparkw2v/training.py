@@ -295,7 +295,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
 
 def sums_on_driver(conf, vocab_size: int, vector_size: int, partitions: int) -> bool:
     """Whether every partition's updates together are small enough for the driver to sum."""
-    shipped = partitions * 4 * vocab_size * (2 * vector_size + 6)
+    # At most (every row updated): 2 float16 rows, 2 float32 counts and 2 int32 indices per row.
+    shipped = partitions * vocab_size * (4 * vector_size + 16)
     results = max_result_size(conf) or float("inf")
     return shipped <= min(DIRECT_FRACTION * driver_memory(conf), results / 2)
 

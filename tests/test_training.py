@@ -69,7 +69,7 @@ def test_summing_on_driver_or_executors_gives_identical_vectors(spark, monkeypat
     frame = text_frame(spark, planted_lines(seed=1, sentences=200))
     conf = spark.sparkContext.getConf()
     assert training.sums_on_driver(conf, 16, 8, 3)                  # small: the driver sums
-    assert not training.sums_on_driver(conf, 1_000_000, 100, 2)     # 1.6 GB: the executors do
+    assert not training.sums_on_driver(conf, 1_000_000, 100, 2)     # 0.8 GB: the executors do
     on_driver = Word2Vec(num_partitions=3, syncs_per_epoch=2, **PLANTED).fit(frame).wv.vectors
     monkeypatch.setattr(training, "DIRECT_FRACTION", 0.0)
     on_executors = Word2Vec(num_partitions=3, syncs_per_epoch=2, **PLANTED).fit(frame).wv.vectors
