@@ -1,7 +1,7 @@
 """Driver side of training: the epoch loop, broadcasting the model and combining shards.
 
 Each sync the driver broadcasts both matrices, every shard trains a copy in
-``mapPartitionsWithIndex`` and ships back the rows it updated as float16 changes
+``mapPartitionsWithIndex`` and ships back the rows it updated as scaled float16 changes
 (:class:`executor.PackedBlock`), and the partitions' updates are summed per row block,
 always in partition order, so the sum does not depend on which task finished first.
 A row's new value is the mean of the partitions' values weighted by how often each
