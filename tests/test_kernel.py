@@ -107,7 +107,7 @@ def test_step_with_negatives_shared_by_groups_of_centres(sg):
     assert stats.loss_sum == pytest.approx(f(), rel=1e-4)
 
 
-@pytest.mark.parametrize("vocab", [4, 400])
+@pytest.mark.parametrize("vocab", [4, 400, 70000])
 @pytest.mark.parametrize("with_scipy", [True, False], ids=["scipy", "numpy-only"])
 def test_scatter_add_paths_agree_with_add_at_and_cap_repeats(vocab, with_scipy, monkeypatch):
     """scipy's in-place adds and the NumPy fallback both match np.add.at; with a cap, a row
