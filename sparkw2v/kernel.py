@@ -375,20 +375,27 @@ def _offsets(width: int) -> np.ndarray:
     return np.concatenate((np.arange(-width, 0), np.arange(1, width + 1)))
 
 
+def _clashes(outs_list: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Negatives equal to their centre, which word2vec.c skips: their positions in each
+    ``outs.ravel()`` (the step zeroes those output rows) and in all of them one after the
+    other (the plan drops those updates). ``outs`` rows are a centre, then its negatives."""
+    clash = []
+    for outs in outs_list:
+        at = np.flatnonzero(outs[:, 1:] == outs[:, :1])
+        clash.append(at + at // (outs.shape[1] - 1) + 1)
+    base = np.cumsum([0] + [outs.size for outs in outs_list])
+    return clash, np.concatenate([at + b for at, b in zip(clash, base)])
+
+
 def _train_skipgram_blocks(w_in, w_out, blocks, params, stats, steps) -> int:
     """Take the given skip-gram steps in order, their scatter-adds planned together; returns
     the running step count."""
-    k = params.negative
     vocab = w_in.shape[0]
-    # A negative equal to its centre is skipped (word2vec.c does): its update is dropped here
-    # and its output row zeroed in the step.
-    clash = [np.flatnonzero(outs[:, 1:] == outs[:, :1]) for outs, _, _, _ in blocks]
-    clash = [at + at // k + 1 for at in clash]                     # positions in outs.ravel()
-    base = np.cumsum([0] + [outs.size for outs, _, _, _ in blocks])
+    clash, drop = _clashes([outs for outs, _, _, _ in blocks])
     in_plan = ScatterPlan(vocab, [ctx[v] for _, ctx, v, _ in blocks], [np.flatnonzero(v) for _, _, v, _ in blocks],
                           params.repeat_cap, stats.in_updates, w_in.dtype)
     out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _, _ in blocks], None, params.repeat_cap,
-                           stats.out_updates, w_out.dtype, drop=np.concatenate([at + b for at, b in zip(clash, base)]))
+                           stats.out_updates, w_out.dtype, drop=drop)
     for i, (outs, contexts, valid, alpha) in enumerate(blocks):
         with_loss = params.loss_every > 0 and steps % params.loss_every == 0
         steps += 1
@@ -440,9 +447,7 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
     :func:`_skipgram_block` directly.
     """
     outs = np.concatenate((centre[:, None], negatives), axis=1)
-    k = negatives.shape[1]
-    clash = np.flatnonzero(negatives == centre[:, None])
-    clash += clash // k + 1
+    (clash,), _ = _clashes([outs])
     vocab = w_in.shape[0]
     in_plan = ScatterPlan(vocab, [contexts[valid]], [np.flatnonzero(valid)], cap, stats.in_updates, w_in.dtype)
     out_plan = ScatterPlan(vocab, [outs.ravel()], None, cap, stats.out_updates, w_out.dtype, drop=clash)
@@ -468,15 +473,12 @@ def _train_cbow_blocks(w_in, w_out, blocks, params, stats, steps) -> int:
     k = params.negative
     vocab = w_in.shape[0]
     owners = [np.repeat(np.arange(per.size, dtype=np.int32), per) for _, _, per, _ in blocks]
-    clash = [np.flatnonzero(outs[:, 1:] == outs[:, :1]) for outs, _, _, _ in blocks]
-    clash = [at + at // k + 1 for at in clash]                     # positions in outs.ravel()
-    base = np.cumsum([0] + [outs.size for outs, _, _, _ in blocks])
+    clash, drop = _clashes([outs for outs, _, _, _ in blocks])
     in_plan = ScatterPlan(vocab, [ctx for _, ctx, _, _ in blocks], owners, params.repeat_cap, stats.in_updates,
                           w_in.dtype)
     out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _, _ in blocks],
                            [np.repeat(np.arange(outs.shape[0], dtype=np.int32), k + 1) for outs, _, _, _ in blocks],
-                           params.repeat_cap, stats.out_updates, w_out.dtype,
-                           drop=np.concatenate([at + b for at, b in zip(clash, base)]))
+                           params.repeat_cap, stats.out_updates, w_out.dtype, drop=drop)
     for i, (outs, ctx_rows, per_centre, alpha) in enumerate(blocks):
         with_loss = params.loss_every > 0 and steps % params.loss_every == 0
         steps += 1
