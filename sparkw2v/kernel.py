@@ -184,7 +184,6 @@ class ScatterPlan:
             rank = np.empty(n, dtype=np.int32)
             rank[order] = np.arange(n, dtype=np.int32)
             self.data[rank[drop]] = 0
-        self.scaled = None
 
     def apply(self, step: int, target: np.ndarray, values: np.ndarray, scale: np.ndarray | None = None) -> None:
         """Add step ``step``'s updates into ``target`` (``values`` and ``scale`` indexed as planned)."""
