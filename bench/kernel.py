@@ -63,7 +63,7 @@ def run_ours(sentences, sg: bool, seed: int, batch_words: int, shared_by: int, s
     keep = keep_probabilities(vocab.counts, HYPER["sample"])
     table = negative_table(vocab.counts, 0.75)
     params = KernelParams(sg=sg, window=HYPER["window"], negative=HYPER["negative"], chunk_words=batch_words,
-                          shared_by=shared_by, shared_draws=shared_draws or TrainConfig().negative_draws_for(shared_by))
+                          shared_by=shared_by, shared_draws=shared_draws or TrainConfig(sg=sg).negative_draws_for(shared_by))
     alpha0, alpha1, epochs = (0.025 if sg else 0.05), 1e-4, HYPER["epochs"]
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
@@ -93,14 +93,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--batch-words", type=int, help="default: the library's (2048 skip-gram, 1024 CBOW)")
     parser.add_argument("--only-ours", action="store_true", help="skip the gensim run")
-    defaults = TrainConfig()
-    parser.add_argument("--shared-by", type=int, default=defaults.negative_group,
-                        help="centres sharing one draw of negatives (the library's negative_group)")
+    parser.add_argument("--shared-by", type=int,
+                        help="centres sharing one draw of negatives (default: the library's negative_group, "
+                             "1 skip-gram, 16 CBOW)")
     parser.add_argument("--shared-draws", type=int, default=0,
                         help="negatives per shared draw (0: the library's default for --shared-by)")
     parser.add_argument("--first-seed", type=int, default=1)
     args = parser.parse_args(argv)
     args.batch_words = args.batch_words or TrainConfig(sg=args.sg).effective_batch_words
+    args.shared_by = args.shared_by or TrainConfig(sg=args.sg).effective_negative_group
     sentences = load(args.corpus)
     corpus_words = sum(len(s) for s in sentences)
     rows = {}

@@ -60,13 +60,14 @@ class TrainConfig:
     batch_words: int | None = _opt(
         None, "corpus words per vectorised kernel chunk (default 2048 skip-gram, 1024 CBOW); skip-gram takes "
         "one step per window width in it, CBOW one step", "training")
-    negative_group: int = _opt(
-        1, "centres that share one draw of negatives, at most one per 128 vocabulary words (1: each "
-        "centre draws its own, as word2vec.c); sharing turns thousands of tiny matrix products into a few "
-        "larger ones", "training")
+    negative_group: int | None = _opt(
+        None, "centres that share one draw of negatives, at most one per 128 vocabulary words (default 1 "
+        "skip-gram: each centre draws its own, as word2vec.c; 16 CBOW); sharing reads and writes far fewer "
+        "output rows per centre", "training")
     negative_draws: int | None = _opt(
         None, "negatives per shared draw, each weighted negative / negative_draws "
-        "(default: max(negative, 8), or negative when negative_group is 1)", "training")
+        "(default: max(negative, 8) skip-gram, max(negative, negative_group) CBOW; negative when "
+        "negative_group is 1)", "training")
     # Distribution
     num_partitions: int | None = _opt(
         None, "corpus shards (default: Spark's default parallelism); at most concurrent_shards of them "
@@ -113,6 +114,14 @@ class TrainConfig:
         return 2048 if self.sg else 1024
 
     @property
+    def effective_negative_group(self) -> int:
+        """Centres per shared draw of negatives: CBOW shares by default (1.4x faster kernel on Brown,
+        same scores over 10 seeds; BENCHMARKS.md), skip-gram does not (it cost analogy accuracy)."""
+        if self.negative_group is not None:
+            return self.negative_group
+        return 1 if self.sg else 16
+
+    @property
     def effective_alpha(self) -> float:
         if self.alpha is not None:
             return self.alpha
@@ -134,7 +143,9 @@ class TrainConfig:
         """Negatives per shared draw when ``group`` centres share it (``negative_draws`` if set)."""
         if self.negative_draws is not None:
             return self.negative_draws
-        return max(self.negative, min(8, group))
+        # CBOW: fewer draws than centres cost analogy accuracy (16 centres: 8 draws 0.028, 16 draws
+        # 0.032, per-centre 0.034; BENCHMARKS.md); skip-gram groups score many contexts per centre.
+        return max(self.negative, min(8, group) if self.sg else group)
 
     def replace(self, **changes: Any) -> "TrainConfig":
         return dataclasses.replace(self, **changes)
@@ -151,7 +162,7 @@ class TrainConfig:
                  name, value, f"must be an integer >= {low}")
 
         for name in ("vector_size", "window", "epochs", "syncs_per_epoch", "max_sentence_length",
-                     "keep_versions", "negative_group"):
+                     "keep_versions"):
             positive_int(name)
         positive_int("min_count", 1)
         positive_int("negative", 1)
@@ -163,6 +174,8 @@ class TrainConfig:
             positive_int("batch_words")
         if self.concurrent_shards is not None:
             positive_int("concurrent_shards")
+        if self.negative_group is not None:
+            positive_int("negative_group")
         if self.negative_draws is not None:
             positive_int("negative_draws")
         for name in ("sample", "ns_exponent", "min_alpha", "checkpoint_interval"):

@@ -244,6 +244,12 @@ def pack_block(n_in: np.ndarray, n_out: np.ndarray, delta_in: np.ndarray, delta_
     return PackedBlock(n_in, n_out, rows_in, half_in, scale_in, rows_out, half_out, scale_out, weighted)
 
 
+def _rows_of(record: PackedBlock, counts, rows, half, scale) -> np.ndarray:
+    """The shipped rows' changes as float32 (times their counts if the block is weighted)."""
+    factor = scale * counts[rows] if record.weighted else scale
+    return half * factor[:, None]
+
+
 def unpack_block(record):
     """A :class:`PackedBlock` as the summable record ``(n_in, n_out, touched, d_in, d_out)``
     (``d`` weighted by the counts unless the block says otherwise); other records unchanged."""
@@ -252,12 +258,28 @@ def unpack_block(record):
 
     def full(counts, rows, half, scale):
         out = np.zeros((counts.size, half.shape[1]), dtype=np.float32)
-        factor = scale * counts[rows] if record.weighted else scale
-        out[rows] = half * factor[:, None]
+        out[rows] = _rows_of(record, counts, rows, half, scale)
         return out
     touched = np.stack([record.n_in > 0, record.n_out > 0]).astype(np.float32)
-    return (record.n_in, record.n_out, touched, full(record.n_in, record.rows_in, record.delta_in, record.scale_in),
+    return (record.n_in.copy(), record.n_out.copy(), touched,
+            full(record.n_in, record.rows_in, record.delta_in, record.scale_in),
             full(record.n_out, record.rows_out, record.delta_out, record.scale_out))
+
+
+def add_into(total: tuple, record) -> tuple:
+    """``total + record`` for a running sum from :func:`unpack_block`: a :class:`PackedBlock` is
+    added into ``total``'s arrays in place, only at its shipped rows (the same additions as
+    adding its unpacked zeros elsewhere, without building them); other records elementwise."""
+    if not isinstance(record, PackedBlock):
+        return add_records(total, record)
+    n_in, n_out, touched, d_in, d_out = total
+    n_in += record.n_in
+    n_out += record.n_out
+    touched[0] += record.n_in > 0
+    touched[1] += record.n_out > 0
+    d_in[record.rows_in] += _rows_of(record, record.n_in, record.rows_in, record.delta_in, record.scale_in)
+    d_out[record.rows_out] += _rows_of(record, record.n_out, record.rows_out, record.delta_out, record.scale_out)
+    return total
 
 
 def corpus_order(record: tuple) -> tuple[int, int]:
@@ -303,13 +325,12 @@ def sum_sorted_blocks(records: Iterable[tuple]) -> Iterator[tuple]:
     sums them, holding one block's running total at a time."""
     block, total = None, None
     for (key, _), values in records:
-        values = unpack_block(values)
         if key != block:
             if block is not None:
                 yield block, total
-            block, total = key, values
+            block, total = key, unpack_block(values)
         else:
-            total = add_records(total, values)
+            total = add_into(total, values)
     if block is not None:
         yield block, total
 
@@ -321,8 +342,7 @@ def sum_records_by_key(records: list[tuple]) -> list[tuple]:
     records.reverse()
     while records:
         key, (_, record) = records.pop()
-        record = unpack_block(record)
-        totals[key] = record if key not in totals else add_records(totals[key], record)
+        totals[key] = unpack_block(record) if key not in totals else add_into(totals[key], record)
     return list(totals.items())
 
 
@@ -335,7 +355,7 @@ def sum_in_partition_order(values: Iterable[tuple[int, tuple]]) -> tuple:
     ordered = sorted(values, key=lambda v: v[0])
     total = unpack_block(ordered[0][1])
     for _, record in ordered[1:]:
-        total = add_records(total, unpack_block(record))
+        total = add_into(total, record)
     return total
 
 

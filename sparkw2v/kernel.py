@@ -262,11 +262,11 @@ def train_shard(
     if total == 0:
         return stats
     cuts = _chunk_bounds(sentence_starts, params.chunk_words)
-    if params.shared_by == 1 and params.draws == params.negative:  # word2vec's draws: the leaner steps
+    if not params.sg or (params.shared_by == 1 and params.draws == params.negative):  # the planned steps
         _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_table, params, alpha_start,
                        alpha_end, rng, stats)
         return stats
-    step = skipgram_group_step if params.sg else cbow_group_step
+    # Skip-gram with negatives shared by groups of centres: one step per chunk and window width.
     draws = params.draws
     weight = np.float32(params.negative / draws)
     steps = 0
@@ -286,22 +286,18 @@ def train_shard(
         reduced = rng.integers(1, params.window + 1, size=n, dtype=np.int32)
         left, right = _sentence_room(sentence_of)
         has_context = (left > 0) | (right > 0)
-        # Skip-gram scores a dense (centres, 2 * width) block of contexts per width; CBOW sums
-        # ragged context lists, so one step takes every width at once.
-        for width in (range(1, params.window + 1) if params.sg else (params.window,)):
-            centres = np.flatnonzero(((reduced == width) & has_context) if params.sg else has_context)
+        for width in range(1, params.window + 1):
+            centres = np.flatnonzero((reduced == width) & has_context)
             if centres.size == 0:
                 continue
             offsets = _offsets(width)
             valid = (offsets >= -left[centres][:, None]) & (offsets <= right[centres][:, None])
-            if not params.sg:
-                valid &= np.abs(offsets) <= reduced[centres][:, None]
             contexts = np.take(chunk, centres[:, None] + offsets, mode="clip")
             groups = -(-centres.size // params.shared_by)
             negatives = neg_table[rng.integers(0, neg_table.size, size=(groups, draws))]
             with_loss = params.loss_every > 0 and steps % params.loss_every == 0
             steps += 1
-            step(w_in, w_out, chunk[centres], contexts, valid, negatives, np.float32(alpha),
+            skipgram_group_step(w_in, w_out, chunk[centres], contexts, valid, negatives, np.float32(alpha),
                  with_loss, stats, params.repeat_cap, weight)
     return stats
 
@@ -337,9 +333,9 @@ def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_ta
         left, right = _sentence_room(sentence_of)
         centres = np.flatnonzero((left > 0) | (right > 0))
         chunk_of = np.searchsorted(kept_edges, centres, side="right") - 1
-        negatives = neg_table[rng.integers(0, neg_table.size, size=(centres.size, params.negative))]
-        outs = np.concatenate((words[centres][:, None], negatives), axis=1)
         if params.sg:
+            negatives = neg_table[rng.integers(0, neg_table.size, size=(centres.size, params.negative))]
+            outs = np.concatenate((words[centres][:, None], negatives), axis=1)
             # One step per (chunk, width): a dense (centres, 2 * width) block of contexts each.
             key = (chunk_of * window + reduced[centres] - 1).astype(np.uint16 if kept_edges.size * window < 1 << 16
                                                                      else np.int64)
@@ -364,7 +360,14 @@ def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_ta
             centre_edges = np.searchsorted(chunk_of, np.arange(kept_edges.size))
             ctx_edges = np.zeros(centres.size + 1, dtype=np.int64)
             np.cumsum(per_centre, out=ctx_edges[1:])
-            blocks = [(outs[c0:c1], ctx_rows[ctx_edges[c0]:ctx_edges[c1]], per_centre[c0:c1], alphas[j])
+            # A chunk's centres split into ceil(m / shared_by) groups, each drawing its own negatives.
+            groups = -(-np.diff(centre_edges) // params.shared_by)
+            group_edges = np.zeros(groups.size + 1, dtype=np.int64)
+            np.cumsum(groups, out=group_edges[1:])
+            negatives = neg_table[rng.integers(0, neg_table.size, size=(int(group_edges[-1]), params.draws))]
+            targets = words[centres]
+            blocks = [(targets[c0:c1], negatives[group_edges[j]:group_edges[j + 1]],
+                       ctx_rows[ctx_edges[c0]:ctx_edges[c1]], per_centre[c0:c1], alphas[j])
                       for j, (c0, c1) in enumerate(zip(centre_edges[:-1], centre_edges[1:])) if c1 > c0]
         if blocks:
             steps = train(w_in, w_out, blocks, params, stats, steps)
@@ -454,70 +457,101 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
                     in_plan, out_plan, 0)
 
 
-def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0):
-    """CBOW: the mean of the context rows predicts the centre against its negatives.
+def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
+    """CBOW: the mean of the context rows predicts the centre against negatives.
 
+    ``negatives`` is ``(G, S)``: consecutive groups of ``ceil(m / G)`` centres share ``S``
+    negatives, each weighted ``weight`` (``G = m`` is word2vec's per-centre sampling).
     One step on its own; :func:`train_shard` plans many steps together and calls
     :func:`_cbow_block` directly.
     """
-    outs = np.concatenate((centre[:, None], negatives), axis=1)
-    block = (outs, contexts[valid], valid.sum(axis=1), alpha)
-    _train_cbow_blocks(w_in, w_out, [block], KernelParams(sg=False, negative=negatives.shape[1], repeat_cap=cap,
-                                                          loss_every=1 if compute_loss else 0), stats, 0)
+    block = (centre, negatives, contexts[valid], valid.sum(axis=1), alpha)
+    params = KernelParams(sg=False, negative=negatives.shape[1], repeat_cap=cap, loss_every=1 if compute_loss else 0)
+    _train_cbow_blocks(w_in, w_out, [block], params, stats, 0, np.float32(weight))
 
 
-def _train_cbow_blocks(w_in, w_out, blocks, params, stats, steps) -> int:
+def _train_cbow_blocks(w_in, w_out, blocks, params, stats, steps, weight=None) -> int:
     """Take the given CBOW steps in order, their scatter-adds planned together; returns the
-    running step count."""
-    k = params.negative
+    running step count. A block is ``(centres, negatives (G, S), context rows, contexts per
+    centre, alpha)``."""
     vocab = w_in.shape[0]
-    owners = [np.repeat(np.arange(per.size, dtype=np.int32), per) for _, _, per, _ in blocks]
-    clash, drop = _clashes([outs for outs, _, _, _ in blocks])
-    in_plan = ScatterPlan(vocab, [ctx for _, ctx, _, _ in blocks], owners, params.repeat_cap, stats.in_updates,
+    weight = np.float32(params.negative / params.draws) if weight is None else weight
+    owners = [np.repeat(np.arange(per.size, dtype=np.int32), per) for _, _, _, per, _ in blocks]
+    in_plan = ScatterPlan(vocab, [ctx for _, _, ctx, _, _ in blocks], owners, params.repeat_cap, stats.in_updates,
                           w_in.dtype)
-    out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _, _ in blocks],
-                           [np.repeat(np.arange(outs.shape[0], dtype=np.int32), k + 1) for outs, _, _, _ in blocks],
-                           params.repeat_cap, stats.out_updates, w_out.dtype, drop=drop)
-    for i, (outs, ctx_rows, per_centre, alpha) in enumerate(blocks):
+    # Output rows: the centres, then each group's negatives (their gradients are laid out alike).
+    # With a group per centre, each output row's gradient is a scaled row of h (no products):
+    # the plan reads them from h, each centre's row for itself and for its negatives.
+    out_plan = ScatterPlan(vocab, [np.concatenate((centre, negs.ravel())) for centre, negs, _, _, _ in blocks],
+                           [_own_rows(centre.size, negs) for centre, negs, _, _, _ in blocks],
+                           params.repeat_cap, stats.out_updates, w_out.dtype)
+    for i, (centre, negs, ctx_rows, per_centre, alpha) in enumerate(blocks):
         with_loss = params.loss_every > 0 and steps % params.loss_every == 0
         steps += 1
-        _cbow_block(w_in, w_out, outs, ctx_rows, per_centre, owners[i], clash[i], alpha, with_loss, stats,
+        _cbow_block(w_in, w_out, centre, negs, ctx_rows, per_centre, owners[i], alpha, weight, with_loss, stats,
                     in_plan, out_plan, i)
     return steps
 
 
-def _cbow_block(w_in, w_out, outs, ctx_rows, per_centre, owner, clash, alpha, compute_loss, stats, in_plan, out_plan,
-                i):
-    """One planned CBOW step (step ``i`` of both plans); ``clash`` holds the flat positions in
-    ``outs`` of negatives equal to their centre."""
-    m = outs.shape[0]
-    h = segment_sums(w_in, ctx_rows, per_centre, (1.0 / per_centre).astype(w_in.dtype)[owner])  # (m, d)
-    o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
-    o.reshape(-1, o.shape[2])[clash] = 0                 # a skipped negative: no gradient to h
-    scores = np.matmul(o, h[:, :, None])[:, :, 0]         # (m, k+1)
-    sig = _sigmoid(scores)
-    labels = np.zeros(outs.shape[1], dtype=np.float32)
-    labels[0] = 1.0
+def _own_rows(m: int, negs: np.ndarray) -> np.ndarray:
+    """Value rows of a CBOW step's output updates: with one group per centre, row ``i`` of h for
+    centre ``i`` and for each of its negatives; otherwise the gradients' own rows, in order."""
+    if negs.shape[0] == m:
+        return np.concatenate((np.arange(m, dtype=np.int32), np.repeat(np.arange(m, dtype=np.int32), negs.shape[1])))
+    return np.arange(m + negs.size, dtype=np.int32)
+
+
+def _cbow_block(w_in, w_out, centre, negs, ctx_rows, per_centre, owner, alpha, weight, compute_loss, stats, in_plan,
+                out_plan, i):
+    """One planned CBOW step (step ``i`` of both plans). Centres are split into ``G`` consecutive
+    groups of ``per`` (the last padded with zero rows) and each group's context means are scored
+    against its ``S`` negatives in one product; a negative equal to its centre is skipped."""
+    m, d = centre.size, w_in.shape[1]
+    groups, draws = negs.shape
+    per = -(-m // groups)
+    hp = np.zeros((groups * per, d), dtype=w_in.dtype)
+    h = segment_sums(w_in, ctx_rows, per_centre, (1.0 / per_centre).astype(w_in.dtype)[owner], out=hp[:m])
+    oc = np.take(w_out, centre, axis=0)                  # (m, d)
+    on = np.take(w_out, negs, axis=0)                    # (G, S, d)
+    hg = hp.reshape(groups, per, d)
+    pos = _sigmoid(np.einsum("ij,ij->i", h, oc))         # (m,)
+    sig = _sigmoid(np.matmul(hg, on.transpose(0, 2, 1)))  # (G, per, S)
+    owners = np.full(groups * per, -1, dtype=np.int64)
+    owners[:m] = centre
+    keep = owners.reshape(groups, per)[:, :, None] != negs[:, None, :]
+    keep.reshape(-1, draws)[m:] = False                  # padding
     if compute_loss:
-        keep = np.ones(outs.shape, dtype=bool)
-        keep.ravel()[clash] = False
-        stats.loss_sum += _loss(sig, labels, keep)
+        stats.loss_sum += _loss_positive(pos, np.ones(m, dtype=bool)) + _loss_negative(sig, keep, weight)
         stats.loss_examples += m
-    g = np.subtract(labels, sig, out=sig)
-    g *= alpha
-    neu1e = np.matmul(g[:, None, :], o)[:, 0, :]         # (m, d)
+    g_pos = np.subtract(1.0, pos, out=pos)
+    g_pos *= alpha
+    g_neg = sig
+    g_neg *= keep
+    g_neg *= -(alpha * weight)
+    neu1e = np.matmul(g_neg, on).reshape(-1, d)[:m]      # (m, d)
+    oc *= g_pos[:, None]                                 # oc is not needed after this
+    neu1e += oc
     # word2vec.c adds the full error to every context row (it does not divide by the count).
     in_plan.apply(i, w_in, neu1e)
-    # Output row j of centre i gets g[i, j] * h[i]: scaled rows of h, no (m, k+1, d) product.
-    out_plan.apply(i, w_out, h, scale=g.ravel())
+    if per == 1:  # output row gradients g * h: h's rows, scaled
+        out_plan.apply(i, w_out, h, scale=np.concatenate((g_pos, g_neg.ravel())))
+        stats.examples += m
+        return
+    grads_out = np.empty((m + groups * draws, d), dtype=w_out.dtype)
+    np.multiply(h, g_pos[:, None], out=grads_out[:m])
+    np.matmul(g_neg.transpose(0, 2, 1), hg, out=grads_out[m:].reshape(groups, draws, d))
+    out_plan.apply(i, w_out, grads_out)
     stats.examples += m
 
 
-def segment_sums(source: np.ndarray, rows: np.ndarray, lengths: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def segment_sums(source: np.ndarray, rows: np.ndarray, lengths: np.ndarray, weights: np.ndarray,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """``out[i] = sum_j weights[j] * source[rows[j]]`` over consecutive segments of ``lengths[i] >= 1``
-    entries, read straight from ``source`` (no gathered copy of its rows)."""
+    entries, read straight from ``source`` (no gathered copy of its rows). ``out``, if given,
+    must be zeros and C-contiguous."""
     d = source.shape[1]
-    out = np.zeros((lengths.size, d), dtype=source.dtype)
+    if out is None:
+        out = np.zeros((lengths.size, d), dtype=source.dtype)
     indptr = np.zeros(lengths.size + 1, dtype=np.int32)
     np.cumsum(lengths, out=indptr[1:])
     if _csr_matvecs is not None and source.flags.c_contiguous and weights.dtype == source.dtype:
@@ -610,40 +644,6 @@ def skipgram_group_step(w_in, w_out, centre, contexts, valid, negatives, alpha, 
                 cap=cap, counts=stats.in_updates)
     _scatter_outputs(w_out, centre, grad_oc, negatives, grad_on, cap, stats)
     stats.examples += ctx_rows.size
-
-
-def cbow_group_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0,
-                    weight=1.0):
-    """CBOW: the mean of the context rows predicts the centre against negatives
-    (shared by groups of centres as in :func:`skipgram_group_step`)."""
-    m = centre.size
-    d = w_in.shape[1]
-    weights = valid / valid.sum(axis=1, keepdims=True).astype(np.float32)
-    h = np.einsum("ij,ijk->ik", weights.astype(np.float32), np.take(w_in, contexts, axis=0))  # (m, d)
-    oc = np.take(w_out, centre, axis=0)
-    on = np.take(w_out, negatives, axis=0)
-    pos = _sigmoid(np.einsum("ij,ij->i", h, oc))
-    if compute_loss:
-        stats.loss_sum += _loss_positive(pos, np.ones(m, dtype=bool))
-        stats.loss_examples += m
-    gp = 1.0 - pos
-    gp *= alpha
-    groups = negatives.shape[0]
-    pad = -(-m // groups) * groups - m
-    owner = np.concatenate((centre, np.full(pad, -1, dtype=centre.dtype))).reshape(groups, -1)
-    scores, hg = _group_scores(h, on, owner.size)
-    grad_neg, grad_on, loss = _negative_step(hg, on, scores, owner, negatives, alpha, weight, owner >= 0,
-                                             compute_loss)
-    stats.loss_sum += loss
-    neu1e = grad_neg.reshape(-1, d)[:m]
-    neu1e += gp[:, None] * oc
-    grad_oc = gp[:, None] * h
-    ctx_rows = contexts[valid]
-    # word2vec.c adds the full error to every context row (it does not divide by the count).
-    owner_of = np.broadcast_to(np.arange(m)[:, None], valid.shape)[valid]
-    scatter_add(w_in, ctx_rows, neu1e, value_rows=owner_of, cap=cap, counts=stats.in_updates)
-    _scatter_outputs(w_out, centre, grad_oc, negatives, grad_on, cap, stats)
-    stats.examples += m
 
 
 def _scatter_outputs(w_out, centre, grad_centre, negatives, grad_neg, cap, stats):

@@ -48,6 +48,10 @@ def test_shared_negatives_follow_the_vocabulary_and_the_draw_rule():
     assert cfg.negative_draws_for(64) == 8 and cfg.negative_draws_for(1) == 5
     assert TrainConfig(negative=15).negative_draws_for(64) == 15
     assert TrainConfig(negative_draws=32).negative_draws_for(64) == 32
+    cbow = TrainConfig(sg=False)
+    assert cbow.effective_negative_group == 16 and TrainConfig().effective_negative_group == 1
+    assert cbow.negative_draws_for(16) == 16 and cbow.negative_draws_for(1) == 5
+    assert TrainConfig(sg=False, negative_group=1).effective_negative_group == 1
 
 
 def test_default_toml_lists_every_setting_with_its_default():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sparkw2v import kernel
-from sparkw2v.kernel import (KernelParams, KernelStats, ScatterPlan, cbow_group_step, cbow_step, scatter_add,
+from sparkw2v.kernel import (KernelParams, KernelStats, ScatterPlan, cbow_step, scatter_add,
                              skipgram_group_step, skipgram_step, train_shard)
 from sparkw2v.sampling import keep_probabilities, negative_table
 
@@ -99,8 +99,8 @@ def test_step_with_negatives_shared_by_groups_of_centres(sg):
     a_in, a_out = w_in.astype(np.float32), w_out.astype(np.float32)
     stats = KernelStats(in_updates=np.zeros(vocab, np.int64), out_updates=np.zeros(vocab, np.int64))
     alpha = np.float32(0.1)
-    (skipgram_group_step if sg else cbow_group_step)(a_in, a_out, centre, contexts, valid, negatives, alpha, True,
-                                                     stats, weight=np.float32(weight))
+    (skipgram_group_step if sg else cbow_step)(a_in, a_out, centre, contexts, valid, negatives, alpha, True,
+                                               stats, weight=np.float32(weight))
     np.testing.assert_allclose(a_out - w_out, -alpha * grad_out, atol=2e-5, rtol=1e-3)
     if sg:
         np.testing.assert_allclose(a_in - w_in, -alpha * grad_in, atol=2e-5, rtol=1e-3)
@@ -223,13 +223,19 @@ def test_steps_drawn_ahead_cover_every_centre_with_its_own_window_and_rate(sg, m
     starts = np.concatenate(([0], np.cumsum(lengths)))
     sentence_of = np.repeat(np.arange(lengths.size), lengths)
     w = np.zeros((tokens.size, 2), np.float32)
-    params = KernelParams(sg=sg, window=3, negative=2, chunk_words=12)
+    params = KernelParams(sg=sg, window=3, negative=2, chunk_words=12, shared_by=1 if sg else 4,
+                          shared_draws=0 if sg else 3)
     train_shard(w, w.copy(), tokens, starts, np.ones(tokens.size, np.float32), np.arange(5, dtype=np.int32),
                 params, 0.5, 0.1, np.random.default_rng(0))
     chunk_starts = starts[kernel._chunk_bounds(starts, 12)]
     centres = []
     for block in taken:
-        outs, alpha = block[0], block[-1]
+        alpha = block[-1]
+        if sg:
+            outs = block[0]
+        else:  # (centres, negatives of each group of 4 centres, context rows, contexts per centre, alpha)
+            outs = block[0][:, None]
+            assert block[1].shape == (-(-outs.size // 4), 3)
         centres.extend(outs[:, 0])
         if sg:
             contexts, valid = block[1], block[2]
@@ -242,7 +248,7 @@ def test_steps_drawn_ahead_cover_every_centre_with_its_own_window_and_rate(sg, m
             np.testing.assert_array_equal(valid, inside)
             np.testing.assert_array_equal(contexts[valid], expected[valid])
         else:
-            ctx, per_centre = block[1], block[2]
+            ctx, per_centre = block[2], block[3]
             owner = np.repeat(outs[:, 0], per_centre)
             assert np.all(sentence_of[ctx] == sentence_of[owner]) and np.all(ctx != owner)
             assert np.all(np.abs(ctx - owner) <= 3)
