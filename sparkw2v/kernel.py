@@ -17,15 +17,16 @@ word2vec.c does per word, vectorised:
    centre's context mean (CBOW) is scored against the group's negatives in one
    matrix product, and against its centre's output row by a row-wise dot.
    ``shared_by = 1, S = negative`` is word2vec's per-centre sampling (with the
-   draws shared by a centre's contexts, as in Intel's pWord2Vec) and the default; groups of 16 (opt-in)
-   replace thousands of tiny products per step with a few hundred larger ones
-   (the per-centre path has since been tuned and is now the faster one);
+   draws shared by a centre's contexts, as in Intel's pWord2Vec), skip-gram's default.
+   CBOW defaults to groups of 16 centres with 16 draws: a CBOW centre has one input
+   row, so its output rows (centre and negatives) are most of a step's row traffic,
+   and sharing cuts them from 6 to 2 per centre;
 4. gradients of the binary cross-entropy are scatter-added into the rows they
    belong to (:class:`ScatterPlan`: an in-place sparse product over the sorted rows,
    with work proportional to the updates, not the vocabulary). Nothing a step draws
-   depends on the weights, so with per-centre negatives the kernel draws the steps
-   of ``PLAN_CHUNKS`` chunks at once and sorts all their rows in one pass, then takes
-   the steps in order. A row repeated within
+   depends on the weights, so the kernel draws the steps of ``PLAN_CHUNKS`` chunks at
+   once and sorts all their rows in one pass, then takes the steps in order (skip-gram
+   with shared negatives, opt-in, still takes chunk by chunk). A row repeated within
    a step gets the sum of its updates, up to ``repeat_cap`` repeats; beyond
    that, its mean update times ``repeat_cap`` (the updates were all computed at
    the same parameters, and summing hundreds of them, as a 16-word vocabulary

@@ -345,8 +345,13 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
 def apply_mean(target: np.ndarray, counts: np.ndarray, weighted: np.ndarray, factor: np.ndarray) -> None:
     """``target += factor * (sum_p n_p * delta_p) / sum_p n_p`` on rows some partition updated.
 
-    Scales ``weighted`` in place. Rows nobody updated have zero ``weighted`` and get zero added,
-    which is cheaper than selecting the updated rows (most of them, on a corpus like Brown)."""
-    scale = np.divide(factor, counts, out=np.zeros_like(factor), where=counts > 0)
+    Scales ``weighted`` in place. When most rows were updated (Brown: nearly all), every row is
+    added to, since rows nobody updated have zero ``weighted``: cheaper than selecting rows."""
+    touched = counts > 0
+    if 2 * np.count_nonzero(touched) < touched.size:
+        rows = np.flatnonzero(touched)
+        target[rows] += weighted[rows] * (factor[rows] / counts[rows])[:, None]
+        return
+    scale = np.divide(factor, counts, out=np.zeros_like(factor), where=touched)
     weighted *= scale[:, None]
     target += weighted

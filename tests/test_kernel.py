@@ -292,3 +292,19 @@ def test_combine_is_the_update_count_weighted_mean():
     total = counts["a"] + counts["b"]
     apply_mean(base, total, weighted, np.ones(3, np.float32))
     np.testing.assert_allclose(base, [[1, 1], [(2 * 1 + 5 * 3) / 4] * 2, [0, 0]])
+
+
+def test_combine_takes_the_same_mean_when_few_rows_were_updated():
+    """Few rows updated: they are selected rather than adding zeros everywhere; same result."""
+    from sparkw2v.training import apply_mean
+    rng = np.random.default_rng(5)
+    counts = np.array([0, 3, 0, 0, 1], np.float32)
+    weighted = rng.normal(size=(5, 2)).astype(np.float32) * counts[:, None]
+    factor = np.array([1, 2, 1, 1, 0.5], np.float32)
+    base = rng.normal(size=(5, 2)).astype(np.float32)
+    got = base.copy()
+    apply_mean(got, counts, weighted.copy(), factor)
+    expected = base.copy()
+    expected[[1, 4]] += weighted[[1, 4]] * (factor[[1, 4]] / counts[[1, 4]])[:, None]
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got[[0, 2, 3]], base[[0, 2, 3]])
