@@ -51,6 +51,7 @@ class Checkpoint:
 def _training_parameters(cfg: TrainConfig) -> dict:
     params = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
     params["batch_words"] = cfg.effective_batch_words  # checkpoints before its default moved hold 2048
+    params["negative_group"] = cfg.effective_negative_group  # likewise 1, before CBOW's became 16
     return params
 
 

@@ -58,11 +58,11 @@ class TrainConfig:
     seed: int = _opt(1, "random seed; same seed, partitions, concurrent shards and input files give the "
                      "same vectors", "training")
     batch_words: int | None = _opt(
-        None, "corpus words per vectorised kernel chunk (default 2048 skip-gram, 1024 CBOW); skip-gram takes "
+        None, "corpus words per vectorised kernel chunk (default: 2048 skip-gram, 1024 CBOW); skip-gram takes "
         "one step per window width in it, CBOW one step", "training")
     negative_group: int | None = _opt(
-        None, "centres that share one draw of negatives, at most one per 128 vocabulary words (default 1 "
-        "skip-gram: each centre draws its own, as word2vec.c; 16 CBOW); sharing reads and writes far fewer "
+        None, "centres that share one draw of negatives, at most one per 128 vocabulary words (default: 1 "
+        "skip-gram, each centre drawing its own as word2vec.c; 16 CBOW); sharing reads and writes far fewer "
         "output rows per centre", "training")
     negative_draws: int | None = _opt(
         None, "negatives per shared draw, each weighted negative / negative_draws "
@@ -115,8 +115,9 @@ class TrainConfig:
 
     @property
     def effective_negative_group(self) -> int:
-        """Centres per shared draw of negatives: CBOW shares by default (1.4x faster kernel on Brown,
-        same scores over 10 seeds; BENCHMARKS.md), skip-gram does not (it cost analogy accuracy)."""
+        """Centres per shared draw of negatives: CBOW shares by default (1.36x faster kernel on Brown,
+        nearly the same scores over 10 seeds; BENCHMARKS.md), skip-gram does not (it cost analogy
+        accuracy at 2 partitions)."""
         if self.negative_group is not None:
             return self.negative_group
         return 1 if self.sg else 16

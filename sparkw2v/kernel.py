@@ -11,8 +11,8 @@ word2vec.c does per word, vectorised:
    ``(centres, 2b)`` block (contexts past a sentence edge get zero rows), and takes
    one step per group; CBOW sums each centre's ragged list of contexts straight from the
    weights (:func:`segment_sums`) and takes one step for the whole chunk;
-3. draw ``S`` negatives for each group of ``shared_by`` consecutive centres,
-   each weighted ``negative / S`` so the expected gradient is that of
+3. split each chunk's ``m`` centres into ``ceil(m / shared_by)`` near-equal groups of
+   consecutive centres and draw ``S`` negatives for each group, each weighted ``negative / S`` so the expected gradient is that of
    ``negative`` draws per centre. Every context of a group (skip-gram) or each
    centre's context mean (CBOW) is scored against the group's negatives in one
    matrix product, and against its centre's output row by a row-wise dot.
@@ -303,13 +303,14 @@ def train_shard(
     return stats
 
 
-# -- per-centre negatives (the default): one small product per centre ----------------------------
+# -- steps drawn ahead (the default): per-centre negatives for skip-gram, groups for CBOW ----------
 
 def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_table, params, alpha_start, alpha_end,
                    rng, stats) -> None:
-    """Per-centre negatives: ``PLAN_CHUNKS`` chunks at a time, draw every step (subsampling,
-    windows, negatives: none of it needs the weights), plan their scatter-adds together,
-    then take the steps in order, each chunk at its own learning rate."""
+    """``PLAN_CHUNKS`` chunks at a time, draw every step (subsampling, windows, negatives:
+    none of it needs the weights), plan their scatter-adds together, then take the steps in
+    order, each chunk at its own learning rate. Skip-gram draws negatives per centre, CBOW
+    per group of centres (per centre when ``shared_by`` is 1)."""
     total = int(sentence_starts[-1])
     window = params.window
     train = _train_skipgram_blocks if params.sg else _train_cbow_blocks
@@ -534,7 +535,7 @@ def _cbow_block(w_in, w_out, centre, negs, ctx_rows, per_centre, owner, alpha, w
     neu1e += oc
     # word2vec.c adds the full error to every context row (it does not divide by the count).
     in_plan.apply(i, w_in, neu1e)
-    if per == 1:  # output row gradients g * h: h's rows, scaled
+    if groups == m:  # one group per centre: output row gradients g * h are h's rows, scaled
         out_plan.apply(i, w_out, h, scale=np.concatenate((g_pos, g_neg.ravel())))
         stats.examples += m
         return
@@ -563,7 +564,7 @@ def segment_sums(source: np.ndarray, rows: np.ndarray, lengths: np.ndarray, weig
     return out
 
 
-# -- negatives shared by groups of centres (negative_group > 1) ----------------------------------
+# -- skip-gram with negatives shared by groups of centres (negative_group > 1, opt-in) -----------
 
 def _group_scores(h: np.ndarray, on: np.ndarray, rows: int):
     """Scores of input rows against negatives shared by consecutive groups of them.

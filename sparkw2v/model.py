@@ -253,6 +253,7 @@ class Word2VecModel(Model):
                 "words_per_second": r.info.get("words_per_second"),
                 "num_partitions": r.info.get("num_partitions"), "shard_words": r.info.get("shard_words"),
                 "concurrent_shards": r.info.get("concurrent_shards"),
+                "negative_group": r.info.get("negative_group"), "negative_draws": r.info.get("negative_draws"),
                 "resumed_after_epoch": r.info.get("resumed_after_epoch")}
 
     def save(self, path: str, overwrite: bool = False, spark: SparkSession | None = None) -> str:

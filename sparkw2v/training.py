@@ -287,7 +287,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     finally:
         counts_bc.destroy()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards,
-            "concurrent_shards": concurrent, "alpha_scale": scale,
+            "concurrent_shards": concurrent, "alpha_scale": scale, "negative_group": group,
+            "negative_draws": kernel.draws,
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * (cfg.epochs - start_epoch) / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)

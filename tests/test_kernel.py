@@ -308,3 +308,21 @@ def test_combine_takes_the_same_mean_when_few_rows_were_updated():
     expected[[1, 4]] += weighted[[1, 4]] * (factor[[1, 4]] / counts[[1, 4]])[:, None]
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(got[[0, 2, 3]], base[[0, 2, 3]])
+
+
+def test_cbow_step_with_more_groups_than_centres_leaves_the_extra_groups_untouched():
+    """Two centres, three groups of negatives: the third group scores padding only and adds nothing."""
+    rng = np.random.default_rng(6)
+    vocab, dim = 8, 3
+    w_in, w_out = rng.normal(0, 0.5, (vocab, dim)), rng.normal(0, 0.5, (vocab, dim))
+    centre = np.array([0, 1])
+    contexts, valid = np.array([[2, 3], [4, 2]]), np.ones((2, 2), bool)
+    negatives = np.array([[5], [6], [7]])
+    f = lambda: reference_loss(w_in, w_out, centre, contexts, valid, negatives[:2], False)  # noqa: E731
+    grad_out = numeric_gradient(f, w_out)
+    a_in, a_out = w_in.astype(np.float32), w_out.astype(np.float32)
+    stats = KernelStats(in_updates=np.zeros(vocab, np.int64), out_updates=np.zeros(vocab, np.int64))
+    cbow_step(a_in, a_out, centre, contexts, valid, negatives, np.float32(0.1), True, stats)
+    np.testing.assert_allclose(a_out - w_out, -0.1 * grad_out, atol=2e-5, rtol=1e-3)
+    np.testing.assert_array_equal(a_out[7], w_out[7].astype(np.float32))
+    assert stats.loss_sum == pytest.approx(f(), rel=1e-4)
