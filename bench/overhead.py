@@ -4,9 +4,10 @@ Every epoch the driver broadcasts both matrices and collects their combined
 update, so that cost grows with vocabulary x dimensions while training time
 grows with corpus words. This script holds the corpus size fixed and varies the
 vocabulary: a synthetic corpus in which each of V words occurs at least once
-plus Zipf-distributed draws, trained with min_count 1 on Spark local[N].
+plus Zipf-distributed draws, trained with min_count 1 on Spark local[N]. The first
+row is the bundled Brown corpus itself (1M words, its 14K-word vocabulary at min_count 5).
 
-    python bench/overhead.py                                  # 14K (Brown-like), 100K, 1M words
+    python bench/overhead.py                                  # Brown, then 14K, 100K, 1M words
     python bench/overhead.py --vocab 100000 --words 2000000 --epochs 2
 
 Overhead per epoch = epoch wall time - (summed task time / parallel tasks); the
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+BROWN = Path(__file__).resolve().parent.parent / "sparkw2v" / "data" / "brown.txt.gz"
 
 
 def make_corpus(path: Path, vocab: int, words: int, seed: int = 0) -> None:
@@ -48,7 +51,7 @@ def run_one(args) -> None:
     spark = get_session("overhead", master=f"local[{args.cores}]",
                         conf={"spark.driver.memory": "12g", "spark.driver.maxResultSize": "0",
                               "spark.ui.enabled": "false"})
-    model = Word2Vec(input=args.corpus, min_count=1, epochs=args.epochs, num_partitions=args.partitions,
+    model = Word2Vec(input=args.corpus, min_count=args.min_count, epochs=args.epochs, num_partitions=args.partitions,
                      vector_size=args.dim, seed=1).fit_input(spark)
     info, history = model.result.info, model.result.history
     parallel = min(args.partitions, args.cores)
@@ -63,13 +66,15 @@ def run_one(args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vocab", default="14000,100000,1000000", help="comma list of vocabulary sizes")
+    parser.add_argument("--vocab", default="brown,14000,100000,1000000",
+                        help="comma list of synthetic vocabulary sizes, 'brown' for the bundled corpus")
     parser.add_argument("--words", type=int, default=2_000_000, help="corpus words")
     parser.add_argument("--dim", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--partitions", type=int, default=2)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)
+    parser.add_argument("--min-count", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.corpus:
         run_one(args)
@@ -78,16 +83,20 @@ def main() -> None:
           "| outside the slowest task s | share |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
-        for vocab in (int(v) for v in args.vocab.split(",")):
-            corpus = Path(tmp) / f"v{vocab}.txt"
-            make_corpus(corpus, vocab, args.words)
+        for vocab in args.vocab.split(","):
+            if vocab == "brown":
+                corpus, min_count = BROWN, 5
+            else:
+                corpus, min_count = Path(tmp) / f"v{vocab}.txt", 1
+                make_corpus(corpus, int(vocab), args.words)
             started = time.perf_counter()
             proc = subprocess.run([sys.executable, __file__, "--corpus", str(corpus), "--dim", str(args.dim),
                                    "--epochs", str(args.epochs), "--partitions", str(args.partitions),
-                                   "--cores", str(args.cores)], capture_output=True, text=True)
+                                   "--cores", str(args.cores), "--min-count", str(min_count)],
+                                  capture_output=True, text=True)
             line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
             if line is None:
-                print(f"| {vocab:,} | failed after {time.perf_counter() - started:.0f}s: "
+                print(f"| {vocab} | failed after {time.perf_counter() - started:.0f}s: "
                       f"{proc.stderr.strip().splitlines()[-1:]} |")
                 continue
             r = json.loads(line[7:])
