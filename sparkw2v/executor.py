@@ -135,7 +135,7 @@ class TrainTask:
     block_rows: int
     combine: str  # how the driver merges shards (see training._sync)
     alpha_scale: float
-    tables_key: str  # names the vocabulary counts, so workers can reuse the tables they built
+    tables_key: str  # names this run (its vocabulary counts): workers reuse the tables and buffers they built
     partitions: int  # partitions (chains) training at once
 
 
@@ -150,6 +150,25 @@ def _tables(counts_bc, task: "TrainTask"):
         counts = counts_bc.value
         _TABLES[key] = (keep_probabilities(counts, task.sample), negative_table(counts, task.ns_exponent))
     return _TABLES[key]
+
+
+_BUFFERS: dict = {}
+
+
+def _working_copy(name: str, source: np.ndarray, run_key: str) -> np.ndarray:
+    """A copy of ``source`` in a buffer this Python worker keeps for the rest of the run.
+
+    Copying into fresh memory every epoch faults in every page again (~1 s per epoch for a
+    1M-word model). Buffers of an earlier run are dropped on first use in a new one, and
+    Spark stops Python workers that sit idle for a minute, which frees them after training.
+    """
+    if any(key != run_key for key, _ in _BUFFERS.values()):
+        _BUFFERS.clear()
+    held = _BUFFERS.get(name)
+    if held is None or held[1].shape != source.shape or held[1].dtype != source.dtype:
+        _BUFFERS[name] = held = (run_key, np.empty_like(source))
+    np.copyto(held[1], source)
+    return held[1]
 
 
 def sync_slice(starts: np.ndarray, sync: int, syncs: int) -> tuple[int, int]:
@@ -187,7 +206,7 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
         return
     keep_prob, neg_table = _tables(counts_bc, task)
     w_in0, w_out0 = model_bc.value
-    w_in, w_out = w_in0.copy(), w_out0.copy()
+    w_in, w_out = _working_copy("in", w_in0, task.tables_key), _working_copy("out", w_out0, task.tables_key)
     base = int(starts[lo])
     stats = train_shard(w_in, w_out, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep_prob,
                         neg_table, task.kernel, task.alpha_start, task.alpha_end,
