@@ -226,3 +226,22 @@ def test_shipped_blocks_carry_only_updated_rows_as_float16():
     plain = executor.unpack_block(executor.pack_block(n_in, n_out, d_in, d_out, weighted=False))
     np.testing.assert_allclose(plain[3][1], d_in[1], atol=np.abs(d_in[1]).max() / 2048)
     assert executor.unpack_block((1.0, 2.0)) == (1.0, 2.0)
+
+
+def test_working_copies_reuse_one_buffer_per_run_and_matrix():
+    """A task's copy of the broadcast model lands in the buffer its worker kept from the
+    previous epoch of the same run; a new run or a new shape gets fresh buffers."""
+    from sparkw2v import executor
+    first = np.arange(6, dtype=np.float32).reshape(3, 2)
+    a = executor._working_copy("in", first, "run-1")
+    np.testing.assert_array_equal(a, first)
+    assert a is not first
+    a += 100                                        # the task trains in it
+    again = executor._working_copy("in", first * 2, "run-1")
+    assert again is a
+    np.testing.assert_array_equal(again, first * 2)
+    assert executor._working_copy("out", first, "run-1") is not a
+    other = executor._working_copy("in", first, "run-2")
+    assert other is not a and set(executor._BUFFERS) == {"in"}
+    assert executor._working_copy("in", np.zeros((4, 2), np.float32), "run-2").shape == (4, 2)
+    executor._BUFFERS.clear()
