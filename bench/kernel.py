@@ -62,8 +62,9 @@ def run_ours(sentences, sg: bool, seed: int, batch_words: int, shared_by: int, s
     w_in, w_out = initial_weights(len(vocab), HYPER["vector_size"], seed)
     keep = keep_probabilities(vocab.counts, HYPER["sample"])
     table = negative_table(vocab.counts, 0.75)
+    draws = shared_draws or TrainConfig(sg=sg).negative_draws_for(shared_by)
     params = KernelParams(sg=sg, window=HYPER["window"], negative=HYPER["negative"], chunk_words=batch_words,
-                          shared_by=shared_by, shared_draws=shared_draws or TrainConfig(sg=sg).negative_draws_for(shared_by))
+                          shared_by=shared_by, shared_draws=draws)
     alpha0, alpha1, epochs = (0.025 if sg else 0.05), 1e-4, HYPER["epochs"]
     rng = np.random.default_rng(seed)
     started = time.perf_counter()

@@ -12,10 +12,11 @@ word2vec.c does per word, vectorised:
    one step per group; CBOW sums each centre's ragged list of contexts straight from the
    weights (:func:`segment_sums`) and takes one step for the whole chunk;
 3. split each chunk's ``m`` centres into ``ceil(m / shared_by)`` near-equal groups of
-   consecutive centres and draw ``S`` negatives for each group, each weighted ``negative / S`` so the expected gradient is that of
-   ``negative`` draws per centre. Every context of a group (skip-gram) or each
-   centre's context mean (CBOW) is scored against the group's negatives in one
-   matrix product, and against its centre's output row by a row-wise dot.
+   consecutive centres and draw ``S`` negatives for each group, each weighted
+   ``negative / S`` so the expected gradient is that of ``negative`` draws per centre.
+   Every context of a group (skip-gram) or each centre's context mean (CBOW) is scored
+   against the group's negatives in one matrix product, and against its centre's output
+   row by a row-wise dot.
    ``shared_by = 1, S = negative`` is word2vec's per-centre sampling (with the
    draws shared by a centre's contexts, as in Intel's pWord2Vec), skip-gram's default.
    CBOW defaults to groups of 16 centres with 16 draws: a CBOW centre has one input
@@ -26,8 +27,8 @@ word2vec.c does per word, vectorised:
    with work proportional to the updates, not the vocabulary). Nothing a step draws
    depends on the weights, so the kernel draws the steps of ``PLAN_CHUNKS`` chunks (8
    skip-gram, 32 CBOW) at once and sorts all their rows in one pass, then takes the steps
-   in order (skip-gram with shared negatives, opt-in, still goes chunk by chunk). A row repeated within
-   a step gets the sum of its updates, up to ``repeat_cap`` repeats; beyond
+   in order (skip-gram with shared negatives, opt-in, still goes chunk by chunk). A row
+   repeated within a step gets the sum of its updates, up to ``repeat_cap`` repeats; beyond
    that, its mean update times ``repeat_cap`` (the updates were all computed at
    the same parameters, and summing hundreds of them, as a 16-word vocabulary
    does, diverges; at 16 the Brown benchmark scores are those of the plain sum).
