@@ -21,7 +21,7 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 import numpy as np  # noqa: E402
 
-from sparkw2v import executor  # noqa: E402
+from sparkw2v import combine  # noqa: E402
 from sparkw2v.session import get_session  # noqa: E402
 from sparkw2v.training import BLOCK_BYTES  # noqa: E402
 
@@ -32,7 +32,7 @@ def blocks(index, _rows, model_bc, block_rows):
     counts = np.ones(w_in.shape[0], np.float32)   # every row updated: the largest records
     for block, lo in enumerate(range(0, w_in.shape[0], block_rows)):
         rows = slice(lo, lo + block_rows)
-        yield block, (index, executor.pack_block(counts[rows], counts[rows], w_in[rows], w_out[rows], True))
+        yield block, (index, combine.pack_block(counts[rows], counts[rows], w_in[rows], w_out[rows], True))
 
 
 def main(argv=None) -> int:
@@ -67,13 +67,13 @@ def main(argv=None) -> int:
         lambda i, rows: blocks(i, rows, model_bc, block_rows))
     ways = {
         "groupbykey": ("groupByKey + sum + collect", lambda: shipped.groupByKey(numPartitions=reducers)
-                       .mapValues(executor.sum_in_partition_order).collect()),
+                       .mapValues(combine.sum_in_partition_order).collect()),
         "sorted": ("sort by (block, partition), stream the sum, collect",
-                   lambda: shipped.map(executor.key_by_block_and_partition)
-                   .repartitionAndSortWithinPartitions(reducers, partitionFunc=executor.block_of)
-                   .mapPartitions(executor.sum_sorted_blocks).collect()),
+                   lambda: shipped.map(combine.key_by_block_and_partition)
+                   .repartitionAndSortWithinPartitions(reducers, partitionFunc=combine.block_of)
+                   .mapPartitions(combine.sum_sorted_blocks).collect()),
         "collect": ("collect every partition's blocks, sum on the driver",
-                    lambda: executor.sum_records_by_key(shipped.collect())),
+                    lambda: combine.sum_records_by_key(shipped.collect())),
     }
     for way in args.ways.split(","):
         label, run = ways[way]

@@ -13,15 +13,15 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterable, Iterator
 
 import numpy as np
 
+from .combine import STATS_KEY, SyncStats, pack_block
 from .kernel import KernelParams, train_shard
 from .sampling import keep_probabilities, negative_table
 from .tokenizer import TokenizerSpec, sentences
 
-STATS_KEY = -1
 #: Words per encoded record; shards receive whole records (see corpus.encode_corpus).
 RECORD_WORDS = 1 << 16
 
@@ -133,10 +133,8 @@ class TrainTask:
     sample: float
     ns_exponent: float
     block_rows: int
-    combine: str  # how the driver merges shards (see training._sync)
-    alpha_scale: float
+    weighted: bool  # ship count-weighted changes (see combine.PackedBlock), as the combine rule needs
     tables_key: str  # names this run (its vocabulary counts): workers reuse the tables and buffers they built
-    partitions: int  # partitions (chains) training at once
 
 
 _TABLES: dict = {}
@@ -194,10 +192,8 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     shard holding the same records would.
 
     Yields, per block of ``block_rows`` rows, ``(block, (partition, PackedBlock))``: how
-    often each row was updated here and the change of the updated rows. Unpacked
-    (:func:`unpack_block`), the change is weighted by that count, so that summing over
-    partitions and dividing by the summed counts gives each row's update-weighted mean.
-    Then one stats record.
+    often each row was updated here and the change of the updated rows (see
+    :mod:`sparkw2v.combine`). Then one :class:`~sparkw2v.combine.SyncStats` record.
     """
     started = time.perf_counter()
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
@@ -217,88 +213,11 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     n_out = stats.out_updates.astype(np.float32)
     for block, lo_row in enumerate(range(0, w_in.shape[0], task.block_rows)):
         rows = slice(lo_row, lo_row + task.block_rows)
-        yield block, (index, pack_block(n_in[rows], n_out[rows], w_in[rows], w_out[rows], task.combine != "sum"))
+        yield block, (index, pack_block(n_in[rows], n_out[rows], w_in[rows], w_out[rows], task.weighted))
         _test_fail_first_attempt(task.epoch, index)
     seconds = time.perf_counter() - started
-    totals = np.array([stats.words, stats.kept_words, stats.examples, stats.loss_sum, stats.loss_examples, seconds])
-    by_partition = np.zeros(task.partitions)       # summed over partitions: each one's seconds
-    by_partition[index] = seconds
-    yield STATS_KEY, (index, (totals, by_partition))
-
-
-class PackedBlock(NamedTuple):
-    """One row block of a task's result as shipped: update counts, and the change of only the
-    rows this task updated, each row as float16 values times a float32 scale (its largest
-    magnitude). About half the bytes of float32, none for untouched rows, and every entry is
-    off by at most 1/2048 of its row's largest change. Scaling also keeps float16 out of its
-    subnormal range, where NumPy converts ~25x slower (rare words' small changes land there)."""
-
-    n_in: np.ndarray
-    n_out: np.ndarray
-    rows_in: np.ndarray
-    delta_in: np.ndarray
-    scale_in: np.ndarray
-    rows_out: np.ndarray
-    delta_out: np.ndarray
-    scale_out: np.ndarray
-    weighted: bool  # unpack as count x change (the update-weighted mean) or the plain change ("sum")
-
-
-def _to_half(delta: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``delta`` as float16 values in [-1, 1] and their float32 scales."""
-    picked = delta[rows]       # a copy: scaled in place
-    if not picked.size:
-        return picked.astype(np.float16), np.ones(rows.size, np.float32)
-    scale = np.maximum(picked.max(axis=1), -picked.min(axis=1))
-    scale[~(scale > 0)] = 1.0   # all-zero rows; inf and NaN rows stay non-finite
-    picked /= scale[:, None]
-    return picked.astype(np.float16), scale.astype(np.float32)
-
-
-def pack_block(n_in: np.ndarray, n_out: np.ndarray, delta_in: np.ndarray, delta_out: np.ndarray,
-               weighted: bool) -> PackedBlock:
-    rows_in, rows_out = np.flatnonzero(n_in).astype(np.int32), np.flatnonzero(n_out).astype(np.int32)
-    half_in, scale_in = _to_half(delta_in, rows_in)
-    half_out, scale_out = _to_half(delta_out, rows_out)
-    return PackedBlock(n_in, n_out, rows_in, half_in, scale_in, rows_out, half_out, scale_out, weighted)
-
-
-def _rows_of(record: PackedBlock, counts, rows, half, scale) -> np.ndarray:
-    """The shipped rows' changes as float32 (times their counts if the block is weighted)."""
-    factor = scale * counts[rows] if record.weighted else scale
-    return half * factor[:, None]
-
-
-def unpack_block(record):
-    """A :class:`PackedBlock` as the summable record ``(n_in, n_out, touched, d_in, d_out)``
-    (``d`` weighted by the counts unless the block says otherwise); other records unchanged."""
-    if not isinstance(record, PackedBlock):
-        return record
-
-    def full(counts, rows, half, scale):
-        out = np.zeros((counts.size, half.shape[1]), dtype=np.float32)
-        out[rows] = _rows_of(record, counts, rows, half, scale)
-        return out
-    touched = np.stack([record.n_in > 0, record.n_out > 0]).astype(np.float32)
-    return (record.n_in.copy(), record.n_out.copy(), touched,
-            full(record.n_in, record.rows_in, record.delta_in, record.scale_in),
-            full(record.n_out, record.rows_out, record.delta_out, record.scale_out))
-
-
-def add_into(total: tuple, record) -> tuple:
-    """``total + record`` for a running sum from :func:`unpack_block`: a :class:`PackedBlock` is
-    added into ``total``'s arrays in place, only at its shipped rows (the same additions as
-    adding its unpacked zeros elsewhere, without building them); other records elementwise."""
-    if not isinstance(record, PackedBlock):
-        return add_records(total, record)
-    n_in, n_out, touched, d_in, d_out = total
-    n_in += record.n_in
-    n_out += record.n_out
-    touched[0] += record.n_in > 0
-    touched[1] += record.n_out > 0
-    d_in[record.rows_in] += _rows_of(record, record.n_in, record.rows_in, record.delta_in, record.scale_in)
-    d_out[record.rows_out] += _rows_of(record, record.n_out, record.rows_out, record.delta_out, record.scale_out)
-    return total
+    yield STATS_KEY, (index, SyncStats(stats.words, stats.kept_words, stats.examples, stats.loss_sum,
+                                       stats.loss_examples, seconds, seconds))
 
 
 def corpus_order(record: tuple) -> tuple[int, int]:
@@ -321,61 +240,6 @@ def _test_fail_first_attempt(epoch: int, index: int) -> None:
             and context.attemptNumber() == 0:
         open(marker, "a").close()
         raise RuntimeError(f"SPARKW2V_TEST_FAIL_TASK: failing epoch {epoch} partition {index} on purpose")
-
-
-def add_records(a: tuple, b: tuple) -> tuple:
-    """Elementwise sum of two records of the same key (arrays or numbers)."""
-    return tuple(x + y for x, y in zip(a, b))
-
-
-def key_by_block_and_partition(record: tuple) -> tuple:
-    """``(block, (partition, values))`` -> ``((block, partition), values)``, for sorting."""
-    block, (partition, values) = record
-    return (block, partition), values
-
-
-def block_of(key: tuple) -> int:
-    """The reducer of a ``(block, partition)`` key: its block."""
-    return key[0]
-
-
-def sum_sorted_blocks(records: Iterable[tuple]) -> Iterator[tuple]:
-    """Records sorted by ``(block, partition)``, summed per block as :func:`sum_in_partition_order`
-    sums them, holding one block's running total at a time."""
-    block, total = None, None
-    for (key, _), values in records:
-        if key != block:
-            if block is not None:
-                yield block, total
-            block, total = key, unpack_block(values)
-        else:
-            total = add_into(total, values)
-    if block is not None:
-        yield block, total
-
-
-def sum_records_by_key(records: list[tuple]) -> list[tuple]:
-    """``(key, (partition, record))`` pairs in partition order, summed per key as
-    :func:`sum_in_partition_order` sums them; consumes ``records`` as it goes."""
-    totals: dict = {}
-    records.reverse()
-    while records:
-        key, (_, record) = records.pop()
-        totals[key] = unpack_block(record) if key not in totals else add_into(totals[key], record)
-    return list(totals.items())
-
-
-def sum_in_partition_order(values: Iterable[tuple[int, tuple]]) -> tuple:
-    """Sum one key's records from every partition in partition order.
-
-    Float addition is not associative: summing in shuffle-arrival order would
-    make the result depend on network timing.
-    """
-    ordered = sorted(values, key=lambda v: v[0])
-    total = unpack_block(ordered[0][1])
-    for _, record in ordered[1:]:
-        total = add_into(total, record)
-    return total
 
 
 # -- transform (mean vector of each row's tokens) ------------------------------------------------

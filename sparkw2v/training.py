@@ -1,14 +1,11 @@
-"""Driver side of training: the epoch loop, broadcasting the model and combining shards.
+"""Driver side of training: the epoch loop, broadcasting the model, training the shards.
 
 Each sync the driver broadcasts both matrices, every shard trains a copy in
-``mapPartitionsWithIndex`` and ships back the rows it updated as scaled float16 changes
-(:class:`executor.PackedBlock`), and the partitions' updates are summed per row block,
-always in partition order, so the sum does not depend on which task finished first.
-A row's new value is the mean of the partitions' values weighted by how often each
-partition updated it: a word seen in one partition only keeps that partition's update
-undiluted.
+``mapPartitionsWithIndex`` (:func:`executor.train_partition`), and the shards' updates are
+summed and turned into the next model by :mod:`sparkw2v.combine`: :func:`_sync` reads as
+broadcast, train, reduce, apply.
 
-Two ways to sum, with bit-identical results:
+Two ways to reduce, with bit-identical results:
 
 * **On the executors** (large models): the records are shuffled by row block and sorted
   by (block, partition), and each reducer adds them up one at a time, so the driver
@@ -34,7 +31,7 @@ import numpy as np
 from pyspark import RDD, StorageLevel
 from pyspark.sql import SparkSession
 
-from . import executor
+from . import combine, executor
 from .checkpoint import Checkpoints
 from .config import TrainConfig
 from .corpus import CorpusInput, EncodedCorpus, InputError, build_vocabulary, encode_corpus, word_counts
@@ -46,7 +43,7 @@ from .vocabulary import Vocabulary
 log = logging.getLogger("sparkw2v")
 
 #: Bytes of one row block of a partition's result once unpacked (both matrices and counts;
-#: the shipped :class:`executor.PackedBlock` is at most about half of it).
+#: the shipped :class:`combine.PackedBlock` is at most about half of it).
 BLOCK_BYTES = 32 << 20
 #: Share of spark.driver.memory that the updates of all partitions may take for the
 #: driver to sum them itself (see the module docstring).
@@ -222,7 +219,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     concurrent = encoded.num_chains
     busy = {i % concurrent for i, words in enumerate(encoded.shard_words) if words}
-    scale = cfg.alpha_scale(len(busy))
+    rule = combine.make_rule(cfg.combine, len(busy), cfg.partition_alpha_scale)
+    scale = rule.scale
     group = negative_group(cfg.effective_negative_group, len(vocab))
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
                           chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
@@ -240,7 +238,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     try:
         for epoch in range(start_epoch, cfg.epochs):
             epoch_started = time.perf_counter()
-            totals = np.zeros(7)
+            totals = combine.SyncStats()
             for sync in range(syncs):
                 step = epoch * syncs + sync
                 label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
@@ -250,28 +248,26 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                     alpha_start=learning_rate(cfg, step / steps) * scale,
                     alpha_end=learning_rate(cfg, (step + 1) / steps) * scale,
                     sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
-                    combine=cfg.combine, alpha_scale=scale, tables_key=tables_key, partitions=concurrent)
+                    weighted=rule.weighted, tables_key=tables_key)
                 sync_started = time.perf_counter()
-                stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks, direct)
-                totals += stats
+                stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks, rule, direct)
+                totals = totals + stats
                 if syncs > 1:
-                    log.info("%s: %d words, %.0f words/s, loss %.4f", label, stats[0],
-                             stats[0] / max(time.perf_counter() - sync_started, 1e-9),
-                             stats[3] / max(stats[4], 1))
+                    log.info("%s: %d words, %.0f words/s, loss %.4f", label, stats.words,
+                             stats.words / max(time.perf_counter() - sync_started, 1e-9), stats.mean_loss)
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
-            words, kept, examples, loss, loss_examples, task_seconds, slowest_task = totals
             entry = {
-                "epoch": epoch + 1, "words": int(words), "kept_words": int(kept), "examples": int(examples),
-                "loss": float(loss / max(loss_examples, 1)), "seconds": seconds,
-                "words_per_second": float(words / max(seconds, 1e-9)),
-                "task_seconds": float(task_seconds),
-                "slowest_task_seconds": float(slowest_task),
+                "epoch": epoch + 1, "words": int(totals.words), "kept_words": int(totals.kept_words),
+                "examples": int(totals.examples), "loss": float(totals.mean_loss), "seconds": seconds,
+                "words_per_second": float(totals.words / max(seconds, 1e-9)),
+                "task_seconds": float(totals.task_seconds),
+                "slowest_task_seconds": float(totals.slowest_task_seconds),
                 "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * scale,
             }
             history.append(entry)
             log.info("epoch %d/%d: %d words, %.0f words/s, loss %.4f, alpha %.5f, %.1fs",
-                     epoch + 1, cfg.epochs, words, entry["words_per_second"], entry["loss"],
+                     epoch + 1, cfg.epochs, entry["words"], entry["words_per_second"], entry["loss"],
                      entry["alpha_end"], seconds)
             # Sums, not isfinite(w).all(): no temporary the size of the model; NaN and inf propagate.
             if not (np.isfinite(entry["loss"]) and np.isfinite(w_in.sum(dtype=np.float64))
@@ -303,56 +299,32 @@ def sums_on_driver(conf, vocab_size: int, vector_size: int, partitions: int) -> 
 
 
 def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray, w_out: np.ndarray,
-          counts_bc, n_blocks: int, direct: bool = False) -> np.ndarray:
-    """One round: broadcast, train every shard, combine into ``w_in``/``w_out`` in place."""
+          counts_bc, n_blocks: int, rule: combine.Rule, direct: bool = False) -> combine.SyncStats:
+    """One round: broadcast, train every shard, reduce their updates, apply them to ``w_in``/``w_out``."""
     model_bc = sc.broadcast((w_in, w_out))
     try:
         trained = encoded.shards.mapPartitionsWithIndex(
             functools.partial(executor.train_partition, task=task, model_bc=model_bc, counts_bc=counts_bc))
         if direct:  # records arrive in partition order: the same additions as on the executors
-            combined = executor.sum_records_by_key(trained.collect())
+            reduced = combine.sum_records_by_key(trained.collect())
         else:
             # Sorted by (block, partition), each reducer streams through its blocks adding one
             # partition's record at a time. (groupByKey's Python-side merging spills whole
             # blocks to disk: 98 s against 17 s per sync for a 1M-word model.)
-            combined = (trained.map(executor.key_by_block_and_partition)
-                        .repartitionAndSortWithinPartitions(max(1, min(n_blocks, encoded.num_chains)),
-                                                            partitionFunc=executor.block_of)
-                        .mapPartitions(executor.sum_sorted_blocks)
-                        .collect())
+            reduced = (trained.map(combine.key_by_block_and_partition)
+                       .repartitionAndSortWithinPartitions(max(1, min(n_blocks, encoded.num_chains)),
+                                                           partitionFunc=combine.block_of)
+                       .mapPartitions(combine.sum_sorted_blocks)
+                       .collect())
     finally:
         model_bc.destroy()
-    stats = np.zeros(7)  # words, kept words, examples, loss sum, loss examples, task seconds, slowest task's
-    for key, value in combined:
-        if key == executor.STATS_KEY:
-            totals, by_partition = value
-            stats[:6] += totals
-            stats[6] = max(stats[6], by_partition.max())
+    stats = combine.SyncStats()
+    for key, value in reduced:
+        if key == combine.STATS_KEY:
+            stats = stats + value
             continue
         n_in, n_out, touched, d_in, d_out = value
         rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)
-        if task.combine == "sum":
-            w_in[rows] += d_in
-            w_out[rows] += d_out
-            continue
-        # "rescaled": a row averaged over k partitions whose rate was scaled by s moved about
-        # k*s/P of its sequential step; k/s brings it back to ~P/P. "mean": the plain weighted mean.
-        factor = (touched / task.alpha_scale) if task.combine == "rescaled" else np.ones_like(touched)
-        apply_mean(w_in[rows], n_in, d_in, factor[0])
-        apply_mean(w_out[rows], n_out, d_out, factor[1])
+        rule.apply(0, rows, w_in[rows], n_in, touched[0], d_in)
+        rule.apply(1, rows, w_out[rows], n_out, touched[1], d_out)
     return stats
-
-
-def apply_mean(target: np.ndarray, counts: np.ndarray, weighted: np.ndarray, factor: np.ndarray) -> None:
-    """``target += factor * (sum_p n_p * delta_p) / sum_p n_p`` on rows some partition updated.
-
-    Scales ``weighted`` in place. When most rows were updated (Brown: nearly all), every row is
-    added to, since rows nobody updated have zero ``weighted``: cheaper than selecting rows."""
-    touched = counts > 0
-    if 2 * np.count_nonzero(touched) < touched.size:
-        rows = np.flatnonzero(touched)
-        target[rows] += weighted[rows] * (factor[rows] / counts[rows])[:, None]
-        return
-    scale = np.divide(factor, counts, out=np.zeros_like(factor), where=touched)
-    weighted *= scale[:, None]
-    target += weighted

@@ -281,35 +281,6 @@ def test_same_seed_same_result():
     np.testing.assert_array_equal(results[0], results[1])
 
 
-def test_combine_is_the_update_count_weighted_mean():
-    """A row one partition trained keeps that partition's update; a shared row gets the
-    mean weighted by each partition's update count; untouched rows stay as they were."""
-    from sparkw2v.training import apply_mean
-    base = np.zeros((3, 2), np.float32)
-    deltas = {"a": np.array([[1, 1], [2, 2], [0, 0]], np.float32), "b": np.array([[0, 0], [5, 5], [0, 0]], np.float32)}
-    counts = {"a": np.array([4, 1, 0], np.float32), "b": np.array([0, 3, 0], np.float32)}
-    weighted = deltas["a"] * counts["a"][:, None] + deltas["b"] * counts["b"][:, None]
-    total = counts["a"] + counts["b"]
-    apply_mean(base, total, weighted, np.ones(3, np.float32))
-    np.testing.assert_allclose(base, [[1, 1], [(2 * 1 + 5 * 3) / 4] * 2, [0, 0]])
-
-
-def test_combine_takes_the_same_mean_when_few_rows_were_updated():
-    """Few rows updated: they are selected rather than adding zeros everywhere; same result."""
-    from sparkw2v.training import apply_mean
-    rng = np.random.default_rng(5)
-    counts = np.array([0, 3, 0, 0, 1], np.float32)
-    weighted = rng.normal(size=(5, 2)).astype(np.float32) * counts[:, None]
-    factor = np.array([1, 2, 1, 1, 0.5], np.float32)
-    base = rng.normal(size=(5, 2)).astype(np.float32)
-    got = base.copy()
-    apply_mean(got, counts, weighted.copy(), factor)
-    expected = base.copy()
-    expected[[1, 4]] += weighted[[1, 4]] * (factor[[1, 4]] / counts[[1, 4]])[:, None]
-    np.testing.assert_array_equal(got, expected)
-    np.testing.assert_array_equal(got[[0, 2, 3]], base[[0, 2, 3]])
-
-
 def test_cbow_step_with_more_groups_than_centres_leaves_the_extra_groups_untouched():
     """Two centres, three groups of negatives: the third group scores padding only and adds nothing."""
     rng = np.random.default_rng(6)

@@ -204,30 +204,6 @@ def test_one_long_line_is_cut_into_sentences(spark, tmp_path):
     assert model.result.info["train_words"] == 16_000 and len(model.wv) == 16
 
 
-def test_shipped_blocks_carry_only_updated_rows_as_float16():
-    """A packed block unpacks to count x change on updated rows (float16 times a per-row scale:
-    within 1/2048 of the row's largest change), zeros elsewhere, and the touched flags; "sum"
-    unpacks the plain change."""
-    from sparkw2v import executor
-    rng = np.random.default_rng(0)
-    n_in = np.array([0, 3, 0, 1], np.float32)
-    n_out = np.array([2, 0, 0, 5], np.float32)
-    d_in, d_out = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 3)).astype(np.float32)
-    d_in[3] *= 1e-6                       # a rare word's tiny change: scaled, not lost to subnormals
-    packed = executor.pack_block(n_in, n_out, d_in, d_out, weighted=True)
-    assert packed.delta_in.dtype == np.float16 and packed.delta_in.shape == (2, 3)
-    got_n_in, got_n_out, touched, w_in, w_out = executor.unpack_block(packed)
-    np.testing.assert_array_equal(touched, [[0, 1, 0, 1], [1, 0, 0, 1]])
-    row_max = np.abs(d_in).max(axis=1, keepdims=True)
-    assert np.all(np.abs(w_in - d_in * n_in[:, None]) <= row_max * n_in[:, None] / 2048)
-    row_max = np.abs(d_out).max(axis=1, keepdims=True)
-    assert np.all(np.abs(w_out - d_out * n_out[:, None]) <= row_max * n_out[:, None] / 2048)
-    assert np.all(w_in[[0, 2]] == 0) and np.all(w_out[[1, 2]] == 0)
-    plain = executor.unpack_block(executor.pack_block(n_in, n_out, d_in, d_out, weighted=False))
-    np.testing.assert_allclose(plain[3][1], d_in[1], atol=np.abs(d_in[1]).max() / 2048)
-    assert executor.unpack_block((1.0, 2.0)) == (1.0, 2.0)
-
-
 def test_working_copies_reuse_one_buffer_per_run_and_matrix():
     """A task's copy of the broadcast model lands in the buffer its worker kept from the
     previous epoch of the same run; a new run or a new shape gets fresh buffers."""

@@ -1,9 +1,9 @@
-"""Driver-side pieces: the query object, Arrow vector columns, partition-order sums."""
+"""Driver-side pieces: the query object and Arrow vector columns."""
 
 import numpy as np
 import pytest
 
-from sparkw2v import executor, vector_table
+from sparkw2v import vector_table
 from sparkw2v.vectors import WordVectors
 
 
@@ -26,12 +26,3 @@ def test_vector_columns_are_chunked_and_read_back_exactly(monkeypatch):
     column = vector_table.vector_column(matrix)
     assert column.num_chunks == 4 and len(column) == 10
     np.testing.assert_array_equal(vector_table._matrix(column), matrix)
-
-
-def test_partition_sums_do_not_depend_on_arrival_order():
-    rng = np.random.default_rng(0)
-    records = [(i, (rng.normal(size=1000).astype(np.float32) * 10 ** i,)) for i in range(5)]
-    first = executor.sum_in_partition_order(records)[0]
-    for _ in range(5):
-        shuffled = [records[i] for i in rng.permutation(5)]
-        np.testing.assert_array_equal(executor.sum_in_partition_order(shuffled)[0], first)

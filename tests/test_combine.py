@@ -1,0 +1,66 @@
+"""Combining shards: packing, partition-order sums and the combine rules (no Spark)."""
+
+import numpy as np
+import pytest
+
+from sparkw2v import combine
+
+
+def test_shipped_blocks_carry_only_updated_rows_as_float16():
+    """A packed block unpacks to count x change on updated rows (float16 times a per-row scale:
+    within 1/2048 of the row's largest change), zeros elsewhere, and the touched flags; "sum"
+    unpacks the plain change."""
+    rng = np.random.default_rng(0)
+    n_in = np.array([0, 3, 0, 1], np.float32)
+    n_out = np.array([2, 0, 0, 5], np.float32)
+    d_in, d_out = rng.normal(size=(4, 3)).astype(np.float32), rng.normal(size=(4, 3)).astype(np.float32)
+    d_in[3] *= 1e-6                       # a rare word's tiny change: scaled, not lost to subnormals
+    packed = combine.pack_block(n_in, n_out, d_in, d_out, weighted=True)
+    assert packed.delta_in.dtype == np.float16 and packed.delta_in.shape == (2, 3)
+    got_n_in, got_n_out, touched, w_in, w_out = combine.unpack_block(packed)
+    np.testing.assert_array_equal(touched, [[0, 1, 0, 1], [1, 0, 0, 1]])
+    row_max = np.abs(d_in).max(axis=1, keepdims=True)
+    assert np.all(np.abs(w_in - d_in * n_in[:, None]) <= row_max * n_in[:, None] / 2048)
+    row_max = np.abs(d_out).max(axis=1, keepdims=True)
+    assert np.all(np.abs(w_out - d_out * n_out[:, None]) <= row_max * n_out[:, None] / 2048)
+    assert np.all(w_in[[0, 2]] == 0) and np.all(w_out[[1, 2]] == 0)
+    plain = combine.unpack_block(combine.pack_block(n_in, n_out, d_in, d_out, weighted=False))
+    np.testing.assert_allclose(plain[3][1], d_in[1], atol=np.abs(d_in[1]).max() / 2048)
+    stats = combine.SyncStats(words=3)
+    assert combine.unpack_block(stats) is stats
+
+
+def test_partition_sums_do_not_depend_on_arrival_order():
+    rng = np.random.default_rng(0)
+    records = [(i, (rng.normal(size=1000).astype(np.float32) * 10 ** i,)) for i in range(5)]
+    first = combine.sum_in_partition_order(records)[0]
+    for _ in range(5):
+        shuffled = [records[i] for i in rng.permutation(5)]
+        np.testing.assert_array_equal(combine.sum_in_partition_order(shuffled)[0], first)
+
+
+def test_combine_is_the_update_count_weighted_mean():
+    """A row one partition trained keeps that partition's update; a shared row gets the
+    mean weighted by each partition's update count; untouched rows stay as they were."""
+    base = np.zeros((3, 2), np.float32)
+    deltas = {"a": np.array([[1, 1], [2, 2], [0, 0]], np.float32), "b": np.array([[0, 0], [5, 5], [0, 0]], np.float32)}
+    counts = {"a": np.array([4, 1, 0], np.float32), "b": np.array([0, 3, 0], np.float32)}
+    weighted = deltas["a"] * counts["a"][:, None] + deltas["b"] * counts["b"][:, None]
+    total = counts["a"] + counts["b"]
+    combine.apply_mean(base, total, weighted, np.ones(3, np.float32))
+    np.testing.assert_allclose(base, [[1, 1], [(2 * 1 + 5 * 3) / 4] * 2, [0, 0]])
+
+
+def test_combine_takes_the_same_mean_when_few_rows_were_updated():
+    """Few rows updated: they are selected rather than adding zeros everywhere; same result."""
+    rng = np.random.default_rng(5)
+    counts = np.array([0, 3, 0, 0, 1], np.float32)
+    weighted = rng.normal(size=(5, 2)).astype(np.float32) * counts[:, None]
+    factor = np.array([1, 2, 1, 1, 0.5], np.float32)
+    base = rng.normal(size=(5, 2)).astype(np.float32)
+    got = base.copy()
+    combine.apply_mean(got, counts, weighted.copy(), factor)
+    expected = base.copy()
+    expected[[1, 4]] += weighted[[1, 4]] * (factor[[1, 4]] / counts[[1, 4]])[:, None]
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(got[[0, 2, 3]], base[[0, 2, 3]])
