@@ -82,6 +82,7 @@ class SyncStats:
     loss_examples: float = 0.0
     task_seconds: float = 0.0
     slowest_task_seconds: float = 0.0
+    combine_seconds: float = 0.0  # the driver's time applying the rule
 
     def __add__(self, other: "SyncStats") -> "SyncStats":
         values = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
@@ -195,20 +196,36 @@ def apply_mean(target: np.ndarray, counts: np.ndarray, weighted: np.ndarray, fac
 
 
 class Rule:
-    """How one sync's summed updates become the next model.
+    """How one sync's summed updates become the next model, and the learning rates that go with it.
 
     ``weighted`` says what tasks ship: count-weighted changes (for means) or plain ones.
-    :meth:`apply` gets one matrix's row block at a time: ``target`` (the rows to update in
-    place), the rows' summed update counts ``n``, how many partitions touched each row
-    ``touched``, and the summed (weighted) changes ``delta``, which it may overwrite.
+    ``scale`` multiplies every shard's learning rate (:meth:`default_scale`, unless the user set
+    ``partition_alpha_scale``); :meth:`row_rates` may add a factor per row. :meth:`apply` gets one
+    matrix's row block at a time: ``target`` (the rows to update in place), the rows' summed update
+    counts ``n``, how many partitions touched each row ``touched``, and the summed (weighted)
+    changes ``delta``, which it may overwrite.
     """
 
     name = ""
     weighted = True
 
-    def alpha_scale(self, shards: int) -> float:
-        """Default factor on each shard's learning rate with ``shards`` trained at once."""
+    def __init__(self, shards: int, scale: float | None = None):
+        self.shards = shards
+        self.scale = float(scale) if scale is not None else self.default_scale(shards)
+
+    @classmethod
+    def default_scale(cls, shards: int) -> float:
         return 1.0
+
+    def default_syncs(self, shard_words: float) -> int:
+        """Syncs per epoch when the user set none, for shards of ``shard_words`` words on average."""
+        return 1
+
+    def row_rates(self, spread, vocab, cfg, step_words: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per-row factors on the learning rate of the input and output matrices, or None for one
+        rate everywhere. ``spread()`` computes how many partitions each word is spread over (a
+        Spark job: called only by rules that need it)."""
+        return None
 
     def apply(self, matrix: int, rows: slice, target: np.ndarray, n: np.ndarray, touched: np.ndarray,
               delta: np.ndarray) -> None:
@@ -217,27 +234,62 @@ class Rule:
 
 class MeanRule(Rule):
     """Each row becomes the mean of the partitions' values weighted by how often each updated it:
-    a row one partition updated keeps that partition's update undiluted."""
+    a row one partition updated keeps that partition's update undiluted. Every shard's rate is
+    raised by min(P, 4) to make up for averaging P shards (the linear scaling rule; 8x diverges
+    on Brown)."""
 
     name = "mean"
 
-    def alpha_scale(self, shards: int) -> float:
-        # Averaging P shards gives a row seen in all of them 1/P of its sequential step; each shard's
-        # rate is raised to make up for it (the linear scaling rule), at most 4x (8x diverges on Brown).
+    @classmethod
+    def default_scale(cls, shards: int) -> float:
         return float(min(shards, 4))
 
     def apply(self, matrix, rows, target, n, touched, delta):
         apply_mean(target, n, delta, np.ones_like(n))
 
 
+class SpreadRule(MeanRule):
+    """The weighted mean, with each word's input row trained at a rate raised by the number of
+    partitions its occurrences are spread over.
+
+    Averaging gives a word seen in k of the partitions about 1/k of the step that sequential SGD
+    would give it; raising its input row's rate by k makes up for that exactly while its updates
+    stay small (a word seen in one partition keeps its plain rate, where ``mean`` overshoots it
+    by min(P, 4)). Frequent words (more than ``FREQUENT_PER_STEP`` occurrences per kernel step)
+    keep ``scale``: their rows repeat within a step, and larger rates diverge. Output rows keep
+    ``scale`` (their negative-sampling updates come from every partition)."""
+
+    name = "spread"
+    FREQUENT_PER_STEP = 2.5
+    #: From this many shards trained at once the rule syncs ``SYNCS_PER_SHARD`` times per shard per
+    #: epoch, as long as every shard still trains ``MIN_SYNC_WORDS`` words per sync: on Brown, 8 and 32
+    #: shards lost far less with rounds of a few thousand words per shard than with one per epoch
+    #: (BENCHMARKS.md, "Shards trained at once").
+    MANY_SHARDS = 8
+    SYNCS_PER_SHARD = 2
+    MIN_SYNC_WORDS = 1024
+
+    def default_syncs(self, shard_words: float) -> int:
+        if self.shards < self.MANY_SHARDS:
+            return 1
+        return max(1, min(self.SYNCS_PER_SHARD * self.shards, int(shard_words // self.MIN_SYNC_WORDS)))
+
+    def row_rates(self, spread, vocab, cfg, step_words):
+        from .sampling import keep_probabilities
+        kept = vocab.counts * keep_probabilities(vocab.counts, cfg.sample)
+        per_step = step_words * kept / max(float(kept.sum()), 1.0)
+        rate_in = np.clip(spread(), 1.0, self.shards)
+        frequent = per_step >= self.FREQUENT_PER_STEP
+        rate_in[frequent] = np.minimum(rate_in[frequent], self.scale)
+        # Relative to the task's learning rate, which carries ``scale`` already.
+        return (rate_in / self.scale).astype(np.float32), np.ones(rate_in.size, np.float32)
+
+
 class RescaledRule(MeanRule):
-    """The weighted mean times ``touched / alpha_scale``: a row averaged over k partitions whose
+    """The weighted mean times ``touched / scale``: a row averaged over k partitions whose
     rate was scaled by s moved about k*s/P of its sequential step; k/s brings it back to ~P/P."""
 
     name = "rescaled"
-
-    def __init__(self, alpha_scale: float):
-        self.scale = alpha_scale
 
     def apply(self, matrix, rows, target, n, touched, delta):
         apply_mean(target, n, delta, touched / self.scale)
@@ -254,14 +306,10 @@ class SumRule(Rule):
         target += delta
 
 
-RULES = {rule.name: rule for rule in (MeanRule, RescaledRule, SumRule)}
+RULES = {rule.name: rule for rule in (MeanRule, SpreadRule, RescaledRule, SumRule)}
 
 
 def make_rule(name: str, shards: int, alpha_scale: float | None = None) -> Rule:
-    """The rule called ``name`` for ``shards`` trained at once, its ``scale`` set: ``alpha_scale``
-    if given, else the rule's default."""
-    cls = RULES[name]
-    scale = float(alpha_scale) if alpha_scale is not None else cls.alpha_scale(cls, shards)
-    rule = cls(scale) if cls is RescaledRule else cls()
-    rule.scale = scale
-    return rule
+    """The rule called ``name`` for ``shards`` trained at once (``alpha_scale``: the user's
+    ``partition_alpha_scale``, overriding the rule's default scale)."""
+    return RULES[name](shards, alpha_scale)

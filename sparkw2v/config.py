@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .combine import RULES
+
 INPUT_FORMATS = ("text", "parquet", "orc", "json", "csv")
-COMBINE_RULES = ("mean", "rescaled", "sum")
+COMBINE_RULES = tuple(RULES)
 
 
 class ConfigError(ValueError):
@@ -72,8 +74,9 @@ class TrainConfig:
     num_partitions: int | None = _opt(
         None, "corpus shards (default: Spark's default parallelism); at most concurrent_shards of them "
         "train at once", "distribution")
-    syncs_per_epoch: int = _opt(1, "times per epoch the driver averages the shards' models",
-                                "distribution")
+    syncs_per_epoch: int | None = _opt(
+        None, "times per epoch the driver combines the shards' models (default: chosen by the combine rule "
+        "from the shards trained at once; see --combine)", "distribution")
     concurrent_shards: int | None = _opt(
         None, "shards trained at the same time and averaged together (default: Spark's default parallelism, "
         "at most num_partitions); with more partitions, each task trains several shards as one sequence in "
@@ -82,9 +85,12 @@ class TrainConfig:
     partition_alpha_scale: float | None = _opt(
         None, "multiply each shard's learning rate by this to make up for averaging "
         "(default: min(shards trained at once, 4))", "distribution")
-    combine: str = _opt("mean", "how shards' updates merge: 'mean' weights each row by its update "
-                        "counts; 'rescaled' also multiplies a row's update by (partitions that touched "
-                        "it) / partition_alpha_scale; 'sum' adds the updates", "distribution")
+    combine: str = _opt("spread", "how shards' updates merge: 'spread' (default) weights each row by its "
+                        "update counts and trains each word's input row at a rate raised by the number of "
+                        "shards the word is spread over, syncing more often as shards grow; 'mean' weights by "
+                        "update counts, one sync per epoch; 'rescaled' multiplies a row's mean update by "
+                        "(shards that touched it) / partition_alpha_scale; 'sum' adds the updates",
+                        "distribution")
     # Output
     output: str | None = _opt(None, "directory to write vectors/, vocab/ and metadata.json to", "output")
     overwrite: bool = _opt(False, "publish a new version of an existing --output", "output")
@@ -128,18 +134,6 @@ class TrainConfig:
             return self.alpha
         return 0.025 if self.sg else 0.05
 
-    def alpha_scale(self, partitions: int) -> float:
-        """Learning-rate factor for ``partitions`` shards trained at once and then averaged.
-
-        Averaging P shards' updates gives a word seen in all of them 1/P of the
-        step sequential SGD would take, so each shard's rate is raised to make up
-        for it (the linear scaling rule), at most 4x: on Brown, 8x at 8
-        shards diverges.
-        """
-        if self.partition_alpha_scale is not None:
-            return float(self.partition_alpha_scale)
-        return float(min(partitions, 4)) if self.combine != "sum" else 1.0
-
     def negative_draws_for(self, group: int) -> int:
         """Negatives per shared draw when ``group`` centres share it (``negative_draws`` if set)."""
         if self.negative_draws is not None:
@@ -162,7 +156,7 @@ class TrainConfig:
             need(isinstance(value, int) and not isinstance(value, bool) and value >= low,
                  name, value, f"must be an integer >= {low}")
 
-        for name in ("vector_size", "window", "epochs", "syncs_per_epoch", "max_sentence_length",
+        for name in ("vector_size", "window", "epochs", "max_sentence_length",
                      "keep_versions"):
             positive_int(name)
         positive_int("min_count", 1)
@@ -171,6 +165,8 @@ class TrainConfig:
             positive_int("max_vocab_size")
         if self.num_partitions is not None:
             positive_int("num_partitions")
+        if self.syncs_per_epoch is not None:
+            positive_int("syncs_per_epoch")
         if self.batch_words is not None:
             positive_int("batch_words")
         if self.concurrent_shards is not None:

@@ -104,6 +104,15 @@ def shard_arrays(records: Iterable[tuple]) -> tuple[np.ndarray, np.ndarray]:
     return tokens, starts
 
 
+def word_spread_terms(records: Iterable[tuple], vocab_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """This partition's (chain's) occurrences of every word, ``c``, and ``c**2`` (float64), to sum over
+    partitions: ``sum(c)**2 / sum(c**2)`` is how many partitions a word is spread over."""
+    counts = np.zeros(vocab_size, dtype=np.float64)
+    for _, (ids, _) in records:
+        counts += np.bincount(ids, minlength=vocab_size)
+    yield counts, counts * counts
+
+
 def shard_sizes(records: Iterable[tuple]) -> Iterator[tuple[int, int]]:
     """(shard index, words in it) for every shard of a partition."""
     sizes: dict[int, int] = {}
@@ -140,13 +149,16 @@ class TrainTask:
 _TABLES: dict = {}
 
 
-def _tables(counts_bc, task: "TrainTask"):
-    """Sampling tables built once per Python worker and reused across epochs."""
+def _tables(tables_bc, task: "TrainTask"):
+    """Sampling tables and per-row rates, built once per Python worker and reused across epochs.
+
+    The broadcast holds ``(counts, row_rates)``: the vocabulary counts and the combine rule's
+    learning-rate factors per row of both matrices (None: one rate for all rows)."""
     key = task.tables_key
     if key not in _TABLES:
         _TABLES.clear()
-        counts = counts_bc.value
-        _TABLES[key] = (keep_probabilities(counts, task.sample), negative_table(counts, task.ns_exponent))
+        counts, rates = tables_bc.value
+        _TABLES[key] = (keep_probabilities(counts, task.sample), negative_table(counts, task.ns_exponent), rates)
     return _TABLES[key]
 
 
@@ -183,7 +195,7 @@ def shard_rng(seed: int, epoch: int, sync: int, index: int) -> np.random.Generat
 
 
 def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model_bc,
-                    counts_bc) -> Iterator[tuple]:
+                    tables_bc) -> Iterator[tuple]:
     """Train a copy of the broadcast model on this chain's slice for this sync.
 
     A partition holds one chain: the shards one task slot trains (one shard when
@@ -200,13 +212,13 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     lo, hi = sync_slice(starts, task.sync, task.syncs_per_epoch)
     if hi <= lo:
         return
-    keep_prob, neg_table = _tables(counts_bc, task)
+    keep_prob, neg_table, rates = _tables(tables_bc, task)
     w_in0, w_out0 = model_bc.value
     w_in, w_out = _working_copy("in", w_in0, task.tables_key), _working_copy("out", w_out0, task.tables_key)
     base = int(starts[lo])
     stats = train_shard(w_in, w_out, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep_prob,
                         neg_table, task.kernel, task.alpha_start, task.alpha_end,
-                        shard_rng(task.seed, task.epoch, task.sync, index))
+                        shard_rng(task.seed, task.epoch, task.sync, index), rates)
     w_in -= w_in0
     w_out -= w_out0
     n_in = stats.in_updates.astype(np.float32)

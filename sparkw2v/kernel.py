@@ -103,7 +103,7 @@ class KernelStats:
 
 def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
                 value_rows: np.ndarray | None = None, cap: int = 0, counts: np.ndarray | None = None,
-                scale: np.ndarray | None = None) -> None:
+                scale: np.ndarray | None = None, row_scale: np.ndarray | None = None) -> None:
     """``target[rows[i]] += scale[i] * values[value_rows[i]]`` for every ``i``, summing repeated rows.
 
     ``value_rows`` defaults to ``arange(len(rows))`` and ``scale`` to ones (a scale
@@ -112,7 +112,7 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
     those of :class:`ScatterPlan`, which does the work.
     """
     plan = ScatterPlan(target.shape[0], [rows], None if value_rows is None else [value_rows], cap, counts,
-                       values.dtype)
+                       values.dtype, row_scale=row_scale)
     plan.apply(0, target, values, scale)
 
 
@@ -130,13 +130,16 @@ class ScatterPlan:
     parameters would otherwise add up to a step that sequential SGD never takes.
     ``counts``, if given, is incremented by how often each row is updated. ``drop``, if given,
     holds the positions (in the concatenated rows) of entries whose update is left out.
+    ``row_scale``, if given, multiplies every update of row ``r`` by ``row_scale[r]``: a learning
+    rate per row, at no cost per step.
 
     Every array here has one entry per update or per distinct row, so a step costs the
     same for 14K or 1M words.
     """
 
     def __init__(self, vocab: int, rows: list[np.ndarray], value_rows: list[np.ndarray] | None = None,
-                 cap: int = 0, counts: np.ndarray | None = None, dtype=np.float32, drop: np.ndarray | None = None):
+                 cap: int = 0, counts: np.ndarray | None = None, dtype=np.float32, drop: np.ndarray | None = None,
+                 row_scale: np.ndarray | None = None):
         self.steps = len(rows)
         self.rows = self.cols = self.local = self.data = self.scaled = None
         sizes = np.array([r.size for r in rows], dtype=np.int64)
@@ -185,6 +188,8 @@ class ScatterPlan:
             self.data = np.repeat(np.minimum(1.0, cap / repeats).astype(dtype), repeats)
         else:
             self.data = np.ones(n, dtype=dtype)
+        if row_scale is not None:
+            self.data *= row_scale[self.rows]
         if drop is not None and drop.size:
             rank = np.empty(n, dtype=np.int32)
             rank[order] = np.arange(n, dtype=np.int32)
@@ -252,8 +257,12 @@ def train_shard(
     alpha_start: float,
     alpha_end: float,
     rng: np.random.Generator,
+    row_rates: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> KernelStats:
     """Train ``w_in``/``w_out`` in place on one shard and return what was done.
+
+    ``row_rates``, if given, are per-row factors on the learning rate of ``w_in`` and ``w_out``
+    rows (float32, one per vocabulary word).
 
     ``tokens`` holds word ids (int32); sentence ``i`` is
     ``tokens[sentence_starts[i]:sentence_starts[i + 1]]``.
@@ -269,7 +278,7 @@ def train_shard(
     cuts = _chunk_bounds(sentence_starts, params.chunk_words)
     if not params.sg or (params.shared_by == 1 and params.draws == params.negative):  # the planned steps
         _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_table, params, alpha_start,
-                       alpha_end, rng, stats)
+                       alpha_end, rng, stats, row_rates)
         return stats
     # Skip-gram with negatives shared by groups of centres: one step per chunk and window width.
     draws = params.draws
@@ -303,14 +312,14 @@ def train_shard(
             with_loss = params.loss_every > 0 and steps % params.loss_every == 0
             steps += 1
             skipgram_group_step(w_in, w_out, chunk[centres], contexts, valid, negatives, np.float32(alpha),
-                 with_loss, stats, params.repeat_cap, weight)
+                                with_loss, stats, params.repeat_cap, weight, row_rates)
     return stats
 
 
 # -- steps drawn ahead (the default): per-centre negatives for skip-gram, groups for CBOW ----------
 
 def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_table, params, alpha_start, alpha_end,
-                   rng, stats) -> None:
+                   rng, stats, rates=None) -> None:
     """``PLAN_CHUNKS`` chunks at a time, draw every step (subsampling, windows, negatives:
     none of it needs the weights), plan their scatter-adds together, then take the steps in
     order, each chunk at its own learning rate. Skip-gram draws negatives per centre, CBOW
@@ -377,7 +386,7 @@ def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_ta
                        ctx_rows[ctx_edges[c0]:ctx_edges[c1]], per_centre[c0:c1], alphas[j])
                       for j, (c0, c1) in enumerate(zip(centre_edges[:-1], centre_edges[1:])) if c1 > c0]
         if blocks:
-            steps = train(w_in, w_out, blocks, params, stats, steps)
+            steps = train(w_in, w_out, blocks, params, stats, steps, rates=rates)
 
 
 def _offsets(width: int) -> np.ndarray:
@@ -396,15 +405,16 @@ def _clashes(outs_list: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]
     return clash, np.concatenate([at + b for at, b in zip(clash, base)])
 
 
-def _train_skipgram_blocks(w_in, w_out, blocks, params, stats, steps) -> int:
+def _train_skipgram_blocks(w_in, w_out, blocks, params, stats, steps, rates=None) -> int:
     """Take the given skip-gram steps in order, their scatter-adds planned together; returns
-    the running step count."""
+    the running step count. ``rates``: per-row learning-rate factors of both matrices, or None."""
     vocab = w_in.shape[0]
+    rate_in, rate_out = rates or (None, None)
     clash, drop = _clashes([outs for outs, _, _, _ in blocks])
     in_plan = ScatterPlan(vocab, [ctx[v] for _, ctx, v, _ in blocks], [np.flatnonzero(v) for _, _, v, _ in blocks],
-                          params.repeat_cap, stats.in_updates, w_in.dtype)
+                          params.repeat_cap, stats.in_updates, w_in.dtype, row_scale=rate_in)
     out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _, _ in blocks], None, params.repeat_cap,
-                           stats.out_updates, w_out.dtype, drop=drop)
+                           stats.out_updates, w_out.dtype, drop=drop, row_scale=rate_out)
     for i, (outs, contexts, valid, alpha) in enumerate(blocks):
         with_loss = params.loss_every > 0 and steps % params.loss_every == 0
         steps += 1
@@ -477,21 +487,22 @@ def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_lo
     _train_cbow_blocks(w_in, w_out, [block], params, stats, 0, np.float32(weight))
 
 
-def _train_cbow_blocks(w_in, w_out, blocks, params, stats, steps, weight=None) -> int:
+def _train_cbow_blocks(w_in, w_out, blocks, params, stats, steps, weight=None, rates=None) -> int:
     """Take the given CBOW steps in order, their scatter-adds planned together; returns the
     running step count. A block is ``(centres, negatives (G, S), context rows, contexts per
-    centre, alpha)``."""
+    centre, alpha)``; ``rates``: per-row learning-rate factors of both matrices, or None."""
     vocab = w_in.shape[0]
+    rate_in, rate_out = rates or (None, None)
     weight = np.float32(params.negative / params.draws) if weight is None else weight
     owners = [np.repeat(np.arange(per.size, dtype=np.int32), per) for _, _, _, per, _ in blocks]
     in_plan = ScatterPlan(vocab, [ctx for _, _, ctx, _, _ in blocks], owners, params.repeat_cap, stats.in_updates,
-                          w_in.dtype)
+                          w_in.dtype, row_scale=rate_in)
     # Output rows: the centres, then each group's negatives (their gradients are laid out alike).
     # With a group per centre, each output row's gradient is a scaled row of h (no products):
     # the plan reads them from h, each centre's row for itself and for its negatives.
     out_plan = ScatterPlan(vocab, [np.concatenate((centre, negs.ravel())) for centre, negs, _, _, _ in blocks],
                            [_own_rows(centre.size, negs) for centre, negs, _, _, _ in blocks],
-                           params.repeat_cap, stats.out_updates, w_out.dtype)
+                           params.repeat_cap, stats.out_updates, w_out.dtype, row_scale=rate_out)
     for i, (centre, negs, ctx_rows, per_centre, alpha) in enumerate(blocks):
         with_loss = params.loss_every > 0 and steps % params.loss_every == 0
         steps += 1
@@ -613,7 +624,7 @@ def _loss_positive(sig: np.ndarray, mask: np.ndarray) -> float:
 
 
 def skipgram_group_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0,
-                        weight=1.0):
+                        weight=1.0, rates=None):
     """Skip-gram: every context row predicts its centre against negatives.
 
     ``negatives`` is ``(G, S)``: consecutive groups of ``ceil(m / G)`` centres share
@@ -647,16 +658,17 @@ def skipgram_group_step(w_in, w_out, centre, contexts, valid, negatives, alpha, 
     grad_h += gp[:, :, None] * oc[:, None, :]
     grad_oc = np.einsum("ij,ijk->ik", gp, h)             # (m, d)
     ctx_rows = contexts[valid]
+    rate_in, rate_out = rates or (None, None)
     scatter_add(w_in, ctx_rows, grad_h.reshape(-1, d), value_rows=np.flatnonzero(valid),
-                cap=cap, counts=stats.in_updates)
-    _scatter_outputs(w_out, centre, grad_oc, negatives, grad_on, cap, stats)
+                cap=cap, counts=stats.in_updates, row_scale=rate_in)
+    _scatter_outputs(w_out, centre, grad_oc, negatives, grad_on, cap, stats, rate_out)
     stats.examples += ctx_rows.size
 
 
-def _scatter_outputs(w_out, centre, grad_centre, negatives, grad_neg, cap, stats):
+def _scatter_outputs(w_out, centre, grad_centre, negatives, grad_neg, cap, stats, row_scale=None):
     """Add the centres' and the negatives' output-row gradients in one scatter, so a word's
     repeats as centre and as negative count together towards the repeat cap."""
     d = w_out.shape[1]
     rows = np.concatenate((centre, negatives.ravel()))
     scatter_add(w_out, rows, np.concatenate((grad_centre, grad_neg.reshape(-1, d))), cap=cap,
-                counts=stats.out_updates)
+                counts=stats.out_updates, row_scale=row_scale)

@@ -229,10 +229,11 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     n_blocks = -(-len(vocab) // block_rows)
     direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, concurrent)
     log.debug("summing partition updates on the %s", "driver" if direct else "executors")
-    counts_bc = sc.broadcast(vocab.counts)
+    rates = rule.row_rates(functools.partial(word_spread, encoded, len(vocab)), vocab, cfg, kernel.chunk_words)
+    tables_bc = sc.broadcast((vocab.counts, rates))
     tables_key = uuid.uuid4().hex
     history = list(history or [])
-    syncs = cfg.syncs_per_epoch
+    syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1))
     steps = cfg.epochs * syncs
     train_seconds = 0.0
     try:
@@ -250,7 +251,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                     sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
                     weighted=rule.weighted, tables_key=tables_key)
                 sync_started = time.perf_counter()
-                stats = _sync(sc, encoded, task, w_in, w_out, counts_bc, n_blocks, rule, direct)
+                stats = _sync(sc, encoded, task, w_in, w_out, tables_bc, n_blocks, rule, direct)
                 totals = totals + stats
                 if syncs > 1:
                     log.info("%s: %d words, %.0f words/s, loss %.4f", label, stats.words,
@@ -263,6 +264,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 "words_per_second": float(totals.words / max(seconds, 1e-9)),
                 "task_seconds": float(totals.task_seconds),
                 "slowest_task_seconds": float(totals.slowest_task_seconds),
+                "syncs": syncs, "combine_seconds": float(totals.combine_seconds),
                 "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * scale,
             }
             history.append(entry)
@@ -281,13 +283,26 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             if on_epoch_end is not None and epoch + 1 < cfg.epochs:
                 on_epoch_end(epoch + 1, w_in, w_out, history)
     finally:
-        counts_bc.destroy()
-    info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards,
+        tables_bc.destroy()
+    info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "combine": rule.name,
+            "syncs_per_epoch": syncs,
             "concurrent_shards": concurrent, "alpha_scale": scale, "negative_group": group,
             "negative_draws": kernel.draws,
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * (cfg.epochs - start_epoch) / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
+
+
+def word_spread(encoded: EncodedCorpus, vocab_size: int) -> np.ndarray:
+    """How many of the partitions trained at once each word is spread over: ``sum(c)**2 / sum(c**2)``
+    of its occurrences ``c`` per partition (1 for a word in one partition, P for a word spread
+    evenly over P; 1 for a word that does not occur)."""
+    def add(a, b):
+        return a[0] + b[0], a[1] + b[1]
+    total, squares = (encoded.shards.mapPartitions(functools.partial(executor.word_spread_terms,
+                                                                     vocab_size=vocab_size))
+                      .treeReduce(add))
+    return np.divide(total * total, squares, out=np.ones(vocab_size), where=squares > 0)
 
 
 def sums_on_driver(conf, vocab_size: int, vector_size: int, partitions: int) -> bool:
@@ -299,12 +314,12 @@ def sums_on_driver(conf, vocab_size: int, vector_size: int, partitions: int) -> 
 
 
 def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray, w_out: np.ndarray,
-          counts_bc, n_blocks: int, rule: combine.Rule, direct: bool = False) -> combine.SyncStats:
+          tables_bc, n_blocks: int, rule: combine.Rule, direct: bool = False) -> combine.SyncStats:
     """One round: broadcast, train every shard, reduce their updates, apply them to ``w_in``/``w_out``."""
     model_bc = sc.broadcast((w_in, w_out))
     try:
         trained = encoded.shards.mapPartitionsWithIndex(
-            functools.partial(executor.train_partition, task=task, model_bc=model_bc, counts_bc=counts_bc))
+            functools.partial(executor.train_partition, task=task, model_bc=model_bc, tables_bc=tables_bc))
         if direct:  # records arrive in partition order: the same additions as on the executors
             reduced = combine.sum_records_by_key(trained.collect())
         else:
@@ -319,6 +334,7 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
     finally:
         model_bc.destroy()
     stats = combine.SyncStats()
+    started = time.perf_counter()
     for key, value in reduced:
         if key == combine.STATS_KEY:
             stats = stats + value
@@ -327,4 +343,4 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
         rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)
         rule.apply(0, rows, w_in[rows], n_in, touched[0], d_in)
         rule.apply(1, rows, w_out[rows], n_out, touched[1], d_out)
-    return stats
+    return stats + combine.SyncStats(combine_seconds=time.perf_counter() - started)

@@ -64,3 +64,64 @@ def test_combine_takes_the_same_mean_when_few_rows_were_updated():
     expected[[1, 4]] += weighted[[1, 4]] * (factor[[1, 4]] / counts[[1, 4]])[:, None]
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(got[[0, 2, 3]], base[[0, 2, 3]])
+
+
+def _summed(n, delta):
+    """One matrix's summed block as the rules receive it: counts, touched partitions, count-weighted sum."""
+    n = np.asarray(n, np.float32)
+    return n, (n > 0).astype(np.float32), np.asarray(delta, np.float32) * n[:, None]
+
+
+def test_every_rule_has_a_name_and_a_test():
+    assert set(combine.RULES) == {"mean", "spread", "rescaled", "sum"}
+
+
+def test_rule_scales_default_to_the_rules_choice_and_yield_to_the_users():
+    assert combine.make_rule("mean", 8).scale == 4 and combine.make_rule("mean", 2).scale == 2
+    assert combine.make_rule("sum", 8).scale == 1
+    assert combine.make_rule("mean", 8, alpha_scale=2.5).scale == 2.5
+
+
+def test_mean_rule_applies_the_weighted_mean():
+    target = np.zeros((2, 2), np.float32)
+    n, touched, weighted = _summed([2, 0], [[3, 3], [0, 0]])
+    combine.make_rule("mean", 2).apply(0, slice(0, 2), target, n, touched, weighted)
+    np.testing.assert_allclose(target, [[3, 3], [0, 0]])
+
+
+def test_rescaled_rule_multiplies_the_mean_by_touched_partitions_over_the_scale():
+    target = np.zeros((1, 2), np.float32)
+    n = np.array([4], np.float32)
+    combine.make_rule("rescaled", 4, alpha_scale=2).apply(0, slice(0, 1), target, n, np.array([3], np.float32),
+                                                         np.array([[8, 8]], np.float32))
+    np.testing.assert_allclose(target, [[2 * 3 / 2] * 2])       # mean 8/4 = 2, times 3 / 2
+
+
+def test_sum_rule_adds_plain_changes():
+    rule = combine.make_rule("sum", 3)
+    assert not rule.weighted
+    target = np.ones((1, 2), np.float32)
+    rule.apply(1, slice(0, 1), target, np.array([5], np.float32), np.array([2], np.float32),
+               np.array([[0.5, -1]], np.float32))
+    np.testing.assert_allclose(target, [[1.5, 0]])
+
+
+def test_spread_rule_raises_input_rates_by_spread_except_for_frequent_words():
+    from sparkw2v.config import TrainConfig
+    from sparkw2v.vocabulary import Vocabulary
+    vocab = Vocabulary(("the", "cat", "dog", "rare"), np.array([1_000_000, 50, 40, 5]))
+    rule = combine.make_rule("spread", 8)
+    rate_in, rate_out = rule.row_rates(lambda: np.array([8.0, 6.0, 0.5, 1.0]), vocab, TrainConfig(sample=0), 2048)
+    # "the" repeats in every step: it keeps the rule's scale (4); others get their spread, at least 1,
+    # relative to the scale the task's learning rate already carries.
+    np.testing.assert_allclose(rate_in * rule.scale, [4, 6, 1, 1])
+    np.testing.assert_allclose(rate_out, 1)
+    assert combine.make_rule("mean", 8).row_rates(None, vocab, TrainConfig(), 2048) is None
+
+
+def test_spread_rule_syncs_more_often_as_shards_grow_but_not_below_its_words_per_sync():
+    assert combine.make_rule("spread", 4).default_syncs(250_000) == 1
+    assert combine.make_rule("spread", 8).default_syncs(120_000) == 16
+    assert combine.make_rule("spread", 32).default_syncs(30_000) == 29      # 30,000 words // 1,024
+    assert combine.make_rule("spread", 64).default_syncs(500) == 1
+    assert combine.make_rule("mean", 64).default_syncs(1e9) == 1

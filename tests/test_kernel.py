@@ -217,7 +217,7 @@ def test_steps_drawn_ahead_cover_every_centre_with_its_own_window_and_rate(sg, m
     each chunk trains at the learning rate of its first word's progress."""
     taken = []
     name = "_train_skipgram_blocks" if sg else "_train_cbow_blocks"
-    monkeypatch.setattr(kernel, name, lambda w_in, w_out, blocks, params, stats, steps: taken.extend(blocks) or steps)
+    monkeypatch.setattr(kernel, name, lambda w_in, w_out, blocks, params, stats, steps, rates=None: taken.extend(blocks) or steps)
     lengths = np.array([5, 1, 7, 3, 9, 2, 6, 4, 8, 5, 3, 7] * 3)
     tokens = np.arange(lengths.sum(), dtype=np.int32)
     starts = np.concatenate(([0], np.cumsum(lengths)))
