@@ -94,7 +94,17 @@ def main(argv=None) -> int:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--json", help="write every run's figures here")
     parser.add_argument("--plot", help="write a PNG plot of quality against shards here")
+    parser.add_argument("--from-json", nargs="*", help="plot and tabulate these earlier --json files; run nothing")
     args = parser.parse_args(argv)
+    if args.from_json:
+        merged = None
+        for path in args.from_json:
+            part = json.loads(Path(path).read_text())
+            merged = part if merged is None else {**merged, "runs": {**merged["runs"], **part["runs"]}}
+        print(table(merged))
+        if args.plot:
+            plot(merged, args.plot)
+        return 0
 
     spark = get_session("sparkw2v-bench-scaling", master=f"local[{args.cores}]",
                         conf={"spark.ui.enabled": "false", "spark.driver.memory": "6g"})
@@ -138,6 +148,24 @@ def main(argv=None) -> int:
         plot(results, args.plot)
     spark.stop()
     return 0
+
+
+def table(results: dict) -> str:
+    """Every summarised run as one Markdown table: mode, line, shards, quality, words/s, syncs."""
+    out = ["| mode | line | shards | WS353 | analogy | words/s | syncs/epoch | combine s/sync |",
+           "|---|---|---:|---:|---:|---:|---:|---:|"]
+    def order(key):
+        mode, label, n = key.split("|")
+        return mode != "sg", "MLlib" in label, label, int(n)
+    for key in sorted(results["runs"], key=order):
+        mode, label, n = key.split("|")
+        s = results["runs"][key]["summary"]
+        speed = f"{s['words_per_second']:,.0f}" if "words_per_second" in s else ""
+        syncs = f"{s['syncs_per_epoch']:.0f}" if "syncs_per_epoch" in s else ""
+        cost = f"{s['combine_seconds_per_sync']:.3f}" if "combine_seconds_per_sync" in s else ""
+        out.append(f"| {'skip-gram' if mode == 'sg' else 'CBOW'} | {label} | {n} | {s['ws']:.3f} ± {s['ws_sd']:.3f} | "
+                   f"{s['analogy']:.4f} ± {s['analogy_sd']:.4f} | {speed} | {syncs} | {cost} |")
+    return "\n".join(out)
 
 
 def plot(results: dict, path: str) -> None:

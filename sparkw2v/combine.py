@@ -256,11 +256,13 @@ class SpreadRule(MeanRule):
     would give it; raising its input row's rate by k makes up for that exactly while its updates
     stay small (a word seen in one partition keeps its plain rate, where ``mean`` overshoots it
     by min(P, 4)). Frequent words (more than ``FREQUENT_PER_STEP`` occurrences per kernel step)
-    keep ``scale``: their rows repeat within a step, and larger rates diverge. Output rows keep
+    keep ``scale``: their rows repeat within a step, and larger rates diverge. No row's learning
+    rate exceeds ``MAX_ROW_ALPHA`` (CBOW at 0.8 diverged on Brown at 32 shards). Output rows keep
     ``scale`` (their negative-sampling updates come from every partition)."""
 
     name = "spread"
     FREQUENT_PER_STEP = 2.5
+    MAX_ROW_ALPHA = 0.4
     #: From this many shards trained at once the rule syncs ``SYNCS_PER_SHARD`` times per shard per
     #: epoch, as long as every shard still trains ``MIN_SYNC_WORDS`` words per sync: on Brown, 8 and 32
     #: shards lost far less with rounds of a few thousand words per shard than with one per epoch
@@ -278,7 +280,7 @@ class SpreadRule(MeanRule):
         from .sampling import keep_probabilities
         kept = vocab.counts * keep_probabilities(vocab.counts, cfg.sample)
         per_step = step_words * kept / max(float(kept.sum()), 1.0)
-        rate_in = np.clip(spread(), 1.0, self.shards)
+        rate_in = np.clip(spread(), 1.0, max(1.0, min(self.shards, self.MAX_ROW_ALPHA / cfg.effective_alpha)))
         frequent = per_step >= self.FREQUENT_PER_STEP
         rate_in[frequent] = np.minimum(rate_in[frequent], self.scale)
         # Relative to the task's learning rate, which carries ``scale`` already.
