@@ -119,7 +119,7 @@ def test_spread_rule_raises_input_rates_by_spread_except_for_frequent_words():
     assert combine.make_rule("mean", 8).row_rates(None, vocab, TrainConfig(), 2048) is None
     # No row's rate goes past 0.4: skip-gram (alpha 0.025) up to 16x, CBOW (0.05) up to 8x.
     wide = combine.make_rule("spread", 64)
-    rates = wide.row_rates(lambda: np.array([1.0, 64, 64, 64]), vocab, TrainConfig(sample=0, sg=False), 2048)[0]
+    rates = wide.row_rates(lambda: np.array([64.0, 64, 64, 64]), vocab, TrainConfig(sample=0, sg=False), 2048)[0]
     np.testing.assert_allclose(rates * wide.scale, [4, 8, 8, 8])
 
 
