@@ -1,0 +1,154 @@
+"""N shards trained at once, without Spark: a quick bench for combine rules and sync schedules.
+
+    python bench/shards_lab.py --shards 8 --seeds 1,2,3 --combine spread --syncs 16
+    python bench/shards_lab.py --shards 32 --cbow --combine mean --syncs 1
+
+Does what ``train`` does with ``num_partitions = concurrent_shards = N`` in one process: the
+same shard layout (records of whole sentences, ~64K words or fewer, dealt round-robin as from
+one input file), the same kernel, random streams, learning rates and combine rule
+(:mod:`sparkw2v.combine`) and the same packed float16 changes, summed in shard order; on Brown
+at 8 shards, seed 1, it gives Spark's scores to the digit. It needs no JVM and skips Spark's
+per-task costs: use it to try rules and schedules, then confirm with ``bench/scaling.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sparkw2v import combine  # noqa: E402
+from sparkw2v.config import TrainConfig  # noqa: E402
+from sparkw2v.evaluation import evaluate  # noqa: E402
+from sparkw2v.executor import RECORD_WORDS, shard_rng, sync_slice  # noqa: E402
+from sparkw2v.kernel import KernelParams, train_shard  # noqa: E402
+from sparkw2v.sampling import keep_probabilities, negative_table  # noqa: E402
+from sparkw2v.training import initial_weights, learning_rate, negative_group, step_words  # noqa: E402
+from sparkw2v.vectors import WordVectors  # noqa: E402
+from sparkw2v.vocabulary import Vocabulary  # noqa: E402
+
+EVAL = ROOT.parent / "shared" / "eval"
+
+
+def encode(path: str, min_count: int) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
+    """Vocabulary, token ids and sentence lengths of a whitespace-tokenised, lower-cased text file."""
+    with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as fh:
+        lines = [line.lower().split() for line in fh]
+    vocab = Vocabulary.from_counts(Counter(w for s in lines for w in s).items(), min_count)
+    index = vocab.index()
+    ids, lengths = [], []
+    for sentence in lines:
+        kept = [index[w] for w in sentence if w in index]
+        if kept:
+            ids.extend(kept)
+            lengths.append(len(kept))
+    return vocab, np.array(ids, np.int32), np.array(lengths, np.int64)
+
+
+def shards_of(ids: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Records of whole sentences of at least ``min(RECORD_WORDS, words / n)`` words, record r in
+    shard r mod n, as ``corpus.encode_corpus`` lays out one input partition."""
+    record_words = max(1, min(RECORD_WORDS, -(-ids.size // n)))
+    ends = np.cumsum(lengths)
+    records, first, start = [], 0, 0
+    while first < lengths.size:
+        last = int(np.searchsorted(ends, start + record_words, side="left"))  # sentence closing the record
+        last = min(last, lengths.size - 1)
+        records.append((first, last + 1))
+        start, first = int(ends[last]), last + 1
+    starts = np.concatenate([[0], ends])
+    shards = []
+    for s in range(n):
+        mine = records[s::n]
+        tokens = np.concatenate([ids[starts[a]:starts[b]] for a, b in mine]) if mine else np.zeros(0, np.int32)
+        lens = np.concatenate([lengths[a:b] for a, b in mine]) if mine else np.zeros(0, np.int64)
+        sentence_starts = np.zeros(lens.size + 1, np.int64)
+        np.cumsum(lens, out=sentence_starts[1:])
+        shards.append((tokens, sentence_starts))
+    return shards
+
+
+def run(vocab, ids, lengths, cfg: TrainConfig, n: int) -> dict:
+    shards = shards_of(ids, lengths, n)
+    busy = sum(1 for tokens, _ in shards if tokens.size)
+    rule = combine.make_rule(cfg.combine, busy, cfg.partition_alpha_scale)
+    syncs = cfg.syncs_per_epoch or rule.default_syncs(ids.size / busy)
+    keep, table = keep_probabilities(vocab.counts, cfg.sample), negative_table(vocab.counts, cfg.ns_exponent)
+    group = negative_group(cfg.effective_negative_group, len(vocab))
+    params = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
+                          chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
+                          shared_by=group, shared_draws=cfg.negative_draws_for(group))
+
+    def spread():
+        counts = np.stack([np.bincount(t, minlength=len(vocab)) for t, _ in shards]).astype(np.float64)
+        squares = (counts ** 2).sum(0)
+        return np.divide(counts.sum(0) ** 2, squares, out=np.ones(len(vocab)), where=squares > 0)
+    rates = rule.row_rates(spread, vocab, cfg, params.chunk_words)
+    w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
+    started = time.perf_counter()
+    steps = cfg.epochs * syncs
+    for epoch in range(cfg.epochs):
+        for sync in range(syncs):
+            step = epoch * syncs + sync
+            lo_rate = learning_rate(cfg, step / steps) * rule.scale
+            hi_rate = learning_rate(cfg, (step + 1) / steps) * rule.scale
+            summed = None
+            for index, (tokens, starts) in enumerate(shards):
+                lo, hi = sync_slice(starts, sync, syncs) if tokens.size else (0, 0)
+                if hi <= lo:
+                    continue
+                a, b = w_in.copy(), w_out.copy()
+                base = int(starts[lo])
+                stats = train_shard(a, b, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep, table, params,
+                                    lo_rate, hi_rate, shard_rng(cfg.seed, epoch, sync, index), rates)
+                a -= w_in
+                b -= w_out
+                block = combine.unpack_block(combine.pack_block(
+                    stats.in_updates.astype(np.float32), stats.out_updates.astype(np.float32), a, b, rule.weighted))
+                summed = block if summed is None else tuple(x + y for x, y in zip(summed, block))
+            n_in, n_out, touched, d_in, d_out = summed
+            rows = slice(0, len(vocab))
+            rule.apply(0, rows, w_in, n_in, touched[0], d_in)
+            rule.apply(1, rows, w_out, n_out, touched[1], d_out)
+    seconds = time.perf_counter() - started
+    scores = evaluate(WordVectors(vocab.words, w_in), EVAL / "wordsim353.tsv", EVAL / "questions-words.txt",
+                      methods=("3cosadd",))
+    return {"ws": scores["wordsim_spearman"] or 0.0, "analogy": scores["analogy_3cosadd"], "seconds": seconds,
+            "syncs_per_epoch": syncs}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", default=str(ROOT / "sparkw2v" / "data" / "brown.txt.gz"))
+    parser.add_argument("--shards", type=int, default=8, help="shards trained at once")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--cbow", action="store_true")
+    parser.add_argument("--combine", default=TrainConfig.combine)
+    parser.add_argument("--syncs", type=int, help="syncs per epoch (default: the rule's choice)")
+    parser.add_argument("--alpha-scale", type=float, help="partition_alpha_scale (default: the rule's)")
+    args = parser.parse_args(argv)
+    vocab, ids, lengths = encode(args.corpus, 5)
+    runs = []
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        cfg = TrainConfig(sg=not args.cbow, seed=seed, combine=args.combine, syncs_per_epoch=args.syncs,
+                          partition_alpha_scale=args.alpha_scale).validate(require_io=False)
+        runs.append(run(vocab, ids, lengths, cfg, args.shards))
+        print(json.dumps({"seed": seed, **runs[-1]}), flush=True)
+    ws, analogy = np.array([r["ws"] for r in runs]), np.array([r["analogy"] for r in runs])
+    print(f"{args.shards} shards, {args.combine}, {'CBOW' if args.cbow else 'skip-gram'}, "
+          f"{runs[0]['syncs_per_epoch']} syncs/epoch: WS353 {ws.mean():.3f} ± {ws.std():.3f}, "
+          f"analogy {analogy.mean():.4f} ± {analogy.std():.4f} ({len(runs)} seeds)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
