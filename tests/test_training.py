@@ -221,3 +221,22 @@ def test_working_copies_reuse_one_buffer_per_run_and_matrix():
     assert other is not a and set(executor._BUFFERS) == {"in"}
     assert executor._working_copy("in", np.zeros((4, 2), np.float32), "run-2").shape == (4, 2)
     executor._BUFFERS.clear()
+
+
+def test_word_spread_counts_the_shards_a_word_occurs_in(spark):
+    """4 shards of 100 lines each: a word in every line is spread over 4, one in the first
+    shard's lines only over 1, one in half of one shard's lines and all of another's over 1.8."""
+    from sparkw2v.corpus import encode_corpus
+    from sparkw2v.training import word_spread
+    lines = [f"common {'first' if i < 100 else 'other'} {'half' if 150 <= i < 300 else 'x'} z" for i in range(400)]
+    cfg = TrainConfig(min_count=1)
+    corpus = select_column(text_frame(spark, lines).coalesce(1), cfg)
+    vocab = build_vocabulary(corpus, cfg)
+    encoded = encode_corpus(corpus, vocab, cfg, 4)
+    try:
+        spread = dict(zip(vocab.words, word_spread(encoded, len(vocab))))
+    finally:
+        encoded.unpersist()
+    assert encoded.shard_words == [400] * 4
+    assert spread["common"] == pytest.approx(4) and spread["first"] == pytest.approx(1)
+    assert spread["half"] == pytest.approx(150 ** 2 / (50 ** 2 + 100 ** 2))
