@@ -113,6 +113,11 @@ def word_spread_terms(records: Iterable[tuple], vocab_size: int) -> Iterator[tup
     yield counts, counts * counts
 
 
+def add_pairs(a: tuple, b: tuple) -> tuple:
+    """Elementwise sum of two pairs of arrays."""
+    return a[0] + b[0], a[1] + b[1]
+
+
 def shard_sizes(records: Iterable[tuple]) -> Iterator[tuple[int, int]]:
     """(shard index, words in it) for every shard of a partition."""
     sizes: dict[int, int] = {}

@@ -297,11 +297,9 @@ def word_spread(encoded: EncodedCorpus, vocab_size: int) -> np.ndarray:
     """How many of the partitions trained at once each word is spread over: ``sum(c)**2 / sum(c**2)``
     of its occurrences ``c`` per partition (1 for a word in one partition, P for a word spread
     evenly over P; 1 for a word that does not occur)."""
-    def add(a, b):
-        return a[0] + b[0], a[1] + b[1]
     total, squares = (encoded.shards.mapPartitions(functools.partial(executor.word_spread_terms,
                                                                      vocab_size=vocab_size))
-                      .treeReduce(add))
+                      .treeReduce(executor.add_pairs))
     return np.divide(total * total, squares, out=np.ones(vocab_size), where=squares > 0)
 
 
