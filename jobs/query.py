@@ -44,10 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit is not None and args.limit < 0:
         return _fail("--limit must be 0 or more")
 
-    from pyspark.errors import AnalysisException
+    from pyspark.errors import AnalysisException, PythonException
 
     from sparkw2v.session import get_session
-    from sparkw2v.sql import register
+    from sparkw2v.sql import register, worker_message
 
     spark = get_session("sparkw2v-query", master=args.master)
     try:
@@ -63,6 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             result.show(n=20 if args.limit is None else args.limit, truncate=False)
     except AnalysisException as exc:  # bad SQL, unknown table or column, output exists
         return _fail(str(exc).strip().splitlines()[0])
+    except PythonException as exc:  # from a worker: a damaged file, a version deleted by retention
+        message = worker_message(exc)
+        if message is None:
+            raise
+        return _fail(message)
     return 0
 
 

@@ -12,6 +12,7 @@ sync, partition index), so no RNG state has to be saved.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import time
@@ -23,6 +24,7 @@ from pyspark.sql import SparkSession
 
 from . import vector_table
 from .config import TrainConfig
+from .errors import StorageFullError, UserError
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -32,7 +34,7 @@ RUN_ONLY = ("output", "overwrite", "resume", "keep_checkpoints", "keep_versions"
             "save_counts")
 
 
-class ResumeError(ValueError):
+class ResumeError(UserError, ValueError):
     """A checkpoint cannot be resumed with this input or these settings."""
 
 
@@ -78,16 +80,20 @@ class Checkpoints:
             vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
             state = {"epochs_done": epochs_done, "history": history, "parameters": _training_parameters(cfg),
                      "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "shards": shards,
-                     "concurrent_shards": concurrent,
+                     "concurrent_shards": concurrent, "files": vector_table.table_files(self.fs, tmp),
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
             self.fs.write_text(f"{tmp}/{vector_table.METADATA}",
                                json.dumps(state, sort_keys=True, default=vector_table._json))
             if self.fs.exists(f"{self.root}/{name}"):
                 self.fs.delete(f"{self.root}/{name}")
             self.fs.rename(tmp, f"{self.root}/{name}")
-        except BaseException:
+        except BaseException as exc:
             if self.fs.exists(tmp):
                 self.fs.delete(tmp)
+            if vector_table.storage_full(exc):
+                raise StorageFullError(errno.ENOSPC, f"no space left on device while writing a checkpoint "
+                                       f"under {self.root}; nothing was published (earlier checkpoints and "
+                                       "versions are intact). Free space and run again with --resume") from None
             raise
         for old in self._complete():
             if old != name:
@@ -136,6 +142,14 @@ class Checkpoints:
         if checkpoint.vocab.words != vocab.words or not np.array_equal(checkpoint.vocab.counts, vocab.counts):
             raise ResumeError(f"cannot resume from {self.root}: the input's vocabulary differs from the "
                               "checkpointed run's (the input changed); run without --resume to start over")
+        expected = (len(vocab), cfg.vector_size)
+        for name, matrix in (("input", checkpoint.w_in), ("output", checkpoint.w_out)):
+            shape = None if matrix is None else tuple(matrix.shape)
+            if shape != expected:
+                raise ResumeError(f"cannot resume from {self.root}: its {name} vectors are "
+                                  f"{'missing' if shape is None else '%d x %d' % shape}, but this run needs "
+                                  f"{expected[0]} x {expected[1]} (vocabulary x vector_size); the checkpoint "
+                                  "does not belong to this run. Run without --resume to start over")
 
     def clear(self) -> None:
         """Remove the checkpoints (and the staging area, if nothing else is in it)."""

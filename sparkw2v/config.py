@@ -8,6 +8,7 @@ job, and names the bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -15,12 +16,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .combine import RULES
+from .errors import UserError
 
 INPUT_FORMATS = ("text", "parquet", "orc", "json", "csv")
+#: Largest ns_exponent accepted: beyond it nearly every negative sample is the most frequent word.
+MAX_NS_EXPONENT = 10.0
 COMBINE_RULES = tuple(RULES)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A configuration value is invalid; the message says which and what is allowed."""
 
 
@@ -180,6 +184,9 @@ class TrainConfig:
             need(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
                  name, value, "must be a number >= 0")
         need(self.sample < 1, "sample", self.sample, "must be below 1 (typical: 1e-3 to 1e-5, 0 disables)")
+        need(math.isfinite(self.min_alpha), "min_alpha", self.min_alpha, "must be a finite number")
+        need(self.ns_exponent <= MAX_NS_EXPONENT, "ns_exponent", self.ns_exponent,
+             f"must be a number in [0, {MAX_NS_EXPONENT}] (0.75: word2vec's; 1: by frequency; 0: uniform)")
         if self.alpha is not None:
             need(isinstance(self.alpha, (int, float)) and 0 < self.alpha <= 1, "alpha", self.alpha,
                  "must be a number in (0, 1]")

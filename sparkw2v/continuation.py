@@ -34,9 +34,12 @@ third of the model's corpus; larger batches move old words further (`bench/strea
 the 1M-word batch on top of the Brown model).
 
 Publishing (:func:`publish`) stages the counts table first, then publishes the model
-with :func:`sparkw2v.vector_table.write_model` naming the staged table in its
-metadata, then moves the table into the version. A crash between the two steps
-leaves a complete table under ``_staging`` that :func:`load_base` moves in later.
+with :func:`sparkw2v.vector_table.write_model` naming the staged table (and its files'
+digests) in its metadata, then moves the table into the version. A crash between the
+two steps leaves a complete table under ``_staging`` that :func:`load_base` moves in
+later. A run that continued version N of the path it publishes to publishes only
+while N is still the newest version there (a compare-and-swap: another writer's
+version is never dropped silently).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from pyspark.sql import functions as F
 
 from . import vector_table
 from .config import TrainConfig
-from .corpus import CorpusInput, InputError, word_counts
+from .corpus import CorpusInput, InputError, reading_input, word_counts
 from .memory import check_memory
 from .session import describe_job
 from .training import TrainResult, shards_at_once, train_encoded
@@ -145,7 +148,8 @@ def _stored_counts(spark: SparkSession, location: str, meta: dict) -> DataFrame 
                 vector_table.drop_empty_staging(fs, parent[0])
     if not fs.exists(f"{table}/_SUCCESS"):
         return None
-    return spark.read.parquet(table).select("word", "count")
+    vector_table.verify_tables(spark, location, meta, (COUNTS,))
+    return vector_table.literal_reader(spark).parquet(table).select("word", "count")
 
 
 # -- counting ----------------------------------------------------------------------------------
@@ -235,6 +239,16 @@ class Continued:
     def release(self) -> None:
         self.counts.unpersist()
 
+    def expected_version(self, spark: SparkSession, path: str) -> int | None:
+        """The version publishing to ``path`` must find newest: the base's, if the base is a
+        version of ``path`` (None: the base came from elsewhere, nothing to compare)."""
+        if self.base_location is None or self.base_version is None:
+            return None
+        parts = self.base_location.rstrip("/").rsplit("/", 2)
+        if len(parts) == 3 and parts[1] == vector_table.VERSIONS and same_path(spark, parts[0], path):
+            return self.base_version
+        return None
+
 
 def input_digest(corpus: CorpusInput) -> str | None:
     """A short digest of the files ``corpus`` reads (None for data that is not read from files)."""
@@ -287,7 +301,8 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
     describe_job(spark, f"{label}: count new words")
     counts = merge_counts(spark, base, count_words(spark, corpus, cfg)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        totals_row = counts.agg(F.sum("count"), F.count(F.lit(1)), F.sum("batch_count")).first()
+        with reading_input(cfg.input or "the new text"):
+            totals_row = counts.agg(F.sum("count"), F.count(F.lit(1)), F.sum("batch_count")).first()
         corpus_words, distinct, batch_words = (int(v or 0) for v in totals_row)
         # Old words' counts only grew, so this threshold finds them all and every new candidate.
         floor = min([cfg.min_count, *([int(base.vocab.counts.min())] if len(base.vocab) else [])])
@@ -356,17 +371,24 @@ def same_path(spark: SparkSession, a: str, b: str) -> bool:
 # -- publishing --------------------------------------------------------------------------------
 
 def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarray, w_out: np.ndarray,
-            metadata: dict, overwrite: bool, keep_versions: int) -> str:
+            metadata: dict, overwrite: bool, keep_versions: int, expect_version: int | None = None) -> str:
     """Publish the continued model as the next version of ``path``, with its ``counts/`` table.
 
+    Publishing needs ``expect_version`` (default: the base's version, when the base is a
+    version of ``path``) to be the newest version of ``path``; else nothing is published
+    and :class:`~sparkw2v.errors.ConcurrentPublishError` names the newer version.
     Returns the version's full path.
     """
+    if expect_version is None:
+        expect_version = continued.expected_version(spark, path)
     return publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
-                               {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions)
+                               {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions,
+                               expect_version)
 
 
 def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
-                        metadata: dict, counts: DataFrame, overwrite: bool, keep_versions: int) -> str:
+                        metadata: dict, counts: DataFrame, overwrite: bool, keep_versions: int,
+                        expect_version: int | None = None) -> str:
     """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
     as its ``counts/`` table. Returns the version's full path.
     """
@@ -377,9 +399,16 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
     staged_path = f"{path}/{vector_table.STAGING}/{staged}"
     try:
         describe_job(spark, "publish: write word counts")
-        counts.repartition(max(1, -(-vocab.distinct_words // 4_000_000))).write.parquet(staged_path)
+        try:
+            counts.repartition(max(1, -(-vocab.distinct_words // 4_000_000))).write.parquet(staged_path)
+            files = vector_table.file_entries(fs, staged_path, COUNTS)
+        except Exception as exc:
+            if vector_table.storage_full(exc):
+                vector_table._raise_full(spark, path, exc)
+            raise
         location = vector_table.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
-                                            overwrite=overwrite, keep_versions=keep_versions)
+                                            overwrite=overwrite, keep_versions=keep_versions,
+                                            expect_version=expect_version, extra_files=files)
     except BaseException:
         if fs.exists(staged_path):
             fs.delete(staged_path)

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import functools
 import operator
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from .errors import UserError
 from . import executor
 from .config import ConfigError, TrainConfig
 from .tokenizer import TokenizerSpec
 from .vocabulary import Vocabulary
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """The input cannot be trained on; the message says why and what to do."""
 
 
@@ -47,6 +51,7 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
         return select_column(frame, cfg)
     if cfg.input is None:
         raise ConfigError("give exactly one of --input PATH or --input-table NAME")
+    check_input_path(spark, cfg.input, cfg.input_format)
     try:
         if cfg.input_format == "text":
             frame = spark.read.text(cfg.input)
@@ -58,6 +63,50 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
     except Exception as exc:  # path not found, unreadable, wrong format
         raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}: {_first_line(exc)}") from None
     return select_column(frame, cfg)
+
+
+def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
+    """Fail in one line (before Spark logs its own warnings) if ``path`` matches nothing, or lies
+    inside a sparkw2v model directory (training on a model's files is never meant)."""
+    from .vector_table import _FS, model_containing
+
+    fs = _FS(spark, path)
+    glob = re.search(r"[*?\[{]", path)
+    try:
+        matches = fs.fs.globStatus(fs.p(path))
+    except Exception as exc:  # a malformed pattern, an unreachable filesystem
+        raise InputError(f"cannot read {input_format} input {path!r}: {_first_line(exc)}") from None
+    if matches is None or len(matches) == 0:
+        raise InputError(f"cannot read {input_format} input {path!r}: "
+                         f"{'no file matches it' if glob else 'path does not exist'}")
+    fixed = path[:glob.start()].rsplit("/", 1)[0] if glob else path  # the part that is not a pattern
+    model = model_containing(spark, fixed or ".")
+    if model is not None:
+        raise InputError(f"input {path!r} is inside the sparkw2v model directory {model}: training on a "
+                         "model's own files is refused; give the text files as --input")
+
+
+#: Lines of a Spark error that say why reading a file failed (damaged or truncated files).
+_READ_CAUSE = re.compile(r"(java\.io\.EOFException|java\.util\.zip\.ZipException|"
+                         r"java\.io\.IOException|org\.apache\.parquet\.[\w.]+Exception)[^\n]*")
+_READ_FILE = re.compile(r"(?:reading|read) file (\S+?)\.?(?:\s|$)")
+
+
+@contextmanager
+def reading_input(what: str) -> Iterator[None]:
+    """Turn a Spark job's failure to read an input file (a truncated .gz, a damaged Parquet
+    file) into one :class:`InputError` naming the file; other errors pass unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        text = str(exc)
+        cause = _READ_CAUSE.search(text)
+        if cause is None or not ("FAILED_READ_FILE" in text or "EOFException" in text or "ZipException" in text):
+            raise
+        where = _READ_FILE.search(text)
+        name = where.group(1) if where else what
+        raise InputError(f"cannot read input file {name}: it is damaged or truncated "
+                         f"({cause.group(0).strip()[:200]})") from None
 
 
 def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
@@ -97,7 +146,9 @@ def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: RDD | None =
     """Count words on the cluster (or take ``counts`` from :func:`word_counts`) and keep those
     passing ``min_count``/``max_vocab_size``; only those reach the driver."""
     counts = counts if counts is not None else word_counts(corpus, cfg)
-    summaries = counts.mapPartitions(functools.partial(executor.summarize_counts, min_count=cfg.min_count)).collect()
+    with reading_input(cfg.input or cfg.input_table or "the input"):
+        summaries = counts.mapPartitions(functools.partial(executor.summarize_counts,
+                                                           min_count=cfg.min_count)).collect()
     tokens = sum(s[0] for s in summaries)
     distinct = sum(s[1] for s in summaries)
     kept = [pair for s in summaries for pair in s[2]]

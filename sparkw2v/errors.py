@@ -1,22 +1,31 @@
-"""Which exceptions are the user's to fix, and how to say so in one line."""
+"""Which exceptions are the user's to fix, and how to say so in one line.
+
+Every module's error for bad input, settings or files derives from :class:`UserError`
+(this module imports nothing of the package, so any module can use it); the CLI prints
+such errors as one line, ``sparkw2v: error: ...``, and exits with code 2.
+"""
 
 from __future__ import annotations
 
-from .checkpoint import ResumeError
-from .config import ConfigError
-from .corpus import InputError
-from .interchange import FormatError
-from .memory import MemoryEstimateError
-from .streaming import StreamError
-from .training import DivergedError
-from .vector_table import OutputExistsError
 
-USER_ERRORS = (ConfigError, InputError, OutputExistsError, FileNotFoundError, ResumeError, MemoryEstimateError,
-               FormatError, StreamError, DivergedError)
+class UserError(Exception):
+    """An error the user can fix (bad settings, input, paths or files); its message says how."""
+
+
+class DamagedModelError(UserError, ValueError):
+    """A model file does not match what was recorded when it was published (or cannot be read)."""
+
+
+class ConcurrentPublishError(UserError, RuntimeError):
+    """Another writer published a version of the output after the version this run continued."""
+
+
+class StorageFullError(UserError, OSError):
+    """The filesystem ran out of space while publishing; earlier versions are intact."""
 
 
 def user_message(exc: BaseException) -> str | None:
-    """A one-line message for errors caused by input or settings; None for bugs."""
-    if isinstance(exc, USER_ERRORS):
-        return str(exc)
+    """A one-line message for errors caused by input, settings or files; None for bugs."""
+    if isinstance(exc, (UserError, FileNotFoundError)):
+        return " ".join(str(exc).split("\n")[:1]) or type(exc).__name__
     return None

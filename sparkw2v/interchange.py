@@ -34,6 +34,7 @@ from typing import IO, Sequence
 import numpy as np
 from pyspark.sql import SparkSession
 
+from .errors import UserError
 from .vector_table import OutputExistsError
 
 log = logging.getLogger("sparkw2v")
@@ -48,7 +49,7 @@ _MAX_WORD_BYTES = 1 << 16  # a binary row whose word runs longer is not a word2v
 _HEADER_BYTES = 1 << 10
 
 
-class FormatError(ValueError):
+class FormatError(UserError, ValueError):
     """A word2vec file cannot be read or written; the message names the file, line or row."""
 
 

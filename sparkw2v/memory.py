@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from .errors import UserError
+
 #: Copies of the model (both matrices) the driver JVM holds during a sync.
 DRIVER_COPIES = 3
 #: Copies each executor JVM holds (broadcast blocks and shuffled update blocks).
@@ -23,7 +25,7 @@ TASK_COPIES = 3
 _UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
-class MemoryEstimateError(ValueError):
+class MemoryEstimateError(UserError, ValueError):
     """The model will not fit in the memory Spark was given; the message says what to change."""
 
 

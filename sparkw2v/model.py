@@ -275,8 +275,10 @@ class Word2VecModel(Model):
         counts = self.result.counts if self.result is not None else None
         if counts is not None or self._source_counts(spark):  # so continuing can grow the vocabulary
             from .continuation import COUNTS, counts_frame, publish_with_counts
+            if counts is None:
+                vector_table.verify_tables(spark, self._source, self.metadata, (COUNTS,))
             frame = counts_frame(spark, counts) if counts is not None \
-                else spark.read.parquet(f"{self._source}/{COUNTS}")
+                else vector_table.literal_reader(spark).parquet(f"{self._source}/{COUNTS}")
             location = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, self.training_metadata(),
                                            frame, overwrite=overwrite, keep_versions=self.config.keep_versions)
             if self.result is not None:

@@ -29,11 +29,20 @@ def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
 
 
 def negative_distribution(counts: np.ndarray, exponent: float) -> np.ndarray:
-    """The negative-sampling distribution ``count**exponent``, normalised (float64)."""
-    weights = np.asarray(counts, dtype=np.float64) ** exponent
-    total = weights.sum()
-    if total <= 0:
-        raise ValueError("negative sampling needs at least one word with a positive count")
+    """The negative-sampling distribution ``count**exponent``, normalised (float64).
+
+    Where a power overflows, ``(count / max count)**exponent`` is used instead (the same
+    distribution, without infinities)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if not np.isfinite(exponent) or counts.size == 0 or not counts.max() > 0:
+        raise ValueError(f"negative sampling needs a finite exponent (got {exponent!r}) and at least one "
+                         "word with a positive count")
+    with np.errstate(over="ignore"):
+        weights = counts ** exponent
+        total = weights.sum()
+    if not np.isfinite(total):
+        weights = (counts / counts.max()) ** exponent
+        total = weights.sum()
     return weights / total
 
 

@@ -19,7 +19,10 @@ to the more frequent word, query words left out (as gensim does), analogy = 3Cos
 (``most_similar(positive=[b, c], negative=[a])``). Scores are float32 sums, as in ``WordVectors``,
 and agree with it to float32 rounding (about 1e-7). The table functions return no rows for a
 NULL or unknown word, a NULL ``k`` or ``k <= 0``, and every other word when ``k`` exceeds the
-vocabulary. Arguments are plain values, so words arrive as data, never as SQL text: use
+vocabulary; a ``k`` that is not a number (a string such as ``'abc'``, NaN, infinity) is treated
+as NULL; a fractional ``k`` is rounded down. A word that is not a string (a number, an array)
+is unknown. ``w2v_cosine`` of anything but two numeric arrays (strings, arrays of strings) is
+NULL. Arguments are plain values, so words arrive as data, never as SQL text: use
 ``spark.sql(query, args={...})`` parameters for words from users. The table functions also work
 per row of a query: ``... FROM queries q, LATERAL w2v_most_similar(q.word, 5) n``.
 
@@ -30,13 +33,20 @@ rows per call), table functions are Python UDTFs. Each worker process loads the 
 keeps it in a small per-process cache (Spark reuses Python workers between tasks), keyed by
 where it came from:
 
-* **Registered from a path** (the usual case): the driver lists the Parquet files of the
-  ``vectors`` table (``DataFrame.inputFiles``, no data read) and each worker reads exactly those
-  files with pyarrow. The driver never holds the table, so registering a 1M-word x 100-dim
-  model (400 MB of float32) costs the driver nothing, and there is no 400 MB broadcast to
-  pickle, ship through the JVM and unpickle per worker. The file list is a snapshot: part files
-  have unique names, so a model re-published at the same path is a new cache key, and a worker
-  can never mix two versions.
+* **Registered from a path** (the usual case): the driver resolves the version once, checks
+  the ``vectors`` files against the list, sizes and SHA-256 digests in its metadata.json (the
+  JVM streams them; the driver holds none of it), and each worker reads exactly those files
+  with pyarrow, checking each file's digest and the row count again as it loads them. The
+  driver never holds the table, so registering a 1M-word x 100-dim model (400 MB of float32)
+  costs the driver no memory, and there is no 400 MB broadcast to pickle, ship through the JVM
+  and unpickle per worker. The ``w2v_vectors`` view reads the same files the same way, so the
+  view and the functions always answer from one version, and a damaged file fails with a
+  message naming it.
+* **Pinned version.** A registration stays on the version it resolved; ``register`` again to
+  read a newer one. If retention (``--keep-versions``) deletes that version, every function and
+  the view fail with one message saying so (a check of the version's ``metadata.json`` per
+  batch of rows, and per task for the table functions); they never answer from a deleted
+  version nor fail with a bare ``FileNotFoundException``.
 * **Registered from a Word2VecModel / WordVectors** object: the vectors already live in driver
   memory, so they travel as one broadcast of ``(words, float32 matrix)``.
 
@@ -51,6 +61,8 @@ filesystem, HDFS, S3 (``s3a://`` is read as ``s3://``), GCS), using pyarrow's cr
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import re
 import uuid
@@ -89,6 +101,10 @@ class VectorSource:
     files: tuple[str, ...] = ()
     broadcast: Any = None
     token: str = ""  # names a broadcast: Broadcast objects in workers carry no id of their own
+    digests: tuple[tuple[int, str], ...] = ()  # (bytes, sha256) of each file, from metadata.json
+    rows: int | None = None  # rows the files hold together (the vocabulary size)
+    marker: str = ""  # the version's metadata.json: gone once retention deleted the version
+    label: str = ""  # "version N of PATH", for messages
 
     @property
     def key(self) -> tuple:
@@ -133,8 +149,31 @@ class VectorTable:
 _cache: OrderedDict[tuple, VectorTable] = OrderedDict()
 
 
+class ModelReadError(Exception):
+    """The registered version is gone or one of its files is damaged (raised in workers)."""
+
+
+def worker_message(exc: BaseException) -> str | None:
+    """The one-line message of a :class:`ModelReadError` raised in a worker, from the Spark
+    exception that carries it (None if it carries another error)."""
+    found = re.findall(r"ModelReadError: ([^\n]+)", str(exc))
+    return found[-1].strip() if found else None
+
+
+def check_present(source: VectorSource) -> None:
+    """Fail with one clear message if the registered version was deleted (by retention)."""
+    if not source.marker:
+        return
+    filesystem, (path,) = _pyarrow_paths((source.marker,))
+    import pyarrow.fs as pafs
+    if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
+        raise ModelReadError(f"{source.label} was deleted (retention keeps only the newest versions); "
+                             "call sparkw2v.sql.register again to read the newest version")
+
+
 def vectors_for(source: VectorSource) -> VectorTable:
     """The table of ``source``, loaded once per worker process."""
+    check_present(source)
     table = _cache.get(source.key)
     if table is None:
         while len(_cache) >= MAX_CACHED:  # make room first: never hold MAX_CACHED + 1 tables
@@ -148,15 +187,66 @@ def _load(source: VectorSource) -> VectorTable:
     if source.broadcast is not None:
         words, matrix = source.broadcast.value
         return VectorTable(words, matrix)
-    return read_vector_files(source.files)
+    return read_vector_files(source.files, source.digests, source.rows, source.label)
 
 
-def read_vector_files(files: tuple[str, ...]) -> VectorTable:
+def read_vector_files(files: tuple[str, ...], digests: tuple[tuple[int, str], ...] = (),
+                      rows: int | None = None, label: str = "") -> VectorTable:
     """Read the ``vectors`` Parquet files with pyarrow, in vocabulary order (count desc, word),
-    the row order ``Word2VecModel.load`` uses, so ties break the same way."""
-    words, matrix = _read_in_vocabulary_order(*_pyarrow_paths(files))
+    the row order ``Word2VecModel.load`` uses, so ties break the same way. Each file is checked
+    against its recorded (bytes, sha256) first, and the rows against ``rows``."""
+    filesystem, paths = _pyarrow_paths(files)
+    for path, recorded in zip(paths, digests):
+        verify_file(filesystem, path, recorded)
+    words, matrix = _read_in_vocabulary_order(filesystem, paths)
     pa.default_memory_pool().release_unused()  # the readers are gone: return their buffers now
+    if rows is not None and len(words) != rows:
+        raise ModelReadError(f"{label or 'the model'}: its vectors hold {len(words)} rows, but its "
+                             f"metadata.json says {rows}")
     return VectorTable(words, matrix)
+
+
+def verify_file(filesystem: Any, path: str, recorded: tuple[int, str]) -> None:
+    """:class:`ModelReadError` naming ``path`` if it is missing, or its size or SHA-256 is not
+    the ``recorded`` (bytes, sha256)."""
+    import hashlib
+
+    import pyarrow.fs as pafs
+
+    size, digest = recorded
+    info = filesystem.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        raise ModelReadError(f"{path} is missing (deleted by retention, or the version is incomplete); "
+                             "call sparkw2v.sql.register again")
+    if info.size != size:
+        raise ModelReadError(f"{path} is damaged: {info.size} bytes, but {size} were written")
+    sha = hashlib.sha256()
+    with filesystem.open_input_stream(path) as stream:
+        while chunk := stream.read(1 << 20):
+            sha.update(chunk)
+    if sha.hexdigest() != digest:
+        raise ModelReadError(f"{path} is damaged: its SHA-256 differs from the one recorded when it was "
+                             "published")
+
+
+VIEW_SCHEMA = pa.schema([("word", pa.string()), ("count", pa.int64()), ("vector", pa.list_(pa.float32()))])
+
+
+def view_batches(batches: Iterator[pa.RecordBatch], source: VectorSource) -> Iterator[pa.RecordBatch]:
+    """``w2v_vectors``: the rows of the files whose indices arrive, each file checked first."""
+    import pyarrow.parquet as pq
+
+    check_present(source)
+    filesystem, paths = _pyarrow_paths(source.files)
+    for batch in batches:
+        for i in batch.column(0).to_pylist():
+            if source.digests:
+                verify_file(filesystem, paths[i], source.digests[i])
+            with filesystem.open_input_file(paths[i]) as f:
+                for part in pq.ParquetFile(f).iter_batches(batch_size=BATCH_ROWS,
+                                                           columns=["word", "count", "vector"]):
+                    yield pa.Table.from_batches([part]).cast(VIEW_SCHEMA).combine_chunks().to_batches()[0] \
+                        if part.num_rows else pa.RecordBatch.from_pylist([], schema=VIEW_SCHEMA)
 
 
 def _read_in_vocabulary_order(filesystem: Any, paths: list[str]) -> tuple[list[str], np.ndarray]:
@@ -215,7 +305,10 @@ def _lists(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
     n = len(column)
-    if pa.types.is_null(column.type):
+    numeric_list = (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)) and (
+        pa.types.is_integer(column.type.value_type) or pa.types.is_floating(column.type.value_type)
+        or pa.types.is_decimal(column.type.value_type))
+    if not numeric_list:  # NULL, strings, arrays of strings: no cosine
         return np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(0, np.float32)
     lengths = pc.list_value_length(column).fill_null(0).to_numpy().astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -272,7 +365,14 @@ def cosine_batch(vectors_a: pa.Array, vectors_b: pa.Array) -> pa.Array:
 
 
 def _count(k: Any) -> int:
-    return 0 if k is None else int(k)
+    """``k`` as a whole number; 0 (no rows) for NULL, NaN, infinity and what is not a number."""
+    if k is None or isinstance(k, bool):
+        return 0
+    try:
+        value = float(k)
+    except (TypeError, ValueError):
+        return 0
+    return int(value) if math.isfinite(value) else 0
 
 
 class MostSimilarFunction:
@@ -280,8 +380,11 @@ class MostSimilarFunction:
 
     source: VectorSource
 
+    def __init__(self) -> None:
+        check_present(self.source)
+
     def eval(self, word: str | None, k: int | None = 10) -> Iterator[tuple[str, float]]:
-        if word is None or _count(k) <= 0:
+        if not isinstance(word, str) or _count(k) <= 0:
             return
         table = vectors_for(self.source)
         row = table.index.get(word)
@@ -293,6 +396,9 @@ class AnalogyFunction:
     """UDTF ``w2v_analogy(a, b, c, k)``: a is to b as c is to ?, by 3CosAdd."""
 
     source: VectorSource
+
+    def __init__(self) -> None:
+        check_present(self.source)
 
     def eval(self, a: str | None, b: str | None, c: str | None, k: int | None = 1) -> Iterator[tuple[str, float]]:
         if _count(k) <= 0:
@@ -358,12 +464,27 @@ def register(spark: SparkSession, path_or_model: str | os.PathLike | Word2VecMod
 
 
 def _path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFrame]:
-    from .vector_table import read_metadata, read_vectors_frame
+    """The version ``path`` resolves to now, checked (file list, sizes, digests), as a source
+    for the functions and, over the same files, the view."""
+    from .vector_table import METADATA, VECTORS, _FS, read_metadata, resolve, verify_tables
 
-    read_metadata(spark, path)  # a one-line FileNotFoundError for a path that is not a model
-    frame = read_vectors_frame(spark, path)
-    files = tuple(sorted(frame.inputFiles()))
-    return VectorSource(files=files), frame
+    directory = resolve(spark, path)  # once: the view and the functions read this version
+    meta = read_metadata(spark, directory)
+    verify_tables(spark, directory, meta, (VECTORS,))
+    fs = _FS(spark, directory)
+    root = fs.uri(directory)
+    names = sorted(fs.data_files(f"{directory}/{VECTORS}"))
+    recorded = meta.get("files") or {}
+    digests = tuple((recorded[f"{VECTORS}/{n}"]["bytes"], recorded[f"{VECTORS}/{n}"]["sha256"]) for n in names) \
+        if recorded else ()
+    rows = meta.get("vocab_size")
+    label = f"version {meta.get('version')} of {path}" if meta.get("version") is not None else path
+    source = VectorSource(files=tuple(fs.uri(f"{directory}/{VECTORS}/{n}") for n in names), digests=digests,
+                          rows=int(rows) if rows is not None else None, marker=f"{root}/{METADATA}", label=label)
+    indices = spark.createDataFrame([(i,) for i in range(len(names))], "file int").repartition(max(1, len(names)))
+    frame = indices.mapInArrow(functools.partial(view_batches, source=source),
+                               "word string, count bigint, vector array<float>")
+    return source, frame
 
 
 def _broadcast_source(spark: SparkSession, model: Any) -> tuple[VectorSource, DataFrame]:

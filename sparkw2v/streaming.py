@@ -34,16 +34,19 @@ from pyspark.sql import types as T
 from . import continuation, vector_table
 from .config import ConfigError, StreamConfig, TrainConfig, parse_duration
 from .corpus import CorpusInput, select_column
+from .errors import ConcurrentPublishError, UserError
 from .model import Word2VecModel
 from .session import describe_job
 
 log = logging.getLogger("sparkw2v")
 
+#: Times a batch is trained again when another writer published while it trained.
+PUBLISH_ATTEMPTS = 3
 #: Keys a streamed version's metadata.json gets.
 BATCH_KEY, STREAM_KEY = "stream_batch_id", "stream"
 
 
-class StreamError(ValueError):
+class StreamError(UserError, ValueError):
     """The stream cannot start or a batch cannot be trained; the message says why."""
 
 
@@ -115,7 +118,15 @@ class BatchTrainer:
 
     def __call__(self, frame: DataFrame, batch_id: int) -> None:
         try:
-            self._run(frame, int(batch_id))
+            for attempt in range(1, PUBLISH_ATTEMPTS + 1):
+                try:
+                    self._run(frame, int(batch_id))
+                    return
+                except ConcurrentPublishError as exc:  # another writer published: continue its version
+                    if attempt == PUBLISH_ATTEMPTS:
+                        raise
+                    log.warning("batch %d: %s; training the batch again on the newer version", batch_id,
+                                str(exc).split("; ")[0])
         except BaseException as exc:
             self.error = exc
             raise
@@ -133,8 +144,10 @@ class BatchTrainer:
         describe_job(self.spark, label)
         output = self.cfg.output
         newest = _newest_version(self.spark, output)
+        expect_version = 0  # publish only while the version this batch continues is the newest
         if newest is not None:
             meta = vector_table.read_metadata(self.spark, newest)
+            expect_version = int(meta.get("version", 0))
             done = meta.get(STREAM_KEY, {}).get("id") == self.stream_id() and meta.get(BATCH_KEY, -1) >= batch_id
             if done:
                 log.info("batch %d: already published as version %s (replayed after a restart); skipped",
@@ -163,13 +176,15 @@ class BatchTrainer:
                                      "format": self.options.format, "checkpoint": self.options.checkpoint}}
             trained = time.perf_counter()
             location = continuation.publish(self.spark, output, continued, result.w_in, result.w_out, metadata,
-                                            overwrite=True, keep_versions=self.cfg.keep_versions)
+                                            overwrite=True, keep_versions=self.cfg.keep_versions,
+                                            expect_version=expect_version)
         finally:
             continued.release()
             describe_job(self.spark, None)
         meta = vector_table.read_metadata(self.spark, location)
         self._last = continuation.BaseModel(result.vocab, result.w_in, result.w_out, meta, location,
-                                            self.spark.read.parquet(f"{location}/{continuation.COUNTS}"))
+                                            vector_table.literal_reader(self.spark).parquet(
+                                                f"{location}/{continuation.COUNTS}"))
         seconds = time.perf_counter() - started
         summary.update(version=meta["version"], location=location, seconds=seconds,
                        load_seconds=loaded - started, count_seconds=result.info["count_seconds"],

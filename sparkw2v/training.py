@@ -35,6 +35,7 @@ from . import combine, executor
 from .checkpoint import Checkpoints
 from .config import TrainConfig
 from .corpus import CorpusInput, EncodedCorpus, InputError, build_vocabulary, encode_corpus, word_counts
+from .errors import UserError
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
 from .session import describe_job
@@ -109,7 +110,7 @@ def step_words(batch_words: int, vocab_size: int) -> int:
     return max(64, min(batch_words, 8 * vocab_size))
 
 
-class DivergedError(ValueError):
+class DivergedError(UserError, ValueError):
     """Training blew up (non-finite loss or weights); nothing is written."""
 
 

@@ -18,6 +18,19 @@ moment leaves every published version intact. Readers take the version named
 by ``LATEST`` if it is complete, else the newest complete one. A directory that
 holds ``metadata.json`` itself (a single version) is read as it is.
 
+Publishing is also a compare-and-swap. The rename into ``versions/NNNNNN`` claims
+that number: a Hadoop rename onto an existing directory moves the source inside
+it instead, which the loser detects (the version's ``publish_id`` is not its own),
+undoes and reports. A run that continued version N of the same path passes
+``expect_version=N`` and publishes only while N is still the newest, so a
+concurrent writer's version is never silently superseded by one that lacks it.
+
+Integrity: ``metadata.json`` lists every data file of the version (``files``: path
+within the version, size, SHA-256) and the row count (``vocab_size``). Every read
+checks the file list (none missing, none extra), each file's size and digest, and
+the row count, and fails with one line naming the file (:class:`DamagedModelError`).
+Paths are literal: model paths are never globbed (``[1]`` in a path is two brackets).
+
 Everything is written through Spark and the Hadoop FileSystem API, so any
 filesystem Spark can write (local, HDFS, S3, ABFS, GCS) works.
 Nothing here unpickles anything: loading reads Parquet and JSON only.
@@ -25,6 +38,7 @@ Nothing here unpickles anything: loading reads Parquet and JSON only.
 
 from __future__ import annotations
 
+import errno
 import json
 import platform
 import time
@@ -33,12 +47,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
+from .errors import ConcurrentPublishError, DamagedModelError, StorageFullError, UserError
 from .vectors import WordVectors
 from .vocabulary import Vocabulary
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: metadata.json lists every data file with its size and SHA-256
 VECTORS, VOCAB, OUTPUT_VECTORS, METADATA = "vectors", "vocab", "output_vectors", "metadata.json"
 VERSIONS, LATEST, STAGING, CHECKPOINT = "versions", "LATEST", "_staging", "checkpoint"
 #: Scores recorded for a published version by ``sparkw2v evaluate --record``.
@@ -47,7 +63,7 @@ EVALUATION = "evaluation.json"
 KEEP_VERSIONS = 3
 
 
-class OutputExistsError(FileExistsError):
+class OutputExistsError(UserError, FileExistsError):
     """The output path exists and ``overwrite`` was not given."""
 
 
@@ -108,6 +124,47 @@ class _FS:
     def qualified(self, path: str) -> str:
         return str(self.fs.makeQualified(self.p(path)).toString())
 
+    def uri(self, path: str) -> str:
+        """The qualified path as a URI (reserved characters percent-encoded), for pyarrow."""
+        return str(self.fs.makeQualified(self.p(path)).toUri().toString())
+
+    def data_files(self, path: str) -> dict[str, int]:
+        """Sizes of the data files under directory ``path`` by relative path (recursive;
+        names starting with ``.`` or ``_``, such as ``.crc`` files and ``_SUCCESS``, left out)."""
+        found: dict[str, int] = {}
+        pending = [("", path)]
+        while pending:
+            prefix, directory = pending.pop()
+            if not self.exists(directory):
+                continue
+            for status in self.fs.listStatus(self.p(directory)):
+                name = str(status.getPath().getName())
+                if name.startswith((".", "_")):
+                    continue
+                if status.isDirectory():
+                    pending.append((f"{prefix}{name}/", f"{directory}/{name}"))
+                else:
+                    found[f"{prefix}{name}"] = int(status.getLen())
+        return found
+
+    def sha256(self, path: str) -> str:
+        """SHA-256 of a file, computed in the JVM as it streams (any Hadoop filesystem)."""
+        stream = self.fs.open(self.p(path))
+        try:
+            return str(self._jvm.org.apache.commons.codec.digest.DigestUtils.sha256Hex(stream))
+        finally:
+            stream.close()
+
+
+def literal_reader(spark: SparkSession) -> DataFrameReader:
+    """A DataFrame reader that takes paths literally: no Hadoop globbing of ``[]{}*?``."""
+    return spark.read.option("__globPaths__", "false")
+
+
+def storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (Python or a Java error through Py4J) says the filesystem is full."""
+    return getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc)
+
 
 def _strip_slash(path: str) -> str:
     return path.rstrip("/") or path
@@ -165,6 +222,23 @@ def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
                                 "version of it or choose another --output")
 
 
+def model_containing(spark: SparkSession, path: str) -> str | None:
+    """The sparkw2v model directory that is ``path`` or holds it, or None."""
+    fs = _FS(spark, path)
+    child = fs._Path
+    current = fs.fs.makeQualified(fs.p(_strip_slash(path)))
+    while current is not None:
+        if fs.fs.exists(child(current, METADATA)) and fs.fs.exists(child(current, VECTORS)):
+            return str(current.toString())
+        versions_dir = child(current, VERSIONS)
+        if fs.fs.isDirectory(versions_dir) and any(
+                str(s.getPath().getName()).isdigit() and fs.fs.exists(child(s.getPath(), METADATA))
+                for s in fs.fs.listStatus(versions_dir)):
+            return str(current.toString())
+        current = current.getParent()
+    return None
+
+
 # -- writing ---------------------------------------------------------------------------------
 
 #: Rows per Arrow chunk: list offsets are int32, so a chunk must hold fewer than 2**31 floats.
@@ -206,32 +280,58 @@ def versions() -> dict:
     return found
 
 
+#: Attempts at claiming a version number when writers race (only without ``expect_version``).
+PUBLISH_ATTEMPTS = 5
+
+
 def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
-                metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS) -> str:
+                metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS,
+                expect_version: int | None = None, extra_files: dict | None = None) -> str:
     """Publish a complete model as the next version of ``path``; returns the version's full path.
 
     The version is written under ``path/_staging`` and renamed into
     ``path/versions/`` in one step once complete; then ``LATEST`` is updated and
-    versions beyond the newest ``keep_versions`` are deleted.
+    versions beyond the newest ``keep_versions`` are deleted. ``expect_version``
+    (0: none yet) makes publishing a compare-and-swap: if another version than that
+    is the newest, nothing is published and :class:`ConcurrentPublishError` says
+    which. ``extra_files`` adds entries (e.g. a counts table moved in later) to the
+    recorded file list.
     """
     path = _strip_slash(path)
     fs = _FS(spark, path)
     check_output(spark, path, overwrite)
-    existing = published_versions(spark, path)
-    version = (existing[-1] if existing else 0) + 1
     staging = f"{path}/{STAGING}/version-{uuid.uuid4().hex[:8]}"
+    publish_id = uuid.uuid4().hex
+    version = None
     try:
-        write_tables(spark, staging, vocab, w_in, w_out)
-        meta = {**metadata, "format_version": FORMAT_VERSION, "version": version,
-                "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions()}
-        fs.write_text(f"{staging}/{METADATA}", json.dumps(meta, indent=2, sort_keys=True, default=_json))
+        try:
+            write_tables(spark, staging, vocab, w_in, w_out)
+            files = {**table_files(fs, staging), **(extra_files or {})}
+        except Exception as exc:
+            if storage_full(exc):
+                _raise_full(spark, path, exc)
+            raise
         fs.mkdirs(f"{path}/{VERSIONS}")
-        target = version_path(path, version)
-        if fs.exists(target):
-            raise OSError(f"version {version} of {path} appeared while writing: another run is "
-                          "publishing to the same output")
-        fs.rename(staging, target)  # the commit point
+        for _ in range(PUBLISH_ATTEMPTS):
+            existing = published_versions(spark, path)
+            newest = existing[-1] if existing else 0
+            if expect_version is not None and newest != expect_version:
+                raise _concurrent(spark, path, expect_version, newest)
+            version = newest + 1
+            meta = {**metadata, "format_version": FORMAT_VERSION, "version": version, "publish_id": publish_id,
+                    "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
+                    "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions()}
+            try:
+                fs.write_text(f"{staging}/{METADATA}", json.dumps(meta, indent=2, sort_keys=True, default=_json))
+            except Exception as exc:
+                if storage_full(exc):
+                    _raise_full(spark, path, exc)
+                raise
+            if _claim(fs, staging, version_path(path, version), publish_id):  # the commit point
+                break
+        else:
+            raise ConcurrentPublishError(f"could not publish to {path}: other writers took version "
+                                         f"{version} and the ones before it while this run published")
     except BaseException:
         if fs.exists(staging):
             fs.delete(staging)
@@ -242,6 +342,60 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
         fs.delete(version_path(path, old))
     drop_empty_staging(fs, path)
     return fs.qualified(version_path(path, version))
+
+
+def _claim(fs: _FS, staging: str, target: str, publish_id: str) -> bool:
+    """Rename ``staging`` to ``target``; False (``staging`` restored) if another writer had it.
+
+    Hadoop renames a directory onto an existing one by moving it inside, so success is
+    read back from the target's ``publish_id`` rather than from the rename's result."""
+    try:
+        fs.rename(staging, target)
+    except OSError:
+        if fs.exists(staging):  # not moved at all: the number was taken in some other way
+            return False
+    inside = f"{target}/{staging.rsplit('/', 1)[1]}"
+    if fs.exists(inside):  # lost the race: take our version back out
+        fs.rename(inside, staging)
+        return False
+    if json.loads(fs.read_text(f"{target}/{METADATA}")).get("publish_id") != publish_id:
+        raise OSError(f"publishing {target} failed: the staged version is neither there nor in {staging}")
+    return True
+
+
+def _concurrent(spark: SparkSession, path: str, expected: int, newest: int) -> ConcurrentPublishError:
+    when = ""
+    try:
+        when = f" (published {read_metadata(spark, version_path(path, newest)).get('written_at')})"
+    except Exception:
+        pass
+    base = f"version {expected}" if expected else "an empty output"
+    return ConcurrentPublishError(
+        f"not published: version {newest} of {path} appeared{when} while this run continued {base}; "
+        f"publishing would drop what version {newest} added. Run again to continue version {newest}")
+
+
+def _raise_full(spark: SparkSession, path: str, exc: BaseException) -> None:
+    existing = published_versions(spark, path)
+    kept = f"version {existing[-1]} is intact and still the one read" if existing else "nothing was published"
+    detail = next((line.strip() for line in str(exc).splitlines() if "No space left" in line), "")
+    raise StorageFullError(errno.ENOSPC, f"no space left on device while publishing to {path}"
+                           f"{': ' + detail[:200] if detail else ''}; {kept}. Free space and run again") from None
+
+
+def table_files(fs: _FS, directory: str, tables: tuple[str, ...] = (VECTORS, VOCAB, OUTPUT_VECTORS)) -> dict:
+    """``{"vectors/part-...parquet": {"bytes": n, "sha256": hex}, ...}`` for the tables under
+    ``directory``: what a version's metadata records so that readers can verify it."""
+    files = {}
+    for table in tables:
+        files.update(file_entries(fs, f"{directory}/{table}", table))
+    return files
+
+
+def file_entries(fs: _FS, directory: str, name: str) -> dict:
+    """The file list entries of the table at ``directory``, recorded as table ``name``."""
+    return {f"{name}/{file}": {"bytes": size, "sha256": fs.sha256(f"{directory}/{file}")}
+            for file, size in sorted(fs.data_files(directory).items())}
 
 
 def record_evaluation(spark: SparkSession, location: str, scores: dict) -> str:
@@ -309,51 +463,133 @@ class LoadedModel:
     metadata: dict
 
 
-def _matrix(column: pa.ChunkedArray, dim: int | None = None) -> np.ndarray:
+def _matrix(column: pa.ChunkedArray, dim: int | None = None, where: str = "vectors") -> np.ndarray:
     """A list<float> column as an (n, d) float32 matrix, chunk by chunk (no 2**31 limit)."""
     n = len(column)
     parts = [chunk.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
              for chunk in column.chunks]
     flat = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    if n and flat.size % n:
-        raise ValueError(f"vectors have different lengths ({flat.size} values for {n} rows)")
+    if column.null_count or (n and flat.size % n) or (n and dim and flat.size != n * dim):
+        raise DamagedModelError(f"{where}: vectors are NULL or of different lengths ({flat.size} values "
+                                f"for {n} rows{f' of {dim}' if dim else ''})")
     return flat.reshape(n, (flat.size // n) if n else (dim or 0))
 
 
+def _read_json(fs: _FS, path: str) -> dict:
+    try:
+        value = json.loads(fs.read_text(path))
+    except json.JSONDecodeError as exc:
+        raise DamagedModelError(f"{path} is damaged: not valid JSON ({exc.msg} at line {exc.lineno} "
+                                f"column {exc.colno})") from None
+    except Exception as exc:  # e.g. a ChecksumException from a .crc file
+        if isinstance(exc, (FileNotFoundError, UserError)):
+            raise
+        raise DamagedModelError(f"cannot read {path}: {_first_line(exc)}") from None
+    if not isinstance(value, dict):
+        raise DamagedModelError(f"{path} is damaged: it holds a JSON {type(value).__name__}, not an object")
+    return value
+
+
 def read_metadata(spark: SparkSession, path: str) -> dict:
-    """A model's metadata.json; FileNotFoundError if ``path`` is not a model directory."""
+    """A model's metadata.json; FileNotFoundError if ``path`` is not a model directory,
+    :class:`DamagedModelError` naming the file if it is not valid JSON."""
     directory = resolve(spark, path)
     fs = _FS(spark, directory)
-    meta = json.loads(fs.read_text(f"{directory}/{METADATA}"))
+    meta = _read_json(fs, f"{directory}/{METADATA}")
     if fs.exists(f"{directory}/{EVALUATION}"):  # recorded after publishing: newer than metadata.json's
-        meta["evaluation"] = json.loads(fs.read_text(f"{directory}/{EVALUATION}"))
+        meta["evaluation"] = _read_json(fs, f"{directory}/{EVALUATION}")
     return meta
 
 
+def verify_tables(spark: SparkSession, directory: str, meta: dict, tables: tuple[str, ...]) -> None:
+    """Check that ``tables`` of the version at ``directory`` hold exactly the files its
+    metadata lists, with their sizes and SHA-256; :class:`DamagedModelError` names the first
+    file that differs. Versions written before file lists were recorded are not checked."""
+    recorded = meta.get("files")
+    if recorded is None:
+        return
+    fs = _FS(spark, directory)
+    for table in tables:
+        listed = {k[len(table) + 1:]: v for k, v in recorded.items() if k.startswith(f"{table}/")}
+        found = fs.data_files(f"{directory}/{table}")
+        for name in sorted(set(listed) - set(found)):
+            raise DamagedModelError(f"{directory}/{table}/{name} is missing: the version is incomplete "
+                                    f"({len(found)} of the {len(listed)} files of {table}/ listed in {METADATA})")
+        for name in sorted(set(found) - set(listed)):
+            raise DamagedModelError(f"{directory}/{table}/{name} does not belong to this version: it is not "
+                                    f"among the files of {table}/ listed in {METADATA}")
+        for name, entry in sorted(listed.items()):
+            file = f"{directory}/{table}/{name}"
+            if found[name] != entry["bytes"]:
+                raise DamagedModelError(f"{file} is damaged: {found[name]} bytes, but {entry['bytes']} were "
+                                        "written (truncated or replaced)")
+            try:
+                digest = fs.sha256(file)
+            except Exception as exc:  # a Hadoop ChecksumException, an I/O error
+                raise DamagedModelError(f"{file} is damaged: {_first_line(exc)}") from None
+            if digest != entry["sha256"]:
+                raise DamagedModelError(f"{file} is damaged: its SHA-256 differs from the one recorded when "
+                                        "it was published (bit rot or an edit); restore it or publish again")
+
+
+def check_rows(directory: str, meta: dict, table: str, rows: int) -> None:
+    """:class:`DamagedModelError` if ``table`` holds another number of rows than the vocabulary."""
+    expected = meta.get("vocab_size")
+    if expected is not None and rows != int(expected):
+        raise DamagedModelError(f"{directory}/{table} holds {rows} rows, but {METADATA} says the "
+                                f"vocabulary has {expected} words: the version is incomplete or damaged")
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    deep = [line for line in lines if "Exception:" in line and not line.startswith("at ")]
+    return (deep[-1] if deep else lines[0] if lines else type(exc).__name__)[:300]
+
+
+def _read_table(spark: SparkSession, directory: str, table: str) -> pa.Table:
+    try:
+        return literal_reader(spark).parquet(f"{directory}/{table}").toArrow()
+    except Exception as exc:  # unreadable Parquet in a version written before file digests
+        raise DamagedModelError(f"cannot read {directory}/{table}: {_first_line(exc)}") from None
+
+
 def read_vectors_frame(spark: SparkSession, path: str) -> DataFrame:
-    """The ``vectors`` table of a model as a DataFrame (word, count, vector)."""
-    return spark.read.parquet(f"{resolve(spark, path)}/{VECTORS}")
+    """The ``vectors`` table of a model as a DataFrame (word, count, vector), after checking its files."""
+    directory = resolve(spark, path)
+    verify_tables(spark, directory, read_metadata(spark, directory), (VECTORS,))
+    return literal_reader(spark).parquet(f"{directory}/{VECTORS}")
+
+
+def vocabulary_order(table: pa.Table) -> np.ndarray:
+    """Row order by count descending, then word (compared as strings, as Python compares them)."""
+    return pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]).to_numpy()
 
 
 def read_model(spark: SparkSession, path: str, with_output: bool = True) -> LoadedModel:
-    """Load a model written by :func:`write_model` (its current version) into driver memory."""
+    """Load a model written by :func:`write_model` (its current version) into driver memory,
+    checking its files and row counts against its metadata."""
     path = resolve(spark, path)
     meta = read_metadata(spark, path)
-    table = read_vectors_frame(spark, path).toArrow()
-    order = np.lexsort((np.array(table.column("word").to_pylist(), dtype=object).astype(str),
-                        -table.column("count").to_numpy()))
-    table = table.take(pa.array(order))
+    with_output = with_output and _FS(spark, path).exists(f"{path}/{OUTPUT_VECTORS}")
+    verify_tables(spark, path, meta, (VECTORS, OUTPUT_VECTORS) if with_output else (VECTORS,))
+    table = _read_table(spark, path, VECTORS)
+    check_rows(path, meta, VECTORS, table.num_rows)
+    table = table.take(pa.array(vocabulary_order(table.select(["count", "word"]))))
     words = tuple(table.column("word").to_pylist())
     counts = table.column("count").to_numpy().astype(np.int64)
     vocab = Vocabulary(words, counts, corpus_words=int(meta.get("corpus_words", counts.sum())),
                        distinct_words=int(meta.get("distinct_words", len(words))))
-    w_in = _matrix(table.column("vector"), meta.get("vector_size"))
+    w_in = _matrix(table.column("vector"), meta.get("vector_size"), f"{path}/{VECTORS}")
     w_out = None
-    if with_output and _FS(spark, path).exists(f"{path}/{OUTPUT_VECTORS}"):
-        out = spark.read.parquet(f"{path}/{OUTPUT_VECTORS}").toArrow()
+    if with_output:
+        out = _read_table(spark, path, OUTPUT_VECTORS)
+        check_rows(path, meta, OUTPUT_VECTORS, out.num_rows)
         out = out.take(pa.array(np.argsort(out.column("id").to_numpy())))
         # vectors are sorted by (count desc, word), which is the id order written.
-        w_out = _matrix(out.column("vector"), w_in.shape[1])
+        w_out = _matrix(out.column("vector"), w_in.shape[1], f"{path}/{OUTPUT_VECTORS}")
+        if w_out.shape != w_in.shape:
+            raise DamagedModelError(f"{path}/{OUTPUT_VECTORS} holds a {w_out.shape[0]} x {w_out.shape[1]} "
+                                    f"matrix, but {VECTORS}/ a {w_in.shape[0]} x {w_in.shape[1]} one")
     return LoadedModel(vocab, w_in, w_out, meta)
 
 

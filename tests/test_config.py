@@ -19,9 +19,12 @@ from sparkw2v.config import ConfigError, TrainConfig
     ({"epochs": 2.5}, "invalid epochs=2.5"),
     ({"negative_group": 0}, "invalid negative_group=0: must be an integer >= 1"),
     ({"negative_draws": 0}, "invalid negative_draws=0: must be an integer >= 1"),
+    ({"ns_exponent": 100.0}, "invalid ns_exponent=100.0: must be a number in [0, 10.0]"),
+    ({"ns_exponent": float("inf")}, "invalid ns_exponent=inf: must be a number in [0, 10.0]"),
+    ({"ns_exponent": float("nan")}, "invalid ns_exponent=nan: must be a number >= 0"),
 ])
 def test_bad_values_are_rejected_with_a_clear_message(changes, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("*", r"\*")):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("*", r"\*").replace("[", r"\[")):
         TrainConfig(**changes).validate(require_io=False)
 
 
@@ -87,3 +90,11 @@ def test_flags_override_toml_which_overrides_defaults(tmp_path):
     cfg = config_from_args(args)
     assert (cfg.window, cfg.epochs, cfg.sg, cfg.lowercase, cfg.vector_size) == (3, 7, False, False, 100)
     assert config_from_args(build_parser().parse_args(["train", "--cbow"])).sg is False
+
+
+def test_ns_exponent_from_the_command_line_is_one_line(capsys):
+    from sparkw2v.cli import main
+    assert main(["train", "--input", "x", "--output", "y", "--ns-exponent", "inf"]) == 2
+    err = capsys.readouterr().err
+    assert err == "sparkw2v: error: invalid ns_exponent=inf: must be a number in [0, 10.0] (0.75: word2vec's; " \
+                  "1: by frequency; 0: uniform)\n"

@@ -45,7 +45,8 @@ def run_cli(args, env_extra, **kwargs):
 
 def test_retried_task_gives_bit_identical_vectors(spark, corpus, undisturbed, tmp_path):
     marker, out = tmp_path / "failed-once", tmp_path / "model"
-    proc = run_cli(["--input", str(corpus), "--output", str(out), "--master", "local[2,2]", *RUN],
+    # no --master: the default local master retries failed tasks (local[N,4])
+    proc = run_cli(["--input", str(corpus), "--output", str(out), *RUN],
                    {"SPARKW2V_TEST_FAIL_TASK": f"1:1:{marker}"})      # epoch 2, partition 1, first attempt
     log, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, log.decode()[-3000:]
@@ -114,6 +115,17 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     checkpoints.check_resumable(saved, cfg, saved.vocab, 2, 2)
     with pytest.raises(ResumeError, match="trained 2 shards at once, this run would train 1"):
         checkpoints.check_resumable(saved, cfg, saved.vocab, 2, 1)
+
+    # matrices of another shape than the vocabulary and vector_size call for: one line, before training
+    saved = checkpoints.latest()
+    wide = np.hstack([saved.w_in, saved.w_in[:, :1]])
+    checkpoints.save(saved.epochs_done, saved.vocab, wide, wide, TrainConfig.from_mapping(saved.parameters),
+                     saved.history, saved.shards, saved.concurrent)
+    capsys.readouterr()
+    assert main(["train", *args, "--resume", "--overwrite", *RUN]) == 2
+    err = capsys.readouterr().err
+    assert "its input vectors are 16 x 9, but this run needs 16 x 8 (vocabulary x vector_size)" in err, err
+    assert err.count("\n") == 1
 
 
 def test_failed_publish_leaves_previous_version_intact(spark, tmp_path, monkeypatch):
@@ -223,3 +235,77 @@ def test_empty_input_and_wrong_column_fail_in_one_line(spark, tmp_path, capsys):
                  "--output", str(out)]) == 2
     assert "column 'id' is int" in capsys.readouterr().err
     assert not out.exists()
+
+
+# -- one line, not a traceback --------------------------------------------------------------------
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("sparkw2v: error: ")]
+    assert len(lines) == 1 and "Traceback" not in err, err[-3000:]
+    return lines[0]
+
+
+def test_truncated_gzip_input_is_named_in_one_line(spark, corpus, tmp_path, capsys):
+    import gzip
+    whole = gzip.compress(corpus.read_bytes())
+    truncated = tmp_path / "part.txt.gz"
+    truncated.write_bytes(whole[:len(whole) // 2])
+    out = tmp_path / "m"
+    assert main(["train", "--input", str(truncated), "--output", str(out), *RUN]) == 2
+    line = one_line_error(capsys)
+    assert "part.txt.gz: it is damaged or truncated" in line and "EOFException" in line
+    assert not out.exists()
+
+
+def test_input_inside_a_model_directory_is_refused(spark, tmp_path, capsys):
+    from sparkw2v.vocabulary import Vocabulary
+    out = tmp_path / "model"
+    vector_table.write_model(spark, str(out), Vocabulary(("a", "b"), np.array([3, 2])),
+                             np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), {})
+    for given in (out, out / "LATEST", out / "versions" / "000001" / "vectors", out / "versions" / "*"):
+        assert main(["train", "--input", str(given), "--output", str(out), "--overwrite", *RUN]) == 2
+        assert f"is inside the sparkw2v model directory file:{out}" in one_line_error(capsys)
+    assert vector_table.published_versions(spark, str(out)) == [1]
+
+
+def test_missing_input_is_one_line_without_spark_warnings(tmp_path):
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    proc = subprocess.run([sys.executable, "-m", "sparkw2v", "train", "--input", str(tmp_path / "nope.txt"),
+                           "--output", str(tmp_path / "m")], env=env, capture_output=True, timeout=300)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert err.splitlines()[-1] == f"sparkw2v: error: cannot read text input '{tmp_path / 'nope.txt'}': " \
+                                   "path does not exist"
+    assert "FileStreamSink" not in err and "\tat " not in err and "Exception" not in err, err
+
+
+def test_disk_full_while_publishing_is_one_line_and_keeps_the_previous_version(spark, corpus, tmp_path,
+                                                                               capsys, monkeypatch):
+    import errno
+    out = tmp_path / "model"
+    assert main(["train", "--input", str(corpus), "--output", str(out), *RUN]) == 0
+    before = Word2VecModel.load(str(out), spark=spark).wv.vectors.copy()
+    capsys.readouterr()
+    java_trace = ("An error occurred while calling o123.parquet.\n: org.apache.spark.SparkException: "
+                  "Job aborted.\n" + "\tat org.apache.spark.Something(Something.scala:1)\n" * 600
+                  + "Caused by: java.io.IOException: No space left on device\n\tat java.io.FileOutputStream")
+    real_write_tables = vector_table.write_tables
+    failures = iter([RuntimeError(java_trace),                                    # Spark's write fails
+                     OSError(errno.ENOSPC, "No space left on device")])           # a Python-level write
+
+    def full(*args, **kwargs):
+        real_write_tables(*args, **kwargs)
+        raise next(failures)
+
+    monkeypatch.setattr(vector_table, "write_tables", full)
+    for _ in range(2):
+        assert main(["train", "--input", str(corpus), "--output", str(out), "--overwrite", *RUN,
+                     "--checkpoint-interval", "3600"]) == 2
+        line = one_line_error(capsys)
+        assert line.startswith(f"sparkw2v: error: no space left on device while publishing to {out}")
+        assert "version 1 is intact and still the one read" in line and len(line) < 400
+    monkeypatch.undo()
+    assert vector_table.published_versions(spark, str(out)) == [1]
+    np.testing.assert_array_equal(Word2VecModel.load(str(out), spark=spark).wv.vectors, before)
+    assert not (out / "_staging").exists()

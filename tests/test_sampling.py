@@ -51,3 +51,13 @@ def test_kernel_subsamples_at_the_formula_rate():
     expected = float((keep * counts).sum())
     sd = float(np.sqrt((keep * (1 - keep) * counts).sum()))
     assert stats.kept_words == pytest.approx(expected, abs=4 * sd)
+
+
+def test_a_large_exponent_gives_a_finite_distribution():
+    from sparkw2v.sampling import negative_distribution
+    p = negative_distribution(np.array([10**9, 10**6, 5]), 10.0)          # 1e90: past float64 at 100
+    assert np.isfinite(p).all() and p.sum() == pytest.approx(1.0) and p[0] > 0.999
+    p = negative_distribution(np.array([10**9, 10**6, 5]), 100.0)
+    assert np.isfinite(p).all() and p[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="finite exponent"):
+        negative_distribution(np.array([3, 2]), float("inf"))

@@ -113,6 +113,21 @@ def test_analogy_edges(registered):
     assert len(rows(registered, "SELECT * FROM t_analogy('man', 'king', 'woman', 99)")) == 7
 
 
+def test_arguments_of_the_wrong_kind_give_no_rows_or_null_not_tracebacks(registered):
+    for k in ("'abc'", "CAST('NaN' AS DOUBLE)", "CAST('Infinity' AS DOUBLE)", "CAST('-Infinity' AS DOUBLE)",
+              "true", "array(1)"):
+        assert rows(registered, f"SELECT * FROM t_most_similar('man', {k})") == [], k
+        assert rows(registered, f"SELECT * FROM t_analogy('man', 'king', 'woman', {k})") == [], k
+    assert len(rows(registered, "SELECT * FROM t_most_similar('man', 2.9)")) == 2     # rounded down
+    assert len(rows(registered, "SELECT * FROM t_most_similar('man', '3')")) == 3     # a numeric string
+    for word in ("123", "array('man')", "1.5"):
+        assert rows(registered, f"SELECT * FROM t_most_similar({word}, 3)") == [], word
+        assert rows(registered, f"SELECT * FROM t_analogy({word}, 'king', 'woman', 3)") == [], word
+    (got,) = rows(registered, "SELECT t_cosine('a', 'b'), t_cosine(array('a'), array('b')), "
+                              "t_cosine(array('1', '2'), array(1, 2)), t_vector(42), t_similarity(1, 2)")
+    assert got == (None, None, None, None, None)
+
+
 # -- scalar functions -------------------------------------------------------------------------
 
 def test_vector_similarity_cosine_values_and_nulls(registered):

@@ -1,0 +1,274 @@
+"""Versions on disk stay whole and right: no lost update between writers, no damaged, partial
+or foreign file served, literal paths, readers told when retention removed their version."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from sparkw2v import Word2Vec, Word2VecModel, sql, vector_table
+from sparkw2v.cli import main
+from sparkw2v.errors import ConcurrentPublishError, DamagedModelError
+from sparkw2v.vocabulary import Vocabulary
+
+from .test_training import planted_lines
+
+WORDS = ("the", "man", "woman", "king", "queen")
+COUNTS = np.array([50, 40, 30, 20, 10], dtype=np.int64)
+TINY = ["--vector-size", "8", "--epochs", "1", "--min-count", "1", "--sample", "0", "--window", "2",
+        "--num-partitions", "1", "--batch-words", "512", "--seed", "3", "--show", ""]
+
+
+def matrix(value: float, rows: int = len(WORDS)) -> np.ndarray:
+    return np.full((rows, 4), value, dtype=np.float32) + np.arange(rows, dtype=np.float32)[:, None]
+
+
+def publish(spark, path, value, words=WORDS, counts=COUNTS, **kwargs) -> str:
+    vocab = Vocabulary(tuple(words), np.asarray(counts, dtype=np.int64))
+    m = matrix(value, len(words))
+    return vector_table.write_model(spark, str(path), vocab, m, m * 0, {}, overwrite=True, **kwargs)
+
+
+def vectors_file(path) -> str:
+    """The (one) vectors part file of the newest version under ``path``."""
+    return str(sorted((path / "versions").glob("*/vectors/part-*.parquet"))[-1])
+
+
+def sql_error(spark, query) -> str:
+    with pytest.raises(Exception) as info:
+        spark.sql(query).collect()
+    return str(info.value)
+
+
+# -- 1. compare-and-swap publishing -------------------------------------------------------------
+
+WRITER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    from sparkw2v import vector_table
+    from sparkw2v.session import get_session
+    from sparkw2v.vocabulary import Vocabulary
+    spark = get_session(master="local[1]", conf={"spark.ui.enabled": "false"})
+    out, tag = sys.argv[1], int(sys.argv[2])
+    vocab = Vocabulary(("a", "b"), np.array([2, 1]))
+    for i in range(3):
+        m = np.full((2, 2), tag * 100 + i, np.float32)
+        vector_table.write_model(spark, out, vocab, m, m, {"writer": tag, "round": i}, overwrite=True,
+                                 keep_versions=100)
+""")
+
+
+def test_two_processes_publishing_at_once_get_a_version_each(spark, tmp_path):
+    out = tmp_path / "model"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    procs = [subprocess.Popen([sys.executable, str(script), str(out), str(tag)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for tag in (1, 2)]
+    for proc in procs:
+        log, _ = proc.communicate(timeout=900)
+        assert proc.returncode == 0, log.decode()[-3000:]
+    assert vector_table.published_versions(spark, str(out)) == list(range(1, 7))
+    seen = set()
+    for v in range(1, 7):
+        directory = vector_table.version_path(str(out), v)
+        meta = vector_table.read_metadata(spark, directory)
+        assert sorted(os.listdir(directory)) == sorted(os.listdir(vector_table.version_path(str(out), 1)))
+        loaded = vector_table.read_model(spark, directory)                 # files match the metadata
+        assert loaded.w_in[0, 0] == meta["writer"] * 100 + meta["round"]   # and belong to its writer
+        seen.add((meta["writer"], meta["round"]))
+    assert len(seen) == 6                                                 # nothing lost or doubled
+
+
+def test_losing_the_rename_race_is_detected_and_undone(spark, tmp_path):
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    fs = vector_table._FS(spark, str(out))
+    staging = str(out / "_staging" / "version-late")
+    vocab = Vocabulary(WORDS, COUNTS)
+    vector_table.write_tables(spark, staging, vocab, matrix(2.0), matrix(0.0))
+    fs.write_text(f"{staging}/metadata.json", json.dumps({"publish_id": "late"}))
+    assert not vector_table._claim(fs, staging, vector_table.version_path(str(out), 1), "late")
+    assert os.path.isdir(staging)                                          # taken back out
+    assert "version-late" not in os.listdir(out / "versions" / "000001")
+    assert vector_table.read_model(spark, str(out)).w_in[0, 0] == 1.0
+
+
+def test_continuing_a_version_that_is_no_longer_the_newest_is_refused(spark, tmp_path):
+    first, second = tmp_path / "day1.txt", tmp_path / "day2.txt"
+    first.write_text("\n".join(planted_lines(seed=1, sentences=80)) + "\n")
+    second.write_text("\n".join(planted_lines(seed=2, sentences=80)) + "\n" + "newword " * 20 + "\n")
+    out = tmp_path / "model"
+    assert main(["train", "--input", str(first), "--output", str(out), *TINY]) == 0
+    # This process continues version 1 ...
+    ours = Word2Vec(input=str(second), from_model=str(out), output=str(out), vector_size=8, epochs=1,
+                    min_count=1, sample=0.0, window=2, num_partitions=1, seed=3).fit_input(spark)
+    # ... while another process continues version 1 too, and publishes first.
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    other = subprocess.run([sys.executable, "-m", "sparkw2v", "train", "--input", str(second), "--from-model",
+                            str(out), "--output", str(out), *TINY], env=env, capture_output=True, timeout=300)
+    assert other.returncode == 0, other.stderr.decode()[-3000:]
+    with pytest.raises(ConcurrentPublishError, match=r"version 2 of .* appeared .* while this run continued "
+                                                     r"version 1.*Run again to continue version 2"):
+        ours.save(str(out), overwrite=True)
+    assert vector_table.published_versions(spark, str(out)) == [1, 2]     # version 2 is not superseded
+    assert "newword" in Word2VecModel.load(str(out), spark=spark).wv
+    assert not (out / "_staging").exists()
+
+
+# -- 2./3. checksums, file list and row counts ---------------------------------------------------
+
+def flip_byte(path: str) -> None:
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0x01
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+@pytest.mark.parametrize("with_crc", [True, False], ids=["crc", "no-crc"])
+def test_a_flipped_byte_fails_every_read_path_naming_the_file(spark, tmp_path, capsys, with_crc):
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    sql.register(spark, str(out), name="rot")                          # registered while still whole
+    damaged = vectors_file(out)
+    flip_byte(damaged)
+    if not with_crc:
+        os.remove(os.path.join(os.path.dirname(damaged), f".{os.path.basename(damaged)}.crc"))
+    name = os.path.basename(damaged)
+    with pytest.raises(DamagedModelError, match=f"{name} is damaged"):
+        Word2VecModel.load(str(out), spark=spark)
+    with pytest.raises(DamagedModelError, match=f"{name} is damaged"):
+        sql.register(spark, str(out), name="rot2")
+    assert f"{name} is damaged" in sql_error(spark, "SELECT * FROM rot_most_similar('man', 2)")
+    assert f"{name} is damaged" in sql_error(spark, "SELECT * FROM rot_vectors")
+    assert main(["export", "--vectors", str(out), "--format", "word2vec-text",
+                 "--output", str(tmp_path / "v.txt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sparkw2v: error: ") and f"{name} is damaged" in err and "\n" not in err
+    assert not (tmp_path / "v.txt").exists()
+
+
+def test_missing_extra_or_short_files_are_never_served(spark, tmp_path, monkeypatch, capsys):
+    real_frame = vector_table._frame
+    monkeypatch.setattr(vector_table, "_frame", lambda s, t, rows: real_frame(s, t, 2))  # 2 rows a file
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    monkeypatch.undo()
+    parts = sorted((out / "versions" / "000001" / "vectors").glob("part-*.parquet"))
+    assert len(parts) == 3
+    hidden = tmp_path / parts[0].name
+    parts[0].rename(hidden)                                               # a part file goes missing
+    with pytest.raises(DamagedModelError, match=f"{parts[0].name} is missing: .* 2 of the 3 files"):
+        Word2VecModel.load(str(out), spark=spark)
+    with pytest.raises(DamagedModelError, match="is missing"):
+        sql.register(spark, str(out), name="part")
+    assert main(["export", "--vectors", str(out), "--format", "word2vec-text",
+                 "--output", str(tmp_path / "v.txt")]) == 2
+    assert "is missing" in capsys.readouterr().err
+    hidden.rename(parts[0])
+    extra = parts[0].with_name("part-99999-stray.snappy.parquet")        # a file that is not listed
+    extra.write_bytes(parts[1].read_bytes())
+    with pytest.raises(DamagedModelError, match="part-99999-stray.snappy.parquet does not belong"):
+        Word2VecModel.load(str(out), spark=spark)
+    extra.unlink()
+    # a truncated file (the 202-line trace export gave)
+    (parts[2].parent / f".{parts[2].name}.crc").unlink()
+    parts[2].write_bytes(parts[2].read_bytes()[:-40])
+    assert main(["export", "--vectors", str(out), "--format", "word2vec-text",
+                 "--output", str(tmp_path / "v.txt")]) == 2
+    err = capsys.readouterr().err
+    assert f"{parts[2].name} is damaged" in err and "truncated" in err and err.count("\n") == 1
+
+
+def test_rows_are_checked_against_metadata_for_older_versions_too(spark, tmp_path):
+    out = tmp_path / "model"
+    location = publish(spark, out, 1.0)
+    meta_path = out / "versions" / "000001" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["files"]                                                      # as format 1 wrote it
+    meta["vocab_size"] = 7
+    (meta_path.parent / ".metadata.json.crc").unlink()
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(DamagedModelError, match="holds 5 rows, but metadata.json says the vocabulary has 7"):
+        vector_table.read_model(spark, location)
+    sql.register(spark, str(out), name="rows")
+    assert "hold 5 rows, but its metadata.json says 7" in sql_error(spark, "SELECT rows_vector('man')")
+
+
+def test_corrupt_metadata_names_the_file(spark, tmp_path, capsys):
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    meta_path = out / "versions" / "000001" / "metadata.json"
+    (meta_path.parent / ".metadata.json.crc").unlink()
+    meta_path.write_text(meta_path.read_text()[:-30])
+    with pytest.raises(DamagedModelError, match="metadata.json is damaged: not valid JSON"):
+        Word2VecModel.load(str(out), spark=spark)
+    assert main(["export", "--vectors", str(out), "--format", "word2vec-text",
+                 "--output", str(tmp_path / "v.txt")]) == 2
+    err = capsys.readouterr().err
+    assert f"{meta_path} is damaged: not valid JSON" in err and err.count("\n") == 1
+
+
+# -- 4. literal paths -----------------------------------------------------------------------------
+
+def test_paths_with_glob_characters_are_literal(spark, tmp_path, capsys):
+    ours, sibling = tmp_path / "m[1]", tmp_path / "m1"
+    publish(spark, sibling, 9.0, words=("other", "words", "here"), counts=[3, 2, 1])
+    publish(spark, ours, 1.0)
+    loaded = Word2VecModel.load(str(ours), spark=spark)
+    assert loaded.wv.words == list(WORDS) and loaded.wv["the"][0] == 1.0
+    sql.register(spark, str(ours), name="lit")
+    assert spark.sql("SELECT count(*) FROM lit_vectors").first()[0] == len(WORDS)
+    assert spark.sql("SELECT lit_vector('the')[0]").first()[0] == 1.0
+    assert [r[0] for r in spark.sql("SELECT word FROM lit_most_similar('the', 2)").collect()]
+    assert main(["export", "--vectors", str(ours), "--format", "word2vec-text",
+                 "--output", str(tmp_path / "v.txt")]) == 0
+    assert (tmp_path / "v.txt").read_text().splitlines()[0] == f"{len(WORDS)} 4"
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("the\tman\t5.0\nman\tking\t3.0\nwoman\tqueen\t1.0\n")
+    assert main(["evaluate", "--vectors", str(ours), "--similarity", str(pairs)]) == 0
+    capsys.readouterr()
+    import shutil
+    shutil.rmtree(sibling)                                                 # no sibling: still readable
+    assert Word2VecModel.load(str(ours), spark=spark).wv["the"][0] == 1.0
+    sql.register(spark, str(ours), name="lit")
+
+
+# -- 5. readers and retention ----------------------------------------------------------------------
+
+def test_a_registered_reader_learns_in_one_line_that_retention_removed_its_version(spark, tmp_path):
+    out = tmp_path / "model"
+    publish(spark, out, 1.0, keep_versions=1)
+    sql.register(spark, str(out), name="kept")
+    assert spark.sql("SELECT kept_vector('the')[0]").first()[0] == 1.0
+    assert spark.sql("SELECT count(*) FROM kept_vectors").first()[0] == len(WORDS)
+    publish(spark, out, 2.0, keep_versions=1)                              # deletes version 1
+    assert vector_table.published_versions(spark, str(out)) == [2]
+    gone = "was deleted (retention keeps only the newest versions)"
+    for query in ("SELECT kept_vector('the')", "SELECT * FROM kept_most_similar('the', 2)",
+                  "SELECT * FROM kept_analogy('the', 'man', 'woman', 1)", "SELECT * FROM kept_vectors"):
+        message = sql.worker_message(sql_error(spark, query))             # what jobs/query.py prints
+        assert gone in message or "is missing (deleted by retention" in message, message
+    sql.register(spark, str(out), name="kept")                            # registering again reads v2
+    assert spark.sql("SELECT kept_vector('the')[0]").first()[0] == 2.0
+
+
+# -- 7. words are strings, not fixed-width NumPy strings ----------------------------------------
+
+def test_words_differing_by_a_trailing_nul_keep_their_vectors(spark, tmp_path):
+    words = ("nul\x00", "nul", "a")
+    out = tmp_path / "model"
+    vocab = Vocabulary(words, np.array([5, 5, 1]))
+    m = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
+    vector_table.write_model(spark, str(out), vocab, m, m, {})
+    loaded = Word2VecModel.load(str(out), spark=spark)
+    assert loaded.wv.words == ["nul", "nul\x00", "a"]                     # count, then word as str
+    np.testing.assert_array_equal(loaded.wv["nul"], [0, 1])
+    np.testing.assert_array_equal(loaded.wv["nul\x00"], [1, 0])
+    sql.register(spark, str(out), name="nul")
+    got = dict(spark.sql("SELECT word, nul_vector(word) FROM nul_vectors").collect())
+    assert got["nul"] == [0.0, 1.0] and got["nul\x00"] == [1.0, 0.0]
