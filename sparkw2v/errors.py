@@ -21,7 +21,11 @@ class ConcurrentPublishError(UserError, RuntimeError):
 
 
 class StorageFullError(UserError, OSError):
-    """The filesystem ran out of space while publishing; earlier versions are intact."""
+    """The filesystem ran out of space while publishing; earlier versions are intact.
+    Raised as ``StorageFullError(errno.ENOSPC, message)``; prints as the message alone."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 def user_message(exc: BaseException) -> str | None:

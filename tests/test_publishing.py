@@ -162,7 +162,7 @@ def test_missing_extra_or_short_files_are_never_served(spark, tmp_path, monkeypa
     assert len(parts) == 3
     hidden = tmp_path / parts[0].name
     parts[0].rename(hidden)                                               # a part file goes missing
-    with pytest.raises(DamagedModelError, match=f"{parts[0].name} is missing: .* 2 of the 3 files"):
+    with pytest.raises(DamagedModelError, match=f"{parts[0].name} is missing: .*2 of the 3 files"):
         Word2VecModel.load(str(out), spark=spark)
     with pytest.raises(DamagedModelError, match="is missing"):
         sql.register(spark, str(out), name="part")

@@ -265,3 +265,33 @@ def _flags(settings: dict) -> list[str]:
     for name, value in settings.items():
         flags += [f"--{name.replace('_', '-')}", str(value)]
     return flags
+
+
+def test_a_batch_trains_again_on_a_version_another_writer_published_meanwhile(spark, tmp_path, monkeypatch):
+    from sparkw2v import continuation
+    from sparkw2v.streaming import BatchTrainer
+
+    from .test_training import planted_lines
+
+    out, checkpoint = tmp_path / "model", tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "metadata").write_text('{"id": "stream-1"}')
+    cfg = TrainConfig(output=str(out), vector_size=8, epochs=1, min_count=1, sample=0.0, num_partitions=1, seed=3)
+    trainer = BatchTrainer(spark, cfg, StreamConfig(source=str(tmp_path), checkpoint=str(checkpoint)))
+    frame = spark.createDataFrame([(line,) for line in planted_lines(sentences=40)], "value string")
+    real_publish, rivals = continuation.publish, []
+
+    def publish_after_a_rival(session, path, *args, **kwargs):
+        if not rivals:  # another writer publishes while the batch trained on "nothing yet"
+            rival = np.ones((1, 8), np.float32)
+            rivals.append(vector_table.write_model(spark, path, Vocabulary(("rival",), np.array([7])), rival,
+                                                   rival, {}, overwrite=True))
+        return real_publish(session, path, *args, **kwargs)
+
+    monkeypatch.setattr(continuation, "publish", publish_after_a_rival)
+    trainer(frame, 0)
+    assert vector_table.published_versions(spark, str(out)) == [1, 2]
+    newest = Word2VecModel.load(str(out), spark=spark)
+    assert "rival" in newest.wv and "g0w0" in newest.wv                   # built on the rival's version
+    assert newest.metadata["continued_from"]["version"] == 1
+    assert [b["version"] for b in trainer.batches] == [2]
