@@ -171,9 +171,11 @@ def check_present(source: VectorSource) -> None:
                              "call sparkw2v.sql.register again to read the newest version")
 
 
-def vectors_for(source: VectorSource) -> VectorTable:
-    """The table of ``source``, loaded once per worker process."""
-    check_present(source)
+def vectors_for(source: VectorSource, check: bool = True) -> VectorTable:
+    """The table of ``source``, loaded once per worker process; ``check``: first make sure the
+    version still exists (the table functions check once per task instead, in ``__init__``)."""
+    if check:
+        check_present(source)
     table = _cache.get(source.key)
     if table is None:
         while len(_cache) >= MAX_CACHED:  # make room first: never hold MAX_CACHED + 1 tables
@@ -386,7 +388,7 @@ class MostSimilarFunction:
     def eval(self, word: str | None, k: int | None = 10) -> Iterator[tuple[str, float]]:
         if not isinstance(word, str) or _count(k) <= 0:
             return
-        table = vectors_for(self.source)
+        table = vectors_for(self.source, check=False)
         row = table.index.get(word)
         if row is not None:
             yield from table.nearest([row], [], _count(k))
@@ -403,7 +405,7 @@ class AnalogyFunction:
     def eval(self, a: str | None, b: str | None, c: str | None, k: int | None = 1) -> Iterator[tuple[str, float]]:
         if _count(k) <= 0:
             return
-        table = vectors_for(self.source)
+        table = vectors_for(self.source, check=False)
         rows = [table.index.get(w) if isinstance(w, str) else None for w in (a, b, c)]
         if None not in rows:
             ra, rb, rc = rows

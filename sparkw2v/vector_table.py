@@ -51,7 +51,6 @@ import pyarrow.compute as pc
 from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
 from .errors import ConcurrentPublishError, DamagedModelError, StorageFullError, UserError
-from .vectors import WordVectors
 from .vocabulary import Vocabulary
 
 FORMAT_VERSION = 2  # 2: metadata.json lists every data file with its size and SHA-256
@@ -591,7 +590,3 @@ def read_model(spark: SparkSession, path: str, with_output: bool = True) -> Load
             raise DamagedModelError(f"{path}/{OUTPUT_VECTORS} holds a {w_out.shape[0]} x {w_out.shape[1]} "
                                     f"matrix, but {VECTORS}/ a {w_in.shape[0]} x {w_in.shape[1]} one")
     return LoadedModel(vocab, w_in, w_out, meta)
-
-
-def to_word_vectors(model: LoadedModel) -> WordVectors:
-    return WordVectors(model.vocab.words, model.w_in, model.vocab.counts)

@@ -60,7 +60,7 @@ def test_killed_run_resumes_to_the_same_vectors(spark, corpus, undisturbed, tmp_
     checkpoint = out / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
     proc = run_cli(["--input", str(corpus), "--output", str(out), "--checkpoint-interval", "0", *RUN],
                    {"SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT": "300"})
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 600                                    # a loaded machine is slow
     while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGKILL)                                   # the driver and its JVM
