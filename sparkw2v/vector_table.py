@@ -7,7 +7,9 @@ Layout of a model path ``OUTPUT``::
         vocab/            word string, count bigint, id int               (row order of the matrices)
         output_vectors/   id int, vector array<float>                     (negative-sampling weights,
                                                                            kept so training can continue)
-        metadata.json     parameters, corpus sizes, per-epoch history, versions
+        metadata.json     parameters, corpus sizes, per-epoch history, timings, versions, the
+                          Spark master and application id it was published from
+        report.png        loss, words/s and learning rate against epochs (with matplotlib installed)
     OUTPUT/LATEST                      the newest version's number (a hint for other tools)
     OUTPUT/_staging/                   work in progress: the next version, epoch checkpoints
 
@@ -25,6 +27,7 @@ Nothing here unpickles anything: loading reads Parquet and JSON only.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import time
@@ -35,6 +38,8 @@ import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
+from . import report
+from .session import describe_job
 from .vectors import WordVectors
 from .vocabulary import Vocabulary
 
@@ -102,6 +107,13 @@ class _FS:
         out = self.fs.create(self.p(path), True)
         try:
             out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        out = self.fs.create(self.p(path), True)
+        try:
+            out.write(bytearray(data))
         finally:
             out.close()
 
@@ -186,9 +198,29 @@ def vector_column(matrix: np.ndarray) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, type=pa.list_(pa.float32()))
 
 
-def _frame(spark: SparkSession, table: pa.Table, rows_per_file: int) -> DataFrame:
-    frame = spark.createDataFrame(table)
-    return frame.repartition(max(1, -(-table.num_rows // rows_per_file)))
+def _write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path: str) -> None:
+    """Write a driver-side table as Parquet files of at most ``rows_per_file`` rows.
+
+    The table reaches the executors as one broadcast Arrow IPC buffer and each task writes
+    its slice of it, so the rows travel as broadcast blocks, not inside the tasks (where
+    Spark warns about "a task of very large size" and every row passes the scheduler).
+    """
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from . import executor
+
+    files = max(1, -(-table.num_rows // rows_per_file))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    payload_bc = spark.sparkContext.broadcast(sink.getvalue().to_pybytes())
+    try:
+        (spark.range(files, numPartitions=files)
+         .mapInArrow(functools.partial(executor.table_slices, rows=rows_per_file, payload_bc=payload_bc),
+                     from_arrow_schema(table.schema))
+         .write.parquet(path))
+    finally:
+        payload_bc.destroy()
 
 
 def versions() -> dict:
@@ -206,6 +238,13 @@ def versions() -> dict:
     return found
 
 
+def spark_run(spark: SparkSession) -> dict:
+    """The Spark application a version was published from (``sparkw2v info`` shows it)."""
+    sc = spark.sparkContext
+    return {"master": sc.master, "app_id": sc.applicationId, "app_name": sc.appName, "version": spark.version,
+            "default_parallelism": sc.defaultParallelism}
+
+
 def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                 metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS) -> str:
     """Publish a complete model as the next version of ``path``; returns the version's full path.
@@ -220,12 +259,17 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     existing = published_versions(spark, path)
     version = (existing[-1] if existing else 0) + 1
     staging = f"{path}/{STAGING}/version-{uuid.uuid4().hex[:8]}"
+    describe_job(spark, f"publish version {version}")
     try:
         write_tables(spark, staging, vocab, w_in, w_out)
         meta = {**metadata, "format_version": FORMAT_VERSION, "version": version,
                 "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions()}
+                "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions(),
+                "spark": spark_run(spark)}
         fs.write_text(f"{staging}/{METADATA}", json.dumps(meta, indent=2, sort_keys=True, default=_json))
+        chart = report.chart_png(meta)
+        if chart is not None:
+            fs.write_bytes(f"{staging}/{report.CHART}", chart)
         fs.mkdirs(f"{path}/{VERSIONS}")
         target = version_path(path, version)
         if fs.exists(target):
@@ -237,6 +281,8 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
             fs.delete(staging)
         drop_empty_staging(fs, path)
         raise
+    finally:
+        describe_job(spark, None)
     _point_latest(fs, path, version)
     for old in published_versions(spark, path)[:-max(1, keep_versions)]:
         fs.delete(version_path(path, old))
@@ -267,12 +313,11 @@ def write_tables(spark: SparkSession, directory: str, vocab: Vocabulary, w_in: n
     words = pa.array(vocab.words, type=pa.string())
     counts = pa.array(vocab.counts, type=pa.int64())
     ids = pa.array(np.arange(len(vocab), dtype=np.int32))
-    _frame(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
-           rows_per_file).write.parquet(f"{directory}/{VECTORS}")
-    _frame(spark, pa.table({"word": words, "count": counts, "id": ids}),
-           1 << 22).write.parquet(f"{directory}/{VOCAB}")
-    _frame(spark, pa.table({"id": ids, "vector": vector_column(w_out)}),
-           rows_per_file).write.parquet(f"{directory}/{OUTPUT_VECTORS}")
+    _write_parquet(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
+                   rows_per_file, f"{directory}/{VECTORS}")
+    _write_parquet(spark, pa.table({"word": words, "count": counts, "id": ids}), 1 << 22, f"{directory}/{VOCAB}")
+    _write_parquet(spark, pa.table({"id": ids, "vector": vector_column(w_out)}), rows_per_file,
+                   f"{directory}/{OUTPUT_VECTORS}")
 
 
 def drop_empty_staging(fs: _FS, path: str) -> None:
