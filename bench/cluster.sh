@@ -67,7 +67,7 @@ say "2 workers registered with $MASTER"
 
 # 3. The jobs, as the README writes them: executors run the packed env's Python
 #    (./env/bin/python inside each executor's directory), the driver an absolute path.
-gzip -dc "$ROOT/sparkw2v/data/brown.txt.gz" | head -n "$LINES" > "$WORK/corpus.txt"
+{ gzip -dc "$ROOT/sparkw2v/data/brown.txt.gz" || true; } | head -n "$LINES" > "$WORK/corpus.txt"  # gzip: SIGPIPE
 submit() {
     PYSPARK_PYTHON=./env/bin/python PYSPARK_DRIVER_PYTHON="$PY" timeout "$TIMEOUT" \
         "$SPARK_HOME/bin/spark-submit" --master "$MASTER" --archives "$WORK/env.tar.gz#env" \
