@@ -269,9 +269,9 @@ def closing_times(phases: dict[str, float | None]) -> str:
     known = {name: seconds for name, seconds in phases.items() if seconds is not None}
     other = total - sum(known.values())
     parts = [f"{name} {format_seconds(seconds)}" for name, seconds in known.items()]
-    if other >= 0.05:
+    if parts and other >= 0.05:
         parts.append(f"other {format_seconds(other)}")
-    return f"run took {format_seconds(total)}: " + ", ".join(parts)
+    return f"run took {format_seconds(total)}" + (": " + ", ".join(parts) if parts else "")
 
 
 def cmd_stream(args: argparse.Namespace) -> int:

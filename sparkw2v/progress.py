@@ -105,7 +105,10 @@ class Tracker:
     # -- inside ------------------------------------------------------------------------------
 
     def _finish(self, phase: Phase, now: float) -> None:
-        _count_tasks(self._sc, phase)
+        try:
+            _count_tasks(self._sc, phase)
+        except Exception:  # a stopped context: report the time without the tasks
+            pass
         seconds = now - phase.started
         self._previous[_shape(phase.label)] = seconds
         self.clear_line()
