@@ -8,7 +8,8 @@
 #   bash bench/cluster.sh                 # uses .venv (pip install -e '.[dev]'), ~3 to 10 minutes
 #
 # Environment: PYTHON (driver interpreter, default .venv/bin/python), CLUSTER_PORT (7177),
-# CLUSTER_TIMEOUT (seconds per spark-submit, 900), CLUSTER_LINES (lines of Brown to train on, 20000).
+# CLUSTER_TIMEOUT (seconds per spark-submit, 900), CLUSTER_LINES (lines of Brown to train on, 20000),
+# CLUSTER_ENV (an env.tar.gz this script packed before: skips building it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,12 +40,16 @@ say() { echo "[$(date +%T)] $*"; }
 # 1. The executors' Python: a venv with sparkw2v and its run-time dependencies (pyspark itself
 #    comes from the workers' SPARK_HOME), packed with venv-pack. Nodes need the same base
 #    Python at the same path (a venv links to it).
-say "building the executor environment in $WORK/env"
-"$PY" -m venv "$WORK/env"
-"$WORK/env/bin/pip" install -q numpy pyarrow 'pandas>=2.2,<3' 'scipy>=1.15'
-"$WORK/env/bin/pip" install -q --no-deps "$ROOT"
-"$(dirname "$PY")/venv-pack" -q -p "$WORK/env" -o "$WORK/env.tar.gz"
-say "packed $(du -h "$WORK/env.tar.gz" | cut -f1) into $WORK/env.tar.gz"
+if [ -n "${CLUSTER_ENV:-}" ]; then
+    cp "$CLUSTER_ENV" "$WORK/env.tar.gz"
+else
+    say "building the executor environment in $WORK/env"
+    "$PY" -m venv "$WORK/env"
+    "$WORK/env/bin/pip" install -q numpy pyarrow 'pandas>=2.2,<3' 'scipy>=1.15'
+    "$WORK/env/bin/pip" install -q --no-deps "$ROOT"
+    "$(dirname "$PY")/venv-pack" -q -p "$WORK/env" -o "$WORK/env.tar.gz"
+fi
+say "executor environment: $(du -h "$WORK/env.tar.gz" | cut -f1) in $WORK/env.tar.gz"
 
 # 2. The cluster.
 "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master --host 127.0.0.1 --port "$PORT" \
@@ -66,15 +71,19 @@ done
 say "2 workers registered with $MASTER"
 
 # 3. The jobs, as the README writes them: executors run the packed env's Python
-#    (./env/bin/python inside each executor's directory), the driver an absolute path.
+#    (./env/bin/python inside each executor's directory), the driver an absolute path; Spark's
+#    startup lines silenced with sparkw2v's log4j2 file. Plain, single-file event logs.
 { gzip -dc "$ROOT/sparkw2v/data/brown.txt.gz" || true; } | head -n "$LINES" > "$WORK/corpus.txt"  # gzip: SIGPIPE
 submit() {
     PYSPARK_PYTHON=./env/bin/python PYSPARK_DRIVER_PYTHON="$PY" timeout "$TIMEOUT" \
         "$SPARK_HOME/bin/spark-submit" --master "$MASTER" --archives "$WORK/env.tar.gz#env" \
         --executor-memory 768m --conf spark.driver.host=127.0.0.1 --conf spark.ui.enabled=false \
-        --conf spark.eventLog.enabled=true --conf "spark.eventLog.dir=file://$WORK/events" "$@"
+        --driver-java-options "-Dlog4j2.configurationFile=$QUIET" \
+        --conf spark.eventLog.enabled=true --conf "spark.eventLog.dir=file://$WORK/events" \
+        --conf spark.eventLog.compress=false --conf spark.eventLog.rolling.enabled=false "$@"
 }
 mkdir -p "$WORK/events"
+QUIET=$("$PY" -c 'import sparkw2v.session as s; print(s.QUIET_LOG4J)')
 started=$(date +%s)
 say "submitting jobs/train.py"
 submit "$ROOT/jobs/train.py" --input "$WORK/corpus.txt" --output "$WORK/model" --epochs 2 \
