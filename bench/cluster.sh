@@ -95,7 +95,8 @@ submit "$ROOT/jobs/query.py" --vectors "$WORK/model" \
     --sql "SELECT * FROM w2v_most_similar('money', 5)" 2>&1 | tee "$WORK/query.out"
 say "query took $(( $(date +%s) - started ))s"
 
-# 4. Both executors ran tasks in each application (SparkListenerTaskEnd events by executor).
+# 4. Both executors ran training tasks; the query (a couple of tasks) ran on the cluster's
+#    executors (SparkListenerTaskEnd events by executor, from the event logs).
 "$PY" - "$WORK/events" <<'EOF'
 import collections, glob, json, sys
 
@@ -112,7 +113,8 @@ for path in sorted(glob.glob(f"{sys.argv[1]}/*")):
                 executors.add(event["Executor ID"])
             elif kind == "SparkListenerTaskEnd" and event["Task End Reason"]["Reason"] == "Success":
                 tasks[event["Task Info"]["Executor ID"]] += 1
-    ok = len(executors) == 2 and all(tasks[e] > 0 for e in executors)
+    ran = [e for e in executors if tasks[e] > 0]
+    ok = len(executors) == 2 and (len(ran) == 2 if name == "sparkw2v" else len(ran) >= 1)
     failed |= not ok
     print(f"{'ok' if ok else 'FAIL'}: {name}: {len(executors)} executors, successful tasks per executor "
           f"{dict(sorted(tasks.items()))}")
