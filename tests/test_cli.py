@@ -134,7 +134,7 @@ def test_metadata_records_the_spark_run_and_info_prints_it(spark, trained, capsy
     assert spark.sparkContext.applicationId in text and f"master {spark.sparkContext.master}" in text
     assert "vector_size=8" in text and "epochs=2" in text                      # parameters that differ
     assert re.search(r"^history +epoch +words +words/s +loss", text, re.M)
-    assert re.search(r"^timings +count [\d.]+s, encode [\d.]+s", text, re.M)
+    assert re.search(r"^timings +count [\dmhs.]+, encode [\dmhs.]+", text, re.M)
     assert main(["info", str(out), "--json", "-q"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == 1
     assert main(["info", str(out / "nothing-here"), "-q"]) == 2
