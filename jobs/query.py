@@ -18,6 +18,8 @@ FORMATS = ("parquet", "csv", "json")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from sparkw2v.cli import conf_pair
+
     parser = argparse.ArgumentParser(
         prog="query.py", description="Run a Spark SQL query over a trained sparkw2v model.",
         epilog="Functions (prefix = --name): NAME_vectors (view: word, count, vector), NAME_vector(word), "
@@ -36,7 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, metavar="N",
                         help="at most N rows (default: 20 when printing, all when writing)")
     parser.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
+    parser.add_argument("--conf", metavar="KEY=VALUE", action="append", type=conf_pair, default=[],
+                        help="a Spark setting, e.g. --conf spark.executor.memory=4g (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show Spark's own warnings")
     return parser
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sparkw2v.session import get_session
     from sparkw2v.sql import register, worker_message
 
-    spark = get_session("sparkw2v-query", master=args.master)
+    spark = get_session("sparkw2v-query", master=args.master, conf=dict(args.conf),
+                        spark_log_level="WARN" if args.verbose else "ERROR")
     try:
         register(spark, args.vectors, name=args.name)
     except (FileNotFoundError, ValueError) as exc:  # not a model; --name not an identifier

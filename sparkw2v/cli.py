@@ -1,5 +1,5 @@
-"""Command line: ``sparkw2v train``, ``stream``, ``evaluate``, ``export``, ``import``; ``jobs/*.py``
-call the same functions.
+"""Command line: ``sparkw2v train``, ``stream``, ``evaluate``, ``export``, ``import``, ``info``;
+``jobs/*.py`` call the same functions.
 
 Flags are generated from :class:`~sparkw2v.config.TrainConfig`, so names, help
 and defaults live in one place. Settings come from the defaults, then
@@ -13,9 +13,14 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 from typing import Sequence
 
+from . import __version__
 from .config import NOT_STREAM_FIELDS, ConfigError, StreamConfig, TrainConfig
+
+#: When this process started its work (the closing line's wall time counts from here).
+STARTED = time.perf_counter()
 
 log = logging.getLogger("sparkw2v")
 
@@ -25,10 +30,15 @@ PROBE_WORDS = ("money", "government", "church", "war", "city", "children", "musi
 _TYPES = {"int": int, "float": float, "str": str}
 
 
+#: Settings a command cannot run without (they may also come from --config), shown in the help.
+REQUIRED = {"input": "required, or --input-table", "output": "required",
+            "source": "required", "checkpoint": "required"}
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig,
                          exclude: Sequence[str] = ()) -> None:
     """One flag per field of ``cls`` (TrainConfig, StreamConfig), grouped as in the dataclass;
-    defaults left unset."""
+    defaults left unset, so that flags given override ``--config``."""
     groups: dict[str, argparse._ArgumentGroup] = {}
     for f in dataclasses.fields(cls):
         if f.name in exclude:
@@ -37,15 +47,40 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfi
         group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(group_name))
         flag = "--" + f.name.replace("_", "-")
         base = f.type.replace(" | None", "")
-        help_text = f.metadata["help"] + ("" if "(default:" in f.metadata["help"] else f" (default: {f.default})")
+        help_text = f.metadata["help"]
+        if f.name in REQUIRED:
+            help_text += f" ({REQUIRED[f.name]})"
+        elif base == "bool":
+            help_text += " (the default)" if f.default else ""
+        elif f.default is not None and "(default" not in help_text:
+            help_text += f" (default: {f.default})"
         if base == "bool":
             group.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
             if "negated" in f.metadata:
+                opposite = f.metadata.get("negated_help", f"opposite of {flag}")
                 group.add_argument("--" + f.metadata["negated"], dest=f.name, action="store_false",
-                                   default=argparse.SUPPRESS, help=f"opposite of {flag}")
+                                   default=argparse.SUPPRESS,
+                                   help=opposite + ("" if f.default else " (the default)"))
         else:
             group.add_argument(flag, dest=f.name, type=_TYPES[base], default=argparse.SUPPRESS,
-                               metavar=f.name.upper(), help=help_text)
+                               metavar=_metavar(f.name, base), help=help_text)
+
+
+_METAVARS = {"input": "PATH", "output": "PATH", "from_model": "MODEL", "source": "PATH", "checkpoint": "PATH",
+             "input_table": "NAME", "text_column": "COLUMN", "tokens_column": "COLUMN", "token_pattern": "REGEX",
+             "input_format": "FORMAT", "format": "FORMAT", "combine": "RULE", "trigger_interval": "DURATION"}
+
+
+def _metavar(name: str, base: str) -> str:
+    return _METAVARS.get(name) or {"int": "N", "float": "X"}.get(base, name.upper())
+
+
+def conf_pair(text: str) -> tuple[str, str]:
+    """``--conf KEY=VALUE`` as (key, value); the value may hold further '=' signs."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value
 
 
 def config_from_args(args: argparse.Namespace, exclude: Sequence[str] = ()) -> TrainConfig:
@@ -60,17 +95,25 @@ def config_from_args(args: argparse.Namespace, exclude: Sequence[str] = ()) -> T
     return cfg.replace(**given)
 
 
+TRAIN_USAGE = ("sparkw2v train (--input PATH | --input-table NAME) --output PATH [options]\n"
+               "       sparkw2v train --config FILE.toml [options]")
+LAYOUT = ("A version is OUTPUT/versions/NNNNNN/ (vectors/, vocab/, output_vectors/, counts/ as Parquet; "
+          "metadata.json; report.png with matplotlib installed), and OUTPUT/LATEST names the newest; "
+          "readers given OUTPUT read the newest version.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sparkw2v", description="Distributed word2vec on Apache Spark.")
+    parser.add_argument("--version", action="version", version=f"sparkw2v {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="train word vectors and write a Parquet vector table",
-                           description="Train word2vec on text and write OUTPUT/vectors (Parquet), "
-                                       "OUTPUT/vocab and OUTPUT/metadata.json.")
+    train = sub.add_parser("train", help="train word vectors and publish them as a new version of OUTPUT",
+                           usage=TRAIN_USAGE,
+                           description="Train word2vec on text and publish it as a new version of OUTPUT. " + LAYOUT
+                                       + " Settings come from the defaults, then --config, then flags.")
     train.add_argument("--config", metavar="FILE", help="TOML file of settings (see conf/default.toml)")
     add_config_arguments(train)
     run = train.add_argument_group("run")
-    run.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
     run.add_argument("--eval-similarity", metavar="FILE",
                      help="score the vectors on word pairs (WordSim-353 format) and record it in metadata.json")
     run.add_argument("--eval-analogies", metavar="FILE",
@@ -82,47 +125,48 @@ def build_parser() -> argparse.ArgumentParser:
 
     stream = sub.add_parser(
         "stream", help="follow a landing folder and publish a new model version per batch of new files",
+        usage="sparkw2v stream --source PATH --checkpoint PATH --output PATH [options]",
         description="Follow --source with Spark Structured Streaming. Each batch of new files adds its "
                     "word counts to the running counts (words enter the vocabulary at --min-count), trains "
                     "on the batch starting from the newest version of --output (the first batch: "
                     "--from-model, or nothing) and publishes the next version of --output. A restart with "
-                    "the same --checkpoint neither skips nor retrains a batch.")
+                    "the same --checkpoint neither skips nor retrains a batch. " + LAYOUT)
     stream.add_argument("--config", metavar="FILE",
                         help="TOML file of training settings (see conf/default.toml; input settings ignored)")
     add_config_arguments(stream, StreamConfig)
     add_config_arguments(stream, TrainConfig, exclude=NOT_STREAM_FIELDS)
-    stream.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
     _add_common(stream)
 
-    evaluate = sub.add_parser("evaluate", help="score a vector table on word-similarity and analogy files")
-    evaluate.add_argument("--vectors", required=True, help="model directory written by 'sparkw2v train'")
+    evaluate = sub.add_parser("evaluate", help="score a model on word-similarity and analogy files")
+    evaluate.add_argument("--vectors", required=True, metavar="MODEL",
+                          help="model path written by 'sparkw2v train' (its newest version) or one version")
     evaluate.add_argument("--similarity", metavar="FILE", help="word pairs with scores (WordSim-353 format)")
     evaluate.add_argument("--analogies", metavar="FILE", help="analogy questions (questions-words format)")
-    evaluate.add_argument("--restrict-vocab", type=int, default=300_000,
+    evaluate.add_argument("--restrict-vocab", type=int, default=300_000, metavar="N",
                           help="answer analogies from the N most frequent words (default: 300000)")
     evaluate.add_argument("--record", action="store_true",
                           help="also store the scores with the model version (evaluation.json, read as "
                                "\"evaluation\" of its metadata)")
-    evaluate.add_argument("--master", help="Spark master (default: local[*])")
     _add_common(evaluate)
 
     export = sub.add_parser("export", help="write a model's vectors in the word2vec C text or binary format",
-                            description="Write the word vectors of a model directory as a word2vec.c / "
-                                        "gensim file, most frequent word first. A .gz name is compressed.")
-    export.add_argument("--vectors", required=True, metavar="MODEL_DIR",
-                        help="model directory written by 'sparkw2v train' or 'sparkw2v import'")
+                            description="Write the word vectors of a model (its newest version) as a "
+                                        "word2vec.c / gensim file, most frequent word first. A .gz name is "
+                                        "compressed.")
+    export.add_argument("--vectors", required=True, metavar="MODEL",
+                        help="model path written by 'sparkw2v train' or 'sparkw2v import'")
     export.add_argument("--format", required=True, choices=("word2vec-text", "word2vec-binary"))
     export.add_argument("--output", required=True, metavar="FILE", help="local file to write")
     export.add_argument("--vocab-counts", metavar="FILE",
                         help="also write 'word count' lines (gensim's fvocab, word2vec -save-vocab)")
     export.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    export.add_argument("--master", help="Spark master (default: local[*])")
     _add_common(export)
 
-    imp = sub.add_parser("import", help="turn a word2vec C text or binary file into a model directory",
-                         description="Read a word2vec.c / gensim vector file (optionally .gz) and write a "
-                                     "model directory. Without --vocab-counts the file's row order is kept "
-                                     "and counts are ranks (metadata.json says \"counts\": \"rank\").")
+    imp = sub.add_parser("import", help="turn a word2vec C text or binary file into a model",
+                         description="Read a word2vec.c / gensim vector file (optionally .gz) and publish it "
+                                     "as a model (OUTPUT/versions/NNNNNN/). Without --vocab-counts the file's "
+                                     "row order is kept and counts are ranks (metadata.json says \"counts\": "
+                                     "\"rank\").")
     imp.add_argument("--input", required=True, metavar="FILE",
                      help="local word2vec file (.gz is decompressed)")
     kind = imp.add_mutually_exclusive_group()
@@ -131,33 +175,61 @@ def build_parser() -> argparse.ArgumentParser:
     kind.add_argument("--text", dest="binary", action="store_const", const=False, help="the file is text")
     imp.add_argument("--vocab-counts", metavar="FILE", help="'word count' lines giving the real counts")
     imp.add_argument("--limit", type=int, metavar="N", help="read only the first N vectors")
-    imp.add_argument("--output", required=True, metavar="MODEL_DIR", help="model directory to write")
-    imp.add_argument("--overwrite", action="store_true", help="replace an existing --output")
-    imp.add_argument("--master", help="Spark master (default: local[*])")
+    imp.add_argument("--output", required=True, metavar="MODEL", help="model path to write")
+    imp.add_argument("--overwrite", action="store_true", help="publish a new version of an existing --output")
     _add_common(imp)
+
+    info = sub.add_parser("info", help="print a model version's training report",
+                          description="Print what a published version records: version, the Spark master "
+                                      "and application it ran on, parameters that differ from the defaults, "
+                                      "corpus and vocabulary, timings, per-epoch history and scores.")
+    info.add_argument("model", metavar="MODEL", help="model path (its newest version) or one version directory")
+    info.add_argument("--json", action="store_true", help="print metadata.json as it is")
+    info.add_argument("--chart", metavar="FILE.png",
+                      help="also draw the version's chart into FILE.png (needs matplotlib)")
+    _add_common(info)
     return parser
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging and full tracebacks")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    common = parser.add_argument_group("spark and output")
+    common.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
+    common.add_argument("--conf", metavar="KEY=VALUE", action="append", type=conf_pair, default=[],
+                        help="a Spark setting, e.g. --conf spark.executor.memory=4g (repeatable); settings the "
+                             "driver JVM needs at start (spark.driver.memory) go to spark-submit itself")
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, Spark's own warnings and full tracebacks")
+    common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress")
+
+
+def _session(args: argparse.Namespace, app_name: str = "sparkw2v"):
+    """The SparkSession of a command, with its --master, --conf and Spark's log level."""
+    from .session import get_session
+
+    return get_session(app_name, master=args.master, conf=dict(args.conf),
+                       spark_log_level="WARN" if args.verbose else "ERROR")
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
+    from . import progress
+
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        datefmt="%H:%M:%S", stream=sys.stderr)
+    # Other libraries' INFO lines (matplotlib's font cache, py4j) only with --verbose.
+    logging.basicConfig(level=level if args.verbose else max(level, logging.WARNING),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
+                        stream=sys.stderr)
     log.setLevel(level)
     logging.getLogger("py4j").setLevel(max(level, logging.WARNING))  # streaming's callback server chatter
+    progress.configure(live=sys.stderr.isatty() and not args.quiet)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .model import Word2Vec
-    from .session import get_session
     from .vector_table import check_output
 
     cfg = config_from_args(args).validate()
-    spark = get_session(master=args.master)
+    spark = _session(args)
+    phases = {"starting Spark": time.perf_counter() - STARTED}
     overwrite = cfg.overwrite
     if cfg.from_model:
         from .continuation import same_path
@@ -169,21 +241,40 @@ def cmd_train(args: argparse.Namespace) -> int:
         if value is not None and not os.path.isfile(value):
             raise ConfigError(f"--{name.replace('_', '-')} {value!r}: no such file")
     model = Word2Vec(cfg).fit_input(spark)
+    info = model.result.info
+    phases.update(counting=info.get("count_seconds"), encoding=info.get("encode_seconds"),
+                  training=info.get("train_seconds"))
     if args.eval_similarity or args.eval_analogies:
+        started = time.perf_counter()
         scores = model.evaluate(args.eval_similarity, args.eval_analogies)
+        phases["evaluating"] = time.perf_counter() - started
         print("evaluation: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                          for k, v in sorted(scores.items())))
+    started = time.perf_counter()
     location = model.save(cfg.output, overwrite=overwrite)
-    info = model.result.info
-    print(f"trained {len(model.wv)} words x {cfg.vector_size} dims on {info['train_words']} words "
-          f"({cfg.epochs} epochs, {info['num_partitions']} partitions) in {info['train_seconds']:.1f}s "
-          f"({info['words_per_second']:.0f} words/s); wrote {location}")
+    phases["publishing"] = time.perf_counter() - started
+    print(f"trained {len(model.wv)} words x {cfg.vector_size} dims on {info['train_words']:,} words "
+          f"({cfg.epochs} epochs, {info['num_partitions']} partitions, "
+          f"{info['words_per_second']:,.0f} words/s) and wrote {location}")
+    print(closing_times(phases))
     _print_neighbours(model.wv, args.show)
     return 0
 
 
+def closing_times(phases: dict[str, float | None]) -> str:
+    """``run took 44.4s: starting Spark 9.1s, counting 7.9s, ..., other 2.0s`` (wall time since start)."""
+    from .progress import format_seconds
+
+    total = time.perf_counter() - STARTED
+    known = {name: seconds for name, seconds in phases.items() if seconds is not None}
+    other = total - sum(known.values())
+    parts = [f"{name} {format_seconds(seconds)}" for name, seconds in known.items()]
+    if parts and other >= 0.05:
+        parts.append(f"other {format_seconds(other)}")
+    return f"run took {format_seconds(total)}" + (": " + ", ".join(parts) if parts else "")
+
+
 def cmd_stream(args: argparse.Namespace) -> int:
-    from .session import get_session
     from .streaming import run_stream
 
     cfg = config_from_args(args, exclude=NOT_STREAM_FIELDS).validate(require_io=False)
@@ -191,11 +282,12 @@ def cmd_stream(args: argparse.Namespace) -> int:
         raise ConfigError("give --output PATH: the model the stream publishes versions of")
     options = StreamConfig(**{name: getattr(args, name) for name in StreamConfig.__dataclass_fields__
                               if hasattr(args, name)}).validate()
-    spark = get_session(master=args.master)
+    spark = _session(args)
     batches = run_stream(spark, cfg, options)
     published = [b for b in batches if b.get("version")]
     print(f"processed {len(batches)} batch(es), published {len(published)} version(s) of {cfg.output}"
           + (f"; newest: {published[-1]['location']}" if published else ""))
+    print(closing_times({}))
     return 0
 
 
@@ -218,13 +310,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
     from .model import Word2VecModel
-    from .session import get_session
 
     if not args.similarity and not args.analogies:
         raise ConfigError("give --similarity FILE and/or --analogies FILE")
     from .vector_table import record_evaluation, resolve
 
-    spark = get_session(master=args.master)
+    spark = _session(args)
     location = resolve(spark, args.vectors)  # once: the version scored is the version recorded
     model = Word2VecModel.load(location, spark=spark)
     scores = model.evaluate(args.similarity, args.analogies, restrict_vocab=args.restrict_vocab)
@@ -236,9 +327,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .interchange import FORMATS, export_model
-    from .session import get_session
 
-    spark = get_session(master=args.master)
+    spark = _session(args)
     n, d = export_model(spark, args.vectors, args.output, binary=FORMATS[args.format],
                         vocab_counts=args.vocab_counts, overwrite=args.overwrite)
     counts = f" and counts to {args.vocab_counts}" if args.vocab_counts else ""
@@ -248,11 +338,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from .interchange import import_model
-    from .session import get_session
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
-    spark = get_session(master=args.master)
+    spark = _session(args)
     location, n, d = import_model(spark, args.input, args.output, binary=args.binary,
                                   vocab_counts=args.vocab_counts, limit=args.limit, overwrite=args.overwrite)
     counts = f"counts from {args.vocab_counts}" if args.vocab_counts else "counts are ranks (file order kept)"
@@ -260,8 +349,29 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from .report import chart_png, summary
+    from .vector_table import read_metadata, resolve
+
+    spark = _session(args)
+    location = resolve(spark, args.model)
+    meta = read_metadata(spark, location)
+    print(json.dumps(meta, indent=2, sort_keys=True) if args.json else summary(meta, location))
+    if args.chart:
+        png = chart_png(meta)
+        if png is None:
+            raise ConfigError(f"no chart for {location}: it has no per-epoch history or matplotlib is not "
+                              "installed (pip install 'sparkw2v[report]')")
+        with open(args.chart, "wb") as fh:
+            fh.write(png)
+        print(f"wrote {args.chart}")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "stream": cmd_stream, "evaluate": cmd_evaluate, "export": cmd_export,
-            "import": cmd_import}
+            "import": cmd_import, "info": cmd_info}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -43,7 +43,8 @@ class TrainConfig:
     text_column: str = _opt("text", "column holding the text (parquet/orc/json/csv/tables)", "input")
     tokens_column: str | None = _opt(
         None, "column of array<string> tokens to use as they are (no tokenization)", "input")
-    lowercase: bool = _opt(True, "lower-case text before splitting", "input", negated="keep-case")
+    lowercase: bool = _opt(True, "lower-case text before splitting", "input", negated="keep-case",
+                           negated_help="keep the text's case")
     token_pattern: str | None = _opt(
         None, "regular expression to split text on (default: any whitespace)", "input")
     max_sentence_length: int = _opt(10_000, "cut longer sentences into pieces of this many words", "input")
@@ -52,8 +53,7 @@ class TrainConfig:
     max_vocab_size: int | None = _opt(None, "keep only the N most frequent words", "vocabulary")
     # Model and training
     vector_size: int = _opt(100, "dimensions of the word vectors", "training")
-    sg: bool = _opt(True, "skip-gram (default); --cbow for continuous bag of words", "training",
-                    negated="cbow")
+    sg: bool = _opt(True, "skip-gram", "training", negated="cbow", negated_help="continuous bag of words (CBOW)")
     window: int = _opt(5, "maximum distance between a word and its context words", "training")
     negative: int = _opt(5, "negative samples per training example", "training")
     ns_exponent: float = _opt(0.75, "exponent of the negative-sampling distribution count**x", "training")
@@ -96,7 +96,7 @@ class TrainConfig:
                         "(shards that touched it) / partition_alpha_scale; 'sum' adds the updates",
                         "distribution")
     # Output
-    output: str | None = _opt(None, "directory to write vectors/, vocab/ and metadata.json to", "output")
+    output: str | None = _opt(None, "model path: each run publishes OUTPUT/versions/NNNNNN/", "output")
     overwrite: bool = _opt(False, "publish a new version of an existing --output", "output")
     keep_versions: int = _opt(3, "published versions of --output to keep; older ones are deleted", "output")
     resume: bool = _opt(False, "continue from the last epoch checkpoint of an interrupted run "
@@ -106,7 +106,8 @@ class TrainConfig:
         "(0: after every epoch)", "output")
     save_counts: bool = _opt(True, "also write every word's count, rare words included, as a counts/ table "
                              "with the model, so that continuing it (--from-model, stream) can grow the "
-                             "vocabulary from words below min_count", "output", negated="no-save-counts")
+                             "vocabulary from words below min_count", "output", negated="no-save-counts",
+                             negated_help="write no counts/ table")
     keep_checkpoints: bool = _opt(False, "keep the epoch checkpoint under OUTPUT/_staging after "
                                   "publishing", "output")
     # Continuation (train --from-model, stream)

@@ -321,3 +321,16 @@ def mean_vectors(batches: Iterable, task: MeanVectorTask, payload_bc) -> Iterato
         offsets = pa.array(np.arange(0, (len(lengths) + 1) * dim, dim, dtype=np.int32))
         vectors = pa.ListArray.from_arrays(offsets, pa.array(means.reshape(-1)))
         yield pa.RecordBatch.from_arrays([*batch.columns, vectors], [*batch.schema.names, task.output])
+
+
+# -- publishing (a driver-side table written by the executors) -------------------------------------
+
+def table_slices(batches: Iterable, rows: int, payload_bc) -> Iterator:
+    """``mapInArrow`` over a column of slice numbers ``i``: rows ``[i * rows, (i + 1) * rows)`` of
+    the Arrow table broadcast as one IPC buffer."""
+    import pyarrow as pa
+
+    table = pa.ipc.open_stream(payload_bc.value).read_all()
+    for batch in batches:
+        for i in batch.column(0).to_pylist():
+            yield from table.slice(i * rows, rows).to_batches()

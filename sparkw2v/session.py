@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sys
+from pathlib import Path
+from typing import Mapping
 
 from pyspark.sql import SparkSession
+
+from . import progress
+
+log = logging.getLogger("sparkw2v")
 
 #: Attempts per task under a local master chosen by default (a plain ``local[N]`` allows one).
 LOCAL_TASK_ATTEMPTS = 4
@@ -14,20 +21,30 @@ _PLAIN_LOCAL = re.compile(r"local(?:\[(\d+|\*)\])?")
 
 #: Each Spark task is one core; BLAS threads inside a task would fight the other tasks.
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: Log4j 2 configuration that keeps Spark's own log at ERROR from the JVM's first line on.
+QUIET_LOG4J = Path(__file__).parent / "data" / "log4j2-quiet.properties"
 
 
-def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: dict | None = None) -> SparkSession:
+def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Mapping[str, str] | None = None,
+                spark_log_level: str = "ERROR") -> SparkSession:
     """The active session, or a new one (``local[*]`` unless spark-submit set a master).
 
-    Python workers of a local session run this interpreter, so the installed
-    NumPy and sparkw2v are the ones they import. Without ``master``, a plain local
-    master (``local``, ``local[N]``, ``local[*]``, the default) gets task retries,
-    ``local[N,4]``, so that a failed task (a killed Python worker) is retried as on a
-    cluster, where ``spark.task.maxFailures`` (4) applies. A ``master`` given here is
-    used as it is.
+    ``conf`` holds Spark settings (``--conf KEY=VALUE``); on an already active session
+    only those Spark allows to change at run time are applied, the others are named in
+    a warning. ``spark_log_level`` is the level of Spark's own log in a new session
+    (ERROR: Spark's warnings and startup lines are not shown; WARN is Spark's default).
+    Python workers of a local session run this interpreter, so the installed NumPy and
+    sparkw2v are the ones they import.
+
+    Without ``master``, a plain local master (``local``, ``local[N]``, ``local[*]``, the
+    default) gets task retries, ``local[N,4]``, so that a failed task (a killed Python
+    worker) is retried as on a cluster, where ``spark.task.maxFailures`` (4) applies. A
+    ``master`` given here is used as it is.
     """
+    conf = dict(conf or {})
     active = SparkSession.getActiveSession()
     if active is not None:
+        _apply_runtime_conf(active, conf)
         return active
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in SINGLE_THREAD_ENV.items():
@@ -38,12 +55,16 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: dic
         builder = builder.master(master)
     for key, value in SINGLE_THREAD_ENV.items():
         builder = builder.config(f"spark.executorEnv.{key}", value)
-    # sparkw2v logs one line per epoch; Spark's console bars would interleave with them.
+    # sparkw2v shows its own progress (sparkw2v.progress); Spark's console bars would interleave with it.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
-    for key, value in (conf or {}).items():
+    if spark_log_level.upper() == "ERROR":  # a driver JVM started from here reads it before its first line
+        options = conf.get("spark.driver.extraJavaOptions", "")
+        if "log4j2.configurationFile" not in options:
+            conf["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile={QUIET_LOG4J}".strip()
+    for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
+    spark.sparkContext.setLogLevel(spark_log_level.upper())  # the JVM may have started before us (spark-submit)
     return spark
 
 
@@ -60,6 +81,23 @@ def default_master() -> str | None:
     return f"local[{plain.group(1) or 1},{LOCAL_TASK_ATTEMPTS}]"
 
 
-def describe_job(spark: SparkSession, text: str | None) -> None:
-    """Name the Spark jobs that follow in the UI ("sparkw2v: epoch 3/5"); ``None`` clears it."""
+def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
+    fixed = []
+    for key, value in conf.items():
+        if spark.conf.get(key, None) == value:
+            continue
+        try:
+            spark.conf.set(key, value)
+        except Exception:  # static and core settings are fixed once the session runs
+            fixed.append(key)
+    if fixed:
+        log.warning("the Spark session was already running: %s not applied (give them to spark-submit or "
+                    "when the session is created)", ", ".join(fixed))
+
+
+def describe_job(spark: SparkSession, text: str | None, words: int | None = None) -> None:
+    """Name the Spark jobs that follow in the UI ("sparkw2v: epoch 3/5") and start that phase of
+    the progress report (:mod:`sparkw2v.progress`; ``words``: how many the phase goes through).
+    ``None`` clears it."""
     spark.sparkContext.setJobDescription(None if text is None else f"sparkw2v: {text}")
+    progress.begin(spark.sparkContext, text, words)

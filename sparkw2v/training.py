@@ -159,6 +159,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
             "give more text" if vocab.corpus_words else "the input holds no words (empty or all null)")
     log.info("vocabulary: %d words (of %d distinct, %d corpus words)", len(vocab), vocab.distinct_words,
              vocab.corpus_words)
+    counted = time.perf_counter()
     num_shards = cfg.num_partitions or spark.sparkContext.defaultParallelism
     concurrent = shards_at_once(cfg, spark.sparkContext, num_shards)
     check_memory(spark.sparkContext.getConf(), len(vocab), cfg.vector_size, num_shards)
@@ -170,7 +171,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
         else:
             checkpoints.check_resumable(resumed, cfg, vocab, num_shards, concurrent)
             log.info("resuming after epoch %d from %s", resumed.epochs_done, checkpoints.root)
-    describe_job(spark, "encode")
+    describe_job(spark, "encode", words=vocab.corpus_words)
     encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
     prepared = time.perf_counter()
     on_epoch_end: Callable[[int, np.ndarray, np.ndarray, list], None] | None = None
@@ -193,7 +194,8 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     finally:
         encoded.unpersist()
         describe_job(spark, None)
-    result.info.update(prepare_seconds=prepared - started, total_seconds=time.perf_counter() - started,
+    result.info.update(prepare_seconds=prepared - started, count_seconds=counted - started,
+                       encode_seconds=prepared - counted, total_seconds=time.perf_counter() - started,
                        resumed_after_epoch=resumed.epochs_done if resumed else None)
     return result
 
@@ -244,7 +246,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             for sync in range(syncs):
                 step = epoch * syncs + sync
                 label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
-                describe_job(spark, label)
+                describe_job(spark, label, words=encoded.words // syncs)
                 task = executor.TrainTask(
                     kernel=kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
                     alpha_start=learning_rate(cfg, step / steps) * scale,

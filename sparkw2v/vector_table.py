@@ -7,7 +7,9 @@ Layout of a model path ``OUTPUT``::
         vocab/            word string, count bigint, id int               (row order of the matrices)
         output_vectors/   id int, vector array<float>                     (negative-sampling weights,
                                                                            kept so training can continue)
-        metadata.json     parameters, corpus sizes, per-epoch history, versions
+        metadata.json     parameters, corpus sizes, per-epoch history, timings, versions, the
+                          Spark master and application id it was published from
+        report.png        loss, words/s and learning rate against epochs (with matplotlib installed)
     OUTPUT/LATEST                      the newest version's number (a hint for other tools)
     OUTPUT/_staging/                   work in progress: the next version, epoch checkpoints
 
@@ -39,6 +41,7 @@ Nothing here unpickles anything: loading reads Parquet and JSON only.
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import platform
 import time
@@ -50,7 +53,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
+from . import report
 from .errors import ConcurrentPublishError, DamagedModelError, StorageFullError, UserError
+from .session import describe_job
+from .vectors import WordVectors
 from .vocabulary import Vocabulary
 
 FORMAT_VERSION = 2  # 2: metadata.json lists every data file with its size and SHA-256
@@ -117,6 +123,13 @@ class _FS:
         out = self.fs.create(self.p(path), True)
         try:
             out.write(bytearray(text.encode("utf-8")))
+        finally:
+            out.close()
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        out = self.fs.create(self.p(path), True)
+        try:
+            out.write(bytearray(data))
         finally:
             out.close()
 
@@ -259,9 +272,29 @@ def vector_column(matrix: np.ndarray) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, type=pa.list_(pa.float32()))
 
 
-def _frame(spark: SparkSession, table: pa.Table, rows_per_file: int) -> DataFrame:
-    frame = spark.createDataFrame(table)
-    return frame.repartition(max(1, -(-table.num_rows // rows_per_file)))
+def _write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path: str) -> None:
+    """Write a driver-side table as Parquet files of at most ``rows_per_file`` rows.
+
+    The table reaches the executors as one broadcast Arrow IPC buffer and each task writes
+    its slice of it, so the rows travel as broadcast blocks, not inside the tasks (where
+    Spark warns about "a task of very large size" and every row passes the scheduler).
+    """
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from . import executor
+
+    files = max(1, -(-table.num_rows // rows_per_file))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    payload_bc = spark.sparkContext.broadcast(sink.getvalue().to_pybytes())
+    try:
+        (spark.range(files, numPartitions=files)
+         .mapInArrow(functools.partial(executor.table_slices, rows=rows_per_file, payload_bc=payload_bc),
+                     from_arrow_schema(table.schema))
+         .write.parquet(path))
+    finally:
+        payload_bc.destroy()
 
 
 def versions() -> dict:
@@ -283,6 +316,13 @@ def versions() -> dict:
 PUBLISH_ATTEMPTS = 5
 
 
+def spark_run(spark: SparkSession) -> dict:
+    """The Spark application a version was published from (``sparkw2v info`` shows it)."""
+    sc = spark.sparkContext
+    return {"master": sc.master, "app_id": sc.applicationId, "app_name": sc.appName, "version": spark.version,
+            "default_parallelism": sc.defaultParallelism}
+
+
 def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                 metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS,
                 expect_version: int | None = None, extra_files: dict | None = None) -> str:
@@ -302,6 +342,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     staging = f"{path}/{STAGING}/version-{uuid.uuid4().hex[:8]}"
     publish_id = uuid.uuid4().hex
     version = None
+    describe_job(spark, "publish")
     try:
         try:
             write_tables(spark, staging, vocab, w_in, w_out)
@@ -319,9 +360,13 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
             version = newest + 1
             meta = {**metadata, "format_version": FORMAT_VERSION, "version": version, "publish_id": publish_id,
                     "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
-                    "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions()}
+                    "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions(),
+                    "spark": spark_run(spark)}
             try:
                 fs.write_text(f"{staging}/{METADATA}", json.dumps(meta, indent=2, sort_keys=True, default=_json))
+                chart = report.chart_png(meta)
+                if chart is not None:
+                    fs.write_bytes(f"{staging}/{report.CHART}", chart)
             except Exception as exc:
                 if storage_full(exc):
                     _raise_full(spark, path, exc)
@@ -336,6 +381,8 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
             fs.delete(staging)
         drop_empty_staging(fs, path)
         raise
+    finally:
+        describe_job(spark, None)
     _point_latest(fs, path, version)
     for old in published_versions(spark, path)[:-max(1, keep_versions)]:
         fs.delete(version_path(path, old))
@@ -420,12 +467,11 @@ def write_tables(spark: SparkSession, directory: str, vocab: Vocabulary, w_in: n
     words = pa.array(vocab.words, type=pa.string())
     counts = pa.array(vocab.counts, type=pa.int64())
     ids = pa.array(np.arange(len(vocab), dtype=np.int32))
-    _frame(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
-           rows_per_file).write.parquet(f"{directory}/{VECTORS}")
-    _frame(spark, pa.table({"word": words, "count": counts, "id": ids}),
-           1 << 22).write.parquet(f"{directory}/{VOCAB}")
-    _frame(spark, pa.table({"id": ids, "vector": vector_column(w_out)}),
-           rows_per_file).write.parquet(f"{directory}/{OUTPUT_VECTORS}")
+    _write_parquet(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
+                   rows_per_file, f"{directory}/{VECTORS}")
+    _write_parquet(spark, pa.table({"word": words, "count": counts, "id": ids}), 1 << 22, f"{directory}/{VOCAB}")
+    _write_parquet(spark, pa.table({"id": ids, "vector": vector_column(w_out)}), rows_per_file,
+                   f"{directory}/{OUTPUT_VECTORS}")
 
 
 def drop_empty_staging(fs: _FS, path: str) -> None:

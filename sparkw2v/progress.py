@@ -1,0 +1,221 @@
+"""Progress of a run, phase by phase, from Spark's status tracker.
+
+A phase is what :func:`sparkw2v.session.describe_job` names ("vocabulary", "encode",
+"epoch 3/5", "publish version 2"); it lasts until the next description. Each phase's
+Spark jobs carry a job tag of their own, so the tasks of exactly that phase can be
+counted with ``sc.statusTracker()``.
+
+* On a terminal (the CLI, stderr a tty) a daemon thread redraws one live line twice a
+  second: phase, tasks done of those started, words/s and an ETA.
+* Everywhere else (a log file, spark-submit on a cluster, a notebook, the Python API)
+  the same goes to the ``sparkw2v`` logger at INFO: one line when a phase ends, and
+  one every 30 seconds inside a phase that runs longer.
+
+Phases are process-wide: two trainings running at once in one driver share them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TextIO
+
+log = logging.getLogger("sparkw2v")
+
+#: Seconds between two looks at the status tracker.
+POLL_SECONDS = 0.5
+#: Seconds between two log lines inside one long phase when there is no live line.
+HEARTBEAT_SECONDS = 30.0
+TAG_PREFIX = "sparkw2v-phase-"
+
+
+@dataclass
+class Phase:
+    label: str
+    tag: str
+    words: int | None
+    started: float
+    tasks: int = 0
+    done: int = 0
+    last_log: float = field(default=0.0)
+
+    def status(self, now: float, previous_seconds: float | None) -> str:
+        """``epoch 2/5: 3/8 tasks, 310K words/s, ETA 12s`` (the parts known so far)."""
+        elapsed = now - self.started
+        parts = [f"{self.done}/{self.tasks} tasks" if self.tasks else "starting", format_seconds(elapsed)]
+        fraction = self.done / self.tasks if self.tasks else 0.0
+        if self.words and fraction > 0:
+            parts.append(f"{format_count(self.words * fraction / max(elapsed, 1e-9))} words/s")
+        if 0 < fraction < 1:
+            parts.append("ETA " + format_seconds(elapsed / fraction - elapsed))
+        elif fraction == 0 and previous_seconds and previous_seconds > elapsed:
+            parts.append("ETA ~" + format_seconds(previous_seconds - elapsed))  # as long as the last one
+        return f"{self.label}: " + ", ".join(parts)
+
+
+class Tracker:
+    """The current phase of this driver and the thread that reports on it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()  # the log filter clears the line from inside _run
+        self._phase: Phase | None = None
+        self._sc = None
+        self._thread: threading.Thread | None = None
+        self._ids = itertools.count(1)
+        self._shown = 0  # width of the live line on screen (0: none)
+        self._previous: dict[str, float] = {}  # seconds of the last phase by label without numbers (epochs' ETA)
+        self.live = False
+        self.stream: TextIO = sys.stderr
+
+    def configure(self, live: bool, stream: TextIO | None = None) -> None:
+        """``live``: redraw a status line on ``stream`` (the CLI on a terminal); else log only."""
+        self.live = live
+        self.stream = stream or sys.stderr
+
+    def begin(self, sc, label: str | None, words: int | None = None) -> None:
+        """End the current phase and start ``label`` (``None``: no phase) with the jobs that follow."""
+        now = time.monotonic()
+        with self._lock:
+            ended, self._phase = self._phase, None
+            if label is not None:
+                self._phase = Phase(label, f"{TAG_PREFIX}{next(self._ids)}", words, now, last_log=now)
+            self._sc = sc
+        if ended is not None:
+            _untag(sc, ended.tag)
+            self._finish(ended, now)
+        if self._phase is not None:
+            sc.addJobTag(self._phase.tag)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="sparkw2v-progress", daemon=True)
+                self._thread.start()
+
+    def clear_line(self) -> None:
+        """Erase the live line (before a log line is written to the same terminal)."""
+        with self._lock:
+            if self._shown:
+                self.stream.write("\r" + " " * self._shown + "\r")
+                self.stream.flush()
+                self._shown = 0
+
+    # -- inside ------------------------------------------------------------------------------
+
+    def _finish(self, phase: Phase, now: float) -> None:
+        try:
+            _count_tasks(self._sc, phase)
+        except Exception:  # a stopped context: report the time without the tasks
+            pass
+        seconds = now - phase.started
+        self._previous[_shape(phase.label)] = seconds
+        self.clear_line()
+        parts = [f"{phase.done} tasks" if phase.done else None, format_seconds(seconds),
+                 f"{format_count(phase.words / max(seconds, 1e-9))} words/s" if phase.words else None]
+        # An epoch has its own line from training (words, words/s, loss, learning rate).
+        level = logging.DEBUG if phase.label.startswith("epoch") else logging.INFO
+        log.log(level, "%s done: %s", phase.label, ", ".join(p for p in parts if p))
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(POLL_SECONDS)
+            with self._lock:
+                phase, sc = self._phase, self._sc
+            if phase is None:
+                continue
+            try:
+                _count_tasks(sc, phase)
+            except Exception:  # the context stopped (end of the run): nothing left to report
+                if getattr(sc, "_jsc", None) is None:
+                    return
+                continue
+            now = time.monotonic()
+            with self._lock:
+                if phase is not self._phase:  # ended while we were counting
+                    continue
+                line = phase.status(now, self._previous.get(_shape(phase.label)))
+                if self.live:
+                    self._draw(line)
+                elif now - phase.last_log >= HEARTBEAT_SECONDS:
+                    phase.last_log = now
+                    log.info("%s", line)
+
+    def _draw(self, line: str) -> None:
+        width = 119
+        line = line[:width]
+        self.stream.write("\r" + line + " " * max(0, self._shown - len(line)))
+        self.stream.flush()
+        self._shown = len(line)
+
+
+def _shape(label: str) -> str:
+    """``epoch 3/5`` -> ``epoch #/#``: phases of one shape take about as long as each other."""
+    return re.sub(r"\d+", "#", label)
+
+
+def _untag(sc, tag: str) -> None:
+    try:
+        sc.removeJobTag(tag)
+    except Exception:  # a stopped context has no tags to remove
+        pass
+
+
+def _count_tasks(sc, phase: Phase) -> None:
+    """Tasks of the phase's stages that ran or run (skipped stages do not count)."""
+    tracker = sc.statusTracker()
+    total = done = 0
+    for job_id in sc._jsc.sc().statusTracker().getJobIdsForTag(phase.tag):
+        job = tracker.getJobInfo(job_id)
+        for stage_id in (job.stageIds if job else ()):
+            stage = tracker.getStageInfo(stage_id)
+            if stage is None or (stage.numCompletedTasks == 0 and stage.numActiveTasks == 0
+                                 and job.status != "RUNNING"):
+                continue
+            total += stage.numTasks
+            done += stage.numCompletedTasks
+    phase.tasks, phase.done = max(phase.tasks, total), max(phase.done, done)
+
+
+def format_seconds(seconds: float) -> str:
+    """``4.2s``, ``3m05s``, ``2h03m``."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def format_count(value: float) -> str:
+    """``950``, ``12.3K``, ``1.25M``."""
+    if value >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if value >= 1e4:
+        return f"{value / 1e3:.0f}K"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f}K"
+    return f"{value:.0f}"
+
+
+class _ClearLiveLine(logging.Filter):
+    """Erases the live line before a ``sparkw2v`` record is written, so lines never mix."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        TRACKER.clear_line()
+        return True
+
+
+TRACKER = Tracker()
+log.addFilter(_ClearLiveLine())
+
+
+def configure(live: bool, stream: TextIO | None = None) -> None:
+    """Show a live line on ``stream`` (default stderr) when ``live``; otherwise log phases only."""
+    TRACKER.configure(live, stream)
+
+
+def begin(sc, label: str | None, words: int | None = None) -> None:
+    """Start the phase ``label`` (see :func:`sparkw2v.session.describe_job`)."""
+    TRACKER.begin(sc, label, words)

@@ -1,0 +1,122 @@
+"""The training report of a published version: ``sparkw2v info`` text and the PNG chart.
+
+Both read only a version's metadata (parameters, corpus, per-epoch history, timings,
+scores, the Spark application it ran on). The chart needs matplotlib, which is not a
+run-time dependency: ``pip install 'sparkw2v[report]'`` adds it, and without it a
+version is published without ``report.png`` (a log line says so). A chart's value is
+in its labelled axes, which a hand-written PNG would have to draw without fonts.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+from .config import TrainConfig
+from .progress import format_count, format_seconds
+
+log = logging.getLogger("sparkw2v")
+
+#: File name of the chart inside a version directory.
+CHART = "report.png"
+_warned = []
+
+
+def chart_png(meta: dict) -> bytes | None:
+    """Loss, words/s and learning rate against epochs (and the scores, when recorded) as PNG bytes;
+    None without history or without matplotlib. Never raises: a chart is not worth a failed publish."""
+    history = meta.get("history") or []
+    if not history:
+        return None
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        if not _warned:
+            _warned.append(True)
+            log.info("matplotlib is not installed: versions are published without %s "
+                     "(pip install 'sparkw2v[report]' adds it)", CHART)
+        return None
+    try:
+        epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+        figure = Figure(figsize=(6, 7), dpi=100, layout="constrained")
+        FigureCanvasAgg(figure)
+        panels = (("loss", "mean loss", "tab:red"), ("words_per_second", "words/s", "tab:blue"),
+                  ("alpha_end", "learning rate (end of epoch)", "tab:green"))
+        axes = figure.subplots(len(panels), 1, sharex=True)
+        for ax, (key, label, colour) in zip(axes, panels):
+            ax.plot(epochs, [h.get(key) for h in history], marker="o", color=colour)
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
+        axes[-1].set_xlabel("epoch")
+        axes[-1].xaxis.get_major_locator().set_params(integer=True)
+        params = meta.get("parameters", {})
+        title = (f"{meta.get('vocab_size', '?')} words x {meta.get('vector_size', '?')} dims, "
+                 f"{'skip-gram' if params.get('sg', True) else 'CBOW'}, "
+                 f"{format_count(meta.get('corpus_words') or 0)} corpus words")
+        scores = _scores(meta.get("evaluation") or {})
+        figure.suptitle(f"version {meta.get('version', '?')}: {title}" + (f"\n{scores}" if scores else ""),
+                        fontsize=10)
+        out = io.BytesIO()
+        figure.savefig(out, format="png")
+        return out.getvalue()
+    except Exception as exc:
+        log.warning("could not draw the training chart: %s", exc)
+        return None
+
+
+def _scores(evaluation: dict) -> str:
+    names = {"wordsim_spearman": "word similarity (Spearman)", "analogy_3cosadd": "analogies 3CosAdd",
+             "analogy_3cosmul": "analogies 3CosMul"}
+    return ", ".join(f"{label} {evaluation[key]:.4f}" for key, label in names.items()
+                     if isinstance(evaluation.get(key), (int, float)))
+
+
+def summary(meta: dict, location: str) -> str:
+    """What ``sparkw2v info`` prints: version, run, parameters, corpus, timings, history, scores."""
+    lines = [f"model      {location}",
+             f"version    {meta.get('version', '(single version)')}, written {meta.get('written_at', '?')}"]
+    spark = meta.get("spark") or {}
+    if spark:
+        lines.append(f"spark      master {spark.get('master')}, application {spark.get('app_id')} "
+                     f"(Spark {spark.get('version')}, default parallelism {spark.get('default_parallelism')})")
+    lines.append(f"vectors    {meta.get('vocab_size')} words x {meta.get('vector_size')} dims"
+                 + (f"; counts: {meta['counts']}" if meta.get("counts") else ""))
+    if meta.get("corpus_words") is not None:
+        lines.append(f"corpus     {meta.get('corpus_words'):,} words, {meta.get('distinct_words') or 0:,} distinct; "
+                     f"trained on {meta.get('train_words') or 0:,} vocabulary words per epoch in "
+                     f"{meta.get('num_partitions')} partitions ({meta.get('concurrent_shards')} at once)")
+    if meta.get("continued_from"):
+        base = meta["continued_from"]
+        lines.append(f"continued  from version {base.get('version')} of {base.get('path')}: "
+                     f"{meta.get('batch_words', 0):,} new tokens, {meta.get('new_words', 0)} new words")
+    params = meta.get("parameters") or {}
+    if params:
+        defaults = TrainConfig().to_dict()
+        changed = {k: v for k, v in params.items() if k in defaults and v != defaults[k]}
+        lines.append("parameters " + (", ".join(f"{k}={v}" for k, v in sorted(changed.items()))
+                                      or "all defaults") + " (other settings at their defaults)")
+    timings = meta.get("timings") or {}
+    if timings:
+        order = ("count_seconds", "encode_seconds", "prepare_seconds", "train_seconds", "total_seconds")
+        shown = [k for k in order if k in timings] + sorted(k for k in timings if k not in order)
+        lines.append("timings    " + ", ".join(f"{k.removesuffix('_seconds')} {format_seconds(timings[k])}"
+                                                for k in shown if isinstance(timings[k], (int, float))))
+    if meta.get("words_per_second"):
+        lines.append(f"speed      {format_count(meta['words_per_second'])} words/s over the epochs")
+    history = meta.get("history") or []
+    if history:
+        lines.append("history    epoch        words      words/s      loss   learning rate   seconds")
+        for h in history:
+            lines.append(f"           {h.get('epoch', ''):>5} {h.get('words', 0):>12,} {h.get('words_per_second', 0):>12,.0f} "
+                         f"{h.get('loss', float('nan')):>9.4f} {h.get('alpha_end', float('nan')):>15.6f} "
+                         f"{h.get('seconds', 0):>9.1f}")
+    evaluation = meta.get("evaluation") or {}
+    if evaluation:
+        scores = {k: v for k, v in sorted(evaluation.items()) if v is not None}
+        lines.append("scores     " + json.dumps(scores, sort_keys=True, default=str))
+    versions = meta.get("versions") or {}
+    if versions:
+        lines.append("software   " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+    return "\n".join(lines)
