@@ -104,7 +104,7 @@ def trained(spark, tmp_path_factory):
 def test_each_phase_is_logged_when_not_on_a_terminal(trained):
     _, messages, _ = trained
     assert not progress.TRACKER.live
-    for phase in ("vocabulary done: ", "encode done: ", "publish version 1 done: "):
+    for phase in ("vocabulary done: ", "encode done: ", "publish done: "):
         assert any(m.startswith(phase) for m in messages), (phase, messages)
     encode = next(m for m in messages if m.startswith("encode done: "))
     assert re.search(r"\d+ tasks, [\d.]+s, [\d.]+[KM]? words/s", encode), encode
