@@ -49,7 +49,7 @@ class TrainConfig:
         None, "regular expression to split text on (default: any whitespace)", "input")
     max_sentence_length: int = _opt(10_000, "cut longer sentences into pieces of this many words", "input")
     # Vocabulary
-    min_count: int = _opt(5, "ignore words seen fewer times than this", "vocabulary")
+    min_count: int = _opt(5, "ignore words seen fewer times than this (0 and 1 keep every word)", "vocabulary")
     max_vocab_size: int | None = _opt(None, "keep only the N most frequent words", "vocabulary")
     # Model and training
     vector_size: int = _opt(100, "dimensions of the word vectors", "training")
@@ -164,7 +164,7 @@ class TrainConfig:
         for name in ("vector_size", "window", "epochs", "max_sentence_length",
                      "keep_versions"):
             positive_int(name)
-        positive_int("min_count", 1)
+        positive_int("min_count", 0)
         positive_int("negative", 1)
         if self.max_vocab_size is not None:
             positive_int("max_vocab_size")
@@ -266,6 +266,16 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+
+#: pyspark.ml.feature.Word2Vec's parameter names and the TrainConfig field each one is another
+#: name for: ``Word2Vec(vectorSize=50)`` sets ``vector_size``. ``seed`` is spelled the same in both;
+#: MLlib's ``inputCol`` is an array<string> column (``Word2Vec.fit`` tokenizes a string column given
+#: there as text). Unset values take TrainConfig's defaults, not MLlib's.
+MLLIB_ALIASES: dict[str, str] = {
+    "inputCol": "tokens_column", "vectorSize": "vector_size", "minCount": "min_count", "windowSize": "window",
+    "maxIter": "epochs", "stepSize": "alpha", "numPartitions": "num_partitions",
+    "maxSentenceLength": "max_sentence_length",
+}
 
 #: TrainConfig fields that name a static input or a batch run's output handling: ``stream``
 #: replaces them with its own settings (it always adds versions and has its own checkpoint).

@@ -1,9 +1,12 @@
 """The public Python API: ``Word2Vec`` (a pyspark.ml Estimator) and ``Word2VecModel``.
 
-Names follow pyspark.ml (``fit``, ``transform``, ``getVectors``, ``save``/``load``)
-and gensim (``vector_size``, ``min_count``, ``most_similar``, ``similarity``,
-``wv``). The classes are thin: every :class:`~sparkw2v.config.TrainConfig` field
-is a Param of the same name, training is :func:`sparkw2v.training.fit`, storage
+Names follow pyspark.ml (``fit``, ``transform``, ``getVectors``, ``findSynonyms``,
+``write().save``/``load``, and MLlib's parameter names such as ``vectorSize``) and
+gensim (``vector_size``, ``min_count``, ``most_similar``, ``similarity``, ``wv``),
+so ``from sparkw2v import Word2Vec`` replaces ``from pyspark.ml.feature import
+Word2Vec``. The classes are thin: every :class:`~sparkw2v.config.TrainConfig`
+field is a Param of the same name (MLlib's names are aliases of them,
+:mod:`sparkw2v.ml_params`), training is :func:`sparkw2v.training.fit`, storage
 is :mod:`sparkw2v.vector_table`, queries are :class:`sparkw2v.vectors.WordVectors`
 and ``transform`` runs :func:`sparkw2v.executor.mean_vectors` on the executors.
 """
@@ -19,13 +22,16 @@ import numpy as np
 import pyarrow as pa
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params
+from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsWritable, DefaultParamsWriter, MLReadable,
+                             MLReader, MLWritable, MLWriter)
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from . import executor, training, vector_table
 from .checkpoint import Checkpoints
-from .config import ConfigError, TrainConfig
+from .config import MLLIB_ALIASES, ConfigError, TrainConfig
 from .corpus import InputError, read_input, select_column
+from .ml_params import AliasedParams, add_getter, add_setter
 from .tokenizer import TokenizerSpec
 from .vectors import WordVectors
 
@@ -37,7 +43,7 @@ PER_VERSION_KEYS = frozenset({
     "stream", "stream_batch_id", "continued_from", "batch_words", "new_words", "new_words_sample"})
 
 
-class Word2Vec(Estimator):
+class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWritable):
     """Train word2vec on a Spark DataFrame (``fit``) or on files and tables (``fit_input``).
 
     Every setting of :class:`~sparkw2v.config.TrainConfig` is a Param of the same
@@ -53,21 +59,80 @@ class Word2Vec(Estimator):
         print(model.most_similar("money", topn=3))
         model.transform(df).select("vector").show(2)         # mean vector of each line
         model.save("/tmp/brown-model", overwrite=True)
+
+    It also takes pyspark.ml.feature.Word2Vec's names, setters and getters, so
+    MLlib code runs with only the import changed::
+
+        from sparkw2v import Word2Vec                        # was: from pyspark.ml.feature import Word2Vec
+        from sparkw2v.session import get_session
+
+        spark = get_session()
+        doc = spark.createDataFrame([("Hi I heard about Spark".split(" "),),
+                                     ("I wish Java could use case classes".split(" "),)], ["text"])
+        w2v = Word2Vec(vectorSize=3, minCount=0, inputCol="text", outputCol="result").setMaxIter(2)
+        model = w2v.fit(doc)
+        model.transform(doc).show()
+        print(model.findSynonymsArray("Spark", 2), w2v.getVectorSize(), w2v.config.vector_size)
+        w2v.write().overwrite().save("/tmp/w2v-estimator")  # Word2Vec.load reads it back
+
+    MLlib's names are other names for TrainConfig fields (one value, set and read
+    under either name; :data:`sparkw2v.config.MLLIB_ALIASES`): ``vectorSize`` =
+    ``vector_size``, ``minCount`` = ``min_count``, ``windowSize`` = ``window``,
+    ``maxIter`` = ``epochs``, ``stepSize`` = ``alpha``, ``numPartitions`` =
+    ``num_partitions``, ``maxSentenceLength`` = ``max_sentence_length``, ``seed``,
+    and ``inputCol`` = ``tokens_column`` (an array<string> column, as MLlib takes;
+    a string column given there is tokenized as ``text_column`` is). ``outputCol``
+    (default ``vector``) names the model's ``transform`` output. Unset parameters
+    take sparkw2v's defaults, not MLlib's: 5 epochs (MLlib: ``maxIter`` 1), partitions
+    = Spark's default parallelism (MLlib: 1), sentences cut at 10,000 words
+    (MLlib: 1,000), learning rate 0.025 for skip-gram, seed 1; ``vectorSize`` 100,
+    ``minCount`` 5 and ``windowSize`` 5 agree. Set ``maxIter=1, numPartitions=1`` to
+    train as much as MLlib does by default.
+
+    ``getStepSize()`` is the rate training uses (``alpha``, or its default for
+    skip-gram or CBOW); ``getInputCol()`` the column ``fit`` reads (``tokens_column``,
+    else ``text_column``); ``getNumPartitions()`` is None for Spark's default.
+    ``save``/``load`` and ``write()``/``read()`` use pyspark's DefaultParams format.
     """
+
+    _aliases = MLLIB_ALIASES
+    outputCol = Param(Params._dummy(), "outputCol", "column the fitted model's transform writes each row's "
+                      "mean word vector to")
 
     def __init__(self, config: TrainConfig | None = None, **params: Any):
         super().__init__()
         self._setDefault(**TrainConfig().to_dict())
+        self._setDefault(outputCol="vector")
         self.setParams(config, **params)
 
     def setParams(self, config: TrainConfig | None = None, **params: Any) -> "Word2Vec":
-        """Set parameters from a config and/or keyword arguments (validated at once)."""
-        unknown = sorted(set(params) - set(TrainConfig.field_names()))
+        """Set parameters from a config and/or keyword arguments, by TrainConfig or MLlib name.
+
+        The values are validated together, before any is set. A ``config`` sets all
+        of its fields; keyword arguments set only themselves.
+        """
+        known = [*TrainConfig.field_names(), *MLLIB_ALIASES, "outputCol"]
+        unknown = sorted(set(params) - set(known))
         if unknown:
             raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
-                              f"{', '.join(TrainConfig.field_names())}")
-        cfg = (config or self.config).replace(**params).validate(require_io=False)
-        self._set(**cfg.to_dict())
+                              f"{', '.join(known)}")
+        output = params.pop("outputCol", None)
+        if output is not None and not (isinstance(output, str) and output):
+            raise ConfigError(f"invalid outputCol={output!r}: must be a column name")
+        changes: dict[str, Any] = {}
+        for name, value in params.items():
+            field = MLLIB_ALIASES.get(name, name)
+            if field in changes and changes[field] != value:
+                raise ConfigError(f"{name}={value!r} and {field}={changes[field]!r} set the same parameter; "
+                                  "give one of them")
+            changes[field] = value
+        try:
+            cfg = (config or self.config).replace(**changes).validate(require_io=False)
+        except ConfigError as exc:
+            raise _named_as_given(exc, params) from None
+        self._set(**(cfg.to_dict() if config is not None else {f: getattr(cfg, f) for f in changes}))
+        if output is not None:
+            self._set(outputCol=output)
         return self
 
     @property
@@ -75,12 +140,29 @@ class Word2Vec(Estimator):
         """The parameters as one :class:`TrainConfig` (what training actually reads)."""
         return TrainConfig(**{name: self.getOrDefault(name) for name in TrainConfig.field_names()})
 
+    def getInputCol(self) -> str:
+        """The column ``fit`` reads: ``tokens_column`` (``inputCol``) if set, else ``text_column``."""
+        cfg = self.config
+        return cfg.tokens_column or cfg.text_column
+
+    def getStepSize(self) -> float:
+        """The initial learning rate training uses: ``alpha``, or 0.025 (skip-gram) / 0.05 (CBOW)."""
+        return self.config.effective_alpha
+
+    def write(self) -> MLWriter:
+        """A pyspark DefaultParamsWriter that will not replace a sparkw2v model directory."""
+        return _EstimatorWriter(self)
+
     def _fit(self, dataset: DataFrame) -> "Word2VecModel":
-        cfg = self.config.validate(require_io=False)
+        cfg = _column_config(dataset, self.config.validate(require_io=False))
         corpus = select_column(dataset, cfg)
         if cfg.from_model:
-            return _continue(dataset.sparkSession, corpus, cfg)
-        return Word2VecModel(training.fit(dataset.sparkSession, corpus, cfg))
+            model = _continue(dataset.sparkSession, corpus, cfg)
+        else:
+            model = Word2VecModel(training.fit(dataset.sparkSession, corpus, cfg))
+        if self.isSet(self.outputCol):
+            model.setOutputCol(self.getOutputCol())
+        return model
 
     def fit_input(self, spark: SparkSession) -> "Word2VecModel":
         """Train on the configured ``input`` path or ``input_table``.
@@ -97,7 +179,38 @@ class Word2Vec(Estimator):
         model = Word2VecModel(training.fit(spark, read_input(spark, cfg), cfg, checkpoints=checkpoints,
                                            cache_counts=True))
         model._checkpoints = checkpoints
+        if self.isSet(self.outputCol):
+            model.setOutputCol(self.getOutputCol())
         return model
+
+
+def _named_as_given(exc: ConfigError, params: dict[str, Any]) -> ConfigError:
+    """``exc`` with the field renamed to the MLlib name the caller used (``invalid vectorSize=0: ...``)."""
+    message = str(exc)
+    for alias, field in MLLIB_ALIASES.items():
+        if alias in params and message.startswith(f"invalid {field}="):
+            return ConfigError(f"invalid {alias}=" + message[len(f"invalid {field}="):])
+    return exc
+
+
+def _column_config(dataset: DataFrame, cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` for fitting ``dataset``: a ``tokens_column`` (``inputCol``) that holds strings is read as text."""
+    if cfg.tokens_column:
+        fields = {f.name: f.dataType for f in dataset.schema.fields}
+        if isinstance(fields.get(cfg.tokens_column), T.StringType):
+            return cfg.replace(text_column=cfg.tokens_column, tokens_column=None)
+    return cfg
+
+
+class _EstimatorWriter(DefaultParamsWriter):
+    """pyspark's writer of Params, refusing to ``overwrite()`` (delete) a sparkw2v model directory."""
+
+    def save(self, path: str) -> None:
+        if self.shouldOverwrite and vector_table.is_model(self.sparkSession, path):
+            raise vector_table.OutputExistsError(
+                f"{path} is a sparkw2v model; overwriting it with an estimator would delete the model: "
+                "choose another path")
+        super().save(path)
 
 
 def _continue(spark: SparkSession, corpus, cfg: TrainConfig) -> "Word2VecModel":
@@ -112,19 +225,38 @@ def _continue(spark: SparkSession, corpus, cfg: TrainConfig) -> "Word2VecModel":
     return model
 
 
-for _field in dataclasses.fields(TrainConfig):
-    setattr(Word2Vec, _field.name, Param(Params._dummy(), _field.name, _field.metadata["help"]))
-del _field
-
-
-class Word2VecModel(Model):
+class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     """Trained vectors: query them on the driver, ``transform`` DataFrames, or save a vector table.
 
-    ``transform`` adds ``outputCol`` (default ``vector``), the mean of the
-    vectors of each row's in-vocabulary words as an ML ``DenseVector`` (zeros
-    when there are none), as Spark MLlib's Word2VecModel does. ``inputCol``
-    defaults to the training column; a string column is tokenized as in
-    training, an ``array<string>`` column is used as it is.
+    ``transform`` adds ``outputCol`` (default ``vector``): the mean of the vectors
+    of each row's in-vocabulary words as an ML ``DenseVector``, zeros when there
+    are none. (MLlib divides the same sum by all of the row's tokens, unknown ones
+    included; the two agree when every token is in the vocabulary.) ``inputCol``
+    defaults to the training column; a string column is tokenized as in training,
+    an ``array<string>`` column is used as it is.
+
+    The model answers pyspark.ml's queries (``getVectors``, ``findSynonyms``,
+    ``findSynonymsArray``, ``getVectorSize`` and the other getters of the training
+    settings) and gensim's (``most_similar``, ``similarity``, ``analogy``, ``wv``).
+    ``save(path)``, ``write().save(path)`` and a saved ``PipelineModel`` publish a
+    version of sparkw2v's Parquet layout (see :mod:`sparkw2v.vector_table`; Spark SQL
+    and :func:`sparkw2v.sql.register` read it) with pyspark.ml's ``metadata/``
+    beside it, which keeps the model's Params (``inputCol``, ``outputCol``);
+    ``write().overwrite()`` publishes a new version instead of deleting the old.
+    ``load``/``read().load`` read the newest version. Example (runs as written)::
+
+        from sparkw2v import Word2Vec, Word2VecModel
+        from sparkw2v.session import get_session
+
+        spark = get_session()
+        doc = spark.createDataFrame([("a b c a b".split(),), ("b c d a".split(),)] * 20, ["words"])
+        model = Word2Vec(vectorSize=8, minCount=1, inputCol="words").fit(doc)
+        model.findSynonyms("a", 2).show()                    # word, similarity
+        print(model.findSynonymsArray(model.wv["a"], 1))     # a vector finds its own word first
+        model.setOutputCol("features").write().overwrite().save("/tmp/w2v-model")
+        same = Word2VecModel.load("/tmp/w2v-model")
+        same.transform(doc).select("features").show(2)      # outputCol kept
+        same.getVectors().show(2)                            # word, vector (an ML DenseVector)
     """
 
     inputCol = Param(Params._dummy(), "inputCol", "column of text (string) or tokens (array<string>)")
@@ -165,6 +297,32 @@ class Word2VecModel(Model):
     def setOutputCol(self, value: str) -> "Word2VecModel":
         return self._set(outputCol=value)
 
+    def getStepSize(self) -> float:
+        """The initial learning rate the model was trained with (``alpha`` or its default)."""
+        return self.config.effective_alpha
+
+    # -- pyspark.ml queries --------------------------------------------------------------
+    def findSynonyms(self, word: Any, num: int) -> DataFrame:
+        """The ``num`` words nearest by cosine to ``word`` (a word, left out of the answer, or a
+        vector: an ML Vector, list or NumPy array), as a DataFrame of ``word``, ``similarity``."""
+        spark = _session()
+        return spark.createDataFrame(self.findSynonymsArray(word, num), "word string, similarity double")
+
+    def findSynonymsArray(self, word: Any, num: int) -> list[tuple[str, float]]:
+        """:meth:`findSynonyms` as a list of (word, similarity), best first, computed on the driver.
+
+        Unknown words raise ``KeyError`` naming the word.
+        """
+        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+            raise ValueError(f"findSynonyms: num must be an integer >= 1, not {num!r}")
+        if isinstance(word, str):
+            return self.wv.most_similar(word, topn=num)
+        vector = np.asarray(word.toArray() if hasattr(word, "toArray") else word, dtype=np.float32)
+        if vector.shape != (self.wv.vector_size,):
+            raise ValueError(f"findSynonyms: the vector has shape {vector.shape}; the model's vectors "
+                             f"have {self.wv.vector_size} values")
+        return self.wv.most_similar(vector, topn=num)
+
     # -- gensim-style queries ------------------------------------------------------------
     def most_similar(self, positive: str | Sequence[str] = (), negative: Sequence[str] = (),
                      topn: int = 10) -> list[tuple[str, float]]:
@@ -178,9 +336,14 @@ class Word2VecModel(Model):
 
     # -- Spark ----------------------------------------------------------------------------
     def getVectors(self, spark: SparkSession | None = None) -> DataFrame:
-        """The vectors as a DataFrame (``word``, ``vector`` array<float>), like MLlib's model."""
-        spark = spark or SparkSession.getActiveSession()
-        return spark.createDataFrame(self._vector_table())
+        """The vectors as a DataFrame of ``word`` and ``vector`` (an ML ``DenseVector``), as MLlib's model
+        gives them; most frequent word first. The saved Parquet table holds them as array<float>."""
+        from pyspark.ml.functions import array_to_vector
+        from pyspark.sql import functions as F
+
+        spark = spark or _session()
+        frame = spark.createDataFrame(self._vector_table())
+        return frame.withColumn("vector", array_to_vector(F.col("vector")))
 
     def _vector_table(self) -> pa.Table:
         return pa.table({"word": pa.array(self.wv.words, type=pa.string()),
@@ -260,11 +423,28 @@ class Word2VecModel(Model):
         """Publish the model as a new version of ``path`` (see :mod:`sparkw2v.vector_table`).
 
         Returns the full path of the version written. ``overwrite`` allows adding
-        a version to an existing model path. A freshly trained model (``save_counts``)
-        also writes every word's count as ``counts/`` and then releases them, so a
-        second ``save`` writes the vectors only.
+        a version to an existing model path (older versions beyond ``keep_versions``
+        are deleted); a directory that is not a sparkw2v model is never written into.
+        The model's pyspark.ml Params go to ``path/metadata``. A freshly trained model
+        (``save_counts``) also writes every word's count as ``counts/`` and then
+        releases them, so a second ``save`` writes the vectors only.
         """
-        spark = spark or SparkSession.getActiveSession()
+        spark = spark or _session()
+        location = self._publish(spark, path, overwrite)
+        vector_table.write_ml_metadata(spark, path, DefaultParamsWriter._get_metadata_to_save(self, spark))
+        return location
+
+    def write(self) -> MLWriter:
+        """pyspark.ml's writer: ``write().save(path)`` is ``save(path)``; ``write().overwrite()`` publishes
+        a new version of an existing model path instead of deleting it."""
+        return _ModelWriter(self)
+
+    @classmethod
+    def read(cls) -> MLReader["Word2VecModel"]:
+        """pyspark.ml's reader: ``read().load(path)`` is :meth:`load`."""
+        return _ModelReader(cls)
+
+    def _publish(self, spark: SparkSession, path: str, overwrite: bool) -> str:
         w_out = self._w_out if self._w_out is not None else np.zeros_like(self._w_in)
         if self._continued is not None:
             from .continuation import publish
@@ -301,10 +481,66 @@ class Word2VecModel(Model):
 
     @classmethod
     def load(cls, path: str, spark: SparkSession | None = None) -> "Word2VecModel":
-        """Read a model directory written by :meth:`save` or ``sparkw2v train`` (its newest version)."""
-        from .session import get_session
-        spark = spark or get_session()
+        """Read a model directory written by :meth:`save` or ``sparkw2v train`` (its newest version),
+        with the Params (uid, ``inputCol``, ``outputCol``) kept in its ``metadata/`` if it has one."""
+        spark = spark or _session()
         location = vector_table.resolve(spark, path)
         model = cls(loaded=vector_table.read_model(spark, location))
         model._source = location
+        ml = vector_table.read_ml_metadata(spark, path)
+        if ml is not None:
+            model._resetUid(ml["uid"])
+            for name, value in ml.get("paramMap", {}).items():
+                if model.hasParam(name):
+                    model.set(model.getParam(name), value)
         return model
+
+
+class _ModelWriter(MLWriter):
+    """``Word2VecModel.write()``: publishes through :meth:`Word2VecModel.save` (never deletes ``path``)."""
+
+    def __init__(self, instance: Word2VecModel):
+        super().__init__()
+        self.instance = instance
+
+    def save(self, path: str) -> None:
+        self.saveImpl(path)
+
+    def saveImpl(self, path: str) -> None:
+        self.instance.save(path, overwrite=self.shouldOverwrite, spark=self.sparkSession)
+
+
+class _ModelReader(MLReader[Word2VecModel]):
+    """``Word2VecModel.read()``: :meth:`Word2VecModel.load` in the reader's session."""
+
+    def __init__(self, cls: type[Word2VecModel]):
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str) -> Word2VecModel:
+        return self.cls.load(path, spark=self.sparkSession)
+
+
+def _session() -> SparkSession:
+    from .session import get_session
+    return get_session()
+
+
+def _add_params() -> None:
+    """Class-level Params of both classes: one per TrainConfig field and MLlib alias, and MLlib's accessors."""
+    helps = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
+    for name, text in helps.items():
+        setattr(Word2Vec, name, Param(Params._dummy(), name, text))
+    for alias, name in MLLIB_ALIASES.items():
+        setattr(Word2Vec, alias, Param(Params._dummy(), alias, helps[name]))
+    for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed"), ("outputCol", "outputCol")]:
+        add_setter(Word2Vec, alias, f"Set {alias} ({name}); validated at once. Returns the estimator.")
+        add_getter(Word2Vec, alias, lambda est, alias=alias: est.getOrDefault(alias),
+                   f"The value of {alias} ({name}), set or default.")
+    for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed")]:
+        if alias != "inputCol":
+            add_getter(Word2VecModel, alias, lambda model, name=name: getattr(model.config, name),
+                       f"The {alias} ({name}) the model was trained with.")
+
+
+_add_params()

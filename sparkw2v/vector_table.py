@@ -12,6 +12,9 @@ Layout of a model path ``OUTPUT``::
         report.png        loss, words/s and learning rate against epochs (with matplotlib installed)
     OUTPUT/LATEST                      the newest version's number (a hint for other tools)
     OUTPUT/_staging/                   work in progress: the next version, epoch checkpoints
+    OUTPUT/metadata/                   pyspark.ml metadata (class, uid, Params such as outputCol), as
+                                       pyspark's DefaultParamsWriter lays it out, so that pyspark.ml's
+                                       readers and a saved PipelineModel load OUTPUT as a stage
 
 Publishing is atomic: a version is written under ``_staging`` and renamed into
 ``versions/`` only once complete, so a reader resolving ``OUTPUT`` sees the
@@ -62,6 +65,8 @@ from .vocabulary import Vocabulary
 FORMAT_VERSION = 2  # 2: metadata.json lists every data file with its size and SHA-256
 VECTORS, VOCAB, OUTPUT_VECTORS, METADATA = "vectors", "vocab", "output_vectors", "metadata.json"
 VERSIONS, LATEST, STAGING, CHECKPOINT = "versions", "LATEST", "_staging", "checkpoint"
+#: pyspark.ml's metadata directory beside the versions (see :func:`write_ml_metadata`).
+ML_METADATA = "metadata"
 #: Scores recorded for a published version by ``sparkw2v evaluate --record``.
 EVALUATION = "evaluation.json"
 #: Published versions kept by default; older ones are deleted after a successful publish.
@@ -216,6 +221,12 @@ def resolve(spark: SparkSession, path: str) -> str:
     return version_path(path, hinted if hinted in versions else versions[-1])
 
 
+def is_model(spark: SparkSession, path: str) -> bool:
+    """Whether ``path`` is a sparkw2v model (a version directory, or one with published versions)."""
+    path = _strip_slash(path)
+    return _FS(spark, path).exists(f"{path}/{METADATA}") or bool(published_versions(spark, path))
+
+
 def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
     """Fail before any work if ``path`` holds a model and may not be replaced, or holds something else."""
     path = _strip_slash(path)
@@ -226,7 +237,8 @@ def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
         raise OutputExistsError(f"output {path} is a single-version model directory; new versions "
                                 "cannot be published into it: choose another --output")
     names = {n for n in fs.list_names(path) if not n.startswith(".")}  # .crc files of local filesystems
-    if names - {VERSIONS, LATEST, STAGING}:
+    if names - {VERSIONS, LATEST, STAGING, ML_METADATA} or (
+            ML_METADATA in names and _read_ml_metadata(fs, path) is None):  # another pyspark.ml object
         raise OutputExistsError(f"output {path} exists and is not a sparkw2v model directory "
                                 f"(it holds {', '.join(sorted(names)[:5])}); choose another --output")
     if published_versions(spark, path) and not overwrite:
@@ -488,6 +500,49 @@ def _point_latest(fs: _FS, path: str, version: int) -> None:
     if fs.exists(f"{path}/{LATEST}"):
         fs.delete(f"{path}/{LATEST}")
     fs.rename(tmp, f"{path}/{LATEST}")
+
+
+def write_ml_metadata(spark: SparkSession, path: str, text: str) -> None:
+    """Replace ``path/metadata`` with ``text``, a pyspark.ml metadata JSON line of a sparkw2v model.
+
+    Written as pyspark's DefaultParamsWriter writes it (a text directory with one
+    ``part-00000``), so ``DefaultParamsReader.loadMetadata`` and ``PipelineModel.load``
+    read it. The new directory is staged and renamed in; only between deleting the old
+    one and that rename does a reader find none (it then gets the default Params).
+    """
+    path = _strip_slash(path)
+    fs = _FS(spark, path)
+    staging = f"{path}/{STAGING}/{ML_METADATA}-{uuid.uuid4().hex[:8]}"
+    try:
+        fs.write_text(f"{staging}/part-00000", text.rstrip("\n") + "\n")
+        fs.write_text(f"{staging}/_SUCCESS", "")
+        target = f"{path}/{ML_METADATA}"
+        if fs.exists(target):
+            fs.delete(target)
+        fs.rename(staging, target)
+    finally:
+        if fs.exists(staging):
+            fs.delete(staging)
+        drop_empty_staging(fs, path)
+
+
+def read_ml_metadata(spark: SparkSession, path: str) -> dict | None:
+    """The pyspark.ml metadata of the sparkw2v model at ``path``; None if it has none (or it is not ours)."""
+    path = _strip_slash(path)
+    return _read_ml_metadata(_FS(spark, path), path)
+
+
+def _read_ml_metadata(fs: _FS, path: str) -> dict | None:
+    directory = f"{path}/{ML_METADATA}"
+    parts = sorted(n for n in fs.list_names(directory) if n.startswith("part-"))
+    if not parts:
+        return None
+    try:
+        meta = json.loads(fs.read_text(f"{directory}/{parts[0]}").splitlines()[0])
+    except (ValueError, IndexError):
+        return None
+    ours = isinstance(meta, dict) and str(meta.get("class", "")).startswith("sparkw2v.")
+    return meta if ours else None
 
 
 def _json(value):

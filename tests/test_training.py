@@ -155,7 +155,7 @@ def test_cli_writes_vector_table_and_metadata(spark, tmp_path, capsys):
     assert main(["train", "--input", str(corpus), "--output", str(out), "--min-count", "1"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert (version / "metadata.json").read_text() == before
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["LATEST", "versions"]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["LATEST", "metadata", "versions"]
 
 
 def test_bad_input_gets_one_clear_error_and_writes_nothing(spark, tmp_path, capsys):

@@ -1,0 +1,239 @@
+"""sparkw2v.Word2Vec as a drop-in for pyspark.ml.feature.Word2Vec: MLlib's own examples with only
+the import changed, MLlib's parameter names and accessors, findSynonyms, and pyspark.ml persistence
+(estimator, model, PipelineModel) on top of sparkw2v's versioned Parquet layout."""
+
+import numpy as np
+import pytest
+from pyspark.ml import Pipeline, PipelineModel
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.feature import Tokenizer
+from pyspark.ml.linalg import DenseVector, Vectors, VectorUDT
+from pyspark.ml.tuning import ParamGridBuilder
+
+from sparkw2v import ConfigError, TrainConfig, Word2Vec, Word2VecModel
+from sparkw2v.config import MLLIB_ALIASES
+from sparkw2v.vector_table import OutputExistsError
+
+FAST = dict(negative=2, sample=0.0, batch_words=64)  # sparkw2v names: small data trains quickly
+
+
+@pytest.fixture(scope="module")
+def doc(spark):
+    sent = ("a b " * 100 + "a c " * 10).split(" ")
+    return spark.createDataFrame([(sent,), (sent,)], ["sentence"])
+
+
+@pytest.fixture(scope="module")
+def docstring_model(doc):
+    """pyspark.ml.feature.Word2Vec's docstring example, up to fit."""
+    word2Vec = Word2Vec(vectorSize=5, seed=42, inputCol="sentence", outputCol="model", **FAST)
+    return word2Vec, word2Vec.fit(doc)
+
+
+def test_mllib_guide_example_runs_with_only_the_import_changed(spark):
+    # examples/src/main/python/ml/word2vec_example.py, import changed
+    documentDF = spark.createDataFrame([
+        ("Hi I heard about Spark".split(" "), ),
+        ("I wish Java could use case classes".split(" "), ),
+        ("Logistic regression models are neat".split(" "), )
+    ], ["text"])
+
+    word2Vec = Word2Vec(vectorSize=3, minCount=0, inputCol="text", outputCol="result")
+    model = word2Vec.fit(documentDF)
+
+    result = model.transform(documentDF)
+    rows = result.collect()
+    for row in rows:
+        text, vector = row
+        print("Text: [%s] => \nVector: %s\n" % (", ".join(text), str(vector)))
+
+    assert result.columns == ["text", "result"] and len(rows) == 3
+    assert all(isinstance(v, DenseVector) and v.size == 3 for _, v in rows)
+    assert len(model.wv) == 16                     # minCount=0: every distinct word ("I" twice)
+    np.testing.assert_allclose(rows[0].result.toArray(),
+                               np.mean([model.wv[w] for w in rows[0].text], axis=0), rtol=1e-5)
+
+
+def test_mllib_docstring_example(spark, doc, docstring_model, tmp_path):
+    word2Vec, model = docstring_model
+    temp_path = str(tmp_path)
+    assert word2Vec.setMaxIter(10) is word2Vec
+    assert word2Vec.getMaxIter() == 10
+    word2Vec.clear(word2Vec.maxIter)
+    assert word2Vec.getMaxIter() == TrainConfig().epochs == 5        # sparkw2v's default, not MLlib's 1
+    assert model.getMinCount() == 5
+    assert model.setInputCol("sentence") is model
+    vectors = model.getVectors()
+    assert vectors.schema["vector"].dataType == VectorUDT()
+    assert [r.word for r in vectors.collect()] == ["a", "b", "c"]
+    assert [w for w, _ in model.findSynonymsArray("a", 2)] == ["b", "c"]
+    synonyms = model.findSynonyms("a", 2)
+    assert [(f.name, f.dataType.simpleString()) for f in synonyms.schema] == [("word", "string"),
+                                                                               ("similarity", "double")]
+    assert synonyms.collect() == [tuple(p) for p in model.findSynonymsArray("a", 2)]
+    head = model.transform(doc).head().model
+    assert isinstance(head, DenseVector) and head.size == 5
+
+    word2vecPath = temp_path + "/word2vec"
+    word2Vec.save(word2vecPath)
+    loadedWord2Vec = Word2Vec.load(word2vecPath)
+    assert loadedWord2Vec.getVectorSize() == word2Vec.getVectorSize()
+    assert loadedWord2Vec.getNumPartitions() == word2Vec.getNumPartitions()
+    assert loadedWord2Vec.getMinCount() == word2Vec.getMinCount()
+    assert loadedWord2Vec.config == word2Vec.config and loadedWord2Vec.uid == word2Vec.uid
+    assert loadedWord2Vec.getOutputCol() == "model"
+    modelPath = temp_path + "/word2vec-model"
+    model.save(modelPath)
+    loadedModel = Word2VecModel.load(modelPath)
+    assert loadedModel.getVectors().first().word == model.getVectors().first().word
+    assert loadedModel.getVectors().first().vector == model.getVectors().first().vector
+    assert loadedModel.transform(doc).take(1) == model.transform(doc).take(1)
+
+
+def test_pipeline_with_tokenizer_and_logistic_regression_fits_saves_and_loads(spark, tmp_path):
+    training = spark.createDataFrame([
+        (0, "a b c d e spark", 1.0),
+        (1, "b d", 0.0),
+        (2, "spark f g h", 1.0),
+        (3, "hadoop mapreduce", 0.0),
+    ] * 5, ["id", "text", "label"])
+    test = spark.createDataFrame([(4, "spark i j k"), (5, "l m n"), (6, "spark hadoop spark"),
+                                  (7, "apache hadoop")], ["id", "text"])
+    tokenizer = Tokenizer(inputCol="text", outputCol="words")
+    word2Vec = Word2Vec(vectorSize=4, minCount=1, windowSize=2, inputCol="words", outputCol="features",
+                        **FAST)
+    lr = LogisticRegression(maxIter=10, regParam=0.001)
+    pipeline = Pipeline(stages=[tokenizer, word2Vec, lr])
+
+    model = pipeline.fit(training)
+    before = model.transform(test).select("id", "features", "probability", "prediction").collect()
+    path = str(tmp_path / "pipeline-model")
+    model.write().overwrite().save(path)
+    loaded = PipelineModel.load(path)
+    assert isinstance(loaded.stages[1], Word2VecModel)
+    assert loaded.stages[1].getOutputCol() == "features" and loaded.stages[1].getInputCol() == "words"
+    assert loaded.transform(test).select("id", "features", "probability", "prediction").collect() == before
+
+    # the stage directory is a sparkw2v model as well: Spark SQL reads its newest version
+    stage_dir = next((tmp_path / "pipeline-model" / "stages").glob("*Word2Vec*"))
+    assert (stage_dir / "LATEST").read_text().strip() == "1" and (stage_dir / "metadata").is_dir()
+    table = spark.read.parquet(str(stage_dir / "versions" / "000001" / "vectors"))
+    assert table.columns == ["word", "count", "vector"] and table.count() == len(model.stages[1].wv)
+
+    unfitted = str(tmp_path / "pipeline")
+    pipeline.write().overwrite().save(unfitted)
+    stage = Pipeline.load(unfitted).getStages()[1]
+    assert isinstance(stage, Word2Vec) and stage.config == word2Vec.config
+    assert stage.getInputCol() == "words" and stage.getOutputCol() == "features"
+
+
+def test_find_synonyms_by_word_and_by_vector(docstring_model):
+    _, model = docstring_model
+    by_word = model.findSynonymsArray("a", 10)
+    assert [w for w, _ in by_word] == ["b", "c"]          # the word itself is left out, as in MLlib
+    assert by_word == model.most_similar("a", topn=10)
+    vec = model.wv["a"]
+    for query in (vec, vec.tolist(), Vectors.dense(vec.astype(float)), DenseVector(vec)):
+        found = model.findSynonymsArray(query, 3)
+        assert found[0][0] == "a" and found[0][1] == pytest.approx(1.0, abs=1e-5)   # a vector: no exclusion
+        assert [w for w, _ in found] == ["a", "b", "c"]
+    assert model.findSynonyms(Vectors.dense(vec.astype(float)), 1).first().word == "a"
+    with pytest.raises(KeyError, match="'zzz' not in vocabulary"):
+        model.findSynonymsArray("zzz", 2)
+    with pytest.raises(ValueError, match="num must be an integer >= 1"):
+        model.findSynonyms("a", 0)
+    with pytest.raises(ValueError, match="model's vectors have 5 values"):
+        model.findSynonymsArray([1.0, 2.0], 2)
+
+
+def test_mllib_names_set_and_get_the_config_fields():
+    est = Word2Vec()
+    values = {"vectorSize": 7, "minCount": 2, "windowSize": 3, "maxIter": 4, "stepSize": 0.05,
+              "numPartitions": 3, "maxSentenceLength": 50, "inputCol": "tokens"}
+    assert set(values) == set(MLLIB_ALIASES)
+    for alias, value in values.items():
+        setter = getattr(est, "set" + alias[0].upper() + alias[1:])
+        assert setter(value) is est
+        assert getattr(est, "get" + alias[0].upper() + alias[1:])() == value
+        assert getattr(est.config, MLLIB_ALIASES[alias]) == value          # one value, two names
+        assert est.isSet(alias) and est.getOrDefault(alias) == est.getOrDefault(MLLIB_ALIASES[alias])
+    assert est.setSeed(9).getSeed() == 9 and est.setOutputCol("out").getOutputCol() == "out"
+    assert Word2Vec(vector_size=7).getVectorSize() == 7 and Word2Vec(vectorSize=7).config.vector_size == 7
+    # unset: sparkw2v's defaults; getters report what training uses
+    fresh = Word2Vec(text_column="value")
+    assert (fresh.getMaxIter(), fresh.getStepSize(), fresh.getInputCol()) == (5, 0.025, "value")
+    assert Word2Vec(sg=False).getStepSize() == 0.05 and fresh.getNumPartitions() is None
+    # param maps, grids and clear work through either name
+    assert est.copy({est.vectorSize: 11}).config.vector_size == 11 and est.config.vector_size == 7
+    grid = ParamGridBuilder().addGrid(est.maxIter, [1, 2]).build()
+    assert [est.copy(m).config.epochs for m in grid] == [1, 2]
+    est.clear(est.vectorSize)
+    assert est.getVectorSize() == 100 and not est.isSet("vector_size")
+    assert "vectorSize: alias of vector_size" in est.explainParams()
+    assert {p.name for p in est.params} == {*TrainConfig.field_names(), *MLLIB_ALIASES, "outputCol"}
+    # only TrainConfig names are stored (so persisted)
+    assert {p.name for p in est.extractParamMap()} <= {*TrainConfig.field_names(), "outputCol"}
+
+
+def test_mllib_names_are_validated_and_named_in_errors():
+    with pytest.raises(ConfigError, match=r"invalid vectorSize=0: must be an integer >= 1"):
+        Word2Vec(vectorSize=0)
+    with pytest.raises(ConfigError, match=r"invalid maxIter=-1"):
+        Word2Vec().setMaxIter(-1)
+    with pytest.raises(ConfigError, match="vectorSize=5 and vector_size=6 set the same parameter"):
+        Word2Vec(vector_size=6, vectorSize=5)
+    with pytest.raises(ConfigError, match="unknown parameter.*vectorsize.*known parameters are:.*vectorSize"):
+        Word2Vec(vectorsize=3)
+    with pytest.raises(ConfigError, match="invalid outputCol=3"):
+        Word2Vec(outputCol=3)
+    with pytest.raises(ConfigError, match="invalid minCount=-1"):
+        Word2Vec(minCount=-1)
+    assert Word2Vec(minCount=0).config.min_count == 0      # MLlib's guide uses 0: every word
+
+
+def test_model_params_survive_save_and_load(spark, docstring_model, tmp_path):
+    _, trained = docstring_model
+    model = trained.copy()
+    path = str(tmp_path / "m")
+    model.setOutputCol("features").setInputCol("words")
+    model.write().save(path)
+    loaded = Word2VecModel.read().load(path)
+    assert (loaded.getOutputCol(), loaded.getInputCol(), loaded.uid) == ("features", "words", model.uid)
+    np.testing.assert_array_equal(loaded.wv.vectors, model.wv.vectors)
+    assert loaded.getVectorSize() == 5 and loaded.getStepSize() == 0.025 and loaded.getSeed() == 42
+
+    with pytest.raises(OutputExistsError, match="already exists"):
+        model.write().save(path)
+    model.setOutputCol("vec2")
+    model.write().overwrite().save(path)                  # a new version; the first is kept
+    assert sorted(p.name for p in (tmp_path / "m" / "versions").iterdir()) == ["000001", "000002"]
+    assert Word2VecModel.load(path).getOutputCol() == "vec2"
+
+    # a model without pyspark.ml metadata (a single version directory, or one 'sparkw2v train' wrote)
+    plain = Word2VecModel.load(str(tmp_path / "m" / "versions" / "000001"))
+    assert plain.getOutputCol() == "vector" and plain.getInputCol() == "sentence"
+
+
+def test_ml_metadata_never_turns_another_directory_into_a_model(spark, docstring_model, tmp_path):
+    word2Vec, model = docstring_model
+    other = str(tmp_path / "tokenizer")
+    Tokenizer(inputCol="a", outputCol="b").save(other)     # a pyspark.ml directory: metadata/ only
+    for overwrite in (False, True):
+        with pytest.raises(OutputExistsError, match="not a sparkw2v model directory"):
+            model.save(other, overwrite=overwrite)
+    assert sorted(p.name for p in (tmp_path / "tokenizer").iterdir() if not p.name.startswith(".")) == [
+        "metadata"]
+    path = str(tmp_path / "model")
+    model.save(path)
+    with pytest.raises(OutputExistsError, match="would delete the model"):
+        word2Vec.write().overwrite().save(path)
+    assert Word2VecModel.load(path).wv.words == model.wv.words
+
+
+def test_string_input_col_is_tokenized_like_text(spark):
+    frame = spark.createDataFrame([("A b c a b",), ("b c d a",)] * 10, ["line"])
+    est = Word2Vec(vectorSize=4, minCount=1, epochs=1, inputCol="line", **FAST)
+    model = est.fit(frame)
+    assert model.config.text_column == "line" and model.config.tokens_column is None
+    assert set(model.wv.words) == {"a", "b", "c", "d"} and model.getInputCol() == "line"
+    assert model.transform(frame).columns == ["line", "vector"]
