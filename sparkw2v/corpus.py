@@ -1,9 +1,10 @@
 """Driver side of the corpus: read the input, count words, encode shards.
 
 The input becomes a DataFrame of one column, text (string) or tokens
-(array<string>). With the default tokenizer Spark SQL splits and counts the
-words and the encoding looks them up in Arrow; a custom ``token_pattern`` runs
-the Python tokenizer of :mod:`sparkw2v.tokenizer` instead. Either way the
+(array<string>). With the default tokenizer, Arrow kernels split, count and
+look up the words inside ``mapInArrow`` (Spark SQL adds up the partitions'
+counts); a custom ``token_pattern`` runs the Python tokenizer of
+:mod:`sparkw2v.tokenizer` instead. Either way the
 encoded corpus is an RDD of compact int32 records, one shard per partition,
 cached for all epochs.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 
 from pyspark import RDD, StorageLevel
 import pyarrow as pa
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -89,41 +90,27 @@ def _first_line(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
-#: Python's whitespace (what ``str.split()`` and ``re``'s ``\s`` split on) as a Java regex: Java's
-#: ``\s`` is ASCII only, and its Unicode class lacks U+001C..U+001F.
-JAVA_WHITESPACE = r"[\t\n\x0B\f\r\x1C-\x20\x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]+"
+def arrow_tokenizable(corpus: CorpusInput, cfg: TrainConfig) -> bool:
+    """Whether Arrow can tokenize ``corpus`` as the Python tokenizer would: token lists, or text
+    split on whitespace (a custom ``token_pattern`` is a Python regex and needs Python)."""
+    return corpus.pretokenized or cfg.token_pattern is None
 
 
-def token_column(corpus: CorpusInput, cfg: TrainConfig) -> Column | None:
-    """The tokens of each row as an array<string> column that Spark SQL computes, or None when
-    the tokenizer needs Python (a custom ``token_pattern``: Java and Python regexes differ).
-
-    Same tokens as :func:`sparkw2v.tokenizer.sentences` before its cut into pieces, except
-    that null and empty tokens are left for the consumer to drop.
-    """
-    column = F.col(corpus.frame.columns[0])
-    if corpus.pretokenized:
-        return column
-    if cfg.token_pattern is not None:
-        return None
-    return F.split(F.lower(column) if cfg.lowercase else column, JAVA_WHITESPACE)
-
-
-def word_counts(corpus: CorpusInput, cfg: TrainConfig, sql: bool = True) -> DataFrame | RDD:
+def word_counts(corpus: CorpusInput, cfg: TrainConfig, arrow: bool = True) -> DataFrame | RDD:
     """Every distinct word of ``corpus`` with its count, on the cluster: a (word, count)
-    DataFrame counted by Spark SQL, or, when the tokenizer needs Python (or ``sql=False``),
-    an RDD of ``(word, count)`` pairs counted in Python."""
-    tokens = token_column(corpus, cfg) if sql else None
-    if tokens is None:
-        spec = TokenizerSpec.from_config(cfg)
+    DataFrame, each partition tokenized and counted in Arrow and the partitions' counts added
+    by Spark SQL; or, when the tokenizer needs Python (or ``arrow=False``), an RDD of
+    ``(word, count)`` pairs counted in Python."""
+    spec = TokenizerSpec.from_config(cfg)
+    if not (arrow and arrow_tokenizable(corpus, cfg)):
         return (corpus.values()
                 .mapPartitions(functools.partial(executor.count_partition, spec=spec,
                                                  pretokenized=corpus.pretokenized))
                 .reduceByKey(operator.add))
-    word = F.col("word")
-    return (corpus.frame.select(F.explode(tokens).alias("word"))
-            .where(word.isNotNull() & (word != ""))
-            .groupBy("word").agg(F.count(F.lit(1)).alias("count")))
+    task = executor.EncodeTask(spec, corpus.pretokenized, 1)
+    return (corpus.frame.mapInArrow(functools.partial(executor.count_token_batches, task=task),
+                                    executor.COUNT_SCHEMA)
+            .groupBy("word").agg(F.sum("count").alias("count")))
 
 
 def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None = None) -> Vocabulary:
@@ -176,12 +163,12 @@ class EncodedCorpus:
 
 
 def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_shards: int,
-                  chains: int | None = None, sql: bool = True) -> EncodedCorpus:
+                  chains: int | None = None, arrow: bool = True) -> EncodedCorpus:
     """Map every token to its id once, group records into ``num_shards`` shards, and cache them
     in ``chains`` partitions (default: one per shard), shard ``s`` in partition ``s % chains``.
 
-    Tokens come from Spark SQL when :func:`token_column` allows it (unless ``sql=False``),
-    else from the Python tokenizer; both give the same records."""
+    Tokens come from Arrow when :func:`arrow_tokenizable` (unless ``arrow=False``), else from
+    the Python tokenizer; both give the same records."""
     sc = corpus.frame.sparkSession.sparkContext
     # Shards get whole records of ~64K consecutive words. Smaller, more interleaved records
     # spread each topic's words over every shard, where averaging dilutes them: on Brown at
@@ -192,14 +179,13 @@ def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_
     # so that every shard receives some.
     record_words = max(1, min(executor.RECORD_WORDS, -(-vocab.total_count // num_shards)))
     task = executor.EncodeTask(TokenizerSpec.from_config(cfg), corpus.pretokenized, num_shards, record_words)
-    tokens = token_column(corpus, cfg) if sql else None
-    if tokens is None:
+    if not (arrow and arrow_tokenizable(corpus, cfg)):
         index_bc = sc.broadcast(vocab.index())
         records = corpus.values().mapPartitionsWithIndex(
             functools.partial(executor.encode_partition, task=task, word_index_bc=index_bc))
-    else:  # tokenized by Spark SQL, looked up in Arrow: no Python work per word
+    else:  # tokenized and looked up in Arrow: no Python work per word
         index_bc = sc.broadcast(pa.array(vocab.words, type=pa.string()))
-        records = (corpus.frame.select(tokens.alias("tokens"))
+        records = (corpus.frame
                    .mapInArrow(functools.partial(executor.encode_token_batches, task=task, vocab_bc=index_bc),
                                executor.RECORD_SCHEMA)
                    .rdd.map(executor.record_of_row))

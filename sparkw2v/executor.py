@@ -131,15 +131,63 @@ def chain_of(key: tuple, chains: int) -> int:
     return key[0] % chains
 
 
-# -- vocabulary and encoding in Arrow (token arrays made by Spark SQL) ---------------------------
+# -- vocabulary and encoding in Arrow --------------------------------------------------------------
 
 #: Tokens looked up at once: each lookup hashes the whole vocabulary, so batches are gathered
 #: until they hold about this many tokens.
 LOOKUP_TOKENS = 1 << 20
+#: Schema of :func:`count_token_batches`' output.
+COUNT_SCHEMA = "word string, count bigint"
 #: Schema of :func:`encode_token_batches`' output: one row per record, arrays as raw int32 bytes.
 RECORD_SCHEMA = "shard int, part int, n int, ids binary, lengths binary"
 #: Schema of :func:`summarize_count_batches`' output; a summary row has a null word.
 SUMMARY_SCHEMA = "word string, count bigint, distinct_words bigint"
+
+
+def text_tokens(texts, lowercase: bool):
+    """The tokens of each line of a string Arrow array (list<string>; null lines stay null), as
+    :func:`sparkw2v.tokenizer.split_text` with the default separator makes them, empty
+    strings aside (callers drop those).
+
+    Arrow's ``utf8_split_whitespace`` splits on exactly the characters ``str.split()`` does.
+    Lower-casing is Arrow's for ASCII lines and Python's ``str.lower`` for the others (Arrow
+    lacks its special cases, such as U+0130 and the final sigma): Python work per line, and
+    only for lines with non-ASCII characters.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if lowercase:
+        other = pc.invert(pc.string_is_ascii(texts)).fill_null(False)
+        lowered = pc.ascii_lower(texts)
+        if pc.any(other).as_py():
+            lowered = pc.replace_with_mask(lowered, other, pa.array(
+                [text.lower() for text in texts.filter(other).to_pylist()], type=texts.type))
+        texts = lowered
+    return pc.utf8_split_whitespace(texts)
+
+
+def _token_lists(batch, task: "EncodeTask"):
+    column = batch.column(0)
+    return column if task.pretokenized else text_tokens(column, task.spec.lowercase)
+
+
+def count_token_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
+    """Arrow twin of :func:`count_partition` for ``mapInArrow`` over one text or tokens column:
+    (word, count) of this partition's tokens (null and empty tokens dropped)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = []
+    for batch in batches:
+        tokens = _token_lists(batch, task).flatten()
+        tokens = tokens.filter(pc.greater(pc.binary_length(tokens), 0))
+        if len(tokens):
+            counts = pc.value_counts(tokens)
+            parts.append(pa.table({"word": counts.field(0), "count": counts.field(1)}))
+    if parts:
+        table = pa.concat_tables(parts).group_by("word").aggregate([("count", "sum")])
+        yield from table.rename_columns(["word", "count"]).select(["word", "count"]).to_batches(max_chunksize=1 << 16)
 
 
 def summarize_count_batches(batches: Iterable, min_count: int) -> Iterator:
@@ -232,7 +280,7 @@ def sentence_ids(lists, vocab, max_sentence_length: int) -> tuple[np.ndarray, np
 
 
 def encode_token_batches(batches: Iterable, task: EncodeTask, vocab_bc) -> Iterator:
-    """Arrow twin of :func:`encode_partition` for ``mapInArrow`` over one list<string> column:
+    """Arrow twin of :func:`encode_partition` for ``mapInArrow`` over one text or tokens column:
     the same records with the same keys, as rows of :data:`RECORD_SCHEMA`."""
     import pyarrow as pa
     from pyspark import TaskContext
@@ -252,9 +300,9 @@ def encode_token_batches(batches: Iterable, task: EncodeTask, vocab_bc) -> Itera
 
     pending, held = [], 0
     for batch in batches:
-        column = batch.column(0)
-        pending.append(column)
-        held += len(column.values)
+        lists = _token_lists(batch, task)
+        pending.append(lists)
+        held += len(lists.values)
         if held >= LOOKUP_TOKENS:
             records = encode(pending)
             pending, held = [], 0
@@ -269,6 +317,17 @@ def record_of_row(row) -> tuple:
     """A :data:`RECORD_SCHEMA` row as the record :func:`encode_partition` yields."""
     return ((row[0], row[1], row[2]),
             (np.frombuffer(row[3], dtype=np.int32).copy(), np.frombuffer(row[4], dtype=np.int32).copy()))
+
+
+# -- publishing --------------------------------------------------------------------------------
+
+def table_slice(batches: Iterable, table_bc, rows: int) -> Iterator:
+    """``mapInArrow`` over ``spark.range``: for each id ``i``, rows ``[i*rows, (i+1)*rows)`` of the
+    broadcast Arrow table."""
+    table = table_bc.value
+    for batch in batches:
+        for i in batch.column(0).to_pylist():
+            yield from table.slice(i * rows, rows).to_batches(max_chunksize=1 << 16)
 
 
 # -- training ----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ Nothing here unpickles anything: loading reads Parquet and JSON only.
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import time
@@ -186,9 +187,27 @@ def vector_column(matrix: np.ndarray) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, type=pa.list_(pa.float32()))
 
 
-def _frame(spark: SparkSession, table: pa.Table, rows_per_file: int) -> DataFrame:
-    frame = spark.createDataFrame(table)
-    return frame.repartition(max(1, -(-table.num_rows // rows_per_file)))
+def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path: str) -> None:
+    """Write ``table`` as the Parquet directory ``path`` with Spark's writer, one task per file of
+    at most ``rows_per_file`` rows.
+
+    The rows reach the writing tasks by broadcast, each task taking its own slice
+    (:func:`sparkw2v.executor.table_slice`): ``spark.createDataFrame`` of an Arrow table
+    would put the rows inside the tasks themselves ("task of very large size") and need
+    a shuffle to size the files.
+    """
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from . import executor
+
+    files = max(1, -(-table.num_rows // rows_per_file))
+    table_bc = spark.sparkContext.broadcast(table)
+    try:
+        rows = functools.partial(executor.table_slice, table_bc=table_bc, rows=-(-table.num_rows // files))
+        (spark.range(files, numPartitions=files).mapInArrow(rows, from_arrow_schema(table.schema))
+         .write.parquet(path))
+    finally:
+        table_bc.destroy()
 
 
 def versions() -> dict:
@@ -267,12 +286,11 @@ def write_tables(spark: SparkSession, directory: str, vocab: Vocabulary, w_in: n
     words = pa.array(vocab.words, type=pa.string())
     counts = pa.array(vocab.counts, type=pa.int64())
     ids = pa.array(np.arange(len(vocab), dtype=np.int32))
-    _frame(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
-           rows_per_file).write.parquet(f"{directory}/{VECTORS}")
-    _frame(spark, pa.table({"word": words, "count": counts, "id": ids}),
-           1 << 22).write.parquet(f"{directory}/{VOCAB}")
-    _frame(spark, pa.table({"id": ids, "vector": vector_column(w_out)}),
-           rows_per_file).write.parquet(f"{directory}/{OUTPUT_VECTORS}")
+    write_parquet(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
+                  rows_per_file, f"{directory}/{VECTORS}")
+    write_parquet(spark, pa.table({"word": words, "count": counts, "id": ids}), 1 << 22, f"{directory}/{VOCAB}")
+    write_parquet(spark, pa.table({"id": ids, "vector": vector_column(w_out)}),
+                  rows_per_file, f"{directory}/{OUTPUT_VECTORS}")
 
 
 def drop_empty_staging(fs: _FS, path: str) -> None:
