@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 import sys
+import time
 from typing import Sequence
 
 from .config import NOT_STREAM_FIELDS, ConfigError, StreamConfig, TrainConfig
@@ -157,7 +158,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .vector_table import check_output
 
     cfg = config_from_args(args).validate()
+    started = time.perf_counter()
     spark = get_session(master=args.master)
+    session_seconds = time.perf_counter() - started
     overwrite = cfg.overwrite
     if cfg.from_model:
         from .continuation import same_path
@@ -169,15 +172,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         if value is not None and not os.path.isfile(value):
             raise ConfigError(f"--{name.replace('_', '-')} {value!r}: no such file")
     model = Word2Vec(cfg).fit_input(spark)
+    model.result.info["session_seconds"] = session_seconds  # recorded in metadata.json's timings
     if args.eval_similarity or args.eval_analogies:
         scores = model.evaluate(args.eval_similarity, args.eval_analogies)
         print("evaluation: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                          for k, v in sorted(scores.items())))
+    saving = time.perf_counter()
     location = model.save(cfg.output, overwrite=overwrite)
     info = model.result.info
     print(f"trained {len(model.wv)} words x {cfg.vector_size} dims on {info['train_words']} words "
           f"({cfg.epochs} epochs, {info['num_partitions']} partitions) in {info['train_seconds']:.1f}s "
           f"({info['words_per_second']:.0f} words/s); wrote {location}")
+    phases = {"session": session_seconds, "counting": info.get("count_seconds"),
+              "encoding": info.get("encode_seconds"), "training": info["train_seconds"],
+              "publishing": time.perf_counter() - saving, "total": time.perf_counter() - started}
+    print("seconds: " + ", ".join(f"{name} {value:.1f}" for name, value in phases.items() if value is not None))
     _print_neighbours(model.wv, args.show)
     return 0
 
