@@ -255,14 +255,16 @@ def main(argv=None) -> int:
     ours = results.get(ours_label)
     print(f"\ncorpus {args.corpus} x{args.repeat}, {'skip-gram' if args.sg else 'CBOW'}, {HYPER}, "
           f"{args.seeds} seed(s), local[{args.cores}] for Spark")
-    header = f"{'trainer':<20}{'process s':>10}{'wall s':>8}{'train s':>9}{'words/s':>11}{'peak MB':>9}{'WS353':>8}{'analogy':>9}" \
+    header = f"{'trainer':<20}{'process s':>10}{'wall s':>8}{'train s':>9}" \
+             f"{'words/s':>11}{'peak MB':>9}{'WS353':>8}{'analogy':>9}" \
              f"{'speed ratio':>13}{'WS ratio':>10}{'analogy ratio':>15}{'process ratio':>15}"
     print(header)
     for label, r in results.items():
         ratios = [f"{ours[key] / r[key]:.2f}x" if ours and r[key] else "-"
                   for key in ("words_per_second", "wordsim_spearman", "analogy_3cosadd")]
         process = f"{r['process'] / ours['process']:.2f}x" if ours else "-"
-        print(f"{label:<20}{r['process']:>10.1f}{r['wall']:>8.1f}{r['train']:>9.1f}{r['words_per_second']:>11.0f}{r['peak_mb']:>9.0f}"
+        print(f"{label:<20}{r['process']:>10.1f}{r['wall']:>8.1f}{r['train']:>9.1f}"
+              f"{r['words_per_second']:>11.0f}{r['peak_mb']:>9.0f}"
               f"{r['wordsim_spearman']:>8.3f}{r['analogy_3cosadd']:>9.3f}{ratios[0]:>13}{ratios[1]:>10}{ratios[2]:>15}"
               f"{process:>15}")
     print(f"ratios are {ours_label} / each trainer (speed: words/s; process: each trainer's process "

@@ -4,9 +4,8 @@ The input becomes a DataFrame of one column, text (string) or tokens
 (array<string>). With the default tokenizer, Arrow kernels split, count and
 look up the words inside ``mapInArrow`` (Spark SQL adds up the partitions'
 counts); a custom ``token_pattern`` runs the Python tokenizer of
-:mod:`sparkw2v.tokenizer` instead. Either way the
-encoded corpus is an RDD of compact int32 records, one shard per partition,
-cached for all epochs.
+:mod:`sparkw2v.tokenizer` instead. Either way the encoded corpus is an RDD of
+compact int32 records, one shard per partition, cached for all epochs.
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ import functools
 import operator
 from dataclasses import dataclass
 
-from pyspark import RDD, StorageLevel
 import pyarrow as pa
+from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T

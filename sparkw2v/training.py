@@ -149,7 +149,8 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
     return result
 
 
-def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None, started: float,
+def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None,
+                 started: float,
                  on_epoch: Callable[[dict], None] | None, checkpoints: Checkpoints | None) -> TrainResult:
     vocab = build_vocabulary(corpus, cfg, counts)
     counted = time.perf_counter()
