@@ -186,8 +186,9 @@ def count_token_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
             counts = pc.value_counts(tokens)
             parts.append(pa.table({"word": counts.field(0), "count": counts.field(1)}))
     if parts:
-        table = pa.concat_tables(parts).group_by("word").aggregate([("count", "sum")])
-        yield from table.rename_columns(["word", "count"]).select(["word", "count"]).to_batches(max_chunksize=1 << 16)
+        summed = pa.concat_tables(parts).group_by("word").aggregate([("count", "sum")])
+        table = pa.table({"word": summed.column("word"), "count": summed.column("count_sum")})
+        yield from table.to_batches(max_chunksize=1 << 16)
 
 
 def summarize_count_batches(batches: Iterable, min_count: int) -> Iterator:
