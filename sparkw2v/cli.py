@@ -242,6 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} {value!r}: no such file")
     model = Word2Vec(cfg).fit_input(spark)
     info = model.result.info
+    info["session_seconds"] = phases["starting Spark"]  # recorded in metadata.json's timings
     phases.update(counting=info.get("count_seconds"), encoding=info.get("encode_seconds"),
                   training=info.get("train_seconds"))
     if args.eval_similarity or args.eval_analogies:

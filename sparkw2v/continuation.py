@@ -156,7 +156,8 @@ def _stored_counts(spark: SparkSession, location: str, meta: dict) -> DataFrame 
 
 def count_words(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig) -> DataFrame:
     """Every distinct token of ``corpus`` with its count (word, count), as a DataFrame."""
-    return spark.createDataFrame(word_counts(corpus, cfg), COUNTS_SCHEMA)
+    counts = word_counts(corpus, cfg)
+    return counts if isinstance(counts, DataFrame) else spark.createDataFrame(counts, COUNTS_SCHEMA)
 
 
 def merge_counts(spark: SparkSession, base: BaseModel, new: DataFrame) -> DataFrame:
@@ -423,5 +424,6 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
 
 
 def counts_frame(spark: SparkSession, counts) -> DataFrame:
-    """The (word, count) RDD of a whole corpus as a counts table: its batch was all of it."""
-    return spark.createDataFrame(counts, COUNTS_SCHEMA).withColumn("batch_count", F.col("count"))
+    """The (word, count) DataFrame or RDD of a whole corpus as a counts table: its batch was all of it."""
+    frame = counts if isinstance(counts, DataFrame) else spark.createDataFrame(counts, COUNTS_SCHEMA)
+    return frame.withColumn("batch_count", F.col("count"))

@@ -1,9 +1,11 @@
 """Driver side of the corpus: read the input, count words, encode shards.
 
 The input becomes a DataFrame of one column, text (string) or tokens
-(array<string>). Counting and encoding run as Spark jobs over it with the
-functions of :mod:`sparkw2v.executor`; the encoded corpus is an RDD of compact
-int32 records, one shard per partition, cached for all epochs.
+(array<string>). With the default tokenizer, Arrow kernels split, count and
+look up the words inside ``mapInArrow`` (Spark SQL adds up the partitions'
+counts); a custom ``token_pattern`` runs the Python tokenizer of
+:mod:`sparkw2v.tokenizer` instead. Either way the encoded corpus is an RDD of
+compact int32 records, one shard per partition, cached for all epochs.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
+import pyarrow as pa
 from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .errors import UserError
 from . import executor
+from .errors import UserError
 from .config import ConfigError, TrainConfig
 from .tokenizer import TokenizerSpec
 from .vocabulary import Vocabulary
@@ -134,24 +138,49 @@ def _first_line(exc: Exception) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def word_counts(corpus: CorpusInput, cfg: TrainConfig) -> RDD:
-    """Every distinct word of ``corpus`` with its count, ``(word, count)``, on the cluster."""
+def arrow_tokenizable(corpus: CorpusInput, cfg: TrainConfig) -> bool:
+    """Whether Arrow can tokenize ``corpus`` as the Python tokenizer would: token lists, or text
+    split on whitespace (a custom ``token_pattern`` is a Python regex and needs Python)."""
+    return corpus.pretokenized or cfg.token_pattern is None
+
+
+def word_counts(corpus: CorpusInput, cfg: TrainConfig, arrow: bool = True) -> DataFrame | RDD:
+    """Every distinct word of ``corpus`` with its count, on the cluster: a (word, count)
+    DataFrame, each partition tokenized and counted in Arrow and the partitions' counts added
+    by Spark SQL; or, when the tokenizer needs Python (or ``arrow=False``), an RDD of
+    ``(word, count)`` pairs counted in Python."""
     spec = TokenizerSpec.from_config(cfg)
-    return (corpus.values()
-            .mapPartitions(functools.partial(executor.count_partition, spec=spec, pretokenized=corpus.pretokenized))
-            .reduceByKey(operator.add))
+    if not (arrow and arrow_tokenizable(corpus, cfg)):
+        return (corpus.values()
+                .mapPartitions(functools.partial(executor.count_partition, spec=spec,
+                                                 pretokenized=corpus.pretokenized))
+                .reduceByKey(operator.add))
+    task = executor.EncodeTask(spec, corpus.pretokenized, 1)
+    return (corpus.frame.mapInArrow(functools.partial(executor.count_token_batches, task=task),
+                                    executor.COUNT_SCHEMA)
+            .groupBy("word").agg(F.sum("count").alias("count")))
 
 
-def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: RDD | None = None) -> Vocabulary:
+def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None = None) -> Vocabulary:
     """Count words on the cluster (or take ``counts`` from :func:`word_counts`) and keep those
     passing ``min_count``/``max_vocab_size``; only those reach the driver."""
     counts = counts if counts is not None else word_counts(corpus, cfg)
     with reading_input(cfg.input or cfg.input_table or "the input"):
-        summaries = counts.mapPartitions(functools.partial(executor.summarize_counts,
-                                                           min_count=cfg.min_count)).collect()
-    tokens = sum(s[0] for s in summaries)
-    distinct = sum(s[1] for s in summaries)
-    kept = [pair for s in summaries for pair in s[2]]
+        if isinstance(counts, DataFrame):
+            table = counts.select("word", "count").mapInArrow(
+                functools.partial(executor.summarize_count_batches, min_count=cfg.min_count),
+                executor.SUMMARY_SCHEMA).toArrow()
+            summary = table.column("word").is_null().to_numpy(zero_copy_only=False)
+            totals = table.column("count").to_numpy()
+            tokens = int(totals[summary].sum())
+            distinct = int(table.column("distinct_words").to_numpy(zero_copy_only=False)[summary].sum())
+            kept = zip(table.column("word").filter(pa.array(~summary)).to_pylist(), totals[~summary].tolist())
+        else:
+            summaries = counts.mapPartitions(functools.partial(executor.summarize_counts,
+                                                               min_count=cfg.min_count)).collect()
+            tokens = sum(s[0] for s in summaries)
+            distinct = sum(s[1] for s in summaries)
+            kept = [pair for s in summaries for pair in s[2]]
     return Vocabulary.from_counts(kept, cfg.min_count, cfg.max_vocab_size, corpus_words=tokens,
                                   distinct_words=distinct)
 
@@ -183,11 +212,13 @@ class EncodedCorpus:
 
 
 def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_shards: int,
-                  chains: int | None = None) -> EncodedCorpus:
+                  chains: int | None = None, arrow: bool = True) -> EncodedCorpus:
     """Map every token to its id once, group records into ``num_shards`` shards, and cache them
-    in ``chains`` partitions (default: one per shard), shard ``s`` in partition ``s % chains``."""
+    in ``chains`` partitions (default: one per shard), shard ``s`` in partition ``s % chains``.
+
+    Tokens come from Arrow when :func:`arrow_tokenizable` (unless ``arrow=False``), else from
+    the Python tokenizer; both give the same records."""
     sc = corpus.frame.sparkSession.sparkContext
-    index_bc = sc.broadcast(vocab.index())
     # Shards get whole records of ~64K consecutive words. Smaller, more interleaved records
     # spread each topic's words over every shard, where averaging dilutes them: on Brown at
     # 8 partitions, 30K-word records dropped WordSim-353 from 0.244 to 0.183.
@@ -197,9 +228,17 @@ def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_
     # so that every shard receives some.
     record_words = max(1, min(executor.RECORD_WORDS, -(-vocab.total_count // num_shards)))
     task = executor.EncodeTask(TokenizerSpec.from_config(cfg), corpus.pretokenized, num_shards, record_words)
-    shards = (corpus.values()
-              .mapPartitionsWithIndex(functools.partial(executor.encode_partition, task=task,
-                                                        word_index_bc=index_bc))
+    if not (arrow and arrow_tokenizable(corpus, cfg)):
+        index_bc = sc.broadcast(vocab.index())
+        records = corpus.values().mapPartitionsWithIndex(
+            functools.partial(executor.encode_partition, task=task, word_index_bc=index_bc))
+    else:  # tokenized and looked up in Arrow: no Python work per word
+        index_bc = sc.broadcast(pa.array(vocab.words, type=pa.string()))
+        records = (corpus.frame
+                   .mapInArrow(functools.partial(executor.encode_token_batches, task=task, vocab_bc=index_bc),
+                               executor.RECORD_SCHEMA)
+                   .rdd.map(executor.record_of_row))
+    shards = (records
               .repartitionAndSortWithinPartitions(chains or num_shards,
                                                   partitionFunc=functools.partial(executor.chain_of,
                                                                                   chains=chains or num_shards))

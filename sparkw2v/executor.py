@@ -131,6 +131,206 @@ def chain_of(key: tuple, chains: int) -> int:
     return key[0] % chains
 
 
+# -- vocabulary and encoding in Arrow --------------------------------------------------------------
+
+#: Tokens looked up at once: each lookup hashes the whole vocabulary, so batches are gathered
+#: until they hold about this many tokens.
+LOOKUP_TOKENS = 1 << 20
+#: Schema of :func:`count_token_batches`' output.
+COUNT_SCHEMA = "word string, count bigint"
+#: Schema of :func:`encode_token_batches`' output: one row per record, arrays as raw int32 bytes.
+RECORD_SCHEMA = "shard int, part int, n int, ids binary, lengths binary"
+#: Schema of :func:`summarize_count_batches`' output; a summary row has a null word.
+SUMMARY_SCHEMA = "word string, count bigint, distinct_words bigint"
+
+
+def text_tokens(texts, lowercase: bool):
+    """The tokens of each line of a string Arrow array (list<string>; null lines stay null), as
+    :func:`sparkw2v.tokenizer.split_text` with the default separator makes them, empty
+    strings aside (callers drop those).
+
+    Arrow's ``utf8_split_whitespace`` splits on exactly the characters ``str.split()`` does.
+    Lower-casing is Arrow's for ASCII lines and Python's ``str.lower`` for the others (Arrow
+    lacks its special cases, such as U+0130 and the final sigma): Python work per line, and
+    only for lines with non-ASCII characters.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if lowercase:
+        other = pc.invert(pc.string_is_ascii(texts)).fill_null(False)
+        lowered = pc.ascii_lower(texts)
+        if pc.any(other).as_py():
+            lowered = pc.replace_with_mask(lowered, other, pa.array(
+                [text.lower() for text in texts.filter(other).to_pylist()], type=texts.type))
+        texts = lowered
+    return pc.utf8_split_whitespace(texts)
+
+
+def _token_lists(batch, task: "EncodeTask"):
+    column = batch.column(0)
+    return column if task.pretokenized else text_tokens(column, task.spec.lowercase)
+
+
+def count_token_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
+    """Arrow twin of :func:`count_partition` for ``mapInArrow`` over one text or tokens column:
+    (word, count) of this partition's tokens (null and empty tokens dropped)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = []
+    for batch in batches:
+        tokens = _token_lists(batch, task).flatten()
+        tokens = tokens.filter(pc.greater(pc.binary_length(tokens), 0))
+        if len(tokens):
+            counts = pc.value_counts(tokens)
+            parts.append(pa.table({"word": counts.field(0), "count": counts.field(1)}))
+    if parts:
+        summed = pa.concat_tables(parts).group_by("word").aggregate([("count", "sum")])
+        table = pa.table({"word": summed.column("word"), "count": summed.column("count_sum")})
+        yield from table.to_batches(max_chunksize=1 << 16)
+
+
+def summarize_count_batches(batches: Iterable, min_count: int) -> Iterator:
+    """Arrow twin of :func:`summarize_counts` over (word, count) batches: the words kept,
+    then one row (null word) of this partition's tokens and distinct words."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    tokens = distinct = 0
+    for batch in batches:
+        counts = batch.column(1)
+        tokens += int(pc.sum(counts).as_py() or 0)
+        distinct += batch.num_rows
+        kept = batch.filter(pc.greater_equal(counts, min_count))
+        if kept.num_rows:
+            yield pa.RecordBatch.from_arrays([kept.column(0), kept.column(1), pa.nulls(kept.num_rows, pa.int64())],
+                                             names=["word", "count", "distinct_words"])
+    yield pa.RecordBatch.from_arrays([pa.nulls(1, pa.string()), pa.array([tokens], pa.int64()),
+                                      pa.array([distinct], pa.int64())], names=["word", "count", "distinct_words"])
+
+
+class _RecordBuilder:
+    """Cuts a stream of sentences into records exactly as :func:`encode_partition` does: a record
+    closes after the sentence that brings it to ``record_words`` ids or more."""
+
+    def __init__(self, index: int, task: EncodeTask):
+        self.index, self.task, self.n = index, task, 0
+        self.ids: list[np.ndarray] = []
+        self.lengths: list[np.ndarray] = []
+        self.held = 0
+
+    def add(self, ids: np.ndarray, lengths: np.ndarray) -> Iterator[tuple]:
+        """Append sentences (their ids back to back, and their lengths); yield the records closed."""
+        ends = np.cumsum(lengths)
+        first = 0  # first sentence not yet in a closed record
+        while first < lengths.size:
+            base = int(ends[first - 1]) if first else 0
+            # The sentence whose end brings the open record to record_words ids.
+            last = int(np.searchsorted(ends, base + self.task.record_words - self.held, side="left"))
+            if last >= lengths.size:
+                break
+            self.ids.append(ids[base:int(ends[last])])
+            self.lengths.append(lengths[first:last + 1])
+            yield self._close()
+            first = last + 1
+        if first < lengths.size:
+            base = int(ends[first - 1]) if first else 0
+            self.ids.append(ids[base:])
+            self.lengths.append(lengths[first:])
+            self.held += int(ends[-1]) - base
+
+    def _close(self) -> tuple:
+        record = ((self.index + self.n) % self.task.num_shards, self.index, self.n,
+                  np.concatenate(self.ids).astype(np.int32, copy=False).tobytes(),
+                  np.concatenate(self.lengths).astype(np.int32, copy=False).tobytes())
+        self.ids, self.lengths, self.held = [], [], 0
+        self.n += 1
+        return record
+
+    def finish(self) -> Iterator[tuple]:
+        if self.held:
+            yield self._close()
+
+
+def sentence_ids(lists, vocab, max_sentence_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and sentence lengths of a list<string> Arrow array, one row per line, as
+    :func:`sparkw2v.tokenizer.sentences` and :func:`encode_partition` make them: null and
+    empty tokens dropped, each row cut in pieces of ``max_sentence_length`` tokens, then
+    words outside ``vocab`` (an Arrow string array, row i = id i) dropped, and pieces
+    left empty skipped."""
+    import pyarrow.compute as pc
+
+    values = lists.flatten()
+    if len(values) == 0:
+        return np.zeros(0, np.int32), np.zeros(0, np.int32)
+    rows = pc.list_parent_indices(lists).to_numpy()
+    valid = pc.binary_length(values).fill_null(0).to_numpy(zero_copy_only=False) > 0
+    ids = pc.index_in(values, value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False)
+    # Rank of each token among its row's valid tokens, for the max_sentence_length cut.
+    seen = np.cumsum(valid)
+    row_starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    before = np.repeat((seen - valid)[row_starts], np.diff(np.r_[row_starts, rows.size]))
+    piece = (seen - valid - before) // max_sentence_length
+    kept = valid & (ids >= 0)
+    rows, piece, ids = rows[kept], piece[kept], ids[kept].astype(np.int32)
+    if ids.size == 0:
+        return ids, np.zeros(0, np.int32)
+    starts = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]) | (piece[1:] != piece[:-1])])
+    return ids, np.diff(np.r_[starts, ids.size]).astype(np.int32)
+
+
+def encode_token_batches(batches: Iterable, task: EncodeTask, vocab_bc) -> Iterator:
+    """Arrow twin of :func:`encode_partition` for ``mapInArrow`` over one text or tokens column:
+    the same records with the same keys, as rows of :data:`RECORD_SCHEMA`."""
+    import pyarrow as pa
+    from pyspark import TaskContext
+
+    vocab = vocab_bc.value
+    builder = _RecordBuilder(TaskContext.get().partitionId(), task)
+    names = ["shard", "part", "n", "ids", "lengths"]
+    types = [pa.int32(), pa.int32(), pa.int32(), pa.binary(), pa.binary()]
+
+    def emit(records):
+        return pa.RecordBatch.from_arrays([pa.array(col, type=t) for col, t in zip(zip(*records), types)],
+                                          names=names)
+
+    def encode(pending):
+        ids, lengths = sentence_ids(pa.concat_arrays(pending), vocab, task.spec.max_sentence_length)
+        return list(builder.add(ids, lengths))
+
+    pending, held = [], 0
+    for batch in batches:
+        lists = _token_lists(batch, task)
+        pending.append(lists)
+        held += len(lists.values)
+        if held >= LOOKUP_TOKENS:
+            records = encode(pending)
+            pending, held = [], 0
+            if records:
+                yield emit(records)
+    records = (encode(pending) if pending else []) + list(builder.finish())
+    if records:
+        yield emit(records)
+
+
+def record_of_row(row) -> tuple:
+    """A :data:`RECORD_SCHEMA` row as the record :func:`encode_partition` yields."""
+    return ((row[0], row[1], row[2]),
+            (np.frombuffer(row[3], dtype=np.int32).copy(), np.frombuffer(row[4], dtype=np.int32).copy()))
+
+
+# -- publishing --------------------------------------------------------------------------------
+
+def table_slice(batches: Iterable, table_bc, rows: int) -> Iterator:
+    """``mapInArrow`` over ``spark.range``: for each id ``i``, rows ``[i*rows, (i+1)*rows)`` of the
+    broadcast Arrow table."""
+    table = table_bc.value
+    for batch in batches:
+        for i in batch.column(0).to_pylist():
+            yield from table.slice(i * rows, rows).to_batches(max_chunksize=1 << 16)
+
+
 # -- training ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -321,16 +521,3 @@ def mean_vectors(batches: Iterable, task: MeanVectorTask, payload_bc) -> Iterato
         offsets = pa.array(np.arange(0, (len(lengths) + 1) * dim, dim, dtype=np.int32))
         vectors = pa.ListArray.from_arrays(offsets, pa.array(means.reshape(-1)))
         yield pa.RecordBatch.from_arrays([*batch.columns, vectors], [*batch.schema.names, task.output])
-
-
-# -- publishing (a driver-side table written by the executors) -------------------------------------
-
-def table_slices(batches: Iterable, rows: int, payload_bc) -> Iterator:
-    """``mapInArrow`` over a column of slice numbers ``i``: rows ``[i * rows, (i + 1) * rows)`` of
-    the Arrow table broadcast as one IPC buffer."""
-    import pyarrow as pa
-
-    table = pa.ipc.open_stream(payload_bc.value).read_all()
-    for batch in batches:
-        for i in batch.column(0).to_pylist():
-            yield from table.slice(i * rows, rows).to_batches()

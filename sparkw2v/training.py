@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 from pyspark import RDD, StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from . import combine, executor
 from .checkpoint import Checkpoints
@@ -61,9 +61,10 @@ class TrainResult:
     w_out: np.ndarray
     history: list[dict] = field(default_factory=list)
     info: dict = field(default_factory=dict)
-    #: (word, count) of every word of the corpus when ``save_counts`` (persisted if ``fit`` was
-    #: told to cache it); written and released by ``Word2VecModel.save``.
-    counts: RDD | None = None
+    #: (word, count) of every word of the corpus when ``save_counts``, a DataFrame (an RDD from the
+    #: Python tokenizer), persisted if ``fit`` was told to cache it; written and released by
+    #: ``Word2VecModel.save``.
+    counts: DataFrame | RDD | None = None
 
     def release_counts(self) -> None:
         if self.counts is not None:
@@ -149,9 +150,11 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
     return result
 
 
-def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, counts: RDD | None, started: float,
+def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None,
+                 started: float,
                  on_epoch: Callable[[dict], None] | None, checkpoints: Checkpoints | None) -> TrainResult:
     vocab = build_vocabulary(corpus, cfg, counts)
+    counted = time.perf_counter()
     if len(vocab) == 0:
         raise InputError(
             f"no word occurs at least min_count={cfg.min_count} times "
@@ -159,7 +162,6 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
             "give more text" if vocab.corpus_words else "the input holds no words (empty or all null)")
     log.info("vocabulary: %d words (of %d distinct, %d corpus words)", len(vocab), vocab.distinct_words,
              vocab.corpus_words)
-    counted = time.perf_counter()
     num_shards = cfg.num_partitions or spark.sparkContext.defaultParallelism
     concurrent = shards_at_once(cfg, spark.sparkContext, num_shards)
     check_memory(spark.sparkContext.getConf(), len(vocab), cfg.vector_size, num_shards)
@@ -174,6 +176,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     describe_job(spark, "encode", words=vocab.corpus_words)
     encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
     prepared = time.perf_counter()
+    log.info("counted in %.1fs, encoded in %.1fs", counted - started, prepared - counted)
     on_epoch_end: Callable[[int, np.ndarray, np.ndarray, list], None] | None = None
     if checkpoints is not None:
         last = [time.perf_counter()]

@@ -284,29 +284,27 @@ def vector_column(matrix: np.ndarray) -> pa.ChunkedArray:
     return pa.chunked_array(chunks, type=pa.list_(pa.float32()))
 
 
-def _write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path: str) -> None:
-    """Write a driver-side table as Parquet files of at most ``rows_per_file`` rows.
+def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path: str) -> None:
+    """Write ``table`` as the Parquet directory ``path`` with Spark's writer, one task per file of
+    at most ``rows_per_file`` rows.
 
-    The table reaches the executors as one broadcast Arrow IPC buffer and each task writes
-    its slice of it, so the rows travel as broadcast blocks, not inside the tasks (where
-    Spark warns about "a task of very large size" and every row passes the scheduler).
+    The rows reach the writing tasks by broadcast, each task taking its own slice
+    (:func:`sparkw2v.executor.table_slice`): ``spark.createDataFrame`` of an Arrow table
+    would put the rows inside the tasks themselves ("task of very large size") and need
+    a shuffle to size the files.
     """
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from . import executor
 
     files = max(1, -(-table.num_rows // rows_per_file))
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    payload_bc = spark.sparkContext.broadcast(sink.getvalue().to_pybytes())
+    table_bc = spark.sparkContext.broadcast(table)
     try:
-        (spark.range(files, numPartitions=files)
-         .mapInArrow(functools.partial(executor.table_slices, rows=rows_per_file, payload_bc=payload_bc),
-                     from_arrow_schema(table.schema))
+        rows = functools.partial(executor.table_slice, table_bc=table_bc, rows=-(-table.num_rows // files))
+        (spark.range(files, numPartitions=files).mapInArrow(rows, from_arrow_schema(table.schema))
          .write.parquet(path))
     finally:
-        payload_bc.destroy()
+        table_bc.destroy()
 
 
 def versions() -> dict:
@@ -479,11 +477,11 @@ def write_tables(spark: SparkSession, directory: str, vocab: Vocabulary, w_in: n
     words = pa.array(vocab.words, type=pa.string())
     counts = pa.array(vocab.counts, type=pa.int64())
     ids = pa.array(np.arange(len(vocab), dtype=np.int32))
-    _write_parquet(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
-                   rows_per_file, f"{directory}/{VECTORS}")
-    _write_parquet(spark, pa.table({"word": words, "count": counts, "id": ids}), 1 << 22, f"{directory}/{VOCAB}")
-    _write_parquet(spark, pa.table({"id": ids, "vector": vector_column(w_out)}), rows_per_file,
-                   f"{directory}/{OUTPUT_VECTORS}")
+    write_parquet(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
+                  rows_per_file, f"{directory}/{VECTORS}")
+    write_parquet(spark, pa.table({"word": words, "count": counts, "id": ids}), 1 << 22, f"{directory}/{VOCAB}")
+    write_parquet(spark, pa.table({"id": ids, "vector": vector_column(w_out)}),
+                  rows_per_file, f"{directory}/{OUTPUT_VECTORS}")
 
 
 def drop_empty_staging(fs: _FS, path: str) -> None:

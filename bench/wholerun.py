@@ -1,0 +1,175 @@
+"""What a run pays outside the epochs, old way against new, side by side in one session.
+
+    python bench/wholerun.py prepare --corpus /tmp/brown10.txt   # counting + encoding, Python vs SQL/Arrow
+    python bench/wholerun.py publish --words 14000,1000000       # write_tables, createDataFrame vs broadcast
+    python bench/wholerun.py fixed                                # session start, first job, ...
+
+``prepare`` runs both paths of :mod:`sparkw2v.corpus` (``arrow=False`` is the Python
+tokenizer path, the only one before) on the same input, alternately, and reports
+corpus words per second of counting + vocabulary + encoding. ``publish`` writes
+random models of the given sizes with the former ``spark.createDataFrame`` feed and
+with :func:`sparkw2v.vector_table.write_parquet`. Whole-process times against gensim
+and MLlib are in ``bench/compare.py`` (column "process s").
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def tree_cpu(pid: int | None = None) -> float:
+    """CPU seconds used so far by this process and all its descendants (the JVM, Python workers):
+    less disturbed than wall time by other users' load on a shared machine."""
+    pid = pid or os.getpid()
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, stack = 0.0, [pid]
+    while stack:
+        p = stack.pop()
+        total += cpu.get(p, 0.0)
+        stack.extend(children.get(p, []))
+    return total
+
+
+def _session(cores: int):
+    from sparkw2v.session import get_session
+    return get_session("bench-wholerun", master=f"local[{cores}]",
+                       conf={"spark.ui.enabled": "false", "spark.driver.memory": "4g"})
+
+
+def prepare(args) -> None:
+    from sparkw2v import TrainConfig
+    from sparkw2v.corpus import build_vocabulary, encode_corpus, read_input, word_counts
+
+    spark = _session(args.cores)
+    cfg = TrainConfig(input=args.corpus, min_count=5, num_partitions=args.partitions)
+    corpus = read_input(spark, cfg)
+    spark.range(4, numPartitions=args.cores).rdd.map(lambda x: x).count()  # Python workers started
+    rows = []
+    for rep in range(args.reps):
+        for arrow in (False, True):
+            started, cpu = time.perf_counter(), tree_cpu()
+            vocab = build_vocabulary(corpus, cfg, word_counts(corpus, cfg, arrow=arrow))
+            counted, counted_cpu = time.perf_counter(), tree_cpu()
+            encoded = encode_corpus(corpus, vocab, cfg, args.partitions, arrow=arrow)
+            done, done_cpu = time.perf_counter(), tree_cpu()
+            encoded.unpersist()
+            words = vocab.corpus_words
+            rows.append((rep, "python (before)" if not arrow else "arrow", counted - started,
+                         done - counted, done - started, words / (done - started), counted_cpu - cpu,
+                         done_cpu - counted_cpu, words / (done_cpu - cpu)))
+    print(f"corpus {args.corpus}: {vocab.corpus_words} words, {len(vocab)} in vocabulary, "
+          f"local[{args.cores}], {args.partitions} shards")
+    print(f"{'rep':>3}  {'path':<20}{'count s':>9}{'encode s':>10}{'total s':>9}{'words/s':>12}"
+          f"{'count cpu':>11}{'encode cpu':>12}{'words/cpu-s':>13}")
+    for rep, path, c, e, t, wps, cc, ec, wpc in rows:
+        print(f"{rep:>3}  {path:<20}{c:>9.2f}{e:>10.2f}{t:>9.2f}{wps:>12.0f}{cc:>11.2f}{ec:>12.2f}{wpc:>13.0f}")
+    print("wall seconds on a shared machine are disturbed by others' load; cpu = CPU seconds of the "
+          "driver, JVM and Python workers together")
+
+
+def _old_write_tables(spark, directory, vocab, w_in, w_out) -> None:
+    """write_tables as it was: spark.createDataFrame of Arrow tables, then repartition."""
+    from sparkw2v.vector_table import OUTPUT_VECTORS, VECTORS, VOCAB, vector_column
+
+    def frame(table, rows_per_file):
+        return spark.createDataFrame(table).repartition(max(1, -(-table.num_rows // rows_per_file)))
+
+    rows_per_file = max(1, (128 << 20) // (4 * w_in.shape[1] + 32))
+    words = pa.array(vocab.words, type=pa.string())
+    counts = pa.array(vocab.counts, type=pa.int64())
+    ids = pa.array(np.arange(len(vocab), dtype=np.int32))
+    frame(pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
+          rows_per_file).write.parquet(f"{directory}/{VECTORS}")
+    frame(pa.table({"word": words, "count": counts, "id": ids}), 1 << 22).write.parquet(f"{directory}/{VOCAB}")
+    frame(pa.table({"id": ids, "vector": vector_column(w_out)}),
+          rows_per_file).write.parquet(f"{directory}/{OUTPUT_VECTORS}")
+
+
+def publish(args) -> None:
+    from sparkw2v.vector_table import write_tables
+    from sparkw2v.vocabulary import Vocabulary
+
+    spark = _session(args.cores)
+    spark.range(4, numPartitions=args.cores).rdd.map(lambda x: x).count()
+    root = Path(tempfile.mkdtemp(prefix="sparkw2v-bench-publish-"))
+    print(f"{'words':>9} {'dims':>5}  {'way':<26}{'seconds':>9}")
+    try:
+        for n in (int(x) for x in args.words.split(",")):
+            rng = np.random.default_rng(0)
+            vocab = Vocabulary(tuple(f"w{i}" for i in range(n)), np.arange(n, 0, -1, dtype=np.int64))
+            w_in = rng.random((n, args.dims), dtype=np.float32)
+            w_out = rng.random((n, args.dims), dtype=np.float32)
+            for rep in range(args.reps):
+                for name, write in (("createDataFrame (before)", _old_write_tables),
+                                    ("broadcast + mapInArrow", write_tables)):
+                    target = root / f"{n}-{rep}-{name.split()[0]}"
+                    started = time.perf_counter()
+                    write(spark, str(target), vocab, w_in, w_out)
+                    print(f"{n:>9} {args.dims:>5}  {name:<26}{time.perf_counter() - started:>9.2f}", flush=True)
+                    shutil.rmtree(target)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def fixed(args) -> None:
+    """Session start, the first (JVM-only) job, the first Python job, a second Python job."""
+    started = time.perf_counter()
+    spark = _session(args.cores)
+    session = time.perf_counter()
+    spark.range(10).count()
+    jvm_job = time.perf_counter()
+    spark.sparkContext.parallelize(range(4), args.cores).map(lambda x: x).count()
+    python_job = time.perf_counter()
+    spark.sparkContext.parallelize(range(4), args.cores).map(lambda x: x).count()
+    again = time.perf_counter()
+    counts = spark.sparkContext.broadcast(np.arange(14_000, dtype=np.int64))
+    spark.sparkContext.parallelize(range(4), args.cores).map(lambda x: int(counts.value[0])).count()
+    counts.destroy()
+    broadcast = time.perf_counter()
+    for name, seconds in (("session start", session - started), ("first JVM job", jvm_job - session),
+                          ("first Python job (workers start)", python_job - jvm_job),
+                          ("second Python job", again - python_job),
+                          ("job reading a 14K-count broadcast", broadcast - again)):
+        print(f"{name:<36}{seconds:>7.2f} s")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("prepare", "publish", "fixed"))
+    parser.add_argument("--corpus", default="/tmp/brown10.txt", help="text corpus, one sentence per line")
+    parser.add_argument("--partitions", type=int, default=2, help="shards to encode into")
+    parser.add_argument("--cores", type=int, default=2, help="local[N]")
+    parser.add_argument("--reps", type=int, default=2, help="repetitions of each side")
+    parser.add_argument("--words", default="14000,1000000", help="model sizes to publish")
+    parser.add_argument("--dims", type=int, default=100)
+    args = parser.parse_args(argv)
+    {"prepare": prepare, "publish": publish, "fixed": fixed}[args.what](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

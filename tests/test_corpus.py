@@ -1,0 +1,97 @@
+"""Counting and encoding: the Arrow path gives exactly what the Python tokenizer gives."""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pyspark.sql import DataFrame
+
+from sparkw2v import TrainConfig
+from sparkw2v.corpus import build_vocabulary, encode_corpus, select_column, word_counts
+from sparkw2v.executor import shard_arrays
+
+BROWN = Path(__file__).resolve().parent.parent / "sparkw2v" / "data" / "brown.txt.gz"
+
+#: Lines that exercise the tokenizer's edges: Unicode whitespace (incl. U+001C..U+001F, NBSP,
+#: U+3000), leading/trailing separators, case, nulls, empty and blank lines, long lines.
+EDGE_LINES = [
+    "The cat  sat\ton the\u00a0MAT", "  leading and trailing  ", None, "", "   ",
+    "x\x1cy\x1dz\x1ew\x1fv", "ideo\u3000graphic\u2003space\u2028sep", "Straße ΟΔΟΣ İstanbul ĳ",
+    " ".join(f"w{i % 37}" for i in range(95)), "the the the cat cat",
+    # every character of the Basic Multilingual Plane between two letters: whitespace splits
+    "".join(f"a{chr(c)}" for c in range(1, 0x10000) if not 0xD800 <= c < 0xE000),
+]
+
+
+def _shards(encoded):
+    parts = encoded.shards.glom().collect()
+    return [shard_arrays(records) for records in parts], [[key for key, _ in records] for records in parts]
+
+
+def _same_encoding(spark, corpus, cfg, num_shards, chains=None):
+    """Vocabulary and shards of the Arrow path and the Python path; asserts they are identical."""
+    arrow_counts = word_counts(corpus, cfg)
+    assert isinstance(arrow_counts, DataFrame)
+    vocab = build_vocabulary(corpus, cfg, arrow_counts)
+    old_vocab = build_vocabulary(corpus, cfg, word_counts(corpus, cfg, arrow=False))
+    assert vocab.words == old_vocab.words
+    assert vocab.counts.tolist() == old_vocab.counts.tolist()
+    assert (vocab.corpus_words, vocab.distinct_words) == (old_vocab.corpus_words, old_vocab.distinct_words)
+    new = encode_corpus(corpus, vocab, cfg, num_shards, chains)
+    old = encode_corpus(corpus, vocab, cfg, num_shards, chains, arrow=False)
+    try:
+        (new_arrays, new_keys), (old_arrays, old_keys) = _shards(new), _shards(old)
+        assert new.shard_words == old.shard_words
+        assert new_keys == old_keys
+        for (ids, starts), (old_ids, old_starts) in zip(new_arrays, old_arrays):
+            assert ids.dtype == old_ids.dtype and np.array_equal(ids, old_ids)
+            assert np.array_equal(starts, old_starts)
+    finally:
+        new.unpersist()
+        old.unpersist()
+    return vocab, new_arrays
+
+
+@pytest.mark.parametrize("num_shards,chains", [(2, None), (5, 2)])
+def test_arrow_encoding_matches_python_on_brown(spark, num_shards, chains):
+    with gzip.open(BROWN, "rt", encoding="utf-8") as fh:
+        lines = [line.rstrip("\n") for _, line in zip(range(6000), fh)]
+    frame = spark.createDataFrame([(line,) for line in lines], "text string").repartition(3)
+    # Short pieces and small records: sentence cuts and record boundaries both occur often.
+    cfg = TrainConfig(min_count=3, max_sentence_length=7)
+    vocab, arrays = _same_encoding(spark, select_column(frame, cfg), cfg, num_shards, chains)
+    assert len(vocab) > 1000 and sum(ids.size for ids, _ in arrays) > 50_000
+
+
+@pytest.mark.parametrize("lowercase", [True, False])
+def test_arrow_tokenizer_matches_python_on_edge_cases(spark, lowercase):
+    frame = spark.createDataFrame([(line,) for line in EDGE_LINES * 3], "text string").repartition(2)
+    cfg = TrainConfig(min_count=1, max_sentence_length=10, lowercase=lowercase)
+    vocab, _ = _same_encoding(spark, select_column(frame, cfg), cfg, 3)
+    assert ("x" in vocab.words) and ("\u00a0" not in "".join(vocab.words))
+    assert ("mat" in vocab.words) == lowercase
+
+
+def test_arrow_encoding_of_token_column_matches_python(spark):
+    rows = [(["A", "b", None, "", "c"],), (None,), ([],), (["b"] * 12,), (["c", "A"],)]
+    frame = spark.createDataFrame(rows, "tokens array<string>")
+    cfg = TrainConfig(min_count=1, max_sentence_length=5, tokens_column="tokens", text_column="text")
+    vocab, _ = _same_encoding(spark, select_column(frame, cfg), cfg, 2)
+    assert vocab.words == ("b", "A", "c")  # not lower-cased; ties by word
+
+
+def test_custom_token_pattern_keeps_the_python_tokenizer(spark):
+    frame = spark.createDataFrame([("a,b;;c,a",), ("b,a",)], "text string")
+    cfg = TrainConfig(min_count=1, token_pattern="[,;]+")
+    corpus = select_column(frame, cfg)
+    assert not isinstance(word_counts(corpus, cfg), DataFrame)
+    vocab = build_vocabulary(corpus, cfg)
+    assert dict(zip(vocab.words, vocab.counts.tolist())) == {"a": 3, "b": 2, "c": 1}
+    encoded = encode_corpus(corpus, vocab, cfg, 2)
+    try:
+        arrays, _ = _shards(encoded)
+        ids = np.concatenate([a for a, _ in arrays])
+        assert sorted(vocab.words[i] for i in ids) == sorted("abcaba")
+    finally:
+        encoded.unpersist()
