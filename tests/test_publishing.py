@@ -153,8 +153,8 @@ def test_a_flipped_byte_fails_every_read_path_naming_the_file(spark, tmp_path, c
 
 
 def test_missing_extra_or_short_files_are_never_served(spark, tmp_path, monkeypatch, capsys):
-    real_frame = vector_table._frame
-    monkeypatch.setattr(vector_table, "_frame", lambda s, t, rows: real_frame(s, t, 2))  # 2 rows a file
+    real_write = vector_table.write_parquet
+    monkeypatch.setattr(vector_table, "write_parquet", lambda s, t, rows, path: real_write(s, t, 2, path))  # 2 rows a file
     out = tmp_path / "model"
     publish(spark, out, 1.0)
     monkeypatch.undo()
