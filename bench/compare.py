@@ -86,7 +86,7 @@ def run_ours(args) -> dict:
     from sparkw2v import TrainConfig, Word2Vec
     spark = _spark(args.cores)
     cfg = TrainConfig(input=args.corpus, sg=args.sg, num_partitions=args.partitions, seed=args.seed,
-                      syncs_per_epoch=args.syncs, combine=args.combine, **HYPER)
+                      syncs_per_epoch=args.syncs, **({"combine": args.combine} if args.combine else {}), **HYPER)
     started = time.perf_counter()
     model = Word2Vec(cfg).fit_input(spark)
     done = time.perf_counter()
@@ -206,8 +206,8 @@ def main(argv=None) -> int:
     parser.add_argument("--ours-partitions", default="2", help="our partitions to run, comma list")
     parser.add_argument("--seeds", type=int, default=1, help="seeds per configuration (mean reported)")
     parser.add_argument("--cores", type=int, default=2, help="local[N] for Spark runs")
-    parser.add_argument("--syncs", type=int, default=1, help="our syncs_per_epoch")
-    parser.add_argument("--combine", default="mean", help="our combine rule: mean or sum")
+    parser.add_argument("--syncs", type=int, help="our syncs_per_epoch (default: the library's)")
+    parser.add_argument("--combine", help="our combine rule (default: the library's)")
     parser.add_argument("--json", help="also write all results to this file")
     # internal: run one trainer and print its JSON result
     parser.add_argument("--run-one", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
@@ -228,8 +228,10 @@ def main(argv=None) -> int:
     for peer in args.peers.split(","):
         if peer == "ours":
             for n in args.ours_partitions.split(","):
-                configs.append((f"sparkw2v p={n}", "ours", ["--partitions-one", n, "--cores", str(args.cores),
-                                                           "--syncs", str(args.syncs), "--combine", args.combine]))
+                options = ["--partitions-one", n, "--cores", str(args.cores)]
+                options += ["--syncs", str(args.syncs)] if args.syncs else []
+                options += ["--combine", args.combine] if args.combine else []
+                configs.append((f"sparkw2v p={n}", "ours", options))
         elif peer in ("gensim1", "gensim2"):
             configs.append((f"gensim workers={peer[-1]}", "gensim", ["--workers", peer[-1]]))
         elif peer == "mllib":
