@@ -152,18 +152,19 @@ def text_tokens(texts, lowercase: bool):
     Arrow's ``utf8_split_whitespace`` splits on exactly the characters ``str.split()`` does.
     Lower-casing is Arrow's for ASCII lines and Python's ``str.lower`` for the others (Arrow
     lacks its special cases, such as U+0130 and the final sigma): Python work per line, and
-    only for lines with non-ASCII characters.
+    only for lines with non-ASCII characters. Those lines are decoded with invalid UTF-8
+    bytes replaced by U+FFFD, as the JVM hands such text to Python.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    other = pc.invert(pc.string_is_ascii(texts)).fill_null(False)
     if lowercase:
-        other = pc.invert(pc.string_is_ascii(texts)).fill_null(False)
-        lowered = pc.ascii_lower(texts)
-        if pc.any(other).as_py():
-            lowered = pc.replace_with_mask(lowered, other, pa.array(
-                [text.lower() for text in texts.filter(other).to_pylist()], type=texts.type))
-        texts = lowered
+        texts = pc.ascii_lower(texts)
+    if pc.any(other).as_py():
+        decoded = [raw.decode("utf-8", "replace") for raw in texts.filter(other).cast(pa.binary()).to_pylist()]
+        texts = pc.replace_with_mask(texts, other, pa.array([t.lower() for t in decoded] if lowercase else decoded,
+                                                            type=texts.type))
     return pc.utf8_split_whitespace(texts)
 
 

@@ -495,9 +495,15 @@ def _point_latest(fs: _FS, path: str, version: int) -> None:
     readers that find it missing or stale fall back to the newest complete version."""
     tmp = f"{path}/{STAGING}/LATEST-{uuid.uuid4().hex[:8]}"
     fs.write_text(tmp, f"{version}\n")
-    if fs.exists(f"{path}/{LATEST}"):
-        fs.delete(f"{path}/{LATEST}")
-    fs.rename(tmp, f"{path}/{LATEST}")
+    for _ in range(3):
+        if fs.exists(f"{path}/{LATEST}"):
+            fs.delete(f"{path}/{LATEST}")
+        try:
+            fs.rename(tmp, f"{path}/{LATEST}")
+            return
+        except OSError:  # another writer put its LATEST there in between
+            continue
+    fs.delete(tmp)  # a writer racing this one keeps LATEST up to date; readers check it anyway
 
 
 def write_ml_metadata(spark: SparkSession, path: str, text: str) -> None:
