@@ -156,8 +156,12 @@ def word_counts(corpus: CorpusInput, cfg: TrainConfig, arrow: bool = True) -> Da
                                                  pretokenized=corpus.pretokenized))
                 .reduceByKey(operator.add))
     task = executor.EncodeTask(spec, corpus.pretokenized, 1)
+    # Each partition's counts are already summed: one reducer per task slot adds them up (the
+    # SQL default, spark.sql.shuffle.partitions = 200, made 400 tiny tasks on Brown).
+    reducers = max(1, corpus.frame.sparkSession.sparkContext.defaultParallelism)
     return (corpus.frame.mapInArrow(functools.partial(executor.count_token_batches, task=task),
                                     executor.COUNT_SCHEMA)
+            .repartition(reducers, "word")
             .groupBy("word").agg(F.sum("count").alias("count")))
 
 
