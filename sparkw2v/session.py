@@ -73,8 +73,11 @@ def default_master() -> str | None:
     retries if it is a plain local master; None leaves spark-submit's cluster master alone."""
     from pyspark import SparkConf, SparkContext
 
-    SparkContext._ensure_initialized()  # spark-submit's settings are the JVM's system properties
-    configured = SparkConf().get("spark.master", None) or "local[*]"
+    if "PYSPARK_GATEWAY_PORT" in os.environ:  # under spark-submit: its settings are the JVM's properties
+        SparkContext._ensure_initialized()
+        configured = SparkConf().get("spark.master", None) or "local[*]"
+    else:  # no JVM yet: starting one here would start it without the session's Java options
+        configured = "local[*]"
     plain = _PLAIN_LOCAL.fullmatch(configured.replace(" ", ""))
     if plain is None:
         return None
