@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from proctree import tree_rss  # bench/, the script's own folder
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = ROOT / "sparkw2v" / "data" / "brown.txt.gz"
 EVAL = ROOT.parent / "shared" / "eval"
@@ -139,28 +141,6 @@ RUNNERS = {"gensim": run_gensim, "ours": run_ours, "mllib": run_mllib}
 
 # -- the parent: subprocesses, memory sampling, the table ---------------------------------------
 
-def _tree_rss(pid: int) -> int:
-    """Resident bytes of ``pid`` and all its descendants (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(entry))
-            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-        except (OSError, IndexError, ValueError):
-            continue
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        total += rss.get(p, 0)
-        stack.extend(children.get(p, []))
-    return total
-
-
 def measure(peer: str, options: list[str], args) -> dict:
     cmd = [sys.executable, __file__, "--run-one", peer, "--corpus", args.corpus, *options]
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -169,7 +149,7 @@ def measure(peer: str, options: list[str], args) -> dict:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
         peak = 0
         while proc.poll() is None:
-            peak = max(peak, _tree_rss(proc.pid))
+            peak = max(peak, tree_rss(proc.pid))
             time.sleep(0.05)
         out.seek(0)
         lines = out.read().decode().strip().splitlines()

@@ -28,30 +28,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def tree_cpu(pid: int | None = None) -> float:
-    """CPU seconds used so far by this process and all its descendants (the JVM, Python workers):
-    less disturbed than wall time by other users' load on a shared machine."""
-    pid = pid or os.getpid()
-    children: dict[int, list[int]] = {}
-    cpu: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
-    total, stack = 0.0, [pid]
-    while stack:
-        p = stack.pop()
-        total += cpu.get(p, 0.0)
-        stack.extend(children.get(p, []))
-    return total
+from proctree import tree_cpu  # noqa: E402  (bench/, the script's own folder)
 
 
 def _session(cores: int):
