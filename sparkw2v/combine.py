@@ -22,6 +22,8 @@ from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
+from .sampling import keep_probabilities
+
 #: Key of the statistics record among the row blocks a task yields.
 STATS_KEY = -1
 
@@ -277,7 +279,6 @@ class SpreadRule(MeanRule):
         return max(1, min(self.SYNCS_PER_SHARD * self.shards, int(shard_words // self.MIN_SYNC_WORDS)))
 
     def row_rates(self, spread, vocab, cfg, step_words):
-        from .sampling import keep_probabilities
         kept = vocab.counts * keep_probabilities(vocab.counts, cfg.sample)
         per_step = step_words * kept / max(float(kept.sum()), 1.0)
         rate_in = np.clip(spread(), 1.0, max(1.0, min(self.shards, self.MAX_ROW_ALPHA / cfg.effective_alpha)))

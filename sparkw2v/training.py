@@ -259,9 +259,9 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 sync_started = time.perf_counter()
                 stats = _sync(sc, encoded, task, w_in, w_out, tables_bc, n_blocks, rule, direct)
                 totals = totals + stats
-                if syncs > 1:
-                    log.info("%s: %d words, %.0f words/s, loss %.4f", label, stats.words,
-                             stats.words / max(time.perf_counter() - sync_started, 1e-9), stats.mean_loss)
+                if syncs > 1:  # up to 2 x shards syncs per epoch: the epoch line below is the one shown by default
+                    log.debug("%s: %d words, %.0f words/s, loss %.4f", label, stats.words,
+                              stats.words / max(time.perf_counter() - sync_started, 1e-9), stats.mean_loss)
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
             entry = {
