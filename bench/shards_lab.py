@@ -26,7 +26,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sparkw2v import combine  # noqa: E402
+from sparkw2v import combine, stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
 from sparkw2v.evaluation import evaluate  # noqa: E402
 from sparkw2v.executor import RECORD_WORDS, shard_rng, sync_slice  # noqa: E402
@@ -126,6 +126,56 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int) -> dict:
             "syncs_per_epoch": syncs}
 
 
+class _Held:
+    """Stands in for a broadcast: ``.value``."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list | None = None) -> dict:
+    """What ``train`` does with ``strategy = 'stratified'``: the library's executor functions,
+    with the shuffle and the broadcasts done in this process."""
+    shards = shards_of(ids, lengths, n)
+    records = [[((i, 0, 0), (tokens, np.diff(starts)))] if tokens.size else [] for i, (tokens, starts) in
+               enumerate(shards)]
+    rounds = stratified.rounds_per_epoch(n, ids.size, cfg.syncs_per_epoch)
+    w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
+    started = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 0x57A7]))
+        load = stratified.pair_load(vocab.counts, cfg.sample)
+        owners = _Held((vocab.counts, stratified.assign_blocks(load, n, rng), stratified.assign_blocks(load, n, rng)))
+        task = stratified.PairTask(cfg.seed, epoch, cfg.window, cfg.sample, n, rounds)
+        routed = [[] for _ in range(n)]
+        for index, recs in enumerate(records):
+            for p, value in stratified.route_pairs(index, recs, task, owners):
+                routed[p].append((p, value))
+        pairs = [list(stratified.gather_pairs(p, routed[p])) for p in range(n)]
+        rows_in = [np.flatnonzero(owners.value[1] == b) for b in range(n)]
+        rows_out = [np.flatnonzero(owners.value[2] == b) for b in range(n)]
+        for r in range(rounds):
+            for s in range(n):
+                step = (r * n + s) / (rounds * n)
+                cell = stratified.CellTask(cfg.seed, epoch, r, s, n, rounds, cfg.negative, cfg.ns_exponent,
+                                           learning_rate(cfg, (epoch + step) / cfg.epochs),
+                                           learning_rate(cfg, (epoch + step + 1 / (rounds * n)) / cfg.epochs))
+                blocks_in = [_Held(w_in[rows]) for rows in rows_in]
+                blocks_out = [_Held(w_out[rows]) for rows in rows_out]
+                for p in range(n):
+                    for _, q, block_in, block_out, _ in stratified.train_cell(p, iter(pairs[p]), cell, blocks_in,
+                                                                              blocks_out, owners):
+                        w_in[rows_in[p]] = np.frombuffer(block_in, np.float32).reshape(-1, cfg.vector_size)
+                        w_out[rows_out[q]] = np.frombuffer(block_out, np.float32).reshape(-1, cfg.vector_size)
+    seconds = time.perf_counter() - started
+    if vectors is not None:
+        vectors.append(w_in)
+    scores = evaluate(WordVectors(vocab.words, w_in), EVAL / "wordsim353.tsv", EVAL / "questions-words.txt",
+                      methods=("3cosadd",))
+    return {"ws": scores["wordsim_spearman"] or 0.0, "analogy": scores["analogy_3cosadd"], "seconds": seconds,
+            "syncs_per_epoch": rounds * n}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default=str(ROOT / "sparkw2v" / "data" / "brown.txt.gz"))
@@ -133,6 +183,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--cbow", action="store_true")
     parser.add_argument("--combine", default=TrainConfig.combine)
+    parser.add_argument("--strategy", default="average", choices=("average", "stratified"))
     parser.add_argument("--syncs", type=int, help="syncs per epoch (default: the rule's choice)")
     parser.add_argument("--alpha-scale", type=float, help="partition_alpha_scale (default: the rule's)")
     args = parser.parse_args(argv)
@@ -141,7 +192,7 @@ def main(argv=None) -> int:
     for seed in [int(s) for s in args.seeds.split(",")]:
         cfg = TrainConfig(sg=not args.cbow, seed=seed, combine=args.combine, syncs_per_epoch=args.syncs,
                           partition_alpha_scale=args.alpha_scale).validate(require_io=False)
-        runs.append(run(vocab, ids, lengths, cfg, args.shards))
+        runs.append((run_stratified if args.strategy == "stratified" else run)(vocab, ids, lengths, cfg, args.shards))
         print(json.dumps({"seed": seed, **runs[-1]}), flush=True)
     ws, analogy = np.array([r["ws"] for r in runs]), np.array([r["analogy"] for r in runs])
     print(f"{args.shards} shards, {args.combine}, {'CBOW' if args.cbow else 'skip-gram'}, "

@@ -22,6 +22,9 @@ INPUT_FORMATS = ("text", "parquet", "orc", "json", "csv")
 #: Largest ns_exponent accepted: beyond it nearly every negative sample is the most frequent word.
 MAX_NS_EXPONENT = 10.0
 COMBINE_RULES = tuple(RULES)
+STRATEGIES = ("auto", "average", "stratified")
+#: Shards trained at once from which ``strategy='auto'`` trains skip-gram stratified.
+STRATIFIED_FROM = 4
 
 
 class ConfigError(UserError, ValueError):
@@ -89,6 +92,11 @@ class TrainConfig:
     partition_alpha_scale: float | None = _opt(
         None, "multiply each shard's learning rate by this to make up for averaging "
         "(default: min(shards trained at once, 4))", "distribution")
+    strategy: str = _opt(
+        "auto", "how shards trained at once share the model: 'stratified' deals the rows into one block per "
+        "task and trains disjoint blocks at once, nothing averaged (skip-gram only); 'average' trains copies "
+        "and merges them by --combine; 'auto' (default): stratified for skip-gram from 4 shards at once, "
+        "average otherwise", "distribution")
     combine: str = _opt("spread", "how shards' updates merge: 'spread' (default) weights each row by its "
                         "update counts and trains each word's input row at a rate raised by the number of "
                         "shards the word is spread over, syncing more often as shards grow; 'mean' weights by "
@@ -132,6 +140,12 @@ class TrainConfig:
         if self.negative_group is not None:
             return self.negative_group
         return 1 if self.sg else 16
+
+    def strategy_for(self, shards: int) -> str:
+        """'average' or 'stratified', for ``shards`` trained at once."""
+        if self.strategy != "auto":
+            return self.strategy
+        return "stratified" if self.sg and shards >= STRATIFIED_FROM else "average"
 
     @property
     def effective_alpha(self) -> float:
@@ -219,6 +233,9 @@ class TrainConfig:
              "again, check that it published no new version (OUTPUT/LATEST, 'continued_from' in its metadata), "
              "or the same text is trained twice")
         need(self.combine in COMBINE_RULES, "combine", self.combine, f"must be one of {', '.join(COMBINE_RULES)}")
+        need(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
+        need(self.sg or self.strategy != "stratified", "strategy", self.strategy,
+             "is for skip-gram only (CBOW's input is a window of rows no one task can own); use 'average' or 'auto'")
         if require_io:
             need((self.input is None) != (self.input_table is None), "input", self.input,
                  "give exactly one of --input PATH or --input-table NAME")

@@ -672,3 +672,82 @@ def _scatter_outputs(w_out, centre, grad_centre, negatives, grad_neg, cap, stats
     rows = np.concatenate((centre, negatives.ravel()))
     scatter_add(w_out, rows, np.concatenate((grad_centre, grad_neg.reshape(-1, d))), cap=cap,
                 counts=stats.out_updates, row_scale=row_scale)
+
+
+# -- skip-gram on explicit (context, centre) pairs: the stratified scheme's kernel ------------------
+
+def skipgram_pairs(tokens: np.ndarray, sentence_starts: np.ndarray, keep_prob: np.ndarray, window: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int]:
+    """One epoch's skip-gram pairs of a shard, as word2vec.c forms them: frequent words
+    subsampled, each centre's reduced window ``b`` drawn from ``1..window``, windows cut at
+    sentence edges. Returns ``(inputs, outputs, kept words)``: each pair's context word (its
+    input row) and centre word (its output row), int32, centre by centre in corpus order."""
+    none = np.zeros(0, np.int32)
+    total = int(sentence_starts[-1]) if sentence_starts.size else 0
+    if total == 0:
+        return none, none, 0
+    tokens = tokens[:total]
+    sentence_of = np.repeat(np.arange(sentence_starts.size - 1, dtype=np.int32), np.diff(sentence_starts))
+    keep = rng.random(total, dtype=np.float32) < keep_prob[tokens]
+    words, sentence_of = tokens[keep], sentence_of[keep]
+    if words.size < 2:
+        return none, none, int(words.size)
+    reduced = rng.integers(1, window + 1, size=words.size, dtype=np.int32)
+    left, right = _sentence_room(sentence_of)
+    offsets = _offsets(window)
+    valid = (np.abs(offsets) <= reduced[:, None]) & (offsets >= -left[:, None]) & (offsets <= right[:, None])
+    centre, slot = np.nonzero(valid)                      # row-major: centre by centre, offsets in order
+    return words[centre + offsets[slot]].astype(np.int32), words[centre].astype(np.int32), int(words.size)
+
+
+def train_pairs(w_in: np.ndarray, w_out: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
+                neg_table: np.ndarray, negative: int, alpha_start: float, alpha_end: float,
+                rng: np.random.Generator, step_pairs: int = 256, loss_every: int = 4) -> KernelStats:
+    """Skip-gram SGD on explicit pairs, in order, ``step_pairs`` pairs per step.
+
+    Each pair's input row ``w_in[inputs[i]]`` predicts its output row ``w_out[outputs[i]]``
+    against ``negative`` rows drawn from ``neg_table`` (fresh draws per pair, as word2vec.c;
+    a draw equal to the pair's output is skipped). Repeated rows within a step get the sum
+    of their updates. The learning rate decays linearly from ``alpha_start`` to ``alpha_end``
+    over the pairs."""
+    stats = KernelStats(in_updates=np.zeros(w_in.shape[0], np.int64), out_updates=np.zeros(w_out.shape[0], np.int64))
+    n = inputs.size
+    if n == 0 or neg_table.size == 0:
+        return stats
+    d = w_in.shape[1]
+    labels = np.zeros(negative + 1, dtype=np.float32)
+    labels[0] = 1.0
+    edges = np.arange(0, n + step_pairs, step_pairs).clip(max=n)
+    plan_steps = 16
+    for first in range(0, edges.size - 1, plan_steps):
+        cuts = edges[first:first + plan_steps + 1]
+        lo, hi = int(cuts[0]), int(cuts[-1])
+        negs = neg_table[rng.integers(0, neg_table.size, size=(hi - lo, negative))]
+        outs = np.concatenate((outputs[lo:hi, None], negs), axis=1)
+        skip = np.flatnonzero((negs == outputs[lo:hi, None]).ravel())
+        skip += skip // negative + 1                     # flat positions in outs
+        keep = np.ones(outs.size, dtype=np.float32)
+        keep[skip] = 0
+        keep = keep.reshape(outs.shape)
+        parts = [slice(int(a) - lo, int(b) - lo) for a, b in zip(cuts[:-1], cuts[1:])]
+        in_plan = ScatterPlan(w_in.shape[0], [inputs[lo:hi][p] for p in parts], None, 0, stats.in_updates,
+                              w_in.dtype)
+        out_plan = ScatterPlan(w_out.shape[0], [outs[p].ravel() for p in parts], None, 0, stats.out_updates,
+                               w_out.dtype, drop=skip)
+        for i, p in enumerate(parts):
+            alpha = np.float32(alpha_start + (alpha_end - alpha_start) * ((lo + p.start) / n))
+            h = np.take(w_in, inputs[lo:hi][p], axis=0)              # (m, d)
+            o = np.take(w_out, outs[p], axis=0)                      # (m, k+1, d)
+            sig = _sigmoid(np.matmul(o, h[:, :, None])[:, :, 0])     # (m, k+1)
+            if loss_every and (first + i) % loss_every == 0:
+                stats.loss_sum += _loss(sig, labels, keep[p] > 0)
+                stats.loss_examples += int(sig.shape[0])
+            g = np.subtract(labels, sig, out=sig)
+            g *= keep[p]
+            g *= alpha
+            grad_h = np.matmul(g[:, None, :], o)[:, 0, :]           # (m, d)
+            grad_o = g[:, :, None] * h[:, None, :]                   # (m, k+1, d)
+            in_plan.apply(i, w_in, grad_h)
+            out_plan.apply(i, w_out, grad_o.reshape(-1, d))
+        stats.examples += hi - lo
+    return stats

@@ -31,7 +31,7 @@ import numpy as np
 from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from . import combine, executor
+from . import combine, executor, stratified
 from .checkpoint import Checkpoints
 from .config import TrainConfig
 from .corpus import CorpusInput, EncodedCorpus, InputError, build_vocabulary, encode_corpus, word_counts
@@ -225,8 +225,9 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     concurrent = encoded.num_chains
     busy = {i % concurrent for i, words in enumerate(encoded.shard_words) if words}
+    strategy = cfg.strategy_for(concurrent)  # stratified re-deals the pairs: every task slot gets a block
     rule = combine.make_rule(cfg.combine, len(busy), cfg.partition_alpha_scale)
-    scale = rule.scale
+    scale = rule.scale if strategy == "average" else 1.0
     group = negative_group(cfg.effective_negative_group, len(vocab))
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
                           chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
@@ -235,18 +236,29 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     n_blocks = -(-len(vocab) // block_rows)
     direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, concurrent)
     log.debug("summing partition updates on the %s", "driver" if direct else "executors")
-    rates = rule.row_rates(functools.partial(word_spread, encoded, len(vocab)), vocab, cfg, kernel.chunk_words)
+    rates = None
+    if strategy == "average":
+        rates = rule.row_rates(functools.partial(word_spread, encoded, len(vocab)), vocab, cfg, kernel.chunk_words)
+        syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1))
+    else:
+        rounds = stratified.rounds_per_epoch(concurrent, encoded.words, cfg.syncs_per_epoch)
+        syncs = rounds * concurrent
     tables_bc = sc.broadcast((vocab.counts, rates))
     tables_key = uuid.uuid4().hex
     history = list(history or [])
-    syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1))
     steps = cfg.epochs * syncs
     train_seconds = 0.0
     try:
         for epoch in range(start_epoch, cfg.epochs):
             epoch_started = time.perf_counter()
             totals = combine.SyncStats()
-            for sync in range(syncs):
+            if strategy == "stratified":
+                totals = stratified.train_epoch(
+                    sc, encoded.shards, vocab.counts, cfg, epoch, w_in, w_out,
+                    functools.partial(_epoch_rate, cfg, epoch), rounds,
+                    functools.partial(_describe_sub_epoch, spark, f"epoch {epoch + 1}/{cfg.epochs}",
+                                      encoded.words // syncs))
+            for sync in range(syncs if strategy == "average" else 0):
                 step = epoch * syncs + sync
                 label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
                 describe_job(spark, label, words=encoded.words // syncs)
@@ -283,20 +295,31 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 raise DivergedError(
                     f"training diverged in epoch {epoch + 1}/{cfg.epochs}: the loss or the vectors are no longer "
                     f"finite (learning rate {cfg.effective_alpha} x {scale} per shard is too "
-                    "high for this corpus); lower --alpha or --partition-alpha-scale")
+                    "high for this corpus); lower --alpha" + (" or --partition-alpha-scale" if strategy == "average"
+                                                               else ""))
             if on_epoch is not None:
                 on_epoch(entry)
             if on_epoch_end is not None and epoch + 1 < cfg.epochs:
                 on_epoch_end(epoch + 1, w_in, w_out, history)
     finally:
         tables_bc.destroy()
-    info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "combine": rule.name,
+    info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "strategy": strategy,
+            "combine": rule.name if strategy == "average" else None,
             "syncs_per_epoch": syncs,
             "concurrent_shards": concurrent, "alpha_scale": scale, "negative_group": group,
             "negative_draws": kernel.draws,
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * (cfg.epochs - start_epoch) / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
+
+
+def _epoch_rate(cfg: TrainConfig, epoch: int, progress: float) -> float:
+    """The learning rate ``progress`` (0..1) of the way through epoch ``epoch``."""
+    return learning_rate(cfg, (epoch + progress) / cfg.epochs)
+
+
+def _describe_sub_epoch(spark: SparkSession, epoch_label: str, words: int, label: str) -> None:
+    describe_job(spark, f"{epoch_label} {label}", words=words)
 
 
 def word_spread(encoded: EncodedCorpus, vocab_size: int) -> np.ndarray:

@@ -1,0 +1,168 @@
+"""Stratified row ownership: blocks, pairs, the pair kernel, routing, and training on Spark."""
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from sparkw2v import TrainConfig, Word2Vec
+from sparkw2v.config import ConfigError
+from sparkw2v.kernel import skipgram_pairs, train_pairs
+from sparkw2v.sampling import negative_table
+from sparkw2v.stratified import (CellTask, PairTask, assign_blocks, gather_pairs, rounds_per_epoch, route_pairs,
+                                 train_cell)
+
+from .test_kernel import neighbours_in_own_group, numeric_gradient, planted_corpus
+from .test_training import PLANTED, planted_lines, text_frame
+
+
+class Held:
+    def __init__(self, value):
+        self.value = value
+
+
+def test_blocks_cover_every_row_with_near_equal_load():
+    rng = np.random.default_rng(0)
+    load = rng.zipf(1.5, 1000).astype(float)
+    owner = assign_blocks(load, 7, rng)
+    assert owner.min() == 0 and owner.max() == 6
+    totals = np.bincount(owner, weights=load, minlength=7)
+    assert totals.max() - totals.min() <= load.max()      # heaviest first, into the lightest block
+    assert totals.sum() == pytest.approx(load.sum())
+
+
+def test_rounds_default_to_about_128_sub_epochs_or_follow_the_user():
+    big = 10 ** 9
+    assert [rounds_per_epoch(k, big) for k in (1, 4, 8, 48, 64, 200)] == [128, 32, 16, 3, 2, 1]
+    assert rounds_per_epoch(8, 955_000) == 14          # Brown: cells of at least MIN_CELL_WORDS words
+    assert rounds_per_epoch(4, 4800) == 1
+    assert rounds_per_epoch(8, big, syncs_per_epoch=24) == 3 and rounds_per_epoch(8, big, syncs_per_epoch=3) == 1
+
+
+def test_pairs_are_in_sentence_neighbours_centre_by_centre():
+    tokens = np.arange(7, dtype=np.int32)
+    starts = np.array([0, 4, 7])
+    x, y, kept = skipgram_pairs(tokens, starts, np.ones(7, np.float32), 1, np.random.default_rng(0))
+    assert kept == 7
+    assert list(zip(x, y)) == [(1, 0), (0, 1), (2, 1), (1, 2), (3, 2), (2, 3),
+                               (5, 4), (4, 5), (6, 5), (5, 6)]
+    x, y, kept = skipgram_pairs(tokens, starts, np.zeros(7, np.float32), 3, np.random.default_rng(0))
+    assert x.size == 0 and kept == 0
+
+
+def test_pair_step_is_gradient_ascent_on_the_log_likelihood():
+    rng = np.random.default_rng(3)
+    w_in = rng.normal(0, 0.3, (4, 5)).astype(np.float32)
+    w_out = rng.normal(0, 0.3, (4, 5)).astype(np.float32)
+    x, y, table = np.array([1], np.int32), np.array([2], np.int32), np.array([0, 3], np.int32)
+    negs = table[np.random.default_rng(9).integers(0, 2, size=(1, 2))][0]
+
+    def loss():  # the pair's negative log-likelihood with the negatives the kernel will draw
+        h, o = w_in[1].astype(np.float64), w_out.astype(np.float64)
+        return -(np.log(1 / (1 + np.exp(-h @ o[2]))) + sum(np.log(1 / (1 + np.exp(h @ o[n]))) for n in negs))
+    grad_in, grad_out = numeric_gradient(loss, w_in), numeric_gradient(loss, w_out)
+    before_in, before_out = w_in.copy(), w_out.copy()
+    alpha = 0.01
+    train_pairs(w_in, w_out, x, y, table, 2, alpha, alpha, np.random.default_rng(9))
+    np.testing.assert_allclose(w_in - before_in, -alpha * grad_in, atol=1e-6)
+    np.testing.assert_allclose(w_out - before_out, -alpha * grad_out, atol=1e-6)
+
+
+def test_pair_kernel_lowers_the_loss_and_separates_planted_groups():
+    rng = np.random.default_rng(1)
+    tokens, starts, counts, group_of = planted_corpus(rng)
+    w_in = ((rng.random((counts.size, 16)) - 0.5) / 16).astype(np.float32)
+    w_out = np.zeros_like(w_in)
+    table = negative_table(counts, 0.75, size=10_000)
+    losses = []
+    for _ in range(6):
+        x, y, _ = skipgram_pairs(tokens, starts, np.ones(counts.size, np.float32), 3, rng)
+        stats = train_pairs(w_in, w_out, x, y, table, 4, 0.025, 0.025, rng, step_pairs=16)
+        assert stats.examples == x.size
+        losses.append(stats.mean_loss)
+    assert losses[-1] < losses[0] - 0.1
+    assert neighbours_in_own_group(w_in, group_of) == 1.0
+
+
+def _routed(k, rounds, seed=0):
+    rng = np.random.default_rng(seed)
+    tokens, starts, counts, _ = planted_corpus(rng, sentences=90)
+    owners = Held((counts, assign_blocks(counts.astype(float), k, rng), assign_blocks(counts.astype(float), k, rng)))
+    task = PairTask(seed=1, epoch=0, window=2, sample=0.0, blocks=k, rounds=rounds)
+    # Three source partitions, one of them empty.
+    thirds = [(0, 240), (240, 240), (240, 720)]
+    records = [[((i, i, 0), (tokens[a:b], np.full((b - a) // 8, 8)))] if b > a else [] for i, (a, b) in
+               enumerate(thirds)]
+    routed = {p: [] for p in range(k)}
+    formed = Counter()
+    for index, recs in enumerate(records):
+        for p, value in route_pairs(index, recs, task, owners):
+            routed[p].append((p, value))
+            formed.update(zip(np.frombuffer(value[1], np.int32), np.frombuffer(value[2], np.int32)))
+    return owners, routed, formed, counts
+
+
+def test_every_pair_is_trained_once_per_epoch_in_a_cell_that_owns_its_rows():
+    k, rounds = 3, 2
+    owners, routed, formed, counts = _routed(k, rounds)
+    _, owner_in, owner_out = owners.value
+    gathered = {p: list(gather_pairs(p, routed[p])) for p in range(k)}
+    assert sum(r[3][0] for recs in gathered.values() for r in recs) == 720     # words, reported once
+    seen = Counter()
+    for r in range(rounds):
+        for s in range(k):
+            cells = set()
+            for p in range(k):
+                q = (p + s) % k
+                cells.add(q)
+                x, y, bounds, _ = gathered[p][0]
+                run = np.frombuffer(bounds, np.int64)[r * k + q:r * k + q + 2]
+                xs = np.frombuffer(x, np.int32)[run[0]:run[1]]
+                ys = np.frombuffer(y, np.int32)[run[0]:run[1]]
+                assert np.all(owner_in[xs] == p) and np.all(owner_out[ys] == q)
+                seen.update(zip(xs, ys))
+            assert cells == set(range(k))      # a sub-epoch's cells own disjoint rows
+    assert seen == formed and sum(formed.values()) > 1000
+
+
+def test_a_cell_changes_only_its_own_rows():
+    k = 3
+    owners, routed, _, counts = _routed(k, 1)
+    _, owner_in, owner_out = owners.value
+    rng = np.random.default_rng(2)
+    w_in, w_out = rng.normal(0, 0.1, (2, counts.size, 8)).astype(np.float32)
+    cell = CellTask(seed=1, epoch=0, round=0, sub_epoch=1, blocks=k, rounds=1, negative=3, ns_exponent=0.75,
+                    alpha_start=0.05, alpha_end=0.04)
+    blocks_in = [Held(w_in[owner_in == b]) for b in range(k)]
+    blocks_out = [Held(w_out[owner_out == b]) for b in range(k)]
+    (p, q, block_in, block_out, stats), = train_cell(2, iter(gather_pairs(2, routed[2])), cell, blocks_in,
+                                                     blocks_out, owners)
+    assert (p, q) == (2, 0) and stats.examples > 0
+    new_in = np.frombuffer(block_in, np.float32).reshape(-1, 8)
+    new_out = np.frombuffer(block_out, np.float32).reshape(-1, 8)
+    assert new_in.shape[0] == np.sum(owner_in == 2) and new_out.shape[0] == np.sum(owner_out == 0)
+    assert not np.allclose(new_in, w_in[owner_in == 2]) and not np.allclose(new_out, w_out[owner_out == 0])
+
+
+def test_stratified_is_for_skip_gram_and_auto_picks_it_from_four_shards():
+    with pytest.raises(ConfigError, match="strategy"):
+        TrainConfig(sg=False, strategy="stratified").validate(require_io=False)
+    with pytest.raises(ConfigError, match="strategy"):
+        TrainConfig(strategy="ring").validate(require_io=False)
+    assert TrainConfig().strategy_for(2) == "average" and TrainConfig().strategy_for(4) == "stratified"
+    assert TrainConfig(sg=False).strategy_for(64) == "average"
+    assert TrainConfig(strategy="average").strategy_for(64) == "average"
+
+
+def test_stratified_training_on_spark(spark):
+    frame = text_frame(spark, planted_lines(seed=2, sentences=600))
+    settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3)
+    model = Word2Vec(**settings).fit(frame)
+    info, history = model.result.info, model.result.history
+    assert (info["strategy"], info["syncs_per_epoch"], info["concurrent_shards"]) == ("stratified", 4, 4)
+    assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
+    assert all(h["examples"] > 4800 for h in history)     # pairs: about 2 x 2 per word at window 3
+    for word in model.wv.words:
+        assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
+    again = Word2Vec(**settings).fit(frame)
+    np.testing.assert_array_equal(model.wv.vectors, again.wv.vectors)
