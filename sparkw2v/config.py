@@ -82,8 +82,9 @@ class TrainConfig:
         None, "corpus shards (default: Spark's default parallelism); at most concurrent_shards of them "
         "train at once", "distribution")
     syncs_per_epoch: int | None = _opt(
-        None, "times per epoch the driver combines the shards' models (default: chosen by the combine rule "
-        "from the shards trained at once; see --combine)", "distribution")
+        None, "times per epoch the driver combines the shards' models (default: chosen from the shards trained "
+        "at once by the strategy and the combine rule; stratified rounds it to a multiple of the shards)",
+        "distribution")
     concurrent_shards: int | None = _opt(
         None, "shards trained at the same time and averaged together (default: Spark's default parallelism, "
         "at most num_partitions); with more partitions, each task trains several shards as one sequence in "

@@ -714,7 +714,6 @@ def train_pairs(w_in: np.ndarray, w_out: np.ndarray, inputs: np.ndarray, outputs
     n = inputs.size
     if n == 0 or neg_table.size == 0:
         return stats
-    d = w_in.shape[1]
     labels = np.zeros(negative + 1, dtype=np.float32)
     labels[0] = 1.0
     edges = np.arange(0, n + step_pairs, step_pairs).clip(max=n)
@@ -732,8 +731,10 @@ def train_pairs(w_in: np.ndarray, w_out: np.ndarray, inputs: np.ndarray, outputs
         parts = [slice(int(a) - lo, int(b) - lo) for a, b in zip(cuts[:-1], cuts[1:])]
         in_plan = ScatterPlan(w_in.shape[0], [inputs[lo:hi][p] for p in parts], None, 0, stats.in_updates,
                               w_in.dtype)
-        out_plan = ScatterPlan(w_out.shape[0], [outs[p].ravel() for p in parts], None, 0, stats.out_updates,
-                               w_out.dtype, drop=skip)
+        # Output row j of pair i gets g[i, j] * h[i]: the plan reads h's rows, scaled (no (m, k+1, d) product).
+        out_plan = ScatterPlan(w_out.shape[0], [outs[p].ravel() for p in parts],
+                               [np.repeat(np.arange(p.stop - p.start, dtype=np.int32), negative + 1) for p in parts],
+                               0, stats.out_updates, w_out.dtype, drop=skip)
         for i, p in enumerate(parts):
             alpha = np.float32(alpha_start + (alpha_end - alpha_start) * ((lo + p.start) / n))
             h = np.take(w_in, inputs[lo:hi][p], axis=0)              # (m, d)
@@ -746,8 +747,7 @@ def train_pairs(w_in: np.ndarray, w_out: np.ndarray, inputs: np.ndarray, outputs
             g *= keep[p]
             g *= alpha
             grad_h = np.matmul(g[:, None, :], o)[:, 0, :]           # (m, d)
-            grad_o = g[:, :, None] * h[:, None, :]                   # (m, k+1, d)
             in_plan.apply(i, w_in, grad_h)
-            out_plan.apply(i, w_out, grad_o.reshape(-1, d))
+            out_plan.apply(i, w_out, h, scale=g.ravel())
         stats.examples += hi - lo
     return stats
