@@ -57,7 +57,7 @@ def run_ours(frame, settings: dict, shards: int, sg: bool, seed: int) -> dict:
     return {"ws": ws, "analogy": analogy, "words_per_second": info["words_per_second"],
             "train_seconds": info["train_seconds"], "syncs_per_epoch": syncs / len(history),
             "combine_seconds_per_sync": sum(h.get("combine_seconds", 0.0) for h in history) / max(syncs, 1),
-            "rule": info.get("combine"), "alpha_scale": info.get("alpha_scale")}
+            "rule": info.get("combine") or info.get("strategy"), "alpha_scale": info.get("alpha_scale")}
 
 
 def run_mllib(tokens, shards: int, seed: int) -> dict:
