@@ -2,6 +2,7 @@
 
     python bench/shards_lab.py --shards 8 --seeds 1,2,3 --combine spread --syncs 16
     python bench/shards_lab.py --shards 32 --cbow --combine mean --syncs 1
+    python bench/shards_lab.py --shards 64 --strategy stratified
 
 Does what ``train`` does with ``num_partitions = concurrent_shards = N`` in one process: the
 same shard layout (records of whole sentences, ~64K words or fewer, dealt round-robin as from
@@ -9,6 +10,10 @@ one input file), the same kernel, random streams, learning rates and combine rul
 (:mod:`sparkw2v.combine`) and the same packed float16 changes, summed in shard order; on Brown
 at 8 shards, seed 1, it gives Spark's scores to the digit. It needs no JVM and skips Spark's
 per-task costs: use it to try rules and schedules, then confirm with ``bench/scaling.py``.
+
+``--strategy stratified`` runs :mod:`sparkw2v.stratified`'s executor functions with the
+shuffle and broadcasts done here; it gives Spark's vectors bit for bit (4 shards, 2 epochs,
+the first 8,000 lines of Brown).
 """
 
 from __future__ import annotations
