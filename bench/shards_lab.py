@@ -165,11 +165,9 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
                 cell = stratified.CellTask(cfg.seed, epoch, r, s, n, rounds, cfg.negative, cfg.ns_exponent,
                                            learning_rate(cfg, (epoch + step) / cfg.epochs),
                                            learning_rate(cfg, (epoch + step + 1 / (rounds * n)) / cfg.epochs))
-                blocks_in = [_Held(w_in[rows]) for rows in rows_in]
-                blocks_out = [_Held(w_out[rows]) for rows in rows_out]
+                model = _Held((w_in.copy(), w_out.copy()))
                 for p in range(n):
-                    for _, q, block_in, block_out, _ in stratified.train_cell(p, iter(pairs[p]), cell, blocks_in,
-                                                                              blocks_out, owners):
+                    for _, q, block_in, block_out, _ in stratified.train_cell(p, iter(pairs[p]), cell, model, owners):
                         w_in[rows_in[p]] = np.frombuffer(block_in, np.float32).reshape(-1, cfg.vector_size)
                         w_out[rows_out[q]] = np.frombuffer(block_out, np.float32).reshape(-1, cfg.vector_size)
     seconds = time.perf_counter() - started

@@ -145,16 +145,14 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
 def _sub_epoch(sc, pairs, cell: CellTask, w_in, w_out, owners_bc, rows_in, rows_out) -> SyncStats:
     """Broadcast, train the K cells, write their rows back (no two cells share a row).
 
-    Each block of each matrix is its own broadcast: a task reads only its cell's two blocks,
-    2/K of the model, though every executor receives them all."""
-    blocks_in = [sc.broadcast(w_in[rows]) for rows in rows_in]
-    blocks_out = [sc.broadcast(w_out[rows]) for rows in rows_out]
+    One broadcast of the whole model: a broadcast per block would let a task read only its
+    two blocks, but each costs ~40 ms on the driver (2K of them per sub-epoch)."""
+    model_bc = sc.broadcast((w_in, w_out))
     try:
         results = pairs.mapPartitionsWithIndex(functools.partial(
-            train_cell, task=cell, blocks_in=blocks_in, blocks_out=blocks_out, owners_bc=owners_bc)).collect()
+            train_cell, task=cell, model_bc=model_bc, owners_bc=owners_bc)).collect()
     finally:
-        for block in blocks_in + blocks_out:
-            block.destroy()
+        model_bc.destroy()
     stats = SyncStats()
     started = time.perf_counter()
     d = w_in.shape[1]
@@ -221,10 +219,8 @@ def gather_pairs(p: int, records: Iterable[tuple]) -> Iterator[tuple]:
            words)
 
 
-def train_cell(p: int, records: Iterable[tuple], task: CellTask, blocks_in: list, blocks_out: list,
-               owners_bc) -> Iterator[tuple]:
-    """Train cell ``(p, q)`` of this sub-epoch on copies of its rows (``blocks_in[p]``,
-    ``blocks_out[q]``: broadcast rows of each block, in row order); yield
+def train_cell(p: int, records: Iterable[tuple], task: CellTask, model_bc, owners_bc) -> Iterator[tuple]:
+    """Train cell ``(p, q)`` of this sub-epoch on copies of its rows of the broadcast model; yield
     ``(p, q, input block rows, output block rows, stats)``, the rows as raw float32 buffers."""
     started = time.perf_counter()
     k = task.blocks
@@ -244,7 +240,8 @@ def train_cell(p: int, records: Iterable[tuple], task: CellTask, blocks_in: list
         x = np.frombuffer(xb, dtype=np.int32)[lo:hi]
         y = np.frombuffer(yb, dtype=np.int32)[lo:hi]
     rows_in, rows_out = np.flatnonzero(owner_in == p), np.flatnonzero(owner_out == q)
-    w_in, w_out = np.array(blocks_in[p].value), np.array(blocks_out[q].value)   # writable copies
+    w_in0, w_out0 = model_bc.value
+    w_in, w_out = w_in0[rows_in], w_out0[rows_out]        # this cell's rows only (copies)
     local_in = np.full(owner_in.size, -1, np.int32)
     local_in[rows_in] = np.arange(rows_in.size, dtype=np.int32)
     local_out = np.full(owner_out.size, -1, np.int32)

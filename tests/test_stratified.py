@@ -133,10 +133,8 @@ def test_a_cell_changes_only_its_own_rows():
     w_in, w_out = rng.normal(0, 0.1, (2, counts.size, 8)).astype(np.float32)
     cell = CellTask(seed=1, epoch=0, round=0, sub_epoch=1, blocks=k, rounds=1, negative=3, ns_exponent=0.75,
                     alpha_start=0.05, alpha_end=0.04)
-    blocks_in = [Held(w_in[owner_in == b]) for b in range(k)]
-    blocks_out = [Held(w_out[owner_out == b]) for b in range(k)]
-    (p, q, block_in, block_out, stats), = train_cell(2, iter(gather_pairs(2, routed[2])), cell, blocks_in,
-                                                     blocks_out, owners)
+    (p, q, block_in, block_out, stats), = train_cell(2, iter(gather_pairs(2, routed[2])), cell,
+                                                     Held((w_in, w_out)), owners)
     assert (p, q) == (2, 0) and stats.examples > 0
     new_in = np.frombuffer(block_in, np.float32).reshape(-1, 8)
     new_out = np.frombuffer(block_out, np.float32).reshape(-1, 8)
