@@ -164,7 +164,8 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
                 step = (r * n + s) / (rounds * n)
                 cell = stratified.CellTask(cfg.seed, epoch, r, s, n, rounds, cfg.negative, cfg.ns_exponent,
                                            learning_rate(cfg, (epoch + step) / cfg.epochs),
-                                           learning_rate(cfg, (epoch + step + 1 / (rounds * n)) / cfg.epochs))
+                                           learning_rate(cfg, (epoch + step + 1 / (rounds * n)) / cfg.epochs),
+                                           stratified.step_pairs(n))
                 model = _Held((w_in.copy(), w_out.copy()))
                 for p in range(n):
                     for _, q, block_in, block_out, _ in stratified.train_cell(p, iter(pairs[p]), cell, model, owners):

@@ -40,11 +40,18 @@ from .sampling import keep_probabilities, negative_table
 #: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / K)).
 SUB_EPOCHS = 128
 #: Fewest corpus words per cell and round the default keeps (a cell is 1/K^2 of the text):
-#: on a small corpus, fewer rounds rather than syncs that carry almost no work.
-MIN_CELL_WORDS = 1024
-#: Pairs per SGD step. Repeats of a row within a step are summed; at 256 the Brown scores
-#: at 8 shards are those of 64.
-STEP_PAIRS = 256
+#: on a tiny corpus, fewer rounds rather than syncs that carry no work.
+MIN_CELL_WORDS = 64
+#: Pairs per SGD step times blocks: steps of ``clamp(STEP_PAIRS_BY_BLOCKS / K, 32, 256)`` pairs.
+#: Repeats of a row within a step are summed, and a block of 1/K of the rows repeats its
+#: frequent rows K times as often: on Brown, 256-pair steps diverge at 32 blocks.
+STEP_PAIRS_BY_BLOCKS = 2048
+
+
+def step_pairs(blocks: int) -> int:
+    """Pairs per SGD step at ``blocks`` blocks: fewer as blocks shrink, so a frequent row
+    repeats about as often within a step at any K."""
+    return int(min(256, max(32, STEP_PAIRS_BY_BLOCKS // blocks)))
 
 
 def rounds_per_epoch(shards: int, words: int, syncs_per_epoch: int | None = None) -> int:
@@ -102,7 +109,7 @@ class CellTask:
     ns_exponent: float
     alpha_start: float
     alpha_end: float
-    step_pairs: int = STEP_PAIRS
+    step_pairs: int
 
 
 def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
@@ -133,7 +140,7 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
                 if describe is not None:
                     describe(f"round {r + 1}/{rounds} sub-epoch {s + 1}/{blocks}")
                 cell = CellTask(cfg.seed, epoch, r, s, blocks, rounds, cfg.negative, cfg.ns_exponent,
-                                alpha_at(step / subs), alpha_at((step + 1) / subs))
+                                alpha_at(step / subs), alpha_at((step + 1) / subs), step_pairs(blocks))
                 stats = stats + _sub_epoch(sc, pairs, cell, w_in, w_out, owners_bc, rows_in, rows_out)
     finally:
         if pairs is not None:

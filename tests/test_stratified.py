@@ -10,7 +10,7 @@ from sparkw2v.config import ConfigError
 from sparkw2v.kernel import skipgram_pairs, train_pairs
 from sparkw2v.sampling import negative_table
 from sparkw2v.stratified import (CellTask, PairTask, assign_blocks, gather_pairs, rounds_per_epoch, route_pairs,
-                                 train_cell)
+                                 step_pairs, train_cell)
 
 from .test_kernel import neighbours_in_own_group, numeric_gradient, planted_corpus
 from .test_training import PLANTED, planted_lines, text_frame
@@ -31,11 +31,15 @@ def test_blocks_cover_every_row_with_near_equal_load():
     assert totals.sum() == pytest.approx(load.sum())
 
 
+def test_steps_shrink_as_blocks_do():
+    assert [step_pairs(k) for k in (1, 8, 16, 32, 64, 128)] == [256, 256, 128, 64, 32, 32]
+
+
 def test_rounds_default_to_about_128_sub_epochs_or_follow_the_user():
     big = 10 ** 9
     assert [rounds_per_epoch(k, big) for k in (1, 4, 8, 48, 64, 200)] == [128, 32, 16, 3, 2, 1]
-    assert rounds_per_epoch(8, 955_000) == 14          # Brown: cells of at least MIN_CELL_WORDS words
-    assert rounds_per_epoch(4, 4800) == 1
+    assert rounds_per_epoch(64, 955_000) == 2 and rounds_per_epoch(64, 400_000) == 1   # cells of >= 64 words
+    assert rounds_per_epoch(4, 4800) == 4
     assert rounds_per_epoch(8, big, syncs_per_epoch=24) == 3 and rounds_per_epoch(8, big, syncs_per_epoch=3) == 1
 
 
@@ -132,7 +136,7 @@ def test_a_cell_changes_only_its_own_rows():
     rng = np.random.default_rng(2)
     w_in, w_out = rng.normal(0, 0.1, (2, counts.size, 8)).astype(np.float32)
     cell = CellTask(seed=1, epoch=0, round=0, sub_epoch=1, blocks=k, rounds=1, negative=3, ns_exponent=0.75,
-                    alpha_start=0.05, alpha_end=0.04)
+                    alpha_start=0.05, alpha_end=0.04, step_pairs=step_pairs(k))
     (p, q, block_in, block_out, stats), = train_cell(2, iter(gather_pairs(2, routed[2])), cell,
                                                      Held((w_in, w_out)), owners)
     assert (p, q) == (2, 0) and stats.examples > 0
@@ -154,7 +158,7 @@ def test_stratified_is_for_skip_gram_and_auto_picks_it_from_four_shards():
 
 def test_stratified_training_on_spark(spark):
     frame = text_frame(spark, planted_lines(seed=2, sentences=600))
-    settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3)
+    settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=4)
     model = Word2Vec(**settings).fit(frame)
     info, history = model.result.info, model.result.history
     assert (info["strategy"], info["syncs_per_epoch"], info["concurrent_shards"]) == ("stratified", 4, 4)
