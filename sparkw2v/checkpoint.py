@@ -50,8 +50,10 @@ class Checkpoint:
     concurrent: int | None = None  # shards trained at once (None: not recorded)
 
 
-def _training_parameters(cfg: TrainConfig) -> dict:
+def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dict:
     params = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
+    if concurrent is not None:  # the strategy in effect ('auto' picks one from the shards trained at once)
+        params["strategy"] = cfg.strategy_for(concurrent)
     params["batch_words"] = cfg.effective_batch_words  # checkpoints before its default moved hold 2048
     params["negative_group"] = cfg.effective_negative_group  # likewise 1, before CBOW's became 16
     return params
@@ -78,7 +80,7 @@ class Checkpoints:
         tmp = f"{self.root}/tmp-{uuid.uuid4().hex[:8]}"
         try:
             vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
-            state = {"epochs_done": epochs_done, "history": history, "parameters": _training_parameters(cfg),
+            state = {"epochs_done": epochs_done, "history": history, "parameters": _training_parameters(cfg, concurrent),
                      "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "shards": shards,
                      "concurrent_shards": concurrent, "files": vector_table.table_files(self.fs, tmp),
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
@@ -117,24 +119,28 @@ class Checkpoints:
         at once differ from the checkpointed run's (without --num-partitions and
         --concurrent-shards, both follow Spark's default parallelism, which a restarted cluster
         may change)."""
-        wanted = _training_parameters(cfg)
+        # Checkpoints written before concurrent_shards existed trained all their shards at once.
+        recorded = checkpoint.concurrent if checkpoint.concurrent is not None else checkpoint.shards
+        wanted = _training_parameters(cfg, concurrent if concurrent is not None else recorded)
+        # Checkpoints from before the strategy setting all averaged.
+        parameters = {"strategy": "average", **checkpoint.parameters}
+        if concurrent is None and recorded is None:  # no shard count to tell the strategy in effect
+            wanted.pop("strategy")
+            parameters.pop("strategy")
         # A checkpoint that records its shard counts is checked on those counts, so resuming with
         # --num-partitions N after the cluster's parallelism changed is allowed.
         ignored = {"num_partitions"} if checkpoint.shards is not None and shards is not None else set()
         if checkpoint.concurrent is not None and concurrent is not None:
             ignored.add("concurrent_shards")
-        changed = sorted(k for k in (set(wanted) | set(checkpoint.parameters)) - ignored
-                         if wanted.get(k) != checkpoint.parameters.get(k))
+        changed = sorted(k for k in (set(wanted) | set(parameters)) - ignored if wanted.get(k) != parameters.get(k))
         if changed:
-            diffs = ", ".join(f"{k}={checkpoint.parameters.get(k)!r} (now {wanted.get(k)!r})" for k in changed)
+            diffs = ", ".join(f"{k}={parameters.get(k)!r} (now {wanted.get(k)!r})" for k in changed)
             raise ResumeError(f"cannot resume from {self.root}: it was written with {diffs}; run with the "
                               "same settings, or without --resume to start over")
         if shards is not None and checkpoint.shards is not None and shards != checkpoint.shards:
             raise ResumeError(f"cannot resume from {self.root}: it was trained on {checkpoint.shards} shards, "
                               f"this run would use {shards}; pass --num-partitions {checkpoint.shards}, or "
                               "run without --resume to start over")
-        # Checkpoints written before concurrent_shards existed trained all their shards at once.
-        recorded = checkpoint.concurrent if checkpoint.concurrent is not None else checkpoint.shards
         if concurrent is not None and recorded is not None and concurrent != recorded:
             raise ResumeError(f"cannot resume from {self.root}: it trained {recorded} shards at once, "
                               f"this run would train {concurrent}; pass --concurrent-shards "
