@@ -14,8 +14,9 @@ al. 2011, applied to word2vec as in Spark pull request 37967):
   of a sub-epoch share no row, so the result is that of training them one after another.
   Negatives for cell ``(p, q)`` come from block ``q``'s words, by unigram^0.75.
 * An epoch is R rounds, each over 1/R of every shard's pairs: K x R syncs. A row trained
-  against one block of the other matrix for too long drifts (on Brown, 8 blocks with one
-  round keep 77% of one shard's analogy accuracy, 32 sub-epochs 91%, 64 or more ~100%),
+  against one block of the other matrix for too long drifts (screens on Brown, one seed:
+  8 blocks with one round keep 77% of one shard's analogy accuracy, 32 sub-epochs 91%,
+  64 or more ~100%),
   so R defaults to ``ceil(SUB_EPOCHS / K)`` (fewer on a small corpus: :func:`rounds_per_epoch`).
 
 Driver code first (:func:`train_epoch`), then the executor functions (top-level, plain
@@ -63,16 +64,24 @@ def rounds_per_epoch(shards: int, words: int, syncs_per_epoch: int | None = None
     return max(1, min(-(-SUB_EPOCHS // shards), words // (shards * shards * MIN_CELL_WORDS)))
 
 
+#: Rows dealt one by one into the lightest block; lighter rows beyond them are dealt in turn.
+HEAVY_ROWS = 1 << 16
+
+
 def assign_blocks(load: np.ndarray, blocks: int, rng: np.random.Generator) -> np.ndarray:
     """Deal rows into ``blocks`` blocks of near-equal total ``load``: heaviest row first, each
-    into the lightest block so far (ties between equal loads in random order)."""
+    into the lightest block so far (ties between equal loads in random order). Past the
+    ``HEAVY_ROWS`` heaviest, rows are dealt to the blocks in turn, which adds about the same
+    load to each (a Python loop over a million rows would take seconds per epoch)."""
     order = np.lexsort((rng.random(load.size), -np.asarray(load, dtype=np.float64)))
     owner = np.empty(load.size, dtype=np.int32)
     heap = [(0.0, b) for b in range(blocks)]
-    for row in order:
+    for row in order[:HEAVY_ROWS]:
         total, b = heapq.heappop(heap)
         owner[row] = b
         heapq.heappush(heap, (total + float(load[row]), b))
+    lightest_first = np.array([b for _, b in sorted(heap)], dtype=np.int32)
+    owner[order[HEAVY_ROWS:]] = lightest_first[np.arange(max(0, load.size - HEAVY_ROWS)) % blocks]
     return owner
 
 

@@ -29,6 +29,9 @@ def test_blocks_cover_every_row_with_near_equal_load():
     totals = np.bincount(owner, weights=load, minlength=7)
     assert totals.max() - totals.min() <= load.max()      # heaviest first, into the lightest block
     assert totals.sum() == pytest.approx(load.sum())
+    big = rng.zipf(1.3, 200_000).astype(float)          # past HEAVY_ROWS, light rows are dealt in turn
+    totals = np.bincount(assign_blocks(big, 64, rng), weights=big, minlength=64)
+    assert totals.max() - totals.min() <= big.max()
 
 
 def test_steps_shrink_as_blocks_do():
