@@ -793,7 +793,9 @@ def main(argv=None) -> int:
                             if level == "all":
                                 levels.append(("all", vocab, vocab))
                             else:
-                                levels.append((f"W={int(level) // 1024}K", *rows_touched(vocab, int(level))))
+                                words = int(level)
+                                levels.append((f"W={words // 1024}K" if words >= 1024 else f"W={words}",
+                                               *rows_touched(vocab, words)))
                         results["components"] += components(vocab, dim, levels, shards, args.repeats, tmp)
         if "spark" in parts or "sync" in parts:
             from sparkw2v.session import get_session
