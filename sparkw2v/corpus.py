@@ -1,9 +1,12 @@
 """Driver side of the corpus: read the input, count words, encode shards.
 
 The input becomes a DataFrame of one column, text (string) or tokens
-(array<string>). With the default tokenizer, Arrow kernels split, count and
-look up the words inside ``mapInArrow`` (Spark SQL adds up the partitions'
-counts); a custom ``token_pattern`` runs the Python tokenizer of
+(array<string>). With the default tokenizer, Arrow kernels inside ``mapInArrow``
+split each partition into chunks of local word ids and count its words
+(:func:`tokenized_input`); Spark SQL adds up the partitions' counts, and encoding
+maps each chunk's distinct words to vocabulary ids. Inside
+:meth:`CorpusInput.tokens_kept` the tokenized input is cached, so the text is read
+and split once for both. A custom ``token_pattern`` runs the Python tokenizer of
 :mod:`sparkw2v.tokenizer` instead. Either way the encoded corpus is an RDD of
 compact int32 records, one shard per partition, cached for all epochs.
 """
@@ -14,7 +17,7 @@ import functools
 import operator
 import re
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import pyarrow as pa
@@ -40,9 +43,29 @@ class CorpusInput:
 
     frame: DataFrame
     pretokenized: bool
+    #: Tokenized inputs cached by :meth:`tokens_kept`, by tokenizer; None outside that block.
+    _kept: dict = field(default_factory=lambda: {"frames": None}, compare=False, repr=False)
 
     def values(self) -> RDD:
         return self.frame.rdd.map(operator.itemgetter(0))
+
+    @contextmanager
+    def tokens_kept(self) -> Iterator[None]:
+        """Within this block the input is read and tokenized once: counting caches the
+        tokenized input (:func:`tokenized_input`) and encoding reuses it, then drops it once the
+        shards are cached. Whatever is still cached when the block ends is dropped."""
+        self._kept["frames"] = {}
+        try:
+            yield
+        finally:
+            frames, self._kept["frames"] = self._kept["frames"], None
+            for frame in frames.values():
+                frame.unpersist()
+
+    def _drop_tokens(self, spec: TokenizerSpec) -> None:
+        frames = self._kept["frames"]
+        if frames and spec in frames:
+            frames.pop(spec).unpersist()
 
 
 def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
@@ -144,23 +167,38 @@ def arrow_tokenizable(corpus: CorpusInput, cfg: TrainConfig) -> bool:
     return corpus.pretokenized or cfg.token_pattern is None
 
 
+def tokenized_input(corpus: CorpusInput, spec: TokenizerSpec) -> DataFrame:
+    """``corpus`` tokenized in Arrow, rows of :data:`executor.TOKENS_SCHEMA`: per partition,
+    chunks of local word ids with their distinct words, then the partition's word counts.
+    Inside :meth:`CorpusInput.tokens_kept` the frame is cached (on first use) and shared."""
+    frames = corpus._kept["frames"]
+    if frames is not None and spec in frames:
+        return frames[spec]
+    task = executor.EncodeTask(spec, corpus.pretokenized, 1)
+    frame = corpus.frame.mapInArrow(functools.partial(executor.tokenize_batches, task=task),
+                                    executor.TOKENS_SCHEMA)
+    if frames is not None:
+        frames[spec] = frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
+    return frame
+
+
 def word_counts(corpus: CorpusInput, cfg: TrainConfig, arrow: bool = True) -> DataFrame | RDD:
     """Every distinct word of ``corpus`` with its count, on the cluster: a (word, count)
-    DataFrame, each partition tokenized and counted in Arrow and the partitions' counts added
-    by Spark SQL; or, when the tokenizer needs Python (or ``arrow=False``), an RDD of
-    ``(word, count)`` pairs counted in Python."""
+    DataFrame, the partitions' counts from :func:`tokenized_input` added by Spark SQL; or,
+    when the tokenizer needs Python (or ``arrow=False``), an RDD of ``(word, count)`` pairs
+    counted in Python."""
     spec = TokenizerSpec.from_config(cfg)
     if not (arrow and arrow_tokenizable(corpus, cfg)):
         return (corpus.values()
                 .mapPartitions(functools.partial(executor.count_partition, spec=spec,
                                                  pretokenized=corpus.pretokenized))
                 .reduceByKey(operator.add))
-    task = executor.EncodeTask(spec, corpus.pretokenized, 1)
-    # Each partition's counts are already summed: one reducer per task slot adds them up (the
-    # SQL default, spark.sql.shuffle.partitions = 200, made 400 tiny tasks on Brown).
+    # Each partition's counts are already summed: one reducer per task slot adds them up
+    # (spark.sql.shuffle.partitions, 200 by default, would make hundreds of tiny tasks).
     reducers = max(1, corpus.frame.sparkSession.sparkContext.defaultParallelism)
-    return (corpus.frame.mapInArrow(functools.partial(executor.count_token_batches, task=task),
-                                    executor.COUNT_SCHEMA)
+    return (tokenized_input(corpus, spec)
+            .where(F.col("count").isNotNull())
+            .select("word", "count")
             .repartition(reducers, "word")
             .groupBy("word").agg(F.sum("count").alias("count")))
 
@@ -220,26 +258,25 @@ def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_
     """Map every token to its id once, group records into ``num_shards`` shards, and cache them
     in ``chains`` partitions (default: one per shard), shard ``s`` in partition ``s % chains``.
 
-    Tokens come from Arrow when :func:`arrow_tokenizable` (unless ``arrow=False``), else from
-    the Python tokenizer; both give the same records."""
+    Tokens come from :func:`tokenized_input` when :func:`arrow_tokenizable` (unless
+    ``arrow=False``), else from the Python tokenizer; both give the same records."""
     sc = corpus.frame.sparkSession.sparkContext
-    # Shards get whole records of ~64K consecutive words. Smaller, more interleaved records
-    # spread each topic's words over every shard, where averaging dilutes them: on Brown at
-    # 8 partitions, 30K-word records dropped WordSim-353 from 0.244 to 0.183.
-    # Splitting each shard's share into equal records (so shards differ by under one sentence
-    # instead of one record) moved Brown at 2 partitions from WS353 0.245 / analogy 0.0332 to
-    # 0.263 / 0.0300 (7 seeds); the layout below is kept. A small corpus gets smaller records,
-    # so that every shard receives some.
+    # Shards get whole records of ~64K consecutive words: smaller, more interleaved records
+    # spread each topic's words over every shard, where averaging dilutes them (BENCHMARKS.md).
+    # A small corpus gets smaller records, so that every shard receives some.
     record_words = max(1, min(executor.RECORD_WORDS, -(-vocab.total_count // num_shards)))
-    task = executor.EncodeTask(TokenizerSpec.from_config(cfg), corpus.pretokenized, num_shards, record_words)
+    spec = TokenizerSpec.from_config(cfg)
+    task = executor.EncodeTask(spec, corpus.pretokenized, num_shards, record_words)
+    tokens = None
     if not (arrow and arrow_tokenizable(corpus, cfg)):
         index_bc = sc.broadcast(vocab.index())
         records = corpus.values().mapPartitionsWithIndex(
             functools.partial(executor.encode_partition, task=task, word_index_bc=index_bc))
     else:  # tokenized and looked up in Arrow: no Python work per word
         index_bc = sc.broadcast(pa.array(vocab.words, type=pa.string()))
-        records = (corpus.frame
-                   .mapInArrow(functools.partial(executor.encode_token_batches, task=task, vocab_bc=index_bc),
+        tokens = tokenized_input(corpus, spec)
+        records = (tokens.where(F.col("count").isNull()).select("word", "ids", "lengths")
+                   .mapInArrow(functools.partial(executor.encode_token_rows, task=task, vocab_bc=index_bc),
                                executor.RECORD_SCHEMA)
                    .rdd.map(executor.record_of_row))
     shards = (records
@@ -254,4 +291,6 @@ def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_
         encoded.unpersist()
         raise
     encoded.shard_words = [sizes.get(i, 0) for i in range(num_shards)]
+    if tokens is not None:  # the shards are cached: a lost one is re-encoded from the input
+        corpus._drop_tokens(spec)
     return encoded

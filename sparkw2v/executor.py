@@ -133,12 +133,14 @@ def chain_of(key: tuple, chains: int) -> int:
 
 # -- vocabulary and encoding in Arrow --------------------------------------------------------------
 
-#: Tokens looked up at once: each lookup hashes the whole vocabulary, so batches are gathered
-#: until they hold about this many tokens.
-LOOKUP_TOKENS = 1 << 20
-#: Schema of :func:`count_token_batches`' output.
-COUNT_SCHEMA = "word string, count bigint"
-#: Schema of :func:`encode_token_batches`' output: one row per record, arrays as raw int32 bytes.
+#: Tokens per chunk of :func:`tokenize_batches`: a chunk's distinct words are written once
+#: beside its token ids, and each is looked up in the vocabulary once per chunk.
+CHUNK_TOKENS = 1 << 20
+#: Schema of :func:`tokenize_batches`' output. A chunk is its distinct words (rows with a word and
+#: a null count, row ``i`` being local id ``i``) followed by one row of its token ids and piece
+#: lengths (raw int32 bytes); a row with a word and a count is the partition's count of that word.
+TOKENS_SCHEMA = "word string, count bigint, ids binary, lengths binary"
+#: Schema of :func:`encode_token_rows`' output: one row per record, arrays as raw int32 bytes.
 RECORD_SCHEMA = "shard int, part int, n int, ids binary, lengths binary"
 #: Schema of :func:`summarize_count_batches`' output; a summary row has a null word.
 SUMMARY_SCHEMA = "word string, count bigint, distinct_words bigint"
@@ -173,22 +175,69 @@ def _token_lists(batch, task: "EncodeTask"):
     return column if task.pretokenized else text_tokens(column, task.spec.lowercase)
 
 
-def count_token_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
-    """Arrow twin of :func:`count_partition` for ``mapInArrow`` over one text or tokens column:
-    (word, count) of this partition's tokens (null and empty tokens dropped)."""
+def chunk_pieces(lists, max_sentence_length: int):
+    """A list<string> Arrow array (one row per line) as (distinct words, local ids, piece lengths):
+    null and empty tokens dropped, each row cut in pieces of ``max_sentence_length`` tokens as
+    :func:`sparkw2v.tokenizer.sentences` cuts them; ``words[ids]`` are the tokens in order."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = []
+    values = lists.flatten()
+    encoded = values.dictionary_encode()
+    words = encoded.dictionary
+    ids = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+    valid = ids >= 0
+    empty = np.flatnonzero(pc.binary_length(words).to_numpy(zero_copy_only=False) == 0)
+    if empty.size:  # the empty word is no token
+        valid &= ids != empty[0]
+    rows = pc.list_parent_indices(lists).to_numpy()[valid] if len(values) else np.zeros(0, np.int64)
+    ids = ids[valid]
+    if ids.size == 0:
+        return pa.array([], pa.string()), ids, np.zeros(0, np.int32)
+    row_starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    rank = np.arange(ids.size) - np.repeat(row_starts, np.diff(np.r_[row_starts, ids.size]))
+    piece = rank // max_sentence_length
+    starts = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]) | (piece[1:] != piece[:-1])])
+    return words, ids, np.diff(np.r_[starts, ids.size]).astype(np.int32)
+
+
+def tokenize_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
+    """``mapInArrow`` over one text or tokens column: the partition tokenized once, for both
+    counting and encoding, as rows of :data:`TOKENS_SCHEMA` (chunks of about
+    :data:`CHUNK_TOKENS` tokens, then the partition's word counts)."""
+    import pyarrow as pa
+
+    parts = []  # each chunk's (words, counts)
+
+    def chunk(pending):
+        words, ids, lengths = chunk_pieces(pa.concat_arrays(pending), task.spec.max_sentence_length)
+        if ids.size == 0:
+            return
+        counts = np.bincount(ids, minlength=len(words)).astype(np.int64)
+        parts.append(pa.table({"word": words, "count": counts}).filter(pa.array(counts > 0)))  # not ""
+        n = len(words)
+        yield pa.RecordBatch.from_arrays([words, pa.nulls(n, pa.int64()), pa.nulls(n, pa.binary()),
+                                          pa.nulls(n, pa.binary())], names=["word", "count", "ids", "lengths"])
+        yield pa.RecordBatch.from_arrays([pa.nulls(1, pa.string()), pa.nulls(1, pa.int64()),
+                                          pa.array([ids.tobytes()], pa.binary()),
+                                          pa.array([lengths.tobytes()], pa.binary())],
+                                         names=["word", "count", "ids", "lengths"])
+
+    pending, held = [], 0
     for batch in batches:
-        tokens = _token_lists(batch, task).flatten()
-        tokens = tokens.filter(pc.greater(pc.binary_length(tokens), 0))
-        if len(tokens):
-            counts = pc.value_counts(tokens)
-            parts.append(pa.table({"word": counts.field(0), "count": counts.field(1)}))
+        lists = _token_lists(batch, task)
+        pending.append(lists)
+        held += len(lists.values)
+        if held >= CHUNK_TOKENS:
+            yield from chunk(pending)
+            pending, held = [], 0
+    if pending:
+        yield from chunk(pending)
     if parts:
         summed = pa.concat_tables(parts).group_by("word").aggregate([("count", "sum")])
-        table = pa.table({"word": summed.column("word"), "count": summed.column("count_sum")})
+        n = summed.num_rows
+        table = pa.table({"word": summed.column("word"), "count": summed.column("count_sum"),
+                          "ids": pa.nulls(n, pa.binary()), "lengths": pa.nulls(n, pa.binary())})
         yield from table.to_batches(max_chunksize=1 << 16)
 
 
@@ -254,37 +303,24 @@ class _RecordBuilder:
             yield self._close()
 
 
-def sentence_ids(lists, vocab, max_sentence_length: int) -> tuple[np.ndarray, np.ndarray]:
-    """Ids and sentence lengths of a list<string> Arrow array, one row per line, as
-    :func:`sparkw2v.tokenizer.sentences` and :func:`encode_partition` make them: null and
-    empty tokens dropped, each row cut in pieces of ``max_sentence_length`` tokens, then
-    words outside ``vocab`` (an Arrow string array, row i = id i) dropped, and pieces
-    left empty skipped."""
-    import pyarrow.compute as pc
-
-    values = lists.flatten()
-    if len(values) == 0:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32)
-    rows = pc.list_parent_indices(lists).to_numpy()
-    valid = pc.binary_length(values).fill_null(0).to_numpy(zero_copy_only=False) > 0
-    ids = pc.index_in(values, value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False)
-    # Rank of each token among its row's valid tokens, for the max_sentence_length cut.
-    seen = np.cumsum(valid)
-    row_starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    before = np.repeat((seen - valid)[row_starts], np.diff(np.r_[row_starts, rows.size]))
-    piece = (seen - valid - before) // max_sentence_length
-    kept = valid & (ids >= 0)
-    rows, piece, ids = rows[kept], piece[kept], ids[kept].astype(np.int32)
-    if ids.size == 0:
-        return ids, np.zeros(0, np.int32)
-    starts = np.flatnonzero(np.r_[True, (rows[1:] != rows[:-1]) | (piece[1:] != piece[:-1])])
-    return ids, np.diff(np.r_[starts, ids.size]).astype(np.int32)
+def piece_ids(local, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A chunk's tokens as vocabulary ids: ``local[ids]`` (``local``: each of the chunk's words'
+    vocabulary id, -1 outside it), words outside the vocabulary dropped, pieces left empty
+    skipped; returns (ids, lengths) as :func:`encode_partition` makes them."""
+    mapped = local[ids]
+    kept = mapped >= 0
+    seen = np.r_[0, np.cumsum(kept)]  # kept tokens before each position
+    ends = np.cumsum(lengths)
+    counts = seen[ends] - seen[ends - lengths]
+    return mapped[kept].astype(np.int32, copy=False), counts[counts > 0].astype(np.int32, copy=False)
 
 
-def encode_token_batches(batches: Iterable, task: EncodeTask, vocab_bc) -> Iterator:
-    """Arrow twin of :func:`encode_partition` for ``mapInArrow`` over one text or tokens column:
-    the same records with the same keys, as rows of :data:`RECORD_SCHEMA`."""
+def encode_token_rows(batches: Iterable, task: EncodeTask, vocab_bc) -> Iterator:
+    """``mapInArrow`` over :func:`tokenize_batches`' chunk rows (word, ids, lengths; count rows
+    left out), in their order: the records :func:`encode_partition` makes, with the same keys, as
+    rows of :data:`RECORD_SCHEMA`. ``vocab_bc``: the vocabulary as an Arrow string array."""
     import pyarrow as pa
+    import pyarrow.compute as pc
     from pyspark import TaskContext
 
     vocab = vocab_bc.value
@@ -296,21 +332,22 @@ def encode_token_batches(batches: Iterable, task: EncodeTask, vocab_bc) -> Itera
         return pa.RecordBatch.from_arrays([pa.array(col, type=t) for col, t in zip(zip(*records), types)],
                                           names=names)
 
-    def encode(pending):
-        ids, lengths = sentence_ids(pa.concat_arrays(pending), vocab, task.spec.max_sentence_length)
-        return list(builder.add(ids, lengths))
-
-    pending, held = [], 0
+    words = []  # the open chunk's distinct words, in pieces
     for batch in batches:
-        lists = _token_lists(batch, task)
-        pending.append(lists)
-        held += len(lists.values)
-        if held >= LOOKUP_TOKENS:
-            records = encode(pending)
-            pending, held = [], 0
-            if records:
-                yield emit(records)
-    records = (encode(pending) if pending else []) + list(builder.finish())
+        records = []
+        chunks = np.flatnonzero(batch.column(1).is_valid().to_numpy(zero_copy_only=False))
+        start = 0
+        for at in chunks.tolist():
+            words.append(batch.column(0).slice(start, at - start))
+            local = pc.index_in(pa.concat_arrays(words), value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False)
+            words, start = [], at + 1
+            ids = np.frombuffer(batch.column(1)[at].as_buffer(), dtype=np.int32)
+            lengths = np.frombuffer(batch.column(2)[at].as_buffer(), dtype=np.int32)
+            records.extend(builder.add(*piece_ids(local, ids, lengths)))
+        words.append(batch.column(0).slice(start))
+        if records:
+            yield emit(records)
+    records = list(builder.finish())
     if records:
         yield emit(records)
 

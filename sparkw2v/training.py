@@ -137,15 +137,16 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
     started = time.perf_counter()
     describe_job(spark, "vocabulary")
     log.info("counting words")
-    counts = word_counts(corpus, cfg) if cfg.save_counts else None
-    if counts is not None and cache_counts:
-        counts.persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        result = _fit_counted(spark, corpus, cfg, counts, started, on_epoch, checkpoints)
-    except BaseException:
-        if counts is not None:
-            counts.unpersist()
-        raise
+    with corpus.tokens_kept():  # counting and encoding read the input once
+        counts = word_counts(corpus, cfg) if cfg.save_counts else None
+        if counts is not None and cache_counts:
+            counts.persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            result = _fit_counted(spark, corpus, cfg, counts, started, on_epoch, checkpoints)
+        except BaseException:
+            if counts is not None:
+                counts.unpersist()
+            raise
     result.counts = counts
     return result
 

@@ -1,5 +1,6 @@
 """Counting and encoding: the Arrow path gives exactly what the Python tokenizer gives."""
 
+import contextlib
 import gzip
 from pathlib import Path
 
@@ -29,16 +30,25 @@ def _shards(encoded):
     return [shard_arrays(records) for records in parts], [[key for key, _ in records] for records in parts]
 
 
-def _same_encoding(spark, corpus, cfg, num_shards, chains=None):
-    """Vocabulary and shards of the Arrow path and the Python path; asserts they are identical."""
-    arrow_counts = word_counts(corpus, cfg)
-    assert isinstance(arrow_counts, DataFrame)
-    vocab = build_vocabulary(corpus, cfg, arrow_counts)
+def _cached(spark):
+    return len(spark.sparkContext._jsc.getPersistentRDDs())
+
+
+def _same_encoding(spark, corpus, cfg, num_shards, chains=None, kept=True):
+    """Vocabulary and shards of the Arrow path (tokenized once if ``kept``, as training does)
+    and the Python path; asserts they are identical."""
+    before = _cached(spark)
+    with corpus.tokens_kept() if kept else contextlib.nullcontext():
+        arrow_counts = word_counts(corpus, cfg)
+        assert isinstance(arrow_counts, DataFrame)
+        vocab = build_vocabulary(corpus, cfg, arrow_counts)
+        assert _cached(spark) == before + kept  # the tokenized input, cached for encoding
+        new = encode_corpus(corpus, vocab, cfg, num_shards, chains)
+        assert _cached(spark) == before + 1  # the shards only: the tokenized input is dropped
     old_vocab = build_vocabulary(corpus, cfg, word_counts(corpus, cfg, arrow=False))
     assert vocab.words == old_vocab.words
     assert vocab.counts.tolist() == old_vocab.counts.tolist()
     assert (vocab.corpus_words, vocab.distinct_words) == (old_vocab.corpus_words, old_vocab.distinct_words)
-    new = encode_corpus(corpus, vocab, cfg, num_shards, chains)
     old = encode_corpus(corpus, vocab, cfg, num_shards, chains, arrow=False)
     try:
         (new_arrays, new_keys), (old_arrays, old_keys) = _shards(new), _shards(old)
@@ -53,14 +63,14 @@ def _same_encoding(spark, corpus, cfg, num_shards, chains=None):
     return vocab, new_arrays
 
 
-@pytest.mark.parametrize("num_shards,chains", [(2, None), (5, 2)])
-def test_arrow_encoding_matches_python_on_brown(spark, num_shards, chains):
+@pytest.mark.parametrize("num_shards,chains,kept", [(2, None, True), (5, 2, False)])
+def test_arrow_encoding_matches_python_on_brown(spark, num_shards, chains, kept):
     with gzip.open(BROWN, "rt", encoding="utf-8") as fh:
         lines = [line.rstrip("\n") for _, line in zip(range(6000), fh)]
     frame = spark.createDataFrame([(line,) for line in lines], "text string").repartition(3)
     # Short pieces and small records: sentence cuts and record boundaries both occur often.
     cfg = TrainConfig(min_count=3, max_sentence_length=7)
-    vocab, arrays = _same_encoding(spark, select_column(frame, cfg), cfg, num_shards, chains)
+    vocab, arrays = _same_encoding(spark, select_column(frame, cfg), cfg, num_shards, chains, kept)
     assert len(vocab) > 1000 and sum(ids.size for ids, _ in arrays) > 50_000
 
 
@@ -95,3 +105,16 @@ def test_custom_token_pattern_keeps_the_python_tokenizer(spark):
         assert sorted(vocab.words[i] for i in ids) == sorted("abcaba")
     finally:
         encoded.unpersist()
+
+
+def test_tokens_kept_drops_the_cache_when_encoding_never_comes(spark):
+    frame = spark.createDataFrame([("a b a",), ("c",)], "text string")
+    cfg = TrainConfig(min_count=1)
+    corpus = select_column(frame, cfg)
+    before = _cached(spark)
+    with pytest.raises(RuntimeError):
+        with corpus.tokens_kept():
+            assert build_vocabulary(corpus, cfg).words == ("a", "b", "c")
+            assert _cached(spark) == before + 1
+            raise RuntimeError("training failed before encoding")
+    assert _cached(spark) == before
