@@ -1,14 +1,15 @@
 """What a run pays outside the epochs, old way against new, side by side in one session.
 
     python bench/wholerun.py prepare --corpus /tmp/brown10.txt   # counting + encoding, Python vs SQL/Arrow
-    python bench/wholerun.py publish --words 14000,1000000       # write_tables, createDataFrame vs broadcast
+    python bench/wholerun.py publish --words 14000,1000000       # write_tables, createDataFrame vs now
     python bench/wholerun.py fixed                                # session start, first job, ...
 
 ``prepare`` runs both paths of :mod:`sparkw2v.corpus` (``arrow=False`` is the Python
 tokenizer path, the only one before) on the same input, alternately, and reports
 corpus words per second of counting + vocabulary + encoding. ``publish`` writes
-random models of the given sizes with the former ``spark.createDataFrame`` feed and
-with :func:`sparkw2v.vector_table.write_parquet`. Whole-process times against gensim
+random models of the given sizes with the former ``spark.createDataFrame`` feed, with
+:func:`sparkw2v.vector_table.write_tables` (pyarrow on the driver for a local path) and
+as a whole publish (:func:`sparkw2v.vector_table.write_model`: tables, hashes, metadata). Whole-process times against gensim
 and MLlib are in ``bench/compare.py`` (column "process s").
 """
 
@@ -87,6 +88,12 @@ def _old_write_tables(spark, directory, vocab, w_in, w_out) -> None:
           rows_per_file).write.parquet(f"{directory}/{OUTPUT_VECTORS}")
 
 
+def _whole_publish(spark, directory, vocab, w_in, w_out) -> None:
+    """A whole publish as ``Word2VecModel.save`` does it: tables, hashes, metadata, LATEST."""
+    from sparkw2v.vector_table import write_model
+    write_model(spark, directory, vocab, w_in, w_out, {"timings": {}})
+
+
 def publish(args) -> None:
     from sparkw2v.vector_table import write_tables
     from sparkw2v.vocabulary import Vocabulary
@@ -102,8 +109,9 @@ def publish(args) -> None:
             w_in = rng.random((n, args.dims), dtype=np.float32)
             w_out = rng.random((n, args.dims), dtype=np.float32)
             for rep in range(args.reps):
-                for name, write in (("createDataFrame (before)", _old_write_tables),
-                                    ("broadcast + mapInArrow", write_tables)):
+                ways = (("createDataFrame (before)", _old_write_tables), ("write_tables", write_tables),
+                        ("write_model (whole publish)", _whole_publish))
+                for name, write in ways[1:] if args.new_only else ways:
                     target = root / f"{n}-{rep}-{name.split()[0]}"
                     started = time.perf_counter()
                     write(spark, str(target), vocab, w_in, w_out)
@@ -144,6 +152,7 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=2, help="repetitions of each side")
     parser.add_argument("--words", default="14000,1000000", help="model sizes to publish")
     parser.add_argument("--dims", type=int, default=100)
+    parser.add_argument("--new-only", action="store_true", help="publish: skip the former createDataFrame way")
     args = parser.parse_args(argv)
     {"prepare": prepare, "publish": publish, "fixed": fixed}[args.what](args)
     return 0

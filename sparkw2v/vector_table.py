@@ -285,19 +285,27 @@ def vector_column(matrix: np.ndarray) -> pa.ChunkedArray:
 
 
 def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path: str) -> None:
-    """Write ``table`` as the Parquet directory ``path`` with Spark's writer, one task per file of
-    at most ``rows_per_file`` rows.
+    """Write ``table`` as the Parquet directory ``path``, files of at most ``rows_per_file``
+    rows in order, as Spark's writer lays it out (``part-*.parquet`` files and ``_SUCCESS``).
 
-    The rows reach the writing tasks by broadcast, each task taking its own slice
+    On a local filesystem (``file:``) the driver, which holds the table, writes the files
+    with pyarrow: a Spark job costs seconds of its own, and on a cluster its tasks would
+    write to the executors' local disks. Elsewhere (HDFS, S3, ...) Spark's writer does,
+    the rows reaching the writing tasks by broadcast, each task taking its own slice
     (:func:`sparkw2v.executor.table_slice`): ``spark.createDataFrame`` of an Arrow table
-    would put the rows inside the tasks themselves ("task of very large size") and need
-    a shuffle to size the files.
+    would put the rows inside the tasks themselves ("task of very large size").
     """
+    from urllib.parse import unquote, urlsplit
+
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from . import executor
 
     files = max(1, -(-table.num_rows // rows_per_file))
+    where = urlsplit(_FS(spark, path).uri(path))
+    if where.scheme == "file":
+        write_local_parquet(table, -(-table.num_rows // files) or 1, unquote(where.path))
+        return
     table_bc = spark.sparkContext.broadcast(table)
     try:
         rows = functools.partial(executor.table_slice, table_bc=table_bc, rows=-(-table.num_rows // files))
@@ -305,6 +313,22 @@ def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path
          .write.parquet(path))
     finally:
         table_bc.destroy()
+
+
+def write_local_parquet(table: pa.Table, rows_per_file: int, directory: str) -> None:
+    """:func:`write_parquet` on a local directory, which must not exist yet (as for Spark's
+    writer): snappy-compressed files of ``rows_per_file`` rows, one file for an empty table."""
+    import os
+
+    import pyarrow.parquet as pq
+
+    os.makedirs(directory)
+    files = max(1, -(-table.num_rows // rows_per_file))
+    tag = uuid.uuid4().hex
+    for i in range(files):
+        pq.write_table(table.slice(i * rows_per_file, rows_per_file),
+                       os.path.join(directory, f"part-{i:05d}-{tag}-c000.snappy.parquet"), compression="snappy")
+    open(os.path.join(directory, "_SUCCESS"), "wb").close()
 
 
 def versions() -> dict:
@@ -346,6 +370,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     which. ``extra_files`` adds entries (e.g. a counts table moved in later) to the
     recorded file list.
     """
+    started = time.perf_counter()
     path = _strip_slash(path)
     fs = _FS(spark, path)
     check_output(spark, path, overwrite)
@@ -372,6 +397,8 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
                     "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
                     "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions(),
                     "spark": spark_run(spark)}
+            if isinstance(metadata.get("timings"), dict):  # publishing so far: the tables, written and hashed
+                meta["timings"] = {**metadata["timings"], "publish_seconds": time.perf_counter() - started}
             try:
                 fs.write_text(f"{staging}/{METADATA}", json.dumps(meta, indent=2, sort_keys=True, default=_json))
                 chart = report.chart_png(meta)

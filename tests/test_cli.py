@@ -4,6 +4,7 @@ the closing line and ``sparkw2v info``."""
 import json
 import logging
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -125,7 +126,8 @@ def test_metadata_records_the_spark_run_and_info_prints_it(spark, trained, capsy
     meta = json.loads((out / "versions" / "000001" / "metadata.json").read_text())
     assert meta["spark"]["master"] == spark.sparkContext.master
     assert meta["spark"]["app_id"] == spark.sparkContext.applicationId
-    assert {"count_seconds", "encode_seconds", "train_seconds"} <= set(meta["timings"])
+    assert {"session_seconds", "count_seconds", "encode_seconds", "train_seconds",
+            "publish_seconds"} <= set(meta["timings"])
     assert [h["epoch"] for h in meta["history"]] == [1, 2]
     capsys.readouterr()
     assert main(["info", str(out), "-q"]) == 0
@@ -165,3 +167,15 @@ def test_live_line_and_summary_text():
     text = report.summary({"version": 3, "vocab_size": 10, "vector_size": 4, "history": [], "evaluation":
                            {"wordsim_spearman": 0.5}}, "m/versions/000003")
     assert "version    3" in text and "wordsim_spearman" in text
+
+
+def test_wall_time_counts_from_a_parent_jvms_start(spark, monkeypatch):
+    from sparkw2v import cli
+
+    assert cli.jvm_head_start(spark) == 0.0  # this process started the JVM
+    runtime = spark._jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")  # as under spark-submit: the JVM started Python
+    monkeypatch.setattr(cli.os, "getppid", lambda: int(runtime.getPid()))
+    head = cli.jvm_head_start(spark)
+    age = time.time() - int(runtime.getStartTime()) / 1000
+    assert head == pytest.approx(max(0.0, age - (time.perf_counter() - cli.STARTED)), abs=1.0)
