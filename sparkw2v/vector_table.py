@@ -289,26 +289,33 @@ def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path
     rows in order, as Spark's writer lays it out (``part-*.parquet`` files and ``_SUCCESS``).
 
     On a local filesystem (``file:``) the driver, which holds the table, writes the files
-    with pyarrow: a Spark job costs seconds of its own, and on a cluster its tasks would
-    write to the executors' local disks. Elsewhere (HDFS, S3, ...) Spark's writer does,
-    the rows reaching the writing tasks by broadcast, each task taking its own slice
-    (:func:`sparkw2v.executor.table_slice`): ``spark.createDataFrame`` of an Arrow table
-    would put the rows inside the tasks themselves ("task of very large size").
+    with pyarrow (:func:`write_local_parquet`): a Spark job costs seconds of its own, and on
+    a cluster its tasks would write to the executors' local disks. Elsewhere (HDFS, S3, ...)
+    Spark's writer does (:func:`write_spark_parquet`).
     """
     from urllib.parse import unquote, urlsplit
 
+    rows_per_file = -(-table.num_rows // max(1, -(-table.num_rows // rows_per_file))) or 1  # even files
+    where = urlsplit(_FS(spark, path).uri(path))
+    if where.scheme == "file":
+        write_local_parquet(table, rows_per_file, unquote(where.path))
+    else:
+        write_spark_parquet(spark, table, rows_per_file, path)
+
+
+def write_spark_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path: str) -> None:
+    """:func:`write_parquet` with Spark's writer, one task per file. The rows reach the writing
+    tasks by broadcast, each task taking its own slice (:func:`sparkw2v.executor.table_slice`):
+    ``spark.createDataFrame`` of an Arrow table would put the rows inside the tasks themselves
+    ("task of very large size")."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from . import executor
 
     files = max(1, -(-table.num_rows // rows_per_file))
-    where = urlsplit(_FS(spark, path).uri(path))
-    if where.scheme == "file":
-        write_local_parquet(table, -(-table.num_rows // files) or 1, unquote(where.path))
-        return
     table_bc = spark.sparkContext.broadcast(table)
     try:
-        rows = functools.partial(executor.table_slice, table_bc=table_bc, rows=-(-table.num_rows // files))
+        rows = functools.partial(executor.table_slice, table_bc=table_bc, rows=rows_per_file)
         (spark.range(files, numPartitions=files).mapInArrow(rows, from_arrow_schema(table.schema))
          .write.parquet(path))
     finally:

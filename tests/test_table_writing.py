@@ -1,10 +1,13 @@
-"""Publishing: the tables written from a broadcast are the tables createDataFrame wrote."""
+"""Publishing: the tables written now (pyarrow on the driver for a local path, Spark's writer
+from a broadcast elsewhere) are the tables createDataFrame wrote."""
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from sparkw2v.vector_table import OUTPUT_VECTORS, VECTORS, VOCAB, vector_column, write_parquet, write_tables
+from sparkw2v.vector_table import (OUTPUT_VECTORS, VECTORS, VOCAB, vector_column, write_parquet,
+                                   write_spark_parquet, write_tables)
 from sparkw2v.vocabulary import Vocabulary
 
 
@@ -37,10 +40,17 @@ def test_tables_match_the_create_data_frame_way(spark, tmp_path):
             next(f for f in (tmp_path / "old" / name).iterdir() if f.suffix == ".parquet"))
 
 
-def test_rows_are_split_into_files_in_order(spark, tmp_path):
-    table = pa.table({"id": pa.array(np.arange(10, dtype=np.int32))})
-    write_parquet(spark, table, 4, str(tmp_path / "t"))
+@pytest.mark.parametrize("writer", [write_parquet, write_spark_parquet])
+def test_rows_are_split_into_files_in_order(spark, tmp_path, writer):
+    """Both writers (pyarrow on the driver for a local path, Spark's elsewhere) lay files out alike."""
+    table = pa.table({"id": pa.array(np.arange(10, dtype=np.int32)),
+                      "vector": vector_column(np.arange(20, dtype=np.float32).reshape(10, 2))})
+    writer(spark, table, 4, str(tmp_path / "t"))
     files = sorted(f for f in (tmp_path / "t").iterdir() if f.suffix == ".parquet")
     assert [pq.read_table(f).column("id").to_pylist() for f in files] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    write_parquet(spark, table.slice(0, 0), 4, str(tmp_path / "empty"))
+    assert (tmp_path / "t" / "_SUCCESS").exists()
+    frame = spark.read.parquet(str(tmp_path / "t"))
+    assert frame.schema.simpleString() == "struct<id:int,vector:array<float>>"
+    assert frame.orderBy("id").toArrow().column("vector").to_pylist()[9] == [18.0, 19.0]
+    writer(spark, table.slice(0, 0), 4, str(tmp_path / "empty"))
     assert spark.read.parquet(str(tmp_path / "empty")).count() == 0
