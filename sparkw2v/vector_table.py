@@ -296,9 +296,19 @@ def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path
     from urllib.parse import unquote, urlsplit
 
     rows_per_file = -(-table.num_rows // max(1, -(-table.num_rows // rows_per_file))) or 1  # even files
-    where = urlsplit(_FS(spark, path).uri(path))
+    fs = _FS(spark, path)
+    where = urlsplit(fs.uri(path))
     if where.scheme == "file":
-        write_local_parquet(table, rows_per_file, unquote(where.path))
+        # Written beside the target, then moved in by Hadoop's local filesystem, which adds the
+        # .crc checksum files its readers verify (as Spark's writer would have).
+        local = unquote(where.path)
+        written = f"{local.rstrip('/')}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            write_local_parquet(table, rows_per_file, written)
+            fs.fs.moveFromLocalFile(fs.p(written), fs.p(path))
+        finally:
+            import shutil
+            shutil.rmtree(written, ignore_errors=True)
     else:
         write_spark_parquet(spark, table, rows_per_file, path)
 
