@@ -299,36 +299,37 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
     cfg = continue_config(base, cfg)
     if round_key is None:
         round_key = int(base.metadata.get("version", 0))
-    describe_job(spark, f"{label}: count new words")
-    counts = merge_counts(spark, base, count_words(spark, corpus, cfg)).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        with reading_input(cfg.input or "the new text"):
-            totals_row = counts.agg(F.sum("count"), F.count(F.lit(1)), F.sum("batch_count")).first()
-        corpus_words, distinct, batch_words = (int(v or 0) for v in totals_row)
-        # Old words' counts only grew, so this threshold finds them all and every new candidate.
-        floor = min([cfg.min_count, *([int(base.vocab.counts.min())] if len(base.vocab) else [])])
-        rows = counts.where(F.col("count") >= floor).select("word", "count", "batch_count").collect()
-    except BaseException:
-        counts.unpersist()
-        raise
-    counted = time.perf_counter()
-    totals = {r[0]: int(r[1]) for r in rows}
-    batch_counts = {r[0]: int(r[2]) for r in rows}
-    vocab = grow_vocabulary(base.vocab, totals, cfg.min_count, cfg.max_vocab_size, corpus_words, distinct)
-    known = set(base.vocab.words)
-    new_words = [w for w in vocab.words if w not in known]
-    w_in, w_out = remap_weights(base, vocab, cfg.seed, round_key)
-    log.info("vocabulary: %d words (%d new); %d new tokens, %d in all, %d distinct", len(vocab),
-             len(new_words), batch_words, corpus_words, distinct)
-    # Nothing trained yet (a stream's first batch): word2vec's own schedule from the full alpha.
-    alpha = start_alpha(cfg) if len(base.vocab) else cfg.effective_alpha
-    run_cfg = cfg.replace(alpha=alpha, min_alpha=min(cfg.min_alpha, alpha),
-                          seed=int(np.random.SeedSequence([cfg.seed, round_key]).generate_state(1)[0] >> 1))
-    try:
-        result = _train(spark, corpus, vocab, batch_counts, w_in, w_out, run_cfg, label)
-    except BaseException:
-        counts.unpersist()
-        raise
+    with corpus.tokens_kept():  # counting and encoding read the new text once
+        describe_job(spark, f"{label}: count new words")
+        counts = merge_counts(spark, base, count_words(spark, corpus, cfg)).persist(StorageLevel.MEMORY_AND_DISK)
+        try:
+            with reading_input(cfg.input or "the new text"):
+                totals_row = counts.agg(F.sum("count"), F.count(F.lit(1)), F.sum("batch_count")).first()
+            corpus_words, distinct, batch_words = (int(v or 0) for v in totals_row)
+            # Old words' counts only grew, so this threshold finds them all and every new candidate.
+            floor = min([cfg.min_count, *([int(base.vocab.counts.min())] if len(base.vocab) else [])])
+            rows = counts.where(F.col("count") >= floor).select("word", "count", "batch_count").collect()
+        except BaseException:
+            counts.unpersist()
+            raise
+        counted = time.perf_counter()
+        totals = {r[0]: int(r[1]) for r in rows}
+        batch_counts = {r[0]: int(r[2]) for r in rows}
+        vocab = grow_vocabulary(base.vocab, totals, cfg.min_count, cfg.max_vocab_size, corpus_words, distinct)
+        known = set(base.vocab.words)
+        new_words = [w for w in vocab.words if w not in known]
+        w_in, w_out = remap_weights(base, vocab, cfg.seed, round_key)
+        log.info("vocabulary: %d words (%d new); %d new tokens, %d in all, %d distinct", len(vocab),
+                 len(new_words), batch_words, corpus_words, distinct)
+        # Nothing trained yet (a stream's first batch): word2vec's own schedule from the full alpha.
+        alpha = start_alpha(cfg) if len(base.vocab) else cfg.effective_alpha
+        run_cfg = cfg.replace(alpha=alpha, min_alpha=min(cfg.min_alpha, alpha),
+                              seed=int(np.random.SeedSequence([cfg.seed, round_key]).generate_state(1)[0] >> 1))
+        try:
+            result = _train(spark, corpus, vocab, batch_counts, w_in, w_out, run_cfg, label)
+        except BaseException:
+            counts.unpersist()
+            raise
     result.config = cfg
     result.info.update(count_seconds=counted - started, total_seconds=time.perf_counter() - started)
     version = base.metadata.get("version")
