@@ -241,7 +241,10 @@ def train_cell(p: int, records: Iterable[tuple], task: CellTask, model_bc, owner
     started = time.perf_counter()
     k = task.blocks
     q = (p + task.sub_epoch) % k
-    record = next(iter(records), None)
+    # The whole input is read (one record): a Python worker that leaves input unread is not reused,
+    # and a fresh one per sub-epoch pays its start and imports every time.
+    held = list(records)
+    record = held[0] if held else None
     counts, owner_in, owner_out = owners_bc.value
     words = kept = 0
     if record is None:
