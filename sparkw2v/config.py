@@ -24,7 +24,7 @@ MAX_NS_EXPONENT = 10.0
 COMBINE_RULES = tuple(RULES)
 STRATEGIES = ("auto", "average", "stratified")
 #: Shards trained at once from which ``strategy='auto'`` trains skip-gram stratified.
-STRATIFIED_FROM = 4
+STRATIFIED_FROM = 8
 
 
 class ConfigError(UserError, ValueError):
@@ -96,7 +96,7 @@ class TrainConfig:
     strategy: str = _opt(
         "auto", "how shards trained at once share the model: 'stratified' deals the rows into one block per "
         "task and trains disjoint blocks at once, nothing averaged (skip-gram only); 'average' trains copies "
-        "and merges them by --combine; 'auto' (default): stratified for skip-gram from 4 shards at once, "
+        "and merges them by --combine; 'auto' (default): stratified for skip-gram from 8 shards at once, "
         "average otherwise", "distribution")
     combine: str = _opt("spread", "how shards' updates merge: 'spread' (default) weights each row by its "
                         "update counts and trains each word's input row at a rate raised by the number of "

@@ -149,19 +149,19 @@ def test_a_cell_changes_only_its_own_rows():
     assert not np.allclose(new_in, w_in[owner_in == 2]) and not np.allclose(new_out, w_out[owner_out == 0])
 
 
-def test_stratified_is_for_skip_gram_and_auto_picks_it_from_four_shards():
+def test_stratified_is_for_skip_gram_and_auto_picks_it_from_eight_shards():
     with pytest.raises(ConfigError, match="strategy"):
         TrainConfig(sg=False, strategy="stratified").validate(require_io=False)
     with pytest.raises(ConfigError, match="strategy"):
         TrainConfig(strategy="ring").validate(require_io=False)
-    assert TrainConfig().strategy_for(2) == "average" and TrainConfig().strategy_for(4) == "stratified"
+    assert TrainConfig().strategy_for(4) == "average" and TrainConfig().strategy_for(8) == "stratified"
     assert TrainConfig(sg=False).strategy_for(64) == "average"
     assert TrainConfig(strategy="average").strategy_for(64) == "average"
 
 
 def test_stratified_training_on_spark(spark):
     frame = text_frame(spark, planted_lines(seed=2, sentences=600))
-    settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=4)
+    settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=4, strategy="stratified")
     model = Word2Vec(**settings).fit(frame)
     info, history = model.result.info, model.result.history
     assert (info["strategy"], info["syncs_per_epoch"], info["concurrent_shards"]) == ("stratified", 4, 4)
