@@ -46,14 +46,18 @@ from __future__ import annotations
 import errno
 import functools
 import json
+import os
 import platform
+import shutil
 import time
 import uuid
 from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 
 from . import report
@@ -293,8 +297,6 @@ def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path
     a cluster its tasks would write to the executors' local disks. Elsewhere (HDFS, S3, ...)
     Spark's writer does (:func:`write_spark_parquet`).
     """
-    from urllib.parse import unquote, urlsplit
-
     rows_per_file = -(-table.num_rows // max(1, -(-table.num_rows // rows_per_file))) or 1  # even files
     fs = _FS(spark, path)
     where = urlsplit(fs.uri(path))
@@ -307,7 +309,6 @@ def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path
             write_local_parquet(table, rows_per_file, written)
             fs.fs.moveFromLocalFile(fs.p(written), fs.p(path))
         finally:
-            import shutil
             shutil.rmtree(written, ignore_errors=True)
     else:
         write_spark_parquet(spark, table, rows_per_file, path)
@@ -335,10 +336,6 @@ def write_spark_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int
 def write_local_parquet(table: pa.Table, rows_per_file: int, directory: str) -> None:
     """:func:`write_parquet` on a local directory, which must not exist yet (as for Spark's
     writer): snappy-compressed files of ``rows_per_file`` rows, one file for an empty table."""
-    import os
-
-    import pyarrow.parquet as pq
-
     os.makedirs(directory)
     files = max(1, -(-table.num_rows // rows_per_file))
     tag = uuid.uuid4().hex
