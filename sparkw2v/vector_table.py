@@ -109,11 +109,30 @@ class _FS:
     def mkdirs(self, path: str) -> None:
         self.fs.mkdirs(self.p(path))
 
-    def list_names(self, path: str) -> list[str]:
-        """Names of the entries of directory ``path`` ([] if it does not exist)."""
+    def remove_if_empty(self, path: str) -> bool:
+        """Delete file or empty directory ``path``; False (nothing done) if it is a directory with
+        entries or is gone. Never recursive, so what another writer puts there meanwhile stays."""
+        try:
+            return bool(self.fs.delete(self.p(path), False))
+        except Exception:  # the filesystem refuses a non-empty directory with an IOException
+            return False
+
+    def list_names(self, path: str, hidden: bool = False) -> list[str]:
+        """Names of the entries of directory ``path`` ([] if it does not exist, or stops existing
+        while it is listed: another writer may remove it). ``hidden`` adds the checksum files
+        that Hadoop's local filesystem keeps out of its listings."""
         if not self.exists(path):
             return []
-        return [str(status.getPath().getName()) for status in self.fs.listStatus(self.p(path))]
+        fs = self.fs
+        if hidden and fs.getClass().getName().endswith("LocalFileSystem"):
+            fs = fs.getRawFileSystem()
+        try:
+            statuses = fs.listStatus(self.p(path))
+        except Exception as exc:
+            if "FileNotFoundException" in str(exc) and not self.exists(path):
+                return []
+            raise
+        return [str(status.getPath().getName()) for status in statuses]
 
     def read_text(self, path: str) -> str:
         stream = self.fs.open(self.p(path))
@@ -393,6 +412,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     version = None
     describe_job(spark, "publish")
     try:
+        make_staging(fs, staging)
         try:
             write_tables(spark, staging, vocab, w_in, w_out)
             files = {**table_files(fs, staging), **(extra_files or {})}
@@ -525,17 +545,44 @@ def write_tables(spark: SparkSession, directory: str, vocab: Vocabulary, w_in: n
                   rows_per_file, f"{directory}/{OUTPUT_VECTORS}")
 
 
+def make_staging(fs: _FS, directory: str) -> None:
+    """Create ``directory`` under ``_staging``. Once it exists, ``_staging`` holds an entry and
+    no other writer removes it; retried because one may remove ``_staging`` while it is made."""
+    for _ in range(5):
+        try:
+            fs.mkdirs(directory)
+        except Exception:
+            pass
+        if fs.exists(directory):
+            return
+    fs.mkdirs(directory)
+
+
 def drop_empty_staging(fs: _FS, path: str) -> None:
-    """Remove ``path/_staging`` once nothing (no checkpoint, no other writer's version) is in it."""
-    if not [n for n in fs.list_names(f"{path}/{STAGING}") if not n.startswith(".")]:
-        fs.delete(f"{path}/{STAGING}")
+    """Remove ``path/_staging`` once nothing (no checkpoint, no other writer's version) is in it.
+
+    Only hidden leftovers (checksum files) are removed inside it, and the directory itself
+    only while empty: another writer may be staging a version there at this moment."""
+    staging = f"{path}/{STAGING}"
+    names = fs.list_names(staging, hidden=True)
+    if any(not n.startswith(".") for n in names):
+        return
+    for name in names:
+        fs.remove_if_empty(f"{staging}/{name}")
+    fs.remove_if_empty(staging)
 
 
 def _point_latest(fs: _FS, path: str, version: int) -> None:
     """Make ``LATEST`` name ``version``. Not atomic on every filesystem, and need not be:
     readers that find it missing or stale fall back to the newest complete version."""
     tmp = f"{path}/{STAGING}/LATEST-{uuid.uuid4().hex[:8]}"
-    fs.write_text(tmp, f"{version}\n")
+    for attempt in range(3):  # another writer may remove an empty _staging as the file is made
+        try:
+            fs.write_text(tmp, f"{version}\n")
+            break
+        except Exception:
+            if attempt == 2:
+                raise
     for _ in range(3):
         if fs.exists(f"{path}/{LATEST}"):
             fs.delete(f"{path}/{LATEST}")

@@ -98,6 +98,31 @@ def test_losing_the_rename_race_is_detected_and_undone(spark, tmp_path):
     assert vector_table.read_model(spark, str(out)).w_in[0, 0] == 1.0
 
 
+def test_tidying_staging_never_removes_what_another_writer_is_staging(spark, tmp_path, monkeypatch):
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    fs = vector_table._FS(spark, str(out))
+    theirs = out / "_staging" / "version-theirs" / "vectors"
+    theirs.mkdir(parents=True)
+    (theirs / "part-00000.parquet").write_bytes(b"being written")
+    # This writer listed _staging just before the other one made its directory there.
+    monkeypatch.setattr(fs, "list_names", lambda path, hidden=False: [])
+    vector_table.drop_empty_staging(fs, str(out))
+    assert (theirs / "part-00000.parquet").read_bytes() == b"being written"
+    monkeypatch.undo()
+    # _staging removed between the existence check and the listing reads as empty.
+    answers = iter([True, False])
+    monkeypatch.setattr(fs, "exists", lambda path: next(answers))
+    assert fs.list_names(str(out / "_staging" / "gone")) == []
+    monkeypatch.undo()
+    (theirs / "part-00000.parquet").unlink()
+    (out / "_staging" / ".left.crc").write_bytes(b"")
+    for directory in (theirs, theirs.parent):
+        directory.rmdir()
+    vector_table.drop_empty_staging(fs, str(out))                          # hidden leftovers only: tidied
+    assert not (out / "_staging").exists()
+
+
 def test_continuing_a_version_that_is_no_longer_the_newest_is_refused(spark, tmp_path):
     first, second = tmp_path / "day1.txt", tmp_path / "day2.txt"
     first.write_text("\n".join(planted_lines(seed=1, sentences=80)) + "\n")
