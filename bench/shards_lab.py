@@ -156,21 +156,24 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
         for index, recs in enumerate(records):
             for p, value in stratified.route_pairs(index, recs, task, owners):
                 routed[p].append((p, value))
-        pairs = [list(stratified.gather_pairs(p, routed[p])) for p in range(n)]
-        rows_in = [np.flatnonzero(owners.value[1] == b) for b in range(n)]
-        rows_out = [np.flatnonzero(owners.value[2] == b) for b in range(n)]
+        pairs = routed
+        # The blocks each task holds, moved between sub-epochs as Spark's shuffle moves them.
+        held = {b: list(stratified.deal_blocks(b, (), owners, _Held((w_in, w_out)))) for b in range(n)}
         for r in range(rounds):
             for s in range(n):
                 step = (r * n + s) / (rounds * n)
                 cell = stratified.CellTask(cfg.seed, epoch, r, s, n, rounds, cfg.negative, cfg.ns_exponent,
                                            learning_rate(cfg, (epoch + step) / cfg.epochs),
                                            learning_rate(cfg, (epoch + step + 1 / (rounds * n)) / cfg.epochs),
-                                           stratified.step_pairs(n))
-                model = _Held((w_in.copy(), w_out.copy()))
+                                           stratified.step_pairs(n), cfg.vector_size)
+                moved = {p: [] for p in range(n)}
                 for p in range(n):
-                    for _, q, block_in, block_out, _ in stratified.train_cell(p, iter(pairs[p]), cell, model, owners):
-                        w_in[rows_in[p]] = np.frombuffer(block_in, np.float32).reshape(-1, cfg.vector_size)
-                        w_out[rows_out[q]] = np.frombuffer(block_out, np.float32).reshape(-1, cfg.vector_size)
+                    for key, block in stratified.train_sub_epoch(p, pairs[p] + held[p], cell, owners):
+                        moved[key].append((key, block))
+                held = moved
+        for kind, b, buffer, _ in (block for blocks in held.values() for _, block in blocks):
+            matrix, owner = (w_in, owners.value[1]) if kind == stratified.INPUT else (w_out, owners.value[2])
+            matrix[owner == b] = np.frombuffer(buffer, np.float32).reshape(-1, cfg.vector_size)
     seconds = time.perf_counter() - started
     if vectors is not None:
         vectors.append(w_in)

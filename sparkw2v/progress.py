@@ -40,6 +40,7 @@ class Phase:
     tag: str
     words: int | None
     started: float
+    expected_tasks: int | None = None  # when known: jobs over a long lineage list skipped stages too
     tasks: int = 0
     done: int = 0
     last_log: float = field(default=0.0)
@@ -77,13 +78,14 @@ class Tracker:
         self.live = live
         self.stream = stream or sys.stderr
 
-    def begin(self, sc, label: str | None, words: int | None = None) -> None:
-        """End the current phase and start ``label`` (``None``: no phase) with the jobs that follow."""
+    def begin(self, sc, label: str | None, words: int | None = None, tasks: int | None = None) -> None:
+        """End the current phase and start ``label`` (``None``: no phase) with the jobs that follow
+        (``tasks``: how many they run, if known)."""
         now = time.monotonic()
         with self._lock:
             ended, self._phase = self._phase, None
             if label is not None:
-                self._phase = Phase(label, f"{TAG_PREFIX}{next(self._ids)}", words, now, last_log=now)
+                self._phase = Phase(label, f"{TAG_PREFIX}{next(self._ids)}", words, now, tasks, last_log=now)
             self._sc = sc
         if ended is not None:
             _untag(sc, ended.tag)
@@ -175,7 +177,7 @@ def _count_tasks(sc, phase: Phase) -> None:
                 continue
             total += stage.numTasks
             done += stage.numCompletedTasks
-    phase.tasks, phase.done = max(phase.tasks, total), max(phase.done, done)
+    phase.tasks, phase.done = phase.expected_tasks or max(phase.tasks, total), max(phase.done, done)
 
 
 def format_seconds(seconds: float) -> str:
@@ -216,6 +218,6 @@ def configure(live: bool, stream: TextIO | None = None) -> None:
     TRACKER.configure(live, stream)
 
 
-def begin(sc, label: str | None, words: int | None = None) -> None:
+def begin(sc, label: str | None, words: int | None = None, tasks: int | None = None) -> None:
     """Start the phase ``label`` (see :func:`sparkw2v.session.describe_job`)."""
-    TRACKER.begin(sc, label, words)
+    TRACKER.begin(sc, label, words, tasks)

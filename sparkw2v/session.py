@@ -98,9 +98,10 @@ def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
                     "when the session is created)", ", ".join(fixed))
 
 
-def describe_job(spark: SparkSession, text: str | None, words: int | None = None) -> None:
+def describe_job(spark: SparkSession, text: str | None, words: int | None = None,
+                 tasks: int | None = None) -> None:
     """Name the Spark jobs that follow in the UI ("sparkw2v: epoch 3/5") and start that phase of
-    the progress report (:mod:`sparkw2v.progress`; ``words``: how many the phase goes through).
-    ``None`` clears it."""
+    the progress report (:mod:`sparkw2v.progress`; ``words``: how many the phase goes through,
+    ``tasks``: how many tasks its jobs run, if known). ``None`` clears it."""
     spark.sparkContext.setJobDescription(None if text is None else f"sparkw2v: {text}")
-    progress.begin(spark.sparkContext, text, words)
+    progress.begin(spark.sparkContext, text, words, tasks)

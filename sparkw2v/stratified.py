@@ -10,9 +10,12 @@ al. 2011, applied to word2vec as in Spark pull request 37967):
 * Every shard forms its epoch's pairs (subsampling, reduced windows) and sends each to
   the task owning its input block: one shuffle per epoch.
 * A round has K sub-epochs. In sub-epoch ``s``, task ``p`` trains cell ``(p, (p + s) mod K)``
-  on a copy of the rows of that cell only, and ships those rows back whole. The K cells
-  of a sub-epoch share no row, so the result is that of training them one after another.
-  Negatives for cell ``(p, q)`` come from block ``q``'s words, by unigram^0.75.
+  on the rows of that cell only. The K cells of a sub-epoch share no row, so the result is
+  that of training them one after another. Negatives for cell ``(p, q)`` come from block
+  ``q``'s words, by unigram^0.75.
+* The rows stay on the executors through the epoch: task ``p`` keeps input block ``p``, and
+  a shuffle after each sub-epoch moves every output block to the task that trains against
+  it next. The driver broadcasts the model once per epoch and collects it at the end.
 * An epoch is R rounds, each over 1/R of every shard's pairs: K x R syncs. A row trained
   against one block of the other matrix for too long drifts (screens on Brown, one seed:
   8 blocks with one round keep 77% of one shard's analogy accuracy, 32 sub-epochs 91%,
@@ -63,6 +66,9 @@ def rounds_per_epoch(shards: int, words: int, syncs_per_epoch: int | None = None
         return max(1, round(syncs_per_epoch / shards))
     return max(1, min(-(-SUB_EPOCHS // shards), words // (shards * shards * MIN_CELL_WORDS)))
 
+
+#: Sub-epochs chained into one Spark job (at least one round each).
+JOB_SUB_EPOCHS = 32
 
 #: Rows dealt one by one into the lightest block; lighter rows beyond them are dealt in turn.
 HEAVY_ROWS = 1 << 16
@@ -119,63 +125,83 @@ class CellTask:
     alpha_start: float
     alpha_end: float
     step_pairs: int
+    vector_size: int
 
 
 def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
                 alpha_at: Callable[[float], float], rounds: int,
-                describe: Callable[[str], None] | None = None) -> SyncStats:
+                describe: Callable[[str, float, int], None] | None = None) -> SyncStats:
     """One epoch over the cached shards (one partition per task slot), updating ``w_in`` and
     ``w_out`` in place; ``alpha_at(progress)`` is the run's learning rate at a point of the epoch.
-    The stats count pairs as examples."""
+    The stats count pairs as examples. ``describe(label, share of the epoch, tasks)`` is called
+    before each Spark job.
+
+    The rows stay on the executors for the whole epoch: the model is broadcast once, each
+    task cuts its two blocks from it, and after every sub-epoch a shuffle hands each output
+    block to the task that trains it next (input blocks stay with their task). Sub-epochs
+    are chained lazily, a Spark job per ``JOB_SUB_EPOCHS`` of them; the driver sees the rows
+    again at the epoch's end only.
+    """
     blocks = shards.getNumPartitions()
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 0x57A7]))
     load = pair_load(counts, cfg.sample)
     owner_in, owner_out = assign_blocks(load, blocks, rng), assign_blocks(load, blocks, rng)
-    rows_in = [np.flatnonzero(owner_in == b) for b in range(blocks)]
-    rows_out = [np.flatnonzero(owner_out == b) for b in range(blocks)]
     owners_bc = sc.broadcast((counts, owner_in, owner_out))
-    pairs = None
-    stats = SyncStats()
+    model_bc = sc.broadcast((w_in, w_out))
+    persisted = []
     try:
         task = PairTask(cfg.seed, epoch, cfg.window, cfg.sample, blocks, rounds)
+        # Kept as shuffled (no Python pass after it): the union below then needs none either.
         pairs = (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
                  .partitionBy(blocks, _own_block)
-                 .mapPartitionsWithIndex(gather_pairs, preservesPartitioning=True)
                  .persist(StorageLevel.MEMORY_AND_DISK))
+        persisted.append(pairs)
+        state = (sc.parallelize(range(blocks), blocks)
+                 .mapPartitionsWithIndex(functools.partial(deal_blocks, owners_bc=owners_bc, model_bc=model_bc))
+                 .partitionBy(blocks, _own_block))
         subs = rounds * blocks
+        # A Spark job per JOB_SUB_EPOCHS sub-epochs: each job walks the lineage built so far,
+        # and a job per sub-epoch would cost as much as the sub-epoch on a small corpus.
+        per_job, first = max(1, JOB_SUB_EPOCHS // blocks), 0
         for r in range(rounds):
             for s in range(blocks):
                 step = r * blocks + s
-                if describe is not None:
-                    describe(f"round {r + 1}/{rounds} sub-epoch {s + 1}/{blocks}")
                 cell = CellTask(cfg.seed, epoch, r, s, blocks, rounds, cfg.negative, cfg.ns_exponent,
-                                alpha_at(step / subs), alpha_at((step + 1) / subs), step_pairs(blocks))
-                stats = stats + _sub_epoch(sc, pairs, cell, w_in, w_out, owners_bc, rows_in, rows_out)
+                                alpha_at(step / subs), alpha_at((step + 1) / subs), step_pairs(blocks),
+                                w_in.shape[1])
+                # Same partitioner on both sides: task p reads its pairs and the blocks it holds now.
+                state = (pairs.union(state)
+                         .mapPartitionsWithIndex(functools.partial(train_sub_epoch, task=cell, owners_bc=owners_bc))
+                         .partitionBy(blocks, _own_block))
+            if r + 1 - first < per_job and r + 1 < rounds:
+                continue
+            if describe is not None:
+                tasks = (r + 1 - first) * blocks * blocks + blocks + (shards.getNumPartitions() + blocks) * (first == 0)
+                describe(f"rounds {first + 1}-{r + 1} of {rounds}" if r > first else f"round {r + 1} of {rounds}",
+                         (r + 1 - first) / rounds, tasks)
+            first = r + 1
+            if r + 1 < rounds:
+                state.persist(StorageLevel.MEMORY_AND_DISK).count()
+                for old in persisted[1:]:
+                    old.unpersist()
+                persisted[1:] = [state]
+        held = state.collect()
     finally:
-        if pairs is not None:
-            pairs.unpersist()
-        owners_bc.destroy()
-    return stats
-
-
-def _sub_epoch(sc, pairs, cell: CellTask, w_in, w_out, owners_bc, rows_in, rows_out) -> SyncStats:
-    """Broadcast, train the K cells, write their rows back (no two cells share a row).
-
-    One broadcast of the whole model: a broadcast per block would let a task read only its
-    two blocks, but each costs ~40 ms on the driver (2K of them per sub-epoch)."""
-    model_bc = sc.broadcast((w_in, w_out))
-    try:
-        results = pairs.mapPartitionsWithIndex(functools.partial(
-            train_cell, task=cell, model_bc=model_bc, owners_bc=owners_bc)).collect()
-    finally:
+        for rdd in persisted:
+            rdd.unpersist()
         model_bc.destroy()
-    stats = SyncStats()
+        owners_bc.destroy()
+        state = pairs = persisted = None
+        # The epoch's shuffle files go once the driver JVM collects the RDDs that made them
+        # (Spark's cleaner); without a collection they wait for its periodic one (30 minutes).
+        sc._jvm.System.gc()
     started = time.perf_counter()
-    d = w_in.shape[1]
-    for p, q, block_in, block_out, task_stats in results:
-        w_in[rows_in[p]] = np.frombuffer(block_in, dtype=np.float32).reshape(-1, d)
-        w_out[rows_out[q]] = np.frombuffer(block_out, dtype=np.float32).reshape(-1, d)
-        stats = stats + task_stats
+    stats = SyncStats()
+    rows = {INPUT: (w_in, owner_in), OUTPUT: (w_out, owner_out)}
+    for _, (kind, b, buffer, block_stats) in held:
+        matrix, owner = rows[kind]
+        matrix[np.flatnonzero(owner == b)] = np.frombuffer(buffer, dtype=np.float32).reshape(-1, matrix.shape[1])
+        stats = stats + block_stats
     return stats + SyncStats(combine_seconds=time.perf_counter() - started)
 
 
@@ -189,15 +215,22 @@ def _rng(*coordinates: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(list(coordinates)))
 
 
+#: Kinds of record a sub-epoch's task reads: its pairs from one source partition, its input
+#: rows, or the output rows it trains against.
+PAIRS, INPUT, OUTPUT = 0, 1, 2
+
+
 def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc) -> Iterator[tuple]:
-    """Form this partition's pairs for the epoch and yield ``(p, (index, pairs))`` for every
-    input block ``p``: raw int32 buffers of inputs and outputs, ordered by round, then output
-    block, then corpus order, and the ``(rounds, blocks + 1)`` offsets of those runs."""
+    """Form this partition's pairs for the epoch and yield ``(p, (PAIRS, index, x, y, offsets,
+    words))`` for every input block ``p``: raw int32 buffers of inputs ``x`` and outputs ``y``,
+    ordered by round, then output block, then corpus order, and the ``rounds * blocks + 1``
+    int64 offsets of those runs. Block 0's record also carries the partition's words and
+    kept words, counted once per epoch."""
     from .executor import corpus_order, shard_arrays
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
     counts, owner_in, owner_out = owners_bc.value
     x, y, kept = skipgram_pairs(tokens, starts, keep_probabilities(counts, task.sample), task.window,
-                          _rng(task.seed, task.epoch, index, 0x9A1))
+                                _rng(task.seed, task.epoch, index, 0x9A1))
     k, rounds = task.blocks, task.rounds
     # Round r takes the r-th 1/R of this partition's pairs, in corpus order.
     round_of = (np.arange(x.size, dtype=np.int64) * rounds) // max(x.size, 1)
@@ -208,59 +241,60 @@ def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc)
     for p in range(k):
         lo, hi = int(bounds[p * rounds * k]), int(bounds[(p + 1) * rounds * k])
         offsets = (bounds[p * rounds * k:(p + 1) * rounds * k + 1] - lo).astype(np.int64)
-        # Block 0's record also carries the partition's words, counted once per epoch.
         words = (int(tokens.size), kept) if p == 0 else (0, 0)
-        yield p, (index, x[lo:hi].tobytes(), y[lo:hi].tobytes(), offsets.tobytes(), words)
+        yield p, (PAIRS, index, x[lo:hi].tobytes(), y[lo:hi].tobytes(), offsets.tobytes(), words)
 
 
-def gather_pairs(p: int, records: Iterable[tuple]) -> Iterator[tuple]:
-    """All pairs of input block ``p``, as one record: inputs, outputs (int32) and the
-    ``(rounds, blocks + 1)`` offsets of each (round, output block) run, with every source
-    partition's pairs of a run in partition order."""
-    parts = sorted((value for _, value in records), key=lambda v: v[0])
-    if not parts:
-        return
-    offsets = [np.frombuffer(part[3], dtype=np.int64) for part in parts]
-    xs = [np.frombuffer(part[1], dtype=np.int32) for part in parts]
-    ys = [np.frombuffer(part[2], dtype=np.int32) for part in parts]
-    words = tuple(int(sum(part[4][i] for part in parts)) for i in range(2))
-    runs = offsets[0].size - 1
-    out_x, out_y, bounds = [], [], [0]
-    for run in range(runs):
-        for o, x, y in zip(offsets, xs, ys):
-            out_x.append(x[o[run]:o[run + 1]])
-            out_y.append(y[o[run]:o[run + 1]])
-        bounds.append(bounds[-1] + sum(int(o[run + 1] - o[run]) for o in offsets))
-    yield (np.concatenate(out_x).tobytes(), np.concatenate(out_y).tobytes(), np.asarray(bounds, np.int64).tobytes(),
-           words)
+def cell_pairs(sources: list[tuple], run: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """Run ``run`` (= round * blocks + output block) of one input block's pairs, from the
+    :func:`route_pairs` records of every source partition (in partition order), and the
+    words and kept words those records carry."""
+    xs, ys, words, kept = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)], 0, 0
+    for _, _, xb, yb, ob, (n, m) in sorted(sources, key=lambda v: v[1]):
+        lo, hi = np.frombuffer(ob, dtype=np.int64)[run:run + 2]
+        xs.append(np.frombuffer(xb, dtype=np.int32)[lo:hi])
+        ys.append(np.frombuffer(yb, dtype=np.int32)[lo:hi])
+        words, kept = words + n, kept + m
+    return np.concatenate(xs), np.concatenate(ys), (words, kept)
 
 
-def train_cell(p: int, records: Iterable[tuple], task: CellTask, model_bc, owners_bc) -> Iterator[tuple]:
-    """Train cell ``(p, q)`` of this sub-epoch on copies of its rows of the broadcast model; yield
-    ``(p, q, input block rows, output block rows, stats)``, the rows as raw float32 buffers."""
+def deal_blocks(b: int, _, owners_bc, model_bc) -> Iterator[tuple]:
+    """Cut blocks ``b`` of the broadcast model, keyed for the task training cell ``(b, b)``
+    first: ``(b, (kind, b, raw float32 rows, stats))``."""
+    _, owner_in, owner_out = owners_bc.value
+    w_in, w_out = model_bc.value
+    yield b, (INPUT, b, w_in[owner_in == b].tobytes(), SyncStats())
+    yield b, (OUTPUT, b, w_out[owner_out == b].tobytes(), SyncStats())
+
+
+def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc) -> Iterator[tuple]:
+    """Task ``p`` of a sub-epoch: its cached pairs and the two blocks it holds arrive together;
+    train cell ``(p, q)`` and send the input block back to ``p`` and the output block to
+    ``p - 1``, which trains against it next."""
+    sources, block = [], {}
+    for _, value in records:
+        if value[0] == PAIRS:
+            sources.append(value)
+        else:
+            block[value[0]] = value[1:]
+    (_, buffer_in, stats), (q, buffer_out, _) = block[INPUT], block[OUTPUT]
+    x, y, (words, kept) = cell_pairs(sources, task.round * task.blocks + q)
+    if task.round or task.sub_epoch:  # words are reported in the epoch's first sub-epoch only
+        words = kept = 0
+    w_in = np.frombuffer(buffer_in, dtype=np.float32).reshape(-1, task.vector_size).copy()
+    w_out = np.frombuffer(buffer_out, dtype=np.float32).reshape(-1, task.vector_size).copy()
+    cell_stats = train_cell(p, q, x, y, w_in, w_out, task, owners_bc.value)
+    yield p, (INPUT, p, w_in.tobytes(), stats + cell_stats + SyncStats(words, kept))
+    yield (p - 1) % task.blocks, (OUTPUT, q, w_out.tobytes(), SyncStats())
+
+
+def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
+               task: CellTask, owners: tuple) -> SyncStats:
+    """Train cell ``(p, q)`` on the pairs ``(x, y)`` (vocabulary ids) in place on ``w_in`` (the
+    rows of input block ``p``) and ``w_out`` (those of output block ``q``)."""
     started = time.perf_counter()
-    k = task.blocks
-    q = (p + task.sub_epoch) % k
-    # The whole input is read (one record): a Python worker that leaves input unread is not reused,
-    # and a fresh one per sub-epoch pays its start and imports every time.
-    held = list(records)
-    record = held[0] if held else None
-    counts, owner_in, owner_out = owners_bc.value
-    words = kept = 0
-    if record is None:
-        x = y = np.zeros(0, np.int32)
-    else:
-        xb, yb, bb, (words, kept) = record
-        if task.round or task.sub_epoch:  # reported in the epoch's first sub-epoch only
-            words = kept = 0
-        bounds = np.frombuffer(bb, dtype=np.int64)
-        run = task.round * k + q
-        lo, hi = int(bounds[run]), int(bounds[run + 1])
-        x = np.frombuffer(xb, dtype=np.int32)[lo:hi]
-        y = np.frombuffer(yb, dtype=np.int32)[lo:hi]
+    counts, owner_in, owner_out = owners
     rows_in, rows_out = np.flatnonzero(owner_in == p), np.flatnonzero(owner_out == q)
-    w_in0, w_out0 = model_bc.value
-    w_in, w_out = w_in0[rows_in], w_out0[rows_out]        # this cell's rows only (copies)
     local_in = np.full(owner_in.size, -1, np.int32)
     local_in[rows_in] = np.arange(rows_in.size, dtype=np.int32)
     local_out = np.full(owner_out.size, -1, np.int32)
@@ -274,5 +308,4 @@ def train_cell(p: int, records: Iterable[tuple], task: CellTask, model_bc, owner
     stats = train_pairs(w_in, w_out, local_in[x], local_out[y], table, task.negative, task.alpha_start,
                         task.alpha_end, rng, step)
     seconds = time.perf_counter() - started
-    yield p, q, w_in.tobytes(), w_out.tobytes(), SyncStats(words, kept, stats.examples, stats.loss_sum,
-                                                           stats.loss_examples, seconds, seconds)
+    return SyncStats(0, 0, stats.examples, stats.loss_sum, stats.loss_examples, seconds, seconds)

@@ -257,8 +257,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 totals = stratified.train_epoch(
                     sc, encoded.shards, vocab.counts, cfg, epoch, w_in, w_out,
                     functools.partial(_epoch_rate, cfg, epoch), rounds,
-                    functools.partial(_describe_sub_epoch, spark, f"epoch {epoch + 1}/{cfg.epochs}",
-                                      encoded.words // syncs))
+                    functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words))
             for sync in range(syncs if strategy == "average" else 0):
                 step = epoch * syncs + sync
                 label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
@@ -319,8 +318,9 @@ def _epoch_rate(cfg: TrainConfig, epoch: int, progress: float) -> float:
     return learning_rate(cfg, (epoch + progress) / cfg.epochs)
 
 
-def _describe_sub_epoch(spark: SparkSession, epoch_label: str, words: int, label: str) -> None:
-    describe_job(spark, f"{epoch_label} {label}", words=words)
+def _describe_rounds(spark: SparkSession, epoch_label: str, words: int, label: str, share: float,
+                     tasks: int) -> None:
+    describe_job(spark, f"{epoch_label} {label}", words=int(words * share), tasks=tasks)
 
 
 def word_spread(encoded: EncodedCorpus, vocab_size: int) -> np.ndarray:

@@ -1,16 +1,18 @@
 """Stratified row ownership: blocks, pairs, the pair kernel, routing, and training on Spark."""
 
+import logging
+import re
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from sparkw2v import TrainConfig, Word2Vec
+from sparkw2v import TrainConfig, Word2Vec, progress, stratified
 from sparkw2v.config import ConfigError
 from sparkw2v.kernel import skipgram_pairs, train_pairs
 from sparkw2v.sampling import negative_table
-from sparkw2v.stratified import (CellTask, PairTask, assign_blocks, gather_pairs, rounds_per_epoch, route_pairs,
-                                 step_pairs, train_cell)
+from sparkw2v.stratified import (INPUT, OUTPUT, CellTask, PairTask, assign_blocks, cell_pairs, deal_blocks,
+                                 rounds_per_epoch, route_pairs, step_pairs, train_sub_epoch)
 
 from .test_kernel import neighbours_in_own_group, numeric_gradient, planted_corpus
 from .test_training import PLANTED, planted_lines, text_frame
@@ -105,7 +107,7 @@ def _routed(k, rounds, seed=0):
     for index, recs in enumerate(records):
         for p, value in route_pairs(index, recs, task, owners):
             routed[p].append((p, value))
-            formed.update(zip(np.frombuffer(value[1], np.int32), np.frombuffer(value[2], np.int32)))
+            formed.update(zip(np.frombuffer(value[2], np.int32), np.frombuffer(value[3], np.int32)))
     return owners, routed, formed, counts
 
 
@@ -113,8 +115,9 @@ def test_every_pair_is_trained_once_per_epoch_in_a_cell_that_owns_its_rows():
     k, rounds = 3, 2
     owners, routed, formed, counts = _routed(k, rounds)
     _, owner_in, owner_out = owners.value
-    gathered = {p: list(gather_pairs(p, routed[p])) for p in range(k)}
-    assert sum(r[3][0] for recs in gathered.values() for r in recs) == 720     # words, reported once
+    sources = {p: [value for _, value in routed[p]] for p in range(k)}
+    words = [cell_pairs(sources[p], 0)[2] for p in range(k)]
+    assert sum(n for n, _ in words) == 720 and words[1] == words[2] == (0, 0)   # words, reported once
     seen = Counter()
     for r in range(rounds):
         for s in range(k):
@@ -122,31 +125,38 @@ def test_every_pair_is_trained_once_per_epoch_in_a_cell_that_owns_its_rows():
             for p in range(k):
                 q = (p + s) % k
                 cells.add(q)
-                x, y, bounds, _ = gathered[p][0]
-                run = np.frombuffer(bounds, np.int64)[r * k + q:r * k + q + 2]
-                xs = np.frombuffer(x, np.int32)[run[0]:run[1]]
-                ys = np.frombuffer(y, np.int32)[run[0]:run[1]]
+                xs, ys, _ = cell_pairs(sources[p], r * k + q)
                 assert np.all(owner_in[xs] == p) and np.all(owner_out[ys] == q)
                 seen.update(zip(xs, ys))
             assert cells == set(range(k))      # a sub-epoch's cells own disjoint rows
     assert seen == formed and sum(formed.values()) > 1000
 
 
-def test_a_cell_changes_only_its_own_rows():
+def test_a_sub_epoch_task_changes_only_its_cell_and_passes_the_output_block_on():
     k = 3
     owners, routed, _, counts = _routed(k, 1)
     _, owner_in, owner_out = owners.value
     rng = np.random.default_rng(2)
     w_in, w_out = rng.normal(0, 0.1, (2, counts.size, 8)).astype(np.float32)
+    model = Held((w_in, w_out))
     cell = CellTask(seed=1, epoch=0, round=0, sub_epoch=1, blocks=k, rounds=1, negative=3, ns_exponent=0.75,
-                    alpha_start=0.05, alpha_end=0.04, step_pairs=step_pairs(k))
-    (p, q, block_in, block_out, stats), = train_cell(2, iter(gather_pairs(2, routed[2])), cell,
-                                                     Held((w_in, w_out)), owners)
-    assert (p, q) == (2, 0) and stats.examples > 0
+                    alpha_start=0.05, alpha_end=0.04, step_pairs=step_pairs(k), vector_size=8)
+    # Task 2 holds its input block and, in sub-epoch 1, output block 0 (dealt to task 0, passed on once).
+    held = [*routed[2], *(r for r in deal_blocks(2, (), owners, model) if r[1][0] == INPUT),
+            *(r for r in deal_blocks(0, (), owners, model) if r[1][0] == OUTPUT)]
+    sent = dict(train_sub_epoch(2, iter(held), cell, owners))
+    (kind_in, p, block_in, stats), (kind_out, q, block_out, _) = sent[2], sent[1]   # output block 0 goes to task 1
+    assert (kind_in, p, kind_out, q) == (INPUT, 2, OUTPUT, 0) and stats.examples > 0
     new_in = np.frombuffer(block_in, np.float32).reshape(-1, 8)
     new_out = np.frombuffer(block_out, np.float32).reshape(-1, 8)
     assert new_in.shape[0] == np.sum(owner_in == 2) and new_out.shape[0] == np.sum(owner_out == 0)
     assert not np.allclose(new_in, w_in[owner_in == 2]) and not np.allclose(new_out, w_out[owner_out == 0])
+    # A task with no pairs passes its blocks on unchanged.
+    empty = dict(train_sub_epoch(1, iter([*(r for r in deal_blocks(1, (), owners, model) if r[1][0] == INPUT),
+                                          *(r for r in deal_blocks(2, (), owners, model) if r[1][0] == OUTPUT)]),
+                                 cell, owners))
+    assert np.array_equal(np.frombuffer(empty[1][2], np.float32), w_in[owner_in == 1].ravel())
+    assert np.array_equal(np.frombuffer(empty[0][2], np.float32), w_out[owner_out == 2].ravel())
 
 
 def test_stratified_is_for_skip_gram_and_auto_picks_it_from_eight_shards():
@@ -159,12 +169,23 @@ def test_stratified_is_for_skip_gram_and_auto_picks_it_from_eight_shards():
     assert TrainConfig(strategy="average").strategy_for(64) == "average"
 
 
-def test_stratified_training_on_spark(spark):
+def test_stratified_training_on_spark(spark, monkeypatch, caplog):
     frame = text_frame(spark, planted_lines(seed=2, sentences=600))
-    settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=4, strategy="stratified")
-    model = Word2Vec(**settings).fit(frame)
+    settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=8, strategy="stratified")
+    monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # a Spark job per round: 2 per epoch
+    phases = {}
+    begin = progress.begin
+    monkeypatch.setattr(progress, "begin", lambda sc, label, words=None, tasks=None: (
+        phases.__setitem__(label, tasks), begin(sc, label, words, tasks)))
+    with caplog.at_level(logging.DEBUG, logger="sparkw2v"):
+        model = Word2Vec(**settings).fit(frame)
+    # Progress knows each job's tasks beforehand (its lineage also lists stages it skips).
+    done = dict(m.groups() for m in map(re.compile(r"(epoch \d/3 round.*) done: (\d+) tasks").match, caplog.messages)
+                if m)
+    assert set(done) == {f"epoch {e}/3 round {r} of 2" for e in (1, 2, 3) for r in (1, 2)}
+    assert all(phases[label] == int(tasks) for label, tasks in done.items()), (phases, done)
     info, history = model.result.info, model.result.history
-    assert (info["strategy"], info["syncs_per_epoch"], info["concurrent_shards"]) == ("stratified", 4, 4)
+    assert (info["strategy"], info["syncs_per_epoch"], info["concurrent_shards"]) == ("stratified", 8, 4)
     assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
     assert all(h["examples"] > 4800 for h in history)     # pairs: about 2 x 2 per word at window 3
     for word in model.wv.words:
