@@ -168,7 +168,8 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
                                            stratified.step_pairs(n), cfg.vector_size)
                 moved = {p: [] for p in range(n)}
                 for p in range(n):
-                    for key, block in stratified.train_sub_epoch(p, pairs[p] + held[p], cell, owners):
+                    round_pairs = [record for record in pairs[p] if record[1][2] == r]
+                    for key, block in stratified.train_sub_epoch(p, round_pairs + held[p], cell, owners):
                         moved[key].append((key, block))
                 held = moved
         for kind, b, buffer, _ in (block for blocks in held.values() for _, block in blocks):

@@ -148,14 +148,12 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
     owner_in, owner_out = assign_blocks(load, blocks, rng), assign_blocks(load, blocks, rng)
     owners_bc = sc.broadcast((counts, owner_in, owner_out))
     model_bc = sc.broadcast((w_in, w_out))
-    persisted = []
+    persisted, rounds_held = [], []
+    state = pairs = routed = None
     try:
         task = PairTask(cfg.seed, epoch, cfg.window, cfg.sample, blocks, rounds)
-        # Kept as shuffled (no Python pass after it): the union below then needs none either.
-        pairs = (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
-                 .partitionBy(blocks, _own_block)
-                 .persist(StorageLevel.MEMORY_AND_DISK))
-        persisted.append(pairs)
+        routed = (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
+                  .persist(StorageLevel.MEMORY_AND_DISK))
         state = (sc.parallelize(range(blocks), blocks)
                  .mapPartitionsWithIndex(functools.partial(deal_blocks, owners_bc=owners_bc, model_bc=model_bc))
                  .partitionBy(blocks, _own_block))
@@ -164,6 +162,11 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
         # and a job per sub-epoch would cost as much as the sub-epoch on a small corpus.
         per_job, first = max(1, JOB_SUB_EPOCHS // blocks), 0
         for r in range(rounds):
+            # The round's pairs, by input block: a task reads 1/R of its pairs per sub-epoch.
+            # Kept as shuffled (no Python pass after it), so the union below needs none either.
+            pairs = (routed.filter(functools.partial(_of_round, r)).partitionBy(blocks, _own_block)
+                     .persist(StorageLevel.MEMORY_AND_DISK))
+            rounds_held.append(pairs)
             for s in range(blocks):
                 step = r * blocks + s
                 cell = CellTask(cfg.seed, epoch, r, s, blocks, rounds, cfg.negative, cfg.ns_exponent,
@@ -176,22 +179,25 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
             if r + 1 - first < per_job and r + 1 < rounds:
                 continue
             if describe is not None:
-                tasks = (r + 1 - first) * blocks * blocks + blocks + (shards.getNumPartitions() + blocks) * (first == 0)
+                # Per round: its pairs' shuffle and K sub-epochs; then the job's last stage; the first
+                # job also deals the blocks. Every stage has K tasks (K = the shards' partitions).
+                tasks = (r + 1 - first) * (blocks + 1) * blocks + blocks + blocks * (first == 0)
                 describe(f"rounds {first + 1}-{r + 1} of {rounds}" if r > first else f"round {r + 1} of {rounds}",
                          (r + 1 - first) / rounds, tasks)
             first = r + 1
             if r + 1 < rounds:
                 state.persist(StorageLevel.MEMORY_AND_DISK).count()
-                for old in persisted[1:]:
+                for old in persisted + rounds_held:
                     old.unpersist()
-                persisted[1:] = [state]
+                persisted, rounds_held = [state], []
         held = state.collect()
     finally:
-        for rdd in persisted:
-            rdd.unpersist()
+        for rdd in [routed, *persisted, *rounds_held]:
+            if rdd is not None:
+                rdd.unpersist()
         model_bc.destroy()
         owners_bc.destroy()
-        state = pairs = persisted = None
+        state = pairs = routed = persisted = rounds_held = None
         # The epoch's shuffle files go once the driver JVM collects the RDDs that made them
         # (Spark's cleaner); without a collection they wait for its periodic one (30 minutes).
         sc._jvm.System.gc()
@@ -221,10 +227,10 @@ PAIRS, INPUT, OUTPUT = 0, 1, 2
 
 
 def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc) -> Iterator[tuple]:
-    """Form this partition's pairs for the epoch and yield ``(p, (PAIRS, index, x, y, offsets,
-    words))`` for every input block ``p``: raw int32 buffers of inputs ``x`` and outputs ``y``,
-    ordered by round, then output block, then corpus order, and the ``rounds * blocks + 1``
-    int64 offsets of those runs. Block 0's record also carries the partition's words and
+    """Form this partition's pairs for the epoch and yield ``(p, (PAIRS, index, r, x, y, offsets,
+    words))`` for every input block ``p`` and round ``r``: raw int32 buffers of inputs ``x``
+    and outputs ``y`` ordered by output block, then corpus order, and the ``blocks + 1``
+    int64 offsets of those runs. The first record also carries the partition's words and
     kept words, counted once per epoch."""
     from .executor import corpus_order, shard_arrays
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
@@ -239,19 +245,25 @@ def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc)
     bounds = np.searchsorted(key[order], np.arange(k * rounds * k + 1))
     x, y = x[order], y[order]
     for p in range(k):
-        lo, hi = int(bounds[p * rounds * k]), int(bounds[(p + 1) * rounds * k])
-        offsets = (bounds[p * rounds * k:(p + 1) * rounds * k + 1] - lo).astype(np.int64)
-        words = (int(tokens.size), kept) if p == 0 else (0, 0)
-        yield p, (PAIRS, index, x[lo:hi].tobytes(), y[lo:hi].tobytes(), offsets.tobytes(), words)
+        for r in range(rounds):
+            run = (p * rounds + r) * k
+            lo, hi = int(bounds[run]), int(bounds[run + k])
+            words = (int(tokens.size), kept) if p == r == 0 else (0, 0)
+            yield p, (PAIRS, index, r, x[lo:hi].tobytes(), y[lo:hi].tobytes(),
+                      (bounds[run:run + k + 1] - lo).astype(np.int64).tobytes(), words)
 
 
-def cell_pairs(sources: list[tuple], run: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Run ``run`` (= round * blocks + output block) of one input block's pairs, from the
+def _of_round(r: int, record: tuple) -> bool:
+    return record[1][2] == r
+
+
+def cell_pairs(sources: list[tuple], q: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """One round's pairs of one input block whose output word is in block ``q``, from the
     :func:`route_pairs` records of every source partition (in partition order), and the
     words and kept words those records carry."""
     xs, ys, words, kept = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)], 0, 0
-    for _, _, xb, yb, ob, (n, m) in sorted(sources, key=lambda v: v[1]):
-        lo, hi = np.frombuffer(ob, dtype=np.int64)[run:run + 2]
+    for _, _, _, xb, yb, ob, (n, m) in sorted(sources, key=lambda v: v[1]):
+        lo, hi = np.frombuffer(ob, dtype=np.int64)[q:q + 2]
         xs.append(np.frombuffer(xb, dtype=np.int32)[lo:hi])
         ys.append(np.frombuffer(yb, dtype=np.int32)[lo:hi])
         words, kept = words + n, kept + m
@@ -278,7 +290,7 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc)
         else:
             block[value[0]] = value[1:]
     (_, buffer_in, stats), (q, buffer_out, _) = block[INPUT], block[OUTPUT]
-    x, y, (words, kept) = cell_pairs(sources, task.round * task.blocks + q)
+    x, y, (words, kept) = cell_pairs(sources, q)
     if task.round or task.sub_epoch:  # words are reported in the epoch's first sub-epoch only
         words = kept = 0
     w_in = np.frombuffer(buffer_in, dtype=np.float32).reshape(-1, task.vector_size).copy()

@@ -107,7 +107,7 @@ def _routed(k, rounds, seed=0):
     for index, recs in enumerate(records):
         for p, value in route_pairs(index, recs, task, owners):
             routed[p].append((p, value))
-            formed.update(zip(np.frombuffer(value[2], np.int32), np.frombuffer(value[3], np.int32)))
+            formed.update(zip(np.frombuffer(value[3], np.int32), np.frombuffer(value[4], np.int32)))
     return owners, routed, formed, counts
 
 
@@ -115,9 +115,9 @@ def test_every_pair_is_trained_once_per_epoch_in_a_cell_that_owns_its_rows():
     k, rounds = 3, 2
     owners, routed, formed, counts = _routed(k, rounds)
     _, owner_in, owner_out = owners.value
-    sources = {p: [value for _, value in routed[p]] for p in range(k)}
-    words = [cell_pairs(sources[p], 0)[2] for p in range(k)]
-    assert sum(n for n, _ in words) == 720 and words[1] == words[2] == (0, 0)   # words, reported once
+    sources = {(p, r): [value for _, value in routed[p] if value[2] == r] for p in range(k) for r in range(rounds)}
+    words = [cell_pairs(sources[p, r], 0)[2] for p in range(k) for r in range(rounds)]
+    assert words[0][0] == 720 and set(words[1:]) == {(0, 0)}                   # words, reported once
     seen = Counter()
     for r in range(rounds):
         for s in range(k):
@@ -125,7 +125,7 @@ def test_every_pair_is_trained_once_per_epoch_in_a_cell_that_owns_its_rows():
             for p in range(k):
                 q = (p + s) % k
                 cells.add(q)
-                xs, ys, _ = cell_pairs(sources[p], r * k + q)
+                xs, ys, _ = cell_pairs(sources[p, r], q)
                 assert np.all(owner_in[xs] == p) and np.all(owner_out[ys] == q)
                 seen.update(zip(xs, ys))
             assert cells == set(range(k))      # a sub-epoch's cells own disjoint rows
