@@ -23,7 +23,8 @@ are measured and fitted apart:
   (training negligible), to check the model's prediction (wall clock and CPU seconds).
 * ``project``: least-squares fit of driver-serial and per-task terms, then the epoch time
   and scaling efficiency of a 1B-word corpus on C executor cores under three sync policies,
-  at the per-core kernel speed measured on a Zipf shard of the projected vocabulary.
+  at the per-core kernel speed measured on a Zipf shard of the projected vocabulary; and
+  the same for the ``stratified`` strategy from Spark's terms (:func:`project_stratified`).
 
 In-process terms and the kernel speed are CPU seconds of this process (robust to other jobs
 on a shared machine); Spark's terms are the wall clock or CPU seconds of the process tree
@@ -601,6 +602,75 @@ def project(fits: dict, speeds: dict, corpus: float, vocab: int, dims: list[int]
     return out
 
 
+# -- stratified skip-gram ---------------------------------------------------------------------------
+
+#: Skip-gram pairs per corpus word at the defaults (window 5, sample 1e-3): 3.67 on Brown
+#: (3,508,413 pairs from 955,285 words in one epoch of `sparkw2v train`).
+PAIRS_PER_WORD = 3.67
+#: The pair kernel's words/s as a share of the window kernel's, by pairs per step: Brown, side
+#: by side in one process (BENCHMARKS.md, stratified "Speed"; 128 interpolated).
+PAIR_KERNEL_SHARE = {256: 0.37, 128: 0.33, 64: 0.29, 32: 0.19}
+#: A task's seconds per byte to load a broadcast model (0.44 s for 1M x 100, components).
+BROADCAST_LOAD_PER_BYTE = 0.55e-9
+
+
+def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dims: list[int], cores: list[int],
+                       network: float) -> list[dict]:
+    """Epoch seconds of ``stratified.train_epoch`` on C cores (K = C blocks), term by term.
+
+    Per epoch: one broadcast of the model (created on the driver, fetched and loaded by each
+    task), the pairs' shuffle, and collecting the model at the end. Per round: a stage that
+    reads the cached pairs once and shuffles the round's. Per sub-epoch (R x K of them): a
+    stage of K tasks, each reading 1/R of its pairs from the cache and moving its two
+    blocks through a shuffle (the output block over the network), and a job per
+    ``JOB_SUB_EPOCHS`` sub-epochs. Spark's terms are ``rates`` (launch, shuffle, collect,
+    broadcast, reading a cache), measured on this machine; the network is assumed."""
+    from sparkw2v import stratified
+
+    out = []
+    read = rates["shard_read_per_word"] / 4  # per byte of int32s read from a cached partition
+    for dim in dims:
+        model = 8.0 * vocab * dim
+        for k in cores:
+            rounds = stratified.rounds_per_epoch(k, int(corpus))
+            subs = rounds * k
+            share = PAIR_KERNEL_SHARE[stratified.step_pairs(k)]
+            pairs_task = 8.0 * PAIRS_PER_WORD * corpus / k
+            stage = rates["job_fixed"] + k * rates["driver_per_task"] + rates["executor_per_task"]
+            terms = {
+                "train": corpus / k / (speeds[dim] * share),
+                "epoch": (model * (rates["broadcast_create_per_byte"] + BROADCAST_LOAD_PER_BYTE + 1 / network)
+                          + model * rates["collect_per_byte"] + pairs_task * (rates["shuffle_per_byte"] + 1 / network)),
+                "rounds": rounds * (stage + pairs_task * read
+                                    + pairs_task / rounds * (rates["shuffle_per_byte"] + 1 / network)),
+                "launch": subs * stage + -(-subs // stratified.JOB_SUB_EPOCHS) * rates["job_fixed"],
+                "pairs read": subs * pairs_task / rounds * read,
+                "blocks": subs * (2 * model / k * rates["shuffle_per_byte"] + model / k / network),
+            }
+            epoch = sum(terms.values())
+            overhead = {name: value for name, value in terms.items() if name != "train"}
+            out.append({"dim": dim, "cores": k, "rounds": rounds, "sub_epochs": subs,
+                        "pair_kernel_share": share, "epoch": epoch,
+                        "ideal_pair": terms["train"], "ideal_window": corpus / (k * speeds[dim]),
+                        "efficiency_pair": terms["train"] / epoch, "efficiency_window": corpus / (k * speeds[dim]) / epoch,
+                        **{f"{name} s": value for name, value in terms.items()},
+                        "largest": max(overhead, key=overhead.get)})
+    return out
+
+
+def report_stratified(rows: list[dict]) -> str:
+    lines = ["| d | cores | sub-epochs | epoch s | train s | broadcast, collect, pairs shuffle s | round stages s "
+             "| sub-epoch launches s | pairs read s | blocks moved s | efficiency (pair kernel) "
+             "| vs window kernel | largest overhead |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['dim']} | {r['cores']} | {r['sub_epochs']} | {r['epoch']:,.0f} | {r['train s']:,.0f} | "
+                     f"{r['epoch s']:,.0f} | {r['rounds s']:,.0f} | {r['launch s']:,.0f} | {r['pairs read s']:,.0f} | "
+                     f"{r['blocks s']:,.0f} | {r['efficiency_pair']:.0%} | {r['efficiency_window']:.0%} | "
+                     f"{r['largest']} |")
+    return "\n".join(lines)
+
+
 # -- output ------------------------------------------------------------------------------------------
 
 def report(results: dict) -> str:
@@ -865,6 +935,11 @@ def main(argv=None) -> int:
                                         sorted(speeds), [int(c) for c in args.project_cores.split(",")], conf,
                                         rates["shard_read_per_word"])
         print(report(results))
+        results["stratified_projection"] = project_stratified(
+            rates, speeds, results["corpus_words"], results["project_vocab"], sorted(speeds),
+            [int(c) for c in args.project_cores.split(",")], results["network"])
+        print("\nstratified skip-gram (rows kept on the executors):")
+        print(report_stratified(results["stratified_projection"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1))
