@@ -219,8 +219,9 @@ class Rule:
     def default_scale(cls, shards: int) -> float:
         return 1.0
 
-    def default_syncs(self, shard_words: float) -> int:
-        """Syncs per epoch when the user set none, for shards of ``shard_words`` words on average."""
+    def default_syncs(self, shard_words: float, sg: bool = True) -> int:
+        """Syncs per epoch when the user set none, for shards of ``shard_words`` words on average
+        (``sg``: skip-gram, else CBOW)."""
         return 1
 
     def row_rates(self, spread, vocab, cfg, step_words: int) -> tuple[np.ndarray, np.ndarray] | None:
@@ -272,10 +273,18 @@ class SpreadRule(MeanRule):
     MANY_SHARDS = 8
     SYNCS_PER_SHARD = 2
     MIN_SYNC_WORDS = 1024
+    #: CBOW (which cannot train stratified) syncs ``CBOW_SYNCS`` times per epoch from ``MANY_SHARDS``,
+    #: as long as every shard trains ``CBOW_MIN_SYNC_WORDS`` words per sync: on Brown its analogy
+    #: score kept 62% of one shard's at 8 shards and 32% at 32 with the skip-gram schedule, and
+    #: 83% and 90% with 128 syncs (BENCHMARKS.md, "Averaging").
+    CBOW_SYNCS = 128
+    CBOW_MIN_SYNC_WORDS = 128
 
-    def default_syncs(self, shard_words: float) -> int:
+    def default_syncs(self, shard_words: float, sg: bool = True) -> int:
         if self.shards < self.MANY_SHARDS:
             return 1
+        if not sg:
+            return max(1, min(self.CBOW_SYNCS, int(shard_words // self.CBOW_MIN_SYNC_WORDS)))
         return max(1, min(self.SYNCS_PER_SHARD * self.shards, int(shard_words // self.MIN_SYNC_WORDS)))
 
     def row_rates(self, spread, vocab, cfg, step_words):

@@ -240,7 +240,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     rates = None
     if strategy == "average":
         rates = rule.row_rates(functools.partial(word_spread, encoded, len(vocab)), vocab, cfg, kernel.chunk_words)
-        syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1))
+        syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1), cfg.sg)
     else:
         rounds = stratified.rounds_per_epoch(concurrent, encoded.words, cfg.syncs_per_epoch)
         syncs = rounds * concurrent

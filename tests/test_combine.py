@@ -129,3 +129,7 @@ def test_spread_rule_syncs_more_often_as_shards_grow_but_not_below_its_words_per
     assert combine.make_rule("spread", 32).default_syncs(30_000) == 29      # 30,000 words // 1,024
     assert combine.make_rule("spread", 64).default_syncs(500) == 1
     assert combine.make_rule("mean", 64).default_syncs(1e9) == 1
+    # CBOW syncs 128 times per epoch from 8 shards, while shards train 128 words per sync.
+    assert combine.make_rule("spread", 4).default_syncs(250_000, sg=False) == 1
+    assert combine.make_rule("spread", 8).default_syncs(120_000, sg=False) == 128
+    assert combine.make_rule("spread", 64).default_syncs(15_000, sg=False) == 117     # 15,000 // 128
