@@ -276,7 +276,7 @@ class SpreadRule(MeanRule):
     #: CBOW (which cannot train stratified) syncs ``CBOW_SYNCS`` times per epoch from ``MANY_SHARDS``,
     #: as long as every shard trains ``CBOW_MIN_SYNC_WORDS`` words per sync: on Brown its analogy
     #: score kept 62% of one shard's at 8 shards and 32% at 32 with the skip-gram schedule, and
-    #: 83% and 90% with 128 syncs (BENCHMARKS.md, "Averaging").
+    #: 83% and 92% with 128 syncs (BENCHMARKS.md, "Averaging").
     CBOW_SYNCS = 128
     CBOW_MIN_SYNC_WORDS = 128
 
