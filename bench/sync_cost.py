@@ -621,8 +621,9 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
     Per epoch: one broadcast of the model (created on the driver, fetched and loaded by each
     task), the pairs' shuffle, and collecting the model at the end. Per round: a stage that
     reads the cached pairs once and shuffles the round's. Per sub-epoch (R x K of them): a
-    stage of K tasks, each reading 1/R of its pairs from the cache and moving its two
-    blocks through a shuffle (the output block over the network), and a job per
+    stage of K tasks, each reading its round's pairs from the cache (its group's, once they
+    are cut in groups of diagonals) and moving its two blocks through a shuffle (the output
+    block over the network), and a job per
     ``JOB_SUB_EPOCHS`` sub-epochs. Spark's terms are ``rates`` (launch, shuffle, collect,
     broadcast, reading a cache), measured on this machine; the network is assumed."""
     from sparkw2v import stratified
@@ -637,19 +638,24 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             share = PAIR_KERNEL_SHARE[stratified.step_pairs(k)]
             pairs_task = 8.0 * PAIRS_PER_WORD * corpus / k
             stage = rates["job_fixed"] + k * rates["driver_per_task"] + rates["executor_per_task"]
+            round_bytes = pairs_task / rounds
+            per_group = stratified.diagonals_per_group(k, round_bytes)
+            groups = -(-k // per_group) if per_group < k else 0
+            read_share = per_group / k  # of the round's pairs, what a sub-epoch reads
             terms = {
                 "train": corpus / k / (speeds[dim] * share),
                 "epoch": (model * (rates["broadcast_create_per_byte"] + BROADCAST_LOAD_PER_BYTE + 1 / network)
                           + model * rates["collect_per_byte"] + pairs_task * (rates["shuffle_per_byte"] + 1 / network)),
-                "rounds": rounds * (stage + pairs_task * read
-                                    + pairs_task / rounds * (rates["shuffle_per_byte"] + 1 / network)),
+                "rounds": rounds * (stage + pairs_task * read + round_bytes * rates["shuffle_per_byte"]
+                                    + groups * (stage + round_bytes * read
+                                                + round_bytes * read_share * rates["shuffle_per_byte"])),
                 "launch": subs * stage + -(-subs // stratified.JOB_SUB_EPOCHS) * rates["job_fixed"],
-                "pairs read": subs * pairs_task / rounds * read,
+                "pairs read": subs * round_bytes * read_share * read,
                 "blocks": subs * (2 * model / k * rates["shuffle_per_byte"] + model / k / network),
             }
             epoch = sum(terms.values())
             overhead = {name: value for name, value in terms.items() if name != "train"}
-            out.append({"dim": dim, "cores": k, "rounds": rounds, "sub_epochs": subs,
+            out.append({"dim": dim, "cores": k, "rounds": rounds, "sub_epochs": subs, "groups": groups,
                         "pair_kernel_share": share, "epoch": epoch,
                         "ideal_pair": terms["train"], "ideal_window": corpus / (k * speeds[dim]),
                         "efficiency_pair": terms["train"] / epoch, "efficiency_window": corpus / (k * speeds[dim]) / epoch,
@@ -659,12 +665,12 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
 
 
 def report_stratified(rows: list[dict]) -> str:
-    lines = ["| d | cores | sub-epochs | epoch s | train s | broadcast, collect, pairs shuffle s | round stages s "
+    lines = ["| d | cores | sub-epochs | groups/round | epoch s | train s | broadcast, collect, pairs shuffle s | round stages s "
              "| sub-epoch launches s | pairs read s | blocks moved s | efficiency (pair kernel) "
              "| vs window kernel | largest overhead |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r['dim']} | {r['cores']} | {r['sub_epochs']} | {r['epoch']:,.0f} | {r['train s']:,.0f} | "
+        lines.append(f"| {r['dim']} | {r['cores']} | {r['sub_epochs']} | {r.get('groups', 0)} | {r['epoch']:,.0f} | {r['train s']:,.0f} | "
                      f"{r['epoch s']:,.0f} | {r['rounds s']:,.0f} | {r['launch s']:,.0f} | {r['pairs read s']:,.0f} | "
                      f"{r['blocks s']:,.0f} | {r['efficiency_pair']:.0%} | {r['efficiency_window']:.0%} | "
                      f"{r['largest']} |")

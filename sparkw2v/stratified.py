@@ -69,6 +69,22 @@ def rounds_per_epoch(shards: int, words: int, syncs_per_epoch: int | None = None
 
 #: Sub-epochs chained into one Spark job (at least one round each).
 JOB_SUB_EPOCHS = 32
+#: Once a task's pairs of one round pass this many bytes, the round's pairs are also cached in
+#: groups of about sqrt(K) diagonals: a sub-epoch then reads its group's cells, not all K of
+#: the round's (a cached partition is read whole), at the cost of a pass over the round's
+#: pairs per group.
+GROUP_BYTES = 64 << 20
+#: Bytes of cached pairs per corpus word (8 per pair, 3.7 pairs per word at the defaults).
+PAIR_BYTES_PER_WORD = 8 * 3.7
+
+
+def diagonals_per_group(blocks: int, round_bytes: float) -> int:
+    """Diagonals (sub-epochs) per cached group of a round whose pairs take ``round_bytes``
+    per task: all ``blocks`` (no groups) up to ``GROUP_BYTES``, else about sqrt(blocks), which
+    balances the group passes (K / G) against the cells each sub-epoch reads (G)."""
+    if round_bytes <= GROUP_BYTES or blocks < 4:
+        return blocks
+    return -(-blocks // max(1, round(blocks ** 0.5)))
 
 #: Rows dealt one by one into the lightest block; lighter rows beyond them are dealt in turn.
 HEAVY_ROWS = 1 << 16
@@ -129,12 +145,12 @@ class CellTask:
 
 
 def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
-                alpha_at: Callable[[float], float], rounds: int,
+                alpha_at: Callable[[float], float], rounds: int, words: int = 0,
                 describe: Callable[[str, float, int], None] | None = None) -> SyncStats:
     """One epoch over the cached shards (one partition per task slot), updating ``w_in`` and
     ``w_out`` in place; ``alpha_at(progress)`` is the run's learning rate at a point of the epoch.
-    The stats count pairs as examples. ``describe(label, share of the epoch, tasks)`` is called
-    before each Spark job.
+    The stats count pairs as examples; ``words``, the corpus's, sizes the pairs' caches.
+    ``describe(label, share of the epoch, tasks)`` is called before each Spark job.
 
     The rows stay on the executors for the whole epoch: the model is broadcast once, each
     task cuts its two blocks from it, and after every sub-epoch a shuffle hands each output
@@ -161,13 +177,21 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
         # A Spark job per JOB_SUB_EPOCHS sub-epochs: each job walks the lineage built so far,
         # and a job per sub-epoch would cost as much as the sub-epoch on a small corpus.
         per_job, first = max(1, JOB_SUB_EPOCHS // blocks), 0
+        per_group = diagonals_per_group(blocks, PAIR_BYTES_PER_WORD * words / blocks / rounds)
+        groups = -(-blocks // per_group) if per_group < blocks else 0
         for r in range(rounds):
             # The round's pairs, by input block: a task reads 1/R of its pairs per sub-epoch.
             # Kept as shuffled (no Python pass after it), so the union below needs none either.
-            pairs = (routed.filter(functools.partial(_of_round, r)).partitionBy(blocks, _own_block)
-                     .persist(StorageLevel.MEMORY_AND_DISK))
-            rounds_held.append(pairs)
+            round_pairs = (routed.filter(functools.partial(_of_round, r)).partitionBy(blocks, _own_block)
+                           .persist(StorageLevel.MEMORY_AND_DISK))
+            rounds_held.append(round_pairs)
+            pairs = round_pairs
             for s in range(blocks):
+                if groups and s % per_group == 0:
+                    pairs = (round_pairs.flatMap(functools.partial(group_pairs, first=s, count=per_group,
+                                                                   blocks=blocks))
+                             .partitionBy(blocks, _own_block).persist(StorageLevel.MEMORY_AND_DISK))
+                    rounds_held.append(pairs)
                 step = r * blocks + s
                 cell = CellTask(cfg.seed, epoch, r, s, blocks, rounds, cfg.negative, cfg.ns_exponent,
                                 alpha_at(step / subs), alpha_at((step + 1) / subs), step_pairs(blocks),
@@ -179,9 +203,10 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
             if r + 1 - first < per_job and r + 1 < rounds:
                 continue
             if describe is not None:
-                # Per round: its pairs' shuffle and K sub-epochs; then the job's last stage; the first
-                # job also deals the blocks. Every stage has K tasks (K = the shards' partitions).
-                tasks = (r + 1 - first) * (blocks + 1) * blocks + blocks + blocks * (first == 0)
+                # Per round: its pairs' shuffle, one per group and K sub-epochs; then the job's last
+                # stage; the first job also deals the blocks. Every stage has K tasks (K = the shards'
+                # partitions).
+                tasks = (r + 1 - first) * (blocks + 1 + groups) * blocks + blocks + blocks * (first == 0)
                 describe(f"rounds {first + 1}-{r + 1} of {rounds}" if r > first else f"round {r + 1} of {rounds}",
                          (r + 1 - first) / rounds, tasks)
             first = r + 1
@@ -255,6 +280,24 @@ def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc)
 
 def _of_round(r: int, record: tuple) -> bool:
     return record[1][2] == r
+
+
+def group_pairs(record: tuple, first: int, count: int, blocks: int) -> Iterator[tuple]:
+    """The part of a round's :func:`route_pairs` record for input block ``p`` that sub-epochs
+    ``first .. first + count - 1`` train (output blocks ``(p + s) mod K``), in the same format,
+    the other output blocks' runs left empty."""
+    p, (kind, index, r, xb, yb, ob, words) = record
+    offsets = np.frombuffer(ob, dtype=np.int64)
+    x, y = np.frombuffer(xb, dtype=np.int32), np.frombuffer(yb, dtype=np.int32)
+    sizes = np.zeros(blocks, dtype=np.int64)
+    parts_x, parts_y = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
+    for q in sorted((p + s) % blocks for s in range(first, min(first + count, blocks))):
+        lo, hi = offsets[q], offsets[q + 1]
+        parts_x.append(x[lo:hi])
+        parts_y.append(y[lo:hi])
+        sizes[q] = hi - lo
+    yield p, (kind, index, r, np.concatenate(parts_x).tobytes(), np.concatenate(parts_y).tobytes(),
+              np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tobytes(), words if first == 0 else (0, 0))
 
 
 def cell_pairs(sources: list[tuple], q: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:

@@ -256,7 +256,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             if strategy == "stratified":
                 totals = stratified.train_epoch(
                     sc, encoded.shards, vocab.counts, cfg, epoch, w_in, w_out,
-                    functools.partial(_epoch_rate, cfg, epoch), rounds,
+                    functools.partial(_epoch_rate, cfg, epoch), rounds, encoded.words,
                     functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words))
             for sync in range(syncs if strategy == "average" else 0):
                 step = epoch * syncs + sync

@@ -12,7 +12,7 @@ from sparkw2v.config import ConfigError
 from sparkw2v.kernel import skipgram_pairs, train_pairs
 from sparkw2v.sampling import negative_table
 from sparkw2v.stratified import (INPUT, OUTPUT, CellTask, PairTask, assign_blocks, cell_pairs, deal_blocks,
-                                 rounds_per_epoch, route_pairs, step_pairs, train_sub_epoch)
+                                 group_pairs, rounds_per_epoch, route_pairs, step_pairs, train_sub_epoch)
 
 from .test_kernel import neighbours_in_own_group, numeric_gradient, planted_corpus
 from .test_training import PLANTED, planted_lines, text_frame
@@ -38,6 +38,29 @@ def test_blocks_cover_every_row_with_near_equal_load():
 
 def test_steps_shrink_as_blocks_do():
     assert [step_pairs(k) for k in (1, 8, 16, 32, 64, 128)] == [256, 256, 128, 64, 32, 32]
+
+
+def test_large_rounds_are_cached_in_groups_of_about_sqrt_k_diagonals():
+    assert stratified.diagonals_per_group(32, stratified.GROUP_BYTES) == 32          # small: no groups
+    assert stratified.diagonals_per_group(32, 2 * stratified.GROUP_BYTES) == 6       # 6 groups of <= 6
+    assert stratified.diagonals_per_group(128, 1e12) == 12
+
+
+def test_a_group_keeps_exactly_its_diagonals_cells():
+    k = 4
+    owners, routed, _, _ = _routed(k, 1)
+    for p in range(k):
+        sources = [value for _, value in routed[p]]
+        for first in (0, 2):
+            grouped = [v for record in routed[p] for _, v in group_pairs(record, first, 2, k)]
+            for s in range(k):
+                q = (p + s) % k
+                expected = cell_pairs(sources, q)
+                got = cell_pairs(grouped, q)
+                kept = first <= s < first + 2
+                assert np.array_equal(got[0], expected[0] if kept else []), (p, s, first)
+                assert np.array_equal(got[1], expected[1] if kept else [])
+                assert got[2] == (expected[2] if first == 0 else (0, 0))
 
 
 def test_rounds_default_to_about_128_sub_epochs_or_follow_the_user():
@@ -173,6 +196,7 @@ def test_stratified_training_on_spark(spark, monkeypatch, caplog):
     frame = text_frame(spark, planted_lines(seed=2, sentences=600))
     settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=8, strategy="stratified")
     monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # a Spark job per round: 2 per epoch
+    monkeypatch.setattr(stratified, "GROUP_BYTES", 0)      # rounds' pairs cached in 2 groups of 2 diagonals
     phases = {}
     begin = progress.begin
     monkeypatch.setattr(progress, "begin", lambda sc, label, words=None, tasks=None: (
@@ -190,5 +214,6 @@ def test_stratified_training_on_spark(spark, monkeypatch, caplog):
     assert all(h["examples"] > 4800 for h in history)     # pairs: about 2 x 2 per word at window 3
     for word in model.wv.words:
         assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
+    monkeypatch.setattr(stratified, "GROUP_BYTES", 1 << 40)  # no groups: the same vectors
     again = Word2Vec(**settings).fit(frame)
     np.testing.assert_array_equal(model.wv.vectors, again.wv.vectors)
