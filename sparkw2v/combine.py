@@ -156,6 +156,50 @@ def sum_sorted_blocks(records: Iterable[tuple]) -> Iterator[tuple]:
         yield block, total
 
 
+class SummedRows(NamedTuple):
+    """A block's summed updates as a reducer ships them to the driver: only the rows some
+    partition changed (every other row's counts, touches and changes are all zero), so the
+    bytes collected follow the rows that changed, not the size of the model."""
+
+    size: int
+    rows_in: np.ndarray
+    n_in: np.ndarray
+    touched_in: np.ndarray
+    d_in: np.ndarray
+    rows_out: np.ndarray
+    n_out: np.ndarray
+    touched_out: np.ndarray
+    d_out: np.ndarray
+
+
+def compact_sum(item: tuple) -> tuple:
+    """``(block, summed record)`` from :func:`sum_sorted_blocks` with the record as
+    :class:`SummedRows`; the stats record unchanged."""
+    key, value = item
+    if key == STATS_KEY:
+        return item
+    n_in, n_out, touched, d_in, d_out = value
+
+    def changed(n, t, d):
+        return np.flatnonzero((n != 0) | (t != 0) | (d != 0).any(axis=1)).astype(np.int32)
+    rows_in, rows_out = changed(n_in, touched[0], d_in), changed(n_out, touched[1], d_out)
+    return key, SummedRows(n_in.size, rows_in, n_in[rows_in], touched[0][rows_in], d_in[rows_in],
+                           rows_out, n_out[rows_out], touched[1][rows_out], d_out[rows_out])
+
+
+def expand_sum(value: SummedRows) -> tuple:
+    """The dense ``(n_in, n_out, touched, d_in, d_out)`` of a :class:`SummedRows`."""
+    def dense(rows, values, shape):
+        out = np.zeros(shape, dtype=values.dtype)
+        out[rows] = values
+        return out
+    size = value.size
+    touched = np.stack([dense(value.rows_in, value.touched_in, size), dense(value.rows_out, value.touched_out, size)])
+    return (dense(value.rows_in, value.n_in, size), dense(value.rows_out, value.n_out, size), touched,
+            dense(value.rows_in, value.d_in, (size, value.d_in.shape[1])),
+            dense(value.rows_out, value.d_out, (size, value.d_out.shape[1])))
+
+
 def sum_records_by_key(records: list[tuple]) -> list[tuple]:
     """``(key, (partition, record))`` pairs in partition order, summed per key as
     :func:`sum_in_partition_order` sums them; consumes ``records`` as it goes."""

@@ -358,6 +358,7 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
                        .repartitionAndSortWithinPartitions(max(1, min(n_blocks, encoded.num_chains)),
                                                            partitionFunc=combine.block_of)
                        .mapPartitions(combine.sum_sorted_blocks)
+                       .map(combine.compact_sum)      # the changed rows only cross to the driver
                        .collect())
     finally:
         model_bc.destroy()
@@ -367,7 +368,8 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
         if key == combine.STATS_KEY:
             stats = stats + value
             continue
-        n_in, n_out, touched, d_in, d_out = value
+        n_in, n_out, touched, d_in, d_out = combine.expand_sum(value) if isinstance(value, combine.SummedRows) \
+            else value
         rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)
         rule.apply(0, rows, w_in[rows], n_in, touched[0], d_in)
         rule.apply(1, rows, w_out[rows], n_out, touched[1], d_out)

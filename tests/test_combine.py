@@ -1,4 +1,5 @@
-"""Combining shards: packing, partition-order sums and the combine rules (no Spark)."""
+"""Combining shards: packing, partition-order sums on the driver or the executors, and the combine
+rules (Spark for the last test only)."""
 
 import numpy as np
 import pytest
@@ -133,3 +134,46 @@ def test_spread_rule_syncs_more_often_as_shards_grow_but_not_below_its_words_per
     assert combine.make_rule("spread", 4).default_syncs(250_000, sg=False) == 1
     assert combine.make_rule("spread", 8).default_syncs(120_000, sg=False) == 128
     assert combine.make_rule("spread", 64).default_syncs(15_000, sg=False) == 117     # 15,000 // 128
+
+
+def test_reducers_ship_only_changed_rows_and_the_driver_gets_the_same_sums():
+    """Sorted by (block, partition), the executors' sums equal the driver's; what a reducer ships
+    holds the changed rows only and expands back to the same arrays, bit for bit."""
+    rng = np.random.default_rng(1)
+    records = []
+    for partition in range(3):
+        for block in range(2):
+            n_in = np.where(rng.random(6) < 0.4, rng.integers(1, 4, 6), 0).astype(np.float32)
+            n_out = np.where(rng.random(6) < 0.4, rng.integers(1, 4, 6), 0).astype(np.float32)
+            d_in, d_out = rng.normal(size=(2, 6, 3)).astype(np.float32)
+            records.append((block, (partition, combine.pack_block(n_in, n_out, d_in, d_out, weighted=True))))
+    records.append((combine.STATS_KEY, (0, combine.SyncStats(words=5))))
+    on_driver = dict(combine.sum_records_by_key(list(records)))
+    ordered = sorted((combine.key_by_block_and_partition(r) for r in records), key=lambda kv: kv[0])
+    shipped = dict(map(combine.compact_sum, combine.sum_sorted_blocks(ordered)))
+    assert shipped[combine.STATS_KEY] == on_driver[combine.STATS_KEY]
+    for block in (0, 1):
+        small = shipped[block]
+        assert isinstance(small, combine.SummedRows) and 0 < small.rows_in.size < 6
+        for got, want in zip(combine.expand_sum(small), on_driver[block]):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+
+
+def test_summing_on_the_executors_trains_the_same_vectors_as_on_the_driver(spark, monkeypatch, caplog):
+    import logging
+
+    from sparkw2v import Word2Vec, training
+
+    from .test_training import PLANTED, planted_lines, text_frame
+
+    frame = text_frame(spark, planted_lines(seed=4, sentences=300))
+    settings = dict(PLANTED, num_partitions=3, concurrent_shards=3, epochs=2, syncs_per_epoch=2, strategy="average")
+    monkeypatch.setattr(training, "BLOCK_BYTES", 4 * (2 * 16 * 4 + 8))      # 4-row blocks: 4 of 16 words
+    on_driver = Word2Vec(**settings).fit(frame)
+    monkeypatch.setattr(training, "sums_on_driver", lambda *args: False)
+    with caplog.at_level(logging.DEBUG, logger="sparkw2v"):
+        on_executors = Word2Vec(**settings).fit(frame)
+    assert "summing partition updates on the executors" in caplog.messages
+    assert len(on_executors.wv.words) == 16
+    np.testing.assert_array_equal(on_driver.wv.vectors, on_executors.wv.vectors)
