@@ -85,8 +85,8 @@ def shards_of(ids: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[np.nda
 def run(vocab, ids, lengths, cfg: TrainConfig, n: int) -> dict:
     shards = shards_of(ids, lengths, n)
     busy = sum(1 for tokens, _ in shards if tokens.size)
-    rule = combine.make_rule(cfg.combine, busy, cfg.partition_alpha_scale)
-    syncs = cfg.syncs_per_epoch or rule.default_syncs(ids.size / busy, cfg.sg)
+    rule = combine.make_rule(cfg.combine, busy, cfg.partition_alpha_scale, cfg.sg)
+    syncs = cfg.syncs_per_epoch or rule.default_syncs(ids.size / busy)
     keep, table = keep_probabilities(vocab.counts, cfg.sample), negative_table(vocab.counts, cfg.ns_exponent)
     group = negative_group(cfg.effective_negative_group, len(vocab))
     params = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,

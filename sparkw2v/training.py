@@ -227,7 +227,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     concurrent = encoded.num_chains
     busy = {i % concurrent for i, words in enumerate(encoded.shard_words) if words}
     strategy = cfg.strategy_for(concurrent)  # stratified re-deals the pairs: every task slot gets a block
-    rule = combine.make_rule(cfg.combine, len(busy), cfg.partition_alpha_scale)
+    rule = combine.make_rule(cfg.combine, len(busy), cfg.partition_alpha_scale, cfg.sg)
     scale = rule.scale if strategy == "average" else 1.0
     group = negative_group(cfg.effective_negative_group, len(vocab))
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
@@ -240,7 +240,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     rates = None
     if strategy == "average":
         rates = rule.row_rates(functools.partial(word_spread, encoded, len(vocab)), vocab, cfg, kernel.chunk_words)
-        syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1), cfg.sg)
+        syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1))
     else:
         rounds = stratified.rounds_per_epoch(concurrent, encoded.words, cfg.syncs_per_epoch)
         syncs = rounds * concurrent

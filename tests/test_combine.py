@@ -131,9 +131,14 @@ def test_spread_rule_syncs_more_often_as_shards_grow_but_not_below_its_words_per
     assert combine.make_rule("spread", 64).default_syncs(500) == 1
     assert combine.make_rule("mean", 64).default_syncs(1e9) == 1
     # CBOW syncs 128 times per epoch from 8 shards, while shards train 128 words per sync.
-    assert combine.make_rule("spread", 4).default_syncs(250_000, sg=False) == 1
-    assert combine.make_rule("spread", 8).default_syncs(120_000, sg=False) == 128
-    assert combine.make_rule("spread", 64).default_syncs(15_000, sg=False) == 117     # 15,000 // 128
+    assert combine.make_rule("spread", 4, sg=False).default_syncs(250_000) == 1
+    assert combine.make_rule("spread", 8, sg=False).default_syncs(120_000) == 128
+    assert combine.make_rule("spread", 64, sg=False).default_syncs(15_000) == 117     # 15,000 // 128
+    # ... with every shard's rate raised 2x, not min(P, 4)x, from 8 to 31 shards, unless the user says otherwise.
+    assert combine.make_rule("spread", 8, sg=False).scale == 2 and combine.make_rule("spread", 8).scale == 4
+    assert combine.make_rule("spread", 16, sg=False).scale == 2
+    assert combine.make_rule("spread", 4, sg=False).scale == 4 and combine.make_rule("spread", 32, sg=False).scale == 4
+    assert combine.make_rule("spread", 8, alpha_scale=3, sg=False).scale == 3
 
 
 def test_reducers_ship_only_changed_rows_and_the_driver_gets_the_same_sums():
