@@ -7,8 +7,9 @@ al. 2011, applied to word2vec as in Spark pull request 37967):
 * Each epoch the vocabulary's input rows and its output rows are each dealt into K
   blocks of about equal load (K = shards trained at once). A skip-gram pair (context x,
   centre y) belongs to cell ``(block_in[x], block_out[y])``.
-* Every shard forms its epoch's pairs (subsampling, reduced windows) and sends each to
-  the task owning its input block: one shuffle per epoch.
+* Every shard forms its epoch's pairs (subsampling, reduced windows) once and caches
+  them; each round's pairs then go to the tasks owning their input blocks (a shuffle per
+  round, cached until the round is trained).
 * A round has K sub-epochs. In sub-epoch ``s``, task ``p`` trains cell ``(p, (p + s) mod K)``
   on the rows of that cell only. The K cells of a sub-epoch share no row, so the result is
   that of training them one after another. Negatives for cell ``(p, q)`` come from block
