@@ -187,17 +187,22 @@ def compact_sum(item: tuple) -> tuple:
                            rows_out, n_out[rows_out], touched[1][rows_out], d_out[rows_out])
 
 
-def expand_sum(value: SummedRows) -> tuple:
-    """The dense ``(n_in, n_out, touched, d_in, d_out)`` of a :class:`SummedRows`."""
+def expand_sum(item: tuple) -> tuple:
+    """The inverse of :func:`compact_sum`: ``(block, dense (n_in, n_out, touched, d_in, d_out))``
+    from ``(block, SummedRows)``; the stats record unchanged."""
+    key, value = item
+    if key == STATS_KEY:
+        return item
+
     def dense(rows, values, shape):
         out = np.zeros(shape, dtype=values.dtype)
         out[rows] = values
         return out
     size = value.size
     touched = np.stack([dense(value.rows_in, value.touched_in, size), dense(value.rows_out, value.touched_out, size)])
-    return (dense(value.rows_in, value.n_in, size), dense(value.rows_out, value.n_out, size), touched,
-            dense(value.rows_in, value.d_in, (size, value.d_in.shape[1])),
-            dense(value.rows_out, value.d_out, (size, value.d_out.shape[1])))
+    return key, (dense(value.rows_in, value.n_in, size), dense(value.rows_out, value.n_out, size), touched,
+                 dense(value.rows_in, value.d_in, (size, value.d_in.shape[1])),
+                 dense(value.rows_out, value.d_out, (size, value.d_out.shape[1])))
 
 
 def sum_records_by_key(records: list[tuple]) -> list[tuple]:
@@ -320,9 +325,8 @@ class SpreadRule(MeanRule):
     #: CBOW (which cannot train stratified) syncs ``CBOW_SYNCS`` times per epoch from ``MANY_SHARDS``,
     #: as long as every shard trains ``CBOW_MIN_SYNC_WORDS`` words per sync, and below
     #: ``CBOW_SCALE_BELOW`` shards raises every shard's rate ``CBOW_SCALE``-fold rather than
-    #: min(P, 4)-fold. Analogy score on Brown, % of one shard's (BENCHMARKS.md, "Averaging"):
-    #: 8 shards 62% with the skip-gram schedule, 83% with 128 syncs, 100% with scale 2 as well;
-    #: 16 shards 83% and 92% (scale 2); 32 shards 32%, 92% with 128 syncs, ~80% with scale 2.
+    #: min(P, 4)-fold: the settings that kept most of one shard's analogy score at 8 to 64 shards
+    #: (BENCHMARKS.md, "Averaging").
     CBOW_SYNCS = 128
     CBOW_MIN_SYNC_WORDS = 128
     CBOW_SCALE = 2.0

@@ -61,8 +61,7 @@ except ImportError:  # pragma: no cover
 DEFAULT_CHUNK_WORDS = 2048
 #: Chunks whose steps are drawn and whose scatter-adds are planned together, for skip-gram
 #: and for CBOW. Larger plans pay their per-plan work less often until they outgrow the
-#: caches. Kernel alone on Brown, words/s: skip-gram 8: 601K, 16: 593K, 32: 571K; CBOW's
-#: smaller steps (one per 1024 words) gain more: 8: 1.17M, 16: 1.22M, 32: 1.27M, 64: 1.21M.
+#: caches; CBOW's smaller steps (one per 1024 words) gain from larger plans (BENCHMARKS.md, History).
 PLAN_CHUNKS = {"sg": 8, "cbow": 32}
 
 

@@ -18,10 +18,8 @@ al. 2011, applied to word2vec as in Spark pull request 37967):
   a shuffle after each sub-epoch moves every output block to the task that trains against
   it next. The driver broadcasts the model once per epoch and collects it at the end.
 * An epoch is R rounds, each over 1/R of every shard's pairs: K x R syncs. A row trained
-  against one block of the other matrix for too long drifts (screens on Brown, one seed:
-  8 blocks with one round keep 77% of one shard's analogy accuracy, 32 sub-epochs 91%,
-  64 or more ~100%),
-  so R defaults to ``ceil(SUB_EPOCHS / K)`` (fewer on a small corpus: :func:`rounds_per_epoch`).
+  against one block of the other matrix for too long drifts (the analogy score falls with
+  fewer sub-epochs per epoch; BENCHMARKS.md), so R defaults to ``ceil(SUB_EPOCHS / K)`` (fewer on a small corpus: :func:`rounds_per_epoch`).
 
 Driver code first (:func:`train_epoch`), then the executor functions (top-level, plain
 arrays and small frozen tasks).
@@ -49,7 +47,7 @@ SUB_EPOCHS = 128
 MIN_CELL_WORDS = 64
 #: Pairs per SGD step times blocks: steps of ``clamp(STEP_PAIRS_BY_BLOCKS / K, 32, 256)`` pairs.
 #: Repeats of a row within a step are summed, and a block of 1/K of the rows repeats its
-#: frequent rows K times as often: on Brown, 256-pair steps diverge at 32 blocks.
+#: frequent rows K times as often, and large steps then diverge (BENCHMARKS.md).
 STEP_PAIRS_BY_BLOCKS = 2048
 
 

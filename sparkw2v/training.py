@@ -225,55 +225,26 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     sc = spark.sparkContext
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     concurrent = encoded.num_chains
-    busy = {i % concurrent for i, words in enumerate(encoded.shard_words) if words}
     strategy = cfg.strategy_for(concurrent)  # stratified re-deals the pairs: every task slot gets a block
-    rule = combine.make_rule(cfg.combine, len(busy), cfg.partition_alpha_scale, cfg.sg)
-    scale = rule.scale if strategy == "average" else 1.0
-    group = negative_group(cfg.effective_negative_group, len(vocab))
-    kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
-                          chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
-                          shared_by=group, shared_draws=cfg.negative_draws_for(group))
-    block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
-    n_blocks = -(-len(vocab) // block_rows)
-    direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, concurrent)
-    log.debug("summing partition updates on the %s", "driver" if direct else "executors")
-    rates = None
     if strategy == "average":
-        rates = rule.row_rates(functools.partial(word_spread, encoded, len(vocab)), vocab, cfg, kernel.chunk_words)
-        syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1))
+        plan = _plan_averaging(sc, encoded, vocab, cfg)
+        syncs, scale = plan.syncs, plan.rule.scale
     else:
+        plan, scale = None, 1.0
         rounds = stratified.rounds_per_epoch(concurrent, encoded.words, cfg.syncs_per_epoch)
         syncs = rounds * concurrent
-    tables_bc = sc.broadcast((vocab.counts, rates))
-    tables_key = uuid.uuid4().hex
     history = list(history or [])
-    steps = cfg.epochs * syncs
     train_seconds = 0.0
     try:
         for epoch in range(start_epoch, cfg.epochs):
             epoch_started = time.perf_counter()
-            totals = combine.SyncStats()
-            if strategy == "stratified":
+            if plan is not None:
+                totals = _average_epoch(spark, encoded, cfg, plan, epoch, w_in, w_out)
+            else:
                 totals = stratified.train_epoch(
                     sc, encoded.shards, vocab.counts, cfg, epoch, w_in, w_out,
                     functools.partial(_epoch_rate, cfg, epoch), rounds, encoded.words,
                     functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words))
-            for sync in range(syncs if strategy == "average" else 0):
-                step = epoch * syncs + sync
-                label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
-                describe_job(spark, label, words=encoded.words // syncs)
-                task = executor.TrainTask(
-                    kernel=kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
-                    alpha_start=learning_rate(cfg, step / steps) * scale,
-                    alpha_end=learning_rate(cfg, (step + 1) / steps) * scale,
-                    sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
-                    weighted=rule.weighted, tables_key=tables_key)
-                sync_started = time.perf_counter()
-                stats = _sync(sc, encoded, task, w_in, w_out, tables_bc, n_blocks, rule, direct)
-                totals = totals + stats
-                if syncs > 1:  # up to 2 x shards syncs per epoch: the epoch line below is the one shown by default
-                    log.debug("%s: %d words, %.0f words/s, loss %.4f", label, stats.words,
-                              stats.words / max(time.perf_counter() - sync_started, 1e-9), stats.mean_loss)
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
             entry = {
@@ -302,15 +273,73 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             if on_epoch_end is not None and epoch + 1 < cfg.epochs:
                 on_epoch_end(epoch + 1, w_in, w_out, history)
     finally:
-        tables_bc.destroy()
+        if plan is not None:
+            plan.tables_bc.destroy()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "strategy": strategy,
-            "combine": rule.name if strategy == "average" else None,
+            "combine": plan.rule.name if plan is not None else None,
             "syncs_per_epoch": syncs,
-            "concurrent_shards": concurrent, "alpha_scale": scale, "negative_group": group,
-            "negative_draws": kernel.draws,
+            "concurrent_shards": concurrent, "alpha_scale": scale,
+            "negative_group": plan.kernel.shared_by if plan is not None else 1,
+            "negative_draws": plan.kernel.draws if plan is not None else cfg.negative,
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * (cfg.epochs - start_epoch) / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
+
+
+@dataclass(frozen=True)
+class _Averaging:
+    """What every averaging sync of a run shares: the kernel's settings, the combine rule, syncs
+    per epoch, the row blocks updates are shipped in, where they are summed, and the broadcast
+    counts and per-row rates."""
+
+    kernel: KernelParams
+    rule: combine.Rule
+    syncs: int
+    block_rows: int
+    n_blocks: int
+    direct: bool
+    tables_bc: object
+    tables_key: str  # names the run's tables: Python workers reuse what they built from them
+
+
+def _plan_averaging(sc, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainConfig) -> _Averaging:
+    busy = {i % encoded.num_chains for i, words in enumerate(encoded.shard_words) if words}
+    rule = combine.make_rule(cfg.combine, len(busy), cfg.partition_alpha_scale, cfg.sg)
+    group = negative_group(cfg.effective_negative_group, len(vocab))
+    kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
+                          chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
+                          shared_by=group, shared_draws=cfg.negative_draws_for(group))
+    block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
+    direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, encoded.num_chains)
+    log.debug("summing partition updates on the %s", "driver" if direct else "executors")
+    rates = rule.row_rates(functools.partial(word_spread, encoded, len(vocab)), vocab, cfg, kernel.chunk_words)
+    syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1))
+    return _Averaging(kernel, rule, syncs, block_rows, -(-len(vocab) // block_rows), direct,
+                      sc.broadcast((vocab.counts, rates)), uuid.uuid4().hex)
+
+
+def _average_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig, plan: _Averaging, epoch: int,
+                   w_in: np.ndarray, w_out: np.ndarray) -> combine.SyncStats:
+    """One epoch of ``plan.syncs`` averaging syncs, updating ``w_in`` and ``w_out`` in place."""
+    totals, syncs, steps = combine.SyncStats(), plan.syncs, cfg.epochs * plan.syncs
+    for sync in range(syncs):
+        step = epoch * syncs + sync
+        label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
+        describe_job(spark, label, words=encoded.words // syncs)
+        task = executor.TrainTask(
+            kernel=plan.kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
+            alpha_start=learning_rate(cfg, step / steps) * plan.rule.scale,
+            alpha_end=learning_rate(cfg, (step + 1) / steps) * plan.rule.scale,
+            sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=plan.block_rows,
+            weighted=plan.rule.weighted, tables_key=plan.tables_key)
+        sync_started = time.perf_counter()
+        stats = _sync(spark.sparkContext, encoded, task, w_in, w_out, plan.tables_bc, plan.n_blocks, plan.rule,
+                      plan.direct)
+        totals = totals + stats
+        if syncs > 1:  # many syncs per epoch: the epoch line is the one shown by default
+            log.debug("%s: %d words, %.0f words/s, loss %.4f", label, stats.words,
+                      stats.words / max(time.perf_counter() - sync_started, 1e-9), stats.mean_loss)
+    return totals
 
 
 def _epoch_rate(cfg: TrainConfig, epoch: int, progress: float) -> float:
@@ -352,14 +381,15 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
             reduced = combine.sum_records_by_key(trained.collect())
         else:
             # Sorted by (block, partition), each reducer streams through its blocks adding one
-            # partition's record at a time. (groupByKey's Python-side merging spills whole
-            # blocks to disk: 98 s against 17 s per sync for a 1M-word model.)
-            reduced = (trained.map(combine.key_by_block_and_partition)
+            # partition's record at a time (groupByKey's Python-side merging would spill whole
+            # blocks to disk).
+            shipped = (trained.map(combine.key_by_block_and_partition)
                        .repartitionAndSortWithinPartitions(max(1, min(n_blocks, encoded.num_chains)),
                                                            partitionFunc=combine.block_of)
                        .mapPartitions(combine.sum_sorted_blocks)
                        .map(combine.compact_sum)      # the changed rows only cross to the driver
                        .collect())
+            reduced = map(combine.expand_sum, shipped)
     finally:
         model_bc.destroy()
     stats = combine.SyncStats()
@@ -368,8 +398,7 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
         if key == combine.STATS_KEY:
             stats = stats + value
             continue
-        n_in, n_out, touched, d_in, d_out = combine.expand_sum(value) if isinstance(value, combine.SummedRows) \
-            else value
+        n_in, n_out, touched, d_in, d_out = value
         rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)
         rule.apply(0, rows, w_in[rows], n_in, touched[0], d_in)
         rule.apply(1, rows, w_out[rows], n_out, touched[1], d_out)
