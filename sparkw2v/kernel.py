@@ -701,14 +701,15 @@ def skipgram_pairs(tokens: np.ndarray, sentence_starts: np.ndarray, keep_prob: n
 
 def train_pairs(w_in: np.ndarray, w_out: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
                 neg_table: np.ndarray, negative: int, alpha_start: float, alpha_end: float,
-                rng: np.random.Generator, step_pairs: int = 256, loss_every: int = 4) -> KernelStats:
+                rng: np.random.Generator, step_pairs: int = 256, loss_every: int = 4,
+                repeat_cap: int = 0) -> KernelStats:
     """Skip-gram SGD on explicit pairs, in order, ``step_pairs`` pairs per step.
 
     Each pair's input row ``w_in[inputs[i]]`` predicts its output row ``w_out[outputs[i]]``
     against ``negative`` rows drawn from ``neg_table`` (fresh draws per pair, as word2vec.c;
     a draw equal to the pair's output is skipped). Repeated rows within a step get the sum
-    of their updates. The learning rate decays linearly from ``alpha_start`` to ``alpha_end``
-    over the pairs."""
+    of their updates (``repeat_cap``: as in :class:`ScatterPlan`; 0, the default, sums them all).
+    The learning rate decays linearly from ``alpha_start`` to ``alpha_end`` over the pairs."""
     stats = KernelStats(in_updates=np.zeros(w_in.shape[0], np.int64), out_updates=np.zeros(w_out.shape[0], np.int64))
     n = inputs.size
     if n == 0 or neg_table.size == 0:
@@ -728,12 +729,12 @@ def train_pairs(w_in: np.ndarray, w_out: np.ndarray, inputs: np.ndarray, outputs
         keep[skip] = 0
         keep = keep.reshape(outs.shape)
         parts = [slice(int(a) - lo, int(b) - lo) for a, b in zip(cuts[:-1], cuts[1:])]
-        in_plan = ScatterPlan(w_in.shape[0], [inputs[lo:hi][p] for p in parts], None, 0, stats.in_updates,
+        in_plan = ScatterPlan(w_in.shape[0], [inputs[lo:hi][p] for p in parts], None, repeat_cap, stats.in_updates,
                               w_in.dtype)
         # Output row j of pair i gets g[i, j] * h[i]: the plan reads h's rows, scaled (no (m, k+1, d) product).
         out_plan = ScatterPlan(w_out.shape[0], [outs[p].ravel() for p in parts],
                                [np.repeat(np.arange(p.stop - p.start, dtype=np.int32), negative + 1) for p in parts],
-                               0, stats.out_updates, w_out.dtype, drop=skip)
+                               repeat_cap, stats.out_updates, w_out.dtype, drop=skip)
         for i, p in enumerate(parts):
             alpha = np.float32(alpha_start + (alpha_end - alpha_start) * ((lo + p.start) / n))
             h = np.take(w_in, inputs[lo:hi][p], axis=0)              # (m, d)

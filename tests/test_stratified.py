@@ -100,6 +100,26 @@ def test_pair_step_is_gradient_ascent_on_the_log_likelihood():
     np.testing.assert_allclose(w_out - before_out, -alpha * grad_out, atol=1e-6)
 
 
+def test_pair_kernel_repeat_cap_scales_a_rows_summed_updates_to_cap_over_repeats():
+    """Eight pairs of one step share their input row: capped at 2, that row moves by 2/8 of the
+    plain sum, and a row below the cap (each output) moves as without one."""
+    rng = np.random.default_rng(5)
+    w_in = rng.normal(0, 0.3, (10, 4)).astype(np.float32)
+    w_out = rng.normal(0, 0.3, (10, 4)).astype(np.float32)
+    x, y = np.full(8, 1, np.int32), np.arange(2, 10, dtype=np.int32)
+    table = np.array([0], np.int32)  # every negative is row 0, repeated 8 times too
+    moved = []
+    for cap in (0, 2):
+        a, b = w_in.copy(), w_out.copy()
+        train_pairs(a, b, x, y, table, 1, 0.05, 0.05, np.random.default_rng(2), step_pairs=8, repeat_cap=cap)
+        moved.append((a - w_in, b - w_out))
+    (in_sum, out_sum), (in_cap, out_cap) = moved
+    np.testing.assert_allclose(in_cap[1], in_sum[1] * 2 / 8, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out_cap[0], out_sum[0] * 2 / 8, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out_cap[2:], out_sum[2:], rtol=1e-6)
+    assert np.abs(in_sum[1]).max() > 0
+
+
 def test_pair_kernel_lowers_the_loss_and_separates_planted_groups():
     rng = np.random.default_rng(1)
     tokens, starts, counts, group_of = planted_corpus(rng)
