@@ -82,11 +82,17 @@ def shards_of(ids: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[np.nda
     return shards
 
 
-def run(vocab, ids, lengths, cfg: TrainConfig, n: int) -> dict:
+def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False) -> dict:
+    """Averaging; ``owned``: CBOW stratified (output rows owned per sub-epoch, changes summed),
+    as ``training._plan_averaging(owned=True)`` and ``executor.train_partition`` do it."""
     shards = shards_of(ids, lengths, n)
     busy = sum(1 for tokens, _ in shards if tokens.size)
-    rule = combine.make_rule(cfg.combine, busy, cfg.partition_alpha_scale, cfg.sg)
-    syncs = cfg.syncs_per_epoch or rule.default_syncs(ids.size / busy)
+    if owned:
+        rule = combine.make_rule("sum", busy, cfg.partition_alpha_scale or 1.0, cfg.sg)
+        syncs = stratified.rounds_per_epoch(n, ids.size, cfg.syncs_per_epoch) * n
+    else:
+        rule = combine.make_rule(cfg.combine, busy, cfg.partition_alpha_scale, cfg.sg)
+        syncs = cfg.syncs_per_epoch or rule.default_syncs(ids.size / busy)
     keep, table = keep_probabilities(vocab.counts, cfg.sample), negative_table(vocab.counts, cfg.ns_exponent)
     group = negative_group(cfg.effective_negative_group, len(vocab))
     params = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
@@ -97,24 +103,31 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int) -> dict:
         counts = np.stack([np.bincount(t, minlength=len(vocab)) for t, _ in shards]).astype(np.float64)
         squares = (counts ** 2).sum(0)
         return np.divide(counts.sum(0) ** 2, squares, out=np.ones(len(vocab)), where=squares > 0)
-    rates = rule.row_rates(spread, vocab, cfg, params.chunk_words)
+    rates = None if owned else rule.row_rates(spread, vocab, cfg, params.chunk_words)
     w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     started = time.perf_counter()
     steps = cfg.epochs * syncs
     for epoch in range(cfg.epochs):
+        owners = stratified.output_owners(vocab.counts, cfg.sample, n, cfg.seed, epoch) if owned else None
         for sync in range(syncs):
             step = epoch * syncs + sync
             lo_rate = learning_rate(cfg, step / steps) * rule.scale
             hi_rate = learning_rate(cfg, (step + 1) / steps) * rule.scale
             summed = None
             for index, (tokens, starts) in enumerate(shards):
-                lo, hi = sync_slice(starts, sync, syncs) if tokens.size else (0, 0)
+                piece, pieces, negatives, mask, negative_rng = sync, syncs, table, None, None
+                if owned:
+                    cell = stratified.owned_cell(index, sync, n, vocab.counts, owners, cfg.ns_exponent, cfg.seed, epoch)
+                    piece, pieces = cell.round, syncs // n
+                    negatives, mask, negative_rng = cell.negatives, cell.centre_mask, cell.negative_rng
+                lo, hi = sync_slice(starts, piece, pieces) if tokens.size else (0, 0)
                 if hi <= lo:
                     continue
                 a, b = w_in.copy(), w_out.copy()
                 base = int(starts[lo])
-                stats = train_shard(a, b, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep, table, params,
-                                    lo_rate, hi_rate, shard_rng(cfg.seed, epoch, sync, index), rates)
+                stats = train_shard(a, b, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep, negatives,
+                                    params, lo_rate, hi_rate, shard_rng(cfg.seed, epoch, piece, index), rates, mask,
+                                    negative_rng)
                 a -= w_in
                 b -= w_out
                 block = combine.unpack_block(combine.pack_block(
@@ -200,7 +213,11 @@ def main(argv=None) -> int:
     for seed in [int(s) for s in args.seeds.split(",")]:
         cfg = TrainConfig(sg=not args.cbow, seed=seed, combine=args.combine, syncs_per_epoch=args.syncs,
                           partition_alpha_scale=args.alpha_scale).validate(require_io=False)
-        runs.append((run_stratified if args.strategy == "stratified" else run)(vocab, ids, lengths, cfg, args.shards))
+        if args.strategy == "stratified" and args.cbow:  # output rows owned, changes summed
+            runs.append(run(vocab, ids, lengths, cfg, args.shards, owned=True))
+        else:
+            runs.append((run_stratified if args.strategy == "stratified" else run)(vocab, ids, lengths, cfg,
+                                                                                   args.shards))
         print(json.dumps({"seed": seed, **runs[-1]}), flush=True)
     ws, analogy = np.array([r["ws"] for r in runs]), np.array([r["analogy"] for r in runs])
     print(f"{args.shards} shards, {args.combine}, {'CBOW' if args.cbow else 'skip-gram'}, "

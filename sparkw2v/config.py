@@ -95,9 +95,9 @@ class TrainConfig:
         "(default: min(shards trained at once, 4))", "distribution")
     strategy: str = _opt(
         "auto", "how shards trained at once share the model: 'stratified' deals the rows into one block per "
-        "task and trains disjoint blocks at once, nothing averaged (skip-gram only); 'average' trains copies "
-        "and merges them by --combine; 'auto' (default): stratified for skip-gram from 8 shards at once, "
-        "average otherwise", "distribution")
+        "task and trains disjoint blocks at once, nothing averaged (CBOW: output rows only, the input rows' "
+        "changes are summed); 'average' trains copies and merges them by --combine; 'auto' (default): "
+        "stratified for skip-gram from 8 shards at once, average otherwise", "distribution")
     combine: str = _opt("spread", "how shards' updates merge: 'spread' (default) weights each row by its "
                         "update counts and trains each word's input row at a rate raised by the number of "
                         "shards the word is spread over, syncing more often as shards grow; 'mean' weights by "
@@ -235,8 +235,6 @@ class TrainConfig:
              "or the same text is trained twice")
         need(self.combine in COMBINE_RULES, "combine", self.combine, f"must be one of {', '.join(COMBINE_RULES)}")
         need(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
-        need(self.sg or self.strategy != "stratified", "strategy", self.strategy,
-             "is for skip-gram only (CBOW's input is a window of rows no one task can own); use 'average' or 'auto'")
         if require_io:
             need((self.input is None) != (self.input_table is None), "input", self.input,
                  "give exactly one of --input PATH or --input-table NAME")

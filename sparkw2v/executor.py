@@ -20,6 +20,7 @@ import numpy as np
 from .combine import STATS_KEY, SyncStats, pack_block
 from .kernel import KernelParams, train_shard
 from .sampling import keep_probabilities, negative_table
+from .stratified import owned_cell
 from .tokenizer import TokenizerSpec, sentences
 
 #: Words per encoded record; shards receive whole records (see corpus.encode_corpus).
@@ -387,6 +388,7 @@ class TrainTask:
     block_rows: int
     weighted: bool  # ship count-weighted changes (see combine.PackedBlock), as the combine rule needs
     tables_key: str  # names this run (its vocabulary counts): workers reuse the tables and buffers they built
+    owned_blocks: int = 0  # > 0: CBOW with output rows owned in this many blocks (sparkw2v.stratified)
 
 
 _TABLES: dict = {}
@@ -438,7 +440,7 @@ def shard_rng(seed: int, epoch: int, sync: int, index: int) -> np.random.Generat
 
 
 def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model_bc,
-                    tables_bc) -> Iterator[tuple]:
+                    tables_bc, owners_bc=None) -> Iterator[tuple]:
     """Train a copy of the broadcast model on this chain's slice for this sync.
 
     A partition holds one chain: the shards one task slot trains (one shard when
@@ -449,19 +451,31 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     Yields, per block of ``block_rows`` rows, ``(block, (partition, PackedBlock))``: how
     often each row was updated here and the change of the updated rows (see
     :mod:`sparkw2v.combine`). Then one :class:`~sparkw2v.combine.SyncStats` record.
+
+    With ``task.owned_blocks`` (CBOW, output rows owned: :func:`sparkw2v.stratified.owned_cell`),
+    the sync is one sub-epoch of a round: the round's slice of the text, only the centres of this
+    partition's output block, negatives from that block; ``owners_bc`` holds the epoch's blocks.
     """
     started = time.perf_counter()
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
-    lo, hi = sync_slice(starts, task.sync, task.syncs_per_epoch)
+    keep_prob, neg_table, rates = _tables(tables_bc, task)
+    piece, syncs, centre_mask, negative_rng = task.sync, task.syncs_per_epoch, None, None
+    if task.owned_blocks:
+        cell = owned_cell(index, task.sync, task.owned_blocks, tables_bc.value[0], owners_bc.value,
+                          task.ns_exponent, task.seed, task.epoch)
+        piece, syncs = cell.round, task.syncs_per_epoch // task.owned_blocks
+        neg_table, centre_mask, negative_rng = cell.negatives, cell.centre_mask, cell.negative_rng
+    lo, hi = sync_slice(starts, piece, syncs)
     if hi <= lo:
         return
-    keep_prob, neg_table, rates = _tables(tables_bc, task)
     w_in0, w_out0 = model_bc.value
     w_in, w_out = _working_copy("in", w_in0, task.tables_key), _working_copy("out", w_out0, task.tables_key)
     base = int(starts[lo])
     stats = train_shard(w_in, w_out, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep_prob,
                         neg_table, task.kernel, task.alpha_start, task.alpha_end,
-                        shard_rng(task.seed, task.epoch, task.sync, index), rates)
+                        shard_rng(task.seed, task.epoch, piece, index), rates, centre_mask, negative_rng)
+    if task.owned_blocks and task.sync % task.owned_blocks:  # a round's words count in its first sub-epoch
+        stats.words = stats.kept_words = 0
     w_in -= w_in0
     w_out -= w_out0
     n_in = stats.in_updates.astype(np.float32)

@@ -257,11 +257,16 @@ def train_shard(
     alpha_end: float,
     rng: np.random.Generator,
     row_rates: tuple[np.ndarray, np.ndarray] | None = None,
+    centre_mask: np.ndarray | None = None,
+    negative_rng: np.random.Generator | None = None,
 ) -> KernelStats:
     """Train ``w_in``/``w_out`` in place on one shard and return what was done.
 
     ``row_rates``, if given, are per-row factors on the learning rate of ``w_in`` and ``w_out``
-    rows (float32, one per vocabulary word).
+    rows (float32, one per vocabulary word). ``centre_mask``, if given (bool, one per word),
+    trains only the centres it marks; every kept word still serves as a context. Negatives
+    are drawn from ``negative_rng`` if given, else from ``rng``, which then draws the same
+    subsampling and windows whatever the mask.
 
     ``tokens`` holds word ids (int32); sentence ``i`` is
     ``tokens[sentence_starts[i]:sentence_starts[i + 1]]``.
@@ -277,8 +282,10 @@ def train_shard(
     cuts = _chunk_bounds(sentence_starts, params.chunk_words)
     if not params.sg or (params.shared_by == 1 and params.draws == params.negative):  # the planned steps
         _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_table, params, alpha_start,
-                       alpha_end, rng, stats, row_rates)
+                       alpha_end, rng, stats, row_rates, centre_mask, negative_rng or rng)
         return stats
+    if centre_mask is not None or negative_rng is not None:
+        raise ValueError("centre_mask and negative_rng need the planned steps (not skip-gram's shared negatives)")
     # Skip-gram with negatives shared by groups of centres: one step per chunk and window width.
     draws = params.draws
     weight = np.float32(params.negative / draws)
@@ -318,11 +325,12 @@ def train_shard(
 # -- steps drawn ahead (the default): per-centre negatives for skip-gram, groups for CBOW ----------
 
 def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_table, params, alpha_start, alpha_end,
-                   rng, stats, rates=None) -> None:
+                   rng, stats, rates=None, centre_mask=None, negative_rng=None) -> None:
     """``PLAN_CHUNKS`` chunks at a time, draw every step (subsampling, windows, negatives:
     none of it needs the weights), plan their scatter-adds together, then take the steps in
     order, each chunk at its own learning rate. Skip-gram draws negatives per centre, CBOW
     per group of centres (per centre when ``shared_by`` is 1)."""
+    negative_rng = negative_rng or rng
     total = int(sentence_starts[-1])
     window = params.window
     train = _train_skipgram_blocks if params.sg else _train_cbow_blocks
@@ -346,10 +354,13 @@ def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_ta
         kept_edges = np.searchsorted(kept_at, edges)          # chunk boundaries among the kept words
         reduced = rng.integers(1, window + 1, size=words.size, dtype=np.int32)
         left, right = _sentence_room(sentence_of)
-        centres = np.flatnonzero((left > 0) | (right > 0))
+        centres = (left > 0) | (right > 0)
+        if centre_mask is not None:
+            centres &= centre_mask[words]
+        centres = np.flatnonzero(centres)
         chunk_of = np.searchsorted(kept_edges, centres, side="right") - 1
         if params.sg:
-            negatives = neg_table[rng.integers(0, neg_table.size, size=(centres.size, params.negative))]
+            negatives = neg_table[negative_rng.integers(0, neg_table.size, size=(centres.size, params.negative))]
             outs = np.concatenate((words[centres][:, None], negatives), axis=1)
             # One step per (chunk, width): a dense (centres, 2 * width) block of contexts each.
             key = (chunk_of * window + reduced[centres] - 1).astype(np.uint16 if kept_edges.size * window < 1 << 16
@@ -379,7 +390,7 @@ def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_ta
             groups = -(-np.diff(centre_edges) // params.shared_by)
             group_edges = np.zeros(groups.size + 1, dtype=np.int64)
             np.cumsum(groups, out=group_edges[1:])
-            negatives = neg_table[rng.integers(0, neg_table.size, size=(int(group_edges[-1]), params.draws))]
+            negatives = neg_table[negative_rng.integers(0, neg_table.size, size=(int(group_edges[-1]), params.draws))]
             targets = words[centres]
             blocks = [(targets[c0:c1], negatives[group_edges[j]:group_edges[j + 1]],
                        ctx_rows[ctx_edges[c0]:ctx_edges[c1]], per_centre[c0:c1], alphas[j])

@@ -342,6 +342,14 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc)
     yield (p - 1) % task.blocks, (OUTPUT, q, w_out.tobytes(), SyncStats())
 
 
+def block_negatives(counts: np.ndarray, rows: np.ndarray, exponent: float) -> np.ndarray:
+    """A negative table over one block's ``rows`` (positions in ``rows``, by count^exponent; empty
+    when no row has a count)."""
+    if not rows.size or counts[rows].max() <= 0:
+        return np.zeros(0, np.int32)
+    return negative_table(counts[rows], exponent, size=max(1 << 16, 64 * rows.size))
+
+
 def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
                task: CellTask, owners: tuple) -> SyncStats:
     """Train cell ``(p, q)`` on the pairs ``(x, y)`` (vocabulary ids) in place on ``w_in`` (the
@@ -353,8 +361,7 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
     local_in[rows_in] = np.arange(rows_in.size, dtype=np.int32)
     local_out = np.full(owner_out.size, -1, np.int32)
     local_out[rows_out] = np.arange(rows_out.size, dtype=np.int32)
-    table = negative_table(counts[rows_out], task.ns_exponent, size=max(1 << 16, 64 * rows_out.size)) \
-        if rows_out.size and counts[rows_out].max() > 0 else np.zeros(0, np.int32)
+    table = block_negatives(counts, rows_out, task.ns_exponent)
     rng = _rng(task.seed, task.epoch, task.round, task.sub_epoch, p, 0xCE11)
     # Summed repeats of a row within a step diverge in a tiny block, as in a tiny vocabulary:
     # there, steps shrink to two pairs per row of the smaller block.
@@ -363,3 +370,41 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
                         task.alpha_end, rng, step)
     seconds = time.perf_counter() - started
     return SyncStats(0, 0, stats.examples, stats.loss_sum, stats.loss_examples, seconds, seconds)
+
+
+# -- CBOW: output rows owned, input rows summed ----------------------------------------------------
+#
+# A CBOW centre reads a window of input rows from every block, so no task can own its inputs. Its
+# output rows can be owned: the averaging path's syncs become sub-epochs, and in sub-epoch ``s`` of a
+# round, partition ``p`` trains only the centres of its own text whose word is in output block
+# ``(p + s) mod K``, with negatives from that block. No two tasks write one output row, so summing
+# the tasks' changes (the ``sum`` rule) is exact for output rows and adds the input rows' changes as
+# SGD would. The round's text, subsampling and windows are the same in all K of its sub-epochs, so
+# every centre is trained once per round.
+
+def output_owners(counts: np.ndarray, sample: float, blocks: int, seed: int, epoch: int) -> np.ndarray:
+    """The epoch's output block of every row, dealt by expected load (as :func:`assign_blocks`)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, epoch, 0xCB0]))
+    return assign_blocks(pair_load(counts, sample), blocks, rng)
+
+
+@dataclass(frozen=True)
+class OwnedCell:
+    """What partition ``p`` trains in one CBOW sub-epoch: the round (its slice of the text), which
+    centres (by word), the negative table over them (vocabulary ids) and the negatives' stream."""
+
+    round: int
+    centre_mask: np.ndarray
+    negatives: np.ndarray
+    negative_rng: np.random.Generator
+
+
+def owned_cell(p: int, sync: int, blocks: int, counts: np.ndarray, owner_out: np.ndarray, exponent: float,
+               seed: int, epoch: int) -> OwnedCell:
+    """Sync ``sync`` of an epoch of ``rounds x blocks`` as sub-epoch ``sync mod blocks`` of round
+    ``sync // blocks``, for partition ``p``."""
+    r, s = divmod(sync, blocks)
+    centre_mask = owner_out == (p + s) % blocks
+    rows = np.flatnonzero(centre_mask)
+    return OwnedCell(r, centre_mask, rows[block_negatives(counts, rows, exponent)].astype(np.int32),
+                     _rng(seed, epoch, r, s, p, 0xCB1))

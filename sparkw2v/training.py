@@ -226,8 +226,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     concurrent = encoded.num_chains
     strategy = cfg.strategy_for(concurrent)  # stratified re-deals the pairs: every task slot gets a block
-    if strategy == "average":
-        plan = _plan_averaging(sc, encoded, vocab, cfg)
+    if strategy == "average" or not cfg.sg:  # CBOW stratified: averaging's syncs, output rows owned
+        plan = _plan_averaging(sc, encoded, vocab, cfg, owned=strategy == "stratified")
         syncs, scale = plan.syncs, plan.rule.scale
     else:
         plan, scale = None, 1.0
@@ -276,7 +276,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
         if plan is not None:
             plan.tables_bc.destroy()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "strategy": strategy,
-            "combine": plan.rule.name if plan is not None else None,
+            "combine": plan.rule.name if strategy == "average" else None,
             "syncs_per_epoch": syncs,
             "concurrent_shards": concurrent, "alpha_scale": scale,
             "negative_group": plan.kernel.shared_by if plan is not None else 1,
@@ -300,11 +300,18 @@ class _Averaging:
     direct: bool
     tables_bc: object
     tables_key: str  # names the run's tables: Python workers reuse what they built from them
+    owned_blocks: int = 0  # CBOW stratified: output rows owned in this many blocks, syncs are sub-epochs
+    counts: np.ndarray | None = None  # the vocabulary's counts (to deal the blocks each epoch)
 
 
-def _plan_averaging(sc, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainConfig) -> _Averaging:
+def _plan_averaging(sc, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainConfig, owned: bool = False) -> _Averaging:
+    """Averaging's settings; ``owned``: CBOW stratified (:mod:`sparkw2v.stratified`), where every
+    partition's output rows are its own in each sub-epoch and the changes are summed."""
     busy = {i % encoded.num_chains for i, words in enumerate(encoded.shard_words) if words}
-    rule = combine.make_rule(cfg.combine, len(busy), cfg.partition_alpha_scale, cfg.sg)
+    if owned:
+        rule = combine.make_rule("sum", len(busy), cfg.partition_alpha_scale or 1.0, cfg.sg)
+    else:
+        rule = combine.make_rule(cfg.combine, len(busy), cfg.partition_alpha_scale, cfg.sg)
     group = negative_group(cfg.effective_negative_group, len(vocab))
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
                           chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
@@ -312,33 +319,46 @@ def _plan_averaging(sc, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainCon
     block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
     direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, encoded.num_chains)
     log.debug("summing partition updates on the %s", "driver" if direct else "executors")
-    rates = rule.row_rates(functools.partial(word_spread, encoded, len(vocab)), vocab, cfg, kernel.chunk_words)
-    syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1))
+    if owned:
+        blocks, rates = encoded.num_chains, None
+        syncs = stratified.rounds_per_epoch(blocks, encoded.words, cfg.syncs_per_epoch) * blocks
+    else:
+        blocks = 0
+        rates = rule.row_rates(functools.partial(word_spread, encoded, len(vocab)), vocab, cfg, kernel.chunk_words)
+        syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1))
     return _Averaging(kernel, rule, syncs, block_rows, -(-len(vocab) // block_rows), direct,
-                      sc.broadcast((vocab.counts, rates)), uuid.uuid4().hex)
+                      sc.broadcast((vocab.counts, rates)), uuid.uuid4().hex, blocks, vocab.counts)
 
 
 def _average_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig, plan: _Averaging, epoch: int,
                    w_in: np.ndarray, w_out: np.ndarray) -> combine.SyncStats:
     """One epoch of ``plan.syncs`` averaging syncs, updating ``w_in`` and ``w_out`` in place."""
     totals, syncs, steps = combine.SyncStats(), plan.syncs, cfg.epochs * plan.syncs
-    for sync in range(syncs):
-        step = epoch * syncs + sync
-        label = f"epoch {epoch + 1}/{cfg.epochs}" + (f" sync {sync + 1}/{syncs}" if syncs > 1 else "")
-        describe_job(spark, label, words=encoded.words // syncs)
-        task = executor.TrainTask(
-            kernel=plan.kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
-            alpha_start=learning_rate(cfg, step / steps) * plan.rule.scale,
-            alpha_end=learning_rate(cfg, (step + 1) / steps) * plan.rule.scale,
-            sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=plan.block_rows,
-            weighted=plan.rule.weighted, tables_key=plan.tables_key)
-        sync_started = time.perf_counter()
-        stats = _sync(spark.sparkContext, encoded, task, w_in, w_out, plan.tables_bc, plan.n_blocks, plan.rule,
-                      plan.direct)
-        totals = totals + stats
-        if syncs > 1:  # many syncs per epoch: the epoch line is the one shown by default
-            log.debug("%s: %d words, %.0f words/s, loss %.4f", label, stats.words,
-                      stats.words / max(time.perf_counter() - sync_started, 1e-9), stats.mean_loss)
+    sc = spark.sparkContext
+    owners_bc = sc.broadcast(stratified.output_owners(plan.counts, cfg.sample, plan.owned_blocks, cfg.seed, epoch)) \
+        if plan.owned_blocks else None
+    try:
+        for sync in range(syncs):
+            step = epoch * syncs + sync
+            label = f"epoch {epoch + 1}/{cfg.epochs}" + (
+                f" {'sub-epoch' if plan.owned_blocks else 'sync'} {sync + 1}/{syncs}" if syncs > 1 else "")
+            describe_job(spark, label, words=encoded.words // syncs)
+            task = executor.TrainTask(
+                kernel=plan.kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
+                alpha_start=learning_rate(cfg, step / steps) * plan.rule.scale,
+                alpha_end=learning_rate(cfg, (step + 1) / steps) * plan.rule.scale,
+                sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=plan.block_rows,
+                weighted=plan.rule.weighted, tables_key=plan.tables_key, owned_blocks=plan.owned_blocks)
+            sync_started = time.perf_counter()
+            stats = _sync(sc, encoded, task, w_in, w_out, plan.tables_bc, plan.n_blocks, plan.rule, plan.direct,
+                          owners_bc)
+            totals = totals + stats
+            if syncs > 1:  # many syncs per epoch: the epoch line is the one shown by default
+                log.debug("%s: %d words, %.0f words/s, loss %.4f", label, stats.words,
+                          stats.words / max(time.perf_counter() - sync_started, 1e-9), stats.mean_loss)
+    finally:
+        if owners_bc is not None:
+            owners_bc.destroy()
     return totals
 
 
@@ -371,12 +391,13 @@ def sums_on_driver(conf, vocab_size: int, vector_size: int, partitions: int) -> 
 
 
 def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray, w_out: np.ndarray,
-          tables_bc, n_blocks: int, rule: combine.Rule, direct: bool = False) -> combine.SyncStats:
+          tables_bc, n_blocks: int, rule: combine.Rule, direct: bool = False, owners_bc=None) -> combine.SyncStats:
     """One round: broadcast, train every shard, reduce their updates, apply them to ``w_in``/``w_out``."""
     model_bc = sc.broadcast((w_in, w_out))
     try:
         trained = encoded.shards.mapPartitionsWithIndex(
-            functools.partial(executor.train_partition, task=task, model_bc=model_bc, tables_bc=tables_bc))
+            functools.partial(executor.train_partition, task=task, model_bc=model_bc, tables_bc=tables_bc,
+                              owners_bc=owners_bc))
         if direct:  # records arrive in partition order: the same additions as on the executors
             reduced = combine.sum_records_by_key(trained.collect())
         else:

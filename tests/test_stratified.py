@@ -202,14 +202,62 @@ def test_a_sub_epoch_task_changes_only_its_cell_and_passes_the_output_block_on()
     assert np.array_equal(np.frombuffer(empty[0][2], np.float32), w_out[owner_out == 2].ravel())
 
 
-def test_stratified_is_for_skip_gram_and_auto_picks_it_from_eight_shards():
-    with pytest.raises(ConfigError, match="strategy"):
-        TrainConfig(sg=False, strategy="stratified").validate(require_io=False)
+def test_auto_picks_stratified_for_skip_gram_from_eight_shards():
     with pytest.raises(ConfigError, match="strategy"):
         TrainConfig(strategy="ring").validate(require_io=False)
+    TrainConfig(sg=False, strategy="stratified").validate(require_io=False)   # CBOW: output rows owned
     assert TrainConfig().strategy_for(4) == "average" and TrainConfig().strategy_for(8) == "stratified"
-    assert TrainConfig(sg=False).strategy_for(64) == "average"
     assert TrainConfig(strategy="average").strategy_for(64) == "average"
+
+
+def _owned_task(sync, blocks, rounds, kernel):
+    from sparkw2v.executor import TrainTask
+    return TrainTask(kernel=kernel, seed=4, epoch=1, sync=sync, syncs_per_epoch=rounds * blocks, alpha_start=0.05,
+                     alpha_end=0.04, sample=0.0, ns_exponent=0.75, block_rows=1 << 20, weighted=False,
+                     tables_key="owned-test", owned_blocks=blocks)
+
+
+def test_owned_cbow_sub_epochs_write_disjoint_output_rows_and_train_each_centre_once_per_round():
+    """CBOW stratified: in a sub-epoch every partition writes only its output block's rows, and over
+    a round's K sub-epochs a partition trains each centre of the round's text exactly once."""
+    from sparkw2v.combine import STATS_KEY
+    from sparkw2v.executor import shard_arrays, shard_rng, sync_slice, train_partition
+    from sparkw2v.kernel import KernelParams, train_shard
+    rng = np.random.default_rng(0)
+    tokens, _, counts, _ = planted_corpus(rng, words_per_group=12, sentences=300)
+    k, rounds = 3, 2
+    owner = stratified.output_owners(counts, 0.0, k, seed=4, epoch=1)
+    parts = np.array_split(np.arange(300), k)
+    records = [[((p, p, 0), (tokens[8 * part[0]:8 * (part[-1] + 1)], np.full(part.size, 8)))] for p, part in
+               enumerate(parts)]
+    kernel = KernelParams(sg=False, window=3, negative=4, chunk_words=256, shared_by=4, shared_draws=4)
+    w_in = ((rng.random((counts.size, 8)) - 0.5) / 8).astype(np.float32)
+    w_out = (rng.random((counts.size, 8)) / 8).astype(np.float32)
+    model, tables, owners = Held((w_in, w_out)), Held((counts, None)), Held(owner)
+    words = np.zeros(k, int)
+    for r in range(rounds):
+        centres = np.zeros(k, int)
+        for s in range(k):
+            written = []
+            for p in range(k):
+                out = dict(train_partition(p, records[p], _owned_task(r * k + s, k, rounds, kernel), model, tables,
+                                           owners))
+                rows = np.flatnonzero(out[0][1].n_out)
+                assert rows.size and np.all(owner[rows] == (p + s) % k), (r, s, p)
+                written.append(set(rows))
+                stats = out[STATS_KEY][1]
+                centres[p] += stats.examples
+                words[p] += stats.words
+            assert not set.intersection(*written)
+        for p in range(k):  # the round's slice trained with no mask: the same centres
+            shard, starts = shard_arrays(records[p])
+            lo, hi = sync_slice(starts, r, rounds)
+            base = int(starts[lo])
+            plain = train_shard(w_in.copy(), w_out.copy(), shard[base:int(starts[hi])], starts[lo:hi + 1] - base,
+                                np.ones(counts.size, np.float32), negative_table(counts, 0.75), kernel, 0.05, 0.04,
+                                shard_rng(4, 1, r, p))
+            assert centres[p] == plain.examples > 0
+    assert list(words) == [8 * part.size for part in parts]   # a round's words count in one sub-epoch
 
 
 def test_stratified_training_on_spark(spark, monkeypatch, caplog):
@@ -237,3 +285,18 @@ def test_stratified_training_on_spark(spark, monkeypatch, caplog):
     monkeypatch.setattr(stratified, "GROUP_BYTES", 1 << 40)  # no groups: the same vectors
     again = Word2Vec(**settings).fit(frame)
     np.testing.assert_array_equal(model.wv.vectors, again.wv.vectors)
+
+
+def test_cbow_stratified_training_on_spark(spark):
+    frame = text_frame(spark, planted_lines(seed=2, sentences=600))
+    settings = dict(PLANTED, sg=False, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=8,
+                    strategy="stratified")
+    model = Word2Vec(**settings).fit(frame)
+    info, history = model.result.info, model.result.history
+    assert (info["strategy"], info["combine"], info["syncs_per_epoch"], info["alpha_scale"]) == \
+        ("stratified", None, 8, 1.0)
+    # 2 rounds of 4 sub-epochs: each round's words count once, each centre is trained once.
+    assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
+    assert all(4000 < h["examples"] <= 4800 for h in history)
+    for word in model.wv.words:
+        assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
