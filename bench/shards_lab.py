@@ -13,7 +13,8 @@ per-task costs: use it to try rules and schedules, then confirm with ``bench/sca
 
 ``--strategy stratified`` runs :mod:`sparkw2v.stratified`'s executor functions with the
 shuffle and broadcasts done here; it gives Spark's vectors bit for bit (4 shards, 2 epochs,
-the first 8,000 lines of Brown).
+the first 8,000 lines of Brown). With ``--cbow`` it trains stratified CBOW (output rows owned
+per sub-epoch, the changes summed) as ``executor.train_partition`` does.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ INPUT_FORMATS = ("text", "parquet", "orc", "json", "csv")
 MAX_NS_EXPONENT = 10.0
 COMBINE_RULES = tuple(RULES)
 STRATEGIES = ("auto", "average", "stratified")
-#: Shards trained at once from which ``strategy='auto'`` trains skip-gram stratified.
+#: Shards trained at once from which ``strategy='auto'`` trains stratified (skip-gram and CBOW).
 STRATIFIED_FROM = 8
 
 
@@ -97,7 +97,7 @@ class TrainConfig:
         "auto", "how shards trained at once share the model: 'stratified' deals the rows into one block per "
         "task and trains disjoint blocks at once, nothing averaged (CBOW: output rows only, the input rows' "
         "changes are summed); 'average' trains copies and merges them by --combine; 'auto' (default): "
-        "stratified for skip-gram from 8 shards at once, average otherwise", "distribution")
+        "stratified from 8 shards at once, average below", "distribution")
     combine: str = _opt("spread", "how shards' updates merge: 'spread' (default) weights each row by its "
                         "update counts and trains each word's input row at a rate raised by the number of "
                         "shards the word is spread over, syncing more often as shards grow; 'mean' weights by "
@@ -146,7 +146,7 @@ class TrainConfig:
         """'average' or 'stratified', for ``shards`` trained at once."""
         if self.strategy != "auto":
             return self.strategy
-        return "stratified" if self.sg and shards >= STRATIFIED_FROM else "average"
+        return "stratified" if shards >= STRATIFIED_FROM else "average"
 
     @property
     def effective_alpha(self) -> float:
