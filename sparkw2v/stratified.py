@@ -1,4 +1,7 @@
-"""Stratified row ownership: skip-gram shards trained at once without averaging.
+"""Stratified row ownership: shards trained at once without averaging.
+
+Skip-gram owns both matrices' rows (below); CBOW owns only its output rows and sums the
+input rows' changes (the last section: it runs through averaging's syncs).
 
 Averaging K copies that each saw 1/K of the text loses accuracy as K grows (BENCHMARKS.md).
 Here no two tasks ever write the same row, so there is nothing to average (DSGD, Gemulla et
