@@ -49,9 +49,9 @@ def main(argv=None) -> int:
             if k == 1:
                 train_shard(w_in, w_out, ids, starts, keep, table, params, 0.05, 0.04, np.random.default_rng(1))
                 continue
-            cell = stratified.owned_cell(0, s, k, vocab.counts, owner, 0.75, 1, 0)
-            train_shard(w_in, w_out, ids, starts, keep, cell.negatives, params, 0.05, 0.04, np.random.default_rng(1),
-                        None, cell.centre_mask, cell.negative_rng)
+            mask, negatives = stratified.owned_negatives(stratified.owned_block(0, s, k)[1], vocab.counts, owner, 0.75)
+            train_shard(w_in, w_out, ids, starts, keep, negatives, params, 0.05, 0.04, np.random.default_rng(1),
+                        None, mask, stratified.owned_negative_rng(1, 0, s, k, 0))
         per_pass = (time.perf_counter() - started) / passes
         print(f"{k} blocks: {per_pass:.3f} s per sub-epoch pass, {per_pass * k:.2f} s per round of {ids.size:,} words",
               flush=True)

@@ -118,9 +118,9 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False) -> d
             for index, (tokens, starts) in enumerate(shards):
                 piece, pieces, negatives, mask, negative_rng = sync, syncs, table, None, None
                 if owned:
-                    cell = stratified.owned_cell(index, sync, n, vocab.counts, owners, cfg.ns_exponent, cfg.seed, epoch)
-                    piece, pieces = cell.round, syncs // n
-                    negatives, mask, negative_rng = cell.negatives, cell.centre_mask, cell.negative_rng
+                    (piece, block), pieces = stratified.owned_block(index, sync, n), syncs // n
+                    mask, negatives = stratified.owned_negatives(block, vocab.counts, owners, cfg.ns_exponent)
+                    negative_rng = stratified.owned_negative_rng(cfg.seed, epoch, sync, n, index)
                 lo, hi = sync_slice(starts, piece, pieces) if tokens.size else (0, 0)
                 if hi <= lo:
                     continue

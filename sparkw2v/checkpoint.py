@@ -135,7 +135,10 @@ class Checkpoints:
         changed = sorted(k for k in (set(wanted) | set(parameters)) - ignored if wanted.get(k) != parameters.get(k))
         if changed:
             diffs = ", ".join(f"{k}={parameters.get(k)!r} (now {wanted.get(k)!r})" for k in changed)
-            raise ResumeError(f"cannot resume from {self.root}: it was written with {diffs}; run with the "
+            # 'auto' picks the strategy from the shards at once, and a newer version may pick another.
+            hint = (f"pass --strategy {parameters['strategy']} or " if "strategy" in changed and cfg.strategy == "auto"
+                    and parameters.get("strategy") else "")
+            raise ResumeError(f"cannot resume from {self.root}: it was written with {diffs}; {hint}run with the "
                               "same settings, or without --resume to start over")
         if shards is not None and checkpoint.shards is not None and shards != checkpoint.shards:
             raise ResumeError(f"cannot resume from {self.root}: it was trained on {checkpoint.shards} shards, "

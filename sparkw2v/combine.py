@@ -325,8 +325,8 @@ class SpreadRule(MeanRule):
     #: Averaged CBOW (``--strategy average``; ``auto`` trains CBOW stratified from 8 shards) syncs
     #: ``CBOW_SYNCS`` times per epoch from ``MANY_SHARDS``, as long as every shard trains
     #: ``CBOW_MIN_SYNC_WORDS`` words per sync, and below ``CBOW_SCALE_BELOW`` shards raises every
-    #: shard's rate ``CBOW_SCALE``-fold rather than min(P, 4)-fold: the settings that kept most of one shard's analogy score at 8 to 64 shards
-    #: (BENCHMARKS.md, "Averaging").
+    #: shard's rate ``CBOW_SCALE``-fold rather than min(P, 4)-fold: the settings that kept most of one
+    #: shard's analogy score at 8 to 64 shards (BENCHMARKS.md, "Averaging").
     CBOW_SYNCS = 128
     CBOW_MIN_SYNC_WORDS = 128
     CBOW_SCALE = 2.0

@@ -92,7 +92,7 @@ class TrainConfig:
         "distribution")
     partition_alpha_scale: float | None = _opt(
         None, "multiply each shard's learning rate by this to make up for averaging "
-        "(default: min(shards trained at once, 4))", "distribution")
+        "(default: min(shards trained at once, 4); stratified CBOW: 1)", "distribution")
     strategy: str = _opt(
         "auto", "how shards trained at once share the model: 'stratified' deals the rows into one block per "
         "task and trains disjoint blocks at once, nothing averaged (CBOW: output rows only, the input rows' "
@@ -102,7 +102,8 @@ class TrainConfig:
                         "update counts and trains each word's input row at a rate raised by the number of "
                         "shards the word is spread over, syncing more often as shards grow; 'mean' weights by "
                         "update counts, one sync per epoch; 'rescaled' multiplies a row's mean update by "
-                        "(shards that touched it) / partition_alpha_scale; 'sum' adds the updates",
+                        "(shards that touched it) / partition_alpha_scale; 'sum' adds the updates "
+                        "(averaging only: stratified training combines nothing)",
                         "distribution")
     # Output
     output: str | None = _opt(None, "model path: each run publishes OUTPUT/versions/NNNNNN/", "output")

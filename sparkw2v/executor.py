@@ -20,7 +20,7 @@ import numpy as np
 from .combine import STATS_KEY, SyncStats, pack_block
 from .kernel import KernelParams, train_shard
 from .sampling import keep_probabilities, negative_table
-from .stratified import owned_cell
+from .stratified import owned_block, owned_negative_rng, owned_negatives
 from .tokenizer import TokenizerSpec, sentences
 
 #: Words per encoded record; shards receive whole records (see corpus.encode_corpus).
@@ -407,6 +407,26 @@ def _tables(tables_bc, task: "TrainTask"):
     return _TABLES[key]
 
 
+_OWNED: dict = {}
+#: Table entries a Python worker keeps of an epoch's output blocks (past it, blocks are rebuilt
+#: each time): 128 MB of int32.
+OWNED_TABLE_ENTRIES = 32 << 20
+
+
+def _owned_tables(tables_bc, owners_bc, task: "TrainTask", block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Output block ``block``'s centre mask and negative table this epoch, kept by the worker while
+    they fit in ``OWNED_TABLE_ENTRIES`` (a task meets each block once per round)."""
+    epoch = (task.tables_key, task.epoch)
+    if any(key[:2] != epoch for key in _OWNED):
+        _OWNED.clear()
+    held = _OWNED.get(epoch + (block,))
+    if held is None:
+        held = owned_negatives(block, tables_bc.value[0], owners_bc.value, task.ns_exponent)
+        if sum(table.size for _, table in _OWNED.values()) + held[1].size <= OWNED_TABLE_ENTRIES:
+            _OWNED[epoch + (block,)] = held
+    return held
+
+
 _BUFFERS: dict = {}
 
 
@@ -452,22 +472,24 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     often each row was updated here and the change of the updated rows (see
     :mod:`sparkw2v.combine`). Then one :class:`~sparkw2v.combine.SyncStats` record.
 
-    With ``task.owned_blocks`` (CBOW, output rows owned: :func:`sparkw2v.stratified.owned_cell`),
+    With ``task.owned_blocks`` (CBOW, output rows owned: :func:`sparkw2v.stratified.owned_block`),
     the sync is one sub-epoch of a round: the round's slice of the text, only the centres of this
     partition's output block, negatives from that block; ``owners_bc`` holds the epoch's blocks.
     """
     started = time.perf_counter()
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
-    keep_prob, neg_table, rates = _tables(tables_bc, task)
-    piece, syncs, centre_mask, negative_rng = task.sync, task.syncs_per_epoch, None, None
+    piece, syncs, block = task.sync, task.syncs_per_epoch, 0
     if task.owned_blocks:
-        cell = owned_cell(index, task.sync, task.owned_blocks, tables_bc.value[0], owners_bc.value,
-                          task.ns_exponent, task.seed, task.epoch)
-        piece, syncs = cell.round, task.syncs_per_epoch // task.owned_blocks
-        neg_table, centre_mask, negative_rng = cell.negatives, cell.centre_mask, cell.negative_rng
+        piece, block = owned_block(index, task.sync, task.owned_blocks)
+        syncs = task.syncs_per_epoch // task.owned_blocks
     lo, hi = sync_slice(starts, piece, syncs)
     if hi <= lo:
         return
+    keep_prob, neg_table, rates = _tables(tables_bc, task)
+    centre_mask = negative_rng = None
+    if task.owned_blocks:
+        centre_mask, neg_table = _owned_tables(tables_bc, owners_bc, task, block)
+        negative_rng = owned_negative_rng(task.seed, task.epoch, task.sync, task.owned_blocks, index)
     w_in0, w_out0 = model_bc.value
     w_in, w_out = _working_copy("in", w_in0, task.tables_key), _working_copy("out", w_out0, task.tables_key)
     base = int(starts[lo])

@@ -22,7 +22,8 @@ al. 2011, applied to word2vec as in Spark pull request 37967):
   it next. The driver broadcasts the model once per epoch and collects it at the end.
 * An epoch is R rounds, each over 1/R of every shard's pairs: K x R syncs. A row trained
   against one block of the other matrix for too long drifts (the analogy score falls with
-  fewer sub-epochs per epoch; BENCHMARKS.md), so R defaults to ``ceil(SUB_EPOCHS / K)`` (fewer on a small corpus: :func:`rounds_per_epoch`).
+  fewer sub-epochs per epoch; BENCHMARKS.md), so R defaults to ``ceil(SUB_EPOCHS / K)``
+  (fewer on a small corpus: :func:`rounds_per_epoch`).
 
 Driver code first (:func:`train_epoch`), then the executor functions (top-level, plain
 arrays and small frozen tasks).
@@ -345,12 +346,12 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc)
     yield (p - 1) % task.blocks, (OUTPUT, q, w_out.tobytes(), SyncStats())
 
 
-def block_negatives(counts: np.ndarray, rows: np.ndarray, exponent: float) -> np.ndarray:
-    """A negative table over one block's ``rows`` (positions in ``rows``, by count^exponent; empty
-    when no row has a count)."""
+def block_negatives(counts: np.ndarray, rows: np.ndarray, exponent: float, ids: bool = False) -> np.ndarray:
+    """A negative table over one block's ``rows`` by count^exponent: positions in ``rows``, or
+    the rows themselves with ``ids``; empty when no row has a count."""
     if not rows.size or counts[rows].max() <= 0:
         return np.zeros(0, np.int32)
-    return negative_table(counts[rows], exponent, size=max(1 << 16, 64 * rows.size))
+    return negative_table(counts[rows], exponent, size=max(1 << 16, 64 * rows.size), ids=rows if ids else None)
 
 
 def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w_out: np.ndarray,
@@ -381,8 +382,8 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
 # output rows can be owned: the averaging path's syncs become sub-epochs, and in sub-epoch ``s`` of a
 # round, partition ``p`` trains only the centres of its own text whose word is in output block
 # ``(p + s) mod K``, with negatives from that block. No two tasks write one output row, so summing
-# the tasks' changes (the ``sum`` rule) is exact for output rows and adds the input rows' changes as
-# SGD would. The round's text, subsampling and windows are the same in all K of its sub-epochs, so
+# the tasks' changes (the ``sum`` rule) is exact for output rows (up to the float16 changes are shipped
+# in) and adds the input rows' changes as SGD would. The round's text, subsampling and windows are the same in all K of its sub-epochs, so
 # every centre is trained once per round.
 
 def output_owners(counts: np.ndarray, sample: float, blocks: int, seed: int, epoch: int) -> np.ndarray:
@@ -391,23 +392,21 @@ def output_owners(counts: np.ndarray, sample: float, blocks: int, seed: int, epo
     return assign_blocks(pair_load(counts, sample), blocks, rng)
 
 
-@dataclass(frozen=True)
-class OwnedCell:
-    """What partition ``p`` trains in one CBOW sub-epoch: the round (its slice of the text), which
-    centres (by word), the negative table over them (vocabulary ids) and the negatives' stream."""
-
-    round: int
-    centre_mask: np.ndarray
-    negatives: np.ndarray
-    negative_rng: np.random.Generator
-
-
-def owned_cell(p: int, sync: int, blocks: int, counts: np.ndarray, owner_out: np.ndarray, exponent: float,
-               seed: int, epoch: int) -> OwnedCell:
-    """Sync ``sync`` of an epoch of ``rounds x blocks`` as sub-epoch ``sync mod blocks`` of round
-    ``sync // blocks``, for partition ``p``."""
+def owned_block(p: int, sync: int, blocks: int) -> tuple[int, int]:
+    """``(round, output block)`` partition ``p`` trains in sync ``sync`` of an epoch of
+    ``rounds x blocks`` (sub-epoch ``sync mod blocks`` of round ``sync // blocks``)."""
     r, s = divmod(sync, blocks)
-    centre_mask = owner_out == (p + s) % blocks
-    rows = np.flatnonzero(centre_mask)
-    return OwnedCell(r, centre_mask, rows[block_negatives(counts, rows, exponent)].astype(np.int32),
-                     _rng(seed, epoch, r, s, p, 0xCB1))
+    return r, (p + s) % blocks
+
+
+def owned_negatives(q: int, counts: np.ndarray, owner_out: np.ndarray,
+                    exponent: float) -> tuple[np.ndarray, np.ndarray]:
+    """Output block ``q``'s centre mask (one bool per word) and negative table (vocabulary ids)."""
+    centre_mask = owner_out == q
+    return centre_mask, block_negatives(counts, np.flatnonzero(centre_mask), exponent, ids=True)
+
+
+def owned_negative_rng(seed: int, epoch: int, sync: int, blocks: int, p: int) -> np.random.Generator:
+    """The stream partition ``p`` draws its negatives from in sync ``sync``."""
+    r, s = divmod(sync, blocks)
+    return _rng(seed, epoch, r, s, p, 0xCB1)

@@ -266,7 +266,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 raise DivergedError(
                     f"training diverged in epoch {epoch + 1}/{cfg.epochs}: the loss or the vectors are no longer "
                     f"finite (learning rate {cfg.effective_alpha} x {scale} per shard is too "
-                    "high for this corpus); lower --alpha" + (" or --partition-alpha-scale" if strategy == "average"
+                    "high for this corpus); lower --alpha" + (" or --partition-alpha-scale" if plan is not None
                                                                else ""))
             if on_epoch is not None:
                 on_epoch(entry)

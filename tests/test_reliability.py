@@ -105,6 +105,10 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     with pytest.raises(ResumeError, match="trained 2 shards at once, this run would train 1; "
                                           "pass --concurrent-shards 2"):
         checkpoints.check_resumable(saved, cfg, saved.vocab, 2, 1)
+    # a checkpoint whose 'auto' strategy was averaging, resumed where 'auto' now picks stratified:
+    # told which --strategy continues it
+    with pytest.raises(ResumeError, match="strategy='average' \\(now 'stratified'\\); pass --strategy average or"):
+        checkpoints.check_resumable(saved, cfg.replace(strategy="auto"), saved.vocab, 2, 8)
     # a checkpoint from before concurrent_shards trained all its shards at once; it stored
     # batch_words as the number used, which the default (None) now resolves to
     from sparkw2v.checkpoint import _training_parameters

@@ -211,11 +211,12 @@ def test_auto_picks_stratified_from_eight_shards():
     assert TrainConfig(strategy="average").strategy_for(64) == "average"
 
 
-def _owned_task(sync, blocks, rounds, kernel):
+def _owned_task(sync, blocks, rounds, kernel, key):
+    """A stratified CBOW task; ``key`` names the run (workers keep its tables under it)."""
     from sparkw2v.executor import TrainTask
     return TrainTask(kernel=kernel, seed=4, epoch=1, sync=sync, syncs_per_epoch=rounds * blocks, alpha_start=0.05,
                      alpha_end=0.04, sample=0.0, ns_exponent=0.75, block_rows=1 << 20, weighted=False,
-                     tables_key="owned-test", owned_blocks=blocks)
+                     tables_key=key, owned_blocks=blocks)
 
 
 def test_owned_cbow_sub_epochs_write_disjoint_output_rows_and_train_each_centre_once_per_round():
@@ -241,7 +242,7 @@ def test_owned_cbow_sub_epochs_write_disjoint_output_rows_and_train_each_centre_
         for s in range(k):
             written = []
             for p in range(k):
-                out = dict(train_partition(p, records[p], _owned_task(r * k + s, k, rounds, kernel), model, tables,
+                out = dict(train_partition(p, records[p], _owned_task(r * k + s, k, rounds, kernel, "disjoint"), model, tables,
                                            owners))
                 rows = np.flatnonzero(out[0][1].n_out)
                 assert rows.size and np.all(owner[rows] == (p + s) % k), (r, s, p)
@@ -286,6 +287,32 @@ def test_stratified_training_on_spark(spark, monkeypatch, caplog):
     monkeypatch.setattr(stratified, "GROUP_BYTES", 1 << 40)  # no groups: the same vectors
     again = Word2Vec(**settings).fit(frame)
     np.testing.assert_array_equal(model.wv.vectors, again.wv.vectors)
+
+
+def test_owned_cbow_with_more_blocks_than_words_and_an_empty_partition():
+    """Blocks with no word train nothing, an empty partition yields nothing, and no output row is
+    written outside its block."""
+    from sparkw2v.combine import STATS_KEY
+    from sparkw2v.executor import train_partition
+    from sparkw2v.kernel import KernelParams
+    rng = np.random.default_rng(1)
+    counts = np.array([40, 30, 20, 10, 5])
+    owner = stratified.output_owners(counts, 0.0, 8, seed=4, epoch=1)
+    assert np.bincount(owner, minlength=8).tolist().count(0) == 3
+    tokens = rng.integers(0, 5, 400).astype(np.int32)
+    records = [[((0, 0, 0), (tokens, np.full(50, 8)))], []]
+    kernel = KernelParams(sg=False, window=2, negative=2, chunk_words=64, shared_by=4, shared_draws=4)
+    model = Held((rng.random((5, 4)).astype(np.float32), rng.random((5, 4)).astype(np.float32)))
+    trained = set()
+    for s in range(8):
+        task = _owned_task(s, 8, 1, kernel, "tiny")
+        assert list(train_partition(1, records[1], task, model, Held((counts, None)), Held(owner))) == []
+        out = dict(train_partition(0, records[0], task, model, Held((counts, None)), Held(owner)))
+        rows = np.flatnonzero(out[0][1].n_out) if 0 in out else np.zeros(0, int)
+        assert np.all(owner[rows] == s % 8)
+        trained.update(rows.tolist())
+        assert out[STATS_KEY][1].words == (400 if s == 0 else 0)
+    assert trained == {0, 1, 2, 3, 4}
 
 
 def test_cbow_stratified_training_on_spark(spark):
