@@ -28,14 +28,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from shards_lab import EVAL, encode, shards_of  # noqa: E402
+from shards_lab import encode, quality, shards_of  # noqa: E402
 from sparkw2v import stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
-from sparkw2v.evaluation import evaluate  # noqa: E402
 from sparkw2v.kernel import KernelStats, _offsets, _sentence_room, cbow_step  # noqa: E402
 from sparkw2v.sampling import keep_probabilities, negative_table  # noqa: E402
 from sparkw2v.training import initial_weights, learning_rate  # noqa: E402
-from sparkw2v.vectors import WordVectors  # noqa: E402
 
 
 def cbow_examples(tokens, starts, keep_prob, window, rng):
@@ -117,9 +115,7 @@ def run(vocab, ids, lengths, cfg: TrainConfig, k: int, sub_epochs: int, combine_
                     else:
                         w_in = start + np.divide(total, counts[:, None], out=np.zeros_like(total),
                                                  where=counts[:, None] > 0)
-    scores = evaluate(WordVectors(vocab.words, w_in), EVAL / "wordsim353.tsv", EVAL / "questions-words.txt",
-                      methods=("3cosadd",))
-    return {"ws": scores["wordsim_spearman"] or 0.0, "analogy": scores["analogy_3cosadd"]}
+    return quality(vocab, w_in)
 
 
 def main(argv=None) -> int:

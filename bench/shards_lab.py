@@ -60,6 +60,13 @@ def encode(path: str, min_count: int) -> tuple[Vocabulary, np.ndarray, np.ndarra
     return vocab, np.array(ids, np.int32), np.array(lengths, np.int64)
 
 
+def quality(vocab, w_in: np.ndarray) -> dict:
+    """WordSim-353 Spearman and 3CosAdd analogy accuracy of input vectors ``w_in``."""
+    scores = evaluate(WordVectors(vocab.words, w_in), EVAL / "wordsim353.tsv", EVAL / "questions-words.txt",
+                      methods=("3cosadd",))
+    return {"ws": scores["wordsim_spearman"] or 0.0, "analogy": scores["analogy_3cosadd"]}
+
+
 def shards_of(ids: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Records of whole sentences of at least ``min(RECORD_WORDS, words / n)`` words, record r in
     shard r mod n, as ``corpus.encode_corpus`` lays out one input partition."""
@@ -139,9 +146,7 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False) -> d
             rule.apply(0, rows, w_in, n_in, touched[0], d_in)
             rule.apply(1, rows, w_out, n_out, touched[1], d_out)
     seconds = time.perf_counter() - started
-    scores = evaluate(WordVectors(vocab.words, w_in), EVAL / "wordsim353.tsv", EVAL / "questions-words.txt",
-                      methods=("3cosadd",))
-    return {"ws": scores["wordsim_spearman"] or 0.0, "analogy": scores["analogy_3cosadd"], "seconds": seconds,
+    return {**quality(vocab, w_in), "seconds": seconds,
             "syncs_per_epoch": syncs}
 
 
@@ -192,9 +197,7 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
     seconds = time.perf_counter() - started
     if vectors is not None:
         vectors.append(w_in)
-    scores = evaluate(WordVectors(vocab.words, w_in), EVAL / "wordsim353.tsv", EVAL / "questions-words.txt",
-                      methods=("3cosadd",))
-    return {"ws": scores["wordsim_spearman"] or 0.0, "analogy": scores["analogy_3cosadd"], "seconds": seconds,
+    return {**quality(vocab, w_in), "seconds": seconds,
             "syncs_per_epoch": rounds * n}
 
 

@@ -26,14 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from shards_lab import EVAL, _Held, encode, shards_of  # noqa: E402
+from shards_lab import _Held, encode, quality, shards_of  # noqa: E402
 from sparkw2v import stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
-from sparkw2v.evaluation import evaluate  # noqa: E402
 from sparkw2v.kernel import train_pairs  # noqa: E402
 from sparkw2v.sampling import negative_table  # noqa: E402
 from sparkw2v.training import initial_weights, learning_rate  # noqa: E402
-from sparkw2v.vectors import WordVectors  # noqa: E402
 
 
 def block_tables(counts: np.ndarray, owner_out: np.ndarray, blocks: int, exponent: float) -> list[np.ndarray]:
@@ -75,9 +73,7 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, negatives: str, step: int
                     train_pairs(w_in, w_out, x, y, tables[q] if negatives == "block" else whole, cfg.negative,
                                 alpha_start, alpha_end, stratified._rng(cfg.seed, epoch, r, s, p, 0xCE11), pairs,
                                 repeat_cap=repeat_cap)
-    scores = evaluate(WordVectors(vocab.words, w_in), EVAL / "wordsim353.tsv", EVAL / "questions-words.txt",
-                      methods=("3cosadd",))
-    return {"ws": scores["wordsim_spearman"] or 0.0, "analogy": scores["analogy_3cosadd"]}
+    return quality(vocab, w_in)
 
 
 def main(argv=None) -> int:
