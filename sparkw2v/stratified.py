@@ -382,9 +382,9 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
 # output rows can be owned: the averaging path's syncs become sub-epochs, and in sub-epoch ``s`` of a
 # round, partition ``p`` trains only the centres of its own text whose word is in output block
 # ``(p + s) mod K``, with negatives from that block. No two tasks write one output row, so summing
-# the tasks' changes (the ``sum`` rule) is exact for output rows (up to the float16 changes are shipped
-# in) and adds the input rows' changes as SGD would. The round's text, subsampling and windows are the same in all K of its sub-epochs, so
-# every centre is trained once per round.
+# the tasks' changes (the ``sum`` rule) is exact for output rows (up to the float16 changes are
+# shipped in) and adds the input rows' changes as SGD would. The round's text, subsampling and
+# windows are the same in all K of its sub-epochs, so every centre is trained once per round.
 
 def output_owners(counts: np.ndarray, sample: float, blocks: int, seed: int, epoch: int) -> np.ndarray:
     """The epoch's output block of every row, dealt by expected load (as :func:`assign_blocks`)."""
