@@ -63,6 +63,10 @@ DEFAULT_CHUNK_WORDS = 2048
 #: and for CBOW. Larger plans pay their per-plan work less often until they outgrow the
 #: caches; CBOW's smaller steps (one per 1024 words) gain from larger plans (BENCHMARKS.md, History).
 PLAN_CHUNKS = {"sg": 8, "cbow": 32}
+#: :func:`train_pairs` plans about this many pairs together, and draws negatives for
+#: ``DRAW_STEPS`` steps at a time.
+PLAN_PAIRS = 4096
+DRAW_STEPS = 16
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,31 @@ def scatter_add(target: np.ndarray, rows: np.ndarray, values: np.ndarray,
     plan.apply(0, target, values, scale)
 
 
+def _step_row_order(rows: np.ndarray, sizes: np.ndarray, vocab: int) -> np.ndarray:
+    """Positions of ``rows`` (steps of ``sizes`` entries one after another) sorted by step, then
+    row, ties in entry order: int32. Short steps are sorted together in one call (per-call
+    overhead dominates them); long ones one at a time (each sort then stays in cache)."""
+    n, steps = rows.size, sizes.size
+    small = vocab <= 1 << 16
+    if steps > 1 and n < 512 * steps and small and steps <= 1 << 16:
+        # Two stable passes on 16-bit keys (radix sorts): by row, then by step.
+        by_row = np.argsort(rows.astype(np.uint16), kind="stable")
+        step_of = np.repeat(np.arange(steps, dtype=np.uint16), sizes)
+        return by_row[np.argsort(step_of[by_row], kind="stable")].astype(np.int32, copy=False)
+    order = np.empty(n, dtype=np.int32)
+    lo = 0
+    for size in sizes.tolist():
+        r = rows[lo:lo + size]
+        if small:  # stable 16-bit keys: a radix sort
+            ranked = np.argsort(r.astype(np.uint16), kind="stable")
+        else:  # unique keys (row, position): any algorithm gives the same order, so the
+            # ~5x faster unstable sort is as reproducible across machines as a stable one
+            ranked = np.argsort(r.astype(np.int64) * size + np.arange(size))
+        np.add(ranked, lo, out=order[lo:lo + size], casting="unsafe")
+        lo += size
+    return order
+
+
 class ScatterPlan:
     """The rows of one or more consecutive scatter-adds into one matrix, sorted and
     run-length encoded in one pass, so that each step's scatter-add is one call into C.
@@ -130,45 +159,37 @@ class ScatterPlan:
     ``counts``, if given, is incremented by how often each row is updated. ``drop``, if given,
     holds the positions (in the concatenated rows) of entries whose update is left out.
     ``row_scale``, if given, multiplies every update of row ``r`` by ``row_scale[r]``: a learning
-    rate per row, at no cost per step.
+    rate per row, at no cost per step. With ``sizes``, ``rows`` and ``value_rows`` are each one
+    array, the steps' entries one after another, ``sizes[k]`` of them for step ``k``.
 
     Every array here has one entry per update or per distinct row, so a step costs the
     same for 14K or 1M words.
     """
 
-    def __init__(self, vocab: int, rows: list[np.ndarray], value_rows: list[np.ndarray] | None = None,
+    def __init__(self, vocab: int, rows: list[np.ndarray] | np.ndarray, value_rows: list[np.ndarray] | None = None,
                  cap: int = 0, counts: np.ndarray | None = None, dtype=np.float32, drop: np.ndarray | None = None,
-                 row_scale: np.ndarray | None = None):
-        self.steps = len(rows)
+                 row_scale: np.ndarray | None = None, sizes: np.ndarray | None = None):
+        if sizes is None:  # one array per step
+            sizes = np.array([r.size for r in rows], dtype=np.int64)
+            rows = np.concatenate(rows) if len(rows) > 1 else rows[0]
+            if value_rows is not None:
+                value_rows = np.concatenate(value_rows) if len(value_rows) > 1 else value_rows[0]
+        self.steps = sizes.size
         self.rows = self.cols = self.local = self.data = self.scaled = None
-        sizes = np.array([r.size for r in rows], dtype=np.int64)
         self.entry_start = np.zeros(self.steps + 1, dtype=np.int64)  # step k owns entries [start[k], start[k+1])
         np.cumsum(sizes, out=self.entry_start[1:])
+        self._bounds = self.entry_start.tolist()   # Python ints: apply() reads two per call
         n = int(self.entry_start[-1])
         if n == 0:
             return
-        # Each step's rows sorted on their own, ties in entry order (stable 16-bit keys are a radix
-        # sort); sorted rows also make the adds walk the target in order.
-        small = vocab <= 1 << 16
-        order = np.empty(n, dtype=np.int32)
-        for k, r in enumerate(rows):
-            lo, hi = self.entry_start[k], self.entry_start[k + 1]
-            if hi > lo:
-                if small:
-                    ranked = np.argsort(r.astype(np.uint16), kind="stable")
-                else:  # unique keys (row, position): any algorithm gives the same order, so the
-                    # ~5x faster unstable sort is as reproducible across machines as a stable one
-                    ranked = np.argsort(r.astype(np.int64) * r.size + np.arange(r.size))
-                np.add(ranked, lo, out=order[lo:hi], casting="unsafe")
-        self.rows = (np.concatenate(rows) if self.steps > 1 else rows[0])[order].astype(np.int32, copy=False)
+        # Entries sorted by step, then row, ties in entry order, in one sort for all steps; sorted
+        # rows also make the adds walk the target in order.
+        order = _step_row_order(rows, sizes, vocab)
+        self.rows = rows[order].astype(np.int32, copy=False)
         self.local = order                         # each sorted entry's index within its step
         if self.steps > 1:
             self.local = order - np.repeat(self.entry_start[:-1], sizes).astype(np.int32)
-        if value_rows is None:
-            self.cols = self.local
-        else:
-            self.cols = (np.concatenate(value_rows) if self.steps > 1 else value_rows[0])[order].astype(
-                np.int32, copy=False)
+        self.cols = self.local if value_rows is None else value_rows[order].astype(np.int32, copy=False)
         # Runs: maximal stretches of one row within one step.
         run_start = np.empty(n + 1, dtype=bool)
         np.not_equal(self.rows[1:], self.rows[:-1], out=run_start[1:n])
@@ -196,7 +217,7 @@ class ScatterPlan:
 
     def apply(self, step: int, target: np.ndarray, values: np.ndarray, scale: np.ndarray | None = None) -> None:
         """Add step ``step``'s updates into ``target`` (``values`` and ``scale`` indexed as planned)."""
-        lo, hi = int(self.entry_start[step]), int(self.entry_start[step + 1])
+        lo, hi = self._bounds[step], self._bounds[step + 1]
         if hi == lo:
             return
         if values.shape[1:] != target.shape[1:]:  # the C routine does not check
@@ -728,34 +749,39 @@ def train_pairs(w_in: np.ndarray, w_out: np.ndarray, inputs: np.ndarray, outputs
     labels = np.zeros(negative + 1, dtype=np.float32)
     labels[0] = 1.0
     edges = np.arange(0, n + step_pairs, step_pairs).clip(max=n)
-    plan_steps = 16
+    # A plan covers about PLAN_PAIRS pairs (at least DRAW_STEPS steps): short steps then share
+    # the planning's fixed cost. Negatives are drawn DRAW_STEPS steps at a time whatever the plan.
+    plan_steps = max(DRAW_STEPS, PLAN_PAIRS // step_pairs // DRAW_STEPS * DRAW_STEPS)
     for first in range(0, edges.size - 1, plan_steps):
         cuts = edges[first:first + plan_steps + 1]
         lo, hi = int(cuts[0]), int(cuts[-1])
-        negs = neg_table[rng.integers(0, neg_table.size, size=(hi - lo, negative))]
+        draw_cuts = cuts[::DRAW_STEPS].tolist() + ([hi] if (cuts.size - 1) % DRAW_STEPS else [])
+        negs = np.concatenate([neg_table[rng.integers(0, neg_table.size, size=(b - a, negative))]
+                               for a, b in zip(draw_cuts[:-1], draw_cuts[1:])])
         outs = np.concatenate((outputs[lo:hi, None], negs), axis=1)
         skip = np.flatnonzero((negs == outputs[lo:hi, None]).ravel())
         skip += skip // negative + 1                     # flat positions in outs
         keep = np.ones(outs.size, dtype=np.float32)
         keep[skip] = 0
         keep = keep.reshape(outs.shape)
-        parts = [slice(int(a) - lo, int(b) - lo) for a, b in zip(cuts[:-1], cuts[1:])]
-        in_plan = ScatterPlan(w_in.shape[0], [inputs[lo:hi][p] for p in parts], None, repeat_cap, stats.in_updates,
-                              w_in.dtype)
+        sizes = np.diff(cuts)
+        starts = (cuts[:-1] - lo).tolist()
+        in_plan = ScatterPlan(w_in.shape[0], inputs[lo:hi], None, repeat_cap, stats.in_updates, w_in.dtype,
+                              sizes=sizes)
         # Output row j of pair i gets g[i, j] * h[i]: the plan reads h's rows, scaled (no (m, k+1, d) product).
-        out_plan = ScatterPlan(w_out.shape[0], [outs[p].ravel() for p in parts],
-                               [np.repeat(np.arange(p.stop - p.start, dtype=np.int32), negative + 1) for p in parts],
-                               repeat_cap, stats.out_updates, w_out.dtype, drop=skip)
-        for i, p in enumerate(parts):
-            alpha = np.float32(alpha_start + (alpha_end - alpha_start) * ((lo + p.start) / n))
-            h = np.take(w_in, inputs[lo:hi][p], axis=0)              # (m, d)
-            o = np.take(w_out, outs[p], axis=0)                      # (m, k+1, d)
+        within = np.arange(hi - lo, dtype=np.int32) - np.repeat(np.asarray(starts, dtype=np.int32), sizes)
+        out_plan = ScatterPlan(w_out.shape[0], outs.ravel(), np.repeat(within, negative + 1), repeat_cap,
+                               stats.out_updates, w_out.dtype, drop=skip, sizes=sizes * (negative + 1))
+        for i, (a, b) in enumerate(zip(starts, starts[1:] + [hi - lo])):
+            alpha = np.float32(alpha_start + (alpha_end - alpha_start) * ((lo + a) / n))
+            h = w_in.take(inputs[lo + a:lo + b], axis=0)             # (m, d)
+            o = w_out.take(outs[a:b], axis=0)                        # (m, k+1, d)
             sig = _sigmoid(np.matmul(o, h[:, :, None])[:, :, 0])     # (m, k+1)
             if loss_every and (first + i) % loss_every == 0:
-                stats.loss_sum += _loss(sig, labels, keep[p] > 0)
+                stats.loss_sum += _loss(sig, labels, keep[a:b] > 0)
                 stats.loss_examples += int(sig.shape[0])
             g = np.subtract(labels, sig, out=sig)
-            g *= keep[p]
+            g *= keep[a:b]
             g *= alpha
             grad_h = np.matmul(g[:, None, :], o)[:, 0, :]           # (m, d)
             in_plan.apply(i, w_in, grad_h)
