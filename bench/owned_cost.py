@@ -3,8 +3,7 @@
     python bench/owned_cost.py [--words 300000] [--blocks 1,8,32]
 
 A stratified CBOW task reads its round's text in each of the round's K sub-epochs and trains
-the centres of one output block each time (``train_shard`` with ``centre_mask``, in steps over
-K times the words: ``stratified.owned_kernel``). This times
+the centres of one output block each time (``train_shard`` with ``centre_mask``). This times
 one such pass per block (up to 8 of them) and reports a round, K passes, against the plain
 kernel's one pass over the same words.
 """
@@ -51,8 +50,8 @@ def main(argv=None) -> int:
                 train_shard(w_in, w_out, ids, starts, keep, table, params, 0.05, 0.04, np.random.default_rng(1))
                 continue
             mask, negatives = stratified.owned_negatives(stratified.owned_block(0, s, k)[1], vocab.counts, owner, 0.75)
-            train_shard(w_in, w_out, ids, starts, keep, negatives, stratified.owned_kernel(params, k), 0.05, 0.04,
-                        np.random.default_rng(1), None, mask, stratified.owned_negative_rng(1, 0, s, k, 0))
+            train_shard(w_in, w_out, ids, starts, keep, negatives, params, 0.05, 0.04, np.random.default_rng(1),
+                        None, mask, stratified.owned_negative_rng(1, 0, s, k, 0))
         per_pass = (time.perf_counter() - started) / passes
         print(f"{k} blocks: {per_pass:.3f} s per sub-epoch pass, {per_pass * k:.2f} s per round of {ids.size:,} words",
               flush=True)

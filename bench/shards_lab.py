@@ -115,7 +115,6 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False) -> d
     w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     started = time.perf_counter()
     steps = cfg.epochs * syncs
-    kernel = stratified.owned_kernel(params, n) if owned else params
     for epoch in range(cfg.epochs):
         owners = stratified.output_owners(vocab.counts, cfg.sample, n, cfg.seed, epoch) if owned else None
         for sync in range(syncs):
@@ -135,7 +134,7 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False) -> d
                 a, b = w_in.copy(), w_out.copy()
                 base = int(starts[lo])
                 stats = train_shard(a, b, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep, negatives,
-                                    kernel, lo_rate, hi_rate, shard_rng(cfg.seed, epoch, piece, index), rates, mask,
+                                    params, lo_rate, hi_rate, shard_rng(cfg.seed, epoch, piece, index), rates, mask,
                                     negative_rng)
                 a -= w_in
                 b -= w_out

@@ -20,7 +20,7 @@ import numpy as np
 from .combine import STATS_KEY, SyncStats, pack_block
 from .kernel import KernelParams, train_shard
 from .sampling import keep_probabilities, negative_table
-from .stratified import owned_block, owned_kernel, owned_negative_rng, owned_negatives
+from .stratified import owned_block, owned_negative_rng, owned_negatives
 from .tokenizer import TokenizerSpec, sentences
 
 #: Words per encoded record; shards receive whole records (see corpus.encode_corpus).
@@ -474,8 +474,7 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
 
     With ``task.owned_blocks`` (CBOW, output rows owned: :func:`sparkw2v.stratified.owned_block`),
     the sync is one sub-epoch of a round: the round's slice of the text, only the centres of this
-    partition's output block, negatives from that block, in steps over K times the words of a plain
-    step; ``owners_bc`` holds the epoch's blocks.
+    partition's output block, negatives from that block; ``owners_bc`` holds the epoch's blocks.
     """
     started = time.perf_counter()
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
@@ -488,16 +487,14 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
         return
     keep_prob, neg_table, rates = _tables(tables_bc, task)
     centre_mask = negative_rng = None
-    kernel = task.kernel
     if task.owned_blocks:
         centre_mask, neg_table = _owned_tables(tables_bc, owners_bc, task, block)
         negative_rng = owned_negative_rng(task.seed, task.epoch, task.sync, task.owned_blocks, index)
-        kernel = owned_kernel(kernel, task.owned_blocks)
     w_in0, w_out0 = model_bc.value
     w_in, w_out = _working_copy("in", w_in0, task.tables_key), _working_copy("out", w_out0, task.tables_key)
     base = int(starts[lo])
     stats = train_shard(w_in, w_out, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep_prob,
-                        neg_table, kernel, task.alpha_start, task.alpha_end,
+                        neg_table, task.kernel, task.alpha_start, task.alpha_end,
                         shard_rng(task.seed, task.epoch, piece, index), rates, centre_mask, negative_rng)
     if task.owned_blocks and task.sync % task.owned_blocks:  # a round's words count in its first sub-epoch
         stats.words = stats.kept_words = 0

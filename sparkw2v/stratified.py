@@ -31,7 +31,6 @@ arrays and small frozen tasks).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import heapq
 import time
@@ -42,7 +41,7 @@ import numpy as np
 from pyspark import StorageLevel
 
 from .combine import SyncStats
-from .kernel import KernelParams, skipgram_pairs, train_pairs
+from .kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
 
 #: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / K)).
@@ -398,14 +397,6 @@ def owned_block(p: int, sync: int, blocks: int) -> tuple[int, int]:
     ``rounds x blocks`` (sub-epoch ``sync mod blocks`` of round ``sync // blocks``)."""
     r, s = divmod(sync, blocks)
     return r, (p + s) % blocks
-
-
-def owned_kernel(params: KernelParams, blocks: int) -> KernelParams:
-    """The kernel settings of a sub-epoch that trains 1/``blocks`` of the centres: steps over
-    ``blocks`` times the words, so each holds about as many centres as a plain step (a pass per
-    sub-epoch in steps of the plain size would take ``blocks`` times the steps of a plain pass).
-    All sub-epochs of a round cut the text alike, so each centre still trains once per round."""
-    return dataclasses.replace(params, chunk_words=params.chunk_words * blocks)
 
 
 def owned_negatives(q: int, counts: np.ndarray, owner_out: np.ndarray,
