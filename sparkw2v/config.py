@@ -24,7 +24,7 @@ MAX_NS_EXPONENT = 10.0
 COMBINE_RULES = tuple(RULES)
 STRATEGIES = ("auto", "average", "stratified")
 #: Shards trained at once from which ``strategy='auto'`` trains stratified (skip-gram and CBOW).
-STRATIFIED_FROM = 8
+STRATIFIED_FROM = 4
 
 
 class ConfigError(UserError, ValueError):
@@ -97,7 +97,7 @@ class TrainConfig:
         "auto", "how shards trained at once share the model: 'stratified' deals the rows into one block per "
         "task and trains disjoint blocks at once, nothing averaged (CBOW: output rows only, the input rows' "
         "changes are summed); 'average' trains copies and merges them by --combine; 'auto' (default): "
-        "stratified from 8 shards at once, average below", "distribution")
+        f"stratified from {STRATIFIED_FROM} shards at once, average below", "distribution")
     combine: str = _opt("spread", "how shards' updates merge: 'spread' (default) weights each row by its "
                         "update counts and trains each word's input row at a rate raised by the number of "
                         "shards the word is spread over, syncing more often as shards grow; 'mean' weights by "

@@ -202,12 +202,12 @@ def test_a_sub_epoch_task_changes_only_its_cell_and_passes_the_output_block_on()
     assert np.array_equal(np.frombuffer(empty[0][2], np.float32), w_out[owner_out == 2].ravel())
 
 
-def test_auto_picks_stratified_from_eight_shards():
+def test_auto_picks_stratified_from_four_shards():
     with pytest.raises(ConfigError, match="strategy"):
         TrainConfig(strategy="ring").validate(require_io=False)
     TrainConfig(sg=False, strategy="stratified").validate(require_io=False)   # CBOW: output rows owned
     for sg in (True, False):
-        assert TrainConfig(sg=sg).strategy_for(4) == "average" and TrainConfig(sg=sg).strategy_for(8) == "stratified"
+        assert TrainConfig(sg=sg).strategy_for(3) == "average" and TrainConfig(sg=sg).strategy_for(4) == "stratified"
     assert TrainConfig(strategy="average").strategy_for(64) == "average"
 
 

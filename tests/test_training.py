@@ -91,7 +91,7 @@ def test_more_shards_than_concurrent_shards_train_in_chains(spark, monkeypatch):
         assert all(n[:2] == word[:2] for n, _ in chained.most_similar(word, topn=5))
     two_shards = Word2Vec(num_partitions=2, **PLANTED).fit(frame)
     np.testing.assert_array_equal(chained.wv.vectors, two_shards.wv.vectors)
-    at_once = Word2Vec(num_partitions=4, concurrent_shards=4, **PLANTED).fit(frame)
+    at_once = Word2Vec(num_partitions=4, concurrent_shards=4, strategy="average", **PLANTED).fit(frame)
     assert at_once.result.info["concurrent_shards"] == 4
     assert not np.array_equal(chained.wv.vectors, at_once.wv.vectors)
 
