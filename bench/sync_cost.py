@@ -608,8 +608,9 @@ def project(fits: dict, speeds: dict, corpus: float, vocab: int, dims: list[int]
 #: (3,508,413 pairs from 955,285 words in one epoch of `sparkw2v train`).
 PAIRS_PER_WORD = 3.67
 #: The pair kernel's words/s as a share of the window kernel's, by pairs per step: Brown, side
-#: by side in one process (BENCHMARKS.md, stratified "Speed"; 128 interpolated).
-PAIR_KERNEL_SHARE = {256: 0.37, 128: 0.33, 64: 0.29, 32: 0.19}
+#: by side in one process, the mean of two runs of ``bench/pair_kernel.py --repeats 3``
+#: (BENCHMARKS.md, stratified "Speed").
+PAIR_KERNEL_SHARE = {256: 0.40, 128: 0.38, 64: 0.33, 32: 0.25}
 #: A task's seconds per byte to load a broadcast model (0.44 s for 1M x 100, components).
 BROADCAST_LOAD_PER_BYTE = 0.55e-9
 
