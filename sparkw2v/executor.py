@@ -394,8 +394,10 @@ class TrainTask:
 _TABLES: dict = {}
 
 
-def _tables(tables_bc, task: "TrainTask"):
-    """Sampling tables and per-row rates, built once per Python worker and reused across epochs.
+def _tables(tables_bc, task: "TrainTask", negatives: bool = True):
+    """Sampling tables and per-row rates, built once per Python worker and reused across epochs;
+    the whole vocabulary's negative table only once a task asks for it (``negatives``: stratified
+    CBOW draws from its output block's table instead).
 
     The broadcast holds ``(counts, row_rates)``: the vocabulary counts and the combine rule's
     learning-rate factors per row of both matrices (None: one rate for all rows)."""
@@ -403,8 +405,11 @@ def _tables(tables_bc, task: "TrainTask"):
     if key not in _TABLES:
         _TABLES.clear()
         counts, rates = tables_bc.value
-        _TABLES[key] = (keep_probabilities(counts, task.sample), negative_table(counts, task.ns_exponent), rates)
-    return _TABLES[key]
+        _TABLES[key] = [keep_probabilities(counts, task.sample), None, rates]
+    held = _TABLES[key]
+    if negatives and held[1] is None:
+        held[1] = negative_table(tables_bc.value[0], task.ns_exponent)
+    return tuple(held)
 
 
 _OWNED: dict = {}
@@ -485,7 +490,7 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     lo, hi = sync_slice(starts, piece, syncs)
     if hi <= lo:
         return
-    keep_prob, neg_table, rates = _tables(tables_bc, task)
+    keep_prob, neg_table, rates = _tables(tables_bc, task, negatives=not task.owned_blocks)
     centre_mask = negative_rng = None
     if task.owned_blocks:
         centre_mask, neg_table = _owned_tables(tables_bc, owners_bc, task, block)
