@@ -14,7 +14,7 @@ per-task costs: use it to try rules and schedules, then confirm with ``bench/sca
 ``--strategy stratified`` runs :mod:`sparkw2v.stratified`'s executor functions with the
 shuffle and broadcasts done here; it gives Spark's vectors bit for bit (4 shards, 2 epochs,
 the first 8,000 lines of Brown). With ``--cbow`` it trains stratified CBOW (output rows owned
-per sub-epoch, the changes summed) as ``executor.train_partition`` does.
+per sub-epoch, the changes summed) with ``executor.train_partition``, as averaging does.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import gzip
 import json
 import sys
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -35,10 +36,8 @@ sys.path.insert(0, str(ROOT))
 from sparkw2v import combine, stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
 from sparkw2v.evaluation import evaluate  # noqa: E402
-from sparkw2v.executor import RECORD_WORDS, shard_rng, sync_slice  # noqa: E402
-from sparkw2v.kernel import KernelParams, train_shard  # noqa: E402
-from sparkw2v.sampling import keep_probabilities, negative_table  # noqa: E402
-from sparkw2v.training import initial_weights, learning_rate, negative_group, step_words  # noqa: E402
+from sparkw2v.executor import RECORD_WORDS, train_partition  # noqa: E402
+from sparkw2v.training import averaging_schedule, initial_weights, learning_rate, sync_task  # noqa: E402
 from sparkw2v.vectors import WordVectors  # noqa: E402
 from sparkw2v.vocabulary import Vocabulary  # noqa: E402
 
@@ -91,63 +90,40 @@ def shards_of(ids: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[np.nda
 
 
 def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False) -> dict:
-    """Averaging; ``owned``: CBOW stratified (output rows owned per sub-epoch, changes summed),
-    as ``training._plan_averaging(owned=True)`` and ``executor.train_partition`` do it."""
+    """Averaging; ``owned``: CBOW stratified (output rows owned per sub-epoch, changes summed). The
+    library's schedule (``training.averaging_schedule``, ``training.sync_task``) and task function
+    (``executor.train_partition``); the updates are summed here in shard order."""
     shards = shards_of(ids, lengths, n)
-    busy = sum(1 for tokens, _ in shards if tokens.size)
-    if owned:
-        rule = combine.make_rule("sum", busy, cfg.partition_alpha_scale or 1.0, cfg.sg)
-        syncs = stratified.rounds_per_epoch(n, ids.size, cfg.syncs_per_epoch) * n
-    else:
-        rule = combine.make_rule(cfg.combine, busy, cfg.partition_alpha_scale, cfg.sg)
-        syncs = cfg.syncs_per_epoch or rule.default_syncs(ids.size / busy)
-    keep, table = keep_probabilities(vocab.counts, cfg.sample), negative_table(vocab.counts, cfg.ns_exponent)
-    group = negative_group(cfg.effective_negative_group, len(vocab))
-    params = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
-                          chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
-                          shared_by=group, shared_draws=cfg.negative_draws_for(group))
+    records = [[((i, 0, 0), (tokens, np.diff(starts)))] if tokens.size else [] for i, (tokens, starts) in
+               enumerate(shards)]
 
     def spread():
         counts = np.stack([np.bincount(t, minlength=len(vocab)) for t, _ in shards]).astype(np.float64)
         squares = (counts ** 2).sum(0)
         return np.divide(counts.sum(0) ** 2, squares, out=np.ones(len(vocab)), where=squares > 0)
-    rates = None if owned else rule.row_rates(spread, vocab, cfg, params.chunk_words)
+    busy = sum(1 for tokens, _ in shards if tokens.size)
+    schedule = averaging_schedule(vocab, cfg, busy, ids.size, n, spread, owned)
+    rule, key = schedule.rule, uuid.uuid4().hex
     w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
+    model, tables = _Held((w_in, w_out)), _Held((vocab.counts, schedule.rates))
     started = time.perf_counter()
-    steps = cfg.epochs * syncs
     for epoch in range(cfg.epochs):
-        owners = stratified.output_owners(vocab.counts, cfg.sample, n, cfg.seed, epoch) if owned else None
-        for sync in range(syncs):
-            step = epoch * syncs + sync
-            lo_rate = learning_rate(cfg, step / steps) * rule.scale
-            hi_rate = learning_rate(cfg, (step + 1) / steps) * rule.scale
+        owners = _Held(stratified.output_owners(vocab.counts, cfg.sample, n, cfg.seed, epoch)) if owned else None
+        for sync in range(schedule.syncs):
+            task = sync_task(cfg, schedule, epoch, sync, len(vocab), key)
             summed = None
-            for index, (tokens, starts) in enumerate(shards):
-                piece, pieces, negatives, mask, negative_rng = sync, syncs, table, None, None
-                if owned:
-                    (piece, block), pieces = stratified.owned_block(index, sync, n), syncs // n
-                    mask, negatives = stratified.owned_negatives(block, vocab.counts, owners, cfg.ns_exponent)
-                    negative_rng = stratified.owned_negative_rng(cfg.seed, epoch, sync, n, index)
-                lo, hi = sync_slice(starts, piece, pieces) if tokens.size else (0, 0)
-                if hi <= lo:
-                    continue
-                a, b = w_in.copy(), w_out.copy()
-                base = int(starts[lo])
-                stats = train_shard(a, b, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep, negatives,
-                                    params, lo_rate, hi_rate, shard_rng(cfg.seed, epoch, piece, index), rates, mask,
-                                    negative_rng)
-                a -= w_in
-                b -= w_out
-                block = combine.unpack_block(combine.pack_block(
-                    stats.in_updates.astype(np.float32), stats.out_updates.astype(np.float32), a, b, rule.weighted))
-                summed = block if summed is None else tuple(x + y for x, y in zip(summed, block))
+            for index in range(n):
+                for block, value in train_partition(index, records[index], task, model, tables, owners):
+                    if block == 0:  # one block of all the rows; the other record is the stats
+                        unpacked = combine.unpack_block(value[1])
+                        summed = unpacked if summed is None else tuple(x + y for x, y in zip(summed, unpacked))
             n_in, n_out, touched, d_in, d_out = summed
             rows = slice(0, len(vocab))
             rule.apply(0, rows, w_in, n_in, touched[0], d_in)
             rule.apply(1, rows, w_out, n_out, touched[1], d_out)
     seconds = time.perf_counter() - started
     return {**quality(vocab, w_in), "seconds": seconds,
-            "syncs_per_epoch": syncs}
+            "syncs_per_epoch": schedule.syncs}
 
 
 class _Held:

@@ -287,68 +287,109 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
 
 
 @dataclass(frozen=True)
-class _Averaging:
-    """What every averaging sync of a run shares: the kernel's settings, the combine rule, syncs
-    per epoch, the row blocks updates are shipped in, where they are summed, and the broadcast
-    counts and per-row rates."""
+class AveragingSchedule:
+    """Averaging's settings that need no Spark: the kernel's, the combine rule, syncs per epoch,
+    per-row learning-rate factors (None: one rate), and the output blocks of stratified CBOW (0:
+    none). ``bench/shards_lab.py`` trains with the same schedule in one process."""
 
     kernel: KernelParams
     rule: combine.Rule
     syncs: int
+    rates: tuple[np.ndarray, np.ndarray] | None
+    owned_blocks: int
+
+
+@dataclass(frozen=True)
+class _Averaging:
+    """What every averaging sync of a run shares: its schedule, the row blocks updates are shipped
+    in, where they are summed, and the broadcast counts and per-row rates."""
+
+    schedule: AveragingSchedule
     block_rows: int
     n_blocks: int
     direct: bool
     tables_bc: object
     tables_key: str  # names the run's tables: Python workers reuse what they built from them
-    owned_blocks: int = 0  # CBOW stratified: output rows owned in this many blocks, syncs are sub-epochs
-    counts: np.ndarray | None = None  # the vocabulary's counts (to deal the blocks each epoch)
+    counts: np.ndarray  # the vocabulary's counts (to deal stratified CBOW's blocks each epoch)
+
+    @property
+    def kernel(self) -> KernelParams:
+        return self.schedule.kernel
+
+    @property
+    def rule(self) -> combine.Rule:
+        return self.schedule.rule
+
+    @property
+    def syncs(self) -> int:
+        return self.schedule.syncs
+
+    @property
+    def owned_blocks(self) -> int:
+        return self.schedule.owned_blocks
 
 
-def _plan_averaging(sc, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainConfig, owned: bool = False) -> _Averaging:
-    """Averaging's settings; ``owned``: CBOW stratified (:mod:`sparkw2v.stratified`), where every
+def averaging_schedule(vocab: Vocabulary, cfg: TrainConfig, busy: int, words: int, chains: int,
+                       spread: Callable[[], np.ndarray], owned: bool = False) -> AveragingSchedule:
+    """The schedule of ``busy`` partitions (of ``chains``) holding ``words`` corpus words in all;
+    ``spread()`` is how many partitions each word is spread over (:func:`word_spread`), asked only
+    if the rule needs it. ``owned``: CBOW stratified (:mod:`sparkw2v.stratified`), where every
     partition's output rows are its own in each sub-epoch and the changes are summed."""
-    busy = {i % encoded.num_chains for i, words in enumerate(encoded.shard_words) if words}
     if owned:
-        rule = combine.make_rule("sum", len(busy), cfg.partition_alpha_scale or 1.0, cfg.sg)
+        rule = combine.make_rule("sum", busy, cfg.partition_alpha_scale or 1.0, cfg.sg)
     else:
-        rule = combine.make_rule(cfg.combine, len(busy), cfg.partition_alpha_scale, cfg.sg)
+        rule = combine.make_rule(cfg.combine, busy, cfg.partition_alpha_scale, cfg.sg)
     group = negative_group(cfg.effective_negative_group, len(vocab))
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
                           chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
                           shared_by=group, shared_draws=cfg.negative_draws_for(group))
+    if owned:
+        syncs = stratified.rounds_per_epoch(chains, words, cfg.syncs_per_epoch) * chains
+        return AveragingSchedule(kernel, rule, syncs, None, chains)
+    rates = rule.row_rates(spread, vocab, cfg, kernel.chunk_words)
+    syncs = cfg.syncs_per_epoch or rule.default_syncs(words / max(busy, 1))
+    return AveragingSchedule(kernel, rule, syncs, rates, 0)
+
+
+def sync_task(cfg: TrainConfig, schedule: AveragingSchedule, epoch: int, sync: int, block_rows: int,
+              tables_key: str) -> executor.TrainTask:
+    """What the tasks of sync ``sync`` of epoch ``epoch`` are told."""
+    steps = cfg.epochs * schedule.syncs
+    step = epoch * schedule.syncs + sync
+    return executor.TrainTask(
+        kernel=schedule.kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=schedule.syncs,
+        alpha_start=learning_rate(cfg, step / steps) * schedule.rule.scale,
+        alpha_end=learning_rate(cfg, (step + 1) / steps) * schedule.rule.scale,
+        sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=block_rows,
+        weighted=schedule.rule.weighted, tables_key=tables_key, owned_blocks=schedule.owned_blocks)
+
+
+def _plan_averaging(sc, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainConfig, owned: bool = False) -> _Averaging:
+    """Averaging's settings on Spark: :func:`averaging_schedule`, the row blocks updates are
+    shipped in, where they are summed, and the broadcast counts and rates."""
+    busy = {i % encoded.num_chains for i, words in enumerate(encoded.shard_words) if words}
+    schedule = averaging_schedule(vocab, cfg, len(busy), encoded.words, encoded.num_chains,
+                                  functools.partial(word_spread, encoded, len(vocab)), owned)
     block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
     direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, encoded.num_chains)
     log.debug("summing partition updates on the %s", "driver" if direct else "executors")
-    if owned:
-        blocks, rates = encoded.num_chains, None
-        syncs = stratified.rounds_per_epoch(blocks, encoded.words, cfg.syncs_per_epoch) * blocks
-    else:
-        blocks = 0
-        rates = rule.row_rates(functools.partial(word_spread, encoded, len(vocab)), vocab, cfg, kernel.chunk_words)
-        syncs = cfg.syncs_per_epoch or rule.default_syncs(encoded.words / max(len(busy), 1))
-    return _Averaging(kernel, rule, syncs, block_rows, -(-len(vocab) // block_rows), direct,
-                      sc.broadcast((vocab.counts, rates)), uuid.uuid4().hex, blocks, vocab.counts)
+    return _Averaging(schedule, block_rows, -(-len(vocab) // block_rows), direct,
+                      sc.broadcast((vocab.counts, schedule.rates)), uuid.uuid4().hex, vocab.counts)
 
 
 def _average_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig, plan: _Averaging, epoch: int,
                    w_in: np.ndarray, w_out: np.ndarray) -> combine.SyncStats:
     """One epoch of ``plan.syncs`` averaging syncs, updating ``w_in`` and ``w_out`` in place."""
-    totals, syncs, steps = combine.SyncStats(), plan.syncs, cfg.epochs * plan.syncs
+    totals, syncs = combine.SyncStats(), plan.syncs
     sc = spark.sparkContext
     owners_bc = sc.broadcast(stratified.output_owners(plan.counts, cfg.sample, plan.owned_blocks, cfg.seed, epoch)) \
         if plan.owned_blocks else None
     try:
         for sync in range(syncs):
-            step = epoch * syncs + sync
             label = f"epoch {epoch + 1}/{cfg.epochs}" + (
                 f" {'sub-epoch' if plan.owned_blocks else 'sync'} {sync + 1}/{syncs}" if syncs > 1 else "")
             describe_job(spark, label, words=encoded.words // syncs)
-            task = executor.TrainTask(
-                kernel=plan.kernel, seed=cfg.seed, epoch=epoch, sync=sync, syncs_per_epoch=syncs,
-                alpha_start=learning_rate(cfg, step / steps) * plan.rule.scale,
-                alpha_end=learning_rate(cfg, (step + 1) / steps) * plan.rule.scale,
-                sample=cfg.sample, ns_exponent=cfg.ns_exponent, block_rows=plan.block_rows,
-                weighted=plan.rule.weighted, tables_key=plan.tables_key, owned_blocks=plan.owned_blocks)
+            task = sync_task(cfg, plan.schedule, epoch, sync, plan.block_rows, plan.tables_key)
             sync_started = time.perf_counter()
             stats = _sync(sc, encoded, task, w_in, w_out, plan.tables_bc, plan.n_blocks, plan.rule, plan.direct,
                           owners_bc)
