@@ -302,7 +302,10 @@ def tree_cpu_since(before: dict | None = None):
     return sum(max(0.0, v - before.get(p, 0.0)) for p, v in mine.items())
 
 
-def _nothing(_rows):
+def _nothing(rows):
+    # A Python worker whose input is left unread is not reused: the next task would start a new one.
+    for _ in rows:
+        pass
     return iter(())
 
 

@@ -316,9 +316,13 @@ def cell_pairs(sources: list[tuple], q: int) -> tuple[np.ndarray, np.ndarray, tu
     return np.concatenate(xs), np.concatenate(ys), (words, kept)
 
 
-def deal_blocks(b: int, _, owners_bc, model_bc) -> Iterator[tuple]:
+def deal_blocks(b: int, rows: Iterable, owners_bc, model_bc) -> Iterator[tuple]:
     """Cut blocks ``b`` of the broadcast model, keyed for the task training cell ``(b, b)``
-    first: ``(b, (kind, b, raw float32 rows, stats))``."""
+    first: ``(b, (kind, b, raw float32 rows, stats))``. ``rows`` (the partition of a
+    ``parallelize``) is read to its end: PySpark does not reuse a Python worker that left its
+    input unread."""
+    for _ in rows:
+        pass
     _, owner_in, owner_out = owners_bc.value
     w_in, w_out = model_bc.value
     yield b, (INPUT, b, w_in[owner_in == b].tobytes(), SyncStats())

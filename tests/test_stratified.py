@@ -185,8 +185,10 @@ def test_a_sub_epoch_task_changes_only_its_cell_and_passes_the_output_block_on()
     cell = CellTask(seed=1, epoch=0, round=0, sub_epoch=1, blocks=k, rounds=1, negative=3, ns_exponent=0.75,
                     alpha_start=0.05, alpha_end=0.04, step_pairs=step_pairs(k), vector_size=8)
     # Task 2 holds its input block and, in sub-epoch 1, output block 0 (dealt to task 0, passed on once).
-    held = [*routed[2], *(r for r in deal_blocks(2, (), owners, model) if r[1][0] == INPUT),
+    source = iter([2])   # the parallelize partition deal_blocks runs over: read to its end (worker reuse)
+    held = [*routed[2], *(r for r in deal_blocks(2, source, owners, model) if r[1][0] == INPUT),
             *(r for r in deal_blocks(0, (), owners, model) if r[1][0] == OUTPUT)]
+    assert next(source, None) is None
     sent = dict(train_sub_epoch(2, iter(held), cell, owners))
     (kind_in, p, block_in, stats), (kind_out, q, block_out, _) = sent[2], sent[1]   # output block 0 goes to task 1
     assert (kind_in, p, kind_out, q) == (INPUT, 2, OUTPUT, 0) and stats.examples > 0
