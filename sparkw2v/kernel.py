@@ -166,14 +166,18 @@ class ScatterPlan:
     same for 14K or 1M words.
     """
 
-    def __init__(self, vocab: int, rows: list[np.ndarray] | np.ndarray, value_rows: list[np.ndarray] | None = None,
-                 cap: int = 0, counts: np.ndarray | None = None, dtype=np.float32, drop: np.ndarray | None = None,
+    def __init__(self, vocab: int, rows: list[np.ndarray] | np.ndarray,
+                 value_rows: list[np.ndarray] | np.ndarray | None = None, cap: int = 0,
+                 counts: np.ndarray | None = None, dtype=np.float32, drop: np.ndarray | None = None,
                  row_scale: np.ndarray | None = None, sizes: np.ndarray | None = None):
         if sizes is None:  # one array per step
             sizes = np.array([r.size for r in rows], dtype=np.int64)
-            rows = np.concatenate(rows) if len(rows) > 1 else rows[0]
+            rows = np.concatenate(rows) if len(rows) > 1 else rows[0] if rows else np.zeros(0, np.int32)
             if value_rows is not None:
                 value_rows = np.concatenate(value_rows) if len(value_rows) > 1 else value_rows[0]
+        sizes = np.asarray(sizes, dtype=np.int64)
+        if int(sizes.sum()) != rows.size:
+            raise ValueError(f"steps of {int(sizes.sum())} entries in all, but {rows.size} rows")
         self.steps = sizes.size
         self.rows = self.cols = self.local = self.data = self.scaled = None
         self.entry_start = np.zeros(self.steps + 1, dtype=np.int64)  # step k owns entries [start[k], start[k+1])

@@ -286,7 +286,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AveragingSchedule:
     """Averaging's settings that need no Spark: the kernel's, the combine rule, syncs per epoch,
     per-row learning-rate factors (None: one rate), and the output blocks of stratified CBOW (0:

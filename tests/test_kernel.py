@@ -168,6 +168,15 @@ def test_planned_steps_match_one_scatter_add_per_step(vocab):
     assert target[1, 0] == 1.0 and target[2, 0] == 2.0
     assert counts[1] == expected_counts[1] + 2
 
+    # The same steps given as one flat array with their sizes plan the same scatter-adds.
+    flat = ScatterPlan(vocab, np.concatenate(steps), np.concatenate(value_rows), cap=2,
+                       sizes=np.array([r.size for r in steps]))
+    for name in ("rows", "cols", "local", "data", "entry_start"):
+        np.testing.assert_array_equal(getattr(flat, name), getattr(plan, name))
+    with pytest.raises(ValueError, match="steps of 4 entries in all, but 5 rows"):
+        ScatterPlan(vocab, np.arange(5), sizes=np.array([2, 2]))
+    assert ScatterPlan(vocab, []).steps == 0
+
 
 def planted_corpus(rng, groups=2, words_per_group=8, sentences=600, length=8):
     """Sentences drawn from one topic group each; returns (tokens, starts, counts, group of word)."""
