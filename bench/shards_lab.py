@@ -187,12 +187,13 @@ def main(argv=None) -> int:
     parser.add_argument("--strategy", default="average", choices=("average", "stratified"))
     parser.add_argument("--syncs", type=int, help="syncs per epoch (default: the rule's choice)")
     parser.add_argument("--alpha-scale", type=float, help="partition_alpha_scale (default: the rule's)")
+    parser.add_argument("--min-count", type=int, default=5)
     args = parser.parse_args(argv)
-    vocab, ids, lengths = encode(args.corpus, 5)
+    vocab, ids, lengths = encode(args.corpus, args.min_count)
     runs = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         cfg = TrainConfig(sg=not args.cbow, seed=seed, combine=args.combine, syncs_per_epoch=args.syncs,
-                          partition_alpha_scale=args.alpha_scale).validate(require_io=False)
+                          partition_alpha_scale=args.alpha_scale, min_count=args.min_count).validate(require_io=False)
         if args.strategy == "stratified" and args.cbow:  # output rows owned, changes summed
             runs.append(run(vocab, ids, lengths, cfg, args.shards, owned=True))
         else:
