@@ -17,9 +17,7 @@ would (their output rows are disjoint, their input copies independent).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from shards_lab import encode, quality, shards_of  # noqa: E402
+from shards_lab import encode, over_seeds, quality, shards_of  # noqa: E402
 from sparkw2v import stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
 from sparkw2v.kernel import KernelStats, _offsets, _sentence_room, cbow_step  # noqa: E402
@@ -129,15 +127,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     vocab, ids, lengths = encode(args.corpus, 5)
     step = args.step or max(32, 1024 // args.shards)
-    runs = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        started = time.perf_counter()
-        cfg = TrainConfig(sg=False, seed=seed).validate(require_io=False)
-        runs.append(run(vocab, ids, lengths, cfg, args.shards, args.sub_epochs, args.input, step))
-        print(json.dumps({"seed": seed, **runs[-1], "seconds": time.perf_counter() - started}), flush=True)
-    ws, analogy = np.array([r["ws"] for r in runs]), np.array([r["analogy"] for r in runs])
+    _, scores = over_seeds(args.seeds, lambda seed: run(vocab, ids, lengths, TrainConfig(sg=False, seed=seed).validate(
+        require_io=False), args.shards, args.sub_epochs, args.input, step))
     print(f"CBOW, output rows owned, {args.shards} shards, {args.sub_epochs} sub-epochs, input {args.input}, "
-          f"step {step}: WS353 {ws.mean():.3f} ± {ws.std():.3f}, analogy {analogy.mean():.4f} ± {analogy.std():.4f}")
+          f"step {step}: {scores}")
     return 0
 
 

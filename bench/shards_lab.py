@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -177,6 +178,21 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
             "syncs_per_epoch": rounds * n}
 
 
+def over_seeds(seeds: str, train: Callable[[int], dict]) -> tuple[list[dict], str]:
+    """``train(seed)`` for every seed of ``seeds`` ("1,2,3"), each result printed as a JSON line
+    (with its seconds, if it has none); returns the results and their scores' mean ± standard
+    deviation, as text."""
+    runs = []
+    for seed in [int(s) for s in seeds.split(",")]:
+        started = time.perf_counter()
+        result = train(seed)
+        result.setdefault("seconds", time.perf_counter() - started)
+        runs.append(result)
+        print(json.dumps({"seed": seed, **result}), flush=True)
+    ws, analogy = np.array([r["ws"] for r in runs]), np.array([r["analogy"] for r in runs])
+    return runs, f"WS353 {ws.mean():.3f} ± {ws.std():.3f}, analogy {analogy.mean():.4f} ± {analogy.std():.4f}"
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default=str(ROOT / "sparkw2v" / "data" / "brown.txt.gz"))
@@ -190,20 +206,16 @@ def main(argv=None) -> int:
     parser.add_argument("--min-count", type=int, default=5)
     args = parser.parse_args(argv)
     vocab, ids, lengths = encode(args.corpus, args.min_count)
-    runs = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
+
+    def train(seed: int) -> dict:
         cfg = TrainConfig(sg=not args.cbow, seed=seed, combine=args.combine, syncs_per_epoch=args.syncs,
                           partition_alpha_scale=args.alpha_scale, min_count=args.min_count).validate(require_io=False)
         if args.strategy == "stratified" and args.cbow:  # output rows owned, changes summed
-            runs.append(run(vocab, ids, lengths, cfg, args.shards, owned=True))
-        else:
-            runs.append((run_stratified if args.strategy == "stratified" else run)(vocab, ids, lengths, cfg,
-                                                                                   args.shards))
-        print(json.dumps({"seed": seed, **runs[-1]}), flush=True)
-    ws, analogy = np.array([r["ws"] for r in runs]), np.array([r["analogy"] for r in runs])
+            return run(vocab, ids, lengths, cfg, args.shards, owned=True)
+        return (run_stratified if args.strategy == "stratified" else run)(vocab, ids, lengths, cfg, args.shards)
+    runs, scores = over_seeds(args.seeds, train)
     print(f"{args.shards} shards, {args.combine}, {'CBOW' if args.cbow else 'skip-gram'}, "
-          f"{runs[0]['syncs_per_epoch']} syncs/epoch: WS353 {ws.mean():.3f} ± {ws.std():.3f}, "
-          f"analogy {analogy.mean():.4f} ± {analogy.std():.4f} ({len(runs)} seeds)")
+          f"{runs[0]['syncs_per_epoch']} syncs/epoch: {scores} ({len(runs)} seeds)")
     return 0
 
 

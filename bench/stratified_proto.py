@@ -15,9 +15,7 @@ it can try what a task could not do (negatives outside its output block).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from shards_lab import _Held, encode, quality, shards_of  # noqa: E402
+from shards_lab import _Held, encode, over_seeds, quality, shards_of  # noqa: E402
 from sparkw2v import stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
 from sparkw2v.kernel import train_pairs  # noqa: E402
@@ -86,15 +84,10 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat-cap", type=int, default=0)
     args = parser.parse_args(argv)
     vocab, ids, lengths = encode(args.corpus, 5)
-    runs = []
-    for seed in [int(s) for s in args.seeds.split(",")]:
-        started = time.perf_counter()
-        cfg = TrainConfig(seed=seed).validate(require_io=False)
-        runs.append(run(vocab, ids, lengths, cfg, args.shards, args.negatives, args.step, args.repeat_cap))
-        print(json.dumps({"seed": seed, **runs[-1], "seconds": time.perf_counter() - started}), flush=True)
-    ws, analogy = np.array([r["ws"] for r in runs]), np.array([r["analogy"] for r in runs])
+    _, scores = over_seeds(args.seeds, lambda seed: run(vocab, ids, lengths, TrainConfig(seed=seed).validate(
+        require_io=False), args.shards, args.negatives, args.step, args.repeat_cap))
     print(f"{args.shards} shards, negatives {args.negatives}, step {args.step or 'default'}, cap {args.repeat_cap}: "
-          f"WS353 {ws.mean():.3f} ± {ws.std():.3f}, analogy {analogy.mean():.4f} ± {analogy.std():.4f}")
+          f"{scores}")
     return 0
 
 
