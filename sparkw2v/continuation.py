@@ -55,7 +55,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import vector_table
+from . import report, vector_table
 from .config import TrainConfig
 from .corpus import CorpusInput, InputError, reading_input, word_counts
 from .memory import check_memory
@@ -399,10 +399,12 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
     fs = vector_table._FS(spark, path)
     staged = f"counts-{uuid.uuid4().hex[:12]}"
     staged_path = f"{path}/{vector_table.STAGING}/{staged}"
+    # Drawn while the counts and tables are written (the chart needs only the metadata).
+    chart = report.chart_later({**metadata, "vocab_size": len(vocab), "vector_size": int(w_in.shape[1])})
     try:
         describe_job(spark, "publish: write word counts")
         try:
-            counts.repartition(max(1, -(-vocab.distinct_words // 4_000_000))).write.parquet(staged_path)
+            write_counts(spark, counts, vocab.distinct_words, staged_path, fs.is_local(path))
             files = vector_table.file_entries(fs, staged_path, COUNTS)
         except Exception as exc:
             if vector_table.storage_full(exc):
@@ -410,7 +412,7 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
             raise
         location = vector_table.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
                                             overwrite=overwrite, keep_versions=keep_versions,
-                                            expect_version=expect_version, extra_files=files)
+                                            expect_version=expect_version, extra_files=files, chart=chart)
     except BaseException:
         if fs.exists(staged_path):
             fs.delete(staged_path)
@@ -422,6 +424,25 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
     fs.rename(staged_path, f"{location}/{COUNTS}")
     vector_table.drop_empty_staging(fs, path)
     return location
+
+
+#: Distinct words up to which a local output's counts table is collected and written by the
+#: driver (pyarrow, ~16 bytes a word): a Spark write job costs over a second even for a few rows.
+COUNTS_ON_DRIVER = 4_000_000
+
+
+def write_counts(spark: SparkSession, counts: DataFrame, distinct_words: int, path: str, local: bool) -> None:
+    """Write the counts table (word, count, batch_count) as the Parquet directory ``path``: by
+    the driver when ``local`` and at most :data:`COUNTS_ON_DRIVER` words, else by Spark's writer
+    (a file per 4M words)."""
+    if local and distinct_words <= COUNTS_ON_DRIVER:
+        # ``distinct_words`` is a hint; the limit keeps a longer table off the driver.
+        table = counts.select("word", "count", "batch_count").limit(COUNTS_ON_DRIVER + 1).toArrow()
+        if table.num_rows <= COUNTS_ON_DRIVER:
+            vector_table.write_parquet(spark, table, COUNTS_ON_DRIVER, path)
+            return
+        distinct_words = table.num_rows
+    counts.repartition(max(1, -(-distinct_words // COUNTS_ON_DRIVER))).write.parquet(path)
 
 
 def counts_frame(spark: SparkSession, counts) -> DataFrame:

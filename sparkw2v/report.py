@@ -12,6 +12,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import threading
+from typing import Callable
 
 from .config import TrainConfig
 from .progress import format_count, format_seconds
@@ -56,7 +58,8 @@ def chart_png(meta: dict) -> bytes | None:
                  f"{'skip-gram' if params.get('sg', True) else 'CBOW'}, "
                  f"{format_count(meta.get('corpus_words') or 0)} corpus words")
         scores = _scores(meta.get("evaluation") or {})
-        figure.suptitle(f"version {meta.get('version', '?')}: {title}" + (f"\n{scores}" if scores else ""),
+        version = f"version {meta['version']}: " if meta.get("version") is not None else ""
+        figure.suptitle(version + title + (f"\n{scores}" if scores else ""),
                         fontsize=10)
         out = io.BytesIO()
         figure.savefig(out, format="png")
@@ -64,6 +67,24 @@ def chart_png(meta: dict) -> bytes | None:
     except Exception as exc:
         log.warning("could not draw the training chart: %s", exc)
         return None
+
+
+def chart_later(meta: dict) -> Callable[[], bytes | None]:
+    """:func:`chart_png` drawn in a thread while the caller writes the tables; call the
+    result for the PNG bytes (it waits). Importing matplotlib and drawing take about a second,
+    mostly while the main thread waits on Spark or on the disk."""
+    result: list = [None]
+
+    def draw() -> None:
+        result[0] = chart_png(meta)
+
+    thread = threading.Thread(target=draw, name="sparkw2v-chart", daemon=True)
+    thread.start()
+
+    def png() -> bytes | None:
+        thread.join()
+        return result[0]
+    return png
 
 
 def _scores(evaluation: dict) -> str:

@@ -52,6 +52,7 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
@@ -167,6 +168,10 @@ class _FS:
     def uri(self, path: str) -> str:
         """The qualified path as a URI (reserved characters percent-encoded), for pyarrow."""
         return str(self.fs.makeQualified(self.p(path)).toUri().toString())
+
+    def is_local(self, path: str) -> bool:
+        """Whether ``path`` is on the driver's local filesystem (``file:``)."""
+        return urlsplit(self.uri(path)).scheme == "file"
 
     def data_files(self, path: str) -> dict[str, int]:
         """Sizes of the data files under directory ``path`` by relative path (recursive;
@@ -318,11 +323,10 @@ def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path
     """
     rows_per_file = -(-table.num_rows // max(1, -(-table.num_rows // rows_per_file))) or 1  # even files
     fs = _FS(spark, path)
-    where = urlsplit(fs.uri(path))
-    if where.scheme == "file":
+    if fs.is_local(path):
         # Written beside the target, then moved in by Hadoop's local filesystem, which adds the
         # .crc checksum files its readers verify (as Spark's writer would have).
-        local = unquote(where.path)
+        local = unquote(urlsplit(fs.uri(path)).path)
         written = f"{local.rstrip('/')}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             write_local_parquet(table, rows_per_file, written)
@@ -392,7 +396,8 @@ def spark_run(spark: SparkSession) -> dict:
 
 def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                 metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS,
-                expect_version: int | None = None, extra_files: dict | None = None) -> str:
+                expect_version: int | None = None, extra_files: dict | None = None,
+                chart: Callable[[], bytes | None] | None = None) -> str:
     """Publish a complete model as the next version of ``path``; returns the version's full path.
 
     The version is written under ``path/_staging`` and renamed into
@@ -401,9 +406,12 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     (0: none yet) makes publishing a compare-and-swap: if another version than that
     is the newest, nothing is published and :class:`ConcurrentPublishError` says
     which. ``extra_files`` adds entries (e.g. a counts table moved in later) to the
-    recorded file list.
+    recorded file list. ``chart`` gives the version's PNG chart (:func:`report.chart_later`;
+    default: drawn from ``metadata`` while the tables are written).
     """
     started = time.perf_counter()
+    if chart is None:
+        chart = report.chart_later({**metadata, "vocab_size": len(vocab), "vector_size": int(w_in.shape[1])})
     path = _strip_slash(path)
     fs = _FS(spark, path)
     check_output(spark, path, overwrite)
@@ -435,9 +443,9 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
                 meta["timings"] = {**metadata["timings"], "publish_seconds": time.perf_counter() - started}
             try:
                 fs.write_text(f"{staging}/{METADATA}", json.dumps(meta, indent=2, sort_keys=True, default=_json))
-                chart = report.chart_png(meta)
-                if chart is not None:
-                    fs.write_bytes(f"{staging}/{report.CHART}", chart)
+                png = chart()
+                if png is not None:
+                    fs.write_bytes(f"{staging}/{report.CHART}", png)
             except Exception as exc:
                 if storage_full(exc):
                     _raise_full(spark, path, exc)

@@ -54,3 +54,41 @@ def test_rows_are_split_into_files_in_order(spark, tmp_path, writer):
     assert frame.orderBy("id").toArrow().column("vector").to_pylist()[9] == [18.0, 19.0]
     writer(spark, table.slice(0, 0), 4, str(tmp_path / "empty"))
     assert spark.read.parquet(str(tmp_path / "empty")).count() == 0
+
+
+@pytest.mark.parametrize("local, hint", [(True, 5), (True, 2), (False, 5)])
+def test_counts_table_is_the_same_whichever_writer(spark, tmp_path, monkeypatch, local, hint):
+    """The counts table of a local output is collected and written by the driver; a remote one,
+    or one longer than its ``distinct_words`` hint said (past the driver's limit), by Spark's writer."""
+    from sparkw2v import continuation
+    monkeypatch.setattr(continuation, "COUNTS_ON_DRIVER", 4)
+    written = []
+    monkeypatch.setattr(continuation.vector_table, "write_parquet",
+                        lambda *a, **k: written.append(True) or write_parquet(*a, **k))
+    rows = [("the", 9), ("of", 5), ("ünïcode", 5), ("a", 2), ("zebra", 1)]
+    counts = continuation.counts_frame(spark, spark.createDataFrame(rows, continuation.COUNTS_SCHEMA))
+    continuation.write_counts(spark, counts, hint, str(tmp_path / "counts"), local)
+    assert not written  # 5 rows: past the limit of 4 whatever the hint, and remote goes to Spark anyway
+    back = spark.read.parquet(str(tmp_path / "counts"))
+    assert sorted(back.select("word", "count", "batch_count").collect()) == sorted((w, c, c) for w, c in rows)
+    assert [f.dataType.simpleString() for f in back.schema.fields] == ["string", "bigint", "bigint"]
+
+
+def test_counts_table_within_the_limit_is_written_by_the_driver(spark, tmp_path, monkeypatch):
+    from sparkw2v import continuation
+    written = []
+    monkeypatch.setattr(continuation.vector_table, "write_parquet",
+                        lambda *a, **k: written.append(True) or write_parquet(*a, **k))
+    counts = continuation.counts_frame(spark, spark.createDataFrame([("a", 3), ("b", 1)], continuation.COUNTS_SCHEMA))
+    continuation.write_counts(spark, counts, 2, str(tmp_path / "counts"), True)
+    assert written and sorted(spark.read.parquet(str(tmp_path / "counts")).collect()) == [("a", 3, 3), ("b", 1, 1)]
+
+
+def test_chart_drawn_in_a_thread_is_the_chart():
+    pytest.importorskip("matplotlib")
+    from sparkw2v import report
+    meta = {"history": [{"epoch": 1, "loss": 2.5, "words_per_second": 1e5, "alpha_end": 0.01},
+                        {"epoch": 2, "loss": 2.2, "words_per_second": 1.1e5, "alpha_end": 0.0001}],
+            "vocab_size": 10, "vector_size": 4, "corpus_words": 100, "parameters": {"sg": True}}
+    png = report.chart_later(meta)()
+    assert png is not None and png.startswith(b"\x89PNG") and png == report.chart_png(meta)
