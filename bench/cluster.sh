@@ -9,7 +9,9 @@
 #
 # Environment: PYTHON (driver interpreter, default .venv/bin/python), CLUSTER_PORT (7177),
 # CLUSTER_TIMEOUT (seconds per spark-submit, 900), CLUSTER_LINES (lines of Brown to train on, 20000),
-# CLUSTER_ENV (an env.tar.gz this script packed before: skips building it).
+# CLUSTER_ENV (an env.tar.gz this script packed before: skips building it), CLUSTER_TRAIN_ARGS
+# (training options, default "--num-partitions 2"; e.g. "--num-partitions 4 --concurrent-shards 4
+# --strategy stratified" trains 4 shards at once across the two executors).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,8 +88,9 @@ mkdir -p "$WORK/events"
 QUIET=$("$PY" -c 'import sparkw2v.session as s; print(s.QUIET_LOG4J)')
 started=$(date +%s)
 say "submitting jobs/train.py"
+# shellcheck disable=SC2086  # CLUSTER_TRAIN_ARGS is a list of options
 submit "$ROOT/jobs/train.py" --input "$WORK/corpus.txt" --output "$WORK/model" --epochs 2 \
-    --num-partitions 2 --show money,city 2>&1 | tee "$WORK/train.out"
+    ${CLUSTER_TRAIN_ARGS:---num-partitions 2} --show money,city 2>&1 | tee "$WORK/train.out"
 say "train took $(( $(date +%s) - started ))s"
 started=$(date +%s)
 say "submitting jobs/query.py"

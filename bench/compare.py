@@ -188,6 +188,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cores", type=int, default=2, help="local[N] for Spark runs")
     parser.add_argument("--syncs", type=int, help="our syncs_per_epoch (default: the library's)")
     parser.add_argument("--combine", help="our combine rule (default: the library's)")
+    parser.add_argument("--min-count", type=int, default=HYPER["min_count"], help="every trainer's min_count")
     parser.add_argument("--json", help="also write all results to this file")
     # internal: run one trainer and print its JSON result
     parser.add_argument("--run-one", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
@@ -195,6 +196,7 @@ def main(argv=None) -> int:
     parser.add_argument("--partitions-one", dest="partitions_one", type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    HYPER["min_count"] = args.min_count
 
     if args.run_one:
         args.partitions = args.partitions_one
@@ -203,7 +205,7 @@ def main(argv=None) -> int:
         return 0
 
     args.corpus = _enlarge(args.corpus, args.repeat)
-    mode = ["--cbow"] if not args.sg else []
+    mode = (["--cbow"] if not args.sg else []) + ["--min-count", str(args.min_count)]
     configs = []
     for peer in args.peers.split(","):
         if peer == "ours":

@@ -623,11 +623,12 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
     """Epoch seconds of ``stratified.train_epoch`` on C cores (K = C blocks), term by term.
 
     Per epoch: one broadcast of the model (created on the driver, fetched and loaded by each
-    task), the pairs' shuffle, and collecting the model at the end. Per round: a stage that
-    reads the cached pairs once and shuffles the round's. Per sub-epoch (R x K of them): a
-    stage of K tasks, each reading its round's pairs from the cache (its group's, once they
-    are cut in groups of diagonals) and moving its two blocks through a shuffle (the output
-    block over the network), and a job per
+    task), the shuffle that cuts every task's pairs into (round, group of diagonals, input
+    block) pieces, and collecting the model at the end. Per group (R x G of them): a stage that
+    reads its K pieces only (the others pruned) and shuffles piece p to task p, over the
+    network. Per sub-epoch (R x K of them): a stage of K tasks, each reading its group's pairs
+    from the cache and moving its two blocks through a shuffle (the output block over the
+    network), and a job per
     ``JOB_SUB_EPOCHS`` sub-epochs. Spark's terms are ``rates`` (launch, shuffle, collect,
     broadcast, reading a cache), measured on this machine; the network is assumed."""
     from sparkw2v import stratified
@@ -646,13 +647,13 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             per_group = stratified.diagonals_per_group(k, round_bytes)
             groups = -(-k // per_group) if per_group < k else 0
             read_share = per_group / k  # of the round's pairs, what a sub-epoch reads
+            pieces = rounds * max(groups, 1)
             terms = {
                 "train": corpus / k / (speeds[dim] * share),
                 "epoch": (model * (rates["broadcast_create_per_byte"] + BROADCAST_LOAD_PER_BYTE + 1 / network)
                           + model * rates["collect_per_byte"] + pairs_task * (rates["shuffle_per_byte"] + 1 / network)),
-                "rounds": rounds * (stage + pairs_task * read + round_bytes * rates["shuffle_per_byte"]
-                                    + groups * (stage + round_bytes * read
-                                                + round_bytes * read_share * rates["shuffle_per_byte"])),
+                # Each piece is read from the cutting shuffle and shuffled again to its task.
+                "rounds": pieces * stage + pairs_task * (2 * rates["shuffle_per_byte"] + 1 / network),
                 "launch": subs * stage + -(-subs // stratified.JOB_SUB_EPOCHS) * rates["job_fixed"],
                 "pairs read": subs * round_bytes * read_share * read,
                 "blocks": subs * (2 * model / k * rates["shuffle_per_byte"] + model / k / network),

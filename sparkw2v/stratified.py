@@ -10,9 +10,10 @@ al. 2011, applied to word2vec as in Spark pull request 37967):
 * Each epoch the vocabulary's input rows and its output rows are each dealt into K
   blocks of about equal load (K = shards trained at once). A skip-gram pair (context x,
   centre y) belongs to cell ``(block_in[x], block_out[y])``.
-* Every shard forms its epoch's pairs (subsampling, reduced windows) once and caches
-  them; each round's pairs then go to the tasks owning their input blocks (a shuffle per
-  round, cached until the round is trained).
+* Every shard forms its epoch's pairs (subsampling, reduced windows) once, and one shuffle
+  cuts them into pieces by round, group of sub-epochs and input block. Each group's pieces
+  then go to the tasks owning their input blocks (a stage that reads those pieces only,
+  cached until the group is trained).
 * A round has K sub-epochs. In sub-epoch ``s``, task ``p`` trains cell ``(p, (p + s) mod K)``
   on the rows of that cell only. The K cells of a sub-epoch share no row, so the result is
   that of training them one after another. Negatives for cell ``(p, q)`` come from block
@@ -72,10 +73,9 @@ def rounds_per_epoch(shards: int, words: int, syncs_per_epoch: int | None = None
 
 #: Sub-epochs chained into one Spark job (at least one round each).
 JOB_SUB_EPOCHS = 32
-#: Once a task's pairs of one round pass this many bytes, the round's pairs are also cached in
-#: groups of about sqrt(K) diagonals: a sub-epoch then reads its group's cells, not all K of
-#: the round's (a cached partition is read whole), at the cost of a pass over the round's
-#: pairs per group.
+#: Once a task's pairs of one round pass this many bytes, the round's pairs are cut and cached
+#: in groups of about sqrt(K) diagonals: a sub-epoch then reads its group's cells, not all K of
+#: the round's (a cached partition is read whole), at the cost of a stage per group.
 GROUP_BYTES = 64 << 20
 #: Bytes of cached pairs per corpus word (8 per pair, 3.7 pairs per word at the defaults).
 PAIR_BYTES_PER_WORD = 8 * 3.7
@@ -84,7 +84,7 @@ PAIR_BYTES_PER_WORD = 8 * 3.7
 def diagonals_per_group(blocks: int, round_bytes: float) -> int:
     """Diagonals (sub-epochs) per cached group of a round whose pairs take ``round_bytes``
     per task: all ``blocks`` (no groups) up to ``GROUP_BYTES``, else about sqrt(blocks), which
-    balances the group passes (K / G) against the cells each sub-epoch reads (G)."""
+    balances the group stages (K / G) against the cells each sub-epoch reads (G)."""
     if round_bytes <= GROUP_BYTES or blocks < 4:
         return blocks
     return -(-blocks // max(1, round(blocks ** 0.5)))
@@ -167,12 +167,18 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
     owner_in, owner_out = assign_blocks(load, blocks, rng), assign_blocks(load, blocks, rng)
     owners_bc = sc.broadcast((counts, owner_in, owner_out))
     model_bc = sc.broadcast((w_in, w_out))
-    persisted, rounds_held = [], []
-    state = pairs = routed = None
+    persisted, groups_held = [], []
+    state = pairs = layout = None
     try:
         task = PairTask(cfg.seed, epoch, cfg.window, cfg.sample, blocks, rounds)
-        routed = (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
-                  .persist(StorageLevel.MEMORY_AND_DISK))
+        per_group = diagonals_per_group(blocks, PAIR_BYTES_PER_WORD * words / blocks / rounds)
+        groups = -(-blocks // per_group)
+        # Every task's pairs are cut once per epoch into R x G x K pieces by a shuffle: (round,
+        # group of diagonals, input block). A group's stage then reads its K pieces only (the
+        # others are pruned away) and hands piece p to task p.
+        layout = (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
+                  .flatMap(functools.partial(group_records, per_group=per_group, blocks=blocks, groups=groups))
+                  .partitionBy(rounds * groups * blocks, _own_block))
         state = (sc.parallelize(range(blocks), blocks)
                  .mapPartitionsWithIndex(functools.partial(deal_blocks, owners_bc=owners_bc, model_bc=model_bc))
                  .partitionBy(blocks, _own_block))
@@ -180,21 +186,14 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
         # A Spark job per JOB_SUB_EPOCHS sub-epochs: each job walks the lineage built so far,
         # and a job per sub-epoch would cost as much as the sub-epoch on a small corpus.
         per_job, first = max(1, JOB_SUB_EPOCHS // blocks), 0
-        per_group = diagonals_per_group(blocks, PAIR_BYTES_PER_WORD * words / blocks / rounds)
-        groups = -(-blocks // per_group) if per_group < blocks else 0
         for r in range(rounds):
-            # The round's pairs, by input block: a task reads 1/R of its pairs per sub-epoch.
-            # Kept as shuffled (no Python pass after it), so the union below needs none either.
-            round_pairs = (routed.filter(functools.partial(_of_round, r)).partitionBy(blocks, _own_block)
-                           .persist(StorageLevel.MEMORY_AND_DISK))
-            rounds_held.append(round_pairs)
-            pairs = round_pairs
             for s in range(blocks):
-                if groups and s % per_group == 0:
-                    pairs = (round_pairs.flatMap(functools.partial(group_pairs, first=s, count=per_group,
-                                                                   blocks=blocks))
-                             .partitionBy(blocks, _own_block).persist(StorageLevel.MEMORY_AND_DISK))
-                    rounds_held.append(pairs)
+                if s % per_group == 0:
+                    piece = (r * groups + s // per_group) * blocks
+                    # Kept as shuffled (no Python pass after it), so the union below needs none either.
+                    pairs = (pruned(sc, layout, range(piece, piece + blocks)).partitionBy(blocks, _own_block)
+                             .persist(StorageLevel.MEMORY_AND_DISK))
+                    groups_held.append(pairs)
                 step = r * blocks + s
                 cell = CellTask(cfg.seed, epoch, r, s, blocks, rounds, cfg.negative, cfg.ns_exponent,
                                 alpha_at(step / subs), alpha_at((step + 1) / subs), step_pairs(blocks),
@@ -206,26 +205,25 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
             if r + 1 - first < per_job and r + 1 < rounds:
                 continue
             if describe is not None:
-                # Per round: its pairs' shuffle, one per group and K sub-epochs; then the job's last
-                # stage; the first job also deals the blocks. Every stage has K tasks (K = the shards'
-                # partitions).
-                tasks = (r + 1 - first) * (blocks + 1 + groups) * blocks + blocks + blocks * (first == 0)
+                # Per round: a stage per group and K sub-epochs; then the job's last stage; the first
+                # job also cuts the pairs and deals the blocks. Every stage has K tasks (K = the
+                # shards' partitions).
+                tasks = (r + 1 - first) * (blocks + groups) * blocks + blocks + 2 * blocks * (first == 0)
                 describe(f"rounds {first + 1}-{r + 1} of {rounds}" if r > first else f"round {r + 1} of {rounds}",
                          (r + 1 - first) / rounds, tasks)
             first = r + 1
             if r + 1 < rounds:
                 state.persist(StorageLevel.MEMORY_AND_DISK).count()
-                for old in persisted + rounds_held:
+                for old in persisted + groups_held:
                     old.unpersist()
-                persisted, rounds_held = [state], []
+                persisted, groups_held = [state], []
         held = state.collect()
     finally:
-        for rdd in [routed, *persisted, *rounds_held]:
-            if rdd is not None:
-                rdd.unpersist()
+        for rdd in [*persisted, *groups_held]:
+            rdd.unpersist()
         model_bc.destroy()
         owners_bc.destroy()
-        state = pairs = routed = persisted = rounds_held = None
+        state = pairs = layout = persisted = groups_held = None
         # The epoch's shuffle files go once the driver JVM collects the RDDs that made them
         # (Spark's cleaner); without a collection they wait for its periodic one (30 minutes).
         sc._jvm.System.gc()
@@ -237,6 +235,19 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
         matrix[np.flatnonzero(owner == b)] = np.frombuffer(buffer, dtype=np.float32).reshape(-1, matrix.shape[1])
         stats = stats + block_stats
     return stats + SyncStats(combine_seconds=time.perf_counter() - started)
+
+
+def pruned(sc, rdd, partitions: range):
+    """The partitions ``partitions`` of ``rdd`` as an RDD of their own (in order, from 0): a
+    stage over it reads those partitions only, where ``filter`` would read them all. Spark's
+    ``PartitionPruningRDD``, which PySpark does not expose; a Scala set of the indices is the
+    filter function it takes."""
+    from pyspark import RDD
+
+    jvm = sc._jvm
+    keep = jvm.org.apache.spark.api.python.PythonUtils.toSeq(jvm.java.util.ArrayList(list(partitions))).toSet()
+    jrdd = jvm.org.apache.spark.rdd.PartitionPruningRDD.create(rdd._jrdd.rdd(), keep).toJavaRDD()
+    return RDD(jrdd, sc, rdd._jrdd_deserializer)
 
 
 # -- executors ------------------------------------------------------------------------------------
@@ -281,8 +292,18 @@ def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc)
                       (bounds[run:run + k + 1] - lo).astype(np.int64).tobytes(), words)
 
 
-def _of_round(r: int, record: tuple) -> bool:
-    return record[1][2] == r
+def group_records(record: tuple, per_group: int, blocks: int, groups: int) -> Iterator[tuple]:
+    """A :func:`route_pairs` record for input block ``p`` and round ``r`` keyed for the epoch's
+    layout: ``((r * groups + g) * blocks + p, value)`` for each group ``g`` of ``per_group``
+    diagonals (:func:`group_pairs`), the record itself when one group holds them all."""
+    p, value = record
+    r = value[2]
+    if groups == 1:
+        yield r * blocks + p, value
+        return
+    for g in range(groups):
+        for _, part in group_pairs(record, g * per_group, per_group, blocks):
+            yield (r * groups + g) * blocks + p, part
 
 
 def group_pairs(record: tuple, first: int, count: int, blocks: int) -> Iterator[tuple]:

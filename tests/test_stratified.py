@@ -12,7 +12,8 @@ from sparkw2v.config import ConfigError
 from sparkw2v.kernel import skipgram_pairs, train_pairs
 from sparkw2v.sampling import negative_table
 from sparkw2v.stratified import (INPUT, OUTPUT, CellTask, PairTask, assign_blocks, cell_pairs, deal_blocks,
-                                 group_pairs, rounds_per_epoch, route_pairs, step_pairs, train_sub_epoch)
+                                 group_pairs, group_records, rounds_per_epoch, route_pairs, step_pairs,
+                                 train_sub_epoch)
 
 from .test_kernel import neighbours_in_own_group, numeric_gradient, planted_corpus
 from .test_training import PLANTED, planted_lines, text_frame
@@ -61,6 +62,24 @@ def test_a_group_keeps_exactly_its_diagonals_cells():
                 assert np.array_equal(got[0], expected[0] if kept else []), (p, s, first)
                 assert np.array_equal(got[1], expected[1] if kept else [])
                 assert got[2] == (expected[2] if first == 0 else (0, 0))
+
+
+def test_the_layout_keys_each_group_of_each_round_for_its_task():
+    k, rounds = 4, 2
+    _, routed, _, _ = _routed(k, rounds)
+    for p in range(k):
+        for record in routed[p]:
+            r = record[1][2]
+            assert list(group_records(record, per_group=k, blocks=k, groups=1)) == [(r * k + p, record[1])]
+            keyed = list(group_records(record, per_group=2, blocks=k, groups=2))
+            assert [key for key, _ in keyed] == [(r * 2 + g) * k + p for g in range(2)]
+            assert [v for _, v in keyed] == [v for g in range(2) for _, v in group_pairs(record, 2 * g, 2, k)]
+
+
+def test_pruned_keeps_only_the_named_partitions_in_order(spark):
+    rdd = spark.sparkContext.parallelize(range(12), 6)
+    part = stratified.pruned(spark.sparkContext, rdd, range(2, 4))
+    assert part.getNumPartitions() == 2 and part.glom().collect() == [[4, 5], [6, 7]]
 
 
 def test_rounds_default_to_about_128_sub_epochs_or_follow_the_user():
