@@ -121,26 +121,37 @@ def publish(args) -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _passthrough(batches):
+    yield from batches
+
+
 def fixed(args) -> None:
-    """Session start, the first (JVM-only) job, the first Python job, a second Python job."""
+    """What a run pays once: session start, then each kind of Spark work a run uses (a JVM job,
+    Python workers, a SQL aggregate, Arrow batches through Python, reading a text file, a
+    broadcast), the first time and the second."""
     started = time.perf_counter()
     spark = _session(args.cores)
     session = time.perf_counter()
-    spark.range(10).count()
-    jvm_job = time.perf_counter()
-    spark.sparkContext.parallelize(range(4), args.cores).map(lambda x: x).count()
-    python_job = time.perf_counter()
-    spark.sparkContext.parallelize(range(4), args.cores).map(lambda x: x).count()
-    again = time.perf_counter()
-    counts = spark.sparkContext.broadcast(np.arange(14_000, dtype=np.int64))
-    spark.sparkContext.parallelize(range(4), args.cores).map(lambda x: int(counts.value[0])).count()
+    sc = spark.sparkContext
+    corpus = str(ROOT / "sparkw2v" / "data" / "brown.txt.gz")
+    counts = sc.broadcast(np.arange(14_000, dtype=np.int64))
+    kinds = (("JVM job", lambda: spark.range(10).count()),
+             ("Python job (workers start)", lambda: sc.parallelize(range(4), args.cores).map(lambda x: x).count()),
+             ("SQL aggregate", lambda: spark.range(1000, numPartitions=args.cores).groupBy("id").count().collect()),
+             ("Arrow through Python (mapInArrow)", lambda: spark.range(1000, numPartitions=args.cores)
+              .mapInArrow(_passthrough, "id long").collect()),
+             ("reading Brown (gzip text)", lambda: spark.read.text(corpus).count()),
+             ("job reading a 14K-count broadcast", lambda: sc.parallelize(range(4), args.cores)
+              .map(lambda x: int(counts.value[0])).count()))
+    print(f"{'session start':<36}{session - started:>7.2f} s")
+    for name, work in kinds:
+        times = []
+        for _ in range(2):
+            begun = time.perf_counter()
+            work()
+            times.append(time.perf_counter() - begun)
+        print(f"{name:<36}{times[0]:>7.2f} s first, {times[1]:.2f} s again")
     counts.destroy()
-    broadcast = time.perf_counter()
-    for name, seconds in (("session start", session - started), ("first JVM job", jvm_job - session),
-                          ("first Python job (workers start)", python_job - jvm_job),
-                          ("second Python job", again - python_job),
-                          ("job reading a 14K-count broadcast", broadcast - again)):
-        print(f"{name:<36}{seconds:>7.2f} s")
 
 
 def main(argv=None) -> int:

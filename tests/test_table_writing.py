@@ -84,11 +84,12 @@ def test_counts_table_within_the_limit_is_written_by_the_driver(spark, tmp_path,
     assert written and sorted(spark.read.parquet(str(tmp_path / "counts")).collect()) == [("a", 3, 3), ("b", 1, 1)]
 
 
-def test_chart_drawn_in_a_thread_is_the_chart():
-    pytest.importorskip("matplotlib")
+def test_chart_is_drawn_in_a_thread_of_its_own(monkeypatch):
+    import threading
+
     from sparkw2v import report
-    meta = {"history": [{"epoch": 1, "loss": 2.5, "words_per_second": 1e5, "alpha_end": 0.01},
-                        {"epoch": 2, "loss": 2.2, "words_per_second": 1.1e5, "alpha_end": 0.0001}],
-            "vocab_size": 10, "vector_size": 4, "corpus_words": 100, "parameters": {"sg": True}}
-    png = report.chart_later(meta)()
-    assert png is not None and png.startswith(b"\x89PNG") and png == report.chart_png(meta)
+    drawn = []
+    monkeypatch.setattr(report, "chart_png", lambda meta: drawn.append(threading.current_thread()) or b"png")
+    png = report.chart_later({"history": [{"epoch": 1}]})
+    assert png() == b"png" and png() == b"png"              # waits once, then keeps the result
+    assert len(drawn) == 1 and drawn[0] is not threading.main_thread()
