@@ -21,12 +21,12 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "bench"))
-from shards_lab import encode, over_seeds, quality, shards_of
+from shards_lab import encode, over_seeds, quality, shards_of, sub_epoch_alphas
 from sparkw2v import stratified
 from sparkw2v.config import TrainConfig
 from sparkw2v.kernel import train_pairs, skipgram_pairs
 from sparkw2v.sampling import keep_probabilities, negative_table
-from sparkw2v.training import initial_weights, learning_rate
+from sparkw2v.training import initial_weights
 
 TABLE = STEP = 0
 
@@ -71,9 +71,7 @@ def run(vocab, ids, lengths, cfg, n, hot, hot_neg_scale, combine):
         sizes_in, sizes_out = np.bincount(owner_in, minlength=n), np.bincount(owner_out, minlength=n)
         for r in range(rounds):
             for s in range(n):
-                at = (r * n + s) / (rounds * n)
-                a0 = learning_rate(cfg, (epoch + at) / cfg.epochs)
-                a1 = learning_rate(cfg, (epoch + at + 1 / (rounds * n)) / cfg.epochs)
+                a0, a1 = sub_epoch_alphas(cfg, epoch, r * n + s, rounds * n)
                 snap_in, snap_out = w_in[hot_rows].copy(), w_out[hot_rows].copy()
                 acc_in, acc_out = np.zeros_like(snap_in), np.zeros_like(snap_out)
                 for p in range(n):

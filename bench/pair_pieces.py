@@ -51,32 +51,29 @@ def _size(records):
     yield sum(len(v[3]) + len(v[4]) for _, v in records)
 
 
-def previous(sc, source, blocks, rounds):
+def _deliver(rounds: int, blocks: int, round_pairs, held: list) -> int:
+    """Hand each round's pairs (``round_pairs(r)``) to their tasks and cache them, as the epoch
+    does; then drop every cache in ``held`` and these. Returns the bytes that reached the tasks."""
     from pyspark import StorageLevel
-    routed = source.persist(StorageLevel.MEMORY_AND_DISK)
-    held, total = [routed], 0
+    total = 0
     for r in range(rounds):
-        round_pairs = (routed.filter(functools.partial(_of_round, r)).partitionBy(blocks, _own_block)
-                       .persist(StorageLevel.MEMORY_AND_DISK))
-        total += sum(round_pairs.mapPartitions(_size).collect())
-        held.append(round_pairs)
-    for rdd in held:
-        rdd.unpersist()
-    return total
-
-
-def current(sc, source, blocks, rounds):
-    from pyspark import StorageLevel
-    layout = source.map(functools.partial(_piece, blocks=blocks)).partitionBy(rounds * blocks, _own_block)
-    held, total = [], 0
-    for r in range(rounds):
-        pairs = (pruned(sc, layout, range(r * blocks, (r + 1) * blocks)).partitionBy(blocks, _own_block)
-                 .persist(StorageLevel.MEMORY_AND_DISK))
+        pairs = round_pairs(r).partitionBy(blocks, _own_block).persist(StorageLevel.MEMORY_AND_DISK)
         total += sum(pairs.mapPartitions(_size).collect())
         held.append(pairs)
     for rdd in held:
         rdd.unpersist()
     return total
+
+
+def previous(sc, source, blocks, rounds):
+    from pyspark import StorageLevel
+    routed = source.persist(StorageLevel.MEMORY_AND_DISK)
+    return _deliver(rounds, blocks, lambda r: routed.filter(functools.partial(_of_round, r)), [routed])
+
+
+def current(sc, source, blocks, rounds):
+    layout = source.map(functools.partial(_piece, blocks=blocks)).partitionBy(rounds * blocks, _own_block)
+    return _deliver(rounds, blocks, lambda r: pruned(sc, layout, range(r * blocks, (r + 1) * blocks)), [])
 
 
 def one_shuffle(sc, source, blocks, rounds):

@@ -157,10 +157,8 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
         held = {b: list(stratified.deal_blocks(b, (), owners, _Held((w_in, w_out)))) for b in range(n)}
         for r in range(rounds):
             for s in range(n):
-                step = (r * n + s) / (rounds * n)
                 cell = stratified.CellTask(cfg.seed, epoch, r, s, n, rounds, cfg.negative, cfg.ns_exponent,
-                                           learning_rate(cfg, (epoch + step) / cfg.epochs),
-                                           learning_rate(cfg, (epoch + step + 1 / (rounds * n)) / cfg.epochs),
+                                           *sub_epoch_alphas(cfg, epoch, r * n + s, rounds * n),
                                            stratified.step_pairs(n), cfg.vector_size)
                 moved = {p: [] for p in range(n)}
                 for p in range(n):
@@ -176,6 +174,13 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
         vectors.append(w_in)
     return {**quality(vocab, w_in), "seconds": seconds,
             "syncs_per_epoch": rounds * n}
+
+
+def sub_epoch_alphas(cfg: TrainConfig, epoch: int, step: int, steps: int) -> tuple[float, float]:
+    """The learning rate at the start and end of sub-epoch ``step`` of an epoch of ``steps``."""
+    at = step / steps
+    return (learning_rate(cfg, (epoch + at) / cfg.epochs),
+            learning_rate(cfg, (epoch + at + 1 / steps) / cfg.epochs))
 
 
 def over_seeds(seeds: str, train: Callable[[int], dict]) -> tuple[list[dict], str]:

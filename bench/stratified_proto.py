@@ -24,12 +24,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from shards_lab import _Held, encode, over_seeds, quality, shards_of  # noqa: E402
+from shards_lab import _Held, encode, over_seeds, quality, shards_of, sub_epoch_alphas  # noqa: E402
 from sparkw2v import stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
 from sparkw2v.kernel import train_pairs  # noqa: E402
 from sparkw2v.sampling import negative_table  # noqa: E402
-from sparkw2v.training import initial_weights, learning_rate  # noqa: E402
+from sparkw2v.training import initial_weights  # noqa: E402
 
 
 def block_tables(counts: np.ndarray, owner_out: np.ndarray, blocks: int, exponent: float) -> list[np.ndarray]:
@@ -61,9 +61,7 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, negatives: str, step: int
         sizes_in, sizes_out = np.bincount(owner_in, minlength=n), np.bincount(owner_out, minlength=n)
         for r in range(rounds):
             for s in range(n):
-                at = (r * n + s) / (rounds * n)
-                alpha_start = learning_rate(cfg, (epoch + at) / cfg.epochs)
-                alpha_end = learning_rate(cfg, (epoch + at + 1 / (rounds * n)) / cfg.epochs)
+                alpha_start, alpha_end = sub_epoch_alphas(cfg, epoch, r * n + s, rounds * n)
                 for p in range(n):
                     q = (p + s) % n
                     x, y, _ = stratified.cell_pairs([v for v in routed[p] if v[2] == r], q)
