@@ -92,7 +92,7 @@ class TrainConfig:
         "distribution")
     partition_alpha_scale: float | None = _opt(
         None, "multiply each shard's learning rate by this to make up for averaging "
-        "(default: min(shards trained at once, 4); stratified CBOW: 1.3)", "distribution")
+        "(default: min(shards trained at once, 4); stratified CBOW: 1)", "distribution")
     strategy: str = _opt(
         "auto", "how shards trained at once share the model: 'stratified' deals the rows into one block per "
         "task and trains disjoint blocks at once, nothing averaged (CBOW: output rows only, the input rows' "

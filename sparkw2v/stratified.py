@@ -411,12 +411,6 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
 # shipped in) and adds the input rows' changes as SGD would. The round's text, subsampling and
 # windows are the same in all K of its sub-epochs, so every centre is trained once per round.
 
-#: Each shard's learning rate times this in stratified CBOW (``--partition-alpha-scale`` sets
-#: another): the summed input rows keep more of one shard's word-similarity score than at 1
-#: (BENCHMARKS.md, "CBOW, `stratified`").
-OWNED_ALPHA_SCALE = 1.3
-
-
 def output_owners(counts: np.ndarray, sample: float, blocks: int, seed: int, epoch: int) -> np.ndarray:
     """The epoch's output block of every row, dealt by expected load (as :func:`assign_blocks`)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, epoch, 0xCB0]))

@@ -336,7 +336,7 @@ def averaging_schedule(vocab: Vocabulary, cfg: TrainConfig, busy: int, words: in
     if the rule needs it. ``owned``: CBOW stratified (:mod:`sparkw2v.stratified`), where every
     partition's output rows are its own in each sub-epoch and the changes are summed."""
     if owned:
-        rule = combine.make_rule("sum", busy, cfg.partition_alpha_scale or stratified.OWNED_ALPHA_SCALE, cfg.sg)
+        rule = combine.make_rule("sum", busy, cfg.partition_alpha_scale or 1.0, cfg.sg)
     else:
         rule = combine.make_rule(cfg.combine, busy, cfg.partition_alpha_scale, cfg.sg)
     group = negative_group(cfg.effective_negative_group, len(vocab))

@@ -345,7 +345,7 @@ def test_cbow_stratified_training_on_spark(spark):
     model = Word2Vec(**settings).fit(frame)
     info, history = model.result.info, model.result.history
     assert (info["strategy"], info["combine"], info["syncs_per_epoch"], info["alpha_scale"]) == \
-        ("stratified", None, 8, stratified.OWNED_ALPHA_SCALE)
+        ("stratified", None, 8, 1.0)
     # 2 rounds of 4 sub-epochs: each round's words count once, each centre is trained once.
     assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
     assert all(4000 < h["examples"] <= 4800 for h in history)
