@@ -284,6 +284,32 @@ def test_missing_input_is_one_line_without_spark_warnings(tmp_path):
     assert "FileStreamSink" not in err and "\tat " not in err and "Exception" not in err, err
 
 
+def test_disk_full_while_the_driver_writes_the_counts_is_one_line_and_keeps_the_previous_version(
+        spark, corpus, tmp_path, capsys, monkeypatch):
+    """A local output's counts table is written by the driver (pyarrow): a full disk there is the
+    same one line, with nothing staged left behind."""
+    import errno
+
+    from sparkw2v import continuation
+    out = tmp_path / "model"
+    assert main(["train", "--input", str(corpus), "--output", str(out), *RUN]) == 0
+    capsys.readouterr()
+    real_write = continuation.vector_table.write_parquet
+
+    def full(spark_, table, rows, path):
+        real_write(spark_, table, rows, path)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(continuation.vector_table, "write_parquet", full)
+    assert main(["train", "--input", str(corpus), "--output", str(out), "--overwrite", *RUN]) == 2
+    line = one_line_error(capsys)
+    assert line.startswith(f"sparkw2v: error: no space left on device while publishing to {out}")
+    assert "version 1 is intact and still the one read" in line
+    monkeypatch.undo()
+    assert vector_table.published_versions(spark, str(out)) == [1]
+    assert not (out / "_staging").exists()
+
+
 def test_disk_full_while_publishing_is_one_line_and_keeps_the_previous_version(spark, corpus, tmp_path,
                                                                                capsys, monkeypatch):
     import errno
