@@ -85,6 +85,21 @@ def one_shuffle(sc, source, blocks, rounds):
     return total
 
 
+def generate_only(sc, source, blocks, rounds):
+    """The pairs made and sized in their own tasks, no shuffle: the baseline to subtract."""
+    return sum(source.mapPartitions(_size).collect())
+
+
+def shuffle_only(sc, source, blocks, rounds):
+    """The pairs shuffled to their tasks and sized there, not cached: with ``generate_only``
+    subtracted, what the shuffle itself costs (pickling, the JVM's write and read, unpickling)."""
+    return sum(source.partitionBy(blocks, _own_block).mapPartitions(_size).collect())
+
+
+WAYS = {"previous": previous, "current": current, "one shuffle": one_shuffle,
+        "generate only": generate_only, "shuffle only": shuffle_only}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--blocks", type=int, default=4)
@@ -92,25 +107,30 @@ def main(argv=None) -> int:
     parser.add_argument("--mb-per-task", type=float, default=64)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument("--ways", default="previous,current,one shuffle", help=f"comma-separated, of: {', '.join(WAYS)}")
+    parser.add_argument("--conf", nargs="*", default=[], metavar="KEY=VALUE", help="extra Spark settings")
     args = parser.parse_args(argv)
+    ways = [w.strip() for w in args.ways.split(",")]
     from sparkw2v.session import get_session
     spark = get_session("pair-pieces", master=args.master, conf={"spark.ui.enabled": "false",
-                                                                 "spark.driver.memory": "4g"})
+                                                                 "spark.driver.memory": "4g",
+                                                                 **dict(kv.split("=", 1) for kv in args.conf)})
     sc = spark.sparkContext
     pairs = int(args.mb_per_task * (1 << 20) / 8)
     source = sc.parallelize(range(args.blocks), args.blocks).mapPartitionsWithIndex(
         functools.partial(make_pairs, blocks=args.blocks, rounds=args.rounds, pairs=pairs))
     results = {}
     for rep in range(args.repeats):
-        for name, way in (("previous", previous), ("current", current), ("one shuffle", one_shuffle)):
+        for name in ways:
+            way = WAYS[name]
             started = time.perf_counter()
             moved = way(sc, source, args.blocks, args.rounds)
             seconds = time.perf_counter() - started
             results[name] = min(results.get(name, seconds), seconds)
             print(f"rep {rep} {name}: {seconds:.2f} s ({moved / 1e6:.0f} MB reached the tasks)", flush=True)
-    print(f"{args.blocks} tasks x {args.mb_per_task:.0f} MB of pairs, {args.rounds} rounds, {args.master}: "
-          f"previous {results['previous']:.2f} s, current {results['current']:.2f} s, one shuffle "
-          f"{results['one shuffle']:.2f} s (best of {args.repeats})")
+    best = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in results.items())
+    print(f"{args.blocks} tasks x {args.mb_per_task:.0f} MB of pairs, {args.rounds} rounds, {args.master} "
+          f"{' '.join(args.conf)}: {best} (best of {args.repeats})")
     return 0
 
 

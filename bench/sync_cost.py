@@ -616,6 +616,9 @@ PAIRS_PER_WORD = 3.67
 PAIR_KERNEL_SHARE = {256: 0.40, 128: 0.38, 64: 0.33, 32: 0.25}
 #: A task's seconds per byte to load a broadcast model (0.44 s for 1M x 100, components).
 BROADCAST_LOAD_PER_BYTE = 0.55e-9
+#: A task's seconds per byte to cache shuffled pair records and read them back once (Python RDD,
+#: MEMORY_AND_DISK): ``bench/pair_pieces.py``, "one shuffle" less "shuffle only", per byte per core.
+CACHE_WRITE_PER_BYTE = 1.7e-9
 
 
 def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dims: list[int], cores: list[int],
@@ -626,7 +629,8 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
     task), the shuffle that cuts every task's pairs into (round, group of diagonals, input
     block) pieces, and collecting the model at the end. Per group (R x G of them): a stage that
     reads its K pieces only (the others pruned) and shuffles piece p to task p, over the
-    network. Per sub-epoch (R x K of them): a stage of K tasks, each reading its group's pairs
+    network, where it is cached. ``shuffle_per_byte`` is one side of a shuffle (writing or
+    reading a byte): moving a byte costs it twice. Per sub-epoch (R x K of them): a stage of K tasks, each reading its group's pairs
     from the cache and moving its two blocks through a shuffle (the output block over the
     network), and a job per
     ``JOB_SUB_EPOCHS`` sub-epochs. Spark's terms are ``rates`` (launch, shuffle, collect,
@@ -652,8 +656,10 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
                 "train": corpus / k / (speeds[dim] * share),
                 "epoch": (model * (rates["broadcast_create_per_byte"] + BROADCAST_LOAD_PER_BYTE + 1 / network)
                           + model * rates["collect_per_byte"] + pairs_task * (rates["shuffle_per_byte"] + 1 / network)),
-                # Each piece is read from the cutting shuffle and shuffled again to its task.
-                "rounds": pieces * stage + pairs_task * (2 * rates["shuffle_per_byte"] + 1 / network),
+                # Each piece is read from the cutting shuffle, shuffled again to its task (written and
+                # read: shuffle_per_byte is one side) and cached there.
+                "rounds": pieces * stage + pairs_task * (3 * rates["shuffle_per_byte"] + CACHE_WRITE_PER_BYTE
+                                                         + 1 / network),
                 "launch": subs * stage + -(-subs // stratified.JOB_SUB_EPOCHS) * rates["job_fixed"],
                 "pairs read": subs * round_bytes * read_share * read,
                 "blocks": subs * (2 * model / k * rates["shuffle_per_byte"] + model / k / network),
