@@ -55,7 +55,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import report, vector_table
+from . import vector_table
 from .config import TrainConfig
 from .corpus import CorpusInput, InputError, reading_input, word_counts
 from .memory import check_memory
@@ -352,7 +352,7 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
                                                             "num_partitions": 0, "shard_words": [],
                                                             "words_per_second": 0.0, "alpha_scale": 1.0})
     num_shards = run_cfg.num_partitions or spark.sparkContext.defaultParallelism
-    check_memory(spark.sparkContext.getConf(), len(vocab), run_cfg.vector_size, num_shards)
+    check_memory(spark.sparkContext.getConf(), len(vocab), run_cfg.vector_size)
     describe_job(spark, f"{label}: encode new text")
     encoded = encode_corpus(corpus, batch_view, run_cfg, num_shards,
                             shards_at_once(run_cfg, spark.sparkContext, num_shards))
@@ -400,7 +400,7 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
     staged = f"counts-{uuid.uuid4().hex[:12]}"
     staged_path = f"{path}/{vector_table.STAGING}/{staged}"
     # Drawn while the counts and tables are written (the chart needs only the metadata).
-    chart = report.chart_later({**metadata, "vocab_size": len(vocab), "vector_size": int(w_in.shape[1])})
+    chart = vector_table.start_chart(metadata, vocab, w_in)
     try:
         describe_job(spark, "publish: write word counts")
         try:

@@ -60,7 +60,7 @@ def model_bytes(vocab_size: int, vector_size: int) -> int:
     return 2 * 4 * vocab_size * vector_size
 
 
-def check_memory(conf, vocab_size: int, vector_size: int, partitions: int) -> None:
+def check_memory(conf, vocab_size: int, vector_size: int) -> None:
     """Raise :class:`MemoryEstimateError` if the model will not fit; ``conf`` is a SparkConf (or has ``get``)."""
     get: Callable[[str, str | None], str | None] = conf.get
     size = model_bytes(vocab_size, vector_size)

@@ -165,7 +165,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
              vocab.corpus_words)
     num_shards = cfg.num_partitions or spark.sparkContext.defaultParallelism
     concurrent = shards_at_once(cfg, spark.sparkContext, num_shards)
-    check_memory(spark.sparkContext.getConf(), len(vocab), cfg.vector_size, num_shards)
+    check_memory(spark.sparkContext.getConf(), len(vocab), cfg.vector_size)
     resumed = None
     if cfg.resume and checkpoints is not None:
         resumed = checkpoints.latest()

@@ -394,6 +394,11 @@ def spark_run(spark: SparkSession) -> dict:
             "default_parallelism": sc.defaultParallelism}
 
 
+def start_chart(metadata: dict, vocab: Vocabulary, w_in: np.ndarray) -> Callable[[], bytes | None]:
+    """The version's chart, drawn in a thread from its metadata and shape (:func:`report.chart_later`)."""
+    return report.chart_later({**metadata, "vocab_size": len(vocab), "vector_size": int(w_in.shape[1])})
+
+
 def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                 metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS,
                 expect_version: int | None = None, extra_files: dict | None = None,
@@ -406,12 +411,12 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     (0: none yet) makes publishing a compare-and-swap: if another version than that
     is the newest, nothing is published and :class:`ConcurrentPublishError` says
     which. ``extra_files`` adds entries (e.g. a counts table moved in later) to the
-    recorded file list. ``chart`` gives the version's PNG chart (:func:`report.chart_later`;
+    recorded file list. ``chart`` gives the version's PNG chart (:func:`start_chart`;
     default: drawn from ``metadata`` while the tables are written).
     """
     started = time.perf_counter()
     if chart is None:
-        chart = report.chart_later({**metadata, "vocab_size": len(vocab), "vector_size": int(w_in.shape[1])})
+        chart = start_chart(metadata, vocab, w_in)
     path = _strip_slash(path)
     fs = _FS(spark, path)
     check_output(spark, path, overwrite)

@@ -185,19 +185,19 @@ def test_output_holding_other_data_is_never_written(spark, corpus, tmp_path, cap
 
 def test_memory_estimate_names_the_setting_to_change():
     local = {"spark.master": "local[2]", "spark.driver.memory": "1g"}
-    check_memory(local, 100_000, 100, 2)                                   # 80 MB: fine
+    check_memory(local, 100_000, 100)                                   # 80 MB: fine
     with pytest.raises(MemoryEstimateError, match="raise spark.driver.memory .* at least"):
-        check_memory(local, 2_000_000, 300, 2)                              # 4.8 GB model
+        check_memory(local, 2_000_000, 300)                              # 4.8 GB model
     with pytest.raises(MemoryEstimateError, match="spark.driver.maxResultSize"):
-        check_memory({**local, "spark.driver.memory": "64g"}, 2_000_000, 300, 2)
-    check_memory({**local, "spark.driver.memory": "64g", "spark.driver.maxResultSize": "0"}, 2_000_000, 300, 2)
+        check_memory({**local, "spark.driver.memory": "64g"}, 2_000_000, 300)
+    check_memory({**local, "spark.driver.memory": "64g", "spark.driver.maxResultSize": "0"}, 2_000_000, 300)
     cluster = {"spark.master": "yarn", "spark.driver.memory": "64g", "spark.driver.maxResultSize": "0",
                "spark.executor.memory": "4g"}
     with pytest.raises(MemoryEstimateError, match="raise spark.executor.memory"):
-        check_memory(cluster, 2_000_000, 300, 16)
+        check_memory(cluster, 2_000_000, 300)
     with pytest.raises(MemoryEstimateError, match="spark.executor.pyspark.memory"):
         check_memory({**cluster, "spark.executor.memory": "32g", "spark.executor.pyspark.memory": "8g",
-                      "spark.executor.cores": "4"}, 2_000_000, 300, 16)
+                      "spark.executor.cores": "4"}, 2_000_000, 300)
 
 
 def test_messy_text_is_counted_not_fatal(spark, tmp_path):
