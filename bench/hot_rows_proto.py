@@ -9,8 +9,9 @@ other row, and the replicated rows join every block's negative table at 1/K of t
     python bench/hot_rows_proto.py --shards 64 --seeds 1,2,3 --hot 0 --syncs 1024   # the library's scheme
     python bench/hot_rows_proto.py --shards 1 --seeds 1,2,3 --hot 0 --min-count 1   # the pair kernel alone
 
-With ``--hot 0`` it gives ``bench/shards_lab.py --strategy stratified``'s scores to the digit
-(64 shards, seeds 1-3). ``--table`` (negative table slots) and ``--step`` (pairs per step)
+With ``--hot 0`` it gave ``bench/shards_lab.py --strategy stratified``'s scores to the digit
+(64 shards, seeds 1-3) before output blocks were shared from ``stratified.SHARE_FROM`` shards;
+it trains unshared output blocks. ``--table`` (negative table slots) and ``--step`` (pairs per step)
 override the library's choices.
 """
 import argparse

@@ -140,40 +140,40 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
     shards = shards_of(ids, lengths, n)
     records = [[((i, 0, 0), (tokens, np.diff(starts)))] if tokens.size else [] for i, (tokens, starts) in
                enumerate(shards)]
-    rounds = stratified.rounds_per_epoch(n, ids.size, cfg.syncs_per_epoch)
+    g = stratified.output_blocks(n)
+    rounds = stratified.rounds_per_epoch(n, ids.size, cfg.syncs_per_epoch, g)
     w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     started = time.perf_counter()
     for epoch in range(cfg.epochs):
         rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 0x57A7]))
         load = stratified.pair_load(vocab.counts, cfg.sample)
-        owners = _Held((vocab.counts, stratified.assign_blocks(load, n, rng), stratified.assign_blocks(load, n, rng)))
-        task = stratified.PairTask(cfg.seed, epoch, cfg.window, cfg.sample, n, rounds)
+        owners = _Held((vocab.counts, stratified.assign_blocks(load, n, rng), stratified.assign_blocks(load, g, rng)))
+        task = stratified.PairTask(cfg.seed, epoch, cfg.window, cfg.sample, n, rounds, g)
         routed = [[] for _ in range(n)]
         for index, recs in enumerate(records):
             for p, value in stratified.route_pairs(index, recs, task, owners):
                 routed[p].append((p, value))
         pairs = routed
         # The blocks each task holds, moved between sub-epochs as Spark's shuffle moves them.
-        held = {b: list(stratified.deal_blocks(b, (), owners, _Held((w_in, w_out)))) for b in range(n)}
+        held = {b: list(stratified.deal_blocks(b, (), owners, _Held((w_in, w_out)), g)) for b in range(n)}
         for r in range(rounds):
-            for s in range(n):
+            for s in range(g):
                 cell = stratified.CellTask(cfg.seed, epoch, r, s, n, rounds, cfg.negative, cfg.ns_exponent,
-                                           *sub_epoch_alphas(cfg, epoch, r * n + s, rounds * n),
-                                           stratified.step_pairs(n), cfg.vector_size)
+                                           *sub_epoch_alphas(cfg, epoch, r * g + s, rounds * g),
+                                           stratified.step_pairs(n), cfg.vector_size, g)
                 moved = {p: [] for p in range(n)}
                 for p in range(n):
                     round_pairs = [record for record in pairs[p] if record[1][2] == r]
                     for key, block in stratified.train_sub_epoch(p, round_pairs + held[p], cell, owners):
                         moved[key].append((key, block))
                 held = moved
-        for kind, b, buffer, _ in (block for blocks in held.values() for _, block in blocks):
-            matrix, owner = (w_in, owners.value[1]) if kind == stratified.INPUT else (w_out, owners.value[2])
-            matrix[owner == b] = np.frombuffer(buffer, np.float32).reshape(-1, cfg.vector_size)
+        stratified.collect_blocks([record for blocks in held.values() for record in blocks], w_in, w_out,
+                                  owners.value[1], owners.value[2])
     seconds = time.perf_counter() - started
     if vectors is not None:
         vectors.append(w_in)
     return {**quality(vocab, w_in), "seconds": seconds,
-            "syncs_per_epoch": rounds * n}
+            "syncs_per_epoch": rounds * g}
 
 
 def sub_epoch_alphas(cfg: TrainConfig, epoch: int, step: int, steps: int) -> tuple[float, float]:

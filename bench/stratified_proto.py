@@ -8,7 +8,8 @@ after another on the full matrices.
 
 Uses the library's pairs (:func:`sparkw2v.stratified.route_pairs`), blocks, learning rates,
 random streams and pair kernel, so with the defaults it gives ``bench/shards_lab.py
---strategy stratified``'s scores to the digit. Because the matrices are not cut into blocks,
+--strategy stratified``'s scores to the digit below ``stratified.SHARE_FROM`` shards (it does
+not share output blocks; ``bench/shared_out_proto.py`` does). Because the matrices are not cut into blocks,
 it can try what a task could not do (negatives outside its output block).
 """
 

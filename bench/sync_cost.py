@@ -642,15 +642,19 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
     for dim in dims:
         model = 8.0 * vocab * dim
         for k in cores:
-            rounds = stratified.rounds_per_epoch(k, int(corpus))
-            subs = rounds * k
+            g = stratified.output_blocks(k)   # sub-epochs per round; k // g tasks share an output block
+            rounds = stratified.rounds_per_epoch(k, int(corpus), per_round=g)
+            subs = rounds * g
             share = PAIR_KERNEL_SHARE[stratified.step_pairs(k)]
             pairs_task = 8.0 * PAIRS_PER_WORD * corpus / k
             stage = rates["job_fixed"] + k * rates["driver_per_task"] + rates["executor_per_task"]
             round_bytes = pairs_task / rounds
-            per_group = stratified.diagonals_per_group(k, round_bytes)
-            groups = -(-k // per_group) if per_group < k else 0
-            read_share = per_group / k  # of the round's pairs, what a sub-epoch reads
+            per_group = stratified.diagonals_per_group(g, round_bytes)
+            groups = -(-g // per_group) if per_group < g else 0
+            read_share = per_group / g  # of the round's pairs, what a sub-epoch reads
+            # A task moves its input block, and its output block (or, shared, its rows or its
+            # change) to each task training against it next: 1 or k // g of them.
+            moved = model / 2 / k + (k // g) * model / 2 / g
             pieces = rounds * max(groups, 1)
             terms = {
                 "train": corpus / k / (speeds[dim] * share),
@@ -662,7 +666,7 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
                                                          + 1 / network),
                 "launch": subs * stage + -(-subs // stratified.JOB_SUB_EPOCHS) * rates["job_fixed"],
                 "pairs read": subs * round_bytes * read_share * read,
-                "blocks": subs * (2 * model / k * rates["shuffle_per_byte"] + model / k / network),
+                "blocks": subs * moved * (2 * rates["shuffle_per_byte"] + 1 / network),
             }
             epoch = sum(terms.values())
             overhead = {name: value for name, value in terms.items() if name != "train"}
@@ -829,6 +833,8 @@ def main(argv=None) -> int:
     parser.add_argument("--kernel-speed", type=float,
                         help="words/s per core for the projection (default: measured on a Zipf shard of the "
                              "projected vocabulary by the kernel part)")
+    parser.add_argument("--share-from", type=int,
+                        help="project stratified with output blocks shared from this many cores (default: the library's)")
     parser.add_argument("--network-gbps", type=float, default=10.0,
                         help="assumed network bandwidth per machine for the projection (not measured here)")
     parser.add_argument("--driver-memory", default="16g", help="the projected cluster's spark.driver.memory")
@@ -952,6 +958,9 @@ def main(argv=None) -> int:
                                         sorted(speeds), [int(c) for c in args.project_cores.split(",")], conf,
                                         rates["shard_read_per_word"])
         print(report(results))
+        if args.share_from:
+            from sparkw2v import stratified
+            stratified.SHARE_FROM = args.share_from
         results["stratified_projection"] = project_stratified(
             rates, speeds, results["corpus_words"], results["project_vocab"], sorted(speeds),
             [int(c) for c in args.project_cores.split(",")], results["network"])

@@ -18,6 +18,12 @@ al. 2011, applied to word2vec as in Spark pull request 37967):
   on the rows of that cell only. The K cells of a sub-epoch share no row, so the result is
   that of training them one after another. Negatives for cell ``(p, q)`` come from block
   ``q``'s words, by unigram^0.75.
+* From :data:`SHARE_FROM` shards the output rows are dealt into G = K / 2 blocks instead
+  (:func:`output_blocks`): a round is G sub-epochs, task ``p`` trains cell
+  ``(p, (p + s) mod G)``, so two tasks train against each output block at once, each from
+  the same copy, and their changes to it are summed before the next sub-epoch. Input rows
+  keep one owner. Output blocks of 1/K of the vocabulary per sub-epoch cost analogy
+  accuracy at 16 and 64 shards; halving their number wins it back (BENCHMARKS.md).
 * The rows stay on the executors through the epoch: task ``p`` keeps input block ``p``, and
   a shuffle after each sub-epoch moves every output block to the task that trains against
   it next. The driver broadcasts the model once per epoch and collects it at the end.
@@ -45,8 +51,17 @@ from .combine import SyncStats
 from .kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
 
-#: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / K)).
+#: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / G)).
 SUB_EPOCHS = 128
+#: Shards trained at once from which two tasks share each output block (:func:`output_blocks`).
+SHARE_FROM = 16
+
+
+def output_blocks(blocks: int) -> int:
+    """Output blocks (and sub-epochs per round) at ``blocks`` input blocks (tasks): as many
+    below :data:`SHARE_FROM`, half as many from it (two tasks train against each; an odd count
+    is not shared)."""
+    return blocks // 2 if blocks >= SHARE_FROM and blocks % 2 == 0 else blocks
 #: Fewest corpus words per cell and round the default keeps (a cell is 1/K^2 of the text):
 #: on a tiny corpus, fewer rounds rather than syncs that carry no work.
 MIN_CELL_WORDS = 64
@@ -62,13 +77,16 @@ def step_pairs(blocks: int) -> int:
     return int(min(256, max(32, STEP_PAIRS_BY_BLOCKS // blocks)))
 
 
-def rounds_per_epoch(shards: int, words: int, syncs_per_epoch: int | None = None) -> int:
-    """Rounds per epoch (each is ``shards`` syncs) for a corpus of ``words``: from the user's
-    syncs per epoch if given, else ``ceil(SUB_EPOCHS / shards)``, fewer if a cell would hold
-    under ``MIN_CELL_WORDS`` words."""
+def rounds_per_epoch(shards: int, words: int, syncs_per_epoch: int | None = None,
+                     per_round: int | None = None) -> int:
+    """Rounds per epoch (each is ``per_round`` syncs, default ``shards``; skip-gram's is
+    :func:`output_blocks`) for a corpus of ``words``: from the user's syncs per epoch if given,
+    else ``ceil(SUB_EPOCHS / per_round)``, fewer if a cell would hold under ``MIN_CELL_WORDS``
+    words."""
+    per_round = per_round or shards
     if syncs_per_epoch:
-        return max(1, round(syncs_per_epoch / shards))
-    return max(1, min(-(-SUB_EPOCHS // shards), words // (shards * shards * MIN_CELL_WORDS)))
+        return max(1, round(syncs_per_epoch / per_round))
+    return max(1, min(-(-SUB_EPOCHS // per_round), words // (shards * per_round * MIN_CELL_WORDS)))
 
 
 #: Sub-epochs chained into one Spark job (at least one round each).
@@ -127,6 +145,11 @@ class PairTask:
     sample: float
     blocks: int
     rounds: int
+    out_blocks: int = 0   # 0: as many as ``blocks``
+
+    @property
+    def outs(self) -> int:
+        return self.out_blocks or self.blocks
 
 
 @dataclass(frozen=True)
@@ -145,6 +168,11 @@ class CellTask:
     alpha_end: float
     step_pairs: int
     vector_size: int
+    out_blocks: int = 0   # 0: as many as ``blocks``
+
+    @property
+    def outs(self) -> int:
+        return self.out_blocks or self.blocks
 
 
 def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
@@ -162,42 +190,45 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
     again at the epoch's end only.
     """
     blocks = shards.getNumPartitions()
+    outs = output_blocks(blocks)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 0x57A7]))
     load = pair_load(counts, cfg.sample)
-    owner_in, owner_out = assign_blocks(load, blocks, rng), assign_blocks(load, blocks, rng)
+    owner_in, owner_out = assign_blocks(load, blocks, rng), assign_blocks(load, outs, rng)
     owners_bc = sc.broadcast((counts, owner_in, owner_out))
     model_bc = sc.broadcast((w_in, w_out))
     persisted, groups_held = [], []
     state = pairs = layout = None
     try:
-        task = PairTask(cfg.seed, epoch, cfg.window, cfg.sample, blocks, rounds)
-        per_group = diagonals_per_group(blocks, PAIR_BYTES_PER_WORD * words / blocks / rounds)
-        groups = -(-blocks // per_group)
+        task = PairTask(cfg.seed, epoch, cfg.window, cfg.sample, blocks, rounds, outs)
+        per_group = diagonals_per_group(outs, PAIR_BYTES_PER_WORD * words / blocks / rounds)
+        groups = -(-outs // per_group)
         # Every task's pairs are cut once per epoch into R x G x K pieces by a shuffle: (round,
         # group of diagonals, input block). A group's stage then reads its K pieces only (the
         # others are pruned away) and hands piece p to task p.
         layout = (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
-                  .flatMap(functools.partial(group_records, per_group=per_group, blocks=blocks, groups=groups))
+                  .flatMap(functools.partial(group_records, per_group=per_group, blocks=blocks, groups=groups,
+                                             out_blocks=outs))
                   .partitionBy(rounds * groups * blocks, _own_block))
         state = (sc.parallelize(range(blocks), blocks)
-                 .mapPartitionsWithIndex(functools.partial(deal_blocks, owners_bc=owners_bc, model_bc=model_bc))
+                 .mapPartitionsWithIndex(functools.partial(deal_blocks, owners_bc=owners_bc, model_bc=model_bc,
+                                                           out_blocks=outs))
                  .partitionBy(blocks, _own_block))
-        subs = rounds * blocks
+        subs = rounds * outs
         # A Spark job per JOB_SUB_EPOCHS sub-epochs: each job walks the lineage built so far,
         # and a job per sub-epoch would cost as much as the sub-epoch on a small corpus.
-        per_job, first = max(1, JOB_SUB_EPOCHS // blocks), 0
+        per_job, first = max(1, JOB_SUB_EPOCHS // outs), 0
         for r in range(rounds):
-            for s in range(blocks):
+            for s in range(outs):
                 if s % per_group == 0:
                     piece = (r * groups + s // per_group) * blocks
                     # Kept as shuffled (no Python pass after it), so the union below needs none either.
                     pairs = (pruned(sc, layout, range(piece, piece + blocks)).partitionBy(blocks, _own_block)
                              .persist(StorageLevel.MEMORY_AND_DISK))
                     groups_held.append(pairs)
-                step = r * blocks + s
+                step = r * outs + s
                 cell = CellTask(cfg.seed, epoch, r, s, blocks, rounds, cfg.negative, cfg.ns_exponent,
                                 alpha_at(step / subs), alpha_at((step + 1) / subs), step_pairs(blocks),
-                                w_in.shape[1])
+                                w_in.shape[1], outs)
                 # Same partitioner on both sides: task p reads its pairs and the blocks it holds now.
                 state = (pairs.union(state)
                          .mapPartitionsWithIndex(functools.partial(train_sub_epoch, task=cell, owners_bc=owners_bc))
@@ -205,10 +236,10 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
             if r + 1 - first < per_job and r + 1 < rounds:
                 continue
             if describe is not None:
-                # Per round: a stage per group and K sub-epochs; then the job's last stage; the first
+                # Per round: a stage per group and G sub-epochs; then the job's last stage; the first
                 # job also cuts the pairs and deals the blocks. Every stage has K tasks (K = the
                 # shards' partitions).
-                tasks = (r + 1 - first) * (blocks + groups) * blocks + blocks + 2 * blocks * (first == 0)
+                tasks = (r + 1 - first) * (outs + groups) * blocks + blocks + 2 * blocks * (first == 0)
                 describe(f"rounds {first + 1}-{r + 1} of {rounds}" if r > first else f"round {r + 1} of {rounds}",
                          (r + 1 - first) / rounds, tasks)
             first = r + 1
@@ -228,13 +259,28 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
         # (Spark's cleaner); without a collection they wait for its periodic one (30 minutes).
         sc._jvm.System.gc()
     started = time.perf_counter()
-    stats = SyncStats()
-    rows = {INPUT: (w_in, owner_in), OUTPUT: (w_out, owner_out)}
-    for _, (kind, b, buffer, block_stats) in held:
-        matrix, owner = rows[kind]
-        matrix[np.flatnonzero(owner == b)] = np.frombuffer(buffer, dtype=np.float32).reshape(-1, matrix.shape[1])
-        stats = stats + block_stats
+    stats = collect_blocks(held, w_in, w_out, owner_in, owner_out)
     return stats + SyncStats(combine_seconds=time.perf_counter() - started)
+
+
+def collect_blocks(held: list[tuple], w_in: np.ndarray, w_out: np.ndarray, owner_in: np.ndarray,
+                   owner_out: np.ndarray) -> SyncStats:
+    """Write the blocks the tasks hold after the last sub-epoch (``(task, record)`` pairs) back
+    into ``w_in`` and ``w_out``; returns their stats. A shared output block arrives as its
+    sharers' parts, once per task that would train it next: the first such task's are used."""
+    stats = SyncStats()
+    parts: dict[int, dict[int, list]] = {}
+    for task, record in held:
+        if record[0] == INPUT:
+            _, b, buffer, block_stats = record
+            w_in[np.flatnonzero(owner_in == b)] = np.frombuffer(buffer, dtype=np.float32).reshape(-1, w_in.shape[1])
+            stats = stats + block_stats
+        else:
+            parts.setdefault(record[1], {}).setdefault(task, []).append(record)
+    for q, by_task in parts.items():
+        rows = np.flatnonzero(owner_out == q)
+        w_out[rows] = output_rows(by_task[min(by_task)], w_out.shape[1])
+    return stats
 
 
 def pruned(sc, rdd, partitions: range):
@@ -268,7 +314,7 @@ PAIRS, INPUT, OUTPUT = 0, 1, 2
 def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc) -> Iterator[tuple]:
     """Form this partition's pairs for the epoch and yield ``(p, (PAIRS, index, r, x, y, offsets,
     words))`` for every input block ``p`` and round ``r``: raw int32 buffers of inputs ``x``
-    and outputs ``y`` ordered by output block, then corpus order, and the ``blocks + 1``
+    and outputs ``y`` ordered by output block, then corpus order, and the ``out blocks + 1``
     int64 offsets of those runs. The first record also carries the partition's words and
     kept words, counted once per epoch."""
     from .executor import corpus_order, shard_arrays
@@ -276,46 +322,48 @@ def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc)
     counts, owner_in, owner_out = owners_bc.value
     x, y, kept = skipgram_pairs(tokens, starts, keep_probabilities(counts, task.sample), task.window,
                                 _rng(task.seed, task.epoch, index, 0x9A1))
-    k, rounds = task.blocks, task.rounds
+    k, g, rounds = task.blocks, task.outs, task.rounds
     # Round r takes the r-th 1/R of this partition's pairs, in corpus order.
     round_of = (np.arange(x.size, dtype=np.int64) * rounds) // max(x.size, 1)
-    key = (owner_in[x].astype(np.int64) * rounds + round_of) * k + owner_out[y]
+    key = (owner_in[x].astype(np.int64) * rounds + round_of) * g + owner_out[y]
     order = np.argsort(key, kind="stable")
-    bounds = np.searchsorted(key[order], np.arange(k * rounds * k + 1))
+    bounds = np.searchsorted(key[order], np.arange(k * rounds * g + 1))
     x, y = x[order], y[order]
     for p in range(k):
         for r in range(rounds):
-            run = (p * rounds + r) * k
-            lo, hi = int(bounds[run]), int(bounds[run + k])
+            run = (p * rounds + r) * g
+            lo, hi = int(bounds[run]), int(bounds[run + g])
             words = (int(tokens.size), kept) if p == r == 0 else (0, 0)
             yield p, (PAIRS, index, r, x[lo:hi].tobytes(), y[lo:hi].tobytes(),
-                      (bounds[run:run + k + 1] - lo).astype(np.int64).tobytes(), words)
+                      (bounds[run:run + g + 1] - lo).astype(np.int64).tobytes(), words)
 
 
-def group_records(record: tuple, per_group: int, blocks: int, groups: int) -> Iterator[tuple]:
+def group_records(record: tuple, per_group: int, blocks: int, groups: int,
+                  out_blocks: int | None = None) -> Iterator[tuple]:
     """A :func:`route_pairs` record for input block ``p`` and round ``r`` keyed for the epoch's
     layout: ``((r * groups + g) * blocks + p, value)`` for each group ``g`` of ``per_group``
-    diagonals (:func:`group_pairs`), the record itself when one group holds them all."""
+    diagonals (:func:`group_pairs`; ``out_blocks`` of them per round, default ``blocks``), the
+    record itself when one group holds them all."""
     p, value = record
     r = value[2]
     if groups == 1:
         yield r * blocks + p, value
         return
     for g in range(groups):
-        for _, part in group_pairs(record, g * per_group, per_group, blocks):
+        for _, part in group_pairs(record, g * per_group, per_group, out_blocks or blocks):
             yield (r * groups + g) * blocks + p, part
 
 
-def group_pairs(record: tuple, first: int, count: int, blocks: int) -> Iterator[tuple]:
+def group_pairs(record: tuple, first: int, count: int, out_blocks: int) -> Iterator[tuple]:
     """The part of a round's :func:`route_pairs` record for input block ``p`` that sub-epochs
-    ``first .. first + count - 1`` train (output blocks ``(p + s) mod K``), in the same format,
-    the other output blocks' runs left empty."""
+    ``first .. first + count - 1`` train (output blocks ``(p + s) mod G``, G = ``out_blocks``),
+    in the same format, the other output blocks' runs left empty."""
     p, (kind, index, r, xb, yb, ob, words) = record
     offsets = np.frombuffer(ob, dtype=np.int64)
     x, y = np.frombuffer(xb, dtype=np.int32), np.frombuffer(yb, dtype=np.int32)
-    sizes = np.zeros(blocks, dtype=np.int64)
+    sizes = np.zeros(out_blocks, dtype=np.int64)
     parts_x, parts_y = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
-    for q in sorted((p + s) % blocks for s in range(first, min(first + count, blocks))):
+    for q in sorted((p + s) % out_blocks for s in range(first, min(first + count, out_blocks))):
         lo, hi = offsets[q], offsets[q + 1]
         parts_x.append(x[lo:hi])
         parts_y.append(y[lo:hi])
@@ -337,38 +385,63 @@ def cell_pairs(sources: list[tuple], q: int) -> tuple[np.ndarray, np.ndarray, tu
     return np.concatenate(xs), np.concatenate(ys), (words, kept)
 
 
-def deal_blocks(b: int, rows: Iterable, owners_bc, model_bc) -> Iterator[tuple]:
-    """Cut blocks ``b`` of the broadcast model, keyed for the task training cell ``(b, b)``
-    first: ``(b, (kind, b, raw float32 rows, stats))``. ``rows`` (the partition of a
-    ``parallelize``) is read to its end: PySpark does not reuse a Python worker that left its
-    input unread."""
+def deal_blocks(b: int, rows: Iterable, owners_bc, model_bc, out_blocks: int) -> Iterator[tuple]:
+    """Cut task ``b``'s blocks of the broadcast model for the epoch's first sub-epoch: input
+    block ``b`` and output block ``b mod G`` (G = ``out_blocks``), as
+    ``(b, (INPUT, b, raw float32 rows, stats))`` and ``(b, (OUTPUT, q, rows, stats, sharer))``.
+    ``rows`` (the partition of a ``parallelize``) is read to its end: PySpark does not reuse a
+    Python worker that left its input unread."""
     for _ in rows:
         pass
     _, owner_in, owner_out = owners_bc.value
     w_in, w_out = model_bc.value
+    q = b % out_blocks
     yield b, (INPUT, b, w_in[owner_in == b].tobytes(), SyncStats())
-    yield b, (OUTPUT, b, w_out[owner_out == b].tobytes(), SyncStats())
+    yield b, (OUTPUT, q, w_out[owner_out == q].tobytes(), SyncStats(), b // out_blocks)
+
+
+def output_rows(parts: list[tuple], vector_size: int) -> np.ndarray:
+    """An output block from the OUTPUT records its sharers sent this task: the last sharer's
+    rows, plus the other sharers' changes in sharer order (each sharer started from the same
+    rows, so this is those rows plus every sharer's change)."""
+    parts = sorted(parts, key=lambda record: record[4])
+    rows = np.frombuffer(parts[-1][2], dtype=np.float32).reshape(-1, vector_size)
+    if len(parts) == 1:
+        return rows
+    rows = rows.copy()
+    for record in parts[:-1]:
+        rows += np.frombuffer(record[2], dtype=np.float32).reshape(-1, vector_size)
+    return rows
 
 
 def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc) -> Iterator[tuple]:
     """Task ``p`` of a sub-epoch: its cached pairs and the two blocks it holds arrive together;
-    train cell ``(p, q)`` and send the input block back to ``p`` and the output block to
-    ``p - 1``, which trains against it next."""
-    sources, block = [], {}
+    train cell ``(p, q)`` and send the input block back to ``p`` and the output block to the
+    tasks that train against it next (``p - 1``, or with shared output blocks each task
+    ``(p - 1) mod G + i G``): the last sharer sends its rows, the others their changes."""
+    sources, block_in, outputs = [], None, []
     for _, value in records:
         if value[0] == PAIRS:
             sources.append(value)
+        elif value[0] == INPUT:
+            block_in = value[1:]
         else:
-            block[value[0]] = value[1:]
-    (_, buffer_in, stats), (q, buffer_out, _) = block[INPUT], block[OUTPUT]
+            outputs.append(value)
+    _, buffer_in, stats = block_in
+    q = outputs[0][1]
     x, y, (words, kept) = cell_pairs(sources, q)
     if task.round or task.sub_epoch:  # words are reported in the epoch's first sub-epoch only
         words = kept = 0
     w_in = np.frombuffer(buffer_in, dtype=np.float32).reshape(-1, task.vector_size).copy()
-    w_out = np.frombuffer(buffer_out, dtype=np.float32).reshape(-1, task.vector_size).copy()
+    start = output_rows(outputs, task.vector_size)
+    w_out = start.copy()
     cell_stats = train_cell(p, q, x, y, w_in, w_out, task, owners_bc.value)
     yield p, (INPUT, p, w_in.tobytes(), stats + cell_stats + SyncStats(words, kept))
-    yield (p - 1) % task.blocks, (OUTPUT, q, w_out.tobytes(), SyncStats())
+    g = task.outs
+    sharers, sharer = task.blocks // g, p // g
+    sent = (w_out if sharer == sharers - 1 else w_out - start).tobytes()
+    for i in range(sharers):
+        yield (p - 1) % g + i * g, (OUTPUT, q, sent, SyncStats(), sharer)
 
 
 def block_negatives(counts: np.ndarray, rows: np.ndarray, exponent: float, ids: bool = False) -> np.ndarray:

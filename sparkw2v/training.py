@@ -231,8 +231,9 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
         syncs, scale = plan.syncs, plan.rule.scale
     else:
         plan, scale = None, 1.0
-        rounds = stratified.rounds_per_epoch(concurrent, encoded.words, cfg.syncs_per_epoch)
-        syncs = rounds * concurrent
+        per_round = stratified.output_blocks(concurrent)
+        rounds = stratified.rounds_per_epoch(concurrent, encoded.words, cfg.syncs_per_epoch, per_round)
+        syncs = rounds * per_round
     history = list(history or [])
     train_seconds = 0.0
     try:

@@ -155,11 +155,11 @@ def test_pair_kernel_lowers_the_loss_and_separates_planted_groups():
     assert neighbours_in_own_group(w_in, group_of) == 1.0
 
 
-def _routed(k, rounds, seed=0):
+def _routed(k, rounds, seed=0, g=None):
     rng = np.random.default_rng(seed)
     tokens, starts, counts, _ = planted_corpus(rng, sentences=90)
-    owners = Held((counts, assign_blocks(counts.astype(float), k, rng), assign_blocks(counts.astype(float), k, rng)))
-    task = PairTask(seed=1, epoch=0, window=2, sample=0.0, blocks=k, rounds=rounds)
+    owners = Held((counts, assign_blocks(counts.astype(float), k, rng), assign_blocks(counts.astype(float), g or k, rng)))
+    task = PairTask(seed=1, epoch=0, window=2, sample=0.0, blocks=k, rounds=rounds, out_blocks=g or 0)
     # Three source partitions, one of them empty.
     thirds = [(0, 240), (240, 240), (240, 720)]
     records = [[((i, i, 0), (tokens[a:b], np.full((b - a) // 8, 8)))] if b > a else [] for i, (a, b) in
@@ -205,22 +205,79 @@ def test_a_sub_epoch_task_changes_only_its_cell_and_passes_the_output_block_on()
                     alpha_start=0.05, alpha_end=0.04, step_pairs=step_pairs(k), vector_size=8)
     # Task 2 holds its input block and, in sub-epoch 1, output block 0 (dealt to task 0, passed on once).
     source = iter([2])   # the parallelize partition deal_blocks runs over: read to its end (worker reuse)
-    held = [*routed[2], *(r for r in deal_blocks(2, source, owners, model) if r[1][0] == INPUT),
-            *(r for r in deal_blocks(0, (), owners, model) if r[1][0] == OUTPUT)]
+    held = [*routed[2], *(r for r in deal_blocks(2, source, owners, model, k) if r[1][0] == INPUT),
+            *(r for r in deal_blocks(0, (), owners, model, k) if r[1][0] == OUTPUT)]
     assert next(source, None) is None
     sent = dict(train_sub_epoch(2, iter(held), cell, owners))
-    (kind_in, p, block_in, stats), (kind_out, q, block_out, _) = sent[2], sent[1]   # output block 0 goes to task 1
+    (kind_in, p, block_in, stats), (kind_out, q, block_out, _, _) = sent[2], sent[1]   # output block 0 to task 1
     assert (kind_in, p, kind_out, q) == (INPUT, 2, OUTPUT, 0) and stats.examples > 0
     new_in = np.frombuffer(block_in, np.float32).reshape(-1, 8)
     new_out = np.frombuffer(block_out, np.float32).reshape(-1, 8)
     assert new_in.shape[0] == np.sum(owner_in == 2) and new_out.shape[0] == np.sum(owner_out == 0)
     assert not np.allclose(new_in, w_in[owner_in == 2]) and not np.allclose(new_out, w_out[owner_out == 0])
     # A task with no pairs passes its blocks on unchanged.
-    empty = dict(train_sub_epoch(1, iter([*(r for r in deal_blocks(1, (), owners, model) if r[1][0] == INPUT),
-                                          *(r for r in deal_blocks(2, (), owners, model) if r[1][0] == OUTPUT)]),
+    empty = dict(train_sub_epoch(1, iter([*(r for r in deal_blocks(1, (), owners, model, k) if r[1][0] == INPUT),
+                                          *(r for r in deal_blocks(2, (), owners, model, k) if r[1][0] == OUTPUT)]),
                                  cell, owners))
     assert np.array_equal(np.frombuffer(empty[1][2], np.float32), w_in[owner_in == 1].ravel())
     assert np.array_equal(np.frombuffer(empty[0][2], np.float32), w_out[owner_out == 2].ravel())
+
+
+def test_output_blocks_are_shared_by_two_tasks_from_16_shards():
+    assert [stratified.output_blocks(k) for k in (4, 8, 15, 16, 32, 63, 64)] == [4, 8, 15, 8, 16, 63, 32]
+    assert rounds_per_epoch(64, 10**9, per_round=32) == 4 and rounds_per_epoch(64, 10**9) == 2
+
+
+def test_with_shared_output_blocks_every_pair_is_trained_once_and_input_rows_keep_one_owner():
+    k, g, rounds = 4, 2, 2
+    owners, routed, formed, _ = _routed(k, rounds, g=g)
+    _, owner_in, owner_out = owners.value
+    sources = {(p, r): [value for _, value in routed[p] if value[2] == r] for p in range(k) for r in range(rounds)}
+    seen = Counter()
+    for r in range(rounds):
+        for s in range(g):   # a round is G sub-epochs
+            trained = Counter()
+            for p in range(k):
+                q = (p + s) % g
+                trained[q] += 1
+                xs, ys, _ = cell_pairs(sources[p, r], q)
+                assert np.all(owner_in[xs] == p) and np.all(owner_out[ys] == q)
+                seen.update(zip(xs, ys))
+            assert trained == {0: 2, 1: 2}     # two tasks at once against each output block
+    assert seen == formed and sum(formed.values()) > 1000
+
+
+def test_a_shared_output_block_gets_the_sum_of_its_sharers_changes():
+    k, g = 4, 2
+    owners, routed, _, counts = _routed(k, 1, g=g)
+    _, owner_in, owner_out = owners.value
+    rng = np.random.default_rng(3)
+    w_in, w_out = rng.normal(0, 0.1, (2, counts.size, 8)).astype(np.float32)
+    model = Held((w_in, w_out))
+    cell = CellTask(seed=1, epoch=0, round=0, sub_epoch=0, blocks=k, rounds=1, negative=3, ns_exponent=0.75,
+                    alpha_start=0.05, alpha_end=0.04, step_pairs=step_pairs(k), vector_size=8, out_blocks=g)
+    # Tasks 1 and 3 both hold output block 1 in sub-epoch 0; each sends it to tasks 0 and 2.
+    sent = {p: list(train_sub_epoch(p, iter([*routed[p], *deal_blocks(p, (), owners, model, g)]), cell, owners))
+            for p in (1, 3)}
+    to = {p: {receiver: record for receiver, record in sent[p] if record[0] == OUTPUT} for p in (1, 3)}
+    assert set(to[1]) == set(to[3]) == {0, 2} and [to[1][0][4], to[3][0][4]] == [0, 1]   # sharers 0 and 1
+    rows = np.flatnonzero(owner_out == 1)
+    before = w_out[rows]
+    change = np.frombuffer(to[1][0][2], np.float32).reshape(-1, 8)    # sharer 0 sends its change,
+    after = np.frombuffer(to[3][0][2], np.float32).reshape(-1, 8)     # the last sharer its rows
+    assert np.abs(change).max() > 0 and not np.allclose(after, before)
+    # Each sharer trained from the same rows: the block moves by the sum of both changes.
+    np.testing.assert_allclose(after + change, before + (after - before) + change, atol=1e-6)
+    expected = after + change
+    for receiver in (0, 2):
+        parts = [to[3][receiver], to[1][receiver]]
+        np.testing.assert_array_equal(stratified.output_rows(parts, 8), expected)
+    # At the epoch's end the driver takes the same sum, once per block.
+    w_in2, w_out2 = w_in.copy(), w_out.copy()
+    stratified.collect_blocks([(r, rec) for p in (1, 3) for r, rec in sent[p]], w_in2, w_out2, owner_in, owner_out)
+    np.testing.assert_array_equal(w_out2[rows], expected)
+    for p in (1, 3):
+        assert not np.allclose(w_in2[owner_in == p], w_in[owner_in == p])
 
 
 def test_auto_picks_stratified_from_four_shards():
@@ -310,6 +367,28 @@ def test_stratified_training_on_spark(spark, monkeypatch, caplog):
     monkeypatch.setattr(stratified, "GROUP_BYTES", 1 << 40)  # no groups: the same vectors
     again = Word2Vec(**settings).fit(frame)
     np.testing.assert_array_equal(model.wv.vectors, again.wv.vectors)
+
+
+def test_stratified_training_on_spark_with_shared_output_blocks(spark, monkeypatch, caplog):
+    frame = text_frame(spark, planted_lines(seed=2, sentences=600))
+    settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=8, strategy="stratified")
+    monkeypatch.setattr(stratified, "SHARE_FROM", 4)       # 4 tasks, 2 output blocks: rounds of 2 sub-epochs
+    monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # a Spark job per 2 rounds
+    phases = {}
+    begin = progress.begin
+    monkeypatch.setattr(progress, "begin", lambda sc, label, words=None, tasks=None: (
+        phases.__setitem__(label, tasks), begin(sc, label, words, tasks)))
+    with caplog.at_level(logging.DEBUG, logger="sparkw2v"):
+        model = Word2Vec(**settings).fit(frame)
+    done = dict(m.groups() for m in map(re.compile(r"(epoch \d/3 rounds.*) done: (\d+) tasks").match, caplog.messages)
+                if m)
+    assert set(done) == {f"epoch {e}/3 rounds {r} of 4" for e in (1, 2, 3) for r in ("1-2", "3-4")}
+    assert all(phases[label] == int(tasks) for label, tasks in done.items()), (phases, done)
+    info, history = model.result.info, model.result.history
+    assert (info["strategy"], info["syncs_per_epoch"], info["concurrent_shards"]) == ("stratified", 8, 4)
+    assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
+    for word in model.wv.words:
+        assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
 
 
 def test_owned_cbow_with_more_blocks_than_words_and_an_empty_partition():
