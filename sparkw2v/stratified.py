@@ -481,9 +481,9 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
 # round, partition ``p`` trains only the centres of its own text whose word is in output block
 # ``(p + s) mod K``, with negatives from that block. No two tasks write one output row, so summing
 # the tasks' changes (the ``sum`` rule) is exact for output rows (up to the float16 changes are
-# shipped in) and adds the input rows' changes as SGD would. From ``SHARE_FROM`` partitions there
-# are K/2 output blocks (:func:`output_blocks`) and two tasks train against each at once; the same
-# sum adds both their changes, as skip-gram's shared blocks do. The round's text, subsampling and
+# shipped in) and adds the input rows' changes as SGD would. CBOW does not share output blocks
+# as skip-gram does from ``SHARE_FROM``: summing two partitions' changes to one output block
+# collapsed it at 64 partitions (BENCHMARKS.md). The round's text, subsampling and
 # windows are the same in all K of its sub-epochs, so every centre is trained once per round.
 
 def output_owners(counts: np.ndarray, sample: float, blocks: int, seed: int, epoch: int) -> np.ndarray:

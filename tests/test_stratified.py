@@ -391,18 +391,6 @@ def test_stratified_training_on_spark_with_shared_output_blocks(spark, monkeypat
         assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
 
 
-def test_owned_cbow_shares_output_blocks_from_16_partitions():
-    from sparkw2v.training import averaging_schedule
-    from sparkw2v.vocabulary import Vocabulary
-    vocab = Vocabulary.from_counts([(f"w{i}", 1000 - i) for i in range(500)], 1)
-    cfg = TrainConfig(sg=False, strategy="stratified").validate(require_io=False)
-    for chains, blocks in ((8, 8), (16, 8), (64, 32)):
-        schedule = averaging_schedule(vocab, cfg, chains, 10**9, chains, lambda: None, owned=True)
-        assert (schedule.owned_blocks, schedule.syncs) == (blocks, 128)   # rounds of `blocks` sub-epochs
-        # Partitions p and p + blocks train against the same output block in every sub-epoch.
-        assert stratified.owned_block(3, 5, blocks) == stratified.owned_block(3 + blocks, 5, blocks)
-
-
 def test_owned_cbow_with_more_blocks_than_words_and_an_empty_partition():
     """Blocks with no word train nothing, an empty partition yields nothing, and no output row is
     written outside its block."""
