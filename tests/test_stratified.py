@@ -342,20 +342,31 @@ def test_owned_cbow_sub_epochs_write_disjoint_output_rows_and_train_each_centre_
     assert executor._TABLES["disjoint"][1] is None   # block tables only: no whole-vocabulary table built
 
 
-def test_stratified_training_on_spark(spark, monkeypatch, caplog):
-    frame = text_frame(spark, planted_lines(seed=2, sentences=600))
-    settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=8, strategy="stratified")
-    monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # a Spark job per round: 2 per epoch
-    monkeypatch.setattr(stratified, "GROUP_BYTES", 0)      # rounds' pairs cached in 2 groups of 2 diagonals
+def _fit_with_progress(frame, settings, monkeypatch, caplog):
+    """Train on Spark; returns the model, the tasks progress announced for each round's job, and
+    the tasks each such job ran (from the log)."""
     phases = {}
     begin = progress.begin
     monkeypatch.setattr(progress, "begin", lambda sc, label, words=None, tasks=None: (
         phases.__setitem__(label, tasks), begin(sc, label, words, tasks)))
     with caplog.at_level(logging.DEBUG, logger="sparkw2v"):
         model = Word2Vec(**settings).fit(frame)
-    # Progress knows each job's tasks beforehand (its lineage also lists stages it skips).
     done = dict(m.groups() for m in map(re.compile(r"(epoch \d/3 round.*) done: (\d+) tasks").match, caplog.messages)
                 if m)
+    return model, phases, done
+
+
+STRATIFIED_ON_SPARK = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=8,
+                           strategy="stratified")
+
+
+def test_stratified_training_on_spark(spark, monkeypatch, caplog):
+    frame = text_frame(spark, planted_lines(seed=2, sentences=600))
+    settings = STRATIFIED_ON_SPARK
+    monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # a Spark job per round: 2 per epoch
+    monkeypatch.setattr(stratified, "GROUP_BYTES", 0)      # rounds' pairs cached in 2 groups of 2 diagonals
+    model, phases, done = _fit_with_progress(frame, settings, monkeypatch, caplog)
+    # Progress knows each job's tasks beforehand (its lineage also lists stages it skips).
     assert set(done) == {f"epoch {e}/3 round {r} of 2" for e in (1, 2, 3) for r in (1, 2)}
     assert all(phases[label] == int(tasks) for label, tasks in done.items()), (phases, done)
     info, history = model.result.info, model.result.history
@@ -371,17 +382,9 @@ def test_stratified_training_on_spark(spark, monkeypatch, caplog):
 
 def test_stratified_training_on_spark_with_shared_output_blocks(spark, monkeypatch, caplog):
     frame = text_frame(spark, planted_lines(seed=2, sentences=600))
-    settings = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=8, strategy="stratified")
     monkeypatch.setattr(stratified, "SHARE_FROM", 4)       # 4 tasks, 2 output blocks: rounds of 2 sub-epochs
     monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # a Spark job per 2 rounds
-    phases = {}
-    begin = progress.begin
-    monkeypatch.setattr(progress, "begin", lambda sc, label, words=None, tasks=None: (
-        phases.__setitem__(label, tasks), begin(sc, label, words, tasks)))
-    with caplog.at_level(logging.DEBUG, logger="sparkw2v"):
-        model = Word2Vec(**settings).fit(frame)
-    done = dict(m.groups() for m in map(re.compile(r"(epoch \d/3 rounds.*) done: (\d+) tasks").match, caplog.messages)
-                if m)
+    model, phases, done = _fit_with_progress(frame, STRATIFIED_ON_SPARK, monkeypatch, caplog)
     assert set(done) == {f"epoch {e}/3 rounds {r} of 4" for e in (1, 2, 3) for r in ("1-2", "3-4")}
     assert all(phases[label] == int(tasks) for label, tasks in done.items()), (phases, done)
     info, history = model.result.info, model.result.history
