@@ -1,11 +1,13 @@
 """Stratified row ownership: shards trained at once without averaging.
 
-Skip-gram owns both matrices' rows (below); CBOW owns only its output rows and sums the
+Skip-gram owns both matrices' rows (below; from :data:`SHARE_FROM` shards two tasks share
+each output block and their changes are added); CBOW owns only its output rows and sums the
 input rows' changes (the last section: it runs through averaging's syncs).
 
 Averaging K copies that each saw 1/K of the text loses accuracy as K grows (BENCHMARKS.md).
-Here no two tasks ever write the same row, so there is nothing to average (DSGD, Gemulla et
-al. 2011, applied to word2vec as in Spark pull request 37967):
+Here a row has one writer per sub-epoch (two for shared output blocks, whose changes are
+added), so there is nothing to average (DSGD, Gemulla et al. 2011, applied to word2vec as in
+Spark pull request 37967):
 
 * Each epoch the vocabulary's input rows and its output rows are each dealt into K
   blocks of about equal load (K = shards trained at once). A skip-gram pair (context x,
