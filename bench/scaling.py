@@ -193,7 +193,7 @@ def plot(results: dict, path: str) -> None:
             ax.set_xlabel("shards trained at once")
             ax.set_title(f"{'skip-gram' if mode == 'sg' else 'CBOW'}: {title}")
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7, framealpha=0.6)
     fig.suptitle(f"Brown{' x%d' % results['repeat'] if results['repeat'] > 1 else ''}, mean of "
                  f"{results['seeds']} seeds ({results['date']}, {results['machine']})")
     fig.tight_layout()
