@@ -25,6 +25,9 @@ COMBINE_RULES = tuple(RULES)
 STRATEGIES = ("auto", "average", "stratified")
 #: Shards trained at once from which ``strategy='auto'`` trains stratified (skip-gram and CBOW).
 STRATIFIED_FROM = 4
+#: Shards trained at once from which stratified skip-gram shares each output block between two
+#: tasks (:func:`sparkw2v.stratified.output_blocks`).
+SHARE_OUTPUT_FROM = 16
 
 
 class ConfigError(UserError, ValueError):
@@ -83,7 +86,8 @@ class TrainConfig:
         "train at once", "distribution")
     syncs_per_epoch: int | None = _opt(
         None, "times per epoch the driver combines the shards' models (default: chosen from the shards trained "
-        "at once by the strategy and the combine rule; stratified rounds it to a multiple of the shards)",
+        "at once by the strategy and the combine rule; stratified rounds it to a multiple of the sub-epochs per "
+        f"round: the shards, or half of them for skip-gram from {SHARE_OUTPUT_FROM} shards at once)",
         "distribution")
     concurrent_shards: int | None = _opt(
         None, "shards trained at the same time and averaged together (default: Spark's default parallelism, "
@@ -95,8 +99,10 @@ class TrainConfig:
         "(default: min(shards trained at once, 4); stratified CBOW: 1)", "distribution")
     strategy: str = _opt(
         "auto", "how shards trained at once share the model: 'stratified' deals the rows into one block per "
-        "task and trains disjoint blocks at once, nothing averaged (CBOW: output rows only, the input rows' "
-        "changes are summed); 'average' trains copies and merges them by --combine; 'auto' (default): "
+        "task and trains disjoint blocks at once, nothing averaged (skip-gram from "
+        f"{SHARE_OUTPUT_FROM} shards: one output block "
+        "per two tasks, their changes added; CBOW: output rows only, the input rows' changes are summed); "
+        "'average' trains copies and merges them by --combine; 'auto' (default): "
         f"stratified from {STRATIFIED_FROM} shards at once, average below", "distribution")
     combine: str = _opt("spread", "how shards' updates merge: 'spread' (default) weights each row by its "
                         "update counts and trains each word's input row at a rate raised by the number of "

@@ -50,13 +50,14 @@ import numpy as np
 from pyspark import StorageLevel
 
 from .combine import SyncStats
+from .config import SHARE_OUTPUT_FROM
 from .kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
 
 #: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / G)).
 SUB_EPOCHS = 128
 #: Shards trained at once from which two tasks share each output block (:func:`output_blocks`).
-SHARE_FROM = 16
+SHARE_FROM = SHARE_OUTPUT_FROM
 
 
 def output_blocks(blocks: int) -> int:
