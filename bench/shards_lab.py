@@ -90,10 +90,11 @@ def shards_of(ids: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[np.nda
     return shards
 
 
-def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False) -> dict:
+def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vectors: list | None = None) -> dict:
     """Averaging; ``owned``: CBOW stratified (output rows owned per sub-epoch, changes summed). The
     library's schedule (``training.averaging_schedule``, ``training.sync_task``) and task function
-    (``executor.train_partition``); the updates are summed here in shard order."""
+    (``executor.train_partition``); the updates are summed here in shard order. ``vectors``: the
+    trained input matrix is appended to it (to compare with Spark's)."""
     shards = shards_of(ids, lengths, n)
     records = [[((i, 0, 0), (tokens, np.diff(starts)))] if tokens.size else [] for i, (tokens, starts) in
                enumerate(shards)]
@@ -109,7 +110,8 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False) -> d
     model, tables = _Held((w_in, w_out)), _Held((vocab.counts, schedule.rates))
     started = time.perf_counter()
     for epoch in range(cfg.epochs):
-        owners = _Held(stratified.output_owners(vocab.counts, cfg.sample, n, cfg.seed, epoch)) if owned else None
+        owners = _Held(stratified.output_owners(vocab.counts, cfg.sample, schedule.owned_blocks, cfg.seed, epoch)) \
+            if owned else None
         for sync in range(schedule.syncs):
             task = sync_task(cfg, schedule, epoch, sync, len(vocab), key)
             summed = None
@@ -123,6 +125,8 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False) -> d
             rule.apply(0, rows, w_in, n_in, touched[0], d_in)
             rule.apply(1, rows, w_out, n_out, touched[1], d_out)
     seconds = time.perf_counter() - started
+    if vectors is not None:
+        vectors.append(w_in)
     return {**quality(vocab, w_in), "seconds": seconds,
             "syncs_per_epoch": schedule.syncs}
 
@@ -209,7 +213,11 @@ def main(argv=None) -> int:
     parser.add_argument("--syncs", type=int, help="syncs per epoch (default: the rule's choice)")
     parser.add_argument("--alpha-scale", type=float, help="partition_alpha_scale (default: the rule's)")
     parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument("--share-from", type=int,
+                        help=f"shards from which output blocks are shared (default {stratified.SHARE_FROM})")
     args = parser.parse_args(argv)
+    if args.share_from:
+        stratified.SHARE_FROM = args.share_from
     vocab, ids, lengths = encode(args.corpus, args.min_count)
 
     def train(seed: int) -> dict:
