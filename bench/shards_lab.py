@@ -215,9 +215,13 @@ def main(argv=None) -> int:
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--share-from", type=int,
                         help=f"shards from which output blocks are shared (default {stratified.SHARE_FROM})")
+    parser.add_argument("--step-pairs-by-blocks", type=int,
+                        help=f"skip-gram's pairs per step times blocks (default {stratified.STEP_PAIRS_BY_BLOCKS})")
     args = parser.parse_args(argv)
     if args.share_from:
         stratified.SHARE_FROM = args.share_from
+    if args.step_pairs_by_blocks:
+        stratified.STEP_PAIRS_BY_BLOCKS = args.step_pairs_by_blocks
     vocab, ids, lengths = encode(args.corpus, args.min_count)
 
     def train(seed: int) -> dict:

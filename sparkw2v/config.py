@@ -25,8 +25,8 @@ COMBINE_RULES = tuple(RULES)
 STRATEGIES = ("auto", "average", "stratified")
 #: Shards trained at once from which ``strategy='auto'`` trains stratified (skip-gram and CBOW).
 STRATIFIED_FROM = 4
-#: Shards trained at once from which stratified skip-gram shares each output block between two
-#: tasks (:func:`sparkw2v.stratified.output_blocks`).
+#: Shards trained at once from which stratified training (skip-gram and CBOW) shares each output
+#: block between two tasks (:func:`sparkw2v.stratified.output_blocks`).
 SHARE_OUTPUT_FROM = 16
 
 
@@ -87,7 +87,7 @@ class TrainConfig:
     syncs_per_epoch: int | None = _opt(
         None, "times per epoch the driver combines the shards' models (default: chosen from the shards trained "
         "at once by the strategy and the combine rule; stratified rounds it to a multiple of the sub-epochs per "
-        f"round: the shards, or half of them for skip-gram from {SHARE_OUTPUT_FROM} shards at once)",
+        f"round: the shards, or half of them from {SHARE_OUTPUT_FROM} shards at once)",
         "distribution")
     concurrent_shards: int | None = _opt(
         None, "shards trained at the same time and averaged together (default: Spark's default parallelism, "
@@ -99,7 +99,7 @@ class TrainConfig:
         "(default: min(shards trained at once, 4); stratified CBOW: 1)", "distribution")
     strategy: str = _opt(
         "auto", "how shards trained at once share the model: 'stratified' deals the rows into one block per "
-        "task and trains disjoint blocks at once, nothing averaged (skip-gram from "
+        "task and trains disjoint blocks at once, nothing averaged (from "
         f"{SHARE_OUTPUT_FROM} shards: one output block "
         "per two tasks, their changes added; CBOW: output rows only, the input rows' changes are summed); "
         "'average' trains copies and merges them by --combine; 'auto' (default): "

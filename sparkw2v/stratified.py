@@ -1,8 +1,8 @@
 """Stratified row ownership: shards trained at once without averaging.
 
-Skip-gram owns both matrices' rows (below; from :data:`SHARE_FROM` shards two tasks share
-each output block and their changes are added); CBOW owns only its output rows and sums the
-input rows' changes (the last section: it runs through averaging's syncs).
+Skip-gram owns both matrices' rows (below); CBOW owns only its output rows and sums the
+input rows' changes (the last section: it runs through averaging's syncs). In both, from
+:data:`SHARE_FROM` shards two tasks share each output block and their changes are added.
 
 Averaging K copies that each saw 1/K of the text loses accuracy as K grows (BENCHMARKS.md).
 Here a row has one writer per sub-epoch (two for shared output blocks, whose changes are
@@ -82,7 +82,7 @@ def step_pairs(blocks: int) -> int:
 
 def rounds_per_epoch(shards: int, words: int, syncs_per_epoch: int | None = None,
                      per_round: int | None = None) -> int:
-    """Rounds per epoch (each is ``per_round`` syncs, default ``shards``; skip-gram's is
+    """Rounds per epoch (each is ``per_round`` syncs, default ``shards``; stratified training's is
     :func:`output_blocks`) for a corpus of ``words``: from the user's syncs per epoch if given,
     else ``ceil(SUB_EPOCHS / per_round)``, fewer if a cell would hold under ``MIN_CELL_WORDS``
     words."""
@@ -484,10 +484,11 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
 # round, partition ``p`` trains only the centres of its own text whose word is in output block
 # ``(p + s) mod K``, with negatives from that block. No two tasks write one output row, so summing
 # the tasks' changes (the ``sum`` rule) is exact for output rows (up to the float16 changes are
-# shipped in) and adds the input rows' changes as SGD would. CBOW does not share output blocks
-# as skip-gram does from ``SHARE_FROM``: summing two partitions' changes to one output block
-# collapsed it at 64 partitions (BENCHMARKS.md). The round's text, subsampling and
-# windows are the same in all K of its sub-epochs, so every centre is trained once per round.
+# shipped in) and adds the input rows' changes as SGD would. From ``SHARE_FROM`` partitions, as
+# skip-gram's, there are K/2 output blocks (:func:`output_blocks`, rounds of K/2 sub-epochs): two
+# partitions train against each at once and the same sum adds both their changes. The round's
+# text, subsampling and windows are the same in all its sub-epochs, so every centre is trained
+# once per round.
 
 def output_owners(counts: np.ndarray, sample: float, blocks: int, seed: int, epoch: int) -> np.ndarray:
     """The epoch's output block of every row, dealt by expected load (as :func:`assign_blocks`)."""

@@ -344,9 +344,10 @@ def averaging_schedule(vocab: Vocabulary, cfg: TrainConfig, busy: int, words: in
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
                           chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
                           shared_by=group, shared_draws=cfg.negative_draws_for(group))
-    if owned:
-        syncs = stratified.rounds_per_epoch(chains, words, cfg.syncs_per_epoch) * chains
-        return AveragingSchedule(kernel, rule, syncs, None, chains)
+    if owned:  # from stratified.SHARE_FROM, two partitions train against each output block, summed
+        blocks = stratified.output_blocks(chains)
+        syncs = stratified.rounds_per_epoch(chains, words, cfg.syncs_per_epoch, blocks) * blocks
+        return AveragingSchedule(kernel, rule, syncs, None, blocks)
     rates = rule.row_rates(spread, vocab, cfg, kernel.chunk_words)
     syncs = cfg.syncs_per_epoch or rule.default_syncs(words / max(busy, 1))
     return AveragingSchedule(kernel, rule, syncs, rates, 0)
