@@ -653,8 +653,12 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             groups = -(-g // per_group) if per_group < g else 0
             read_share = per_group / g  # of the round's pairs, what a sub-epoch reads
             # A task moves its input block, and its output block (or, shared, its rows or its
-            # change) to each task training against it next: 1 or k // g of them.
-            moved = model / 2 / k + (k // g) * model / 2 / g
+            # change) to each task training against it next: 1 or k // g of them. Of k // g
+            # sharers, the last ships float32 rows, the others a float16 change with a float32
+            # scale per row (combine.pack_change): (4 + 2d) / 4d of the bytes.
+            sharers = k // g
+            packed = (1 + (sharers - 1) * (4 + 2 * dim) / (4 * dim)) / sharers
+            moved = model / 2 / k + sharers * model / 2 / g * packed
             pieces = rounds * max(groups, 1)
             terms = {
                 "train": corpus / k / (speeds[dim] * share),

@@ -67,6 +67,22 @@ def pack_block(n_in: np.ndarray, n_out: np.ndarray, delta_in: np.ndarray, delta_
     return PackedBlock(n_in, n_out, rows_in, half_in, scale_in, rows_out, half_out, scale_out, weighted)
 
 
+def pack_change(delta: np.ndarray) -> bytes:
+    """A whole block's change (float32, one row per word) as bytes: each row's float32 scale,
+    then its values as float16 scaled into [-1, 1], as :class:`PackedBlock` ships rows. About
+    half the bytes; each entry is off by at most 1/2048 of its row's largest change."""
+    half, scale = _to_half(delta, np.arange(delta.shape[0]))
+    return scale.tobytes() + half.tobytes()
+
+
+def unpack_change(buffer: bytes, vector_size: int) -> np.ndarray:
+    """The float32 change :func:`pack_change` packed."""
+    n = len(buffer) // (4 + 2 * vector_size)
+    scale = np.frombuffer(buffer, dtype=np.float32, count=n)
+    half = np.frombuffer(buffer, dtype=np.float16, offset=4 * n).reshape(n, vector_size)
+    return half * scale[:, None]
+
+
 def _rows_of(record: PackedBlock, counts, rows, half, scale) -> np.ndarray:
     """The shipped rows' changes as float32 (times their counts if the block is weighted)."""
     factor = scale * counts[rows] if record.weighted else scale

@@ -49,7 +49,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 from pyspark import StorageLevel
 
-from .combine import SyncStats
+from .combine import SyncStats, pack_change, unpack_change
 from .config import SHARE_OUTPUT_FROM
 from .kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
@@ -406,14 +406,15 @@ def deal_blocks(b: int, rows: Iterable, owners_bc, model_bc, out_blocks: int) ->
 def output_rows(parts: list[tuple], vector_size: int) -> np.ndarray:
     """An output block from the OUTPUT records its sharers sent this task: the last sharer's
     rows, plus the other sharers' changes in sharer order (each sharer started from the same
-    rows, so this is those rows plus every sharer's change)."""
+    rows, so this is those rows plus every sharer's change). The changes travel as
+    :func:`~sparkw2v.combine.pack_change` packs them, about half the bytes of float32 rows."""
     parts = sorted(parts, key=lambda record: record[4])
     rows = np.frombuffer(parts[-1][2], dtype=np.float32).reshape(-1, vector_size)
     if len(parts) == 1:
         return rows
     rows = rows.copy()
     for record in parts[:-1]:
-        rows += np.frombuffer(record[2], dtype=np.float32).reshape(-1, vector_size)
+        rows += unpack_change(record[2], vector_size)
     return rows
 
 
@@ -421,7 +422,8 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc)
     """Task ``p`` of a sub-epoch: its cached pairs and the two blocks it holds arrive together;
     train cell ``(p, q)`` and send the input block back to ``p`` and the output block to the
     tasks that train against it next (``p - 1``, or with shared output blocks each task
-    ``(p - 1) mod G + i G``): the last sharer sends its rows, the others their changes."""
+    ``(p - 1) mod G + i G``): the last sharer sends its rows, the others their changes
+    (packed as float16, :func:`~sparkw2v.combine.pack_change`)."""
     sources, block_in, outputs = [], None, []
     for _, value in records:
         if value[0] == PAIRS:
@@ -442,7 +444,7 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc)
     yield p, (INPUT, p, w_in.tobytes(), stats + cell_stats + SyncStats(words, kept))
     g = task.outs
     sharers, sharer = task.blocks // g, p // g
-    sent = (w_out if sharer == sharers - 1 else w_out - start).tobytes()
+    sent = w_out.tobytes() if sharer == sharers - 1 else pack_change(w_out - start)
     for i in range(sharers):
         yield (p - 1) % g + i * g, (OUTPUT, q, sent, SyncStats(), sharer)
 

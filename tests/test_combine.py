@@ -182,3 +182,16 @@ def test_summing_on_the_executors_trains_the_same_vectors_as_on_the_driver(spark
     assert "summing partition updates on the executors" in caplog.messages
     assert len(on_executors.wv.words) == 16
     np.testing.assert_array_equal(on_driver.wv.vectors, on_executors.wv.vectors)
+
+
+def test_a_packed_change_is_half_the_bytes_and_within_1_2048_of_each_rows_largest_entry():
+    from sparkw2v.combine import pack_change, unpack_change
+    rng = np.random.default_rng(5)
+    delta = rng.normal(0, 1, (50, 12)).astype(np.float32) * np.logspace(-9, 1, 50, dtype=np.float32)[:, None]
+    delta[7] = 0.0                                          # an untouched row
+    packed = pack_change(delta)
+    assert len(packed) == 50 * (4 + 2 * 12) and len(packed) < 0.6 * delta.nbytes
+    back = unpack_change(packed, 12)
+    assert back.dtype == np.float32 and back.shape == delta.shape and not back[7].any()
+    bound = np.abs(delta).max(axis=1, keepdims=True) / 2048
+    assert np.all(np.abs(back - delta) <= bound)            # tiny rows too: scaled out of float16's subnormals

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from sparkw2v import TrainConfig, Word2Vec, progress, stratified
+from sparkw2v.combine import pack_change, unpack_change
 from sparkw2v.config import ConfigError
 from sparkw2v.kernel import skipgram_pairs, train_pairs
 from sparkw2v.sampling import negative_table
@@ -264,9 +265,10 @@ def test_a_shared_output_block_gets_the_sum_of_its_sharers_changes():
     assert set(to[1]) == set(to[3]) == {0, 2} and [to[1][0][4], to[3][0][4]] == [0, 1]   # sharers 0 and 1
     rows = np.flatnonzero(owner_out == 1)
     before = w_out[rows]
-    change = np.frombuffer(to[1][0][2], np.float32).reshape(-1, 8)    # sharer 0 sends its change,
+    change = unpack_change(to[1][0][2], 8)                            # sharer 0 sends its change (float16),
     after = np.frombuffer(to[3][0][2], np.float32).reshape(-1, 8)     # the last sharer its rows
     assert np.abs(change).max() > 0 and not np.allclose(after, before)
+    assert len(to[1][0][2]) == len(to[3][0][2]) // 32 * (4 + 2 * 8)      # a scale and 8 float16s per row
     expected = after + change
     for receiver in (0, 2):
         parts = [to[3][receiver], to[1][receiver]]
