@@ -78,10 +78,14 @@ def run_gensim(args) -> dict:
             **_score(list(wv.index_to_key), wv.vectors, counts)}
 
 
-def _spark(cores: int):
+def _spark(cores: int, jit: str = "library"):
+    """A local session as ``sparkw2v train`` starts one (``jit='library'``: C1 only, see
+    ``sparkw2v.session.LOCAL_JIT_OPTIONS``), or with the JVM's own compilers (``'default'``, what
+    an MLlib user's session has: MLlib's training is JVM work and ran over 10x slower on C1)."""
     from sparkw2v.session import get_session
     return get_session("bench", master=f"local[{cores}]", conf={"spark.ui.enabled": "false",
-                                                                "spark.driver.memory": "4g"})
+                                                                "spark.driver.memory": "4g"},
+                       light_jvm=jit == "library")
 
 
 def run_ours(args) -> dict:
@@ -114,7 +118,7 @@ def run_mllib(args) -> dict:
     import numpy as np
     from pyspark.ml.feature import Word2Vec as M
     from pyspark.sql import functions as F
-    spark = _spark(args.cores)
+    spark = _spark(args.cores, args.mllib_jit)
     frame = spark.read.text(args.corpus).select(F.split(F.trim("value"), r"\s+").alias("tokens"))
     frame = frame.filter(F.size("tokens") > 0).cache()
     words = frame.select(F.sum(F.size("tokens"))).first()[0]
@@ -190,6 +194,9 @@ def main(argv=None) -> int:
     parser.add_argument("--combine", help="our combine rule (default: the library's)")
     parser.add_argument("--min-count", type=int, default=HYPER["min_count"], help="every trainer's min_count")
     parser.add_argument("--json", help="also write all results to this file")
+    parser.add_argument("--mllib-jit", choices=("default", "library"), default="default",
+                        help="MLlib's driver JVM: the JVM's own JIT compilers (default), or sparkw2v's "
+                             "local choice (C1 only)")
     # internal: run one trainer and print its JSON result
     parser.add_argument("--run-one", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
@@ -218,7 +225,8 @@ def main(argv=None) -> int:
             configs.append((f"gensim workers={peer[-1]}", "gensim", ["--workers", peer[-1]]))
         elif peer == "mllib":
             for n in args.partitions.split(","):
-                configs.append((f"mllib p={n}", "mllib", ["--partitions-one", n, "--cores", str(args.cores)]))
+                configs.append((f"mllib p={n}", "mllib", ["--partitions-one", n, "--cores", str(args.cores),
+                                                          "--mllib-jit", args.mllib_jit]))
         else:
             parser.error(f"unknown peer {peer!r}")
     results = {}

@@ -202,12 +202,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress")
 
 
-def _session(args: argparse.Namespace, app_name: str = "sparkw2v"):
-    """The SparkSession of a command, with its --master, --conf and Spark's log level."""
+def _session(args: argparse.Namespace, app_name: str = "sparkw2v", light_jvm: bool = False):
+    """The SparkSession of a command, with its --master, --conf and Spark's log level
+    (``light_jvm``: training's, see :func:`sparkw2v.session.get_session`)."""
     from .session import get_session
 
     return get_session(app_name, master=args.master, conf=dict(args.conf),
-                       spark_log_level="WARN" if args.verbose else "ERROR")
+                       spark_log_level="WARN" if args.verbose else "ERROR", light_jvm=light_jvm)
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -245,7 +246,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     global STARTED
     cfg = config_from_args(args).validate()
-    spark = _session(args)
+    spark = _session(args, light_jvm=True)
     STARTED -= jvm_head_start(spark)  # the closing line's wall time and "starting Spark" include it
     phases = {"starting Spark": time.perf_counter() - STARTED}
     overwrite = cfg.overwrite

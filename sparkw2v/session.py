@@ -23,16 +23,25 @@ _PLAIN_LOCAL = re.compile(r"local(?:\[(\d+|\*)\])?")
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: Log4j 2 configuration that keeps Spark's own log at ERROR from the JVM's first line on.
 QUIET_LOG4J = Path(__file__).parent / "data" / "log4j2-quiet.properties"
+#: Java options of a driver JVM started here to train on a local master: the C1 JIT compiler
+#: only. That JVM is the executor too, and training's JVM work (reading text, Arrow batches,
+#: shuffles) is light next to the Python kernel, so C2's compile threads cost more CPU than its
+#: faster code saves: on 2 cores every phase ran faster (BENCHMARKS.md, "What a run pays once").
+#: JVM-heavy work (Spark SQL over the vectors, MLlib) needs C2, so other sessions keep the JVM's
+#: default. A JIT option in the user's ``spark.driver.extraJavaOptions`` replaces it.
+LOCAL_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Mapping[str, str] | None = None,
-                spark_log_level: str = "ERROR") -> SparkSession:
+                spark_log_level: str = "ERROR", light_jvm: bool = False) -> SparkSession:
     """The active session, or a new one (``local[*]`` unless spark-submit set a master).
 
     ``conf`` holds Spark settings (``--conf KEY=VALUE``); on an already active session
     only those Spark allows to change at run time are applied, the others are named in
     a warning. ``spark_log_level`` is the level of Spark's own log in a new session
     (ERROR: Spark's warnings and startup lines are not shown; WARN is Spark's default).
+    ``light_jvm``: the session is for training, whose JVM work is light; a local driver JVM
+    started here then compiles with C1 only (:data:`LOCAL_JIT_OPTIONS`).
     Python workers of a local session run this interpreter, so the installed NumPy and
     sparkw2v are the ones they import.
 
@@ -57,15 +66,27 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Map
         builder = builder.config(f"spark.executorEnv.{key}", value)
     # sparkw2v shows its own progress (sparkw2v.progress); Spark's console bars would interleave with it.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
-    if spark_log_level.upper() == "ERROR":  # a driver JVM started from here reads it before its first line
-        options = conf.get("spark.driver.extraJavaOptions", "")
-        if "log4j2.configurationFile" not in options:
-            conf["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile={QUIET_LOG4J}".strip()
+    options = driver_java_options(conf.get("spark.driver.extraJavaOptions", ""), master, spark_log_level,
+                                  light_jvm)
+    if options:
+        conf["spark.driver.extraJavaOptions"] = options
     for key, value in conf.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(spark_log_level.upper())  # the JVM may have started before us (spark-submit)
     return spark
+
+
+def driver_java_options(options: str, master: str | None, spark_log_level: str, light_jvm: bool = False) -> str:
+    """The user's driver Java ``options`` with what a driver JVM started here needs: the quiet
+    log4j configuration (read before the JVM's first line) when Spark's log is at ERROR, and
+    with ``light_jvm`` :data:`LOCAL_JIT_OPTIONS` for a local master unless the user chose a JIT
+    option."""
+    if spark_log_level.upper() == "ERROR" and "log4j2.configurationFile" not in options:
+        options = f"{options} -Dlog4j2.configurationFile={QUIET_LOG4J}"
+    if light_jvm and master and master.startswith("local") and "Tiered" not in options:
+        options = f"{options} {LOCAL_JIT_OPTIONS}"
+    return options.strip()
 
 
 def default_master() -> str | None:

@@ -11,7 +11,7 @@ import pytest
 
 from sparkw2v import __version__, progress, report
 from sparkw2v.cli import build_parser, closing_times, conf_pair, main
-from sparkw2v.session import QUIET_LOG4J, get_session
+from sparkw2v.session import LOCAL_JIT_OPTIONS, QUIET_LOG4J, driver_java_options, get_session
 
 from .test_training import planted_lines
 
@@ -79,6 +79,16 @@ def test_spark_log_is_quiet_by_default(spark):
     assert str(root.getLevel()) == "ERROR"
     settings = Path(QUIET_LOG4J).read_text()
     assert "rootLogger.level = error" in settings and "PythonGatewayServer" in settings
+
+
+def test_a_local_training_jvm_gets_the_c1_compiler_and_the_quiet_log_unless_told_otherwise():
+    quiet = f"-Dlog4j2.configurationFile={QUIET_LOG4J}"
+    assert driver_java_options("", "local[2,4]", "ERROR", light_jvm=True) == f"{quiet} {LOCAL_JIT_OPTIONS}"
+    assert driver_java_options("-Da=b", "local[*]", "WARN", light_jvm=True) == f"-Da=b {LOCAL_JIT_OPTIONS}"
+    assert driver_java_options("-XX:-TieredCompilation", "local", "WARN", light_jvm=True) == "-XX:-TieredCompilation"
+    assert driver_java_options("", "local[2]", "ERROR") == quiet        # SQL, MLlib and queries keep C2
+    assert driver_java_options("", None, "ERROR", light_jvm=True) == quiet   # spark-submit's cluster master
+    assert driver_java_options("", "spark://host:7077", "WARN", light_jvm=True) == ""
 
 
 @pytest.fixture(scope="module")
