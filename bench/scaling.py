@@ -178,17 +178,18 @@ def plot(results: dict, path: str) -> None:
         mode, label, n = key.split("|")
         curves.setdefault((mode, label), []).append((int(n), value["summary"]))
     modes = sorted({m for m, _ in curves}, key=lambda m: m != "sg")
+    palette = plt.get_cmap("tab20").colors   # one colour per curve: more curves than tab10 has colours
     fig, axes = plt.subplots(len(modes), 2, figsize=(10, 3.6 * len(modes)), squeeze=False)
     for row, mode in enumerate(modes):
         for col, (measure, title) in enumerate((("ws", "WordSim-353 (Spearman)"), ("analogy", "analogy (3CosAdd)"))):
             ax = axes[row][col]
-            for (m, label), points in sorted(curves.items()):
-                if m != mode:
-                    continue
+            mode_curves = [(label, points) for (m, label), points in sorted(curves.items()) if m == mode]
+            for i, (label, points) in enumerate(mode_curves):
                 points.sort()
                 xs = [n for n, _ in points]
                 ax.errorbar(xs, [s[measure] for _, s in points], yerr=[s[measure + "_sd"] for _, s in points],
-                            marker="o", capsize=3, label=label, linestyle="--" if "MLlib" in label else "-")
+                            marker="o", capsize=3, label=label, color=palette[(2 * i) % 20 + (2 * i) // 20 % 2],
+                            linestyle="--" if "MLlib" in label else "-")
             ax.set_xscale("log", base=2)
             ax.set_xlabel("shards trained at once")
             ax.set_title(f"{'skip-gram' if mode == 'sg' else 'CBOW'}: {title}")

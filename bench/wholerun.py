@@ -33,9 +33,10 @@ from proctree import tree_cpu  # noqa: E402  (bench/, the script's own folder)
 
 
 def _session(cores: int):
+    """A local session as ``sparkw2v train`` starts one (C1 JIT only)."""
     from sparkw2v.session import get_session
     return get_session("bench-wholerun", master=f"local[{cores}]",
-                       conf={"spark.ui.enabled": "false", "spark.driver.memory": "4g"})
+                       conf={"spark.ui.enabled": "false", "spark.driver.memory": "4g"}, light_jvm=True)
 
 
 def prepare(args) -> None:
