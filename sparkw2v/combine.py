@@ -77,7 +77,9 @@ def pack_change(delta: np.ndarray) -> bytes:
 
 def unpack_change(buffer: bytes, vector_size: int) -> np.ndarray:
     """The float32 change :func:`pack_change` packed."""
-    n = len(buffer) // (4 + 2 * vector_size)
+    n, rest = divmod(len(buffer), 4 + 2 * vector_size)
+    if rest:
+        raise ValueError(f"a packed change of {len(buffer)} bytes is not whole rows of {vector_size} values")
     scale = np.frombuffer(buffer, dtype=np.float32, count=n)
     half = np.frombuffer(buffer, dtype=np.float16, offset=4 * n).reshape(n, vector_size)
     return half * scale[:, None]

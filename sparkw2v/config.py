@@ -109,7 +109,7 @@ class TrainConfig:
                         "shards the word is spread over, syncing more often as shards grow; 'mean' weights by "
                         "update counts, one sync per epoch; 'rescaled' multiplies a row's mean update by "
                         "(shards that touched it) / partition_alpha_scale; 'sum' adds the updates "
-                        "(averaging only: stratified training combines nothing)",
+                        "(averaging only: stratified skip-gram combines nothing, stratified CBOW always sums)",
                         "distribution")
     # Output
     output: str | None = _opt(None, "model path: each run publishes OUTPUT/versions/NNNNNN/", "output")

@@ -388,7 +388,7 @@ class TrainTask:
     block_rows: int
     weighted: bool  # ship count-weighted changes (see combine.PackedBlock), as the combine rule needs
     tables_key: str  # names this run (its vocabulary counts): workers reuse the tables and buffers they built
-    owned_blocks: int = 0  # > 0: CBOW with output rows owned in this many blocks (sparkw2v.stratified)
+    owned_blocks: int = 0  # > 0: stratified CBOW, output rows dealt into this many blocks (sparkw2v.stratified)
 
 
 _TABLES: dict = {}

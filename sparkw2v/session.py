@@ -18,6 +18,10 @@ log = logging.getLogger("sparkw2v")
 #: Attempts per task under a local master chosen by default (a plain ``local[N]`` allows one).
 LOCAL_TASK_ATTEMPTS = 4
 _PLAIN_LOCAL = re.compile(r"local(?:\[(\d+|\*)\])?")
+#: A local master whose one JVM runs the driver and the tasks (``local``, ``local[N]``, ``local[N,F]``).
+_LOCAL = re.compile(r"local(?:\[(?:\d+|\*)(?:,\d+)?\])?")
+#: Java options that choose the JIT compilers.
+_JIT_OPTION = re.compile(r"-XX:[+-]?Tiered|-Xint\b|-Xcomp\b")
 
 #: Each Spark task is one core; BLAS threads inside a task would fight the other tasks.
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -80,11 +84,12 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Map
 def driver_java_options(options: str, master: str | None, spark_log_level: str, light_jvm: bool = False) -> str:
     """The user's driver Java ``options`` with what a driver JVM started here needs: the quiet
     log4j configuration (read before the JVM's first line) when Spark's log is at ERROR, and
-    with ``light_jvm`` :data:`LOCAL_JIT_OPTIONS` for a local master unless the user chose a JIT
-    option."""
+    with ``light_jvm`` :data:`LOCAL_JIT_OPTIONS` for a local master (one JVM; not
+    ``local-cluster``) unless the user chose the JIT compilers (a ``-XX:...Tiered...`` option,
+    ``-Xint`` or ``-Xcomp``)."""
     if spark_log_level.upper() == "ERROR" and "log4j2.configurationFile" not in options:
         options = f"{options} -Dlog4j2.configurationFile={QUIET_LOG4J}"
-    if light_jvm and master and master.startswith("local") and "Tiered" not in options:
+    if light_jvm and master and _LOCAL.fullmatch(master.replace(" ", "")) and not _JIT_OPTION.search(options):
         options = f"{options} {LOCAL_JIT_OPTIONS}"
     return options.strip()
 

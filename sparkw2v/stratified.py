@@ -484,9 +484,9 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
 # A CBOW centre reads a window of input rows from every block, so no task can own its inputs. Its
 # output rows can be owned: the averaging path's syncs become sub-epochs, and in sub-epoch ``s`` of a
 # round, partition ``p`` trains only the centres of its own text whose word is in output block
-# ``(p + s) mod K``, with negatives from that block. No two tasks write one output row, so summing
-# the tasks' changes (the ``sum`` rule) is exact for output rows (up to the float16 changes are
-# shipped in) and adds the input rows' changes as SGD would. From ``SHARE_FROM`` partitions, as
+# ``(p + s) mod K``, with negatives from that block. Below ``SHARE_FROM`` no two tasks write one
+# output row, so summing the tasks' changes (the ``sum`` rule) is exact for output rows (up to the
+# float16 changes are shipped in) and adds the input rows' changes as SGD would. From ``SHARE_FROM`` partitions, as
 # skip-gram's, there are K/2 output blocks (:func:`output_blocks`, rounds of K/2 sub-epochs): two
 # partitions train against each at once and the same sum adds both their changes. The round's
 # text, subsampling and windows are the same in all its sub-epochs, so every centre is trained

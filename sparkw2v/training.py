@@ -334,8 +334,9 @@ def averaging_schedule(vocab: Vocabulary, cfg: TrainConfig, busy: int, words: in
                        spread: Callable[[], np.ndarray], owned: bool = False) -> AveragingSchedule:
     """The schedule of ``busy`` partitions (of ``chains``) holding ``words`` corpus words in all;
     ``spread()`` is how many partitions each word is spread over (:func:`word_spread`), asked only
-    if the rule needs it. ``owned``: CBOW stratified (:mod:`sparkw2v.stratified`), where every
-    partition's output rows are its own in each sub-epoch and the changes are summed."""
+    if the rule needs it. ``owned``: CBOW stratified (:mod:`sparkw2v.stratified`), where each
+    partition trains against one output block per sub-epoch (alone, or with one other partition
+    from ``stratified.SHARE_FROM``) and the changes are summed."""
     if owned:
         rule = combine.make_rule("sum", busy, cfg.partition_alpha_scale or 1.0, cfg.sg)
     else:

@@ -86,6 +86,10 @@ def test_a_local_training_jvm_gets_the_c1_compiler_and_the_quiet_log_unless_told
     assert driver_java_options("", "local[2,4]", "ERROR", light_jvm=True) == f"{quiet} {LOCAL_JIT_OPTIONS}"
     assert driver_java_options("-Da=b", "local[*]", "WARN", light_jvm=True) == f"-Da=b {LOCAL_JIT_OPTIONS}"
     assert driver_java_options("-XX:-TieredCompilation", "local", "WARN", light_jvm=True) == "-XX:-TieredCompilation"
+    assert driver_java_options("-Xint", "local[*,4]", "WARN", light_jvm=True) == "-Xint"
+    assert driver_java_options("-Dp=/opt/Tiered", "local[2]", "WARN", light_jvm=True) == \
+        f"-Dp=/opt/Tiered {LOCAL_JIT_OPTIONS}"                           # a path is not a JIT choice
+    assert driver_java_options("", "local-cluster[2,1,1024]", "WARN", light_jvm=True) == ""   # executors: own JVMs
     assert driver_java_options("", "local[2]", "ERROR") == quiet        # SQL, MLlib and queries keep C2
     assert driver_java_options("", None, "ERROR", light_jvm=True) == quiet   # spark-submit's cluster master
     assert driver_java_options("", "spark://host:7077", "WARN", light_jvm=True) == ""

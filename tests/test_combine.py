@@ -195,3 +195,9 @@ def test_a_packed_change_is_half_the_bytes_and_within_1_2048_of_each_rows_larges
     assert back.dtype == np.float32 and back.shape == delta.shape and not back[7].any()
     bound = np.abs(delta).max(axis=1, keepdims=True) / 2048
     assert np.all(np.abs(back - delta) <= bound)            # tiny rows too: scaled out of float16's subnormals
+    assert unpack_change(pack_change(np.zeros((0, 12), np.float32)), 12).shape == (0, 12)   # an empty block
+    bad = delta.copy()
+    bad[3, 5] = np.nan
+    assert not np.isfinite(unpack_change(pack_change(bad), 12)[3]).all()   # a diverged row stays non-finite
+    with pytest.raises(ValueError, match="whole rows"):
+        unpack_change(packed[:-2], 12)

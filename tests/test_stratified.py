@@ -249,8 +249,10 @@ def test_with_shared_output_blocks_every_pair_is_trained_once_and_input_rows_kee
     assert seen == formed and sum(formed.values()) > 1000
 
 
-def test_a_shared_output_block_gets_the_sum_of_its_sharers_changes():
+def test_a_shared_output_block_gets_the_sum_of_its_sharers_changes(monkeypatch):
     k, g = 4, 2
+    packed = []   # the float32 changes the non-last sharer packs
+    monkeypatch.setattr(stratified, "pack_change", lambda delta: packed.append(delta.copy()) or pack_change(delta))
     owners, routed, _, counts = _routed(k, 1, g=g)
     _, owner_in, owner_out = owners.value
     rng = np.random.default_rng(3)
@@ -268,6 +270,11 @@ def test_a_shared_output_block_gets_the_sum_of_its_sharers_changes():
     change = unpack_change(to[1][0][2], 8)                            # sharer 0 sends its change (float16),
     after = np.frombuffer(to[3][0][2], np.float32).reshape(-1, 8)     # the last sharer its rows
     assert np.abs(change).max() > 0 and not np.allclose(after, before)
+    # What sharer 0 shipped is its trained rows less the rows it started from, within float16's
+    # 1/2048 of each row's largest change.
+    assert len(packed) == 1 and packed[0].shape == before.shape
+    np.testing.assert_array_equal(pack_change(packed[0]), to[1][0][2])
+    assert np.all(np.abs(change - packed[0]) <= np.abs(packed[0]).max(axis=1, keepdims=True) / 2048)
     assert len(to[1][0][2]) == len(to[3][0][2]) // 32 * (4 + 2 * 8)      # a scale and 8 float16s per row
     expected = after + change
     for receiver in (0, 2):
@@ -469,12 +476,17 @@ def test_cbow_stratified_training_on_spark(spark, monkeypatch, shared):
     frame = text_frame(spark, planted_lines(seed=2, sentences=600))
     if shared:   # 4 partitions, 2 output blocks: 4 rounds of 2 sub-epochs
         monkeypatch.setattr(stratified, "SHARE_FROM", 4)
+    dealt = []   # the blocks each epoch's output rows are dealt into (on the driver)
+    owners = stratified.output_owners
+    monkeypatch.setattr(stratified, "output_owners", lambda counts, sample, blocks, seed, epoch: (
+        dealt.append(blocks), owners(counts, sample, blocks, seed, epoch))[1])
     settings = dict(PLANTED, sg=False, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=8,
                     strategy="stratified")
     model = Word2Vec(**settings).fit(frame)
     info, history = model.result.info, model.result.history
     assert (info["strategy"], info["combine"], info["syncs_per_epoch"], info["alpha_scale"]) == \
         ("stratified", None, 8, 1.0)
+    assert dealt == [2 if shared else 4] * 3
     # 2 rounds of 4 sub-epochs (or 4 of 2): each round's words count once, each centre is trained once.
     assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
     assert all(4000 < h["examples"] <= 4800 for h in history)
