@@ -76,6 +76,8 @@ ML_METADATA = "metadata"
 EVALUATION = "evaluation.json"
 #: Published versions kept by default; older ones are deleted after a successful publish.
 KEEP_VERSIONS = 3
+#: Listings of a directory other writers may remove and make again while it is listed.
+LIST_ATTEMPTS = 5
 
 
 class OutputExistsError(UserError, FileExistsError):
@@ -120,20 +122,25 @@ class _FS:
 
     def list_names(self, path: str, hidden: bool = False) -> list[str]:
         """Names of the entries of directory ``path`` ([] if it does not exist, or stops existing
-        while it is listed: another writer may remove it). ``hidden`` adds the checksum files
-        that Hadoop's local filesystem keeps out of its listings."""
-        if not self.exists(path):
-            return []
+        while it is listed: another writer may remove it, and another may make it again, which
+        is listed afresh). ``hidden`` adds the checksum files that Hadoop's local filesystem
+        keeps out of its listings."""
         fs = self.fs
         if hidden and fs.getClass().getName().endswith("LocalFileSystem"):
             fs = fs.getRawFileSystem()
-        try:
-            statuses = fs.listStatus(self.p(path))
-        except Exception as exc:
-            if "FileNotFoundException" in str(exc) and not self.exists(path):
+        vanished = None
+        for _ in range(LIST_ATTEMPTS):
+            if not self.exists(path):
                 return []
-            raise
-        return [str(status.getPath().getName()) for status in statuses]
+            try:
+                statuses = fs.listStatus(self.p(path))
+            except Exception as exc:
+                if "FileNotFoundException" not in str(exc):
+                    raise
+                vanished = exc   # removed while listed: gone now, or made again by another writer
+                continue
+            return [str(status.getPath().getName()) for status in statuses]
+        raise vanished
 
     def read_text(self, path: str) -> str:
         stream = self.fs.open(self.p(path))

@@ -114,7 +114,20 @@ def test_tidying_staging_never_removes_what_another_writer_is_staging(spark, tmp
     answers = iter([True, False])
     monkeypatch.setattr(fs, "exists", lambda path: next(answers))
     assert fs.list_names(str(out / "_staging" / "gone")) == []
+    # ... or removed and made again by another writer: the new directory is listed.
+    again, checks = out / "_staging" / "again", []
+
+    def made_after_the_first_listing(path):
+        checks.append(path)
+        if len(checks) == 2:
+            again.mkdir()
+            (again / "version-new").write_bytes(b"")
+        return True
+    monkeypatch.setattr(fs, "exists", made_after_the_first_listing)
+    assert fs.list_names(str(again)) == ["version-new"] and len(checks) == 2
     monkeypatch.undo()
+    (again / "version-new").unlink()
+    again.rmdir()
     (theirs / "part-00000.parquet").unlink()
     (out / "_staging" / ".left.crc").write_bytes(b"")
     for directory in (theirs, theirs.parent):
