@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from pyspark.sql import SparkSession
 
-from . import vector_table
+from . import stratified, vector_table
 from .config import TrainConfig
 from .errors import StorageFullError, UserError
 from .vocabulary import Vocabulary
@@ -54,6 +54,8 @@ def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dic
     params = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
     if concurrent is not None:  # the strategy in effect ('auto' picks one from the shards trained at once)
         params["strategy"] = cfg.strategy_for(concurrent)
+        if params["strategy"] == "stratified":  # shared from stratified.SHARE_FROM: the schedule changes
+            params["output_blocks"] = stratified.output_blocks(concurrent)
     params["batch_words"] = cfg.effective_batch_words  # checkpoints before its default moved hold 2048
     params["negative_group"] = cfg.effective_negative_group  # likewise 1, before CBOW's became 16
     return params
@@ -127,6 +129,8 @@ class Checkpoints:
         if concurrent is None and recorded is None:  # no shard count to tell the strategy in effect
             wanted.pop("strategy")
             parameters.pop("strategy")
+        if "output_blocks" not in parameters:  # written before the output blocks were recorded
+            wanted.pop("output_blocks", None)
         # A checkpoint that records its shard counts is checked on those counts, so resuming with
         # --num-partitions N after the cluster's parallelism changed is allowed.
         ignored = {"num_partitions"} if checkpoint.shards is not None and shards is not None else set()

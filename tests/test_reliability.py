@@ -109,9 +109,21 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     # told which --strategy continues it
     with pytest.raises(ResumeError, match="strategy='average' \\(now 'stratified'\\); pass --strategy average or"):
         checkpoints.check_resumable(saved, cfg.replace(strategy="auto"), saved.vocab, 2, 8)
+    # stratified records its output blocks (shared from 16 shards at once): a run whose schedule
+    # dealt another number is not continued on this one; a checkpoint from before the record is
+    import dataclasses
+    from sparkw2v.checkpoint import _training_parameters
+    wide = cfg.replace(strategy="stratified", num_partitions=16, concurrent_shards=16)
+    params = _training_parameters(wide, 16)
+    assert params["output_blocks"] == 8 and _training_parameters(wide.replace(concurrent_shards=8), 8)["output_blocks"] == 8
+    unshared = dataclasses.replace(saved, parameters={**params, "output_blocks": 16}, shards=16, concurrent=16)
+    with pytest.raises(ResumeError, match="output_blocks=16 \\(now 8\\)"):
+        checkpoints.check_resumable(unshared, wide, saved.vocab, 16, 16)
+    checkpoints.check_resumable(dataclasses.replace(unshared, parameters={**params}), wide, saved.vocab, 16, 16)
+    older = {k: v for k, v in params.items() if k != "output_blocks"}
+    checkpoints.check_resumable(dataclasses.replace(unshared, parameters=older), wide, saved.vocab, 16, 16)
     # a checkpoint from before concurrent_shards trained all its shards at once; it stored
     # batch_words as the number used, which the default (None) now resolves to
-    from sparkw2v.checkpoint import _training_parameters
     assert _training_parameters(TrainConfig())["batch_words"] == 2048
     assert _training_parameters(TrainConfig(sg=False))["batch_words"] == 1024
     saved.concurrent = None
