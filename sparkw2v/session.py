@@ -17,9 +17,9 @@ log = logging.getLogger("sparkw2v")
 
 #: Attempts per task under a local master chosen by default (a plain ``local[N]`` allows one).
 LOCAL_TASK_ATTEMPTS = 4
-_PLAIN_LOCAL = re.compile(r"local(?:\[(\d+|\*)\])?")
-#: A local master whose one JVM runs the driver and the tasks (``local``, ``local[N]``, ``local[N,F]``).
-_LOCAL = re.compile(r"local(?:\[(?:\d+|\*)(?:,\d+)?\])?")
+#: A local master, whose one JVM runs the driver and the tasks: ``local``, ``local[N]`` or
+#: ``local[*]`` (group 1: N), with task attempts ``[N,F]`` (group 2: F).
+_LOCAL = re.compile(r"local(?:\[(\d+|\*)(?:,(\d+))?\])?")
 #: Java options that choose the JIT compilers.
 _JIT_OPTION = re.compile(r"-XX:[+-]?Tiered|-Xint\b|-Xcomp\b")
 
@@ -104,8 +104,8 @@ def default_master() -> str | None:
         configured = SparkConf().get("spark.master", None) or "local[*]"
     else:  # no JVM yet: starting one here would start it without the session's Java options
         configured = "local[*]"
-    plain = _PLAIN_LOCAL.fullmatch(configured.replace(" ", ""))
-    if plain is None:
+    plain = _LOCAL.fullmatch(configured.replace(" ", ""))
+    if plain is None or plain.group(2) is not None:  # a cluster, or attempts already chosen
         return None
     return f"local[{plain.group(1) or 1},{LOCAL_TASK_ATTEMPTS}]"
 
