@@ -652,10 +652,11 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             per_group = stratified.diagonals_per_group(g, round_bytes)
             groups = -(-g // per_group) if per_group < g else 0
             read_share = per_group / g  # of the round's pairs, what a sub-epoch reads
-            # A task moves its input block, and its output block (or, shared, its rows or its
-            # change) to each task training against it next: 1 or k // g of them. Of k // g
-            # sharers, the last ships float32 rows, the others a float16 change with a float32
-            # scale per row (combine.pack_change): (4 + 2d) / 4d of the bytes.
+            # A task moves its input block, and its output block (or, shared, its part of the
+            # rows and its change to the rest) to each task training against it next: 1 or
+            # k // g of them. Each of k // g sharers ships 1 / (k // g) of the rows as float32
+            # and the rest as a float16 change with a float32 scale per row
+            # (stratified.shipped_output, combine.pack_change: (4 + 2d) / 4d of the bytes).
             sharers = k // g
             packed = (1 + (sharers - 1) * (4 + 2 * dim) / (4 * dim)) / sharers
             moved = model / 2 / k + sharers * model / 2 / g * packed

@@ -403,18 +403,40 @@ def deal_blocks(b: int, rows: Iterable, owners_bc, model_bc, out_blocks: int) ->
     yield b, (OUTPUT, q, w_out[owner_out == q].tobytes(), SyncStats(), b // out_blocks)
 
 
+def sharer_bounds(rows: int, sharers: int) -> np.ndarray:
+    """Where the ``sharers`` parts of a shared output block of ``rows`` rows begin and end:
+    sharer ``i`` ships part ``i``'s rows and its change to the other parts."""
+    return np.arange(sharers + 1, dtype=np.int64) * rows // sharers
+
+
+def shipped_output(trained: np.ndarray, start: np.ndarray, sharer: int, sharers: int):
+    """What sharer ``sharer`` of ``sharers`` sends of the output block it trained from ``start``:
+    the rows, unshared; shared, its part's rows (float32) and its change to the other parts,
+    packed by :func:`~sparkw2v.combine.pack_change` (float16 and a scale per row). Every sharer
+    then ships the same bytes, about 3/4 of the block's float32 rows for two sharers."""
+    if sharers == 1:
+        return trained.tobytes()
+    lo, hi = sharer_bounds(trained.shape[0], sharers)[sharer:sharer + 2]
+    change = trained - start
+    return trained[lo:hi].tobytes(), pack_change(np.concatenate((change[:lo], change[hi:])))
+
+
 def output_rows(parts: list[tuple], vector_size: int) -> np.ndarray:
-    """An output block from the OUTPUT records its sharers sent this task: the last sharer's
-    rows, plus the other sharers' changes in sharer order (each sharer started from the same
-    rows, so this is those rows plus every sharer's change). The changes travel as
-    :func:`~sparkw2v.combine.pack_change` packs them, about half the bytes of float32 rows."""
+    """An output block from the OUTPUT records its sharers sent this task (one record with the
+    rows when unshared, or when dealt from the broadcast): each part is its sharer's rows plus
+    the other sharers' changes to it, added in sharer order. Each sharer started from the same
+    rows, so this is those rows plus every sharer's change."""
     parts = sorted(parts, key=lambda record: record[4])
-    rows = np.frombuffer(parts[-1][2], dtype=np.float32).reshape(-1, vector_size)
     if len(parts) == 1:
-        return rows
-    rows = rows.copy()
-    for record in parts[:-1]:
-        rows += unpack_change(record[2], vector_size)
+        return np.frombuffer(parts[0][2], dtype=np.float32).reshape(-1, vector_size)
+    rows = np.concatenate([np.frombuffer(record[2][0], dtype=np.float32).reshape(-1, vector_size)
+                           for record in parts])
+    bounds = sharer_bounds(rows.shape[0], len(parts))
+    for i, record in enumerate(parts):
+        lo, hi = bounds[i], bounds[i + 1]
+        change = unpack_change(record[2][1], vector_size)
+        rows[:lo] += change[:lo]
+        rows[hi:] += change[lo:]
     return rows
 
 
@@ -422,8 +444,8 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc)
     """Task ``p`` of a sub-epoch: its cached pairs and the two blocks it holds arrive together;
     train cell ``(p, q)`` and send the input block back to ``p`` and the output block to the
     tasks that train against it next (``p - 1``, or with shared output blocks each task
-    ``(p - 1) mod G + i G``): the last sharer sends its rows, the others their changes
-    (packed as float16, :func:`~sparkw2v.combine.pack_change`)."""
+    ``(p - 1) mod G + i G``): each sharer sends its part of the rows and its change to the
+    rest (:func:`shipped_output`)."""
     sources, block_in, outputs = [], None, []
     for _, value in records:
         if value[0] == PAIRS:
@@ -444,7 +466,7 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc)
     yield p, (INPUT, p, w_in.tobytes(), stats + cell_stats + SyncStats(words, kept))
     g = task.outs
     sharers, sharer = task.blocks // g, p // g
-    sent = w_out.tobytes() if sharer == sharers - 1 else pack_change(w_out - start)
+    sent = shipped_output(w_out, start, sharer, sharers)
     for i in range(sharers):
         yield (p - 1) % g + i * g, (OUTPUT, q, sent, SyncStats(), sharer)
 

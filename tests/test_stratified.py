@@ -251,7 +251,7 @@ def test_with_shared_output_blocks_every_pair_is_trained_once_and_input_rows_kee
 
 def test_a_shared_output_block_gets_the_sum_of_its_sharers_changes(monkeypatch):
     k, g = 4, 2
-    packed = []   # the float32 changes the non-last sharer packs
+    packed = []   # the float32 changes the sharers pack, in the order they pack them
     monkeypatch.setattr(stratified, "pack_change", lambda delta: packed.append(delta.copy()) or pack_change(delta))
     owners, routed, _, counts = _routed(k, 1, g=g)
     _, owner_in, owner_out = owners.value
@@ -267,16 +267,23 @@ def test_a_shared_output_block_gets_the_sum_of_its_sharers_changes(monkeypatch):
     assert set(to[1]) == set(to[3]) == {0, 2} and [to[1][0][4], to[3][0][4]] == [0, 1]   # sharers 0 and 1
     rows = np.flatnonzero(owner_out == 1)
     before = w_out[rows]
-    change = unpack_change(to[1][0][2], 8)                            # sharer 0 sends its change (float16),
-    after = np.frombuffer(to[3][0][2], np.float32).reshape(-1, 8)     # the last sharer its rows
-    assert np.abs(change).max() > 0 and not np.allclose(after, before)
-    # What sharer 0 shipped is its trained rows less the rows it started from, within float16's
-    # 1/2048 of each row's largest change.
-    assert len(packed) == 1 and packed[0].shape == before.shape
-    np.testing.assert_array_equal(pack_change(packed[0]), to[1][0][2])
-    assert np.all(np.abs(change - packed[0]) <= np.abs(packed[0]).max(axis=1, keepdims=True) / 2048)
-    assert len(to[1][0][2]) == len(to[3][0][2]) // 32 * (4 + 2 * 8)      # a scale and 8 float16s per row
-    expected = after + change
+    n = rows.size
+    half = n // 2    # sharer 0 ships rows [0, half) whole, sharer 1 rows [half, n)
+    own = [np.frombuffer(to[p][0][2][0], np.float32).reshape(-1, 8) for p in (1, 3)]
+    changes = [unpack_change(to[p][0][2][1], 8) for p in (1, 3)]   # each sharer's change to the other part
+    assert [o.shape[0] for o in own] == [half, n - half] and [c.shape[0] for c in changes] == [n - half, half]
+    assert not np.allclose(own[0], before[:half]) and not np.allclose(own[1], before[half:])
+    assert np.abs(changes[0]).max() > 0 and np.abs(changes[1]).max() > 0
+    # What each sharer shipped of the other part is its trained rows less the rows it started
+    # from, within float16's 1/2048 of each row's largest change.
+    assert len(packed) == 2 and [c.shape[0] for c in packed] == [n - half, half]
+    for delta, change, p in zip(packed, changes, (1, 3)):
+        np.testing.assert_array_equal(pack_change(delta), to[p][0][2][1])
+        assert np.all(np.abs(change - delta) <= np.abs(delta).max(axis=1, keepdims=True) / 2048)
+    # Both sharers ship the same bytes: half the rows as float32, half as a scale and 8 float16s.
+    assert [len(to[p][0][2][0]) + len(to[p][0][2][1]) for p in (1, 3)] == \
+        [half * 32 + (n - half) * (4 + 2 * 8), (n - half) * 32 + half * (4 + 2 * 8)]
+    expected = np.concatenate((own[0] + changes[1], own[1] + changes[0]))
     for receiver in (0, 2):
         parts = [to[3][receiver], to[1][receiver]]
         np.testing.assert_array_equal(stratified.output_rows(parts, 8), expected)
