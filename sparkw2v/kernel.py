@@ -40,6 +40,7 @@ The learning rate decays linearly within a call from ``alpha_start`` to
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -399,8 +400,8 @@ def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_ta
                     c = centres[pick]
                     offsets = _offsets(j % window + 1)
                     valid = (offsets >= -left[c][:, None]) & (offsets <= right[c][:, None])
-                    blocks.append((outs[pick], np.take(words, c[:, None] + offsets, mode="clip"), valid,
-                                   alphas[j // window]))
+                    blocks.append(SkipgramStep(outs[pick], np.take(words, c[:, None] + offsets, mode="clip"),
+                                               valid, alphas[j // window]))
         else:
             # One step per chunk: CBOW sums ragged context lists, so every width fits one step.
             offsets = _offsets(window)
@@ -417,11 +418,39 @@ def _train_planned(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_ta
             np.cumsum(groups, out=group_edges[1:])
             negatives = neg_table[negative_rng.integers(0, neg_table.size, size=(int(group_edges[-1]), params.draws))]
             targets = words[centres]
-            blocks = [(targets[c0:c1], negatives[group_edges[j]:group_edges[j + 1]],
-                       ctx_rows[ctx_edges[c0]:ctx_edges[c1]], per_centre[c0:c1], alphas[j])
+            blocks = [CbowStep(targets[c0:c1], negatives[group_edges[j]:group_edges[j + 1]],
+                               ctx_rows[ctx_edges[c0]:ctx_edges[c1]], per_centre[c0:c1], alphas[j])
                       for j, (c0, c1) in enumerate(zip(centre_edges[:-1], centre_edges[1:])) if c1 > c0]
         if blocks:
             steps = train(w_in, w_out, blocks, params, stats, steps, rates=rates)
+
+
+class SkipgramStep(NamedTuple):
+    """One planned skip-gram step: ``m`` centres, each with its contexts of one window width."""
+
+    outs: np.ndarray       # (m, k+1): each centre's output row, then its negatives
+    contexts: np.ndarray   # (m, 2b): the context words (clipped at the chunk's edges)
+    valid: np.ndarray      # (m, 2b): which contexts lie inside the sentence
+    alpha: np.float32
+
+
+class CbowStep(NamedTuple):
+    """One planned CBOW step: ``m`` centres and their ragged context lists."""
+
+    centre: np.ndarray      # (m,)
+    negatives: np.ndarray   # (G, S): consecutive groups of centres share S negatives
+    ctx_rows: np.ndarray    # every centre's context words, one after the other
+    per_centre: np.ndarray  # (m,): contexts per centre
+    alpha: np.float32
+
+
+@dataclass(frozen=True)
+class _Plans:
+    """The scatter-adds planned for a run of steps, and the counts and losses they add to."""
+
+    in_plan: "ScatterPlan"
+    out_plan: "ScatterPlan"
+    stats: KernelStats
 
 
 def _offsets(width: int) -> np.ndarray:
@@ -445,24 +474,27 @@ def _train_skipgram_blocks(w_in, w_out, blocks, params, stats, steps, rates=None
     the running step count. ``rates``: per-row learning-rate factors of both matrices, or None."""
     vocab = w_in.shape[0]
     rate_in, rate_out = rates or (None, None)
-    clash, drop = _clashes([outs for outs, _, _, _ in blocks])
-    in_plan = ScatterPlan(vocab, [ctx[v] for _, ctx, v, _ in blocks], [np.flatnonzero(v) for _, _, v, _ in blocks],
-                          params.repeat_cap, stats.in_updates, w_in.dtype, row_scale=rate_in)
-    out_plan = ScatterPlan(vocab, [outs.ravel() for outs, _, _, _ in blocks], None, params.repeat_cap,
+    clash, drop = _clashes([step.outs for step in blocks])
+    in_plan = ScatterPlan(vocab, [step.contexts[step.valid] for step in blocks],
+                          [np.flatnonzero(step.valid) for step in blocks], params.repeat_cap, stats.in_updates,
+                          w_in.dtype, row_scale=rate_in)
+    out_plan = ScatterPlan(vocab, [step.outs.ravel() for step in blocks], None, params.repeat_cap,
                            stats.out_updates, w_out.dtype, drop=drop, row_scale=rate_out)
-    for i, (outs, contexts, valid, alpha) in enumerate(blocks):
+    plans = _Plans(in_plan, out_plan, stats)
+    for i, step in enumerate(blocks):
         with_loss = params.loss_every > 0 and steps % params.loss_every == 0
         steps += 1
-        _skipgram_block(w_in, w_out, outs, contexts, valid, np.flatnonzero(~valid), clash[i], alpha, with_loss, stats,
-                        in_plan, out_plan, i)
+        _skipgram_block(w_in, w_out, step, clash[i], plans, i, with_loss)
     return steps
 
 
-def _skipgram_block(w_in, w_out, outs, contexts, valid, missing, clash, alpha, compute_loss, stats, in_plan, out_plan,
-                    i):
-    """One planned skip-gram step (step ``i`` of both plans): ``outs`` is ``(m, k+1)`` (each
-    centre, then its negatives); ``missing`` holds the flat positions in ``contexts`` of
-    contexts outside the sentence, ``clash`` those in ``outs`` of negatives equal to their centre."""
+def _skipgram_block(w_in: np.ndarray, w_out: np.ndarray, step: SkipgramStep, clash: np.ndarray, plans: _Plans,
+                    i: int, compute_loss: bool) -> None:
+    """Take ``step``, step ``i`` of ``plans``; ``clash`` holds the flat positions in ``step.outs``
+    of negatives equal to their centre."""
+    outs, contexts, valid, alpha = step
+    stats = plans.stats
+    missing = np.flatnonzero(~valid)                     # flat positions of contexts outside the sentence
     d = w_in.shape[1]
     h = np.take(w_in, contexts, axis=0)                  # (m, 2b, d)
     o = np.take(w_out, outs, axis=0)                     # (m, k+1, d)
@@ -483,9 +515,9 @@ def _skipgram_block(w_in, w_out, outs, contexts, valid, missing, clash, alpha, c
     g *= alpha
     grad_h = np.matmul(g, o)                             # (m, 2b, d)
     grad_o = np.matmul(g.transpose(0, 2, 1), h)          # (m, k+1, d)
-    in_plan.apply(i, w_in, grad_h.reshape(-1, d))
-    out_plan.apply(i, w_out, grad_o.reshape(-1, d))
-    stats.examples += int(in_plan.entry_start[i + 1] - in_plan.entry_start[i])
+    plans.in_plan.apply(i, w_in, grad_h.reshape(-1, d))
+    plans.out_plan.apply(i, w_out, grad_o.reshape(-1, d))
+    stats.examples += int(plans.in_plan.entry_start[i + 1] - plans.in_plan.entry_start[i])
 
 
 def _loss(sig: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> float:
@@ -505,8 +537,8 @@ def skipgram_step(w_in, w_out, centre, contexts, valid, negatives, alpha, comput
     vocab = w_in.shape[0]
     in_plan = ScatterPlan(vocab, [contexts[valid]], [np.flatnonzero(valid)], cap, stats.in_updates, w_in.dtype)
     out_plan = ScatterPlan(vocab, [outs.ravel()], None, cap, stats.out_updates, w_out.dtype, drop=clash)
-    _skipgram_block(w_in, w_out, outs, contexts, valid, np.flatnonzero(~valid), clash, alpha, compute_loss, stats,
-                    in_plan, out_plan, 0)
+    _skipgram_block(w_in, w_out, SkipgramStep(outs, contexts, valid, alpha), clash,
+                    _Plans(in_plan, out_plan, stats), 0, compute_loss)
 
 
 def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_loss, stats, cap=0, weight=1.0):
@@ -517,7 +549,7 @@ def cbow_step(w_in, w_out, centre, contexts, valid, negatives, alpha, compute_lo
     One step on its own; :func:`train_shard` plans many steps together and calls
     :func:`_cbow_block` directly.
     """
-    block = (centre, negatives, contexts[valid], valid.sum(axis=1), alpha)
+    block = CbowStep(centre, negatives, contexts[valid], valid.sum(axis=1), alpha)
     params = KernelParams(sg=False, negative=negatives.shape[1], repeat_cap=cap, loss_every=1 if compute_loss else 0)
     _train_cbow_blocks(w_in, w_out, [block], params, stats, 0, np.float32(weight))
 
@@ -529,20 +561,20 @@ def _train_cbow_blocks(w_in, w_out, blocks, params, stats, steps, weight=None, r
     vocab = w_in.shape[0]
     rate_in, rate_out = rates or (None, None)
     weight = np.float32(params.negative / params.draws) if weight is None else weight
-    owners = [np.repeat(np.arange(per.size, dtype=np.int32), per) for _, _, _, per, _ in blocks]
-    in_plan = ScatterPlan(vocab, [ctx for _, _, ctx, _, _ in blocks], owners, params.repeat_cap, stats.in_updates,
+    owners = [np.repeat(np.arange(step.per_centre.size, dtype=np.int32), step.per_centre) for step in blocks]
+    in_plan = ScatterPlan(vocab, [step.ctx_rows for step in blocks], owners, params.repeat_cap, stats.in_updates,
                           w_in.dtype, row_scale=rate_in)
     # Output rows: the centres, then each group's negatives (their gradients are laid out alike).
     # With a group per centre, each output row's gradient is a scaled row of h (no products):
     # the plan reads them from h, each centre's row for itself and for its negatives.
-    out_plan = ScatterPlan(vocab, [np.concatenate((centre, negs.ravel())) for centre, negs, _, _, _ in blocks],
-                           [_own_rows(centre.size, negs) for centre, negs, _, _, _ in blocks],
+    out_plan = ScatterPlan(vocab, [np.concatenate((step.centre, step.negatives.ravel())) for step in blocks],
+                           [_own_rows(step.centre.size, step.negatives) for step in blocks],
                            params.repeat_cap, stats.out_updates, w_out.dtype, row_scale=rate_out)
-    for i, (centre, negs, ctx_rows, per_centre, alpha) in enumerate(blocks):
+    plans = _Plans(in_plan, out_plan, stats)
+    for i, step in enumerate(blocks):
         with_loss = params.loss_every > 0 and steps % params.loss_every == 0
         steps += 1
-        _cbow_block(w_in, w_out, centre, negs, ctx_rows, per_centre, owners[i], alpha, weight, with_loss, stats,
-                    in_plan, out_plan, i)
+        _cbow_block(w_in, w_out, step, owners[i], weight, plans, i, with_loss)
     return steps
 
 
@@ -554,11 +586,14 @@ def _own_rows(m: int, negs: np.ndarray) -> np.ndarray:
     return np.arange(m + negs.size, dtype=np.int32)
 
 
-def _cbow_block(w_in, w_out, centre, negs, ctx_rows, per_centre, owner, alpha, weight, compute_loss, stats, in_plan,
-                out_plan, i):
-    """One planned CBOW step (step ``i`` of both plans). Centres are split into ``G`` consecutive
-    groups of ``per`` (the last padded with zero rows) and each group's context means are scored
-    against its ``S`` negatives in one product; a negative equal to its centre is skipped."""
+def _cbow_block(w_in: np.ndarray, w_out: np.ndarray, step: CbowStep, owner: np.ndarray, weight: np.float32,
+                plans: _Plans, i: int, compute_loss: bool) -> None:
+    """Take ``step``, step ``i`` of ``plans`` (``owner``: each context row's centre, ``weight``:
+    each negative's). Centres are split into ``G`` consecutive groups of ``per`` (the last
+    padded with zero rows) and each group's context means are scored against its ``S``
+    negatives in one product; a negative equal to its centre is skipped."""
+    centre, negs, ctx_rows, per_centre, alpha = step
+    in_plan, out_plan, stats = plans.in_plan, plans.out_plan, plans.stats
     m, d = centre.size, w_in.shape[1]
     groups, draws = negs.shape
     per = -(-m // groups)
