@@ -29,6 +29,12 @@ from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
 
+#: Layout of a checkpoint's ``metadata.json``. Format 2 always records the shards trained at once,
+#: the strategy in effect and, for stratified runs, the output blocks. A checkpoint without a
+#: format is format 1, whose files may lack any of those: it is read as having trained all its
+#: shards at once by averaging, and its output blocks are not checked.
+FORMAT = 2
+
 #: Settings that may differ between a run and the run resuming it; all others must match.
 RUN_ONLY = ("output", "overwrite", "resume", "keep_checkpoints", "keep_versions", "checkpoint_interval",
             "save_counts")
@@ -48,6 +54,7 @@ class Checkpoint:
     parameters: dict
     shards: int | None = None  # shards the run trained on (None: a checkpoint that did not record it)
     concurrent: int | None = None  # shards trained at once (None: not recorded)
+    format: int = FORMAT
 
 
 def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dict:
@@ -56,8 +63,9 @@ def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dic
         params["strategy"] = cfg.strategy_for(concurrent)
         if params["strategy"] == "stratified":  # shared from stratified.SHARE_FROM: the schedule changes
             params["output_blocks"] = stratified.output_blocks(concurrent)
-    params["batch_words"] = cfg.effective_batch_words  # checkpoints before its default moved hold 2048
-    params["negative_group"] = cfg.effective_negative_group  # likewise 1, before CBOW's became 16
+    # The values in effect, not None for "the default": a later default cannot change a resumed run.
+    params["batch_words"] = cfg.effective_batch_words
+    params["negative_group"] = cfg.effective_negative_group
     return params
 
 
@@ -82,7 +90,7 @@ class Checkpoints:
         tmp = f"{self.root}/tmp-{uuid.uuid4().hex[:8]}"
         try:
             vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
-            state = {"epochs_done": epochs_done, "history": history, "parameters": _training_parameters(cfg, concurrent),
+            state = {"format": FORMAT, "epochs_done": epochs_done, "history": history, "parameters": _training_parameters(cfg, concurrent),
                      "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "shards": shards,
                      "concurrent_shards": concurrent, "files": vector_table.table_files(self.fs, tmp),
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
@@ -113,7 +121,7 @@ class Checkpoints:
         meta = loaded.metadata
         return Checkpoint(int(meta["epochs_done"]), loaded.vocab, loaded.w_in, loaded.w_out,
                           list(meta["history"]), dict(meta["parameters"]), meta.get("shards"),
-                          meta.get("concurrent_shards"))
+                          meta.get("concurrent_shards"), int(meta.get("format", 1)))
 
     def check_resumable(self, checkpoint: Checkpoint, cfg: TrainConfig, vocab: Vocabulary,
                         shards: int | None = None, concurrent: int | None = None) -> None:
@@ -121,15 +129,14 @@ class Checkpoints:
         at once differ from the checkpointed run's (without --num-partitions and
         --concurrent-shards, both follow Spark's default parallelism, which a restarted cluster
         may change)."""
-        # Checkpoints written before concurrent_shards existed trained all their shards at once.
-        recorded = checkpoint.concurrent if checkpoint.concurrent is not None else checkpoint.shards
+        legacy = checkpoint.format < 2   # FORMAT: all shards at once, averaged, output blocks unknown
+        recorded = checkpoint.shards if legacy and checkpoint.concurrent is None else checkpoint.concurrent
         wanted = _training_parameters(cfg, concurrent if concurrent is not None else recorded)
-        # Checkpoints from before the strategy setting all averaged.
-        parameters = {"strategy": "average", **checkpoint.parameters}
+        parameters = {"strategy": "average", **checkpoint.parameters} if legacy else dict(checkpoint.parameters)
         if concurrent is None and recorded is None:  # no shard count to tell the strategy in effect
-            wanted.pop("strategy")
-            parameters.pop("strategy")
-        if "output_blocks" not in parameters:  # written before the output blocks were recorded
+            wanted.pop("strategy", None)
+            parameters.pop("strategy", None)
+        if legacy and "output_blocks" not in parameters:
             wanted.pop("output_blocks", None)
         # A checkpoint that records its shard counts is checked on those counts, so resuming with
         # --num-partitions N after the cluster's parallelism changed is allowed.

@@ -91,7 +91,7 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     from sparkw2v.config import TrainConfig
     checkpoints = Checkpoints(spark, str(out))
     saved = checkpoints.latest()
-    assert saved.shards == 2
+    assert saved.shards == 2 and saved.format == 2
     cfg = TrainConfig.from_mapping(saved.parameters)
     checkpoints.check_resumable(saved, cfg, saved.vocab, 2)
     with pytest.raises(ResumeError, match="trained on 2 shards, this run would use 3; pass --num-partitions 2"):
@@ -110,7 +110,8 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     with pytest.raises(ResumeError, match="strategy='average' \\(now 'stratified'\\); pass --strategy average or"):
         checkpoints.check_resumable(saved, cfg.replace(strategy="auto"), saved.vocab, 2, 8)
     # stratified records its output blocks (shared from 16 shards at once): a run whose schedule
-    # dealt another number is not continued on this one; a checkpoint from before the record is
+    # dealt another number is not continued on this one; a format-1 checkpoint, which may not
+    # record them, is not checked on them
     import dataclasses
     from sparkw2v.checkpoint import _training_parameters
     wide = cfg.replace(strategy="stratified", num_partitions=16, concurrent_shards=16)
@@ -121,11 +122,14 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
         checkpoints.check_resumable(unshared, wide, saved.vocab, 16, 16)
     checkpoints.check_resumable(dataclasses.replace(unshared, parameters={**params}), wide, saved.vocab, 16, 16)
     older = {k: v for k, v in params.items() if k != "output_blocks"}
-    checkpoints.check_resumable(dataclasses.replace(unshared, parameters=older), wide, saved.vocab, 16, 16)
-    # a checkpoint from before concurrent_shards trained all its shards at once; it stored
-    # batch_words as the number used, which the default (None) now resolves to
+    with pytest.raises(ResumeError, match="output_blocks=None \\(now 8\\)"):
+        checkpoints.check_resumable(dataclasses.replace(unshared, parameters=older), wide, saved.vocab, 16, 16)
+    checkpoints.check_resumable(dataclasses.replace(unshared, parameters=older, format=1), wide, saved.vocab, 16, 16)
+    # a format-1 checkpoint without concurrent_shards trained all its shards at once; checkpoints
+    # store batch_words as the number used, which the default (None) resolves to
     assert _training_parameters(TrainConfig())["batch_words"] == 2048
     assert _training_parameters(TrainConfig(sg=False))["batch_words"] == 1024
+    saved.format = 1
     saved.concurrent = None
     saved.parameters.pop("concurrent_shards")
     checkpoints.check_resumable(saved, cfg, saved.vocab, 2, 2)
