@@ -19,6 +19,10 @@ are measured and fitted apart:
   creating a broadcast, moving bytes from tasks to the driver (collect) and through a
   shuffle, and reading a cached shard each sync (``executor.shard_arrays``). ``--rates``
   sets any of these instead (for example figures measured on a quieter day).
+* ``stages``: a job of S chained shuffle stages of P Python tasks each (as stratified training
+  chains its sub-epochs), against a job of one: the cost of one more stage inside a job
+  (``stage_fixed``, fitted over P), which the stratified projection charges per sub-epoch
+  and per group stage where a whole job costs ``job_fixed``.
 * ``sync``: whole syncs through ``training._sync`` itself, shards of a few thousand words
   (training negligible), to check the model's prediction (wall clock and CPU seconds).
 * ``project``: least-squares fit of driver-serial and per-task terms, then the epoch time
@@ -455,6 +459,42 @@ def per_byte(points: list[dict], key: str = "bytes") -> tuple[float, float]:
     return float(intercept), float(slope)
 
 
+def _pass_through(_index, rows):
+    yield from rows
+
+
+def _own_key(key: int) -> int:
+    return key
+
+
+def chained_stages(sc, shards: list[int], repeats: int, stages: int = 32) -> dict:
+    """Seconds per extra chained shuffle stage of P Python tasks, by the wall clock: a job of
+    ``stages`` + 1 stages against a job of one, the fastest of ``repeats`` each."""
+    def job(p: int, n: int) -> float:
+        rdd = sc.parallelize([(i, i) for i in range(p)], p).partitionBy(p, _own_key)
+        for _ in range(n):
+            rdd = rdd.mapPartitionsWithIndex(_pass_through).partitionBy(p, _own_key)
+        started = time.perf_counter()
+        rdd.count()
+        return time.perf_counter() - started
+    out = {}
+    job(2, 1)   # first use: Python workers start
+    for p in shards:
+        one = min(job(p, 1) for _ in range(repeats))
+        many = min(job(p, stages + 1) for _ in range(repeats))
+        out[p] = (many - one) / stages
+        print(f"  chained shuffle stage of {p} tasks: {out[p]:.3f} s", flush=True)
+    return out
+
+
+def stage_fixed(per_stage: dict) -> float:
+    """The part of a chained stage's cost that does not grow with its tasks: the intercept of a
+    line through seconds per stage against tasks per stage."""
+    ps = sorted(int(p) for p in per_stage)
+    _, intercept = np.polyfit(ps, [per_stage[p] if p in per_stage else per_stage[str(p)] for p in ps], 1)
+    return max(0.0, float(intercept))
+
+
 def spark_rates(spark: dict, spark1: dict | None = None, clock: str = "cpu") -> dict:
     """Launch cost per job and per task, and per-byte rates, from the ``spark`` part's measures.
 
@@ -647,7 +687,9 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             subs = rounds * g
             share = PAIR_KERNEL_SHARE[stratified.step_pairs(k)]
             pairs_task = 8.0 * PAIRS_PER_WORD * corpus / k
-            stage = rates["job_fixed"] + k * rates["driver_per_task"] + rates["executor_per_task"]
+            # A stage chained inside a job (sub-epochs, group stages); each job adds job_fixed.
+            stage = rates.get("stage_fixed", rates["job_fixed"]) + k * rates["driver_per_task"] \
+                + rates["executor_per_task"]
             round_bytes = pairs_task / rounds
             per_group = stratified.diagonals_per_group(g, round_bytes)
             groups = -(-g // per_group) if per_group < g else 0
@@ -807,8 +849,8 @@ def memory_available() -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="kernel,components,spark,sync,project",
-                        help="comma list of kernel, components, spark, sync, project")
+    parser.add_argument("--parts", default="kernel,components,spark,stages,sync,project",
+                        help="comma list of kernel, components, spark, stages, sync, project")
     parser.add_argument("--vocab", default="14000,100000,1000000")
     parser.add_argument("--dims", default="100,300")
     parser.add_argument("--shards", default="2,4,8,16,32,64")
@@ -895,7 +937,7 @@ def main(argv=None) -> int:
                                 levels.append((f"W={words // 1024}K" if words >= 1024 else f"W={words}",
                                                *rows_touched(vocab, words)))
                         results["components"] += components(vocab, dim, levels, shards, args.repeats, tmp)
-        if "spark" in parts or "sync" in parts:
+        if parts & {"spark", "stages", "sync"}:
             from sparkw2v.session import get_session
             if "spark" in parts and args.cores == 2 and args.split_launch:
                 print("spark: empty jobs on local[1] (subprocess)", flush=True)
@@ -913,6 +955,9 @@ def main(argv=None) -> int:
                 results["spark"] = spark_terms(sc, shards, sizes, args.repeats, args.cores,
                                                [int(x) for x in args.collect_mb.split(",")],
                                                only_launch=args.cores == 1)
+            if "stages" in parts:
+                print(f"chained shuffle stages, local[{args.cores}]", flush=True)
+                results["chained_stages"] = chained_stages(sc, [p for p in shards if p <= 8], args.repeats)
             if "sync" in parts:
                 print("whole syncs through training._sync, local[%d]" % args.cores, flush=True)
                 results["syncs"] = []
@@ -930,6 +975,8 @@ def main(argv=None) -> int:
         results["project_conf"] = conf
         rates = spark_rates(results["spark"], results.get("spark1"), args.spark_clock) if "spark" in results \
             else {"clock": "given"}
+        if "chained_stages" in results:
+            rates["stage_fixed"] = stage_fixed(results["chained_stages"])
         for item in args.rates:
             key, value = item.split("=")
             rates[key] = float(value)
