@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from shards_lab import _Held, encode, over_seeds, quality, shards_of, sub_epoch_alphas  # noqa: E402
+from shards_lab import encode, over_seeds, quality, shards_of, sub_epoch_alphas  # noqa: E402
+from stratified_proto import route_epoch  # noqa: E402
 from sparkw2v import stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
 from sparkw2v.kernel import KernelStats, ScatterPlan, _sigmoid  # noqa: E402
@@ -62,14 +63,7 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, step: int) -> dict:
     whole = negative_table(vocab.counts, cfg.ns_exponent)
     k = cfg.negative
     for epoch in range(cfg.epochs):
-        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 0x57A7]))
-        load = stratified.pair_load(vocab.counts, cfg.sample)
-        owner_in, owner_out = stratified.assign_blocks(load, n, rng), stratified.assign_blocks(load, n, rng)
-        task = stratified.PairTask(cfg.seed, epoch, cfg.window, cfg.sample, n, rounds)
-        routed = [[] for _ in range(n)]
-        for index, recs in enumerate(records):
-            for p, value in stratified.route_pairs(index, recs, task, _Held((vocab.counts, owner_in, owner_out))):
-                routed[p].append(value)
+        _, owner_out, routed = route_epoch(vocab, records, cfg, n, rounds, epoch)
         draw = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 0xDEC0]))
         for r in range(rounds):
             # Every cell's items for this round: its positives, and the negatives of every pair of

@@ -43,6 +43,20 @@ def block_tables(counts: np.ndarray, owner_out: np.ndarray, blocks: int, exponen
     return tables
 
 
+def route_epoch(vocab, records: list, cfg: TrainConfig, n: int, rounds: int, epoch: int):
+    """The epoch's blocks as the library deals them (``n`` of each, not shared) and every input
+    block's :func:`stratified.route_pairs` records: ``(owner_in, owner_out, routed)``."""
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 0x57A7]))
+    load = stratified.pair_load(vocab.counts, cfg.sample)
+    owner_in, owner_out = stratified.assign_blocks(load, n, rng), stratified.assign_blocks(load, n, rng)
+    task = stratified.PairTask(cfg.seed, epoch, cfg.window, cfg.sample, n, rounds)
+    routed = [[] for _ in range(n)]
+    for index, recs in enumerate(records):
+        for p, value in stratified.route_pairs(index, recs, task, _Held((vocab.counts, owner_in, owner_out))):
+            routed[p].append(value)
+    return owner_in, owner_out, routed
+
+
 def run(vocab, ids, lengths, cfg: TrainConfig, n: int, negatives: str, step: int, repeat_cap: int) -> dict:
     shards = shards_of(ids, lengths, n)
     records = [[((i, 0, 0), (t, np.diff(st)))] if t.size else [] for i, (t, st) in enumerate(shards)]
@@ -50,14 +64,7 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, negatives: str, step: int
     w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     whole = negative_table(vocab.counts, cfg.ns_exponent)
     for epoch in range(cfg.epochs):
-        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 0x57A7]))
-        load = stratified.pair_load(vocab.counts, cfg.sample)
-        owner_in, owner_out = stratified.assign_blocks(load, n, rng), stratified.assign_blocks(load, n, rng)
-        task = stratified.PairTask(cfg.seed, epoch, cfg.window, cfg.sample, n, rounds)
-        routed = [[] for _ in range(n)]
-        for index, recs in enumerate(records):
-            for p, value in stratified.route_pairs(index, recs, task, _Held((vocab.counts, owner_in, owner_out))):
-                routed[p].append(value)
+        owner_in, owner_out, routed = route_epoch(vocab, records, cfg, n, rounds, epoch)
         tables = block_tables(vocab.counts, owner_out, n, cfg.ns_exponent)
         sizes_in, sizes_out = np.bincount(owner_in, minlength=n), np.bincount(owner_out, minlength=n)
         for r in range(rounds):
