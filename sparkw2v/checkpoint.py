@@ -91,7 +91,8 @@ class Checkpoints:
         try:
             vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
             state = {"format": FORMAT, "epochs_done": epochs_done, "history": history,
-                     "parameters": _training_parameters(cfg, concurrent), "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "shards": shards,
+                     "parameters": _training_parameters(cfg, concurrent), "vocab_size": len(vocab),
+                     "vector_size": int(w_in.shape[1]), "shards": shards,
                      "concurrent_shards": concurrent, "files": vector_table.table_files(self.fs, tmp),
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
             self.fs.write_text(f"{tmp}/{vector_table.METADATA}",
