@@ -195,8 +195,11 @@ def plot(results: dict, path: str) -> None:
             ax.set_title(f"{'skip-gram' if mode == 'sg' else 'CBOW'}: {title}")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, framealpha=0.6)
+    counts = sorted({len(v["summary"]["seeds"]) if "seeds" in v["summary"] else results["seeds"]
+                     for v in results["runs"].values()})
+    seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
     fig.suptitle(f"Brown{' x%d' % results['repeat'] if results['repeat'] > 1 else ''}, mean of "
-                 f"{results['seeds']} seeds ({results['date']}, {results['machine']})")
+                 f"{seeds} seeds per point ({results['date']}, {results['machine']})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
