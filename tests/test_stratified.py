@@ -1,5 +1,6 @@
 """Stratified row ownership: blocks, pairs, the pair kernel, routing, and training on Spark."""
 
+import json
 import logging
 import re
 from collections import Counter
@@ -499,3 +500,33 @@ def test_cbow_stratified_training_on_spark(spark, monkeypatch, shared):
     assert all(4000 < h["examples"] <= 4800 for h in history)
     for word in model.wv.words:
         assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
+
+
+def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(spark, monkeypatch, tmp_path):
+    """Interrupted after its first epoch's checkpoint, a stratified run with shared output blocks
+    continues bit for bit: every epoch's blocks, pairs and shares follow from the seed and the
+    epoch alone, and the checkpoint holds the rows the driver collected."""
+    from sparkw2v import Word2VecModel, training
+    from sparkw2v.cli import main
+    monkeypatch.setattr(stratified, "SHARE_FROM", 4)       # 4 tasks, 2 output blocks shared by two each
+    corpus = tmp_path / "planted.txt"
+    corpus.write_text("\n".join(planted_lines(seed=2, sentences=600)) + "\n")
+    args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "2", "--min-count", "1", "--window", "3",
+            "--sample", "0", "--num-partitions", "4", "--concurrent-shards", "4", "--strategy", "stratified",
+            "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
+    assert main(["train", "--output", str(tmp_path / "whole"), *args]) == 0
+
+    def interrupt():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(training, "_test_pause_after_checkpoint", interrupt)   # Ctrl-C after epoch 1's checkpoint
+    assert main(["train", "--output", str(tmp_path / "resumed"), *args]) == 130
+    checkpoint = tmp_path / "resumed" / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
+    saved = json.loads(checkpoint.read_text())
+    assert saved["format"] == 2 and saved["parameters"]["output_blocks"] == 2   # the shared schedule
+    assert not (tmp_path / "resumed" / "versions").exists()
+    monkeypatch.setattr(training, "_test_pause_after_checkpoint", lambda: None)
+    assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) == 0
+    whole = Word2VecModel.load(str(tmp_path / "whole"), spark=spark)
+    resumed = Word2VecModel.load(str(tmp_path / "resumed"), spark=spark)
+    assert resumed.training_metadata()["resumed_after_epoch"] == 1
+    np.testing.assert_array_equal(resumed.wv.vectors, whole.wv.vectors)
