@@ -213,6 +213,7 @@ def main(argv=None) -> int:
     parser.add_argument("--syncs", type=int, help="syncs per epoch (default: the rule's choice)")
     parser.add_argument("--alpha-scale", type=float, help="partition_alpha_scale (default: the rule's)")
     parser.add_argument("--alpha", type=float, help="TrainConfig.alpha, the initial learning rate (default: the mode's)")
+    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--batch-words", type=int, help="TrainConfig.batch_words (default: the mode's)")
     parser.add_argument("--share-from", type=int,
@@ -229,7 +230,7 @@ def main(argv=None) -> int:
     def train(seed: int) -> dict:
         cfg = TrainConfig(sg=not args.cbow, seed=seed, combine=args.combine, syncs_per_epoch=args.syncs,
                           partition_alpha_scale=args.alpha_scale, min_count=args.min_count,
-                          batch_words=args.batch_words, alpha=args.alpha).validate(require_io=False)
+                          batch_words=args.batch_words, alpha=args.alpha, epochs=args.epochs).validate(require_io=False)
         if args.strategy == "stratified" and args.cbow:  # output rows owned, changes summed
             return run(vocab, ids, lengths, cfg, args.shards, owned=True)
         return (run_stratified if args.strategy == "stratified" else run)(vocab, ids, lengths, cfg, args.shards)
