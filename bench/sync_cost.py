@@ -463,17 +463,15 @@ def _pass_through(_index, rows):
     yield from rows
 
 
-def _own_key(key: int) -> int:
-    return key
-
-
 def chained_stages(sc, shards: list[int], repeats: int, stages: int = 32) -> dict:
     """Seconds per extra chained shuffle stage of P Python tasks, by the wall clock: a job of
     ``stages`` + 1 stages against a job of one, the fastest of ``repeats`` each."""
+    from sparkw2v.stratified import _own_block   # the partitioner of the library's sub-epoch stages
+
     def job(p: int, n: int) -> float:
-        rdd = sc.parallelize([(i, i) for i in range(p)], p).partitionBy(p, _own_key)
+        rdd = sc.parallelize([(i, i) for i in range(p)], p).partitionBy(p, _own_block)
         for _ in range(n):
-            rdd = rdd.mapPartitionsWithIndex(_pass_through).partitionBy(p, _own_key)
+            rdd = rdd.mapPartitionsWithIndex(_pass_through).partitionBy(p, _own_block)
         started = time.perf_counter()
         rdd.count()
         return time.perf_counter() - started

@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import shards_lab  # noqa: E402
 from sparkw2v import TrainConfig  # noqa: E402
-from sparkw2v.evaluation import spearman  # noqa: E402
+from sparkw2v.evaluation import evaluate_word_pairs  # noqa: E402
+from sparkw2v.vectors import WordVectors  # noqa: E402
 
 
 def vocabulary_of(path: str, min_count: int) -> set[str]:
@@ -45,20 +46,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     other = vocabulary_of(args.reference, 5)
     vocab, ids, lengths = shards_lab.encode(args.corpus, 5)
-    index = {w: i for i, w in enumerate(vocab.words)}
-    rows = []
-    for line in open(shards_lab.EVAL / "wordsim353.tsv"):
-        p = line.strip().split("\t")
-        try:
-            gold = float(p[2])
-        except (IndexError, ValueError):
-            continue
-        a, b = p[0].lower(), p[1].lower()
-        if a in index and b in index:
-            rows.append((index[a], index[b], gold, a in other and b in other))
-    a, b = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
-    gold, shared = np.array([r[2] for r in rows]), np.array([r[3] for r in rows])
-    print(f"{len(rows)} pairs scored, {int(shared.sum())} of them also by the reference's vocabulary")
+    # The words both vocabularies hold: WordSim-353 over their vectors scores the shared pairs.
+    both = np.array([i for i, w in enumerate(vocab.words) if w in other])
     for seed in [int(s) for s in args.seeds.split(",")]:
         out = []
         for shards, strategy in ((1, "average"), (args.shards, "stratified")):
@@ -66,10 +55,10 @@ def main(argv=None) -> int:
             vectors = []
             train = shards_lab.run_stratified if strategy == "stratified" else shards_lab.run
             train(vocab, ids, lengths, cfg, shards, vectors=vectors)
-            w = vectors[0] / np.linalg.norm(vectors[0], axis=1, keepdims=True)
-            cos = np.einsum("ij,ij->i", w[a], w[b])
-            out.append((spearman(gold, cos), spearman(gold[shared], cos[shared])))
-        print(f"seed {seed}: 1 shard {out[0][0]:.4f} / shared pairs {out[0][1]:.4f}; "
+            shared = evaluate_word_pairs(WordVectors([vocab.words[i] for i in both], vectors[0][both]),
+                                         shards_lab.EVAL / "wordsim353.tsv")
+            out.append((shards_lab.quality(vocab, vectors[0])["ws"], shared.spearman, shared.pairs_used))
+        print(f"seed {seed}: 1 shard {out[0][0]:.4f} / {out[0][2]} shared pairs {out[0][1]:.4f}; "
               f"{args.shards} shards {out[1][0]:.4f} / shared pairs {out[1][1]:.4f}", flush=True)
     return 0
 
