@@ -147,11 +147,9 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
     g = stratified.output_blocks(n)
     rounds = stratified.rounds_per_epoch(n, ids.size, cfg.syncs_per_epoch, g)
     w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
+    owners = _Held((vocab.counts, *stratified.block_owners(vocab.counts, cfg.sample, n, cfg.seed)))
     started = time.perf_counter()
     for epoch in range(cfg.epochs):
-        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 0x57A7]))
-        load = stratified.pair_load(vocab.counts, cfg.sample)
-        owners = _Held((vocab.counts, stratified.assign_blocks(load, n, rng), stratified.assign_blocks(load, g, rng)))
         task = stratified.PairTask(cfg.seed, epoch, cfg.window, cfg.sample, n, rounds, g)
         routed = [[] for _ in range(n)]
         for index, recs in enumerate(records):

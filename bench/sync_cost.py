@@ -23,6 +23,9 @@ are measured and fitted apart:
   chains its sub-epochs), against a job of one: the cost of one more stage inside a job
   (``stage_fixed``, fitted over P), which the stratified projection charges per sub-epoch
   and per group stage where a whole job costs ``job_fixed``.
+* ``blocks``: a checkpoint's blocks table written from 4 tasks and read back to them
+  (``stratified.write_blocks`` / ``read_blocks``), per byte: what an epoch that ends in a
+  checkpoint costs stratified training instead of collecting and broadcasting the model.
 * ``sync``: whole syncs through ``training._sync`` itself, shards of a few thousand words
   (training negligible), to check the model's prediction (wall clock and CPU seconds).
 * ``project``: least-squares fit of driver-serial and per-task terms, then the epoch time
@@ -54,6 +57,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -485,6 +489,48 @@ def chained_stages(sc, shards: list[int], repeats: int, stages: int = 32) -> dic
     return out
 
 
+def _model_blocks(index, _rows, rows: int, dim: int):
+    """Task ``index``'s blocks between epochs, as :mod:`sparkw2v.stratified` holds them: its input
+    block and its output block, ``rows`` float32 rows of ``dim`` each."""
+    from sparkw2v.combine import SyncStats
+    from sparkw2v.stratified import INPUT, OUTPUT
+    values = np.random.default_rng(index).random((rows, dim), dtype=np.float32)
+    yield index, (INPUT, index, values.tobytes(), SyncStats())
+    yield index, (OUTPUT, index, values.tobytes(), SyncStats(), 0)
+
+
+def blocks_io(spark, sizes: list[tuple[int, int]], tasks: int, repeats: int, tmpdir: str) -> list[dict]:
+    """Seconds to write the blocks of a ``vocab x dim`` model from ``tasks`` tasks as a checkpoint's
+    blocks table (``stratified.write_blocks``) and to read them back to their tasks
+    (``stratified.read_blocks``, counted), by the wall clock, the fastest of ``repeats``."""
+    from pyspark import StorageLevel
+    from sparkw2v import stratified
+    sc = spark.sparkContext
+    out = []
+    for vocab, dim in sizes:
+        rows = -(-vocab // tasks)
+        held = (sc.parallelize(range(tasks), tasks)
+                .mapPartitionsWithIndex(functools.partial(_model_blocks, rows=rows, dim=dim))
+                .persist(StorageLevel.MEMORY_AND_DISK))
+        held.count()
+        writes, reads = [], []
+        for i in range(repeats):
+            path = f"{tmpdir}/blocks-{vocab}-{dim}-{i}"
+            started = time.perf_counter()
+            stratified.write_blocks(spark, held, path)
+            writes.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            stratified.read_blocks(spark, path, tasks).count()
+            reads.append(time.perf_counter() - started)
+        held.unpersist()
+        point = {"vocab": vocab, "dim": dim, "tasks": tasks, "bytes": 2 * 4 * rows * tasks * dim,
+                 "write": min(writes), "read": min(reads)}
+        out.append(point)
+        print(f"  blocks of {vocab:,} x {dim} x 2 from {tasks} tasks: write {point['write']:.2f} s, "
+              f"read back {point['read']:.2f} s", flush=True)
+    return out
+
+
 def stage_fixed(per_stage: dict) -> float:
     """The part of a chained stage's cost that does not grow with its tasks: the intercept of a
     line through seconds per stage against tasks per stage."""
@@ -659,13 +705,23 @@ BROADCAST_LOAD_PER_BYTE = 0.55e-9
 CACHE_WRITE_PER_BYTE = 1.7e-9
 
 
-def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dims: list[int], cores: list[int],
-                       network: float) -> list[dict]:
-    """Epoch seconds of ``stratified.train_epoch`` on C cores (K = C blocks), term by term.
+#: Epochs of the projected run: the model is broadcast before the first and collected after the
+#: last; every epoch between ends in a checkpoint written by the tasks and read back by them.
+PROJECTED_EPOCHS = 5
 
-    Per epoch: one broadcast of the model (created on the driver, fetched and loaded by each
-    task), the shuffle that cuts every task's pairs into (round, group of diagonals, input
-    block) pieces, and collecting the model at the end. Per group (R x G of them): a stage that
+
+def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dims: list[int], cores: list[int],
+                       network: float, epochs: int = PROJECTED_EPOCHS) -> list[dict]:
+    """Epoch seconds of ``stratified.train_epoch`` on C cores (K = C blocks), term by term, the
+    mean over a run of ``epochs`` epochs with a checkpoint after each but the last (what the
+    default ``checkpoint_interval`` gives a run this size).
+
+    Per run: one broadcast of the model (created on the driver, fetched and loaded by each
+    task) and collecting it at the end. Per checkpoint: the tasks write their blocks to it
+    (over the network to shared storage) in a job of their own after a job that collects the
+    epoch's stats, and the next epoch's tasks read them back (a stage that hands each record
+    to its task). Per epoch: the shuffle that cuts every task's pairs into (round, group of
+    diagonals, input block) pieces. Per group (R x G of them): a stage that
     reads its K pieces only (the others pruned) and shuffles piece p to task p, over the
     network, where it is cached. ``shuffle_per_byte`` is one side of a shuffle (writing or
     reading a byte): moving a byte costs it twice. Per sub-epoch (R x K of them): a stage of K tasks, each reading its group's pairs
@@ -701,10 +757,14 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             packed = (1 + (sharers - 1) * (4 + 2 * dim) / (4 * dim)) / sharers
             moved = model / 2 / k + sharers * model / 2 / g * packed
             pieces = rounds * max(groups, 1)
+            once = model * (rates["broadcast_create_per_byte"] + BROADCAST_LOAD_PER_BYTE + 1 / network
+                            + rates["collect_per_byte"])
+            checkpoint = (moved * (rates["blocks_write_per_byte"] + rates["blocks_read_per_byte"] + 2 / network)
+                          + 2 * rates["job_fixed"] + 3 * stage)
             terms = {
                 "train": corpus / k / (speeds[dim] * share),
-                "epoch": (model * (rates["broadcast_create_per_byte"] + BROADCAST_LOAD_PER_BYTE + 1 / network)
-                          + model * rates["collect_per_byte"] + pairs_task * (rates["shuffle_per_byte"] + 1 / network)),
+                "epoch": ((once + (epochs - 1) * checkpoint) / epochs
+                          + pairs_task * (rates["shuffle_per_byte"] + 1 / network)),
                 # Each piece is read from the cutting shuffle, shuffled again to its task (written and
                 # read: shuffle_per_byte is one side) and cached there.
                 "rounds": pieces * stage + pairs_task * (3 * rates["shuffle_per_byte"] + CACHE_WRITE_PER_BYTE
@@ -725,7 +785,8 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
 
 
 def report_stratified(rows: list[dict]) -> str:
-    lines = ["| d | cores | sub-epochs | groups/round | epoch s | train s | broadcast, collect, pairs shuffle s | round stages s "
+    lines = ["| d | cores | sub-epochs | groups/round | epoch s | train s | model in and out, checkpoints, pairs shuffle s "
+             "| round stages s "
              "| sub-epoch launches s | pairs read s | blocks moved s | efficiency (pair kernel) "
              "| vs window kernel | largest overhead |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -848,7 +909,7 @@ def memory_available() -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="kernel,components,spark,stages,sync,project",
-                        help="comma list of kernel, components, spark, stages, sync, project")
+                        help="comma list of kernel, components, spark, stages, blocks, sync, project")
     parser.add_argument("--vocab", default="14000,100000,1000000")
     parser.add_argument("--dims", default="100,300")
     parser.add_argument("--shards", default="2,4,8,16,32,64")
@@ -935,7 +996,7 @@ def main(argv=None) -> int:
                                 levels.append((f"W={words // 1024}K" if words >= 1024 else f"W={words}",
                                                *rows_touched(vocab, words)))
                         results["components"] += components(vocab, dim, levels, shards, args.repeats, tmp)
-        if parts & {"spark", "stages", "sync"}:
+        if parts & {"spark", "stages", "blocks", "sync"}:
             from sparkw2v.session import get_session
             if "spark" in parts and args.cores == 2 and args.split_launch:
                 print("spark: empty jobs on local[1] (subprocess)", flush=True)
@@ -956,6 +1017,12 @@ def main(argv=None) -> int:
             if "stages" in parts:
                 print(f"chained shuffle stages, local[{args.cores}]", flush=True)
                 results["chained_stages"] = chained_stages(sc, [p for p in shards if p <= 8], args.repeats)
+            if "blocks" in parts:
+                print(f"checkpoint blocks written and read back, local[{args.cores}]", flush=True)
+                with tempfile.TemporaryDirectory() as tmp:
+                    results["blocks_io"] = blocks_io(spark, [(v, d) for v in vocabs for d in dims], 4,
+                                                     args.repeats, tmp)
+                results["blocks_io_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             if "sync" in parts:
                 print("whole syncs through training._sync, local[%d]" % args.cores, flush=True)
                 results["syncs"] = []
@@ -975,6 +1042,10 @@ def main(argv=None) -> int:
             else {"clock": "given"}
         if "chained_stages" in results:
             rates["stage_fixed"] = stage_fixed(results["chained_stages"])
+        if "blocks_io" in results:   # 4 tasks two at a time: a task's seconds per byte is twice the slope
+            for side in ("write", "read"):
+                _, slope = per_byte([{"bytes": b["bytes"], "seconds": b[side]} for b in results["blocks_io"]])
+                rates[f"blocks_{side}_per_byte"] = 2 * slope
         for item in args.rates:
             key, value = item.split("=")
             rates[key] = float(value)

@@ -1,8 +1,10 @@
 """Epoch checkpoints: what a killed run needs to continue exactly where it stopped.
 
-After each epoch the driver writes the matrices (as the Parquet tables of a
+After an epoch the driver writes the matrices (as the Parquet tables of a
 model) and ``metadata.json`` with the epoch, history and parameters under
-``OUTPUT/_staging/checkpoint/epoch-NNNNNN``. A checkpoint directory is written
+``OUTPUT/_staging/checkpoint/epoch-NNNNNN``. Stratified skip-gram's tasks write
+the blocks of rows they hold instead (a ``blocks`` table beside the vocabulary's),
+so the model never passes through the driver. A checkpoint directory is written
 under a temporary name and renamed when complete, and only the newest is kept.
 
 Nothing else is needed to resume bit for bit: the learning rate is a function
@@ -29,11 +31,15 @@ from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
 
-#: Layout of a checkpoint's ``metadata.json``. Format 2 always records the shards trained at once,
-#: the strategy in effect and, for stratified runs, the output blocks. A checkpoint without a
-#: format is format 1, whose files may lack any of those: it is read as having trained all its
-#: shards at once by averaging, and its output blocks are not checked.
-FORMAT = 2
+#: Layout of a checkpoint. Format 2 always records the shards trained at once, the strategy in
+#: effect and, for stratified runs, the output blocks. Format 3 adds ``layout``: "matrices" (the
+#: model's tables) or "blocks" (the vocabulary table and the tasks' blocks table,
+#: :func:`sparkw2v.stratified.write_blocks`). A checkpoint without a format is format 1, whose
+#: files may lack any of format 2's records: it is read as having trained all its shards at once
+#: by averaging, and its output blocks are not checked.
+FORMAT = 3
+#: The table of a "blocks" checkpoint that holds the rows.
+BLOCKS = "blocks"
 
 #: Settings that may differ between a run and the run resuming it; all others must match.
 RUN_ONLY = ("output", "overwrite", "resume", "keep_checkpoints", "keep_versions", "checkpoint_interval",
@@ -82,18 +88,26 @@ class Checkpoints:
                       if n.startswith("epoch-") and n[6:].isdigit()
                       and self.fs.exists(f"{self.root}/{n}/{vector_table.METADATA}"))
 
-    def save(self, epochs_done: int, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
+    def save(self, epochs_done: int, vocab: Vocabulary, w_in: np.ndarray | None, w_out: np.ndarray | None,
              cfg: TrainConfig, history: list[dict], shards: int | None = None,
-             concurrent: int | None = None) -> None:
+             concurrent: int | None = None, blocks=None) -> str:
+        """Write the checkpoint after ``epochs_done`` epochs from the matrices, or with ``blocks``
+        (an RDD of the blocks stratified tasks hold) from the tasks; returns its path."""
         started = time.perf_counter()
         name = f"epoch-{epochs_done:06d}"
         tmp = f"{self.root}/tmp-{uuid.uuid4().hex[:8]}"
         try:
-            vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
-            state = {"format": FORMAT, "epochs_done": epochs_done, "history": history,
+            if blocks is None:
+                vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
+                layout, tables = "matrices", (vector_table.VECTORS, vector_table.VOCAB, vector_table.OUTPUT_VECTORS)
+            else:
+                vector_table.write_vocabulary(self.spark, tmp, vocab)
+                stratified.write_blocks(self.spark, blocks, f"{tmp}/{BLOCKS}")
+                layout, tables = "blocks", (vector_table.VOCAB, BLOCKS)
+            state = {"format": FORMAT, "layout": layout, "epochs_done": epochs_done, "history": history,
                      "parameters": _training_parameters(cfg, concurrent), "vocab_size": len(vocab),
-                     "vector_size": int(w_in.shape[1]), "shards": shards,
-                     "concurrent_shards": concurrent, "files": vector_table.table_files(self.fs, tmp),
+                     "vector_size": int(w_in.shape[1]) if blocks is None else cfg.vector_size, "shards": shards,
+                     "concurrent_shards": concurrent, "files": vector_table.table_files(self.fs, tmp, tables),
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
             self.fs.write_text(f"{tmp}/{vector_table.METADATA}",
                                json.dumps(state, sort_keys=True, default=vector_table._json))
@@ -111,16 +125,28 @@ class Checkpoints:
         for old in self._complete():
             if old != name:
                 self.fs.delete(f"{self.root}/{old}")
-        log.info("checkpoint after epoch %d written in %.1fs", epochs_done, time.perf_counter() - started)
+        log.info("checkpoint after epoch %d written in %.1fs (%s)", epochs_done, time.perf_counter() - started,
+                 "from the tasks' blocks" if blocks is not None else "from the driver")
+        return f"{self.root}/{name}"
+
+    @staticmethod
+    def blocks_path(path: str) -> str:
+        """The blocks table of the "blocks" checkpoint at ``path``."""
+        return f"{path}/{BLOCKS}"
 
     def latest(self) -> Checkpoint | None:
         """The newest complete checkpoint, or None."""
         complete = self._complete()
         if not complete:
             return None
-        loaded = vector_table.read_model(self.spark, f"{self.root}/{complete[-1]}")
-        meta = loaded.metadata
-        return Checkpoint(int(meta["epochs_done"]), loaded.vocab, loaded.w_in, loaded.w_out,
+        path = f"{self.root}/{complete[-1]}"
+        meta = vector_table.read_metadata(self.spark, path)
+        if meta.get("layout") == "blocks":
+            vocab, w_in, w_out = _read_blocks_checkpoint(self.spark, path, meta)
+        else:
+            loaded = vector_table.read_model(self.spark, path)
+            vocab, w_in, w_out = loaded.vocab, loaded.w_in, loaded.w_out
+        return Checkpoint(int(meta["epochs_done"]), vocab, w_in, w_out,
                           list(meta["history"]), dict(meta["parameters"]), meta.get("shards"),
                           meta.get("concurrent_shards"), int(meta.get("format", 1)))
 
@@ -130,6 +156,10 @@ class Checkpoints:
         at once differ from the checkpointed run's (without --num-partitions and
         --concurrent-shards, both follow Spark's default parallelism, which a restarted cluster
         may change)."""
+        if checkpoint.format > FORMAT:
+            raise ResumeError(f"cannot resume from {self.root}: its checkpoint is format {checkpoint.format}, "
+                              f"written by a newer sparkw2v (this one reads formats 1 to {FORMAT}); resume "
+                              "with that version, or run without --resume to start over")
         legacy = checkpoint.format < 2   # FORMAT: all shards at once, averaged, output blocks unknown
         recorded = checkpoint.shards if legacy and checkpoint.concurrent is None else checkpoint.concurrent
         wanted = _training_parameters(cfg, concurrent if concurrent is not None else recorded)
@@ -176,3 +206,22 @@ class Checkpoints:
         """Remove the checkpoints (and the staging area, if nothing else is in it)."""
         self.fs.delete(self.root)
         vector_table.drop_empty_staging(self.fs, self.root.rsplit("/", 2)[0])
+
+
+def _read_blocks_checkpoint(spark: SparkSession, path: str, meta: dict) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
+    """The vocabulary and both matrices of a "blocks" checkpoint, its files checked against its
+    metadata: the rows of every block put back where the run's deal (from the seed, the counts
+    and the shards trained at once) placed them."""
+    vector_table.verify_tables(spark, path, meta, (vector_table.VOCAB, BLOCKS))
+    vocab = vector_table.read_vocabulary(spark, path, meta)
+    params, tasks, dim = meta["parameters"], int(meta["concurrent_shards"]), int(meta["vector_size"])
+    owner_in, owner_out = stratified.block_owners(vocab.counts, params["sample"], tasks, params["seed"])
+    table = vector_table.read_table(spark, path, BLOCKS).select(list(stratified.BLOCK_COLUMNS))
+    held = [stratified.block_record(*row.values()) for row in table.to_pylist()]
+    w_in = np.full((len(vocab), dim), np.nan, dtype=np.float32)
+    w_out = np.full((len(vocab), dim), np.nan, dtype=np.float32)
+    stratified.collect_blocks(held, w_in, w_out, owner_in, owner_out)
+    if not (np.isfinite(w_in.sum(dtype=np.float64)) and np.isfinite(w_out.sum(dtype=np.float64))):
+        raise vector_table.DamagedModelError(f"{path}/{BLOCKS} does not hold every row of the run's blocks: "
+                                             "the checkpoint is incomplete or damaged")
+    return vocab, w_in, w_out

@@ -9,9 +9,9 @@ Here a row has one writer per sub-epoch (two for shared output blocks, whose cha
 added), so there is nothing to average (DSGD, Gemulla et al. 2011, applied to word2vec as in
 Spark pull request 37967):
 
-* Each epoch the vocabulary's input rows and its output rows are each dealt into K
-  blocks of about equal load (K = shards trained at once). A skip-gram pair (context x,
-  centre y) belongs to cell ``(block_in[x], block_out[y])``.
+* Once per run the vocabulary's input rows and its output rows are each dealt into K
+  blocks of about equal load (K = shards trained at once; :func:`block_owners`). A
+  skip-gram pair (context x, centre y) belongs to cell ``(block_in[x], block_out[y])``.
 * Every shard forms its epoch's pairs (subsampling, reduced windows) once, and one shuffle
   cuts them into pieces by round, group of sub-epochs and input block. Each group's pieces
   then go to the tasks owning their input blocks (a stage that reads those pieces only,
@@ -28,7 +28,10 @@ Spark pull request 37967):
   accuracy at 16 and 64 shards; halving their number wins it back (BENCHMARKS.md).
 * The rows stay on the executors through the epoch: task ``p`` keeps input block ``p``, and
   a shuffle after each sub-epoch moves every output block to the task that trains against
-  it next. The driver broadcasts the model once per epoch and collects it at the end.
+  it next. The driver broadcasts the model at the epoch's start and collects it at the end,
+  unless the epoch ends in a checkpoint: then the tasks write their blocks to it
+  (:func:`block_rows`) and the next epoch's tasks read them back (:func:`read_blocks`), so
+  the model never passes through the driver. Both give the same rows bit for bit.
 * An epoch is R rounds, each over 1/R of every shard's pairs: K x R syncs. A row trained
   against one block of the other matrix for too long drifts (the analogy score falls with
   fewer sub-epochs per epoch; BENCHMARKS.md), so R defaults to ``ceil(SUB_EPOCHS / K)``
@@ -136,6 +139,15 @@ def pair_load(counts: np.ndarray, sample: float) -> np.ndarray:
     return counts * keep_probabilities(counts, sample)
 
 
+def block_owners(counts: np.ndarray, sample: float, blocks: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The run's input block and output block of every row (:func:`assign_blocks`), dealt once
+    per run so that the rows can stay on the executors from one epoch to the next (blocks
+    re-dealt every epoch scored the same: BENCHMARKS.md)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0, 0x57A7]))
+    load = pair_load(counts, sample)
+    return assign_blocks(load, blocks, rng), assign_blocks(load, output_blocks(blocks), rng)
+
+
 # -- driver ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -178,29 +190,51 @@ class CellTask:
         return self.out_blocks or self.blocks
 
 
+@dataclass
+class EpochEnd:
+    """What an epoch of :func:`train_epoch` leaves: its stats and, when the rows were not
+    collected into the driver's matrices, the tasks' blocks (a persisted RDD keyed by task)
+    and whether every row in them is finite. The caller calls :meth:`release` once it has
+    written the blocks: until then a lost executor's blocks can be recomputed, which needs
+    the epoch's broadcasts."""
+
+    stats: SyncStats
+    blocks: object = None
+    finite: bool = True
+    broadcasts: tuple = ()
+
+    def release(self) -> None:
+        if self.blocks is not None:
+            self.blocks.unpersist()
+        for broadcast in self.broadcasts:
+            broadcast.destroy()
+        self.blocks, self.broadcasts = None, ()
+
+
 def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
                 alpha_at: Callable[[float], float], rounds: int, words: int = 0,
-                describe: Callable[[str, float, int], None] | None = None) -> SyncStats:
-    """One epoch over the cached shards (one partition per task slot), updating ``w_in`` and
-    ``w_out`` in place; ``alpha_at(progress)`` is the run's learning rate at a point of the epoch.
-    The stats count pairs as examples; ``words``, the corpus's, sizes the pairs' caches.
-    ``describe(label, share of the epoch, tasks)`` is called before each Spark job.
+                describe: Callable[[str, float, int], None] | None = None, start=None,
+                keep: bool = False) -> EpochEnd:
+    """One epoch over the cached shards (one partition per task slot); ``alpha_at(progress)`` is
+    the run's learning rate at a point of the epoch. The stats count pairs as examples;
+    ``words``, the corpus's, sizes the pairs' caches. ``describe(label, share of the epoch,
+    tasks)`` is called before each Spark job.
 
-    The rows stay on the executors for the whole epoch: the model is broadcast once, each
-    task cuts its two blocks from it, and after every sub-epoch a shuffle hands each output
-    block to the task that trains it next (input blocks stay with their task). Sub-epochs
-    are chained lazily, a Spark job per ``JOB_SUB_EPOCHS`` of them; the driver sees the rows
-    again at the epoch's end only.
+    The epoch starts from ``start``, the blocks a previous epoch left (:func:`read_blocks`), or
+    else from ``w_in`` and ``w_out``, broadcast once. The rows stay on the executors for the whole
+    epoch: each task cuts its two blocks from the broadcast, and after every sub-epoch a shuffle
+    hands each output block to the task that trains it next (input blocks stay with their task).
+    Sub-epochs are chained lazily, a Spark job per ``JOB_SUB_EPOCHS`` of them. At the end the
+    driver collects the rows into ``w_in`` and ``w_out``, or with ``keep`` leaves them in the
+    returned blocks and collects only their stats.
     """
     blocks = shards.getNumPartitions()
     outs = output_blocks(blocks)
-    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, epoch, 0x57A7]))
-    load = pair_load(counts, cfg.sample)
-    owner_in, owner_out = assign_blocks(load, blocks, rng), assign_blocks(load, outs, rng)
+    owner_in, owner_out = block_owners(counts, cfg.sample, blocks, cfg.seed)
     owners_bc = sc.broadcast((counts, owner_in, owner_out))
-    model_bc = sc.broadcast((w_in, w_out))
+    model_bc = sc.broadcast((w_in, w_out)) if start is None else None
     persisted, groups_held = [], []
-    state = pairs = layout = None
+    state = pairs = layout = kept = None
     try:
         task = PairTask(cfg.seed, epoch, cfg.window, cfg.sample, blocks, rounds, outs)
         per_group = diagonals_per_group(outs, PAIR_BYTES_PER_WORD * words / blocks / rounds)
@@ -212,10 +246,11 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
                   .flatMap(functools.partial(group_records, per_group=per_group, blocks=blocks, groups=groups,
                                              out_blocks=outs))
                   .partitionBy(rounds * groups * blocks, _own_block))
-        state = (sc.parallelize(range(blocks), blocks)
-                 .mapPartitionsWithIndex(functools.partial(deal_blocks, owners_bc=owners_bc, model_bc=model_bc,
-                                                           out_blocks=outs))
-                 .partitionBy(blocks, _own_block))
+        state = start if start is not None else (
+            sc.parallelize(range(blocks), blocks)
+            .mapPartitionsWithIndex(functools.partial(deal_blocks, owners_bc=owners_bc, model_bc=model_bc,
+                                                      out_blocks=outs))
+            .partitionBy(blocks, _own_block))
         subs = rounds * outs
         # A Spark job per JOB_SUB_EPOCHS sub-epochs: each job walks the lineage built so far,
         # and a job per sub-epoch would cost as much as the sub-epoch on a small corpus.
@@ -251,19 +286,52 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
                 for old in persisted + groups_held:
                     old.unpersist()
                 persisted, groups_held = [state], []
-        held = state.collect()
+        if keep:
+            state.persist(StorageLevel.MEMORY_AND_DISK)
+            summaries = state.map(block_summary).collect()
+            kept = EpochEnd(sum((stats for stats, _ in summaries), SyncStats()), state,
+                            all(finite for _, finite in summaries),
+                            tuple(b for b in (model_bc, owners_bc) if b is not None))
+        else:
+            held = state.collect()
     finally:
         for rdd in [*persisted, *groups_held]:
             rdd.unpersist()
-        model_bc.destroy()
-        owners_bc.destroy()
+        if kept is None:
+            if model_bc is not None:
+                model_bc.destroy()
+            owners_bc.destroy()
         state = pairs = layout = persisted = groups_held = None
         # The epoch's shuffle files go once the driver JVM collects the RDDs that made them
         # (Spark's cleaner); without a collection they wait for its periodic one (30 minutes).
         sc._jvm.System.gc()
+    if kept is not None:
+        return kept
     started = time.perf_counter()
     stats = collect_blocks(held, w_in, w_out, owner_in, owner_out)
-    return stats + SyncStats(combine_seconds=time.perf_counter() - started)
+    return EpochEnd(stats + SyncStats(combine_seconds=time.perf_counter() - started))
+
+
+#: The columns a checkpoint's blocks table holds, one row per record a task holds between
+#: epochs: the task, INPUT or OUTPUT, the block, the sharer (0 for input blocks and unshared
+#: output blocks), the float32 rows and, from a sharer, its packed change to the other parts.
+BLOCK_COLUMNS = ("task", "kind", "block", "sharer", "rows", "change")
+
+
+def write_blocks(spark, blocks, path: str) -> None:
+    """Write the blocks an epoch left (:attr:`EpochEnd.blocks`) as a Parquet table at ``path``,
+    from the tasks that hold them."""
+    from pyspark.sql.types import BinaryType, IntegerType, StructField, StructType
+    schema = StructType([StructField(name, BinaryType() if name in ("rows", "change") else IntegerType(),
+                                     nullable=name == "change") for name in BLOCK_COLUMNS])
+    spark.createDataFrame(blocks.map(block_row), schema).write.parquet(path)
+
+
+def read_blocks(spark, path: str, tasks: int):
+    """The blocks :func:`write_blocks` wrote, as the next epoch's ``start``: read by the tasks,
+    each record handed to the task that holds it."""
+    return (spark.read.parquet(path).select(*BLOCK_COLUMNS).rdd
+            .map(_row_record).partitionBy(tasks, _own_block))
 
 
 def collect_blocks(held: list[tuple], w_in: np.ndarray, w_out: np.ndarray, owner_in: np.ndarray,
@@ -469,6 +537,39 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc)
     sent = shipped_output(w_out, start, sharer, sharers)
     for i in range(sharers):
         yield (p - 1) % g + i * g, (OUTPUT, q, sent, SyncStats(), sharer)
+
+
+def block_summary(held: tuple) -> tuple[SyncStats, bool]:
+    """A record a task holds after the epoch: its stats (input blocks carry the epoch's) and
+    whether its float32 rows are finite (a sum: NaN and inf propagate)."""
+    _, record = held
+    if record[0] == INPUT:
+        return record[3], bool(np.isfinite(np.frombuffer(record[2], dtype=np.float32).sum(dtype=np.float64)))
+    sent = record[2]
+    rows = sent if isinstance(sent, (bytes, bytearray)) else sent[0]
+    return SyncStats(), bool(np.isfinite(np.frombuffer(rows, dtype=np.float32).sum(dtype=np.float64)))
+
+
+def block_row(held: tuple) -> tuple:
+    """A record a task holds, as a row of the blocks table (:data:`BLOCK_COLUMNS`)."""
+    task, record = held
+    if record[0] == INPUT:
+        return task, INPUT, record[1], 0, bytes(record[2]), None
+    _, q, sent, _, sharer = record
+    if isinstance(sent, (bytes, bytearray)):
+        return task, OUTPUT, q, sharer, bytes(sent), None
+    return task, OUTPUT, q, sharer, bytes(sent[0]), bytes(sent[1])
+
+
+def block_record(task: int, kind: int, block: int, sharer: int, rows: bytes, change: bytes | None) -> tuple:
+    """The record :func:`block_row` made a row of, as the task held it (with empty stats)."""
+    if kind == INPUT:
+        return task, (INPUT, block, bytes(rows), SyncStats())
+    return task, (OUTPUT, block, bytes(rows) if change is None else (bytes(rows), bytes(change)), SyncStats(), sharer)
+
+
+def _row_record(row) -> tuple:
+    return block_record(*row)
 
 
 def block_negatives(counts: np.ndarray, rows: np.ndarray, exponent: float, ids: bool = False) -> np.ndarray:

@@ -178,23 +178,13 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
     prepared = time.perf_counter()
     log.info("counted in %.1fs, encoded in %.1fs", counted - started, prepared - counted)
-    on_epoch_end: Callable[[int, np.ndarray, np.ndarray, list], None] | None = None
-    if checkpoints is not None:
-        last = [time.perf_counter()]
-
-        def save_checkpoint(epochs_done, w_in, w_out, history):
-            if time.perf_counter() - last[0] < cfg.checkpoint_interval:
-                return
-            describe_job(spark, f"checkpoint after epoch {epochs_done}")
-            checkpoints.save(epochs_done, vocab, w_in, w_out, cfg, history, num_shards, concurrent)
-            last[0] = time.perf_counter()
-            _test_pause_after_checkpoint()
-        on_epoch_end = save_checkpoint
+    saver = EpochCheckpoints(spark, checkpoints, cfg, vocab, num_shards, concurrent) \
+        if checkpoints is not None else None
     try:
         result = train_encoded(spark, encoded, vocab, cfg, on_epoch,
                                weights=(resumed.w_in, resumed.w_out) if resumed else None,
                                start_epoch=resumed.epochs_done if resumed else 0,
-                               history=resumed.history if resumed else None, on_epoch_end=on_epoch_end)
+                               history=resumed.history if resumed else None, checkpoints=saver)
     finally:
         encoded.unpersist()
         describe_job(spark, None)
@@ -202,6 +192,33 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
                        encode_seconds=prepared - counted, total_seconds=time.perf_counter() - started,
                        resumed_after_epoch=resumed.epochs_done if resumed else None)
     return result
+
+
+class EpochCheckpoints:
+    """When and how the epoch loop checkpoints (driver side): after an epoch once
+    ``checkpoint_interval`` seconds have passed since the last checkpoint, from the driver's
+    matrices, or for stratified skip-gram from the blocks the tasks hold."""
+
+    def __init__(self, spark: SparkSession, checkpoints: Checkpoints, cfg: TrainConfig, vocab: Vocabulary,
+                 shards: int, concurrent: int):
+        self.spark, self.checkpoints, self.cfg, self.vocab = spark, checkpoints, cfg, vocab
+        self.shards, self.concurrent = shards, concurrent
+        self.last = time.perf_counter()
+
+    def due(self, epochs_done: int) -> bool:
+        """Whether the epoch ending at ``epochs_done`` is checkpointed (never the last one)."""
+        return epochs_done < self.cfg.epochs and time.perf_counter() - self.last >= self.cfg.checkpoint_interval
+
+    def save(self, epochs_done: int, history: list, w_in: np.ndarray | None = None,
+             w_out: np.ndarray | None = None, blocks=None) -> str:
+        """Write the checkpoint after ``epochs_done`` epochs from the matrices, or from ``blocks``
+        (:attr:`stratified.EpochEnd.blocks`); returns its path."""
+        describe_job(self.spark, f"checkpoint after epoch {epochs_done}")
+        path = self.checkpoints.save(epochs_done, self.vocab, w_in, w_out, self.cfg, history, self.shards,
+                                     self.concurrent, blocks=blocks)
+        self.last = time.perf_counter()
+        _test_pause_after_checkpoint()
+        return path
 
 
 def _test_pause_after_checkpoint() -> None:
@@ -216,11 +233,12 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                   on_epoch: Callable[[dict], None] | None = None,
                   weights: tuple[np.ndarray, np.ndarray] | None = None, start_epoch: int = 0,
                   history: list[dict] | None = None,
-                  on_epoch_end: Callable[[int, np.ndarray, np.ndarray, list], None] | None = None) -> TrainResult:
+                  checkpoints: EpochCheckpoints | None = None) -> TrainResult:
     """The epoch loop over an encoded, cached corpus, from ``start_epoch`` (0: the beginning).
 
-    ``weights`` start the run (default: word2vec's initialisation);
-    ``on_epoch_end(epochs_done, w_in, w_out, history)`` runs after each epoch.
+    ``weights`` start the run (default: word2vec's initialisation); ``checkpoints`` are written
+    after the epochs they find due. Stratified skip-gram's epochs that end in a checkpoint leave
+    their rows on the executors: the tasks write them, and the next epoch's tasks read them back.
     """
     sc = spark.sparkContext
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
@@ -236,16 +254,21 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
         syncs = rounds * per_round
     history = list(history or [])
     train_seconds = 0.0
+    start = ended = None  # stratified: the blocks the last epoch's checkpoint holds, read by the next epoch's tasks
     try:
         for epoch in range(start_epoch, cfg.epochs):
             epoch_started = time.perf_counter()
+            due = checkpoints is not None and checkpoints.due(epoch + 1)
+            ended = None
             if plan is not None:
                 totals = _average_epoch(spark, encoded, cfg, plan, epoch, w_in, w_out)
             else:
-                totals = stratified.train_epoch(
+                ended = stratified.train_epoch(
                     sc, encoded.shards, vocab.counts, cfg, epoch, w_in, w_out,
                     functools.partial(_epoch_rate, cfg, epoch), rounds, encoded.words,
-                    functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words))
+                    functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
+                    start=start, keep=due)
+                totals, start = ended.stats, None
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
             entry = {
@@ -262,8 +285,9 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                      epoch + 1, cfg.epochs, entry["words"], entry["words_per_second"], entry["loss"],
                      entry["alpha_end"], seconds)
             # Sums, not isfinite(w).all(): no temporary the size of the model; NaN and inf propagate.
-            if not (np.isfinite(entry["loss"]) and np.isfinite(w_in.sum(dtype=np.float64))
-                    and np.isfinite(w_out.sum(dtype=np.float64))):
+            finite = ended.finite if ended is not None and ended.blocks is not None else \
+                np.isfinite(w_in.sum(dtype=np.float64)) and np.isfinite(w_out.sum(dtype=np.float64))
+            if not (np.isfinite(entry["loss"]) and finite):
                 raise DivergedError(
                     f"training diverged in epoch {epoch + 1}/{cfg.epochs}: the loss or the vectors are no longer "
                     f"finite (learning rate {cfg.effective_alpha} x {scale} per shard is too "
@@ -271,11 +295,19 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                                                                else ""))
             if on_epoch is not None:
                 on_epoch(entry)
-            if on_epoch_end is not None and epoch + 1 < cfg.epochs:
-                on_epoch_end(epoch + 1, w_in, w_out, history)
+            if due and ended is not None and ended.blocks is not None:
+                try:
+                    path = checkpoints.save(epoch + 1, history, blocks=ended.blocks)
+                finally:
+                    ended.release()
+                start = stratified.read_blocks(spark, Checkpoints.blocks_path(path), concurrent)
+            elif due:
+                checkpoints.save(epoch + 1, history, w_in, w_out)
     finally:
         if plan is not None:
             plan.tables_bc.destroy()
+        if ended is not None:
+            ended.release()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "strategy": strategy,
             "combine": plan.rule.name if strategy == "average" else None,
             "syncs_per_epoch": syncs,

@@ -560,9 +560,16 @@ def write_tables(spark: SparkSession, directory: str, vocab: Vocabulary, w_in: n
     ids = pa.array(np.arange(len(vocab), dtype=np.int32))
     write_parquet(spark, pa.table({"word": words, "count": counts, "vector": vector_column(w_in)}),
                   rows_per_file, f"{directory}/{VECTORS}")
-    write_parquet(spark, pa.table({"word": words, "count": counts, "id": ids}), 1 << 22, f"{directory}/{VOCAB}")
+    write_vocabulary(spark, directory, vocab)
     write_parquet(spark, pa.table({"id": ids, "vector": vector_column(w_out)}),
                   rows_per_file, f"{directory}/{OUTPUT_VECTORS}")
+
+
+def write_vocabulary(spark: SparkSession, directory: str, vocab: Vocabulary) -> None:
+    """The vocabulary table (word, count, id) of a model or checkpoint into ``directory``."""
+    table = pa.table({"word": pa.array(vocab.words, type=pa.string()), "count": pa.array(vocab.counts, type=pa.int64()),
+                      "id": pa.array(np.arange(len(vocab), dtype=np.int32))})
+    write_parquet(spark, table, 1 << 22, f"{directory}/{VOCAB}")
 
 
 def make_staging(fs: _FS, directory: str) -> None:
@@ -758,7 +765,7 @@ def _first_line(exc: BaseException) -> str:
     return (deep[-1] if deep else lines[0] if lines else type(exc).__name__)[:300]
 
 
-def _read_table(spark: SparkSession, directory: str, table: str) -> pa.Table:
+def read_table(spark: SparkSession, directory: str, table: str) -> pa.Table:
     try:
         return literal_reader(spark).parquet(f"{directory}/{table}").toArrow()
     except Exception as exc:  # unreadable Parquet in a version written before file digests
@@ -777,6 +784,17 @@ def vocabulary_order(table: pa.Table) -> np.ndarray:
     return pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]).to_numpy()
 
 
+def read_vocabulary(spark: SparkSession, path: str, meta: dict) -> Vocabulary:
+    """The vocabulary table at ``path`` (of a model or checkpoint whose metadata is ``meta``), in id order."""
+    table = read_table(spark, path, VOCAB)
+    check_rows(path, meta, VOCAB, table.num_rows)
+    table = table.take(pa.array(np.argsort(table.column("id").to_numpy())))
+    counts = table.column("count").to_numpy().astype(np.int64)
+    words = tuple(table.column("word").to_pylist())
+    return Vocabulary(words, counts, corpus_words=int(meta.get("corpus_words", counts.sum())),
+                      distinct_words=int(meta.get("distinct_words", len(words))))
+
+
 def read_model(spark: SparkSession, path: str, with_output: bool = True) -> LoadedModel:
     """Load a model written by :func:`write_model` (its current version) into driver memory,
     checking its files and row counts against its metadata."""
@@ -784,7 +802,7 @@ def read_model(spark: SparkSession, path: str, with_output: bool = True) -> Load
     meta = read_metadata(spark, path)
     with_output = with_output and _FS(spark, path).exists(f"{path}/{OUTPUT_VECTORS}")
     verify_tables(spark, path, meta, (VECTORS, OUTPUT_VECTORS) if with_output else (VECTORS,))
-    table = _read_table(spark, path, VECTORS)
+    table = read_table(spark, path, VECTORS)
     check_rows(path, meta, VECTORS, table.num_rows)
     table = table.take(pa.array(vocabulary_order(table.select(["count", "word"]))))
     words = tuple(table.column("word").to_pylist())
@@ -794,7 +812,7 @@ def read_model(spark: SparkSession, path: str, with_output: bool = True) -> Load
     w_in = _matrix(table.column("vector"), meta.get("vector_size"), f"{path}/{VECTORS}")
     w_out = None
     if with_output:
-        out = _read_table(spark, path, OUTPUT_VECTORS)
+        out = read_table(spark, path, OUTPUT_VECTORS)
         check_rows(path, meta, OUTPUT_VECTORS, out.num_rows)
         out = out.take(pa.array(np.argsort(out.column("id").to_numpy())))
         # vectors are sorted by (count desc, word), which is the id order written.

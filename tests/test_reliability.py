@@ -91,7 +91,7 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     from sparkw2v.config import TrainConfig
     checkpoints = Checkpoints(spark, str(out))
     saved = checkpoints.latest()
-    assert saved.shards == 2 and saved.format == 2
+    assert saved.shards == 2 and saved.format == 3
     cfg = TrainConfig.from_mapping(saved.parameters)
     checkpoints.check_resumable(saved, cfg, saved.vocab, 2)
     with pytest.raises(ResumeError, match="trained on 2 shards, this run would use 3; pass --num-partitions 2"):

@@ -502,10 +502,13 @@ def test_cbow_stratified_training_on_spark(spark, monkeypatch, shared):
         assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
 
 
-def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(spark, monkeypatch, tmp_path):
+def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(spark, monkeypatch, tmp_path,
+                                                                                 capsys):
     """Interrupted after its first epoch's checkpoint, a stratified run with shared output blocks
-    continues bit for bit: every epoch's blocks, pairs and shares follow from the seed and the
-    epoch alone, and the checkpoint holds the rows the driver collected."""
+    continues bit for bit: the blocks follow from the seed, each epoch's pairs and shares from the
+    seed and the epoch, and the checkpoint holds the blocks the tasks held. Epochs that end in a
+    checkpoint keep the rows on the executors (the next epoch reads them back from it); a run that
+    collects them on the driver every epoch gives the same vectors."""
     from sparkw2v import Word2VecModel, training
     from sparkw2v.cli import main
     monkeypatch.setattr(stratified, "SHARE_FROM", 4)       # 4 tasks, 2 output blocks shared by two each
@@ -515,6 +518,7 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
             "--sample", "0", "--num-partitions", "4", "--concurrent-shards", "4", "--strategy", "stratified",
             "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
     assert main(["train", "--output", str(tmp_path / "whole"), *args]) == 0
+    assert main(["train", "--output", str(tmp_path / "collected"), *args[:-2], "--checkpoint-interval", "3600"]) == 0
 
     def interrupt():
         raise KeyboardInterrupt
@@ -522,11 +526,21 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
     assert main(["train", "--output", str(tmp_path / "resumed"), *args]) == 130
     checkpoint = tmp_path / "resumed" / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
     saved = json.loads(checkpoint.read_text())
-    assert saved["format"] == 2 and saved["parameters"]["output_blocks"] == 2   # the shared schedule
+    assert saved["format"] == 3 and saved["parameters"]["output_blocks"] == 2   # the shared schedule
+    assert saved["layout"] == "blocks" and sorted(saved["files"]) and all(
+        name.split("/")[0] in ("vocab", "blocks") for name in saved["files"])  # written by the tasks, no matrices
     assert not (tmp_path / "resumed" / "versions").exists()
+    checkpoint.with_name(".metadata.json.crc").unlink(missing_ok=True)   # Hadoop's checksum of the file
+    checkpoint.write_text(json.dumps({**saved, "format": 99}))    # as if from a later sparkw2v
+    capsys.readouterr()
+    assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) != 0
+    assert "format 99, written by a newer sparkw2v" in capsys.readouterr().err
+    checkpoint.write_text(json.dumps(saved))
     monkeypatch.setattr(training, "_test_pause_after_checkpoint", lambda: None)
     assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) == 0
     whole = Word2VecModel.load(str(tmp_path / "whole"), spark=spark)
     resumed = Word2VecModel.load(str(tmp_path / "resumed"), spark=spark)
+    collected = Word2VecModel.load(str(tmp_path / "collected"), spark=spark)
     assert resumed.training_metadata()["resumed_after_epoch"] == 1
     np.testing.assert_array_equal(resumed.wv.vectors, whole.wv.vectors)
+    np.testing.assert_array_equal(collected.wv.vectors, whole.wv.vectors)
