@@ -328,10 +328,11 @@ def write_blocks(spark, blocks, path: str) -> None:
 
 
 def read_blocks(spark, path: str, tasks: int):
-    """The blocks :func:`write_blocks` wrote, as the next epoch's ``start``: read by the tasks,
-    each record handed to the task that holds it."""
-    return (spark.read.parquet(path).select(*BLOCK_COLUMNS).rdd
-            .map(_row_record).partitionBy(tasks, _own_block))
+    """The blocks :func:`write_blocks` wrote, as the next epoch's ``start``: each Parquet file
+    read whole by a task (raw bytes, parsed with pyarrow: Spark's reader would hand every row
+    to Python through its slow row pickler), each record then handed to the task that holds it."""
+    return (spark.sparkContext.binaryFiles(path, minPartitions=tasks)
+            .flatMap(parquet_blocks).partitionBy(tasks, _own_block))
 
 
 def collect_blocks(held: list[tuple], w_in: np.ndarray, w_out: np.ndarray, owner_in: np.ndarray,
@@ -568,8 +569,13 @@ def block_record(task: int, kind: int, block: int, sharer: int, rows: bytes, cha
     return task, (OUTPUT, block, bytes(rows) if change is None else (bytes(rows), bytes(change)), SyncStats(), sharer)
 
 
-def _row_record(row) -> tuple:
-    return block_record(*row)
+def parquet_blocks(file: tuple[str, bytes]) -> Iterator[tuple]:
+    """The records of one Parquet file of a blocks table, from its ``(path, bytes)``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    table = pq.read_table(pa.BufferReader(file[1]), columns=list(BLOCK_COLUMNS))
+    for row in table.to_pylist():
+        yield block_record(*row.values())
 
 
 def block_negatives(counts: np.ndarray, rows: np.ndarray, exponent: float, ids: bool = False) -> np.ndarray:
