@@ -205,9 +205,11 @@ class EpochCheckpoints:
         self.shards, self.concurrent = shards, concurrent
         self.last = time.perf_counter()
 
-    def due(self, epochs_done: int) -> bool:
-        """Whether the epoch ending at ``epochs_done`` is checkpointed (never the last one)."""
-        return epochs_done < self.cfg.epochs and time.perf_counter() - self.last >= self.cfg.checkpoint_interval
+    def due(self, epochs_done: int, ahead: float = 0.0) -> bool:
+        """Whether the epoch ending at ``epochs_done`` is checkpointed (never the last one), asked
+        when it ends, or ``ahead`` seconds before it ends."""
+        return epochs_done < self.cfg.epochs and \
+            time.perf_counter() + ahead - self.last >= self.cfg.checkpoint_interval
 
     def save(self, epochs_done: int, history: list, w_in: np.ndarray | None = None,
              w_out: np.ndarray | None = None, blocks=None) -> str:
@@ -258,7 +260,10 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     try:
         for epoch in range(start_epoch, cfg.epochs):
             epoch_started = time.perf_counter()
-            due = checkpoints is not None and checkpoints.due(epoch + 1)
+            # Stratified keeps the rows on the executors through an epoch that will end in a checkpoint,
+            # foreseen from the last epoch's time; one found due only at the end is written from the driver.
+            keep = plan is None and checkpoints is not None and \
+                checkpoints.due(epoch + 1, ahead=history[-1]["seconds"] if history else 0.0)
             ended = None
             if plan is not None:
                 totals = _average_epoch(spark, encoded, cfg, plan, epoch, w_in, w_out)
@@ -267,7 +272,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                     sc, encoded.shards, vocab.counts, cfg, epoch, w_in, w_out,
                     functools.partial(_epoch_rate, cfg, epoch), rounds, encoded.words,
                     functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
-                    start=start, keep=due)
+                    start=start, keep=keep)
                 totals, start = ended.stats, None
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
@@ -295,13 +300,13 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                                                                else ""))
             if on_epoch is not None:
                 on_epoch(entry)
-            if due and ended is not None and ended.blocks is not None:
+            if ended is not None and ended.blocks is not None:
                 try:
                     path = checkpoints.save(epoch + 1, history, blocks=ended.blocks)
                 finally:
                     ended.release()
                 start = stratified.read_blocks(spark, Checkpoints.blocks_path(path), concurrent)
-            elif due:
+            elif checkpoints is not None and checkpoints.due(epoch + 1):
                 checkpoints.save(epoch + 1, history, w_in, w_out)
     finally:
         if plan is not None:
