@@ -104,10 +104,13 @@ class Checkpoints:
                 vector_table.write_vocabulary(self.spark, tmp, vocab)
                 stratified.write_blocks(self.spark, blocks, f"{tmp}/{BLOCKS}")
                 layout, tables = "blocks", (vector_table.VOCAB, BLOCKS)
-            state = {"format": FORMAT, "layout": layout, "epochs_done": epochs_done, "history": history,
+            extra = {} if blocks is None else {"owners_sha256": stratified.owners_digest(
+                *stratified.block_owners(vocab.counts, cfg.sample, concurrent, cfg.seed))}
+            state = {"format": FORMAT, "layout": layout, **extra, "epochs_done": epochs_done, "history": history,
                      "parameters": _training_parameters(cfg, concurrent), "vocab_size": len(vocab),
                      "vector_size": int(w_in.shape[1]) if blocks is None else cfg.vector_size, "shards": shards,
-                     "concurrent_shards": concurrent, "files": vector_table.table_files(self.fs, tmp, tables),
+                     "concurrent_shards": concurrent,
+                     "files": vector_table.table_files(self.fs, tmp, tables, sized=(BLOCKS,)),
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
             self.fs.write_text(f"{tmp}/{vector_table.METADATA}",
                                json.dumps(state, sort_keys=True, default=vector_table._json))
@@ -141,6 +144,15 @@ class Checkpoints:
             return None
         path = f"{self.root}/{complete[-1]}"
         meta = vector_table.read_metadata(self.spark, path)
+        written = int(meta.get("format", 1))
+        if written > FORMAT or meta.get("layout", "matrices") not in ("matrices", "blocks"):
+            raise ResumeError(f"cannot resume from {self.root}: its checkpoint is format {written} "
+                              f"(layout {meta.get('layout')!r}), written by a newer sparkw2v (this one reads formats "
+                              f"1 to {FORMAT}); resume with that version, or run without --resume to start over")
+        if written < 3 and meta.get("parameters", {}).get("strategy") == "stratified":
+            log.warning("--resume: %s was written before stratified runs dealt their blocks once per run; the "
+                        "run continues with this version's deal, so it will not equal an uninterrupted run of "
+                        "either version bit for bit", self.root)
         if meta.get("layout") == "blocks":
             vocab, w_in, w_out = _read_blocks_checkpoint(self.spark, path, meta)
         else:
@@ -156,10 +168,6 @@ class Checkpoints:
         at once differ from the checkpointed run's (without --num-partitions and
         --concurrent-shards, both follow Spark's default parallelism, which a restarted cluster
         may change)."""
-        if checkpoint.format > FORMAT:
-            raise ResumeError(f"cannot resume from {self.root}: its checkpoint is format {checkpoint.format}, "
-                              f"written by a newer sparkw2v (this one reads formats 1 to {FORMAT}); resume "
-                              "with that version, or run without --resume to start over")
         legacy = checkpoint.format < 2   # FORMAT: all shards at once, averaged, output blocks unknown
         recorded = checkpoint.shards if legacy and checkpoint.concurrent is None else checkpoint.concurrent
         wanted = _training_parameters(cfg, concurrent if concurrent is not None else recorded)
@@ -210,14 +218,26 @@ class Checkpoints:
 
 def _read_blocks_checkpoint(spark: SparkSession, path: str, meta: dict) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
     """The vocabulary and both matrices of a "blocks" checkpoint, its files checked against its
-    metadata: the rows of every block put back where the run's deal (from the seed, the counts
-    and the shards trained at once) placed them."""
+    metadata (the blocks' by size, then by Parquet's page checksums as they are read): the rows
+    of every block put back where the run's deal (from the seed, the counts and the shards
+    trained at once) placed them."""
     vector_table.verify_tables(spark, path, meta, (vector_table.VOCAB, BLOCKS))
     vocab = vector_table.read_vocabulary(spark, path, meta)
     params, tasks, dim = meta["parameters"], int(meta["concurrent_shards"]), int(meta["vector_size"])
     owner_in, owner_out = stratified.block_owners(vocab.counts, params["sample"], tasks, params["seed"])
-    table = vector_table.read_table(spark, path, BLOCKS).select(list(stratified.BLOCK_COLUMNS))
-    held = [stratified.block_record(*row.values()) for row in table.to_pylist()]
+    if stratified.owners_digest(owner_in, owner_out) != meta.get("owners_sha256"):
+        raise ResumeError(f"cannot resume from {path}: this sparkw2v deals the run's rows into blocks otherwise "
+                          "than the version that wrote the checkpoint did (its blocks hold rows without their "
+                          "ids); resume with that version, or run without --resume to start over")
+    # Read and checked (Parquet's page checksums) by the executors, as the next epoch would read them.
+    try:
+        held = stratified.read_blocks(spark, f"{path}/{BLOCKS}", tasks).collect()
+    except Exception as exc:
+        damaged = [line.split("OSError: ", 1)[1].strip() for line in str(exc).splitlines()
+                   if "OSError: " in line and " is damaged: " in line]
+        if damaged:
+            raise vector_table.DamagedModelError(damaged[0][:400]) from None
+        raise
     w_in = np.full((len(vocab), dim), np.nan, dtype=np.float32)
     w_out = np.full((len(vocab), dim), np.nan, dtype=np.float32)
     stratified.collect_blocks(held, w_in, w_out, owner_in, owner_out)

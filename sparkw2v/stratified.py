@@ -139,6 +139,14 @@ def pair_load(counts: np.ndarray, sample: float) -> np.ndarray:
     return counts * keep_probabilities(counts, sample)
 
 
+def owners_digest(owner_in: np.ndarray, owner_out: np.ndarray) -> str:
+    """A SHA-256 of the run's deal, recorded with a checkpoint's blocks (which hold rows without
+    their ids): resuming checks that it deals the rows back the same way."""
+    import hashlib
+    return hashlib.sha256(np.asarray(owner_in, np.int32).tobytes() + b"|" +
+                          np.asarray(owner_out, np.int32).tobytes()).hexdigest()
+
+
 def block_owners(counts: np.ndarray, sample: float, blocks: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The run's input block and output block of every row (:func:`assign_blocks`), dealt once
     per run so that the rows can stay on the executors from one epoch to the next (blocks
@@ -204,11 +212,14 @@ class EpochEnd:
     broadcasts: tuple = ()
 
     def release(self) -> None:
-        if self.blocks is not None:
-            self.blocks.unpersist()
-        for broadcast in self.broadcasts:
-            broadcast.destroy()
+        blocks, broadcasts = self.blocks, self.broadcasts
         self.blocks, self.broadcasts = None, ()
+        try:
+            if blocks is not None:
+                blocks.unpersist()
+        finally:
+            for broadcast in broadcasts:
+                broadcast.destroy()
 
 
 def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
@@ -287,8 +298,9 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
                     old.unpersist()
                 persisted, groups_held = [state], []
         if keep:
-            state.persist(StorageLevel.MEMORY_AND_DISK)
-            summaries = state.map(block_summary).collect()
+            persisted.append(state.persist(StorageLevel.MEMORY_AND_DISK))   # unpersisted below unless kept
+            summaries = state.map(functools.partial(block_summary, vector_size=w_in.shape[1])).collect()
+            persisted.remove(state)
             kept = EpochEnd(sum((stats for stats, _ in summaries), SyncStats()), state,
                             all(finite for _, finite in summaries),
                             tuple(b for b in (model_bc, owners_bc) if b is not None))
@@ -540,15 +552,18 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc)
         yield (p - 1) % g + i * g, (OUTPUT, q, sent, SyncStats(), sharer)
 
 
-def block_summary(held: tuple) -> tuple[SyncStats, bool]:
+def block_summary(held: tuple, vector_size: int) -> tuple[SyncStats, bool]:
     """A record a task holds after the epoch: its stats (input blocks carry the epoch's) and
-    whether its float32 rows are finite (a sum: NaN and inf propagate)."""
+    whether its rows, and a sharer's change to the other parts, are finite (sums: NaN and inf
+    propagate)."""
     _, record = held
     if record[0] == INPUT:
         return record[3], bool(np.isfinite(np.frombuffer(record[2], dtype=np.float32).sum(dtype=np.float64)))
     sent = record[2]
-    rows = sent if isinstance(sent, (bytes, bytearray)) else sent[0]
-    return SyncStats(), bool(np.isfinite(np.frombuffer(rows, dtype=np.float32).sum(dtype=np.float64)))
+    if isinstance(sent, (bytes, bytearray)):
+        return SyncStats(), bool(np.isfinite(np.frombuffer(sent, dtype=np.float32).sum(dtype=np.float64)))
+    return SyncStats(), bool(np.isfinite(np.frombuffer(sent[0], dtype=np.float32).sum(dtype=np.float64))
+                             and np.isfinite(unpack_change(sent[1], vector_size).sum(dtype=np.float64)))
 
 
 def block_row(held: tuple) -> tuple:
@@ -570,10 +585,15 @@ def block_record(task: int, kind: int, block: int, sharer: int, rows: bytes, cha
 
 
 def parquet_blocks(file: tuple[str, bytes]) -> Iterator[tuple]:
-    """The records of one Parquet file of a blocks table, from its ``(path, bytes)``."""
+    """The records of one Parquet file of a blocks table, from its ``(path, bytes)``, its pages
+    checked against the CRC checksums Spark's Parquet writer stores with them."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    table = pq.read_table(pa.BufferReader(file[1]), columns=list(BLOCK_COLUMNS))
+    try:
+        table = pq.read_table(pa.BufferReader(file[1]), columns=list(BLOCK_COLUMNS),
+                              page_checksum_verification=True)
+    except (OSError, pa.ArrowException) as exc:
+        raise OSError(f"{file[0]} is damaged: {exc}") from None
     for row in table.to_pylist():
         yield block_record(*row.values())
 

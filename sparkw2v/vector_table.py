@@ -520,18 +520,20 @@ def _raise_full(spark: SparkSession, path: str, exc: BaseException) -> None:
                            f"{': ' + detail[:200] if detail else ''}; {kept}. Free space and run again") from None
 
 
-def table_files(fs: _FS, directory: str, tables: tuple[str, ...] = (VECTORS, VOCAB, OUTPUT_VECTORS)) -> dict:
+def table_files(fs: _FS, directory: str, tables: tuple[str, ...] = (VECTORS, VOCAB, OUTPUT_VECTORS),
+                sized: tuple[str, ...] = ()) -> dict:
     """``{"vectors/part-...parquet": {"bytes": n, "sha256": hex}, ...}`` for the tables under
-    ``directory``: what a version's metadata records so that readers can verify it."""
+    ``directory``: what a version's metadata records so that readers can verify it. Tables in
+    ``sized`` get their sizes only, no digest (hashing streams every byte through the driver)."""
     files = {}
     for table in tables:
-        files.update(file_entries(fs, f"{directory}/{table}", table))
+        files.update(file_entries(fs, f"{directory}/{table}", table, digests=table not in sized))
     return files
 
 
-def file_entries(fs: _FS, directory: str, name: str) -> dict:
+def file_entries(fs: _FS, directory: str, name: str, digests: bool = True) -> dict:
     """The file list entries of the table at ``directory``, recorded as table ``name``."""
-    return {f"{name}/{file}": {"bytes": size, "sha256": fs.sha256(f"{directory}/{file}")}
+    return {f"{name}/{file}": {"bytes": size, **({"sha256": fs.sha256(f"{directory}/{file}")} if digests else {})}
             for file, size in sorted(fs.data_files(directory).items())}
 
 
@@ -742,6 +744,8 @@ def verify_tables(spark: SparkSession, directory: str, meta: dict, tables: tuple
             if found[name] != entry["bytes"]:
                 raise DamagedModelError(f"{file} is damaged: {found[name]} bytes, but {entry['bytes']} were "
                                         "written (truncated or replaced)")
+            if "sha256" not in entry:   # sizes only: its reader checks Parquet's page checksums instead
+                continue
             try:
                 digest = fs.sha256(file)
             except Exception as exc:  # a Hadoop ChecksumException, an I/O error

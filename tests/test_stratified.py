@@ -296,6 +296,26 @@ def test_a_shared_output_block_gets_the_sum_of_its_sharers_changes(monkeypatch):
         assert not np.allclose(w_in2[owner_in == p], w_in[owner_in == p])
 
 
+def test_a_kept_blocks_summary_finds_non_finite_rows_and_changes():
+    """An epoch that keeps its rows on the executors checks them there: a NaN in a block's rows or
+    in a sharer's change to the other parts is found, as the driver's sum finds it in the matrices."""
+    rows = np.ones((6, 4), np.float32)
+    assert stratified.block_summary((0, (INPUT, 0, rows.tobytes(), stratified.SyncStats())), 4)[1]
+    bad = rows.copy()
+    bad[2, 1] = np.nan
+    assert not stratified.block_summary((0, (INPUT, 0, bad.tobytes(), stratified.SyncStats())), 4)[1]
+    assert not stratified.block_summary((0, (OUTPUT, 1, bad.tobytes(), stratified.SyncStats(), 0)), 4)[1]
+    shared = (rows[:3].tobytes(), pack_change(rows[3:] * 0.5))
+    assert stratified.block_summary((0, (OUTPUT, 1, shared, stratified.SyncStats(), 0)), 4)[1]
+    shared = (rows[:3].tobytes(), pack_change(bad[:3]))
+    assert not stratified.block_summary((0, (OUTPUT, 1, shared, stratified.SyncStats(), 1)), 4)[1]
+    # a record and its row in a checkpoint's blocks table are the same thing
+    for record in ((3, (INPUT, 3, rows.tobytes(), stratified.SyncStats())),
+                   (3, (OUTPUT, 1, (rows[:3].tobytes(), pack_change(rows[3:])), stratified.SyncStats(), 1))):
+        again = stratified.block_record(*stratified.block_row(record))
+        assert again[0] == record[0] and again[1][:3] == record[1][:3] and again[1][4:] == record[1][4:]
+
+
 def test_auto_picks_stratified_from_four_shards():
     with pytest.raises(ConfigError, match="strategy"):
         TrainConfig(strategy="ring").validate(require_io=False)
@@ -534,7 +554,18 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
     checkpoint.write_text(json.dumps({**saved, "format": 99}))    # as if from a later sparkw2v
     capsys.readouterr()
     assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) != 0
-    assert "format 99, written by a newer sparkw2v" in capsys.readouterr().err
+    assert "format 99 (layout 'blocks'), written by a newer sparkw2v" in capsys.readouterr().err
+    checkpoint.write_text(json.dumps(saved))
+    part = sorted((checkpoint.parent / "blocks").glob("part-*.parquet"))[0]    # a damaged block file
+    intact = part.read_bytes()
+    (part.parent / f".{part.name}.crc").unlink(missing_ok=True)
+    part.write_bytes(intact[:len(intact) // 2] + bytes([intact[len(intact) // 2] ^ 0xFF]) + intact[len(intact) // 2 + 1:])
+    assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) != 0
+    assert f"{part.name} is damaged: " in capsys.readouterr().err   # page checksums or the footer
+    part.write_bytes(intact)
+    checkpoint.write_text(json.dumps({**saved, "owners_sha256": "0" * 64}))    # blocks dealt otherwise
+    assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) != 0
+    assert "deals the run's rows into blocks otherwise" in capsys.readouterr().err
     checkpoint.write_text(json.dumps(saved))
     monkeypatch.setattr(training, "_test_pause_after_checkpoint", lambda: None)
     assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) == 0
