@@ -211,6 +211,22 @@ class EpochCheckpoints:
         return epochs_done < self.cfg.epochs and \
             time.perf_counter() + ahead - self.last >= self.cfg.checkpoint_interval
 
+    def after_epoch(self, epochs_done: int, history: list, w_in: np.ndarray, w_out: np.ndarray,
+                    ended: stratified.EpochEnd | None = None):
+        """Checkpoint after ``epochs_done`` epochs if due: from the blocks a stratified epoch kept
+        on the executors (then released), returning them as the next epoch's ``start``, read back
+        from the checkpoint; else from the driver's matrices. Returns None when the next epoch
+        starts from the matrices."""
+        if ended is not None and ended.blocks is not None:
+            try:
+                path = self.save(epochs_done, history, blocks=ended.blocks)
+            finally:
+                ended.release()
+            return stratified.read_blocks(self.spark, Checkpoints.blocks_path(path), self.concurrent)
+        if self.due(epochs_done):
+            self.save(epochs_done, history, w_in, w_out)
+        return None
+
     def save(self, epochs_done: int, history: list, w_in: np.ndarray | None = None,
              w_out: np.ndarray | None = None, blocks=None) -> str:
         """Write the checkpoint after ``epochs_done`` epochs from the matrices, or from ``blocks``
@@ -276,15 +292,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 totals, start = ended.stats, None
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
-            entry = {
-                "epoch": epoch + 1, "words": int(totals.words), "kept_words": int(totals.kept_words),
-                "examples": int(totals.examples), "loss": float(totals.mean_loss), "seconds": seconds,
-                "words_per_second": float(totals.words / max(seconds, 1e-9)),
-                "task_seconds": float(totals.task_seconds),
-                "slowest_task_seconds": float(totals.slowest_task_seconds),
-                "syncs": syncs, "combine_seconds": float(totals.combine_seconds),
-                "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * scale,
-            }
+            entry = _epoch_entry(cfg, epoch, totals, seconds, syncs, scale)
             history.append(entry)
             log.info("epoch %d/%d: %d words, %.0f words/s, loss %.4f, alpha %.5f, %.1fs",
                      epoch + 1, cfg.epochs, entry["words"], entry["words_per_second"], entry["loss"],
@@ -300,14 +308,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                                                                else ""))
             if on_epoch is not None:
                 on_epoch(entry)
-            if ended is not None and ended.blocks is not None:
-                try:
-                    path = checkpoints.save(epoch + 1, history, blocks=ended.blocks)
-                finally:
-                    ended.release()
-                start = stratified.read_blocks(spark, Checkpoints.blocks_path(path), concurrent)
-            elif checkpoints is not None and checkpoints.due(epoch + 1):
-                checkpoints.save(epoch + 1, history, w_in, w_out)
+            if checkpoints is not None:
+                start = checkpoints.after_epoch(epoch + 1, history, w_in, w_out, ended)
     finally:
         if plan is not None:
             plan.tables_bc.destroy()
@@ -441,6 +443,20 @@ def _average_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig
         if owners_bc is not None:
             owners_bc.destroy()
     return totals
+
+
+def _epoch_entry(cfg: TrainConfig, epoch: int, totals: combine.SyncStats, seconds: float, syncs: int,
+                 scale: float) -> dict:
+    """The history entry of epoch ``epoch`` (0-based), from its summed stats."""
+    return {
+        "epoch": epoch + 1, "words": int(totals.words), "kept_words": int(totals.kept_words),
+        "examples": int(totals.examples), "loss": float(totals.mean_loss), "seconds": seconds,
+        "words_per_second": float(totals.words / max(seconds, 1e-9)),
+        "task_seconds": float(totals.task_seconds),
+        "slowest_task_seconds": float(totals.slowest_task_seconds),
+        "syncs": syncs, "combine_seconds": float(totals.combine_seconds),
+        "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * scale,
+    }
 
 
 def _epoch_rate(cfg: TrainConfig, epoch: int, progress: float) -> float:
