@@ -575,3 +575,41 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
     assert resumed.training_metadata()["resumed_after_epoch"] == 1
     np.testing.assert_array_equal(resumed.wv.vectors, whole.wv.vectors)
     np.testing.assert_array_equal(collected.wv.vectors, whole.wv.vectors)
+
+
+def test_disk_full_while_the_tasks_write_a_checkpoint_is_one_line_and_keeps_the_previous_one(
+        spark, monkeypatch, tmp_path, capsys):
+    """A full disk while the tasks write a checkpoint's blocks: one line, the partial checkpoint
+    removed, the previous checkpoint intact, nothing published; --resume continues from it."""
+    from sparkw2v import Word2VecModel
+    from sparkw2v.cli import main
+    corpus = tmp_path / "planted.txt"
+    corpus.write_text("\n".join(planted_lines(seed=2, sentences=400)) + "\n")
+    out = tmp_path / "model"
+    args = ["--input", str(corpus), "--output", str(out), "--vector-size", "8", "--epochs", "3", "--min-count", "1",
+            "--window", "3", "--sample", "0", "--num-partitions", "4", "--concurrent-shards", "4",
+            "--strategy", "stratified", "--syncs-per-epoch", "8", "--seed", "3", "--show", "",
+            "--checkpoint-interval", "0"]
+    real_write_blocks, writes = stratified.write_blocks, []
+
+    def full(spark_, blocks, path):
+        real_write_blocks(spark_, blocks, path)
+        writes.append(path)
+        if len(writes) == 2:   # the second checkpoint's blocks, once written: the disk fills up
+            raise RuntimeError("An error occurred while calling o99.parquet.\n: org.apache.spark.SparkException: "
+                               "Job aborted.\n" + "\tat org.apache.spark.Something(Something.scala:1)\n" * 300
+                               + "Caused by: java.io.IOException: No space left on device")
+    monkeypatch.setattr(stratified, "write_blocks", full)
+    capsys.readouterr()
+    assert main(["train", *args]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("sparkw2v: error: ")]
+    assert len(lines) == 1 and "Traceback" not in err and len(lines[0]) < 500, err[-2000:]
+    assert "no space left on device while writing a checkpoint" in lines[0]
+    checkpoints = out / "_staging" / "checkpoint"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch-000001"]   # the partial one removed
+    assert json.loads((checkpoints / "epoch-000001" / "metadata.json").read_text())["layout"] == "blocks"
+    assert not (out / "versions").exists()
+    monkeypatch.undo()
+    assert main(["train", *args, "--resume"]) == 0
+    assert Word2VecModel.load(str(out), spark=spark).training_metadata()["resumed_after_epoch"] == 1
