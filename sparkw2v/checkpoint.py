@@ -90,9 +90,10 @@ class Checkpoints:
 
     def save(self, epochs_done: int, vocab: Vocabulary, w_in: np.ndarray | None, w_out: np.ndarray | None,
              cfg: TrainConfig, history: list[dict], shards: int | None = None,
-             concurrent: int | None = None, blocks=None) -> str:
+             concurrent: int | None = None, blocks=None, deal: str = "") -> str:
         """Write the checkpoint after ``epochs_done`` epochs from the matrices, or with ``blocks``
-        (an RDD of the blocks stratified tasks hold) from the tasks; returns its path."""
+        (an RDD of the blocks stratified tasks hold, dealt as ``deal`` says:
+        :func:`stratified.owners_digest`) from the tasks; returns its path."""
         started = time.perf_counter()
         name = f"epoch-{epochs_done:06d}"
         tmp = f"{self.root}/tmp-{uuid.uuid4().hex[:8]}"
@@ -104,8 +105,7 @@ class Checkpoints:
                 vector_table.write_vocabulary(self.spark, tmp, vocab)
                 stratified.write_blocks(self.spark, blocks, f"{tmp}/{BLOCKS}")
                 layout, tables = "blocks", (vector_table.VOCAB, BLOCKS)
-            extra = {} if blocks is None else {"owners_sha256": stratified.owners_digest(
-                *stratified.block_owners(vocab.counts, cfg.sample, concurrent, cfg.seed))}
+            extra = {} if blocks is None else {"owners_sha256": deal}
             state = {"format": FORMAT, "layout": layout, **extra, "epochs_done": epochs_done, "history": history,
                      "parameters": _training_parameters(cfg, concurrent), "vocab_size": len(vocab),
                      "vector_size": int(w_in.shape[1]) if blocks is None else cfg.vector_size, "shards": shards,

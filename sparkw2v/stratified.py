@@ -30,7 +30,7 @@ Spark pull request 37967):
   a shuffle after each sub-epoch moves every output block to the task that trains against
   it next. The driver broadcasts the model at the epoch's start and collects it at the end,
   unless the epoch ends in a checkpoint: then the tasks write their blocks to it
-  (:func:`block_rows`) and the next epoch's tasks read them back (:func:`read_blocks`), so
+  (:func:`write_blocks`) and the next epoch's tasks read them back (:func:`read_blocks`), so
   the model never passes through the driver. Both give the same rows bit for bit.
 * An epoch is R rounds, each over 1/R of every shard's pairs: K x R syncs. A row trained
   against one block of the other matrix for too long drifts (the analogy score falls with
@@ -210,6 +210,7 @@ class EpochEnd:
     blocks: object = None
     finite: bool = True
     broadcasts: tuple = ()
+    deal: str = ""  # with blocks: :func:`owners_digest` of the deal they follow
 
     def release(self) -> None:
         blocks, broadcasts = self.blocks, self.broadcasts
@@ -303,7 +304,8 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
             persisted.remove(state)
             kept = EpochEnd(sum((stats for stats, _ in summaries), SyncStats()), state,
                             all(finite for _, finite in summaries),
-                            tuple(b for b in (model_bc, owners_bc) if b is not None))
+                            tuple(b for b in (model_bc, owners_bc) if b is not None),
+                            owners_digest(owner_in, owner_out))
         else:
             held = state.collect()
     finally:

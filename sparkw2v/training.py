@@ -219,7 +219,7 @@ class EpochCheckpoints:
         starts from the matrices."""
         if ended is not None and ended.blocks is not None:
             try:
-                path = self.save(epochs_done, history, blocks=ended.blocks)
+                path = self.save(epochs_done, history, blocks=ended.blocks, deal=ended.deal)
             finally:
                 ended.release()
             return stratified.read_blocks(self.spark, Checkpoints.blocks_path(path), self.concurrent)
@@ -228,12 +228,12 @@ class EpochCheckpoints:
         return None
 
     def save(self, epochs_done: int, history: list, w_in: np.ndarray | None = None,
-             w_out: np.ndarray | None = None, blocks=None) -> str:
+             w_out: np.ndarray | None = None, blocks=None, deal: str = "") -> str:
         """Write the checkpoint after ``epochs_done`` epochs from the matrices, or from ``blocks``
         (:attr:`stratified.EpochEnd.blocks`); returns its path."""
         describe_job(self.spark, f"checkpoint after epoch {epochs_done}")
         path = self.checkpoints.save(epochs_done, self.vocab, w_in, w_out, self.cfg, history, self.shards,
-                                     self.concurrent, blocks=blocks)
+                                     self.concurrent, blocks=blocks, deal=deal)
         self.last = time.perf_counter()
         _test_pause_after_checkpoint()
         return path
