@@ -81,7 +81,7 @@ class Checkpoints:
     def __init__(self, spark: SparkSession, output: str):
         self.spark = spark
         self.root = f"{output.rstrip('/')}/{vector_table.STAGING}/{vector_table.CHECKPOINT}"
-        self.fs = vector_table._FS(spark, self.root)
+        self.fs = vector_table.HadoopFS(spark, self.root)
 
     def _complete(self) -> list[str]:
         return sorted(n for n in self.fs.list_names(self.root)

@@ -135,7 +135,7 @@ def _check_counts(path: str, meta: dict) -> None:
 
 
 def _stored_counts(spark: SparkSession, location: str, meta: dict) -> DataFrame | None:
-    fs = vector_table._FS(spark, location)
+    fs = vector_table.HadoopFS(spark, location)
     table = f"{location}/{COUNTS}"
     staged = meta.get("counts_table")
     if not fs.exists(f"{table}/_SUCCESS") and staged:
@@ -366,8 +366,8 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
 
 def same_path(spark: SparkSession, a: str, b: str) -> bool:
     """Whether two model paths name the same directory (after qualifying them)."""
-    fs = vector_table._FS(spark, a)
-    return fs.qualified(a.rstrip("/") or a) == vector_table._FS(spark, b).qualified(b.rstrip("/") or b)
+    fs = vector_table.HadoopFS(spark, a)
+    return fs.qualified(a.rstrip("/") or a) == vector_table.HadoopFS(spark, b).qualified(b.rstrip("/") or b)
 
 
 # -- publishing --------------------------------------------------------------------------------
@@ -396,7 +396,7 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
     """
     path = path.rstrip("/") or path
     vector_table.check_output(spark, path, overwrite)
-    fs = vector_table._FS(spark, path)
+    fs = vector_table.HadoopFS(spark, path)
     staged = f"counts-{uuid.uuid4().hex[:12]}"
     staged_path = f"{path}/{vector_table.STAGING}/{staged}"
     # Drawn while the counts and tables are written (the chart needs only the metadata).

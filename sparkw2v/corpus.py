@@ -95,9 +95,9 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
 def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
     """Fail in one line (before Spark logs its own warnings) if ``path`` matches nothing, or lies
     inside a sparkw2v model directory (training on a model's files is never meant)."""
-    from .vector_table import _FS, model_containing
+    from .vector_table import HadoopFS, model_containing
 
-    fs = _FS(spark, path)
+    fs = HadoopFS(spark, path)
     glob = re.search(r"[*?\[{]", path)
     try:
         matches = fs.fs.globStatus(fs.p(path))

@@ -476,7 +476,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     def _source_counts(self, spark: SparkSession) -> bool:
         """Whether this model was loaded from a version that has a counts table."""
         from .continuation import COUNTS
-        return self._source is not None and vector_table._FS(spark, self._source).exists(
+        return self._source is not None and vector_table.HadoopFS(spark, self._source).exists(
             f"{self._source}/{COUNTS}/_SUCCESS")
 
     @classmethod

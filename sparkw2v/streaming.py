@@ -55,7 +55,7 @@ class StreamError(UserError, ValueError):
 def open_source(spark: SparkSession, cfg: TrainConfig, options: StreamConfig) -> CorpusInput:
     """The streaming DataFrame of ``options.source`` reduced to its text (or tokens) column."""
     source = options.source
-    fs = vector_table._FS(spark, source)
+    fs = vector_table.HadoopFS(spark, source)
     if not any(ch in source for ch in "*?[{") and not fs.exists(source):
         raise StreamError(f"--source {source} does not exist: create the landing folder first")
     reader = spark.readStream.format(options.format)
@@ -135,7 +135,7 @@ class BatchTrainer:
         """The query's id from ``CHECKPOINT/metadata``: stays the same across restarts."""
         if self._stream_id is None:
             path = f"{self.options.checkpoint.rstrip('/')}/metadata"
-            self._stream_id = json.loads(vector_table._FS(self.spark, path).read_text(path))["id"]
+            self._stream_id = json.loads(vector_table.HadoopFS(self.spark, path).read_text(path))["id"]
         return self._stream_id
 
     def _run(self, frame: DataFrame, batch_id: int) -> None:
@@ -213,7 +213,7 @@ def _newest_version(spark: SparkSession, path: str) -> str | None:
 
 
 def _qualified(spark: SparkSession, path: str) -> str:
-    return vector_table._FS(spark, path).qualified(path.rstrip("/"))
+    return vector_table.HadoopFS(spark, path).qualified(path.rstrip("/"))
 
 
 # -- the query ---------------------------------------------------------------------------------

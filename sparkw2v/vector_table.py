@@ -86,7 +86,7 @@ class OutputExistsError(UserError, FileExistsError):
 
 # -- Hadoop filesystem helpers ---------------------------------------------------------------
 
-class _FS:
+class HadoopFS:
     """The few Hadoop FileSystem calls we need, on the filesystem of ``path``."""
 
     def __init__(self, spark: SparkSession, path: str):
@@ -224,7 +224,7 @@ def _strip_slash(path: str) -> str:
 
 def published_versions(spark: SparkSession, path: str) -> list[int]:
     """Numbers of the complete versions under ``path``, oldest first."""
-    fs = _FS(spark, path)
+    fs = HadoopFS(spark, path)
     root = f"{_strip_slash(path)}/{VERSIONS}"
     found = []
     for name in fs.list_names(root):
@@ -240,7 +240,7 @@ def version_path(path: str, version: int) -> str:
 def resolve(spark: SparkSession, path: str) -> str:
     """The directory holding the model to read at ``path``: itself or its current version."""
     path = _strip_slash(path)
-    fs = _FS(spark, path)
+    fs = HadoopFS(spark, path)
     if fs.exists(f"{path}/{METADATA}"):
         return path
     versions = published_versions(spark, path)
@@ -259,13 +259,13 @@ def resolve(spark: SparkSession, path: str) -> str:
 def is_model(spark: SparkSession, path: str) -> bool:
     """Whether ``path`` is a sparkw2v model (a version directory, or one with published versions)."""
     path = _strip_slash(path)
-    return _FS(spark, path).exists(f"{path}/{METADATA}") or bool(published_versions(spark, path))
+    return HadoopFS(spark, path).exists(f"{path}/{METADATA}") or bool(published_versions(spark, path))
 
 
 def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
     """Fail before any work if ``path`` holds a model and may not be replaced, or holds something else."""
     path = _strip_slash(path)
-    fs = _FS(spark, path)
+    fs = HadoopFS(spark, path)
     if not fs.exists(path):
         return
     if fs.exists(f"{path}/{METADATA}"):
@@ -283,7 +283,7 @@ def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
 
 def model_containing(spark: SparkSession, path: str) -> str | None:
     """The sparkw2v model directory that is ``path`` or holds it, or None."""
-    fs = _FS(spark, path)
+    fs = HadoopFS(spark, path)
     child = fs._Path
     current = fs.fs.makeQualified(fs.p(_strip_slash(path)))
     while current is not None:
@@ -329,7 +329,7 @@ def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path
     Spark's writer does (:func:`write_spark_parquet`).
     """
     rows_per_file = -(-table.num_rows // max(1, -(-table.num_rows // rows_per_file))) or 1  # even files
-    fs = _FS(spark, path)
+    fs = HadoopFS(spark, path)
     if fs.is_local(path):
         # Written beside the target, then moved in by Hadoop's local filesystem, which adds the
         # .crc checksum files its readers verify (as Spark's writer would have).
@@ -425,7 +425,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     if chart is None:
         chart = start_chart(metadata, vocab, w_in)
     path = _strip_slash(path)
-    fs = _FS(spark, path)
+    fs = HadoopFS(spark, path)
     check_output(spark, path, overwrite)
     staging = f"{path}/{STAGING}/version-{uuid.uuid4().hex[:8]}"
     publish_id = uuid.uuid4().hex
@@ -481,7 +481,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     return fs.qualified(version_path(path, version))
 
 
-def _claim(fs: _FS, staging: str, target: str, publish_id: str) -> bool:
+def _claim(fs: HadoopFS, staging: str, target: str, publish_id: str) -> bool:
     """Rename ``staging`` to ``target``; False (``staging`` restored) if another writer had it.
 
     Hadoop renames a directory onto an existing one by moving it inside, so success is
@@ -520,7 +520,7 @@ def _raise_full(spark: SparkSession, path: str, exc: BaseException) -> None:
                            f"{': ' + detail[:200] if detail else ''}; {kept}. Free space and run again") from None
 
 
-def table_files(fs: _FS, directory: str, tables: tuple[str, ...] = (VECTORS, VOCAB, OUTPUT_VECTORS),
+def table_files(fs: HadoopFS, directory: str, tables: tuple[str, ...] = (VECTORS, VOCAB, OUTPUT_VECTORS),
                 sized: tuple[str, ...] = ()) -> dict:
     """``{"vectors/part-...parquet": {"bytes": n, "sha256": hex}, ...}`` for the tables under
     ``directory``: what a version's metadata records so that readers can verify it. Tables in
@@ -531,7 +531,7 @@ def table_files(fs: _FS, directory: str, tables: tuple[str, ...] = (VECTORS, VOC
     return files
 
 
-def file_entries(fs: _FS, directory: str, name: str, digests: bool = True) -> dict:
+def file_entries(fs: HadoopFS, directory: str, name: str, digests: bool = True) -> dict:
     """The file list entries of the table at ``directory``, recorded as table ``name``."""
     return {f"{name}/{file}": {"bytes": size, **({"sha256": fs.sha256(f"{directory}/{file}")} if digests else {})}
             for file, size in sorted(fs.data_files(directory).items())}
@@ -543,7 +543,7 @@ def record_evaluation(spark: SparkSession, location: str, scores: dict) -> str:
     metadata.json is never rewritten (a version stays complete whatever happens);
     :func:`read_metadata` adds the file's content under ``evaluation``.
     """
-    fs = _FS(spark, location)
+    fs = HadoopFS(spark, location)
     target = f"{location}/{EVALUATION}"
     tmp = f"{location}/.{EVALUATION}-{uuid.uuid4().hex[:8]}"
     fs.write_text(tmp, json.dumps(scores, indent=2, sort_keys=True, default=_json))
@@ -574,7 +574,7 @@ def write_vocabulary(spark: SparkSession, directory: str, vocab: Vocabulary) -> 
     write_parquet(spark, table, 1 << 22, f"{directory}/{VOCAB}")
 
 
-def make_staging(fs: _FS, directory: str) -> None:
+def make_staging(fs: HadoopFS, directory: str) -> None:
     """Create ``directory`` under ``_staging``. Once it exists, ``_staging`` holds an entry and
     no other writer removes it; retried because one may remove ``_staging`` while it is made."""
     for _ in range(5):
@@ -587,7 +587,7 @@ def make_staging(fs: _FS, directory: str) -> None:
     fs.mkdirs(directory)
 
 
-def drop_empty_staging(fs: _FS, path: str) -> None:
+def drop_empty_staging(fs: HadoopFS, path: str) -> None:
     """Remove ``path/_staging`` once nothing (no checkpoint, no other writer's version) is in it.
 
     Only hidden leftovers (checksum files) are removed inside it, and the directory itself
@@ -601,7 +601,7 @@ def drop_empty_staging(fs: _FS, path: str) -> None:
     fs.remove_if_empty(staging)
 
 
-def _point_latest(fs: _FS, path: str, version: int) -> None:
+def _point_latest(fs: HadoopFS, path: str, version: int) -> None:
     """Make ``LATEST`` name ``version``. Not atomic on every filesystem, and need not be:
     readers that find it missing or stale fall back to the newest complete version."""
     tmp = f"{path}/{STAGING}/LATEST-{uuid.uuid4().hex[:8]}"
@@ -632,7 +632,7 @@ def write_ml_metadata(spark: SparkSession, path: str, text: str) -> None:
     one and that rename does a reader find none (it then gets the default Params).
     """
     path = _strip_slash(path)
-    fs = _FS(spark, path)
+    fs = HadoopFS(spark, path)
     staging = f"{path}/{STAGING}/{ML_METADATA}-{uuid.uuid4().hex[:8]}"
     try:
         fs.write_text(f"{staging}/part-00000", text.rstrip("\n") + "\n")
@@ -650,10 +650,10 @@ def write_ml_metadata(spark: SparkSession, path: str, text: str) -> None:
 def read_ml_metadata(spark: SparkSession, path: str) -> dict | None:
     """The pyspark.ml metadata of the sparkw2v model at ``path``; None if it has none (or it is not ours)."""
     path = _strip_slash(path)
-    return _read_ml_metadata(_FS(spark, path), path)
+    return _read_ml_metadata(HadoopFS(spark, path), path)
 
 
-def _read_ml_metadata(fs: _FS, path: str) -> dict | None:
+def _read_ml_metadata(fs: HadoopFS, path: str) -> dict | None:
     directory = f"{path}/{ML_METADATA}"
     parts = sorted(n for n in fs.list_names(directory) if n.startswith("part-"))
     if not parts:
@@ -696,7 +696,7 @@ def _matrix(column: pa.ChunkedArray, dim: int | None = None, where: str = "vecto
     return flat.reshape(n, (flat.size // n) if n else (dim or 0))
 
 
-def _read_json(fs: _FS, path: str) -> dict:
+def _read_json(fs: HadoopFS, path: str) -> dict:
     try:
         value = json.loads(fs.read_text(path))
     except json.JSONDecodeError as exc:
@@ -715,7 +715,7 @@ def read_metadata(spark: SparkSession, path: str) -> dict:
     """A model's metadata.json; FileNotFoundError if ``path`` is not a model directory,
     :class:`DamagedModelError` naming the file if it is not valid JSON."""
     directory = resolve(spark, path)
-    fs = _FS(spark, directory)
+    fs = HadoopFS(spark, directory)
     meta = _read_json(fs, f"{directory}/{METADATA}")
     if fs.exists(f"{directory}/{EVALUATION}"):  # recorded after publishing: newer than metadata.json's
         meta["evaluation"] = _read_json(fs, f"{directory}/{EVALUATION}")
@@ -729,7 +729,7 @@ def verify_tables(spark: SparkSession, directory: str, meta: dict, tables: tuple
     recorded = meta.get("files")
     if recorded is None:
         return
-    fs = _FS(spark, directory)
+    fs = HadoopFS(spark, directory)
     for table in tables:
         listed = {k[len(table) + 1:]: v for k, v in recorded.items() if k.startswith(f"{table}/")}
         found = fs.data_files(f"{directory}/{table}")
@@ -804,7 +804,7 @@ def read_model(spark: SparkSession, path: str, with_output: bool = True) -> Load
     checking its files and row counts against its metadata."""
     path = resolve(spark, path)
     meta = read_metadata(spark, path)
-    with_output = with_output and _FS(spark, path).exists(f"{path}/{OUTPUT_VECTORS}")
+    with_output = with_output and HadoopFS(spark, path).exists(f"{path}/{OUTPUT_VECTORS}")
     verify_tables(spark, path, meta, (VECTORS, OUTPUT_VECTORS) if with_output else (VECTORS,))
     table = read_table(spark, path, VECTORS)
     check_rows(path, meta, VECTORS, table.num_rows)

@@ -87,7 +87,7 @@ def test_two_processes_publishing_at_once_get_a_version_each(spark, tmp_path):
 def test_losing_the_rename_race_is_detected_and_undone(spark, tmp_path):
     out = tmp_path / "model"
     publish(spark, out, 1.0)
-    fs = vector_table._FS(spark, str(out))
+    fs = vector_table.HadoopFS(spark, str(out))
     staging = str(out / "_staging" / "version-late")
     vocab = Vocabulary(WORDS, COUNTS)
     vector_table.write_tables(spark, staging, vocab, matrix(2.0), matrix(0.0))
@@ -101,7 +101,7 @@ def test_losing_the_rename_race_is_detected_and_undone(spark, tmp_path):
 def test_tidying_staging_never_removes_what_another_writer_is_staging(spark, tmp_path, monkeypatch):
     out = tmp_path / "model"
     publish(spark, out, 1.0)
-    fs = vector_table._FS(spark, str(out))
+    fs = vector_table.HadoopFS(spark, str(out))
     theirs = out / "_staging" / "version-theirs" / "vectors"
     theirs.mkdir(parents=True)
     (theirs / "part-00000.parquet").write_bytes(b"being written")
