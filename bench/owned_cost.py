@@ -49,7 +49,7 @@ def main(argv=None) -> int:
             if k == 1:
                 train_shard(w_in, w_out, ids, starts, keep, table, params, 0.05, 0.04, np.random.default_rng(1))
                 continue
-            mask, negatives = stratified.owned_negatives(stratified.owned_block(0, s, k)[1], vocab.counts, owner, 0.75)
+            mask, negatives = stratified.owned_negatives(stratified.owned_block(0, s, k, 1, 0)[1], vocab.counts, owner, 0.75)
             train_shard(w_in, w_out, ids, starts, keep, negatives, params, 0.05, 0.04, np.random.default_rng(1),
                         None, mask, stratified.owned_negative_rng(1, 0, s, k, 0))
         per_pass = (time.perf_counter() - started) / passes

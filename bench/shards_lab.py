@@ -157,12 +157,14 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
                 routed[p].append((p, value))
         pairs = routed
         # The blocks each task holds, moved between sub-epochs as Spark's shuffle moves them.
-        held = {b: list(stratified.deal_blocks(b, (), owners, _Held((w_in, w_out)), g)) for b in range(n)}
+        first = tuple(stratified.pairing(cfg.seed, epoch, 0, g)[0].tolist())
+        held = {b: list(stratified.deal_blocks(b, (), owners, _Held((w_in, w_out)), first)) for b in range(n)}
         for r in range(rounds):
             for s in range(g):
                 cell = stratified.CellTask(cfg.seed, epoch, r, s, n, rounds, cfg.negative, cfg.ns_exponent,
                                            *sub_epoch_alphas(cfg, epoch, r * g + s, rounds * g),
-                                           stratified.step_pairs(n), cfg.vector_size, g)
+                                           stratified.step_pairs(n), cfg.vector_size, g,
+                                           stratified.next_holders(cfg.seed, epoch, r, s, rounds, g))
                 moved = {p: [] for p in range(n)}
                 for p in range(n):
                     round_pairs = [record for record in pairs[p] if record[1][2] == r]

@@ -485,7 +485,7 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
     piece, syncs, block = task.sync, task.syncs_per_epoch, 0
     if task.owned_blocks:
-        piece, block = owned_block(index, task.sync, task.owned_blocks)
+        piece, block = owned_block(index, task.sync, task.owned_blocks, task.seed, task.epoch)
         syncs = task.syncs_per_epoch // task.owned_blocks
     lo, hi = sync_slice(starts, piece, syncs)
     if hi <= lo:

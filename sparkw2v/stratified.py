@@ -16,13 +16,14 @@ Spark pull request 37967):
   cuts them into pieces by round, group of sub-epochs and input block. Each group's pieces
   then go to the tasks owning their input blocks (a stage that reads those pieces only,
   cached until the group is trained).
-* A round has K sub-epochs. In sub-epoch ``s``, task ``p`` trains cell ``(p, (p + s) mod K)``
-  on the rows of that cell only. The K cells of a sub-epoch share no row, so the result is
-  that of training them one after another. Negatives for cell ``(p, q)`` come from block
-  ``q``'s words, by unigram^0.75.
+* A round has K sub-epochs. In sub-epoch ``s``, task ``p`` trains cell ``(p, q)``, ``q`` from
+  the round's :func:`pairing` (a Latin square drawn afresh for every round, as DSGD draws its
+  strata), on the rows of that cell only. The K cells of a sub-epoch share no row, so the
+  result is that of training them one after another. Negatives for cell ``(p, q)`` come from
+  block ``q``'s words, by unigram^0.75.
 * From :data:`SHARE_FROM` shards the output rows are dealt into G = K / 2 blocks instead
-  (:func:`output_blocks`): a round is G sub-epochs, task ``p`` trains cell
-  ``(p, (p + s) mod G)``, so two tasks train against each output block at once, each from
+  (:func:`output_blocks`): a round is G sub-epochs, tasks ``p`` and ``p + G`` train against
+  the same output block, so two tasks train against each output block at once, each from
   the same copy, and their changes to it are summed before the next sub-epoch. Input rows
   keep one owner. Output blocks of 1/K of the vocabulary per sub-epoch cost analogy
   accuracy at 16 and 64 shards; halving their number wins it back (BENCHMARKS.md).
@@ -93,6 +94,32 @@ def rounds_per_epoch(shards: int, words: int, syncs_per_epoch: int | None = None
     if syncs_per_epoch:
         return max(1, round(syncs_per_epoch / per_round))
     return max(1, min(-(-SUB_EPOCHS // per_round), words // (shards * per_round * MIN_CELL_WORDS)))
+
+
+def pairing(seed: int, epoch: int, round: int, outs: int) -> np.ndarray:
+    """Round ``round``'s schedule: ``pairing(...)[s, t]`` is the output block task ``t`` (and, with
+    shared output blocks, task ``t + G``) trains against in sub-epoch ``s``, G = ``outs``.
+
+    A Latin square (every row and every column a permutation of the blocks) with its rows,
+    columns and symbols shuffled afresh for every round, so no input block meets the output
+    blocks in the same order round after round. The fixed cyclic order ``(p + s) mod G`` cost
+    CBOW 5 points of WordSim-353 at 8 shards (BENCHMARKS.md)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, epoch, round, 0x0DE5]))
+    order, rows, symbols = rng.permutation(outs), rng.permutation(outs), rng.permutation(outs)
+    return symbols[(rows[None, :] + order[:, None]) % outs]
+
+
+def next_holders(seed: int, epoch: int, round: int, sub_epoch: int, rounds: int, outs: int) -> tuple[int, ...]:
+    """For every output block, the task (below G = ``outs``; its sharers are ``+ i G``) that trains
+    against it in the sub-epoch after ``(round, sub_epoch)``: the next round's first after a round's
+    last, and the next epoch's first after the epoch's last (where kept blocks wait for it)."""
+    if sub_epoch + 1 < outs:
+        row = pairing(seed, epoch, round, outs)[sub_epoch + 1]
+    elif round + 1 < rounds:
+        row = pairing(seed, epoch, round + 1, outs)[0]
+    else:
+        row = pairing(seed, epoch + 1, 0, outs)[0]
+    return tuple(int(t) for t in np.argsort(row))
 
 
 #: Sub-epochs chained into one Spark job (at least one round each).
@@ -192,6 +219,7 @@ class CellTask:
     step_pairs: int
     vector_size: int
     out_blocks: int = 0   # 0: as many as ``blocks``
+    holders: tuple = ()   # :func:`next_holders` of this sub-epoch
 
     @property
     def outs(self) -> int:
@@ -254,14 +282,15 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
         # Every task's pairs are cut once per epoch into R x G x K pieces by a shuffle: (round,
         # group of diagonals, input block). A group's stage then reads its K pieces only (the
         # others are pruned away) and hands piece p to task p.
+        schedule = np.stack([pairing(cfg.seed, epoch, r, outs) for r in range(rounds)])
         layout = (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
                   .flatMap(functools.partial(group_records, per_group=per_group, blocks=blocks, groups=groups,
-                                             out_blocks=outs))
+                                             schedule=schedule))
                   .partitionBy(rounds * groups * blocks, _own_block))
         state = start if start is not None else (
             sc.parallelize(range(blocks), blocks)
             .mapPartitionsWithIndex(functools.partial(deal_blocks, owners_bc=owners_bc, model_bc=model_bc,
-                                                      out_blocks=outs))
+                                                      first=tuple(schedule[0, 0].tolist())))
             .partitionBy(blocks, _own_block))
         subs = rounds * outs
         # A Spark job per JOB_SUB_EPOCHS sub-epochs: each job walks the lineage built so far,
@@ -278,7 +307,7 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
                 step = r * outs + s
                 cell = CellTask(cfg.seed, epoch, r, s, blocks, rounds, cfg.negative, cfg.ns_exponent,
                                 alpha_at(step / subs), alpha_at((step + 1) / subs), step_pairs(blocks),
-                                w_in.shape[1], outs)
+                                w_in.shape[1], outs, next_holders(cfg.seed, epoch, r, s, rounds, outs))
                 # Same partitioner on both sides: task p reads its pairs and the blocks it holds now.
                 state = (pairs.union(state)
                          .mapPartitionsWithIndex(functools.partial(train_sub_epoch, task=cell, owners_bc=owners_bc))
@@ -424,32 +453,32 @@ def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc)
                       (bounds[run:run + g + 1] - lo).astype(np.int64).tobytes(), words)
 
 
-def group_records(record: tuple, per_group: int, blocks: int, groups: int,
-                  out_blocks: int | None = None) -> Iterator[tuple]:
+def group_records(record: tuple, per_group: int, blocks: int, groups: int, schedule: np.ndarray) -> Iterator[tuple]:
     """A :func:`route_pairs` record for input block ``p`` and round ``r`` keyed for the epoch's
     layout: ``((r * groups + g) * blocks + p, value)`` for each group ``g`` of ``per_group``
-    diagonals (:func:`group_pairs`; ``out_blocks`` of them per round, default ``blocks``), the
-    record itself when one group holds them all."""
+    sub-epochs (:func:`group_pairs`; ``schedule[r]`` is the round's :func:`pairing`), the record
+    itself when one group holds them all."""
     p, value = record
     r = value[2]
     if groups == 1:
         yield r * blocks + p, value
         return
     for g in range(groups):
-        for _, part in group_pairs(record, g * per_group, per_group, out_blocks or blocks):
+        for _, part in group_pairs(record, g * per_group, per_group, schedule[r]):
             yield (r * groups + g) * blocks + p, part
 
 
-def group_pairs(record: tuple, first: int, count: int, out_blocks: int) -> Iterator[tuple]:
+def group_pairs(record: tuple, first: int, count: int, table: np.ndarray) -> Iterator[tuple]:
     """The part of a round's :func:`route_pairs` record for input block ``p`` that sub-epochs
-    ``first .. first + count - 1`` train (output blocks ``(p + s) mod G``, G = ``out_blocks``),
-    in the same format, the other output blocks' runs left empty."""
+    ``first .. first + count - 1`` train (output blocks ``table[s, p mod G]``: the round's
+    :func:`pairing`, G x G), in the same format, the other output blocks' runs left empty."""
     p, (kind, index, r, xb, yb, ob, words) = record
+    out_blocks = table.shape[0]
     offsets = np.frombuffer(ob, dtype=np.int64)
     x, y = np.frombuffer(xb, dtype=np.int32), np.frombuffer(yb, dtype=np.int32)
     sizes = np.zeros(out_blocks, dtype=np.int64)
     parts_x, parts_y = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
-    for q in sorted((p + s) % out_blocks for s in range(first, min(first + count, out_blocks))):
+    for q in sorted(int(table[s, p % out_blocks]) for s in range(first, min(first + count, out_blocks))):
         lo, hi = offsets[q], offsets[q + 1]
         parts_x.append(x[lo:hi])
         parts_y.append(y[lo:hi])
@@ -471,9 +500,10 @@ def cell_pairs(sources: list[tuple], q: int) -> tuple[np.ndarray, np.ndarray, tu
     return np.concatenate(xs), np.concatenate(ys), (words, kept)
 
 
-def deal_blocks(b: int, rows: Iterable, owners_bc, model_bc, out_blocks: int) -> Iterator[tuple]:
+def deal_blocks(b: int, rows: Iterable, owners_bc, model_bc, first: tuple) -> Iterator[tuple]:
     """Cut task ``b``'s blocks of the broadcast model for the epoch's first sub-epoch: input
-    block ``b`` and output block ``b mod G`` (G = ``out_blocks``), as
+    block ``b`` and output block ``q = first[b mod G]`` (``first``: the first row of the epoch's
+    first :func:`pairing`, G long), as
     ``(b, (INPUT, b, raw float32 rows, stats))`` and ``(b, (OUTPUT, q, rows, stats, sharer))``.
     ``rows`` (the partition of a ``parallelize``) is read to its end: PySpark does not reuse a
     Python worker that left its input unread."""
@@ -481,9 +511,10 @@ def deal_blocks(b: int, rows: Iterable, owners_bc, model_bc, out_blocks: int) ->
         pass
     _, owner_in, owner_out = owners_bc.value
     w_in, w_out = model_bc.value
-    q = b % out_blocks
+    g = len(first)
+    q = first[b % g]
     yield b, (INPUT, b, w_in[owner_in == b].tobytes(), SyncStats())
-    yield b, (OUTPUT, q, w_out[owner_out == q].tobytes(), SyncStats(), b // out_blocks)
+    yield b, (OUTPUT, q, w_out[owner_out == q].tobytes(), SyncStats(), b // g)
 
 
 def sharer_bounds(rows: int, sharers: int) -> np.ndarray:
@@ -526,8 +557,8 @@ def output_rows(parts: list[tuple], vector_size: int) -> np.ndarray:
 def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc) -> Iterator[tuple]:
     """Task ``p`` of a sub-epoch: its cached pairs and the two blocks it holds arrive together;
     train cell ``(p, q)`` and send the input block back to ``p`` and the output block to the
-    tasks that train against it next (``p - 1``, or with shared output blocks each task
-    ``(p - 1) mod G + i G``): each sharer sends its part of the rows and its change to the
+    tasks that train against it next (``task.holders[q]``, and with shared output blocks each
+    ``task.holders[q] + i G``): each sharer sends its part of the rows and its change to the
     rest (:func:`shipped_output`)."""
     sources, block_in, outputs = [], None, []
     for _, value in records:
@@ -551,7 +582,7 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc)
     sharers, sharer = task.blocks // g, p // g
     sent = shipped_output(w_out, start, sharer, sharers)
     for i in range(sharers):
-        yield (p - 1) % g + i * g, (OUTPUT, q, sent, SyncStats(), sharer)
+        yield task.holders[q] + i * g, (OUTPUT, q, sent, SyncStats(), sharer)
 
 
 def block_summary(held: tuple, vector_size: int) -> tuple[SyncStats, bool]:
@@ -635,7 +666,7 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
 # A CBOW centre reads a window of input rows from every block, so no task can own its inputs. Its
 # output rows can be owned: the averaging path's syncs become sub-epochs, and in sub-epoch ``s`` of a
 # round, partition ``p`` trains only the centres of its own text whose word is in output block
-# ``(p + s) mod K``, with negatives from that block. Below ``SHARE_FROM`` no two tasks write one
+# ``pairing(...)[s, p]`` (:func:`pairing`, as skip-gram's), with negatives from that block. Below ``SHARE_FROM`` no two tasks write one
 # output row, so summing the tasks' changes (the ``sum`` rule) is exact for output rows (up to the
 # float16 changes are shipped in) and adds the input rows' changes as SGD would. From ``SHARE_FROM`` partitions, as
 # skip-gram's, there are K/2 output blocks (:func:`output_blocks`, rounds of K/2 sub-epochs): two
@@ -649,11 +680,12 @@ def output_owners(counts: np.ndarray, sample: float, blocks: int, seed: int, epo
     return assign_blocks(pair_load(counts, sample), blocks, rng)
 
 
-def owned_block(p: int, sync: int, blocks: int) -> tuple[int, int]:
+def owned_block(p: int, sync: int, blocks: int, seed: int, epoch: int) -> tuple[int, int]:
     """``(round, output block)`` partition ``p`` trains in sync ``sync`` of an epoch of
-    ``rounds x blocks`` (sub-epoch ``sync mod blocks`` of round ``sync // blocks``)."""
+    ``rounds x blocks`` (sub-epoch ``sync mod blocks`` of round ``sync // blocks``, by the
+    round's :func:`pairing`; partitions ``p`` and ``p + blocks`` share a block)."""
     r, s = divmod(sync, blocks)
-    return r, (p + s) % blocks
+    return r, int(pairing(seed, epoch, r, blocks)[s, p % blocks])
 
 
 def owned_negatives(q: int, counts: np.ndarray, owner_out: np.ndarray,

@@ -50,15 +50,16 @@ def test_large_rounds_are_cached_in_groups_of_about_sqrt_k_diagonals():
     assert stratified.diagonals_per_group(128, 1e12) == 12
 
 
-def test_a_group_keeps_exactly_its_diagonals_cells():
+def test_a_group_keeps_exactly_its_sub_epochs_cells():
     k = 4
     owners, routed, _, _ = _routed(k, 1)
+    table = stratified.pairing(1, 0, 0, k)
     for p in range(k):
         sources = [value for _, value in routed[p]]
         for first in (0, 2):
-            grouped = [v for record in routed[p] for _, v in group_pairs(record, first, 2, k)]
+            grouped = [v for record in routed[p] for _, v in group_pairs(record, first, 2, table)]
             for s in range(k):
-                q = (p + s) % k
+                q = table[s, p]
                 expected = cell_pairs(sources, q)
                 got = cell_pairs(grouped, q)
                 kept = first <= s < first + 2
@@ -70,13 +71,32 @@ def test_a_group_keeps_exactly_its_diagonals_cells():
 def test_the_layout_keys_each_group_of_each_round_for_its_task():
     k, rounds = 4, 2
     _, routed, _, _ = _routed(k, rounds)
+    schedule = np.stack([stratified.pairing(1, 0, r, k) for r in range(rounds)])
     for p in range(k):
         for record in routed[p]:
             r = record[1][2]
-            assert list(group_records(record, per_group=k, blocks=k, groups=1)) == [(r * k + p, record[1])]
-            keyed = list(group_records(record, per_group=2, blocks=k, groups=2))
+            assert list(group_records(record, per_group=k, blocks=k, groups=1, schedule=schedule)) == \
+                [(r * k + p, record[1])]
+            keyed = list(group_records(record, per_group=2, blocks=k, groups=2, schedule=schedule))
             assert [key for key, _ in keyed] == [(r * 2 + g) * k + p for g in range(2)]
-            assert [v for _, v in keyed] == [v for g in range(2) for _, v in group_pairs(record, 2 * g, 2, k)]
+            assert [v for _, v in keyed] == [v for g in range(2) for _, v in group_pairs(record, 2 * g, 2, schedule[r])]
+
+
+def test_each_round_pairs_the_blocks_in_a_fresh_latin_square():
+    """In every sub-epoch each output block has one task (G of them), over a round each task meets
+    every output block once, and the pairing changes from round to round and epoch to epoch."""
+    g = 8
+    tables = [stratified.pairing(3, e, r, g) for e in (0, 1) for r in range(4)]
+    for table in tables:
+        assert all(sorted(row) == list(range(g)) for row in table)          # a sub-epoch: disjoint blocks
+        assert all(sorted(col) == list(range(g)) for col in table.T)        # a round: every block once
+    assert len({table.tobytes() for table in tables}) == len(tables)
+    assert np.array_equal(stratified.pairing(3, 1, 2, g), tables[6])       # a function of its coordinates
+    # the next holders of every block: within a round, across rounds, and into the next epoch's first
+    for (r, s), (epoch, nr, ns) in {(0, 2): (0, 0, 3), (0, g - 1): (0, 1, 0), (3, g - 1): (1, 0, 0)}.items():
+        holders = stratified.next_holders(3, 0, r, s, 4, g)
+        nxt = stratified.pairing(3, epoch, nr, g)[ns]
+        assert [nxt[holders[q]] for q in range(g)] == list(range(g))
 
 
 def test_pruned_keeps_only_the_named_partitions_in_order(spark):
@@ -185,10 +205,11 @@ def test_every_pair_is_trained_once_per_epoch_in_a_cell_that_owns_its_rows():
     assert words[0][0] == 720 and set(words[1:]) == {(0, 0)}                   # words, reported once
     seen = Counter()
     for r in range(rounds):
+        table = stratified.pairing(1, 0, r, k)
         for s in range(k):
             cells = set()
             for p in range(k):
-                q = (p + s) % k
+                q = table[s, p]
                 cells.add(q)
                 xs, ys, _ = cell_pairs(sources[p, r], q)
                 assert np.all(owner_in[xs] == p) and np.all(owner_out[ys] == q)
@@ -204,26 +225,28 @@ def test_a_sub_epoch_task_changes_only_its_cell_and_passes_the_output_block_on()
     rng = np.random.default_rng(2)
     w_in, w_out = rng.normal(0, 0.1, (2, counts.size, 8)).astype(np.float32)
     model = Held((w_in, w_out))
+    holders = stratified.next_holders(1, 0, 0, 1, 1, k)   # after sub-epoch 1 of the epoch's only round
     cell = CellTask(seed=1, epoch=0, round=0, sub_epoch=1, blocks=k, rounds=1, negative=3, ns_exponent=0.75,
-                    alpha_start=0.05, alpha_end=0.04, step_pairs=step_pairs(k), vector_size=8)
-    # Task 2 holds its input block and, in sub-epoch 1, output block 0 (dealt to task 0, passed on once).
+                    alpha_start=0.05, alpha_end=0.04, step_pairs=step_pairs(k), vector_size=8, holders=holders)
+    # Task 2 holds its input block and output block 0 (here dealt straight to it).
     source = iter([2])   # the parallelize partition deal_blocks runs over: read to its end (worker reuse)
-    held = [*routed[2], *(r for r in deal_blocks(2, source, owners, model, k) if r[1][0] == INPUT),
-            *(r for r in deal_blocks(0, (), owners, model, k) if r[1][0] == OUTPUT)]
+    held = [*routed[2], *(r for r in deal_blocks(2, source, owners, model, (1, 2, 0)) if r[1][0] == INPUT),
+            *(r for r in deal_blocks(2, (), owners, model, (1, 2, 0)) if r[1][0] == OUTPUT)]
     assert next(source, None) is None
-    sent = dict(train_sub_epoch(2, iter(held), cell, owners))
-    (kind_in, p, block_in, stats), (kind_out, q, block_out, _, _) = sent[2], sent[1]   # output block 0 to task 1
+    (to_in, (kind_in, p, block_in, stats)), (to_out, (kind_out, q, block_out, _, _)) = \
+        train_sub_epoch(2, iter(held), cell, owners)
+    # the input block stays; output block 0 goes to the task the next sub-epoch pairs with it
+    assert (to_in, to_out) == (2, holders[0]) and stratified.pairing(1, 0, 0, k)[2, holders[0]] == 0
     assert (kind_in, p, kind_out, q) == (INPUT, 2, OUTPUT, 0) and stats.examples > 0
     new_in = np.frombuffer(block_in, np.float32).reshape(-1, 8)
     new_out = np.frombuffer(block_out, np.float32).reshape(-1, 8)
     assert new_in.shape[0] == np.sum(owner_in == 2) and new_out.shape[0] == np.sum(owner_out == 0)
     assert not np.allclose(new_in, w_in[owner_in == 2]) and not np.allclose(new_out, w_out[owner_out == 0])
     # A task with no pairs passes its blocks on unchanged.
-    empty = dict(train_sub_epoch(1, iter([*(r for r in deal_blocks(1, (), owners, model, k) if r[1][0] == INPUT),
-                                          *(r for r in deal_blocks(2, (), owners, model, k) if r[1][0] == OUTPUT)]),
-                                 cell, owners))
-    assert np.array_equal(np.frombuffer(empty[1][2], np.float32), w_in[owner_in == 1].ravel())
-    assert np.array_equal(np.frombuffer(empty[0][2], np.float32), w_out[owner_out == 2].ravel())
+    empty = list(train_sub_epoch(1, iter([*deal_blocks(1, (), owners, model, (0, 2, 1))]), cell, owners))
+    assert [key for key, _ in empty] == [1, holders[2]]
+    assert np.array_equal(np.frombuffer(empty[0][1][2], np.float32), w_in[owner_in == 1].ravel())
+    assert np.array_equal(np.frombuffer(empty[1][1][2], np.float32), w_out[owner_out == 2].ravel())
 
 
 def test_output_blocks_are_shared_by_two_tasks_from_16_shards():
@@ -238,10 +261,11 @@ def test_with_shared_output_blocks_every_pair_is_trained_once_and_input_rows_kee
     sources = {(p, r): [value for _, value in routed[p] if value[2] == r] for p in range(k) for r in range(rounds)}
     seen = Counter()
     for r in range(rounds):
+        table = stratified.pairing(1, 0, r, g)
         for s in range(g):   # a round is G sub-epochs
             trained = Counter()
             for p in range(k):
-                q = (p + s) % g
+                q = table[s, p % g]
                 trained[q] += 1
                 xs, ys, _ = cell_pairs(sources[p, r], q)
                 assert np.all(owner_in[xs] == p) and np.all(owner_out[ys] == q)
@@ -260,9 +284,11 @@ def test_a_shared_output_block_gets_the_sum_of_its_sharers_changes(monkeypatch):
     w_in, w_out = rng.normal(0, 0.1, (2, counts.size, 8)).astype(np.float32)
     model = Held((w_in, w_out))
     cell = CellTask(seed=1, epoch=0, round=0, sub_epoch=0, blocks=k, rounds=1, negative=3, ns_exponent=0.75,
-                    alpha_start=0.05, alpha_end=0.04, step_pairs=step_pairs(k), vector_size=8, out_blocks=g)
-    # Tasks 1 and 3 both hold output block 1 in sub-epoch 0; each sends it to tasks 0 and 2.
-    sent = {p: list(train_sub_epoch(p, iter([*routed[p], *deal_blocks(p, (), owners, model, g)]), cell, owners))
+                    alpha_start=0.05, alpha_end=0.04, step_pairs=step_pairs(k), vector_size=8, out_blocks=g,
+                    holders=(1, 0))
+    # Tasks 1 and 3 both hold output block 1 in sub-epoch 0; each sends it to tasks 0 and 2, which
+    # train against it next (holders[1] = 0, and its sharer 0 + G).
+    sent = {p: list(train_sub_epoch(p, iter([*routed[p], *deal_blocks(p, (), owners, model, (0, 1))]), cell, owners))
             for p in (1, 3)}
     to = {p: {receiver: record for receiver, record in sent[p] if record[0] == OUTPUT} for p in (1, 3)}
     assert set(to[1]) == set(to[3]) == {0, 2} and [to[1][0][4], to[3][0][4]] == [0, 1]   # sharers 0 and 1
@@ -359,7 +385,7 @@ def test_owned_cbow_sub_epochs_write_disjoint_output_rows_and_train_each_centre_
                 out = dict(train_partition(p, records[p], _owned_task(r * k + s, k, rounds, kernel, "disjoint"), model, tables,
                                            owners))
                 rows = np.flatnonzero(out[0][1].n_out)
-                assert rows.size and np.all(owner[rows] == (p + s) % k), (r, s, p)
+                assert rows.size and np.all(owner[rows] == stratified.pairing(4, 1, r, k)[s, p]), (r, s, p)
                 written.append(set(rows))
                 stats = out[STATS_KEY][1]
                 centres[p] += stats.examples
@@ -380,7 +406,7 @@ def test_owned_cbow_sub_epochs_write_disjoint_output_rows_and_train_each_centre_
 
 def test_owned_cbow_shared_output_blocks_pair_partitions_and_train_each_centre_once_per_round(monkeypatch):
     """From SHARE_FROM partitions CBOW deals its output rows into K/2 blocks: partitions p and
-    p + K/2 train against block (p + s) mod K/2 in sub-epoch s, their changes are summed, and a
+    p + K/2 train against the same block in each sub-epoch, their changes are summed, and a
     round (K/2 sub-epochs) still trains each centre of a partition's text once."""
     from sparkw2v.combine import STATS_KEY
     from sparkw2v.executor import train_partition
@@ -407,7 +433,8 @@ def test_owned_cbow_shared_output_blocks_pair_partitions_and_train_each_centre_o
         for p in range(k):
             out = dict(train_partition(p, records[p], task, model, Held((counts, None)), Held(owner)))
             rows = np.flatnonzero(out[0][1].n_out)
-            assert rows.size and np.all(owner[rows] == (p + sync) % blocks), (sync, p)
+            r, s = divmod(sync, blocks)
+            assert rows.size and np.all(owner[rows] == stratified.pairing(4, 1, r, blocks)[s, p % blocks]), (sync, p)
             written[p] = set(rows.tolist())
             centres[p] += out[STATS_KEY][1].examples
             words[p] += out[STATS_KEY][1].words
@@ -493,7 +520,7 @@ def test_owned_cbow_with_more_blocks_than_words_and_an_empty_partition():
         assert list(train_partition(1, records[1], task, model, Held((counts, None)), Held(owner))) == []
         out = dict(train_partition(0, records[0], task, model, Held((counts, None)), Held(owner)))
         rows = np.flatnonzero(out[0][1].n_out) if 0 in out else np.zeros(0, int)
-        assert np.all(owner[rows] == s % 8)
+        assert np.all(owner[rows] == stratified.pairing(4, 1, 0, 8)[s, 0])
         trained.update(rows.tolist())
         assert out[STATS_KEY][1].words == (400 if s == 0 else 0)
     assert trained == {0, 1, 2, 3, 4}
