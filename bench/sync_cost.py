@@ -721,7 +721,7 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
     (over the network to shared storage) in a job of their own after a job that collects the
     epoch's stats, and the next epoch's tasks read them back (a stage that hands each record
     to its task). Per epoch: the shuffle that cuts every task's pairs into (round, group of
-    diagonals, input block) pieces. Per group (R x G of them): a stage that
+    sub-epochs, input block) pieces. Per group (R x G of them): a stage that
     reads its K pieces only (the others pruned) and shuffles piece p to task p, over the
     network, where it is cached. ``shuffle_per_byte`` is one side of a shuffle (writing or
     reading a byte): moving a byte costs it twice. Per sub-epoch (R x K of them): a stage of K tasks, each reading its group's pairs
@@ -745,7 +745,7 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             stage = rates.get("stage_fixed", rates["job_fixed"]) + k * rates["driver_per_task"] \
                 + rates["executor_per_task"]
             round_bytes = pairs_task / rounds
-            per_group = stratified.diagonals_per_group(g, round_bytes)
+            per_group = stratified.sub_epochs_per_group(g, round_bytes)
             groups = -(-g // per_group) if per_group < g else 0
             read_share = per_group / g  # of the round's pairs, what a sub-epoch reads
             # A task moves its input block, and its output block (or, shared, its part of the

@@ -125,15 +125,15 @@ def next_holders(seed: int, epoch: int, round: int, sub_epoch: int, rounds: int,
 #: Sub-epochs chained into one Spark job (at least one round each).
 JOB_SUB_EPOCHS = 32
 #: Once a task's pairs of one round pass this many bytes, the round's pairs are cut and cached
-#: in groups of about sqrt(K) diagonals: a sub-epoch then reads its group's cells, not all K of
+#: in groups of about sqrt(K) sub-epochs: a sub-epoch then reads its group's cells, not all K of
 #: the round's (a cached partition is read whole), at the cost of a stage per group.
 GROUP_BYTES = 64 << 20
 #: Bytes of cached pairs per corpus word (8 per pair, 3.7 pairs per word at the defaults).
 PAIR_BYTES_PER_WORD = 8 * 3.7
 
 
-def diagonals_per_group(blocks: int, round_bytes: float) -> int:
-    """Diagonals (sub-epochs) per cached group of a round whose pairs take ``round_bytes``
+def sub_epochs_per_group(blocks: int, round_bytes: float) -> int:
+    """Sub-epochs per cached group of a round whose pairs take ``round_bytes``
     per task: all ``blocks`` (no groups) up to ``GROUP_BYTES``, else about sqrt(blocks), which
     balances the group stages (K / G) against the cells each sub-epoch reads (G)."""
     if round_bytes <= GROUP_BYTES or blocks < 4:
@@ -277,10 +277,10 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
     state = pairs = layout = kept = None
     try:
         task = PairTask(cfg.seed, epoch, cfg.window, cfg.sample, blocks, rounds, outs)
-        per_group = diagonals_per_group(outs, PAIR_BYTES_PER_WORD * words / blocks / rounds)
+        per_group = sub_epochs_per_group(outs, PAIR_BYTES_PER_WORD * words / blocks / rounds)
         groups = -(-outs // per_group)
         # Every task's pairs are cut once per epoch into R x G x K pieces by a shuffle: (round,
-        # group of diagonals, input block). A group's stage then reads its K pieces only (the
+        # group of sub-epochs, input block). A group's stage then reads its K pieces only (the
         # others are pruned away) and hands piece p to task p.
         schedule = np.stack([pairing(cfg.seed, epoch, r, outs) for r in range(rounds)])
         layout = (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))

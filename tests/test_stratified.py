@@ -44,10 +44,10 @@ def test_steps_shrink_as_blocks_do():
     assert [step_pairs(k) for k in (1, 8, 16, 32, 64, 128)] == [256, 256, 128, 64, 32, 32]
 
 
-def test_large_rounds_are_cached_in_groups_of_about_sqrt_k_diagonals():
-    assert stratified.diagonals_per_group(32, stratified.GROUP_BYTES) == 32          # small: no groups
-    assert stratified.diagonals_per_group(32, 2 * stratified.GROUP_BYTES) == 6       # 6 groups of <= 6
-    assert stratified.diagonals_per_group(128, 1e12) == 12
+def test_large_rounds_are_cached_in_groups_of_about_sqrt_k_sub_epochs():
+    assert stratified.sub_epochs_per_group(32, stratified.GROUP_BYTES) == 32          # small: no groups
+    assert stratified.sub_epochs_per_group(32, 2 * stratified.GROUP_BYTES) == 6       # 6 groups of <= 6
+    assert stratified.sub_epochs_per_group(128, 1e12) == 12
 
 
 def test_a_group_keeps_exactly_its_sub_epochs_cells():
@@ -470,7 +470,7 @@ def test_stratified_training_on_spark(spark, monkeypatch, caplog):
     frame = text_frame(spark, planted_lines(seed=2, sentences=600))
     settings = STRATIFIED_ON_SPARK
     monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # a Spark job per round: 2 per epoch
-    monkeypatch.setattr(stratified, "GROUP_BYTES", 0)      # rounds' pairs cached in 2 groups of 2 diagonals
+    monkeypatch.setattr(stratified, "GROUP_BYTES", 0)      # rounds' pairs cached in 2 groups of 2 sub-epochs
     model, phases, done = _fit_with_progress(frame, settings, monkeypatch, caplog)
     # Progress knows each job's tasks beforehand (its lineage also lists stages it skips).
     assert set(done) == {f"epoch {e}/3 round {r} of 2" for e in (1, 2, 3) for r in (1, 2)}
