@@ -61,6 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         register(spark, args.vectors, name=args.name)
     except (FileNotFoundError, ValueError) as exc:  # not a model; --name not an identifier
         return _fail(str(exc))
+    refused = args.output and _output_over_a_model(spark, args.output, args.vectors)
+    if refused:
+        return _fail(refused)
     try:
         result = spark.sql(args.sql)
         if args.output:
@@ -76,6 +79,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         return _fail(message)
     return 0
+
+
+def _output_over_a_model(spark, output: str, vectors: str) -> str | None:
+    """Why ``--output`` may not be written (with ``--overwrite``, Spark deletes it first), or None:
+    it is a sparkw2v model or lies inside one, or it holds the model being queried."""
+    from sparkw2v.vector_table import HadoopFS, model_containing
+
+    model = model_containing(spark, output)
+    if model is not None:
+        return (f"--output {output} is the sparkw2v model {model} or lies inside it: a query result is "
+                "never written over a model; choose another --output")
+    fs = HadoopFS(spark, output)
+    out, read = fs.qualified(output.rstrip("/") or output), fs.qualified(vectors.rstrip("/") or vectors)
+    if read == out or read.startswith(out.rstrip("/") + "/"):
+        return f"--output {output} holds the model being queried ({vectors}); choose another --output"
+    return None
 
 
 def _write(frame, args: argparse.Namespace) -> None:

@@ -83,6 +83,11 @@ class Checkpoints:
         self.root = f"{output.rstrip('/')}/{vector_table.STAGING}/{vector_table.CHECKPOINT}"
         self.fs = vector_table.HadoopFS(spark, self.root)
 
+    def newest_epoch(self) -> int | None:
+        """Epochs done by the newest complete checkpoint here, by its name only (None: none)."""
+        names = self._complete()
+        return int(names[-1][6:]) if names else None
+
     def _complete(self) -> list[str]:
         return sorted(n for n in self.fs.list_names(self.root)
                       if n.startswith("epoch-") and n[6:].isdigit()

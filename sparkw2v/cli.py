@@ -12,7 +12,9 @@ import argparse
 import dataclasses
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Sequence
 
@@ -55,10 +57,12 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfi
         elif f.default is not None and "(default" not in help_text:
             help_text += f" (default: {f.default})"
         if base == "bool":
-            group.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
+            # a flag and its opposite (--sg / --cbow) exclude each other: argparse names both
+            pair = group.add_mutually_exclusive_group() if "negated" in f.metadata else group
+            pair.add_argument(flag, dest=f.name, action="store_true", default=argparse.SUPPRESS, help=help_text)
             if "negated" in f.metadata:
                 opposite = f.metadata.get("negated_help", f"opposite of {flag}")
-                group.add_argument("--" + f.metadata["negated"], dest=f.name, action="store_false",
+                pair.add_argument("--" + f.metadata["negated"], dest=f.name, action="store_false",
                                    default=argparse.SUPPRESS,
                                    help=opposite + ("" if f.default else " (the default)"))
         else:
@@ -273,7 +277,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     location = model.save(cfg.output, overwrite=overwrite)
     phases["publishing"] = time.perf_counter() - started
-    print(f"trained {len(model.wv)} words x {cfg.vector_size} dims on {info['train_words']:,} words "
+    print(f"trained {len(model.wv)} words x {model.wv.vector_size} dims on {info['train_words']:,} words "
           f"({cfg.epochs} epochs, {info['num_partitions']} partitions, "
           f"{info['words_per_second']:,.0f} words/s) and wrote {location}")
     print(closing_times(phases))
@@ -394,14 +398,22 @@ COMMANDS = {"train": cmd_train, "stream": cmd_stream, "evaluate": cmd_evaluate, 
             "import": cmd_import, "info": cmd_info}
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
+    if threading.current_thread() is threading.main_thread():  # SIGTERM (kill, a scheduler) as Ctrl-C
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print("sparkw2v: interrupted", file=sys.stderr)
+        hint = ("; run the same command with --resume to continue from its last checkpoint, if one was "
+                "written" if args.command == "train" else "")
+        print(f"sparkw2v: interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as exc:  # one clear line for users; the traceback with --verbose
         if args.verbose:

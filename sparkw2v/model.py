@@ -325,7 +325,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
 
     # -- gensim-style queries ------------------------------------------------------------
     def most_similar(self, positive: str | Sequence[str] = (), negative: Sequence[str] = (),
-                     topn: int = 10) -> list[tuple[str, float]]:
+                     topn: int | None = 10) -> list[tuple[str, float]] | np.ndarray:
         return self.wv.most_similar(positive, negative, topn=topn)
 
     def similarity(self, a: str, b: str) -> float:

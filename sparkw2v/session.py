@@ -12,6 +12,7 @@ from typing import Mapping
 from pyspark.sql import SparkSession
 
 from . import progress
+from .errors import UserError
 
 log = logging.getLogger("sparkw2v")
 
@@ -76,9 +77,27 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Map
         conf["spark.driver.extraJavaOptions"] = options
     for key, value in conf.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # a bad master or setting: the JVM refused to start, or Spark to begin
+        settings = "".join(f", --conf {k}={v}" for k, v in conf.items() if k != "spark.driver.extraJavaOptions"
+                           or v != options)
+        raise SparkStartError(f"Spark did not start with master {master!r}{settings}: {_java_reason(exc)}") from None
     spark.sparkContext.setLogLevel(spark_log_level.upper())  # the JVM may have started before us (spark-submit)
     return spark
+
+
+class SparkStartError(UserError):
+    """Spark refused a master or setting: the session could not start."""
+
+
+def _java_reason(exc: Exception) -> str:
+    """The first line of the Java exception behind ``exc`` (its class and message), else of ``exc``."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString()) if java is not None else str(exc)
+    if "JAVA_GATEWAY_EXITED" in text:
+        return "the Java process exited at start (its own message is printed above)"
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
 
 
 def driver_java_options(options: str, master: str | None, spark_log_level: str, light_jvm: bool = False) -> str:

@@ -89,10 +89,11 @@ class WordVectors:
         return vec, exclude
 
     def most_similar(self, positive: str | np.ndarray | Sequence = (), negative: Sequence = (),
-                     topn: int = 10, restrict_vocab: int | None = None) -> list[tuple[str, float]]:
+                     topn: int | None = 10, restrict_vocab: int | None = None) -> list[tuple[str, float]] | np.ndarray:
         """Words nearest by cosine to the mean of ``positive`` minus ``negative`` (3CosAdd).
 
-        Query words themselves are left out of the answer, as in gensim.
+        Query words themselves are left out of the answer, as in gensim. With ``topn=None``, as
+        gensim does, the cosine of every word (in vocabulary order, query words included).
         """
         if isinstance(positive, (str, np.ndarray)):
             positive = [positive]
@@ -106,18 +107,20 @@ class WordVectors:
             vec /= norm
         limit = len(self) if restrict_vocab is None else min(restrict_vocab, len(self))
         scores = self.normed_vectors[:limit] @ vec
-        return self._top(scores, exclude, topn)
+        return scores if topn is None else self._top(scores, exclude, topn)
 
     def most_similar_cosmul(self, positive: Sequence[str] = (), negative: Sequence[str] = (),
-                            topn: int = 10, restrict_vocab: int | None = None) -> list[tuple[str, float]]:
-        """3CosMul (Levy & Goldberg 2014): product of shifted positive cosines over negative ones."""
+                            topn: int | None = 10,
+                            restrict_vocab: int | None = None) -> list[tuple[str, float]] | np.ndarray:
+        """3CosMul (Levy & Goldberg 2014): product of shifted positive cosines over negative ones
+        (every word's score, in vocabulary order, with ``topn=None``)."""
         limit = len(self) if restrict_vocab is None else min(restrict_vocab, len(self))
         normed = self.normed_vectors[:limit]
         pos = [(normed @ self.get_vector(w, norm=True) + 1) / 2 for w in positive]
         neg = [(normed @ self.get_vector(w, norm=True) + 1) / 2 for w in negative]
         scores = np.prod(pos, axis=0) / (np.prod(neg, axis=0) + 1e-6) if neg else np.prod(pos, axis=0)
         exclude = [self.get_index(w) for w in [*positive, *negative]]
-        return self._top(scores, exclude, topn)
+        return scores if topn is None else self._top(scores, exclude, topn)
 
     def _top(self, scores: np.ndarray, exclude: list[int], topn: int) -> list[tuple[str, float]]:
         return top_k(np.array(scores, dtype=np.float32), self.words, [i for i in exclude if i < len(scores)], topn)

@@ -3,7 +3,10 @@ the closing line and ``sparkw2v info``."""
 
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -53,6 +56,28 @@ def test_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"sparkw2v {__version__}"
+
+
+def test_a_flag_and_its_opposite_are_refused_together(capsys):
+    args = build_parser().parse_args(["train", "--input", "i", "--output", "o", "--cbow"])
+    assert args.sg is False
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["train", "--input", "i", "--output", "o", "--sg", "--cbow"])
+    assert exit_info.value.code == 2
+    assert "argument --cbow: not allowed with argument --sg" in capsys.readouterr().err
+
+
+def test_a_master_spark_refuses_is_one_line_naming_it(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c\n" * 20)
+    done = subprocess.run([sys.executable, "-m", "sparkw2v", "train", "--input", str(corpus), "--output",
+                           str(tmp_path / "m"), "--master", "local[0]"], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == ("sparkw2v: error: Spark did not start with master 'local[0]': "
+                                                    "org.apache.spark.SparkException: Asked to run locally with 0 "
+                                                    "threads")
+    assert not (tmp_path / "m").exists()
 
 
 def test_conf_pairs_are_parsed_and_bad_ones_refused(capsys):

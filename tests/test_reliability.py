@@ -76,6 +76,29 @@ def test_killed_run_resumes_to_the_same_vectors(spark, corpus, undisturbed, tmp_
     assert not (out / "_staging").exists()                                # checkpoint removed after publish
 
 
+def test_a_terminated_run_says_so_in_one_line_and_points_to_resume(spark, corpus, tmp_path):
+    """SIGTERM (kill, a scheduler's stop) ends the run as Ctrl-C does: exit 130 and one line."""
+    out = tmp_path / "model"
+    checkpoint = out / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
+    proc = run_cli(["--input", str(corpus), "--output", str(out), "--checkpoint-interval", "0", *RUN],
+                   {"SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT": "300"})
+    deadline = time.monotonic() + 600
+    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)                                       # the driver only
+    try:
+        log, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    lines = log.decode().strip().splitlines()
+    assert proc.returncode == 130, lines[-20:]
+    assert lines[-1] == ("sparkw2v: interrupted; run the same command with --resume to continue from its last "
+                         "checkpoint, if one was written")
+    from sparkw2v.checkpoint import Checkpoints
+    assert Checkpoints(spark, str(out)).newest_epoch() == 1              # what a rerun warns about
+
+
 def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     out = tmp_path / "model"
     args = ["--input", str(corpus), "--output", str(out), "--checkpoint-interval", "0", "--keep-checkpoints"]

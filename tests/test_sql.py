@@ -275,6 +275,14 @@ def test_query_job_errors_are_one_line_and_exit_2(spark, model_path, query_job, 
     assert query_job.main(["--vectors", model_path, "--name", "j", "--sql", "SELECT * FROM nowhere"]) == 2
     # PySpark itself logs SQL errors (a JSON line); ours is the last line, one line long
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("query: error: [TABLE_OR_VIEW_NOT_FOUND]")
+    # --output never replaces a model, the model's parent or a directory inside a model
+    for output in (model_path, str(Path(model_path).parent), str(Path(model_path) / "vectors" / "x")):
+        before = sorted(str(p) for p in Path(model_path).rglob("*"))
+        assert query_job.main(["--vectors", model_path, "--name", "j", "--output", output, "--overwrite",
+                               "--sql", "SELECT 1"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "choose another --output" in err, err
+        assert sorted(str(p) for p in Path(model_path).rglob("*")) == before
     with pytest.raises(SystemExit) as exit_:
         query_job.main(["--help"])
     assert exit_.value.code == 0 and "--vectors PATH" in capsys.readouterr().out

@@ -20,6 +20,14 @@ def test_lookups_are_read_only_views_and_the_callers_matrix_stays_writeable():
     assert [w for w, _ in wv.most_similar("a", topn=5)] == ["b", "c"]
 
 
+def test_topn_none_gives_every_words_similarity_as_gensim_does():
+    wv = WordVectors(["a", "b", "c"], np.array([[1, 0], [1, 1], [0, 1]], dtype=np.float32))
+    every = wv.most_similar("a", topn=None)
+    np.testing.assert_allclose(every, [1.0, 2 ** -0.5, 0.0], atol=1e-6)   # vocabulary order, "a" included
+    assert wv.most_similar_cosmul(["a"], topn=None).shape == (3,)
+    assert [w for w, _ in wv.most_similar("a", topn=1)] == ["b"]
+
+
 def test_vector_columns_are_chunked_and_read_back_exactly(monkeypatch):
     monkeypatch.setattr(vector_table, "CHUNK_ROWS", 3)
     matrix = np.arange(20, dtype=np.float32).reshape(10, 2)
