@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from . import executor
-from .errors import UserError
+from .errors import UserError, first_line
 from .config import ConfigError, TrainConfig
 from .tokenizer import TokenizerSpec
 from .vocabulary import Vocabulary
@@ -74,7 +74,7 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
         try:
             frame = spark.table(cfg.input_table)
         except Exception as exc:  # AnalysisException: table not found
-            raise InputError(f"cannot read table {cfg.input_table!r}: {_first_line(exc)}") from None
+            raise InputError(f"cannot read table {cfg.input_table!r}: {first_line(exc)}") from None
         return select_column(frame, cfg)
     if cfg.input is None:
         raise ConfigError("give exactly one of --input PATH or --input-table NAME")
@@ -88,7 +88,7 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
             reader = reader.option("header", "true")
         frame = reader.load(cfg.input)
     except Exception as exc:  # path not found, unreadable, wrong format
-        raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}: {_first_line(exc)}") from None
+        raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}: {first_line(exc)}") from None
     return select_column(frame, cfg)
 
 
@@ -102,7 +102,7 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
     try:
         matches = fs.fs.globStatus(fs.p(path))
     except Exception as exc:  # a malformed pattern, an unreachable filesystem
-        raise InputError(f"cannot read {input_format} input {path!r}: {_first_line(exc)}") from None
+        raise InputError(f"cannot read {input_format} input {path!r}: {first_line(exc)}") from None
     if matches is None or len(matches) == 0:
         raise InputError(f"cannot read {input_format} input {path!r}: "
                          f"{'no file matches it' if glob else 'path does not exist'}")
@@ -154,11 +154,6 @@ def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
         raise InputError(f"column {name!r} is {dtype.simpleString()}, but the text column must be "
                          f"string{hint}")
     return CorpusInput(frame.select(name), pretokenized=False)
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def arrow_tokenizable(corpus: CorpusInput, cfg: TrainConfig) -> bool:

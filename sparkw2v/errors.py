@@ -33,3 +33,20 @@ def user_message(exc: BaseException) -> str | None:
     if isinstance(exc, (UserError, FileNotFoundError)):
         return " ".join(str(exc).split("\n")[:1]) or type(exc).__name__
     return None
+
+
+def first_line(exc: BaseException) -> str:
+    """One line that says what went wrong: for an error from the JVM, its root cause's class and
+    message (Py4J's own first line names only the call that failed), else ``exc``'s first line."""
+    java = getattr(exc, "java_exception", None)
+    if java is not None:
+        try:
+            while java.getCause() is not None and java.getCause() != java:
+                java = java.getCause()
+            text = str(java.toString())
+        except Exception:  # the gateway is gone: fall back to Python's text
+            text = str(exc)
+    else:
+        text = str(exc)
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:400]

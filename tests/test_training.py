@@ -195,6 +195,10 @@ def test_catalog_table_and_parquet_inputs(spark, tmp_path):
     assert from_table.wv.words == from_parquet.wv.words and len(from_table.wv) == 16
     with pytest.raises(InputError, match="cannot read table"):
         Word2Vec(input_table="no_such_table", **quick).fit_input(spark)
+    text = tmp_path / "plain.txt"
+    text.write_text("\n".join(lines))
+    with pytest.raises(InputError, match=r"cannot read parquet input .*plain.txt.*is not a Parquet file"):
+        Word2Vec(input=str(text), input_format="parquet", **quick).fit_input(spark)   # the JVM's root cause
 
 
 def test_one_long_line_is_cut_into_sentences(spark, tmp_path):
