@@ -142,7 +142,8 @@ def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
     fields = {f.name: f for f in frame.schema.fields}
     if name not in fields:
         raise InputError(f"input has no column {name!r}; its columns are: {', '.join(fields) or 'none'}"
-                         f" (choose one with --{'tokens' if cfg.tokens_column else 'text'}-column)")
+                         f" (choose one with --{'tokens' if cfg.tokens_column else 'text'}-column; in Python "
+                         f"{'tokens' if cfg.tokens_column else 'text'}_column= or inputCol=)")
     dtype = fields[name].dataType
     if cfg.tokens_column:
         if not (isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.StringType)):

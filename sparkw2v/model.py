@@ -120,12 +120,13 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         if output is not None and not (isinstance(output, str) and output):
             raise ConfigError(f"invalid outputCol={output!r}: must be a column name")
         changes: dict[str, Any] = {}
+        given: dict[str, str] = {}   # each field's name as the caller gave it
         for name, value in params.items():
             field = MLLIB_ALIASES.get(name, name)
             if field in changes and changes[field] != value:
-                raise ConfigError(f"{name}={value!r} and {field}={changes[field]!r} set the same parameter; "
+                raise ConfigError(f"{name}={value!r} and {given[field]}={changes[field]!r} set the same parameter; "
                                   "give one of them")
-            changes[field] = value
+            changes[field], given[field] = value, name
         try:
             cfg = (config or self.config).replace(**changes).validate(require_io=False)
         except ConfigError as exc:

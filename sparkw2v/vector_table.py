@@ -277,8 +277,8 @@ def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
         raise OutputExistsError(f"output {path} exists and is not a sparkw2v model directory "
                                 f"(it holds {', '.join(sorted(names)[:5])}); choose another --output")
     if published_versions(spark, path) and not overwrite:
-        raise OutputExistsError(f"output {path} already exists; pass --overwrite to publish a new "
-                                "version of it or choose another --output")
+        raise OutputExistsError(f"output {path} already exists; pass --overwrite (in Python overwrite=True, or "
+                                "write().overwrite()) to publish a new version of it, or choose another output")
 
 
 def model_containing(spark: SparkSession, path: str) -> str | None:

@@ -182,6 +182,8 @@ def test_mllib_names_are_validated_and_named_in_errors():
         Word2Vec().setMaxIter(-1)
     with pytest.raises(ConfigError, match="vectorSize=5 and vector_size=6 set the same parameter"):
         Word2Vec(vector_size=6, vectorSize=5)
+    with pytest.raises(ConfigError, match="vector_size=6 and vectorSize=5 set the same parameter"):
+        Word2Vec(vectorSize=5, vector_size=6)
     with pytest.raises(ConfigError, match="unknown parameter.*vectorsize.*known parameters are:.*vectorSize"):
         Word2Vec(vectorsize=3)
     with pytest.raises(ConfigError, match="invalid outputCol=3"):
