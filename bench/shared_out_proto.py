@@ -9,7 +9,8 @@ their changes to it are summed after the sub-epoch (input rows stay exact: one o
 round is G sub-epochs; rounds per epoch keep 128 sub-epochs. It uses the library's pairs,
 random streams, steps and kernel, on the full matrices: with ``--sharers 1`` it gives the
 unshared scheme's scores, with 2 those of the library's default from ``SHARE_FROM`` shards
-(``bench/shards_lab.py --strategy stratified``, to the digit), and it can try other counts.
+(``bench/shards_lab.py --strategy stratified``, to the digit, before 9bd412a drew a fresh pairing
+for every round: it keeps the cyclic one), and it can try other counts.
 
 The question it answers: does quality at K shards follow the number of output blocks
 (a block of 1/K of the vocabulary per sub-epoch) or the number of writers?
