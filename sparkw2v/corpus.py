@@ -111,6 +111,28 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
     if model is not None:
         raise InputError(f"input {path!r} is inside the sparkw2v model directory {model}: training on a "
                          "model's own files is refused; give the text files as --input")
+    names = []  # the matched files, and the files of matched directories (Spark reads those, not deeper)
+    for status in list(matches)[:MAX_CHECKED]:
+        if status.isDirectory():
+            if glob:  # a pattern that matches a model's directory (dir/* beside dir/model)
+                model = model_containing(spark, str(status.getPath().toString()))
+                if model is not None:
+                    raise InputError(f"input {path!r} matches the sparkw2v model directory {model}: training on "
+                                     "a model's own files is refused; narrow the pattern to the text files")
+            names += [str(child.getPath().getName()) for child in list(fs.fs.listStatus(status.getPath()))[:MAX_CHECKED]]
+        else:
+            names.append(str(status.getPath().getName()))
+    tabular = next((n for n in names if n.lower().rsplit(".", 1)[-1] in TABULAR_SUFFIXES), None)
+    if input_format == "text" and tabular is not None:
+        kind = tabular.lower().rsplit(".", 1)[-1]
+        raise InputError(f"input {path!r} holds {kind} files ({tabular}), which read as text are binary noise: "
+                         f"pass --input-format {kind} (and --text-column or --tokens-column), or give the text files")
+
+
+#: Files read as text that are surely not text: refused unless --input-format names their format.
+TABULAR_SUFFIXES = ("parquet", "orc")
+#: Matched paths, and files per matched directory, that check_input_path looks at.
+MAX_CHECKED = 10_000
 
 
 #: Lines of a Spark error that say why reading a file failed (damaged or truncated files).

@@ -310,6 +310,20 @@ def test_input_inside_a_model_directory_is_refused(spark, tmp_path, capsys):
         assert main(["train", "--input", str(given), "--output", str(out), "--overwrite", *RUN]) == 2
         assert f"is inside the sparkw2v model directory file:{out}" in one_line_error(capsys)
     assert vector_table.published_versions(spark, str(out)) == [1]
+    # a pattern over a directory that holds a model beside the text (dir/* matches dir/model)
+    (tmp_path / "notes.txt").write_text("a b a b\n")
+    assert main(["train", "--input", str(tmp_path / "*"), "--output", str(tmp_path / "m2"), *RUN]) == 2
+    assert f"matches the sparkw2v model directory file:{out}" in one_line_error(capsys)
+
+
+def test_a_parquet_dataset_read_as_text_is_refused(spark, tmp_path, capsys):
+    data = tmp_path / "docs"
+    spark.createDataFrame([("a b c",)], "body string").write.parquet(str(data))
+    for given in (data, data / "*.parquet"):
+        assert main(["train", "--input", str(given), "--output", str(tmp_path / "m"), *RUN]) == 2
+        line = one_line_error(capsys)
+        assert "holds parquet files (part-" in line and "pass --input-format parquet" in line, line
+    assert not (tmp_path / "m").exists()
 
 
 def test_missing_input_is_one_line_without_spark_warnings(tmp_path):

@@ -1,6 +1,7 @@
 """Training on Spark: vocabulary, planted structure, determinism, outputs, input errors."""
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -199,6 +200,15 @@ def test_catalog_table_and_parquet_inputs(spark, tmp_path):
     text.write_text("\n".join(lines))
     with pytest.raises(InputError, match=r"cannot read parquet input .*plain.txt.*is not a Parquet file"):
         Word2Vec(input=str(text), input_format="parquet", **quick).fit_input(spark)   # the JVM's root cause
+
+
+def test_text_that_is_not_utf8_is_trained_with_a_warning_naming_a_word(spark, tmp_path, caplog):
+    corpus = tmp_path / "latin1.txt"
+    corpus.write_bytes("\n".join(planted_lines(seed=3, sentences=150) + ["caf\xe9 na\xefve"] * 5).encode("latin-1"))
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        model = Word2Vec(input=str(corpus), **{**PLANTED, "epochs": 1}).fit_input(spark)
+    assert "caf\ufffd" in model.wv
+    assert any("hold bytes that are not UTF-8" in m and "caf\ufffd" in m for m in caplog.messages), caplog.messages
 
 
 def test_one_long_line_is_cut_into_sentences(spark, tmp_path):
