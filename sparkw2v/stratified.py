@@ -103,7 +103,7 @@ def pairing(seed: int, epoch: int, round: int, outs: int) -> np.ndarray:
     A Latin square (every row and every column a permutation of the blocks) with its rows,
     columns and symbols shuffled afresh for every round, so no input block meets the output
     blocks in the same order round after round. The fixed cyclic order ``(p + s) mod G`` cost
-    CBOW 5 points of WordSim-353 at 8 shards (BENCHMARKS.md)."""
+    CBOW 4 points of WordSim-353 at 8 shards (BENCHMARKS.md)."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, epoch, round, 0x0DE5]))
     order, rows, symbols = rng.permutation(outs), rng.permutation(outs), rng.permutation(outs)
     return symbols[(rows[None, :] + order[:, None]) % outs]
@@ -282,7 +282,7 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
         # Every task's pairs are cut once per epoch into R x G x K pieces by a shuffle: (round,
         # group of sub-epochs, input block). A group's stage then reads its K pieces only (the
         # others are pruned away) and hands piece p to task p.
-        schedule = np.stack([pairing(cfg.seed, epoch, r, outs) for r in range(rounds)])
+        schedule = np.stack([pairing(cfg.seed, epoch, r, outs) for r in range(rounds)]).astype(np.int32)
         layout = (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
                   .flatMap(functools.partial(group_records, per_group=per_group, blocks=blocks, groups=groups,
                                              schedule=schedule))
