@@ -12,7 +12,7 @@ from typing import Mapping
 from pyspark.sql import SparkSession
 
 from . import progress
-from .errors import UserError
+from .errors import UserError, first_line
 
 log = logging.getLogger("sparkw2v")
 
@@ -92,12 +92,11 @@ class SparkStartError(UserError):
 
 
 def _java_reason(exc: Exception) -> str:
-    """The first line of the Java exception behind ``exc`` (its class and message), else of ``exc``."""
-    java = getattr(exc, "java_exception", None)
-    text = str(java.toString()) if java is not None else str(exc)
-    if "JAVA_GATEWAY_EXITED" in text:
+    """Why Spark did not start: :func:`~sparkw2v.errors.first_line`, unless the JVM itself exited
+    (it has printed its own message)."""
+    if "JAVA_GATEWAY_EXITED" in str(exc):
         return "the Java process exited at start (its own message is printed above)"
-    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return first_line(exc)
 
 
 def driver_java_options(options: str, master: str | None, spark_log_level: str, light_jvm: bool = False) -> str:

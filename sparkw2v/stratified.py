@@ -102,8 +102,8 @@ def pairing(seed: int, epoch: int, round: int, outs: int) -> np.ndarray:
 
     A Latin square (every row and every column a permutation of the blocks) with its rows,
     columns and symbols shuffled afresh for every round, so no input block meets the output
-    blocks in the same order round after round. The fixed cyclic order ``(p + s) mod G`` cost
-    CBOW 4 points of WordSim-353 at 8 shards (BENCHMARKS.md)."""
+    blocks in the same order round after round (the fixed cyclic order ``(p + s) mod G`` scored
+    lower: BENCHMARKS.md, "CBOW, `stratified`")."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, epoch, round, 0x0DE5]))
     order, rows, symbols = rng.permutation(outs), rng.permutation(outs), rng.permutation(outs)
     return symbols[(rows[None, :] + order[:, None]) % outs]
