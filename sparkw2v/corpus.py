@@ -93,8 +93,9 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
 
 
 def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
-    """Fail in one line (before Spark logs its own warnings) if ``path`` matches nothing, or lies
-    inside a sparkw2v model directory (training on a model's files is never meant)."""
+    """Fail in one line (before Spark logs its own warnings) if ``path`` matches nothing, lies
+    inside or matches a sparkw2v model directory (training on a model's files is never meant), or,
+    read as text, holds Parquet or ORC files."""
     from .vector_table import HadoopFS, model_containing
 
     fs = HadoopFS(spark, path)
@@ -111,7 +112,8 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
     if model is not None:
         raise InputError(f"input {path!r} is inside the sparkw2v model directory {model}: training on a "
                          "model's own files is refused; give the text files as --input")
-    names = []  # the matched files, and the files of matched directories (Spark reads those, not deeper)
+    as_text = input_format == "text"
+    names = []  # read as text: the matched files, and those of matched directories (Spark reads those, not deeper)
     for status in list(matches)[:MAX_CHECKED]:
         if status.isDirectory():
             if glob:  # a pattern that matches a model's directory (dir/* beside dir/model)
@@ -119,13 +121,15 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
                 if model is not None:
                     raise InputError(f"input {path!r} matches the sparkw2v model directory {model}: training on "
                                      "a model's own files is refused; narrow the pattern to the text files")
-            names += [str(child.getPath().getName()) for child in list(fs.fs.listStatus(status.getPath()))[:MAX_CHECKED]]
-        else:
+            if as_text:
+                names += [str(child.getPath().getName())
+                          for child in list(fs.fs.listStatus(status.getPath()))[:MAX_CHECKED]]
+        elif as_text:
             names.append(str(status.getPath().getName()))
-    tabular = next((n for n in names if n.lower().rsplit(".", 1)[-1] in TABULAR_SUFFIXES), None)
-    if input_format == "text" and tabular is not None:
-        kind = tabular.lower().rsplit(".", 1)[-1]
-        raise InputError(f"input {path!r} holds {kind} files ({tabular}), which read as text are binary noise: "
+    tabular = next(((n, kind) for n in names if (kind := n.lower().rsplit(".", 1)[-1]) in TABULAR_SUFFIXES), None)
+    if tabular is not None:
+        name, kind = tabular
+        raise InputError(f"input {path!r} holds {kind} files ({name}), which read as text are binary noise: "
                          f"pass --input-format {kind} (and --text-column or --tokens-column), or give the text files")
 
 
