@@ -118,8 +118,8 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vect
             for index in range(n):
                 for block, value in train_partition(index, records[index], task, model, tables, owners):
                     if block == 0:  # one block of all the rows; the other record is the stats
-                        unpacked = combine.unpack_block(value[1])
-                        summed = unpacked if summed is None else tuple(x + y for x, y in zip(summed, unpacked))
+                        summed = combine.unpack_block(value[1]) if summed is None else \
+                            combine.add_into(summed, value[1])
             n_in, n_out, touched, d_in, d_out = summed
             rows = slice(0, len(vocab))
             rule.apply(0, rows, w_in, n_in, touched[0], d_in)

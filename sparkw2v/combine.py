@@ -48,11 +48,10 @@ class PackedBlock(NamedTuple):
     weighted: bool  # unpack as count x change (for an update-weighted mean) or the plain change
 
 
-def _to_half(delta: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of ``delta`` as float16 values in [-1, 1] and their float32 scales."""
-    picked = delta[rows]       # a copy: scaled in place
+def _to_half(picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``picked`` (scaled in place) as float16 values in [-1, 1], and their float32 scales."""
     if not picked.size:
-        return picked.astype(np.float16), np.ones(rows.size, np.float32)
+        return picked.astype(np.float16), np.ones(picked.shape[0], np.float32)
     scale = np.maximum(picked.max(axis=1), -picked.min(axis=1))
     scale[~(scale > 0)] = 1.0   # all-zero rows; inf and NaN rows stay non-finite
     picked /= scale[:, None]
@@ -61,9 +60,18 @@ def _to_half(delta: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def pack_block(n_in: np.ndarray, n_out: np.ndarray, delta_in: np.ndarray, delta_out: np.ndarray,
                weighted: bool) -> PackedBlock:
+    """A block's result from its dense changes (one row per word of the block)."""
     rows_in, rows_out = np.flatnonzero(n_in).astype(np.int32), np.flatnonzero(n_out).astype(np.int32)
-    half_in, scale_in = _to_half(delta_in, rows_in)
-    half_out, scale_out = _to_half(delta_out, rows_out)
+    return pack_rows(n_in, n_out, rows_in, delta_in[rows_in], rows_out, delta_out[rows_out], weighted)
+
+
+def pack_rows(n_in: np.ndarray, n_out: np.ndarray, rows_in: np.ndarray, change_in: np.ndarray,
+              rows_out: np.ndarray, change_out: np.ndarray, weighted: bool) -> PackedBlock:
+    """A block's result from the changes of its updated rows only: ``change_in[i]`` is the change of
+    row ``rows_in[i]`` (the rows where ``n_in > 0``, ascending), likewise for the output rows.
+    The changes are scaled in place."""
+    half_in, scale_in = _to_half(change_in)
+    half_out, scale_out = _to_half(change_out)
     return PackedBlock(n_in, n_out, rows_in, half_in, scale_in, rows_out, half_out, scale_out, weighted)
 
 
@@ -71,7 +79,7 @@ def pack_change(delta: np.ndarray) -> bytes:
     """A whole block's change (float32, one row per word) as bytes: each row's float32 scale,
     then its values as float16 scaled into [-1, 1], as :class:`PackedBlock` ships rows. About
     half the bytes; each entry is off by at most 1/2048 of its row's largest change."""
-    half, scale = _to_half(delta, np.arange(delta.shape[0]))
+    half, scale = _to_half(np.array(delta, dtype=np.float32))
     return scale.tobytes() + half.tobytes()
 
 

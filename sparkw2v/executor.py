@@ -17,8 +17,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .combine import STATS_KEY, SyncStats, pack_block
-from .kernel import KernelParams, train_shard
+from .combine import STATS_KEY, PackedBlock, SyncStats, pack_block, pack_rows
+from .kernel import KernelParams, KernelStats, train_shard
 from .sampling import keep_probabilities, negative_table
 from .stratified import owned_block, owned_negative_rng, owned_negatives
 from .tokenizer import TokenizerSpec, sentences
@@ -418,16 +418,18 @@ _OWNED: dict = {}
 OWNED_TABLE_ENTRIES = 32 << 20
 
 
-def _owned_tables(tables_bc, owners_bc, task: "TrainTask", block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Output block ``block``'s centre mask and negative table this epoch, kept by the worker while
-    they fit in ``OWNED_TABLE_ENTRIES`` (a task meets each block once per round)."""
+def _owned_tables(tables_bc, owners_bc, task: "TrainTask", block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Output block ``block``'s centre mask, negative table (vocabulary ids) and rows this epoch, kept
+    by the worker while the tables fit in ``OWNED_TABLE_ENTRIES`` (a task meets each block once per
+    round)."""
     epoch = (task.tables_key, task.epoch)
     if any(key[:2] != epoch for key in _OWNED):
         _OWNED.clear()
     held = _OWNED.get(epoch + (block,))
     if held is None:
-        held = owned_negatives(block, tables_bc.value[0], owners_bc.value, task.ns_exponent)
-        if sum(table.size for _, table in _OWNED.values()) + held[1].size <= OWNED_TABLE_ENTRIES:
+        mask, table = owned_negatives(block, tables_bc.value[0], owners_bc.value, task.ns_exponent)
+        held = mask, table, np.flatnonzero(mask)
+        if sum(table.size for _, table, _ in _OWNED.values()) + table.size <= OWNED_TABLE_ENTRIES:
             _OWNED[epoch + (block,)] = held
     return held
 
@@ -491,29 +493,70 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     if hi <= lo:
         return
     keep_prob, neg_table, rates = _tables(tables_bc, task, negatives=not task.owned_blocks)
+    w_in0, w_out0 = model_bc.value
+    base, end = int(starts[lo]), int(starts[hi])
+    words, rows = tokens[base:end], None
     centre_mask = negative_rng = None
     if task.owned_blocks:
-        centre_mask, neg_table = _owned_tables(tables_bc, owners_bc, task, block)
+        centre_mask, neg_table, block_rows = _owned_tables(tables_bc, owners_bc, task, block)
         negative_rng = owned_negative_rng(task.seed, task.epoch, task.sync, task.owned_blocks, index)
-    w_in0, w_out0 = model_bc.value
-    w_in, w_out = _working_copy("in", w_in0, task.tables_key), _working_copy("out", w_out0, task.tables_key)
-    base = int(starts[lo])
-    stats = train_shard(w_in, w_out, tokens[base:int(starts[hi])], starts[lo:hi + 1] - base, keep_prob,
+        # Only the slice's words and the block's rows can change: train a copy of those rows alone,
+        # renumbered (the kernel's results do not depend on the rows' numbers).
+        rows = np.union1d(words, block_rows).astype(np.int32)
+        local = np.full(w_in0.shape[0], -1, np.int32)
+        local[rows] = np.arange(rows.size, dtype=np.int32)
+        words, neg_table = local[words], local[neg_table]
+        keep_prob, centre_mask = keep_prob[rows], centre_mask[rows]
+        rates = None if rates is None else (rates[0][rows], rates[1][rows])
+        w_in, w_out = w_in0[rows], w_out0[rows]
+    else:
+        w_in, w_out = _working_copy("in", w_in0, task.tables_key), _working_copy("out", w_out0, task.tables_key)
+    stats = train_shard(w_in, w_out, words, starts[lo:hi + 1] - base, keep_prob,
                         neg_table, task.kernel, task.alpha_start, task.alpha_end,
                         shard_rng(task.seed, task.epoch, piece, index), rates, centre_mask, negative_rng)
     if task.owned_blocks and task.sync % task.owned_blocks:  # a round's words count in its first sub-epoch
         stats.words = stats.kept_words = 0
-    w_in -= w_in0
-    w_out -= w_out0
-    n_in = stats.in_updates.astype(np.float32)
-    n_out = stats.out_updates.astype(np.float32)
-    for block, lo_row in enumerate(range(0, w_in.shape[0], task.block_rows)):
-        rows = slice(lo_row, lo_row + task.block_rows)
-        yield block, (index, pack_block(n_in[rows], n_out[rows], w_in[rows], w_out[rows], task.weighted))
+    packed = (_pack_dense(w_in, w_out, w_in0, w_out0, stats, task) if rows is None
+              else _pack_rows(rows, w_in, w_out, w_in0, w_out0, stats, task))
+    for block, record in enumerate(packed):
+        yield block, (index, record)
         _test_fail_first_attempt(task.epoch, index)
     seconds = time.perf_counter() - started
     yield STATS_KEY, (index, SyncStats(stats.words, stats.kept_words, stats.examples, stats.loss_sum,
                                        stats.loss_examples, seconds, seconds))
+
+
+def _pack_dense(w_in, w_out, w_in0, w_out0, stats: KernelStats, task: TrainTask) -> Iterator[PackedBlock]:
+    """Each row block's result from a trained copy of the whole model (``w_in``, ``w_out``)."""
+    w_in -= w_in0
+    w_out -= w_out0
+    n_in = stats.in_updates.astype(np.float32)
+    n_out = stats.out_updates.astype(np.float32)
+    for lo_row in range(0, w_in.shape[0], task.block_rows):
+        block = slice(lo_row, lo_row + task.block_rows)
+        yield pack_block(n_in[block], n_out[block], w_in[block], w_out[block], task.weighted)
+
+
+def _pack_rows(rows: np.ndarray, w_in, w_out, w_in0, w_out0, stats: KernelStats,
+               task: TrainTask) -> Iterator[PackedBlock]:
+    """Each row block's result from a trained copy of the model's rows ``rows`` (ascending) alone."""
+    vocab = w_in0.shape[0]
+    halves = []
+    for counts, trained, start in ((stats.in_updates, w_in, w_in0), (stats.out_updates, w_out, w_out0)):
+        touched = np.flatnonzero(counts)
+        ids = rows[touched]
+        n = np.zeros(vocab, np.float32)
+        n[ids] = counts[touched]
+        change = trained[touched]
+        change -= start[ids]
+        halves.append((n, ids, change))
+    (n_in, ids_in, change_in), (n_out, ids_out, change_out) = halves
+    for lo_row in range(0, vocab, task.block_rows):
+        hi_row = lo_row + task.block_rows
+        a, b = np.searchsorted(ids_in, (lo_row, hi_row))
+        c, d = np.searchsorted(ids_out, (lo_row, hi_row))
+        yield pack_rows(n_in[lo_row:hi_row], n_out[lo_row:hi_row], ids_in[a:b] - lo_row, change_in[a:b],
+                        ids_out[c:d] - lo_row, change_out[c:d], task.weighted)
 
 
 def corpus_order(record: tuple) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """Stratified row ownership: blocks, pairs, the pair kernel, routing, and training on Spark."""
 
+import dataclasses
 import json
 import logging
 import re
@@ -402,6 +403,48 @@ def test_owned_cbow_sub_epochs_write_disjoint_output_rows_and_train_each_centre_
     assert list(words) == [8 * part.size for part in parts]   # a round's words count in one sub-epoch
     from sparkw2v import executor
     assert executor._TABLES["disjoint"][1] is None   # block tables only: no whole-vocabulary table built
+
+
+def test_owned_cbow_task_trains_only_the_rows_it_can_change_and_ships_what_a_whole_copy_would():
+    """A stratified CBOW task trains a renumbered copy of its slice's words and its output block's
+    rows alone; what it ships is bit for bit what training a copy of the whole model gives."""
+    from sparkw2v.combine import pack_block
+    from sparkw2v.executor import (owned_block, owned_negative_rng, shard_arrays, shard_rng, sync_slice,
+                                   train_partition)
+    from sparkw2v.kernel import KernelParams, train_shard
+    from sparkw2v.sampling import keep_probabilities
+    rng = np.random.default_rng(5)
+    tokens = np.minimum(rng.zipf(1.3, 800), 300).astype(np.int32) - 1   # 300 words, most unseen in a slice
+    counts = np.bincount(tokens, minlength=300) + 1
+    k, rounds, p, sync = 4, 2, 1, 5
+    owner = stratified.output_owners(counts, 1e-2, k, seed=4, epoch=1)
+    records = [((p, p, 0), (tokens[:800], np.full(100, 8)))]
+    kernel = KernelParams(sg=False, window=3, negative=4, chunk_words=128, shared_by=4, shared_draws=4)
+    w_in = ((rng.random((counts.size, 8)) - 0.5) / 8).astype(np.float32)
+    w_out = (rng.random((counts.size, 8)) / 8).astype(np.float32)
+    task = dataclasses.replace(_owned_task(sync, k, rounds, kernel, "compact"), sample=1e-2, block_rows=7)
+    shipped = [record for block, (_, record) in train_partition(p, records, task, Held((w_in, w_out)),
+                                                                Held((counts, None)), Held(owner)) if block >= 0]
+    # The same task on a copy of the whole model, with vocabulary ids.
+    piece, q = owned_block(p, sync, k, 4, 1)
+    shard, starts = shard_arrays(records)
+    lo, hi = sync_slice(starts, piece, rounds)
+    base = int(starts[lo])
+    mask, table = stratified.owned_negatives(q, counts, owner, 0.75)
+    a_in, a_out = w_in.copy(), w_out.copy()
+    stats = train_shard(a_in, a_out, shard[base:int(starts[hi])], starts[lo:hi + 1] - base,
+                        keep_probabilities(counts, 1e-2), table, kernel, 0.05, 0.04, shard_rng(4, 1, piece, p),
+                        None, mask, owned_negative_rng(4, 1, sync, k, p))
+    a_in -= w_in
+    a_out -= w_out
+    assert 0 < np.count_nonzero(stats.in_updates) < counts.size and np.count_nonzero(stats.out_updates)
+    assert len(shipped) == -(-counts.size // 7)
+    for b, got in enumerate(shipped):
+        rows = slice(7 * b, 7 * b + 7)
+        want = pack_block(stats.in_updates[rows].astype(np.float32), stats.out_updates[rows].astype(np.float32),
+                          a_in[rows], a_out[rows], False)
+        for name in want._fields:
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=f"block {b} {name}")
 
 
 def test_owned_cbow_shared_output_blocks_pair_partitions_and_train_each_centre_once_per_round(monkeypatch):
