@@ -43,6 +43,8 @@ from sparkw2v.vectors import WordVectors  # noqa: E402
 from sparkw2v.vocabulary import Vocabulary  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
+#: ``--output-mean``: stratified CBOW's shared output rows take their sharers' mean change, not the sum.
+OUTPUT_MEAN = False
 
 
 def encode(path: str, min_count: int) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
@@ -123,6 +125,8 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vect
             n_in, n_out, touched, d_in, d_out = summed
             rows = slice(0, len(vocab))
             rule.apply(0, rows, w_in, n_in, touched[0], d_in)
+            if owned and OUTPUT_MEAN:  # a screen: shared output rows take the sharers' mean change
+                d_out /= np.maximum(touched[1], 1)[:, None]
             rule.apply(1, rows, w_out, n_out, touched[1], d_out)
     seconds = time.perf_counter() - started
     if vectors is not None:
@@ -220,7 +224,11 @@ def main(argv=None) -> int:
                         help=f"shards from which output blocks are shared (default {stratified.SHARE_FROM})")
     parser.add_argument("--step-pairs-by-blocks", type=int,
                         help=f"skip-gram's pairs per step times blocks (default {stratified.STEP_PAIRS_BY_BLOCKS})")
+    parser.add_argument("--output-mean", action="store_true",
+                        help="stratified CBOW: a shared output row takes its sharers' mean change (a screen)")
     args = parser.parse_args(argv)
+    global OUTPUT_MEAN
+    OUTPUT_MEAN = args.output_mean
     if args.share_from:
         stratified.SHARE_FROM = args.share_from
     if args.step_pairs_by_blocks:

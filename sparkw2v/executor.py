@@ -434,6 +434,10 @@ def _owned_tables(tables_bc, owners_bc, task: "TrainTask", block: int) -> tuple[
     return held
 
 
+#: A stratified CBOW task trains a copy of only the rows it can change when they are at most this
+#: share of the vocabulary; past it, renumbering costs more than copying the whole model saves.
+COMPACT_SHARE = 0.3
+
 _BUFFERS: dict = {}
 
 
@@ -500,9 +504,16 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     if task.owned_blocks:
         centre_mask, neg_table, block_rows = _owned_tables(tables_bc, owners_bc, task, block)
         negative_rng = owned_negative_rng(task.seed, task.epoch, task.sync, task.owned_blocks, index)
-        # Only the slice's words and the block's rows can change: train a copy of those rows alone,
-        # renumbered (the kernel's results do not depend on the rows' numbers).
-        rows = np.union1d(words, block_rows).astype(np.int32)
+        # Only the slice's words and the block's rows can change: unless that is most of the model,
+        # train a copy of those rows alone, renumbered (the kernel's results do not depend on the
+        # rows' numbers).
+        present = np.zeros(w_in0.shape[0], bool)
+        present[words] = True
+        present[block_rows] = True
+        rows = np.flatnonzero(present).astype(np.int32)
+        if rows.size > COMPACT_SHARE * present.size:
+            rows = None
+    if rows is not None:
         local = np.full(w_in0.shape[0], -1, np.int32)
         local[rows] = np.arange(rows.size, dtype=np.int32)
         words, neg_table = local[words], local[neg_table]

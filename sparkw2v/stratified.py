@@ -672,7 +672,8 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
 # skip-gram's, there are K/2 output blocks (:func:`output_blocks`, rounds of K/2 sub-epochs): two
 # partitions train against each at once and the same sum adds both their changes. The round's
 # text, subsampling and windows are the same in all its sub-epochs, so every centre is trained
-# once per round.
+# once per round. A task trains a renumbered copy of only the rows it can change: its slice's words
+# and its output block's rows (``executor.train_partition``).
 
 def output_owners(counts: np.ndarray, sample: float, blocks: int, seed: int, epoch: int) -> np.ndarray:
     """The epoch's output block of every row, dealt by expected load (as :func:`assign_blocks`)."""

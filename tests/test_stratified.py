@@ -405,10 +405,15 @@ def test_owned_cbow_sub_epochs_write_disjoint_output_rows_and_train_each_centre_
     assert executor._TABLES["disjoint"][1] is None   # block tables only: no whole-vocabulary table built
 
 
-def test_owned_cbow_task_trains_only_the_rows_it_can_change_and_ships_what_a_whole_copy_would():
+@pytest.mark.parametrize("compact_share", [1.0, 0.0])
+def test_owned_cbow_task_trains_only_the_rows_it_can_change_and_ships_what_a_whole_copy_would(
+        monkeypatch, compact_share):
     """A stratified CBOW task trains a renumbered copy of its slice's words and its output block's
-    rows alone; what it ships is bit for bit what training a copy of the whole model gives."""
+    rows alone (or, when they are most of the model, a copy of all of it); what it ships is bit
+    for bit what training a copy of the whole model gives."""
+    from sparkw2v import executor
     from sparkw2v.combine import pack_block
+    monkeypatch.setattr(executor, "COMPACT_SHARE", compact_share)
     from sparkw2v.executor import (owned_block, owned_negative_rng, shard_arrays, shard_rng, sync_slice,
                                    train_partition)
     from sparkw2v.kernel import KernelParams, train_shard
