@@ -43,8 +43,6 @@ from sparkw2v.vectors import WordVectors  # noqa: E402
 from sparkw2v.vocabulary import Vocabulary  # noqa: E402
 
 EVAL = ROOT.parent / "shared" / "eval"
-#: ``--output-mean``: stratified CBOW's shared output rows take their sharers' mean change, not the sum.
-OUTPUT_MEAN = False
 
 
 def encode(path: str, min_count: int) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
@@ -92,11 +90,13 @@ def shards_of(ids: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[np.nda
     return shards
 
 
-def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vectors: list | None = None) -> dict:
+def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vectors: list | None = None,
+        output_mean: bool = False) -> dict:
     """Averaging; ``owned``: CBOW stratified (output rows owned per sub-epoch, changes summed). The
     library's schedule (``training.averaging_schedule``, ``training.sync_task``) and task function
     (``executor.train_partition``); the updates are summed here in shard order. ``vectors``: the
-    trained input matrix is appended to it (to compare with Spark's)."""
+    trained input matrix is appended to it (to compare with Spark's). ``output_mean`` (a screen):
+    shared output rows take their sharers' mean change, not the sum."""
     shards = shards_of(ids, lengths, n)
     records = [[((i, 0, 0), (tokens, np.diff(starts)))] if tokens.size else [] for i, (tokens, starts) in
                enumerate(shards)]
@@ -125,7 +125,7 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vect
             n_in, n_out, touched, d_in, d_out = summed
             rows = slice(0, len(vocab))
             rule.apply(0, rows, w_in, n_in, touched[0], d_in)
-            if owned and OUTPUT_MEAN:  # a screen: shared output rows take the sharers' mean change
+            if owned and output_mean:  # a screen: shared output rows take the sharers' mean change
                 d_out /= np.maximum(touched[1], 1)[:, None]
             rule.apply(1, rows, w_out, n_out, touched[1], d_out)
     seconds = time.perf_counter() - started
@@ -227,8 +227,6 @@ def main(argv=None) -> int:
     parser.add_argument("--output-mean", action="store_true",
                         help="stratified CBOW: a shared output row takes its sharers' mean change (a screen)")
     args = parser.parse_args(argv)
-    global OUTPUT_MEAN
-    OUTPUT_MEAN = args.output_mean
     if args.share_from:
         stratified.SHARE_FROM = args.share_from
     if args.step_pairs_by_blocks:
@@ -240,7 +238,7 @@ def main(argv=None) -> int:
                           partition_alpha_scale=args.alpha_scale, min_count=args.min_count,
                           batch_words=args.batch_words, alpha=args.alpha, epochs=args.epochs).validate(require_io=False)
         if args.strategy == "stratified" and args.cbow:  # output rows owned, changes summed
-            return run(vocab, ids, lengths, cfg, args.shards, owned=True)
+            return run(vocab, ids, lengths, cfg, args.shards, owned=True, output_mean=args.output_mean)
         return (run_stratified if args.strategy == "stratified" else run)(vocab, ids, lengths, cfg, args.shards)
     runs, scores = over_seeds(args.seeds, train)
     print(f"{args.shards} shards, {args.combine}, {'CBOW' if args.cbow else 'skip-gram'}, "

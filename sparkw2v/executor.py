@@ -504,16 +504,8 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     if task.owned_blocks:
         centre_mask, neg_table, block_rows = _owned_tables(tables_bc, owners_bc, task, block)
         negative_rng = owned_negative_rng(task.seed, task.epoch, task.sync, task.owned_blocks, index)
-        # Only the slice's words and the block's rows can change: unless that is most of the model,
-        # train a copy of those rows alone, renumbered (the kernel's results do not depend on the
-        # rows' numbers).
-        present = np.zeros(w_in0.shape[0], bool)
-        present[words] = True
-        present[block_rows] = True
-        rows = np.flatnonzero(present).astype(np.int32)
-        if rows.size > COMPACT_SHARE * present.size:
-            rows = None
-    if rows is not None:
+        rows = _changeable_rows(words, block_rows, w_in0.shape[0])
+    if rows is not None:  # a renumbered copy of those rows alone: the kernel's results do not depend on rows' numbers
         local = np.full(w_in0.shape[0], -1, np.int32)
         local[rows] = np.arange(rows.size, dtype=np.int32)
         words, neg_table = local[words], local[neg_table]
@@ -535,6 +527,16 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     seconds = time.perf_counter() - started
     yield STATS_KEY, (index, SyncStats(stats.words, stats.kept_words, stats.examples, stats.loss_sum,
                                        stats.loss_examples, seconds, seconds))
+
+
+def _changeable_rows(words: np.ndarray, block_rows: np.ndarray, vocab: int) -> np.ndarray | None:
+    """The rows a stratified CBOW task can change (its slice's words and its output block's rows),
+    ascending, or None when they are more than ``COMPACT_SHARE`` of the vocabulary."""
+    present = np.zeros(vocab, bool)
+    present[words] = True
+    present[block_rows] = True
+    rows = np.flatnonzero(present).astype(np.int32)
+    return rows if rows.size <= COMPACT_SHARE * vocab else None
 
 
 def _pack_dense(w_in, w_out, w_in0, w_out0, stats: KernelStats, task: TrainTask) -> Iterator[PackedBlock]:
