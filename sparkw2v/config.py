@@ -142,9 +142,8 @@ class TrainConfig:
 
     @property
     def effective_negative_group(self) -> int:
-        """Centres per shared draw of negatives: CBOW shares by default (1.36x faster kernel on Brown,
-        nearly the same scores over 10 seeds; BENCHMARKS.md), skip-gram does not (it cost analogy
-        accuracy at 2 partitions)."""
+        """Centres per shared draw of negatives: CBOW shares by default (a faster kernel at nearly
+        the same scores), skip-gram does not (it cost analogy accuracy); BENCHMARKS.md has both."""
         if self.negative_group is not None:
             return self.negative_group
         return 1 if self.sg else 16
@@ -165,8 +164,8 @@ class TrainConfig:
         """Negatives per shared draw when ``group`` centres share it (``negative_draws`` if set)."""
         if self.negative_draws is not None:
             return self.negative_draws
-        # CBOW: fewer draws than centres cost analogy accuracy (16 centres: 8 draws 0.028, 16 draws
-        # 0.032, per-centre 0.034; BENCHMARKS.md); skip-gram groups score many contexts per centre.
+        # CBOW: fewer draws than centres in a group cost analogy accuracy (BENCHMARKS.md); a
+        # skip-gram group scores many contexts per centre, so 8 draws serve it.
         return max(self.negative, min(8, group) if self.sg else group)
 
     def replace(self, **changes: Any) -> "TrainConfig":

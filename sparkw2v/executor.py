@@ -9,7 +9,6 @@ Empty partitions are normal and yield nothing.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from . import faults
 from .combine import STATS_KEY, PackedBlock, SyncStats, pack_block, pack_rows
 from .kernel import KernelParams, KernelStats, train_shard
 from .sampling import keep_probabilities, negative_table
@@ -523,7 +523,7 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
               else _pack_rows(rows, w_in, w_out, w_in0, w_out0, stats, task))
     for block, record in enumerate(packed):
         yield block, (index, record)
-        _test_fail_first_attempt(task.epoch, index)
+        faults.fail_first_attempt(task.epoch, index)
     seconds = time.perf_counter() - started
     yield STATS_KEY, (index, SyncStats(stats.words, stats.kept_words, stats.examples, stats.loss_sum,
                                        stats.loss_examples, seconds, seconds))
@@ -576,22 +576,6 @@ def corpus_order(record: tuple) -> tuple[int, int]:
     """Where a record stood in the input: (input partition, record number in it)."""
     (_, partition, number), _ = record
     return partition, number
-
-
-def _test_fail_first_attempt(epoch: int, index: int) -> None:
-    """Test hook: SPARKW2V_TEST_FAIL_TASK="EPOCH:PARTITION:MARKER_FILE" makes the first attempt of
-    that task fail half-way through its output (and creates MARKER_FILE), to show that Spark's
-    retry gives the same result. Unset in real runs."""
-    spec = os.environ.get("SPARKW2V_TEST_FAIL_TASK")
-    if not spec:
-        return
-    fail_epoch, fail_index, marker = spec.split(":", 2)
-    from pyspark import TaskContext
-    context = TaskContext.get()
-    if (epoch, index) == (int(fail_epoch), int(fail_index)) and context is not None \
-            and context.attemptNumber() == 0:
-        open(marker, "a").close()
-        raise RuntimeError(f"SPARKW2V_TEST_FAIL_TASK: failing epoch {epoch} partition {index} on purpose")
 
 
 # -- transform (mean vector of each row's tokens) ------------------------------------------------

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ import numpy as np
 from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from . import combine, executor, stratified
+from . import combine, executor, faults, stratified
 from .checkpoint import Checkpoints
 from .config import TrainConfig
 from .corpus import CorpusInput, EncodedCorpus, InputError, build_vocabulary, encode_corpus, word_counts
@@ -243,16 +242,8 @@ class EpochCheckpoints:
         path = self.checkpoints.save(epochs_done, self.vocab, w_in, w_out, self.cfg, history, self.shards,
                                      self.concurrent, blocks=blocks, deal=deal)
         self.last = time.perf_counter()
-        _test_pause_after_checkpoint()
+        faults.pause_after_checkpoint()
         return path
-
-
-def _test_pause_after_checkpoint() -> None:
-    """Test hook: SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT=seconds holds the driver still after a
-    checkpoint, so a test can kill the run between epochs. Unset in real runs."""
-    seconds = os.environ.get("SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT")
-    if seconds:
-        time.sleep(float(seconds))
 
 
 def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainConfig,

@@ -604,7 +604,7 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
     seed and the epoch, and the checkpoint holds the blocks the tasks held. Epochs that end in a
     checkpoint keep the rows on the executors (the next epoch reads them back from it); a run that
     collects them on the driver every epoch gives the same vectors."""
-    from sparkw2v import Word2VecModel, training
+    from sparkw2v import Word2VecModel, faults
     from sparkw2v.cli import main
     monkeypatch.setattr(stratified, "SHARE_FROM", 4)       # 4 tasks, 2 output blocks shared by two each
     corpus = tmp_path / "planted.txt"
@@ -617,7 +617,7 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
 
     def interrupt():
         raise KeyboardInterrupt
-    monkeypatch.setattr(training, "_test_pause_after_checkpoint", interrupt)   # Ctrl-C after epoch 1's checkpoint
+    monkeypatch.setattr(faults, "pause_after_checkpoint", interrupt)   # Ctrl-C after epoch 1's checkpoint
     assert main(["train", "--output", str(tmp_path / "resumed"), *args]) == 130
     checkpoint = tmp_path / "resumed" / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
     saved = json.loads(checkpoint.read_text())
@@ -642,7 +642,7 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
     assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) != 0
     assert "deals the run's rows into blocks otherwise" in capsys.readouterr().err
     checkpoint.write_text(json.dumps(saved))
-    monkeypatch.setattr(training, "_test_pause_after_checkpoint", lambda: None)
+    monkeypatch.setattr(faults, "pause_after_checkpoint", lambda: None)
     assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) == 0
     whole = Word2VecModel.load(str(tmp_path / "whole"), spark=spark)
     resumed = Word2VecModel.load(str(tmp_path / "resumed"), spark=spark)

@@ -1,0 +1,48 @@
+"""Faults injected on purpose, so the reliability tests can show what a failure leaves behind.
+
+Two environment variables switch them on. Each is read once, when this module is imported (by
+the driver, and by each Python worker); a real run sets neither, and each hook is then one
+comparison:
+
+* ``SPARKW2V_TEST_FAIL_TASK="EPOCH:PARTITION:MARKER_FILE"``: the first attempt of that training
+  task fails half-way through its output (after creating MARKER_FILE), to show that Spark's
+  retry gives the same vectors.
+* ``SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT=SECONDS``: the driver holds still after every
+  checkpoint, so a test can kill the run between epochs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+FAIL_TASK_ENV = "SPARKW2V_TEST_FAIL_TASK"
+PAUSE_ENV = "SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT"
+
+
+def _fail_task(spec: str | None) -> tuple[int, int, str] | None:
+    if not spec:
+        return None
+    epoch, partition, marker = spec.split(":", 2)
+    return int(epoch), int(partition), marker
+
+
+_FAIL_TASK = _fail_task(os.environ.get(FAIL_TASK_ENV))
+_PAUSE_SECONDS = float(os.environ.get(PAUSE_ENV) or 0)
+
+
+def fail_first_attempt(epoch: int, partition: int) -> None:
+    """Executor side: raise in the first attempt of the task named by ``SPARKW2V_TEST_FAIL_TASK``."""
+    if _FAIL_TASK is None or (epoch, partition) != _FAIL_TASK[:2]:
+        return
+    from pyspark import TaskContext
+    context = TaskContext.get()
+    if context is not None and context.attemptNumber() == 0:
+        open(_FAIL_TASK[2], "a").close()
+        raise RuntimeError(f"{FAIL_TASK_ENV}: failing epoch {epoch} partition {partition} on purpose")
+
+
+def pause_after_checkpoint() -> None:
+    """Driver side: sleep ``SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT`` seconds after a checkpoint."""
+    if _PAUSE_SECONDS:
+        time.sleep(_PAUSE_SECONDS)
