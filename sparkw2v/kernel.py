@@ -772,7 +772,7 @@ def skipgram_pairs(tokens: np.ndarray, sentence_starts: np.ndarray, keep_prob: n
 
 def train_pairs(w_in: np.ndarray, w_out: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
                 neg_table: np.ndarray, negative: int, alpha_start: float, alpha_end: float,
-                rng: np.random.Generator, step_pairs: int = 256, loss_every: int = 4,
+                rng: np.random.Generator, step_pairs: int = 256, loss_every: int = 16,
                 repeat_cap: int = 0) -> KernelStats:
     """Skip-gram SGD on explicit pairs, in order, ``step_pairs`` pairs per step.
 
