@@ -78,7 +78,7 @@ class KernelParams:
     window: int = 5
     negative: int = 5
     chunk_words: int = DEFAULT_CHUNK_WORDS
-    loss_every: int = 16  # score the loss on every n-th step (0: never); a scored skip-gram step takes ~1/4 longer
+    loss_every: int = 16  # score the loss on every n-th step (0: never); its cost: BENCHMARKS.md
     repeat_cap: int = 16
     shared_by: int = 1  # centres that share one draw of negatives
     shared_draws: int = 0  # negatives per shared draw, each weighted negative / draws (0: negative)
