@@ -23,12 +23,22 @@ PAUSE_ENV = "SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT"
 def _fail_task(spec: str | None) -> tuple[int, int, str] | None:
     if not spec:
         return None
-    epoch, partition, marker = spec.split(":", 2)
-    return int(epoch), int(partition), marker
+    try:
+        epoch, partition, marker = spec.split(":", 2)
+        return int(epoch), int(partition), marker
+    except ValueError:
+        raise ValueError(f"{FAIL_TASK_ENV} must be EPOCH:PARTITION:MARKER_FILE, not {spec!r}") from None
+
+
+def _pause_seconds(value: str | None) -> float:
+    try:
+        return float(value or 0)
+    except ValueError:
+        raise ValueError(f"{PAUSE_ENV} must be a number of seconds, not {value!r}") from None
 
 
 _FAIL_TASK = _fail_task(os.environ.get(FAIL_TASK_ENV))
-_PAUSE_SECONDS = float(os.environ.get(PAUSE_ENV) or 0)
+_PAUSE_SECONDS = _pause_seconds(os.environ.get(PAUSE_ENV))
 
 
 def fail_first_attempt(epoch: int, partition: int) -> None:
