@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+
 from .combine import RULES
 from .errors import UserError
 
@@ -351,6 +353,23 @@ class StreamConfig:
         return self
 
 
+def convert_number(name: str, value: Any) -> Any:
+    """``value`` for field ``name`` as pyspark.ml's type converters pass it: a whole float or a
+    NumPy integer becomes an ``int`` for an integer field, any real number (NumPy's too) a
+    ``float`` for a float field, a NumPy bool a ``bool``. Anything else is returned as it is,
+    for :meth:`TrainConfig.validate` to judge."""
+    base = _FIELD_TYPES.get(name, "").replace(" | None", "")
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value) if base == "bool" else value
+    if base == "int" and isinstance(value, np.integer):
+        return int(value)
+    if base == "int" and isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    if base == "float" and isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    return value
+
+
 def _coerce(key: str, value: Any, type_name: str, source: str) -> Any:
     """Convert TOML/JSON values to the field's type, rejecting values of the wrong kind."""
     if value is None:
@@ -369,3 +388,6 @@ def _coerce(key: str, value: Any, type_name: str, source: str) -> Any:
         if isinstance(value, str):
             return value
     raise ConfigError(f"invalid {key}={value!r} in {source}: expected {base}")
+
+
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrainConfig)}

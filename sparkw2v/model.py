@@ -22,14 +22,14 @@ import numpy as np
 import pyarrow as pa
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params
-from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsWritable, DefaultParamsWriter, MLReadable,
-                             MLReader, MLWritable, MLWriter)
+from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter,
+                             MLReadable, MLReader, MLWritable, MLWriter)
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from . import executor, training, vector_table
 from .checkpoint import Checkpoints
-from .config import MLLIB_ALIASES, ConfigError, TrainConfig
+from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number
 from .corpus import InputError, read_input, select_column
 from .ml_params import AliasedParams, add_getter, add_setter
 from .tokenizer import TokenizerSpec
@@ -41,6 +41,9 @@ from .vectors import WordVectors
 PER_VERSION_KEYS = frozenset({
     "format_version", "version", "written_at", "versions", "vocab_size", "vector_size", "counts_table",
     "stream", "stream_batch_id", "continued_from", "batch_words", "new_words", "new_words_sample"})
+#: The JVM classes of Spark MLlib's estimator and model, as their saved metadata names them.
+MLLIB_ESTIMATOR = "org.apache.spark.ml.feature.Word2Vec"
+MLLIB_MODEL = "org.apache.spark.ml.feature.Word2VecModel"
 
 
 class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWritable):
@@ -111,6 +114,9 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         The values are validated together, before any is set. A ``config`` sets all
         of its fields; keyword arguments set only themselves.
         """
+        if config is not None and not isinstance(config, TrainConfig):
+            raise TypeError(f"Word2Vec takes keyword arguments (Word2Vec(vectorSize=100, ...)) or a TrainConfig, "
+                            f"not {config!r}")
         known = [*TrainConfig.field_names(), *MLLIB_ALIASES, "outputCol"]
         unknown = sorted(set(params) - set(known))
         if unknown:
@@ -123,6 +129,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         given: dict[str, str] = {}   # each field's name as the caller gave it
         for name, value in params.items():
             field = MLLIB_ALIASES.get(name, name)
+            value = convert_number(field, value)
             if field in changes and changes[field] != value:
                 raise ConfigError(f"{name}={value!r} and {given[field]}={changes[field]!r} set the same parameter; "
                                   "give one of them")
@@ -135,6 +142,25 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         if output is not None:
             self._set(outputCol=output)
         return self
+
+    def _set(self, **kwargs: Any) -> "Word2Vec":
+        # As pyspark.ml's type converters do: 10.0 or np.int64(10) for vectorSize, 1 for stepSize.
+        return super()._set(**{k: convert_number(MLLIB_ALIASES.get(k, k), v) for k, v in kwargs.items()})
+
+    def extractParamMap(self, extra: dict | None = None) -> dict:
+        """Every Param's value under both names (``vectorSize`` and ``vector_size``); ``inputCol``
+        is the column ``fit`` reads, as :meth:`getInputCol` gives it."""
+        values = super().extractParamMap(extra)
+        for alias, name in MLLIB_ALIASES.items():
+            if self.getParam(name) in values:
+                values[self.getParam(alias)] = values[self.getParam(name)]
+        values[self.inputCol] = values.get(self.getParam("tokens_column")) or values.get(self.getParam("text_column"))
+        return values
+
+    @classmethod
+    def read(cls) -> DefaultParamsReader:
+        """pyspark's DefaultParams reader; it also reads an estimator saved by Spark MLlib's Word2Vec."""
+        return _EstimatorReader(cls)
 
     @property
     def config(self) -> TrainConfig:
@@ -163,6 +189,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             model = Word2VecModel(training.fit(dataset.sparkSession, corpus, cfg))
         if self.isSet(self.outputCol):
             model.setOutputCol(self.getOutputCol())
+        model._resetUid(self.uid)  # as MLlib's fit does: the model keeps its estimator's uid
         return model
 
     def fit_input(self, spark: SparkSession) -> "Word2VecModel":
@@ -201,6 +228,22 @@ def _column_config(dataset: DataFrame, cfg: TrainConfig) -> TrainConfig:
         if isinstance(fields.get(cfg.tokens_column), T.StringType):
             return cfg.replace(text_column=cfg.tokens_column, tokens_column=None)
     return cfg
+
+
+class _EstimatorReader(DefaultParamsReader):
+    """pyspark's reader of Params; an estimator saved by Spark MLlib's Word2Vec becomes a sparkw2v
+    estimator with the same settings (MLlib's names are aliases here) and uid."""
+
+    def load(self, path: str) -> Word2Vec:
+        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
+        if metadata.get("class") == MLLIB_MODEL:
+            raise InputError(f"{path} holds a model fitted by Spark MLlib's Word2Vec; load it with "
+                             "pyspark.ml.feature.Word2VecModel.load (sparkw2v reads its own vector tables)")
+        if metadata.get("class") != MLLIB_ESTIMATOR:
+            return super().load(path)
+        estimator = Word2Vec(**metadata.get("paramMap", {}))
+        estimator._resetUid(metadata["uid"])
+        return estimator
 
 
 class _EstimatorWriter(DefaultParamsWriter):
@@ -284,6 +327,11 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         self._source: str | None = None  # the version a loaded model was read from
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
         self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
+        self._setDefault(**{alias: self._trained_value(alias) for alias in TRAINING_PARAMS})
+
+    def _trained_value(self, alias: str) -> Any:
+        """The training setting MLlib calls ``alias``, as the model was trained."""
+        return self.config.effective_alpha if alias == "stepSize" else getattr(self.config, MODEL_ALIASES[alias])
 
     # -- params ---------------------------------------------------------------------------
     def getInputCol(self) -> str:
@@ -367,13 +415,24 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         if output in fields:
             raise InputError(f"transform: output column {output!r} already exists; choose another "
                              "with setOutputCol")
+        names = dataset.columns
+        if names.count(column) > 1:
+            raise InputError(f"transform: {names.count(column)} columns are named {column!r}; rename or drop "
+                             "all but one")
+        # Columns travel by position under names of their own: a joined DataFrame may hold two
+        # columns of one name, which mapInArrow cannot address.
+        slots = [f"_sparkw2v_{i}" for i in range(len(names) + 1)]
+        renamed = dataset.toDF(*slots[:-1])
         payload_bc, key = self._broadcast_vectors(dataset.sparkSession)
-        task = executor.MeanVectorTask(column, output, pretokenized, TokenizerSpec.from_config(self.config),
-                                       key)
-        schema = T.StructType([*dataset.schema.fields, T.StructField(output, T.ArrayType(T.FloatType()))])
-        means = dataset.mapInArrow(functools.partial(executor.mean_vectors, task=task, payload_bc=payload_bc),
+        task = executor.MeanVectorTask(slots[names.index(column)], slots[-1], pretokenized,
+                                       TokenizerSpec.from_config(self.config), key)
+        schema = T.StructType([*renamed.schema.fields, T.StructField(slots[-1], T.ArrayType(T.FloatType()))])
+        means = renamed.mapInArrow(functools.partial(executor.mean_vectors, task=task, payload_bc=payload_bc),
                                    schema)
-        return means.withColumn(output, array_to_vector(F.col(output)))
+        # MLlib's ML attribute metadata: the vector's size, which VectorAssembler and others read.
+        size = {"ml_attr": {"num_attrs": int(self.wv.vector_size)}}
+        return means.select(*[F.col(slot).alias(name) for slot, name in zip(slots, names)],
+                            array_to_vector(F.col(slots[-1])).alias(output, metadata=size))
 
     def _broadcast_vectors(self, spark: SparkSession):
         """The vectors as one Arrow IPC buffer, broadcast once per model (not a pickled list)."""
@@ -485,7 +544,14 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         """Read a model directory written by :meth:`save` or ``sparkw2v train`` (its newest version),
         with the Params (uid, ``inputCol``, ``outputCol``) kept in its ``metadata/`` if it has one."""
         spark = spark or _session()
-        location = vector_table.resolve(spark, path)
+        try:
+            location = vector_table.resolve(spark, path)
+        except FileNotFoundError:
+            if vector_table.ml_class(spark, path) in (MLLIB_MODEL, MLLIB_ESTIMATOR):
+                raise InputError(f"{path} was saved by Spark MLlib ({vector_table.ml_class(spark, path)}), not "
+                                 "sparkw2v: load it with pyspark.ml.feature's classes, or train it again with "
+                                 "sparkw2v (Word2Vec.load reads an MLlib estimator's settings)") from None
+            raise
         model = cls(loaded=vector_table.read_model(spark, location))
         model._source = location
         ml = vector_table.read_ml_metadata(spark, path)
@@ -527,6 +593,11 @@ def _session() -> SparkSession:
     return get_session()
 
 
+#: The training settings a fitted model answers under MLlib's names (its Params and getters).
+MODEL_ALIASES = {alias: name for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed")] if alias != "inputCol"}
+TRAINING_PARAMS = tuple(MODEL_ALIASES)
+
+
 def _add_params() -> None:
     """Class-level Params of both classes: one per TrainConfig field and MLlib alias, and MLlib's accessors."""
     helps = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
@@ -538,10 +609,10 @@ def _add_params() -> None:
         add_setter(Word2Vec, alias, f"Set {alias} ({name}); validated at once. Returns the estimator.")
         add_getter(Word2Vec, alias, lambda est, alias=alias: est.getOrDefault(alias),
                    f"The value of {alias} ({name}), set or default.")
-    for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed")]:
-        if alias != "inputCol":
-            add_getter(Word2VecModel, alias, lambda model, name=name: getattr(model.config, name),
-                       f"The {alias} ({name}) the model was trained with.")
+    for alias, name in MODEL_ALIASES.items():
+        setattr(Word2VecModel, alias, Param(Params._dummy(), alias, f"{helps[name]} (as trained)"))
+        add_getter(Word2VecModel, alias, lambda model, alias=alias: model._trained_value(alias),
+                   f"The {alias} ({name}) the model was trained with.")
 
 
 _add_params()

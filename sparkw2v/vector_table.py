@@ -653,7 +653,19 @@ def read_ml_metadata(spark: SparkSession, path: str) -> dict | None:
     return _read_ml_metadata(HadoopFS(spark, path), path)
 
 
+def ml_class(spark: SparkSession, path: str) -> str | None:
+    """The class named by the pyspark.ml metadata at ``path`` (ours or another library's); None if none."""
+    path = _strip_slash(path)
+    meta = _any_ml_metadata(HadoopFS(spark, path), path)
+    return str(meta.get("class")) if meta is not None else None
+
+
 def _read_ml_metadata(fs: HadoopFS, path: str) -> dict | None:
+    meta = _any_ml_metadata(fs, path)
+    return meta if meta is not None and str(meta.get("class", "")).startswith("sparkw2v.") else None
+
+
+def _any_ml_metadata(fs: HadoopFS, path: str) -> dict | None:
     directory = f"{path}/{ML_METADATA}"
     parts = sorted(n for n in fs.list_names(directory) if n.startswith("part-"))
     if not parts:
@@ -662,8 +674,7 @@ def _read_ml_metadata(fs: HadoopFS, path: str) -> dict | None:
         meta = json.loads(fs.read_text(f"{directory}/{parts[0]}").splitlines()[0])
     except (ValueError, IndexError):
         return None
-    ours = isinstance(meta, dict) and str(meta.get("class", "")).startswith("sparkw2v.")
-    return meta if ours else None
+    return meta if isinstance(meta, dict) else None
 
 
 def _json(value):

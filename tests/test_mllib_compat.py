@@ -171,8 +171,85 @@ def test_mllib_names_set_and_get_the_config_fields():
     assert est.getVectorSize() == 100 and not est.isSet("vector_size")
     assert "vectorSize: alias of vector_size" in est.explainParams()
     assert {p.name for p in est.params} == {*TrainConfig.field_names(), *MLLIB_ALIASES, "outputCol"}
-    # only TrainConfig names are stored (so persisted)
-    assert {p.name for p in est.extractParamMap()} <= {*TrainConfig.field_names(), "outputCol"}
+    # only TrainConfig names are stored (so persisted); the param map answers under both names
+    assert {p.name for p in est._paramMap} <= {*TrainConfig.field_names(), "outputCol"}
+    assert {p.name for p in est.extractParamMap()} == {*TrainConfig.field_names(), *MLLIB_ALIASES, "outputCol"}
+
+
+def test_param_maps_and_numbers_behave_as_in_pyspark_ml(spark):
+    est = Word2Vec(vectorSize=10, inputCol="words")
+    assert est.extractParamMap()[est.vectorSize] == 10 and est.extractParamMap()[est.vector_size] == 10
+    assert est.extractParamMap({est.vectorSize: 7})[est.vectorSize] == 7
+    assert est.extractParamMap()[est.inputCol] == "words"
+    text = Word2Vec(text_column="value")
+    assert text.extractParamMap()[text.inputCol] == text.getInputCol() == "value"
+    # pyspark.ml's type converters: whole floats and NumPy numbers are accepted
+    assert Word2Vec(vectorSize=10.0).getVectorSize() == 10
+    assert type(Word2Vec(vectorSize=np.int64(10)).config.vector_size) is int
+    assert type(Word2Vec(stepSize=1).config.alpha) is float
+    assert est.copy({est.maxIter: 2.0}).config.epochs == 2
+    grid = ParamGridBuilder().addGrid(est.vectorSize, list(np.array([4, 8]))).build()
+    assert [est.copy(m).config.vector_size for m in grid] == [4, 8]
+    with pytest.raises(ConfigError, match=r"invalid vectorSize=10.5: must be an integer"):
+        Word2Vec(vectorSize=10.5)
+    with pytest.raises(TypeError, match="keyword arguments"):
+        Word2Vec(10)
+    # what pyspark.ml persists: TrainConfig names only
+    from pyspark.ml.util import DefaultParamsWriter
+    import json
+    saved = json.loads(DefaultParamsWriter._get_metadata_to_save(est, spark))
+    assert set(saved["paramMap"]) <= {*TrainConfig.field_names(), "outputCol"}
+
+
+def test_fitted_model_answers_mllibs_params_and_keeps_the_estimator_uid(docstring_model):
+    word2Vec, model = docstring_model
+    assert model.uid == word2Vec.uid
+    assert model.getOrDefault("vectorSize") == 5 and model.getOrDefault(model.seed) == 42
+    assert model.hasParam("maxIter") and model.getOrDefault("stepSize") == model.getStepSize() == 0.025
+    names = {p.name for p in model.extractParamMap()}
+    assert names == {*MLLIB_ALIASES, "seed", "outputCol"}
+    assert "vectorSize" in model.explainParams()
+
+
+def test_transform_output_carries_its_size_and_joined_frames_transform(spark, docstring_model):
+    from pyspark.ml.feature import VectorAssembler
+
+    from sparkw2v.corpus import InputError
+
+    _, trained = docstring_model
+    model = trained.copy().setInputCol("sentence").setOutputCol("features")
+    frame = spark.createDataFrame([(1, "x", ["a", "b"]), (2, "y", ["c", "zz"])], ["id", "title", "sentence"])
+    out = model.transform(frame)
+    assert out.schema["features"].metadata == {"ml_attr": {"num_attrs": 5}}
+    # VectorAssembler with handleInvalid="keep" needs the size from the metadata
+    assembled = VectorAssembler(inputCols=["features"], outputCol="all", handleInvalid="keep").transform(out)
+    assert assembled.first().all.size == 5
+    # a join leaves two columns named "title": transform keeps both, by position
+    joined = frame.select("id", "title").join(frame, "id")
+    result = model.transform(joined)
+    assert result.columns == ["id", "title", "title", "sentence", "features"]
+    rows = sorted(result.collect(), key=lambda r: r[0])
+    np.testing.assert_allclose(rows[0][4].toArray(), (model.wv["a"] + model.wv["b"]) / 2, rtol=1e-6)
+    with pytest.raises(InputError, match="2 columns are named 'title'"):
+        model.copy().setInputCol("title").transform(joined)
+
+
+def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spark, doc, tmp_path):
+    from pyspark.ml.feature import Word2Vec as MLlibWord2Vec
+
+    from sparkw2v.corpus import InputError
+
+    mllib = MLlibWord2Vec(vectorSize=4, minCount=1, seed=42, inputCol="sentence", outputCol="v", maxIter=1)
+    mllib.save(str(tmp_path / "est"))
+    loaded = Word2Vec.load(str(tmp_path / "est"))
+    assert (loaded.getVectorSize(), loaded.getSeed(), loaded.getInputCol(), loaded.getOutputCol()) == (
+        4, 42, "sentence", "v")
+    assert loaded.uid == mllib.uid and loaded.config.min_count == 1 and loaded.config.epochs == 1
+    mllib.fit(doc).save(str(tmp_path / "model"))
+    with pytest.raises(InputError, match=r"saved by Spark MLlib \(org.apache.spark.ml.feature.Word2VecModel\)"):
+        Word2VecModel.load(str(tmp_path / "model"))
+    with pytest.raises(InputError, match="fitted by Spark MLlib"):
+        Word2Vec.load(str(tmp_path / "model"))
 
 
 def test_mllib_names_are_validated_and_named_in_errors():
