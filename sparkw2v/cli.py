@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="score the vectors on analogies (questions-words format) and record it in metadata.json")
     run.add_argument("--show", metavar="WORDS", default=None,
                      help="comma-separated words whose nearest neighbours are printed after training "
-                          "(default: a few common words); '' prints none")
+                          f"(default: the first five of {', '.join(PROBE_WORDS)} in the vocabulary, else "
+                          "five frequent words); '' prints none")
     _add_common(train)
 
     stream = sub.add_parser(
@@ -141,7 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(stream, TrainConfig, exclude=NOT_STREAM_FIELDS)
     _add_common(stream)
 
-    evaluate = sub.add_parser("evaluate", help="score a model on word-similarity and analogy files")
+    evaluate = sub.add_parser("evaluate", help="score a model on word-similarity and analogy files",
+                              description="Score a model's newest version (or one version) on word pairs "
+                                          "rated by people (Spearman correlation with cosine similarity, as "
+                                          "gensim's evaluate_word_pairs) and on analogy questions (accuracy, "
+                                          "3CosAdd and 3CosMul, as gensim's evaluate_word_analogies). Prints "
+                                          "the scores as JSON.")
     evaluate.add_argument("--vectors", required=True, metavar="MODEL",
                           help="model path written by 'sparkw2v train' (its newest version) or one version")
     evaluate.add_argument("--similarity", metavar="FILE", help="word pairs with scores (WordSim-353 format)")
@@ -159,7 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
                                         "compressed.")
     export.add_argument("--vectors", required=True, metavar="MODEL",
                         help="model path written by 'sparkw2v train' or 'sparkw2v import'")
-    export.add_argument("--format", required=True, choices=("word2vec-text", "word2vec-binary"))
+    export.add_argument("--format", required=True, choices=("word2vec-text", "word2vec-binary"),
+                        help="word2vec-text: a 'words dims' header, then one 'word v1 v2 ...' line per word; "
+                             "word2vec-binary: the same header, then each word followed by its float32 values "
+                             "(word2vec.c -binary 1, gensim binary=True)")
     export.add_argument("--output", required=True, metavar="FILE", help="local file to write")
     export.add_argument("--vocab-counts", metavar="FILE",
                         help="also write 'word count' lines (gensim's fvocab, word2vec -save-vocab)")
@@ -178,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the file is binary (default: detected from its first row)")
     kind.add_argument("--text", dest="binary", action="store_const", const=False, help="the file is text")
     imp.add_argument("--vocab-counts", metavar="FILE", help="'word count' lines giving the real counts")
-    imp.add_argument("--limit", type=int, metavar="N", help="read only the first N vectors")
+    imp.add_argument("--limit", type=int, metavar="N", help="read only the first N vectors (default: all)")
     imp.add_argument("--output", required=True, metavar="MODEL", help="model path to write")
     imp.add_argument("--overwrite", action="store_true", help="publish a new version of an existing --output")
     _add_common(imp)
@@ -211,8 +220,13 @@ def _session(args: argparse.Namespace, app_name: str = "sparkw2v", light_jvm: bo
     (``light_jvm``: training's, see :func:`sparkw2v.session.get_session`)."""
     from .session import get_session
 
-    return get_session(app_name, master=args.master, conf=dict(args.conf),
-                       spark_log_level="WARN" if args.verbose else "ERROR", light_jvm=light_jvm)
+    spark = get_session(app_name, master=args.master, conf=dict(args.conf),
+                        spark_log_level="WARN" if args.verbose else "ERROR", light_jvm=light_jvm)
+    # PySpark's SparkContext sets a SIGINT handler that cancels the jobs through Py4J from inside
+    # the interrupted Py4J call (a reentrant call that fails noisily); the command ends instead.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupted)
+    return spark
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -250,6 +264,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     global STARTED
     cfg = config_from_args(args).validate()
+    # Unreadable evaluation files must not cost a training run: read them before it.
+    _check_evaluation_files(("--eval-similarity", args.eval_similarity), ("--eval-analogies", args.eval_analogies))
     spark = _session(args, light_jvm=True)
     STARTED -= jvm_head_start(spark)  # the closing line's wall time and "starting Spark" include it
     phases = {"starting Spark": time.perf_counter() - STARTED}
@@ -259,10 +275,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Continuing a model into its own path adds a version: that is the point, not an overwrite.
         overwrite = overwrite or same_path(spark, cfg.from_model, cfg.output)
     check_output(spark, cfg.output, overwrite)
-    for name in ("eval_similarity", "eval_analogies"):  # a missing file must not cost a training run
-        value = getattr(args, name)
-        if value is not None and not os.path.isfile(value):
-            raise ConfigError(f"--{name.replace('_', '-')} {value!r}: no such file")
     model = Word2Vec(cfg).fit_input(spark)
     info = model.result.info
     info["session_seconds"] = phases["starting Spark"]  # recorded in metadata.json's timings
@@ -278,11 +290,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     location = model.save(cfg.output, overwrite=overwrite)
     phases["publishing"] = time.perf_counter() - started
     print(f"trained {len(model.wv)} words x {model.wv.vector_size} dims on {info['train_words']:,} words "
-          f"({cfg.epochs} epochs, {info['num_partitions']} partitions, "
+          f"({_count(cfg.epochs, 'epoch')}, {_count(info['num_partitions'], 'partition')}, "
           f"{info['words_per_second']:,.0f} words/s) and wrote {location}")
     print(closing_times(phases))
     _print_neighbours(model.wv, args.show)
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _check_evaluation_files(*options: tuple[str, str | None]) -> None:
+    """Read each given evaluation file as scoring will; a bad one raises an error naming its option."""
+    from .evaluation import EvaluationDataError, check_files
+
+    for flag, path in options:
+        if path is None:
+            continue
+        try:
+            check_files(**{"similarity_path" if "similarity" in flag else "analogy_path": path})
+        except EvaluationDataError as exc:
+            raise EvaluationDataError(f"{flag}: {exc}") from None
 
 
 def closing_times(phases: dict[str, float | None]) -> str:
@@ -326,8 +355,16 @@ def _print_neighbours(wv, show: str | None) -> None:
         if word not in wv:
             print(f"{word}: not in vocabulary")
             continue
-        neighbours = ", ".join(f"{w} {s:.2f}" for w, s in wv.most_similar(word, topn=8))
-        print(f"{word}: {neighbours}")
+        neighbours = ", ".join(f"{_printable(w)} {s:.2f}" for w, s in wv.most_similar(word, topn=8))
+        print(f"{_printable(word)}: {neighbours}")
+
+
+def _printable(word: str) -> str:
+    """``word`` with control and other unprintable characters escaped, so a terminal shows them as text."""
+    if word.isprintable():
+        return word
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in word)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -337,6 +374,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     if not args.similarity and not args.analogies:
         raise ConfigError("give --similarity FILE and/or --analogies FILE")
+    if args.restrict_vocab < 1:
+        raise ConfigError(f"invalid --restrict-vocab {args.restrict_vocab}: must be at least 1")
+    _check_evaluation_files(("--similarity", args.similarity), ("--analogies", args.analogies))
     from .vector_table import record_evaluation, resolve
 
     spark = _session(args)
@@ -398,24 +438,41 @@ COMMANDS = {"train": cmd_train, "stream": cmd_stream, "evaluate": cmd_evaluate, 
             "import": cmd_import, "info": cmd_info}
 
 
-def _terminated(signum, frame) -> None:
+#: Set when SIGINT or SIGTERM arrived: whatever the command raises afterwards is the interruption.
+_signalled = False
+
+
+def _interrupted(signum, frame) -> None:
+    """SIGINT (Ctrl-C) and SIGTERM (kill, a scheduler): stop the command. The Py4J calls this
+    cuts short, and the JVM going down with the process group, make Py4J log errors through the
+    root logger; those are silenced, sparkw2v's own logger is not."""
+    global _signalled
+    _signalled = True
+    logging.getLogger().setLevel(logging.CRITICAL + 1)
+    logging.getLogger("py4j").setLevel(logging.CRITICAL + 1)
     raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _signalled
+    _signalled = False
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args)
-    if threading.current_thread() is threading.main_thread():  # SIGTERM (kill, a scheduler) as Ctrl-C
-        signal.signal(signal.SIGTERM, _terminated)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupted)
+        signal.signal(signal.SIGINT, _interrupted)
+    hint = ("; run the same command with --resume to continue from its last checkpoint, if one was "
+            "written" if args.command == "train" else "")
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        hint = ("; run the same command with --resume to continue from its last checkpoint, if one was "
-                "written" if args.command == "train" else "")
         print(f"sparkw2v: interrupted{hint}", file=sys.stderr)
         return 130
     except Exception as exc:  # one clear line for users; the traceback with --verbose
+        if _signalled:  # the signal cut a call short, which then failed in its own way
+            print(f"sparkw2v: interrupted{hint}", file=sys.stderr)
+            return 130
         if args.verbose:
             raise
         from .errors import user_message

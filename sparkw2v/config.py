@@ -243,9 +243,16 @@ class TrainConfig:
              "or the same text is trained twice")
         need(self.combine in COMBINE_RULES, "combine", self.combine, f"must be one of {', '.join(COMBINE_RULES)}")
         need(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
+        if self.input is not None and self.input_format == "text":
+            # A text file's lines are the text: a column option would be ignored without a word.
+            need(self.tokens_column is None, "tokens_column", self.tokens_column,
+                 "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
+            need(self.text_column == "text", "text_column", self.text_column,
+                 "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
         if require_io:
             need((self.input is None) != (self.input_table is None), "input", self.input,
-                 "give exactly one of --input PATH or --input-table NAME")
+                 "give exactly one of --input PATH or --input-table NAME"
+                 + ("" if self.output else ", and --output PATH"))
             need(bool(self.output), "output", self.output, "give --output PATH for the vector table")
         return self
 

@@ -42,7 +42,55 @@ PathType = str | os.PathLike[str]
 
 
 class EvaluationDataError(ConfigError):
-    """An evaluation file has nothing usable in it (a ConfigError, so the CLI reports one line)."""
+    """An evaluation file is unreadable or has nothing usable in it (a ConfigError, so the CLI
+    reports one line)."""
+
+
+def _lines(path: PathType, encoding: str) -> Iterable[str]:
+    """The lines of a text file; a missing, unreadable or wrongly encoded file raises
+    :class:`EvaluationDataError` naming it (decoding fails while reading, so it is caught here)."""
+    name = os.fspath(path)
+    try:
+        with open(path, encoding=encoding) as fin:
+            yield from fin
+    except UnicodeDecodeError as exc:
+        raise EvaluationDataError(f"{name} is not {encoding} text (byte {exc.object[exc.start]:#04x} at "
+                                  f"byte {exc.start} of a block): convert it, e.g. iconv -t {encoding}") from None
+    except IsADirectoryError:
+        raise EvaluationDataError(f"{name} is a directory, not an evaluation file") from None
+    except FileNotFoundError:
+        raise EvaluationDataError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise EvaluationDataError(f"{name} cannot be read: {exc.strerror or exc}") from None
+
+
+def check_files(similarity_path: PathType | None = None, analogy_path: PathType | None = None,
+                encoding: str = "utf-8") -> None:
+    """Read evaluation files as :func:`evaluate` will and raise :class:`EvaluationDataError` if one
+    is unreadable or holds nothing usable: checked before a training run, not after it."""
+    if similarity_path is not None:
+        _read_pairs(similarity_path, "\t", encoding)
+    if analogy_path is not None:
+        _read_analogies(analogy_path, {}, str, encoding)
+
+
+def _read_pairs(path: PathType, delimiter: str, encoding: str) -> list[tuple[str, str, float]]:
+    """The ``word1 <delimiter> word2 <delimiter> score`` lines of a word-pair file (comments and
+    malformed lines skipped); raises if there are none."""
+    pairs = []
+    for line in _lines(path, encoding):
+        if line.startswith("#"):
+            continue
+        fields = line.rstrip("\r\n").split(delimiter)
+        if len(fields) != 3:
+            continue
+        try:
+            pairs.append((fields[0], fields[1], float(fields[2])))
+        except ValueError:
+            continue
+    if not pairs:
+        raise EvaluationDataError(f"no 'word1{delimiter!r}word2{delimiter!r}score' lines in {os.fspath(path)}")
+    return pairs
 
 
 # -- correlation ---------------------------------------------------------------------------------
@@ -153,26 +201,14 @@ def evaluate_word_pairs(wv: WordVectors, path: PathType, case_insensitive: bool 
     gold: list[float] = []
     left: list[int] = []
     right: list[int] = []
-    total = 0
-    with open(path, encoding=encoding) as fin:
-        for line in fin:
-            if line.startswith("#"):
-                continue
-            fields = line.rstrip("\r\n").split(delimiter)
-            if len(fields) != 3:
-                continue
-            try:
-                score = float(fields[2])
-            except ValueError:
-                continue
-            total += 1
-            a, b = lookup.get(fold(fields[0])), lookup.get(fold(fields[1]))
-            if a is not None and b is not None:
-                gold.append(score)
-                left.append(a)
-                right.append(b)
-    if total == 0:
-        raise EvaluationDataError(f"no 'word1{delimiter!r}word2{delimiter!r}score' lines in {os.fspath(path)}")
+    pairs = _read_pairs(path, delimiter, encoding)
+    total = len(pairs)
+    for first, second, score in pairs:
+        a, b = lookup.get(fold(first)), lookup.get(fold(second))
+        if a is not None and b is not None:
+            gold.append(score)
+            left.append(a)
+            right.append(b)
     # Cosines in float64 from the raw rows: as exact as gensim's float32 unitvec products or better.
     x = wv.vectors[left].astype(np.float64)
     y = wv.vectors[right].astype(np.float64)
@@ -227,24 +263,23 @@ def _read_analogies(path: PathType, lookup: Mapping[str, int], fold: Callable[[s
     totals: list[int] = []
     rows: list[tuple[int, int, int, int]] = []
     section_of: list[int] = []
-    with open(path, encoding=encoding) as fin:
-        for line_no, line in enumerate(fin, 1):
-            if line.startswith(": "):
-                names.append(line.lstrip(": ").strip())
-                totals.append(0)
-                continue
-            words = line.split()
-            if not words:
-                continue
-            if not names:
-                raise EvaluationDataError(f"{os.fspath(path)} line {line_no}: question before any ': section' header")
-            if len(words) != 4:                      # gensim skips such lines and does not count them
-                continue
-            totals[-1] += 1
-            ids = [lookup.get(fold(w)) for w in words]
-            if None not in ids:
-                rows.append(tuple(ids))              # type: ignore[arg-type]
-                section_of.append(len(names) - 1)
+    for line_no, line in enumerate(_lines(path, encoding), 1):
+        if line.startswith(": "):
+            names.append(line.lstrip(": ").strip())
+            totals.append(0)
+            continue
+        words = line.split()
+        if not words:
+            continue
+        if not names:
+            raise EvaluationDataError(f"{os.fspath(path)} line {line_no}: question before any ': section' header")
+        if len(words) != 4:                      # gensim skips such lines and does not count them
+            continue
+        totals[-1] += 1
+        ids = [lookup.get(fold(w)) for w in words]
+        if None not in ids:
+            rows.append(tuple(ids))              # type: ignore[arg-type]
+            section_of.append(len(names) - 1)
     if not sum(totals):
         raise EvaluationDataError(f"no 'a b c d' analogy questions in {os.fspath(path)}")
     return (names, totals, np.array(rows, dtype=np.int64).reshape(-1, 4),
@@ -348,6 +383,9 @@ def evaluate(wv: WordVectors, similarity_path: PathType | None = None, analogy_p
     similarity file; ``analogy_<method>``, ``analogy_coverage``, ``analogy_questions`` for the
     analogy file. Both use the same ``restrict_vocab`` and case folding.
     """
+    if restrict_vocab is not None and (isinstance(restrict_vocab, bool) or not isinstance(restrict_vocab, int)
+                                       or restrict_vocab < 1):
+        raise ConfigError(f"invalid restrict_vocab={restrict_vocab!r}: must be an integer >= 1 (None: every word)")
     scores: dict[str, float | int | None] = {}
     if similarity_path is not None:
         pairs = evaluate_word_pairs(wv, similarity_path, case_insensitive, restrict_vocab=restrict_vocab)

@@ -49,6 +49,7 @@ import json
 import os
 import platform
 import shutil
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -82,6 +83,13 @@ LIST_ATTEMPTS = 5
 
 class OutputExistsError(UserError, FileExistsError):
     """The output path exists and ``overwrite`` was not given."""
+
+
+class OutputPathError(UserError, OSError):
+    """The output path cannot be made (a file stands where a directory must, or no permission)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 # -- Hadoop filesystem helpers ---------------------------------------------------------------
@@ -245,6 +253,8 @@ def resolve(spark: SparkSession, path: str) -> str:
         return path
     versions = published_versions(spark, path)
     if not versions:
+        if not fs.exists(path):
+            raise FileNotFoundError(f"{path} does not exist")
         raise FileNotFoundError(f"{path} is not a sparkw2v model: it has no {METADATA} and no "
                                 f"complete version under {VERSIONS}/")
     hinted = None
@@ -267,6 +277,7 @@ def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
     path = _strip_slash(path)
     fs = HadoopFS(spark, path)
     if not fs.exists(path):
+        _check_creatable(fs, path)
         return
     if fs.exists(f"{path}/{METADATA}"):
         raise OutputExistsError(f"output {path} is a single-version model directory; new versions "
@@ -279,6 +290,24 @@ def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
     if published_versions(spark, path) and not overwrite:
         raise OutputExistsError(f"output {path} already exists; pass --overwrite (in Python overwrite=True, or "
                                 "write().overwrite()) to publish a new version of it, or choose another output")
+
+
+def _check_creatable(fs: HadoopFS, path: str) -> None:
+    """For a local output that does not exist yet, fail now rather than after training if it
+    cannot be made: its nearest existing ancestor must be a directory this process can write."""
+    if not fs.is_local(path):
+        return
+    local = unquote(urlsplit(fs.uri(path)).path)
+    ancestor = os.path.dirname(local.rstrip("/"))
+    while ancestor and not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    ancestor = ancestor or "/"
+    if not os.path.isdir(ancestor):
+        raise OutputPathError(f"output {path} cannot be made: {ancestor} is a file, not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".sparkw2v-probe-", dir=ancestor))
+    except OSError as exc:
+        raise OutputPathError(f"output {path} cannot be made in {ancestor}: {exc.strerror or exc}") from None
 
 
 def model_containing(spark: SparkSession, path: str) -> str | None:

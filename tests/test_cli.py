@@ -218,3 +218,82 @@ def test_wall_time_counts_from_a_parent_jvms_start(spark, monkeypatch):
     head = cli.jvm_head_start(spark)
     age = time.time() - int(runtime.getStartTime()) / 1000
     assert head == pytest.approx(max(0.0, age - (time.perf_counter() - cli.STARTED)), abs=1.0)
+
+
+def test_bad_evaluation_files_fail_before_spark_starts_naming_their_option(tmp_path, capsys):
+    latin = tmp_path / "pairs.tsv"
+    latin.write_bytes("caf\xe9\tcoffee\t5.0\n".encode("latin-1"))
+    args = ["train", "--input", str(tmp_path / "any.txt"), "--output", str(tmp_path / "m"), *RUN]
+    assert main([*args, "--eval-similarity", str(latin)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sparkw2v: error: --eval-similarity: ") and "is not utf-8 text" in err, err
+    assert main([*args, "--eval-analogies", str(tmp_path)]) == 2
+    assert "--eval-analogies: " in capsys.readouterr().err
+    assert main(["evaluate", "--vectors", str(tmp_path / "m"), "--similarity", str(latin)]) == 2
+    assert "--similarity: " in capsys.readouterr().err
+    assert main(["evaluate", "--vectors", str(tmp_path / "m"), "--analogies", str(latin),
+                 "--restrict-vocab", "0"]) == 2
+    assert "invalid --restrict-vocab 0" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_output_that_cannot_be_made_fails_before_training(spark, tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c\n" * 20)
+    assert main(["train", "--input", str(corpus), "--output", str(corpus / "sub"), *RUN]) == 2
+    err = capsys.readouterr().err
+    assert f"output {corpus / 'sub'} cannot be made: {corpus} is a file, not a directory" in err, err
+    assert "vocabulary" not in err                                      # nothing was counted
+
+
+def test_export_refuses_one_file_for_vectors_and_counts(trained, tmp_path, capsys):
+    out, _, _ = trained
+    same = tmp_path / "same.txt"
+    assert main(["export", "--vectors", str(out), "--format", "word2vec-text", "--output", str(same),
+                 "--vocab-counts", str(same)]) == 2
+    assert "would both be written to" in capsys.readouterr().err and not same.exists()
+
+
+def test_info_on_a_missing_path_says_it_does_not_exist(spark, tmp_path, capsys):
+    assert main(["info", str(tmp_path / "nomodel")]) == 2
+    assert capsys.readouterr().err.strip() == f"sparkw2v: error: {tmp_path / 'nomodel'} does not exist"
+
+
+def test_a_failure_after_a_signal_is_reported_as_the_interruption(monkeypatch, capsys):
+    """Py4J turns an interrupted call into errors of its own; after SIGTERM they mean 'interrupted'."""
+    import signal
+
+    from sparkw2v import cli
+
+    def cut_short(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise RuntimeError("cannot access local variable 'sockfile'") from None
+        return 0
+
+    root, py4j = logging.getLogger().level, logging.getLogger("py4j").level
+    monkeypatch.setitem(cli.COMMANDS, "info", cut_short)
+    previous = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        assert main(["info", "x"]) == 130
+    finally:
+        signal.signal(signal.SIGTERM, previous[0])
+        signal.signal(signal.SIGINT, previous[1])
+        logging.getLogger().setLevel(root)
+        logging.getLogger("py4j").setLevel(py4j)
+    assert capsys.readouterr().err.strip() == "sparkw2v: interrupted"
+
+    def broken(args):
+        raise RuntimeError("a bug")
+    monkeypatch.setitem(cli.COMMANDS, "info", broken)
+    with pytest.raises(RuntimeError, match="a bug"):                   # no signal this time: a bug is a bug
+        main(["info", "x"])
+
+
+def test_printed_words_escape_control_characters(capsys):
+    from sparkw2v.cli import _printable
+
+    assert _printable("café") == "café" and _printable("a\x1b[2Jb\x00") == "a\\x1b[2Jb\\x00"
+    assert _printable("x\u2028y") == "x\\u2028y"

@@ -1,5 +1,6 @@
 """Config: validation messages, TOML files, CLI flags."""
 
+import numpy as np
 import pytest
 
 from sparkw2v.cli import build_parser, config_from_args
@@ -98,3 +99,23 @@ def test_ns_exponent_from_the_command_line_is_one_line(capsys):
     err = capsys.readouterr().err
     assert err == "sparkw2v: error: invalid ns_exponent=inf: must be a number in [0, 10.0] (0.75: word2vec's; " \
                   "1: by frequency; 0: uniform)\n"
+
+
+def test_column_options_are_refused_for_text_files():
+    """A text file's lines are the text: a column option given for one would be ignored silently."""
+    with pytest.raises(ConfigError, match="invalid tokens_column='t': applies to --input-format parquet"):
+        TrainConfig(input="c.txt", output="o", tokens_column="t").validate()
+    with pytest.raises(ConfigError, match="invalid text_column='body'"):
+        TrainConfig(input="c.txt", output="o", text_column="body").validate()
+    TrainConfig(input="c.parquet", input_format="parquet", output="o", text_column="body").validate()
+    TrainConfig(input_table="t", output="o", tokens_column="toks").validate()
+
+
+def test_numbers_are_converted_as_pyspark_ml_converts_them():
+    from sparkw2v.config import convert_number
+
+    assert convert_number("vector_size", 10.0) == 10 and type(convert_number("vector_size", 10.0)) is int
+    assert convert_number("vector_size", 10.5) == 10.5                   # left for validate to refuse
+    assert type(convert_number("alpha", 1)) is float and type(convert_number("sample", np.float32(0.5))) is float
+    assert type(convert_number("epochs", np.int32(3))) is int and convert_number("text_column", "x") == "x"
+    assert convert_number("sg", np.bool_(False)) is False and convert_number("epochs", True) is True

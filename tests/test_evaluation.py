@@ -316,3 +316,22 @@ def test_matches_gensim_on_random_vectors(tmp_path):
         a, b, c, d = words
         correct += kv.most_similar_cosmul(positive=[b, c], negative=[a], topn=1)[0][0] == d
     assert result.correct["3cosmul"] == correct
+
+
+def test_unreadable_evaluation_files_are_named_in_one_error(tmp_path):
+    from sparkw2v.evaluation import EvaluationDataError, check_files
+
+    latin = tmp_path / "q.txt"
+    latin.write_bytes(": capital\nparis france caf\xe9 x\n".encode("latin-1"))
+    with pytest.raises(EvaluationDataError, match=r"q.txt is not utf-8 text \(byte 0xe9"):
+        check_files(analogy_path=latin)
+    with pytest.raises(EvaluationDataError, match="is a directory"):
+        check_files(similarity_path=tmp_path)
+    with pytest.raises(EvaluationDataError, match="no such file"):
+        check_files(similarity_path=tmp_path / "none.tsv")
+    good = tmp_path / "pairs.tsv"
+    good.write_text("# comment\na\tb\t3.5\n")
+    check_files(similarity_path=good)                                    # a usable file passes
+    (tmp_path / "empty.tsv").write_text("a b\n")
+    with pytest.raises(EvaluationDataError, match="no 'word1"):
+        check_files(similarity_path=tmp_path / "empty.tsv")

@@ -186,8 +186,10 @@ def test_register_a_word2vec_model_and_bad_arguments(spark, model_path):
 
     sql.register(spark, Word2VecModel.load(model_path, spark=spark), name="m")
     assert rows(spark, "SELECT word FROM m_most_similar('woman', 1)") == [("queen",)]
-    with pytest.raises(FileNotFoundError, match="not a sparkw2v model"):
+    with pytest.raises(FileNotFoundError, match="missing does not exist"):
         sql.register(spark, str(Path(model_path).parent / "missing"), name="x")
+    with pytest.raises(FileNotFoundError, match="not a sparkw2v model"):
+        sql.register(spark, str(Path(model_path).parent), name="x")
     with pytest.raises(ValueError, match="SQL identifier"):
         sql.register(spark, model_path, name="x; DROP TABLE y")
     with pytest.raises(TypeError):
@@ -271,7 +273,7 @@ def test_query_job_errors_are_one_line_and_exit_2(spark, model_path, query_job, 
     missing = str(tmp_path / "no-model")
     assert query_job.main(["--vectors", missing, "--sql", "SELECT 1"]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "not a sparkw2v model" in err and missing in err
+    assert len(err.splitlines()) == 1 and err.endswith(f"{missing} does not exist")
     assert query_job.main(["--vectors", model_path, "--name", "j", "--sql", "SELECT * FROM nowhere"]) == 2
     # PySpark itself logs SQL errors (a JSON line); ours is the last line, one line long
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("query: error: [TABLE_OR_VIEW_NOT_FOUND]")

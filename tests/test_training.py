@@ -160,8 +160,12 @@ def test_cli_writes_vector_table_and_metadata(spark, tmp_path, capsys):
 
 
 def test_bad_input_gets_one_clear_error_and_writes_nothing(spark, tmp_path, capsys):
-    assert main(["evaluate", "--vectors", str(tmp_path), "--similarity", "x.tsv"]) == 2
+    pairs = tmp_path / "x.tsv"
+    pairs.write_text("a\tb\t1.0\n")
+    assert main(["evaluate", "--vectors", str(tmp_path), "--similarity", str(pairs)]) == 2
     assert "is not a sparkw2v model" in capsys.readouterr().err
+    assert main(["evaluate", "--vectors", str(tmp_path), "--similarity", "x.tsv"]) == 2
+    assert "--similarity: x.tsv: no such file" in capsys.readouterr().err
     out = tmp_path / "never"
     assert main(["train", "--input", str(tmp_path / "missing.txt"), "--output", str(out)]) == 2
     assert "cannot read text input" in capsys.readouterr().err
