@@ -457,7 +457,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     global _signalled
     _signalled = False
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the command's own usage, not the top-level one
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupted)
@@ -479,8 +482,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = user_message(exc)
         if message is None:
             raise
-        print(f"sparkw2v: error: {message}", file=sys.stderr)
+        print(f"sparkw2v: error: {_as_flags(message)}", file=sys.stderr)
         return 2
+
+
+def _as_flags(message: str) -> str:
+    """``invalid vector_size=0: ...`` as the command line spells it: ``invalid --vector-size=0: ...``."""
+    head, sep, rest = message.partition("=")
+    name = head.removeprefix("invalid ")
+    fields = {*TrainConfig.field_names(), *StreamConfig.__dataclass_fields__}
+    if sep and head.startswith("invalid ") and name in fields:
+        return f"invalid --{name.replace('_', '-')}={rest}"
+    return message
 
 
 if __name__ == "__main__":  # pragma: no cover

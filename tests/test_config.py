@@ -97,7 +97,7 @@ def test_ns_exponent_from_the_command_line_is_one_line(capsys):
     from sparkw2v.cli import main
     assert main(["train", "--input", "x", "--output", "y", "--ns-exponent", "inf"]) == 2
     err = capsys.readouterr().err
-    assert err == "sparkw2v: error: invalid ns_exponent=inf: must be a number in [0, 10.0] (0.75: word2vec's; " \
+    assert err == "sparkw2v: error: invalid --ns-exponent=inf: must be a number in [0, 10.0] (0.75: word2vec's; " \
                   "1: by frequency; 0: uniform)\n"
 
 
@@ -119,3 +119,13 @@ def test_numbers_are_converted_as_pyspark_ml_converts_them():
     assert type(convert_number("alpha", 1)) is float and type(convert_number("sample", np.float32(0.5))) is float
     assert type(convert_number("epochs", np.int32(3))) is int and convert_number("text_column", "x") == "x"
     assert convert_number("sg", np.bool_(False)) is False and convert_number("epochs", True) is True
+
+
+def test_command_line_errors_name_the_flags_and_the_commands_usage(capsys):
+    from sparkw2v.cli import main
+    assert main(["train", "--input", "x", "--output", "y", "--vector-size", "0"]) == 2
+    assert capsys.readouterr().err == "sparkw2v: error: invalid --vector-size=0: must be an integer >= 1\n"
+    with pytest.raises(SystemExit):
+        main(["train", "--input", "x", "--bogus"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: sparkw2v train") and "unrecognized arguments: --bogus" in err
