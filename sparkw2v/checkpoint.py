@@ -26,7 +26,7 @@ from pyspark.sql import SparkSession
 
 from . import stratified, vector_table
 from .config import TrainConfig
-from .errors import StorageFullError, UserError
+from .errors import DamagedModelError, StorageFullError, UserError
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -118,7 +118,7 @@ class Checkpoints:
                      "files": vector_table.table_files(self.fs, tmp, tables, sized=(BLOCKS,)),
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
             self.fs.write_text(f"{tmp}/{vector_table.METADATA}",
-                               json.dumps(state, sort_keys=True, default=vector_table._json))
+                               json.dumps(vector_table.sealed(state), sort_keys=True, default=vector_table._json))
             if self.fs.exists(f"{self.root}/{name}"):
                 self.fs.delete(f"{self.root}/{name}")
             self.fs.rename(tmp, f"{self.root}/{name}")
@@ -163,6 +163,11 @@ class Checkpoints:
         else:
             loaded = vector_table.read_model(self.spark, path)
             vocab, w_in, w_out = loaded.vocab, loaded.w_in, loaded.w_out
+        if int(meta["epochs_done"]) != int(complete[-1].rsplit("-", 1)[-1]) \
+                or len(meta["history"]) != int(meta["epochs_done"]):
+            raise DamagedModelError(f"{path}/{vector_table.METADATA} is damaged: it records {meta['epochs_done']} "
+                                    f"epochs done and {len(meta['history'])} epochs of history in checkpoint "
+                                    f"{complete[-1]}; run without --resume to start over")
         return Checkpoint(int(meta["epochs_done"]), vocab, w_in, w_out,
                           list(meta["history"]), dict(meta["parameters"]), meta.get("shards"),
                           meta.get("concurrent_shards"), int(meta.get("format", 1)))

@@ -19,9 +19,10 @@ Layout of a model path ``OUTPUT``::
 Publishing is atomic: a version is written under ``_staging`` and renamed into
 ``versions/`` only once complete, so a reader resolving ``OUTPUT`` sees the
 previous complete version or the new one, never a mix, and a run killed at any
-moment leaves every published version intact. Readers take the version named
-by ``LATEST`` if it is complete, else the newest complete one. A directory that
-holds ``metadata.json`` itself (a single version) is read as it is.
+moment leaves every published version intact. Readers take the newest complete
+version; ``LATEST`` only tells other tools its number (two writers, or a writer killed
+between its rename and ``LATEST``, can leave it behind, so nothing here trusts it). A
+directory that holds ``metadata.json`` itself (a single version) is read as it is.
 
 Publishing is also a compare-and-swap. The rename into ``versions/NNNNNN`` claims
 that number: a Hadoop rename onto an existing directory moves the source inside
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import hashlib
 import json
 import os
 import platform
@@ -257,13 +259,7 @@ def resolve(spark: SparkSession, path: str) -> str:
             raise FileNotFoundError(f"{path} does not exist")
         raise FileNotFoundError(f"{path} is not a sparkw2v model: it has no {METADATA} and no "
                                 f"complete version under {VERSIONS}/")
-    hinted = None
-    try:
-        text = fs.read_text(f"{path}/{LATEST}").strip() if fs.exists(f"{path}/{LATEST}") else ""
-        hinted = int(text) if text.isdigit() else None
-    except Exception:  # unreadable pointer (e.g. a checksum error): the newest version decides
-        pass
-    return version_path(path, hinted if hinted in versions else versions[-1])
+    return version_path(path, versions[-1])
 
 
 def is_model(spark: SparkSession, path: str) -> bool:
@@ -483,7 +479,8 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
             if isinstance(metadata.get("timings"), dict):  # publishing so far: the tables, written and hashed
                 meta["timings"] = {**metadata["timings"], "publish_seconds": time.perf_counter() - started}
             try:
-                fs.write_text(f"{staging}/{METADATA}", json.dumps(meta, indent=2, sort_keys=True, default=_json))
+                fs.write_text(f"{staging}/{METADATA}",
+                              json.dumps(sealed(meta), indent=2, sort_keys=True, default=_json))
                 png = chart()
                 if png is not None:
                     fs.write_bytes(f"{staging}/{report.CHART}", png)
@@ -503,7 +500,9 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
         raise
     finally:
         describe_job(spark, None)
-    _point_latest(fs, path, version)
+    # The newest number now, not necessarily this run's: a writer that published after this one
+    # claimed its version must not be pointed past.
+    _point_latest(fs, path, max([version, *published_versions(spark, path)]))
     for old in published_versions(spark, path)[:-max(1, keep_versions)]:
         fs.delete(version_path(path, old))
     drop_empty_staging(fs, path)
@@ -632,7 +631,7 @@ def drop_empty_staging(fs: HadoopFS, path: str) -> None:
 
 def _point_latest(fs: HadoopFS, path: str, version: int) -> None:
     """Make ``LATEST`` name ``version``. Not atomic on every filesystem, and need not be:
-    readers that find it missing or stale fall back to the newest complete version."""
+    readers take the newest complete version, not ``LATEST``."""
     tmp = f"{path}/{STAGING}/LATEST-{uuid.uuid4().hex[:8]}"
     for attempt in range(3):  # another writer may remove an empty _staging as the file is made
         try:
@@ -751,12 +750,33 @@ def _read_json(fs: HadoopFS, path: str) -> dict:
     return value
 
 
+#: metadata.json's digest of itself: the SHA-256 of its other keys as sorted JSON. The file
+#: lists every data file's digest; this covers the list and the rest of the file, also on
+#: filesystems that keep no checksum files beside it (S3, ABFS, GCS).
+SEAL = "metadata_sha256"
+
+
+def sealed(meta: dict) -> dict:
+    """``meta`` with its :data:`SEAL`."""
+    return {**meta, SEAL: _seal_digest(meta)}
+
+
+def _seal_digest(meta: dict) -> str:
+    body = json.dumps({k: v for k, v in meta.items() if k != SEAL}, sort_keys=True, default=_json)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
 def read_metadata(spark: SparkSession, path: str) -> dict:
-    """A model's metadata.json; FileNotFoundError if ``path`` is not a model directory,
-    :class:`DamagedModelError` naming the file if it is not valid JSON."""
+    """A model's (or a checkpoint's) metadata.json; FileNotFoundError if ``path`` is not a model
+    directory, :class:`DamagedModelError` naming the file if it is not valid JSON or does not
+    match its own digest (:data:`SEAL`; files written before it was recorded are not checked)."""
     directory = resolve(spark, path)
     fs = HadoopFS(spark, directory)
     meta = _read_json(fs, f"{directory}/{METADATA}")
+    if SEAL in meta and meta[SEAL] != _seal_digest(meta):
+        raise DamagedModelError(f"{directory}/{METADATA} is damaged: its content does not match the SHA-256 "
+                                f"it recorded of itself ({SEAL}; bit rot or an edit)")
+    meta.pop(SEAL, None)
     if fs.exists(f"{directory}/{EVALUATION}"):  # recorded after publishing: newer than metadata.json's
         meta["evaluation"] = _read_json(fs, f"{directory}/{EVALUATION}")
     return meta
@@ -768,6 +788,9 @@ def verify_tables(spark: SparkSession, directory: str, meta: dict, tables: tuple
     file that differs. Versions written before file lists were recorded are not checked."""
     recorded = meta.get("files")
     if recorded is None:
+        if int(meta.get("format_version") or 0) >= 2:  # the format that lists them: the list was removed
+            raise DamagedModelError(f"{directory}/{METADATA} lists no files, but its format (version "
+                                    f"{meta['format_version']}) records every file: it was edited or damaged")
         return
     fs = HadoopFS(spark, directory)
     for table in tables:
@@ -844,7 +867,9 @@ def read_model(spark: SparkSession, path: str, with_output: bool = True) -> Load
     checking its files and row counts against its metadata."""
     path = resolve(spark, path)
     meta = read_metadata(spark, path)
-    with_output = with_output and HadoopFS(spark, path).exists(f"{path}/{OUTPUT_VECTORS}")
+    # Output rows are optional (an imported model has none), but not once the metadata lists them.
+    listed = any(name.startswith(f"{OUTPUT_VECTORS}/") for name in meta.get("files") or {})
+    with_output = with_output and (listed or HadoopFS(spark, path).exists(f"{path}/{OUTPUT_VECTORS}"))
     verify_tables(spark, path, meta, (VECTORS, OUTPUT_VECTORS) if with_output else (VECTORS,))
     table = read_table(spark, path, VECTORS)
     check_rows(path, meta, VECTORS, table.num_rows)

@@ -222,12 +222,37 @@ def test_missing_extra_or_short_files_are_never_served(spark, tmp_path, monkeypa
     assert f"{parts[2].name} is damaged" in err and "truncated" in err and err.count("\n") == 1
 
 
+def test_a_file_list_removed_or_a_listed_table_deleted_is_never_served(spark, tmp_path):
+    """Found by an adversarial run: without its file list a version went unchecked, and a deleted
+    output_vectors/ made a continued run start from zero output weights."""
+    import shutil
+
+    out = tmp_path / "model"
+    location = publish(spark, out, 1.0)
+    version = out / "versions" / "000001"
+    shutil.rmtree(version / "output_vectors")
+    with pytest.raises(DamagedModelError, match="output_vectors/part-.* is missing"):
+        vector_table.read_model(spark, location)
+    assert vector_table.read_model(spark, location, with_output=False).w_out is None   # vectors alone: fine
+    meta = json.loads((version / "metadata.json").read_text())
+    del meta["files"]
+    (version / ".metadata.json.crc").unlink()
+    (version / "metadata.json").write_text(json.dumps(meta))              # any edit: its own digest differs
+    with pytest.raises(DamagedModelError, match="metadata.json is damaged: its content does not match the SHA-256"):
+        Word2VecModel.load(str(out), spark=spark)
+    del meta["metadata_sha256"]                                           # and without its digest
+    (version / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(DamagedModelError, match="lists no files, but its format \\(version 2\\) records every file"):
+        Word2VecModel.load(str(out), spark=spark)
+
+
 def test_rows_are_checked_against_metadata_for_older_versions_too(spark, tmp_path):
     out = tmp_path / "model"
     location = publish(spark, out, 1.0)
     meta_path = out / "versions" / "000001" / "metadata.json"
     meta = json.loads(meta_path.read_text())
-    del meta["files"]                                                      # as format 1 wrote it
+    del meta["files"], meta["metadata_sha256"]                            # as format 1 wrote it
+    meta["format_version"] = 1
     meta["vocab_size"] = 7
     (meta_path.parent / ".metadata.json.crc").unlink()
     meta_path.write_text(json.dumps(meta))

@@ -206,10 +206,13 @@ def test_versions_latest_pointer_and_retention(spark, tmp_path):
     assert vector_table.read_model(spark, out).w_in[0, 0] == 3
     assert vector_table.read_metadata(spark, out)["version"] == 4
     (tmp_path / "model" / ".LATEST.crc").unlink()                         # edited by hand below
-    (tmp_path / "model" / "LATEST").write_text("2\n")                     # stale pointer: newest wins
+    (tmp_path / "model" / "LATEST").write_text("2\n")                     # a pointer to a deleted version
     assert vector_table.read_model(spark, out).w_in[0, 0] == 3
-    (tmp_path / "model" / "LATEST").write_text("3\n")                     # a valid pointer is followed
-    assert vector_table.read_model(spark, out).w_in[0, 0] == 2
+    # A pointer left behind (two writers, or a writer killed between its rename and LATEST) names
+    # a complete older version: readers still get the newest, and the next publish moves it on.
+    (tmp_path / "model" / "LATEST").write_text("3\n")
+    assert vector_table.read_model(spark, out).w_in[0, 0] == 3
+    assert vector_table.resolve(spark, out).endswith("versions/000004")
     assert vector_table.read_model(spark, out + "/versions/000004").w_in[0, 0] == 3
 
 
@@ -392,3 +395,32 @@ def test_disk_full_while_publishing_is_one_line_and_keeps_the_previous_version(s
     assert vector_table.published_versions(spark, str(out)) == [1]
     np.testing.assert_array_equal(Word2VecModel.load(str(out), spark=spark).wv.vectors, before)
     assert not (out / "_staging").exists()
+
+
+def test_a_damaged_checkpoint_record_is_refused_not_resumed_wrongly(spark, tmp_path):
+    """Found by an adversarial run: one flipped bit turned 'epochs_done': 1 into 3 and --resume
+    published a one-epoch model as three (no .crc beside the file, as on S3)."""
+    import json
+
+    from sparkw2v.checkpoint import Checkpoints
+    from sparkw2v.errors import DamagedModelError
+    from sparkw2v.vocabulary import Vocabulary
+
+    vocab = Vocabulary(("a", "b"), np.array([3, 2]), 5, 2)
+    checkpoints = Checkpoints(spark, str(tmp_path / "model"))
+    checkpoints.save(1, vocab, np.ones((2, 4), np.float32), np.zeros((2, 4), np.float32), TrainConfig(vector_size=4),
+                     [{"epoch": 1}])
+    assert checkpoints.latest().epochs_done == 1
+    record = tmp_path / "model" / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
+    record.with_name(".metadata.json.crc").unlink()
+    intact = record.read_text()
+    record.write_text(intact.replace('"epochs_done": 1', '"epochs_done": 3'))
+    with pytest.raises(DamagedModelError, match="does not match the SHA-256 it recorded of itself"):
+        checkpoints.latest()
+    unsealed = json.loads(intact)
+    del unsealed[vector_table.SEAL]                                       # as older checkpoints were written
+    record.write_text(json.dumps({**unsealed, "epochs_done": 3}))
+    with pytest.raises(DamagedModelError, match="records 3 epochs done and 1 epochs of history"):
+        checkpoints.latest()
+    record.write_text(json.dumps(unsealed))
+    assert checkpoints.latest().epochs_done == 1

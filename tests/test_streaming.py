@@ -247,7 +247,7 @@ def test_continuation_refuses_rank_counts_and_bad_rates(spark, tmp_path, capsys)
     assert "no real word counts" in err and "--vocab-counts" in err and len(err.strip().splitlines()) == 1
     assert main(["train", "--input", text, "--from-model", str(imported), "--output", str(tmp_path / "m"),
                  "--continue-alpha", "2"]) == 2
-    assert "invalid continue_alpha=2.0: must be a number in (0, 1]" in capsys.readouterr().err
+    assert "invalid --continue-alpha=2.0: must be a number in (0, 1]" in capsys.readouterr().err
     for bad in (0, -0.1, 1.5):
         with pytest.raises(ConfigError, match="continue_alpha"):
             Word2Vec(continue_alpha=bad)
