@@ -174,7 +174,7 @@ def test_bad_input_gets_one_clear_error_and_writes_nothing(spark, tmp_path, caps
     assert main(["train", "--input", str(small), "--output", str(out)]) == 2
     assert "min_count=5" in capsys.readouterr().err
     assert main(["train", "--input", str(small), "--output", str(out), "--window", "0"]) == 2
-    assert "invalid window=0" in capsys.readouterr().err
+    assert "invalid --window=0" in capsys.readouterr().err
     assert not out.exists()
 
 
