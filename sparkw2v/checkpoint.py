@@ -117,8 +117,7 @@ class Checkpoints:
                      "concurrent_shards": concurrent,
                      "files": vector_table.table_files(self.fs, tmp, tables, sized=(BLOCKS,)),
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
-            self.fs.write_text(f"{tmp}/{vector_table.METADATA}",
-                               json.dumps(vector_table.sealed(state), sort_keys=True, default=vector_table._json))
+            self.fs.write_text(f"{tmp}/{vector_table.METADATA}", vector_table.metadata_text(state))
             if self.fs.exists(f"{self.root}/{name}"):
                 self.fs.delete(f"{self.root}/{name}")
             self.fs.rename(tmp, f"{self.root}/{name}")
@@ -158,16 +157,16 @@ class Checkpoints:
             log.warning("--resume: %s was written before stratified runs dealt their blocks once per run; the "
                         "run continues with this version's deal, so it will not equal an uninterrupted run of "
                         "either version bit for bit", self.root)
+        epochs, history = meta.get("epochs_done"), meta.get("history")
+        if not isinstance(history, list) or epochs != int(complete[-1].rsplit("-", 1)[-1]) or len(history) != epochs:
+            raise DamagedModelError(f"{path}/{vector_table.METADATA} is damaged: it records {epochs} epochs done "
+                                    f"and {len(history) if isinstance(history, list) else 'no'} epochs of history "
+                                    f"in checkpoint {complete[-1]}; run without --resume to start over")
         if meta.get("layout") == "blocks":
             vocab, w_in, w_out = _read_blocks_checkpoint(self.spark, path, meta)
         else:
             loaded = vector_table.read_model(self.spark, path)
             vocab, w_in, w_out = loaded.vocab, loaded.w_in, loaded.w_out
-        if int(meta["epochs_done"]) != int(complete[-1].rsplit("-", 1)[-1]) \
-                or len(meta["history"]) != int(meta["epochs_done"]):
-            raise DamagedModelError(f"{path}/{vector_table.METADATA} is damaged: it records {meta['epochs_done']} "
-                                    f"epochs done and {len(meta['history'])} epochs of history in checkpoint "
-                                    f"{complete[-1]}; run without --resume to start over")
         return Checkpoint(int(meta["epochs_done"]), vocab, w_in, w_out,
                           list(meta["history"]), dict(meta["parameters"]), meta.get("shards"),
                           meta.get("concurrent_shards"), int(meta.get("format", 1)))

@@ -106,6 +106,10 @@ LAYOUT = ("A version is OUTPUT/versions/NNNNNN/ (vectors/, vocab/, output_vector
           "readers given OUTPUT read the newest version.")
 
 
+#: Each command's own parser (set by :func:`build_parser`), for its usage in errors.
+COMMAND_PARSERS: dict[str, argparse.ArgumentParser] = {}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sparkw2v", description="Distributed word2vec on Apache Spark.")
     parser.add_argument("--version", action="version", version=f"sparkw2v {__version__}")
@@ -201,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--chart", metavar="FILE.png",
                       help="also draw the version's chart into FILE.png (needs matplotlib)")
     _add_common(info)
+    COMMAND_PARSERS.update(sub.choices)
     return parser
 
 
@@ -265,7 +270,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     global STARTED
     cfg = config_from_args(args).validate()
     # Unreadable evaluation files must not cost a training run: read them before it.
-    _check_evaluation_files(("--eval-similarity", args.eval_similarity), ("--eval-analogies", args.eval_analogies))
+    _check_evaluation_files(similarity=("--eval-similarity", args.eval_similarity),
+                            analogies=("--eval-analogies", args.eval_analogies))
     spark = _session(args, light_jvm=True)
     STARTED -= jvm_head_start(spark)  # the closing line's wall time and "starting Spark" include it
     phases = {"starting Spark": time.perf_counter() - STARTED}
@@ -301,15 +307,16 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _check_evaluation_files(*options: tuple[str, str | None]) -> None:
-    """Read each given evaluation file as scoring will; a bad one raises an error naming its option."""
+def _check_evaluation_files(similarity: tuple[str, str | None], analogies: tuple[str, str | None]) -> None:
+    """Read the given evaluation files as scoring will; a bad one raises an error naming its
+    option (each argument: the flag and its path, or None)."""
     from .evaluation import EvaluationDataError, check_files
 
-    for flag, path in options:
+    for (flag, path), keyword in ((similarity, "similarity_path"), (analogies, "analogy_path")):
         if path is None:
             continue
         try:
-            check_files(**{"similarity_path" if "similarity" in flag else "analogy_path": path})
+            check_files(**{keyword: path})
         except EvaluationDataError as exc:
             raise EvaluationDataError(f"{flag}: {exc}") from None
 
@@ -363,8 +370,8 @@ def _printable(word: str) -> str:
     """``word`` with control and other unprintable characters escaped, so a terminal shows them as text."""
     if word.isprintable():
         return word
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
-                   for c in word)
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 0x100 else
+                   f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}" for c in word)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -376,7 +383,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError("give --similarity FILE and/or --analogies FILE")
     if args.restrict_vocab < 1:
         raise ConfigError(f"invalid --restrict-vocab {args.restrict_vocab}: must be at least 1")
-    _check_evaluation_files(("--similarity", args.similarity), ("--analogies", args.analogies))
+    _check_evaluation_files(similarity=("--similarity", args.similarity), analogies=("--analogies", args.analogies))
     from .vector_table import record_evaluation, resolve
 
     spark = _session(args)
@@ -445,11 +452,10 @@ _signalled = False
 def _interrupted(signum, frame) -> None:
     """SIGINT (Ctrl-C) and SIGTERM (kill, a scheduler): stop the command. The Py4J calls this
     cuts short, and the JVM going down with the process group, make Py4J log errors through the
-    root logger; those are silenced, sparkw2v's own logger is not."""
+    root logger: logging is off until the command has said it was interrupted."""
     global _signalled
     _signalled = True
-    logging.getLogger().setLevel(logging.CRITICAL + 1)
-    logging.getLogger("py4j").setLevel(logging.CRITICAL + 1)
+    logging.disable(logging.CRITICAL)  # undone when main() returns
     raise KeyboardInterrupt
 
 
@@ -459,14 +465,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # the command's own usage, not the top-level one
-        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+        COMMAND_PARSERS[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args)
-    if threading.current_thread() is threading.main_thread():
+    main_thread = threading.current_thread() is threading.main_thread()
+    handlers = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) if main_thread else None
+    if main_thread:
         signal.signal(signal.SIGTERM, _interrupted)
         signal.signal(signal.SIGINT, _interrupted)
     hint = ("; run the same command with --resume to continue from its last checkpoint, if one was "
             "written" if args.command == "train" else "")
+    try:
+        return _run(args, hint)
+    finally:  # a process that goes on (tests, a notebook) gets its handlers and logging back
+        logging.disable(logging.NOTSET)
+        if handlers is not None:
+            signal.signal(signal.SIGINT, handlers[0])
+            signal.signal(signal.SIGTERM, handlers[1])
+
+
+def _run(args: argparse.Namespace, hint: str) -> int:
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
@@ -482,16 +499,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = user_message(exc)
         if message is None:
             raise
-        print(f"sparkw2v: error: {_as_flags(message)}", file=sys.stderr)
+        print(f"sparkw2v: error: {_as_flags(message, args)}", file=sys.stderr)
         return 2
 
 
-def _as_flags(message: str) -> str:
-    """``invalid vector_size=0: ...`` as the command line spells it: ``invalid --vector-size=0: ...``."""
+def _as_flags(message: str, args: argparse.Namespace) -> str:
+    """``invalid vector_size=0: ...`` as the command line spelled it, ``invalid --vector-size=0: ...``,
+    when that setting was given as a flag (a config file's value keeps the file's name for it)."""
     head, sep, rest = message.partition("=")
     name = head.removeprefix("invalid ")
-    fields = {*TrainConfig.field_names(), *StreamConfig.__dataclass_fields__}
-    if sep and head.startswith("invalid ") and name in fields:
+    if sep and head.startswith("invalid ") and name in vars(args) and name != "config":
         return f"invalid --{name.replace('_', '-')}={rest}"
     return message
 

@@ -243,7 +243,7 @@ class TrainConfig:
              "or the same text is trained twice")
         need(self.combine in COMBINE_RULES, "combine", self.combine, f"must be one of {', '.join(COMBINE_RULES)}")
         need(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
-        if self.input is not None and self.input_format == "text":
+        if require_io and self.input is not None and self.input_format == "text":
             # A text file's lines are the text: a column option would be ignored without a word.
             need(self.tokens_column is None, "tokens_column", self.tokens_column,
                  "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")

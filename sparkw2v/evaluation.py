@@ -14,6 +14,7 @@ frequent spelling, i.e. the first one in the (frequency-sorted) vocabulary.
 from __future__ import annotations
 
 import math
+import operator
 import os
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
@@ -383,9 +384,13 @@ def evaluate(wv: WordVectors, similarity_path: PathType | None = None, analogy_p
     similarity file; ``analogy_<method>``, ``analogy_coverage``, ``analogy_questions`` for the
     analogy file. Both use the same ``restrict_vocab`` and case folding.
     """
-    if restrict_vocab is not None and (isinstance(restrict_vocab, bool) or not isinstance(restrict_vocab, int)
-                                       or restrict_vocab < 1):
-        raise ConfigError(f"invalid restrict_vocab={restrict_vocab!r}: must be an integer >= 1 (None: every word)")
+    if restrict_vocab is not None:
+        try:
+            valid = not isinstance(restrict_vocab, bool) and operator.index(restrict_vocab) >= 1
+        except TypeError:
+            valid = False
+        if not valid:
+            raise ConfigError(f"invalid restrict_vocab={restrict_vocab!r}: must be an integer >= 1 (None: every word)")
     scores: dict[str, float | int | None] = {}
     if similarity_path is not None:
         pairs = evaluate_word_pairs(wv, similarity_path, case_insensitive, restrict_vocab=restrict_vocab)

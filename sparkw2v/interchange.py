@@ -409,7 +409,7 @@ def export_model(spark: SparkSession, model_dir: str, output: str, binary: bool 
     from .config import ConfigError
     from .vector_table import read_metadata, read_model
 
-    if vocab_counts and os.path.abspath(vocab_counts) == os.path.abspath(output):
+    if vocab_counts and os.path.realpath(vocab_counts) == os.path.realpath(output):
         raise ConfigError(f"the vectors and the vocabulary counts would both be written to {output}: "
                           "give the counts another file")
     for path in (output, vocab_counts):

@@ -44,6 +44,8 @@ PER_VERSION_KEYS = frozenset({
 #: The JVM classes of Spark MLlib's estimator and model, as their saved metadata names them.
 MLLIB_ESTIMATOR = "org.apache.spark.ml.feature.Word2Vec"
 MLLIB_MODEL = "org.apache.spark.ml.feature.Word2VecModel"
+#: The training settings a fitted model answers under MLlib's names (its Params and getters).
+MODEL_ALIASES = {alias: name for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed")] if alias != "inputCol"}
 
 
 class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWritable):
@@ -147,6 +149,9 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         # As pyspark.ml's type converters do: 10.0 or np.int64(10) for vectorSize, 1 for stepSize.
         return super()._set(**{k: convert_number(MLLIB_ALIASES.get(k, k), v) for k, v in kwargs.items()})
 
+    def set(self, param: Param, value: Any) -> None:
+        super().set(param, convert_number(MLLIB_ALIASES.get(param.name, param.name), value))
+
     def extractParamMap(self, extra: dict | None = None) -> dict:
         """Every Param's value under both names (``vectorSize`` and ``vector_size``); ``inputCol``
         is the column ``fit`` reads, as :meth:`getInputCol` gives it."""
@@ -155,6 +160,8 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             if self.getParam(name) in values:
                 values[self.getParam(alias)] = values[self.getParam(name)]
         values[self.inputCol] = values.get(self.getParam("tokens_column")) or values.get(self.getParam("text_column"))
+        if values.get(self.stepSize) is None:  # the rate training uses, as getStepSize() gives it
+            values[self.stepSize] = 0.025 if values.get(self.getParam("sg"), True) else 0.05
         return values
 
     @classmethod
@@ -241,7 +248,10 @@ class _EstimatorReader(DefaultParamsReader):
                              "pyspark.ml.feature.Word2VecModel.load (sparkw2v reads its own vector tables)")
         if metadata.get("class") != MLLIB_ESTIMATOR:
             return super().load(path)
-        estimator = Word2Vec(**metadata.get("paramMap", {}))
+        try:
+            estimator = Word2Vec(**metadata.get("paramMap", {}))
+        except ConfigError as exc:
+            raise ConfigError(f"{path} (saved by Spark MLlib's Word2Vec): {exc}") from None
         estimator._resetUid(metadata["uid"])
         return estimator
 
@@ -327,7 +337,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         self._source: str | None = None  # the version a loaded model was read from
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
         self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
-        self._setDefault(**{alias: self._trained_value(alias) for alias in TRAINING_PARAMS})
+        self._setDefault(**{alias: self._trained_value(alias) for alias in MODEL_ALIASES})
 
     def _trained_value(self, alias: str) -> Any:
         """The training setting MLlib calls ``alias``, as the model was trained."""
@@ -593,9 +603,6 @@ def _session() -> SparkSession:
     return get_session()
 
 
-#: The training settings a fitted model answers under MLlib's names (its Params and getters).
-MODEL_ALIASES = {alias: name for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed")] if alias != "inputCol"}
-TRAINING_PARAMS = tuple(MODEL_ALIASES)
 
 
 def _add_params() -> None:

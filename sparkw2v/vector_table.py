@@ -19,10 +19,12 @@ Layout of a model path ``OUTPUT``::
 Publishing is atomic: a version is written under ``_staging`` and renamed into
 ``versions/`` only once complete, so a reader resolving ``OUTPUT`` sees the
 previous complete version or the new one, never a mix, and a run killed at any
-moment leaves every published version intact. Readers take the newest complete
-version; ``LATEST`` only tells other tools its number (two writers, or a writer killed
-between its rename and ``LATEST``, can leave it behind, so nothing here trusts it). A
-directory that holds ``metadata.json`` itself (a single version) is read as it is.
+moment leaves every published version intact. Readers take the version ``LATEST``
+names, unless a newer version holds every file its metadata lists (two writers, or a
+writer killed between its rename and ``LATEST``, can leave the pointer behind); where a
+directory rename is a copy (S3), a version still being copied, or left half copied, is
+not taken. A directory that holds ``metadata.json`` itself (a single version) is read as
+it is.
 
 Publishing is also a compare-and-swap. The rename into ``versions/NNNNNN`` claims
 that number: a Hadoop rename onto an existing directory moves the source inside
@@ -70,7 +72,7 @@ from .session import describe_job
 from .vectors import WordVectors
 from .vocabulary import Vocabulary
 
-FORMAT_VERSION = 2  # 2: metadata.json lists every data file with its size and SHA-256
+FORMAT_VERSION = 3  # 2: metadata.json lists every data file with its size and SHA-256; 3: and its own
 VECTORS, VOCAB, OUTPUT_VECTORS, METADATA = "vectors", "vocab", "output_vectors", "metadata.json"
 VERSIONS, LATEST, STAGING, CHECKPOINT = "versions", "LATEST", "_staging", "checkpoint"
 #: pyspark.ml's metadata directory beside the versions (see :func:`write_ml_metadata`).
@@ -89,9 +91,6 @@ class OutputExistsError(UserError, FileExistsError):
 
 class OutputPathError(UserError, OSError):
     """The output path cannot be made (a file stands where a directory must, or no permission)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 # -- Hadoop filesystem helpers ---------------------------------------------------------------
@@ -259,7 +258,31 @@ def resolve(spark: SparkSession, path: str) -> str:
             raise FileNotFoundError(f"{path} does not exist")
         raise FileNotFoundError(f"{path} is not a sparkw2v model: it has no {METADATA} and no "
                                 f"complete version under {VERSIONS}/")
-    return version_path(path, versions[-1])
+    hinted = None
+    try:
+        text = fs.read_text(f"{path}/{LATEST}").strip() if fs.exists(f"{path}/{LATEST}") else ""
+        hinted = int(text) if text.isdigit() else None
+    except Exception:  # unreadable pointer (e.g. a checksum error): the newest version decides
+        pass
+    newest = versions[-1]
+    if hinted in versions and hinted != newest and not _files_in_place(fs, version_path(path, newest)):
+        return version_path(path, hinted)
+    return version_path(path, newest)
+
+
+def _files_in_place(fs: HadoopFS, directory: str) -> bool:
+    """Whether every data file ``directory``'s metadata lists is there with its size (no hashing:
+    telling a finished version from one still being copied into place is all this is for)."""
+    try:
+        recorded = json.loads(fs.read_text(f"{directory}/{METADATA}")).get("files")
+    except Exception:
+        return False
+    if recorded is None:
+        return True
+    tables = {name.split("/", 1)[0] for name in recorded}
+    found = {f"{table}/{name}": size for table in tables
+             for name, size in fs.data_files(f"{directory}/{table}").items()}
+    return all(found.get(name) == entry.get("bytes") for name, entry in recorded.items())
 
 
 def is_model(spark: SparkSession, path: str) -> bool:
@@ -299,7 +322,7 @@ def _check_creatable(fs: HadoopFS, path: str) -> None:
         ancestor = os.path.dirname(ancestor)
     ancestor = ancestor or "/"
     if not os.path.isdir(ancestor):
-        raise OutputPathError(f"output {path} cannot be made: {ancestor} is a file, not a directory")
+        raise OutputPathError(f"output {path} cannot be made: {ancestor} is not a directory")
     try:
         os.rmdir(tempfile.mkdtemp(prefix=".sparkw2v-probe-", dir=ancestor))
     except OSError as exc:
@@ -479,8 +502,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
             if isinstance(metadata.get("timings"), dict):  # publishing so far: the tables, written and hashed
                 meta["timings"] = {**metadata["timings"], "publish_seconds": time.perf_counter() - started}
             try:
-                fs.write_text(f"{staging}/{METADATA}",
-                              json.dumps(sealed(meta), indent=2, sort_keys=True, default=_json))
+                fs.write_text(f"{staging}/{METADATA}", metadata_text(meta, indent=2))
                 png = chart()
                 if png is not None:
                     fs.write_bytes(f"{staging}/{report.CHART}", png)
@@ -500,8 +522,8 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
         raise
     finally:
         describe_job(spark, None)
-    # The newest number now, not necessarily this run's: a writer that published after this one
-    # claimed its version must not be pointed past.
+    # The newest number now, not necessarily this run's (another writer may have published since):
+    # this narrows, and readers' file check closes, the window in which LATEST names an older version.
     _point_latest(fs, path, max([version, *published_versions(spark, path)]))
     for old in published_versions(spark, path)[:-max(1, keep_versions)]:
         fs.delete(version_path(path, old))
@@ -756,14 +778,24 @@ def _read_json(fs: HadoopFS, path: str) -> dict:
 SEAL = "metadata_sha256"
 
 
+#: The metadata format from which the seal is required (its removal is damage, not an older file).
+SEALED_FROM = 3
+
+
+def metadata_text(meta: dict, indent: int | None = None) -> str:
+    """``meta`` as metadata.json's JSON text, with its :data:`SEAL`."""
+    return json.dumps(sealed(meta), indent=indent, sort_keys=True, default=_json)
+
+
 def sealed(meta: dict) -> dict:
     """``meta`` with its :data:`SEAL`."""
     return {**meta, SEAL: _seal_digest(meta)}
 
 
 def _seal_digest(meta: dict) -> str:
-    body = json.dumps({k: v for k, v in meta.items() if k != SEAL}, sort_keys=True, default=_json)
-    return hashlib.sha256(body.encode()).hexdigest()
+    # Hashed as it reads back: JSON turns NumPy values into numbers and every key into a string.
+    plain = json.loads(json.dumps({k: v for k, v in meta.items() if k != SEAL}, default=_json))
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()
 
 
 def read_metadata(spark: SparkSession, path: str) -> dict:
@@ -773,6 +805,9 @@ def read_metadata(spark: SparkSession, path: str) -> dict:
     directory = resolve(spark, path)
     fs = HadoopFS(spark, directory)
     meta = _read_json(fs, f"{directory}/{METADATA}")
+    if SEAL not in meta and int(meta.get("format_version") or 0) >= SEALED_FROM:
+        raise DamagedModelError(f"{directory}/{METADATA} is damaged: its format (version {meta['format_version']}) "
+                                f"records its own SHA-256, but {SEAL} is missing (bit rot or an edit)")
     if SEAL in meta and meta[SEAL] != _seal_digest(meta):
         raise DamagedModelError(f"{directory}/{METADATA} is damaged: its content does not match the SHA-256 "
                                 f"it recorded of itself ({SEAL}; bit rot or an edit)")

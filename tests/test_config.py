@@ -103,6 +103,7 @@ def test_ns_exponent_from_the_command_line_is_one_line(capsys):
 
 def test_column_options_are_refused_for_text_files():
     """A text file's lines are the text: a column option given for one would be ignored silently."""
+    TrainConfig(input="c.txt", tokens_column="t").validate(require_io=False)   # an estimator's fit(df) reads columns
     with pytest.raises(ConfigError, match="invalid tokens_column='t': applies to --input-format parquet"):
         TrainConfig(input="c.txt", output="o", tokens_column="t").validate()
     with pytest.raises(ConfigError, match="invalid text_column='body'"):
@@ -121,10 +122,13 @@ def test_numbers_are_converted_as_pyspark_ml_converts_them():
     assert convert_number("sg", np.bool_(False)) is False and convert_number("epochs", True) is True
 
 
-def test_command_line_errors_name_the_flags_and_the_commands_usage(capsys):
+def test_command_line_errors_name_the_flags_and_the_commands_usage(capsys, tmp_path):
     from sparkw2v.cli import main
     assert main(["train", "--input", "x", "--output", "y", "--vector-size", "0"]) == 2
     assert capsys.readouterr().err == "sparkw2v: error: invalid --vector-size=0: must be an integer >= 1\n"
+    (tmp_path / "c.toml").write_text("vector_size = 0\n")                   # a file's value keeps the file's name
+    assert main(["train", "--input", "x", "--output", "y", "--config", str(tmp_path / "c.toml")]) == 2
+    assert capsys.readouterr().err == "sparkw2v: error: invalid vector_size=0: must be an integer >= 1\n"
     with pytest.raises(SystemExit):
         main(["train", "--input", "x", "--bogus"])
     err = capsys.readouterr().err

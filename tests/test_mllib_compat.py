@@ -188,6 +188,9 @@ def test_param_maps_and_numbers_behave_as_in_pyspark_ml(spark):
     assert type(Word2Vec(vectorSize=np.int64(10)).config.vector_size) is int
     assert type(Word2Vec(stepSize=1).config.alpha) is float
     assert est.copy({est.maxIter: 2.0}).config.epochs == 2
+    est.set(est.vectorSize, 12.0)                                         # pyspark's public set(), as readers use
+    assert type(est.config.vector_size) is int and est.extractParamMap()[est.stepSize] == est.getStepSize() == 0.025
+    est.set(est.vectorSize, 10)
     grid = ParamGridBuilder().addGrid(est.vectorSize, list(np.array([4, 8]))).build()
     assert [est.copy(m).config.vector_size for m in grid] == [4, 8]
     with pytest.raises(ConfigError, match=r"invalid vectorSize=10.5: must be an integer"):
@@ -245,6 +248,9 @@ def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spar
     assert (loaded.getVectorSize(), loaded.getSeed(), loaded.getInputCol(), loaded.getOutputCol()) == (
         4, 42, "sentence", "v")
     assert loaded.uid == mllib.uid and loaded.config.min_count == 1 and loaded.config.epochs == 1
+    MLlibWord2Vec(seed=-3, inputCol="sentence").save(str(tmp_path / "negative"))
+    with pytest.raises(ConfigError, match=r"negative \(saved by Spark MLlib's Word2Vec\): invalid seed=-3"):
+        Word2Vec.load(str(tmp_path / "negative"))
     mllib.fit(doc).save(str(tmp_path / "model"))
     with pytest.raises(InputError, match=r"saved by Spark MLlib \(org.apache.spark.ml.feature.Word2VecModel\)"):
         Word2VecModel.load(str(tmp_path / "model"))

@@ -223,8 +223,8 @@ def test_missing_extra_or_short_files_are_never_served(spark, tmp_path, monkeypa
 
 
 def test_a_file_list_removed_or_a_listed_table_deleted_is_never_served(spark, tmp_path):
-    """Found by an adversarial run: without its file list a version went unchecked, and a deleted
-    output_vectors/ made a continued run start from zero output weights."""
+    """A version without its file list is not an older, unchecked one, and a deleted output_vectors/
+    must not let a continued run start from zero output weights."""
     import shutil
 
     out = tmp_path / "model"
@@ -242,8 +242,27 @@ def test_a_file_list_removed_or_a_listed_table_deleted_is_never_served(spark, tm
         Word2VecModel.load(str(out), spark=spark)
     del meta["metadata_sha256"]                                           # and without its digest
     (version / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(DamagedModelError, match="records its own SHA-256, but metadata_sha256 is missing"):
+        Word2VecModel.load(str(out), spark=spark)
+    (version / "metadata.json").write_text(json.dumps({**meta, "format_version": 2}))   # as format 2 wrote it
     with pytest.raises(DamagedModelError, match="lists no files, but its format \\(version 2\\) records every file"):
         Word2VecModel.load(str(out), spark=spark)
+
+
+def test_a_version_still_being_copied_into_place_is_not_read(spark, tmp_path):
+    """Where a directory rename is a copy (S3), a newer version may lack files while LATEST still
+    names the older one: readers keep the older; once every listed file is there, the newer."""
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    publish(spark, out, 2.0)
+    (out / ".LATEST.crc").unlink(missing_ok=True)
+    (out / "LATEST").write_text("1\n")
+    part = sorted((out / "versions" / "000002" / "vectors").glob("part-*.parquet"))[0]
+    aside = tmp_path / part.name
+    part.rename(aside)
+    assert vector_table.resolve(spark, str(out)).endswith("versions/000001")
+    aside.rename(part)
+    assert vector_table.resolve(spark, str(out)).endswith("versions/000002")   # LATEST left behind
 
 
 def test_rows_are_checked_against_metadata_for_older_versions_too(spark, tmp_path):

@@ -398,8 +398,8 @@ def test_disk_full_while_publishing_is_one_line_and_keeps_the_previous_version(s
 
 
 def test_a_damaged_checkpoint_record_is_refused_not_resumed_wrongly(spark, tmp_path):
-    """Found by an adversarial run: one flipped bit turned 'epochs_done': 1 into 3 and --resume
-    published a one-epoch model as three (no .crc beside the file, as on S3)."""
+    """One flipped bit must not turn 'epochs_done': 1 into 3 and make --resume publish a one-epoch
+    model as three (no .crc beside the file, as on S3)."""
     import json
 
     from sparkw2v.checkpoint import Checkpoints
@@ -421,6 +421,9 @@ def test_a_damaged_checkpoint_record_is_refused_not_resumed_wrongly(spark, tmp_p
     del unsealed[vector_table.SEAL]                                       # as older checkpoints were written
     record.write_text(json.dumps({**unsealed, "epochs_done": 3}))
     with pytest.raises(DamagedModelError, match="records 3 epochs done and 1 epochs of history"):
+        checkpoints.latest()
+    record.write_text(json.dumps({k: v for k, v in unsealed.items() if k != "history"}))
+    with pytest.raises(DamagedModelError, match="records 1 epochs done and no epochs of history"):
         checkpoints.latest()
     record.write_text(json.dumps(unsealed))
     assert checkpoints.latest().epochs_done == 1
