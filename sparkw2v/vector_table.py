@@ -10,7 +10,7 @@ Layout of a model path ``OUTPUT``::
         metadata.json     parameters, corpus sizes, per-epoch history, timings, versions, the
                           Spark master and application id it was published from
         report.png        loss, words/s and learning rate against epochs (with matplotlib installed)
-    OUTPUT/LATEST                      the newest version's number (a hint for other tools)
+    OUTPUT/LATEST                      the newest version's number (passed over if left behind)
     OUTPUT/_staging/                   work in progress: the next version, epoch checkpoints
     OUTPUT/metadata/                   pyspark.ml metadata (class, uid, Params such as outputCol), as
                                        pyspark's DefaultParamsWriter lays it out, so that pyspark.ml's
