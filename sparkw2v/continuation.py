@@ -51,6 +51,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow as pa
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -389,7 +390,7 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
 
 
 def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
-                        metadata: dict, counts: DataFrame, overwrite: bool, keep_versions: int,
+                        metadata: dict, counts: DataFrame | pa.Table, overwrite: bool, keep_versions: int,
                         expect_version: int | None = None) -> str:
     """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
     as its ``counts/`` table. Returns the version's full path.
@@ -431,10 +432,16 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
 COUNTS_ON_DRIVER = 4_000_000
 
 
-def write_counts(spark: SparkSession, counts: DataFrame, distinct_words: int, path: str, local: bool) -> None:
+def write_counts(spark: SparkSession, counts: DataFrame | pa.Table, distinct_words: int, path: str,
+                 local: bool) -> None:
     """Write the counts table (word, count, batch_count) as the Parquet directory ``path``: by
     the driver when ``local`` and at most :data:`COUNTS_ON_DRIVER` words, else by Spark's writer
-    (a file per 4M words)."""
+    (a file per 4M words). An Arrow table is already on the driver: no job reads it."""
+    if isinstance(counts, pa.Table):
+        if local and counts.num_rows <= COUNTS_ON_DRIVER:
+            vector_table.write_parquet(spark, counts, COUNTS_ON_DRIVER, path)
+            return
+        counts = spark.createDataFrame(counts)
     if local and distinct_words <= COUNTS_ON_DRIVER:
         # ``distinct_words`` is a hint; the limit keeps a longer table off the driver.
         table = counts.select("word", "count", "batch_count").limit(COUNTS_ON_DRIVER + 1).toArrow()
@@ -445,7 +452,10 @@ def write_counts(spark: SparkSession, counts: DataFrame, distinct_words: int, pa
     counts.repartition(max(1, -(-distinct_words // COUNTS_ON_DRIVER))).write.parquet(path)
 
 
-def counts_frame(spark: SparkSession, counts) -> DataFrame:
-    """The (word, count) DataFrame or RDD of a whole corpus as a counts table: its batch was all of it."""
+def counts_frame(spark: SparkSession, counts) -> DataFrame | pa.Table:
+    """The (word, count) DataFrame, RDD or Arrow table of a whole corpus as a counts table: its
+    batch was all of it (an Arrow table stays one)."""
+    if isinstance(counts, pa.Table):
+        return counts.select(["word", "count"]).append_column("batch_count", counts.column("count"))
     frame = counts if isinstance(counts, DataFrame) else spark.createDataFrame(counts, COUNTS_SCHEMA)
     return frame.withColumn("batch_count", F.col("count"))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -228,17 +229,30 @@ def word_counts(corpus: CorpusInput, cfg: TrainConfig, arrow: bool = True) -> Da
 def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None = None) -> Vocabulary:
     """Count words on the cluster (or take ``counts`` from :func:`word_counts`) and keep those
     passing ``min_count``/``max_vocab_size``; only those reach the driver."""
+    return count_vocabulary(corpus, cfg, counts)[0]
+
+
+def count_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None = None,
+                     all_words: int = 0) -> tuple[Vocabulary, pa.Table | None]:
+    """:func:`build_vocabulary`, and every word's (word, count) as well when ``counts`` is a
+    DataFrame whose partitions hold at most ``all_words`` words each below ``min_count`` (the
+    same pass brings them to the driver, so publishing needs no job of its own); else None."""
     counts = counts if counts is not None else word_counts(corpus, cfg)
+    every = None
     with reading_input(cfg.input or cfg.input_table or "the input"):
         if isinstance(counts, DataFrame):
             table = counts.select("word", "count").mapInArrow(
-                functools.partial(executor.summarize_count_batches, min_count=cfg.min_count),
+                functools.partial(executor.summarize_count_batches, min_count=cfg.min_count, all_words=all_words),
                 executor.SUMMARY_SCHEMA).toArrow()
             summary = table.column("word").is_null().to_numpy(zero_copy_only=False)
             totals = table.column("count").to_numpy()
             tokens = int(totals[summary].sum())
             distinct = int(table.column("distinct_words").to_numpy(zero_copy_only=False)[summary].sum())
-            kept = zip(table.column("word").filter(pa.array(~summary)).to_pylist(), totals[~summary].tolist())
+            words = table.filter(pa.array(~summary)).select(["word", "count"])
+            if all_words and words.num_rows == distinct:   # every partition sent all of its words
+                every = words
+            words = words.filter(pc.greater_equal(words.column("count"), cfg.min_count))
+            kept = zip(words.column("word").to_pylist(), words.column("count").to_pylist())
         else:
             summaries = counts.mapPartitions(functools.partial(executor.summarize_counts,
                                                                min_count=cfg.min_count)).collect()
@@ -246,7 +260,7 @@ def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | 
             distinct = sum(s[1] for s in summaries)
             kept = [pair for s in summaries for pair in s[2]]
     return Vocabulary.from_counts(kept, cfg.min_count, cfg.max_vocab_size, corpus_words=tokens,
-                                  distinct_words=distinct)
+                                  distinct_words=distinct), every
 
 
 @dataclass

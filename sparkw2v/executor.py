@@ -242,21 +242,31 @@ def tokenize_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
         yield from table.to_batches(max_chunksize=1 << 16)
 
 
-def summarize_count_batches(batches: Iterable, min_count: int) -> Iterator:
-    """Arrow twin of :func:`summarize_counts` over (word, count) batches: the words kept,
-    then one row (null word) of this partition's tokens and distinct words."""
+def summarize_count_batches(batches: Iterable, min_count: int, all_words: int = 0) -> Iterator:
+    """Arrow twin of :func:`summarize_counts` over (word, count) batches: the words kept, then
+    the partition's other words if they number at most ``all_words`` (else none of them), then
+    one row (null word) of this partition's tokens and distinct words."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    tokens = distinct = 0
+    def rows(part):
+        return pa.RecordBatch.from_arrays([part.column(0), part.column(1), pa.nulls(part.num_rows, pa.int64())],
+                                          names=["word", "count", "distinct_words"])
+
+    tokens = distinct = held = 0
+    rest: list | None = [] if all_words else None   # the words below min_count, while few enough
     for batch in batches:
         counts = batch.column(1)
         tokens += int(pc.sum(counts).as_py() or 0)
         distinct += batch.num_rows
         kept = batch.filter(pc.greater_equal(counts, min_count))
         if kept.num_rows:
-            yield pa.RecordBatch.from_arrays([kept.column(0), kept.column(1), pa.nulls(kept.num_rows, pa.int64())],
-                                             names=["word", "count", "distinct_words"])
+            yield rows(kept)
+        if rest is not None and kept.num_rows < batch.num_rows:
+            held += batch.num_rows - kept.num_rows
+            rest = rest + [batch.filter(pc.less(counts, min_count))] if held <= all_words else None
+    for part in rest or ():
+        yield rows(part)
     yield pa.RecordBatch.from_arrays([pa.nulls(1, pa.string()), pa.array([tokens], pa.int64()),
                                       pa.array([distinct], pa.int64())], names=["word", "count", "distinct_words"])
 

@@ -27,13 +27,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import pyarrow as pa
 from pyspark import RDD, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from . import combine, executor, faults, stratified
 from .checkpoint import Checkpoints
 from .config import TrainConfig
-from .corpus import CorpusInput, EncodedCorpus, InputError, build_vocabulary, encode_corpus, word_counts
+from .corpus import (CorpusInput, EncodedCorpus, InputError, build_vocabulary, count_vocabulary, encode_corpus,
+                     word_counts)
 from .errors import UserError
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
@@ -60,15 +62,16 @@ class TrainResult:
     w_out: np.ndarray
     history: list[dict] = field(default_factory=list)
     info: dict = field(default_factory=dict)
-    #: (word, count) of every word of the corpus when ``save_counts``, a DataFrame (an RDD from the
-    #: Python tokenizer), persisted if ``fit`` was told to cache it; written and released by
+    #: (word, count) of every word of the corpus when ``save_counts``: an Arrow table on the driver
+    #: when ``fit`` was told to cache it and there were few enough words, else a DataFrame (an
+    #: RDD from the Python tokenizer), persisted if told to cache it; written and released by
     #: ``Word2VecModel.save``.
-    counts: DataFrame | RDD | None = None
+    counts: DataFrame | RDD | pa.Table | None = None
 
     def release_counts(self) -> None:
-        if self.counts is not None:
+        if self.counts is not None and not isinstance(self.counts, pa.Table):
             self.counts.unpersist()
-            self.counts = None
+        self.counts = None
 
 
 def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,19 +144,33 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
         if counts is not None and cache_counts:
             counts.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            result = _fit_counted(spark, corpus, cfg, counts, started, on_epoch, checkpoints)
+            result = _fit_counted(spark, corpus, cfg, counts, started, on_epoch, checkpoints,
+                                  all_words=_words_on_driver(spark) if cache_counts else 0)
         except BaseException:
             if counts is not None:
                 counts.unpersist()
             raise
-    result.counts = counts
+    if isinstance(result.counts, pa.Table) and counts is not None:
+        counts.unpersist()  # the driver holds every count: the cached copy is not needed
+    else:
+        result.counts = counts
     return result
+
+
+def _words_on_driver(spark: SparkSession) -> int:
+    """Words below min_count each counting partition may send the driver with the vocabulary
+    (their counts are written when the model is saved): the counts table's driver limit,
+    shared by the partitions (one per task slot, as :func:`corpus.word_counts` makes them)."""
+    from .continuation import COUNTS_ON_DRIVER
+    return COUNTS_ON_DRIVER // max(1, spark.sparkContext.defaultParallelism)
 
 
 def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None,
                  started: float,
-                 on_epoch: Callable[[dict], None] | None, checkpoints: Checkpoints | None) -> TrainResult:
-    vocab = build_vocabulary(corpus, cfg, counts)
+                 on_epoch: Callable[[dict], None] | None, checkpoints: Checkpoints | None,
+                 all_words: int = 0) -> TrainResult:
+    vocab, every = count_vocabulary(corpus, cfg, counts, all_words) if counts is not None else \
+        (build_vocabulary(corpus, cfg), None)
     counted = time.perf_counter()
     if len(vocab) == 0:
         raise InputError(
@@ -198,6 +215,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     result.info.update(prepare_seconds=prepared - started, count_seconds=counted - started,
                        encode_seconds=prepared - counted, total_seconds=time.perf_counter() - started,
                        resumed_after_epoch=resumed.epochs_done if resumed else None)
+    result.counts = every
     return result
 
 

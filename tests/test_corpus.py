@@ -118,3 +118,22 @@ def test_tokens_kept_drops_the_cache_when_encoding_never_comes(spark):
             assert _cached(spark) == before + 1
             raise RuntimeError("training failed before encoding")
     assert _cached(spark) == before
+
+
+def test_every_count_comes_with_the_vocabulary_when_few_enough(spark):
+    """The counting pass also brings the words below min_count to the driver, so the counts
+    table needs no job of its own when the model is saved; not when a partition holds too many."""
+    from sparkw2v.corpus import count_vocabulary
+
+    frame = spark.createDataFrame([("a b a c d a b",), ("e a b",)], "text string").repartition(2)
+    cfg = TrainConfig(min_count=2)
+    corpus = select_column(frame, cfg)
+    counts = word_counts(corpus, cfg)
+    vocab, every = count_vocabulary(corpus, cfg, counts, all_words=10)
+    assert vocab.words == ("a", "b") and vocab.distinct_words == 5
+    assert dict(zip(every.column("word").to_pylist(), every.column("count").to_pylist())) == {
+        "a": 4, "b": 3, "c": 1, "d": 1, "e": 1}
+    assert count_vocabulary(corpus, cfg, counts, all_words=1)[1] is None   # 3 rare words in 2 partitions
+    assert count_vocabulary(corpus, cfg, counts)[1] is None                 # not asked for
+    fewer = count_vocabulary(corpus, cfg, counts, all_words=1)[0]
+    assert fewer.words == vocab.words and fewer.counts.tolist() == vocab.counts.tolist()
