@@ -50,6 +50,7 @@ import errno
 import functools
 import hashlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -71,6 +72,8 @@ from .errors import ConcurrentPublishError, DamagedModelError, StorageFullError,
 from .session import describe_job
 from .vectors import WordVectors
 from .vocabulary import Vocabulary
+
+log = logging.getLogger("sparkw2v")
 
 FORMAT_VERSION = 3  # 2: metadata.json lists every data file with its size and SHA-256; 3: and its own
 VECTORS, VOCAB, OUTPUT_VECTORS, METADATA = "vectors", "vocab", "output_vectors", "metadata.json"
@@ -150,6 +153,10 @@ class HadoopFS:
                 continue
             return [str(status.getPath().getName()) for status in statuses]
         raise vanished
+
+    def modified(self, path: str) -> float:
+        """When ``path`` was last modified, in seconds since the epoch."""
+        return self.fs.getFileStatus(self.p(path)).getModificationTime() / 1000
 
     def read_text(self, path: str) -> str:
         stream = self.fs.open(self.p(path))
@@ -527,6 +534,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     _point_latest(fs, path, max([version, *published_versions(spark, path)]))
     for old in published_versions(spark, path)[:-max(1, keep_versions)]:
         fs.delete(version_path(path, old))
+    sweep_staging(spark, fs, path)
     drop_empty_staging(fs, path)
     return fs.qualified(version_path(path, version))
 
@@ -635,6 +643,44 @@ def make_staging(fs: HadoopFS, directory: str) -> None:
         if fs.exists(directory):
             return
     fs.mkdirs(directory)
+
+
+#: Seconds after which a publish's leftover under ``_staging`` (a writer killed while publishing)
+#: is removed by the next publish: far longer than any publish takes.
+STALE_SECONDS = 24 * 3600
+#: What publishing stages under ``_staging`` (checkpoints, under ``checkpoint``, are not its).
+STAGED_PREFIXES = ("version-", "counts-", "LATEST-", f"{ML_METADATA}-")
+
+
+def sweep_staging(spark: SparkSession, fs: HadoopFS, path: str, older_than: float = STALE_SECONDS) -> list[str]:
+    """Remove what killed publishes left under ``path/_staging`` (staged versions, counts tables,
+    pointers) once older than ``older_than`` seconds; returns their names. A counts table that a
+    published version still names (its move in was interrupted; reading that version moves it)
+    is kept."""
+    staging = f"{path}/{STAGING}"
+    names = [n for n in fs.list_names(staging) if n.startswith(STAGED_PREFIXES)]
+    if not names:
+        return []
+    pending = set()
+    for version in published_versions(spark, path):
+        try:
+            pending.add(json.loads(fs.read_text(f"{version_path(path, version)}/{METADATA}")).get("counts_table"))
+        except Exception:  # unreadable metadata: its reader reports it
+            continue
+    swept = []
+    now = time.time()
+    for name in names:
+        try:
+            stale = now - fs.modified(f"{staging}/{name}") > older_than
+        except Exception:  # removed meanwhile by another writer
+            continue
+        if stale and name not in pending:
+            fs.delete(f"{staging}/{name}")
+            swept.append(name)
+    if swept:
+        log.info("removed %d leftover(s) of interrupted publishes from %s: %s", len(swept), staging,
+                 ", ".join(sorted(swept)[:5]))
+    return swept
 
 
 def drop_empty_staging(fs: HadoopFS, path: str) -> None:

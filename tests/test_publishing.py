@@ -3,6 +3,7 @@ or foreign file served, literal paths, readers told when retention removed their
 
 import json
 import os
+import time
 import subprocess
 import sys
 import textwrap
@@ -354,3 +355,31 @@ def test_words_differing_by_a_trailing_nul_keep_their_vectors(spark, tmp_path):
     sql.register(spark, str(out), name="nul")
     got = dict(spark.sql("SELECT word, nul_vector(word) FROM nul_vectors").collect())
     assert got["nul"] == [0.0, 1.0] and got["nul\x00"] == [1.0, 0.0]
+
+
+def test_leftovers_of_killed_publishes_are_swept_once_stale(spark, tmp_path):
+    """A writer killed while publishing leaves a staged version, counts table or pointer under
+    _staging: the next publish removes those older than a day, but not a counts table a
+    published version still names (its move in was interrupted) nor a checkpoint."""
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    staging = out / "_staging"
+    for name in ("version-dead0001", "counts-dead0002", "LATEST-dead0003", "counts-pending1"):
+        (staging / name).mkdir(parents=True)
+        (staging / name / "part-0.parquet").write_bytes(b"x")
+    (staging / "checkpoint" / "epoch-000001").mkdir(parents=True)
+    meta_path = out / "versions" / "000001" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["counts_table"] = "counts-pending1"
+    (meta_path.parent / ".metadata.json.crc").unlink()
+    meta_path.write_text(vector_table.metadata_text(meta, indent=2))
+    fresh = tmp_path / "model" / "_staging" / "version-live0004"
+    fresh.mkdir()
+    day_old = time.time() - vector_table.STALE_SECONDS - 60
+    for name in ("version-dead0001", "counts-dead0002", "LATEST-dead0003", "counts-pending1", "checkpoint"):
+        os.utime(staging / name, (day_old, day_old))
+    fs = vector_table.HadoopFS(spark, str(out))
+    swept = vector_table.sweep_staging(spark, fs, str(out))
+    assert sorted(swept) == ["LATEST-dead0003", "counts-dead0002", "version-dead0001"]
+    assert sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) == [
+        "checkpoint", "counts-pending1", "version-live0004"]
