@@ -264,7 +264,10 @@ def summarize_count_batches(batches: Iterable, min_count: int, all_words: int = 
             yield rows(kept)
         if rest is not None and kept.num_rows < batch.num_rows:
             held += batch.num_rows - kept.num_rows
-            rest = rest + [batch.filter(pc.less(counts, min_count))] if held <= all_words else None
+            if held <= all_words:
+                rest.append(batch.filter(pc.less(counts, min_count)))
+            else:
+                rest = None
     for part in rest or ():
         yield rows(part)
     yield pa.RecordBatch.from_arrays([pa.nulls(1, pa.string()), pa.array([tokens], pa.int64()),

@@ -34,7 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from . import combine, executor, faults, stratified
 from .checkpoint import Checkpoints
 from .config import TrainConfig
-from .corpus import (CorpusInput, EncodedCorpus, InputError, build_vocabulary, count_vocabulary, encode_corpus,
+from .corpus import (CorpusInput, EncodedCorpus, InputError, count_vocabulary, encode_corpus,
                      word_counts)
 from .errors import UserError
 from .kernel import KernelParams
@@ -169,8 +169,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
                  started: float,
                  on_epoch: Callable[[dict], None] | None, checkpoints: Checkpoints | None,
                  all_words: int = 0) -> TrainResult:
-    vocab, every = count_vocabulary(corpus, cfg, counts, all_words) if counts is not None else \
-        (build_vocabulary(corpus, cfg), None)
+    vocab, every = count_vocabulary(corpus, cfg, counts, all_words if counts is not None else 0)
     counted = time.perf_counter()
     if len(vocab) == 0:
         raise InputError(

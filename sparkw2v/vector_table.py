@@ -272,24 +272,21 @@ def resolve(spark: SparkSession, path: str) -> str:
     except Exception:  # unreadable pointer (e.g. a checksum error): the newest version decides
         pass
     newest = versions[-1]
-    if hinted in versions and hinted != newest and not _files_in_place(fs, version_path(path, newest)):
+    if hinted in versions and hinted != newest and not _files_in_place(spark, version_path(path, newest)):
         return version_path(path, hinted)
     return version_path(path, newest)
 
 
-def _files_in_place(fs: HadoopFS, directory: str) -> bool:
-    """Whether every data file ``directory``'s metadata lists is there with its size (no hashing:
-    telling a finished version from one still being copied into place is all this is for)."""
+def _files_in_place(spark: SparkSession, directory: str) -> bool:
+    """Whether ``directory`` holds exactly the files its metadata lists, with their sizes (no
+    hashing: telling a finished version from one still being copied into place is all this is for)."""
     try:
-        recorded = json.loads(fs.read_text(f"{directory}/{METADATA}")).get("files")
-    except Exception:
+        meta = _read_json(HadoopFS(spark, directory), f"{directory}/{METADATA}")
+        tables = tuple(sorted({name.split("/", 1)[0] for name in meta.get("files") or {}}))
+        verify_tables(spark, directory, meta, tables, digests=False)
+    except Exception:  # unreadable, or a file missing or of another size
         return False
-    if recorded is None:
-        return True
-    tables = {name.split("/", 1)[0] for name in recorded}
-    found = {f"{table}/{name}": size for table in tables
-             for name, size in fs.data_files(f"{directory}/{table}").items()}
-    return all(found.get(name) == entry.get("bytes") for name, entry in recorded.items())
+    return True
 
 
 def is_model(spark: SparkSession, path: str) -> bool:
@@ -531,8 +528,9 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
         describe_job(spark, None)
     # The newest number now, not necessarily this run's (another writer may have published since):
     # this narrows, and readers' file check closes, the window in which LATEST names an older version.
-    _point_latest(fs, path, max([version, *published_versions(spark, path)]))
-    for old in published_versions(spark, path)[:-max(1, keep_versions)]:
+    published = published_versions(spark, path)
+    _point_latest(fs, path, max([version, *published]))
+    for old in published[:-max(1, keep_versions)]:
         fs.delete(version_path(path, old))
     sweep_staging(spark, fs, path)
     drop_empty_staging(fs, path)
@@ -699,7 +697,7 @@ def drop_empty_staging(fs: HadoopFS, path: str) -> None:
 
 def _point_latest(fs: HadoopFS, path: str, version: int) -> None:
     """Make ``LATEST`` name ``version``. Not atomic on every filesystem, and need not be:
-    readers take the newest complete version, not ``LATEST``."""
+    readers pass over a ``LATEST`` left behind (:func:`resolve`)."""
     tmp = f"{path}/{STAGING}/LATEST-{uuid.uuid4().hex[:8]}"
     for attempt in range(3):  # another writer may remove an empty _staging as the file is made
         try:
@@ -863,10 +861,11 @@ def read_metadata(spark: SparkSession, path: str) -> dict:
     return meta
 
 
-def verify_tables(spark: SparkSession, directory: str, meta: dict, tables: tuple[str, ...]) -> None:
+def verify_tables(spark: SparkSession, directory: str, meta: dict, tables: tuple[str, ...],
+                  digests: bool = True) -> None:
     """Check that ``tables`` of the version at ``directory`` hold exactly the files its
-    metadata lists, with their sizes and SHA-256; :class:`DamagedModelError` names the first
-    file that differs. Versions written before file lists were recorded are not checked."""
+    metadata lists, with their sizes and (``digests``) SHA-256; :class:`DamagedModelError` names
+    the first file that differs. Versions written before file lists were recorded are not checked."""
     recorded = meta.get("files")
     if recorded is None:
         if int(meta.get("format_version") or 0) >= 2:  # the format that lists them: the list was removed
@@ -888,8 +887,8 @@ def verify_tables(spark: SparkSession, directory: str, meta: dict, tables: tuple
             if found[name] != entry["bytes"]:
                 raise DamagedModelError(f"{file} is damaged: {found[name]} bytes, but {entry['bytes']} were "
                                         "written (truncated or replaced)")
-            if "sha256" not in entry:   # sizes only: its reader checks Parquet's page checksums instead
-                continue
+            if not digests or "sha256" not in entry:   # sizes only (a blocks table's reader checks
+                continue                                 # Parquet's page checksums instead)
             try:
                 digest = fs.sha256(file)
             except Exception as exc:  # a Hadoop ChecksumException, an I/O error
