@@ -117,4 +117,5 @@ def _fail(message: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from sparkw2v.cli import run
+    run(command=main)

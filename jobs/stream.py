@@ -5,7 +5,7 @@ Takes exactly the arguments of ``sparkw2v stream``.
 
 import sys
 
-from sparkw2v.cli import main
+from sparkw2v.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main(["stream", *sys.argv[1:]]))
+    run(["stream", *sys.argv[1:]])

@@ -5,7 +5,7 @@ Takes exactly the arguments of ``sparkw2v train``.
 
 import sys
 
-from sparkw2v.cli import main
+from sparkw2v.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main(["train", *sys.argv[1:]]))
+    run(["train", *sys.argv[1:]])

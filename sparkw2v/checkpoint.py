@@ -213,9 +213,12 @@ class Checkpoints:
         expected = (len(vocab), cfg.vector_size)
         for name, matrix in (("input", checkpoint.w_in), ("output", checkpoint.w_out)):
             shape = None if matrix is None else tuple(matrix.shape)
+            if shape is None:
+                raise ResumeError(f"cannot resume from {self.root}: its {name} vectors are missing (the "
+                                  "checkpoint is damaged); run without --resume to start over")
             if shape != expected:
                 raise ResumeError(f"cannot resume from {self.root}: its {name} vectors are "
-                                  f"{'missing' if shape is None else '%d x %d' % shape}, but this run needs "
+                                  f"{shape[0]} x {shape[1]}, but this run needs "
                                   f"{expected[0]} x {expected[1]} (vocabulary x vector_size); the checkpoint "
                                   "does not belong to this run. Run without --resume to start over")
 

@@ -16,7 +16,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Sequence
+import traceback
+from typing import Callable, NoReturn, Sequence
 
 from . import __version__
 from .config import NOT_STREAM_FIELDS, ConfigError, StreamConfig, TrainConfig
@@ -513,5 +514,26 @@ def _as_flags(message: str, args: argparse.Namespace) -> str:
     return message
 
 
+def run(argv: Sequence[str] | None = None, command: Callable[[Sequence[str] | None], int] = main) -> NoReturn:
+    """The ``sparkw2v`` program (and ``python -m sparkw2v``, ``jobs/*.py``): ``command``, then
+    the process ends with its exit code without Python's finalization. With Spark's gateway still
+    open, Py4J's connection finalizers can abort the interpreter at exit ("Fatal Python error:
+    PyThreadState_Get", exit 134) after the command has succeeded or failed; the driver's JVM
+    ends by itself when its stdin closes, as it does after a normal exit."""
+    try:
+        code = command(argv)
+    except SystemExit as exc:  # argparse's usage errors and --help
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    except BaseException:  # a bug's traceback (or any error with --verbose), as Python prints it
+        traceback.print_exc()
+        code = 1
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

@@ -33,7 +33,9 @@ class AliasedParams(Params):
     def _translate(self, extra: Any) -> Any:
         if not isinstance(extra, dict):
             return extra
-        return {self._canonical(p) if isinstance(p, Param) else p: v for p, v in extra.items()}
+        # Another stage's Params (a Pipeline hands every stage the whole map) are left as they are.
+        return {self._canonical(p) if isinstance(p, Param) and p.parent == self.uid else p: v
+                for p, v in extra.items()}
 
     # Every read (isSet, isDefined, hasDefault, getOrDefault, explainParam) resolves through here.
     def _resolveParam(self, param: str | Param) -> Param:

@@ -145,6 +145,16 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             self._set(outputCol=output)
         return self
 
+    def copy(self, extra: dict | None = None) -> "Word2Vec":
+        """A copy with ``extra``'s values (this estimator's Params; others are ignored, as pyspark
+        does), validated together as :meth:`setParams` does, so ``fit(df, {w.vectorSize: 0})``
+        and grids name a bad value as they gave it."""
+        if not isinstance(extra, dict):
+            return super().copy(extra)
+        own = {p: v for p, v in extra.items() if isinstance(p, Param) and p.parent == self.uid}
+        that = super().copy({p: v for p, v in extra.items() if p not in own})
+        return that.setParams(**{p.name: v for p, v in own.items()}) if own else that
+
     def _set(self, **kwargs: Any) -> "Word2Vec":
         # As pyspark.ml's type converters do: 10.0 or np.int64(10) for vectorSize, 1 for stepSize.
         return super()._set(**{k: convert_number(MLLIB_ALIASES.get(k, k), v) for k, v in kwargs.items()})

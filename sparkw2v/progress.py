@@ -48,7 +48,9 @@ class Phase:
     def status(self, now: float, previous_seconds: float | None) -> str:
         """``epoch 2/5: 3/8 tasks, 310K words/s, ETA 12s`` (the parts known so far)."""
         elapsed = now - self.started
-        parts = [f"{self.done}/{self.tasks} tasks" if self.tasks else "starting", format_seconds(elapsed)]
+        # A task reports only when it ends: an epoch's few long tasks show as running until then.
+        tasks = f"{self.done}/{self.tasks} tasks" if self.done else f"{self.tasks} tasks running"
+        parts = [tasks if self.tasks else "starting", format_seconds(elapsed)]
         fraction = self.done / self.tasks if self.tasks else 0.0
         if self.words and fraction > 0:
             parts.append(f"{format_count(self.words * fraction / max(elapsed, 1e-9))} words/s")

@@ -34,7 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from . import combine, executor, faults, stratified
 from .checkpoint import Checkpoints
 from .config import TrainConfig
-from .corpus import (CorpusInput, EncodedCorpus, InputError, count_vocabulary, encode_corpus,
+from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, count_vocabulary, encode_corpus,
                      word_counts)
 from .errors import UserError
 from .kernel import KernelParams
@@ -178,11 +178,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
             "give more text" if vocab.corpus_words else "the input holds no words (empty or all null)")
     log.info("vocabulary: %d words (of %d distinct, %d corpus words)", len(vocab), vocab.distinct_words,
              vocab.corpus_words)
-    undecoded = [w for w in vocab.words if "\ufffd" in w]
-    if undecoded:  # Spark reads text as UTF-8 and puts U+FFFD where bytes are not
-        log.warning("%d vocabulary words hold bytes that are not UTF-8 (read as U+FFFD, e.g. %r): the input is "
-                    "probably in another encoding; convert it to UTF-8 (iconv -f latin1 -t utf-8) to train those "
-                    "words as written", len(undecoded), undecoded[0])
+    check_decoded(vocab, cfg)
     num_shards = cfg.num_partitions or spark.sparkContext.defaultParallelism
     concurrent = shards_at_once(cfg, spark.sparkContext, num_shards)
     check_memory(spark.sparkContext.getConf(), len(vocab), cfg.vector_size)

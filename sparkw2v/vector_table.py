@@ -320,11 +320,14 @@ def _check_creatable(fs: HadoopFS, path: str) -> None:
     cannot be made: its nearest existing ancestor must be a directory this process can write."""
     if not fs.is_local(path):
         return
-    local = unquote(urlsplit(fs.uri(path)).path)
-    ancestor = os.path.dirname(local.rstrip("/"))
+    local = unquote(urlsplit(fs.uri(path)).path).rstrip("/")
+    ancestor = local
     while ancestor and not os.path.lexists(ancestor):
         ancestor = os.path.dirname(ancestor)
     ancestor = ancestor or "/"
+    if not os.path.exists(ancestor):  # a symbolic link to nothing: nothing can be made through it
+        raise OutputPathError(f"output {path} cannot be made: {ancestor} is a symbolic link to "
+                              f"{os.readlink(ancestor)}, which does not exist")
     if not os.path.isdir(ancestor):
         raise OutputPathError(f"output {path} cannot be made: {ancestor} is not a directory")
     try:

@@ -77,7 +77,11 @@ def test_a_master_spark_refuses_is_one_line_naming_it(tmp_path):
     assert done.stderr.strip().splitlines()[-1] == ("sparkw2v: error: Spark did not start with master 'local[0]': "
                                                     "org.apache.spark.SparkException: Asked to run locally with 0 "
                                                     "threads")
+    assert "Fatal Python error" not in done.stderr
     assert not (tmp_path / "m").exists()
+    usage = subprocess.run([sys.executable, "-m", "sparkw2v", "train", "--no-such-flag"], capture_output=True,
+                           text=True, timeout=60)                # argparse's exit code and usage come through
+    assert usage.returncode == 2 and "unrecognized arguments: --no-such-flag" in usage.stderr
 
 
 def test_conf_pairs_are_parsed_and_bad_ones_refused(capsys):
@@ -202,6 +206,8 @@ def test_live_line_and_summary_text():
     assert phase.status(10.0, None) == "epoch 2/5: 1/4 tasks, 10.0s, 25K words/s, ETA 30.0s"
     waiting = progress.Phase("epoch 3/5", "t", words=None, started=0.0)
     assert waiting.status(2.0, 12.0) == "epoch 3/5: starting, 2.0s, ETA ~10.0s"
+    waiting.tasks = 2                                          # tasks report only when they end
+    assert waiting.status(4.0, 12.0) == "epoch 3/5: 2 tasks running, 4.0s, ETA ~8.0s"
     assert progress.format_seconds(125) == "2m05s" and progress.format_seconds(7300) == "2h01m"
     text = report.summary({"version": 3, "vocab_size": 10, "vector_size": 4, "history": [], "evaluation":
                            {"wordsim_spearman": 0.5}}, "m/versions/000003")
@@ -244,6 +250,13 @@ def test_an_output_that_cannot_be_made_fails_before_training(spark, tmp_path, ca
     err = capsys.readouterr().err
     assert f"output {corpus / 'sub'} cannot be made: {corpus} is not a directory" in err, err
     assert "vocabulary" not in err                                      # nothing was counted
+    for link in (tmp_path / "dangling", tmp_path / "dangling-parent"):  # a symbolic link to nothing
+        link.symlink_to(tmp_path / "gone")
+    for output in (tmp_path / "dangling", tmp_path / "dangling-parent" / "m"):
+        assert main(["train", "--input", str(corpus), "--output", str(output), *RUN]) == 2
+        err = capsys.readouterr().err
+        assert f"is a symbolic link to {tmp_path / 'gone'}, which does not exist" in err, err
+        assert "vocabulary" not in err
 
 
 def test_export_refuses_one_file_for_vectors_and_counts(trained, tmp_path, capsys):

@@ -273,6 +273,13 @@ def test_mllib_names_are_validated_and_named_in_errors():
         Word2Vec(outputCol=3)
     with pytest.raises(ConfigError, match="invalid minCount=-1"):
         Word2Vec(minCount=-1)
+    est = Word2Vec()                        # param maps given to fit and grids, as the caller named them
+    with pytest.raises(ConfigError, match=r"invalid vectorSize=-1: must be an integer >= 1"):
+        est.copy({est.vectorSize: -1})
+    with pytest.raises(ConfigError, match=r"invalid vector_size=-1"):
+        est.copy({est.vector_size: -1})
+    other = Word2Vec()                      # another stage's Params in the map are not this one's
+    assert est.copy({other.vectorSize: -1, est.maxIter: 3}).config.replace(epochs=5) == est.config
     assert Word2Vec(minCount=0).config.min_count == 0      # MLlib's guide uses 0: every word
 
 

@@ -169,6 +169,14 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "its input vectors are 16 x 9, but this run needs 16 x 8 (vocabulary x vector_size)" in err, err
     assert err.count("\n") == 1
+    # a checkpoint whose output vectors were deleted is damaged, not someone else's
+    import shutil
+    checkpoints.save(saved.epochs_done, saved.vocab, saved.w_in, saved.w_out,
+                     TrainConfig.from_mapping(saved.parameters), saved.history, saved.shards, saved.concurrent)
+    shutil.rmtree(next((out / "_staging" / "checkpoint").glob("epoch-*")) / "output_vectors")
+    assert main(["train", *args, "--resume", "--overwrite", *RUN]) == 2
+    err = capsys.readouterr().err
+    assert "output" in err and "missing" in err and "belong" not in err and err.count("\n") == 1, err
 
 
 def test_failed_publish_leaves_previous_version_intact(spark, tmp_path, monkeypatch):

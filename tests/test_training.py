@@ -215,6 +215,15 @@ def test_text_that_is_not_utf8_is_trained_with_a_warning_naming_a_word(spark, tm
     assert any("hold bytes that are not UTF-8" in m and "caf\ufffd" in m for m in caplog.messages), caplog.messages
 
 
+def test_a_compressed_file_read_as_text_is_refused_before_training(spark, tmp_path):
+    import gzip
+    corpus = tmp_path / "corpus.txt"            # gzip bytes under a name Spark reads as plain text
+    corpus.write_bytes(gzip.compress("\n".join(planted_lines(seed=3, sentences=2000)).encode()))
+    with pytest.raises(InputError, match=r"corpus.txt does not look like text: \d+% of its words hold bytes that "
+                                         r"are not UTF-8 text .*\.gz.*Nothing was trained"):
+        Word2Vec(input=str(corpus), **{**PLANTED, "min_count": 1, "epochs": 1}).fit_input(spark)
+
+
 def test_one_long_line_is_cut_into_sentences(spark, tmp_path):
     corpus = tmp_path / "one-line.txt"
     corpus.write_text(" ".join(planted_lines(seed=3, sentences=2000)) + "\n")   # 16,000 words, one line
