@@ -695,8 +695,8 @@ def project(fits: dict, speeds: dict, corpus: float, vocab: int, dims: list[int]
 #: (3,508,413 pairs from 955,285 words in one epoch of `sparkw2v train`).
 PAIRS_PER_WORD = 3.67
 #: The pair kernel's words/s as a share of the window kernel's, by pairs per step: Brown, side
-#: by side in one process, the mean of two runs of ``bench/pair_kernel.py --repeats 3``
-#: (BENCHMARKS.md, stratified "Speed").
+#: by side in one process, the mean of two runs of ``bench/pair_kernel.py --repeats 3`` on the
+#: Intel machine (BENCHMARKS.md, stratified "Speed"). ``--pair-share`` gives another machine's.
 PAIR_KERNEL_SHARE = {256: 0.40, 128: 0.38, 64: 0.33, 32: 0.25}
 #: A task's seconds per byte to load a broadcast model (0.44 s for 1M x 100, components).
 BROADCAST_LOAD_PER_BYTE = 0.55e-9
@@ -711,7 +711,8 @@ PROJECTED_EPOCHS = 5
 
 
 def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dims: list[int], cores: list[int],
-                       network: float, epochs: int = PROJECTED_EPOCHS) -> list[dict]:
+                       network: float, epochs: int = PROJECTED_EPOCHS,
+                       shares: dict[int, float] | None = None) -> list[dict]:
     """Epoch seconds of ``stratified.train_epoch`` on C cores (K = C blocks), term by term, the
     mean over a run of ``epochs`` epochs with a checkpoint after each but the last (what the
     default ``checkpoint_interval`` gives a run this size).
@@ -739,7 +740,7 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             g = stratified.output_blocks(k)   # sub-epochs per round; k // g tasks share an output block
             rounds = stratified.rounds_per_epoch(k, int(corpus), per_round=g)
             subs = rounds * g
-            share = PAIR_KERNEL_SHARE[stratified.step_pairs(k)]
+            share = (shares or PAIR_KERNEL_SHARE)[stratified.step_pairs(k)]
             pairs_task = 8.0 * PAIRS_PER_WORD * corpus / k
             # A stage chained inside a job (sub-epochs, group stages); each job adds job_fixed.
             stage = rates.get("stage_fixed", rates["job_fixed"]) + k * rates["driver_per_task"] \
@@ -856,7 +857,7 @@ def plot(results: dict, path: str) -> None:
         return
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
     ax = axes[0]
     shown = {}
     for r in results["components"]:
@@ -884,14 +885,20 @@ def plot(results: dict, path: str) -> None:
         for policy, style in (("default (spread)", "-"), ("1 per epoch", "--"), ("P per epoch", ":")):
             pts = [p for p in results["projection"] if p["dim"] == dim and p["policy"] == policy]
             ax.plot([p["cores"] for p in pts], [p["efficiency"] for p in pts], marker="o", linestyle=style,
-                    label=f"d={dim}, {policy}")
+                    label=f"d={dim}, averaging, {policy.replace('default (spread)', 'spread')}")
+    for dim in sorted({p["dim"] for p in results.get("stratified_projection", [])}):
+        pts = [p for p in results["stratified_projection"] if p["dim"] == dim]
+        line, = ax.plot([p["cores"] for p in pts], [p["efficiency_pair"] for p in pts], marker="D", linewidth=2,
+                        label=f"d={dim}, stratified (default from 4)")
+        ax.plot([p["cores"] for p in pts], [p["efficiency_window"] for p in pts], marker="d", linestyle="-.",
+                color=line.get_color(), label=f"d={dim}, stratified vs the window kernel")
     ax.axhline(0.8, color="grey", linewidth=0.8)
     ax.set_xscale("log", base=2)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("executor cores (= shards at once)")
     ax.set_ylabel("projected efficiency")
     ax.set_title(f"{results['corpus_words']:.0e} words, {results['project_vocab']:,}-word vocabulary", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.grid(alpha=0.3)
     fig.suptitle(f"Cost of a sync, measured {results['date']} ({results['machine']})", fontsize=10)
     fig.tight_layout()
@@ -941,6 +948,10 @@ def main(argv=None) -> int:
                              "projected vocabulary by the kernel part)")
     parser.add_argument("--share-from", type=int,
                         help="project stratified with output blocks shared from this many cores (default: the library's)")
+    parser.add_argument("--pair-share", metavar="STEP=SHARE,...",
+                        help="the pair kernel's words/s as a share of the window kernel's by pairs per step, as "
+                             "bench/pair_kernel.py prints them for this machine (default: the Intel machine's "
+                             + ", ".join(f"{k}={v}" for k, v in PAIR_KERNEL_SHARE.items()) + ")")
     parser.add_argument("--network-gbps", type=float, default=10.0,
                         help="assumed network bandwidth per machine for the projection (not measured here)")
     parser.add_argument("--driver-memory", default="16g", help="the projected cluster's spark.driver.memory")
@@ -1082,9 +1093,13 @@ def main(argv=None) -> int:
         if args.share_from:
             from sparkw2v import stratified
             stratified.SHARE_FROM = args.share_from
+        if args.pair_share:
+            results["pair_kernel_share"] = {int(k): float(v) for k, v in
+                                            (item.split("=") for item in args.pair_share.split(","))}
+        shares = {int(k): v for k, v in results.get("pair_kernel_share", PAIR_KERNEL_SHARE).items()}
         results["stratified_projection"] = project_stratified(
             rates, speeds, results["corpus_words"], results["project_vocab"], sorted(speeds),
-            [int(c) for c in args.project_cores.split(",")], results["network"])
+            [int(c) for c in args.project_cores.split(",")], results["network"], shares=shares)
         print("\nstratified skip-gram (rows kept on the executors):")
         print(report_stratified(results["stratified_projection"]))
     if args.json:
