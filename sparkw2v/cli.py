@@ -180,13 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _add_common(export)
 
-    imp = sub.add_parser("import", help="turn a word2vec C text or binary file into a model",
-                         description="Read a word2vec.c / gensim vector file (optionally .gz) and publish it "
-                                     "as a model (OUTPUT/versions/NNNNNN/). Without --vocab-counts the file's "
-                                     "row order is kept and counts are ranks (metadata.json says \"counts\": "
-                                     "\"rank\").")
-    imp.add_argument("--input", required=True, metavar="FILE",
-                     help="local word2vec file (.gz is decompressed)")
+    imp = sub.add_parser("import", help="turn a word2vec C text or binary file, or a Spark MLlib model, into a model",
+                         description="Read a word2vec.c / gensim vector file (optionally .gz), or a model directory "
+                                     "saved by Spark MLlib's Word2VecModel, and publish it as a model "
+                                     "(OUTPUT/versions/NNNNNN/). Without --vocab-counts the input's row order is kept "
+                                     "and counts are ranks (metadata.json says \"counts\": \"rank\").")
+    imp.add_argument("--input", required=True, metavar="PATH",
+                     help="a local word2vec file (.gz is decompressed), or a model directory saved by Spark MLlib's "
+                          "Word2VecModel (any path Spark reads)")
     kind = imp.add_mutually_exclusive_group()
     kind.add_argument("--binary", dest="binary", action="store_const", const=True, default=None,
                       help="the file is binary (default: detected from its first row)")
@@ -416,7 +417,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     spark = _session(args)
     location, n, d = import_model(spark, args.input, args.output, binary=args.binary,
                                   vocab_counts=args.vocab_counts, limit=args.limit, overwrite=args.overwrite)
-    counts = f"counts from {args.vocab_counts}" if args.vocab_counts else "counts are ranks (file order kept)"
+    counts = f"counts from {args.vocab_counts}" if args.vocab_counts else "counts are ranks (its order kept)"
     print(f"imported {n} words x {d} dims from {args.input} ({counts}); wrote {location}")
     return 0
 

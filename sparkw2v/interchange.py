@@ -1,4 +1,5 @@
-"""The original word2vec C formats: read and write ``.txt``/``.bin`` vector files.
+"""Vectors in other tools' formats: the original word2vec C files (read and written) and
+Spark MLlib's saved ``Word2VecModel`` directories (read).
 
 Both formats start with a header line ``"VOCAB_SIZE VECTOR_SIZE\\n"``. Then, per word:
 
@@ -19,6 +20,13 @@ model directories, which go through Spark.
 
 An optional vocabulary counts file (gensim's ``fvocab``, word2vec's ``-save-vocab``) holds
 ``word count`` per line; the vector formats themselves carry no counts.
+
+A model saved by Spark MLlib (``pyspark.ml.feature.Word2VecModel.save``) is a directory
+read through Spark, so it may be on any filesystem Spark reads: ``metadata/`` names its class
+and settings, ``data/`` is Parquet with one ``(word, vector)`` row per word (Spark 2.2 and
+later) or, as Spark 2.0-2.1 wrote it, one row of ``wordIndex`` and the concatenated
+``wordVectors``. It holds neither counts nor output weights (MLlib trains a hierarchical
+softmax and keeps no counts).
 """
 
 from __future__ import annotations
@@ -426,36 +434,114 @@ def export_model(spark: SparkSession, model_dir: str, output: str, binary: bool 
     return model.w_in.shape
 
 
+#: The JVM class Spark MLlib's saved model names in its ``metadata/``.
+MLLIB_MODEL = "org.apache.spark.ml.feature.Word2VecModel"
+
+
+def read_mllib_model(spark: SparkSession, path: str, limit: int | None = None) -> tuple[list[str], np.ndarray, dict]:
+    """Words, float32 vectors and saved settings (``paramMap``) of a model saved by Spark MLlib."""
+    from .vector_table import HadoopFS, _any_ml_metadata
+
+    meta = _any_ml_metadata(HadoopFS(spark, path), path.rstrip("/"))
+    if meta is None or meta.get("class") != MLLIB_MODEL:
+        raise FormatError(f"{path} is not a model saved by Spark MLlib's Word2Vec (its metadata/ names "
+                          f"{meta.get('class') if meta else 'no class'}, not {MLLIB_MODEL})")
+    try:
+        data = spark.read.parquet(f"{path.rstrip('/')}/data")
+        columns = set(data.columns)
+        if {"word", "vector"} <= columns:      # Spark 2.2 and later: a row per word
+            table = data.select("word", "vector").toArrow()
+            words = table.column("word").to_pylist()
+            lists = table.column("vector").combine_chunks()
+        elif {"wordIndex", "wordVectors"} <= columns:   # Spark 2.0 and 2.1: one row for the model
+            row = data.select("wordIndex", "wordVectors").head()
+            index = dict(row["wordIndex"])
+            words = sorted(index, key=index.get)
+            flat = np.asarray(row["wordVectors"], dtype=np.float32)
+            d = flat.size // max(1, len(words))
+            if d * len(words) != flat.size:
+                raise FormatError(f"{path}/data holds {flat.size} numbers for {len(words)} words")
+            matrix = flat.reshape(len(words), d)   # row i is the word whose index is i
+            lists = None
+        else:
+            raise FormatError(f"{path}/data has columns {', '.join(sorted(columns))}, not MLlib's (word, vector)")
+    except FormatError:
+        raise
+    except Exception as exc:  # an unreadable data/ (Spark's AnalysisException, a damaged Parquet file)
+        from .errors import first_line
+        raise FormatError(f"cannot read {path}/data: {first_line(exc)}") from None
+    if lists is not None:
+        lengths = np.diff(lists.offsets.to_numpy())
+        if lists.null_count or any(w is None for w in words):
+            raise FormatError(f"{path}/data has a null word or vector")
+        if lengths.size and (lengths != lengths[0]).any():
+            row = int(np.flatnonzero(lengths != lengths[0])[0])
+            raise FormatError(f"{path}/data: the vector of {words[row]!r} has {lengths[row]} numbers, the first "
+                              f"word's {lengths[0]}")
+        d = int(lengths[0]) if lengths.size else 0
+        matrix = lists.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(words), d)
+    if "" in words:  # MLlib keeps the empty token its Tokenizer makes of leading spaces; sparkw2v drops it
+        keep = [i for i, w in enumerate(words) if w]
+        log.warning("%s: left out the empty word '' (a token sparkw2v never trains)", path)
+        words, matrix = [words[i] for i in keep], matrix[keep]
+    if limit is not None:
+        words, matrix = words[:limit], matrix[:limit]
+    seen: dict[str, int] = {}
+    for row, word in enumerate(words):
+        _check_unique(path, seen, word, row, "data")
+    if not np.isfinite(matrix).all():
+        raise FormatError(f"{path}/data holds vectors that are not finite")
+    params = dict(meta.get("paramMap", {}))
+    log.info("read %d words x %d dims from %s (Spark MLlib %s)", len(words), matrix.shape[1] if matrix.ndim == 2 else 0,
+             path, meta.get("sparkVersion", "?"))
+    return words, np.ascontiguousarray(matrix, dtype=np.float32), params
+
+
+def is_mllib_model(spark: SparkSession, path: str) -> bool:
+    """Whether ``path`` is a directory holding a model saved by Spark MLlib's Word2Vec."""
+    from .vector_table import ml_class
+    return ml_class(spark, path.rstrip("/")) == MLLIB_MODEL   # None for a file or a missing path
+
+
 def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: bool | None = None,
                  vocab_counts: str | None = None, limit: int | None = None,
                  overwrite: bool = False) -> tuple[str, int, int]:
-    """Read a word2vec file into a new model directory; (its full path, words, dims).
+    """Read a word2vec file, or a model saved by Spark MLlib, into a new model directory;
+    (its full path, words, dims).
 
-    The file carries no counts. Without ``vocab_counts`` each word's count is its rank
+    Neither carries counts. Without ``vocab_counts`` each word's count is its rank
     from the end (``vocab_size - row``, as gensim does), so the model keeps the file's
-    order, and metadata.json says ``"counts": "rank"``. With ``vocab_counts`` the real
-    counts are used and every word needs one; rows are then ordered by count (ties by
-    word), the rule every model follows. The file holds no output weights; ``output_vectors``
-    are zeros, which is where word2vec.c starts them.
+    order (for MLlib's, the rows' order in ``data/``), and metadata.json says ``"counts":
+    "rank"``. With ``vocab_counts`` the real counts are used and every word needs one; rows
+    are then ordered by count (ties by word), the rule every model follows. Neither holds
+    output weights; ``output_vectors`` are zeros, which is where word2vec.c starts them.
     """
     from .vector_table import check_output, write_model
     from .vocabulary import Vocabulary
 
     check_output(spark, model_dir, overwrite)
-    words, matrix, binary = _read_word2vec(input_path, binary, limit, "strict")
+    if is_mllib_model(spark, input_path):
+        if binary is not None:
+            raise FormatError(f"{input_path} is a model saved by Spark MLlib, not a word2vec file: "
+                              "--binary and --text do not apply")
+        words, matrix, mllib_params = read_mllib_model(spark, input_path, limit)
+        source, kind = input_path, "spark-mllib"
+    else:
+        words, matrix, binary = _read_word2vec(input_path, binary, limit, "strict")
+        source, kind, mllib_params = os.path.abspath(input_path), "word2vec-binary" if binary else "word2vec-text", None
     n, d = matrix.shape
     if n == 0:
         raise FormatError(f"{input_path} holds no vectors")
-    meta = {"imported_from": os.path.abspath(input_path),
-            "import_format": "word2vec-binary" if binary else "word2vec-text",
-            "parameters": {"vector_size": d}}
+    meta = {"imported_from": source, "import_format": kind, "parameters": {"vector_size": d}}
+    if mllib_params is not None:
+        meta["imported_parameters"] = mllib_params  # MLlib's settings, under its names
     if limit is not None:
         meta["import_limit"] = limit
     if vocab_counts is None:
         counts = np.arange(n, 0, -1, dtype=np.int64)
         meta["counts"] = "rank"
-        meta["counts_note"] = ("word2vec files carry no counts: count = vocab_size - row, "
-                               "which keeps the file's order")
+        meta["counts_note"] = (f"{'Spark MLlib models' if mllib_params is not None else 'word2vec files'} carry no "
+                               "counts: count = vocab_size - row, which keeps the file's order")
     else:
         known = read_vocab_counts(vocab_counts)
         missing = [w for w in words if w not in known]
@@ -471,6 +557,7 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
         words, counts, matrix = [words[i] for i in order], counts[order], matrix[order]
     vocab = Vocabulary(tuple(words), counts, corpus_words=int(counts.sum()), distinct_words=n)
     # word2vec.c starts the output layer at zero too, so training could continue from here
-    meta["output_vectors"] = "zeros: word2vec files hold no output weights"
+    meta["output_vectors"] = f"zeros: {'Spark MLlib models' if mllib_params is not None else 'word2vec files'} " \
+                             "hold no output weights"
     location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite)
     return location, n, d

@@ -255,7 +255,8 @@ class _EstimatorReader(DefaultParamsReader):
         metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
         if metadata.get("class") == MLLIB_MODEL:
             raise InputError(f"{path} holds a model fitted by Spark MLlib's Word2Vec; load it with "
-                             "pyspark.ml.feature.Word2VecModel.load (sparkw2v reads its own vector tables)")
+                             "pyspark.ml.feature.Word2VecModel.load, or import its vectors as a sparkw2v model "
+                             f"(sparkw2v import --input {path} --output MODEL)")
         if metadata.get("class") != MLLIB_ESTIMATOR:
             return super().load(path)
         try:
@@ -568,9 +569,12 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             location = vector_table.resolve(spark, path)
         except FileNotFoundError:
             if vector_table.ml_class(spark, path) in (MLLIB_MODEL, MLLIB_ESTIMATOR):
-                raise InputError(f"{path} was saved by Spark MLlib ({vector_table.ml_class(spark, path)}), not "
-                                 "sparkw2v: load it with pyspark.ml.feature's classes, or train it again with "
-                                 "sparkw2v (Word2Vec.load reads an MLlib estimator's settings)") from None
+                cls_name = vector_table.ml_class(spark, path)
+                hint = (f"import its vectors as a sparkw2v model (sparkw2v import --input {path} --output MODEL), "
+                        "or " if cls_name == MLLIB_MODEL else "")
+                raise InputError(f"{path} was saved by Spark MLlib ({cls_name}), not sparkw2v: {hint}load it with "
+                                 "pyspark.ml.feature's classes, or train again with sparkw2v (Word2Vec.load reads "
+                                 "an MLlib estimator's settings)") from None
             raise
         model = cls(loaded=vector_table.read_model(spark, location))
         model._source = location

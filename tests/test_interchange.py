@@ -1,4 +1,5 @@
-"""word2vec C formats: round trips, gensim in both directions, malformed files, CLI export/import."""
+"""word2vec C formats: round trips, gensim in both directions, malformed files, CLI export/import;
+models saved by Spark MLlib imported."""
 
 import gzip
 import json
@@ -236,3 +237,38 @@ def test_cli_import_reports_missing_and_garbled_input_in_one_line(spark, tmp_pat
     assert "line 3: expected a word and 3 numbers, got 2" in err and err.count("\n") == 1
     assert main(["import", "--input", str(garbled), "--output", out, "--limit", "0"]) == 2
     assert "--limit must be at least 1" in capsys.readouterr().err
+
+
+def _mllib_directory(path, data) -> str:
+    """A model directory as Spark MLlib's Word2VecModel.save lays it out, with the Arrow table
+    ``data`` as data/."""
+    import pyarrow.parquet as pq
+    (path / "metadata").mkdir(parents=True)
+    (path / "metadata" / "part-00000").write_text(json.dumps(
+        {"class": "org.apache.spark.ml.feature.Word2VecModel", "sparkVersion": "2.1.0", "uid": "w2v_1",
+         "paramMap": {"vectorSize": 3}}) + "\n")
+    (path / "data").mkdir()
+    pq.write_table(data, str(path / "data" / "part-00000.parquet"))
+    return str(path)
+
+
+def test_models_saved_by_older_and_newer_spark_mllib_import(spark, tmp_path):
+    import pyarrow as pa
+    from sparkw2v.interchange import read_mllib_model
+    vectors = np.arange(9, dtype=np.float32).reshape(3, 3)
+    # Spark 2.0-2.1: one row, the words' indices and their vectors concatenated in index order
+    old = _mllib_directory(tmp_path / "old", pa.table({
+        "wordIndex": pa.array([[("b", 1), ("c", 2), ("a", 0)]], pa.map_(pa.string(), pa.int32())),
+        "wordVectors": pa.array([vectors.ravel().tolist()], pa.list_(pa.float32()))}))
+    words, matrix, params = read_mllib_model(spark, old)
+    assert words == ["a", "b", "c"] and params == {"vectorSize": 3}
+    np.testing.assert_array_equal(matrix, vectors)
+    # Spark 2.2 and later: a row per word; vectors of unequal length are refused naming the word
+    ragged = _mllib_directory(tmp_path / "ragged", pa.table({
+        "word": ["x", "y"], "vector": pa.array([[1.0, 2.0], [3.0]], pa.list_(pa.float32()))}))
+    with pytest.raises(FormatError, match="the vector of 'y' has 1 numbers, the first word's 2"):
+        read_mllib_model(spark, ragged)
+    repeated = _mllib_directory(tmp_path / "repeated", pa.table({
+        "word": ["x", "x"], "vector": pa.array([[1.0], [3.0]], pa.list_(pa.float32()))}))
+    with pytest.raises(FormatError, match="word 'x' repeats row 1"):
+        read_mllib_model(spark, repeated)

@@ -251,11 +251,32 @@ def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spar
     MLlibWord2Vec(seed=-3, inputCol="sentence").save(str(tmp_path / "negative"))
     with pytest.raises(ConfigError, match=r"negative \(saved by Spark MLlib's Word2Vec\): invalid seed=-3"):
         Word2Vec.load(str(tmp_path / "negative"))
-    mllib.fit(doc).save(str(tmp_path / "model"))
-    with pytest.raises(InputError, match=r"saved by Spark MLlib \(org.apache.spark.ml.feature.Word2VecModel\)"):
+    fitted = mllib.fit(doc)
+    fitted.save(str(tmp_path / "model"))
+    with pytest.raises(InputError, match=r"saved by Spark MLlib \(org.apache.spark.ml.feature.Word2VecModel\), "
+                                         r"not sparkw2v: import its vectors .*sparkw2v import --input"):
         Word2VecModel.load(str(tmp_path / "model"))
-    with pytest.raises(InputError, match="fitted by Spark MLlib"):
+    with pytest.raises(InputError, match="fitted by Spark MLlib.*sparkw2v import"):
         Word2Vec.load(str(tmp_path / "model"))
+
+    # ... and its vectors import as a sparkw2v model: the same vectors, the same neighbours
+    from sparkw2v.cli import main
+    assert main(["import", "--input", str(tmp_path / "model"), "--output", str(tmp_path / "imported")]) == 0
+    imported = Word2VecModel.load(str(tmp_path / "imported"))
+    theirs = {r["word"]: np.array(r["vector"].toArray(), np.float32) for r in fitted.getVectors().collect()}
+    assert "" in theirs                     # MLlib's token of a leading space, which sparkw2v leaves out
+    del theirs[""]
+    assert sorted(imported.wv.words) == sorted(theirs)
+    for word, vector in theirs.items():
+        np.testing.assert_array_equal(imported.wv[word], vector)
+    word = imported.wv.words[0]
+    ours = [w for w, _ in imported.wv.most_similar(word, topn=3)]
+    assert ours == [r["word"] for r in fitted.findSynonyms(word, 4).collect() if r["word"]][:3]
+    meta = imported.training_metadata()
+    assert meta["import_format"] == "spark-mllib" and meta["imported_parameters"]["vectorSize"] == 4
+    assert main(["import", "--input", str(tmp_path / "model"), "--output", str(tmp_path / "x"), "--binary"]) == 2
+    assert main(["import", "--input", str(tmp_path / "est"), "--output", str(tmp_path / "x")]) == 2  # an estimator
+    assert not (tmp_path / "x").exists()
 
 
 def test_mllib_names_are_validated_and_named_in_errors():
