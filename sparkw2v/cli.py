@@ -9,6 +9,7 @@ and defaults live in one place. Settings come from the defaults, then
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import logging
 import os
@@ -517,19 +518,26 @@ def _as_flags(message: str, args: argparse.Namespace) -> str:
 
 def run(argv: Sequence[str] | None = None, command: Callable[[Sequence[str] | None], int] = main) -> NoReturn:
     """The ``sparkw2v`` program (and ``python -m sparkw2v``, ``jobs/*.py``): ``command``, then
-    the process ends with its exit code without Python's finalization. With Spark's gateway still
-    open, Py4J's connection finalizers can abort the interpreter at exit ("Fatal Python error:
+    the process ends with its exit code (as ``sys.exit`` gives it) after the ``atexit``
+    functions, without the rest of Python's finalization. With Spark's gateway still open,
+    Py4J's connection finalizers can abort the interpreter there ("Fatal Python error:
     PyThreadState_Get", exit 134) after the command has succeeded or failed; the driver's JVM
     ends by itself when its stdin closes, as it does after a normal exit."""
     try:
         code = command(argv)
     except SystemExit as exc:  # argparse's usage errors and --help
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        if exc.code is not None and not isinstance(exc.code, int):
-            print(exc.code, file=sys.stderr)
+        code = exc.code
+    except KeyboardInterrupt:  # a command without its own handler (jobs/query.py): the shell's code for it
+        print("interrupted", file=sys.stderr)
+        code = 130
     except BaseException:  # a bug's traceback (or any error with --verbose), as Python prints it
         traceback.print_exc()
         code = 1
+    if not isinstance(code, int):  # as sys.exit: None is success, anything else is printed and fails
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    atexit._run_exitfuncs()  # what registered to run at exit (pyspark's profiler dumps, coverage) still runs
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

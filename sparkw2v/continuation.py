@@ -58,7 +58,7 @@ from pyspark.sql import functions as F
 
 from . import vector_table
 from .config import TrainConfig
-from .corpus import CorpusInput, InputError, reading_input, word_counts
+from .corpus import CorpusInput, InputError, check_decoded, reading_input, word_counts
 from .memory import check_memory
 from .session import describe_job
 from .training import TrainResult, shards_at_once, train_encoded
@@ -327,6 +327,8 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
         run_cfg = cfg.replace(alpha=alpha, min_alpha=min(cfg.min_alpha, alpha),
                               seed=int(np.random.SeedSequence([cfg.seed, round_key]).generate_state(1)[0] >> 1))
         try:
+            trained = [w for w in vocab.words if batch_counts.get(w, 0) > 0]   # the new text's kept words
+            check_decoded(Vocabulary(tuple(trained), np.array([batch_counts[w] for w in trained], np.int64)), cfg)
             result = _train(spark, corpus, vocab, batch_counts, w_in, w_out, run_cfg, label)
         except BaseException:
             counts.unpersist()

@@ -267,11 +267,18 @@ def count_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | 
 
 
 #: Share of the kept corpus words whose word holds bytes that are not UTF-8 text (read as U+FFFD)
-#: or control characters, from which the input is refused as not text. Compressed and columnar
-#: files read as text score 0.7-0.8 (gzip, bzip2, zstd, snappy Parquet); text in Latin-1 stays
-#: well below (its accented words only).
+#: or C0 control characters, from which the input is refused as not text. Compressed and
+#: columnar files read as text score 0.7-0.8 (gzip, bzip2, zstd, snappy Parquet); text in
+#: Latin-1 stays well below (its accented words only). C1 controls (U+0080-U+009F) are valid
+#: UTF-8 and left out: text decoded twice (UTF-8 read as Latin-1, then saved) is full of them
+#: and still trains one word per word.
 NOT_TEXT_SHARE = 0.5
-_NOT_TEXT = r"[\x{fffd}\x00-\x08\x0e-\x1f\x7f-\x9f]"
+_NOT_TEXT = r"[\x{fffd}\x00-\x08\x0e-\x1f\x7f]"
+_UNDECODED = r"\x{fffd}"
+
+
+def _matching(words: tuple[str, ...], pattern: str) -> np.ndarray:
+    return pc.match_substring_regex(pa.array(words, pa.string()), pattern).to_numpy(zero_copy_only=False)
 
 
 def check_decoded(vocab: Vocabulary, cfg: TrainConfig) -> None:
@@ -279,12 +286,11 @@ def check_decoded(vocab: Vocabulary, cfg: TrainConfig) -> None:
     nonsense without complaint); warn when some words are not UTF-8 (another encoding)."""
     if not len(vocab):
         return
-    undecoded = pc.match_substring_regex(pa.array(vocab.words, pa.string()), _NOT_TEXT).to_numpy(
-        zero_copy_only=False)
-    if not undecoded.any():
+    not_text = _matching(vocab.words, _NOT_TEXT)
+    if not not_text.any():
         return
-    share = float(vocab.counts[undecoded].sum()) / float(vocab.counts.sum())
-    example = vocab.words[int(undecoded.argmax())]
+    share = float(vocab.counts[not_text].sum()) / float(vocab.counts.sum())
+    example = vocab.words[int(not_text.argmax())]
     if share >= NOT_TEXT_SHARE:
         source = cfg.input or cfg.input_table or "the input"
         hint = (f"a compressed file whose name lacks its extension (.gz, .bz2, .zst), or a binary file (for Parquet "
@@ -292,9 +298,11 @@ def check_decoded(vocab: Vocabulary, cfg: TrainConfig) -> None:
         raise InputError(f"{source} does not look like text: {share:.0%} of its words hold bytes that are not "
                          f"UTF-8 text (e.g. {example!r}); is it {hint}? Text in another encoding: convert it to "
                          "UTF-8 (iconv -f latin1 -t utf-8). Nothing was trained")
-    log.warning("%d vocabulary words hold bytes that are not UTF-8 (read as U+FFFD, e.g. %r): the input is "
-                "probably in another encoding; convert it to UTF-8 (iconv -f latin1 -t utf-8) to train those "
-                "words as written", int(undecoded.sum()), example)
+    undecoded = _matching(vocab.words, _UNDECODED)   # control characters alone say nothing of the encoding
+    if undecoded.any():
+        log.warning("%d vocabulary words hold bytes that are not UTF-8 (read as U+FFFD, e.g. %r): the input is "
+                    "probably in another encoding; convert it to UTF-8 (iconv -f latin1 -t utf-8) to train those "
+                    "words as written", int(undecoded.sum()), vocab.words[int(undecoded.argmax())])
 
 
 @dataclass

@@ -43,13 +43,14 @@ class Phase:
     expected_tasks: int | None = None  # when known: jobs over a long lineage list skipped stages too
     tasks: int = 0
     done: int = 0
+    running: int = 0
     last_log: float = field(default=0.0)
 
     def status(self, now: float, previous_seconds: float | None) -> str:
         """``epoch 2/5: 3/8 tasks, 310K words/s, ETA 12s`` (the parts known so far)."""
         elapsed = now - self.started
-        # A task reports only when it ends: an epoch's few long tasks show as running until then.
-        tasks = f"{self.done}/{self.tasks} tasks" if self.done else f"{self.tasks} tasks running"
+        # A task reports only when it ends: until then an epoch's few long tasks show as running.
+        tasks = f"{self.done}/{self.tasks} tasks" if self.done else f"{self.running} of {self.tasks} tasks running"
         parts = [tasks if self.tasks else "starting", format_seconds(elapsed)]
         fraction = self.done / self.tasks if self.tasks else 0.0
         if self.words and fraction > 0:
@@ -169,7 +170,7 @@ def _untag(sc, tag: str) -> None:
 def _count_tasks(sc, phase: Phase) -> None:
     """Tasks of the phase's stages that ran or run (skipped stages do not count)."""
     tracker = sc.statusTracker()
-    total = done = 0
+    total = done = running = 0
     for job_id in sc._jsc.sc().statusTracker().getJobIdsForTag(phase.tag):
         job = tracker.getJobInfo(job_id)
         for stage_id in (job.stageIds if job else ()):
@@ -179,7 +180,9 @@ def _count_tasks(sc, phase: Phase) -> None:
                 continue
             total += stage.numTasks
             done += stage.numCompletedTasks
+            running += stage.numActiveTasks
     phase.tasks, phase.done = phase.expected_tasks or max(phase.tasks, total), max(phase.done, done)
+    phase.running = running
 
 
 def format_seconds(seconds: float) -> str:

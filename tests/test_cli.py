@@ -84,6 +84,15 @@ def test_a_master_spark_refuses_is_one_line_naming_it(tmp_path):
     assert usage.returncode == 2 and "unrecognized arguments: --no-such-flag" in usage.stderr
 
 
+@pytest.mark.parametrize("ending, code", [("raise KeyboardInterrupt", 130), ("return None", 0), ("return 3", 3),
+                                          ("raise SystemExit('no')", 1), ("raise RuntimeError('bug')", 1)])
+def test_the_program_ends_with_its_commands_exit_code_after_atexit(ending, code):
+    script = ("import atexit\nfrom sparkw2v.cli import run\natexit.register(print, 'atexit ran')\n"
+              f"def command(argv):\n    {ending}\nrun(command=command)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == code and done.stdout == "atexit ran\n", (done.returncode, done.stdout, done.stderr)
+
+
 def test_conf_pairs_are_parsed_and_bad_ones_refused(capsys):
     assert conf_pair("spark.executor.memory=4g") == ("spark.executor.memory", "4g")
     assert conf_pair("spark.driver.extraJavaOptions=-Da=b") == ("spark.driver.extraJavaOptions", "-Da=b")
@@ -206,8 +215,8 @@ def test_live_line_and_summary_text():
     assert phase.status(10.0, None) == "epoch 2/5: 1/4 tasks, 10.0s, 25K words/s, ETA 30.0s"
     waiting = progress.Phase("epoch 3/5", "t", words=None, started=0.0)
     assert waiting.status(2.0, 12.0) == "epoch 3/5: starting, 2.0s, ETA ~10.0s"
-    waiting.tasks = 2                                          # tasks report only when they end
-    assert waiting.status(4.0, 12.0) == "epoch 3/5: 2 tasks running, 4.0s, ETA ~8.0s"
+    waiting.tasks, waiting.running = 8, 2                      # tasks report only when they end
+    assert waiting.status(4.0, 12.0) == "epoch 3/5: 2 of 8 tasks running, 4.0s, ETA ~8.0s"
     assert progress.format_seconds(125) == "2m05s" and progress.format_seconds(7300) == "2h01m"
     text = report.summary({"version": 3, "vocab_size": 10, "vector_size": 4, "history": [], "evaluation":
                            {"wordsim_spearman": 0.5}}, "m/versions/000003")

@@ -137,3 +137,25 @@ def test_every_count_comes_with_the_vocabulary_when_few_enough(spark):
     assert count_vocabulary(corpus, cfg, counts)[1] is None                 # not asked for
     fewer = count_vocabulary(corpus, cfg, counts, all_words=1)[0]
     assert fewer.words == vocab.words and fewer.counts.tolist() == vocab.counts.tolist()
+
+
+def test_what_counts_as_not_text(caplog):
+    """Half the kept words with undecodable bytes or C0 controls: refused; C1 controls (valid
+    UTF-8, as text decoded twice is full of them) and terminal colour codes are no encoding
+    problem and get no warning about one."""
+    import logging
+
+    from sparkw2v.corpus import InputError, check_decoded
+    from sparkw2v.vocabulary import Vocabulary
+
+    def vocab(pairs):
+        return Vocabulary.from_counts(pairs, 1)
+    with pytest.raises(InputError, match=r"f.txt does not look like text: 72% of its words"):
+        check_decoded(vocab([("a\ufffdb", 10), ("ok", 5), ("x\x01", 3)]), TrainConfig(input="f.txt"))
+    twice = "привет мир".encode().decode("latin-1")      # every word holds C1 controls
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        check_decoded(vocab([(w, 5) for w in twice.split()]), TrainConfig())
+        check_decoded(vocab([("\x1b[31merror\x1b[0m", 2), ("ok", 5)]), TrainConfig())
+        assert not caplog.messages
+        check_decoded(vocab([("caf\ufffd", 2), ("the", 30)]), TrainConfig())
+    assert len(caplog.messages) == 1 and "1 vocabulary words hold bytes that are not UTF-8" in caplog.messages[0]

@@ -222,6 +222,15 @@ def test_a_compressed_file_read_as_text_is_refused_before_training(spark, tmp_pa
     with pytest.raises(InputError, match=r"corpus.txt does not look like text: \d+% of its words hold bytes that "
                                          r"are not UTF-8 text .*\.gz.*Nothing was trained"):
         Word2Vec(input=str(corpus), **{**PLANTED, "min_count": 1, "epochs": 1}).fit_input(spark)
+    # continuing a model (and each stream batch) checks the new text as well, before anything is written
+    text = tmp_path / "day1.txt"
+    text.write_text("\n".join(planted_lines(seed=3, sentences=300)))
+    out = tmp_path / "model"
+    assert main(["train", "--input", str(text), "--output", str(out), "--min-count", "1", "--epochs", "1",
+                 "--vector-size", "8", "--num-partitions", "1"]) == 0
+    assert main(["train", "--input", str(corpus), "--from-model", str(out), "--output", str(out),
+                 "--min-count", "1", "--epochs", "1"]) == 2
+    assert sorted(p.name for p in (out / "versions").iterdir()) == ["000001"]
 
 
 def test_one_long_line_is_cut_into_sentences(spark, tmp_path):
