@@ -71,6 +71,8 @@ def test_default_toml_lists_every_setting_with_its_default():
     for name in TrainConfig.field_names():
         assert f"{name} = " in text, name
     assert TrainConfig.from_toml("conf/default.toml") == TrainConfig()
+    demo = TrainConfig.from_toml("conf/brown.toml").validate(require_io=False)   # the main command's: two shards
+    assert demo.num_partitions == 2 and demo.input == "sparkw2v/data/brown.txt.gz"
 
 
 def test_toml_errors(tmp_path):
