@@ -502,18 +502,12 @@ def _run(args: argparse.Namespace, hint: str) -> int:
         message = user_message(exc)
         if message is None:
             raise
-        print(f"sparkw2v: error: {_as_flags(message, args)}", file=sys.stderr)
+        field = getattr(exc, "field", None)
+        if isinstance(exc, ConfigError) and field in vars(args) and field != "config":
+            # given as a flag, named as typed (a config file's value keeps the file's name for it)
+            message = str(exc.named("--" + field.replace("_", "-")))
+        print(f"sparkw2v: error: {message}", file=sys.stderr)
         return 2
-
-
-def _as_flags(message: str, args: argparse.Namespace) -> str:
-    """``invalid vector_size=0: ...`` as the command line spelled it, ``invalid --vector-size=0: ...``,
-    when that setting was given as a flag (a config file's value keeps the file's name for it)."""
-    head, sep, rest = message.partition("=")
-    name = head.removeprefix("invalid ")
-    if sep and head.startswith("invalid ") and name in vars(args) and name != "config":
-        return f"invalid --{name.replace('_', '-')}={rest}"
-    return message
 
 
 def run(argv: Sequence[str] | None = None, command: Callable[[Sequence[str] | None], int] = main) -> NoReturn:

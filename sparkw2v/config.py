@@ -33,7 +33,24 @@ SHARE_OUTPUT_FROM = 16
 
 
 class ConfigError(UserError, ValueError):
-    """A configuration value is invalid; the message says which and what is allowed."""
+    """A configuration value is invalid; the message says which and what is allowed.
+
+    Made by :meth:`invalid`, it knows the setting (``field``, TrainConfig's name), so a
+    caller that spells settings otherwise renames it with :meth:`named`: the CLI as the
+    flag typed (``--vector-size``), the estimator as the MLlib Param given (``vectorSize``)."""
+
+    def __init__(self, message: str, field: str | None = None, value: Any = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.field, self.value, self.reason = field, value, reason
+
+    @classmethod
+    def invalid(cls, field: str, value: Any, reason: str) -> "ConfigError":
+        """``invalid FIELD=VALUE: REASON``."""
+        return cls(f"invalid {field}={value!r}: {reason}", field, value, reason)
+
+    def named(self, name: str) -> "ConfigError":
+        """The same error with its setting spelled ``name``."""
+        return self if self.field is None else ConfigError.invalid(name, self.value, self.reason)
 
 
 def _opt(default: Any, help: str, group: str, **extra: Any) -> Any:
@@ -177,7 +194,7 @@ class TrainConfig:
         """Check every value; raise :class:`ConfigError` naming the first bad one."""
         def need(ok: bool, name: str, value: Any, allowed: str) -> None:
             if not ok:
-                raise ConfigError(f"invalid {name}={value!r}: {allowed}")
+                raise ConfigError.invalid(name, value, allowed)
 
         def positive_int(name: str, low: int = 1) -> None:
             value = getattr(self, name)
@@ -224,8 +241,8 @@ class TrainConfig:
             try:
                 compiled = re.compile(self.token_pattern)
             except re.error as exc:
-                raise ConfigError(f"invalid token_pattern={self.token_pattern!r}: not a regular "
-                                  f"expression ({exc})") from None
+                raise ConfigError.invalid("token_pattern", self.token_pattern,
+                                          f"not a regular expression ({exc})") from None
             need(self.token_pattern != "" and not re.fullmatch(self.token_pattern, ""), "token_pattern",
                  self.token_pattern, "must not match the empty string")
             need(compiled.groups == 0, "token_pattern", self.token_pattern,
@@ -348,15 +365,14 @@ class StreamConfig:
         if not self.checkpoint:
             raise ConfigError("give --checkpoint PATH: where the stream records its progress")
         if self.format not in INPUT_FORMATS:
-            raise ConfigError(f"invalid format={self.format!r}: must be one of {', '.join(INPUT_FORMATS)}")
+            raise ConfigError.invalid("format", self.format, f"must be one of {', '.join(INPUT_FORMATS)}")
         if self.available_now and self.trigger_interval is not None:
             raise ConfigError("give --available-now or --trigger-interval, not both")
         if self.trigger_interval is not None and parse_duration(self.trigger_interval) <= 0:
-            raise ConfigError(f"invalid trigger_interval={self.trigger_interval!r}: must be above zero")
+            raise ConfigError.invalid("trigger_interval", self.trigger_interval, "must be above zero")
         if self.max_files_per_trigger is not None and not (
                 isinstance(self.max_files_per_trigger, int) and self.max_files_per_trigger >= 1):
-            raise ConfigError(f"invalid max_files_per_trigger={self.max_files_per_trigger!r}: "
-                              "must be an integer >= 1")
+            raise ConfigError.invalid("max_files_per_trigger", self.max_files_per_trigger, "must be an integer >= 1")
         return self
 
 

@@ -390,7 +390,7 @@ def evaluate(wv: WordVectors, similarity_path: PathType | None = None, analogy_p
         except TypeError:
             valid = False
         if not valid:
-            raise ConfigError(f"invalid restrict_vocab={restrict_vocab!r}: must be an integer >= 1 (None: every word)")
+            raise ConfigError.invalid("restrict_vocab", restrict_vocab, "must be an integer >= 1 (None: every word)")
     scores: dict[str, float | int | None] = {}
     if similarity_path is not None:
         pairs = evaluate_word_pairs(wv, similarity_path, case_insensitive, restrict_vocab=restrict_vocab)

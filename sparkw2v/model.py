@@ -126,7 +126,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
                               f"{', '.join(known)}")
         output = params.pop("outputCol", None)
         if output is not None and not (isinstance(output, str) and output):
-            raise ConfigError(f"invalid outputCol={output!r}: must be a column name")
+            raise ConfigError.invalid("outputCol", output, "must be a column name")
         changes: dict[str, Any] = {}
         given: dict[str, str] = {}   # each field's name as the caller gave it
         for name, value in params.items():
@@ -231,10 +231,9 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
 
 def _named_as_given(exc: ConfigError, params: dict[str, Any]) -> ConfigError:
     """``exc`` with the field renamed to the MLlib name the caller used (``invalid vectorSize=0: ...``)."""
-    message = str(exc)
     for alias, field in MLLIB_ALIASES.items():
-        if alias in params and message.startswith(f"invalid {field}="):
-            return ConfigError(f"invalid {alias}=" + message[len(f"invalid {field}="):])
+        if alias in params and exc.field == field:
+            return exc.named(alias)
     return exc
 
 
