@@ -416,9 +416,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     spark = _session(args)
-    location, n, d = import_model(spark, args.input, args.output, binary=args.binary,
-                                  vocab_counts=args.vocab_counts, limit=args.limit, overwrite=args.overwrite)
-    counts = f"counts from {args.vocab_counts}" if args.vocab_counts else "counts are ranks (its order kept)"
+    location, n, d, counts = import_model(spark, args.input, args.output, binary=args.binary,
+                                          vocab_counts=args.vocab_counts, limit=args.limit, overwrite=args.overwrite)
     print(f"imported {n} words x {d} dims from {args.input} ({counts}); wrote {location}")
     return 0
 

@@ -129,7 +129,8 @@ def check_base(spark: SparkSession, path: str) -> None:
 
 
 def _check_counts(path: str, meta: dict) -> None:
-    if meta.get("counts") == "rank":
+    from .interchange import NO_COUNTS
+    if meta.get("counts") in NO_COUNTS:
         raise InputError(f"{path} has no real word counts (imported from {meta.get('imported_from')} "
                          "without --vocab-counts), so its vocabulary cannot grow; re-import it with "
                          "--vocab-counts")

@@ -37,6 +37,7 @@ import os
 import re
 import uuid
 import zlib
+from dataclasses import dataclass
 from typing import IO, Sequence
 
 import numpy as np
@@ -424,7 +425,7 @@ def export_model(spark: SparkSession, model_dir: str, output: str, binary: bool 
         if path:
             _check_output_file(path, overwrite)
     meta = read_metadata(spark, model_dir)
-    if vocab_counts and meta.get("counts") == "rank":
+    if vocab_counts and meta.get("counts") in NO_COUNTS:
         raise ConfigError(f"{model_dir} has no real word counts (imported from "
                           f"{meta.get('imported_from')} without --vocab-counts); drop --vocab-counts")
     model = read_model(spark, model_dir, with_output=False)
@@ -436,112 +437,174 @@ def export_model(spark: SparkSession, model_dir: str, output: str, binary: bool 
 
 #: The JVM class Spark MLlib's saved model names in its ``metadata/``.
 MLLIB_MODEL = "org.apache.spark.ml.feature.Word2VecModel"
+MLLIB_PIPELINE = "org.apache.spark.ml.PipelineModel"
+#: ``counts`` of an imported model's metadata.json when it has no real counts.
+NO_COUNTS = ("rank", "unordered")
+#: The smallest Parquet file (its magic number twice and a footer length); Spark skips shorter
+#: files as empty, so a part file cut to nothing would lose its words silently.
+_PARQUET_MIN_BYTES = 12
 
 
-def read_mllib_model(spark: SparkSession, path: str, limit: int | None = None) -> tuple[list[str], np.ndarray, dict]:
-    """Words, float32 vectors and saved settings (``paramMap``) of a model saved by Spark MLlib."""
+@dataclass(frozen=True)
+class MLlibVectors:
+    """A model saved by Spark MLlib, as read: ``ordered`` when its rows are MLlib's vocabulary
+    order (most frequent first: Spark 2.0-2.1's ``wordIndex``); Spark 2.2 and later save the
+    words in no order, and these rows are then sorted by word."""
+
+    path: str
+    words: list[str]
+    vectors: np.ndarray
+    parameters: dict
+    ordered: bool
+
+
+def mllib_word2vec_path(spark: SparkSession, path: str) -> str | None:
+    """``path`` if it holds a Word2VecModel saved by Spark MLlib, the Word2VecModel stage's path if it
+    holds a saved PipelineModel with one; None if it was not saved by Spark MLlib at all.
+    Anything else saved by MLlib is refused, naming what it is."""
+    from .vector_table import HadoopFS, ml_class
+
+    path = path.rstrip("/")
+    kind = ml_class(spark, path)
+    if kind == MLLIB_MODEL:
+        return path
+    if kind is None or not kind.startswith("org.apache.spark.ml"):
+        return None
+    if kind == MLLIB_PIPELINE:
+        stages = f"{path}/stages"
+        found = [f"{stages}/{name}" for name in sorted(HadoopFS(spark, stages).list_names(stages))
+                 if ml_class(spark, f"{stages}/{name}") == MLLIB_MODEL]
+        if len(found) == 1:
+            log.info("%s is a PipelineModel: importing its Word2VecModel stage %s", path, found[0])
+            return found[0]
+        raise FormatError(f"{path} is a PipelineModel saved by Spark MLlib with {len(found)} Word2VecModel stages: "
+                          f"give one stage's directory{' (' + ', '.join(found) + ')' if found else ''}")
+    raise FormatError(f"{path} was saved by Spark MLlib as {kind}, not as a Word2VecModel: nothing to import")
+
+
+def read_mllib_model(spark: SparkSession, path: str) -> MLlibVectors:
+    """Words, float32 vectors and settings of a Word2VecModel saved by Spark MLlib at ``path``."""
+    from .errors import first_line
     from .vector_table import HadoopFS, _any_ml_metadata
 
-    meta = _any_ml_metadata(HadoopFS(spark, path), path.rstrip("/"))
+    fs = HadoopFS(spark, path)
+    meta = _any_ml_metadata(fs, path)
     if meta is None or meta.get("class") != MLLIB_MODEL:
         raise FormatError(f"{path} is not a model saved by Spark MLlib's Word2Vec (its metadata/ names "
                           f"{meta.get('class') if meta else 'no class'}, not {MLLIB_MODEL})")
+    data = f"{path}/data"
+    parts = {name: size for name, size in fs.data_files(data).items() if name.startswith("part-")}
+    if not parts:
+        raise FormatError(f"{data} holds no Parquet files: the model is incomplete")
+    for name, size in sorted(parts.items()):
+        if size < _PARQUET_MIN_BYTES:
+            raise FormatError(f"{data}/{name} is damaged: {size} bytes, too short for a Parquet file")
     try:
-        data = spark.read.parquet(f"{path.rstrip('/')}/data")
-        columns = set(data.columns)
-        if {"word", "vector"} <= columns:      # Spark 2.2 and later: a row per word
-            table = data.select("word", "vector").toArrow()
-            words = table.column("word").to_pylist()
-            lists = table.column("vector").combine_chunks()
+        frame = spark.read.parquet(data)
+        columns = set(frame.columns)
+        if {"word", "vector"} <= columns:      # Spark 2.2 and later: a row per word, in no order
+            table = frame.select("word", "vector").toArrow()
         elif {"wordIndex", "wordVectors"} <= columns:   # Spark 2.0 and 2.1: one row for the model
-            row = data.select("wordIndex", "wordVectors").head()
-            index = dict(row["wordIndex"])
-            words = sorted(index, key=index.get)
-            flat = np.asarray(row["wordVectors"], dtype=np.float32)
-            d = flat.size // max(1, len(words))
-            if d * len(words) != flat.size:
-                raise FormatError(f"{path}/data holds {flat.size} numbers for {len(words)} words")
-            matrix = flat.reshape(len(words), d)   # row i is the word whose index is i
-            lists = None
+            row = frame.select("wordIndex", "wordVectors").head()
+            table = None
         else:
-            raise FormatError(f"{path}/data has columns {', '.join(sorted(columns))}, not MLlib's (word, vector)")
+            raise FormatError(f"{data} has columns {', '.join(sorted(columns))}, not MLlib's (word, vector)")
     except FormatError:
         raise
-    except Exception as exc:  # an unreadable data/ (Spark's AnalysisException, a damaged Parquet file)
-        from .errors import first_line
-        raise FormatError(f"cannot read {path}/data: {first_line(exc)}") from None
-    if lists is not None:
+    except Exception as exc:  # a damaged Parquet file (Spark's exception)
+        raise FormatError(f"cannot read {data}: {first_line(exc)}") from None
+    if table is None:
+        index = dict(row["wordIndex"])
+        if sorted(index.values()) != list(range(len(index))):
+            raise FormatError(f"{data}: its wordIndex does not number the {len(index)} words 0 to {len(index) - 1}")
+        words = sorted(index, key=index.get)   # MLlib's vocabulary order: most frequent first
+        flat = np.asarray(row["wordVectors"], dtype=np.float32)
+        if flat.size % max(1, len(words)):
+            raise FormatError(f"{data} holds {flat.size} numbers for {len(words)} words")
+        matrix = flat.reshape(len(words), flat.size // max(1, len(words)))  # row i: the word numbered i
+    else:
+        words = table.column("word").to_pylist()
+        lists = table.column("vector").combine_chunks()
         lengths = np.diff(lists.offsets.to_numpy())
         if lists.null_count or any(w is None for w in words):
-            raise FormatError(f"{path}/data has a null word or vector")
+            raise FormatError(f"{data} has a null word or vector")
         if lengths.size and (lengths != lengths[0]).any():
-            row = int(np.flatnonzero(lengths != lengths[0])[0])
-            raise FormatError(f"{path}/data: the vector of {words[row]!r} has {lengths[row]} numbers, the first "
+            row_at = int(np.flatnonzero(lengths != lengths[0])[0])
+            raise FormatError(f"{data}: the vector of {words[row_at]!r} has {lengths[row_at]} numbers, the first "
                               f"word's {lengths[0]}")
         d = int(lengths[0]) if lengths.size else 0
         matrix = lists.values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(len(words), d)
+        order = sorted(range(len(words)), key=words.__getitem__)
+        words, matrix = [words[i] for i in order], matrix[order]
     if "" in words:  # MLlib keeps the empty token its Tokenizer makes of leading spaces; sparkw2v drops it
         keep = [i for i, w in enumerate(words) if w]
         log.warning("%s: left out the empty word '' (a token sparkw2v never trains)", path)
         words, matrix = [words[i] for i in keep], matrix[keep]
-    if limit is not None:
-        words, matrix = words[:limit], matrix[:limit]
     seen: dict[str, int] = {}
-    for row, word in enumerate(words):
-        _check_unique(path, seen, word, row, "data")
+    for row_at, word in enumerate(words):
+        _check_unique(path, seen, word, row_at, "data")
     if not np.isfinite(matrix).all():
-        raise FormatError(f"{path}/data holds vectors that are not finite")
-    params = dict(meta.get("paramMap", {}))
-    log.info("read %d words x %d dims from %s (Spark MLlib %s)", len(words), matrix.shape[1] if matrix.ndim == 2 else 0,
-             path, meta.get("sparkVersion", "?"))
-    return words, np.ascontiguousarray(matrix, dtype=np.float32), params
-
-
-def is_mllib_model(spark: SparkSession, path: str) -> bool:
-    """Whether ``path`` is a directory holding a model saved by Spark MLlib's Word2Vec."""
-    from .vector_table import ml_class
-    return ml_class(spark, path.rstrip("/")) == MLLIB_MODEL   # None for a file or a missing path
+        raise FormatError(f"{data} holds vectors that are not finite")
+    parameters = {**meta.get("defaultParamMap", {}), **meta.get("paramMap", {})}  # what it trained with
+    log.info("read %d words x %d dims from %s (Spark MLlib %s)", len(words), matrix.shape[1], path,
+             meta.get("sparkVersion", "?"))
+    return MLlibVectors(fs.qualified(path), words, np.ascontiguousarray(matrix, dtype=np.float32), parameters,
+                        ordered=table is None)
 
 
 def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: bool | None = None,
                  vocab_counts: str | None = None, limit: int | None = None,
-                 overwrite: bool = False) -> tuple[str, int, int]:
-    """Read a word2vec file, or a model saved by Spark MLlib, into a new model directory;
-    (its full path, words, dims).
+                 overwrite: bool = False) -> tuple[str, int, int, str]:
+    """Read a word2vec file, or a model saved by Spark MLlib (or a PipelineModel holding one),
+    into a new model directory; (its full path, words, dims, how its counts were made).
 
     Neither carries counts. Without ``vocab_counts`` each word's count is its rank
-    from the end (``vocab_size - row``, as gensim does), so the model keeps the file's
-    order (for MLlib's, the rows' order in ``data/``), and metadata.json says ``"counts":
-    "rank"``. With ``vocab_counts`` the real counts are used and every word needs one; rows
-    are then ordered by count (ties by word), the rule every model follows. Neither holds
-    output weights; ``output_vectors`` are zeros, which is where word2vec.c starts them.
+    from the end (``vocab_size - row``, as gensim does), so the model keeps the file's order
+    (most frequent first, as word2vec and gensim write them), and metadata.json says
+    ``"counts": "rank"``; a model saved by Spark MLlib 2.2 or later keeps its words in no order,
+    so every count is 1 (``"counts": "unordered"``, rows by word) and ``limit`` needs
+    ``vocab_counts``. With ``vocab_counts`` the real counts are used and every word needs one;
+    rows are then ordered by count (ties by word), the rule every model follows, and ``limit``
+    keeps the most frequent. Neither holds output weights; ``output_vectors`` are zeros, which
+    is where word2vec.c starts them.
     """
     from .vector_table import check_output, write_model
     from .vocabulary import Vocabulary
 
     check_output(spark, model_dir, overwrite)
-    if is_mllib_model(spark, input_path):
+    mllib_path = mllib_word2vec_path(spark, input_path)
+    if mllib_path is not None:
         if binary is not None:
             raise FormatError(f"{input_path} is a model saved by Spark MLlib, not a word2vec file: "
                               "--binary and --text do not apply")
-        words, matrix, mllib_params = read_mllib_model(spark, input_path, limit)
-        source, kind = input_path, "spark-mllib"
+        read = read_mllib_model(spark, mllib_path)
+        if limit is not None and not read.ordered and vocab_counts is None:
+            raise FormatError(f"{input_path}: --limit keeps the most frequent words, but Spark MLlib (2.2 and later) "
+                              "saves its words in no order and without counts; give --vocab-counts too")
+        words, matrix, source, kind, order_note = read.words, read.vectors, read.path, "spark-mllib", (
+            "MLlib's vocabulary order" if read.ordered else None)
     else:
         words, matrix, binary = _read_word2vec(input_path, binary, limit, "strict")
-        source, kind, mllib_params = os.path.abspath(input_path), "word2vec-binary" if binary else "word2vec-text", None
+        source, kind, read = os.path.abspath(input_path), "word2vec-binary" if binary else "word2vec-text", None
+        order_note = "the file's order"
     n, d = matrix.shape
     if n == 0:
         raise FormatError(f"{input_path} holds no vectors")
     meta = {"imported_from": source, "import_format": kind, "parameters": {"vector_size": d}}
-    if mllib_params is not None:
-        meta["imported_parameters"] = mllib_params  # MLlib's settings, under its names
+    if read is not None:
+        meta["imported_parameters"] = read.parameters  # MLlib's settings, under its names
     if limit is not None:
         meta["import_limit"] = limit
-    if vocab_counts is None:
+    what = "Spark MLlib models" if read is not None else "word2vec files"
+    if vocab_counts is None and order_note is None:
+        counts = np.ones(n, dtype=np.int64)
+        meta["counts"] = "unordered"
+        meta["counts_note"] = (f"{what} (Spark 2.2 and later) save their words in no order and carry no counts: "
+                               "every count is 1 and the rows are in word order")
+    elif vocab_counts is None:
         counts = np.arange(n, 0, -1, dtype=np.int64)
         meta["counts"] = "rank"
-        meta["counts_note"] = (f"{'Spark MLlib models' if mllib_params is not None else 'word2vec files'} carry no "
-                               "counts: count = vocab_size - row, which keeps the file's order")
+        meta["counts_note"] = f"{what} carry no counts: count = vocab_size - row, which keeps {order_note}"
     else:
         known = read_vocab_counts(vocab_counts)
         missing = [w for w in words if w not in known]
@@ -555,9 +618,11 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     order = np.array(sorted(range(n), key=lambda i: (-listed[i], words[i])), dtype=np.int64)
     if not np.array_equal(order, np.arange(n)):  # real counts: reorder (ranks never need it)
         words, counts, matrix = [words[i] for i in order], counts[order], matrix[order]
+    if read is not None and limit is not None:  # the most frequent (a word2vec file was cut as it was read)
+        words, counts, matrix = words[:limit], counts[:limit], matrix[:limit]
+        n = len(words)
     vocab = Vocabulary(tuple(words), counts, corpus_words=int(counts.sum()), distinct_words=n)
     # word2vec.c starts the output layer at zero too, so training could continue from here
-    meta["output_vectors"] = f"zeros: {'Spark MLlib models' if mllib_params is not None else 'word2vec files'} " \
-                             "hold no output weights"
+    meta["output_vectors"] = f"zeros: {what} hold no output weights"
     location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite)
-    return location, n, d
+    return location, n, d, meta["counts_note"] if vocab_counts is None else f"counts from {vocab_counts}"

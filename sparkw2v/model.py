@@ -31,6 +31,7 @@ from . import executor, training, vector_table
 from .checkpoint import Checkpoints
 from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number
 from .corpus import InputError, read_input, select_column
+from .interchange import MLLIB_MODEL, MLLIB_PIPELINE
 from .ml_params import AliasedParams, add_getter, add_setter
 from .tokenizer import TokenizerSpec
 from .vectors import WordVectors
@@ -41,9 +42,9 @@ from .vectors import WordVectors
 PER_VERSION_KEYS = frozenset({
     "format_version", "version", "written_at", "versions", "vocab_size", "vector_size", "counts_table",
     "stream", "stream_batch_id", "continued_from", "batch_words", "new_words", "new_words_sample"})
-#: The JVM classes of Spark MLlib's estimator and model, as their saved metadata names them.
+#: The JVM class of Spark MLlib's estimator, as its saved metadata names it (its model's and a
+#: pipeline's: :mod:`sparkw2v.interchange`, which imports them).
 MLLIB_ESTIMATOR = "org.apache.spark.ml.feature.Word2Vec"
-MLLIB_MODEL = "org.apache.spark.ml.feature.Word2VecModel"
 #: The training settings a fitted model answers under MLlib's names (its Params and getters).
 MODEL_ALIASES = {alias: name for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed")] if alias != "inputCol"}
 
@@ -256,6 +257,9 @@ class _EstimatorReader(DefaultParamsReader):
             raise InputError(f"{path} holds a model fitted by Spark MLlib's Word2Vec; load it with "
                              "pyspark.ml.feature.Word2VecModel.load, or import its vectors as a sparkw2v model "
                              f"(sparkw2v import --input {path} --output MODEL)")
+        if str(metadata.get("class", "")).startswith("org.apache.spark.") and metadata["class"] != MLLIB_ESTIMATOR:
+            raise InputError(f"{path} was saved by Spark MLlib as {metadata['class']}, not as a Word2Vec estimator: "
+                             "load it with pyspark.ml's classes")
         if metadata.get("class") != MLLIB_ESTIMATOR:
             return super().load(path)
         try:
@@ -567,10 +571,10 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         try:
             location = vector_table.resolve(spark, path)
         except FileNotFoundError:
-            if vector_table.ml_class(spark, path) in (MLLIB_MODEL, MLLIB_ESTIMATOR):
-                cls_name = vector_table.ml_class(spark, path)
+            cls_name = vector_table.ml_class(spark, path) or ""
+            if cls_name.startswith("org.apache.spark.ml"):
                 hint = (f"import its vectors as a sparkw2v model (sparkw2v import --input {path} --output MODEL), "
-                        "or " if cls_name == MLLIB_MODEL else "")
+                        "or " if cls_name in (MLLIB_MODEL, MLLIB_PIPELINE) else "")
                 raise InputError(f"{path} was saved by Spark MLlib ({cls_name}), not sparkw2v: {hint}load it with "
                                  "pyspark.ml.feature's classes, or train again with sparkw2v (Word2Vec.load reads "
                                  "an MLlib estimator's settings)") from None

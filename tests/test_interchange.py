@@ -260,9 +260,24 @@ def test_models_saved_by_older_and_newer_spark_mllib_import(spark, tmp_path):
     old = _mllib_directory(tmp_path / "old", pa.table({
         "wordIndex": pa.array([[("b", 1), ("c", 2), ("a", 0)]], pa.map_(pa.string(), pa.int32())),
         "wordVectors": pa.array([vectors.ravel().tolist()], pa.list_(pa.float32()))}))
-    words, matrix, params = read_mllib_model(spark, old)
-    assert words == ["a", "b", "c"] and params == {"vectorSize": 3}
-    np.testing.assert_array_equal(matrix, vectors)
+    read = read_mllib_model(spark, old)
+    assert read.words == ["a", "b", "c"] and read.parameters == {"vectorSize": 3} and read.ordered
+    np.testing.assert_array_equal(read.vectors, vectors)
+    # its wordIndex is MLlib's frequency order: imported as ranks, and --limit keeps the most frequent
+    assert main(["import", "--input", old, "--output", str(tmp_path / "old-model"), "--limit", "2"]) == 0
+    kept = vector_table.read_model(spark, str(tmp_path / "old-model"))
+    assert kept.vocab.words == ("a", "b") and kept.vocab.counts.tolist() == [3, 2]
+    gapped = _mllib_directory(tmp_path / "gapped", pa.table({
+        "wordIndex": pa.array([[("a", 0), ("b", 5), ("c", 2)]], pa.map_(pa.string(), pa.int32())),
+        "wordVectors": pa.array([vectors.ravel().tolist()], pa.list_(pa.float32()))}))
+    with pytest.raises(FormatError, match="its wordIndex does not number the 3 words 0 to 2"):
+        read_mllib_model(spark, gapped)
+    # a part file cut to nothing (Spark would skip it, and its words with it)
+    empty = _mllib_directory(tmp_path / "empty", pa.table({
+        "word": ["x"], "vector": pa.array([[1.0]], pa.list_(pa.float32()))}))
+    (tmp_path / "empty" / "data" / "part-00001.parquet").write_bytes(b"")
+    with pytest.raises(FormatError, match=r"part-00001.parquet is damaged: 0 bytes"):
+        read_mllib_model(spark, empty)
     # Spark 2.2 and later: a row per word; vectors of unequal length are refused naming the word
     ragged = _mllib_directory(tmp_path / "ragged", pa.table({
         "word": ["x", "y"], "vector": pa.array([[1.0, 2.0], [3.0]], pa.list_(pa.float32()))}))

@@ -274,9 +274,27 @@ def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spar
     assert ours == [r["word"] for r in fitted.findSynonyms(word, 4).collect() if r["word"]][:3]
     meta = imported.training_metadata()
     assert meta["import_format"] == "spark-mllib" and meta["imported_parameters"]["vectorSize"] == 4
+    assert meta["imported_parameters"]["windowSize"] == 5                     # MLlib's defaults it trained with
+    # MLlib 2.2+ saves its words in no order and no counts: no rank is made up from the rows' order
+    assert meta["counts"] == "unordered" and imported.wv.words == sorted(imported.wv.words)
     assert main(["import", "--input", str(tmp_path / "model"), "--output", str(tmp_path / "x"), "--binary"]) == 2
+    assert main(["import", "--input", str(tmp_path / "model"), "--output", str(tmp_path / "x"), "--limit", "2"]) == 2
     assert main(["import", "--input", str(tmp_path / "est"), "--output", str(tmp_path / "x")]) == 2  # an estimator
     assert not (tmp_path / "x").exists()
+    # a saved PipelineModel imports its Word2VecModel stage
+    from pyspark.ml import Pipeline, PipelineModel
+    from pyspark.ml.feature import Tokenizer
+    from pyspark.sql import functions as F
+    text = doc.select(F.concat_ws(" ", "sentence").alias("text"))
+    pipeline = Pipeline(stages=[Tokenizer(inputCol="text", outputCol="sentence"), mllib]).fit(text)
+    pipeline.save(str(tmp_path / "pipeline"))
+    assert main(["import", "--input", str(tmp_path / "pipeline"), "--output", str(tmp_path / "from-pipeline")]) == 0
+    stage = {r["word"]: r["vector"].toArray() for r in pipeline.stages[1].getVectors().collect() if r["word"]}
+    piped = Word2VecModel.load(str(tmp_path / "from-pipeline"))
+    assert all(np.array_equal(piped.wv[w], np.float32(v)) for w, v in stage.items()) and len(piped.wv) == len(stage)
+    with pytest.raises(InputError, match="saved by Spark MLlib as org.apache.spark.ml.PipelineModel, not as a Word2Vec"):
+        Word2Vec.load(str(tmp_path / "pipeline"))
+    assert isinstance(PipelineModel.load(str(tmp_path / "pipeline")), PipelineModel)
 
 
 def test_mllib_names_are_validated_and_named_in_errors():
