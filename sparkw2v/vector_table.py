@@ -325,9 +325,9 @@ def _check_creatable(fs: HadoopFS, path: str) -> None:
     while ancestor and not os.path.lexists(ancestor):
         ancestor = os.path.dirname(ancestor)
     ancestor = ancestor or "/"
-    if not os.path.exists(ancestor):  # a symbolic link to nothing: nothing can be made through it
+    if not os.path.exists(ancestor):  # a link to nothing, or a loop of links: nothing can be made through it
         raise OutputPathError(f"output {path} cannot be made: {ancestor} is a symbolic link to "
-                              f"{os.readlink(ancestor)}, which does not exist")
+                              f"{os.readlink(ancestor)}, which leads to no file or directory")
     if not os.path.isdir(ancestor):
         raise OutputPathError(f"output {path} cannot be made: {ancestor} is not a directory")
     try:

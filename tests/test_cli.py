@@ -261,10 +261,13 @@ def test_an_output_that_cannot_be_made_fails_before_training(spark, tmp_path, ca
     assert "vocabulary" not in err                                      # nothing was counted
     for link in (tmp_path / "dangling", tmp_path / "dangling-parent"):  # a symbolic link to nothing
         link.symlink_to(tmp_path / "gone")
-    for output in (tmp_path / "dangling", tmp_path / "dangling-parent" / "m"):
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")               # and a loop of links
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    for output, target in ((tmp_path / "dangling", "gone"), (tmp_path / "dangling-parent" / "m", "gone"),
+                           (tmp_path / "loop-a" / "m", "loop-b")):
         assert main(["train", "--input", str(corpus), "--output", str(output), *RUN]) == 2
         err = capsys.readouterr().err
-        assert f"is a symbolic link to {tmp_path / 'gone'}, which does not exist" in err, err
+        assert f"is a symbolic link to {tmp_path / target}, which leads to no file or directory" in err, err
         assert "vocabulary" not in err
 
 
