@@ -59,6 +59,7 @@ from pyspark.sql import functions as F
 from . import vector_table
 from .config import TrainConfig
 from .corpus import CorpusInput, InputError, check_decoded, reading_input, word_counts
+from .interchange import NO_COUNTS
 from .memory import check_memory
 from .session import describe_job
 from .training import TrainResult, shards_at_once, train_encoded
@@ -129,7 +130,6 @@ def check_base(spark: SparkSession, path: str) -> None:
 
 
 def _check_counts(path: str, meta: dict) -> None:
-    from .interchange import NO_COUNTS
     if meta.get("counts") in NO_COUNTS:
         raise InputError(f"{path} has no real word counts (imported from {meta.get('imported_from')} "
                          "without --vocab-counts), so its vocabulary cannot grow; re-import it with "

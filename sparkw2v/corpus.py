@@ -293,8 +293,8 @@ def check_decoded(vocab: Vocabulary, cfg: TrainConfig) -> None:
     example = vocab.words[int(not_text.argmax())]
     if share >= NOT_TEXT_SHARE:
         source = cfg.input or cfg.input_table or "the input"
-        hint = (f"a compressed file whose name lacks its extension (.gz, .bz2, .zst), or a binary file (for Parquet "
-                f"or ORC give --input-format)" if cfg.input_format == "text" else "binary data")
+        hint = ("a compressed file whose name lacks its extension (.gz, .bz2, .zst), or a binary file (for Parquet "
+                "or ORC give --input-format)" if cfg.input_format == "text" else "binary data")
         raise InputError(f"{source} does not look like text: {share:.0%} of its words hold bytes that are not "
                          f"UTF-8 text (e.g. {example!r}); is it {hint}? Text in another encoding: convert it to "
                          "UTF-8 (iconv -f latin1 -t utf-8). Nothing was trained")
