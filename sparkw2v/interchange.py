@@ -485,10 +485,10 @@ def mllib_word2vec_path(spark: SparkSession, path: str) -> str | None:
 def read_mllib_model(spark: SparkSession, path: str) -> MLlibVectors:
     """Words, float32 vectors and settings of a Word2VecModel saved by Spark MLlib at ``path``."""
     from .errors import first_line
-    from .vector_table import HadoopFS, _any_ml_metadata
+    from .vector_table import HadoopFS, ml_metadata
 
     fs = HadoopFS(spark, path)
-    meta = _any_ml_metadata(fs, path)
+    meta = ml_metadata(spark, path)
     if meta is None or meta.get("class") != MLLIB_MODEL:
         raise FormatError(f"{path} is not a model saved by Spark MLlib's Word2Vec (its metadata/ names "
                           f"{meta.get('class') if meta else 'no class'}, not {MLLIB_MODEL})")

@@ -750,10 +750,15 @@ def read_ml_metadata(spark: SparkSession, path: str) -> dict | None:
     return _read_ml_metadata(HadoopFS(spark, path), path)
 
 
+def ml_metadata(spark: SparkSession, path: str) -> dict | None:
+    """The pyspark.ml metadata at ``path`` (ours or another library's: class, uid, paramMap ...); None if none."""
+    path = _strip_slash(path)
+    return _any_ml_metadata(HadoopFS(spark, path), path)
+
+
 def ml_class(spark: SparkSession, path: str) -> str | None:
     """The class named by the pyspark.ml metadata at ``path`` (ours or another library's); None if none."""
-    path = _strip_slash(path)
-    meta = _any_ml_metadata(HadoopFS(spark, path), path)
+    meta = ml_metadata(spark, path)
     return str(meta.get("class")) if meta is not None else None
 
 
