@@ -33,6 +33,7 @@ from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number
 from .corpus import InputError, read_input, select_column
 from .interchange import MLLIB_MODEL, MLLIB_PIPELINE
 from .ml_params import AliasedParams, add_getter, add_setter
+from .session import require_classic
 from .tokenizer import TokenizerSpec
 from .vectors import WordVectors
 
@@ -199,6 +200,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         return _EstimatorWriter(self)
 
     def _fit(self, dataset: DataFrame) -> "Word2VecModel":
+        require_classic(dataset, "Word2Vec.fit")
         cfg = _column_config(dataset, self.config.validate(require_io=False))
         corpus = select_column(dataset, cfg)
         if cfg.from_model:
@@ -218,6 +220,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         that output removes the checkpoint unless ``keep_checkpoints``. Every word's
         count stays cached on the executors until :meth:`Word2VecModel.save` writes it.
         """
+        require_classic(spark, "Word2Vec.fit_input")
         cfg = self.config.validate(require_io=False)
         if cfg.from_model:
             return _continue(spark, read_input(spark, cfg), cfg)
@@ -426,6 +429,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         from pyspark.ml.functions import array_to_vector
         from pyspark.sql import functions as F
 
+        require_classic(dataset, "Word2VecModel.transform")
         column, output = self.getInputCol(), self.getOutputCol()
         fields = {f.name: f.dataType for f in dataset.schema.fields}
         if column not in fields:
@@ -514,6 +518,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         releases them, so a second ``save`` writes the vectors only.
         """
         spark = spark or _session()
+        require_classic(spark, "Word2VecModel.save")
         location = self._publish(spark, path, overwrite)
         vector_table.write_ml_metadata(spark, path, DefaultParamsWriter._get_metadata_to_save(self, spark))
         return location
@@ -568,6 +573,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         """Read a model directory written by :meth:`save` or ``sparkw2v train`` (its newest version),
         with the Params (uid, ``inputCol``, ``outputCol``) kept in its ``metadata/`` if it has one."""
         spark = spark or _session()
+        require_classic(spark, "Word2VecModel.load")
         try:
             location = vector_table.resolve(spark, path)
         except FileNotFoundError:

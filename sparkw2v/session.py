@@ -58,6 +58,7 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Map
     conf = dict(conf or {})
     active = SparkSession.getActiveSession()
     if active is not None:
+        require_classic(active, "sparkw2v")
         _apply_runtime_conf(active, conf)
         return active
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -89,6 +90,25 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Map
 
 class SparkStartError(UserError):
     """Spark refused a master or setting: the session could not start."""
+
+
+class ConnectSessionError(UserError, TypeError):
+    """A Spark Connect session or DataFrame was given where sparkw2v needs a classic one."""
+
+
+def require_classic(spark_or_frame: object, what: str) -> None:
+    """Refuse a Spark Connect session or DataFrame before any work: training, transform,
+    publishing and the SQL functions run RDD jobs, broadcasts and Hadoop filesystem calls,
+    which only a classic session (spark-submit, pyspark, a local master) offers."""
+    module = type(spark_or_frame).__module__ or ""
+    if not module.startswith("pyspark.sql.connect."):
+        return
+    kind = "DataFrame" if "dataframe" in module else "session"
+    raise ConnectSessionError(
+        f"{what} needs a classic Spark session, and this {kind} is Spark Connect's: sparkw2v runs RDD jobs "
+        "and broadcasts, which Spark Connect does not offer. Run it under spark-submit or pyspark against "
+        "the cluster's master, or build the session with SparkSession.builder.master(...) (with "
+        "spark.api.mode=classic), not .remote(...)")
 
 
 def _java_reason(exc: Exception) -> str:

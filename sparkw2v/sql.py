@@ -446,6 +446,9 @@ def register(spark: SparkSession, path_or_model: str | os.PathLike | Word2VecMod
     """
     from pyspark.sql.functions import arrow_udf, udtf
 
+    from .session import require_classic
+
+    require_classic(spark, "sparkw2v.sql.register")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"name must be a SQL identifier (letters, digits, _), got {name!r}")
     if isinstance(path_or_model, (str, os.PathLike)):

@@ -122,3 +122,31 @@ def test_fit_and_save_leave_nothing_cached(spark, tmp_path):
     continued = Word2Vec(from_model=path, num_partitions=1, **SMALL).fit(frame)
     continued.save(path, overwrite=True)
     assert cached() == before
+
+
+def _spark_connect_stand_in(module: str):
+    """An object whose class lives where Spark Connect's do (the tests have no gRPC client)."""
+    return type("ConnectStandIn", (), {"__module__": module})()
+
+
+def test_a_spark_connect_session_is_refused_before_any_work(model, tmp_path):
+    from sparkw2v.session import ConnectSessionError
+    from sparkw2v.sql import register
+
+    frame = _spark_connect_stand_in("pyspark.sql.connect.dataframe")
+    session = _spark_connect_stand_in("pyspark.sql.connect.session")
+    path = str(tmp_path / "model")
+    calls = {"Word2Vec.fit": lambda: Word2Vec(**SMALL).fit(frame),
+             "Word2Vec.fit_input": lambda: Word2Vec(input=str(tmp_path / "none.txt"), **SMALL).fit_input(session),
+             "Word2VecModel.transform": lambda: model.transform(frame),
+             "Word2VecModel.save": lambda: model.save(path, spark=session),
+             "Word2VecModel.load": lambda: Word2VecModel.load(path, spark=session),
+             "sparkw2v.sql.register": lambda: register(session, model)}
+    for what, call in calls.items():
+        with pytest.raises(ConnectSessionError) as err:
+            call()
+        message = str(err.value)
+        assert message.startswith(f"{what} needs a classic Spark session") and "\n" not in message
+        assert "Spark Connect" in message and "spark-submit" in message
+    assert "this DataFrame is Spark Connect's" in str(pytest.raises(ConnectSessionError, model.transform, frame).value)
+    assert not (tmp_path / "model").exists()
