@@ -84,6 +84,7 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Map
         settings = "".join(f", --conf {k}={v}" for k, v in conf.items() if k != "spark.driver.extraJavaOptions"
                            or v != options)
         raise SparkStartError(f"Spark did not start with master {master!r}{settings}: {_java_reason(exc)}") from None
+    require_classic(spark, "sparkw2v")  # SPARK_REMOTE or spark.api.mode=connect in the environment
     spark.sparkContext.setLogLevel(spark_log_level.upper())  # the JVM may have started before us (spark-submit)
     return spark
 
