@@ -69,7 +69,7 @@ log = logging.getLogger("sparkw2v")
 
 #: The running word counts of a version: word string, count bigint (all text so far),
 #: batch_count bigint (the text of the run that published this version).
-COUNTS = "counts"
+COUNTS = vector_table.COUNTS
 COUNTS_SCHEMA = "word string, count bigint"
 #: Tokenizer settings compared with the continued model's (a mismatch is warned about).
 TOKENIZER_FIELDS = ("lowercase", "token_pattern")
@@ -139,15 +139,7 @@ def _check_counts(path: str, meta: dict) -> None:
 def _stored_counts(spark: SparkSession, location: str, meta: dict) -> DataFrame | None:
     fs = vector_table.HadoopFS(spark, location)
     table = f"{location}/{COUNTS}"
-    staged = meta.get("counts_table")
-    if not fs.exists(f"{table}/_SUCCESS") and staged:
-        parent = location.rstrip("/").rsplit("/", 2)
-        if len(parent) == 3 and parent[1] == vector_table.VERSIONS:
-            source = f"{parent[0]}/{vector_table.STAGING}/{staged}"
-            if fs.exists(f"{source}/_SUCCESS"):
-                log.info("moving the counts of %s in from %s (publishing was interrupted)", location, source)
-                fs.rename(source, table)
-                vector_table.drop_empty_staging(fs, parent[0])
+    vector_table.finish_counts_move(fs, location, meta)
     if not fs.exists(f"{table}/_SUCCESS"):
         return None
     vector_table.verify_tables(spark, location, meta, (COUNTS,))

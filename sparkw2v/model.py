@@ -586,6 +586,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                                  "an MLlib estimator's settings)") from None
             raise
         model = cls(loaded=vector_table.read_model(spark, location))
+        vector_table.finish_counts_move(vector_table.HadoopFS(spark, location), location, model.metadata)
         model._source = location
         ml = vector_table.read_ml_metadata(spark, path)
         if ml is not None:

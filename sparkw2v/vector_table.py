@@ -78,6 +78,9 @@ log = logging.getLogger("sparkw2v")
 FORMAT_VERSION = 3  # 2: metadata.json lists every data file with its size and SHA-256; 3: and its own
 VECTORS, VOCAB, OUTPUT_VECTORS, METADATA = "vectors", "vocab", "output_vectors", "metadata.json"
 VERSIONS, LATEST, STAGING, CHECKPOINT = "versions", "LATEST", "_staging", "checkpoint"
+#: Every word's count (:mod:`sparkw2v.continuation`): staged before the version is published and
+#: moved into it right after, so a published version's metadata may name it under ``_staging``.
+COUNTS = "counts"
 #: pyspark.ml's metadata directory beside the versions (see :func:`write_ml_metadata`).
 ML_METADATA = "metadata"
 #: Scores recorded for a published version by ``sparkw2v evaluate --record``.
@@ -279,14 +282,49 @@ def resolve(spark: SparkSession, path: str) -> str:
 
 def _files_in_place(spark: SparkSession, directory: str) -> bool:
     """Whether ``directory`` holds exactly the files its metadata lists, with their sizes (no
-    hashing: telling a finished version from one still being copied into place is all this is for)."""
+    hashing: telling a finished version from one still being copied into place is all this is for).
+    A counts table still under ``_staging`` counts as in place when it holds its listed files: the
+    version was published and its writer stopped before moving the table in (reading moves it)."""
     try:
-        meta = _read_json(HadoopFS(spark, directory), f"{directory}/{METADATA}")
-        tables = tuple(sorted({name.split("/", 1)[0] for name in meta.get("files") or {}}))
-        verify_tables(spark, directory, meta, tables, digests=False)
+        fs = HadoopFS(spark, directory)
+        meta = _read_json(fs, f"{directory}/{METADATA}")
+        tables = {name.split("/", 1)[0] for name in meta.get("files") or {}}
+        if COUNTS in tables and not fs.exists(f"{directory}/{COUNTS}") and _counts_staged(fs, directory, meta):
+            tables.discard(COUNTS)
+        verify_tables(spark, directory, meta, tuple(sorted(tables)), digests=False)
     except Exception:  # unreadable, or a file missing or of another size
         return False
     return True
+
+
+def staged_counts_path(directory: str, meta: dict) -> str | None:
+    """Where a published version's counts table waits under ``_staging`` before it is moved in,
+    if its metadata names one; ``directory`` is the version's."""
+    parent = directory.rstrip("/").rsplit("/", 2)
+    if not meta.get("counts_table") or len(parent) != 3 or parent[1] != VERSIONS:
+        return None
+    return f"{parent[0]}/{STAGING}/{meta['counts_table']}"
+
+
+def finish_counts_move(fs: HadoopFS, location: str, meta: dict) -> None:
+    """Move the version at ``location``'s counts table in from ``_staging`` if its writer stopped
+    between publishing the version and moving the table (the second of the two steps)."""
+    source = staged_counts_path(location, meta)
+    if source and not fs.exists(f"{location}/{COUNTS}/_SUCCESS") and fs.exists(f"{source}/_SUCCESS"):
+        log.info("moving the counts of %s in from %s (publishing was interrupted)", location, source)
+        fs.rename(source, f"{location}/{COUNTS}")
+        drop_empty_staging(fs, source.rsplit("/", 2)[0])
+
+
+def _counts_staged(fs: HadoopFS, directory: str, meta: dict) -> bool:
+    """Whether the staged counts table of the version at ``directory`` holds the files (names and
+    sizes) its metadata lists for ``counts/``."""
+    staged = staged_counts_path(directory, meta)
+    if staged is None or not fs.exists(f"{staged}/_SUCCESS"):
+        return False
+    listed = {k[len(COUNTS) + 1:]: v["bytes"] for k, v in (meta.get("files") or {}).items()
+              if k.startswith(f"{COUNTS}/")}
+    return fs.data_files(staged) == listed
 
 
 def is_model(spark: SparkSession, path: str) -> bool:

@@ -3,6 +3,7 @@ or foreign file served, literal paths, readers told when retention removed their
 
 import json
 import os
+import shutil
 import time
 import subprocess
 import sys
@@ -264,6 +265,50 @@ def test_a_version_still_being_copied_into_place_is_not_read(spark, tmp_path):
     assert vector_table.resolve(spark, str(out)).endswith("versions/000001")
     aside.rename(part)
     assert vector_table.resolve(spark, str(out)).endswith("versions/000002")   # LATEST left behind
+
+
+def test_a_version_whose_counts_were_not_yet_moved_in_is_served_and_continued(spark, tmp_path):
+    """A writer killed after publishing version 2 but before moving its counts table in from
+    _staging (and before LATEST): readers get version 2, loading moves the table in, and
+    continuing the path publishes version 3 (before: version 1 was served and every
+    continuation failed with "version 2 appeared")."""
+    days = [tmp_path / f"day{i}.txt" for i in (1, 2, 3)]
+    for i, day in enumerate(days, 1):
+        day.write_text("\n".join(planted_lines(seed=i, sentences=60)) + "\n" + f"word{i} " * 20 + "\n")
+    out = tmp_path / "model"
+    assert main(["train", "--input", str(days[0]), "--output", str(out), *TINY]) == 0
+    assert main(["train", "--input", str(days[1]), "--from-model", str(out), "--output", str(out), *TINY]) == 0
+    version2 = out / "versions" / "000002"
+
+    def interrupt_before_the_move():
+        staged = json.loads((version2 / "metadata.json").read_text())["counts_table"]
+        (out / "_staging").mkdir(exist_ok=True)
+        (version2 / "counts").rename(out / "_staging" / staged)
+        (out / ".LATEST.crc").unlink(missing_ok=True)
+        (out / "LATEST").write_text("1\n")
+        return out / "_staging" / staged
+
+    staged = interrupt_before_the_move()
+    part = sorted(staged.glob("part-*"))[0]
+    part.write_bytes(part.read_bytes()[:-1])           # a staged table not yet whole: not in place
+    assert vector_table.resolve(spark, str(out)).endswith("versions/000001")
+    shutil.rmtree(out / "_staging")
+    shutil.rmtree(out / "versions" / "000002")
+    assert main(["train", "--input", str(days[1]), "--from-model", str(out), "--output", str(out), *TINY]) == 0
+    version2 = out / "versions" / "000002"
+
+    staged = interrupt_before_the_move()
+    assert vector_table.resolve(spark, str(out)).endswith("versions/000002")
+    model = Word2VecModel.load(str(out), spark=spark)
+    assert "word2" in model.wv and (version2 / "counts" / "_SUCCESS").exists() and not staged.exists()
+
+    interrupt_before_the_move()
+    assert main(["train", "--input", str(days[2]), "--from-model", str(out), "--output", str(out), *TINY]) == 0
+    assert vector_table.published_versions(spark, str(out)) == [1, 2, 3]
+    latest = Word2VecModel.load(str(out), spark=spark)
+    assert {"word1", "word2", "word3"} <= set(latest.wv.words)
+    assert latest.metadata["continued_from"]["version"] == 2
+    assert not (out / "_staging").exists()
 
 
 def test_rows_are_checked_against_metadata_for_older_versions_too(spark, tmp_path):
