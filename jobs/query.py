@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="at most N rows (default: 20 when printing, all when writing)")
-    parser.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
+    parser.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*,4], all cores with 4 attempts per task)")
     parser.add_argument("--conf", metavar="KEY=VALUE", action="append", type=conf_pair, default=[],
                         help="a Spark setting, e.g. --conf spark.executor.memory=4g (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show Spark's own warnings")

@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     common = parser.add_argument_group("spark and output")
-    common.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*])")
+    common.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*,4], all cores with 4 attempts per task)")
     common.add_argument("--conf", metavar="KEY=VALUE", action="append", type=conf_pair, default=[],
                         help="a Spark setting, e.g. --conf spark.executor.memory=4g (repeatable); settings the "
                              "driver JVM needs at start (spark.driver.memory) go to spark-submit itself")
@@ -435,8 +435,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.chart:
         png = chart_png(meta)
         if png is None:
-            raise ConfigError(f"no chart for {location}: it has no per-epoch history or matplotlib is not "
-                              "installed (pip install 'sparkw2v[report]')")
+            why = ("matplotlib is not installed (pip install 'sparkw2v[report]')" if meta.get("history")
+                   else "it has no per-epoch history (an imported model, or one trained before histories were kept)")
+            raise ConfigError(f"no chart for {location}: {why}")
         with open(args.chart, "wb") as fh:
             fh.write(png)
         print(f"wrote {args.chart}")

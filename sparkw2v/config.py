@@ -267,10 +267,13 @@ class TrainConfig:
             need(self.text_column == "text", "text_column", self.text_column,
                  "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
         if require_io:
-            need((self.input is None) != (self.input_table is None), "input", self.input,
-                 "give exactly one of --input PATH or --input-table NAME"
-                 + ("" if self.output else ", and --output PATH"))
-            need(bool(self.output), "output", self.output, "give --output PATH for the vector table")
+            if self.input is None and self.input_table is None:
+                raise ConfigError("no input given: give --input PATH (text files, or a table with "
+                                  "--input-format) or --input-table NAME" + ("" if self.output else ", and --output PATH"))
+            need(self.input is None or self.input_table is None, "input", self.input,
+                 "give exactly one of --input PATH or --input-table NAME, not both")
+            if not self.output:
+                raise ConfigError("no output given: give --output PATH for the vector table")
         return self
 
     # -- building from other sources ---------------------------------------------------------

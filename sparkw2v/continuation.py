@@ -112,9 +112,8 @@ def load_base(spark: SparkSession, path: str) -> BaseModel:
     A model without a ``counts/`` table (written by ``sparkw2v train``) continues from
     its vocabulary's counts: words below ``min_count`` in its corpus are not known.
     """
-    location = vector_table.resolve(spark, path)
-    loaded = vector_table.read_model(spark, location)
-    meta = loaded.metadata
+    loaded = vector_table.read_model(spark, path)
+    location, meta = loaded.location, loaded.metadata
     _check_counts(path, meta)
     w_out = loaded.w_out if loaded.w_out is not None else np.zeros_like(loaded.w_in)
     counts = _stored_counts(spark, location, meta)
@@ -262,9 +261,9 @@ def check_not_repeated(spark: SparkSession, base: BaseModel, digest: str | None,
     done = base.metadata.get("continued_from") or {}
     if done.get("input_digest") == digest and same_path(spark, base.location.rsplit("/", 2)[0], output):
         raise InputError(
-            f"version {base.metadata.get('version')} of {output} was already continued on these input files "
-            f"(published {base.metadata.get('written_at')}); running again would train them twice. To train "
-            "on them again, write to another --output")
+            f"version {base.metadata.get('version')} of {output} was already trained on these input files "
+            f"(published {base.metadata.get('written_at')}, continuing version {done.get('version')}); running again "
+            "would train them twice. To train on them again, write to another --output")
 
 
 def continue_config(base: BaseModel, cfg: TrainConfig) -> TrainConfig:

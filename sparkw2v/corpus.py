@@ -117,7 +117,7 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
         raise InputError(f"input {path!r} is inside the sparkw2v model directory {model}: training on a "
                          "model's own files is refused; give the text files as --input")
     as_text = input_format == "text"
-    names = []  # read as text: the matched files, and those of matched directories (Spark reads those, not deeper)
+    files = []  # read as text: the matched files, and those of matched directories (Spark reads those, not deeper)
     for status in list(matches)[:MAX_CHECKED]:
         if status.isDirectory():
             if glob:  # a pattern that matches a model's directory (dir/* beside dir/model)
@@ -126,21 +126,58 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
                     raise InputError(f"input {path!r} matches the sparkw2v model directory {model}: training on "
                                      "a model's own files is refused; narrow the pattern to the text files")
             if as_text:
-                names += [str(child.getPath().getName())
-                          for child in list(fs.fs.listStatus(status.getPath()))[:MAX_CHECKED]]
+                files += [child for child in list(fs.fs.listStatus(status.getPath()))[:MAX_CHECKED]
+                          if child.isFile()]
         elif as_text:
-            names.append(str(status.getPath().getName()))
+            files.append(status)
+    names = [str(f.getPath().getName()) for f in files]
     tabular = next(((n, kind) for n in names if (kind := n.lower().rsplit(".", 1)[-1]) in TABULAR_SUFFIXES), None)
     if tabular is not None:
         name, kind = tabular
         raise InputError(f"input {path!r} holds {kind} files ({name}), which read as text are binary noise: "
                          f"pass --input-format {kind} (and --text-column or --tokens-column), or give the text files")
+    visible = [str(f.getPath().toString()) for f, n in zip(files, names) if not n.startswith((".", "_"))]
+    if as_text and len(visible) <= SNIFFED_FILES:
+        check_text_files(fs, visible, f"input {path!r}")
+
+
+def check_text_files(fs, files: list[str], what: str) -> None:
+    """Refuse text input holding a compressed or binary file whose name does not tell Spark to
+    decompress it: read as text it is byte noise (one such file among text files is too few of
+    the words for :func:`check_decoded` to notice). ``fs``: a :class:`~sparkw2v.vector_table.HadoopFS`."""
+    for file in files:
+        kind = binary_file(fs, file)
+        if kind is not None:
+            raise InputError(f"{what}: {file} is {kind}, and read as text its bytes would be trained as words; "
+                             "give it the extension that tells Spark to decompress it (.gz, .bz2, .zst), "
+                             "or move it out of the input. Nothing was trained")
 
 
 #: Files read as text that are surely not text: refused unless --input-format names their format.
 TABULAR_SUFFIXES = ("parquet", "orc")
+#: The first bytes of compressed files (none of them can start a UTF-8 text), what they are, and
+#: the file-name endings with which Spark decompresses them while reading text (none: never).
+MAGIC_BYTES = ((re.compile(b"\\x1f\\x8b"), "gzip-compressed", (".gz",)),
+               (re.compile(b"BZh[1-9]1AY&SY"), "bzip2-compressed", (".bz2",)),
+               (re.compile(b"\\x28\\xb5\\x2f\\xfd"), "zstd-compressed", (".zst", ".zstd")),
+               (re.compile(b"\\xfd7zXZ\\x00"), "xz-compressed", ()),
+               (re.compile(b"PK\\x03\\x04"), "a zip archive", ()))
+
+
+def binary_file(fs, path: str) -> str | None:
+    """What ``path`` is, if its first bytes say it is compressed and its name does not make Spark
+    decompress it while reading text (``fs``: a :class:`~sparkw2v.vector_table.HadoopFS`)."""
+    head = fs.read_head(path, 10)
+    name = path.lower()
+    for magic, kind, endings in MAGIC_BYTES:
+        if magic.match(head) and not (endings and name.endswith(endings)):
+            return kind
+    return None
 #: Matched paths, and files per matched directory, that check_input_path looks at.
 MAX_CHECKED = 10_000
+#: Text inputs of at most this many files have each file's first bytes read (one open per file)
+#: to find compressed or binary files under text names; larger inputs rely on check_decoded.
+SNIFFED_FILES = 64
 
 
 #: Lines of a Spark error that say why reading a file failed (damaged or truncated files).

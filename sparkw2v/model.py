@@ -575,7 +575,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         spark = spark or _session()
         require_classic(spark, "Word2VecModel.load")
         try:
-            location = vector_table.resolve(spark, path)
+            loaded = vector_table.read_model(spark, path)
         except FileNotFoundError:
             cls_name = vector_table.ml_class(spark, path) or ""
             if cls_name.startswith("org.apache.spark.ml"):
@@ -585,7 +585,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                                  "pyspark.ml.feature's classes, or train again with sparkw2v (Word2Vec.load reads "
                                  "an MLlib estimator's settings)") from None
             raise
-        model = cls(loaded=vector_table.read_model(spark, location))
+        location = loaded.location
+        model = cls(loaded=loaded)
         vector_table.finish_counts_move(vector_table.HadoopFS(spark, location), location, model.metadata)
         model._source = location
         ml = vector_table.read_ml_metadata(spark, path)

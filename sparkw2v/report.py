@@ -45,7 +45,7 @@ def chart_png(meta: dict) -> bytes | None:
         figure = Figure(figsize=(6, 7), dpi=100, layout="constrained")
         FigureCanvasAgg(figure)
         panels = (("loss", "mean loss", "tab:red"), ("words_per_second", "words/s", "tab:blue"),
-                  ("alpha_end", "learning rate (end of epoch)", "tab:green"))
+                  ("alpha_end", "learning rate per shard (end of epoch)", "tab:green"))
         axes = figure.subplots(len(panels), 1, sharex=True)
         for ax, (key, label, colour) in zip(axes, panels):
             ax.plot(epochs, [h.get(key) for h in history], marker="o", color=colour)
@@ -128,10 +128,11 @@ def summary(meta: dict, location: str) -> str:
         lines.append(f"speed      {format_count(meta['words_per_second'])} words/s over the epochs")
     history = meta.get("history") or []
     if history:
-        lines.append("history    epoch        words      words/s      loss   learning rate   seconds")
-        for h in history:
+        lines.append("history    epoch        words      words/s      loss   alpha (end)   seconds")
+        for h in history:   # alpha as --alpha sets it; each shard trains at alpha_scale times it
+            alpha = h.get("alpha_end", float("nan")) / (h.get("alpha_scale") or 1)
             lines.append(f"           {h.get('epoch', ''):>5} {h.get('words', 0):>12,} {h.get('words_per_second', 0):>12,.0f} "
-                         f"{h.get('loss', float('nan')):>9.4f} {h.get('alpha_end', float('nan')):>15.6f} "
+                         f"{h.get('loss', float('nan')):>9.4f} {alpha:>13.6f} "
                          f"{h.get('seconds', 0):>9.1f}")
     evaluation = meta.get("evaluation") or {}
     if evaluation:

@@ -25,15 +25,18 @@ from __future__ import annotations
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from . import continuation, vector_table
 from .config import ConfigError, StreamConfig, TrainConfig, parse_duration
-from .corpus import CorpusInput, select_column
+from .corpus import SNIFFED_FILES, CorpusInput, InputError, check_text_files, select_column
 from .errors import ConcurrentPublishError, UserError
 from .model import Word2VecModel
 from .session import describe_job
@@ -156,10 +159,19 @@ class BatchTrainer:
                 return
         base = self._base(newest)
         loaded = time.perf_counter()
-        batch = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        # The batch is cached with each line's file (a micro-batch's DataFrame cannot list its files).
+        batch = frame.withColumn(FILE_COLUMN, F.input_file_name()).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            continued = continuation.continue_training(self.spark, base, CorpusInput(batch, self.pretokenized),
-                                                       self.cfg, round_key=batch_id, label=label)
+            files = sorted(row[0] for row in batch.select(FILE_COLUMN).distinct().collect() if row[0])
+            if self.options.format == "text" and len(files) <= SNIFFED_FILES:
+                check_text_files(vector_table.HadoopFS(self.spark, self.options.source), files, label)
+            corpus = CorpusInput(batch.select(*frame.columns), self.pretokenized)
+            try:
+                continued = continuation.continue_training(self.spark, base, corpus, self.cfg, round_key=batch_id,
+                                                           label=label)
+            except InputError as exc:  # say which files: a stream's input is whatever landed
+                shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+                raise StreamError(f"{label} ({shown}): {exc}") from None
         finally:
             batch.unpersist()
         try:
@@ -245,20 +257,63 @@ def run_stream(spark: SparkSession, cfg: TrainConfig, options: StreamConfig,
     trigger = _trigger(options)
     if trigger:
         writer = writer.trigger(**trigger)
-    query = writer.start()
-    log.info("streaming %s (%s) into %s, checkpoint %s%s", options.source, options.format, cfg.output,
-             options.checkpoint, ", until caught up" if options.available_now else "")
-    try:
-        query.awaitTermination(timeout)
-    except KeyboardInterrupt:
-        query.stop()
-        raise
-    except Exception:
-        from .errors import user_message
-        if trainer.error is not None and user_message(trainer.error) is not None:
-            raise trainer.error from None  # one line for the user, not a StreamingQueryException
-        raise
-    finally:
-        if query.isActive:
+    with _batch_errors_quiet(spark):
+        query = writer.start()
+        log.info("streaming %s (%s) into %s, checkpoint %s%s", options.source, options.format, cfg.output,
+                 options.checkpoint, ", until caught up" if options.available_now else "")
+        try:
+            query.awaitTermination(timeout)
+        except KeyboardInterrupt:
             query.stop()
+            raise
+        except Exception as exc:
+            from .errors import user_message
+            if trainer.error is not None and user_message(trainer.error) is not None:
+                raise trainer.error from None  # one line for the user, not a StreamingQueryException
+            if CONCURRENT_LOG_UPDATE in str(exc):
+                raise StreamError(f"another stream is running on --checkpoint {options.checkpoint} (Spark found "
+                                  "a second writer of its log): run one stream per checkpoint. Batches stay "
+                                  "trained exactly once; this one stopped") from None
+            raise
+        finally:
+            if query.isActive:
+                query.stop()
     return trainer.batches
+
+
+#: The column a batch is cached with: each line's file.
+FILE_COLUMN = "_sparkw2v_file"
+#: Spark's error class when two queries write one checkpoint's log.
+CONCURRENT_LOG_UPDATE = "CONCURRENT_STREAM_LOG_UPDATE"
+#: Loggers that report a failed batch with a traceback before :func:`run_stream` says it in one line.
+_PY4J_CALLBACK_LOGGER = "py4j.clientserver"
+_SPARK_STREAMING_LOGGER = "org.apache.spark.sql.execution.streaming"
+
+
+@contextmanager
+def _batch_errors_quiet(spark: SparkSession) -> Iterator[None]:
+    """While the query runs, keep Py4J's callback server and Spark's stream execution from
+    logging a failed batch's traceback: :func:`run_stream` reports the error itself (one line,
+    or the traceback with ``--verbose``, where nothing is silenced)."""
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    py4j = logging.getLogger(_PY4J_CALLBACK_LOGGER)
+    level = py4j.level
+    py4j.setLevel(logging.CRITICAL)
+    jvm = spark.sparkContext._jvm
+    configurator, jvm_level = jvm.org.apache.logging.log4j.core.config.Configurator, None
+    try:
+        jvm_level = jvm.org.apache.logging.log4j.LogManager.getLogger(_SPARK_STREAMING_LOGGER).getLevel()
+        configurator.setLevel(_SPARK_STREAMING_LOGGER, jvm.org.apache.logging.log4j.Level.OFF)
+    except Exception:  # another logging backend: its lines stay
+        configurator = None
+    try:
+        yield
+    finally:
+        py4j.setLevel(level)
+        if configurator is not None:
+            try:
+                configurator.setLevel(_SPARK_STREAMING_LOGGER, jvm_level)
+            except Exception:  # the JVM is gone (interrupted)
+                pass

@@ -306,9 +306,9 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             train_seconds += seconds
             entry = _epoch_entry(cfg, epoch, totals, seconds, syncs, scale)
             history.append(entry)
-            log.info("epoch %d/%d: %d words, %.0f words/s, loss %.4f, alpha %.5f, %.1fs",
+            log.info("epoch %d/%d: %d words, %.0f words/s, loss %.4f, alpha %.5f%s, %.1fs",
                      epoch + 1, cfg.epochs, entry["words"], entry["words_per_second"], entry["loss"],
-                     entry["alpha_end"], seconds)
+                     entry["alpha_end"] / scale, f" (x{scale:g} per shard)" if scale != 1 else "", seconds)
             # Sums, not isfinite(w).all(): no temporary the size of the model; NaN and inf propagate.
             finite = ended.finite if ended is not None and ended.blocks is not None else \
                 np.isfinite(w_in.sum(dtype=np.float64)) and np.isfinite(w_out.sum(dtype=np.float64))
@@ -467,7 +467,8 @@ def _epoch_entry(cfg: TrainConfig, epoch: int, totals: combine.SyncStats, second
         "task_seconds": float(totals.task_seconds),
         "slowest_task_seconds": float(totals.slowest_task_seconds),
         "syncs": syncs, "combine_seconds": float(totals.combine_seconds),
-        "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * scale,
+        "alpha_end": learning_rate(cfg, (epoch + 1) / cfg.epochs) * scale,   # the rate each shard trains at
+        "alpha_scale": scale,   # alpha_end / alpha_scale is --alpha's schedule
     }
 
 

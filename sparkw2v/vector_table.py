@@ -174,6 +174,14 @@ class HadoopFS:
         finally:
             stream.close()
 
+    def read_head(self, path: str, size: int) -> bytes:
+        """The first ``size`` bytes of a file (fewer if it is shorter)."""
+        stream = self.fs.open(self.p(path))
+        try:
+            return bytes(stream.readNBytes(size))
+        finally:
+            stream.close()
+
     def write_text(self, path: str, text: str) -> None:
         out = self.fs.create(self.p(path), True)
         try:
@@ -833,6 +841,11 @@ class LoadedModel:
     w_in: np.ndarray
     w_out: np.ndarray | None
     metadata: dict
+    location: str = ""   # the version directory read
+
+
+#: Times a reader takes the newest version again when retention removed the one it was reading.
+RETENTION_RETRIES = 3
 
 
 def _matrix(column: pa.ChunkedArray, dim: int | None = None, where: str = "vectors") -> np.ndarray:
@@ -990,8 +1003,24 @@ def read_vocabulary(spark: SparkSession, path: str, meta: dict) -> Vocabulary:
 
 def read_model(spark: SparkSession, path: str, with_output: bool = True) -> LoadedModel:
     """Load a model written by :func:`write_model` (its current version) into driver memory,
-    checking its files and row counts against its metadata."""
-    path = resolve(spark, path)
+    checking its files and row counts against its metadata. If retention (another writer's
+    publish with a small ``keep_versions``) removes the version while it is read, the newest
+    one is read instead."""
+    for attempt in range(RETENTION_RETRIES + 1):
+        location = resolve(spark, path)
+        try:
+            return _read_version(spark, location, with_output)
+        except (DamagedModelError, FileNotFoundError):
+            removed = location != _strip_slash(path) and not HadoopFS(spark, location).exists(location)
+            if not removed:
+                raise
+            log.info("%s was removed by retention while it was read; reading the newest version", location)
+    raise DamagedModelError(f"{path}: {RETENTION_RETRIES + 1} versions in a row were removed while they were "
+                            "read (a writer publishing often with a small keep_versions); raise keep_versions")
+
+
+def _read_version(spark: SparkSession, path: str, with_output: bool) -> LoadedModel:
+    """:func:`read_model` of one version directory."""
     meta = read_metadata(spark, path)
     # Output rows are optional (an imported model has none), but not once the metadata lists them.
     listed = any(name.startswith(f"{OUTPUT_VECTORS}/") for name in meta.get("files") or {})
@@ -1015,4 +1044,4 @@ def read_model(spark: SparkSession, path: str, with_output: bool = True) -> Load
         if w_out.shape != w_in.shape:
             raise DamagedModelError(f"{path}/{OUTPUT_VECTORS} holds a {w_out.shape[0]} x {w_out.shape[1]} "
                                     f"matrix, but {VECTORS}/ a {w_in.shape[0]} x {w_in.shape[1]} one")
-    return LoadedModel(vocab, w_in, w_out, meta)
+    return LoadedModel(vocab, w_in, w_out, meta, path)

@@ -30,9 +30,11 @@ def test_bad_values_are_rejected_with_a_clear_message(changes, message):
 
 
 def test_input_and_output_are_required_for_a_run():
-    with pytest.raises(ConfigError, match="exactly one of --input"):
+    with pytest.raises(ConfigError, match=r"^no input given: give --input PATH .* or --input-table NAME$"):
         TrainConfig(output="x").validate()
-    with pytest.raises(ConfigError, match="--output"):
+    with pytest.raises(ConfigError, match="exactly one of --input PATH or --input-table NAME, not both"):
+        TrainConfig(input="x", input_table="t", output="x").validate()
+    with pytest.raises(ConfigError, match=r"^no output given: give --output PATH"):
         TrainConfig(input="x").validate()
     TrainConfig(input="x", output="y").validate()
 

@@ -368,6 +368,31 @@ def test_paths_with_glob_characters_are_literal(spark, tmp_path, capsys):
 
 # -- 5. readers and retention ----------------------------------------------------------------------
 
+def test_a_reader_whose_version_retention_removes_mid_read_reads_the_newest(spark, tmp_path, monkeypatch):
+    """Another writer publishing with keep_versions=1 deletes the version a reader has resolved
+    and is reading: the reader takes the newest version instead of reporting damage; a version
+    damaged in place is still reported."""
+    out = tmp_path / "model"
+    publish(spark, out, 1.0, keep_versions=1)
+    real = vector_table._read_version
+    reads = []
+
+    def racing_writer(spark_, location, with_output):
+        reads.append(location)
+        if len(reads) == 1:                  # the reader resolved version 1; a writer replaces it now
+            publish(spark, out, 2.0, keep_versions=1)
+        return real(spark_, location, with_output)
+
+    monkeypatch.setattr(vector_table, "_read_version", racing_writer)
+    model = Word2VecModel.load(str(out), spark=spark)
+    assert [r.rsplit("/", 1)[1] for r in reads] == ["000001", "000002"]
+    assert model._source.endswith("versions/000002") and float(model.wv["the"][0]) == 2.0
+    monkeypatch.setattr(vector_table, "_read_version", real)
+    flip_byte(vectors_file(out))
+    with pytest.raises(DamagedModelError, match="000002/vectors/part-.* is damaged"):
+        Word2VecModel.load(str(out), spark=spark)
+
+
 def test_a_registered_reader_learns_in_one_line_that_retention_removed_its_version(spark, tmp_path):
     out = tmp_path / "model"
     publish(spark, out, 1.0, keep_versions=1)

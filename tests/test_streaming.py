@@ -145,6 +145,19 @@ def test_stream_from_model_and_bad_sources(spark, tmp_path, capsys):
     assert meta["version"] == 1 and meta["continued_from"]["version"] == 1 and meta["new_words"] == 1
     assert meta["vocab_size"] == 17                                      # 16 from the base model + "soon"
 
+    import gzip   # a compressed file landed under a text name, beside a text file: refused by its first bytes
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    _write(mixed / "c.txt", FILES[2])
+    (mixed / "d.txt").write_bytes(gzip.compress("\n".join(FILES[1]).encode()))
+    capsys.readouterr()
+    assert main(["stream", "--source", str(mixed), "--checkpoint", str(tmp_path / "ck4"), "--output",
+                 str(tmp_path / "m4"), "--available-now", *_flags(SETTINGS)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sparkw2v: error: stream batch 0: ")
+    assert "d.txt is gzip-compressed" in err and "Nothing was trained" in err
+    assert not vector_table.published_versions(spark, str(tmp_path / "m4"))
+
     empty = tmp_path / "empty"
     empty.mkdir()
     capsys.readouterr()
@@ -172,7 +185,7 @@ def test_train_from_model_adds_a_version_with_new_words(spark, tmp_path, capsys)
     # the same command again (say, after a crash that came once version 2 was published) is refused
     assert main(["train", "--input", second, "--from-model", str(out), "--output", str(out), "--show", "",
                  *_flags(SETTINGS)]) == 2
-    assert "already continued on these input files" in capsys.readouterr().err
+    assert "was already trained on these input files" in capsys.readouterr().err
     assert vector_table.published_versions(spark, str(out)) == [1, 2]
     old = Word2VecModel.load(vector_table.version_path(str(out), 1), spark=spark)
     new = Word2VecModel.load(str(out), spark=spark)

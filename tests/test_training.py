@@ -217,8 +217,19 @@ def test_text_that_is_not_utf8_is_trained_with_a_warning_naming_a_word(spark, tm
 
 def test_a_compressed_file_read_as_text_is_refused_before_training(spark, tmp_path):
     import gzip
-    corpus = tmp_path / "corpus.txt"            # gzip bytes under a name Spark reads as plain text
-    corpus.write_bytes(gzip.compress("\n".join(planted_lines(seed=3, sentences=2000)).encode()))
+    text = "\n".join(planted_lines(seed=3, sentences=2000)).encode()
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "a.txt").write_bytes(text)
+    (landing / "b.txt").write_bytes(gzip.compress(text))   # gzip bytes under a name Spark reads as plain text
+    # one such file among text files: found by its first bytes, before any Spark job
+    with pytest.raises(InputError, match=r"b.txt is gzip-compressed, and read as text its bytes would be trained "
+                                         r"as words; give it the extension .*\(.gz, .bz2, .zst\).*Nothing was trained"):
+        Word2Vec(input=str(landing), **{**PLANTED, "min_count": 1, "epochs": 1}).fit_input(spark)
+    (landing / "b.txt").rename(landing / "b.txt.gz")
+    assert Word2Vec(input=str(landing), **{**PLANTED, "min_count": 1, "epochs": 1}).fit_input(spark).wv
+    corpus = tmp_path / "corpus.txt"            # compressed bytes without gzip's signature: the words tell
+    corpus.write_bytes(gzip.compress(text)[10:])
     with pytest.raises(InputError, match=r"corpus.txt does not look like text: \d+% of its words hold bytes that "
                                          r"are not UTF-8 text .*\.gz.*Nothing was trained"):
         Word2Vec(input=str(corpus), **{**PLANTED, "min_count": 1, "epochs": 1}).fit_input(spark)
