@@ -623,7 +623,8 @@ def mean_vectors(batches: Iterable, task: MeanVectorTask, payload_bc) -> Iterato
     """Append the mean of each row's in-vocabulary word vectors (zeros if none) to Arrow batches.
 
     Tokens are looked up with Arrow's vectorised ``index_in`` and summed per row
-    with ``np.add.reduceat``: no Python loop per token for token columns.
+    with ``np.add.reduceat``: no Python loop per token for token columns, nor for text
+    split on whitespace (:func:`text_tokens`); a custom ``token_pattern`` splits each row in Python.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -632,7 +633,9 @@ def mean_vectors(batches: Iterable, task: MeanVectorTask, payload_bc) -> Iterato
     dim = matrix.shape[1]
     for batch in batches:
         column = batch.column(batch.schema.get_field_index(task.column))
-        if task.pretokenized:
+        if not task.pretokenized and task.spec.pattern is None:
+            column = text_tokens(column, task.spec.lowercase)
+        if task.pretokenized or task.spec.pattern is None:
             lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)
             flat = pc.list_flatten(column)
         else:

@@ -30,3 +30,35 @@ def test_nulls_and_empty_rows_are_skipped_and_unicode_passes_through():
     rows = [None, "", "Ünïcode 漢字 x" * 1, "  "]
     assert list(sentences(rows, TokenizerSpec(), pretokenized=False)) == [["ünïcode", "漢字", "x"]]
     assert list(sentences([["a", None, "b"], None], TokenizerSpec(), pretokenized=True)) == [["a", "b"]]
+
+
+def test_transform_means_are_the_same_with_arrow_split_and_the_python_tokenizer():
+    """transform splits text on whitespace with Arrow (no Python per row); a token pattern of
+    whitespace goes through the Python tokenizer: both give the same means, nulls and
+    non-ASCII lines included."""
+    import numpy as np
+    import pyarrow as pa
+
+    from sparkw2v import executor
+
+    lines = ["The jury said", None, "", "  \t ", "İstanbul ΣΟΦΟΣ the Ünïcode\tjury", "unknown words only"]
+    words = ["the", "jury", "said", "i̇stanbul", "σοφος", "ünïcode"]
+    matrix = np.arange(len(words) * 3, dtype=np.float32).reshape(-1, 3)
+    sink = pa.BufferOutputStream()
+    table = pa.table({"word": pa.array(words), "vector": pa.ListArray.from_arrays(
+        pa.array(np.arange(0, matrix.size + 1, 3, dtype=np.int32)), pa.array(matrix.ravel()))})
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+
+    class Payload:
+        value = sink.getvalue().to_pybytes()
+
+    batch = pa.RecordBatch.from_arrays([pa.array(lines, pa.string())], ["text"])
+    means = {}
+    for pattern in (None, r"\s+"):
+        task = executor.MeanVectorTask("text", "v", False, TokenizerSpec(True, pattern, 10_000), f"t{pattern}")
+        out = next(executor.mean_vectors([batch], task, Payload())).column(1).to_pylist()
+        means[pattern] = np.array(out, dtype=np.float32)
+    assert np.array_equal(means[None], means[r"\s+"])
+    assert np.allclose(means[None][0], matrix[:3].mean(axis=0)) and not means[None][1:4].any()
+    assert np.allclose(means[None][4], matrix[[3, 4, 0, 5, 1]].mean(axis=0))
