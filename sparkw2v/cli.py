@@ -400,8 +400,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .interchange import FORMATS, export_model
+    from .interchange import FORMATS, check_export_files, export_model
 
+    check_export_files(args.output, args.vocab_counts, args.overwrite)   # local files: before Spark starts
     spark = _session(args)
     n, d = export_model(spark, args.vectors, args.output, binary=FORMATS[args.format],
                         vocab_counts=args.vocab_counts, overwrite=args.overwrite)

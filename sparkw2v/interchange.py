@@ -408,6 +408,18 @@ def read_vocab_counts(path: str) -> dict[str, int]:
 
 # -- model directories -----------------------------------------------------------------------
 
+def check_export_files(output: str, vocab_counts: str | None, overwrite: bool) -> None:
+    """Fail before any work (no Spark needed) if the export's local files cannot or may not be written."""
+    from .config import ConfigError
+
+    if vocab_counts and os.path.realpath(vocab_counts) == os.path.realpath(output):
+        raise ConfigError(f"the vectors and the vocabulary counts would both be written to {output}: "
+                          "give the counts another file")
+    for path in (output, vocab_counts):
+        if path:
+            _check_output_file(path, overwrite)
+
+
 def export_model(spark: SparkSession, model_dir: str, output: str, binary: bool = False,
                  vocab_counts: str | None = None, overwrite: bool = False) -> tuple[int, int]:
     """Write a model directory's word vectors to ``output`` in word2vec format; (words, dims).
@@ -418,12 +430,7 @@ def export_model(spark: SparkSession, model_dir: str, output: str, binary: bool 
     from .config import ConfigError
     from .vector_table import read_metadata, read_model
 
-    if vocab_counts and os.path.realpath(vocab_counts) == os.path.realpath(output):
-        raise ConfigError(f"the vectors and the vocabulary counts would both be written to {output}: "
-                          "give the counts another file")
-    for path in (output, vocab_counts):
-        if path:
-            _check_output_file(path, overwrite)
+    check_export_files(output, vocab_counts, overwrite)
     meta = read_metadata(spark, model_dir)
     if vocab_counts and meta.get("counts") in NO_COUNTS:
         raise ConfigError(f"{model_dir} has no real word counts (imported from "
