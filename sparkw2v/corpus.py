@@ -142,7 +142,7 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
 
 
 def check_text_files(fs, files: list[str], what: str) -> None:
-    """Refuse text input holding a compressed or binary file whose name does not tell Spark to
+    """Refuse text input holding a compressed file whose name does not tell Spark to
     decompress it: read as text it is byte noise (one such file among text files is too few of
     the words for :func:`check_decoded` to notice). ``fs``: a :class:`~sparkw2v.vector_table.HadoopFS`."""
     for file in files:
@@ -162,6 +162,11 @@ MAGIC_BYTES = ((re.compile(b"\\x1f\\x8b"), "gzip-compressed", (".gz",)),
                (re.compile(b"\\x28\\xb5\\x2f\\xfd"), "zstd-compressed", (".zst", ".zstd")),
                (re.compile(b"\\xfd7zXZ\\x00"), "xz-compressed", ()),
                (re.compile(b"PK\\x03\\x04"), "a zip archive", ()))
+#: Matched paths, and files per matched directory, that check_input_path looks at.
+MAX_CHECKED = 10_000
+#: Text inputs of at most this many files have each file's first bytes read (one open per file)
+#: to find compressed files under text names; larger inputs rely on check_decoded.
+SNIFFED_FILES = 64
 
 
 def binary_file(fs, path: str) -> str | None:
@@ -173,11 +178,6 @@ def binary_file(fs, path: str) -> str | None:
         if magic.match(head) and not (endings and name.endswith(endings)):
             return kind
     return None
-#: Matched paths, and files per matched directory, that check_input_path looks at.
-MAX_CHECKED = 10_000
-#: Text inputs of at most this many files have each file's first bytes read (one open per file)
-#: to find compressed or binary files under text names; larger inputs rely on check_decoded.
-SNIFFED_FILES = 64
 
 
 #: Lines of a Spark error that say why reading a file failed (damaged or truncated files).

@@ -1006,7 +1006,7 @@ def read_model(spark: SparkSession, path: str, with_output: bool = True) -> Load
     checking its files and row counts against its metadata. If retention (another writer's
     publish with a small ``keep_versions``) removes the version while it is read, the newest
     one is read instead."""
-    for attempt in range(RETENTION_RETRIES + 1):
+    for _ in range(RETENTION_RETRIES + 1):
         location = resolve(spark, path)
         try:
             return _read_version(spark, location, with_output)
