@@ -116,6 +116,11 @@ class BatchTrainer:
     pretokenized: bool = False
     batches: list[dict] = field(default_factory=list)
     error: BaseException | None = None
+    #: Set just before the query is stopped (interrupted, timed out): a batch cut short by it fails
+    #: with a short message. Spark's stream thread matches the failure's text against a pattern that
+    #: recurses once per character, and a full traceback (~20 KB) overflows its stack, which the JVM
+    #: then prints in a thousand lines.
+    stopping: bool = False
     _stream_id: str | None = None
     _last: continuation.BaseModel | None = None
 
@@ -132,6 +137,8 @@ class BatchTrainer:
                                 str(exc).split("; ")[0])
         except BaseException as exc:
             self.error = exc
+            if self.stopping:
+                raise StreamError(f"stream batch {batch_id} was cut short by the stream's stop") from None
             raise
 
     def stream_id(self) -> str:
@@ -264,7 +271,7 @@ def run_stream(spark: SparkSession, cfg: TrainConfig, options: StreamConfig,
         try:
             query.awaitTermination(timeout)
         except KeyboardInterrupt:
-            query.stop()
+            _stop(query, trainer)
             raise
         except Exception as exc:
             from .errors import user_message
@@ -277,8 +284,14 @@ def run_stream(spark: SparkSession, cfg: TrainConfig, options: StreamConfig,
             raise
         finally:
             if query.isActive:
-                query.stop()
+                _stop(query, trainer)
     return trainer.batches
+
+
+def _stop(query, trainer: BatchTrainer) -> None:
+    """Stop the query; a batch it cuts short fails in one short line (:attr:`BatchTrainer.stopping`)."""
+    trainer.stopping = True
+    query.stop()
 
 
 #: The column a batch is cached with: each line's file.

@@ -308,3 +308,30 @@ def test_a_batch_trains_again_on_a_version_another_writer_published_meanwhile(sp
     assert "rival" in newest.wv and "g0w0" in newest.wv                   # built on the rival's version
     assert newest.metadata["continued_from"]["version"] == 1
     assert [b["version"] for b in trainer.batches] == [2]
+
+
+def test_a_batch_cut_short_by_the_streams_stop_fails_in_a_short_message(monkeypatch):
+    """Spark's stream thread matches a failed batch's text with a pattern that recurses per
+    character: a batch failing while the query stops must not hand it a full traceback."""
+    from sparkw2v.streaming import BatchTrainer
+
+    trainer = BatchTrainer(spark=None, cfg=TrainConfig(), options=StreamConfig())
+    cause = RuntimeError("job cancelled\n" + "\tat org.apache.spark.Frame(Frame.scala:1)\n" * 500)
+
+    def cancelled(frame, batch_id):
+        try:
+            raise cause
+        except RuntimeError as exc:
+            raise ValueError("collect failed") from exc
+
+    monkeypatch.setattr(trainer, "_run", cancelled)
+    with pytest.raises(ValueError) as running:  # a failure while the query runs is passed on whole
+        trainer(None, 4)
+    assert running.value.__cause__ is cause
+    trainer.stopping = True
+    with pytest.raises(StreamError, match="stream batch 4 was cut short by the stream's stop") as stopped:
+        trainer(None, 4)
+    import traceback
+    text = "".join(traceback.format_exception(stopped.value))
+    assert len(text) < 1000 and "Frame.scala" not in text
+    assert isinstance(trainer.error, ValueError) and trainer.error.__cause__ is cause  # kept for the caller
