@@ -889,7 +889,7 @@ def plot(results: dict, path: str) -> None:
     for dim in sorted({p["dim"] for p in results.get("stratified_projection", [])}):
         pts = [p for p in results["stratified_projection"] if p["dim"] == dim]
         line, = ax.plot([p["cores"] for p in pts], [p["efficiency_pair"] for p in pts], marker="D", linewidth=2,
-                        label=f"d={dim}, stratified (default from 4)")
+                        label=f"d={dim}, stratified (default from 3)")
         ax.plot([p["cores"] for p in pts], [p["efficiency_window"] for p in pts], marker="d", linestyle="-.",
                 color=line.get_color(), label=f"d={dim}, stratified vs the window kernel")
     ax.axhline(0.8, color="grey", linewidth=0.8)

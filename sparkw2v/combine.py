@@ -348,7 +348,7 @@ class SpreadRule(MeanRule):
     MANY_SHARDS = 8
     SYNCS_PER_SHARD = 2
     MIN_SYNC_WORDS = 1024
-    #: Averaged CBOW (``--strategy average``; ``auto`` trains CBOW stratified from 4 shards) syncs
+    #: Averaged CBOW (``--strategy average``; ``auto`` trains CBOW stratified from 3 shards) syncs
     #: ``CBOW_SYNCS`` times per epoch from ``MANY_SHARDS``, as long as every shard trains
     #: ``CBOW_MIN_SYNC_WORDS`` words per sync, and below ``CBOW_SCALE_BELOW`` shards raises every
     #: shard's rate ``CBOW_SCALE``-fold rather than min(P, 4)-fold: the settings that kept most of one

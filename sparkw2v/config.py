@@ -26,7 +26,7 @@ MAX_NS_EXPONENT = 10.0
 COMBINE_RULES = tuple(RULES)
 STRATEGIES = ("auto", "average", "stratified")
 #: Shards trained at once from which ``strategy='auto'`` trains stratified (skip-gram and CBOW).
-STRATIFIED_FROM = 4
+STRATIFIED_FROM = 3
 #: Shards trained at once from which stratified training (skip-gram and CBOW) shares each output
 #: block between two tasks (:func:`sparkw2v.stratified.output_blocks`).
 SHARE_OUTPUT_FROM = 16

@@ -343,12 +343,12 @@ def test_a_kept_blocks_summary_finds_non_finite_rows_and_changes():
         assert again[0] == record[0] and again[1][:3] == record[1][:3] and again[1][4:] == record[1][4:]
 
 
-def test_auto_picks_stratified_from_four_shards():
+def test_auto_picks_stratified_from_three_shards():
     with pytest.raises(ConfigError, match="strategy"):
         TrainConfig(strategy="ring").validate(require_io=False)
     TrainConfig(sg=False, strategy="stratified").validate(require_io=False)   # CBOW: output rows owned
     for sg in (True, False):
-        assert TrainConfig(sg=sg).strategy_for(3) == "average" and TrainConfig(sg=sg).strategy_for(4) == "stratified"
+        assert TrainConfig(sg=sg).strategy_for(2) == "average" and TrainConfig(sg=sg).strategy_for(3) == "stratified"
     assert TrainConfig(strategy="average").strategy_for(64) == "average"
 
 
