@@ -3,7 +3,10 @@
 A phase is what :func:`sparkw2v.session.describe_job` names ("vocabulary", "encode",
 "epoch 3/5", "publish"); it lasts until the next description. Each phase's
 Spark jobs carry a job tag of their own, so the tasks of exactly that phase can be
-counted with ``sc.statusTracker()``.
+counted with ``sc.statusTracker()``. An epoch of many syncs or sub-epochs is a run of
+phases that are each a share of it (``part_of``): they are reported as the epoch's progress
+(share done, words/s, ETA), and the 30-second log line counts from the epoch's start, so
+an epoch of 128 short phases still logs every 30 seconds.
 
 * On a terminal (the CLI, stderr a tty) a daemon thread redraws one live line twice a
   second: phase, tasks done of those started, words/s and an ETA.
@@ -45,14 +48,23 @@ class Phase:
     done: int = 0
     running: int = 0
     last_log: float = field(default=0.0)
+    #: The phase is ``share`` of the phase ``whole`` (an epoch), which started at ``whole_started``
+    #: and had ``before`` of it done when this phase began.
+    whole: str | None = None
+    share: float = 0.0
+    before: float = 0.0
+    whole_started: float = 0.0
 
     def status(self, now: float, previous_seconds: float | None) -> str:
-        """``epoch 2/5: 3/8 tasks, 310K words/s, ETA 12s`` (the parts known so far)."""
+        """``epoch 2/5: 3/8 tasks, 310K words/s, ETA 12s`` (the parts known so far); for a share of
+        an epoch ``epoch 2/5: 46%, 4m10s, 310K words/s, ETA 4m51s (sub-epoch 60/128: 2/3 tasks)``."""
         elapsed = now - self.started
         # A task reports only when it ends: until then an epoch's few long tasks show as running.
         tasks = f"{self.done}/{self.tasks} tasks" if self.done else f"{self.running} of {self.tasks} tasks running"
-        parts = [tasks if self.tasks else "starting", format_seconds(elapsed)]
         fraction = self.done / self.tasks if self.tasks else 0.0
+        if self.whole is not None:
+            return self._whole_status(now, tasks if self.tasks else "starting", min(fraction, 1.0))
+        parts = [tasks if self.tasks else "starting", format_seconds(elapsed)]
         if self.words and fraction > 0:
             parts.append(f"{format_count(self.words * fraction / max(elapsed, 1e-9))} words/s")
         if 0 < fraction < 1:
@@ -60,6 +72,17 @@ class Phase:
         elif fraction == 0 and previous_seconds and previous_seconds > elapsed:
             parts.append("ETA ~" + format_seconds(previous_seconds - elapsed))  # as long as the last one
         return f"{self.label}: " + ", ".join(parts)
+
+    def _whole_status(self, now: float, tasks: str, fraction: float) -> str:
+        done = self.before + self.share * fraction
+        elapsed = now - self.whole_started
+        parts = [f"{done:.0%}", format_seconds(elapsed)]
+        if self.words and self.share and done > 0:
+            parts.append(f"{format_count(self.words / self.share * done / max(elapsed, 1e-9))} words/s")
+        if 0 < done < 1:
+            parts.append("ETA " + format_seconds(elapsed / done - elapsed))
+        own = self.label[len(self.whole):].strip() if self.label.startswith(self.whole) else self.label
+        return f"{self.whole}: " + ", ".join(parts) + f" ({own}: {tasks})"
 
 
 class Tracker:
@@ -81,14 +104,22 @@ class Tracker:
         self.live = live
         self.stream = stream or sys.stderr
 
-    def begin(self, sc, label: str | None, words: int | None = None, tasks: int | None = None) -> None:
+    def begin(self, sc, label: str | None, words: int | None = None, tasks: int | None = None,
+              part_of: tuple[str, float] | None = None) -> None:
         """End the current phase and start ``label`` (``None``: no phase) with the jobs that follow
-        (``tasks``: how many they run, if known)."""
+        (``tasks``: how many they run, if known; ``part_of``: the phase is this share of a whole,
+        such as one sync of an epoch, whose phases follow one another)."""
         now = time.monotonic()
         with self._lock:
             ended, self._phase = self._phase, None
             if label is not None:
-                self._phase = Phase(label, f"{TAG_PREFIX}{next(self._ids)}", words, now, tasks, last_log=now)
+                phase = Phase(label, f"{TAG_PREFIX}{next(self._ids)}", words, now, tasks, last_log=now)
+                if part_of is not None:
+                    phase.whole, phase.share, phase.whole_started = part_of[0], part_of[1], now
+                    if ended is not None and ended.whole == phase.whole:  # the same epoch goes on
+                        phase.before = ended.before + ended.share
+                        phase.whole_started, phase.last_log = ended.whole_started, ended.last_log
+                self._phase = phase
             self._sc = sc
         if ended is not None:
             _untag(sc, ended.tag)
@@ -223,6 +254,7 @@ def configure(live: bool, stream: TextIO | None = None) -> None:
     TRACKER.configure(live, stream)
 
 
-def begin(sc, label: str | None, words: int | None = None, tasks: int | None = None) -> None:
+def begin(sc, label: str | None, words: int | None = None, tasks: int | None = None,
+          part_of: tuple[str, float] | None = None) -> None:
     """Start the phase ``label`` (see :func:`sparkw2v.session.describe_job`)."""
-    TRACKER.begin(sc, label, words, tasks)
+    TRACKER.begin(sc, label, words, tasks, part_of)

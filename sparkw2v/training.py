@@ -439,10 +439,10 @@ def _average_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig
     owners_bc = sc.broadcast(stratified.output_owners(plan.counts, cfg.sample, plan.owned_blocks, cfg.seed, epoch)) \
         if plan.owned_blocks else None
     try:
+        whole = f"epoch {epoch + 1}/{cfg.epochs}"
         for sync in range(syncs):
-            label = f"epoch {epoch + 1}/{cfg.epochs}" + (
-                f" {'sub-epoch' if plan.owned_blocks else 'sync'} {sync + 1}/{syncs}" if syncs > 1 else "")
-            describe_job(spark, label, words=encoded.words // syncs)
+            label = whole + (f" {'sub-epoch' if plan.owned_blocks else 'sync'} {sync + 1}/{syncs}" if syncs > 1 else "")
+            describe_job(spark, label, words=encoded.words // syncs, part_of=(whole, 1 / syncs) if syncs > 1 else None)
             task = sync_task(cfg, plan.schedule, epoch, sync, plan.block_rows, plan.tables_key)
             sync_started = time.perf_counter()
             stats = _sync(sc, encoded, task, w_in, w_out, plan.tables_bc, plan.n_blocks, plan.rule, plan.direct,
@@ -479,7 +479,7 @@ def _epoch_rate(cfg: TrainConfig, epoch: int, progress: float) -> float:
 
 def _describe_rounds(spark: SparkSession, epoch_label: str, words: int, label: str, share: float,
                      tasks: int) -> None:
-    describe_job(spark, f"{epoch_label} {label}", words=int(words * share), tasks=tasks)
+    describe_job(spark, f"{epoch_label} {label}", words=int(words * share), tasks=tasks, part_of=(epoch_label, share))
 
 
 def word_spread(encoded: EncodedCorpus, vocab_size: int) -> np.ndarray:
