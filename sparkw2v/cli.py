@@ -268,13 +268,19 @@ def jvm_head_start(spark) -> float:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .model import Word2Vec
-    from .vector_table import check_output
+    from .vector_table import check_output, local_output_path
 
     global STARTED
     cfg = config_from_args(args).validate()
     # Unreadable evaluation files must not cost a training run: read them before it.
     _check_evaluation_files(similarity=("--eval-similarity", args.eval_similarity),
                             analogies=("--eval-analogies", args.eval_analogies))
+    if not cfg.from_model:  # a local output that may not be written fails now, not after Spark's start
+        from .session import default_filesystem_is_local
+
+        local = local_output_path(cfg.output, default_filesystem_is_local(args.master, dict(args.conf)))
+        if local is not None:
+            check_output(None, local, cfg.overwrite)
     spark = _session(args, light_jvm=True)
     STARTED -= jvm_head_start(spark)  # the closing line's wall time and "starting Spark" include it
     phases = {"starting Spark": time.perf_counter() - STARTED}

@@ -149,6 +149,25 @@ def default_master() -> str | None:
     return f"local[{plain.group(1) or 1},{LOCAL_TASK_ATTEMPTS}]"
 
 
+def default_filesystem_is_local(master: str | None, conf: Mapping[str, str]) -> bool:
+    """Whether a path without a scheme will name the local filesystem in the session a command
+    is about to start: a local master started here, with no Hadoop settings (a configuration
+    directory, ``spark.hadoop.*``, a ``spark-defaults.conf``) that could make another filesystem
+    the default. False when unsure, so that only Spark decides then."""
+    if "PYSPARK_GATEWAY_PORT" in os.environ:   # spark-submit's settings are the JVM's
+        return False
+    if master and not _LOCAL.fullmatch(master.replace(" ", "")):
+        return False
+    if any(os.environ.get(name) for name in ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_CONF_DIR", "HADOOP_HOME")):
+        return False
+    if any(key.startswith("spark.hadoop.") for key in conf):
+        return False
+    from pyspark.find_spark_home import _find_spark_home
+
+    conf_dir = Path(os.environ.get("SPARK_HOME") or _find_spark_home()) / "conf"
+    return not any((conf_dir / name).exists() for name in ("spark-defaults.conf", "core-site.xml", "hdfs-site.xml"))
+
+
 def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
     fixed = []
     for key, value in conf.items():

@@ -58,6 +58,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote, urlsplit
 
@@ -89,6 +90,42 @@ EVALUATION = "evaluation.json"
 KEEP_VERSIONS = 3
 #: Listings of a directory other writers may remove and make again while it is listed.
 LIST_ATTEMPTS = 5
+
+
+class LocalFS:
+    """The reading calls of :class:`HadoopFS` that :func:`check_output` makes, on the local
+    filesystem, so that a local output is checked before Spark starts."""
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def list_names(self, path: str, hidden: bool = False) -> list[str]:
+        try:
+            return os.listdir(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def read_text(self, path: str) -> str:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read().rstrip("\n")
+
+    def uri(self, path: str) -> str:
+        return Path(path).absolute().as_uri()
+
+    def is_local(self, path: str) -> bool:
+        return True
+
+
+def local_output_path(path: str, default_is_local: bool) -> str | None:
+    """``path`` as a local path if it is on the local filesystem whatever Hadoop's settings say
+    (a ``file:`` URI), or has no scheme and ``default_is_local``
+    (:func:`sparkw2v.session.default_filesystem_is_local`); else None."""
+    parts = urlsplit(path)
+    if parts.scheme == "file" and parts.netloc in ("", "localhost"):
+        return unquote(parts.path)
+    if not parts.scheme and default_is_local:
+        return path
+    return None
 
 
 class OutputExistsError(UserError, FileExistsError):
@@ -251,7 +288,10 @@ def _strip_slash(path: str) -> str:
 
 def published_versions(spark: SparkSession, path: str) -> list[int]:
     """Numbers of the complete versions under ``path``, oldest first."""
-    fs = HadoopFS(spark, path)
+    return _complete_versions(HadoopFS(spark, path), path)
+
+
+def _complete_versions(fs: "HadoopFS | LocalFS", path: str) -> list[int]:
     root = f"{_strip_slash(path)}/{VERSIONS}"
     found = []
     for name in fs.list_names(root):
@@ -341,10 +381,12 @@ def is_model(spark: SparkSession, path: str) -> bool:
     return HadoopFS(spark, path).exists(f"{path}/{METADATA}") or bool(published_versions(spark, path))
 
 
-def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
-    """Fail before any work if ``path`` holds a model and may not be replaced, or holds something else."""
+def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None:
+    """Fail before any work if ``path`` holds a model and may not be replaced, or holds something else.
+    Without ``spark``, ``path`` is a local path (see :func:`local_output_path`), checked before
+    Spark starts."""
     path = _strip_slash(path)
-    fs = HadoopFS(spark, path)
+    fs = HadoopFS(spark, path) if spark is not None else LocalFS()
     if not fs.exists(path):
         _check_creatable(fs, path)
         return
@@ -356,7 +398,7 @@ def check_output(spark: SparkSession, path: str, overwrite: bool) -> None:
             ML_METADATA in names and _read_ml_metadata(fs, path) is None):  # another pyspark.ml object
         raise OutputExistsError(f"output {path} exists and is not a sparkw2v model directory "
                                 f"(it holds {', '.join(sorted(names)[:5])}); choose another --output")
-    if published_versions(spark, path) and not overwrite:
+    if _complete_versions(fs, path) and not overwrite:
         raise OutputExistsError(f"output {path} already exists; pass --overwrite (in Python overwrite=True, or "
                                 "write().overwrite()) to publish a new version of it, or choose another output")
 

@@ -301,6 +301,38 @@ def test_an_output_that_cannot_be_made_fails_before_training(spark, tmp_path, ca
         assert "vocabulary" not in err
 
 
+def test_a_local_output_that_may_not_be_written_is_refused_before_spark_starts(tmp_path, capsys, monkeypatch):
+    from sparkw2v import cli
+
+    def no_spark(*args, **kwargs):
+        raise AssertionError("Spark was started")
+    monkeypatch.setattr(cli, "_session", no_spark)
+    for name in ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_CONF_DIR", "HADOOP_HOME", "PYSPARK_GATEWAY_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    model = tmp_path / "model"
+    (model / "versions" / "000001").mkdir(parents=True)
+    (model / "versions" / "000001" / "metadata.json").write_text("{}")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    (tmp_path / "file").write_text("x")
+    args = ["train", "--input", str(tmp_path / "any.txt"), *RUN]
+    for output, message in ((model, "already exists; pass --overwrite"),
+                            (f"file://{model}", "already exists; pass --overwrite"),
+                            (tmp_path / "other", "is not a sparkw2v model directory (it holds notes.txt)"),
+                            (tmp_path / "file" / "m", "is not a directory")):
+        assert main([*args, "--output", str(output)]) == 2
+        assert message in capsys.readouterr().err
+    assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+    # Where another filesystem may be the default, or the output goes on for a continuation, Spark decides.
+    for extra in (["--master", "spark://127.0.0.1:7077"], ["--conf", "spark.hadoop.fs.defaultFS=hdfs://nn:8020"],
+                  ["--from-model", str(model)]):
+        with pytest.raises(AssertionError, match="Spark was started"):
+            main([*args, "--output", str(model), *extra])
+    monkeypatch.setenv("HADOOP_CONF_DIR", str(tmp_path))
+    with pytest.raises(AssertionError, match="Spark was started"):
+        main([*args, "--output", str(model)])
+
+
 def test_export_refuses_one_file_for_vectors_and_counts(trained, tmp_path, capsys):
     out, _, _ = trained
     same = tmp_path / "same.txt"
