@@ -268,6 +268,8 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
     driver collects the rows into ``w_in`` and ``w_out``, or with ``keep`` leaves them in the
     returned blocks and collects only their stats.
     """
+    if describe is not None:  # the epoch's clock starts before its broadcasts
+        describe("preparing", 0.0, None)
     blocks = shards.getNumPartitions()
     outs = output_blocks(blocks)
     owner_in, owner_out = block_owners(counts, cfg.sample, blocks, cfg.seed)

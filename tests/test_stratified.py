@@ -523,6 +523,8 @@ def test_stratified_training_on_spark(spark, monkeypatch, caplog):
     # Progress knows each job's tasks beforehand (its lineage also lists stages it skips).
     assert set(done) == {f"epoch {e}/3 round {r} of 2" for e in (1, 2, 3) for r in (1, 2)}
     assert all(phases[label] == int(tasks) for label, tasks in done.items()), (phases, done)
+    # Each epoch's clock starts before its broadcasts, with a phase that is none of its share.
+    assert all(f"epoch {e}/3 preparing" in phases for e in (1, 2, 3)), phases
     info, history = model.result.info, model.result.history
     assert (info["strategy"], info["syncs_per_epoch"], info["concurrent_shards"]) == ("stratified", 8, 4)
     assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
@@ -541,6 +543,8 @@ def test_stratified_training_on_spark_with_shared_output_blocks(spark, monkeypat
     model, phases, done = _fit_with_progress(frame, STRATIFIED_ON_SPARK, monkeypatch, caplog)
     assert set(done) == {f"epoch {e}/3 rounds {r} of 4" for e in (1, 2, 3) for r in ("1-2", "3-4")}
     assert all(phases[label] == int(tasks) for label, tasks in done.items()), (phases, done)
+    # Each epoch's clock starts before its broadcasts, with a phase that is none of its share.
+    assert all(f"epoch {e}/3 preparing" in phases for e in (1, 2, 3)), phases
     info, history = model.result.info, model.result.history
     assert (info["strategy"], info["syncs_per_epoch"], info["concurrent_shards"]) == ("stratified", 8, 4)
     assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
