@@ -91,12 +91,14 @@ def shards_of(ids: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[np.nda
 
 
 def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vectors: list | None = None,
-        output_mean: bool = False) -> dict:
+        output_mean: bool = False, input_every: int = 1) -> dict:
     """Averaging; ``owned``: CBOW stratified (output rows owned per sub-epoch, changes summed). The
     library's schedule (``training.averaging_schedule``, ``training.sync_task``) and task function
     (``executor.train_partition``); the updates are summed here in shard order. ``vectors``: the
     trained input matrix is appended to it (to compare with Spark's). ``output_mean`` (a screen):
-    shared output rows take their sharers' mean change, not the sum."""
+    shared output rows take their sharers' mean change, not the sum. ``input_every`` (a screen): the
+    summed input-row changes are added every that many syncs (and at each epoch's end), so the
+    tasks between read stale input rows, as they would if only the output blocks moved per sync."""
     shards = shards_of(ids, lengths, n)
     records = [[((i, 0, 0), (tokens, np.diff(starts)))] if tokens.size else [] for i, (tokens, starts) in
                enumerate(shards)]
@@ -111,6 +113,7 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vect
     w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     model, tables = _Held((w_in, w_out)), _Held((vocab.counts, schedule.rates))
     started = time.perf_counter()
+    pending = None
     for epoch in range(cfg.epochs):
         owners = _Held(stratified.output_owners(vocab.counts, cfg.sample, schedule.owned_blocks, cfg.seed, epoch)) \
             if owned else None
@@ -124,7 +127,10 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vect
                             combine.add_into(summed, value[1])
             n_in, n_out, touched, d_in, d_out = summed
             rows = slice(0, len(vocab))
-            rule.apply(0, rows, w_in, n_in, touched[0], d_in)
+            pending = d_in if pending is None else pending + d_in
+            if (sync + 1) % input_every == 0 or sync + 1 == schedule.syncs:
+                rule.apply(0, rows, w_in, n_in, touched[0], pending)
+                pending = None
             if owned and output_mean:  # a screen: shared output rows take the sharers' mean change
                 d_out /= np.maximum(touched[1], 1)[:, None]
             rule.apply(1, rows, w_out, n_out, touched[1], d_out)
@@ -226,6 +232,8 @@ def main(argv=None) -> int:
                         help=f"skip-gram's pairs per step times blocks (default {stratified.STEP_PAIRS_BY_BLOCKS})")
     parser.add_argument("--output-mean", action="store_true",
                         help="stratified CBOW: a shared output row takes its sharers' mean change (a screen)")
+    parser.add_argument("--input-every", type=int, default=1,
+                        help="stratified CBOW: add the input rows' summed changes every N syncs (a screen)")
     args = parser.parse_args(argv)
     if args.share_from:
         stratified.SHARE_FROM = args.share_from
@@ -238,7 +246,8 @@ def main(argv=None) -> int:
                           partition_alpha_scale=args.alpha_scale, min_count=args.min_count,
                           batch_words=args.batch_words, alpha=args.alpha, epochs=args.epochs).validate(require_io=False)
         if args.strategy == "stratified" and args.cbow:  # output rows owned, changes summed
-            return run(vocab, ids, lengths, cfg, args.shards, owned=True, output_mean=args.output_mean)
+            return run(vocab, ids, lengths, cfg, args.shards, owned=True, output_mean=args.output_mean,
+                       input_every=args.input_every)
         return (run_stratified if args.strategy == "stratified" else run)(vocab, ids, lengths, cfg, args.shards)
     runs, scores = over_seeds(args.seeds, train)
     print(f"{args.shards} shards, {args.combine}, {'CBOW' if args.cbow else 'skip-gram'}, "

@@ -65,7 +65,7 @@ class TrainConfig:
     input: str | None = _opt(None, "text files, directory or glob to train on (plain or .gz)", "input")
     input_table: str | None = _opt(None, "catalog table to train on instead of --input", "input")
     input_format: str = _opt("text", f"format of --input: one of {', '.join(INPUT_FORMATS)}", "input")
-    text_column: str = _opt("text", "column holding the text (parquet/orc/json/csv/tables)", "input")
+    text_column: str = _opt("text", "column holding the text of input that is not plain text files", "input")
     tokens_column: str | None = _opt(
         None, "column of array<string> tokens to use as they are (no tokenization)", "input")
     lowercase: bool = _opt(True, "lower-case text before splitting", "input", negated="keep-case",
