@@ -21,7 +21,7 @@ import traceback
 from typing import Callable, NoReturn, Sequence
 
 from . import __version__
-from .config import NOT_STREAM_FIELDS, ConfigError, StreamConfig, TrainConfig
+from .config import NOT_STREAM_FIELDS, ConfigError, StreamConfig, TrainConfig, settings_named_as_flags
 
 #: When this process started its work (the closing line's wall time counts from here).
 STARTED = time.perf_counter()
@@ -485,7 +485,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     hint = ("; run the same command with --resume to continue from its last checkpoint, if one was "
             "written" if args.command == "train" else "")
     try:
-        return _run(args, hint)
+        with settings_named_as_flags():  # messages name settings as the flags the user typed
+            return _run(args, hint)
     finally:  # a process that goes on (tests, a notebook) gets its handlers and logging back
         logging.disable(logging.NOTSET)
         if handlers is not None:

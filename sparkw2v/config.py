@@ -7,13 +7,14 @@ job, and names the bad value and what is allowed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -201,6 +202,15 @@ class TrainConfig:
             need(isinstance(value, int) and not isinstance(value, bool) and value >= low,
                  name, value, f"must be an integer >= {low}")
 
+        for name, type_name in _FIELD_TYPES.items():  # the kinds the checks below do not cover
+            value, optional = getattr(self, name), type_name.endswith(" | None")
+            if value is None and optional:
+                continue
+            if type_name.startswith("str"):
+                need(isinstance(value, str) and value != "", name, value,
+                     "must be a non-empty string" + (" or None" if optional else ""))
+            elif type_name == "bool":
+                need(isinstance(value, bool), name, value, "must be True or False")
         for name in ("vector_size", "window", "epochs", "max_sentence_length",
                      "keep_versions"):
             positive_int(name)
@@ -327,6 +337,36 @@ MLLIB_ALIASES: dict[str, str] = {
     "maxIter": "epochs", "stepSize": "alpha", "numPartitions": "num_partitions",
     "maxSentenceLength": "max_sentence_length",
 }
+
+#: How messages name a setting: ``False`` (the Python API) as TrainConfig and MLlib do
+#: (``min_count (minCount)``), ``True`` while the CLI runs a command (``--min-count``).
+_FLAG_NAMES = False
+
+
+def setting(field: str) -> str:
+    """How a message names TrainConfig field ``field`` to its reader: the flag under the CLI,
+    else the field's name with its MLlib alias, if it has one."""
+    if _FLAG_NAMES:
+        return "--" + field.replace("_", "-")
+    alias = next((a for a, f in MLLIB_ALIASES.items() if f == field), None)
+    return f"{field} ({alias})" if alias else field
+
+
+def naming_flags() -> bool:
+    """Whether messages name settings as the CLI's flags (inside :func:`settings_named_as_flags`)."""
+    return _FLAG_NAMES
+
+
+@contextlib.contextmanager
+def settings_named_as_flags() -> Iterator[None]:
+    """Within the block, messages name settings as the CLI's flags (:func:`setting`)."""
+    global _FLAG_NAMES
+    before, _FLAG_NAMES = _FLAG_NAMES, True
+    try:
+        yield
+    finally:
+        _FLAG_NAMES = before
+
 
 #: TrainConfig fields that name a static input or a batch run's output handling: ``stream``
 #: replaces them with its own settings (it always adds versions and has its own checkpoint).

@@ -30,7 +30,7 @@ from pyspark.sql import types as T
 
 from . import executor
 from .errors import UserError, first_line
-from .config import ConfigError, TrainConfig
+from .config import ConfigError, TrainConfig, naming_flags, setting
 from .tokenizer import TokenizerSpec
 from .vocabulary import Vocabulary
 
@@ -209,16 +209,15 @@ def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
     fields = {f.name: f for f in frame.schema.fields}
     if name not in fields:
         raise InputError(f"input has no column {name!r}; its columns are: {', '.join(fields) or 'none'}"
-                         f" (choose one with --{'tokens' if cfg.tokens_column else 'text'}-column; in Python "
-                         f"{'tokens' if cfg.tokens_column else 'text'}_column= or inputCol=)")
+                         f" (choose one with {setting('tokens_column' if cfg.tokens_column else 'text_column')})")
     dtype = fields[name].dataType
     if cfg.tokens_column:
         if not (isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.StringType)):
-            raise InputError(f"column {name!r} is {dtype.simpleString()}, but --tokens-column needs "
-                             "array<string>")
+            raise InputError(f"column {name!r} is {dtype.simpleString()}, but {setting('tokens_column')} needs "
+                             "array<string>" + ("" if naming_flags() else " (or string, which is tokenized)"))
         return CorpusInput(frame.select(name), pretokenized=True)
     if not isinstance(dtype, T.StringType):
-        hint = " (use --tokens-column for array<string>)" if isinstance(dtype, T.ArrayType) else ""
+        hint = f" (use {setting('tokens_column')} for array<string>)" if isinstance(dtype, T.ArrayType) else ""
         raise InputError(f"column {name!r} is {dtype.simpleString()}, but the text column must be "
                          f"string{hint}")
     return CorpusInput(frame.select(name), pretokenized=False)

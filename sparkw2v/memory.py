@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from typing import Callable
 
+from .config import setting
 from .errors import UserError
 
 #: Copies of the model (both matrices) the driver JVM holds during a sync.
@@ -65,7 +66,7 @@ def check_memory(conf, vocab_size: int, vector_size: int) -> None:
     get: Callable[[str, str | None], str | None] = conf.get
     size = model_bytes(vocab_size, vector_size)
     shape = f"{vocab_size:,} words x {vector_size} dimensions x 2 matrices = {human(size)}"
-    lower = "or lower --vector-size, set --max-vocab-size or raise --min-count"
+    lower = f"or lower {setting('vector_size')}, set {setting('max_vocab_size')} or raise {setting('min_count')}"
 
     driver = driver_memory(conf)
     if DRIVER_COPIES * size > driver:

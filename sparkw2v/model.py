@@ -46,6 +46,8 @@ PER_VERSION_KEYS = frozenset({
 #: The JVM class of Spark MLlib's estimator, as its saved metadata names it (its model's and a
 #: pipeline's: :mod:`sparkw2v.interchange`, which imports them).
 MLLIB_ESTIMATOR = "org.apache.spark.ml.feature.Word2Vec"
+#: The class pyspark.ml's metadata names for a saved :class:`Word2VecModel`.
+MODEL_CLASS = "sparkw2v.model.Word2VecModel"
 #: The training settings a fitted model answers under MLlib's names (its Params and getters).
 MODEL_ALIASES = {alias: name for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed")] if alias != "inputCol"}
 
@@ -92,9 +94,9 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
     (default ``vector``) names the model's ``transform`` output. Unset parameters
     take sparkw2v's defaults, not MLlib's: 5 epochs (MLlib: ``maxIter`` 1), partitions
     = Spark's default parallelism (MLlib: 1), sentences cut at 10,000 words
-    (MLlib: 1,000), learning rate 0.025 for skip-gram, seed 1; ``vectorSize`` 100,
-    ``minCount`` 5 and ``windowSize`` 5 agree. Set ``maxIter=1, numPartitions=1`` to
-    train as much as MLlib does by default.
+    (MLlib: 1,000), learning rate 0.025 for skip-gram, seed 1 (also for ``seed=None``,
+    MLlib's keyword default); ``vectorSize`` 100, ``minCount`` 5 and ``windowSize`` 5
+    agree. Set ``maxIter=1, numPartitions=1`` to train as much as MLlib does by default.
 
     ``getStepSize()`` is the rate training uses (``alpha``, or its default for
     skip-gram or CBOW); ``getInputCol()`` the column ``fit`` reads (``tokens_column``,
@@ -134,6 +136,8 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         for name, value in params.items():
             field = MLLIB_ALIASES.get(name, name)
             value = convert_number(field, value)
+            if field == "seed" and value is None:  # MLlib's keyword default: the default seed
+                value = TrainConfig.seed
             if field in changes and changes[field] != value:
                 raise ConfigError(f"{name}={value!r} and {given[field]}={changes[field]!r} set the same parameter; "
                                   "give one of them")
@@ -155,13 +159,27 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             return super().copy(extra)
         own = {p: v for p, v in extra.items() if isinstance(p, Param) and p.parent == self.uid}
         that = super().copy({p: v for p, v in extra.items() if p not in own})
-        return that.setParams(**{p.name: v for p, v in own.items()}) if own else that
+        values = {p.name: v for p, v in own.items()}
+        # extractParamMap() gives each value under both names (a grid built on it adds one name):
+        # of two names with different values, the one that equals this estimator's is no change.
+        current = self.extractParamMap()
+        for alias, field in MLLIB_ALIASES.items():
+            if alias in values and field in values and values[alias] != values[field]:
+                if values[alias] == current.get(self.getParam(alias)):
+                    del values[alias]
+                elif values[field] == current.get(self.getParam(field)):
+                    del values[field]
+        return that.setParams(**values) if values else that
 
     def _set(self, **kwargs: Any) -> "Word2Vec":
         # As pyspark.ml's type converters do: 10.0 or np.int64(10) for vectorSize, 1 for stepSize.
         return super()._set(**{k: convert_number(MLLIB_ALIASES.get(k, k), v) for k, v in kwargs.items()})
 
     def set(self, param: Param, value: Any) -> None:
+        """Set one Param, validated as :meth:`setParams` validates (MLlib checks types here too)."""
+        if isinstance(param, Param) and param.parent == self.uid and param.name != "outputCol":
+            self.setParams(**{param.name: value})
+            return
         super().set(param, convert_number(MLLIB_ALIASES.get(param.name, param.name), value))
 
     def extractParamMap(self, extra: dict | None = None) -> dict:
@@ -263,6 +281,17 @@ class _EstimatorReader(DefaultParamsReader):
         if str(metadata.get("class", "")).startswith("org.apache.spark.") and metadata["class"] != MLLIB_ESTIMATOR:
             raise InputError(f"{path} was saved by Spark MLlib as {metadata['class']}, not as a Word2Vec estimator: "
                              "load it with pyspark.ml's classes")
+        if metadata.get("class") == MODEL_CLASS:
+            raise InputError(f"{path} holds a fitted sparkw2v model, not an estimator: load it with "
+                             "sparkw2v.Word2VecModel.load")
+        if metadata.get("class") == f"{self.cls.__module__}.{self.cls.__name__}":
+            try:  # every saved value at once, validated together as setParams does
+                estimator = self.cls(**metadata.get("paramMap", {}))
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            estimator._setDefault(**metadata.get("defaultParamMap", {}))
+            estimator._resetUid(metadata["uid"])
+            return estimator
         if metadata.get("class") != MLLIB_ESTIMATOR:
             return super().load(path)
         try:

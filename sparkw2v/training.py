@@ -33,7 +33,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from . import combine, executor, faults, stratified
 from .checkpoint import Checkpoints
-from .config import TrainConfig
+from .config import TrainConfig, setting
 from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, count_vocabulary, encode_corpus,
                      word_counts)
 from .errors import UserError
@@ -174,7 +174,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     if len(vocab) == 0:
         raise InputError(
             f"no word occurs at least min_count={cfg.min_count} times "
-            f"({vocab.corpus_words} words, {vocab.distinct_words} distinct): lower --min-count or "
+            f"({vocab.corpus_words} words, {vocab.distinct_words} distinct): lower {setting('min_count')} or "
             "give more text" if vocab.corpus_words else "the input holds no words (empty or all null)")
     log.info("vocabulary: %d words (of %d distinct, %d corpus words)", len(vocab), vocab.distinct_words,
              vocab.corpus_words)
@@ -316,8 +316,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 raise DivergedError(
                     f"training diverged in epoch {epoch + 1}/{cfg.epochs}: the loss or the vectors are no longer "
                     f"finite (learning rate {cfg.effective_alpha} x {scale} per shard is too "
-                    "high for this corpus); lower --alpha" + (" or --partition-alpha-scale" if plan is not None
-                                                               else ""))
+                    f"high for this corpus); lower {setting('alpha')}"
+                    + (f" or {setting('partition_alpha_scale')}" if plan is not None else ""))
             if on_epoch is not None:
                 on_epoch(entry)
             if checkpoints is not None:

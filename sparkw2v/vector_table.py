@@ -394,6 +394,10 @@ def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None
         raise OutputExistsError(f"output {path} is a single-version model directory; new versions "
                                 "cannot be published into it: choose another --output")
     names = {n for n in fs.list_names(path) if not n.startswith(".")}  # .crc files of local filesystems
+    saved = str((_any_ml_metadata(fs, path) or {}).get("class", "")) if ML_METADATA in names else ""
+    if saved.startswith("sparkw2v.") and not _is_model_class(saved):
+        raise OutputExistsError(f"output {path} holds a saved sparkw2v estimator ({saved}); a model is not "
+                                "written over it: choose another output")
     if names - {VERSIONS, LATEST, STAGING, ML_METADATA} or (
             ML_METADATA in names and _read_ml_metadata(fs, path) is None):  # another pyspark.ml object
         raise OutputExistsError(f"output {path} exists and is not a sparkw2v model directory "
@@ -850,9 +854,14 @@ def ml_class(spark: SparkSession, path: str) -> str | None:
     return str(meta.get("class")) if meta is not None else None
 
 
-def _read_ml_metadata(fs: HadoopFS, path: str) -> dict | None:
+def _read_ml_metadata(fs: "HadoopFS | LocalFS", path: str) -> dict | None:
+    """The pyspark.ml metadata at ``path`` if it is a sparkw2v model's (not an estimator's)."""
     meta = _any_ml_metadata(fs, path)
-    return meta if meta is not None and str(meta.get("class", "")).startswith("sparkw2v.") else None
+    return meta if meta is not None and _is_model_class(str(meta.get("class", ""))) else None
+
+
+def _is_model_class(name: str) -> bool:
+    return name.startswith("sparkw2v.") and name.endswith(".Word2VecModel")
 
 
 def _any_ml_metadata(fs: HadoopFS, path: str) -> dict | None:

@@ -333,6 +333,14 @@ def test_a_local_output_that_may_not_be_written_is_refused_before_spark_starts(t
         main([*args, "--output", str(model)])
 
 
+def test_cli_errors_name_settings_as_the_flags_typed(spark, tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("a b c\n" * 3)
+    args = ["train", "--input", str(corpus), "--output", str(tmp_path / "m"), *RUN]
+    assert main([*args, "--min-count", "100"]) == 2
+    assert "lower --min-count or give more text" in capsys.readouterr().err
+
+
 def test_export_refuses_one_file_for_vectors_and_counts(trained, tmp_path, capsys):
     out, _, _ = trained
     same = tmp_path / "same.txt"

@@ -12,6 +12,7 @@ from pyspark.ml.tuning import ParamGridBuilder
 
 from sparkw2v import ConfigError, TrainConfig, Word2Vec, Word2VecModel
 from sparkw2v.config import MLLIB_ALIASES
+from sparkw2v.corpus import InputError
 from sparkw2v.vector_table import OutputExistsError
 
 FAST = dict(negative=2, sample=0.0, batch_words=64)  # sparkw2v names: small data trains quickly
@@ -320,6 +321,36 @@ def test_mllib_names_are_validated_and_named_in_errors():
     other = Word2Vec()                      # another stage's Params in the map are not this one's
     assert est.copy({other.vectorSize: -1, est.maxIter: 3}).config.replace(epochs=5) == est.config
     assert Word2Vec(minCount=0).config.min_count == 0      # MLlib's guide uses 0: every word
+    # set() validates as MLlib's type converters do, and columns must be names
+    for param, value, message in ((est.vectorSize, 0, "invalid vectorSize=0"), (est.vectorSize, "abc", "vectorSize='abc'"),
+                                  (est.inputCol, 5, "invalid inputCol=5: must be a non-empty string")):
+        with pytest.raises(ConfigError, match=message):
+            est.set(param, value)
+    with pytest.raises(ConfigError, match="invalid inputCol=5"):
+        Word2Vec(inputCol=5)
+    assert est.getVectorSize() == 100
+    # MLlib's keyword default seed=None: the default seed, as MLlib then uses its own
+    assert Word2Vec(seed=None).getSeed() == Word2Vec().setSeed(None).getSeed() == TrainConfig.seed
+
+
+def test_a_param_map_of_both_names_copies_and_grids_built_on_it_apply_their_values():
+    est = Word2Vec(inputCol="toks", vectorSize=8)
+    same = est.copy(est.extractParamMap())        # every value under both names, derived ones too
+    assert same.config == est.config and same.getStepSize() == 0.025 and same.getInputCol() == "toks"
+    grid = ParamGridBuilder().baseOn(est.extractParamMap()).addGrid(est.vectorSize, [4, 5]).build()
+    assert [est.copy(m).getVectorSize() for m in grid] == [4, 5]
+    grid = ParamGridBuilder().baseOn(est.extractParamMap()).addGrid(est.vector_size, [6]).build()
+    assert est.copy(grid[0]).getVectorSize() == 6
+    with pytest.raises(ConfigError, match="set the same parameter"):  # both names changed, differently
+        est.copy({est.vectorSize: 4, est.vector_size: 5})
+
+
+def test_python_api_errors_name_settings_as_python_does(spark):
+    frame = spark.createDataFrame([(["a", "b"],)] * 3, ["toks"])
+    with pytest.raises(InputError, match=r"lower min_count \(minCount\) or give more text"):
+        Word2Vec(inputCol="toks", minCount=100, numPartitions=1).fit(frame)
+    with pytest.raises(InputError, match=r"'id' is bigint, but tokens_column \(inputCol\) needs array<string>"):
+        Word2Vec(inputCol="id").fit(spark.range(2))
 
 
 def test_model_params_survive_save_and_load(spark, docstring_model, tmp_path):
@@ -359,6 +390,16 @@ def test_ml_metadata_never_turns_another_directory_into_a_model(spark, docstring
     with pytest.raises(OutputExistsError, match="would delete the model"):
         word2Vec.write().overwrite().save(path)
     assert Word2VecModel.load(path).wv.words == model.wv.words
+    with pytest.raises(InputError, match="holds a fitted sparkw2v model, not an estimator: load it with"):
+        Word2Vec.load(path)
+    estimator = str(tmp_path / "estimator")               # a saved estimator is no model to write over
+    word2Vec.write().save(estimator)
+    for overwrite in (False, True):
+        with pytest.raises(OutputExistsError, match="holds a saved sparkw2v estimator"):
+            model.save(estimator, overwrite=overwrite)
+    with pytest.raises(OutputExistsError, match="holds a saved sparkw2v estimator"):
+        model.write().save(estimator)
+    assert Word2Vec.load(estimator).config == word2Vec.config
 
 
 def test_string_input_col_is_tokenized_like_text(spark):
