@@ -294,8 +294,13 @@ class _EstimatorReader(DefaultParamsReader):
             return estimator
         if metadata.get("class") != MLLIB_ESTIMATOR:
             return super().load(path)
+        # MLlib's defaults as saved with it (maxIter 1, numPartitions 1, ...) are its settings too; its
+        # default seed is a negative hash of its class name, which sparkw2v cannot use: seed 1 then.
+        defaults = {name: value for name, value in metadata.get("defaultParamMap", {}).items()
+                    if (name in MLLIB_ALIASES or name in ("seed", "outputCol"))
+                    and not (name == "seed" and isinstance(value, int) and value < 0)}
         try:
-            estimator = Word2Vec(**metadata.get("paramMap", {}))
+            estimator = Word2Vec(**{**defaults, **metadata.get("paramMap", {})})
         except ConfigError as exc:
             raise ConfigError(f"{path} (saved by Spark MLlib's Word2Vec): {exc}") from None
         estimator._resetUid(metadata["uid"])

@@ -249,6 +249,10 @@ def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spar
     assert (loaded.getVectorSize(), loaded.getSeed(), loaded.getInputCol(), loaded.getOutputCol()) == (
         4, 42, "sentence", "v")
     assert loaded.uid == mllib.uid and loaded.config.min_count == 1 and loaded.config.epochs == 1
+    MLlibWord2Vec(inputCol="sentence").save(str(tmp_path / "defaults"))   # MLlib's defaults are its settings
+    saved = Word2Vec.load(str(tmp_path / "defaults"))
+    assert (saved.config.epochs, saved.config.num_partitions, saved.config.max_sentence_length, saved.getStepSize(),
+            saved.getSeed(), saved.getOutputCol()) == (1, 1, 1000, 0.025, TrainConfig.seed, f"{saved.uid}__output")
     MLlibWord2Vec(seed=-3, inputCol="sentence").save(str(tmp_path / "negative"))
     with pytest.raises(ConfigError, match=r"negative \(saved by Spark MLlib's Word2Vec\): invalid seed=-3"):
         Word2Vec.load(str(tmp_path / "negative"))
