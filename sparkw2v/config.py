@@ -422,11 +422,13 @@ class StreamConfig:
 def convert_number(name: str, value: Any) -> Any:
     """``value`` for field ``name`` as pyspark.ml's type converters pass it: a whole float or a
     NumPy integer becomes an ``int`` for an integer field, any real number (NumPy's too) a
-    ``float`` for a float field, a NumPy bool a ``bool``. Anything else is returned as it is,
-    for :meth:`TrainConfig.validate` to judge."""
+    ``float`` for a float field, a NumPy bool (or 0 and 1, as gensim's ``sg=1``) a ``bool``.
+    Anything else is returned as it is, for :meth:`TrainConfig.validate` to judge."""
     base = _FIELD_TYPES.get(name, "").replace(" | None", "")
     if isinstance(value, (bool, np.bool_)):
         return bool(value) if base == "bool" else value
+    if base == "bool" and isinstance(value, (int, np.integer)) and value in (0, 1):  # gensim's sg=1
+        return bool(value)
     if base == "int" and isinstance(value, np.integer):
         return int(value)
     if base == "int" and isinstance(value, (float, np.floating)) and float(value).is_integer():

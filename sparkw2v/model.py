@@ -285,8 +285,8 @@ class _EstimatorReader(DefaultParamsReader):
             raise InputError(f"{path} holds a fitted sparkw2v model, not an estimator: load it with "
                              "sparkw2v.Word2VecModel.load")
         if metadata.get("class") == f"{self.cls.__module__}.{self.cls.__name__}":
-            try:  # every saved value at once, validated together as setParams does
-                estimator = self.cls(**metadata.get("paramMap", {}))
+            try:  # as pyspark makes it (no arguments), then every saved value at once, validated together
+                estimator = self.cls().setParams(**metadata.get("paramMap", {}))
             except ConfigError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
             estimator._setDefault(**metadata.get("defaultParamMap", {}))
@@ -294,13 +294,18 @@ class _EstimatorReader(DefaultParamsReader):
             return estimator
         if metadata.get("class") != MLLIB_ESTIMATOR:
             return super().load(path)
-        # MLlib's defaults as saved with it (maxIter 1, numPartitions 1, ...) are its settings too; its
-        # default seed is a negative hash of its class name, which sparkw2v cannot use: seed 1 then.
-        defaults = {name: value for name, value in metadata.get("defaultParamMap", {}).items()
-                    if (name in MLLIB_ALIASES or name in ("seed", "outputCol"))
-                    and not (name == "seed" and isinstance(value, int) and value < 0)}
+        # MLlib's defaults as saved with it (maxIter 1, numPartitions 1, ...) are the estimator's
+        # defaults here too. Not its stepSize (0.025, sparkw2v's skip-gram default: unset, CBOW keeps
+        # its own) nor its seed (a negative hash of its class name, which sparkw2v cannot use).
+        defaults = {MLLIB_ALIASES.get(name, name): value
+                    for name, value in metadata.get("defaultParamMap", {}).items()
+                    if name in ("maxIter", "numPartitions", "maxSentenceLength", "vectorSize", "minCount",
+                                "windowSize", "outputCol")}
         try:
-            estimator = Word2Vec(**{**defaults, **metadata.get("paramMap", {})})
+            estimator = Word2Vec()
+            estimator._setDefault(**{name: convert_number(name, value) for name, value in defaults.items()})
+            estimator.config.validate(require_io=False)
+            estimator.setParams(**metadata.get("paramMap", {}))
         except ConfigError as exc:
             raise ConfigError(f"{path} (saved by Spark MLlib's Word2Vec): {exc}") from None
         estimator._resetUid(metadata["uid"])
@@ -311,10 +316,11 @@ class _EstimatorWriter(DefaultParamsWriter):
     """pyspark's writer of Params, refusing to ``overwrite()`` (delete) a sparkw2v model directory."""
 
     def save(self, path: str) -> None:
-        if self.shouldOverwrite and vector_table.is_model(self.sparkSession, path):
+        if vector_table.is_model(self.sparkSession, path):
             raise vector_table.OutputExistsError(
-                f"{path} is a sparkw2v model; overwriting it with an estimator would delete the model: "
-                "choose another path")
+                f"{path} is a sparkw2v model; " + ("overwriting it with an estimator would delete the model"
+                                                   if self.shouldOverwrite else "an estimator is not saved into it")
+                + ": choose another path")
         super().save(path)
 
 

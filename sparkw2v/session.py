@@ -154,7 +154,11 @@ def default_filesystem_is_local(master: str | None, conf: Mapping[str, str]) -> 
     is about to start: a local master started here, with no Hadoop settings (a configuration
     directory, ``spark.hadoop.*``, a ``spark-defaults.conf``) that could make another filesystem
     the default. False when unsure, so that only Spark decides then."""
-    if "PYSPARK_GATEWAY_PORT" in os.environ:   # spark-submit's settings are the JVM's
+    from pyspark import SparkContext
+
+    # spark-submit's settings are the JVM's; a running context or PYSPARK_SUBMIT_ARGS has its own
+    if SparkContext._active_spark_context is not None or \
+            any(name in os.environ for name in ("PYSPARK_GATEWAY_PORT", "PYSPARK_SUBMIT_ARGS")):
         return False
     if master and not _LOCAL.fullmatch(master.replace(" ", "")):
         return False

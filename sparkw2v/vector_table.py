@@ -100,9 +100,12 @@ class LocalFS:
         return os.path.exists(path)
 
     def list_names(self, path: str, hidden: bool = False) -> list[str]:
+        """As Hadoop lists: a directory's entries, a file itself, nothing for what does not exist."""
         try:
             return os.listdir(path)
-        except (FileNotFoundError, NotADirectoryError):
+        except NotADirectoryError:
+            return [os.path.basename(path)]
+        except FileNotFoundError:
             return []
 
     def read_text(self, path: str) -> str:
@@ -122,10 +125,12 @@ def local_output_path(path: str, default_is_local: bool) -> str | None:
     (:func:`sparkw2v.session.default_filesystem_is_local`); else None."""
     parts = urlsplit(path)
     if parts.scheme == "file" and parts.netloc in ("", "localhost"):
-        return unquote(parts.path)
-    if not parts.scheme and default_is_local:
-        return path
-    return None
+        local = parts.path          # as Hadoop reads it: literally, "%20" is no space
+    elif not parts.scheme and default_is_local:
+        local = path
+    else:
+        return None
+    return os.path.normpath(local)  # ".." by the text, as Hadoop's Path does, before any link is followed
 
 
 class OutputExistsError(UserError, FileExistsError):
@@ -395,11 +400,11 @@ def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None
                                 "cannot be published into it: choose another --output")
     names = {n for n in fs.list_names(path) if not n.startswith(".")}  # .crc files of local filesystems
     saved = str((_any_ml_metadata(fs, path) or {}).get("class", "")) if ML_METADATA in names else ""
-    if saved.startswith("sparkw2v.") and not _is_model_class(saved):
+    if saved.startswith("sparkw2v.") and not _is_model_class(saved) and VERSIONS not in names:
         raise OutputExistsError(f"output {path} holds a saved sparkw2v estimator ({saved}); a model is not "
                                 "written over it: choose another output")
     if names - {VERSIONS, LATEST, STAGING, ML_METADATA} or (
-            ML_METADATA in names and _read_ml_metadata(fs, path) is None):  # another pyspark.ml object
+            ML_METADATA in names and not saved.startswith("sparkw2v.")):  # another pyspark.ml object
         raise OutputExistsError(f"output {path} exists and is not a sparkw2v model directory "
                                 f"(it holds {', '.join(sorted(names)[:5])}); choose another --output")
     if _complete_versions(fs, path) and not overwrite:

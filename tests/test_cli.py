@@ -307,8 +307,12 @@ def test_a_local_output_that_may_not_be_written_is_refused_before_spark_starts(t
     def no_spark(*args, **kwargs):
         raise AssertionError("Spark was started")
     monkeypatch.setattr(cli, "_session", no_spark)
-    for name in ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_CONF_DIR", "HADOOP_HOME", "PYSPARK_GATEWAY_PORT"):
+    for name in ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_CONF_DIR", "HADOOP_HOME", "PYSPARK_GATEWAY_PORT",
+                 "PYSPARK_SUBMIT_ARGS"):
         monkeypatch.delenv(name, raising=False)
+    from pyspark import SparkContext
+    active = SparkContext._active_spark_context
+    monkeypatch.setattr(SparkContext, "_active_spark_context", None)   # as in a fresh process
     model = tmp_path / "model"
     (model / "versions" / "000001").mkdir(parents=True)
     (model / "versions" / "000001" / "metadata.json").write_text("{}")
@@ -318,17 +322,33 @@ def test_a_local_output_that_may_not_be_written_is_refused_before_spark_starts(t
     args = ["train", "--input", str(tmp_path / "any.txt"), *RUN]
     for output, message in ((model, "already exists; pass --overwrite"),
                             (f"file://{model}", "already exists; pass --overwrite"),
+                            (tmp_path / "other" / ".." / "model", "already exists; pass --overwrite"),
                             (tmp_path / "other", "is not a sparkw2v model directory (it holds notes.txt)"),
+                            (tmp_path / "file", "is not a sparkw2v model directory (it holds file)"),
                             (tmp_path / "file" / "m", "is not a directory")):
         assert main([*args, "--output", str(output)]) == 2
         assert message in capsys.readouterr().err
     assert (tmp_path / "other" / "notes.txt").read_text() == "mine"
+    # Paths as Hadoop reads them: "%20" is no space, and ".." is taken by the text before a link is followed.
+    (tmp_path / "a b").mkdir()
+    (tmp_path / "a b" / "model").symlink_to(model)
+    (tmp_path / "deep" / "sub").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(tmp_path / "deep" / "sub")
+    (tmp_path / "deep" / "elsewhere").symlink_to(model)
+    for output in (f"file://{tmp_path}/a%20b/model", f"{tmp_path}/link/../elsewhere"):
+        with pytest.raises(AssertionError, match="Spark was started"):
+            main([*args, "--output", output])
     # Where another filesystem may be the default, or the output goes on for a continuation, Spark decides.
     for extra in (["--master", "spark://127.0.0.1:7077"], ["--conf", "spark.hadoop.fs.defaultFS=hdfs://nn:8020"],
                   ["--from-model", str(model)]):
         with pytest.raises(AssertionError, match="Spark was started"):
             main([*args, "--output", str(model), *extra])
-    monkeypatch.setenv("HADOOP_CONF_DIR", str(tmp_path))
+    for name, value in (("HADOOP_CONF_DIR", str(tmp_path)), ("PYSPARK_SUBMIT_ARGS", "--conf x=y pyspark-shell")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(AssertionError, match="Spark was started"):
+            main([*args, "--output", str(model)])
+        monkeypatch.delenv(name)
+    monkeypatch.setattr(SparkContext, "_active_spark_context", active or object())   # a session of its own
     with pytest.raises(AssertionError, match="Spark was started"):
         main([*args, "--output", str(model)])
 

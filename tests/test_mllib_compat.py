@@ -249,10 +249,12 @@ def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spar
     assert (loaded.getVectorSize(), loaded.getSeed(), loaded.getInputCol(), loaded.getOutputCol()) == (
         4, 42, "sentence", "v")
     assert loaded.uid == mllib.uid and loaded.config.min_count == 1 and loaded.config.epochs == 1
-    MLlibWord2Vec(inputCol="sentence").save(str(tmp_path / "defaults"))   # MLlib's defaults are its settings
+    MLlibWord2Vec(inputCol="sentence").save(str(tmp_path / "defaults"))   # MLlib's defaults stay its defaults
     saved = Word2Vec.load(str(tmp_path / "defaults"))
     assert (saved.config.epochs, saved.config.num_partitions, saved.config.max_sentence_length, saved.getStepSize(),
             saved.getSeed(), saved.getOutputCol()) == (1, 1, 1000, 0.025, TrainConfig.seed, f"{saved.uid}__output")
+    assert not saved.isSet(saved.maxIter) and not saved.isSet(saved.stepSize)
+    assert saved.copy().setParams(sg=False).getStepSize() == 0.05          # CBOW's own rate, as when unset
     MLlibWord2Vec(seed=-3, inputCol="sentence").save(str(tmp_path / "negative"))
     with pytest.raises(ConfigError, match=r"negative \(saved by Spark MLlib's Word2Vec\): invalid seed=-3"):
         Word2Vec.load(str(tmp_path / "negative"))
@@ -396,6 +398,8 @@ def test_ml_metadata_never_turns_another_directory_into_a_model(spark, docstring
     assert Word2VecModel.load(path).wv.words == model.wv.words
     with pytest.raises(InputError, match="holds a fitted sparkw2v model, not an estimator: load it with"):
         Word2Vec.load(path)
+    with pytest.raises(OutputExistsError, match="an estimator is not saved into it"):
+        word2Vec.write().save(path)
     estimator = str(tmp_path / "estimator")               # a saved estimator is no model to write over
     word2Vec.write().save(estimator)
     for overwrite in (False, True):
@@ -404,6 +408,33 @@ def test_ml_metadata_never_turns_another_directory_into_a_model(spark, docstring
     with pytest.raises(OutputExistsError, match="holds a saved sparkw2v estimator"):
         model.write().save(estimator)
     assert Word2Vec.load(estimator).config == word2Vec.config
+    # a model directory into which an earlier version saved an estimator still takes new versions
+    import shutil
+    from pyspark.ml.util import DefaultParamsWriter
+    shutil.rmtree(tmp_path / "model" / "metadata")
+    DefaultParamsWriter(word2Vec).save(path)
+    model.save(path, overwrite=True)
+    assert Word2VecModel.load(path).wv.words == model.wv.words
+
+
+class _Fifty(Word2Vec):
+    """A subclass whose constructor takes no arguments, as pyspark.ml's readers make it."""
+
+    def __init__(self):
+        super().__init__(vectorSize=50, minCount=1)
+
+
+def test_a_subclass_saved_with_its_values_loads_them(tmp_path):
+    est = _Fifty().setMaxIter(2)
+    est.write().save(str(tmp_path / "e"))
+    loaded = _Fifty.load(str(tmp_path / "e"))
+    assert (type(loaded), loaded.getVectorSize(), loaded.getMaxIter(), loaded.uid) == (_Fifty, 50, 2, est.uid)
+
+
+def test_gensim_style_zero_and_one_are_booleans():
+    assert Word2Vec(sg=0).config.sg is False and Word2Vec(sg=1).config.sg is True
+    with pytest.raises(ConfigError, match="invalid sg=2: must be True or False"):
+        Word2Vec(sg=2)
 
 
 def test_string_input_col_is_tokenized_like_text(spark):
