@@ -21,6 +21,8 @@ LOCAL_TASK_ATTEMPTS = 4
 #: A local master, whose one JVM runs the driver and the tasks: ``local``, ``local[N]`` or
 #: ``local[*]`` (group 1: N), with task attempts ``[N,F]`` (group 2: F).
 _LOCAL = re.compile(r"local(?:\[(\d+|\*)(?:,(\d+))?\])?")
+#: Spark SQL's setting that adds ``SPARK_SIMPLIFIED_TRACEBACK=1`` to its Python workers' environment.
+SIMPLIFIED_TRACEBACK = "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled"
 #: Java options that choose the JIT compilers.
 _JIT_OPTION = re.compile(r"-XX:[+-]?Tiered|-Xint\b|-Xcomp\b")
 
@@ -69,6 +71,8 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Map
     if master:
         builder = builder.master(master)
     for key, value in SINGLE_THREAD_ENV.items():
+        builder = builder.config(f"spark.executorEnv.{key}", value)
+    for key, value in one_worker_pool_env(conf).items():
         builder = builder.config(f"spark.executorEnv.{key}", value)
     # sparkw2v shows its own progress (sparkw2v.progress); Spark's console bars would interleave with it.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
@@ -131,6 +135,18 @@ def driver_java_options(options: str, master: str | None, spark_log_level: str, 
     if light_jvm and master and _LOCAL.fullmatch(master.replace(" ", "")) and not _JIT_OPTION.search(options):
         options = f"{options} {LOCAL_JIT_OPTIONS}"
     return options.strip()
+
+
+def one_worker_pool_env(conf: Mapping[str, str]) -> dict[str, str]:
+    """Executor environment that lets RDD jobs and Arrow (SQL) jobs share one pool of Python
+    workers. An executor keeps a worker daemon per distinct environment, and Spark SQL adds
+    ``SPARK_SIMPLIFIED_TRACEBACK=1`` to its workers' (unless its simplified tracebacks are off):
+    without it in the RDD jobs' too, encoding and training would start a second daemon and
+    second workers, each importing NumPy and sparkw2v again (2.6 s of the README's run here)."""
+    if "spark.executorEnv.SPARK_SIMPLIFIED_TRACEBACK" in conf or \
+            conf.get(SIMPLIFIED_TRACEBACK, "true").strip().lower() == "false":
+        return {}
+    return {"SPARK_SIMPLIFIED_TRACEBACK": "1"}
 
 
 def default_master() -> str | None:

@@ -14,7 +14,7 @@ import pytest
 
 from sparkw2v import __version__, progress, report
 from sparkw2v.cli import build_parser, closing_times, conf_pair, main
-from sparkw2v.session import LOCAL_JIT_OPTIONS, QUIET_LOG4J, driver_java_options, get_session
+from sparkw2v.session import LOCAL_JIT_OPTIONS, QUIET_LOG4J, driver_java_options, get_session, one_worker_pool_env
 
 from .test_training import planted_lines
 
@@ -131,6 +131,27 @@ def test_a_local_training_jvm_gets_the_c1_compiler_and_the_quiet_log_unless_told
     assert driver_java_options("", "local[2]", "ERROR") == quiet        # SQL, MLlib and queries keep C2
     assert driver_java_options("", None, "ERROR", light_jvm=True) == quiet   # spark-submit's cluster master
     assert driver_java_options("", "spark://host:7077", "WARN", light_jvm=True) == ""
+
+
+def test_rdd_and_arrow_jobs_share_one_pool_of_python_workers(spark):
+    """An executor keeps a worker daemon per environment: one, not one for RDD jobs and one for SQL's."""
+    def batches(it):
+        yield from it
+    spark.sparkContext.parallelize(range(4), 2).map(lambda x: x).collect()
+    spark.range(4).mapInArrow(batches, "id long").collect()
+    jvm = str(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
+    daemons = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            continue
+        if b"pyspark.daemon" in command and parent == jvm:
+            daemons.append(pid)
+    assert len(daemons) == 1, daemons
+    assert one_worker_pool_env({}) == {"SPARK_SIMPLIFIED_TRACEBACK": "1"}
+    assert one_worker_pool_env({"spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled": "false"}) == {}
 
 
 @pytest.fixture(scope="module")
