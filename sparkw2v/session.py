@@ -74,6 +74,8 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Map
         builder = builder.config(f"spark.executorEnv.{key}", value)
     for key, value in one_worker_pool_env(conf).items():
         builder = builder.config(f"spark.executorEnv.{key}", value)
+    if "spark.python.daemon.module" not in conf and local_daemon_importable(master):
+        builder = builder.config("spark.python.daemon.module", "sparkw2v.worker_daemon")
     # sparkw2v shows its own progress (sparkw2v.progress); Spark's console bars would interleave with it.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
     options = driver_java_options(conf.get("spark.driver.extraJavaOptions", ""), master, spark_log_level,
@@ -147,6 +149,27 @@ def one_worker_pool_env(conf: Mapping[str, str]) -> dict[str, str]:
             conf.get(SIMPLIFIED_TRACEBACK, "true").strip().lower() == "false":
         return {}
     return {"SPARK_SIMPLIFIED_TRACEBACK": "1"}
+
+
+def local_daemon_importable(master: str | None) -> bool:
+    """Whether this machine's executor can start :mod:`sparkw2v.worker_daemon`: a local master
+    (no spark-submit, whose executors may run another Python), and sparkw2v importable by a
+    fresh interpreter there (installed, or found through the working directory or PYTHONPATH
+    that the JVM passes on), not only through this process's own ``sys.path``."""
+    if "PYSPARK_GATEWAY_PORT" in os.environ or not master or not _LOCAL.fullmatch(master.replace(" ", "")):
+        return False
+    import importlib.util
+    import site
+
+    spec = importlib.util.find_spec("sparkw2v")
+    if spec is None or spec.origin is None:
+        return False
+    home = os.path.dirname(os.path.dirname(os.path.abspath(spec.origin)))
+    roots = [*site.getsitepackages(), site.getusersitepackages(), os.getcwd(),
+             *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    installed = any(os.path.abspath(r) == home for r in roots if r)
+    editable = any(name.startswith("__editable__") and "sparkw2v" in name for name in sys.modules)
+    return installed or editable
 
 
 def default_master() -> str | None:

@@ -147,11 +147,30 @@ def test_rdd_and_arrow_jobs_share_one_pool_of_python_workers(spark):
             parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
         except OSError:
             continue
-        if b"pyspark.daemon" in command and parent == jvm:
-            daemons.append(pid)
+        if b"daemon" in command and parent == jvm:
+            daemons.append(command.split(b"\0"))
     assert len(daemons) == 1, daemons
+    assert daemons[0][1:3] == [b"-m", b"sparkw2v.worker_daemon"]   # a local master's own machine
     assert one_worker_pool_env({}) == {"SPARK_SIMPLIFIED_TRACEBACK": "1"}
     assert one_worker_pool_env({"spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled": "false"}) == {}
+
+
+def test_the_worker_daemon_imports_the_installed_pyspark_only_when_it_is_the_zips_version(tmp_path, monkeypatch):
+    import zipfile
+
+    import pyspark
+
+    from sparkw2v import worker_daemon
+    installed = Path(pyspark.__file__).parent / "version.py"
+    for name, version, moved in (("same", installed.read_bytes(), True), ("other", b'__version__ = "0.1"\n', False)):
+        archive = tmp_path / name / "pyspark.zip"
+        archive.parent.mkdir()
+        with zipfile.ZipFile(archive, "w") as z:
+            z.writestr("pyspark/version.py", version)
+        path = [str(archive), *sys.path]
+        monkeypatch.setattr(sys, "path", list(path))
+        worker_daemon._prefer_installed_pyspark()
+        assert (sys.path[-1] == str(archive) and sys.path[:-1] == path[1:]) if moved else sys.path == path
 
 
 @pytest.fixture(scope="module")
