@@ -268,7 +268,7 @@ def jvm_head_start(spark) -> float:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .model import Word2Vec
-    from .vector_table import check_output, local_output_path
+    from .vector_table import check_output, local_output_path, same_path
 
     global STARTED
     cfg = config_from_args(args).validate()
@@ -286,7 +286,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     phases = {"starting Spark": time.perf_counter() - STARTED}
     overwrite = cfg.overwrite
     if cfg.from_model:
-        from .continuation import same_path
         # Continuing a model into its own path adds a version: that is the point, not an overwrite.
         overwrite = overwrite or same_path(spark, cfg.from_model, cfg.output)
     check_output(spark, cfg.output, overwrite)

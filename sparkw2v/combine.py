@@ -17,6 +17,7 @@ names them; ``--combine`` picks one). Rules may keep driver-side state between s
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import Iterable, Iterator, NamedTuple
 
@@ -101,7 +102,9 @@ def _rows_of(record: PackedBlock, counts, rows, half, scale) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SyncStats:
-    """What the tasks of one sync did, summed over partitions (the slowest task's seconds: max)."""
+    """What tasks did: ``a + b`` is one after the other (every field summed, as a sync's stats
+    add up over an epoch), ``a.alongside(b)`` tasks that ran at once (the slowest task's
+    seconds: the larger of the two)."""
 
     words: float = 0.0
     kept_words: float = 0.0
@@ -113,9 +116,11 @@ class SyncStats:
     combine_seconds: float = 0.0  # the driver's time applying the rule
 
     def __add__(self, other: "SyncStats") -> "SyncStats":
-        values = {f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)}
-        values["slowest_task_seconds"] = max(self.slowest_task_seconds, other.slowest_task_seconds)
-        return SyncStats(**values)
+        return SyncStats(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    def alongside(self, other: "SyncStats") -> "SyncStats":
+        return dataclasses.replace(self + other,
+                                   slowest_task_seconds=max(self.slowest_task_seconds, other.slowest_task_seconds))
 
     @property
     def mean_loss(self) -> float:
@@ -143,7 +148,10 @@ def unpack_block(record):
 def add_into(total, record):
     """``total + record`` for a running sum from :func:`unpack_block`: a :class:`PackedBlock` is
     added into ``total``'s arrays in place, only at its shipped rows (the same additions as
-    adding its unpacked zeros elsewhere, without building them); :class:`SyncStats` add up."""
+    adding its unpacked zeros elsewhere, without building them); the tasks' :class:`SyncStats`
+    are merged as tasks that ran at once."""
+    if isinstance(record, SyncStats):
+        return total.alongside(record)
     if not isinstance(record, PackedBlock):
         return total + record
     n_in, n_out, touched, d_in, d_out = total

@@ -239,7 +239,7 @@ class Continued:
         if self.base_location is None or self.base_version is None:
             return None
         parts = self.base_location.rstrip("/").rsplit("/", 2)
-        if len(parts) == 3 and parts[1] == vector_table.VERSIONS and same_path(spark, parts[0], path):
+        if len(parts) == 3 and parts[1] == vector_table.VERSIONS and vector_table.same_path(spark, parts[0], path):
             return self.base_version
         return None
 
@@ -259,7 +259,7 @@ def check_not_repeated(spark: SparkSession, base: BaseModel, digest: str | None,
     if digest is None or output is None or base.location is None:
         return
     done = base.metadata.get("continued_from") or {}
-    if done.get("input_digest") == digest and same_path(spark, base.location.rsplit("/", 2)[0], output):
+    if done.get("input_digest") == digest and vector_table.same_path(spark, base.location.rsplit("/", 2)[0], output):
         raise InputError(
             f"version {base.metadata.get('version')} of {output} was already trained on these input files "
             f"(published {base.metadata.get('written_at')}, continuing version {done.get('version')}); running again "
@@ -357,12 +357,6 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
         encoded.unpersist()
         describe_job(spark, None)
 
-
-
-def same_path(spark: SparkSession, a: str, b: str) -> bool:
-    """Whether two model paths name the same directory (after qualifying them)."""
-    fs = vector_table.HadoopFS(spark, a)
-    return fs.qualified(a.rstrip("/") or a) == vector_table.HadoopFS(spark, b).qualified(b.rstrip("/") or b)
 
 
 # -- publishing --------------------------------------------------------------------------------

@@ -597,8 +597,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                                                 self.training_metadata(), overwrite=overwrite,
                                                 keep_versions=self.config.keep_versions)
         cp = self._checkpoints
-        if cp is not None and self.config.output and path.rstrip("/") == self.config.output.rstrip("/") \
-                and not self.config.keep_checkpoints:
+        if cp is not None and self.config.output and not self.config.keep_checkpoints \
+                and vector_table.same_path(spark, path, self.config.output):
             cp.clear()
         return location
 

@@ -333,7 +333,7 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
             persisted.append(state.persist(StorageLevel.MEMORY_AND_DISK))   # unpersisted below unless kept
             summaries = state.map(functools.partial(block_summary, vector_size=w_in.shape[1])).collect()
             persisted.remove(state)
-            kept = EpochEnd(sum((stats for stats, _ in summaries), SyncStats()), state,
+            kept = EpochEnd(functools.reduce(SyncStats.alongside, (stats for stats, _ in summaries), SyncStats()), state,
                             all(finite for _, finite in summaries),
                             tuple(b for b in (model_bc, owners_bc) if b is not None),
                             owners_digest(owner_in, owner_out))
@@ -391,7 +391,7 @@ def collect_blocks(held: list[tuple], w_in: np.ndarray, w_out: np.ndarray, owner
         if record[0] == INPUT:
             _, b, buffer, block_stats = record
             w_in[np.flatnonzero(owner_in == b)] = np.frombuffer(buffer, dtype=np.float32).reshape(-1, w_in.shape[1])
-            stats = stats + block_stats
+            stats = stats.alongside(block_stats)
         else:
             parts.setdefault(record[1], {}).setdefault(task, []).append(record)
     for q, by_task in parts.items():

@@ -527,7 +527,7 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
     started = time.perf_counter()
     for key, value in reduced:
         if key == combine.STATS_KEY:
-            stats = stats + value
+            stats = stats.alongside(value)
             continue
         n_in, n_out, touched, d_in, d_out = value
         rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)

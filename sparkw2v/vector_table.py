@@ -305,6 +305,11 @@ def _complete_versions(fs: "HadoopFS | LocalFS", path: str) -> list[int]:
     return sorted(found)
 
 
+def same_path(spark: SparkSession, a: str, b: str) -> bool:
+    """Whether two model paths name the same directory (after qualifying them)."""
+    return HadoopFS(spark, a).qualified(a.rstrip("/") or a) == HadoopFS(spark, b).qualified(b.rstrip("/") or b)
+
+
 def version_path(path: str, version: int) -> str:
     return f"{_strip_slash(path)}/{VERSIONS}/{version:06d}"
 

@@ -33,11 +33,15 @@ def test_shipped_blocks_carry_only_updated_rows_as_float16():
 
 def test_partition_sums_do_not_depend_on_arrival_order():
     rng = np.random.default_rng(0)
-    records = [(i, (rng.normal(size=1000).astype(np.float32) * 10 ** i,)) for i in range(5)]
-    first = combine.sum_in_partition_order(records)[0]
+    records = [(i, rng.normal(size=1000).astype(np.float32) * 10.0 ** (3 * i)) for i in range(5)]
+    first = combine.sum_in_partition_order(records)
+    np.testing.assert_array_equal(first, (((records[0][1] + records[1][1]) + records[2][1]) + records[3][1])
+                                  + records[4][1])
+    assert not np.array_equal(first, (((records[4][1] + records[3][1]) + records[2][1]) + records[1][1])
+                              + records[0][1])   # float addition is not associative here
     for _ in range(5):
         shuffled = [records[i] for i in rng.permutation(5)]
-        np.testing.assert_array_equal(combine.sum_in_partition_order(shuffled)[0], first)
+        np.testing.assert_array_equal(combine.sum_in_partition_order(shuffled), first)
 
 
 def test_combine_is_the_update_count_weighted_mean():
@@ -201,3 +205,14 @@ def test_a_packed_change_is_half_the_bytes_and_within_1_2048_of_each_rows_larges
     assert not np.isfinite(unpack_change(pack_change(bad), 12)[3]).all()   # a diverged row stays non-finite
     with pytest.raises(ValueError, match="whole rows"):
         unpack_change(packed[:-2], 12)
+
+
+def test_stats_add_up_over_syncs_and_take_the_slowest_of_tasks_run_at_once():
+    a = combine.SyncStats(words=10, task_seconds=2.0, slowest_task_seconds=2.0)
+    b = combine.SyncStats(words=5, task_seconds=3.0, slowest_task_seconds=3.0)
+    at_once = a.alongside(b)      # two tasks of one sync
+    assert (at_once.words, at_once.task_seconds, at_once.slowest_task_seconds) == (15, 5.0, 3.0)
+    epoch = at_once + at_once     # two syncs, one after the other: the waits add up
+    assert (epoch.words, epoch.task_seconds, epoch.slowest_task_seconds) == (30, 10.0, 6.0)
+    # Summing a sync's records merges its tasks' stats as tasks run at once.
+    assert combine.add_into(a, b).slowest_task_seconds == 3.0

@@ -124,6 +124,18 @@ def test_fit_and_save_leave_nothing_cached(spark, tmp_path):
     assert cached() == before
 
 
+def test_saving_into_the_checkpointed_output_by_another_spelling_removes_the_checkpoints(spark, tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(LINES) + "\n")
+    out = tmp_path / "model"
+    model = Word2Vec(input=str(corpus), output=f"file://{out}", checkpoint_interval=0, num_partitions=1,
+                     **{**SMALL, "epochs": 2}).fit_input(spark)
+    assert (out / "_staging" / "checkpoint").exists()     # what a failed save would resume from
+    model.save(str(out) + "/")
+    assert Word2VecModel.load(str(out), spark=spark).wv.vector_size == SMALL["vector_size"]
+    assert not (out / "_staging").exists()
+
+
 def _spark_connect_stand_in(module: str):
     """An object whose class lives where Spark Connect's do (the tests have no gRPC client)."""
     return type("ConnectStandIn", (), {"__module__": module})()
