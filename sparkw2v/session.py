@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from pyspark.sql import SparkSession
 
@@ -78,17 +79,14 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Map
         builder = builder.config("spark.python.daemon.module", "sparkw2v.worker_daemon")
     # sparkw2v shows its own progress (sparkw2v.progress); Spark's console bars would interleave with it.
     builder = builder.config("spark.ui.showConsoleProgress", "false")
-    options = driver_java_options(conf.get("spark.driver.extraJavaOptions", ""), master, spark_log_level,
-                                  light_jvm)
-    if options:
-        conf["spark.driver.extraJavaOptions"] = options
+    added = driver_java_options(conf.get("spark.driver.extraJavaOptions", ""), master, spark_log_level, light_jvm)
     for key, value in conf.items():
         builder = builder.config(key, value)
     try:
-        spark = builder.getOrCreate()
+        with _submit_opts(added):
+            spark = builder.getOrCreate()
     except Exception as exc:  # a bad master or setting: the JVM refused to start, or Spark to begin
-        settings = "".join(f", --conf {k}={v}" for k, v in conf.items() if k != "spark.driver.extraJavaOptions"
-                           or v != options)
+        settings = "".join(f", --conf {k}={v}" for k, v in conf.items())
         raise SparkStartError(f"Spark did not start with master {master!r}{settings}: {_java_reason(exc)}") from None
     require_classic(spark, "sparkw2v")  # SPARK_REMOTE or spark.api.mode=connect in the environment
     spark.sparkContext.setLogLevel(spark_log_level.upper())  # the JVM may have started before us (spark-submit)
@@ -127,16 +125,35 @@ def _java_reason(exc: Exception) -> str:
 
 
 def driver_java_options(options: str, master: str | None, spark_log_level: str, light_jvm: bool = False) -> str:
-    """The user's driver Java ``options`` with what a driver JVM started here needs: the quiet
-    log4j configuration (read before the JVM's first line) when Spark's log is at ERROR, and
-    with ``light_jvm`` :data:`LOCAL_JIT_OPTIONS` for a local master (one JVM; not
-    ``local-cluster``) unless the user chose the JIT compilers (a ``-XX:...Tiered...`` option,
-    ``-Xint`` or ``-Xcomp``)."""
+    """The Java options a driver JVM started here needs besides the user's ``options``: the
+    quiet log4j configuration (read before the JVM's first line) when Spark's log is at ERROR,
+    and with ``light_jvm`` :data:`LOCAL_JIT_OPTIONS` for a local master (one JVM; not
+    ``local-cluster``), each unless the user chose it (a log4j configuration file; a
+    ``-XX:...Tiered...`` option, ``-Xint`` or ``-Xcomp``)."""
+    added = []
     if spark_log_level.upper() == "ERROR" and "log4j2.configurationFile" not in options:
-        options = f"{options} -Dlog4j2.configurationFile={QUIET_LOG4J}"
+        added.append(f"-Dlog4j2.configurationFile={QUIET_LOG4J}")
     if light_jvm and master and _LOCAL.fullmatch(master.replace(" ", "")) and not _JIT_OPTION.search(options):
-        options = f"{options} {LOCAL_JIT_OPTIONS}"
-    return options.strip()
+        added.append(LOCAL_JIT_OPTIONS)
+    return " ".join(added)
+
+
+@contextlib.contextmanager
+def _submit_opts(options: str) -> Iterator[None]:
+    """``options`` put before any ``SPARK_SUBMIT_OPTS`` while a session starts: spark-submit
+    gives them to the driver JVM ahead of ``spark.driver.extraJavaOptions``, so the user's
+    value of that setting, from ``--conf`` or from ``spark-defaults.conf``, is kept whole
+    (setting it here would replace the file's) and wins where both set the same option."""
+    old = os.environ.get("SPARK_SUBMIT_OPTS")
+    if options:
+        os.environ["SPARK_SUBMIT_OPTS"] = f"{options} {old or ''}".strip()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SPARK_SUBMIT_OPTS", None)
+        else:
+            os.environ["SPARK_SUBMIT_OPTS"] = old
 
 
 def one_worker_pool_env(conf: Mapping[str, str]) -> dict[str, str]:
