@@ -251,14 +251,77 @@ class EpochEnd:
                 broadcast.destroy()
 
 
-def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
-                alpha_at: Callable[[float], float], rounds: int, words: int = 0,
-                describe: Callable[[str, float, int], None] | None = None, start=None,
-                keep: bool = False) -> EpochEnd:
-    """One epoch over the cached shards (one partition per task slot); ``alpha_at(progress)`` is
-    the run's learning rate at a point of the epoch. The stats count pairs as examples;
-    ``words``, the corpus's, sizes the pairs' caches. ``describe(label, share of the epoch,
-    tasks)`` is called before each Spark job.
+@dataclass(frozen=True, eq=False)
+class RunPlan:
+    """What every epoch of a stratified run shares, fixed when the run starts: the deal of the
+    rows into blocks (:func:`block_owners`), the blocks and rounds, and the settings the tasks
+    read."""
+
+    counts: np.ndarray
+    owner_in: np.ndarray
+    owner_out: np.ndarray
+    blocks: int        # K: tasks, and input blocks
+    outs: int          # G: output blocks, and sub-epochs per round
+    rounds: int        # R per epoch
+    words: int         # the corpus's, which sizes the pairs' caches
+    seed: int
+    window: int
+    sample: float
+    negative: int
+    ns_exponent: float
+    vector_size: int
+
+    @property
+    def sub_epochs(self) -> int:
+        return self.rounds * self.outs
+
+    @property
+    def deal(self) -> str:
+        return owners_digest(self.owner_in, self.owner_out)
+
+
+def plan_run(counts: np.ndarray, cfg, blocks: int, words: int) -> RunPlan:
+    """The :class:`RunPlan` of ``blocks`` tasks over a corpus of ``words`` (``cfg``: the run's
+    :class:`~sparkw2v.config.TrainConfig`)."""
+    outs = output_blocks(blocks)
+    owner_in, owner_out = block_owners(counts, cfg.sample, blocks, cfg.seed)
+    return RunPlan(counts, owner_in, owner_out, blocks, outs,
+                   rounds_per_epoch(blocks, words, cfg.syncs_per_epoch, outs), words, cfg.seed, cfg.window,
+                   cfg.sample, cfg.negative, cfg.ns_exponent, cfg.vector_size)
+
+
+@dataclass(frozen=True, eq=False)
+class EpochSchedule:
+    """One epoch's order: ``pairing[r, s, t]`` is the output block task ``t`` trains in sub-epoch
+    ``s`` of round ``r``; each round's pairs are cached in ``groups`` groups of ``per_group``
+    sub-epochs; a Spark job trains ``per_job`` rounds."""
+
+    pairing: np.ndarray
+    per_group: int
+    groups: int
+    per_job: int
+
+    @classmethod
+    def of(cls, run: RunPlan, epoch: int) -> "EpochSchedule":
+        per_group = sub_epochs_per_group(run.outs, PAIR_BYTES_PER_WORD * run.words / run.blocks / run.rounds)
+        table = np.stack([pairing(run.seed, epoch, r, run.outs) for r in range(run.rounds)]).astype(np.int32)
+        # A job walks the lineage built so far: a job per sub-epoch would cost as much as the
+        # sub-epoch on a small corpus.
+        return cls(table, per_group, -(-run.outs // per_group), max(1, JOB_SUB_EPOCHS // run.outs))
+
+    def job_tasks(self, run: RunPlan, first: int, last: int) -> int:
+        """Tasks of the job that trains rounds ``first`` to ``last``: per round a stage per group
+        and G sub-epochs, then the job's last stage; the first job also cuts the pairs and deals
+        the blocks. Every stage has K tasks."""
+        return (last + 1 - first) * (run.outs + self.groups) * run.blocks + run.blocks + 2 * run.blocks * (first == 0)
+
+
+def train_epoch(sc, shards, run: RunPlan, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
+                alpha_at: Callable[[float], float], describe: Callable[[str, float, int | None], None] | None = None,
+                start=None, keep: bool = False) -> EpochEnd:
+    """One epoch over the cached shards (one partition per task); ``alpha_at(progress)`` is the
+    run's learning rate at a point of the epoch. The stats count pairs as examples.
+    ``describe(label, share of the epoch, tasks)`` is called before each Spark job.
 
     The epoch starts from ``start``, the blocks a previous epoch left (:func:`read_blocks`), or
     else from ``w_in`` and ``w_out``, broadcast once. The rows stay on the executors for the whole
@@ -270,91 +333,92 @@ def train_epoch(sc, shards, counts: np.ndarray, cfg, epoch: int, w_in: np.ndarra
     """
     if describe is not None:  # the epoch's clock starts before its broadcasts
         describe("preparing", 0.0, None)
-    blocks = shards.getNumPartitions()
-    outs = output_blocks(blocks)
-    owner_in, owner_out = block_owners(counts, cfg.sample, blocks, cfg.seed)
-    owners_bc = sc.broadcast((counts, owner_in, owner_out))
+    owners_bc = sc.broadcast((run.counts, run.owner_in, run.owner_out))
     model_bc = sc.broadcast((w_in, w_out)) if start is None else None
-    persisted, groups_held = [], []
-    state = pairs = layout = kept = None
+    held: list = []   # RDDs persisted by the epoch so far
+    kept = None
     try:
-        task = PairTask(cfg.seed, epoch, cfg.window, cfg.sample, blocks, rounds, outs)
-        per_group = sub_epochs_per_group(outs, PAIR_BYTES_PER_WORD * words / blocks / rounds)
-        groups = -(-outs // per_group)
-        # Every task's pairs are cut once per epoch into R x G x K pieces by a shuffle: (round,
-        # group of sub-epochs, input block). A group's stage then reads its K pieces only (the
-        # others are pruned away) and hands piece p to task p.
-        schedule = np.stack([pairing(cfg.seed, epoch, r, outs) for r in range(rounds)]).astype(np.int32)
-        layout = (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
-                  .flatMap(functools.partial(group_records, per_group=per_group, blocks=blocks, groups=groups,
-                                             schedule=schedule))
-                  .partitionBy(rounds * groups * blocks, _own_block))
+        order = EpochSchedule.of(run, epoch)
+        layout = _pair_layout(shards, run, epoch, order, owners_bc)
         state = start if start is not None else (
-            sc.parallelize(range(blocks), blocks)
+            sc.parallelize(range(run.blocks), run.blocks)
             .mapPartitionsWithIndex(functools.partial(deal_blocks, owners_bc=owners_bc, model_bc=model_bc,
-                                                      first=tuple(schedule[0, 0].tolist())))
-            .partitionBy(blocks, _own_block))
-        subs = rounds * outs
-        # A Spark job per JOB_SUB_EPOCHS sub-epochs: each job walks the lineage built so far,
-        # and a job per sub-epoch would cost as much as the sub-epoch on a small corpus.
-        per_job, first = max(1, JOB_SUB_EPOCHS // outs), 0
-        for r in range(rounds):
-            for s in range(outs):
-                if s % per_group == 0:
-                    piece = (r * groups + s // per_group) * blocks
-                    # Kept as shuffled (no Python pass after it), so the union below needs none either.
-                    pairs = (pruned(sc, layout, range(piece, piece + blocks)).partitionBy(blocks, _own_block)
-                             .persist(StorageLevel.MEMORY_AND_DISK))
-                    groups_held.append(pairs)
-                step = r * outs + s
-                cell = CellTask(cfg.seed, epoch, r, s, blocks, rounds, cfg.negative, cfg.ns_exponent,
-                                alpha_at(step / subs), alpha_at((step + 1) / subs), step_pairs(blocks),
-                                w_in.shape[1], outs, next_holders(cfg.seed, epoch, r, s, rounds, outs))
-                # Same partitioner on both sides: task p reads its pairs and the blocks it holds now.
-                state = (pairs.union(state)
-                         .mapPartitionsWithIndex(functools.partial(train_sub_epoch, task=cell, owners_bc=owners_bc))
-                         .partitionBy(blocks, _own_block))
-            if r + 1 - first < per_job and r + 1 < rounds:
+                                                      first=tuple(order.pairing[0, 0].tolist())))
+            .partitionBy(run.blocks, _own_block))
+        first = 0
+        for r in range(run.rounds):
+            state = _chain_round(sc, state, layout, run, epoch, order, r, alpha_at, owners_bc, held)
+            if r + 1 - first < order.per_job and r + 1 < run.rounds:
                 continue
             if describe is not None:
-                # Per round: a stage per group and G sub-epochs; then the job's last stage; the first
-                # job also cuts the pairs and deals the blocks. Every stage has K tasks (K = the
-                # shards' partitions).
-                tasks = (r + 1 - first) * (outs + groups) * blocks + blocks + 2 * blocks * (first == 0)
-                describe(f"rounds {first + 1}-{r + 1} of {rounds}" if r > first else f"round {r + 1} of {rounds}",
-                         (r + 1 - first) / rounds, tasks)
+                describe(f"rounds {first + 1}-{r + 1} of {run.rounds}" if r > first else
+                         f"round {r + 1} of {run.rounds}", (r + 1 - first) / run.rounds, order.job_tasks(run, first, r))
             first = r + 1
-            if r + 1 < rounds:
+            if r + 1 < run.rounds:   # the job: train the rounds chained so far, and keep only their result
                 state.persist(StorageLevel.MEMORY_AND_DISK).count()
-                for old in persisted + groups_held:
+                for old in held:
                     old.unpersist()
-                persisted, groups_held = [state], []
+                held[:] = [state]
         if keep:
-            persisted.append(state.persist(StorageLevel.MEMORY_AND_DISK))   # unpersisted below unless kept
-            summaries = state.map(functools.partial(block_summary, vector_size=w_in.shape[1])).collect()
-            persisted.remove(state)
-            kept = EpochEnd(functools.reduce(SyncStats.alongside, (stats for stats, _ in summaries), SyncStats()), state,
-                            all(finite for _, finite in summaries),
-                            tuple(b for b in (model_bc, owners_bc) if b is not None),
-                            owners_digest(owner_in, owner_out))
+            held.append(state.persist(StorageLevel.MEMORY_AND_DISK))   # unpersisted below unless kept
+            summaries = state.map(functools.partial(block_summary, vector_size=run.vector_size)).collect()
+            held.remove(state)
+            kept = EpochEnd(functools.reduce(SyncStats.alongside, (stats for stats, _ in summaries), SyncStats()),
+                            state, all(finite for _, finite in summaries),
+                            tuple(b for b in (model_bc, owners_bc) if b is not None), run.deal)
         else:
-            held = state.collect()
+            rows = state.collect()
     finally:
-        for rdd in [*persisted, *groups_held]:
+        for rdd in held:
             rdd.unpersist()
         if kept is None:
             if model_bc is not None:
                 model_bc.destroy()
             owners_bc.destroy()
-        state = pairs = layout = persisted = groups_held = None
+        state = layout = held = None
         # The epoch's shuffle files go once the driver JVM collects the RDDs that made them
         # (Spark's cleaner); without a collection they wait for its periodic one (30 minutes).
         sc._jvm.System.gc()
     if kept is not None:
         return kept
     started = time.perf_counter()
-    stats = collect_blocks(held, w_in, w_out, owner_in, owner_out)
+    stats = collect_blocks(rows, w_in, w_out, run.owner_in, run.owner_out)
     return EpochEnd(stats + SyncStats(combine_seconds=time.perf_counter() - started))
+
+
+def _pair_layout(shards, run: RunPlan, epoch: int, order: EpochSchedule, owners_bc):
+    """Every task's pairs of the epoch, cut by one shuffle into R x groups x K pieces: (round,
+    group of sub-epochs, input block). A group's stage then reads its K pieces only (the
+    others are pruned away) and hands piece p to task p."""
+    task = PairTask(run.seed, epoch, run.window, run.sample, run.blocks, run.rounds, run.outs)
+    return (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
+            .flatMap(functools.partial(group_records, per_group=order.per_group, blocks=run.blocks,
+                                       groups=order.groups, schedule=order.pairing))
+            .partitionBy(run.rounds * order.groups * run.blocks, _own_block))
+
+
+def _chain_round(sc, state, layout, run: RunPlan, epoch: int, order: EpochSchedule, r: int,
+                 alpha_at: Callable[[float], float], owners_bc, held: list):
+    """``state`` (the blocks the tasks hold) after round ``r``'s sub-epochs, chained lazily; the
+    round's groups of pairs are persisted on the way and added to ``held``."""
+    pairs = None
+    for s in range(run.outs):
+        if s % order.per_group == 0:
+            piece = (r * order.groups + s // order.per_group) * run.blocks
+            # Kept as shuffled (no Python pass after it), so the union below needs none either.
+            pairs = (pruned(sc, layout, range(piece, piece + run.blocks)).partitionBy(run.blocks, _own_block)
+                     .persist(StorageLevel.MEMORY_AND_DISK))
+            held.append(pairs)
+        step = r * run.outs + s
+        cell = CellTask(run.seed, epoch, r, s, run.blocks, run.rounds, run.negative, run.ns_exponent,
+                        alpha_at(step / run.sub_epochs), alpha_at((step + 1) / run.sub_epochs),
+                        step_pairs(run.blocks), run.vector_size, run.outs,
+                        next_holders(run.seed, epoch, r, s, run.rounds, run.outs))
+        # Same partitioner on both sides: task p reads its pairs and the blocks it holds now.
+        state = (pairs.union(state)
+                 .mapPartitionsWithIndex(functools.partial(train_sub_epoch, task=cell, owners_bc=owners_bc))
+                 .partitionBy(run.blocks, _own_block))
+    return state
 
 
 #: The columns a checkpoint's blocks table holds, one row per record a task holds between

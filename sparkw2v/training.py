@@ -279,9 +279,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
         syncs, scale = plan.syncs, plan.rule.scale
     else:
         plan, scale = None, 1.0
-        per_round = stratified.output_blocks(concurrent)
-        rounds = stratified.rounds_per_epoch(concurrent, encoded.words, cfg.syncs_per_epoch, per_round)
-        syncs = rounds * per_round
+        run = stratified.plan_run(vocab.counts, cfg, concurrent, encoded.words)
+        syncs = run.sub_epochs
     history = list(history or [])
     train_seconds = 0.0
     start = ended = None  # stratified: the blocks the last epoch's checkpoint holds, read by the next epoch's tasks
@@ -297,8 +296,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 totals = _average_epoch(spark, encoded, cfg, plan, epoch, w_in, w_out)
             else:
                 ended = stratified.train_epoch(
-                    sc, encoded.shards, vocab.counts, cfg, epoch, w_in, w_out,
-                    functools.partial(_epoch_rate, cfg, epoch), rounds, encoded.words,
+                    sc, encoded.shards, run, epoch, w_in, w_out, functools.partial(_epoch_rate, cfg, epoch),
                     functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
                     start=start, keep=keep)
                 totals, start = ended.stats, None
@@ -478,7 +476,7 @@ def _epoch_rate(cfg: TrainConfig, epoch: int, progress: float) -> float:
 
 
 def _describe_rounds(spark: SparkSession, epoch_label: str, words: int, label: str, share: float,
-                     tasks: int) -> None:
+                     tasks: int | None) -> None:
     describe_job(spark, f"{epoch_label} {label}", words=int(words * share), tasks=tasks, part_of=(epoch_label, share))
 
 
