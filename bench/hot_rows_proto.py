@@ -10,7 +10,7 @@ other row, and the replicated rows join every block's negative table at 1/K of t
     python bench/hot_rows_proto.py --shards 1 --seeds 1,2,3 --hot 0 --min-count 1   # the pair kernel alone
 
 With ``--hot 0`` it gave ``bench/shards_lab.py --strategy stratified``'s scores to the digit
-(64 shards, seeds 1-3) before output blocks were shared from ``stratified.SHARE_FROM`` shards
+(64 shards, seeds 1-3) before output blocks were shared from ``stratified.SHARE_OUTPUT_FROM`` shards
 and before 9bd412a drew a fresh pairing for every round; it trains unshared output blocks in the cyclic order. ``--table`` (negative table slots) and ``--step`` (pairs per step)
 override the library's choices.
 """

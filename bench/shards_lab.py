@@ -227,7 +227,7 @@ def main(argv=None) -> int:
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--batch-words", type=int, help="TrainConfig.batch_words (default: the mode's)")
     parser.add_argument("--share-from", type=int,
-                        help=f"shards from which output blocks are shared (default {stratified.SHARE_FROM})")
+                        help=f"shards from which output blocks are shared (default {stratified.SHARE_OUTPUT_FROM})")
     parser.add_argument("--step-pairs-by-blocks", type=int,
                         help=f"skip-gram's pairs per step times blocks (default {stratified.STEP_PAIRS_BY_BLOCKS})")
     parser.add_argument("--output-mean", action="store_true",
@@ -236,7 +236,7 @@ def main(argv=None) -> int:
                         help="stratified CBOW: add the input rows' summed changes every N syncs (a screen)")
     args = parser.parse_args(argv)
     if args.share_from:
-        stratified.SHARE_FROM = args.share_from
+        stratified.SHARE_OUTPUT_FROM = args.share_from
     if args.step_pairs_by_blocks:
         stratified.STEP_PAIRS_BY_BLOCKS = args.step_pairs_by_blocks
     vocab, ids, lengths = encode(args.corpus, args.min_count)

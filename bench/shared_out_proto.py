@@ -8,7 +8,7 @@ G = K / sharers blocks: in sub-epoch ``s`` task ``p`` trains cell ``(p, (p + s) 
 their changes to it are summed after the sub-epoch (input rows stay exact: one owner). A
 round is G sub-epochs; rounds per epoch keep 128 sub-epochs. It uses the library's pairs,
 random streams, steps and kernel, on the full matrices: with ``--sharers 1`` it gives the
-unshared scheme's scores, with 2 those of the library's default from ``SHARE_FROM`` shards
+unshared scheme's scores, with 2 those of the library's default from ``SHARE_OUTPUT_FROM`` shards
 (``bench/shards_lab.py --strategy stratified``, to the digit, before 9bd412a drew a fresh pairing
 for every round: it keeps the cyclic one), and it can try other counts.
 

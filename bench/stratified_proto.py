@@ -9,7 +9,7 @@ after another on the full matrices.
 Uses the library's pairs (:func:`sparkw2v.stratified.route_pairs`), blocks, learning rates,
 random streams and pair kernel as they were before 07d87bf and 9bd412a (blocks dealt every
 epoch, the fixed cyclic pairing ``(p + s) mod K``): with the defaults it gave ``bench/shards_lab.py
---strategy stratified``'s scores of those builds to the digit below ``stratified.SHARE_FROM`` shards (it
+--strategy stratified``'s scores of those builds to the digit below ``stratified.SHARE_OUTPUT_FROM`` shards (it
 does not share output blocks; ``bench/shared_out_proto.py`` does). Because the matrices are not cut into blocks,
 it can try what a task could not do (negatives outside its output block).
 """

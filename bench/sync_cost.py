@@ -1092,7 +1092,7 @@ def main(argv=None) -> int:
         print(report(results))
         if args.share_from:
             from sparkw2v import stratified
-            stratified.SHARE_FROM = args.share_from
+            stratified.SHARE_OUTPUT_FROM = args.share_from
         if args.pair_share:
             results["pair_kernel_share"] = {int(k): float(v) for k, v in
                                             (item.split("=") for item in args.pair_share.split(","))}

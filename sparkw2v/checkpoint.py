@@ -67,7 +67,7 @@ def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dic
     params = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
     if concurrent is not None:  # the strategy in effect ('auto' picks one from the shards trained at once)
         params["strategy"] = cfg.strategy_for(concurrent)
-        if params["strategy"] == "stratified":  # shared from stratified.SHARE_FROM: the schedule changes
+        if params["strategy"] == "stratified":  # shared from config.SHARE_OUTPUT_FROM: the schedule changes
             params["output_blocks"] = stratified.output_blocks(concurrent)
     # The values in effect, not None for "the default": a later default cannot change a resumed run.
     params["batch_words"] = cfg.effective_batch_words

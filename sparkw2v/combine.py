@@ -11,8 +11,7 @@ on which task finished first:
   combined copy of each block.
 
 A :class:`Rule` then turns each summed block into the next model's rows (:data:`RULES`
-names them; ``--combine`` picks one). Rules may keep driver-side state between syncs
-(momentum); it is part of what a checkpoint saves.
+names them; ``--combine`` picks one). Rules keep no state between syncs.
 """
 
 from __future__ import annotations

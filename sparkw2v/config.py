@@ -58,6 +58,11 @@ def _opt(default: Any, help: str, group: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, "group": group, **extra})
 
 
+def default_alpha(sg: bool) -> float:
+    """The starting learning rate when none is given: word2vec's, 0.025 for skip-gram and 0.05 for CBOW."""
+    return 0.025 if sg else 0.05
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every parameter of a training run. Names follow gensim's Word2Vec where it has one."""
@@ -176,9 +181,7 @@ class TrainConfig:
 
     @property
     def effective_alpha(self) -> float:
-        if self.alpha is not None:
-            return self.alpha
-        return 0.025 if self.sg else 0.05
+        return self.alpha if self.alpha is not None else default_alpha(self.sg)
 
     def negative_draws_for(self, group: int) -> int:
         """Negatives per shared draw when ``group`` centres share it (``negative_draws`` if set)."""

@@ -29,7 +29,7 @@ from pyspark.sql import types as T
 
 from . import executor, training, vector_table
 from .checkpoint import Checkpoints
-from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number
+from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number, default_alpha
 from .corpus import InputError, read_input, select_column
 from .interchange import MLLIB_MODEL, MLLIB_PIPELINE
 from .ml_params import AliasedParams, add_getter, add_setter
@@ -191,7 +191,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
                 values[self.getParam(alias)] = values[self.getParam(name)]
         values[self.inputCol] = values.get(self.getParam("tokens_column")) or values.get(self.getParam("text_column"))
         if values.get(self.stepSize) is None:  # the rate training uses, as getStepSize() gives it
-            values[self.stepSize] = 0.025 if values.get(self.getParam("sg"), True) else 0.05
+            values[self.stepSize] = default_alpha(values.get(self.getParam("sg"), True))
         return values
 
     @classmethod

@@ -2,7 +2,7 @@
 
 Skip-gram owns both matrices' rows (below); CBOW owns only its output rows and sums the
 input rows' changes (the last section: it runs through averaging's syncs). In both, from
-:data:`SHARE_FROM` shards two tasks share each output block and their changes are added.
+:data:`SHARE_OUTPUT_FROM` shards two tasks share each output block and their changes are added.
 
 Averaging K copies that each saw 1/K of the text loses accuracy as K grows (BENCHMARKS.md).
 Here a row has one writer per sub-epoch (two for shared output blocks, whose changes are
@@ -21,7 +21,7 @@ Spark pull request 37967):
   strata), on the rows of that cell only. The K cells of a sub-epoch share no row, so the
   result is that of training them one after another. Negatives for cell ``(p, q)`` come from
   block ``q``'s words, by unigram^0.75.
-* From :data:`SHARE_FROM` shards the output rows are dealt into G = K / 2 blocks instead
+* From :data:`SHARE_OUTPUT_FROM` shards the output rows are dealt into G = K / 2 blocks instead
   (:func:`output_blocks`): a round is G sub-epochs, tasks ``p`` and ``p + G`` train against
   the same output block, so two tasks train against each output block at once, each from
   the same copy, and their changes to it are summed before the next sub-epoch. Input rows
@@ -60,15 +60,13 @@ from .sampling import keep_probabilities, negative_table
 
 #: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / G)).
 SUB_EPOCHS = 128
-#: Shards trained at once from which two tasks share each output block (:func:`output_blocks`).
-SHARE_FROM = SHARE_OUTPUT_FROM
 
 
 def output_blocks(blocks: int) -> int:
     """Output blocks (and sub-epochs per round) at ``blocks`` input blocks (tasks): as many
-    below :data:`SHARE_FROM`, half as many from it (two tasks train against each; an odd count
+    below :data:`SHARE_OUTPUT_FROM`, half as many from it (two tasks train against each; an odd count
     is not shared)."""
-    return blocks // 2 if blocks >= SHARE_FROM and blocks % 2 == 0 else blocks
+    return blocks // 2 if blocks >= SHARE_OUTPUT_FROM and blocks % 2 == 0 else blocks
 #: Fewest corpus words per cell and round the default keeps (a cell is 1/K^2 of the text):
 #: on a tiny corpus, fewer rounds rather than syncs that carry no work.
 MIN_CELL_WORDS = 64
@@ -732,9 +730,9 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
 # A CBOW centre reads a window of input rows from every block, so no task can own its inputs. Its
 # output rows can be owned: the averaging path's syncs become sub-epochs, and in sub-epoch ``s`` of a
 # round, partition ``p`` trains only the centres of its own text whose word is in output block
-# ``pairing(...)[s, p]`` (:func:`pairing`, as skip-gram's), with negatives from that block. Below ``SHARE_FROM`` no two tasks write one
+# ``pairing(...)[s, p]`` (:func:`pairing`, as skip-gram's), with negatives from that block. Below ``SHARE_OUTPUT_FROM`` no two tasks write one
 # output row, so summing the tasks' changes (the ``sum`` rule) is exact for output rows (up to the
-# float16 changes are shipped in) and adds the input rows' changes as SGD would. From ``SHARE_FROM`` partitions, as
+# float16 changes are shipped in) and adds the input rows' changes as SGD would. From ``SHARE_OUTPUT_FROM`` partitions, as
 # skip-gram's, there are K/2 output blocks (:func:`output_blocks`, rounds of K/2 sub-epochs): two
 # partitions train against each at once and the same sum adds both their changes. The round's
 # text, subsampling and windows are the same in all its sub-epochs, so every centre is trained

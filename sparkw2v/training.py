@@ -385,7 +385,7 @@ def averaging_schedule(vocab: Vocabulary, cfg: TrainConfig, busy: int, words: in
     ``spread()`` is how many partitions each word is spread over (:func:`word_spread`), asked only
     if the rule needs it. ``owned``: CBOW stratified (:mod:`sparkw2v.stratified`), where each
     partition trains against one output block per sub-epoch (alone, or with one other partition
-    from ``stratified.SHARE_FROM``) and the changes are summed."""
+    from ``config.SHARE_OUTPUT_FROM``) and the changes are summed."""
     if owned:
         rule = combine.make_rule("sum", busy, cfg.partition_alpha_scale or 1.0, cfg.sg)
     else:
@@ -394,7 +394,7 @@ def averaging_schedule(vocab: Vocabulary, cfg: TrainConfig, busy: int, words: in
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
                           chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
                           shared_by=group, shared_draws=cfg.negative_draws_for(group))
-    if owned:  # from stratified.SHARE_FROM, two partitions train against each output block, summed
+    if owned:  # from config.SHARE_OUTPUT_FROM, two partitions train against each output block, summed
         blocks = stratified.output_blocks(chains)
         syncs = stratified.rounds_per_epoch(chains, words, cfg.syncs_per_epoch, blocks) * blocks
         return AveragingSchedule(kernel, rule, syncs, None, blocks)

@@ -453,13 +453,13 @@ def test_owned_cbow_task_trains_only_the_rows_it_can_change_and_ships_what_a_who
 
 
 def test_owned_cbow_shared_output_blocks_pair_partitions_and_train_each_centre_once_per_round(monkeypatch):
-    """From SHARE_FROM partitions CBOW deals its output rows into K/2 blocks: partitions p and
+    """From SHARE_OUTPUT_FROM partitions CBOW deals its output rows into K/2 blocks: partitions p and
     p + K/2 train against the same block in each sub-epoch, their changes are summed, and a
     round (K/2 sub-epochs) still trains each centre of a partition's text once."""
     from sparkw2v.combine import STATS_KEY
     from sparkw2v.executor import train_partition
     from sparkw2v.training import averaging_schedule
-    monkeypatch.setattr(stratified, "SHARE_FROM", 4)
+    monkeypatch.setattr(stratified, "SHARE_OUTPUT_FROM", 4)
     rng = np.random.default_rng(3)
     tokens, _, counts, _ = planted_corpus(rng, words_per_group=12, sentences=400)
     vocab = Vocabulary(tuple(f"w{i}" for i in range(counts.size)), np.asarray(counts))
@@ -538,7 +538,7 @@ def test_stratified_training_on_spark(spark, monkeypatch, caplog):
 
 def test_stratified_training_on_spark_with_shared_output_blocks(spark, monkeypatch, caplog):
     frame = text_frame(spark, planted_lines(seed=2, sentences=600))
-    monkeypatch.setattr(stratified, "SHARE_FROM", 4)       # 4 tasks, 2 output blocks: rounds of 2 sub-epochs
+    monkeypatch.setattr(stratified, "SHARE_OUTPUT_FROM", 4)       # 4 tasks, 2 output blocks: rounds of 2 sub-epochs
     monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # a Spark job per 2 rounds
     model, phases, done = _fit_with_progress(frame, STRATIFIED_ON_SPARK, monkeypatch, caplog)
     assert set(done) == {f"epoch {e}/3 rounds {r} of 4" for e in (1, 2, 3) for r in ("1-2", "3-4")}
@@ -582,7 +582,7 @@ def test_owned_cbow_with_more_blocks_than_words_and_an_empty_partition():
 def test_cbow_stratified_training_on_spark(spark, monkeypatch, shared):
     frame = text_frame(spark, planted_lines(seed=2, sentences=600))
     if shared:   # 4 partitions, 2 output blocks: 4 rounds of 2 sub-epochs
-        monkeypatch.setattr(stratified, "SHARE_FROM", 4)
+        monkeypatch.setattr(stratified, "SHARE_OUTPUT_FROM", 4)
     dealt = []   # the blocks each epoch's output rows are dealt into (on the driver)
     owners = stratified.output_owners
     monkeypatch.setattr(stratified, "output_owners", lambda counts, sample, blocks, seed, epoch: (
@@ -610,7 +610,7 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
     collects them on the driver every epoch gives the same vectors."""
     from sparkw2v import Word2VecModel, faults
     from sparkw2v.cli import main
-    monkeypatch.setattr(stratified, "SHARE_FROM", 4)       # 4 tasks, 2 output blocks shared by two each
+    monkeypatch.setattr(stratified, "SHARE_OUTPUT_FROM", 4)       # 4 tasks, 2 output blocks shared by two each
     corpus = tmp_path / "planted.txt"
     corpus.write_text("\n".join(planted_lines(seed=2, sentences=600)) + "\n")
     args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "2", "--min-count", "1", "--window", "3",
