@@ -2,10 +2,15 @@
 
 After an epoch the driver writes the matrices (as the Parquet tables of a
 model) and ``metadata.json`` with the epoch, history and parameters under
-``OUTPUT/_staging/checkpoint/epoch-NNNNNN``. Stratified skip-gram's tasks write
+``OUTPUT/_staging/checkpoint/run-ID/epoch-NNNNNN``. Stratified skip-gram's tasks write
 the blocks of rows they hold instead (a ``blocks`` table beside the vocabulary's),
 so the model never passes through the driver. A checkpoint directory is written
-under a temporary name and renamed when complete, and only the newest is kept.
+under a temporary name and renamed when complete, and only a run's newest is kept.
+
+Each run writes in a directory of its own (``run-ID``), so two runs into one output at once
+never read, replace or remove each other's checkpoints. ``--resume`` continues the most
+recently written checkpoint of any run (or one written directly under ``checkpoint/``, as
+before run directories), and the resumed run removes it once its own supersedes it.
 
 Nothing else is needed to resume bit for bit: the learning rate is a function
 of the epoch, and every shard's random stream is derived from (seed, epoch,
@@ -76,22 +81,39 @@ def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dic
 
 
 class Checkpoints:
-    """The checkpoints of one output path (driver side)."""
+    """The checkpoints of one output path (driver side): this run's, written in a directory of
+    its own, and the other runs' found there (which only :meth:`latest` reads)."""
 
     def __init__(self, spark: SparkSession, output: str):
         self.spark = spark
         self.root = f"{output.rstrip('/')}/{vector_table.STAGING}/{vector_table.CHECKPOINT}"
         self.fs = vector_table.HadoopFS(spark, self.root)
+        self.run_dir = f"{self.root}/run-{uuid.uuid4().hex[:12]}"
+        self.taken: str | None = None   # the checkpoint :meth:`latest` resumed from, until superseded
 
     def newest_epoch(self) -> int | None:
-        """Epochs done by the newest complete checkpoint here, by its name only (None: none)."""
-        names = self._complete()
-        return int(names[-1][6:]) if names else None
+        """Epochs done by the most recently written complete checkpoint of any run here (None: none)."""
+        newest = self._newest()
+        return _epochs_of(newest) if newest else None
 
-    def _complete(self) -> list[str]:
-        return sorted(n for n in self.fs.list_names(self.root)
-                      if n.startswith("epoch-") and n[6:].isdigit()
-                      and self.fs.exists(f"{self.root}/{n}/{vector_table.METADATA}"))
+    def _complete(self, directory: str) -> list[str]:
+        """The complete checkpoints directly in ``directory``, oldest epoch first."""
+        return [f"{directory}/{n}" for n in sorted(self.fs.list_names(directory))
+                if _epochs_of(n) is not None and self.fs.exists(f"{directory}/{n}/{vector_table.METADATA}")]
+
+    def _runs(self) -> list[str]:
+        return [f"{self.root}/{n}" for n in self.fs.list_names(self.root) if n.startswith("run-")]
+
+    def _newest(self) -> str | None:
+        """The most recently written complete checkpoint of any run (or under the root itself)."""
+        found = []
+        for directory in (self.root, *self._runs()):
+            for path in self._complete(directory):
+                try:
+                    found.append((self.fs.modified(f"{path}/{vector_table.METADATA}"), _epochs_of(path), path))
+                except Exception:   # removed meanwhile by its run
+                    continue
+        return max(found)[2] if found else None
 
     def save(self, epochs_done: int, vocab: Vocabulary, w_in: np.ndarray | None, w_out: np.ndarray | None,
              cfg: TrainConfig, history: list[dict], shards: int | None = None,
@@ -101,7 +123,7 @@ class Checkpoints:
         :func:`stratified.owners_digest`) from the tasks; returns its path."""
         started = time.perf_counter()
         name = f"epoch-{epochs_done:06d}"
-        tmp = f"{self.root}/tmp-{uuid.uuid4().hex[:8]}"
+        tmp = f"{self.run_dir}/tmp-{uuid.uuid4().hex[:8]}"
         try:
             if blocks is None:
                 vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
@@ -118,9 +140,9 @@ class Checkpoints:
                      "files": vector_table.table_files(self.fs, tmp, tables, sized=(BLOCKS,)),
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
             self.fs.write_text(f"{tmp}/{vector_table.METADATA}", vector_table.metadata_text(state))
-            if self.fs.exists(f"{self.root}/{name}"):
-                self.fs.delete(f"{self.root}/{name}")
-            self.fs.rename(tmp, f"{self.root}/{name}")
+            if self.fs.exists(f"{self.run_dir}/{name}"):
+                self.fs.delete(f"{self.run_dir}/{name}")
+            self.fs.rename(tmp, f"{self.run_dir}/{name}")
         except BaseException as exc:
             if self.fs.exists(tmp):
                 self.fs.delete(tmp)
@@ -129,12 +151,25 @@ class Checkpoints:
                                        f"under {self.root}; nothing was published (earlier checkpoints and "
                                        "versions are intact). Free space and run again with --resume") from None
             raise
-        for old in self._complete():
-            if old != name:
-                self.fs.delete(f"{self.root}/{old}")
+        path = f"{self.run_dir}/{name}"
+        for old in self._complete(self.run_dir):
+            if old != path:
+                self.fs.delete(old)
+        self._drop_taken()
         log.info("checkpoint after epoch %d written in %.1fs (%s)", epochs_done, time.perf_counter() - started,
                  "from the tasks' blocks" if blocks is not None else "from the driver")
-        return f"{self.root}/{name}"
+        return path
+
+    def _drop_taken(self) -> None:
+        """Remove the checkpoint this run resumed from (this run's own now supersedes it), and its
+        run's directory once empty."""
+        if self.taken is None:
+            return
+        taken, self.taken = self.taken, None
+        self.fs.delete(taken)
+        parent = taken.rsplit("/", 1)[0]
+        if parent != self.root:
+            self.fs.remove_if_empty(parent)
 
     @staticmethod
     def blocks_path(path: str) -> str:
@@ -142,11 +177,12 @@ class Checkpoints:
         return f"{path}/{BLOCKS}"
 
     def latest(self) -> Checkpoint | None:
-        """The newest complete checkpoint, or None."""
-        complete = self._complete()
-        if not complete:
+        """The most recently written complete checkpoint of any run here, or None. This run takes
+        it over: its first checkpoint, or :meth:`clear`, removes it."""
+        path = self._newest()
+        if path is None:
             return None
-        path = f"{self.root}/{complete[-1]}"
+        name = path.rsplit("/", 1)[1]
         meta = vector_table.read_metadata(self.spark, path)
         written = int(meta.get("format", 1))
         if written > FORMAT or meta.get("layout", "matrices") not in ("matrices", "blocks"):
@@ -158,15 +194,16 @@ class Checkpoints:
                         "run continues with this version's deal, so it will not equal an uninterrupted run of "
                         "either version bit for bit", self.root)
         epochs, history = meta.get("epochs_done"), meta.get("history")
-        if not isinstance(history, list) or epochs != int(complete[-1].rsplit("-", 1)[-1]) or len(history) != epochs:
+        if not isinstance(history, list) or epochs != _epochs_of(name) or len(history) != epochs:
             raise DamagedModelError(f"{path}/{vector_table.METADATA} is damaged: it records {epochs} epochs done "
                                     f"and {len(history) if isinstance(history, list) else 'no'} epochs of history "
-                                    f"in checkpoint {complete[-1]}; run without --resume to start over")
+                                    f"in checkpoint {name}; run without --resume to start over")
         if meta.get("layout") == "blocks":
             vocab, w_in, w_out = _read_blocks_checkpoint(self.spark, path, meta)
         else:
             loaded = vector_table.read_model(self.spark, path)
             vocab, w_in, w_out = loaded.vocab, loaded.w_in, loaded.w_out
+        self.taken = path
         return Checkpoint(int(meta["epochs_done"]), vocab, w_in, w_out,
                           list(meta["history"]), dict(meta["parameters"]), meta.get("shards"),
                           meta.get("concurrent_shards"), int(meta.get("format", 1)))
@@ -222,10 +259,35 @@ class Checkpoints:
                                   f"{expected[0]} x {expected[1]} (vocabulary x vector_size); the checkpoint "
                                   "does not belong to this run. Run without --resume to start over")
 
-    def clear(self) -> None:
-        """Remove the checkpoints (and the staging area, if nothing else is in it)."""
-        self.fs.delete(self.root)
+    def clear(self, older_than: float = vector_table.STALE_SECONDS) -> None:
+        """Remove this run's checkpoints and the one it resumed from; other runs' only once
+        ``older_than`` seconds have passed since they last wrote one (runs killed and never
+        resumed: another run may still be training); then the checkpoint and staging
+        directories, if nothing else is in them."""
+        self.fs.delete(self.run_dir)
+        self._drop_taken()
+        now = time.time()
+        for other in [*self._complete(self.root), *self._runs()]:
+            try:
+                stale = now - self.fs.modified(other) > older_than
+            except Exception:   # removed meanwhile by its run
+                continue
+            if stale:
+                log.info("removed %s, a checkpoint left by a run of this output that stopped over a day ago",
+                         other)
+                self.fs.delete(other)
+        names = self.fs.list_names(self.root, hidden=True)
+        if all(n.startswith(".") for n in names):   # checksum files only
+            for name in names:
+                self.fs.remove_if_empty(f"{self.root}/{name}")
+            self.fs.remove_if_empty(self.root)
         vector_table.drop_empty_staging(self.fs, self.root.rsplit("/", 2)[0])
+
+
+def _epochs_of(path: str) -> int | None:
+    """The epochs done by the checkpoint directory ``path`` (``.../epoch-NNNNNN``), from its name."""
+    name = path.rsplit("/", 1)[-1]
+    return int(name[6:]) if name.startswith("epoch-") and name[6:].isdigit() else None
 
 
 def _read_blocks_checkpoint(spark: SparkSession, path: str, meta: dict) -> tuple[Vocabulary, np.ndarray, np.ndarray]:

@@ -158,7 +158,8 @@ def merge_counts(spark: SparkSession, base: BaseModel, new: DataFrame) -> DataFr
     if base.counts is not None:
         old = base.counts
     elif len(base.vocab):
-        old = spark.createDataFrame(list(zip(base.vocab.words, base.vocab.counts.tolist())), COUNTS_SCHEMA)
+        old = vector_table.frame_of(spark, pa.table({"word": pa.array(base.vocab.words, pa.string()),
+                                                      "count": pa.array(base.vocab.counts, pa.int64())}))
     else:
         old = None
     parts = new.select("word", "count", F.col("count").alias("batch_count"))
@@ -429,7 +430,7 @@ def write_counts(spark: SparkSession, counts: DataFrame | pa.Table, distinct_wor
         if local and counts.num_rows <= COUNTS_ON_DRIVER:
             vector_table.write_parquet(spark, counts, COUNTS_ON_DRIVER, path)
             return
-        counts = spark.createDataFrame(counts)
+        counts = vector_table.frame_of(spark, counts)
     if local and distinct_words <= COUNTS_ON_DRIVER:
         # ``distinct_words`` is a hint; the limit keeps a longer table off the driver.
         table = counts.select("word", "count", "batch_count").limit(COUNTS_ON_DRIVER + 1).toArrow()

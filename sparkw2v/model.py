@@ -458,7 +458,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         from pyspark.sql import functions as F
 
         spark = spark or _session()
-        frame = spark.createDataFrame(self._vector_table())
+        frame = vector_table.frame_of(spark, self._vector_table())
         return frame.withColumn("vector", array_to_vector(F.col("vector")))
 
     def _vector_table(self) -> pa.Table:

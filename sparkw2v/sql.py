@@ -493,7 +493,7 @@ def _path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFram
 
 
 def _broadcast_source(spark: SparkSession, model: Any) -> tuple[VectorSource, DataFrame]:
-    from .vector_table import vector_column
+    from .vector_table import frame_of, vector_column
     from .vectors import WordVectors
 
     wv = model if isinstance(model, WordVectors) else getattr(model, "wv", None)
@@ -503,8 +503,8 @@ def _broadcast_source(spark: SparkSession, model: Any) -> tuple[VectorSource, Da
     matrix = np.ascontiguousarray(wv.vectors, dtype=np.float32)
     counts = pa.nulls(len(wv), pa.int64()) if wv.counts is None else pa.array(wv.counts, type=pa.int64())
     broadcast = spark.sparkContext.broadcast((list(wv.words), matrix))
-    frame = spark.createDataFrame(pa.table({"word": pa.array(wv.words, type=pa.string()), "count": counts,
-                                            "vector": vector_column(matrix)}))
+    frame = frame_of(spark, pa.table({"word": pa.array(wv.words, type=pa.string()), "count": counts,
+                                      "vector": vector_column(matrix)}))
     return VectorSource(broadcast=broadcast, token=uuid.uuid4().hex), frame
 
 

@@ -191,8 +191,9 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
             checkpoints.check_resumable(resumed, cfg, vocab, num_shards, concurrent)
             log.info("resuming after epoch %d from %s", resumed.epochs_done, checkpoints.root)
     elif checkpoints is not None and (earlier := checkpoints.newest_epoch()) is not None:
-        log.warning("%s holds a checkpoint after epoch %d of an earlier run of this output; starting from "
-                    "the first epoch (pass --resume to continue that run instead)", checkpoints.root, earlier)
+        log.warning("%s holds a checkpoint after epoch %d of another run of this output (stopped, or still "
+                    "running); this run starts from the first epoch and leaves it alone (pass --resume to "
+                    "continue that run instead)", checkpoints.root, earlier)
     describe_job(spark, "encode", words=vocab.corpus_words)
     encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
     prepared = time.perf_counter()

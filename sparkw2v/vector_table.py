@@ -506,18 +506,33 @@ def write_spark_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int
     tasks by broadcast, each task taking its own slice (:func:`sparkw2v.executor.table_slice`):
     ``spark.createDataFrame`` of an Arrow table would put the rows inside the tasks themselves
     ("task of very large size")."""
+    table_bc = spark.sparkContext.broadcast(table)
+    try:
+        _sliced_frame(spark, table, table_bc, rows_per_file).write.parquet(path)
+    finally:
+        table_bc.destroy()
+
+
+#: Rows per task of :func:`frame_of`.
+FRAME_ROWS = 1 << 16
+
+
+def frame_of(spark: SparkSession, table: pa.Table) -> DataFrame:
+    """An Arrow table on the driver as a DataFrame whose tasks take their rows from a broadcast,
+    :data:`FRAME_ROWS` per task, where ``spark.createDataFrame`` would put the rows inside the
+    tasks ("task of very large size"). The broadcast lives as long as the frame's plan."""
+    return _sliced_frame(spark, table, spark.sparkContext.broadcast(table), FRAME_ROWS)
+
+
+def _sliced_frame(spark: SparkSession, table: pa.Table, table_bc, rows_per_task: int) -> DataFrame:
+    """``table`` (broadcast as ``table_bc``) as a DataFrame of ``rows_per_task`` rows per task."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from . import executor
 
-    files = max(1, -(-table.num_rows // rows_per_file))
-    table_bc = spark.sparkContext.broadcast(table)
-    try:
-        rows = functools.partial(executor.table_slice, table_bc=table_bc, rows=rows_per_file)
-        (spark.range(files, numPartitions=files).mapInArrow(rows, from_arrow_schema(table.schema))
-         .write.parquet(path))
-    finally:
-        table_bc.destroy()
+    tasks = max(1, -(-table.num_rows // rows_per_task))
+    rows = functools.partial(executor.table_slice, table_bc=table_bc, rows=rows_per_task)
+    return spark.range(tasks, numPartitions=tasks).mapInArrow(rows, from_arrow_schema(table.schema))
 
 
 def write_local_parquet(table: pa.Table, rows_per_file: int, directory: str) -> None:

@@ -20,3 +20,12 @@ def spark():
     })
     yield session
     session.stop()
+
+
+def checkpoint_dir(output, epoch: int):
+    """Where a run wrote its checkpoint after ``epoch`` epochs under ``output`` (a run's own
+    ``_staging/checkpoint/run-ID/`` directory), or a path that does not exist yet."""
+    from pathlib import Path
+
+    found = sorted(Path(output).glob(f"_staging/checkpoint/run-*/epoch-{epoch:06d}"))
+    return found[-1] if found else Path(output) / "_staging" / "checkpoint" / "run-none" / f"epoch-{epoch:06d}"

@@ -16,6 +16,7 @@ from sparkw2v.cli import main
 from sparkw2v.corpus import build_vocabulary, select_column
 from sparkw2v.memory import MemoryEstimateError, check_memory
 
+from .conftest import checkpoint_dir
 from .test_training import planted_lines
 
 RUN = ["--vector-size", "8", "--epochs", "3", "--min-count", "1", "--sample", "0", "--window", "3",
@@ -57,11 +58,11 @@ def test_retried_task_gives_bit_identical_vectors(spark, corpus, undisturbed, tm
 
 def test_killed_run_resumes_to_the_same_vectors(spark, corpus, undisturbed, tmp_path):
     out = tmp_path / "model"
-    checkpoint = out / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
     proc = run_cli(["--input", str(corpus), "--output", str(out), "--checkpoint-interval", "0", *RUN],
                    {"SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT": "300"})
     deadline = time.monotonic() + 600                                    # a loaded machine is slow
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not (checkpoint := checkpoint_dir(out, 1) / "metadata.json").exists() and proc.poll() is None \
+            and time.monotonic() < deadline:
         time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGKILL)                                   # the driver and its JVM
     proc.wait()
@@ -79,11 +80,11 @@ def test_killed_run_resumes_to_the_same_vectors(spark, corpus, undisturbed, tmp_
 def test_a_terminated_run_says_so_in_one_line_and_points_to_resume(spark, corpus, tmp_path):
     """SIGTERM (kill, a scheduler's stop) ends the run as Ctrl-C does: exit 130 and one line."""
     out = tmp_path / "model"
-    checkpoint = out / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
     proc = run_cli(["--input", str(corpus), "--output", str(out), "--checkpoint-interval", "0", *RUN],
                    {"SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT": "300"})
     deadline = time.monotonic() + 600
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
+    while not (checkpoint_dir(out, 1) / "metadata.json").exists() and proc.poll() is None \
+            and time.monotonic() < deadline:
         time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)                                       # the driver only
     try:
@@ -103,8 +104,8 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     out = tmp_path / "model"
     args = ["--input", str(corpus), "--output", str(out), "--checkpoint-interval", "0", "--keep-checkpoints"]
     assert main(["train", *args, *RUN]) == 0
-    assert (out / "_staging" / "checkpoint" / "epoch-000002").exists()    # kept, the newest only
-    assert not (out / "_staging" / "checkpoint" / "epoch-000001").exists()
+    assert checkpoint_dir(out, 2).exists()                                # kept, the newest only
+    assert not checkpoint_dir(out, 1).exists()
     changed = [a if a != "7" else "8" for a in RUN]                       # another seed
     assert main(["train", *args, "--resume", "--overwrite", *changed]) == 2
     assert "seed=7 (now 8)" in capsys.readouterr().err
@@ -173,7 +174,7 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
     import shutil
     checkpoints.save(saved.epochs_done, saved.vocab, saved.w_in, saved.w_out,
                      TrainConfig.from_mapping(saved.parameters), saved.history, saved.shards, saved.concurrent)
-    shutil.rmtree(next((out / "_staging" / "checkpoint").glob("epoch-*")) / "output_vectors")
+    shutil.rmtree(next((out / "_staging" / "checkpoint").glob("run-*/epoch-*")) / "output_vectors")
     assert main(["train", *args, "--resume", "--overwrite", *RUN]) == 2
     err = capsys.readouterr().err
     assert "output" in err and "missing" in err and "belong" not in err and err.count("\n") == 1, err
@@ -419,7 +420,7 @@ def test_a_damaged_checkpoint_record_is_refused_not_resumed_wrongly(spark, tmp_p
     checkpoints.save(1, vocab, np.ones((2, 4), np.float32), np.zeros((2, 4), np.float32), TrainConfig(vector_size=4),
                      [{"epoch": 1}])
     assert checkpoints.latest().epochs_done == 1
-    record = tmp_path / "model" / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
+    record = checkpoint_dir(tmp_path / "model", 1) / "metadata.json"
     record.with_name(".metadata.json.crc").unlink()
     intact = record.read_text()
     record.write_text(intact.replace('"epochs_done": 1', '"epochs_done": 3'))
@@ -435,3 +436,46 @@ def test_a_damaged_checkpoint_record_is_refused_not_resumed_wrongly(spark, tmp_p
         checkpoints.latest()
     record.write_text(json.dumps(unsealed))
     assert checkpoints.latest().epochs_done == 1
+
+
+def test_runs_into_one_output_at_once_keep_their_own_checkpoints(spark, tmp_path):
+    """Two runs checkpointing into one output never replace, read or remove each other's
+    checkpoints; --resume takes over the most recent one, and abandoned ones go after a day."""
+    import shutil
+
+    from sparkw2v.checkpoint import Checkpoints
+    from sparkw2v.vocabulary import Vocabulary
+
+    out = tmp_path / "model"
+    vocab, cfg = Vocabulary(("a", "b"), np.array([3, 2]), 5, 2), TrainConfig(vector_size=4)
+
+    def save(run, epochs, value):
+        return run.save(epochs, vocab, np.full((2, 4), value, np.float32), np.zeros((2, 4), np.float32), cfg,
+                        [{"epoch": e + 1} for e in range(epochs)])
+    first, second = Checkpoints(spark, str(out)), Checkpoints(spark, str(out))
+    mine = save(first, 1, 1.0)
+    save(second, 1, 2.0)                                                  # the same epoch, at the same time
+    save(second, 2, 2.0)
+    second.clear()                                                        # the second run published
+    assert Word2VecModel.load(mine, spark=spark).wv.vectors[0, 0] == 1.0  # the first run's is intact
+    assert first.newest_epoch() == 1
+
+    resumed = Checkpoints(spark, str(out))                                # --resume after the first was killed
+    assert resumed.latest().w_in[0, 0] == 1.0
+    save(resumed, 2, 3.0)                                                 # supersedes the one it resumed
+    assert not (out / "_staging" / "checkpoint" / mine.rsplit("/", 2)[1]).exists()
+    assert resumed.newest_epoch() == 2
+
+    # A checkpoint written directly under checkpoint/ (before runs had directories) is resumable too.
+    legacy = out / "_staging" / "checkpoint" / "epoch-000002"
+    shutil.move(str(checkpoint_dir(out, 2)), legacy)
+    assert Checkpoints(spark, str(out)).latest().w_in[0, 0] == 3.0
+
+    abandoned = Checkpoints(spark, str(out))
+    save(abandoned, 1, 4.0)
+    fresh = Checkpoints(spark, str(out))
+    save(fresh, 1, 5.0)
+    fresh.clear()                                                         # others wrote within the day: kept
+    assert legacy.exists() and checkpoint_dir(out, 1).exists()
+    Checkpoints(spark, str(out)).clear(older_than=-1)                     # a day later: swept
+    assert not (out / "_staging").exists()

@@ -19,6 +19,7 @@ from sparkw2v.stratified import (INPUT, OUTPUT, CellTask, PairTask, assign_block
                                  train_sub_epoch)
 from sparkw2v.vocabulary import Vocabulary
 
+from .conftest import checkpoint_dir
 from .test_kernel import neighbours_in_own_group, numeric_gradient, planted_corpus
 from .test_training import PLANTED, planted_lines, text_frame
 
@@ -623,7 +624,7 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
         raise KeyboardInterrupt
     monkeypatch.setattr(faults, "pause_after_checkpoint", interrupt)   # Ctrl-C after epoch 1's checkpoint
     assert main(["train", "--output", str(tmp_path / "resumed"), *args]) == 130
-    checkpoint = tmp_path / "resumed" / "_staging" / "checkpoint" / "epoch-000001" / "metadata.json"
+    checkpoint = checkpoint_dir(tmp_path / "resumed", 1) / "metadata.json"
     saved = json.loads(checkpoint.read_text())
     assert saved["format"] == 3 and saved["parameters"]["output_blocks"] == 2   # the shared schedule
     assert saved["layout"] == "blocks" and sorted(saved["files"]) and all(
@@ -685,7 +686,7 @@ def test_disk_full_while_the_tasks_write_a_checkpoint_is_one_line_and_keeps_the_
     lines = [line for line in err.splitlines() if line.startswith("sparkw2v: error: ")]
     assert len(lines) == 1 and "Traceback" not in err and len(lines[0]) < 500, err[-2000:]
     assert "no space left on device while writing a checkpoint" in lines[0]
-    checkpoints = out / "_staging" / "checkpoint"
+    checkpoints = checkpoint_dir(out, 1).parent
     assert sorted(p.name for p in checkpoints.iterdir()) == ["epoch-000001"]   # the partial one removed
     assert json.loads((checkpoints / "epoch-000001" / "metadata.json").read_text())["layout"] == "blocks"
     assert not (out / "versions").exists()

@@ -93,3 +93,17 @@ def test_chart_is_drawn_in_a_thread_of_its_own(monkeypatch):
     png = report.chart_later({"history": [{"epoch": 1}]})
     assert png() == b"png" and png() == b"png"              # waits once, then keeps the result
     assert len(drawn) == 1 and drawn[0] is not threading.main_thread()
+
+
+def test_a_driver_table_becomes_a_frame_read_from_a_broadcast_in_order(spark, monkeypatch):
+    from sparkw2v import vector_table
+
+    monkeypatch.setattr(vector_table, "FRAME_ROWS", 3)
+    rng = np.random.default_rng(2)
+    table = pa.table({"word": [f"w{i}" for i in range(10)], "count": pa.array(range(10, 0, -1), pa.int64()),
+                      "vector": vector_column(rng.random((10, 4), dtype=np.float32))})
+    frame = vector_table.frame_of(spark, table)
+    assert frame.rdd.getNumPartitions() == 4                       # 3 + 3 + 3 + 1 rows
+    assert frame.toArrow().equals(table)
+    empty = vector_table.frame_of(spark, table.slice(0, 0))
+    assert empty.count() == 0 and empty.columns == ["word", "count", "vector"]
