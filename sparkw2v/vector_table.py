@@ -335,6 +335,9 @@ def resolve(spark: SparkSession, path: str) -> str:
     newest = versions[-1]
     if hinted in versions and hinted != newest and not _files_in_place(spark, version_path(path, newest)):
         return version_path(path, hinted)
+    if hinted is not None and hinted > newest and fs.exists(version_path(path, hinted)):
+        log.warning("%s names version %d, which has no %s (still being copied into place, or damaged): "
+                    "reading version %d", f"{path}/{LATEST}", hinted, METADATA, newest)
     return version_path(path, newest)
 
 
@@ -637,6 +640,12 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
             if _claim(fs, staging, version_path(path, version), publish_id):  # the commit point
                 break
         else:
+            target = version_path(path, version)
+            if fs.exists(target) and not fs.exists(f"{target}/{METADATA}"):
+                raise ConcurrentPublishError(
+                    f"could not publish to {path}: {target} exists but is incomplete (it has no {METADATA}): "
+                    "another writer is still copying it into place, or it was left by a killed writer or "
+                    "damaged. If no other writer is publishing, remove it and run again")
             raise ConcurrentPublishError(f"could not publish to {path}: other writers took version "
                                          f"{version} and the ones before it while this run published")
     except BaseException:

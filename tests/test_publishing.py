@@ -453,3 +453,22 @@ def test_leftovers_of_killed_publishes_are_swept_once_stale(spark, tmp_path):
     assert sorted(swept) == ["LATEST-dead0003", "counts-dead0002", "version-dead0001"]
     assert sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) == [
         "checkpoint", "counts-pending1", "version-live0004"]
+
+
+def test_a_newest_version_without_its_metadata_is_named_by_readers_and_writers(spark, tmp_path, caplog):
+    """A version directory without metadata.json (a writer still copying it in, or damage) is not
+    read; a reader says which version it reads instead, and a publish that finds the number taken
+    by it says what it is rather than blaming other writers."""
+    import logging
+
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    publish(spark, out, 2.0)
+    (out / "versions" / "000002" / "metadata.json").unlink()
+    (out / "versions" / "000002" / ".metadata.json.crc").unlink()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        assert vector_table.resolve(spark, str(out)).endswith("/versions/000001")
+    assert "names version 2, which has no metadata.json" in caplog.text and "reading version 1" in caplog.text
+    with pytest.raises(ConcurrentPublishError, match="000002 exists but is incomplete"):
+        publish(spark, out, 3.0)
+    assert vector_table.published_versions(spark, str(out)) == [1]
