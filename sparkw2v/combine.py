@@ -35,7 +35,7 @@ class PackedBlock(NamedTuple):
     rows this task updated, each row as float16 values times a float32 scale (its largest
     magnitude). About half the bytes of float32, none for untouched rows, and every entry is
     off by at most 1/2048 of its row's largest change. Scaling also keeps float16 out of its
-    subnormal range, where NumPy converts ~25x slower (rare words' small changes land there)."""
+    subnormal range, where NumPy converts far more slowly (rare words' small changes land there)."""
 
     n_in: np.ndarray
     n_out: np.ndarray

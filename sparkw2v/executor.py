@@ -457,8 +457,8 @@ _BUFFERS: dict = {}
 def _working_copy(name: str, source: np.ndarray, run_key: str) -> np.ndarray:
     """A copy of ``source`` in a buffer this Python worker keeps for the rest of the run.
 
-    Copying into fresh memory every epoch faults in every page again (~1 s per epoch for a
-    1M-word model). Buffers of an earlier run are dropped on first use in a new one, and
+    Copying into fresh memory every epoch would fault in every page again, a cost that grows
+    with the model. Buffers of an earlier run are dropped on first use in a new one, and
     Spark stops Python workers that sit idle for a minute, which frees them after training.
     """
     if any(key != run_key for key, _ in _BUFFERS.values()):

@@ -45,8 +45,8 @@ from typing import NamedTuple
 import numpy as np
 
 # scipy's sparse-times-dense routines accumulate Y += A @ X straight into Y, in C. The COO one
-# adds each entry's row into the target in place, ~25x faster than np.add.at for repeated rows
-# (BENCHMARKS.md). NumPy fallbacks cover a scipy without them.
+# adds each entry's row into the target in place, many times faster than np.add.at for repeated
+# rows (BENCHMARKS.md). NumPy fallbacks cover a scipy without them.
 try:
     from scipy.sparse._sparsetools import coo_matmat_dense as _coo_matmat_dense
 except ImportError:  # pragma: no cover - scipy < 1.15
@@ -138,7 +138,7 @@ def _step_row_order(rows: np.ndarray, sizes: np.ndarray, vocab: int) -> np.ndarr
         if small:  # stable 16-bit keys: a radix sort
             ranked = np.argsort(r.astype(np.uint16), kind="stable")
         else:  # unique keys (row, position): any algorithm gives the same order, so the
-            # ~5x faster unstable sort is as reproducible across machines as a stable one
+            # faster unstable sort is as reproducible across machines as a stable one
             ranked = np.argsort(r.astype(np.int64) * size + np.arange(size))
         np.add(ranked, lo, out=order[lo:lo + size], casting="unsafe")
         lo += size
@@ -204,7 +204,7 @@ class ScatterPlan:
         repeats = np.diff(bounds)
         if counts is not None and counts.size <= 16 * n:
             counts += np.bincount(self.rows, minlength=counts.size)
-        elif counts is not None:  # rows are distinct within a step (np.add.at is ~20x slower)
+        elif counts is not None:  # rows are distinct within a step (np.add.at is much slower)
             step_runs = np.searchsorted(bounds, self.entry_start)
             for k in range(self.steps):
                 a, b = step_runs[k], step_runs[k + 1]

@@ -161,7 +161,7 @@ def one_worker_pool_env(conf: Mapping[str, str]) -> dict[str, str]:
     workers. An executor keeps a worker daemon per distinct environment, and Spark SQL adds
     ``SPARK_SIMPLIFIED_TRACEBACK=1`` to its workers' (unless its simplified tracebacks are off):
     without it in the RDD jobs' too, encoding and training would start a second daemon and
-    second workers, each importing NumPy and sparkw2v again (2.6 s of the README's run here)."""
+    second workers, each importing NumPy and sparkw2v again (BENCHMARKS.md, "What a run pays once")."""
     if "spark.executorEnv.SPARK_SIMPLIFIED_TRACEBACK" in conf or \
             conf.get(SIMPLIFIED_TRACEBACK, "true").strip().lower() == "false":
         return {}

@@ -100,8 +100,7 @@ def pairing(seed: int, epoch: int, round: int, outs: int) -> np.ndarray:
 
     A Latin square (every row and every column a permutation of the blocks) with its rows,
     columns and symbols shuffled afresh for every round, so no input block meets the output
-    blocks in the same order round after round (the fixed cyclic order ``(p + s) mod G`` scored
-    lower: BENCHMARKS.md, "CBOW, `stratified`")."""
+    blocks in the same order round after round (BENCHMARKS.md, "CBOW, `stratified`")."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, epoch, round, 0x0DE5]))
     order, rows, symbols = rng.permutation(outs), rng.permutation(outs), rng.permutation(outs)
     return symbols[(rows[None, :] + order[:, None]) % outs]
@@ -174,8 +173,7 @@ def owners_digest(owner_in: np.ndarray, owner_out: np.ndarray) -> str:
 
 def block_owners(counts: np.ndarray, sample: float, blocks: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The run's input block and output block of every row (:func:`assign_blocks`), dealt once
-    per run so that the rows can stay on the executors from one epoch to the next (blocks
-    re-dealt every epoch scored the same: BENCHMARKS.md)."""
+    per run so that the rows can stay on the executors from one epoch to the next."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0, 0x57A7]))
     load = pair_load(counts, sample)
     return assign_blocks(load, blocks, rng), assign_blocks(load, output_blocks(blocks), rng)

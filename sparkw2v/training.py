@@ -13,8 +13,8 @@ Two ways to reduce, with bit-identical results:
 * **On the driver** (small models): when all partitions' updates together take at
   most ``DIRECT_FRACTION`` of the driver's memory (and half of
   ``spark.driver.maxResultSize``), they are collected and summed on the driver. This
-  skips a shuffle and a second round of Python tasks, which on the Brown corpus
-  (2 x 5.7 MB matrices) is most of the time an epoch spends outside training.
+  skips a shuffle and a second round of Python tasks, which for a small model are most of
+  the time an epoch spends outside training.
 """
 
 from __future__ import annotations
@@ -87,8 +87,8 @@ def shards_at_once(cfg: TrainConfig, sc, num_shards: int) -> int:
 
     With more shards than this, each task slot trains a chain of shards in corpus order
     and the chains are averaged: the same task time as one task per shard, but fewer
-    models averaged. On Brown, averaging 8 shards trained from one start lost half the
-    analogy score of 1 shard; 8 shards in 2 chains score as 2 shards do (BENCHMARKS.md).
+    models averaged: averaging many shards trained from one start loses accuracy, and a few
+    chains score as that many shards do (BENCHMARKS.md, "Averaging").
     """
     return max(1, min(num_shards, cfg.concurrent_shards or sc.defaultParallelism))
 

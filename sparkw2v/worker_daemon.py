@@ -1,9 +1,9 @@
 """PySpark's Python worker daemon, starting faster on the machine it was installed on.
 
 Spark starts each executor's daemon with ``pyspark.zip`` first on ``PYTHONPATH``, and Python
-compiles every module it imports from a zip anew (zips hold no ``.pyc``): 1.3 s before the
-daemon listened on our 2-core machine, against 0.25 s with pyspark imported from
-site-packages. When the installed pyspark is the zip's version (byte-equal ``version.py``),
+compiles every module it imports from a zip anew (zips hold no ``.pyc``), so the daemon
+listens much later than with pyspark imported from site-packages (BENCHMARKS.md, "What a
+run pays once"). When the installed pyspark is the zip's version (byte-equal ``version.py``),
 this daemon puts the zip after it; either way it imports the worker module once, before
 forking, instead of in every forked worker. :func:`sparkw2v.session.get_session` uses it
 (``spark.python.daemon.module``) only for a local master, whose executor is this machine.
