@@ -126,14 +126,13 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vect
                         summed = combine.unpack_block(value[1]) if summed is None else \
                             combine.add_into(summed, value[1])
             n_in, n_out, touched, d_in, d_out = summed
-            rows = slice(0, len(vocab))
             pending = d_in if pending is None else pending + d_in
             if (sync + 1) % input_every == 0 or sync + 1 == schedule.syncs:
-                rule.apply(0, rows, w_in, n_in, touched[0], pending)
+                rule.apply(w_in, n_in, touched[0], pending)
                 pending = None
             if owned and output_mean:  # a screen: shared output rows take the sharers' mean change
                 d_out /= np.maximum(touched[1], 1)[:, None]
-            rule.apply(1, rows, w_out, n_out, touched[1], d_out)
+            rule.apply(w_out, n_out, touched[1], d_out)
     seconds = time.perf_counter() - started
     if vectors is not None:
         vectors.append(w_in)

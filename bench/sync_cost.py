@@ -249,8 +249,8 @@ def components(vocab: int, dim: int, levels: list[tuple[str, float, float]], sha
             def apply():
                 for key, (a_in, a_out, touched, d_in, d_out) in reduced:
                     rows = slice(key * block_rows, key * block_rows + a_in.size)
-                    rule.apply(0, rows, target[0][rows], a_in, touched[0], d_in)
-                    rule.apply(1, rows, target[1][rows], a_out, touched[1], d_out)
+                    rule.apply(target[0][rows], a_in, touched[0], d_in)
+                    rule.apply(target[1][rows], a_out, touched[1], d_out)
             t_apply, _ = _timed(apply)  # scales ``reduced`` in place: once only
             del reduced
             # Executor-side path: each reducer streams its blocks' records in (block, partition) order.

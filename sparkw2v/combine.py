@@ -312,8 +312,7 @@ class Rule:
         Spark job: called only by rules that need it)."""
         return None
 
-    def apply(self, matrix: int, rows: slice, target: np.ndarray, n: np.ndarray, touched: np.ndarray,
-              delta: np.ndarray) -> None:
+    def apply(self, target: np.ndarray, n: np.ndarray, touched: np.ndarray, delta: np.ndarray) -> None:
         raise NotImplementedError
 
 
@@ -329,7 +328,7 @@ class MeanRule(Rule):
     def default_scale(cls, shards: int, sg: bool = True) -> float:
         return float(min(shards, 4))
 
-    def apply(self, matrix, rows, target, n, touched, delta):
+    def apply(self, target: np.ndarray, n: np.ndarray, touched: np.ndarray, delta: np.ndarray) -> None:
         apply_mean(target, n, delta, np.ones_like(n))
 
 
@@ -394,7 +393,7 @@ class RescaledRule(MeanRule):
 
     name = "rescaled"
 
-    def apply(self, matrix, rows, target, n, touched, delta):
+    def apply(self, target: np.ndarray, n: np.ndarray, touched: np.ndarray, delta: np.ndarray) -> None:
         apply_mean(target, n, delta, touched / self.scale)
 
 
@@ -405,7 +404,7 @@ class SumRule(Rule):
     name = "sum"
     weighted = False
 
-    def apply(self, matrix, rows, target, n, touched, delta):
+    def apply(self, target: np.ndarray, n: np.ndarray, touched: np.ndarray, delta: np.ndarray) -> None:
         target += delta
 
 

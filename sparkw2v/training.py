@@ -530,6 +530,6 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
             continue
         n_in, n_out, touched, d_in, d_out = value
         rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)
-        rule.apply(0, rows, w_in[rows], n_in, touched[0], d_in)
-        rule.apply(1, rows, w_out[rows], n_out, touched[1], d_out)
+        rule.apply(w_in[rows], n_in, touched[0], d_in)
+        rule.apply(w_out[rows], n_out, touched[1], d_out)
     return stats + combine.SyncStats(combine_seconds=time.perf_counter() - started)

@@ -90,14 +90,14 @@ def test_rule_scales_default_to_the_rules_choice_and_yield_to_the_users():
 def test_mean_rule_applies_the_weighted_mean():
     target = np.zeros((2, 2), np.float32)
     n, touched, weighted = _summed([2, 0], [[3, 3], [0, 0]])
-    combine.make_rule("mean", 2).apply(0, slice(0, 2), target, n, touched, weighted)
+    combine.make_rule("mean", 2).apply(target, n, touched, weighted)
     np.testing.assert_allclose(target, [[3, 3], [0, 0]])
 
 
 def test_rescaled_rule_multiplies_the_mean_by_touched_partitions_over_the_scale():
     target = np.zeros((1, 2), np.float32)
     n = np.array([4], np.float32)
-    combine.make_rule("rescaled", 4, alpha_scale=2).apply(0, slice(0, 1), target, n, np.array([3], np.float32),
+    combine.make_rule("rescaled", 4, alpha_scale=2).apply(target, n, np.array([3], np.float32),
                                                          np.array([[8, 8]], np.float32))
     np.testing.assert_allclose(target, [[2 * 3 / 2] * 2])       # mean 8/4 = 2, times 3 / 2
 
@@ -106,7 +106,7 @@ def test_sum_rule_adds_plain_changes():
     rule = combine.make_rule("sum", 3)
     assert not rule.weighted
     target = np.ones((1, 2), np.float32)
-    rule.apply(1, slice(0, 1), target, np.array([5], np.float32), np.array([2], np.float32),
+    rule.apply(target, np.array([5], np.float32), np.array([2], np.float32),
                np.array([[0.5, -1]], np.float32))
     np.testing.assert_allclose(target, [[1.5, 0]])
 
