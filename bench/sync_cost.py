@@ -17,7 +17,7 @@ are measured and fitted apart:
 * ``spark``: what only Spark can show, on ``local[N]``: launching a job of P tasks (with
   ``--split-launch`` also at one slot, to split the driver's share from the executors'),
   creating a broadcast, moving bytes from tasks to the driver (collect) and through a
-  shuffle, and reading a cached shard each sync (``executor.shard_arrays``). ``--rates``
+  shuffle, and reading a cached shard each sync (``shard_records.shard_arrays``). ``--rates``
   sets any of these instead (for example figures measured on a quieter day).
 * ``stages``: a job of S chained shuffle stages of P Python tasks each (as stratified training
   chains its sub-epochs), against a job of one: the cost of one more stage inside a job
@@ -76,7 +76,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from sparkw2v import combine, executor  # noqa: E402
+from sparkw2v import combine, executor, shard_records  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
 from sparkw2v.kernel import KernelParams, train_shard  # noqa: E402
 from sparkw2v.sampling import keep_probabilities, negative_distribution, negative_table  # noqa: E402
@@ -334,7 +334,7 @@ def _sizes(records):
 
 
 def _read_shard(records):
-    tokens, starts = executor.shard_arrays(sorted(records, key=executor.corpus_order))
+    tokens, starts = shard_records.shard_arrays(sorted(records, key=shard_records.corpus_order))
     yield int(tokens.size)
 
 

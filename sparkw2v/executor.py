@@ -20,6 +20,7 @@ from . import faults
 from .combine import STATS_KEY, PackedBlock, SyncStats, pack_block, pack_rows
 from .kernel import KernelParams, KernelStats, train_shard
 from .sampling import keep_probabilities, negative_table
+from .shard_records import corpus_order, shard_arrays
 from .stratified import owned_block, owned_negative_rng, owned_negatives
 from .tokenizer import TokenizerSpec, sentences
 
@@ -89,20 +90,6 @@ def encode_partition(index: int, rows: Iterable, task: EncodeTask, word_index_bc
             n += 1
     if ids:
         yield record()
-
-
-def shard_arrays(records: Iterable[tuple]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate a shard's records into (token ids, sentence start offsets)."""
-    id_parts, length_parts = [], []
-    for _, (ids, lengths) in records:
-        id_parts.append(ids)
-        length_parts.append(lengths)
-    if not id_parts:
-        return np.zeros(0, dtype=np.int32), np.zeros(1, dtype=np.int64)
-    tokens = np.concatenate(id_parts)
-    starts = np.zeros(sum(len(x) for x in length_parts) + 1, dtype=np.int64)
-    np.cumsum(np.concatenate(length_parts), out=starts[1:])
-    return tokens, starts
 
 
 def word_spread_terms(records: Iterable[tuple], vocab_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -583,12 +570,6 @@ def _pack_rows(rows: np.ndarray, w_in, w_out, w_in0, w_out0, stats: KernelStats,
         c, d = np.searchsorted(ids_out, (lo_row, hi_row))
         yield pack_rows(n_in[lo_row:hi_row], n_out[lo_row:hi_row], ids_in[a:b] - lo_row, change_in[a:b],
                         ids_out[c:d] - lo_row, change_out[c:d], task.weighted)
-
-
-def corpus_order(record: tuple) -> tuple[int, int]:
-    """Where a record stood in the input: (input partition, record number in it)."""
-    (_, partition, number), _ = record
-    return partition, number
 
 
 # -- transform (mean vector of each row's tokens) ------------------------------------------------

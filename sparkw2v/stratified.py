@@ -57,6 +57,7 @@ from .combine import SyncStats, pack_change, unpack_change
 from .config import SHARE_OUTPUT_FROM
 from .kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
+from .shard_records import corpus_order, shard_arrays
 
 #: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / G)).
 SUB_EPOCHS = 128
@@ -494,7 +495,6 @@ def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc)
     and outputs ``y`` ordered by output block, then corpus order, and the ``out blocks + 1``
     int64 offsets of those runs. The first record also carries the partition's words and
     kept words, counted once per epoch."""
-    from .executor import corpus_order, shard_arrays
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
     counts, owner_in, owner_out = owners_bc.value
     x, y, kept = skipgram_pairs(tokens, starts, keep_probabilities(counts, task.sample), task.window,

@@ -10,7 +10,7 @@ from pyspark.sql import DataFrame
 
 from sparkw2v import TrainConfig
 from sparkw2v.corpus import build_vocabulary, encode_corpus, select_column, word_counts
-from sparkw2v.executor import shard_arrays
+from sparkw2v.shard_records import shard_arrays
 
 BROWN = Path(__file__).resolve().parent.parent / "sparkw2v" / "data" / "brown.txt.gz"
 

@@ -365,8 +365,9 @@ def test_owned_cbow_sub_epochs_write_disjoint_output_rows_and_train_each_centre_
     """CBOW stratified: in a sub-epoch every partition writes only its output block's rows, and over
     a round's K sub-epochs a partition trains each centre of the round's text exactly once."""
     from sparkw2v.combine import STATS_KEY
-    from sparkw2v.executor import shard_arrays, shard_rng, sync_slice, train_partition
+    from sparkw2v.executor import shard_rng, sync_slice, train_partition
     from sparkw2v.kernel import KernelParams, train_shard
+    from sparkw2v.shard_records import shard_arrays
     rng = np.random.default_rng(0)
     tokens, _, counts, _ = planted_corpus(rng, words_per_group=12, sentences=300)
     k, rounds = 3, 2
@@ -415,10 +416,10 @@ def test_owned_cbow_task_trains_only_the_rows_it_can_change_and_ships_what_a_who
     from sparkw2v import executor
     from sparkw2v.combine import pack_block
     monkeypatch.setattr(executor, "COMPACT_SHARE", compact_share)
-    from sparkw2v.executor import (owned_block, owned_negative_rng, shard_arrays, shard_rng, sync_slice,
-                                   train_partition)
+    from sparkw2v.executor import owned_block, owned_negative_rng, shard_rng, sync_slice, train_partition
     from sparkw2v.kernel import KernelParams, train_shard
     from sparkw2v.sampling import keep_probabilities
+    from sparkw2v.shard_records import shard_arrays
     rng = np.random.default_rng(5)
     tokens = np.minimum(rng.zipf(1.3, 800), 300).astype(np.int32) - 1   # 300 words, most unseen in a slice
     counts = np.bincount(tokens, minlength=300) + 1
