@@ -162,3 +162,33 @@ def test_a_spark_connect_session_is_refused_before_any_work(model, tmp_path):
         assert "Spark Connect" in message and "spark-submit" in message
     assert "this DataFrame is Spark Connect's" in str(pytest.raises(ConnectSessionError, model.transform, frame).value)
     assert not (tmp_path / "model").exists()
+
+
+def _examples(doc: str) -> list[str]:
+    """The code blocks (after a line ending in ``::``) of a docstring, dedented."""
+    import textwrap
+
+    blocks, lines = [], doc.splitlines()
+    for i, line in enumerate(lines):
+        if not line.rstrip().endswith("::"):
+            continue
+        body = []
+        for following in lines[i + 1:]:
+            if following.strip() and not following.startswith(" " * 8):
+                break
+            body.append(following)
+        blocks.append(textwrap.dedent("\n".join(body)).strip())
+    return blocks
+
+
+@pytest.mark.parametrize("cls", [Word2Vec, Word2VecModel])
+def test_the_docstring_examples_run_as_written(spark, cls, tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])    # the repository, as the examples say
+    examples = _examples(cls.__doc__)
+    assert examples
+    for code in examples:
+        exec(compile(code.replace("/tmp/", f"{tmp_path}/"), f"{cls.__name__} example", "exec"), {})
+    out = capsys.readouterr().out
+    assert out.strip()                                        # each example prints what it shows
