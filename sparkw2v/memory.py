@@ -15,6 +15,7 @@ from typing import Callable
 
 from .config import setting
 from .errors import UserError
+from .session import is_local_master
 
 #: Copies of the model (both matrices) the driver JVM holds during a sync.
 DRIVER_COPIES = 3
@@ -81,8 +82,8 @@ def check_memory(conf, vocab_size: int, vector_size: int) -> None:
             f"each sync collects about {human(collected)} of combined updates ({shape}), but "
             f"spark.driver.maxResultSize is {human(results)}: raise spark.driver.maxResultSize to at "
             f"least {human(collected * 1.25)} (or 0 for no limit), {lower}")
-    if (get("spark.master", None) or "local").startswith("local"):
-        return  # the executors are the driver's JVM
+    if is_local_master(get("spark.master", None) or "local"):
+        return  # the executors are the driver's JVM (local-cluster's are not)
     executor = parse_size(get("spark.executor.memory", None) or "1g", "m")
     if EXECUTOR_COPIES * size > executor:
         raise MemoryEstimateError(

@@ -124,6 +124,16 @@ def _java_reason(exc: Exception) -> str:
     return first_line(exc)
 
 
+def _local_match(master: str) -> re.Match | None:
+    return _LOCAL.fullmatch(master.replace(" ", ""))
+
+
+def is_local_master(master: str | None) -> bool:
+    """Whether ``master`` runs driver and tasks in one JVM here (``local``, ``local[N]``,
+    ``local[*]``, with or without task attempts); ``local-cluster`` is not."""
+    return bool(master) and _local_match(master) is not None
+
+
 def driver_java_options(options: str, master: str | None, spark_log_level: str, light_jvm: bool = False) -> str:
     """The Java options a driver JVM started here needs besides the user's ``options``: the
     quiet log4j configuration (read before the JVM's first line) when Spark's log is at ERROR,
@@ -133,7 +143,7 @@ def driver_java_options(options: str, master: str | None, spark_log_level: str, 
     added = []
     if spark_log_level.upper() == "ERROR" and "log4j2.configurationFile" not in options:
         added.append(f"-Dlog4j2.configurationFile={QUIET_LOG4J}")
-    if light_jvm and master and _LOCAL.fullmatch(master.replace(" ", "")) and not _JIT_OPTION.search(options):
+    if light_jvm and is_local_master(master) and not _JIT_OPTION.search(options):
         added.append(LOCAL_JIT_OPTIONS)
     return " ".join(added)
 
@@ -173,7 +183,7 @@ def local_daemon_importable(master: str | None) -> bool:
     (no spark-submit, whose executors may run another Python), and sparkw2v importable by a
     fresh interpreter there (installed, or found through the working directory or PYTHONPATH
     that the JVM passes on), not only through this process's own ``sys.path``."""
-    if "PYSPARK_GATEWAY_PORT" in os.environ or not master or not _LOCAL.fullmatch(master.replace(" ", "")):
+    if "PYSPARK_GATEWAY_PORT" in os.environ or not is_local_master(master):
         return False
     import importlib.util
     import site
@@ -199,7 +209,7 @@ def default_master() -> str | None:
         configured = SparkConf().get("spark.master", None) or "local[*]"
     else:  # no JVM yet: starting one here would start it without the session's Java options
         configured = "local[*]"
-    plain = _LOCAL.fullmatch(configured.replace(" ", ""))
+    plain = _local_match(configured)
     if plain is None or plain.group(2) is not None:  # a cluster, or attempts already chosen
         return None
     return f"local[{plain.group(1) or 1},{LOCAL_TASK_ATTEMPTS}]"
@@ -216,7 +226,7 @@ def default_filesystem_is_local(master: str | None, conf: Mapping[str, str]) -> 
     if SparkContext._active_spark_context is not None or \
             any(name in os.environ for name in ("PYSPARK_GATEWAY_PORT", "PYSPARK_SUBMIT_ARGS")):
         return False
-    if master and not _LOCAL.fullmatch(master.replace(" ", "")):
+    if master and not is_local_master(master):
         return False
     if any(os.environ.get(name) for name in ("HADOOP_CONF_DIR", "YARN_CONF_DIR", "SPARK_CONF_DIR", "HADOOP_HOME")):
         return False

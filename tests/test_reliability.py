@@ -246,6 +246,8 @@ def test_memory_estimate_names_the_setting_to_change():
                "spark.executor.memory": "4g"}
     with pytest.raises(MemoryEstimateError, match="raise spark.executor.memory"):
         check_memory(cluster, 2_000_000, 300)
+    with pytest.raises(MemoryEstimateError, match="raise spark.executor.memory"):   # executors: JVMs of their own
+        check_memory({**cluster, "spark.master": "local-cluster[2,1,1024]"}, 2_000_000, 300)
     with pytest.raises(MemoryEstimateError, match="spark.executor.pyspark.memory"):
         check_memory({**cluster, "spark.executor.memory": "32g", "spark.executor.pyspark.memory": "8g",
                       "spark.executor.cores": "4"}, 2_000_000, 300)
