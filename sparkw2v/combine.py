@@ -18,11 +18,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
-from typing import Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
 
 import numpy as np
 
 from .sampling import keep_probabilities
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .vocabulary import Vocabulary
 
 #: Key of the statistics record among the row blocks a task yields.
 STATS_KEY = -1
@@ -128,7 +132,7 @@ class SyncStats:
 
 # -- summing, in partition order ------------------------------------------------------------------
 
-def unpack_block(record):
+def unpack_block(record: object) -> object:
     """A :class:`PackedBlock` as the summable record ``(n_in, n_out, touched, d_in, d_out)``
     (``d`` weighted by the counts unless the block says otherwise); other records unchanged."""
     if not isinstance(record, PackedBlock):
@@ -144,7 +148,7 @@ def unpack_block(record):
             full(record.n_out, record.rows_out, record.delta_out, record.scale_out))
 
 
-def add_into(total, record):
+def add_into(total: object, record: object) -> object:
     """``total + record`` for a running sum from :func:`unpack_block`: a :class:`PackedBlock` is
     added into ``total``'s arrays in place, only at its shipped rows (the same additions as
     adding its unpacked zeros elsewhere, without building them); the tasks' :class:`SyncStats`
@@ -306,7 +310,8 @@ class Rule:
         """Syncs per epoch when the user set none, for shards of ``shard_words`` words on average."""
         return 1
 
-    def row_rates(self, spread, vocab, cfg, step_words: int) -> tuple[np.ndarray, np.ndarray] | None:
+    def row_rates(self, spread: Callable[[], np.ndarray], vocab: Vocabulary, cfg: TrainConfig,
+                  step_words: int) -> tuple[np.ndarray, np.ndarray] | None:
         """Per-row factors on the learning rate of the input and output matrices, or None for one
         rate everywhere. ``spread()`` computes how many partitions each word is spread over (a
         Spark job: called only by rules that need it)."""
@@ -377,7 +382,8 @@ class SpreadRule(MeanRule):
             return max(1, min(self.CBOW_SYNCS, int(shard_words // self.CBOW_MIN_SYNC_WORDS)))
         return max(1, min(self.SYNCS_PER_SHARD * self.shards, int(shard_words // self.MIN_SYNC_WORDS)))
 
-    def row_rates(self, spread, vocab, cfg, step_words):
+    def row_rates(self, spread: Callable[[], np.ndarray], vocab: Vocabulary, cfg: TrainConfig,
+                  step_words: int) -> tuple[np.ndarray, np.ndarray]:
         kept = vocab.counts * keep_probabilities(vocab.counts, cfg.sample)
         per_step = step_words * kept / max(float(kept.sum()), 1.0)
         rate_in = np.clip(spread(), 1.0, max(1.0, min(self.shards, self.MAX_ROW_ALPHA / cfg.effective_alpha)))

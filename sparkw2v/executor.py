@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from .sampling import keep_probabilities, negative_table
 from .shard_records import corpus_order, shard_arrays
 from .stratified import owned_block, owned_negative_rng, owned_negatives
 from .tokenizer import TokenizerSpec, sentences
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Words per encoded record; shards receive whole records (see corpus.encode_corpus).
 RECORD_WORDS = 1 << 16
@@ -134,7 +137,7 @@ RECORD_SCHEMA = "shard int, part int, n int, ids binary, lengths binary"
 SUMMARY_SCHEMA = "word string, count bigint, distinct_words bigint"
 
 
-def text_tokens(texts, lowercase: bool):
+def text_tokens(texts: pa.StringArray, lowercase: bool) -> pa.ListArray:
     """The tokens of each line of a string Arrow array (list<string>; null lines stay null), as
     :func:`sparkw2v.tokenizer.split_text` with the default separator makes them, empty
     strings aside (callers drop those).
@@ -163,7 +166,7 @@ def _token_lists(batch, task: "EncodeTask"):
     return column if task.pretokenized else text_tokens(column, task.spec.lowercase)
 
 
-def chunk_pieces(lists, max_sentence_length: int):
+def chunk_pieces(lists: pa.ListArray, max_sentence_length: int) -> tuple[pa.StringArray, np.ndarray, np.ndarray]:
     """A list<string> Arrow array (one row per line) as (distinct words, local ids, piece lengths):
     null and empty tokens dropped, each row cut in pieces of ``max_sentence_length`` tokens as
     :func:`sparkw2v.tokenizer.sentences` cuts them; ``words[ids]`` are the tokens in order."""
@@ -304,7 +307,7 @@ class _RecordBuilder:
             yield self._close()
 
 
-def piece_ids(local, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def piece_ids(local: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A chunk's tokens as vocabulary ids: ``local[ids]`` (``local``: each of the chunk's words'
     vocabulary id, -1 outside it), words outside the vocabulary dropped, pieces left empty
     skipped; returns (ids, lengths) as :func:`encode_partition` makes them."""
@@ -353,7 +356,7 @@ def encode_token_rows(batches: Iterable, task: EncodeTask, vocab_bc) -> Iterator
         yield emit(records)
 
 
-def record_of_row(row) -> tuple:
+def record_of_row(row: tuple) -> tuple:
     """A :data:`RECORD_SCHEMA` row as the record :func:`encode_partition` yields."""
     return ((row[0], row[1], row[2]),
             (np.frombuffer(row[3], dtype=np.int32).copy(), np.frombuffer(row[4], dtype=np.int32).copy()))

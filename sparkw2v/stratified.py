@@ -51,7 +51,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-from pyspark import StorageLevel
+from pyspark import RDD, Broadcast, SparkContext, StorageLevel
+from pyspark.sql import SparkSession
 
 from .combine import SyncStats, pack_change, unpack_change
 from .config import SHARE_OUTPUT_FROM
@@ -313,9 +314,9 @@ class EpochSchedule:
         return (last + 1 - first) * (run.outs + self.groups) * run.blocks + run.blocks + 2 * run.blocks * (first == 0)
 
 
-def train_epoch(sc, shards, run: RunPlan, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
+def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
                 alpha_at: Callable[[float], float], describe: Callable[[str, float, int | None], None] | None = None,
-                start=None, keep: bool = False) -> EpochEnd:
+                start: RDD | None = None, keep: bool = False) -> EpochEnd:
     """One epoch over the cached shards (one partition per task); ``alpha_at(progress)`` is the
     run's learning rate at a point of the epoch. The stats count pairs as examples.
     ``describe(label, share of the epoch, tasks)`` is called before each Spark job.
@@ -383,7 +384,7 @@ def train_epoch(sc, shards, run: RunPlan, epoch: int, w_in: np.ndarray, w_out: n
     return EpochEnd(stats + SyncStats(combine_seconds=time.perf_counter() - started))
 
 
-def _pair_layout(shards, run: RunPlan, epoch: int, order: EpochSchedule, owners_bc):
+def _pair_layout(shards: RDD, run: RunPlan, epoch: int, order: EpochSchedule, owners_bc: Broadcast) -> RDD:
     """Every task's pairs of the epoch, cut by one shuffle into R x groups x K pieces: (round,
     group of sub-epochs, input block). A group's stage then reads its K pieces only (the
     others are pruned away) and hands piece p to task p."""
@@ -394,8 +395,8 @@ def _pair_layout(shards, run: RunPlan, epoch: int, order: EpochSchedule, owners_
             .partitionBy(run.rounds * order.groups * run.blocks, _own_block))
 
 
-def _chain_round(sc, state, layout, run: RunPlan, epoch: int, order: EpochSchedule, r: int,
-                 alpha_at: Callable[[float], float], owners_bc, held: list):
+def _chain_round(sc: SparkContext, state: RDD, layout: RDD, run: RunPlan, epoch: int, order: EpochSchedule, r: int,
+                 alpha_at: Callable[[float], float], owners_bc: Broadcast, held: list[RDD]) -> RDD:
     """``state`` (the blocks the tasks hold) after round ``r``'s sub-epochs, chained lazily; the
     round's groups of pairs are persisted on the way and added to ``held``."""
     pairs = None
@@ -424,7 +425,7 @@ def _chain_round(sc, state, layout, run: RunPlan, epoch: int, order: EpochSchedu
 BLOCK_COLUMNS = ("task", "kind", "block", "sharer", "rows", "change")
 
 
-def write_blocks(spark, blocks, path: str) -> None:
+def write_blocks(spark: SparkSession, blocks: RDD, path: str) -> None:
     """Write the blocks an epoch left (:attr:`EpochEnd.blocks`) as a Parquet table at ``path``,
     from the tasks that hold them."""
     from pyspark.sql.types import BinaryType, IntegerType, StructField, StructType
@@ -433,7 +434,7 @@ def write_blocks(spark, blocks, path: str) -> None:
     spark.createDataFrame(blocks.map(block_row), schema).write.parquet(path)
 
 
-def read_blocks(spark, path: str, tasks: int):
+def read_blocks(spark: SparkSession, path: str, tasks: int) -> RDD:
     """The blocks :func:`write_blocks` wrote, as the next epoch's ``start``: each Parquet file
     read whole by a task (raw bytes, parsed with pyarrow: Spark's reader would hand every row
     to Python through its slow row pickler), each record then handed to the task that holds it."""
@@ -461,13 +462,11 @@ def collect_blocks(held: list[tuple], w_in: np.ndarray, w_out: np.ndarray, owner
     return stats
 
 
-def pruned(sc, rdd, partitions: range):
+def pruned(sc: SparkContext, rdd: RDD, partitions: range) -> RDD:
     """The partitions ``partitions`` of ``rdd`` as an RDD of their own (in order, from 0): a
     stage over it reads those partitions only, where ``filter`` would read them all. Spark's
     ``PartitionPruningRDD``, which PySpark does not expose; a Scala set of the indices is the
     filter function it takes."""
-    from pyspark import RDD
-
     jvm = sc._jvm
     keep = jvm.org.apache.spark.api.python.PythonUtils.toSeq(jvm.java.util.ArrayList(list(partitions))).toSet()
     jrdd = jvm.org.apache.spark.rdd.PartitionPruningRDD.create(rdd._jrdd.rdd(), keep).toJavaRDD()
@@ -585,7 +584,7 @@ def sharer_bounds(rows: int, sharers: int) -> np.ndarray:
     return np.arange(sharers + 1, dtype=np.int64) * rows // sharers
 
 
-def shipped_output(trained: np.ndarray, start: np.ndarray, sharer: int, sharers: int):
+def shipped_output(trained: np.ndarray, start: np.ndarray, sharer: int, sharers: int) -> bytes | tuple[bytes, bytes]:
     """What sharer ``sharer`` of ``sharers`` sends of the output block it trained from ``start``:
     the rows, unshared; shared, its part's rows (float32) and its change to the other parts,
     packed by :func:`~sparkw2v.combine.pack_change` (float16 and a scale per row). Every sharer

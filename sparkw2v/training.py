@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 import pyarrow as pa
-from pyspark import RDD, StorageLevel
+from pyspark import RDD, SparkConf, SparkContext, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from . import combine, executor, faults, stratified
@@ -81,7 +81,7 @@ def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.nd
     return w_in.astype(np.float32), np.zeros((vocab_size, vector_size), dtype=np.float32)
 
 
-def shards_at_once(cfg: TrainConfig, sc, num_shards: int) -> int:
+def shards_at_once(cfg: TrainConfig, sc: SparkContext, num_shards: int) -> int:
     """Shards trained at the same time and averaged together: ``concurrent_shards``, by default
     the cluster's task slots (Spark's default parallelism), never more than the shards.
 
@@ -233,7 +233,7 @@ class EpochCheckpoints:
             time.perf_counter() + ahead - self.last >= self.cfg.checkpoint_interval
 
     def after_epoch(self, epochs_done: int, history: list, w_in: np.ndarray, w_out: np.ndarray,
-                    ended: stratified.EpochEnd | None = None):
+                    ended: stratified.EpochEnd | None = None) -> RDD | None:
         """Checkpoint after ``epochs_done`` epochs if due: from the blocks a stratified epoch kept
         on the executors (then released), returning them as the next epoch's ``start``, read back
         from the checkpoint; else from the driver's matrices. Returns None when the next epoch
@@ -491,7 +491,7 @@ def word_spread(encoded: EncodedCorpus, vocab_size: int) -> np.ndarray:
     return np.divide(total * total, squares, out=np.ones(vocab_size), where=squares > 0)
 
 
-def sums_on_driver(conf, vocab_size: int, vector_size: int, partitions: int) -> bool:
+def sums_on_driver(conf: SparkConf, vocab_size: int, vector_size: int, partitions: int) -> bool:
     """Whether every partition's updates together are small enough for the driver to sum."""
     # At most (every row updated): 2 float16 rows, 2 float32 counts and 2 int32 indices per row.
     shipped = partitions * vocab_size * (4 * vector_size + 16)
