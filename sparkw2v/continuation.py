@@ -411,7 +411,7 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
     finally:
         describe_job(spark, None)
     # Published: from here a failure only delays the move (load_base finishes it).
-    fs.rename(staged_path, f"{location}/{COUNTS}")
+    vector_table.move_counts_in(fs, staged_path, location)
     vector_table.drop_empty_staging(fs, path)
     return location
 

@@ -373,8 +373,19 @@ def finish_counts_move(fs: HadoopFS, location: str, meta: dict) -> None:
     source = staged_counts_path(location, meta)
     if source and not fs.exists(f"{location}/{COUNTS}/_SUCCESS") and fs.exists(f"{source}/_SUCCESS"):
         log.info("moving the counts of %s in from %s (publishing was interrupted)", location, source)
-        fs.rename(source, f"{location}/{COUNTS}")
+        move_counts_in(fs, source, location)
         drop_empty_staging(fs, source.rsplit("/", 2)[0])
+
+
+def move_counts_in(fs: HadoopFS, source: str, location: str) -> None:
+    """Move the staged counts table ``source`` in as the version at ``location``'s ``counts/``.
+    Its writer and a reader finishing an interrupted publish (:func:`finish_counts_move`) may
+    both try: the one that finds the table already moved is done too."""
+    try:
+        fs.rename(source, f"{location}/{COUNTS}")
+    except Exception:  # OSError, or the JVM's FileNotFoundException for a source moved meanwhile
+        if fs.exists(source) or not fs.exists(f"{location}/{COUNTS}/_SUCCESS"):
+            raise
 
 
 def _counts_staged(fs: HadoopFS, directory: str, meta: dict) -> bool:

@@ -311,6 +311,23 @@ def test_a_version_whose_counts_were_not_yet_moved_in_is_served_and_continued(sp
     assert not (out / "_staging").exists()
 
 
+def test_the_writer_and_a_reader_both_moving_the_counts_in_is_no_failure(spark, tmp_path):
+    """The counts table is moved in after its version is published, by the writer or by a reader
+    finishing an interrupted publish; whichever comes second finds it moved and is done."""
+    out = tmp_path / "model"
+    location = publish(spark, out, 1.0)
+    staged = out / "_staging" / "counts-race"
+    staged.mkdir(parents=True)
+    (staged / "part-0.parquet").write_bytes(b"x")
+    (staged / "_SUCCESS").write_bytes(b"")
+    fs = vector_table.HadoopFS(spark, str(out))
+    vector_table.move_counts_in(fs, str(staged), location)             # the first mover
+    vector_table.move_counts_in(fs, str(staged), location)             # the second: already in place
+    assert (out / "versions" / "000001" / "counts" / "part-0.parquet").exists() and not staged.exists()
+    with pytest.raises(Exception):                                      # neither there nor staged: a real failure
+        vector_table.move_counts_in(fs, str(staged), str(out / "versions" / "000009"))
+
+
 def test_rows_are_checked_against_metadata_for_older_versions_too(spark, tmp_path):
     out = tmp_path / "model"
     location = publish(spark, out, 1.0)
