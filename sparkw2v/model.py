@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import uuid
 from typing import Any, Sequence
 
@@ -42,7 +43,7 @@ from .vectors import WordVectors
 #: that is saved again does not copy them.
 PER_VERSION_KEYS = frozenset({
     "format_version", "version", "written_at", "versions", "vocab_size", "vector_size", "counts_table",
-    "stream", "stream_batch_id", "continued_from", "batch_words", "new_words", "new_words_sample"})
+    "stream", "stream_batch_id", "continued_from", "batch_words", "new_words", "new_words_sample", "ml_params"})
 #: The JVM class of Spark MLlib's estimator, as its saved metadata names it (its model's and a
 #: pipeline's: :mod:`sparkw2v.interchange`, which imports them).
 MLLIB_ESTIMATOR = "org.apache.spark.ml.feature.Word2Vec"
@@ -559,8 +560,12 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         """
         spark = spark or _session()
         require_classic(spark, "Word2VecModel.save")
-        location = self._publish(spark, path, overwrite)
-        vector_table.write_ml_metadata(spark, path, DefaultParamsWriter._get_metadata_to_save(self, spark))
+        ml_text = DefaultParamsWriter._get_metadata_to_save(self, spark)
+        saved = json.loads(ml_text)
+        # The version records its own Params, so a reader never pairs its vectors with another
+        # version's (``path/metadata``, for pyspark's readers, is replaced after publishing).
+        location = self._publish(spark, path, overwrite, {"uid": saved["uid"], "paramMap": saved["paramMap"]})
+        vector_table.write_ml_metadata(spark, path, ml_text)
         return location
 
     def write(self) -> MLWriter:
@@ -573,11 +578,12 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         """pyspark.ml's reader: ``read().load(path)`` is :meth:`load`."""
         return _ModelReader(cls)
 
-    def _publish(self, spark: SparkSession, path: str, overwrite: bool) -> str:
+    def _publish(self, spark: SparkSession, path: str, overwrite: bool, ml_params: dict) -> str:
         w_out = self._w_out if self._w_out is not None else np.zeros_like(self._w_in)
+        metadata = {**self.training_metadata(), "ml_params": ml_params}
         if self._continued is not None:
             from .continuation import publish
-            location = publish(spark, path, self._continued, self._w_in, w_out, self.training_metadata(),
+            location = publish(spark, path, self._continued, self._w_in, w_out, metadata,
                                overwrite=overwrite, keep_versions=self.config.keep_versions)
             self._continued.release()  # cached for this write; a later save recomputes them
             return location
@@ -588,13 +594,13 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                 vector_table.verify_tables(spark, self._source, self.metadata, (COUNTS,))
             frame = counts_frame(spark, counts) if counts is not None \
                 else vector_table.literal_reader(spark).parquet(f"{self._source}/{COUNTS}")
-            location = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, self.training_metadata(),
+            location = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata,
                                            frame, overwrite=overwrite, keep_versions=self.config.keep_versions)
             if self.result is not None:
                 self.result.release_counts()
         else:
             location = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out,
-                                                self.training_metadata(), overwrite=overwrite,
+                                                metadata, overwrite=overwrite,
                                                 keep_versions=self.config.keep_versions)
         cp = self._checkpoints
         if cp is not None and self.config.output and not self.config.keep_checkpoints \
@@ -629,7 +635,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         model = cls(loaded=loaded)
         vector_table.finish_counts_move(vector_table.HadoopFS(spark, location), location, model.metadata)
         model._source = location
-        ml = vector_table.read_ml_metadata(spark, path)
+        # The version's own Params; a version published before they were recorded: path/metadata.
+        ml = model.metadata.get("ml_params") or vector_table.read_ml_metadata(spark, path)
         if ml is not None:
             model._resetUid(ml["uid"])
             for name, value in ml.get("paramMap", {}).items():

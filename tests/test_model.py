@@ -136,6 +136,22 @@ def test_saving_into_the_checkpointed_output_by_another_spelling_removes_the_che
     assert not (out / "_staging").exists()
 
 
+def test_a_version_carries_its_own_params(spark, model, tmp_path):
+    """A reader of a version gets the Params saved with it, even while (or if) ``path/metadata``,
+    written after the version is published, still holds the previous save's."""
+    import shutil
+
+    path = str(tmp_path / "model")
+    model.copy().setOutputCol("first").save(path)
+    stale = tmp_path / "stale-metadata"
+    shutil.copytree(tmp_path / "model" / "metadata", stale)
+    model.copy().setOutputCol("second").save(path, overwrite=True)
+    shutil.rmtree(tmp_path / "model" / "metadata")
+    shutil.copytree(stale, tmp_path / "model" / "metadata")   # as between the publish and its Params
+    assert Word2VecModel.load(path, spark=spark).getOutputCol() == "second"
+    assert Word2VecModel.load(f"{path}/versions/000001", spark=spark).getOutputCol() == "first"
+
+
 def _spark_connect_stand_in(module: str):
     """An object whose class lives where Spark Connect's do (the tests have no gRPC client)."""
     return type("ConnectStandIn", (), {"__module__": module})()
