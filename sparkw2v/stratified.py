@@ -38,6 +38,11 @@ Spark pull request 37967):
   fewer sub-epochs per epoch; BENCHMARKS.md), so R defaults to ``ceil(SUB_EPOCHS / K)``
   (fewer on a small corpus: :func:`rounds_per_epoch`).
 
+Names used below: K (``blocks``) is the tasks of an epoch, one per cached partition of the
+shards, and the input blocks; G (``outs``) the output blocks and the sub-epochs of a round; R
+(``rounds``) the rounds of an epoch; a cell is an (input block, output block) pair; a step is
+one SGD step of the pair kernel.
+
 Driver code first (:func:`train_epoch`), then the executor functions (top-level, plain
 arrays and small frozen tasks).
 """
