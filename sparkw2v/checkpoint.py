@@ -7,10 +7,11 @@ the blocks of rows they hold instead (a ``blocks`` table beside the vocabulary's
 so the model never passes through the driver. A checkpoint directory is written
 under a temporary name and renamed when complete, and only a run's newest is kept.
 
-Each run writes in a directory of its own (``run-ID``), so two runs into one output at once
-never read, replace or remove each other's checkpoints. ``--resume`` continues the most
-recently written checkpoint of any run (or one written directly under ``checkpoint/``, as
-before run directories), and the resumed run removes it once its own supersedes it.
+Each run writes in a directory of its own (``run-ID``), with a heartbeat while it trains, so
+two runs into one output at once never read, replace or remove each other's checkpoints.
+``--resume`` continues the most recently written checkpoint that fits its settings (or one
+written directly under ``checkpoint/``, as before run directories), refuses it while its run
+still trains, and removes it once its own checkpoint supersedes it.
 
 Nothing else is needed to resume bit for bit: the learning rate is a function
 of the epoch, and every shard's random stream is derived from (seed, epoch,
@@ -22,6 +23,9 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
+import socket
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -66,6 +70,7 @@ class Checkpoint:
     shards: int | None = None  # shards the run trained on (None: a checkpoint that did not record it)
     concurrent: int | None = None  # shards trained at once (None: not recorded)
     format: int = FORMAT
+    path: str = ""  # where it was read from
 
 
 def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dict:
@@ -80,21 +85,36 @@ def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dic
     return params
 
 
+#: Seconds between the heartbeats of a run that checkpoints (``run-ID/heartbeat``, rewritten
+#: with the driver's host and process id while it trains, removed when it stops). A heartbeat
+#: older than :data:`LIVE_SECONDS`, or of a process that no longer exists on this host, is a
+#: run that was killed.
+HEARTBEAT_SECONDS = 10
+LIVE_SECONDS = 60
+HEARTBEAT = "heartbeat"
+
+
 class Checkpoints:
     """The checkpoints of one output path (driver side): this run's, written in a directory of
-    its own, and the other runs' found there (which only :meth:`latest` reads)."""
+    its own with a heartbeat while the run trains, and the other runs' found there (read only
+    by ``--resume``, and only once their heartbeat has stopped)."""
 
     def __init__(self, spark: SparkSession, output: str):
         self.spark = spark
         self.root = f"{output.rstrip('/')}/{vector_table.STAGING}/{vector_table.CHECKPOINT}"
         self.fs = vector_table.HadoopFS(spark, self.root)
         self.run_dir = f"{self.root}/run-{uuid.uuid4().hex[:12]}"
-        self.taken: str | None = None   # the checkpoint :meth:`latest` resumed from, until superseded
+        self.taken: str | None = None   # the checkpoint resumed from, until superseded
+        self._beating: threading.Event | None = None
 
     def newest_epoch(self) -> int | None:
         """Epochs done by the most recently written complete checkpoint of any run here (None: none)."""
-        newest = self._newest()
-        return _epochs_of(newest) if newest else None
+        newest = self._found()
+        return _epochs_of(newest[0][2]) if newest else None
+
+    def running_elsewhere(self) -> bool:
+        """Whether another run of this output is training now (:meth:`_live`)."""
+        return any(self._live(run) for run in self._runs())
 
     def _complete(self, directory: str) -> list[str]:
         """The complete checkpoints directly in ``directory``, oldest epoch first."""
@@ -104,8 +124,9 @@ class Checkpoints:
     def _runs(self) -> list[str]:
         return [f"{self.root}/{n}" for n in self.fs.list_names(self.root) if n.startswith("run-")]
 
-    def _newest(self) -> str | None:
-        """The most recently written complete checkpoint of any run (or under the root itself)."""
+    def _found(self) -> list[tuple[float, int, str]]:
+        """(written, epochs, path) of the complete checkpoints of every run (and under the root
+        itself, as before run directories), most recently written first."""
         found = []
         for directory in (self.root, *self._runs()):
             for path in self._complete(directory):
@@ -113,7 +134,68 @@ class Checkpoints:
                     found.append((self.fs.modified(f"{path}/{vector_table.METADATA}"), _epochs_of(path), path))
                 except Exception:   # removed meanwhile by its run
                     continue
-        return max(found)[2] if found else None
+        return sorted(found, reverse=True)
+
+    def _beat_time(self, run: str) -> float:
+        """When ``run`` last showed life: its heartbeat, else its newest checkpoint (0: never)."""
+        times = []
+        for path in (f"{run}/{HEARTBEAT}", *(f"{c}/{vector_table.METADATA}" for c in self._complete(run))):
+            try:
+                times.append(self.fs.modified(path))
+            except Exception:
+                continue
+        return max(times, default=0.0)
+
+    def _live(self, run: str) -> str | None:
+        """How the run with directory ``run`` (not this one) shows it is training now, or None:
+        its heartbeat is recent and, on this host, its process exists."""
+        if run == self.run_dir or not run.startswith(f"{self.root}/run-"):
+            return None
+        try:
+            beat = json.loads(self.fs.read_text(f"{run}/{HEARTBEAT}"))
+            age = time.time() - self.fs.modified(f"{run}/{HEARTBEAT}")
+        except Exception:   # no heartbeat: stopped
+            return None
+        if age > LIVE_SECONDS:
+            return None
+        if beat.get("host") == socket.gethostname() and beat.get("pid") != os.getpid():
+            try:
+                os.kill(int(beat["pid"]), 0)
+            except ProcessLookupError:
+                return None
+            except (PermissionError, KeyError, TypeError, ValueError):
+                pass
+        return f"its heartbeat {age:.0f}s ago, from process {beat.get('pid')} on {beat.get('host')}"
+
+    def _beat(self) -> None:
+        self.fs.write_text(f"{self.run_dir}/{HEARTBEAT}",
+                           json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}))
+
+    def _start_heartbeat(self) -> None:
+        """Rewrite ``run-ID/heartbeat`` every :data:`HEARTBEAT_SECONDS` until :meth:`stop_heartbeat`."""
+        if self._beating is not None:
+            return
+        self._beat()
+        stop = self._beating = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(HEARTBEAT_SECONDS):
+                try:
+                    self._beat()
+                except Exception:   # the session is gone: so is the run
+                    return
+        threading.Thread(target=beat, name="sparkw2v-checkpoint-heartbeat", daemon=True).start()
+
+    def stop_heartbeat(self) -> None:
+        """This run has stopped training: its checkpoints may be resumed by another run."""
+        if self._beating is None:
+            return
+        self._beating.set()
+        self._beating = None
+        try:
+            self.fs.delete(f"{self.run_dir}/{HEARTBEAT}")
+        except Exception:   # the session is gone
+            pass
 
     def save(self, epochs_done: int, vocab: Vocabulary, w_in: np.ndarray | None, w_out: np.ndarray | None,
              cfg: TrainConfig, history: list[dict], shards: int | None = None,
@@ -122,6 +204,7 @@ class Checkpoints:
         (an RDD of the blocks stratified tasks hold, dealt as ``deal`` says:
         :func:`stratified.owners_digest`) from the tasks; returns its path."""
         started = time.perf_counter()
+        self._start_heartbeat()
         name = f"epoch-{epochs_done:06d}"
         tmp = f"{self.run_dir}/tmp-{uuid.uuid4().hex[:8]}"
         try:
@@ -168,7 +251,8 @@ class Checkpoints:
         taken, self.taken = self.taken, None
         self.fs.delete(taken)
         parent = taken.rsplit("/", 1)[0]
-        if parent != self.root:
+        if parent != self.root:   # a stopped run's directory: a killed one left its heartbeat
+            self.fs.delete(f"{parent}/{HEARTBEAT}")
             self.fs.remove_if_empty(parent)
 
     @staticmethod
@@ -177,22 +261,60 @@ class Checkpoints:
         return f"{path}/{BLOCKS}"
 
     def latest(self) -> Checkpoint | None:
-        """The most recently written complete checkpoint of any run here, or None. This run takes
-        it over: its first checkpoint, or :meth:`clear`, removes it."""
-        path = self._newest()
-        if path is None:
+        """The most recently written complete checkpoint here (or None), taken over by this run:
+        its first checkpoint, or :meth:`clear`, removes it. :class:`ResumeError` if it belongs
+        to a run still training."""
+        found = self._found()
+        if not found:
             return None
+        self._refuse_live(found[0][2])
+        checkpoint = self.load(found[0][2])
+        self.taken = checkpoint.path
+        return checkpoint
+
+    def resume(self, cfg: TrainConfig, vocab: Vocabulary, shards: int | None = None,
+               concurrent: int | None = None) -> Checkpoint | None:
+        """The most recently written checkpoint here that this run can continue
+        (:meth:`check_resumable`), taken over as :meth:`latest` takes one; None if there is
+        none; the newest one's :class:`ResumeError` if none fits, or if the newest that fits
+        belongs to a run still training."""
+        refused = None
+        for _, _, path in self._found():
+            checkpoint = self.load(path)
+            try:
+                self.check_resumable(checkpoint, cfg, vocab, shards, concurrent)
+            except ResumeError as exc:
+                refused = refused or exc
+                continue
+            self._refuse_live(path)
+            self.taken = path
+            return checkpoint
+        if refused is not None:
+            raise refused
+        return None
+
+    def _refuse_live(self, path: str) -> None:
+        run = path.rsplit("/", 1)[0]
+        shown = self._live(run)
+        if shown:
+            raise ResumeError(f"cannot resume from {path}: its run is still training ({shown}); a run "
+                              "cannot be continued while it trains. Run without --resume to train a new "
+                              f"model, or with --resume once that run has stopped (its heartbeat is "
+                              f"{LIVE_SECONDS}s old or its process is gone)")
+
+    def load(self, path: str) -> Checkpoint:
+        """The complete checkpoint at ``path``, its files checked."""
         name = path.rsplit("/", 1)[1]
         meta = vector_table.read_metadata(self.spark, path)
         written = int(meta.get("format", 1))
         if written > FORMAT or meta.get("layout", "matrices") not in ("matrices", "blocks"):
-            raise ResumeError(f"cannot resume from {self.root}: its checkpoint is format {written} "
+            raise ResumeError(f"cannot resume from {path}: its checkpoint is format {written} "
                               f"(layout {meta.get('layout')!r}), written by a newer sparkw2v (this one reads formats "
                               f"1 to {FORMAT}); resume with that version, or run without --resume to start over")
         if written < 3 and meta.get("parameters", {}).get("strategy") == "stratified":
             log.warning("--resume: %s was written before stratified runs dealt their blocks once per run; the "
                         "run continues with this version's deal, so it will not equal an uninterrupted run of "
-                        "either version bit for bit", self.root)
+                        "either version bit for bit", path)
         epochs, history = meta.get("epochs_done"), meta.get("history")
         if not isinstance(history, list) or epochs != _epochs_of(name) or len(history) != epochs:
             raise DamagedModelError(f"{path}/{vector_table.METADATA} is damaged: it records {epochs} epochs done "
@@ -203,10 +325,9 @@ class Checkpoints:
         else:
             loaded = vector_table.read_model(self.spark, path)
             vocab, w_in, w_out = loaded.vocab, loaded.w_in, loaded.w_out
-        self.taken = path
         return Checkpoint(int(meta["epochs_done"]), vocab, w_in, w_out,
                           list(meta["history"]), dict(meta["parameters"]), meta.get("shards"),
-                          meta.get("concurrent_shards"), int(meta.get("format", 1)))
+                          meta.get("concurrent_shards"), int(meta.get("format", 1)), path)
 
     def check_resumable(self, checkpoint: Checkpoint, cfg: TrainConfig, vocab: Vocabulary,
                         shards: int | None = None, concurrent: int | None = None) -> None:
@@ -214,6 +335,7 @@ class Checkpoints:
         at once differ from the checkpointed run's (without --num-partitions and
         --concurrent-shards, both follow Spark's default parallelism, which a restarted cluster
         may change)."""
+        where = checkpoint.path or self.root
         legacy = checkpoint.format < 2   # FORMAT: all shards at once, averaged, output blocks unknown
         recorded = checkpoint.shards if legacy and checkpoint.concurrent is None else checkpoint.concurrent
         wanted = _training_parameters(cfg, concurrent if concurrent is not None else recorded)
@@ -234,48 +356,53 @@ class Checkpoints:
             # 'auto' picks the strategy from the shards at once, and a newer version may pick another.
             hint = (f"pass --strategy {parameters['strategy']} or " if "strategy" in changed and cfg.strategy == "auto"
                     and parameters.get("strategy") else "")
-            raise ResumeError(f"cannot resume from {self.root}: it was written with {diffs}; {hint}run with the "
+            raise ResumeError(f"cannot resume from {where}: it was written with {diffs}; {hint}run with the "
                               "same settings, or without --resume to start over")
         if shards is not None and checkpoint.shards is not None and shards != checkpoint.shards:
-            raise ResumeError(f"cannot resume from {self.root}: it was trained on {checkpoint.shards} shards, "
+            raise ResumeError(f"cannot resume from {where}: it was trained on {checkpoint.shards} shards, "
                               f"this run would use {shards}; pass --num-partitions {checkpoint.shards}, or "
                               "run without --resume to start over")
         if concurrent is not None and recorded is not None and concurrent != recorded:
-            raise ResumeError(f"cannot resume from {self.root}: it trained {recorded} shards at once, "
+            raise ResumeError(f"cannot resume from {where}: it trained {recorded} shards at once, "
                               f"this run would train {concurrent}; pass --concurrent-shards "
                               f"{recorded}, or run without --resume to start over")
         if checkpoint.vocab.words != vocab.words or not np.array_equal(checkpoint.vocab.counts, vocab.counts):
-            raise ResumeError(f"cannot resume from {self.root}: the input's vocabulary differs from the "
+            raise ResumeError(f"cannot resume from {where}: the input's vocabulary differs from the "
                               "checkpointed run's (the input changed); run without --resume to start over")
         expected = (len(vocab), cfg.vector_size)
         for name, matrix in (("input", checkpoint.w_in), ("output", checkpoint.w_out)):
             shape = None if matrix is None else tuple(matrix.shape)
             if shape is None:
-                raise ResumeError(f"cannot resume from {self.root}: its {name} vectors are missing (the "
+                raise ResumeError(f"cannot resume from {where}: its {name} vectors are missing (the "
                                   "checkpoint is damaged); run without --resume to start over")
             if shape != expected:
-                raise ResumeError(f"cannot resume from {self.root}: its {name} vectors are "
+                raise ResumeError(f"cannot resume from {where}: its {name} vectors are "
                                   f"{shape[0]} x {shape[1]}, but this run needs "
                                   f"{expected[0]} x {expected[1]} (vocabulary x vector_size); the checkpoint "
                                   "does not belong to this run. Run without --resume to start over")
 
     def clear(self, older_than: float = vector_table.STALE_SECONDS) -> None:
         """Remove this run's checkpoints and the one it resumed from; other runs' only once
-        ``older_than`` seconds have passed since they last wrote one (runs killed and never
-        resumed: another run may still be training); then the checkpoint and staging
+        ``older_than`` seconds have passed since they last showed life (runs killed and never
+        resumed), with what killed writes left under the root; then the checkpoint and staging
         directories, if nothing else is in them."""
+        self.stop_heartbeat()
         self.fs.delete(self.run_dir)
         self._drop_taken()
         now = time.time()
-        for other in [*self._complete(self.root), *self._runs()]:
-            try:
-                stale = now - self.fs.modified(other) > older_than
-            except Exception:   # removed meanwhile by its run
-                continue
-            if stale:
-                log.info("removed %s, a checkpoint left by a run of this output that stopped over a day ago",
-                         other)
-                self.fs.delete(other)
+        for run in self._runs():
+            if now - self._beat_time(run) > older_than:
+                log.info("removed %s, the checkpoints of a run of this output that stopped over a day ago", run)
+                self.fs.delete(run)
+        for name in self.fs.list_names(self.root):   # as before run directories: epoch-N, tmp-*
+            if name.startswith(("epoch-", "tmp-")):
+                try:
+                    written = self.fs.modified(f"{self.root}/{name}/{vector_table.METADATA}") \
+                        if _epochs_of(name) is not None else self.fs.modified(f"{self.root}/{name}")
+                except Exception:
+                    written = 0.0
+                if now - written > older_than:
+                    self.fs.delete(f"{self.root}/{name}")
         names = self.fs.list_names(self.root, hidden=True)
         if all(n.startswith(".") for n in names):   # checksum files only
             for name in names:

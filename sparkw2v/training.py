@@ -184,16 +184,22 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     check_memory(spark.sparkContext.getConf(), len(vocab), cfg.vector_size)
     resumed = None
     if cfg.resume and checkpoints is not None:
-        resumed = checkpoints.latest()
+        resumed = checkpoints.resume(cfg, vocab, num_shards, concurrent)
         if resumed is None:
-            log.warning("--resume: no checkpoint under %s; starting from the first epoch", checkpoints.root)
+            running = " (another run of this output is still training: its checkpoints are its own)" \
+                if checkpoints.running_elsewhere() else ""
+            log.warning("--resume: no checkpoint of a stopped run under %s%s; starting from the first epoch",
+                        checkpoints.root, running)
         else:
-            checkpoints.check_resumable(resumed, cfg, vocab, num_shards, concurrent)
-            log.info("resuming after epoch %d from %s", resumed.epochs_done, checkpoints.root)
+            log.info("resuming after epoch %d from %s", resumed.epochs_done, resumed.path)
     elif checkpoints is not None and (earlier := checkpoints.newest_epoch()) is not None:
-        log.warning("%s holds a checkpoint after epoch %d of another run of this output (stopped, or still "
-                    "running); this run starts from the first epoch and leaves it alone (pass --resume to "
-                    "continue that run instead)", checkpoints.root, earlier)
+        if checkpoints.running_elsewhere():
+            log.warning("%s holds the checkpoints of another run of this output that is still training; this "
+                        "run starts from the first epoch and leaves them alone", checkpoints.root)
+        else:
+            log.warning("%s holds a checkpoint after epoch %d of an earlier run of this output; this run starts "
+                        "from the first epoch and leaves it alone (pass --resume to continue that run instead)",
+                        checkpoints.root, earlier)
     describe_job(spark, "encode", words=vocab.corpus_words)
     encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
     prepared = time.perf_counter()
@@ -206,6 +212,8 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
                                start_epoch=resumed.epochs_done if resumed else 0,
                                history=resumed.history if resumed else None, checkpoints=saver)
     finally:
+        if checkpoints is not None:   # trained or failed: its checkpoints may be resumed now
+            checkpoints.stop_heartbeat()
         encoded.unpersist()
         describe_job(spark, None)
     result.info.update(prepare_seconds=prepared - started, count_seconds=counted - started,

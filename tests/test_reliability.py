@@ -442,17 +442,18 @@ def test_a_damaged_checkpoint_record_is_refused_not_resumed_wrongly(spark, tmp_p
 
 def test_runs_into_one_output_at_once_keep_their_own_checkpoints(spark, tmp_path):
     """Two runs checkpointing into one output never replace, read or remove each other's
-    checkpoints; --resume takes over the most recent one, and abandoned ones go after a day."""
+    checkpoints; --resume refuses a run still training (its heartbeat) and takes over the most
+    recent checkpoint of a stopped one that fits its settings; abandoned ones go after a day."""
     import shutil
 
-    from sparkw2v.checkpoint import Checkpoints
+    from sparkw2v.checkpoint import Checkpoints, ResumeError
     from sparkw2v.vocabulary import Vocabulary
 
     out = tmp_path / "model"
     vocab, cfg = Vocabulary(("a", "b"), np.array([3, 2]), 5, 2), TrainConfig(vector_size=4)
 
-    def save(run, epochs, value):
-        return run.save(epochs, vocab, np.full((2, 4), value, np.float32), np.zeros((2, 4), np.float32), cfg,
+    def save(run, epochs, value, settings=cfg):
+        return run.save(epochs, vocab, np.full((2, 4), value, np.float32), np.zeros((2, 4), np.float32), settings,
                         [{"epoch": e + 1} for e in range(epochs)])
     first, second = Checkpoints(spark, str(out)), Checkpoints(spark, str(out))
     mine = save(first, 1, 1.0)
@@ -462,11 +463,25 @@ def test_runs_into_one_output_at_once_keep_their_own_checkpoints(spark, tmp_path
     assert Word2VecModel.load(mine, spark=spark).wv.vectors[0, 0] == 1.0  # the first run's is intact
     assert first.newest_epoch() == 1
 
-    resumed = Checkpoints(spark, str(out))                                # --resume after the first was killed
-    assert resumed.latest().w_in[0, 0] == 1.0
+    resumed = Checkpoints(spark, str(out))
+    with pytest.raises(ResumeError, match="its run is still training"):   # the first one's heartbeat beats
+        resumed.resume(cfg, vocab)
+    assert resumed.running_elsewhere()
+    first.stop_heartbeat()                                                # the first run stopped (or was killed)
+    assert resumed.resume(cfg, vocab).w_in[0, 0] == 1.0
     save(resumed, 2, 3.0)                                                 # supersedes the one it resumed
     assert not (out / "_staging" / "checkpoint" / mine.rsplit("/", 2)[1]).exists()
     assert resumed.newest_epoch() == 2
+    resumed.stop_heartbeat()
+
+    other = Checkpoints(spark, str(out))                                  # a newer run with other settings
+    save(other, 1, 4.0, cfg.replace(window=3))
+    other.stop_heartbeat()
+    taker = Checkpoints(spark, str(out))
+    assert taker.resume(cfg, vocab).w_in[0, 0] == 3.0                     # the newest that fits, not the newest
+    with pytest.raises(ResumeError, match=r"run-\w+/epoch-000001: it was written with window=3"):
+        Checkpoints(spark, str(out)).resume(cfg.replace(window=4), vocab)  # the error names the checkpoint
+    shutil.rmtree(checkpoint_dir(out, 1).parent)
 
     # A checkpoint written directly under checkpoint/ (before runs had directories) is resumable too.
     legacy = out / "_staging" / "checkpoint" / "epoch-000002"
@@ -474,9 +489,10 @@ def test_runs_into_one_output_at_once_keep_their_own_checkpoints(spark, tmp_path
     assert Checkpoints(spark, str(out)).latest().w_in[0, 0] == 3.0
 
     abandoned = Checkpoints(spark, str(out))
-    save(abandoned, 1, 4.0)
+    save(abandoned, 1, 5.0)
+    abandoned.stop_heartbeat()
     fresh = Checkpoints(spark, str(out))
-    save(fresh, 1, 5.0)
+    save(fresh, 1, 6.0)
     fresh.clear()                                                         # others wrote within the day: kept
     assert legacy.exists() and checkpoint_dir(out, 1).exists()
     Checkpoints(spark, str(out)).clear(older_than=-1)                     # a day later: swept
