@@ -403,11 +403,7 @@ class Checkpoints:
                     written = 0.0
                 if now - written > older_than:
                     self.fs.delete(f"{self.root}/{name}")
-        names = self.fs.list_names(self.root, hidden=True)
-        if all(n.startswith(".") for n in names):   # checksum files only
-            for name in names:
-                self.fs.remove_if_empty(f"{self.root}/{name}")
-            self.fs.remove_if_empty(self.root)
+        vector_table.remove_if_only_hidden(self.fs, self.root)
         vector_table.drop_empty_staging(self.fs, self.root.rsplit("/", 2)[0])
 
 

@@ -826,13 +826,18 @@ def drop_empty_staging(fs: HadoopFS, path: str) -> None:
 
     Only hidden leftovers (checksum files) are removed inside it, and the directory itself
     only while empty: another writer may be staging a version there at this moment."""
-    staging = f"{path}/{STAGING}"
-    names = fs.list_names(staging, hidden=True)
+    remove_if_only_hidden(fs, f"{path}/{STAGING}")
+
+
+def remove_if_only_hidden(fs: HadoopFS, directory: str) -> None:
+    """Remove ``directory`` if it holds nothing but hidden files (checksums), which go with it;
+    never recursively, so what another writer puts there meanwhile stays."""
+    names = fs.list_names(directory, hidden=True)
     if any(not n.startswith(".") for n in names):
         return
     for name in names:
-        fs.remove_if_empty(f"{staging}/{name}")
-    fs.remove_if_empty(staging)
+        fs.remove_if_empty(f"{directory}/{name}")
+    fs.remove_if_empty(directory)
 
 
 def _point_latest(fs: HadoopFS, path: str, version: int) -> None:
