@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from shards_lab import encode, over_seeds, quality, shards_of  # noqa: E402
 from sparkw2v import stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
-from sparkw2v.kernel import KernelStats, _offsets, _sentence_room, cbow_step  # noqa: E402
+from sparkw2v.kernel import KernelStats, cbow_step, sentence_room, window_offsets  # noqa: E402
 from sparkw2v.sampling import keep_probabilities, negative_table  # noqa: E402
 from sparkw2v.training import initial_weights, learning_rate  # noqa: E402
 
@@ -44,8 +44,8 @@ def cbow_examples(tokens, starts, keep_prob, window, rng):
     if words.size < 2:
         return np.zeros(0, np.int32), np.zeros((0, 2 * window), np.int32), np.zeros((0, 2 * window), bool)
     reduced = rng.integers(1, window + 1, size=words.size, dtype=np.int32)
-    left, right = _sentence_room(sentence_of)
-    offsets = _offsets(window)
+    left, right = sentence_room(sentence_of)
+    offsets = window_offsets(window)
     valid = (np.abs(offsets) <= reduced[:, None]) & (offsets >= -left[:, None]) & (offsets <= right[:, None])
     contexts = words[np.clip(np.arange(words.size)[:, None] + offsets, 0, words.size - 1)]
     has = valid.any(axis=1)

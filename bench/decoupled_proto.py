@@ -26,7 +26,8 @@ from shards_lab import encode, over_seeds, quality, shards_of, sub_epoch_alphas 
 from stratified_proto import route_epoch  # noqa: E402
 from sparkw2v import stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
-from sparkw2v.kernel import KernelStats, ScatterPlan, _sigmoid  # noqa: E402
+from sparkw2v.kernel import KernelStats, sigmoid_inplace  # noqa: E402
+from sparkw2v.scatter import ScatterPlan  # noqa: E402
 from sparkw2v.sampling import negative_table  # noqa: E402
 from sparkw2v.training import initial_weights  # noqa: E402
 
@@ -49,7 +50,7 @@ def train_items(w_in, w_out, x, v, label, alpha0, alpha1, step, plan_steps=64) -
             alpha = np.float32(alpha0 + (alpha1 - alpha0) * (a / n))
             h = w_in.take(x[a:b], axis=0)
             o = w_out.take(v[a:b], axis=0)
-            g = label[a:b] - _sigmoid(np.einsum("ij,ij->i", h, o))
+            g = label[a:b] - sigmoid_inplace(np.einsum("ij,ij->i", h, o))
             g *= alpha
             in_plan.apply(i, w_in, o * g[:, None])
             out_plan.apply(i, w_out, h * g[:, None])

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT / "bench"))
 from shards_lab import encode, over_seeds, quality, shards_of, sub_epoch_alphas
 from sparkw2v import stratified
 from sparkw2v.config import TrainConfig
-from sparkw2v.kernel import train_pairs, skipgram_pairs
+from sparkw2v.pair_kernel import skipgram_pairs, train_pairs
 from sparkw2v.sampling import keep_probabilities, negative_table
 from sparkw2v.training import initial_weights
 

@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from shards_lab import encode  # noqa: E402
-from sparkw2v.kernel import KernelParams, skipgram_pairs, train_pairs, train_shard  # noqa: E402
+from sparkw2v.kernel import KernelParams, train_shard  # noqa: E402
+from sparkw2v.pair_kernel import skipgram_pairs, train_pairs  # noqa: E402
 from sparkw2v.sampling import keep_probabilities, negative_table  # noqa: E402
 from sparkw2v.stratified import step_pairs  # noqa: E402
 from sparkw2v.training import initial_weights  # noqa: E402

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from shards_lab import _Held, encode, over_seeds, quality, shards_of, sub_epoch_alphas  # noqa: E402
 from sparkw2v import stratified  # noqa: E402
 from sparkw2v.config import TrainConfig  # noqa: E402
-from sparkw2v.kernel import train_pairs  # noqa: E402
+from sparkw2v.pair_kernel import train_pairs  # noqa: E402
 from sparkw2v.sampling import negative_table  # noqa: E402
 from sparkw2v.training import initial_weights  # noqa: E402
 

@@ -61,7 +61,7 @@ from pyspark.sql import SparkSession
 
 from .combine import SyncStats, pack_change, unpack_change
 from .config import SHARE_OUTPUT_FROM
-from .kernel import skipgram_pairs, train_pairs
+from .pair_kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
 from .shard_records import corpus_order, shard_arrays
 

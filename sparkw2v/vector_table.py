@@ -71,7 +71,6 @@ from pyspark.sql import DataFrame, DataFrameReader, SparkSession
 from . import report
 from .errors import ConcurrentPublishError, DamagedModelError, StorageFullError, UserError
 from .session import describe_job
-from .vectors import WordVectors
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
