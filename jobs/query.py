@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _output_over_a_model(spark, output: str, vectors: str) -> str | None:
     """Why ``--output`` may not be written (with ``--overwrite``, Spark deletes it first), or None:
     it is a sparkw2v model or lies inside one, or it holds the model being queried."""
-    from sparkw2v.vector_table import HadoopFS, model_containing
+    from sparkw2v.filesystem import HadoopFS
+    from sparkw2v.vector_table import model_containing
 
     model = model_containing(spark, output)
     if model is not None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from pyspark.sql import SparkSession
 
-from . import stratified, vector_table
+from . import filesystem, stratified, vector_table
 from .config import TrainConfig
 from .errors import DamagedModelError, StorageFullError, UserError
 from .vocabulary import Vocabulary
@@ -102,7 +102,7 @@ class Checkpoints:
     def __init__(self, spark: SparkSession, output: str):
         self.spark = spark
         self.root = f"{output.rstrip('/')}/{vector_table.STAGING}/{vector_table.CHECKPOINT}"
-        self.fs = vector_table.HadoopFS(spark, self.root)
+        self.fs = filesystem.HadoopFS(spark, self.root)
         self.run_dir = f"{self.root}/run-{uuid.uuid4().hex[:12]}"
         self.taken: str | None = None   # the checkpoint resumed from, until superseded
         self._beating: threading.Event | None = None
@@ -229,7 +229,7 @@ class Checkpoints:
         except BaseException as exc:
             if self.fs.exists(tmp):
                 self.fs.delete(tmp)
-            if vector_table.storage_full(exc):
+            if filesystem.storage_full(exc):
                 raise StorageFullError(errno.ENOSPC, f"no space left on device while writing a checkpoint "
                                        f"under {self.root}; nothing was published (earlier checkpoints and "
                                        "versions are intact). Free space and run again with --resume") from None

@@ -268,7 +268,8 @@ def jvm_head_start(spark) -> float:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .model import Word2Vec
-    from .vector_table import check_output, local_output_path, same_path
+    from .filesystem import local_output_path
+    from .vector_table import check_output, same_path
 
     global STARTED
     cfg = config_from_args(args).validate()

@@ -56,7 +56,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import vector_table
+from . import filesystem, vector_table
 from .config import TrainConfig
 from .corpus import CorpusInput, InputError, check_decoded, reading_input, word_counts
 from .interchange import NO_COUNTS
@@ -136,13 +136,13 @@ def _check_counts(path: str, meta: dict) -> None:
 
 
 def _stored_counts(spark: SparkSession, location: str, meta: dict) -> DataFrame | None:
-    fs = vector_table.HadoopFS(spark, location)
+    fs = filesystem.HadoopFS(spark, location)
     table = f"{location}/{COUNTS}"
     vector_table.finish_counts_move(fs, location, meta)
     if not fs.exists(f"{table}/_SUCCESS"):
         return None
     vector_table.verify_tables(spark, location, meta, (COUNTS,))
-    return vector_table.literal_reader(spark).parquet(table).select("word", "count")
+    return filesystem.literal_reader(spark).parquet(table).select("word", "count")
 
 
 # -- counting ----------------------------------------------------------------------------------
@@ -386,7 +386,7 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
     """
     path = path.rstrip("/") or path
     vector_table.check_output(spark, path, overwrite)
-    fs = vector_table.HadoopFS(spark, path)
+    fs = filesystem.HadoopFS(spark, path)
     staged = f"counts-{uuid.uuid4().hex[:12]}"
     staged_path = f"{path}/{vector_table.STAGING}/{staged}"
     # Drawn while the counts and tables are written (the chart needs only the metadata).
@@ -397,7 +397,7 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
             write_counts(spark, counts, vocab.distinct_words, staged_path, fs.is_local(path))
             files = vector_table.file_entries(fs, staged_path, COUNTS)
         except Exception as exc:
-            if vector_table.storage_full(exc):
+            if filesystem.storage_full(exc):
                 vector_table._raise_full(spark, path, exc)
             raise
         location = vector_table.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},

@@ -101,7 +101,8 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
     """Fail in one line (before Spark logs its own warnings) if ``path`` matches nothing, lies
     inside or matches a sparkw2v model directory (training on a model's files is never meant), or,
     read as text, holds Parquet or ORC files."""
-    from .vector_table import HadoopFS, model_containing
+    from .filesystem import HadoopFS
+    from .vector_table import model_containing
 
     fs = HadoopFS(spark, path)
     glob = re.search(r"[*?\[{]", path)
@@ -145,7 +146,7 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
 def check_text_files(fs, files: list[str], what: str) -> None:
     """Refuse text input holding a compressed file whose name does not tell Spark to
     decompress it: read as text it is byte noise (one such file among text files is too few of
-    the words for :func:`check_decoded` to notice). ``fs``: a :class:`~sparkw2v.vector_table.HadoopFS`."""
+    the words for :func:`check_decoded` to notice). ``fs``: a :class:`~sparkw2v.filesystem.HadoopFS`."""
     for file in files:
         kind = binary_file(fs, file)
         if kind is not None:
@@ -172,7 +173,7 @@ SNIFFED_FILES = 64
 
 def binary_file(fs, path: str) -> str | None:
     """What ``path`` is, if its first bytes say it is compressed and its name does not make Spark
-    decompress it while reading text (``fs``: a :class:`~sparkw2v.vector_table.HadoopFS`)."""
+    decompress it while reading text (``fs``: a :class:`~sparkw2v.filesystem.HadoopFS`)."""
     head = fs.read_head(path, 10)
     name = path.lower()
     for magic, kind, endings in MAGIC_BYTES:

@@ -469,7 +469,8 @@ def mllib_word2vec_path(spark: SparkSession, path: str) -> str | None:
     """``path`` if it holds a Word2VecModel saved by Spark MLlib, the Word2VecModel stage's path if it
     holds a saved PipelineModel with one; None if it was not saved by Spark MLlib at all.
     Anything else saved by MLlib is refused, naming what it is."""
-    from .vector_table import HadoopFS, ml_class
+    from .filesystem import HadoopFS
+    from .vector_table import ml_class
 
     path = path.rstrip("/")
     kind = ml_class(spark, path)
@@ -492,7 +493,8 @@ def mllib_word2vec_path(spark: SparkSession, path: str) -> str | None:
 def read_mllib_model(spark: SparkSession, path: str) -> MLlibVectors:
     """Words, float32 vectors and settings of a Word2VecModel saved by Spark MLlib at ``path``."""
     from .errors import first_line
-    from .vector_table import HadoopFS, ml_metadata
+    from .filesystem import HadoopFS
+    from .vector_table import ml_metadata
 
     fs = HadoopFS(spark, path)
     meta = ml_metadata(spark, path)

@@ -28,7 +28,7 @@ from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, Default
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from . import executor, training, vector_table
+from . import executor, filesystem, training, vector_table
 from .checkpoint import Checkpoints
 from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number, default_alpha
 from .corpus import InputError, read_input, select_column
@@ -593,7 +593,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             if counts is None:
                 vector_table.verify_tables(spark, self._source, self.metadata, (COUNTS,))
             frame = counts_frame(spark, counts) if counts is not None \
-                else vector_table.literal_reader(spark).parquet(f"{self._source}/{COUNTS}")
+                else filesystem.literal_reader(spark).parquet(f"{self._source}/{COUNTS}")
             location = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata,
                                            frame, overwrite=overwrite, keep_versions=self.config.keep_versions)
             if self.result is not None:
@@ -611,7 +611,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     def _source_counts(self, spark: SparkSession) -> bool:
         """Whether this model was loaded from a version that has a counts table."""
         from .continuation import COUNTS
-        return self._source is not None and vector_table.HadoopFS(spark, self._source).exists(
+        return self._source is not None and filesystem.HadoopFS(spark, self._source).exists(
             f"{self._source}/{COUNTS}/_SUCCESS")
 
     @classmethod
@@ -633,7 +633,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             raise
         location = loaded.location
         model = cls(loaded=loaded)
-        vector_table.finish_counts_move(vector_table.HadoopFS(spark, location), location, model.metadata)
+        vector_table.finish_counts_move(filesystem.HadoopFS(spark, location), location, model.metadata)
         model._source = location
         # The version's own Params; a version published before they were recorded: path/metadata.
         ml = model.metadata.get("ml_params") or vector_table.read_ml_metadata(spark, path)

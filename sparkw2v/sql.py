@@ -471,7 +471,8 @@ def register(spark: SparkSession, path_or_model: str | os.PathLike | Word2VecMod
 def _path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFrame]:
     """The version ``path`` resolves to now, checked (file list, sizes, digests), as a source
     for the functions and, over the same files, the view."""
-    from .vector_table import METADATA, VECTORS, HadoopFS, read_metadata, resolve, verify_tables
+    from .filesystem import HadoopFS
+    from .vector_table import METADATA, VECTORS, read_metadata, resolve, verify_tables
 
     directory = resolve(spark, path)  # once: the view and the functions read this version
     meta = read_metadata(spark, directory)

@@ -34,7 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from . import continuation, vector_table
+from . import continuation, filesystem, vector_table
 from .config import ConfigError, StreamConfig, TrainConfig, parse_duration
 from .corpus import SNIFFED_FILES, CorpusInput, InputError, check_text_files, select_column
 from .errors import ConcurrentPublishError, UserError
@@ -58,7 +58,7 @@ class StreamError(UserError, ValueError):
 def open_source(spark: SparkSession, cfg: TrainConfig, options: StreamConfig) -> CorpusInput:
     """The streaming DataFrame of ``options.source`` reduced to its text (or tokens) column."""
     source = options.source
-    fs = vector_table.HadoopFS(spark, source)
+    fs = filesystem.HadoopFS(spark, source)
     if not any(ch in source for ch in "*?[{") and not fs.exists(source):
         raise StreamError(f"--source {source} does not exist: create the landing folder first")
     reader = spark.readStream.format(options.format)
@@ -145,7 +145,7 @@ class BatchTrainer:
         """The query's id from ``CHECKPOINT/metadata``: stays the same across restarts."""
         if self._stream_id is None:
             path = f"{self.options.checkpoint.rstrip('/')}/metadata"
-            self._stream_id = json.loads(vector_table.HadoopFS(self.spark, path).read_text(path))["id"]
+            self._stream_id = json.loads(filesystem.HadoopFS(self.spark, path).read_text(path))["id"]
         return self._stream_id
 
     def _run(self, frame: DataFrame, batch_id: int) -> None:
@@ -171,7 +171,7 @@ class BatchTrainer:
         try:
             files = sorted(row[0] for row in batch.select(FILE_COLUMN).distinct().collect() if row[0])
             if self.options.format == "text" and len(files) <= SNIFFED_FILES:
-                check_text_files(vector_table.HadoopFS(self.spark, self.options.source), files, label)
+                check_text_files(filesystem.HadoopFS(self.spark, self.options.source), files, label)
             corpus = CorpusInput(batch.select(*frame.columns), self.pretokenized)
             try:
                 continued = continuation.continue_training(self.spark, base, corpus, self.cfg, round_key=batch_id,
@@ -202,7 +202,7 @@ class BatchTrainer:
             describe_job(self.spark, None)
         meta = vector_table.read_metadata(self.spark, location)
         self._last = continuation.BaseModel(result.vocab, result.w_in, result.w_out, meta, location,
-                                            vector_table.literal_reader(self.spark).parquet(
+                                            filesystem.literal_reader(self.spark).parquet(
                                                 f"{location}/{continuation.COUNTS}"))
         seconds = time.perf_counter() - started
         summary.update(version=meta["version"], location=location, seconds=seconds,
@@ -232,7 +232,7 @@ def _newest_version(spark: SparkSession, path: str) -> str | None:
 
 
 def _qualified(spark: SparkSession, path: str) -> str:
-    return vector_table.HadoopFS(spark, path).qualified(path.rstrip("/"))
+    return filesystem.HadoopFS(spark, path).qualified(path.rstrip("/"))
 
 
 # -- the query ---------------------------------------------------------------------------------

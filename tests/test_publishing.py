@@ -12,7 +12,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from sparkw2v import Word2Vec, Word2VecModel, sql, vector_table
+from sparkw2v import Word2Vec, Word2VecModel, filesystem, sql, vector_table
 from sparkw2v.cli import main
 from sparkw2v.errors import ConcurrentPublishError, DamagedModelError
 from sparkw2v.vocabulary import Vocabulary
@@ -89,7 +89,7 @@ def test_two_processes_publishing_at_once_get_a_version_each(spark, tmp_path):
 def test_losing_the_rename_race_is_detected_and_undone(spark, tmp_path):
     out = tmp_path / "model"
     publish(spark, out, 1.0)
-    fs = vector_table.HadoopFS(spark, str(out))
+    fs = filesystem.HadoopFS(spark, str(out))
     staging = str(out / "_staging" / "version-late")
     vocab = Vocabulary(WORDS, COUNTS)
     vector_table.write_tables(spark, staging, vocab, matrix(2.0), matrix(0.0))
@@ -103,7 +103,7 @@ def test_losing_the_rename_race_is_detected_and_undone(spark, tmp_path):
 def test_tidying_staging_never_removes_what_another_writer_is_staging(spark, tmp_path, monkeypatch):
     out = tmp_path / "model"
     publish(spark, out, 1.0)
-    fs = vector_table.HadoopFS(spark, str(out))
+    fs = filesystem.HadoopFS(spark, str(out))
     theirs = out / "_staging" / "version-theirs" / "vectors"
     theirs.mkdir(parents=True)
     (theirs / "part-00000.parquet").write_bytes(b"being written")
@@ -320,7 +320,7 @@ def test_the_writer_and_a_reader_both_moving_the_counts_in_is_no_failure(spark, 
     staged.mkdir(parents=True)
     (staged / "part-0.parquet").write_bytes(b"x")
     (staged / "_SUCCESS").write_bytes(b"")
-    fs = vector_table.HadoopFS(spark, str(out))
+    fs = filesystem.HadoopFS(spark, str(out))
     vector_table.move_counts_in(fs, str(staged), location)             # the first mover
     vector_table.move_counts_in(fs, str(staged), location)             # the second: already in place
     assert (out / "versions" / "000001" / "counts" / "part-0.parquet").exists() and not staged.exists()
@@ -465,7 +465,7 @@ def test_leftovers_of_killed_publishes_are_swept_once_stale(spark, tmp_path):
     day_old = time.time() - vector_table.STALE_SECONDS - 60
     for name in ("version-dead0001", "counts-dead0002", "LATEST-dead0003", "counts-pending1", "checkpoint"):
         os.utime(staging / name, (day_old, day_old))
-    fs = vector_table.HadoopFS(spark, str(out))
+    fs = filesystem.HadoopFS(spark, str(out))
     swept = vector_table.sweep_staging(spark, fs, str(out))
     assert sorted(swept) == ["LATEST-dead0003", "counts-dead0002", "version-dead0001"]
     assert sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) == [

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sparkw2v import TrainConfig, Word2VecModel
-from sparkw2v import vector_table
+from sparkw2v import filesystem, vector_table
 from sparkw2v.cli import main
 from sparkw2v.corpus import build_vocabulary, select_column
 from sparkw2v.memory import MemoryEstimateError, check_memory
@@ -187,14 +187,14 @@ def test_failed_publish_leaves_previous_version_intact(spark, tmp_path, monkeypa
     out = str(tmp_path / "model")
     vector_table.write_model(spark, out, vocab, first, first, {})
 
-    real_write_text = vector_table.HadoopFS.write_text
+    real_write_text = filesystem.HadoopFS.write_text
 
     def fail_on_metadata(self, path, text):
         if path.endswith("metadata.json"):
             raise OSError("disk full (simulated)")
         return real_write_text(self, path, text)
 
-    monkeypatch.setattr(vector_table.HadoopFS, "write_text", fail_on_metadata)
+    monkeypatch.setattr(filesystem.HadoopFS, "write_text", fail_on_metadata)
     with pytest.raises(OSError, match="simulated"):
         vector_table.write_model(spark, out, vocab, first + 1, first, {}, overwrite=True)
     monkeypatch.undo()
