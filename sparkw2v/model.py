@@ -675,8 +675,6 @@ def _session() -> SparkSession:
     return get_session()
 
 
-
-
 def _add_params() -> None:
     """Class-level Params of both classes: one per TrainConfig field and MLlib alias, and MLlib's accessors."""
     helps = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}

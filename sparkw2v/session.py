@@ -40,9 +40,15 @@ QUIET_LOG4J = Path(__file__).parent / "data" / "log4j2-quiet.properties"
 LOCAL_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
+def _default_session() -> SparkSession | None:
+    """The session ``SparkSession.builder`` made first in this process, if it is still running."""
+    session = SparkSession._instantiatedSession
+    return session if session is not None and session.sparkContext._jsc is not None else None
+
+
 def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Mapping[str, str] | None = None,
                 spark_log_level: str = "ERROR", light_jvm: bool = False) -> SparkSession:
-    """The active session, or a new one (``local[*]`` unless spark-submit set a master).
+    """The active (or default) session, or a new one (``local[*]`` unless spark-submit set a master).
 
     ``conf`` holds Spark settings (``--conf KEY=VALUE``); on an already active session
     only those Spark allows to change at run time are applied, the others are named in
@@ -59,7 +65,10 @@ def get_session(app_name: str = "sparkw2v", master: str | None = None, conf: Map
     ``master`` given here is used as it is.
     """
     conf = dict(conf or {})
-    active = SparkSession.getActiveSession()
+    # The thread's active session, else the process's default one: a thread the user started
+    # (a web server's worker, a thread pool) has no active session, but its builder would
+    # still take the default one and rewrite its settings.
+    active = SparkSession.getActiveSession() or _default_session()
     if active is not None:
         require_classic(active, "sparkw2v")
         _apply_runtime_conf(active, conf)

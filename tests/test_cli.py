@@ -7,10 +7,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
 from sparkw2v import __version__, progress, report
 from sparkw2v.cli import build_parser, closing_times, conf_pair, main
@@ -110,6 +112,23 @@ def test_conf_reaches_the_session(spark, caplog):
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):       # fixed once the JVM runs: named, not lost
         get_session(conf={"spark.executor.cores": "7"})
     assert "spark.executor.cores not applied" in caplog.text
+
+
+def test_a_thread_without_an_active_session_gets_the_default_one_untouched(spark):
+    """A user's thread (no active session there) reaches the running session as it is: no new
+    builder rewriting its app name, master or log level."""
+    root = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager.getRootLogger()
+    spark.sparkContext.setLogLevel("WARN")
+    try:
+        found = []
+        worker = threading.Thread(target=lambda: found.append((SparkSession.getActiveSession(), get_session())))
+        worker.start()
+        worker.join()
+        assert found[0][0] is None and found[0][1] is spark
+        assert spark.conf.get("spark.app.name") == "sparkw2v-tests" and spark.conf.get("spark.master") == "local[2]"
+        assert str(root.getLevel()) == "WARN"
+    finally:
+        spark.sparkContext.setLogLevel("ERROR")
 
 
 def test_spark_log_is_quiet_by_default(spark):
