@@ -127,7 +127,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         known = [*TrainConfig.field_names(), *MLLIB_ALIASES, "outputCol"]
         unknown = sorted(set(params) - set(known))
         if unknown:
-            raise ConfigError(f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
+            raise UnknownParameterError(f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
                               f"{', '.join(known)}")
         output = params.pop("outputCol", None)
         if output is not None and not (isinstance(output, str) and output):
@@ -178,7 +178,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
 
     def set(self, param: Param, value: Any) -> None:
         """Set one Param, validated as :meth:`setParams` validates (MLlib checks types here too)."""
-        if isinstance(param, Param) and param.parent == self.uid and param.name != "outputCol":
+        if isinstance(param, Param) and param.parent == self.uid:
             self.setParams(**{param.name: value})
             return
         super().set(param, convert_number(MLLIB_ALIASES.get(param.name, param.name), value))
@@ -203,7 +203,15 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
     @property
     def config(self) -> TrainConfig:
         """The parameters as one :class:`TrainConfig` (what training actually reads)."""
-        return TrainConfig(**{name: self.getOrDefault(name) for name in TrainConfig.field_names()})
+        return TrainConfig(**{name: Params.getOrDefault(self, name) for name in TrainConfig.field_names()})
+
+    def getOrDefault(self, param: str | Param) -> Any:
+        """The Param's value or default; for ``stepSize``/``alpha`` left unset, the rate training
+        uses (0.025 skip-gram, 0.05 CBOW), as :meth:`getStepSize` and :meth:`extractParamMap` give it."""
+        value = super().getOrDefault(param)
+        if value is None and self._resolveParam(param).name in ("stepSize", "alpha"):
+            return default_alpha(super().getOrDefault("sg"))
+        return value
 
     def getInputCol(self) -> str:
         """The column ``fit`` reads: ``tokens_column`` (``inputCol``) if set, else ``text_column``."""
@@ -250,6 +258,10 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         if self.isSet(self.outputCol):
             model.setOutputCol(self.getOutputCol())
         return model
+
+
+class UnknownParameterError(ConfigError, TypeError):
+    """A keyword the estimator does not know (a ``TypeError`` too, as pyspark.ml's estimators raise)."""
 
 
 def _named_as_given(exc: ConfigError, params: dict[str, Any]) -> ConfigError:
@@ -400,6 +412,9 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     def _trained_value(self, alias: str) -> Any:
         """The training setting MLlib calls ``alias``, as the model was trained."""
         return self.config.effective_alpha if alias == "stepSize" else getattr(self.config, MODEL_ALIASES[alias])
+
+    def __repr__(self) -> str:
+        return f"Word2VecModel: uid={self.uid}, numWords={len(self.vocab)}, vectorSize={self.wv.vector_size}"
 
     # -- params ---------------------------------------------------------------------------
     def getInputCol(self) -> str:

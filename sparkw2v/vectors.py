@@ -92,16 +92,18 @@ class WordVectors:
                      topn: int | None = 10, restrict_vocab: int | None = None) -> list[tuple[str, float]] | np.ndarray:
         """Words nearest by cosine to the mean of ``positive`` minus ``negative`` (3CosAdd).
 
-        Query words themselves are left out of the answer, as in gensim. With ``topn=None``, as
+        Query words themselves are left out of the answer, as in gensim. A zero query vector
+        scores 0 against every word (gensim and MLlib do the same). With ``topn=None``, as
         gensim does, the cosine of every word (in vocabulary order, query words included).
         """
         if isinstance(positive, (str, np.ndarray)):
             positive = [positive]
         if isinstance(negative, (str, np.ndarray)):
             negative = [negative]
-        vec, exclude = self._query(positive, negative)
-        if not exclude and not np.any(vec):
+        positive, negative = list(positive), list(negative)
+        if not positive and not negative:
             raise ValueError("most_similar needs at least one word or vector")
+        vec, exclude = self._query(positive, negative)
         norm = np.linalg.norm(vec)
         if norm > 0:
             vec /= norm

@@ -145,6 +145,8 @@ def test_find_synonyms_by_word_and_by_vector(docstring_model):
         model.findSynonyms("a", 0)
     with pytest.raises(ValueError, match="model's vectors have 5 values"):
         model.findSynonymsArray([1.0, 2.0], 2)
+    zero = model.findSynonymsArray(Vectors.dense([0.0] * 5), 2)   # a row transform found no word in
+    assert len(zero) == 2 and {s for _, s in zero} == {0.0}
 
 
 def test_mllib_names_set_and_get_the_config_fields():
@@ -164,6 +166,9 @@ def test_mllib_names_set_and_get_the_config_fields():
     fresh = Word2Vec(text_column="value")
     assert (fresh.getMaxIter(), fresh.getStepSize(), fresh.getInputCol()) == (5, 0.025, "value")
     assert Word2Vec(sg=False).getStepSize() == 0.05 and fresh.getNumPartitions() is None
+    # generic Params readers see the same rate; the config keeps "unset" (the default follows sg)
+    assert fresh.getOrDefault(fresh.stepSize) == fresh.getOrDefault("alpha") == 0.025 and fresh.config.alpha is None
+    assert fresh.copy({fresh.sg: False}).getOrDefault("stepSize") == 0.05
     # param maps, grids and clear work through either name
     assert est.copy({est.vectorSize: 11}).config.vector_size == 11 and est.config.vector_size == 7
     grid = ParamGridBuilder().addGrid(est.maxIter, [1, 2]).build()
@@ -213,6 +218,7 @@ def test_fitted_model_answers_mllibs_params_and_keeps_the_estimator_uid(docstrin
     names = {p.name for p in model.extractParamMap()}
     assert names == {*MLLIB_ALIASES, "seed", "outputCol"}
     assert "vectorSize" in model.explainParams()
+    assert str(model) == f"Word2VecModel: uid={model.uid}, numWords={len(model.wv)}, vectorSize=5"
 
 
 def test_transform_output_carries_its_size_and_joined_frames_transform(spark, docstring_model):
@@ -317,6 +323,8 @@ def test_mllib_names_are_validated_and_named_in_errors():
         Word2Vec(vectorsize=3)
     with pytest.raises(ConfigError, match="invalid outputCol=3"):
         Word2Vec(outputCol=3)
+    with pytest.raises(TypeError, match="unknown parameter"):     # as pyspark.ml's keyword_only raises
+        Word2Vec(foo=1)
     with pytest.raises(ConfigError, match="invalid minCount=-1"):
         Word2Vec(minCount=-1)
     est = Word2Vec()                        # param maps given to fit and grids, as the caller named them
@@ -329,7 +337,8 @@ def test_mllib_names_are_validated_and_named_in_errors():
     assert Word2Vec(minCount=0).config.min_count == 0      # MLlib's guide uses 0: every word
     # set() validates as MLlib's type converters do, and columns must be names
     for param, value, message in ((est.vectorSize, 0, "invalid vectorSize=0"), (est.vectorSize, "abc", "vectorSize='abc'"),
-                                  (est.inputCol, 5, "invalid inputCol=5: must be a non-empty string")):
+                                  (est.inputCol, 5, "invalid inputCol=5: must be a non-empty string"),
+                                  (est.outputCol, 5, "invalid outputCol=5: must be a column name")):
         with pytest.raises(ConfigError, match=message):
             est.set(param, value)
     with pytest.raises(ConfigError, match="invalid inputCol=5"):

@@ -28,6 +28,13 @@ def test_topn_none_gives_every_words_similarity_as_gensim_does():
     assert [w for w, _ in wv.most_similar("a", topn=1)] == ["b"]
 
 
+def test_a_zero_query_vector_scores_zero_and_no_query_is_an_error():
+    wv = WordVectors(["a", "b", "c"], np.array([[1, 0], [1, 1], [0, 1]], dtype=np.float32))
+    assert [score for _, score in wv.most_similar(np.zeros(2, np.float32), topn=2)] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="needs at least one word or vector"):
+        wv.most_similar([])
+
+
 def test_vector_columns_are_chunked_and_read_back_exactly(monkeypatch):
     monkeypatch.setattr(vector_table, "CHUNK_ROWS", 3)
     matrix = np.arange(20, dtype=np.float32).reshape(10, 2)
