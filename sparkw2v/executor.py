@@ -604,7 +604,18 @@ def _vectors(payload_bc, key: str):
 
 
 def mean_vectors(batches: Iterable, task: MeanVectorTask, payload_bc) -> Iterator:
-    """Append the mean of each row's in-vocabulary word vectors (zeros if none) to Arrow batches.
+    """Append :func:`mean_vector_column` of ``task.column`` to Arrow batches (``mapInArrow``)."""
+    import pyarrow as pa
+
+    for batch in batches:
+        vectors = mean_vector_column(batch.column(batch.schema.get_field_index(task.column)), task, payload_bc)
+        yield pa.RecordBatch.from_arrays([*batch.columns, vectors], [*batch.schema.names, task.output])
+
+
+def mean_vector_column(column, task: MeanVectorTask, payload_bc):
+    """The mean of each row's in-vocabulary word vectors (zeros if none), as an Arrow
+    ``list<float>`` array: an Arrow UDF over the input column alone, so a row's other columns
+    never leave the JVM.
 
     Tokens are looked up with Arrow's vectorised ``index_in`` and summed per row
     with ``np.add.reduceat``: no Python loop per token for token columns, nor for text
@@ -615,28 +626,27 @@ def mean_vectors(batches: Iterable, task: MeanVectorTask, payload_bc) -> Iterato
 
     words, matrix = _vectors(payload_bc, task.vectors_key)
     dim = matrix.shape[1]
-    for batch in batches:
-        column = batch.column(batch.schema.get_field_index(task.column))
-        if not task.pretokenized and task.spec.pattern is None:
-            column = text_tokens(column, task.spec.lowercase)
-        if task.pretokenized or task.spec.pattern is None:
-            lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)
-            flat = pc.list_flatten(column)
-        else:
-            rows = [[t for piece in sentences([text], task.spec, False) for t in piece]
-                    for text in column.to_pylist()]
-            lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-            flat = pa.array([t for row in rows for t in row], type=pa.string())
-        ids = pc.fill_null(pc.index_in(flat, value_set=words), -1).to_numpy().astype(np.int64)
-        row_of = np.repeat(np.arange(len(lengths)), lengths)
-        known = ids >= 0
-        per_row = np.bincount(row_of[known], minlength=len(lengths))
-        means = np.zeros((len(lengths), dim), dtype=np.float32)
-        has = per_row > 0
-        if has.any():
-            starts = np.cumsum(per_row) - per_row
-            sums = np.add.reduceat(matrix[ids[known]], starts[has], axis=0)
-            means[has] = sums / per_row[has, None]
-        offsets = pa.array(np.arange(0, (len(lengths) + 1) * dim, dim, dtype=np.int32))
-        vectors = pa.ListArray.from_arrays(offsets, pa.array(means.reshape(-1)))
-        yield pa.RecordBatch.from_arrays([*batch.columns, vectors], [*batch.schema.names, task.output])
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if not task.pretokenized and task.spec.pattern is None:
+        column = text_tokens(column, task.spec.lowercase)
+    if task.pretokenized or task.spec.pattern is None:
+        lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)
+        flat = pc.list_flatten(column)
+    else:
+        rows = [[t for piece in sentences([text], task.spec, False) for t in piece]
+                for text in column.to_pylist()]
+        lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        flat = pa.array([t for row in rows for t in row], type=pa.string())
+    ids = pc.fill_null(pc.index_in(flat, value_set=words), -1).to_numpy().astype(np.int64)
+    row_of = np.repeat(np.arange(len(lengths)), lengths)
+    known = ids >= 0
+    per_row = np.bincount(row_of[known], minlength=len(lengths))
+    means = np.zeros((len(lengths), dim), dtype=np.float32)
+    has = per_row > 0
+    if has.any():
+        starts = np.cumsum(per_row) - per_row
+        sums = np.add.reduceat(matrix[ids[known]], starts[has], axis=0)
+        means[has] = sums / per_row[has, None]
+    offsets = pa.array(np.arange(0, (len(lengths) + 1) * dim, dim, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(means.reshape(-1)))

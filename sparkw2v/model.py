@@ -8,7 +8,7 @@ Word2Vec``. The classes are thin: every :class:`~sparkw2v.config.TrainConfig`
 field is a Param of the same name (MLlib's names are aliases of them,
 :mod:`sparkw2v.ml_params`), training is :func:`sparkw2v.training.fit`, storage
 is :mod:`sparkw2v.vector_table`, queries are :class:`sparkw2v.vectors.WordVectors`
-and ``transform`` runs :func:`sparkw2v.executor.mean_vectors` on the executors.
+and ``transform`` runs :func:`sparkw2v.executor.mean_vector_column` on the executors.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import json
 import uuid
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -27,6 +28,11 @@ from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, Default
                              MLReadable, MLReader, MLWritable, MLWriter)
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
+
+try:  # pyspark 4.1+: a scalar UDF over Arrow arrays, without pandas
+    from pyspark.sql.functions import ArrowUDFType as _ArrowUDFType, arrow_udf as _arrow_udf
+except ImportError:  # pragma: no cover - pyspark 4.0: transform ships whole rows through mapInArrow
+    _ArrowUDFType = _arrow_udf = None
 
 from . import executor, filesystem, training, vector_table
 from .checkpoint import Checkpoints
@@ -503,18 +509,26 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         if names.count(column) > 1:
             raise InputError(f"transform: {names.count(column)} columns are named {column!r}; rename or drop "
                              "all but one")
-        # Columns travel by position under names of their own: a joined DataFrame may hold two
-        # columns of one name, which mapInArrow cannot address.
+        payload_bc, key = self._broadcast_vectors(dataset.sparkSession)
+        spec = TokenizerSpec.from_config(self.config)
+        # MLlib's ML attribute metadata: the vector's size, which VectorAssembler and others read.
+        size = {"ml_attr": {"num_attrs": int(self.wv.vector_size)}}
+        if _arrow_udf is not None:  # only the input column goes to Python and back
+            task = executor.MeanVectorTask(column, output, pretokenized, spec, key)
+            with warnings.catch_warnings():  # pyspark prefers type hints, which a partial cannot carry
+                warnings.simplefilter("ignore", UserWarning)
+                means = _arrow_udf(functools.partial(executor.mean_vector_column, task=task, payload_bc=payload_bc),
+                                   T.ArrayType(T.FloatType()), _ArrowUDFType.SCALAR)
+            quoted = "`" + column.replace("`", "``") + "`"
+            return dataset.select("*", array_to_vector(means(F.col(quoted))).alias(output, metadata=size))
+        # pyspark 4.0: whole rows through mapInArrow. Columns travel by position under names of
+        # their own: a joined DataFrame may hold two columns of one name, which mapInArrow cannot address.
         slots = [f"_sparkw2v_{i}" for i in range(len(names) + 1)]
         renamed = dataset.toDF(*slots[:-1])
-        payload_bc, key = self._broadcast_vectors(dataset.sparkSession)
-        task = executor.MeanVectorTask(slots[names.index(column)], slots[-1], pretokenized,
-                                       TokenizerSpec.from_config(self.config), key)
+        task = executor.MeanVectorTask(slots[names.index(column)], slots[-1], pretokenized, spec, key)
         schema = T.StructType([*renamed.schema.fields, T.StructField(slots[-1], T.ArrayType(T.FloatType()))])
         means = renamed.mapInArrow(functools.partial(executor.mean_vectors, task=task, payload_bc=payload_bc),
                                    schema)
-        # MLlib's ML attribute metadata: the vector's size, which VectorAssembler and others read.
-        size = {"ml_attr": {"num_attrs": int(self.wv.vector_size)}}
         return means.select(*[F.col(slot).alias(name) for slot, name in zip(slots, names)],
                             array_to_vector(F.col(slots[-1])).alias(output, metadata=size))
 
