@@ -581,8 +581,6 @@ def _pack_rows(rows: np.ndarray, w_in, w_out, w_in0, w_out0, stats: KernelStats,
 class MeanVectorTask:
     """What ``Word2VecModel.transform`` tasks need besides the broadcast vectors."""
 
-    column: str
-    output: str
     pretokenized: bool
     spec: TokenizerSpec
     vectors_key: str  # names the broadcast, so each worker decodes it once
@@ -601,15 +599,6 @@ def _vectors(payload_bc, key: str):
         flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         _VECTORS[key] = (words, flat.astype(np.float32, copy=False).reshape(len(words), -1))
     return _VECTORS[key]
-
-
-def mean_vectors(batches: Iterable, task: MeanVectorTask, payload_bc) -> Iterator:
-    """Append :func:`mean_vector_column` of ``task.column`` to Arrow batches (``mapInArrow``)."""
-    import pyarrow as pa
-
-    for batch in batches:
-        vectors = mean_vector_column(batch.column(batch.schema.get_field_index(task.column)), task, payload_bc)
-        yield pa.RecordBatch.from_arrays([*batch.columns, vectors], [*batch.schema.names, task.output])
 
 
 def mean_vector_column(column, task: MeanVectorTask, payload_bc):

@@ -29,11 +29,6 @@ from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, Default
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-try:  # pyspark 4.1+: a scalar UDF over Arrow arrays, without pandas
-    from pyspark.sql.functions import ArrowUDFType as _ArrowUDFType, arrow_udf as _arrow_udf
-except ImportError:  # pragma: no cover - pyspark 4.0: transform ships whole rows through mapInArrow
-    _ArrowUDFType = _arrow_udf = None
-
 from . import executor, filesystem, training, vector_table
 from .checkpoint import Checkpoints
 from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number, default_alpha
@@ -490,6 +485,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     def _transform(self, dataset: DataFrame) -> DataFrame:
         from pyspark.ml.functions import array_to_vector
         from pyspark.sql import functions as F
+        from pyspark.sql.functions import ArrowUDFType, arrow_udf
 
         require_classic(dataset, "Word2VecModel.transform")
         column, output = self.getInputCol(), self.getOutputCol()
@@ -513,24 +509,15 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         spec = TokenizerSpec.from_config(self.config)
         # MLlib's ML attribute metadata: the vector's size, which VectorAssembler and others read.
         size = {"ml_attr": {"num_attrs": int(self.wv.vector_size)}}
-        if _arrow_udf is not None:  # only the input column goes to Python and back
-            task = executor.MeanVectorTask(column, output, pretokenized, spec, key)
-            with warnings.catch_warnings():  # pyspark prefers type hints, which a partial cannot carry
-                warnings.simplefilter("ignore", UserWarning)
-                means = _arrow_udf(functools.partial(executor.mean_vector_column, task=task, payload_bc=payload_bc),
-                                   T.ArrayType(T.FloatType()), _ArrowUDFType.SCALAR)
-            quoted = "`" + column.replace("`", "``") + "`"
-            return dataset.select("*", array_to_vector(means(F.col(quoted))).alias(output, metadata=size))
-        # pyspark 4.0: whole rows through mapInArrow. Columns travel by position under names of
-        # their own: a joined DataFrame may hold two columns of one name, which mapInArrow cannot address.
-        slots = [f"_sparkw2v_{i}" for i in range(len(names) + 1)]
-        renamed = dataset.toDF(*slots[:-1])
-        task = executor.MeanVectorTask(slots[names.index(column)], slots[-1], pretokenized, spec, key)
-        schema = T.StructType([*renamed.schema.fields, T.StructField(slots[-1], T.ArrayType(T.FloatType()))])
-        means = renamed.mapInArrow(functools.partial(executor.mean_vectors, task=task, payload_bc=payload_bc),
-                                   schema)
-        return means.select(*[F.col(slot).alias(name) for slot, name in zip(slots, names)],
-                            array_to_vector(F.col(slots[-1])).alias(output, metadata=size))
+        # A scalar Arrow UDF: only the input column goes to Python and back, the rest of each row
+        # stays in the JVM.
+        task = executor.MeanVectorTask(pretokenized, spec, key)
+        with warnings.catch_warnings():  # pyspark prefers type hints, which a partial cannot carry
+            warnings.simplefilter("ignore", UserWarning)
+            means = arrow_udf(functools.partial(executor.mean_vector_column, task=task, payload_bc=payload_bc),
+                              T.ArrayType(T.FloatType()), ArrowUDFType.SCALAR)
+        quoted = "`" + column.replace("`", "``") + "`"
+        return dataset.select("*", array_to_vector(means(F.col(quoted))).alias(output, metadata=size))
 
     def _broadcast_vectors(self, spark: SparkSession):
         """The vectors as one Arrow IPC buffer, broadcast once per model (not a pickled list)."""
