@@ -450,6 +450,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             raise ValueError(f"findSynonyms: num must be an integer >= 1, not {num!r}")
         if isinstance(word, str):
             return self.wv.most_similar(word, topn=num)
+        if word is None:
+            raise TypeError("findSynonyms: give a word or a vector, not None")
         vector = np.asarray(word.toArray() if hasattr(word, "toArray") else word, dtype=np.float32)
         if vector.shape != (self.wv.vector_size,):
             raise ValueError(f"findSynonyms: the vector has shape {vector.shape}; the model's vectors "

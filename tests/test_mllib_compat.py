@@ -145,6 +145,8 @@ def test_find_synonyms_by_word_and_by_vector(docstring_model):
         model.findSynonyms("a", 0)
     with pytest.raises(ValueError, match="model's vectors have 5 values"):
         model.findSynonymsArray([1.0, 2.0], 2)
+    with pytest.raises(TypeError, match="give a word or a vector, not None"):
+        model.findSynonymsArray(None, 2)
     zero = model.findSynonymsArray(Vectors.dense([0.0] * 5), 2)   # a row transform found no word in
     assert len(zero) == 2 and {s for _, s in zero} == {0.0}
 
