@@ -68,7 +68,7 @@ class TrainConfig:
     """Every parameter of a training run. Names follow gensim's Word2Vec where it has one."""
 
     # Input
-    input: str | None = _opt(None, "text files, directory or glob to train on (plain or .gz)", "input")
+    input: str | None = _opt(None, "text files, directory (subdirectories included) or glob to train on (plain or .gz)", "input")
     input_table: str | None = _opt(None, "catalog table to train on instead of --input", "input")
     input_format: str = _opt("text", f"format of --input: one of {', '.join(INPUT_FORMATS)}", "input")
     text_column: str = _opt("text", "column holding the text of input that is not plain text files", "input")

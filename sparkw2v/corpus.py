@@ -86,14 +86,22 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
     check_input_path(spark, cfg.input, cfg.input_format)
     try:
         if cfg.input_format == "text":
-            frame = spark.read.text(cfg.input)
+            # A directory's subdirectories too (a data lake's year/month/ folders), as check_input_path
+            # looked at them; names starting with "." or "_" are skipped at every level.
+            frame = spark.read.option("recursiveFileLookup", "true").text(cfg.input)
             return CorpusInput(frame.select(frame.columns[0]), pretokenized=False)
         reader = spark.read.format(cfg.input_format)
         if cfg.input_format == "csv":
-            reader = reader.option("header", "true")
+            # Quoted fields may hold line breaks (exported text often does); read line by line, their
+            # continuation lines would become rows of their own, and their words lost.
+            reader = reader.option("header", "true").option("multiLine", "true")
         frame = reader.load(cfg.input)
     except Exception as exc:  # path not found, unreadable, wrong format
         raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}: {first_line(exc)}") from None
+    if cfg.input_format == "json" and "_corrupt_record" in frame.columns:
+        log.warning("input %r holds lines that are not JSON objects; they are skipped. JSON input is JSON "
+                    "Lines, one object per line: a file holding one JSON array or pretty-printed objects "
+                    "reads as such lines (convert it with: jq -c '.[]' FILE)", cfg.input)
     return select_column(frame, cfg)
 
 
@@ -119,7 +127,7 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
         raise InputError(f"input {path!r} is inside the sparkw2v model directory {model}: training on a "
                          "model's own files is refused; give the text files as --input")
     as_text = input_format == "text"
-    files = []  # read as text: the matched files, and those of matched directories (Spark reads those, not deeper)
+    files = []  # read as text: the matched files, and those under matched directories, as read_input reads them
     for status in list(matches)[:MAX_CHECKED]:
         if status.isDirectory():
             if glob:  # a pattern that matches a model's directory (dir/* beside dir/model)
@@ -128,8 +136,7 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
                     raise InputError(f"input {path!r} matches the sparkw2v model directory {model}: training on "
                                      "a model's own files is refused; narrow the pattern to the text files")
             if as_text:
-                files += [child for child in list(fs.fs.listStatus(status.getPath()))[:MAX_CHECKED]
-                          if child.isFile()]
+                files += _files_under(fs, status.getPath(), MAX_CHECKED)
         elif as_text:
             files.append(status)
     names = [str(f.getPath().getName()) for f in files]
@@ -143,6 +150,21 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
         check_text_files(fs, visible, f"input {path!r}")
 
 
+def _files_under(fs, directory, limit: int) -> list:
+    """Up to ``limit`` files under ``directory`` (a Hadoop Path), subdirectories included, leaving
+    out names that start with "." or "_" at any level, as Spark's recursive file lookup does."""
+    found, pending = [], [directory]
+    while pending and len(found) < limit:
+        for child in fs.fs.listStatus(pending.pop()):
+            if str(child.getPath().getName()).startswith((".", "_")):
+                continue
+            if child.isDirectory():
+                pending.append(child.getPath())
+            else:
+                found.append(child)
+    return found[:limit]
+
+
 def check_text_files(fs, files: list[str], what: str) -> None:
     """Refuse text input holding a compressed file whose name does not tell Spark to
     decompress it: read as text it is byte noise (one such file among text files is too few of
@@ -150,9 +172,10 @@ def check_text_files(fs, files: list[str], what: str) -> None:
     for file in files:
         kind = binary_file(fs, file)
         if kind is not None:
+            fix = ("give it the extension that tells Spark to decompress it (.gz, .bz2, .zst), or move it out of "
+                   "the input" if kind.endswith("-compressed") and kind != "xz-compressed" else "move it out of the input")
             raise InputError(f"{what}: {file} is {kind}, and read as text its bytes would be trained as words; "
-                             "give it the extension that tells Spark to decompress it (.gz, .bz2, .zst), "
-                             "or move it out of the input. Nothing was trained")
+                             f"{fix}. Nothing was trained")
 
 
 #: Files read as text that are surely not text: refused unless --input-format names their format.
@@ -169,17 +192,20 @@ MAX_CHECKED = 10_000
 #: Text inputs of at most this many files have each file's first bytes read (one open per file)
 #: to find compressed files under text names; larger inputs rely on check_decoded.
 SNIFFED_FILES = 64
+#: Bytes read from the start of each sniffed file.
+SNIFFED_BYTES = 4096
 
 
 def binary_file(fs, path: str) -> str | None:
     """What ``path`` is, if its first bytes say it is compressed and its name does not make Spark
-    decompress it while reading text (``fs``: a :class:`~sparkw2v.filesystem.HadoopFS`)."""
-    head = fs.read_head(path, 10)
+    decompress it while reading text, or it holds a NUL byte in its first :data:`SNIFFED_BYTES`
+    (text never does) (``fs``: a :class:`~sparkw2v.filesystem.HadoopFS`)."""
+    head = fs.read_head(path, SNIFFED_BYTES)
     name = path.lower()
     for magic, kind, endings in MAGIC_BYTES:
-        if magic.match(head) and not (endings and name.endswith(endings)):
-            return kind
-    return None
+        if magic.match(head):
+            return None if endings and name.endswith(endings) else kind
+    return "binary (it holds NUL bytes)" if b"\x00" in head else None
 
 
 #: Lines of a Spark error that say why reading a file failed (damaged or truncated files).

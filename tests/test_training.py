@@ -228,8 +228,11 @@ def test_a_compressed_file_read_as_text_is_refused_before_training(spark, tmp_pa
         Word2Vec(input=str(landing), **{**PLANTED, "min_count": 1, "epochs": 1}).fit_input(spark)
     (landing / "b.txt").rename(landing / "b.txt.gz")
     assert Word2Vec(input=str(landing), **{**PLANTED, "min_count": 1, "epochs": 1}).fit_input(spark).wv
-    corpus = tmp_path / "corpus.txt"            # compressed bytes without gzip's signature: the words tell
+    corpus = tmp_path / "corpus.txt"            # compressed bytes without gzip's signature: a NUL byte tells
     corpus.write_bytes(gzip.compress(text)[10:])
+    with pytest.raises(InputError, match=r"corpus.txt is binary \(it holds NUL bytes\).*Nothing was trained"):
+        Word2Vec(input=str(corpus), **{**PLANTED, "min_count": 1, "epochs": 1}).fit_input(spark)
+    corpus.write_bytes(gzip.compress(text)[10:].replace(b"\x00", b"\x01"))   # and without NULs: the words tell
     with pytest.raises(InputError, match=r"corpus.txt does not look like text: \d+% of its words hold bytes that "
                                          r"are not UTF-8 text .*\.gz.*Nothing was trained"):
         Word2Vec(input=str(corpus), **{**PLANTED, "min_count": 1, "epochs": 1}).fit_input(spark)
@@ -242,6 +245,41 @@ def test_a_compressed_file_read_as_text_is_refused_before_training(spark, tmp_pa
     assert main(["train", "--input", str(corpus), "--from-model", str(out), "--output", str(out),
                  "--min-count", "1", "--epochs", "1"]) == 2
     assert sorted(p.name for p in (out / "versions").iterdir()) == ["000001"]
+
+
+def test_a_directory_is_read_with_its_subdirectories_and_a_binary_file_among_them_is_refused(spark, tmp_path):
+    from sparkw2v.corpus import read_input
+    lake = tmp_path / "lake"
+    (lake / "2024" / "01").mkdir(parents=True)
+    (lake / "2024" / "02").mkdir()
+    (lake / "_tmp").mkdir()
+    (lake / "2024" / "01" / "a.txt").write_text("alpha beta\ngamma\n")
+    (lake / "2024" / "02" / "b.txt").write_text("delta\n")
+    (lake / "_tmp" / "partial.txt").write_text("hidden\n")        # names starting with _ or . are skipped
+    (lake / "top.txt").write_text("epsilon\n")
+    corpus = read_input(spark, TrainConfig(input=str(lake)))
+    assert sorted(r[0] for r in corpus.frame.collect()) == ["alpha beta", "delta", "epsilon", "gamma"]
+    (lake / "2024" / "02" / "archive.bin").write_bytes(bytes(range(256)) * 8)   # no known signature: a NUL byte
+    with pytest.raises(InputError, match=r"archive.bin is binary \(it holds NUL bytes\), and read as text its "
+                                         r"bytes would be trained as words; move it out of the input"):
+        read_input(spark, TrainConfig(input=str(lake)))
+
+
+def test_csv_fields_may_hold_line_breaks_and_a_json_array_is_named(spark, tmp_path, caplog):
+    import csv
+    from sparkw2v.corpus import read_input
+    path = tmp_path / "rows.csv"
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["id", "text"])
+        writer.writerows([(1, "first line\nsecond line"), (2, "third")])
+    corpus = read_input(spark, TrainConfig(input=str(path), input_format="csv"))
+    assert sorted(r[0] for r in corpus.frame.collect()) == ["first line\nsecond line", "third"]
+    array = tmp_path / "array.json"
+    array.write_text('[\n {"text": "a b"},\n {"text": "c d"}\n]\n')
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        read_input(spark, TrainConfig(input=str(array), input_format="json"))
+    assert any("not JSON objects" in m and "jq -c" in m for m in caplog.messages), caplog.messages
 
 
 def test_one_long_line_is_cut_into_sentences(spark, tmp_path):
