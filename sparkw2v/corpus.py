@@ -31,6 +31,7 @@ from pyspark.sql import types as T
 
 from . import executor
 from .errors import UserError, first_line
+from .session import release_broadcast
 from .config import ConfigError, TrainConfig, naming_flags, setting
 from .tokenizer import TokenizerSpec
 from .vocabulary import Vocabulary
@@ -392,7 +393,7 @@ class EncodedCorpus:
     def unpersist(self) -> None:
         self.shards.unpersist()
         if self.index_bc is not None:
-            self.index_bc.destroy()
+            release_broadcast(self.index_bc)
 
 
 def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_shards: int,

@@ -40,6 +40,17 @@ QUIET_LOG4J = Path(__file__).parent / "data" / "log4j2-quiet.properties"
 LOCAL_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
+def release_broadcast(broadcast) -> None:
+    """Free a broadcast once its jobs are done: destroy it. While an exception unwinds (Ctrl-C,
+    a failed job), tasks of the cancelled job may still be reading it, and a destroyed broadcast
+    makes them log a Java stack trace: then only its executors' copies are dropped, and the
+    driver's goes when the broadcast is garbage-collected."""
+    if sys.exc_info()[0] is not None:
+        broadcast.unpersist()
+    else:
+        broadcast.destroy()
+
+
 def _default_session() -> SparkSession | None:
     """The session ``SparkSession.builder`` made first in this process, if it is still running."""
     session = SparkSession._instantiatedSession

@@ -39,7 +39,7 @@ from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, coun
 from .errors import UserError
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
-from .session import describe_job
+from .session import describe_job, release_broadcast
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -331,7 +331,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 start = checkpoints.after_epoch(epoch + 1, history, w_in, w_out, ended)
     finally:
         if plan is not None:
-            plan.tables_bc.destroy()
+            release_broadcast(plan.tables_bc)
         if ended is not None:
             ended.release()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "strategy": strategy,
@@ -460,7 +460,7 @@ def _average_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig
                           stats.words / max(time.perf_counter() - sync_started, 1e-9), stats.mean_loss)
     finally:
         if owners_bc is not None:
-            owners_bc.destroy()
+            release_broadcast(owners_bc)
     return totals
 
 
@@ -529,7 +529,7 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
                        .collect())
             reduced = map(combine.expand_sum, shipped)
     finally:
-        model_bc.destroy()
+        release_broadcast(model_bc)
     stats = combine.SyncStats()
     started = time.perf_counter()
     for key, value in reduced:

@@ -70,7 +70,7 @@ from pyspark.sql import DataFrame, SparkSession
 from . import report
 from .errors import ConcurrentPublishError, DamagedModelError, StorageFullError, UserError
 from .filesystem import HadoopFS, LocalFS, literal_reader, storage_full
-from .session import describe_job
+from .session import describe_job, release_broadcast
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -332,7 +332,7 @@ def write_spark_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int
     try:
         _sliced_frame(spark, table, table_bc, rows_per_file).write.parquet(path)
     finally:
-        table_bc.destroy()
+        release_broadcast(table_bc)
 
 
 #: Rows per task of :func:`frame_of`.

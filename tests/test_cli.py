@@ -131,6 +131,23 @@ def test_a_thread_without_an_active_session_gets_the_default_one_untouched(spark
         spark.sparkContext.setLogLevel("ERROR")
 
 
+def test_a_broadcast_released_while_an_exception_unwinds_stays_readable_by_running_tasks(spark):
+    """Ctrl-C unwinds through the code that frees a job's broadcasts while the cancelled job's tasks
+    may still read them: they are unpersisted then (a destroyed one makes the JVM log a stack
+    trace), and destroyed on the normal path."""
+    from sparkw2v.session import release_broadcast
+    sc = spark.sparkContext
+    bc = sc.broadcast([1, 2, 3])
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            raise KeyboardInterrupt
+        finally:
+            release_broadcast(bc)
+    assert bc._jbroadcast.isValid() and sc.parallelize([0], 1).map(lambda _: sum(bc.value)).collect() == [6]
+    release_broadcast(bc)
+    assert not bc._jbroadcast.isValid()
+
+
 def test_spark_log_is_quiet_by_default(spark):
     root = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager.getRootLogger()
     assert str(root.getLevel()) == "ERROR"
