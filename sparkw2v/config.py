@@ -68,7 +68,7 @@ class TrainConfig:
     """Every parameter of a training run. Names follow gensim's Word2Vec where it has one."""
 
     # Input
-    input: str | None = _opt(None, "text files, directory (subdirectories included) or glob to train on (plain or .gz)", "input")
+    input: str | None = _opt(None, "text files to train on (plain or .gz): a file, directory (with subdirectories) or glob", "input")
     input_table: str | None = _opt(None, "catalog table to train on instead of --input", "input")
     input_format: str = _opt("text", f"format of --input: one of {', '.join(INPUT_FORMATS)}", "input")
     text_column: str = _opt("text", "column holding the text of input that is not plain text files", "input")
@@ -211,7 +211,7 @@ class TrainConfig:
                 continue
             if type_name.startswith("str"):
                 need(isinstance(value, str) and value != "", name, value,
-                     "must be a non-empty string" + (" or None" if optional else ""))
+                     "must be a non-empty string" + (" (or unset)" if optional else ""))
             elif type_name == "bool":
                 need(isinstance(value, bool), name, value, "must be True or False")
         for name in ("vector_size", "window", "epochs", "max_sentence_length",
@@ -273,6 +273,9 @@ class TrainConfig:
              "or the same text is trained twice")
         need(self.combine in COMBINE_RULES, "combine", self.combine, f"must be one of {', '.join(COMBINE_RULES)}")
         need(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
+        need(self.tokens_column is None or self.text_column == "text", "text_column", self.text_column,
+             f"give it or {setting('tokens_column')}, not both (the tokens column is used as it is, and the "
+             "text column would be ignored)")
         if require_io and self.input is not None and self.input_format == "text":
             # A text file's lines are the text: a column option would be ignored without a word.
             need(self.tokens_column is None, "tokens_column", self.tokens_column,
@@ -320,11 +323,14 @@ class TrainConfig:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         flat: dict[str, Any] = {}
-        for key, value in data.items():
-            if isinstance(value, dict):
-                flat.update(value)
-            else:
-                flat[key] = value
+        where: dict[str, str] = {}  # each setting's table, to name both places of one given twice
+        for table, values in [("", {k: v for k, v in data.items() if not isinstance(v, dict)}),
+                              *[(k, v) for k, v in data.items() if isinstance(v, dict)]]:
+            for key, value in values.items():
+                if key in flat:
+                    places = " and ".join(f"[{t}]" if t else "the top level" for t in (where[key], table))
+                    raise ConfigError(f"config file {path} sets {key} twice ({places}); keep one")
+                flat[key], where[key] = value, table
         return cls.from_mapping(flat, source=str(path))
 
     def to_dict(self) -> dict[str, Any]:

@@ -85,6 +85,18 @@ def test_toml_errors(tmp_path):
     bad.write_text('window = "five"\n')
     with pytest.raises(ConfigError, match="invalid window='five'.*expected int"):
         TrainConfig.from_toml(bad)
+    bad.write_text("window = 2\n[a]\nepochs = 1\n[b]\nwindow = 7\n")      # tables are flattened: once each
+    with pytest.raises(ConfigError, match=r"sets window twice \(the top level and \[b\]\); keep one"):
+        TrainConfig.from_toml(bad)
+    bad.write_text("[a]\nwindow = 3\n[b]\nepochs = 2\n")
+    assert (TrainConfig.from_toml(bad).window, TrainConfig.from_toml(bad).epochs) == (3, 2)
+
+
+def test_a_tokens_column_and_a_text_column_are_not_given_together():
+    with pytest.raises(ConfigError, match=r"invalid text_column='body': give it or tokens_column \(inputCol\), "
+                                          "not both"):
+        TrainConfig(tokens_column="words", text_column="body").validate(require_io=False)
+    assert TrainConfig(tokens_column="words").validate(require_io=False).text_column == "text"
 
 
 def test_flags_override_toml_which_overrides_defaults(tmp_path):
