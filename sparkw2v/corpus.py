@@ -80,7 +80,11 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
         try:
             frame = spark.table(cfg.input_table)
         except Exception as exc:  # AnalysisException: table not found
-            raise InputError(f"cannot read table {cfg.input_table!r}: {first_line(exc)}") from None
+            hint = ""
+            if "TABLE_OR_VIEW_NOT_FOUND" in str(exc) and \
+                    spark.conf.get("spark.sql.catalogImplementation", "in-memory") != "hive":
+                hint = " (a Hive metastore's table needs --conf spark.sql.catalogImplementation=hive)"
+            raise InputError(f"cannot read table {cfg.input_table!r}: {first_line(exc)}{hint}") from None
         return select_column(frame, cfg)
     if cfg.input is None:
         raise ConfigError("give exactly one of --input PATH or --input-table NAME")
@@ -103,6 +107,10 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
         log.warning("input %r holds lines that are not JSON objects; they are skipped. JSON input is JSON "
                     "Lines, one object per line: a file holding one JSON array or pretty-printed objects "
                     "reads as such lines (convert it with: jq -c '.[]' FILE)", cfg.input)
+    if cfg.input_format == "csv" and (cfg.tokens_column or cfg.text_column) not in frame.columns:
+        raise InputError(f"input has no column {cfg.tokens_column or cfg.text_column!r}; its columns are: "
+                         f"{', '.join(frame.columns)}: a CSV file needs a header row naming its columns "
+                         f"(choose the text column with {setting('text_column')})")
     return select_column(frame, cfg)
 
 

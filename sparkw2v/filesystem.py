@@ -25,6 +25,9 @@ class LocalFS:
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
 
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
     def list_names(self, path: str, hidden: bool = False) -> list[str]:
         """As Hadoop lists: a directory's entries, a file itself, nothing for what does not exist."""
         try:
@@ -76,6 +79,9 @@ class HadoopFS:
 
     def exists(self, path: str) -> bool:
         return bool(self.fs.exists(self.p(path)))
+
+    def is_dir(self, path: str) -> bool:
+        return bool(self.fs.getFileStatus(self.p(path)).isDirectory())
 
     def rename(self, src: str, dst: str) -> None:
         if not self.fs.rename(self.p(src), self.p(dst)):

@@ -222,6 +222,8 @@ def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None
     if not fs.exists(path):
         _check_creatable(fs, path)
         return
+    if not fs.is_dir(path):
+        raise OutputExistsError(f"output {path} is a file, not a model directory; choose another --output")
     if fs.exists(f"{path}/{METADATA}"):
         raise OutputExistsError(f"output {path} is a single-version model directory; new versions "
                                 "cannot be published into it: choose another --output")

@@ -418,7 +418,7 @@ def test_a_local_output_that_may_not_be_written_is_refused_before_spark_starts(t
                             (f"file://{model}", "already exists; pass --overwrite"),
                             (tmp_path / "other" / ".." / "model", "already exists; pass --overwrite"),
                             (tmp_path / "other", "is not a sparkw2v model directory (it holds notes.txt)"),
-                            (tmp_path / "file", "is not a sparkw2v model directory (it holds file)"),
+                            (tmp_path / "file", "is a file, not a model directory; choose another --output"),
                             (tmp_path / "file" / "m", "is not a directory")):
         assert main([*args, "--output", str(output)]) == 2
         assert message in capsys.readouterr().err

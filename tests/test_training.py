@@ -198,7 +198,7 @@ def test_catalog_table_and_parquet_inputs(spark, tmp_path):
     from_parquet = Word2Vec(input=str(tmp_path / "docs"), input_format="parquet", text_column="body",
                             **quick).fit_input(spark)
     assert from_table.wv.words == from_parquet.wv.words and len(from_table.wv) == 16
-    with pytest.raises(InputError, match="cannot read table"):
+    with pytest.raises(InputError, match="cannot read table.*needs --conf spark.sql.catalogImplementation=hive"):
         Word2Vec(input_table="no_such_table", **quick).fit_input(spark)
     text = tmp_path / "plain.txt"
     text.write_text("\n".join(lines))
@@ -275,6 +275,9 @@ def test_csv_fields_may_hold_line_breaks_and_a_json_array_is_named(spark, tmp_pa
         writer.writerows([(1, "first line\nsecond line"), (2, "third")])
     corpus = read_input(spark, TrainConfig(input=str(path), input_format="csv"))
     assert sorted(r[0] for r in corpus.frame.collect()) == ["first line\nsecond line", "third"]
+    (tmp_path / "headless.csv").write_text("1,alpha beta\n2,gamma\n")
+    with pytest.raises(InputError, match="its columns are: 1, alpha beta: a CSV file needs a header row"):
+        read_input(spark, TrainConfig(input=str(tmp_path / "headless.csv"), input_format="csv"))
     array = tmp_path / "array.json"
     array.write_text('[\n {"text": "a b"},\n {"text": "c d"}\n]\n')
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):
