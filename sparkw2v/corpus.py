@@ -31,8 +31,8 @@ from pyspark.sql import types as T
 
 from . import executor
 from .errors import UserError, first_line
-from .session import release_broadcast
 from .config import ConfigError, TrainConfig, naming_flags, setting
+from .session import release_broadcast
 from .tokenizer import TokenizerSpec
 from .vocabulary import Vocabulary
 
@@ -181,8 +181,9 @@ def check_text_files(fs, files: list[str], what: str) -> None:
     for file in files:
         kind = binary_file(fs, file)
         if kind is not None:
+            decompressible = any(endings for _, named, endings in MAGIC_BYTES if named == kind)
             fix = ("give it the extension that tells Spark to decompress it (.gz, .bz2, .zst), or move it out of "
-                   "the input" if kind.endswith("-compressed") and kind != "xz-compressed" else "move it out of the input")
+                   "the input" if decompressible else "move it out of the input")
             raise InputError(f"{what}: {file} is {kind}, and read as text its bytes would be trained as words; "
                              f"{fix}. Nothing was trained")
 

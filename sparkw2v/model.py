@@ -129,7 +129,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         unknown = sorted(set(params) - set(known))
         if unknown:
             raise UnknownParameterError(f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
-                              f"{', '.join(known)}")
+                                        f"{', '.join(known)}")
         output = params.pop("outputCol", None)
         if output is not None and not (isinstance(output, str) and output):
             raise ConfigError.invalid("outputCol", output, "must be a column name")
