@@ -1,6 +1,6 @@
 """Progress of a run, phase by phase, from Spark's status tracker.
 
-A phase is what :func:`sparkw2v.session.describe_job` names ("vocabulary", "encode",
+A phase is what :func:`sparkw2v.session.describe_job` names ("counting", "encoding",
 "epoch 3/5", "publish"); it lasts until the next description. Each phase's
 Spark jobs carry a job tag of their own, so the tasks of exactly that phase can be
 counted with ``sc.statusTracker()``. An epoch of many syncs or sub-epochs is a run of

@@ -121,12 +121,23 @@ class ConnectSessionError(UserError, TypeError):
     """A Spark Connect session or DataFrame was given where sparkw2v needs a classic one."""
 
 
+#: The oldest Spark sparkw2v runs on: transform and the SQL functions are Arrow UDFs (``arrow_udf``).
+MIN_SPARK = (4, 1)
+
+
+class SparkVersionError(UserError):
+    """The driver's pyspark or the cluster's Spark is older than :data:`MIN_SPARK`."""
+
+
 def require_classic(spark_or_frame: object, what: str) -> None:
-    """Refuse a Spark Connect session or DataFrame before any work: training, transform,
-    publishing and the SQL functions run RDD jobs, broadcasts and Hadoop filesystem calls,
-    which only a classic session (spark-submit, pyspark, a local master) offers."""
+    """Refuse a Spark Connect session or DataFrame, or a Spark older than :data:`MIN_SPARK`,
+    before any work: training, transform, publishing and the SQL functions run RDD jobs,
+    broadcasts, Hadoop filesystem calls and Arrow UDFs, which only a classic session
+    (spark-submit, pyspark, a local master) of Spark 4.1 or later offers."""
     module = type(spark_or_frame).__module__ or ""
     if not module.startswith("pyspark.sql.connect."):
+        spark = getattr(spark_or_frame, "sparkSession", spark_or_frame)
+        require_version(what, spark.version)
         return
     kind = "DataFrame" if "dataframe" in module else "session"
     raise ConnectSessionError(
@@ -134,6 +145,24 @@ def require_classic(spark_or_frame: object, what: str) -> None:
         "and broadcasts, which Spark Connect does not offer. Run it under spark-submit or pyspark against "
         "the cluster's master, or build the session with SparkSession.builder.master(...) (with "
         "spark.api.mode=classic), not .remote(...)")
+
+
+def require_version(what: str, spark_version: str) -> None:
+    """Raise :class:`SparkVersionError` if the session's Spark or this driver's pyspark is older
+    than :data:`MIN_SPARK`."""
+    import pyspark
+
+    for who, version in (("the session's Spark", spark_version), ("this driver's pyspark", pyspark.__version__)):
+        if (_major_minor(version) or MIN_SPARK) < MIN_SPARK:
+            raise SparkVersionError(
+                f"{what} needs Spark {'.'.join(map(str, MIN_SPARK))} or later, and {who} is {version}: run it "
+                f"with a newer Spark (on a cluster, the nodes' Spark; locally, pip install 'pyspark>=4.1,<5')")
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    """``(4, 1)`` from ``4.1.0``, ``4.1.0.dev1`` or ``4.1``; None if unreadable (a vendor's own scheme)."""
+    found = re.match(r"(\d+)\.(\d+)", version or "")
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def _java_reason(exc: Exception) -> str:

@@ -137,7 +137,7 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
     the input when saved, so a model that is never saved holds nothing.
     """
     started = time.perf_counter()
-    describe_job(spark, "vocabulary")
+    describe_job(spark, "counting")
     log.info("counting words")
     with corpus.tokens_kept():  # counting and encoding read the input once
         counts = word_counts(corpus, cfg) if cfg.save_counts else None
@@ -200,10 +200,10 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
             log.warning("%s holds a checkpoint after epoch %d of an earlier run of this output; this run starts "
                         "from the first epoch and leaves it alone (pass --resume to continue that run instead)",
                         checkpoints.root, earlier)
-    describe_job(spark, "encode", words=vocab.corpus_words)
+    describe_job(spark, "encoding", words=vocab.corpus_words)
     encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
     prepared = time.perf_counter()
-    log.info("counted in %.1fs, encoded in %.1fs", counted - started, prepared - counted)
+    describe_job(spark, None)  # logs "encoding done: ..."
     saver = EpochCheckpoints(spark, checkpoints, cfg, vocab, num_shards, concurrent) \
         if checkpoints is not None else None
     try:

@@ -251,9 +251,9 @@ def trained(spark, tmp_path_factory):
 def test_each_phase_is_logged_when_not_on_a_terminal(trained):
     _, messages, _ = trained
     assert not progress.TRACKER.live
-    for phase in ("vocabulary done: ", "encode done: ", "publish done: "):
+    for phase in ("counting done: ", "encoding done: ", "publish done: "):
         assert any(m.startswith(phase) for m in messages), (phase, messages)
-    encode = next(m for m in messages if m.startswith("encode done: "))
+    encode = next(m for m in messages if m.startswith("encoding done: "))
     assert re.search(r"\d+ tasks, [\d.]+s, [\d.]+[KM]? words/s", encode), encode
     assert any(m.startswith("epoch 2/2: ") for m in messages)                  # training's own line
 

@@ -180,6 +180,25 @@ def test_a_spark_connect_session_is_refused_before_any_work(model, tmp_path):
     assert not (tmp_path / "model").exists()
 
 
+def test_a_spark_older_than_4_1_is_refused_before_any_work(spark, model, tmp_path, monkeypatch):
+    import pyspark
+
+    from sparkw2v.session import SparkVersionError, require_version
+
+    old_session = type("OldSpark", (), {"version": "4.0.1", "sparkContext": spark.sparkContext})()
+    path = str(tmp_path / "model")
+    with pytest.raises(SparkVersionError) as err:
+        model.save(path, spark=old_session)
+    assert str(err.value).startswith("Word2VecModel.save needs Spark 4.1 or later, and the session's Spark is 4.0.1")
+    assert not (tmp_path / "model").exists()
+    monkeypatch.setattr(pyspark, "__version__", "4.0.0")
+    with pytest.raises(SparkVersionError, match="this driver's pyspark is 4.0.0"):
+        model.transform(spark.createDataFrame([("a b",)], ["text"]))
+    monkeypatch.setattr(pyspark, "__version__", "4.1.0.dev2")
+    require_version("x", "4.3.0")                 # development builds and newer Sparks pass
+    require_version("x", "custom-build")          # a version that is not major.minor is not judged
+
+
 def _examples(doc: str) -> list[str]:
     """The code blocks (after a line ending in ``::``) of a docstring, dedented."""
     import textwrap
