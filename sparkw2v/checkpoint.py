@@ -62,9 +62,9 @@ class ResumeError(UserError, ValueError):
 @dataclass
 class Checkpoint:
     epochs_done: int
-    vocab: Vocabulary
-    w_in: np.ndarray
-    w_out: np.ndarray
+    vocab: Vocabulary | None  # None, and the matrices too: loaded for its settings only
+    w_in: np.ndarray | None
+    w_out: np.ndarray | None
     history: list[dict]
     parameters: dict
     shards: int | None = None  # shards the run trained on (None: a checkpoint that did not record it)
@@ -280,8 +280,9 @@ class Checkpoints:
         belongs to a run still training."""
         refused = None
         for _, _, path in self._found():
-            checkpoint = self.load(path)
-            try:
+            try:  # the settings first: a checkpoint of other settings is refused without reading its matrices
+                self.check_resumable(self.load(path, matrices=False), cfg, vocab, shards, concurrent)
+                checkpoint = self.load(path)
                 self.check_resumable(checkpoint, cfg, vocab, shards, concurrent)
             except ResumeError as exc:
                 refused = refused or exc
@@ -302,8 +303,9 @@ class Checkpoints:
                               f"model, or with --resume once that run has stopped (its heartbeat is "
                               f"{LIVE_SECONDS}s old or its process is gone)")
 
-    def load(self, path: str) -> Checkpoint:
-        """The complete checkpoint at ``path``, its files checked."""
+    def load(self, path: str, matrices: bool = True) -> Checkpoint:
+        """The complete checkpoint at ``path``, its files checked; without ``matrices``, only what
+        its metadata records (vocabulary and matrices None)."""
         name = path.rsplit("/", 1)[1]
         meta = vector_table.read_metadata(self.spark, path)
         written = int(meta.get("format", 1))
@@ -320,7 +322,9 @@ class Checkpoints:
             raise DamagedModelError(f"{path}/{vector_table.METADATA} is damaged: it records {epochs} epochs done "
                                     f"and {len(history) if isinstance(history, list) else 'no'} epochs of history "
                                     f"in checkpoint {name}; run without --resume to start over")
-        if meta.get("layout") == "blocks":
+        if not matrices:
+            vocab = w_in = w_out = None
+        elif meta.get("layout") == "blocks":
             vocab, w_in, w_out = _read_blocks_checkpoint(self.spark, path, meta)
         else:
             loaded = vector_table.read_model(self.spark, path)
@@ -366,6 +370,8 @@ class Checkpoints:
             raise ResumeError(f"cannot resume from {where}: it trained {recorded} shards at once, "
                               f"this run would train {concurrent}; pass --concurrent-shards "
                               f"{recorded}, or run without --resume to start over")
+        if checkpoint.vocab is None:  # loaded without its matrices: the settings are all there is to check
+            return
         if checkpoint.vocab.words != vocab.words or not np.array_equal(checkpoint.vocab.counts, vocab.counts):
             raise ResumeError(f"cannot resume from {where}: the input's vocabulary differs from the "
                               "checkpointed run's (the input changed); run without --resume to start over")

@@ -100,14 +100,21 @@ def test_a_terminated_run_says_so_in_one_line_and_points_to_resume(spark, corpus
     assert Checkpoints(spark, str(out)).newest_epoch() == 1              # what a rerun warns about
 
 
-def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys):
+def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys, monkeypatch):
+    from sparkw2v import checkpoint, vector_table
+
     out = tmp_path / "model"
     args = ["--input", str(corpus), "--output", str(out), "--checkpoint-interval", "0", "--keep-checkpoints"]
     assert main(["train", *args, *RUN]) == 0
     assert checkpoint_dir(out, 2).exists()                                # kept, the newest only
     assert not checkpoint_dir(out, 1).exists()
     changed = [a if a != "7" else "8" for a in RUN]                       # another seed
-    assert main(["train", *args, "--resume", "--overwrite", *changed]) == 2
+    with monkeypatch.context() as patched:                                # refused before its matrices are read
+        def unread(*args, **kwargs):
+            raise AssertionError("a checkpoint of other settings had its matrices read")
+        patched.setattr(vector_table, "read_model", unread)
+        patched.setattr(checkpoint, "_read_blocks_checkpoint", unread)
+        assert main(["train", *args, "--resume", "--overwrite", *changed]) == 2
     assert "seed=7 (now 8)" in capsys.readouterr().err
 
     # Without --num-partitions the shards follow the cluster's parallelism, which can change.
