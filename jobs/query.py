@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         register(spark, args.vectors, name=args.name)
     except (FileNotFoundError, ValueError) as exc:  # not a model; --name not an identifier
         return _fail(str(exc))
-    refused = args.output and _output_over_a_model(spark, args.output, args.vectors)
+    refused = args.output and _output_refused(spark, args.output, args.vectors, args.overwrite)
     if refused:
         return _fail(refused)
     try:
@@ -71,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {args.output} ({args.format})")
         else:
             result.show(n=20 if args.limit is None else args.limit, truncate=False)
-    except AnalysisException as exc:  # bad SQL, unknown table or column, output exists
+    except AnalysisException as exc:  # bad SQL, unknown table or column
         return _fail(str(exc).strip().splitlines()[0])
     except PythonException as exc:  # from a worker: a damaged file, a version deleted by retention
         message = worker_message(exc)
@@ -81,9 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _output_over_a_model(spark, output: str, vectors: str) -> str | None:
+def _output_refused(spark, output: str, vectors: str, overwrite: bool) -> str | None:
     """Why ``--output`` may not be written (with ``--overwrite``, Spark deletes it first), or None:
-    it is a sparkw2v model or lies inside one, or it holds the model being queried."""
+    it is a sparkw2v model or lies inside one, it holds the model being queried, or it exists
+    and ``overwrite`` is not given."""
     from sparkw2v.filesystem import HadoopFS
     from sparkw2v.vector_table import model_containing
 
@@ -95,6 +96,8 @@ def _output_over_a_model(spark, output: str, vectors: str) -> str | None:
     out, read = fs.qualified(output.rstrip("/") or output), fs.qualified(vectors.rstrip("/") or vectors)
     if read == out or read.startswith(out.rstrip("/") + "/"):
         return f"--output {output} holds the model being queried ({vectors}); choose another --output"
+    if not overwrite and fs.exists(output):
+        return f"--output {output} already exists; pass --overwrite to replace it, or choose another --output"
     return None
 
 

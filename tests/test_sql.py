@@ -267,6 +267,16 @@ def test_query_job_prints_and_writes(spark, model_path, query_job, tmp_path, cap
                            "--sql", "SELECT word, vector FROM j_vectors WHERE word = 'king'"]) == 0
     text = "".join(f.read_text() for f in sorted(Path(csv_out).glob("part-*.csv")))
     assert text.splitlines() == ["word,vector", 'king,"[3.0,0.0,4.0]"']
+    # an existing --output is replaced only with --overwrite, and named in one line otherwise
+    again = ["--vectors", model_path, "--name", "j", "--output", csv_out, "--format", "csv",
+             "--sql", "SELECT word FROM j_vectors WHERE word = 'queen'"]
+    capsys.readouterr()
+    assert query_job.main(again) == 2
+    assert capsys.readouterr().err.strip() == (f"query: error: --output {csv_out} already exists; pass --overwrite "
+                                               "to replace it, or choose another --output")
+    assert "".join(f.read_text() for f in sorted(Path(csv_out).glob("part-*.csv"))) == text
+    assert query_job.main([*again, "--overwrite"]) == 0
+    assert "".join(f.read_text() for f in sorted(Path(csv_out).glob("part-*.csv"))).splitlines() == ["word", "queen"]
 
 
 def test_query_job_errors_are_one_line_and_exit_2(spark, model_path, query_job, tmp_path, capsys):
