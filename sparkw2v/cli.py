@@ -432,11 +432,15 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     import json
 
+    from .filesystem import local_output_path
     from .report import chart_png, summary
+    from .session import default_filesystem_is_local
     from .vector_table import read_metadata, resolve
 
-    spark = _session(args)
-    location = resolve(spark, args.model)
+    # A local model is read without Spark (its start would be most of the command's time).
+    local = local_output_path(args.model, default_filesystem_is_local(args.master, dict(args.conf)))
+    spark = _session(args) if local is None else None
+    location = resolve(spark, args.model if local is None else local)
     meta = read_metadata(spark, location)
     print(json.dumps(meta, indent=2, sort_keys=True) if args.json else summary(meta, location))
     if args.chart:

@@ -19,8 +19,8 @@ LIST_ATTEMPTS = 5
 
 
 class LocalFS:
-    """The reading calls of :class:`HadoopFS` that :func:`check_output` makes, on the local
-    filesystem, so that a local output is checked before Spark starts."""
+    """The reading calls of :class:`HadoopFS` on the local filesystem, so that a local output is
+    checked, and a local model's metadata read (``sparkw2v info``), without starting Spark."""
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
@@ -46,6 +46,18 @@ class LocalFS:
 
     def is_local(self, path: str) -> bool:
         return True
+
+    def data_files(self, path: str) -> dict[str, int]:
+        """As :meth:`HadoopFS.data_files`: sizes of the files under ``path`` by relative path, names
+        starting with ``.`` or ``_`` left out."""
+        found: dict[str, int] = {}
+        for directory, subdirectories, files in os.walk(path):
+            subdirectories[:] = [d for d in subdirectories if not d.startswith((".", "_"))]
+            prefix = os.path.relpath(directory, path).replace(os.sep, "/")
+            for name in files:
+                if not name.startswith((".", "_")):
+                    found[name if prefix == "." else f"{prefix}/{name}"] = os.path.getsize(os.path.join(directory, name))
+        return found
 
 
 def local_output_path(path: str, default_is_local: bool) -> str | None:

@@ -122,13 +122,19 @@ def version_path(path: str, version: int) -> str:
     return f"{_strip_slash(path)}/{VERSIONS}/{version:06d}"
 
 
-def resolve(spark: SparkSession, path: str) -> str:
-    """The directory holding the model to read at ``path``: itself or its current version."""
+def _filesystem(spark: SparkSession | None, path: str) -> "HadoopFS | LocalFS":
+    """Hadoop's filesystem of ``path``; without ``spark``, ``path`` is local (read without Spark)."""
+    return HadoopFS(spark, path) if spark is not None else LocalFS()
+
+
+def resolve(spark: SparkSession | None, path: str) -> str:
+    """The directory holding the model to read at ``path``: itself or its current version.
+    Without ``spark``, ``path`` is a local path, read without Spark."""
     path = _strip_slash(path)
-    fs = HadoopFS(spark, path)
+    fs = _filesystem(spark, path)
     if fs.exists(f"{path}/{METADATA}"):
         return path
-    versions = published_versions(spark, path)
+    versions = _complete_versions(fs, path)
     if not versions:
         if not fs.exists(path):
             raise FileNotFoundError(f"{path} does not exist")
@@ -141,7 +147,7 @@ def resolve(spark: SparkSession, path: str) -> str:
     except Exception:  # unreadable pointer (e.g. a checksum error): the newest version decides
         pass
     newest = versions[-1]
-    if hinted in versions and hinted != newest and not _files_in_place(spark, version_path(path, newest)):
+    if hinted in versions and hinted != newest and not _files_in_place(fs, version_path(path, newest)):
         return version_path(path, hinted)
     if hinted is not None and hinted > newest and fs.exists(version_path(path, hinted)):
         log.warning("%s names version %d, which has no %s (still being copied into place, or damaged): "
@@ -149,18 +155,17 @@ def resolve(spark: SparkSession, path: str) -> str:
     return version_path(path, newest)
 
 
-def _files_in_place(spark: SparkSession, directory: str) -> bool:
+def _files_in_place(fs: "HadoopFS | LocalFS", directory: str) -> bool:
     """Whether ``directory`` holds exactly the files its metadata lists, with their sizes (no
     hashing: telling a finished version from one still being copied into place is all this is for).
     A counts table still under ``_staging`` counts as in place when it holds its listed files: the
     version was published and its writer stopped before moving the table in (reading moves it)."""
     try:
-        fs = HadoopFS(spark, directory)
         meta = _read_json(fs, f"{directory}/{METADATA}")
         tables = {name.split("/", 1)[0] for name in meta.get("files") or {}}
         if COUNTS in tables and not fs.exists(f"{directory}/{COUNTS}") and _counts_staged(fs, directory, meta):
             tables.discard(COUNTS)
-        verify_tables(spark, directory, meta, tuple(sorted(tables)), digests=False)
+        check_files(fs, directory, meta, tuple(sorted(tables)), digests=False)
     except Exception:  # unreadable, or a file missing or of another size
         return False
     return True
@@ -812,12 +817,13 @@ def _seal_digest(meta: dict) -> str:
     return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()
 
 
-def read_metadata(spark: SparkSession, path: str) -> dict:
+def read_metadata(spark: SparkSession | None, path: str) -> dict:
     """A model's (or a checkpoint's) metadata.json; FileNotFoundError if ``path`` is not a model
     directory, :class:`DamagedModelError` naming the file if it is not valid JSON or does not
-    match its own digest (:data:`SEAL`; files written before it was recorded are not checked)."""
+    match its own digest (:data:`SEAL`; files written before it was recorded are not checked).
+    Without ``spark``, ``path`` is a local path, read without Spark."""
     directory = resolve(spark, path)
-    fs = HadoopFS(spark, directory)
+    fs = _filesystem(spark, directory)
     meta = _read_json(fs, f"{directory}/{METADATA}")
     if SEAL not in meta and int(meta.get("format_version") or 0) >= SEALED_FROM:
         raise DamagedModelError(f"{directory}/{METADATA} is damaged: its format (version {meta['format_version']}) "
@@ -836,13 +842,18 @@ def verify_tables(spark: SparkSession, directory: str, meta: dict, tables: tuple
     """Check that ``tables`` of the version at ``directory`` hold exactly the files its
     metadata lists, with their sizes and (``digests``) SHA-256; :class:`DamagedModelError` names
     the first file that differs. Versions written before file lists were recorded are not checked."""
+    check_files(HadoopFS(spark, directory), directory, meta, tables, digests)
+
+
+def check_files(fs: "HadoopFS | LocalFS", directory: str, meta: dict, tables: tuple[str, ...],
+                digests: bool = True) -> None:
+    """:func:`verify_tables` on the filesystem ``fs`` (digests need a :class:`HadoopFS`)."""
     recorded = meta.get("files")
     if recorded is None:
         if int(meta.get("format_version") or 0) >= 2:  # the format that lists them: the list was removed
             raise DamagedModelError(f"{directory}/{METADATA} lists no files, but its format (version "
                                     f"{meta['format_version']}) records every file: it was edited or damaged")
         return
-    fs = HadoopFS(spark, directory)
     for table in tables:
         listed = {k[len(table) + 1:]: v for k, v in recorded.items() if k.startswith(f"{table}/")}
         found = fs.data_files(f"{directory}/{table}")

@@ -5,6 +5,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -286,6 +287,27 @@ def test_metadata_records_the_spark_run_and_info_prints_it(spark, trained, capsy
     assert main(["info", str(out), "--json", "-q"]) == 0
     assert json.loads(capsys.readouterr().out)["version"] == 1
     assert main(["info", str(out / "nothing-here"), "-q"]) == 2
+
+
+def test_info_reads_a_local_model_without_spark(trained, tmp_path, capsys, monkeypatch):
+    from sparkw2v import cli, session
+
+    out, _, _ = trained
+    assert main(["info", str(out), "--json", "-q"]) == 0                   # through Spark (a session is running)
+    through_spark = capsys.readouterr().out
+    monkeypatch.setattr(session, "default_filesystem_is_local", lambda master, conf: True)
+    monkeypatch.setattr(cli, "_session", lambda *a, **k: pytest.fail("info started Spark for a local model"))
+    assert main(["info", str(out), "--json", "-q"]) == 0
+    assert capsys.readouterr().out == through_spark
+    assert main(["info", str(out), "-q"]) == 0
+    assert re.search(r"^version +1, written ", capsys.readouterr().out, re.M)
+    assert main(["info", str(tmp_path / "nothing-here"), "-q"]) == 2
+    assert capsys.readouterr().err.strip() == f"sparkw2v: error: {tmp_path / 'nothing-here'} does not exist"
+    damaged = tmp_path / "damaged"                                          # a damaged metadata.json is named
+    shutil.copytree(out / "versions" / "000001", damaged)
+    (damaged / "metadata.json").write_text((damaged / "metadata.json").read_text().replace('"epochs": 2', '"epochs": 3'))
+    assert main(["info", str(damaged), "-q"]) == 2
+    assert "metadata.json is damaged: its content does not match the SHA-256" in capsys.readouterr().err
 
 
 def test_chart_is_drawn_when_matplotlib_is_installed(trained, tmp_path):
