@@ -322,13 +322,18 @@ class Checkpoints:
             raise DamagedModelError(f"{path}/{vector_table.METADATA} is damaged: it records {epochs} epochs done "
                                     f"and {len(history) if isinstance(history, list) else 'no'} epochs of history "
                                     f"in checkpoint {name}; run without --resume to start over")
-        if not matrices:
-            vocab = w_in = w_out = None
-        elif meta.get("layout") == "blocks":
-            vocab, w_in, w_out = _read_blocks_checkpoint(self.spark, path, meta)
-        else:
-            loaded = vector_table.read_model(self.spark, path)
-            vocab, w_in, w_out = loaded.vocab, loaded.w_in, loaded.w_out
+        try:
+            if not matrices:
+                vocab = w_in = w_out = None
+            elif meta.get("layout") == "blocks":
+                vocab, w_in, w_out = _read_blocks_checkpoint(self.spark, path, meta)
+            else:
+                loaded = vector_table.read_model(self.spark, path)
+                vocab, w_in, w_out = loaded.vocab, loaded.w_in, loaded.w_out
+        except DamagedModelError as exc:  # a checkpoint is not restored: the run starts over
+            message = str(exc).removesuffix(f"; {vector_table.RESTORE_ADVICE}")
+            raise DamagedModelError(f"{message}; the checkpoint cannot be resumed: run without --resume to start "
+                                    "over") from None
         return Checkpoint(int(meta["epochs_done"]), vocab, w_in, w_out,
                           list(meta["history"]), dict(meta["parameters"]), meta.get("shards"),
                           meta.get("concurrent_shards"), int(meta.get("format", 1)), path)

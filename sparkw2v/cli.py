@@ -181,14 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _add_common(export)
 
-    imp = sub.add_parser("import", help="turn a word2vec C text or binary file, or a Spark MLlib model, into a model",
-                         description="Read a word2vec.c / gensim vector file (optionally .gz), or a model directory "
-                                     "saved by Spark MLlib's Word2VecModel, and publish it as a model "
-                                     "(OUTPUT/versions/NNNNNN/). Without --vocab-counts the input's row order is kept "
-                                     "and counts are ranks (metadata.json says \"counts\": \"rank\").")
+    imp = sub.add_parser("import", help="turn a word2vec C text or binary file, a Spark MLlib model or another "
+                                        "sparkw2v model into a model",
+                         description="Read a word2vec.c / gensim vector file (optionally .gz), a model directory "
+                                     "saved by Spark MLlib's Word2VecModel, or a sparkw2v model (its current "
+                                     "version, with its output vectors and counts), and publish it as a model "
+                                     "(OUTPUT/versions/NNNNNN/). Without --vocab-counts a word2vec file's row order "
+                                     "is kept and counts are ranks (metadata.json says \"counts\": \"rank\").")
     imp.add_argument("--input", required=True, metavar="PATH",
-                     help="a local word2vec file (.gz is decompressed), or a model directory saved by Spark MLlib's "
-                          "Word2VecModel (any path Spark reads)")
+                     help="a local word2vec file (.gz is decompressed), a model directory saved by Spark MLlib's "
+                          "Word2VecModel, or a sparkw2v model (any path Spark reads)")
     kind = imp.add_mutually_exclusive_group()
     kind.add_argument("--binary", dest="binary", action="store_const", const=True, default=None,
                       help="the file is binary (default: detected from its first row)")
@@ -302,7 +304,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("evaluation: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
                                          for k, v in sorted(scores.items())))
     started = time.perf_counter()
-    location = model.save(cfg.output, overwrite=overwrite)
+    location = _publish_or_keep(spark, model, cfg.output, overwrite)
     phases["publishing"] = time.perf_counter() - started
     print(f"trained {len(model.wv)} words x {model.wv.vector_size} dims on {info['train_words']:,} words "
           f"({_count(cfg.epochs, 'epoch')}, {_count(info['num_partitions'], 'partition')}, "
@@ -310,6 +312,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(closing_times(phases))
     _print_neighbours(model.wv, args.show)
     return 0
+
+
+def _publish_or_keep(spark, model, output: str, overwrite: bool) -> str:
+    """Publish ``model`` to ``output``; if another writer published there while it trained (the
+    output was checked before training), publish it instead as a model of its own beside
+    ``output`` and raise an error naming both, so that the training is not lost."""
+    from .errors import ConcurrentPublishError
+    from .vector_table import OutputExistsError
+
+    try:
+        return model.save(output, overwrite=overwrite)
+    except (ConcurrentPublishError, OutputExistsError) as exc:
+        refused = exc if isinstance(exc, ConcurrentPublishError) else OutputExistsError(
+            f"not published: {output} got a version from another writer while this run trained (it had none "
+            "when the run started), and without --overwrite a run publishes only into an output that has none")
+        kept = f"{output.rstrip('/') or output}-unpublished-{time.strftime('%Y%m%dT%H%M%S')}"
+        try:
+            model.save(kept)
+        except Exception as exc:  # noqa: BLE001 - the refusal is the error to report
+            raise type(refused)(f"{refused}. Keeping this run's model at {kept} failed too: "
+                                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+        raise type(refused)(f"{refused}. This run's model is kept, published at {kept}: use it there, or make "
+                            f"it the next version of {output} with: sparkw2v import --input {kept} --output "
+                            f"{output} --overwrite") from None
 
 
 def _count(n: int, noun: str) -> str:
@@ -419,10 +445,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from .interchange import import_model
+    from .vector_table import is_model
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     spark = _session(args)
+    if is_model(spark, args.input):  # a sparkw2v model: its current version becomes --output's next
+        if args.binary is not None or args.vocab_counts or args.limit is not None:
+            raise ConfigError(f"{args.input} is a sparkw2v model: --binary, --text, --vocab-counts and --limit "
+                              "do not apply (its current version is published as it is)")
+        from .model import Word2VecModel
+
+        model = Word2VecModel.load(args.input, spark=spark)
+        location = model.save(args.output, overwrite=args.overwrite, spark=spark)
+        print(f"imported {len(model.wv)} words x {model.wv.vector_size} dims from {model._source}; wrote {location}")
+        return 0
     location, n, d, counts = import_model(spark, args.input, args.output, binary=args.binary,
                                           vocab_counts=args.vocab_counts, limit=args.limit, overwrite=args.overwrite)
     print(f"imported {n} words x {d} dims from {args.input} ({counts}); wrote {location}")

@@ -70,6 +70,11 @@ log = logging.getLogger("sparkw2v")
 #: The running word counts of a version: word string, count bigint (all text so far),
 #: batch_count bigint (the text of the run that published this version).
 COUNTS = vector_table.COUNTS
+#: metadata.json's record of which stream batches a version's model holds: ``{stream id: last
+#: batch id}``, carried into every version made from it (continued, streamed, or loaded and saved).
+STREAMS = "streams"
+#: Where a streamed version names its own stream and batch (``stream`` also holds its source).
+BATCH_KEY, STREAM_KEY = "stream_batch_id", "stream"
 COUNTS_SCHEMA = "word string, count bigint"
 #: Tokenizer settings compared with the continued model's (a mismatch is warned about).
 TOKENIZER_FIELDS = ("lowercase", "token_pattern")
@@ -223,13 +228,14 @@ class Continued:
     new_words: list[str] = field(default_factory=list)
     batch_words: int = 0  # tokens in the new text, in the vocabulary or not
     input_digest: str | None = None  # names the files trained on (see input_digest)
+    streams: dict[str, int] = field(default_factory=dict)  # the base's stream batches (STREAMS), and a batch's own
 
     def metadata(self) -> dict:
         """What a published version records about the continuation (besides training_metadata)."""
         return {"continued_from": {"path": self.base_location, "version": self.base_version,
                                    "input_digest": self.input_digest},
                 "batch_words": self.batch_words, "new_words": len(self.new_words),
-                "new_words_sample": self.new_words[:20]}
+                "new_words_sample": self.new_words[:20], **({STREAMS: self.streams} if self.streams else {})}
 
     def release(self) -> None:
         self.counts.unpersist()
@@ -243,6 +249,16 @@ class Continued:
         if len(parts) == 3 and parts[1] == vector_table.VERSIONS and vector_table.same_path(spark, parts[0], path):
             return self.base_version
         return None
+
+
+def stream_progress(metadata: dict) -> dict[str, int]:
+    """``{stream id: last batch id}`` of the stream batches a version's model holds: its
+    :data:`STREAMS` record, and the stream batch it was itself published for."""
+    progress = {str(k): int(v) for k, v in (metadata.get(STREAMS) or {}).items()}
+    own = (metadata.get(STREAM_KEY) or {}).get("id")
+    if own is not None and metadata.get(BATCH_KEY) is not None:
+        progress[own] = max(progress.get(own, -1), int(metadata[BATCH_KEY]))
+    return progress
 
 
 def input_digest(corpus: CorpusInput) -> str | None:
@@ -330,7 +346,7 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
     result.info.update(count_seconds=counted - started, total_seconds=time.perf_counter() - started)
     version = base.metadata.get("version")
     return Continued(result, counts, base.location, int(version) if version is not None else None, new_words,
-                     batch_words, input_digest(corpus))
+                     batch_words, input_digest(corpus), stream_progress(base.metadata))
 
 
 def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_counts: dict[str, int],
@@ -363,26 +379,29 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
 # -- publishing --------------------------------------------------------------------------------
 
 def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarray, w_out: np.ndarray,
-            metadata: dict, overwrite: bool, keep_versions: int, expect_version: int | None = None) -> str:
+            metadata: dict, overwrite: bool, keep_versions: int, expect_version: int | None = None,
+            expect_why: str = vector_table.CONTINUED) -> str:
     """Publish the continued model as the next version of ``path``, with its ``counts/`` table.
 
     Publishing needs ``expect_version`` (default: the base's version, when the base is a
     version of ``path``) to be the newest version of ``path``; else nothing is published
-    and :class:`~sparkw2v.errors.ConcurrentPublishError` names the newer version.
+    and :class:`~sparkw2v.errors.ConcurrentPublishError` names the newer version
+    (``expect_why``: see :func:`~sparkw2v.vector_table.write_model`).
     Returns the version's full path.
     """
     if expect_version is None:
-        expect_version = continued.expected_version(spark, path)
+        expect_version, expect_why = continued.expected_version(spark, path), vector_table.CONTINUED
     return publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
                                {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions,
-                               expect_version)
+                               expect_version, expect_why)
 
 
 def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                         metadata: dict, counts: DataFrame | pa.Table, overwrite: bool, keep_versions: int,
-                        expect_version: int | None = None) -> str:
+                        expect_version: int | None = None, expect_why: str = vector_table.CONTINUED) -> str:
     """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
-    as its ``counts/`` table. Returns the version's full path.
+    as its ``counts/`` table (``expect_version``, ``expect_why``: see
+    :func:`~sparkw2v.vector_table.write_model`). Returns the version's full path.
     """
     path = path.rstrip("/") or path
     vector_table.check_output(spark, path, overwrite)
@@ -402,7 +421,8 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
             raise
         location = vector_table.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
                                             overwrite=overwrite, keep_versions=keep_versions,
-                                            expect_version=expect_version, extra_files=files, chart=chart)
+                                            expect_version=expect_version, extra_files=files, chart=chart,
+                                            expect_why=expect_why)
     except BaseException:
         if fs.exists(staged_path):
             fs.delete(staged_path)

@@ -406,6 +406,9 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         self._payload = None
         self._checkpoints: Checkpoints | None = None
         self._source: str | None = None  # the version a loaded model was read from
+        # Per model path (qualified): the version a save there must find newest, and why: the newest
+        # when this model was loaded from that path, or the version this model last published there.
+        self._expected: dict[str, tuple[int, str]] = {}
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
         self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
         self._setDefault(**{alias: self._trained_value(alias) for alias in MODEL_ALIASES})
@@ -551,10 +554,15 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         """What metadata.json records: parameters, corpus sizes, history, timings, evaluation.
 
         A loaded model keeps what describes its training and drops what described the
-        version it was read from (number, stream batch, continuation of that run).
+        version it was read from (number, stream batch, continuation of that run), but keeps
+        which stream batches it holds (``streams``), so a stream replaying one never trains it twice.
         """
         if self.result is None:
-            return {k: v for k, v in self.metadata.items() if k not in PER_VERSION_KEYS}
+            from .continuation import STREAMS, stream_progress
+
+            kept = {k: v for k, v in self.metadata.items() if k not in PER_VERSION_KEYS}
+            progress = stream_progress(self.metadata)
+            return {**kept, **({STREAMS: progress} if progress else {})}
         r = self.result
         extra = {"evaluation": self.metadata["evaluation"]} if "evaluation" in self.metadata else {}
         return {**extra, "parameters": r.config.to_dict(), "corpus_words": r.vocab.corpus_words,
@@ -584,6 +592,9 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         # version's (``path/metadata``, for pyspark's readers, is replaced after publishing).
         location = self._publish(spark, path, overwrite, {"uid": saved["uid"], "paramMap": saved["paramMap"]})
         vector_table.write_ml_metadata(spark, path, ml_text)
+        version = vector_table.version_of(location)
+        if version is not None:
+            self._expected[vector_table.model_key(spark, path)] = (version, vector_table.SAVED)
         return location
 
     def write(self) -> MLWriter:
@@ -599,10 +610,14 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     def _publish(self, spark: SparkSession, path: str, overwrite: bool, ml_params: dict) -> str:
         w_out = self._w_out if self._w_out is not None else np.zeros_like(self._w_in)
         metadata = {**self.training_metadata(), "ml_params": ml_params}
+        # A compare-and-swap on the version this model came from or last published at ``path``: a
+        # version another writer published since is never hidden behind this one.
+        expected, why = self._expected.get(vector_table.model_key(spark, path), (None, vector_table.CONTINUED))
         if self._continued is not None:
             from .continuation import publish
             location = publish(spark, path, self._continued, self._w_in, w_out, metadata,
-                               overwrite=overwrite, keep_versions=self.config.keep_versions)
+                               overwrite=overwrite, keep_versions=self.config.keep_versions,
+                               expect_version=expected, expect_why=why)
             self._continued.release()  # cached for this write; a later save recomputes them
             return location
         counts = self.result.counts if self.result is not None else None
@@ -613,13 +628,15 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             frame = counts_frame(spark, counts) if counts is not None \
                 else filesystem.literal_reader(spark).parquet(f"{self._source}/{COUNTS}")
             location = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata,
-                                           frame, overwrite=overwrite, keep_versions=self.config.keep_versions)
+                                           frame, overwrite=overwrite, keep_versions=self.config.keep_versions,
+                                           expect_version=expected, expect_why=why)
             if self.result is not None:
                 self.result.release_counts()
         else:
             location = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out,
                                                 metadata, overwrite=overwrite,
-                                                keep_versions=self.config.keep_versions)
+                                                keep_versions=self.config.keep_versions,
+                                                expect_version=expected, expect_why=why)
         cp = self._checkpoints
         if cp is not None and self.config.output and not self.config.keep_checkpoints \
                 and vector_table.same_path(spark, path, self.config.output):
@@ -653,6 +670,13 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         model = cls(loaded=loaded)
         vector_table.finish_counts_move(filesystem.HadoopFS(spark, location), location, model.metadata)
         model._source = location
+        root = vector_table.root_of(location)
+        if root is not None:  # saving back to the path it was loaded from: only while nothing newer came
+            if vector_table.root_of(path) is None:   # the model path: the version it read
+                expected = vector_table.version_of(location)
+            else:  # one version by its own path (a rollback): the newest one at the time
+                expected = (vector_table.published_versions(spark, root) or [0])[-1]
+            model._expected[vector_table.model_key(spark, root)] = (expected, vector_table.LOADED)
         # The version's own Params; a version published before they were recorded: path/metadata.
         ml = model.metadata.get("ml_params") or vector_table.read_ml_metadata(spark, path)
         if ml is not None:

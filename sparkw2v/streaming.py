@@ -45,8 +45,8 @@ log = logging.getLogger("sparkw2v")
 
 #: Times a batch is trained again when another writer published while it trained.
 PUBLISH_ATTEMPTS = 3
-#: Keys a streamed version's metadata.json gets.
-BATCH_KEY, STREAM_KEY = "stream_batch_id", "stream"
+#: Keys a streamed version's metadata.json gets (and continuation.STREAMS, the batches it holds).
+BATCH_KEY, STREAM_KEY = continuation.BATCH_KEY, continuation.STREAM_KEY
 
 
 class StreamError(UserError, ValueError):
@@ -158,7 +158,8 @@ class BatchTrainer:
         if newest is not None:
             meta = vector_table.read_metadata(self.spark, newest)
             expect_version = int(meta.get("version", 0))
-            done = meta.get(STREAM_KEY, {}).get("id") == self.stream_id() and meta.get(BATCH_KEY, -1) >= batch_id
+            # Whichever writer published the newest version, its model holds the batches it records.
+            done = continuation.stream_progress(meta).get(self.stream_id(), -1) >= batch_id
             if done:
                 log.info("batch %d: already published as version %s (replayed after a restart); skipped",
                          batch_id, meta.get("version"))
@@ -194,6 +195,7 @@ class BatchTrainer:
                         STREAM_KEY: {"id": self.stream_id(), "batch_id": batch_id, "source": self.options.source,
                                      "format": self.options.format, "checkpoint": self.options.checkpoint}}
             trained = time.perf_counter()
+            continued.streams = {**continued.streams, self.stream_id(): batch_id}
             location = continuation.publish(self.spark, output, continued, result.w_in, result.w_out, metadata,
                                             overwrite=True, keep_versions=self.cfg.keep_versions,
                                             expect_version=expect_version)

@@ -122,6 +122,24 @@ def version_path(path: str, version: int) -> str:
     return f"{_strip_slash(path)}/{VERSIONS}/{version:06d}"
 
 
+def root_of(location: str) -> str | None:
+    """The model path whose version ``location`` (``PATH/versions/NNNNNN``) is; None for a
+    single-version directory."""
+    parts = _strip_slash(location).rsplit("/", 2)
+    return parts[0] if len(parts) == 3 and parts[1] == VERSIONS and parts[2].isdigit() else None
+
+
+def version_of(location: str) -> int | None:
+    """The number of the version at ``location`` (``PATH/versions/NNNNNN``); None if it is none."""
+    return int(_strip_slash(location).rsplit("/", 1)[1]) if root_of(location) is not None else None
+
+
+def model_key(spark: SparkSession, path: str) -> str:
+    """``path`` qualified, without a trailing slash: one key for every spelling of a model path."""
+    path = _strip_slash(path)
+    return HadoopFS(spark, path).qualified(path)
+
+
 def _filesystem(spark: SparkSession | None, path: str) -> "HadoopFS | LocalFS":
     """Hadoop's filesystem of ``path``; without ``spark``, ``path`` is local (read without Spark)."""
     return HadoopFS(spark, path) if spark is not None else LocalFS()
@@ -147,28 +165,33 @@ def resolve(spark: SparkSession | None, path: str) -> str:
     except Exception:  # unreadable pointer (e.g. a checksum error): the newest version decides
         pass
     newest = versions[-1]
-    if hinted in versions and hinted != newest and not _files_in_place(fs, version_path(path, newest)):
-        return version_path(path, hinted)
+    if hinted in versions and hinted != newest:
+        wrong = _not_in_place(fs, version_path(path, newest))
+        if wrong is not None:
+            log.warning("%s passed over: %s (still being copied into place, or damaged); reading version %d, "
+                        "which %s names", version_path(path, newest), wrong, hinted, LATEST)
+            return version_path(path, hinted)
     if hinted is not None and hinted > newest and fs.exists(version_path(path, hinted)):
         log.warning("%s names version %d, which has no %s (still being copied into place, or damaged): "
                     "reading version %d", f"{path}/{LATEST}", hinted, METADATA, newest)
     return version_path(path, newest)
 
 
-def _files_in_place(fs: "HadoopFS | LocalFS", directory: str) -> bool:
-    """Whether ``directory`` holds exactly the files its metadata lists, with their sizes (no
-    hashing: telling a finished version from one still being copied into place is all this is for).
-    A counts table still under ``_staging`` counts as in place when it holds its listed files: the
-    version was published and its writer stopped before moving the table in (reading moves it)."""
+def _not_in_place(fs: "HadoopFS | LocalFS", directory: str) -> str | None:
+    """None if ``directory`` holds exactly the files its metadata lists, with their sizes (no
+    hashing: telling a finished version from one still being copied into place is all this is for);
+    else what is wrong. A counts table still under ``_staging`` counts as in place when it holds its
+    listed files: the version was published and its writer stopped before moving the table in
+    (reading moves it)."""
     try:
         meta = _read_json(fs, f"{directory}/{METADATA}")
         tables = {name.split("/", 1)[0] for name in meta.get("files") or {}}
         if COUNTS in tables and not fs.exists(f"{directory}/{COUNTS}") and _counts_staged(fs, directory, meta):
             tables.discard(COUNTS)
         check_files(fs, directory, meta, tuple(sorted(tables)), digests=False)
-    except Exception:  # unreadable, or a file missing or of another size
-        return False
-    return True
+    except Exception as exc:  # unreadable, or a file missing or of another size
+        return _first_line(exc)
+    return None
 
 
 def staged_counts_path(directory: str, meta: dict) -> str | None:
@@ -407,10 +430,14 @@ def start_chart(metadata: dict, vocab: Vocabulary, w_in: np.ndarray) -> Callable
     return report.chart_later({**metadata, "vocab_size": len(vocab), "vector_size": int(w_in.shape[1])})
 
 
+#: Why a publish expects a version to be the newest (:func:`write_model`'s ``expect_why``), for its error.
+CONTINUED, LOADED, SAVED, CREATED = "continued", "loaded", "saved", "created"
+
+
 def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                 metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS,
                 expect_version: int | None = None, extra_files: dict | None = None,
-                chart: Callable[[], bytes | None] | None = None) -> str:
+                chart: Callable[[], bytes | None] | None = None, expect_why: str = CONTINUED) -> str:
     """Publish a complete model as the next version of ``path``; returns the version's full path.
 
     The version is written under ``path/_staging`` and renamed into
@@ -418,10 +445,15 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     versions beyond the newest ``keep_versions`` are deleted. ``expect_version``
     (0: none yet) makes publishing a compare-and-swap: if another version than that
     is the newest, nothing is published and :class:`ConcurrentPublishError` says
-    which. ``extra_files`` adds entries (e.g. a counts table moved in later) to the
+    which, and why that version was expected (``expect_why``: the model continued it,
+    was loaded from it, or was saved as it). Without ``overwrite`` publishing creates
+    the first version or nothing (``expect_version`` 0 unless given).
+    ``extra_files`` adds entries (e.g. a counts table moved in later) to the
     recorded file list. ``chart`` gives the version's PNG chart (:func:`start_chart`;
     default: drawn from ``metadata`` while the tables are written).
     """
+    if expect_version is None and not overwrite:
+        expect_version, expect_why = 0, CREATED
     started = time.perf_counter()
     if chart is None:
         chart = start_chart(metadata, vocab, w_in)
@@ -445,8 +477,11 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
         for _ in range(PUBLISH_ATTEMPTS):
             existing = published_versions(spark, path)
             newest = existing[-1] if existing else 0
-            if expect_version is not None and newest != expect_version:
-                raise _concurrent(spark, path, expect_version, newest)
+            # A path emptied since a model was loaded from it or saved there hides nothing (pyspark.ml's
+            # overwrite deletes a pipeline's directory before its stages are written again).
+            emptied = newest == 0 and expect_why in (LOADED, SAVED)
+            if expect_version is not None and newest != expect_version and not emptied:
+                raise _concurrent(spark, path, expect_version, newest, expect_why)
             version = newest + 1
             meta = {**metadata, "format_version": FORMAT_VERSION, "version": version, "publish_id": publish_id,
                     "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
@@ -511,12 +546,33 @@ def _claim(fs: HadoopFS, staging: str, target: str, publish_id: str) -> bool:
     return True
 
 
-def _concurrent(spark: SparkSession, path: str, expected: int, newest: int) -> ConcurrentPublishError:
+def _concurrent(spark: SparkSession, path: str, expected: int, newest: int, why: str) -> ConcurrentPublishError:
     when = ""
     try:
         when = f" (published {read_metadata(spark, version_path(path, newest)).get('written_at')})"
     except Exception:
         pass
+    wrong = None if why == CREATED else _not_in_place(_filesystem(spark, path), version_path(path, newest))
+    if wrong is not None:  # readers pass it over (resolve), so this run read an older one
+        return ConcurrentPublishError(
+            f"not published: {wrong}, so readers pass version {newest} of {path} over and this run read version "
+            f"{expected}, but a version above {newest} would hide it. If no writer is still copying it into "
+            f"place, remove {version_path(path, newest)} (or restore its files) and run again")
+    if why == CREATED:
+        return ConcurrentPublishError(
+            f"not published: {path} got version {newest} from another writer{when} while this model was trained "
+            "or written, and without overwrite a model is published only into an output that has no version yet; "
+            f"publish with overwrite (--overwrite) to add it as version {newest + 1}, or choose another output")
+    drop = f"publishing would put a model without what version {newest} holds above it"
+    if why == LOADED:
+        return ConcurrentPublishError(
+            f"not published: version {newest} of {path} appeared{when} after this model was loaded from it "
+            f"(version {expected} was the newest then); {drop}. Load {path} again and repeat the change, or "
+            "save to another path")
+    if why == SAVED:
+        return ConcurrentPublishError(
+            f"not published: version {newest} of {path} appeared{when} after this model was published there as "
+            f"version {expected}; {drop}. Load {path} again and repeat the change, or save to another path")
     base = f"version {expected}" if expected else "an empty output"
     return ConcurrentPublishError(
         f"not published: version {newest} of {path} appeared{when} while this run continued {base}; "
@@ -687,14 +743,19 @@ def write_ml_metadata(spark: SparkSession, path: str, text: str) -> None:
     """
     path = _strip_slash(path)
     fs = HadoopFS(spark, path)
-    staging = f"{path}/{STAGING}/{ML_METADATA}-{uuid.uuid4().hex[:8]}"
+    name = f"{ML_METADATA}-{uuid.uuid4().hex[:8]}"
+    staging, target = f"{path}/{STAGING}/{name}", f"{path}/{ML_METADATA}"
     try:
         fs.write_text(f"{staging}/part-00000", text.rstrip("\n") + "\n")
         fs.write_text(f"{staging}/_SUCCESS", "")
-        target = f"{path}/{ML_METADATA}"
-        if fs.exists(target):
-            fs.delete(target)
-        fs.rename(staging, target)
+        for _ in range(PUBLISH_ATTEMPTS):
+            if fs.exists(target):
+                fs.delete(target)
+            fs.rename(staging, target)
+            # Another writer's rename between our delete and ours: Hadoop moved ours inside theirs.
+            if not fs.exists(f"{target}/{name}"):
+                break
+            fs.rename(f"{target}/{name}", staging)
     finally:
         if fs.exists(staging):
             fs.delete(staging)
@@ -876,7 +937,11 @@ def check_files(fs: "HadoopFS | LocalFS", directory: str, meta: dict, tables: tu
                 raise DamagedModelError(f"{file} is damaged: {_first_line(exc)}") from None
             if digest != entry["sha256"]:
                 raise DamagedModelError(f"{file} is damaged: its SHA-256 differs from the one recorded when "
-                                        "it was published (bit rot or an edit); restore it or publish again")
+                                        f"it was published (bit rot or an edit); {RESTORE_ADVICE}")
+
+
+#: What a damaged published file's error advises (a checkpoint's says to start over instead).
+RESTORE_ADVICE = "restore it or publish again"
 
 
 def check_rows(directory: str, meta: dict, table: str, rows: int) -> None:
@@ -947,7 +1012,10 @@ def _read_version(spark: SparkSession, path: str, with_output: bool) -> LoadedMo
     # Output rows are optional (an imported model has none), but not once the metadata lists them.
     listed = any(name.startswith(f"{OUTPUT_VECTORS}/") for name in meta.get("files") or {})
     with_output = with_output and (listed or HadoopFS(spark, path).exists(f"{path}/{OUTPUT_VECTORS}"))
-    verify_tables(spark, path, meta, (VECTORS, OUTPUT_VECTORS) if with_output else (VECTORS,))
+    # vocab/ is not read here, but Spark SQL readers of the version read it: a damaged one is refused too.
+    vocab_listed = any(name.startswith(f"{VOCAB}/") for name in meta.get("files") or {})
+    verify_tables(spark, path, meta, (VECTORS, *((OUTPUT_VECTORS,) if with_output else ()),
+                                      *((VOCAB,) if vocab_listed else ())))
     table = read_table(spark, path, VECTORS)
     check_rows(path, meta, VECTORS, table.num_rows)
     table = table.take(pa.array(vocabulary_order(table.select(["count", "word"]))))

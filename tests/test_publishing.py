@@ -2,6 +2,7 @@
 or foreign file served, literal paths, readers told when retention removed their version."""
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -160,6 +161,84 @@ def test_continuing_a_version_that_is_no_longer_the_newest_is_refused(spark, tmp
     assert not (out / "_staging").exists()
 
 
+def _another_writer_publishes_while_tables_are_written(monkeypatch, spark, path) -> None:
+    """The next ``write_tables`` first lets another writer publish a version of ``path``."""
+    original = vector_table.write_tables
+
+    def racing(*args, **kwargs):
+        monkeypatch.setattr(vector_table, "write_tables", original)
+        publish(spark, path, 9.0)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(vector_table, "write_tables", racing)
+
+
+def test_without_overwrite_only_the_first_version_is_published(spark, tmp_path, monkeypatch):
+    """Two writers creating one new output without overwrite: the one that claims second publishes
+    nothing (it is told who came first), instead of adding a version above the other's."""
+    out = tmp_path / "model"
+    vocab = Vocabulary(WORDS, COUNTS)
+    _another_writer_publishes_while_tables_are_written(monkeypatch, spark, out)
+    with pytest.raises(ConcurrentPublishError, match=r"got version 1 from another writer .* only into an output "
+                                                     r"that has no version yet; publish with overwrite"):
+        vector_table.write_model(spark, str(out), vocab, matrix(1.0), matrix(0.0), {})
+    assert vector_table.published_versions(spark, str(out)) == [1]
+    assert vector_table.read_model(spark, str(out)).w_in[0, 0] == 9.0    # the other writer's
+    assert not (out / "_staging").exists()
+
+
+def test_a_loaded_model_saved_back_never_hides_a_newer_version(spark, tmp_path, monkeypatch):
+    """pyspark.ml's load, change, ``write().overwrite().save(path)``: if another writer published
+    meanwhile, the save is refused rather than put above it; saving again after its own save,
+    a rollback to an older version, and a path emptied since are fine."""
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    publish(spark, out, 2.0)
+    loaded = Word2VecModel.load(str(out), spark=spark)
+    publish(spark, out, 3.0)                                              # another writer, after the load
+    with pytest.raises(ConcurrentPublishError, match=r"version 3 of .* appeared .* after this model was loaded "
+                                                     r"from it \(version 2 was the newest then\)"):
+        loaded.write().overwrite().save(str(out))
+    assert vector_table.published_versions(spark, str(out)) == [1, 2, 3]
+
+    older = Word2VecModel.load(str(out / "versions" / "000001"), spark=spark)   # a rollback to version 1
+    older.setOutputCol("vec").write().overwrite().save(str(out))
+    again = older.save(str(out), overwrite=True)                          # after its own save: fine
+    assert again.endswith("versions/000005")
+    assert Word2VecModel.load(str(out), spark=spark).wv.vectors[0, 0] == 1.0
+    publish(spark, out, 6.0)
+    with pytest.raises(ConcurrentPublishError, match=r"version 6 of .* after this model was published there as "
+                                                     r"version 5"):
+        older.save(str(out), overwrite=True)
+    shutil.rmtree(out)                                                    # emptied (pyspark.ml's pipeline overwrite)
+    assert older.save(str(out), overwrite=True).endswith("versions/000001")
+
+
+def test_a_cli_run_that_loses_its_output_to_another_writer_keeps_its_model(spark, tmp_path, monkeypatch, capsys):
+    """The output was empty when the run started; another writer published there while it
+    trained: nothing of the other's is hidden, and the run's model is published beside it."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(planted_lines(seed=1, sentences=60)) + "\n")
+    out = tmp_path / "model"
+    _another_writer_publishes_while_tables_are_written(monkeypatch, spark, out)
+    assert main(["train", "--input", str(corpus), "--output", str(out), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("model-unpublished-")]
+    assert len(kept) == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"sparkw2v: error: not published: {out} got version 1 from another writer"), err
+    assert f"This run's model is kept, published at {kept[0]}" in err
+    assert vector_table.read_model(spark, str(out)).w_in[0, 0] == 9.0   # the other writer's, untouched
+    mine = Word2VecModel.load(str(kept[0]), spark=spark)
+    assert mine.metadata["parameters"]["seed"] == 3 and (kept[0] / "versions" / "000001" / "counts").is_dir()
+    # and the command the error gives makes it the output's next version, counts and all
+    assert main(["import", "--input", str(kept[0]), "--output", str(out), "--overwrite", "-q"]) == 0
+    assert vector_table.published_versions(spark, str(out)) == [1, 2]
+    second = Word2VecModel.load(str(out), spark=spark)
+    assert second.wv.words == mine.wv.words and np.array_equal(second.wv.vectors, mine.wv.vectors)
+    assert (out / "versions" / "000002" / "counts").is_dir()
+    assert main(["import", "--input", str(kept[0]), "--output", str(out), "--limit", "3", "-q"]) == 2
+    assert "is a sparkw2v model: --binary, --text, --vocab-counts and --limit do not apply" in capsys.readouterr().err
+
+
 # -- 2./3. checksums, file list and row counts ---------------------------------------------------
 
 def flip_byte(path: str) -> None:
@@ -190,6 +269,17 @@ def test_a_flipped_byte_fails_every_read_path_naming_the_file(spark, tmp_path, c
     err = capsys.readouterr().err.strip()
     assert err.startswith("sparkw2v: error: ") and f"{name} is damaged" in err and "\n" not in err
     assert not (tmp_path / "v.txt").exists()
+
+
+def test_a_damaged_vocabulary_table_is_refused_too(spark, tmp_path):
+    """vocab/ is for Spark SQL readers (loading reads vectors/): it is checked all the same."""
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    part = next((out / "versions" / "000001" / "vocab").glob("part-*.parquet"))
+    part.with_name(f".{part.name}.crc").unlink(missing_ok=True)
+    part.write_bytes(part.read_bytes()[:-40])
+    with pytest.raises(DamagedModelError, match=f"vocab/{part.name} is damaged: .* \\(truncated or replaced\\)"):
+        Word2VecModel.load(str(out), spark=spark)
 
 
 def test_missing_extra_or_short_files_are_never_served(spark, tmp_path, monkeypatch, capsys):
@@ -251,7 +341,7 @@ def test_a_file_list_removed_or_a_listed_table_deleted_is_never_served(spark, tm
         Word2VecModel.load(str(out), spark=spark)
 
 
-def test_a_version_still_being_copied_into_place_is_not_read(spark, tmp_path):
+def test_a_version_still_being_copied_into_place_is_not_read(spark, tmp_path, caplog):
     """Where a directory rename is a copy (S3), a newer version may lack files while LATEST still
     names the older one: readers keep the older; once every listed file is there, the newer."""
     out = tmp_path / "model"
@@ -262,7 +352,16 @@ def test_a_version_still_being_copied_into_place_is_not_read(spark, tmp_path):
     part = sorted((out / "versions" / "000002" / "vectors").glob("part-*.parquet"))[0]
     aside = tmp_path / part.name
     part.rename(aside)
-    assert vector_table.resolve(spark, str(out)).endswith("versions/000001")
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):            # passed over, and said so
+        assert vector_table.resolve(spark, str(out)).endswith("versions/000001")
+    assert any(r.getMessage().startswith(f"{out}/versions/000002 passed over: {out}/versions/000002/vectors/"
+                                         f"{part.name} is missing") for r in caplog.records), caplog.records
+    # a writer that read version 1 is told why version 2 stops it, and what to do
+    loaded = Word2VecModel.load(str(out), spark=spark)
+    with pytest.raises(ConcurrentPublishError, match=r"is missing: .*, so readers pass version 2 of .* over and "
+                                                     r"this run read version 1, .* If no writer is still copying it "
+                                                     r"into place, remove .*versions/000002"):
+        loaded.save(str(out), overwrite=True)
     aside.rename(part)
     assert vector_table.resolve(spark, str(out)).endswith("versions/000002")   # LATEST left behind
 

@@ -445,6 +445,16 @@ def test_a_damaged_checkpoint_record_is_refused_not_resumed_wrongly(spark, tmp_p
         checkpoints.latest()
     record.write_text(json.dumps(unsealed))
     assert checkpoints.latest().epochs_done == 1
+    # a damaged data file of a checkpoint: the advice is to start over, not to restore or publish
+    part = next((record.parent / "vectors").glob("part-*"))
+    part.with_name(f".{part.name}.crc").unlink(missing_ok=True)
+    data = bytearray(part.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    part.write_bytes(bytes(data))
+    with pytest.raises(DamagedModelError) as err:
+        checkpoints.latest()
+    assert str(err.value).endswith("(bit rot or an edit); the checkpoint cannot be resumed: run without --resume "
+                                   "to start over"), err.value
 
 
 def test_runs_into_one_output_at_once_keep_their_own_checkpoints(spark, tmp_path):

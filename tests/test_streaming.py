@@ -310,6 +310,41 @@ def test_a_batch_trains_again_on_a_version_another_writer_published_meanwhile(sp
     assert [b["version"] for b in trainer.batches] == [2]
 
 
+def test_a_replayed_batch_is_skipped_after_another_writer_built_on_its_version(spark, tmp_path):
+    """A stream crashed after publishing batch 1 and before committing it; another writer
+    continued that version (and a loaded copy was saved) before the stream restarted. The replayed
+    batch is found in the newest version's record of stream batches, so it is not trained twice."""
+    from sparkw2v.streaming import BatchTrainer
+
+    out, checkpoint = tmp_path / "model", tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "metadata").write_text('{"id": "stream-1"}')
+    cfg = TrainConfig(output=str(out), **SETTINGS)
+    options = StreamConfig(source=str(tmp_path), checkpoint=str(checkpoint))
+    frames = [spark.createDataFrame([(line,) for line in lines], "value string") for lines in FILES]
+    trainer = BatchTrainer(spark, cfg, options)
+    trainer(frames[0], 0)
+    trainer(frames[1], 1)
+    assert vector_table.read_metadata(spark, str(out))["streams"] == {"stream-1": 1}
+    other = _write(tmp_path / "other.txt", group_lines(9, 60))
+    assert main(["train", "--input", other, "--from-model", str(out), "--output", str(out), "--show", "",
+                 *_flags(SETTINGS)]) == 0                                 # version 3, by another writer
+    Word2VecModel.load(str(out), spark=spark).save(str(out), overwrite=True)   # version 4, a loaded copy
+    for version in (3, 4):
+        meta = vector_table.read_metadata(spark, vector_table.version_path(str(out), version))
+        assert meta["streams"] == {"stream-1": 1} and "stream_batch_id" not in meta
+    restarted = BatchTrainer(spark, cfg, options)
+    restarted(frames[1], 1)                                               # the replay
+    assert restarted.batches == [{"batch_id": 1, "skipped": True, "version": None}]
+    assert vector_table.published_versions(spark, str(out)) == [1, 2, 3, 4]
+    restarted(frames[2], 2)                                               # the next batch builds on version 4
+    meta = vector_table.read_metadata(spark, str(out))
+    assert meta["version"] == 5 and meta["continued_from"]["version"] == 4
+    assert meta["streams"] == {"stream-1": 2} and meta["stream_batch_id"] == 2
+    expected = sum(words_in(f) for f in FILES) + words_in(group_lines(9, 60))
+    assert meta["corpus_words"] == expected                               # every batch counted once
+
+
 def test_a_batch_cut_short_by_the_streams_stop_fails_in_a_short_message(monkeypatch):
     """Spark's stream thread matches a failed batch's text with a pattern that recurses per
     character: a batch failing while the query stops must not hand it a full traceback."""
