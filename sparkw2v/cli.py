@@ -319,14 +319,16 @@ def _publish_or_keep(spark, model, output: str, overwrite: bool) -> str:
     output was checked before training), publish it instead as a model of its own beside
     ``output`` and raise an error naming both, so that the training is not lost."""
     from .errors import ConcurrentPublishError
-    from .vector_table import OutputExistsError
+    from .vector_table import OutputExistsError, is_model
 
     try:
         return model.save(output, overwrite=overwrite)
     except (ConcurrentPublishError, OutputExistsError) as exc:
-        refused = exc if isinstance(exc, ConcurrentPublishError) else OutputExistsError(
-            f"not published: {output} got a version from another writer while this run trained (it had none "
-            "when the run started), and without --overwrite a run publishes only into an output that has none")
+        refused = exc
+        if isinstance(exc, OutputExistsError) and not overwrite and is_model(spark, output):
+            refused = OutputExistsError(
+                f"not published: {output} got a version from another writer while this run trained (it had none "
+                "when the run started), and without --overwrite a run publishes only into an output that has none")
         kept = f"{output.rstrip('/') or output}-unpublished-{time.strftime('%Y%m%dT%H%M%S')}"
         try:
             model.save(kept)

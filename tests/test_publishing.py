@@ -237,6 +237,21 @@ def test_a_cli_run_that_loses_its_output_to_another_writer_keeps_its_model(spark
     assert (out / "versions" / "000002" / "counts").is_dir()
     assert main(["import", "--input", str(kept[0]), "--output", str(out), "--limit", "3", "-q"]) == 2
     assert "is a sparkw2v model: --binary, --text, --vocab-counts and --limit do not apply" in capsys.readouterr().err
+    # the other writer published after training but before this run's publish began: the same
+    later = tmp_path / "later"
+    real_fit = Word2Vec.fit_input
+
+    def fit_then_a_rival_publishes(self, session):
+        trained = real_fit(self, session)
+        publish(spark, later, 8.0)
+        return trained
+    monkeypatch.setattr(Word2Vec, "fit_input", fit_then_a_rival_publishes)
+    assert main(["train", "--input", str(corpus), "--output", str(later), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"sparkw2v: error: not published: {later} got a version from another writer while this "
+                          "run trained (it had none when the run started)") and "\n" not in err, err
+    assert len([p for p in tmp_path.iterdir() if p.name.startswith("later-unpublished-")]) == 1
+    assert vector_table.published_versions(spark, str(later)) == [1]
 
 
 # -- 2./3. checksums, file list and row counts ---------------------------------------------------
