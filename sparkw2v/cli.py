@@ -199,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--limit", type=int, metavar="N", help="read only the first N vectors (default: all)")
     imp.add_argument("--output", required=True, metavar="MODEL", help="model path to write")
     imp.add_argument("--overwrite", action="store_true", help="publish a new version of an existing --output")
+    keep = TrainConfig().keep_versions  # training's default, so both commands keep alike
+    imp.add_argument("--keep-versions", type=int, default=keep, metavar="N",
+                     help=f"versions of --output kept after publishing, the newest N (default: {keep})")
     _add_common(imp)
 
     info = sub.add_parser("info", help="print a model version's training report",
@@ -315,29 +318,43 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _publish_or_keep(spark, model, output: str, overwrite: bool) -> str:
-    """Publish ``model`` to ``output``; if another writer published there while it trained (the
-    output was checked before training), publish it instead as a model of its own beside
-    ``output`` and raise an error naming both, so that the training is not lost."""
+    """Publish ``model`` to ``output``. If that is refused because another writer published there
+    while it trained (the output was checked before training), publish it instead as a model of
+    its own beside ``output`` and raise an error naming both, so that the training is not lost."""
     from .errors import ConcurrentPublishError
-    from .vector_table import OutputExistsError, is_model
+    from .vector_table import CREATED, OutputExistsError, is_model
 
     try:
         return model.save(output, overwrite=overwrite)
     except (ConcurrentPublishError, OutputExistsError) as exc:
-        refused = exc
-        if isinstance(exc, OutputExistsError) and not overwrite and is_model(spark, output):
-            refused = OutputExistsError(
-                f"not published: {output} got a version from another writer while this run trained (it had none "
-                "when the run started), and without --overwrite a run publishes only into an output that has none")
-        kept = f"{output.rstrip('/') or output}-unpublished-{time.strftime('%Y%m%dT%H%M%S')}"
+        created = getattr(exc, "why", None) == CREATED or (
+            isinstance(exc, OutputExistsError) and not overwrite and is_model(spark, output))
+        reason = (f"not published: {output} got a version from another writer while this run trained (it had none "
+                  "when the run started), and without --overwrite a run publishes only the first version of its "
+                  "output") if created else str(exc)
+        kept = _beside(output, f"unpublished-{time.strftime('%Y%m%dT%H%M%S')}-{os.urandom(2).hex()}")
         try:
             model.save(kept)
-        except Exception as exc:  # noqa: BLE001 - the refusal is the error to report
-            raise type(refused)(f"{refused}. Keeping this run's model at {kept} failed too: "
-                                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
-        raise type(refused)(f"{refused}. This run's model is kept, published at {kept}: use it there, or make "
-                            f"it the next version of {output} with: sparkw2v import --input {kept} --output "
-                            f"{output} --overwrite") from None
+        except Exception as failed:  # noqa: BLE001 - the refusal is the error to report
+            text = str(failed).strip()
+            raise type(exc)(f"{reason}. Keeping this run's model at {kept} failed too: "
+                            f"{text.splitlines()[0] if text else type(failed).__name__}") from None
+        model.clear_checkpoints()
+        # A model built on an older version must not be put above a newer one: only a fresh one is offered.
+        advice = (f"use it there, or make it the next version of {output} with: sparkw2v import --input {kept} "
+                  f"--output {output} --overwrite") if created else "use it there"
+        raise type(exc)(f"{reason}. This run's model is kept, published at {kept}: {advice}") from None
+
+
+def _beside(path: str, suffix: str) -> str:
+    """``PATH-suffix`` beside the model path ``path`` (normalised: ``m/.`` and ``m/`` are ``m``)."""
+    import posixpath
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(path)
+    if parts.scheme and len(parts.scheme) > 1:  # a URI (not a Windows drive letter)
+        return urlunsplit(parts._replace(path=posixpath.normpath(parts.path or "/") + f"-{suffix}"))
+    return os.path.normpath(path) + f"-{suffix}"
 
 
 def _count(n: int, noun: str) -> str:
@@ -447,23 +464,32 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from .interchange import import_model
-    from .vector_table import is_model
+    from .vector_table import is_model, same_path
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    if args.keep_versions < 1:
+        raise ConfigError(f"--keep-versions must be at least 1, got {args.keep_versions}")
     spark = _session(args)
     if is_model(spark, args.input):  # a sparkw2v model: its current version becomes --output's next
         if args.binary is not None or args.vocab_counts or args.limit is not None:
             raise ConfigError(f"{args.input} is a sparkw2v model: --binary, --text, --vocab-counts and --limit "
                               "do not apply (its current version is published as it is)")
+        if same_path(spark, args.input, args.output):
+            raise ConfigError(f"--input and --output are the same model ({args.output}): its newest version is "
+                              "already its newest (to publish an older one again, give that version's path, "
+                              f"{args.output}/versions/NNNNNN)")
         from .model import Word2VecModel
 
         model = Word2VecModel.load(args.input, spark=spark)
+        # The output's versions are kept by this command's --keep-versions, not the input's training setting.
+        model.config = model.config.replace(keep_versions=args.keep_versions)
         location = model.save(args.output, overwrite=args.overwrite, spark=spark)
         print(f"imported {len(model.wv)} words x {model.wv.vector_size} dims from {model._source}; wrote {location}")
         return 0
     location, n, d, counts = import_model(spark, args.input, args.output, binary=args.binary,
-                                          vocab_counts=args.vocab_counts, limit=args.limit, overwrite=args.overwrite)
+                                          vocab_counts=args.vocab_counts, limit=args.limit, overwrite=args.overwrite,
+                                          keep_versions=args.keep_versions)
     print(f"imported {n} words x {d} dims from {args.input} ({counts}); wrote {location}")
     return 0
 

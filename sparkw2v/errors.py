@@ -17,7 +17,12 @@ class DamagedModelError(UserError, ValueError):
 
 
 class ConcurrentPublishError(UserError, RuntimeError):
-    """Another writer published a version of the output after the version this run continued."""
+    """Another writer published a version of the output after the version this run continued.
+
+    ``why`` says what the refused publish expected (``vector_table.CREATED``: no version yet;
+    otherwise the model was built on, loaded from or saved as an older version)."""
+
+    why: str = ""
 
 
 class StorageFullError(UserError, OSError):

@@ -563,7 +563,7 @@ def read_mllib_model(spark: SparkSession, path: str) -> MLlibVectors:
 
 def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: bool | None = None,
                  vocab_counts: str | None = None, limit: int | None = None,
-                 overwrite: bool = False) -> tuple[str, int, int, str]:
+                 overwrite: bool = False, keep_versions: int | None = None) -> tuple[str, int, int, str]:
     """Read a word2vec file, or a model saved by Spark MLlib (or a PipelineModel holding one),
     into a new model directory; (its full path, words, dims, how its counts were made).
 
@@ -633,5 +633,6 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     vocab = Vocabulary(tuple(words), counts, corpus_words=int(counts.sum()), distinct_words=n)
     # word2vec.c starts the output layer at zero too, so training could continue from here
     meta["output_vectors"] = f"zeros: {what} hold no output weights"
-    location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite)
+    kept = {} if keep_versions is None else {"keep_versions": keep_versions}   # None: write_model's default
+    location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite, **kept)
     return location, n, d, meta["counts_note"] if vocab_counts is None else f"counts from {vocab_counts}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import logging
 import uuid
 import warnings
 from typing import Any, Sequence
@@ -39,6 +40,7 @@ from .session import require_classic
 from .tokenizer import TokenizerSpec
 from .vectors import WordVectors
 
+log = logging.getLogger("sparkw2v")
 
 #: Metadata keys that describe one published version, not the training: a loaded model
 #: that is saved again does not copy them.
@@ -621,6 +623,12 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             self._continued.release()  # cached for this write; a later save recomputes them
             return location
         counts = self.result.counts if self.result is not None else None
+        if counts is None and self._source is not None and not self._source_counts(spark) and any(
+                name.startswith("counts/") for name in self.metadata.get("files") or {}):
+            log.warning("%s is saved without its word counts: %s, the version it was loaded from, no longer holds "
+                        "them (removed since, or the path was overwritten first, as pyspark.ml's overwrite of a "
+                        "pipeline does); continuing this model starts words below min_count from zero",
+                        path, self._source)
         if counts is not None or self._source_counts(spark):  # so continuing can grow the vocabulary
             from .continuation import COUNTS, counts_frame, publish_with_counts
             if counts is None:
@@ -642,6 +650,12 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                 and vector_table.same_path(spark, path, self.config.output):
             cp.clear()
         return location
+
+    def clear_checkpoints(self) -> None:
+        """Remove the epoch checkpoints of the run that trained this model (:meth:`save` does when it
+        publishes to the run's output; a model published elsewhere needs them no more either)."""
+        if self._checkpoints is not None and not self.config.keep_checkpoints:
+            self._checkpoints.clear()
 
     def _source_counts(self, spark: SparkSession) -> bool:
         """Whether this model was loaded from a version that has a counts table."""

@@ -161,7 +161,7 @@ class BatchTrainer:
             # Whichever writer published the newest version, its model holds the batches it records.
             done = continuation.stream_progress(meta).get(self.stream_id(), -1) >= batch_id
             if done:
-                log.info("batch %d: already published as version %s (replayed after a restart); skipped",
+                log.info("batch %d: already held by version %s, the newest (replayed after a restart); skipped",
                          batch_id, meta.get("version"))
                 self.batches.append({"batch_id": batch_id, "skipped": True, "version": None})
                 return

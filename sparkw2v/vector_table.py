@@ -135,9 +135,13 @@ def version_of(location: str) -> int | None:
 
 
 def model_key(spark: SparkSession, path: str) -> str:
-    """``path`` qualified, without a trailing slash: one key for every spelling of a model path."""
+    """``path`` qualified, without a trailing slash, and on the local filesystem with its symbolic
+    links resolved: one key for every spelling of a model path."""
     path = _strip_slash(path)
-    return HadoopFS(spark, path).qualified(path)
+    fs = HadoopFS(spark, path)
+    if fs.is_local(path):
+        return "file:" + os.path.realpath(unquote(urlsplit(fs.uri(path)).path))
+    return fs.qualified(path)
 
 
 def _filesystem(spark: SparkSession | None, path: str) -> "HadoopFS | LocalFS":
@@ -168,13 +172,19 @@ def resolve(spark: SparkSession | None, path: str) -> str:
     if hinted in versions and hinted != newest:
         wrong = _not_in_place(fs, version_path(path, newest))
         if wrong is not None:
-            log.warning("%s passed over: %s (still being copied into place, or damaged); reading version %d, "
-                        "which %s names", version_path(path, newest), wrong, hinted, LATEST)
+            key = (path, newest, wrong)
+            if key not in _PASSED_OVER:  # once per process: a command resolves a path several times
+                _PASSED_OVER.add(key)
+                log.warning("%s passed over, still being copied into place or damaged (%s); reading version %d, "
+                            "which %s names", version_path(path, newest), wrong, hinted, LATEST)
             return version_path(path, hinted)
     if hinted is not None and hinted > newest and fs.exists(version_path(path, hinted)):
         log.warning("%s names version %d, which has no %s (still being copied into place, or damaged): "
                     "reading version %d", f"{path}/{LATEST}", hinted, METADATA, newest)
     return version_path(path, newest)
+
+
+_PASSED_OVER: set[tuple[str, int, str]] = set()
 
 
 def _not_in_place(fs: "HadoopFS | LocalFS", directory: str) -> str | None:
@@ -547,6 +557,19 @@ def _claim(fs: HadoopFS, staging: str, target: str, publish_id: str) -> bool:
 
 
 def _concurrent(spark: SparkSession, path: str, expected: int, newest: int, why: str) -> ConcurrentPublishError:
+    error = _concurrent_error(spark, path, expected, newest, why)
+    error.why = why
+    return error
+
+
+def _concurrent_error(spark: SparkSession, path: str, expected: int, newest: int,
+                      why: str) -> ConcurrentPublishError:
+    if newest < expected:  # versions removed meanwhile, the whole path perhaps
+        now = f"its newest is version {newest}" if newest else "it has no version"
+        return ConcurrentPublishError(
+            f"not published: version {expected} of {path}, which this model was built on, loaded from or saved as, "
+            f"was removed meanwhile ({now}); publishing would not follow from what readers had. Check what "
+            f"removed it; to publish anyway, save to another path")
     when = ""
     try:
         when = f" (published {read_metadata(spark, version_path(path, newest)).get('written_at')})"

@@ -213,23 +213,27 @@ def test_a_loaded_model_saved_back_never_hides_a_newer_version(spark, tmp_path, 
     assert older.save(str(out), overwrite=True).endswith("versions/000001")
 
 
-def test_a_cli_run_that_loses_its_output_to_another_writer_keeps_its_model(spark, tmp_path, monkeypatch, capsys):
+def test_a_cli_run_that_loses_its_output_to_another_writer_keeps_its_model(spark, tmp_path, monkeypatch, capsys,
+                                                                           caplog):
     """The output was empty when the run started; another writer published there while it
     trained: nothing of the other's is hidden, and the run's model is published beside it."""
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(planted_lines(seed=1, sentences=60)) + "\n")
     out = tmp_path / "model"
     _another_writer_publishes_while_tables_are_written(monkeypatch, spark, out)
-    assert main(["train", "--input", str(corpus), "--output", str(out), *TINY]) == 2
+    assert main(["train", "--input", str(corpus), "--output", f"{out}/.", *TINY, "--keep-versions", "1"]) == 2
     err = capsys.readouterr().err.strip()
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("model-unpublished-")]
     assert len(kept) == 1 and len(err.splitlines()) == 1, err
-    assert err.startswith(f"sparkw2v: error: not published: {out} got version 1 from another writer"), err
-    assert f"This run's model is kept, published at {kept[0]}" in err
+    assert err.startswith(f"sparkw2v: error: not published: {out}/. got a version from another writer while this "
+                          "run trained (it had none when the run started)"), err
+    assert f"This run's model is kept, published at {kept[0]}: use it there, or make it the next version" in err
+    assert not (out / "_staging").exists()                                # its checkpoints went with it
     assert vector_table.read_model(spark, str(out)).w_in[0, 0] == 9.0   # the other writer's, untouched
     mine = Word2VecModel.load(str(kept[0]), spark=spark)
     assert mine.metadata["parameters"]["seed"] == 3 and (kept[0] / "versions" / "000001" / "counts").is_dir()
     # and the command the error gives makes it the output's next version, counts and all
+    # (kept by import's own --keep-versions, 3, not the kept model's training setting, 1)
     assert main(["import", "--input", str(kept[0]), "--output", str(out), "--overwrite", "-q"]) == 0
     assert vector_table.published_versions(spark, str(out)) == [1, 2]
     second = Word2VecModel.load(str(out), spark=spark)
@@ -252,6 +256,55 @@ def test_a_cli_run_that_loses_its_output_to_another_writer_keeps_its_model(spark
                           "run trained (it had none when the run started)") and "\n" not in err, err
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("later-unpublished-")]) == 1
     assert vector_table.published_versions(spark, str(later)) == [1]
+    assert main(["import", "--input", str(out), "--output", f"{out}/", "--overwrite", "-q"]) == 2
+    assert "--input and --output are the same model" in capsys.readouterr().err
+    # saved over its own path after that path was deleted (pyspark.ml's pipeline overwrite): said, not silent
+    reloaded = Word2VecModel.load(str(kept[0]), spark=spark)
+    shutil.rmtree(kept[0])
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        reloaded.save(str(kept[0]), overwrite=True)
+    assert any("is saved without its word counts" in r.getMessage() for r in caplog.records), caplog.records
+
+
+def test_a_continuation_that_loses_is_kept_but_not_offered_to_be_put_above_the_newer_version(
+        spark, tmp_path, monkeypatch, capsys):
+    first, second = tmp_path / "day1.txt", tmp_path / "day2.txt"
+    first.write_text("\n".join(planted_lines(seed=1, sentences=60)) + "\n")
+    second.write_text("\n".join(planted_lines(seed=2, sentences=60)) + "\n")
+    out = tmp_path / "model"
+    assert main(["train", "--input", str(first), "--output", str(out), *TINY]) == 0
+    _another_writer_publishes_while_tables_are_written(monkeypatch, spark, out)
+    assert main(["train", "--input", str(second), "--from-model", str(out), "--output", str(out), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "while this run continued version 1; publishing would drop what version 2 added. Run again to " \
+           "continue version 2. This run's model is kept, published at " in err and err.endswith(": use it there"), err
+    assert "import" not in err and vector_table.published_versions(spark, str(out)) == [1, 2]
+
+
+def test_a_version_removed_after_a_load_is_named_as_removed(spark, tmp_path):
+    out = tmp_path / "model"
+    for value in (1.0, 2.0, 3.0):
+        publish(spark, out, value)
+    loaded = Word2VecModel.load(str(out), spark=spark)
+    shutil.rmtree(out / "versions" / "000003")
+    with pytest.raises(ConcurrentPublishError, match=r"version 3 of .*, which this model was built on, loaded from "
+                                                     r"or saved as, was removed meanwhile \(its newest is version 2\)"):
+        loaded.save(str(out), overwrite=True)
+    link = tmp_path / "link"                                              # another spelling of the same model
+    link.symlink_to(out)
+    publish(spark, out, 4.0)
+    again = Word2VecModel.load(str(out / "versions" / "000002"), spark=spark)
+    publish(spark, out, 5.0)
+    with pytest.raises(ConcurrentPublishError, match=r"version 4 of .*link appeared .* \(version 3 was the newest then\)"):
+        again.save(str(link), overwrite=True)
+
+
+def test_a_kept_model_is_named_beside_the_output_however_it_is_spelled():
+    from sparkw2v.cli import _beside
+
+    assert _beside("m/.", "x") == "m-x" and _beside("a/m/", "x") == "a/m-x"
+    assert _beside("s3a://bucket/models/m/", "x") == "s3a://bucket/models/m-x"
+    assert _beside("file:///tmp/m/.", "x") == "file:///tmp/m-x"
 
 
 # -- 2./3. checksums, file list and row counts ---------------------------------------------------
@@ -369,8 +422,9 @@ def test_a_version_still_being_copied_into_place_is_not_read(spark, tmp_path, ca
     part.rename(aside)
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):            # passed over, and said so
         assert vector_table.resolve(spark, str(out)).endswith("versions/000001")
-    assert any(r.getMessage().startswith(f"{out}/versions/000002 passed over: {out}/versions/000002/vectors/"
-                                         f"{part.name} is missing") for r in caplog.records), caplog.records
+    assert any(r.getMessage().startswith(f"{out}/versions/000002 passed over, still being copied into place or "
+                                         f"damaged ({out}/versions/000002/vectors/{part.name} is missing")
+               for r in caplog.records), caplog.records
     # a writer that read version 1 is told why version 2 stops it, and what to do
     loaded = Word2VecModel.load(str(out), spark=spark)
     with pytest.raises(ConcurrentPublishError, match=r"is missing: .*, so readers pass version 2 of .* over and "
