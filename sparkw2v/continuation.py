@@ -59,6 +59,7 @@ from pyspark.sql import functions as F
 from . import filesystem, vector_table
 from .config import TrainConfig
 from .corpus import CorpusInput, InputError, check_decoded, reading_input, word_counts
+from .errors import UserError
 from .interchange import NO_COUNTS
 from .memory import check_memory
 from .session import describe_job
@@ -251,6 +252,10 @@ class Continued:
         return None
 
 
+class BaseDeletedError(UserError, FileNotFoundError):
+    """A continued model's base version, whose counts it needs to be saved, was deleted."""
+
+
 def stream_progress(metadata: dict) -> dict[str, int]:
     """``{stream id: last batch id}`` of the stream batches a version's model holds: its
     :data:`STREAMS` record, and the stream batch it was itself published for."""
@@ -391,9 +396,20 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
     """
     if expect_version is None:
         expect_version, expect_why = continued.expected_version(spark, path), vector_table.CONTINUED
-    return publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
-                               {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions,
-                               expect_version, expect_why)
+    try:
+        return publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
+                                   {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions,
+                                   expect_version, expect_why)
+    except Exception as exc:
+        base = continued.base_location
+        # The running counts are recomputed from the base version's counts table when saved again.
+        if base is None or filesystem.HadoopFS(spark, base).exists(base) or not (
+                "FILE_NOT_EXIST" in str(exc) or "FileNotFoundException" in str(exc)):
+            raise
+        raise BaseDeletedError(f"cannot save: this continued model's word counts are read from the version it "
+                               f"continued, {base}, which was deleted since (keep_versions keeps only the newest "
+                               "versions); save a continued model before its base is pruned, or continue again "
+                               "from the newest version") from None
 
 
 def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,

@@ -370,3 +370,20 @@ def test_a_batch_cut_short_by_the_streams_stop_fails_in_a_short_message(monkeypa
     text = "".join(traceback.format_exception(stopped.value))
     assert len(text) < 1000 and "Frame.scala" not in text
     assert isinstance(trainer.error, ValueError) and trainer.error.__cause__ is cause  # kept for the caller
+
+
+def test_a_continued_model_whose_base_was_pruned_says_so_when_saved_again(spark, tmp_path):
+    from sparkw2v.continuation import BaseDeletedError
+
+    out = tmp_path / "model"
+    first, second = _write(tmp_path / "a.txt", FILES[0]), _write(tmp_path / "b.txt", FILES[1])
+    assert main(["train", "--input", first, "--output", str(out), "--show", "", *_flags(SETTINGS)]) == 0
+    continued = Word2Vec(input=second, from_model=str(out), output=str(out),
+                         **{**SETTINGS, "keep_versions": 1}).fit_input(spark)
+    continued.save(str(out), overwrite=True)                              # version 2; version 1 is pruned
+    assert vector_table.published_versions(spark, str(out)) == [2]
+    with pytest.raises(BaseDeletedError) as err:                          # its counts came from version 1
+        continued.save(str(tmp_path / "elsewhere"))
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("cannot save: this continued model's word counts are read "
+                                                      f"from the version it continued, {out}/versions/000001")
