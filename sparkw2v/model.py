@@ -410,7 +410,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         self._source: str | None = None  # the version a loaded model was read from
         # Per model path (qualified): the version a save there must find newest, and why: the newest
         # when this model was loaded from that path, or the version this model last published there.
-        self._expected: dict[str, tuple[int, str]] = {}
+        # With it, that version's publish_id: the same number written by another model since is not it.
+        self._expected: dict[str, tuple[int, str, str | None]] = {}
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
         self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
         self._setDefault(**{alias: self._trained_value(alias) for alias in MODEL_ALIASES})
@@ -596,7 +597,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         vector_table.write_ml_metadata(spark, path, ml_text)
         version = vector_table.version_of(location)
         if version is not None:
-            self._expected[vector_table.model_key(spark, path)] = (version, vector_table.SAVED)
+            self._expected[vector_table.model_key(spark, path)] = (
+                version, vector_table.SAVED, vector_table.read_metadata(spark, location).get("publish_id"))
         return location
 
     def write(self) -> MLWriter:
@@ -614,7 +616,10 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         metadata = {**self.training_metadata(), "ml_params": ml_params}
         # A compare-and-swap on the version this model came from or last published at ``path``: a
         # version another writer published since is never hidden behind this one.
-        expected, why = self._expected.get(vector_table.model_key(spark, path), (None, vector_table.CONTINUED))
+        expected, why, publish_id = self._expected.get(vector_table.model_key(spark, path),
+                                                       (None, vector_table.CONTINUED, None))
+        if expected and publish_id:
+            vector_table.check_same_version(spark, path, expected, publish_id, why)
         if self._continued is not None:
             from .continuation import publish
             location = publish(spark, path, self._continued, self._w_in, w_out, metadata,
@@ -687,10 +692,10 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         root = vector_table.root_of(location)
         if root is not None:  # saving back to the path it was loaded from: only while nothing newer came
             if vector_table.root_of(path) is None:   # the model path: the version it read
-                expected = vector_table.version_of(location)
+                expected, publish_id = vector_table.version_of(location), model.metadata.get("publish_id")
             else:  # one version by its own path (a rollback): the newest one at the time
-                expected = (vector_table.published_versions(spark, root) or [0])[-1]
-            model._expected[vector_table.model_key(spark, root)] = (expected, vector_table.LOADED)
+                expected, publish_id = (vector_table.published_versions(spark, root) or [0])[-1], None
+            model._expected[vector_table.model_key(spark, root)] = (expected, vector_table.LOADED, publish_id)
         # The version's own Params; a version published before they were recorded: path/metadata.
         ml = model.metadata.get("ml_params") or vector_table.read_ml_metadata(spark, path)
         if ml is not None:

@@ -556,6 +556,25 @@ def _claim(fs: HadoopFS, staging: str, target: str, publish_id: str) -> bool:
     return True
 
 
+def check_same_version(spark: SparkSession, path: str, version: int, publish_id: str, why: str) -> None:
+    """:class:`ConcurrentPublishError` if version ``version`` of ``path`` exists but is not the one a
+    model was loaded from or published as (``publish_id``): the path was removed and another model
+    published there since, under the same number."""
+    directory = version_path(path, version)
+    fs = HadoopFS(spark, directory)
+    if not fs.exists(f"{directory}/{METADATA}"):  # removed, or the path emptied: the compare-and-swap decides
+        return
+    found = _read_json(fs, f"{directory}/{METADATA}").get("publish_id")
+    if found is not None and found != publish_id:
+        what = "loaded from" if why == LOADED else "published as"
+        error = ConcurrentPublishError(
+            f"not published: version {version} of {path} is not the one this model was {what}: the path was "
+            "removed and another model published there since; publishing would put this model above it. Save "
+            "to another path, or load the path again")
+        error.why = why
+        raise error
+
+
 def _concurrent(spark: SparkSession, path: str, expected: int, newest: int, why: str) -> ConcurrentPublishError:
     error = _concurrent_error(spark, path, expected, newest, why)
     error.why = why

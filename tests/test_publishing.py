@@ -297,6 +297,15 @@ def test_a_version_removed_after_a_load_is_named_as_removed(spark, tmp_path):
     publish(spark, out, 5.0)
     with pytest.raises(ConcurrentPublishError, match=r"version 4 of .*link appeared .* \(version 3 was the newest then\)"):
         again.save(str(link), overwrite=True)
+    # the path removed and another model published there under the same number (A, B, A)
+    newest = Word2VecModel.load(str(out), spark=spark)
+    shutil.rmtree(out)
+    for value in (6.0, 7.0, 8.0, 9.0):
+        publish(spark, out, value)
+    assert vector_table.published_versions(spark, str(out))[-1] == 4 == vector_table.version_of(newest._source)
+    with pytest.raises(ConcurrentPublishError, match=r"version 4 of .* is not the one this model was loaded from: "
+                                                     r"the path was removed and another model published there"):
+        newest.save(str(out), overwrite=True)
 
 
 def test_a_kept_model_is_named_beside_the_output_however_it_is_spelled():
