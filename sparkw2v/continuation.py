@@ -246,10 +246,8 @@ class Continued:
         version of ``path`` (None: the base came from elsewhere, nothing to compare)."""
         if self.base_location is None or self.base_version is None:
             return None
-        parts = self.base_location.rstrip("/").rsplit("/", 2)
-        if len(parts) == 3 and parts[1] == vector_table.VERSIONS and vector_table.same_path(spark, parts[0], path):
-            return self.base_version
-        return None
+        root = vector_table.root_of(self.base_location)
+        return self.base_version if root is not None and vector_table.same_path(spark, root, path) else None
 
 
 class BaseDeletedError(UserError, FileNotFoundError):

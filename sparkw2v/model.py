@@ -628,13 +628,14 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             self._continued.release()  # cached for this write; a later save recomputes them
             return location
         counts = self.result.counts if self.result is not None else None
-        if counts is None and self._source is not None and not self._source_counts(spark) and any(
+        source_counts = counts is None and self._source_counts(spark)
+        if counts is None and self._source is not None and not source_counts and any(
                 name.startswith("counts/") for name in self.metadata.get("files") or {}):
             log.warning("%s is saved without its word counts: %s, the version it was loaded from, no longer holds "
                         "them (removed since, or the path was overwritten first, as pyspark.ml's overwrite of a "
                         "pipeline does); continuing this model starts words below min_count from zero",
                         path, self._source)
-        if counts is not None or self._source_counts(spark):  # so continuing can grow the vocabulary
+        if counts is not None or source_counts:  # so continuing can grow the vocabulary
             from .continuation import COUNTS, counts_frame, publish_with_counts
             if counts is None:
                 vector_table.verify_tables(spark, self._source, self.metadata, (COUNTS,))
