@@ -266,6 +266,27 @@ def test_a_cli_run_that_loses_its_output_to_another_writer_keeps_its_model(spark
     assert any("is saved without its word counts" in r.getMessage() for r in caplog.records), caplog.records
 
 
+def test_a_lost_output_whose_model_cannot_be_kept_either_says_both_in_one_line(spark, tmp_path, monkeypatch,
+                                                                              capsys):
+    """Keeping the model beside the output fails too (a full disk, no permission): one line with both."""
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(planted_lines(seed=1, sentences=60)) + "\n")
+    out = tmp_path / "model"
+    _another_writer_publishes_while_tables_are_written(monkeypatch, spark, out)
+    real_save = Word2VecModel.save
+
+    def full_beside(self, path, *args, **kwargs):
+        if "-unpublished-" in str(path):
+            raise OSError(28, "No space left on device")
+        return real_save(self, path, *args, **kwargs)
+    monkeypatch.setattr(Word2VecModel, "save", full_beside)
+    assert main(["train", "--input", str(corpus), "--output", str(out), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith(f"sparkw2v: error: not published: {out} got a version"), err
+    assert "Keeping this run's model at " in err and err.endswith("failed too: [Errno 28] No space left on device")
+    assert vector_table.read_model(spark, str(out)).w_in[0, 0] == 9.0   # the other writer's, untouched
+
+
 def test_a_continuation_that_loses_is_kept_but_not_offered_to_be_put_above_the_newer_version(
         spark, tmp_path, monkeypatch, capsys):
     first, second = tmp_path / "day1.txt", tmp_path / "day2.txt"
