@@ -73,6 +73,10 @@ class Checkpoint:
     path: str = ""  # where it was read from
 
 
+#: Settings newer than checkpoint format 3: a checkpoint without one was written with its default.
+ADDED_SETTINGS = ("input_options",)
+
+
 def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dict:
     params = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
     if concurrent is not None:  # the strategy in effect ('auto' picks one from the shards trained at once)
@@ -82,7 +86,7 @@ def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dic
     # The values in effect, not None for "the default": a later default cannot change a resumed run.
     params["batch_words"] = cfg.effective_batch_words
     params["negative_group"] = cfg.effective_negative_group
-    return params
+    return json.loads(json.dumps(params))   # as a checkpoint's JSON holds them: reader options as lists
 
 
 #: Seconds between the heartbeats of a run that checkpoints (``run-ID/heartbeat``, rewritten
@@ -349,6 +353,9 @@ class Checkpoints:
         recorded = checkpoint.shards if legacy and checkpoint.concurrent is None else checkpoint.concurrent
         wanted = _training_parameters(cfg, concurrent if concurrent is not None else recorded)
         parameters = {"strategy": "average", **checkpoint.parameters} if legacy else dict(checkpoint.parameters)
+        # A setting added after the checkpoint was written is its default there (it has no other).
+        defaults = _training_parameters(TrainConfig())
+        parameters.update({k: defaults[k] for k in ADDED_SETTINGS if k not in parameters})
         if concurrent is None and recorded is None:  # no shard count to tell the strategy in effect
             wanted.pop("strategy", None)
             parameters.pop("strategy", None)

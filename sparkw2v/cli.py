@@ -21,7 +21,8 @@ import traceback
 from typing import Callable, NoReturn, Sequence
 
 from . import __version__
-from .config import NOT_STREAM_FIELDS, ConfigError, StreamConfig, TrainConfig, settings_named_as_flags
+from .config import (NOT_STREAM_FIELDS, OPTION_FIELDS, ConfigError, StreamConfig, TrainConfig, flag_of,
+                     settings_named_as_flags)
 
 #: When this process started its work (the closing line's wall time counts from here).
 STARTED = time.perf_counter()
@@ -49,14 +50,14 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfi
             continue
         group_name = f.metadata["group"]
         group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(group_name))
-        flag = "--" + f.name.replace("_", "-")
+        flag = flag_of(f.name)
         base = f.type.replace(" | None", "")
         help_text = f.metadata["help"]
         if f.name in REQUIRED:
             help_text += f" ({REQUIRED[f.name]})"
         elif base == "bool":
             help_text += " (the default)" if f.default else ""
-        elif f.default is not None and "(default" not in help_text:
+        elif f.default not in (None, ()) and "(default" not in help_text:
             help_text += f" (default: {f.default})"
         if base == "bool":
             # a flag and its opposite (--sg / --cbow) exclude each other: argparse names both
@@ -67,6 +68,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfi
                 pair.add_argument("--" + f.metadata["negated"], dest=f.name, action="store_false",
                                    default=argparse.SUPPRESS,
                                    help=opposite + ("" if f.default else " (the default)"))
+        elif f.name in OPTION_FIELDS:
+            group.add_argument(flag, dest=f.name, action="append", type=conf_pair, default=argparse.SUPPRESS,
+                               metavar=f.metadata["metavar"], help=help_text)
         else:
             group.add_argument(flag, dest=f.name, type=_TYPES[base], default=argparse.SUPPRESS,
                                metavar=_metavar(f.name, base), help=help_text)
@@ -98,6 +102,8 @@ def config_from_args(args: argparse.Namespace, exclude: Sequence[str] = ()) -> T
         log.warning("%s: %s ignored here", args.config, ", ".join(ignored))
         cfg = cfg.replace(**{name: getattr(TrainConfig(), name) for name in ignored})
     given = {name: getattr(args, name) for name in TrainConfig.field_names() if hasattr(args, name)}
+    if "input_options" in given:  # flags add to the file's options; of one key given twice, the flag's
+        given["input_options"] = (*cfg.input_options, *given["input_options"])
     return cfg.replace(**given)
 
 
@@ -582,7 +588,7 @@ def _run(args: argparse.Namespace, hint: str) -> int:
         field = getattr(exc, "field", None)
         if isinstance(exc, ConfigError) and field in vars(args) and field != "config":
             # given as a flag, named as typed (a config file's value keeps the file's name for it)
-            message = str(exc.named("--" + field.replace("_", "-")))
+            message = str(exc.named(flag_of(field)))
         print(f"sparkw2v: error: {message}", file=sys.stderr)
         return 2
 

@@ -78,6 +78,11 @@ class TrainConfig:
                            negated_help="keep the text's case")
     token_pattern: str | None = _opt(
         None, "regular expression to split text on (default: any whitespace)", "input")
+    input_options: tuple[tuple[str, str], ...] = _opt(
+        (), "Spark reader option for --input as KEY=VALUE, one per flag (repeat it), e.g. sep=; or "
+        "encoding=ISO-8859-1 for CSV, multiLine=true for JSON files each holding one array or pretty-printed "
+        "objects; they override sparkw2v's own (CSV: header=true, multiLine=true). In TOML a table: "
+        "input_options = {sep = \";\"}", "input", flag="input-option", metavar="KEY=VALUE")
     max_sentence_length: int = _opt(10_000, "cut longer sentences into pieces of this many words", "input")
     # Vocabulary
     min_count: int = _opt(5, "ignore words seen fewer times than this (0 and 1 keep every word)", "vocabulary")
@@ -158,6 +163,9 @@ class TrainConfig:
     continue_alpha: float | None = _opt(
         None, "learning rate at the start of each continued run or stream batch, decaying linearly to "
         "min_alpha over its epochs (default: alpha / 4)", "continuation")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input_options", reader_options("input_options", self.input_options))
 
     @property
     def effective_batch_words(self) -> int:
@@ -282,6 +290,9 @@ class TrainConfig:
                  "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
             need(self.text_column == "text", "text_column", self.text_column,
                  "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
+        need(not (self.input_options and self.input_table), "input_options", _options_text(self.input_options),
+             f"applies to files read with {setting('input')}; a catalog table ({setting('input_table')}) is read "
+             "with its own options")
         if require_io:
             if self.input is None and self.input_table is None:
                 raise ConfigError("no input given: give --input PATH (text files, or a table with "
@@ -324,8 +335,10 @@ class TrainConfig:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         flat: dict[str, Any] = {}
         where: dict[str, str] = {}  # each setting's table, to name both places of one given twice
-        for table, values in [("", {k: v for k, v in data.items() if not isinstance(v, dict)}),
-                              *[(k, v) for k, v in data.items() if isinstance(v, dict)]]:
+        def is_table(key: str, value: Any) -> bool:
+            return isinstance(value, dict) and key not in OPTION_FIELDS
+        for table, values in [("", {k: v for k, v in data.items() if not is_table(k, v)}),
+                              *[(k, v) for k, v in data.items() if is_table(k, v)]]:
             for key, value in values.items():
                 if key in flat:
                     places = " and ".join(f"[{t}]" if t else "the top level" for t in (where[key], table))
@@ -356,9 +369,65 @@ def setting(field: str) -> str:
     """How a message names TrainConfig field ``field`` to its reader: the flag under the CLI,
     else the field's name with its MLlib alias, if it has one."""
     if _FLAG_NAMES:
-        return "--" + field.replace("_", "-")
+        return flag_of(field)
     alias = next((a for a, f in MLLIB_ALIASES.items() if f == field), None)
     return f"{field} ({alias})" if alias else field
+
+
+def option_setting(field: str, key: str, value: str) -> str:
+    """How a message writes one reader option of ``field`` (``input_options``): as the flag under
+    the CLI (``--input-option sep=;``), else as the Python setting (``input_options={'sep': ';'}``)."""
+    if _FLAG_NAMES:
+        return f"{flag_of(field)} {key}={value}"
+    return f"{field}={{{key!r}: {value!r}}}"
+
+
+def flag_of(field: str) -> str:
+    """The CLI flag of a TrainConfig or StreamConfig field: ``--min-count``; ``--input-option``
+    for ``input_options`` (one option per flag)."""
+    for cls in (TrainConfig, StreamConfig):
+        spec = cls.__dataclass_fields__.get(field)
+        if spec is not None and "flag" in spec.metadata:
+            return "--" + spec.metadata["flag"]
+    return "--" + field.replace("_", "-")
+
+
+#: Fields holding reader options: a TOML table of them is the setting's value, not a section.
+OPTION_FIELDS = ("input_options", "source_options")
+
+
+def reader_options(name: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """``value`` (a mapping, or pairs, or ``KEY=VALUE`` strings) as Spark reader options: (key, value)
+    string pairs in the order given. Values are written as Spark's ``option()`` writes them (``True``
+    as ``true``); Spark's option keys ignore case, so of two keys differing in case the later is kept."""
+    if value is None:
+        return ()
+    items = list(value.items()) if isinstance(value, Mapping) else None
+    if items is None:
+        try:
+            items = [item.split("=", 1) if isinstance(item, str) else tuple(item)
+                     for item in ([value] if isinstance(value, str) else value)]
+        except TypeError:
+            items = None
+    allowed = "must be reader options: KEY=VALUE strings, or a mapping of names to strings, numbers or booleans"
+    if items is None or any(len(item) != 2 for item in items):
+        raise ConfigError.invalid(name, value, allowed)
+    options: dict[str, tuple[str, str]] = {}
+    for key, text in items:
+        if isinstance(text, bool):
+            text = "true" if text else "false"
+        elif isinstance(text, (int, float)):
+            text = str(text)
+        if not (isinstance(key, str) and key.strip() and isinstance(text, str)):
+            raise ConfigError.invalid(name, value, allowed)
+        key = key.strip()
+        options.pop(key.lower(), None)
+        options[key.lower()] = (key, text)
+    return tuple(options.values())
+
+
+def _options_text(options: tuple[tuple[str, str], ...]) -> str:
+    return " ".join(f"{k}={v}" for k, v in options)
 
 
 def naming_flags() -> bool:
@@ -379,7 +448,7 @@ def settings_named_as_flags() -> Iterator[None]:
 
 #: TrainConfig fields that name a static input or a batch run's output handling: ``stream``
 #: replaces them with its own settings (it always adds versions and has its own checkpoint).
-NOT_STREAM_FIELDS = ("input", "input_table", "input_format", "overwrite", "resume", "checkpoint_interval",
+NOT_STREAM_FIELDS = ("input", "input_table", "input_format", "input_options", "overwrite", "resume", "checkpoint_interval",
                      "keep_checkpoints", "save_counts")  # a stream always keeps its running counts
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*")
 _SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -409,6 +478,12 @@ class StreamConfig:
                                "stream")
     max_files_per_trigger: int | None = _opt(
         None, "at most this many new files per batch (default: all that have landed)", "stream")
+    source_options: tuple[tuple[str, str], ...] = _opt(
+        (), "Spark reader option for the source files as KEY=VALUE, one per flag (repeat it), as "
+        "--input-option for train", "stream", flag="source-option", metavar="KEY=VALUE")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source_options", reader_options("source_options", self.source_options))
 
     def validate(self) -> "StreamConfig":
         """Check every value; raise :class:`ConfigError` naming the first bad one."""
@@ -464,6 +539,8 @@ def _coerce(key: str, value: Any, type_name: str, source: str) -> Any:
     elif base == "str":
         if isinstance(value, str):
             return value
+    elif key in OPTION_FIELDS:
+        return value   # checked and normalised by reader_options
     raise ConfigError(f"invalid {key}={value!r} in {source}: expected {base}")
 
 

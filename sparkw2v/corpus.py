@@ -31,7 +31,7 @@ from pyspark.sql import types as T
 
 from . import executor
 from .errors import UserError, first_line
-from .config import ConfigError, TrainConfig, naming_flags, setting
+from .config import ConfigError, TrainConfig, naming_flags, option_setting, setting
 from .session import release_broadcast
 from .tokenizer import TokenizerSpec
 from .vocabulary import Vocabulary
@@ -90,28 +90,43 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
         raise ConfigError("give exactly one of --input PATH or --input-table NAME")
     check_input_path(spark, cfg.input, cfg.input_format)
     try:
+        reader = spark.read.format(cfg.input_format)
         if cfg.input_format == "text":
             # A directory's subdirectories too (a data lake's year/month/ folders), as check_input_path
             # looked at them; names starting with "." or "_" are skipped at every level.
-            frame = spark.read.option("recursiveFileLookup", "true").text(cfg.input)
-            return CorpusInput(frame.select(frame.columns[0]), pretokenized=False)
-        reader = spark.read.format(cfg.input_format)
+            reader = reader.option("recursiveFileLookup", "true")
         if cfg.input_format == "csv":
             # Quoted fields may hold line breaks (exported text often does); read line by line, their
             # continuation lines would become rows of their own, and their words lost.
             reader = reader.option("header", "true").option("multiLine", "true")
-        frame = reader.load(cfg.input)
+        frame = reader.options(**dict(cfg.input_options)).load(cfg.input)
+        if cfg.input_format == "text":
+            return CorpusInput(frame.select(frame.columns[0]), pretokenized=False)
     except Exception as exc:  # path not found, unreadable, wrong format
-        raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}: {first_line(exc)}") from None
+        raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}{_with_options(cfg)}: "
+                         f"{first_line(exc)}") from None
     if cfg.input_format == "json" and "_corrupt_record" in frame.columns:
-        log.warning("input %r holds lines that are not JSON objects; they are skipped. JSON input is JSON "
-                    "Lines, one object per line: a file holding one JSON array or pretty-printed objects "
-                    "reads as such lines (convert it with: jq -c '.[]' FILE)", cfg.input)
+        if any(key.lower() == "multiline" for key, _ in cfg.input_options):
+            log.warning("input %r holds records that are not JSON objects; they are skipped", cfg.input)
+        else:
+            log.warning("input %r holds lines that are not JSON objects; they are skipped. JSON input is read as "
+                        "JSON Lines, one object per line: a file holding one JSON array or pretty-printed objects "
+                        "reads as such lines: read it with %s", cfg.input,
+                        option_setting("input_options", "multiLine", "true"))
     if cfg.input_format == "csv" and (cfg.tokens_column or cfg.text_column) not in frame.columns:
+        header = frame.columns[0] if len(frame.columns) == 1 else ""
+        sep = next((ch for ch in (";", "\t", "|") if ch in header), None)
+        if sep is not None:   # one column named like a whole header line: another separator
+            raise InputError(f"input has one column, {header!r}: are its fields separated by {sep!r}? Read it with "
+                             f"{option_setting('input_options', 'sep', sep)}")
         raise InputError(f"input has no column {cfg.tokens_column or cfg.text_column!r}; its columns are: "
                          f"{', '.join(frame.columns)}: a CSV file needs a header row naming its columns "
                          f"(choose the text column with {setting('text_column')})")
     return select_column(frame, cfg)
+
+
+def _with_options(cfg: TrainConfig) -> str:
+    return (" with " + ", ".join(f"{k}={v}" for k, v in cfg.input_options)) if cfg.input_options else ""
 
 
 def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
@@ -370,13 +385,22 @@ def check_decoded(vocab: Vocabulary, cfg: TrainConfig) -> None:
         hint = ("a compressed file whose name lacks its extension (.gz, .bz2, .zst), or a binary file (for Parquet "
                 "or ORC give --input-format)" if cfg.input_format == "text" else "binary data")
         raise InputError(f"{source} does not look like text: {share:.0%} of its words hold bytes that are not "
-                         f"UTF-8 text (e.g. {example!r}); is it {hint}? Text in another encoding: convert it to "
-                         "UTF-8 (iconv -f latin1 -t utf-8). Nothing was trained")
+                         f"UTF-8 text (e.g. {example!r}); is it {hint}? Text in another encoding: "
+                         f"{_encoding_advice(cfg)}. Nothing was trained")
     undecoded = _matching(vocab.words, _UNDECODED)   # control characters alone say nothing of the encoding
     if undecoded.any():
         log.warning("%d vocabulary words hold bytes that are not UTF-8 (read as U+FFFD, e.g. %r): the input is "
-                    "probably in another encoding; convert it to UTF-8 (iconv -f latin1 -t utf-8) to train those "
-                    "words as written", int(undecoded.sum()), vocab.words[int(undecoded.argmax())])
+                    "probably in another encoding; to train those words as written, %s", int(undecoded.sum()),
+                    vocab.words[int(undecoded.argmax())], _encoding_advice(cfg))
+
+
+def _encoding_advice(cfg: TrainConfig) -> str:
+    """How to read text in another encoding: CSV and JSON readers decode it themselves."""
+    convert = "convert it to UTF-8 (iconv -f latin1 -t utf-8)"
+    if cfg.input is not None and cfg.input_format in ("csv", "json"):
+        return (f"name it with {option_setting('input_options', 'encoding', 'ISO-8859-1')} (or its encoding), "
+                f"or {convert}")
+    return convert
 
 
 @dataclass

@@ -114,7 +114,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
 
     def __init__(self, config: TrainConfig | None = None, **params: Any):
         super().__init__()
-        self._setDefault(**TrainConfig().to_dict())
+        self._setDefault(**_param_values(TrainConfig().to_dict()))
         self._setDefault(outputCol="vector")
         self.setParams(config, **params)
 
@@ -150,7 +150,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             cfg = (config or self.config).replace(**changes).validate(require_io=False)
         except ConfigError as exc:
             raise _named_as_given(exc, params) from None
-        self._set(**(cfg.to_dict() if config is not None else {f: getattr(cfg, f) for f in changes}))
+        self._set(**_param_values(cfg.to_dict() if config is not None else {f: getattr(cfg, f) for f in changes}))
         if output is not None:
             self._set(outputCol=output)
         return self
@@ -730,6 +730,12 @@ class _ModelReader(MLReader[Word2VecModel]):
 
     def load(self, path: str) -> Word2VecModel:
         return self.cls.load(path, spark=self.sparkSession)
+
+
+def _param_values(values: dict[str, Any]) -> dict[str, Any]:
+    """TrainConfig values as Params hold them: reader options as lists of [key, value], as
+    pyspark's JSON persistence gives them back (and ``explainParams`` can print them)."""
+    return {k: [list(pair) for pair in v] if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 def _session() -> SparkSession:

@@ -64,11 +64,12 @@ def open_source(spark: SparkSession, cfg: TrainConfig, options: StreamConfig) ->
     reader = spark.readStream.format(options.format)
     if options.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", options.max_files_per_trigger)
+    if options.format == "csv":
+        reader = reader.option("header", "true").option("enforceSchema", "false")
+    reader = reader.options(**dict(options.source_options))
     if options.format == "text":
         frame = reader.load(source)
         return CorpusInput(frame.select(frame.columns[0]), pretokenized=False)
-    if options.format == "csv":
-        reader = reader.option("header", "true").option("enforceSchema", "false")
     frame = reader.schema(_source_schema(spark, cfg, options)).load(source)
     return select_column(frame, cfg)
 
@@ -81,9 +82,10 @@ def _source_schema(spark: SparkSession, cfg: TrainConfig, options: StreamConfig)
     if options.format == "json":  # inferring would read every file; the one column is enough
         return column
     try:
+        reader = spark.read.format(options.format)
         if options.format == "csv":  # column names from the header; every column a string
-            return spark.read.option("header", "true").csv(options.source).schema
-        return spark.read.format(options.format).load(options.source).schema
+            reader = reader.option("header", "true")
+        return reader.options(**dict(options.source_options)).load(options.source).schema
     except Exception as exc:  # AnalysisException: no files to infer from (or unreadable)
         if options.format == "csv":
             raise StreamError(f"cannot read the column names of the csv source {options.source}: "

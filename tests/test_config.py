@@ -1,5 +1,7 @@
 """Config: validation messages, TOML files, CLI flags."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -149,3 +151,42 @@ def test_command_line_errors_name_the_flags_and_the_commands_usage(capsys, tmp_p
         main(["train", "--input", "x", "--bogus"])
     err = capsys.readouterr().err
     assert err.startswith("usage: sparkw2v train") and "unrecognized arguments: --bogus" in err
+
+
+def test_reader_options_from_python_toml_and_metadata(tmp_path):
+    cfg = TrainConfig(input_options={"sep": ";", "multiLine": True, "samplingRatio": 0.5})
+    assert cfg.input_options == (("sep", ";"), ("multiLine", "true"), ("samplingRatio", "0.5"))
+    assert TrainConfig(input_options=["sep=a=b", "SEP=|"]).input_options == (("SEP", "|"),)   # keys ignore case
+    assert TrainConfig.from_mapping(json.loads(json.dumps(cfg.to_dict()))) == cfg             # metadata round trip
+    inline, table = tmp_path / "inline.toml", tmp_path / "table.toml"
+    inline.write_text('input_format = "csv"\ninput_options = { sep = ";", header = false }\n')
+    table.write_text('[input]\ninput_format = "csv"\n[input_options]\nsep = ";"\nheader = false\n')
+    for path in (inline, table):
+        loaded = TrainConfig.from_toml(path)
+        assert loaded.input_options == (("sep", ";"), ("header", "false")) and loaded.input_format == "csv"
+    for bad in ("sep", {"sep": None}, 5, [("a",)]):
+        with pytest.raises(ConfigError, match="invalid input_options=.*must be reader options: KEY=VALUE"):
+            TrainConfig(input_options=bad)
+    from sparkw2v import Word2Vec                                                          # as a Param
+    est = Word2Vec(input_options={"sep": ";"})
+    assert est.config.input_options == (("sep", ";"),) and "input_options: Spark reader option" in est.explainParams()
+    with pytest.raises(ConfigError, match=r"invalid input_options='sep=;': applies to files read with input; a "
+                                          r"catalog table \(input_table\) is read with its own options"):
+        TrainConfig(input_table="t", output="o", input_options={"sep": ";"}).validate()
+
+
+def test_reader_option_flags_add_to_the_config_file(tmp_path, capsys):
+    from sparkw2v.cli import main
+    toml = tmp_path / "c.toml"
+    toml.write_text('input_options = { sep = ";", header = false }\n')
+    args = build_parser().parse_args(["train", "--config", str(toml), "--input-option", "sep=|",
+                                      "--input-option", "encoding=UTF-16"])
+    assert config_from_args(args).input_options == (("header", "false"), ("sep", "|"), ("encoding", "UTF-16"))
+    stream = build_parser().parse_args(["stream", "--source", "s", "--source-option", "sep=;"])
+    assert stream.source_options == [("sep", ";")] and not hasattr(stream, "input_options")
+    assert main(["train", "--input-table", "t", "--output", "o", "--input-option", "sep=;"]) == 2
+    assert capsys.readouterr().err == ("sparkw2v: error: invalid --input-option='sep=;': applies to files read "
+                                       "with --input; a catalog table (--input-table) is read with its own options\n")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--input-option", "sep"])
+    assert "argument --input-option: expected KEY=VALUE, got 'sep'" in capsys.readouterr().err

@@ -127,6 +127,12 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys, monkey
     checkpoints.check_resumable(saved, cfg, saved.vocab, 2)
     with pytest.raises(ResumeError, match="trained on 2 shards, this run would use 3; pass --num-partitions 2"):
         checkpoints.check_resumable(saved, cfg, saved.vocab, 3)
+    # reader options must match too; a checkpoint from before they existed read with none
+    with pytest.raises(ResumeError, match=r"input_options=\[\] \(now \[\['sep', ';'\]\]\)"):
+        checkpoints.check_resumable(saved, cfg.replace(input_options={"sep": ";"}), saved.vocab, 2)
+    import dataclasses
+    before = dataclasses.replace(saved, parameters={k: v for k, v in saved.parameters.items() if k != "input_options"})
+    checkpoints.check_resumable(before, cfg, saved.vocab, 2)
     # a run without --num-partitions on a 3-core cluster, told to pass --num-partitions 2: accepted
     saved.parameters["num_partitions"] = None
     checkpoints.check_resumable(saved, cfg.replace(num_partitions=2), saved.vocab, 2)
@@ -143,7 +149,6 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys, monkey
     # stratified records its output blocks (shared from 16 shards at once): a run whose schedule
     # dealt another number is not continued on this one; a format-1 checkpoint, which may not
     # record them, is not checked on them
-    import dataclasses
     from sparkw2v.checkpoint import _training_parameters
     wide = cfg.replace(strategy="stratified", num_partitions=16, concurrent_shards=16)
     params = _training_parameters(wide, 16)

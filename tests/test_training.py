@@ -282,7 +282,37 @@ def test_csv_fields_may_hold_line_breaks_and_a_json_array_is_named(spark, tmp_pa
     array.write_text('[\n {"text": "a b"},\n {"text": "c d"}\n]\n')
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):
         read_input(spark, TrainConfig(input=str(array), input_format="json"))
-    assert any("not JSON objects" in m and "jq -c" in m for m in caplog.messages), caplog.messages
+    assert any("not JSON objects" in m and "read it with input_options={'multiLine': 'true'}" in m
+               for m in caplog.messages), caplog.messages
+
+
+def test_reader_options_reach_spark_and_override_sparkw2v_own(spark, tmp_path, caplog):
+    from sparkw2v.corpus import read_input
+    array = tmp_path / "array.json"
+    array.write_text('[\n {"text": "a b"},\n {"text": "c d"}\n]\n')
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        corpus = read_input(spark, TrainConfig(input=str(array), input_format="json",
+                                               input_options={"multiLine": True}))
+    assert sorted(r[0] for r in corpus.frame.collect()) == ["a b", "c d"] and not caplog.messages
+    (tmp_path / "semi.csv").write_bytes("id;text\n1;caf\xe9 au lait\n".encode("latin-1"))
+    corpus = read_input(spark, TrainConfig(input=str(tmp_path / "semi.csv"), input_format="csv",
+                                           input_options=["sep=;", "encoding=ISO-8859-1"]))
+    assert [r[0] for r in corpus.frame.collect()] == ["caf\u00e9 au lait"]
+    (tmp_path / "headless.csv").write_text("1,alpha beta\n2,gamma\n")   # header=false overrides ours
+    corpus = read_input(spark, TrainConfig(input=str(tmp_path / "headless.csv"), input_format="csv",
+                                           text_column="_c1", input_options=["header=false"]))
+    assert sorted(r[0] for r in corpus.frame.collect()) == ["alpha beta", "gamma"]
+    lines = tmp_path / "lines.txt"
+    lines.write_text("one two|three four")
+    corpus = read_input(spark, TrainConfig(input=str(lines), input_options=["lineSep=|"]))
+    assert sorted(r[0] for r in corpus.frame.collect()) == ["one two", "three four"]
+    with pytest.raises(InputError, match=r"cannot read csv input .* with sep=;, encoding=no-such-charset: "):
+        read_input(spark, TrainConfig(input=str(tmp_path / "semi.csv"), input_format="csv",
+                                      input_options=["sep=;", "encoding=no-such-charset"]))
+    with pytest.raises(InputError, match=r"one column, 'id;text': are its fields separated by ';'\? Read it "
+                                         r"with input_options=\{'sep': ';'\}"):
+        read_input(spark, TrainConfig(input=str(tmp_path / "semi.csv"), input_format="csv"))
 
 
 def test_one_long_line_is_cut_into_sentences(spark, tmp_path):
