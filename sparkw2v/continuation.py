@@ -383,13 +383,13 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
 
 def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarray, w_out: np.ndarray,
             metadata: dict, overwrite: bool, keep_versions: int, expect_version: int | None = None,
-            expect_why: str = vector_table.CONTINUED) -> str:
+            expect_why: str = vector_table.CONTINUED, expect_publish_id: str | None = None) -> str:
     """Publish the continued model as the next version of ``path``, with its ``counts/`` table.
 
     Publishing needs ``expect_version`` (default: the base's version, when the base is a
     version of ``path``) to be the newest version of ``path``; else nothing is published
     and :class:`~sparkw2v.errors.ConcurrentPublishError` names the newer version
-    (``expect_why``: see :func:`~sparkw2v.vector_table.write_model`).
+    (``expect_why``, ``expect_publish_id``: see :func:`~sparkw2v.vector_table.write_model`).
     Returns the version's full path.
     """
     if expect_version is None:
@@ -397,7 +397,7 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
     try:
         return publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
                                    {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions,
-                                   expect_version, expect_why)
+                                   expect_version, expect_why, expect_publish_id)
     except Exception as exc:
         base = continued.base_location
         # The running counts are recomputed from the base version's counts table when saved again.
@@ -412,9 +412,10 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
 
 def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                         metadata: dict, counts: DataFrame | pa.Table, overwrite: bool, keep_versions: int,
-                        expect_version: int | None = None, expect_why: str = vector_table.CONTINUED) -> str:
+                        expect_version: int | None = None, expect_why: str = vector_table.CONTINUED,
+                        expect_publish_id: str | None = None) -> str:
     """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
-    as its ``counts/`` table (``expect_version``, ``expect_why``: see
+    as its ``counts/`` table (``expect_version``, ``expect_why``, ``expect_publish_id``: see
     :func:`~sparkw2v.vector_table.write_model`). Returns the version's full path.
     """
     path = path.rstrip("/") or path
@@ -436,7 +437,7 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
         location = vector_table.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
                                             overwrite=overwrite, keep_versions=keep_versions,
                                             expect_version=expect_version, extra_files=files, chart=chart,
-                                            expect_why=expect_why)
+                                            expect_why=expect_why, expect_publish_id=expect_publish_id)
     except BaseException:
         if fs.exists(staged_path):
             fs.delete(staged_path)

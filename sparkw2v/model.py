@@ -618,13 +618,11 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         # version another writer published since is never hidden behind this one.
         expected, why, publish_id = self._expected.get(vector_table.model_key(spark, path),
                                                        (None, vector_table.CONTINUED, None))
-        if expected and publish_id:
-            vector_table.check_same_version(spark, path, expected, publish_id, why)
         if self._continued is not None:
             from .continuation import publish
             location = publish(spark, path, self._continued, self._w_in, w_out, metadata,
                                overwrite=overwrite, keep_versions=self.config.keep_versions,
-                               expect_version=expected, expect_why=why)
+                               expect_version=expected, expect_why=why, expect_publish_id=publish_id)
             self._continued.release()  # cached for this write; a later save recomputes them
             return location
         counts = self.result.counts if self.result is not None else None
@@ -643,14 +641,16 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                 else filesystem.literal_reader(spark).parquet(f"{self._source}/{COUNTS}")
             location = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata,
                                            frame, overwrite=overwrite, keep_versions=self.config.keep_versions,
-                                           expect_version=expected, expect_why=why)
+                                           expect_version=expected, expect_why=why,
+                                           expect_publish_id=publish_id)
             if self.result is not None:
                 self.result.release_counts()
         else:
             location = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out,
                                                 metadata, overwrite=overwrite,
                                                 keep_versions=self.config.keep_versions,
-                                                expect_version=expected, expect_why=why)
+                                                expect_version=expected, expect_why=why,
+                                           expect_publish_id=publish_id)
         cp = self._checkpoints
         if cp is not None and self.config.output and not self.config.keep_checkpoints \
                 and vector_table.same_path(spark, path, self.config.output):

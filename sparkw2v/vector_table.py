@@ -447,7 +447,8 @@ CONTINUED, LOADED, SAVED, CREATED = "continued", "loaded", "saved", "created"
 def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                 metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS,
                 expect_version: int | None = None, extra_files: dict | None = None,
-                chart: Callable[[], bytes | None] | None = None, expect_why: str = CONTINUED) -> str:
+                chart: Callable[[], bytes | None] | None = None, expect_why: str = CONTINUED,
+                expect_publish_id: str | None = None) -> str:
     """Publish a complete model as the next version of ``path``; returns the version's full path.
 
     The version is written under ``path/_staging`` and renamed into
@@ -456,8 +457,11 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     (0: none yet) makes publishing a compare-and-swap: if another version than that
     is the newest, nothing is published and :class:`ConcurrentPublishError` says
     which, and why that version was expected (``expect_why``: the model continued it,
-    was loaded from it, or was saved as it). Without ``overwrite`` publishing creates
-    the first version or nothing (``expect_version`` 0 unless given).
+    was loaded from it, or was saved as it); with ``expect_publish_id`` that version must
+    also be the very one expected, not another published under its number after the
+    path was removed (checked before and after the claim; a claim above another is undone).
+    Without ``overwrite`` publishing creates the first version or nothing
+    (``expect_version`` 0 unless given).
     ``extra_files`` adds entries (e.g. a counts table moved in later) to the
     recorded file list. ``chart`` gives the version's PNG chart (:func:`start_chart`;
     default: drawn from ``metadata`` while the tables are written).
@@ -508,7 +512,15 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
                 if storage_full(exc):
                     _raise_full(spark, path, exc)
                 raise
+            if expect_publish_id and newest == expect_version:
+                check_same_version(spark, path, newest, expect_publish_id, expect_why)
             if _claim(fs, staging, version_path(path, version), publish_id):  # the commit point
+                if expect_publish_id and newest == expect_version:
+                    try:   # the version below may have been replaced while this one was claimed
+                        check_same_version(spark, path, newest, expect_publish_id, expect_why)
+                    except ConcurrentPublishError:
+                        fs.delete(version_path(path, version))
+                        raise
                 break
         else:
             target = version_path(path, version)

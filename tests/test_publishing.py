@@ -329,6 +329,28 @@ def test_a_version_removed_after_a_load_is_named_as_removed(spark, tmp_path):
         newest.save(str(out), overwrite=True)
 
 
+
+def test_a_version_replaced_while_a_save_claims_the_next_is_not_built_over(spark, tmp_path, monkeypatch):
+    """The path removed and published again under the same number between the save's check and
+    its claim: the claim is checked again and undone."""
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    loaded = Word2VecModel.load(str(out), spark=spark)
+    original = vector_table._claim
+
+    def replaced_first(*args, **kwargs):
+        monkeypatch.setattr(vector_table, "_claim", original)
+        shutil.rmtree(out / "versions")
+        publish(spark, out, 7.0)                                          # another model's version 1
+        return original(*args, **kwargs)
+    monkeypatch.setattr(vector_table, "_claim", replaced_first)
+    with pytest.raises(ConcurrentPublishError, match=r"version 1 of .* is not the one this model was loaded from"):
+        loaded.save(str(out), overwrite=True)
+    assert vector_table.published_versions(spark, str(out)) == [1]
+    assert Word2VecModel.load(str(out), spark=spark).wv.vectors[0, 0] == pytest.approx(7.0)
+    assert not (out / "_staging").exists() or not any((out / "_staging").iterdir())
+
+
 def test_a_kept_model_is_named_beside_the_output_however_it_is_spelled():
     from sparkw2v.cli import _beside
 
