@@ -367,6 +367,10 @@ def test_live_line_and_summary_text():
     text = report.summary({"version": 3, "vocab_size": 10, "vector_size": 4, "history": [], "evaluation":
                            {"wordsim_spearman": 0.5}}, "m/versions/000003")
     assert "version    3" in text and "wordsim_spearman" in text
+    from sparkw2v.config import TrainConfig
+    stored = json.loads(json.dumps(TrainConfig(window=3).to_dict()))                 # as metadata.json holds it
+    text = report.summary({"version": 1, "parameters": stored}, "m/versions/000001")
+    assert "parameters window=3 (other settings at their defaults)" in text
 
 
 def test_wall_time_counts_from_a_parent_jvms_start(spark, monkeypatch):
