@@ -257,7 +257,8 @@ def reading_input(what: str) -> Iterator[None]:
 
 
 def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
-    """Pick the text or token column of a DataFrame, checking it exists and has the right type."""
+    """Pick the text or token column of a DataFrame, checking it exists and has the right type; it
+    is named ``text`` or ``tokens`` from here on (a dot in its own name breaks pyspark's Arrow maps)."""
     name = cfg.tokens_column or cfg.text_column
     fields = {f.name: f for f in frame.schema.fields}
     if name not in fields:
@@ -268,12 +269,17 @@ def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
         if not (isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.StringType)):
             raise InputError(f"column {name!r} is {dtype.simpleString()}, but {setting('tokens_column')} needs "
                              "array<string>" + ("" if naming_flags() else " (or string, which is tokenized)"))
-        return CorpusInput(frame.select(name), pretokenized=True)
+        return CorpusInput(frame.select(column_ref(name).alias("tokens")), pretokenized=True)
     if not isinstance(dtype, T.StringType):
         hint = f" (use {setting('tokens_column')} for array<string>)" if isinstance(dtype, T.ArrayType) else ""
         raise InputError(f"column {name!r} is {dtype.simpleString()}, but the text column must be "
                          f"string{hint}")
-    return CorpusInput(frame.select(name), pretokenized=False)
+    return CorpusInput(frame.select(column_ref(name).alias("text")), pretokenized=False)
+
+
+def column_ref(name: str):
+    """Column ``name`` as it is spelled: a dot or backtick in it is part of the name, not a path."""
+    return F.col("`" + name.replace("`", "``") + "`")
 
 
 def arrow_tokenizable(corpus: CorpusInput, cfg: TrainConfig) -> bool:

@@ -33,7 +33,7 @@ from pyspark.sql import types as T
 from . import executor, filesystem, training, vector_table
 from .checkpoint import Checkpoints
 from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number, default_alpha
-from .corpus import InputError, read_input, select_column
+from .corpus import InputError, column_ref, read_input, select_column
 from .interchange import MLLIB_MODEL, MLLIB_PIPELINE
 from .ml_params import AliasedParams, add_getter, add_setter
 from .session import require_classic
@@ -133,8 +133,8 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             raise UnknownParameterError(f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
                                         f"{', '.join(known)}")
         output = params.pop("outputCol", None)
-        if output is not None and not (isinstance(output, str) and output):
-            raise ConfigError.invalid("outputCol", output, "must be a column name")
+        if output is not None:
+            _column_name("outputCol", output)
         changes: dict[str, Any] = {}
         given: dict[str, str] = {}   # each field's name as the caller gave it
         for name, value in params.items():
@@ -428,13 +428,13 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         return self.getOrDefault(self.inputCol)
 
     def setInputCol(self, value: str) -> "Word2VecModel":
-        return self._set(inputCol=value)
+        return self._set(inputCol=_column_name("inputCol", value))
 
     def getOutputCol(self) -> str:
         return self.getOrDefault(self.outputCol)
 
     def setOutputCol(self, value: str) -> "Word2VecModel":
-        return self._set(outputCol=value)
+        return self._set(outputCol=_column_name("outputCol", value))
 
     def getStepSize(self) -> float:
         """The initial learning rate the model was trained with (``alpha`` or its default)."""
@@ -524,8 +524,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             warnings.simplefilter("ignore", UserWarning)
             means = arrow_udf(functools.partial(executor.mean_vector_column, task=task, payload_bc=payload_bc),
                               T.ArrayType(T.FloatType()), ArrowUDFType.SCALAR)
-        quoted = "`" + column.replace("`", "``") + "`"
-        return dataset.select("*", array_to_vector(means(F.col(quoted))).alias(output, metadata=size))
+        return dataset.select("*", array_to_vector(means(column_ref(column))).alias(output, metadata=size))
 
     def _broadcast_vectors(self, spark: SparkSession):
         """The vectors as one Arrow IPC buffer, broadcast once per model (not a pickled list)."""
@@ -730,6 +729,13 @@ class _ModelReader(MLReader[Word2VecModel]):
 
     def load(self, path: str) -> Word2VecModel:
         return self.cls.load(path, spark=self.sparkSession)
+
+
+def _column_name(param: str, value: Any) -> str:
+    """``value`` if it can name a column; else :class:`ConfigError` naming ``param``."""
+    if not (isinstance(value, str) and value):
+        raise ConfigError.invalid(param, value, "must be a column name")
+    return value
 
 
 def _param_values(values: dict[str, Any]) -> dict[str, Any]:

@@ -66,6 +66,18 @@ def test_transform_errors_name_the_column(spark, model):
         model.transform(spark.createDataFrame([(1,)], "text int"))
     with pytest.raises(InputError, match="'vector' already exists"):
         model.transform(spark.createDataFrame([("a", 1)], "text string, vector int"))
+    for bad in (5, "", None):                                   # refused when set, as the estimator does
+        with pytest.raises(ConfigError, match=r"invalid (inputCol|outputCol)=.*: must be a column name"):
+            model.copy().setInputCol(bad)
+        with pytest.raises(ConfigError, match=r"invalid outputCol=.*: must be a column name"):
+            model.copy().setOutputCol(bad)
+
+
+def test_a_column_name_with_a_dot_is_one_name_in_fit_and_transform(spark):
+    frame = spark.createDataFrame([(line.split(),) for line in LINES], "`my.words` array<string>")
+    fitted = Word2Vec(inputCol="my.words", num_partitions=1, **SMALL).fit(frame)
+    assert len(fitted.wv) == 4
+    assert fitted.setInputCol("my.words").transform(frame).select("vector").count() == len(LINES)
 
 
 def test_saved_model_loads_and_transforms_the_same(spark, model, tmp_path):
