@@ -232,6 +232,8 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
     def _fit(self, dataset: DataFrame) -> "Word2VecModel":
         require_classic(dataset, "Word2Vec.fit")
         cfg = _column_config(dataset, self.config.validate(require_io=False))
+        if not (self.isSet("tokens_column") or self.isSet("text_column")):
+            _warn_unset_input(dataset, cfg.text_column)
         corpus = select_column(dataset, cfg)
         if cfg.from_model:
             model = _continue(dataset.sparkSession, corpus, cfg)
@@ -273,6 +275,17 @@ def _named_as_given(exc: ConfigError, params: dict[str, Any]) -> ConfigError:
         if alias in params and exc.field == field:
             return exc.named(alias)
     return exc
+
+
+def _warn_unset_input(dataset: DataFrame, column: str) -> None:
+    """Warn when ``fit`` falls back to the ``text`` column of a frame that also holds token
+    columns (a pipeline stage's output that ``inputCol`` was meant to name; MLlib refuses to fit)."""
+    tokens = [f.name for f in dataset.schema.fields if isinstance(f.dataType, T.ArrayType)
+              and isinstance(f.dataType.elementType, T.StringType)]
+    if tokens:
+        log.warning("Word2Vec.fit: inputCol is not set, so it trains on column %r, split on whitespace; the frame "
+                    "also holds array<string> column(s) %s: setInputCol(%r) to train on those tokens", column,
+                    ", ".join(map(repr, tokens)), tokens[-1])
 
 
 def _column_config(dataset: DataFrame, cfg: TrainConfig) -> TrainConfig:

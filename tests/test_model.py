@@ -239,3 +239,16 @@ def test_the_docstring_examples_run_as_written(spark, cls, tmp_path, monkeypatch
         exec(compile(code.replace("/tmp/", f"{tmp_path}/"), f"{cls.__name__} example", "exec"), {})
     out = capsys.readouterr().out
     assert out.strip()                                        # each example prints what it shows
+
+
+def test_fit_without_input_col_names_the_token_columns_it_passes_over(spark, caplog):
+    import logging
+    frame = spark.createDataFrame([(line, line.split()[1:]) for line in LINES], "text string, filtered array<string>")
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        Word2Vec(num_partitions=1, **SMALL).fit(frame)
+    assert any("inputCol is not set, so it trains on column 'text'" in m and "setInputCol('filtered')" in m
+               for m in caplog.messages), caplog.messages
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        Word2Vec(inputCol="text", num_partitions=1, **SMALL).fit(frame)
+    assert not any("inputCol is not set" in m for m in caplog.messages)
