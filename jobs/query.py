@@ -86,14 +86,14 @@ def _output_refused(spark, output: str, vectors: str, overwrite: bool) -> str | 
     it is a sparkw2v model or lies inside one, it holds the model being queried, or it exists
     and ``overwrite`` is not given."""
     from sparkw2v.filesystem import HadoopFS
-    from sparkw2v.vector_table import model_containing
+    from sparkw2v.vector_table import model_containing, model_key
 
     model = model_containing(spark, output)
     if model is not None:
         return (f"--output {output} is the sparkw2v model {model} or lies inside it: a query result is "
                 "never written over a model; choose another --output")
     fs = HadoopFS(spark, output)
-    out, read = fs.qualified(output.rstrip("/") or output), fs.qualified(vectors.rstrip("/") or vectors)
+    out, read = model_key(spark, output), model_key(spark, vectors)
     if read == out or read.startswith(out.rstrip("/") + "/"):
         return f"--output {output} holds the model being queried ({vectors}); choose another --output"
     if not overwrite and fs.exists(output):

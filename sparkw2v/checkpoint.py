@@ -78,7 +78,7 @@ ADDED_SETTINGS = ("input_options",)
 
 
 def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dict:
-    params = {k: v for k, v in cfg.to_dict().items() if k not in RUN_ONLY}
+    params = {k: v for k, v in cfg.persisted().items() if k not in RUN_ONLY}
     if concurrent is not None:  # the strategy in effect ('auto' picks one from the shards trained at once)
         params["strategy"] = cfg.strategy_for(concurrent)
         if params["strategy"] == "stratified":  # shared from config.SHARE_OUTPUT_FROM: the schedule changes
@@ -86,7 +86,7 @@ def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dic
     # The values in effect, not None for "the default": a later default cannot change a resumed run.
     params["batch_words"] = cfg.effective_batch_words
     params["negative_group"] = cfg.effective_negative_group
-    return json.loads(json.dumps(params))   # as a checkpoint's JSON holds them: reader options as lists
+    return params
 
 
 #: Seconds between the heartbeats of a run that checkpoints (``run-ID/heartbeat``, rewritten

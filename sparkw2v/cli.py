@@ -491,7 +491,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         # The output's versions are kept by this command's --keep-versions, not the input's training setting.
         model.config = model.config.replace(keep_versions=args.keep_versions)
         location = model.save(args.output, overwrite=args.overwrite, spark=spark)
-        print(f"imported {len(model.wv)} words x {model.wv.vector_size} dims from {model._source}; wrote {location}")
+        print(f"imported {len(model.wv)} words x {model.wv.vector_size} dims from {model.source}; wrote {location}")
         return 0
     location, n, d, counts = import_model(spark, args.input, args.output, binary=args.binary,
                                           vocab_counts=args.vocab_counts, limit=args.limit, overwrite=args.overwrite,

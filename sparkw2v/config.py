@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import re
 import tomllib
@@ -348,6 +349,11 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def persisted(self) -> dict[str, Any]:
+        """The settings as metadata.json, checkpoints and pyspark's Params hold them: JSON values,
+        reader options as ``[key, value]`` lists (:meth:`from_mapping` reads them back)."""
+        return json.loads(json.dumps(self.to_dict()))
 
 
 #: pyspark.ml.feature.Word2Vec's parameter names and the TrainConfig field each one is another

@@ -25,13 +25,9 @@ pull the vectors the new data mentions away from the rest of the model (gensim i
 they were while new words still learn from the trained context vectors. A run that
 starts from nothing (a stream's first batch without ``--from-model``) uses ``alpha``.
 
-How close (mean cosine of every old word's vector to its previous version, measured):
-0.9999 on the planted corpus of ``tests/test_streaming.py``, which asserts above 0.99;
-on the Brown model (5 epochs, 2 partitions) after a batch of reshuffled Brown text with
-5 epochs per batch, 0.997 for 100K words and 0.994 for 300K words (5th percentile 0.990
-and 0.984; ``bench/stream.py``). The documented bound is 0.99 for batches up to a
-third of the model's corpus; larger batches move old words further (`bench/stream.py` measures
-the 1M-word batch on top of the Brown model).
+How close old words stay (the mean cosine of each old word's vector to its previous one) is
+measured by ``bench/stream.py`` and recorded in BENCHMARKS.md; ``tests/test_streaming.py``
+asserts it above 0.99 on its planted corpus. Larger batches move old words further.
 
 Publishing (:func:`publish`) stages the counts table first, then publishes the model
 with :func:`sparkw2v.vector_table.write_model` naming the staged table (and its files'
@@ -64,7 +60,7 @@ from .interchange import NO_COUNTS
 from .memory import check_memory
 from .session import describe_job
 from .training import TrainResult, shards_at_once, train_encoded
-from .vocabulary import Vocabulary
+from .vocabulary import Vocabulary, frequency_order
 
 log = logging.getLogger("sparkw2v")
 
@@ -187,8 +183,8 @@ def grow_vocabulary(base: Vocabulary, totals: dict[str, int], min_count: int, ma
     leaves, most frequent first.
     """
     known = set(base.words)
-    new = sorted(((w, c) for w, c in totals.items() if w not in known and c >= min_count),
-                 key=lambda wc: (-wc[1], wc[0]))
+    new = [(w, c) for w, c in totals.items() if w not in known and c >= min_count]
+    new = [new[i] for i in frequency_order([w for w, _ in new], [c for _, c in new])]
     if max_vocab_size is not None:
         new = new[:max(0, max_vocab_size - len(known))]
     pairs = [(w, totals[w]) for w in base.words] + new
@@ -241,13 +237,15 @@ class Continued:
     def release(self) -> None:
         self.counts.unpersist()
 
-    def expected_version(self, spark: SparkSession, path: str) -> int | None:
-        """The version publishing to ``path`` must find newest: the base's, if the base is a
+    def expected(self, spark: SparkSession, path: str) -> vector_table.Expected | None:
+        """What publishing to ``path`` must find: the base's version the newest, if the base is a
         version of ``path`` (None: the base came from elsewhere, nothing to compare)."""
         if self.base_location is None or self.base_version is None:
             return None
         root = vector_table.root_of(self.base_location)
-        return self.base_version if root is not None and vector_table.same_path(spark, root, path) else None
+        if root is None or not vector_table.same_path(spark, root, path):
+            return None
+        return vector_table.Expected(self.base_version, vector_table.CONTINUED)
 
 
 class BaseDeletedError(UserError, FileNotFoundError):
@@ -279,7 +277,8 @@ def check_not_repeated(spark: SparkSession, base: BaseModel, digest: str | None,
     if digest is None or output is None or base.location is None:
         return
     done = base.metadata.get("continued_from") or {}
-    if done.get("input_digest") == digest and vector_table.same_path(spark, base.location.rsplit("/", 2)[0], output):
+    root = vector_table.root_of(base.location)   # None: a single version, no path to publish into again
+    if root is not None and done.get("input_digest") == digest and vector_table.same_path(spark, root, output):
         raise InputError(
             f"version {base.metadata.get('version')} of {output} was already trained on these input files "
             f"(published {base.metadata.get('written_at')}, continuing version {done.get('version')}); running again "
@@ -382,22 +381,21 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
 # -- publishing --------------------------------------------------------------------------------
 
 def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarray, w_out: np.ndarray,
-            metadata: dict, overwrite: bool, keep_versions: int, expect_version: int | None = None,
-            expect_why: str = vector_table.CONTINUED, expect_publish_id: str | None = None) -> str:
+            metadata: dict, overwrite: bool, keep_versions: int,
+            expect: vector_table.Expected | None = None) -> vector_table.Published:
     """Publish the continued model as the next version of ``path``, with its ``counts/`` table.
 
-    Publishing needs ``expect_version`` (default: the base's version, when the base is a
-    version of ``path``) to be the newest version of ``path``; else nothing is published
-    and :class:`~sparkw2v.errors.ConcurrentPublishError` names the newer version
-    (``expect_why``, ``expect_publish_id``: see :func:`~sparkw2v.vector_table.write_model`).
-    Returns the version's full path.
+    Publishing needs ``expect`` (default: the base's version, when the base is a version of
+    ``path``) to hold; else nothing is published and
+    :class:`~sparkw2v.errors.ConcurrentPublishError` names the newer version (see
+    :func:`~sparkw2v.vector_table.write_model`).
     """
-    if expect_version is None:
-        expect_version, expect_why = continued.expected_version(spark, path), vector_table.CONTINUED
+    if expect is None:
+        expect = continued.expected(spark, path)
     try:
         return publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
                                    {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions,
-                                   expect_version, expect_why, expect_publish_id)
+                                   expect)
     except Exception as exc:
         base = continued.base_location
         # The running counts are recomputed from the base version's counts table when saved again.
@@ -412,11 +410,9 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
 
 def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                         metadata: dict, counts: DataFrame | pa.Table, overwrite: bool, keep_versions: int,
-                        expect_version: int | None = None, expect_why: str = vector_table.CONTINUED,
-                        expect_publish_id: str | None = None) -> str:
+                        expect: vector_table.Expected | None = None) -> vector_table.Published:
     """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
-    as its ``counts/`` table (``expect_version``, ``expect_why``, ``expect_publish_id``: see
-    :func:`~sparkw2v.vector_table.write_model`). Returns the version's full path.
+    as its ``counts/`` table (``expect``: see :func:`~sparkw2v.vector_table.write_model`).
     """
     path = path.rstrip("/") or path
     vector_table.check_output(spark, path, overwrite)
@@ -432,12 +428,11 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
             files = vector_table.file_entries(fs, staged_path, COUNTS)
         except Exception as exc:
             if filesystem.storage_full(exc):
-                vector_table._raise_full(spark, path, exc)
+                vector_table.raise_storage_full(spark, path, exc)
             raise
-        location = vector_table.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
-                                            overwrite=overwrite, keep_versions=keep_versions,
-                                            expect_version=expect_version, extra_files=files, chart=chart,
-                                            expect_why=expect_why, expect_publish_id=expect_publish_id)
+        published = vector_table.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
+                                             overwrite=overwrite, keep_versions=keep_versions, expect=expect,
+                                             extra_files=files, chart=chart)
     except BaseException:
         if fs.exists(staged_path):
             fs.delete(staged_path)
@@ -446,9 +441,9 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
     finally:
         describe_job(spark, None)
     # Published: from here a failure only delays the move (load_base finishes it).
-    vector_table.move_counts_in(fs, staged_path, location)
+    vector_table.move_counts_in(fs, staged_path, published.location)
     vector_table.drop_empty_staging(fs, path)
-    return location
+    return published
 
 
 #: Distinct words up to which a local output's counts table is collected and written by the

@@ -90,15 +90,11 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
         raise ConfigError("give exactly one of --input PATH or --input-table NAME")
     check_input_path(spark, cfg.input, cfg.input_format)
     try:
-        reader = spark.read.format(cfg.input_format)
+        reader = spark.read.format(cfg.input_format).options(**reader_defaults(cfg.input_format))
         if cfg.input_format == "text":
             # A directory's subdirectories too (a data lake's year/month/ folders), as check_input_path
             # looked at them; names starting with "." or "_" are skipped at every level.
             reader = reader.option("recursiveFileLookup", "true")
-        if cfg.input_format == "csv":
-            # Quoted fields may hold line breaks (exported text often does); read line by line, their
-            # continuation lines would become rows of their own, and their words lost.
-            reader = reader.option("header", "true").option("multiLine", "true")
         frame = reader.options(**dict(cfg.input_options)).load(cfg.input)
         if cfg.input_format == "text":
             return CorpusInput(frame.select(frame.columns[0]), pretokenized=False)
@@ -123,6 +119,14 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
                          f"{', '.join(frame.columns)}: a CSV file needs a header row naming its columns "
                          f"(choose the text column with {setting('text_column')})")
     return select_column(frame, cfg)
+
+
+def reader_defaults(input_format: str) -> dict[str, str]:
+    """sparkw2v's own reader options for files of ``input_format`` (train's and stream's; the
+    user's reader options override them): CSV has a header row, and its quoted fields may hold
+    line breaks (exported text often does): read line by line, their continuation lines would
+    become rows of their own, and their words lost."""
+    return {"header": "true", "multiLine": "true"} if input_format == "csv" else {}
 
 
 def _with_options(cfg: TrainConfig) -> str:

@@ -22,7 +22,9 @@ class ConcurrentPublishError(UserError, RuntimeError):
     ``why`` says what the refused publish expected (``vector_table.CREATED``: no version yet;
     otherwise the model was built on, loaded from or saved as an older version)."""
 
-    why: str = ""
+    def __init__(self, message: str, why: str = "") -> None:
+        super().__init__(message)
+        self.why = why
 
 
 class StorageFullError(UserError, OSError):

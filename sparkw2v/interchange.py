@@ -44,7 +44,7 @@ import numpy as np
 from pyspark.sql import SparkSession
 
 from .errors import UserError
-from .vector_table import OutputExistsError
+from .vector_table import KEEP_VERSIONS, OutputExistsError
 
 log = logging.getLogger("sparkw2v")
 
@@ -563,7 +563,7 @@ def read_mllib_model(spark: SparkSession, path: str) -> MLlibVectors:
 
 def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: bool | None = None,
                  vocab_counts: str | None = None, limit: int | None = None,
-                 overwrite: bool = False, keep_versions: int | None = None) -> tuple[str, int, int, str]:
+                 overwrite: bool = False, keep_versions: int = KEEP_VERSIONS) -> tuple[str, int, int, str]:
     """Read a word2vec file, or a model saved by Spark MLlib (or a PipelineModel holding one),
     into a new model directory; (its full path, words, dims, how its counts were made).
 
@@ -578,7 +578,7 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     is where word2vec.c starts them.
     """
     from .vector_table import check_output, write_model
-    from .vocabulary import Vocabulary
+    from .vocabulary import Vocabulary, frequency_order
 
     check_output(spark, model_dir, overwrite)
     mllib_path = mllib_word2vec_path(spark, input_path)
@@ -623,8 +623,7 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
         counts = np.fromiter((known[w] for w in words), dtype=np.int64, count=n)
         meta["counts"] = "vocab-counts"
         meta["vocab_counts_from"] = os.path.abspath(vocab_counts)
-    listed = counts.tolist()
-    order = np.array(sorted(range(n), key=lambda i: (-listed[i], words[i])), dtype=np.int64)
+    order = frequency_order(words, counts)
     if not np.array_equal(order, np.arange(n)):  # real counts: reorder (ranks never need it)
         words, counts, matrix = [words[i] for i in order], counts[order], matrix[order]
     if read is not None and limit is not None:  # the most frequent (a word2vec file was cut as it was read)
@@ -633,6 +632,6 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     vocab = Vocabulary(tuple(words), counts, corpus_words=int(counts.sum()), distinct_words=n)
     # word2vec.c starts the output layer at zero too, so training could continue from here
     meta["output_vectors"] = f"zeros: {what} hold no output weights"
-    kept = {} if keep_versions is None else {"keep_versions": keep_versions}   # None: write_model's default
-    location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite, **kept)
+    location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite,
+                           keep_versions=keep_versions).location
     return location, n, d, meta["counts_note"] if vocab_counts is None else f"counts from {vocab_counts}"

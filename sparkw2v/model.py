@@ -114,7 +114,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
 
     def __init__(self, config: TrainConfig | None = None, **params: Any):
         super().__init__()
-        self._setDefault(**_param_values(TrainConfig().to_dict()))
+        self._setDefault(**TrainConfig().persisted())
         self._setDefault(outputCol="vector")
         self.setParams(config, **params)
 
@@ -150,7 +150,8 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             cfg = (config or self.config).replace(**changes).validate(require_io=False)
         except ConfigError as exc:
             raise _named_as_given(exc, params) from None
-        self._set(**_param_values(cfg.to_dict() if config is not None else {f: getattr(cfg, f) for f in changes}))
+        values = cfg.persisted()   # as pyspark's persistence gives them back, and explainParams prints them
+        self._set(**(values if config is not None else {f: values[f] for f in changes}))
         if output is not None:
             self._set(outputCol=output)
         return self
@@ -282,8 +283,8 @@ def _warn_unset_input(dataset: DataFrame, column: str) -> None:
     columns (a pipeline stage's output that ``inputCol`` was meant to name; MLlib refuses to fit)."""
     tokens = [f.name for f in dataset.schema.fields if isinstance(f.dataType, T.ArrayType)
               and isinstance(f.dataType.elementType, T.StringType)]
-    if tokens:
-        log.warning("Word2Vec.fit: inputCol is not set, so it trains on column %r, split on whitespace; the frame "
+    if tokens and column in dataset.columns:
+        log.warning("Word2Vec.fit: inputCol is not set, so it trains on column %r, tokenized as text; the frame "
                     "also holds array<string> column(s) %s: setInputCol(%r) to train on those tokens", column,
                     ", ".join(map(repr, tokens)), tokens[-1])
 
@@ -420,11 +421,11 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         self.wv = WordVectors(self.vocab.words, self._w_in, self.vocab.counts)
         self._payload = None
         self._checkpoints: Checkpoints | None = None
-        self._source: str | None = None  # the version a loaded model was read from
-        # Per model path (qualified): the version a save there must find newest, and why: the newest
-        # when this model was loaded from that path, or the version this model last published there.
-        # With it, that version's publish_id: the same number written by another model since is not it.
-        self._expected: dict[str, tuple[int, str, str | None]] = {}
+        #: The full path of the version a loaded model was read from (None for a model trained here).
+        self.source: str | None = None
+        # Per model path (qualified): what a save there must find, the newest version when this model
+        # was loaded from that path or the one it last published there, with that version's publish_id.
+        self._expected: dict[str, vector_table.Expected] = {}
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
         self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
         self._setDefault(**{alias: self._trained_value(alias) for alias in MODEL_ALIASES})
@@ -505,7 +506,6 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         from pyspark.ml.functions import array_to_vector
-        from pyspark.sql import functions as F
         from pyspark.sql.functions import ArrowUDFType, arrow_udf
 
         require_classic(dataset, "Word2VecModel.transform")
@@ -605,13 +605,11 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         saved = json.loads(ml_text)
         # The version records its own Params, so a reader never pairs its vectors with another
         # version's (``path/metadata``, for pyspark's readers, is replaced after publishing).
-        location = self._publish(spark, path, overwrite, {"uid": saved["uid"], "paramMap": saved["paramMap"]})
+        published = self._publish(spark, path, overwrite, {"uid": saved["uid"], "paramMap": saved["paramMap"]})
         vector_table.write_ml_metadata(spark, path, ml_text)
-        version = vector_table.version_of(location)
-        if version is not None:
-            self._expected[vector_table.model_key(spark, path)] = (
-                version, vector_table.SAVED, vector_table.read_metadata(spark, location).get("publish_id"))
-        return location
+        self._expected[vector_table.model_key(spark, path)] = vector_table.Expected(
+            published.version, vector_table.SAVED, published.publish_id)
+        return published.location
 
     def write(self) -> MLWriter:
         """pyspark.ml's writer: ``write().save(path)`` is ``save(path)``; ``write().overwrite()`` publishes
@@ -623,51 +621,46 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         """pyspark.ml's reader: ``read().load(path)`` is :meth:`load`."""
         return _ModelReader(cls)
 
-    def _publish(self, spark: SparkSession, path: str, overwrite: bool, ml_params: dict) -> str:
+    def _publish(self, spark: SparkSession, path: str, overwrite: bool, ml_params: dict) -> vector_table.Published:
         w_out = self._w_out if self._w_out is not None else np.zeros_like(self._w_in)
         metadata = {**self.training_metadata(), "ml_params": ml_params}
         # A compare-and-swap on the version this model came from or last published at ``path``: a
         # version another writer published since is never hidden behind this one.
-        expected, why, publish_id = self._expected.get(vector_table.model_key(spark, path),
-                                                       (None, vector_table.CONTINUED, None))
+        expect = self._expected.get(vector_table.model_key(spark, path))
         if self._continued is not None:
             from .continuation import publish
-            location = publish(spark, path, self._continued, self._w_in, w_out, metadata,
-                               overwrite=overwrite, keep_versions=self.config.keep_versions,
-                               expect_version=expected, expect_why=why, expect_publish_id=publish_id)
+            published = publish(spark, path, self._continued, self._w_in, w_out, metadata,
+                                overwrite=overwrite, keep_versions=self.config.keep_versions, expect=expect)
             self._continued.release()  # cached for this write; a later save recomputes them
-            return location
+            return published
         counts = self.result.counts if self.result is not None else None
         source_counts = counts is None and self._source_counts(spark)
-        if counts is None and self._source is not None and not source_counts and any(
+        if counts is None and self.source is not None and not source_counts and any(
                 name.startswith("counts/") for name in self.metadata.get("files") or {}):
             log.warning("%s is saved without its word counts: %s, the version it was loaded from, no longer holds "
                         "them (removed since, or the path was overwritten first, as pyspark.ml's overwrite of a "
                         "pipeline does); continuing this model starts words below min_count from zero",
-                        path, self._source)
+                        path, self.source)
         if counts is not None or source_counts:  # so continuing can grow the vocabulary
             from .continuation import COUNTS, counts_frame, publish_with_counts
             if counts is None:
-                vector_table.verify_tables(spark, self._source, self.metadata, (COUNTS,))
+                vector_table.verify_tables(spark, self.source, self.metadata, (COUNTS,))
             frame = counts_frame(spark, counts) if counts is not None \
-                else filesystem.literal_reader(spark).parquet(f"{self._source}/{COUNTS}")
-            location = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata,
-                                           frame, overwrite=overwrite, keep_versions=self.config.keep_versions,
-                                           expect_version=expected, expect_why=why,
-                                           expect_publish_id=publish_id)
+                else filesystem.literal_reader(spark).parquet(f"{self.source}/{COUNTS}")
+            published = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata, frame,
+                                            overwrite=overwrite, keep_versions=self.config.keep_versions,
+                                            expect=expect)
             if self.result is not None:
                 self.result.release_counts()
         else:
-            location = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out,
-                                                metadata, overwrite=overwrite,
-                                                keep_versions=self.config.keep_versions,
-                                                expect_version=expected, expect_why=why,
-                                           expect_publish_id=publish_id)
+            published = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out, metadata,
+                                                 overwrite=overwrite, keep_versions=self.config.keep_versions,
+                                                 expect=expect)
         cp = self._checkpoints
         if cp is not None and self.config.output and not self.config.keep_checkpoints \
                 and vector_table.same_path(spark, path, self.config.output):
             cp.clear()
-        return location
+        return published
 
     def clear_checkpoints(self) -> None:
         """Remove the epoch checkpoints of the run that trained this model (:meth:`save` does when it
@@ -678,8 +671,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     def _source_counts(self, spark: SparkSession) -> bool:
         """Whether this model was loaded from a version that has a counts table."""
         from .continuation import COUNTS
-        return self._source is not None and filesystem.HadoopFS(spark, self._source).exists(
-            f"{self._source}/{COUNTS}/_SUCCESS")
+        return self.source is not None and filesystem.HadoopFS(spark, self.source).exists(
+            f"{self.source}/{COUNTS}/_SUCCESS")
 
     @classmethod
     def load(cls, path: str, spark: SparkSession | None = None) -> "Word2VecModel":
@@ -701,14 +694,16 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         location = loaded.location
         model = cls(loaded=loaded)
         vector_table.finish_counts_move(filesystem.HadoopFS(spark, location), location, model.metadata)
-        model._source = location
+        model.source = location
         root = vector_table.root_of(location)
         if root is not None:  # saving back to the path it was loaded from: only while nothing newer came
             if vector_table.root_of(path) is None:   # the model path: the version it read
-                expected, publish_id = vector_table.version_of(location), model.metadata.get("publish_id")
+                expect = vector_table.Expected(vector_table.version_of(location), vector_table.LOADED,
+                                               model.metadata.get("publish_id"))
             else:  # one version by its own path (a rollback): the newest one at the time
-                expected, publish_id = (vector_table.published_versions(spark, root) or [0])[-1], None
-            model._expected[vector_table.model_key(spark, root)] = (expected, vector_table.LOADED, publish_id)
+                expect = vector_table.Expected((vector_table.published_versions(spark, root) or [0])[-1],
+                                               vector_table.LOADED)
+            model._expected[vector_table.model_key(spark, root)] = expect
         # The version's own Params; a version published before they were recorded: path/metadata.
         ml = model.metadata.get("ml_params") or vector_table.read_ml_metadata(spark, path)
         if ml is not None:
@@ -749,12 +744,6 @@ def _column_name(param: str, value: Any) -> str:
     if not (isinstance(value, str) and value):
         raise ConfigError.invalid(param, value, "must be a column name")
     return value
-
-
-def _param_values(values: dict[str, Any]) -> dict[str, Any]:
-    """TrainConfig values as Params hold them: reader options as lists of [key, value], as
-    pyspark's JSON persistence gives them back (and ``explainParams`` can print them)."""
-    return {k: [list(pair) for pair in v] if isinstance(v, tuple) else v for k, v in values.items()}
 
 
 def _session() -> SparkSession:

@@ -114,7 +114,7 @@ def summary(meta: dict, location: str) -> str:
                      f"{meta.get('batch_words', 0):,} new tokens, {meta.get('new_words', 0)} new words")
     params = meta.get("parameters") or {}
     if params:
-        defaults = json.loads(json.dumps(TrainConfig().to_dict()))   # as metadata.json holds them
+        defaults = TrainConfig().persisted()
         changed = {k: v for k, v in params.items() if k in defaults and v != defaults[k]}
         lines.append("parameters " + (", ".join(f"{k}={v}" for k, v in sorted(changed.items()))
                                       or "all defaults") + " (other settings at their defaults)")

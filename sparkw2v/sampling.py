@@ -51,8 +51,8 @@ def negative_table(counts: np.ndarray, exponent: float, size: int | None = None,
     """A lookup table where word ``i`` fills a share of slots equal to its probability
     (the slots hold ``ids[i]`` if given, else ``i``).
 
-    Drawing a uniform slot is one random integer and one gather, about 5x faster
-    than a binary search over the cumulative distribution. Slots are allotted by
+    Drawing a uniform slot is one random integer and one gather, cheaper than a binary
+    search over the cumulative distribution. Slots are allotted by
     largest remainder so the table sums exactly to ``size`` and every word with a
     positive probability keeps at least one slot.
     """

@@ -36,7 +36,7 @@ from pyspark.sql import types as T
 
 from . import continuation, filesystem, vector_table
 from .config import ConfigError, StreamConfig, TrainConfig, parse_duration
-from .corpus import SNIFFED_FILES, CorpusInput, InputError, check_text_files, select_column
+from .corpus import SNIFFED_FILES, CorpusInput, InputError, check_text_files, reader_defaults, select_column
 from .errors import ConcurrentPublishError, UserError
 from .model import Word2VecModel
 from .session import describe_job
@@ -64,8 +64,9 @@ def open_source(spark: SparkSession, cfg: TrainConfig, options: StreamConfig) ->
     reader = spark.readStream.format(options.format)
     if options.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", options.max_files_per_trigger)
+    reader = reader.options(**reader_defaults(options.format))
     if options.format == "csv":
-        reader = reader.option("header", "true").option("enforceSchema", "false")
+        reader = reader.option("enforceSchema", "false")
     reader = reader.options(**dict(options.source_options))
     if options.format == "text":
         frame = reader.load(source)
@@ -82,9 +83,8 @@ def _source_schema(spark: SparkSession, cfg: TrainConfig, options: StreamConfig)
     if options.format == "json":  # inferring would read every file; the one column is enough
         return column
     try:
-        reader = spark.read.format(options.format)
-        if options.format == "csv":  # column names from the header; every column a string
-            reader = reader.option("header", "true")
+        # CSV: column names from the header, every column a string.
+        reader = spark.read.format(options.format).options(**reader_defaults(options.format))
         return reader.options(**dict(options.source_options)).load(options.source).schema
     except Exception as exc:  # AnalysisException: no files to infer from (or unreadable)
         if options.format == "csv":
@@ -156,10 +156,11 @@ class BatchTrainer:
         describe_job(self.spark, label)
         output = self.cfg.output
         newest = _newest_version(self.spark, output)
-        expect_version = 0  # publish only while the version this batch continues is the newest
+        # Publish only while the version this batch continues is the newest (none: no version yet).
+        expect = vector_table.Expected(0)
         if newest is not None:
             meta = vector_table.read_metadata(self.spark, newest)
-            expect_version = int(meta.get("version", 0))
+            expect = vector_table.Expected(int(meta.get("version", 0)), vector_table.CONTINUED, meta.get("publish_id"))
             # Whichever writer published the newest version, its model holds the batches it records.
             done = continuation.stream_progress(meta).get(self.stream_id(), -1) >= batch_id
             if done:
@@ -198,13 +199,12 @@ class BatchTrainer:
                                      "format": self.options.format, "checkpoint": self.options.checkpoint}}
             trained = time.perf_counter()
             continued.streams = {**continued.streams, self.stream_id(): batch_id}
-            location = continuation.publish(self.spark, output, continued, result.w_in, result.w_out, metadata,
-                                            overwrite=True, keep_versions=self.cfg.keep_versions,
-                                            expect_version=expect_version)
+            published = continuation.publish(self.spark, output, continued, result.w_in, result.w_out, metadata,
+                                             overwrite=True, keep_versions=self.cfg.keep_versions, expect=expect)
         finally:
             continued.release()
             describe_job(self.spark, None)
-        meta = vector_table.read_metadata(self.spark, location)
+        location, meta = published.location, published.metadata
         self._last = continuation.BaseModel(result.vocab, result.w_in, result.w_out, meta, location,
                                             filesystem.literal_reader(self.spark).parquet(
                                                 f"{location}/{continuation.COUNTS}"))

@@ -30,7 +30,7 @@ Publishing is also a compare-and-swap. The rename into ``versions/NNNNNN`` claim
 that number: a Hadoop rename onto an existing directory moves the source inside
 it instead, which the loser detects (the version's ``publish_id`` is not its own),
 undoes and reports. A run that continued version N of the same path passes
-``expect_version=N`` and publishes only while N is still the newest, so a
+``Expected(N)`` and publishes only while N is still the newest, so a
 concurrent writer's version is never silently superseded by one that lacks it.
 
 Integrity: ``metadata.json`` lists every data file of the version (``files``: path
@@ -63,15 +63,15 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyspark.sql import DataFrame, SparkSession
 
 from . import report
+from .config import TrainConfig
 from .errors import ConcurrentPublishError, DamagedModelError, StorageFullError, UserError
 from .filesystem import HadoopFS, LocalFS, literal_reader, storage_full
 from .session import describe_job, release_broadcast
-from .vocabulary import Vocabulary
+from .vocabulary import Vocabulary, frequency_order
 
 log = logging.getLogger("sparkw2v")
 
@@ -85,8 +85,11 @@ COUNTS = "counts"
 ML_METADATA = "metadata"
 #: Scores recorded for a published version by ``sparkw2v evaluate --record``.
 EVALUATION = "evaluation.json"
-#: Published versions kept by default; older ones are deleted after a successful publish.
-KEEP_VERSIONS = 3
+#: Published versions kept by default (``TrainConfig.keep_versions``); older ones are deleted after a
+#: successful publish.
+KEEP_VERSIONS = TrainConfig.keep_versions
+
+
 class OutputExistsError(UserError, FileExistsError):
     """The output path exists and ``overwrite`` was not given."""
 
@@ -114,8 +117,9 @@ def _complete_versions(fs: "HadoopFS | LocalFS", path: str) -> list[int]:
 
 
 def same_path(spark: SparkSession, a: str, b: str) -> bool:
-    """Whether two model paths name the same directory (after qualifying them)."""
-    return HadoopFS(spark, a).qualified(a.rstrip("/") or a) == HadoopFS(spark, b).qualified(b.rstrip("/") or b)
+    """Whether two model paths name the same directory (by :func:`model_key`: a symbolic link to a
+    local model is that model)."""
+    return model_key(spark, a) == model_key(spark, b)
 
 
 def version_path(path: str, version: int) -> str:
@@ -170,14 +174,19 @@ def resolve(spark: SparkSession | None, path: str) -> str:
         pass
     newest = versions[-1]
     if hinted in versions and hinted != newest:
-        wrong = _not_in_place(fs, version_path(path, newest))
-        if wrong is not None:
-            key = (path, newest, wrong)
+        # The newest version above the one LATEST names that is in place, else that one.
+        chosen = hinted
+        for candidate in reversed([v for v in versions if v > hinted]):
+            wrong = _not_in_place(fs, version_path(path, candidate))
+            if wrong is None:
+                chosen = candidate
+                break
+            key = (path, candidate, wrong)
             if key not in _PASSED_OVER:  # once per process: a command resolves a path several times
                 _PASSED_OVER.add(key)
-                log.warning("%s passed over, still being copied into place or damaged (%s); reading version %d, "
-                            "which %s names", version_path(path, newest), wrong, hinted, LATEST)
-            return version_path(path, hinted)
+                log.warning("%s passed over, still being copied into place or damaged (%s); %s names version "
+                            "%d", version_path(path, candidate), wrong, LATEST, hinted)
+        return version_path(path, chosen)
     if hinted is not None and hinted > newest and fs.exists(version_path(path, hinted)):
         log.warning("%s names version %d, which has no %s (still being copied into place, or damaged): "
                     "reading version %d", f"{path}/{LATEST}", hinted, METADATA, newest)
@@ -424,7 +433,7 @@ def versions() -> dict:
     return found
 
 
-#: Attempts at claiming a version number when writers race (only without ``expect_version``).
+#: Attempts at claiming a version number when writers race (only without ``expect``).
 PUBLISH_ATTEMPTS = 5
 
 
@@ -440,34 +449,59 @@ def start_chart(metadata: dict, vocab: Vocabulary, w_in: np.ndarray) -> Callable
     return report.chart_later({**metadata, "vocab_size": len(vocab), "vector_size": int(w_in.shape[1])})
 
 
-#: Why a publish expects a version to be the newest (:func:`write_model`'s ``expect_why``), for its error.
+#: Why a publish expects a version to be the newest (:class:`Expected`), for its error.
 CONTINUED, LOADED, SAVED, CREATED = "continued", "loaded", "saved", "created"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What publishing to a path must find there: version ``version`` the newest (0: no
+    version yet), expected because the model ``why`` (continued, loaded, saved or created
+    it) and, when known, with that version's ``publish_id``."""
+
+    version: int
+    why: str = CONTINUED
+    publish_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """A version just published: its full path and the metadata written with it."""
+
+    location: str
+    metadata: dict
+
+    @property
+    def version(self) -> int:
+        return self.metadata["version"]
+
+    @property
+    def publish_id(self) -> str:
+        return self.metadata["publish_id"]
 
 
 def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                 metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS,
-                expect_version: int | None = None, extra_files: dict | None = None,
-                chart: Callable[[], bytes | None] | None = None, expect_why: str = CONTINUED,
-                expect_publish_id: str | None = None) -> str:
-    """Publish a complete model as the next version of ``path``; returns the version's full path.
+                expect: Expected | None = None, extra_files: dict | None = None,
+                chart: Callable[[], bytes | None] | None = None) -> Published:
+    """Publish a complete model as the next version of ``path``.
 
     The version is written under ``path/_staging`` and renamed into
     ``path/versions/`` in one step once complete; then ``LATEST`` is updated and
-    versions beyond the newest ``keep_versions`` are deleted. ``expect_version``
-    (0: none yet) makes publishing a compare-and-swap: if another version than that
-    is the newest, nothing is published and :class:`ConcurrentPublishError` says
-    which, and why that version was expected (``expect_why``: the model continued it,
-    was loaded from it, or was saved as it); with ``expect_publish_id`` that version must
-    also be the very one expected, not another published under its number after the
-    path was removed (checked before and after the claim; a claim above another is undone).
+    versions beyond the newest ``keep_versions`` are deleted. ``expect`` makes
+    publishing a compare-and-swap: if another version than ``expect.version`` is the
+    newest, nothing is published and :class:`ConcurrentPublishError` says which, and
+    why that version was expected; with ``expect.publish_id`` that version must also be
+    the very one expected, not another published under its number after the path was
+    removed (checked before and after the claim; a claim above another is undone).
     Without ``overwrite`` publishing creates the first version or nothing
-    (``expect_version`` 0 unless given).
+    (``Expected(0, CREATED)`` unless ``expect`` is given).
     ``extra_files`` adds entries (e.g. a counts table moved in later) to the
     recorded file list. ``chart`` gives the version's PNG chart (:func:`start_chart`;
     default: drawn from ``metadata`` while the tables are written).
     """
-    if expect_version is None and not overwrite:
-        expect_version, expect_why = 0, CREATED
+    if expect is None and not overwrite:
+        expect = Expected(0, CREATED)
     started = time.perf_counter()
     if chart is None:
         chart = start_chart(metadata, vocab, w_in)
@@ -485,7 +519,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
             files = {**table_files(fs, staging), **(extra_files or {})}
         except Exception as exc:
             if storage_full(exc):
-                _raise_full(spark, path, exc)
+                raise_storage_full(spark, path, exc)
             raise
         fs.mkdirs(f"{path}/{VERSIONS}")
         for _ in range(PUBLISH_ATTEMPTS):
@@ -493,9 +527,9 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
             newest = existing[-1] if existing else 0
             # A path emptied since a model was loaded from it or saved there hides nothing (pyspark.ml's
             # overwrite deletes a pipeline's directory before its stages are written again).
-            emptied = newest == 0 and expect_why in (LOADED, SAVED)
-            if expect_version is not None and newest != expect_version and not emptied:
-                raise _concurrent(spark, path, expect_version, newest, expect_why)
+            emptied = expect is not None and newest == 0 and expect.why in (LOADED, SAVED)
+            if expect is not None and newest != expect.version and not emptied:
+                raise _concurrent(spark, path, expect.version, newest, expect.why)
             version = newest + 1
             meta = {**metadata, "format_version": FORMAT_VERSION, "version": version, "publish_id": publish_id,
                     "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
@@ -504,20 +538,22 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
             if isinstance(metadata.get("timings"), dict):  # publishing so far: the tables, written and hashed
                 meta["timings"] = {**metadata["timings"], "publish_seconds": time.perf_counter() - started}
             try:
-                fs.write_text(f"{staging}/{METADATA}", metadata_text(meta, indent=2))
+                text = metadata_text(meta, indent=2)
+                fs.write_text(f"{staging}/{METADATA}", text)
                 png = chart()
                 if png is not None:
                     fs.write_bytes(f"{staging}/{report.CHART}", png)
             except Exception as exc:
                 if storage_full(exc):
-                    _raise_full(spark, path, exc)
+                    raise_storage_full(spark, path, exc)
                 raise
-            if expect_publish_id and newest == expect_version:
-                check_same_version(spark, path, newest, expect_publish_id, expect_why)
+            same = expect is not None and expect.publish_id is not None and newest == expect.version
+            if same:
+                check_same_version(spark, path, expect)
             if _claim(fs, staging, version_path(path, version), publish_id):  # the commit point
-                if expect_publish_id and newest == expect_version:
+                if same:
                     try:   # the version below may have been replaced while this one was claimed
-                        check_same_version(spark, path, newest, expect_publish_id, expect_why)
+                        check_same_version(spark, path, expect)
                     except ConcurrentPublishError:
                         fs.delete(version_path(path, version))
                         raise
@@ -546,7 +582,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
         fs.delete(version_path(path, old))
     sweep_staging(spark, fs, path)
     drop_empty_staging(fs, path)
-    return fs.qualified(version_path(path, version))
+    return Published(fs.qualified(version_path(path, version)), json.loads(text))   # as readers read it
 
 
 def _claim(fs: HadoopFS, staging: str, target: str, publish_id: str) -> bool:
@@ -568,36 +604,31 @@ def _claim(fs: HadoopFS, staging: str, target: str, publish_id: str) -> bool:
     return True
 
 
-def check_same_version(spark: SparkSession, path: str, version: int, publish_id: str, why: str) -> None:
-    """:class:`ConcurrentPublishError` if version ``version`` of ``path`` exists but is not the one a
-    model was loaded from or published as (``publish_id``): the path was removed and another model
-    published there since, under the same number."""
-    directory = version_path(path, version)
+def check_same_version(spark: SparkSession, path: str, expect: Expected) -> None:
+    """:class:`ConcurrentPublishError` if version ``expect.version`` of ``path`` exists but is not
+    the one a model was loaded from or published as (``expect.publish_id``): the path was removed
+    and another model published there since, under the same number."""
+    directory = version_path(path, expect.version)
     fs = HadoopFS(spark, directory)
     if not fs.exists(f"{directory}/{METADATA}"):  # removed, or the path emptied: the compare-and-swap decides
         return
     found = _read_json(fs, f"{directory}/{METADATA}").get("publish_id")
-    if found is not None and found != publish_id:
-        what = "loaded from" if why == LOADED else "published as"
-        error = ConcurrentPublishError(
-            f"not published: version {version} of {path} is not the one this model was {what}: the path was "
-            "removed and another model published there since; publishing would put this model above it. Save "
-            "to another path, or load the path again")
-        error.why = why
-        raise error
+    if found is not None and found != expect.publish_id:
+        what = {LOADED: "loaded from", SAVED: "published as"}.get(expect.why, "built on")
+        raise ConcurrentPublishError(
+            f"not published: version {expect.version} of {path} is not the one this model was {what}: the path "
+            "was removed and another model published there since; publishing would put this model above it. "
+            "Save to another path, or load the path again", why=expect.why)
 
 
 def _concurrent(spark: SparkSession, path: str, expected: int, newest: int, why: str) -> ConcurrentPublishError:
-    error = _concurrent_error(spark, path, expected, newest, why)
-    error.why = why
-    return error
+    return ConcurrentPublishError(_concurrent_message(spark, path, expected, newest, why), why=why)
 
 
-def _concurrent_error(spark: SparkSession, path: str, expected: int, newest: int,
-                      why: str) -> ConcurrentPublishError:
+def _concurrent_message(spark: SparkSession, path: str, expected: int, newest: int, why: str) -> str:
     if newest < expected:  # versions removed meanwhile, the whole path perhaps
         now = f"its newest is version {newest}" if newest else "it has no version"
-        return ConcurrentPublishError(
+        return (
             f"not published: version {expected} of {path}, which this model was built on, loaded from or saved as, "
             f"was removed meanwhile ({now}); publishing would not follow from what readers had. Check what "
             f"removed it; to publish anyway, save to another path")
@@ -608,32 +639,34 @@ def _concurrent_error(spark: SparkSession, path: str, expected: int, newest: int
         pass
     wrong = None if why == CREATED else _not_in_place(_filesystem(spark, path), version_path(path, newest))
     if wrong is not None:  # readers pass it over (resolve), so this run read an older one
-        return ConcurrentPublishError(
+        return (
             f"not published: {wrong}, so readers pass version {newest} of {path} over and this run read version "
             f"{expected}, but a version above {newest} would hide it. If no writer is still copying it into "
             f"place, remove {version_path(path, newest)} (or restore its files) and run again")
     if why == CREATED:
-        return ConcurrentPublishError(
+        return (
             f"not published: {path} got version {newest} from another writer{when} while this model was trained "
             "or written, and without overwrite a model is published only into an output that has no version yet; "
             f"publish with overwrite (--overwrite) to add it as version {newest + 1}, or choose another output")
     drop = f"publishing would put a model without what version {newest} holds above it"
     if why == LOADED:
-        return ConcurrentPublishError(
+        return (
             f"not published: version {newest} of {path} appeared{when} after this model was loaded from it "
             f"(version {expected} was the newest then); {drop}. Load {path} again and repeat the change, or "
             "save to another path")
     if why == SAVED:
-        return ConcurrentPublishError(
+        return (
             f"not published: version {newest} of {path} appeared{when} after this model was published there as "
             f"version {expected}; {drop}. Load {path} again and repeat the change, or save to another path")
     base = f"version {expected}" if expected else "an empty output"
-    return ConcurrentPublishError(
+    return (
         f"not published: version {newest} of {path} appeared{when} while this run continued {base}; "
         f"publishing would drop what version {newest} added. Run again to continue version {newest}")
 
 
-def _raise_full(spark: SparkSession, path: str, exc: BaseException) -> None:
+def raise_storage_full(spark: SparkSession, path: str, exc: BaseException) -> None:
+    """Raise :class:`StorageFullError` for ``exc``, a full disk while publishing to ``path``, in one
+    line saying which version is still the one read."""
     existing = published_versions(spark, path)
     kept = f"version {existing[-1]} is intact and still the one read" if existing else "nothing was published"
     detail = next((line.strip() for line in str(exc).splitlines() if "No space left" in line), "")
@@ -1027,8 +1060,8 @@ def read_vectors_frame(spark: SparkSession, path: str) -> DataFrame:
 
 
 def vocabulary_order(table: pa.Table) -> np.ndarray:
-    """Row order by count descending, then word (compared as strings, as Python compares them)."""
-    return pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]).to_numpy()
+    """The rows of a table of ``word`` and ``count`` in vocabulary order (:func:`frequency_order`)."""
+    return frequency_order(table.column("word"), table.column("count"))
 
 
 def read_vocabulary(spark: SparkSession, path: str, meta: dict) -> Vocabulary:

@@ -7,9 +7,21 @@ driver-side result and the rules that turn counts into a vocabulary.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def frequency_order(words: Sequence[str] | pa.Array | pa.ChunkedArray,
+                    counts: Sequence[int] | np.ndarray | pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The indices that put ``words`` in vocabulary order: count descending, then word (by code
+    point, as Python compares strings). Every vocabulary, table and import is ordered by it."""
+    table = pa.table({"word": words if isinstance(words, (pa.Array, pa.ChunkedArray)) else pa.array(words, pa.string()),
+                      "count": counts if isinstance(counts, (pa.Array, pa.ChunkedArray))
+                      else pa.array(np.asarray(counts, dtype=np.int64))})
+    return pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]).to_numpy()
 
 
 @dataclass(frozen=True)
@@ -39,7 +51,7 @@ class Vocabulary:
         """Keep words with ``count >= min_count``, most frequent first (ties by word),
         then the first ``max_vocab_size`` of them."""
         kept = [(w, int(c)) for w, c in counts if c >= min_count]
-        kept.sort(key=lambda wc: (-wc[1], wc[0]))
+        kept = [kept[i] for i in frequency_order([w for w, _ in kept], [c for _, c in kept])]
         if max_vocab_size is not None:
             kept = kept[:max_vocab_size]
         words = tuple(w for w, _ in kept)

@@ -246,7 +246,7 @@ def test_fit_without_input_col_names_the_token_columns_it_passes_over(spark, cap
     frame = spark.createDataFrame([(line, line.split()[1:]) for line in LINES], "text string, filtered array<string>")
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):
         Word2Vec(num_partitions=1, **SMALL).fit(frame)
-    assert any("inputCol is not set, so it trains on column 'text'" in m and "setInputCol('filtered')" in m
+    assert any("inputCol is not set, so it trains on column 'text', tokenized" in m and "setInputCol('filtered')" in m
                for m in caplog.messages), caplog.messages
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):

@@ -33,7 +33,7 @@ def matrix(value: float, rows: int = len(WORDS)) -> np.ndarray:
 def publish(spark, path, value, words=WORDS, counts=COUNTS, **kwargs) -> str:
     vocab = Vocabulary(tuple(words), np.asarray(counts, dtype=np.int64))
     m = matrix(value, len(words))
-    return vector_table.write_model(spark, str(path), vocab, m, m * 0, {}, overwrite=True, **kwargs)
+    return vector_table.write_model(spark, str(path), vocab, m, m * 0, {}, overwrite=True, **kwargs).location
 
 
 def vectors_file(path) -> str:
@@ -313,6 +313,7 @@ def test_a_version_removed_after_a_load_is_named_as_removed(spark, tmp_path):
         loaded.save(str(out), overwrite=True)
     link = tmp_path / "link"                                              # another spelling of the same model
     link.symlink_to(out)
+    assert vector_table.same_path(spark, str(link), str(out)) and vector_table.same_path(spark, f"{link}/", str(out))
     publish(spark, out, 4.0)
     again = Word2VecModel.load(str(out / "versions" / "000002"), spark=spark)
     publish(spark, out, 5.0)
@@ -323,7 +324,7 @@ def test_a_version_removed_after_a_load_is_named_as_removed(spark, tmp_path):
     shutil.rmtree(out)
     for value in (6.0, 7.0, 8.0, 9.0):
         publish(spark, out, value)
-    assert vector_table.published_versions(spark, str(out))[-1] == 4 == vector_table.version_of(newest._source)
+    assert vector_table.published_versions(spark, str(out))[-1] == 4 == vector_table.version_of(newest.source)
     with pytest.raises(ConcurrentPublishError, match=r"version 4 of .* is not the one this model was loaded from: "
                                                      r"the path was removed and another model published there"):
         newest.save(str(out), overwrite=True)
@@ -485,6 +486,12 @@ def test_a_version_still_being_copied_into_place_is_not_read(spark, tmp_path, ca
         loaded.save(str(out), overwrite=True)
     aside.rename(part)
     assert vector_table.resolve(spark, str(out)).endswith("versions/000002")   # LATEST left behind
+    # with two versions above the one LATEST names, the newest one in place is read
+    publish(spark, out, 3.0)
+    (out / ".LATEST.crc").unlink(missing_ok=True)
+    (out / "LATEST").write_text("1\n")
+    sorted((out / "versions" / "000003" / "vectors").glob("part-*.parquet"))[0].unlink()
+    assert vector_table.resolve(spark, str(out)).endswith("versions/000002")
 
 
 def test_a_version_whose_counts_were_not_yet_moved_in_is_served_and_continued(spark, tmp_path):
@@ -623,7 +630,7 @@ def test_a_reader_whose_version_retention_removes_mid_read_reads_the_newest(spar
     monkeypatch.setattr(vector_table, "_read_version", racing_writer)
     model = Word2VecModel.load(str(out), spark=spark)
     assert [r.rsplit("/", 1)[1] for r in reads] == ["000001", "000002"]
-    assert model._source.endswith("versions/000002") and float(model.wv["the"][0]) == 2.0
+    assert model.source.endswith("versions/000002") and float(model.wv["the"][0]) == 2.0
     monkeypatch.setattr(vector_table, "_read_version", real)
     flip_byte(vectors_file(out))
     with pytest.raises(DamagedModelError, match="000002/vectors/part-.* is damaged"):
@@ -709,3 +716,19 @@ def test_a_newest_version_without_its_metadata_is_named_by_readers_and_writers(s
     with pytest.raises(ConcurrentPublishError, match="000002 exists but is incomplete"):
         publish(spark, out, 3.0)
     assert vector_table.published_versions(spark, str(out)) == [1]
+
+
+def test_a_save_knows_what_it_published_without_reading_it_back(spark, tmp_path, monkeypatch):
+    """Another writer's retention may delete a version the moment it is published: the save that
+    published it still succeeds (before, it read the version back and failed after publishing)."""
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    loaded = Word2VecModel.load(str(out), spark=spark)
+
+    def gone(*args, **kwargs):
+        raise FileNotFoundError("deleted by another writer's retention")
+    monkeypatch.setattr(vector_table, "read_metadata", gone)
+    monkeypatch.setattr(vector_table, "resolve", gone)
+    assert loaded.save(str(out), overwrite=True).endswith("versions/000002")
+    monkeypatch.undo()
+    assert loaded.save(str(out), overwrite=True).endswith("versions/000003")     # its own save expected

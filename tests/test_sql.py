@@ -277,6 +277,12 @@ def test_query_job_prints_and_writes(spark, model_path, query_job, tmp_path, cap
     assert "".join(f.read_text() for f in sorted(Path(csv_out).glob("part-*.csv"))) == text
     assert query_job.main([*again, "--overwrite"]) == 0
     assert "".join(f.read_text() for f in sorted(Path(csv_out).glob("part-*.csv"))).splitlines() == ["word", "queen"]
+    # an --output that is a symbolic link to the folder holding the model: never replaced
+    alias = tmp_path / "alias"
+    alias.symlink_to(Path(model_path).parent)
+    assert query_job.main([*again[:4], "--output", str(alias), *again[6:], "--overwrite"]) == 2
+    assert "holds the model being queried" in capsys.readouterr().err
+    assert (Path(model_path) / "LATEST").exists()
 
 
 def test_query_job_errors_are_one_line_and_exit_2(spark, model_path, query_job, tmp_path, capsys):

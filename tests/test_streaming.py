@@ -171,16 +171,16 @@ def test_stream_from_model_and_bad_sources(spark, tmp_path, capsys):
         StreamConfig(source="s", checkpoint="c", available_now=True, trigger_interval="1m").validate()
 
 
-def test_source_options_reach_the_stream_reader(spark, tmp_path):
+def test_source_options_reach_the_stream_reader_and_csv_reads_as_train_reads_it(spark, tmp_path):
     from sparkw2v.streaming import open_source
     source = tmp_path / "semi"
     source.mkdir()
-    (source / "a.csv").write_text("id;text\n1;alpha beta\n2;gamma\n")
+    (source / "a.csv").write_text('id;text\n1;alpha beta\n2;"gamma\ndelta"\n')   # a quoted line break too
     corpus = open_source(spark, TrainConfig(output="o"), StreamConfig(
         source=str(source), checkpoint=str(tmp_path / "ck"), format="csv", source_options=["sep=;"]))
     query = corpus.frame.writeStream.format("memory").queryName("semi_rows").trigger(availableNow=True).start()
     query.awaitTermination()
-    assert sorted(r[0] for r in spark.table("semi_rows").collect()) == ["alpha beta", "gamma"]
+    assert sorted(r[0] for r in spark.table("semi_rows").collect()) == ["alpha beta", "gamma\ndelta"]
 
 
 # -- batch continuation --------------------------------------------------------------------------
