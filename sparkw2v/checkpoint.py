@@ -86,6 +86,8 @@ def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dic
     # The values in effect, not None for "the default": a later default cannot change a resumed run.
     params["batch_words"] = cfg.effective_batch_words
     params["negative_group"] = cfg.effective_negative_group
+    # Spark's option keys ignore case, and their order means nothing.
+    params["input_options"] = sorted([key.lower(), value] for key, value in cfg.input_options)
     return params
 
 

@@ -81,9 +81,10 @@ class TrainConfig:
         None, "regular expression to split text on (default: any whitespace)", "input")
     input_options: tuple[tuple[str, str], ...] = _opt(
         (), "Spark reader option for --input as KEY=VALUE, one per flag (repeat it), e.g. sep=; or "
-        "encoding=ISO-8859-1 for CSV, multiLine=true for JSON files each holding one array or pretty-printed "
-        "objects; they override sparkw2v's own (CSV: header=true, multiLine=true). In TOML a table: "
-        "input_options = {sep = \";\"}", "input", flag="input-option", metavar="KEY=VALUE")
+        "encoding=ISO-8859-1 for CSV, multiLine=true for JSON files each holding one array (or one object); "
+        "\\n, \\r and \\t in a lineSep value are the characters. They override sparkw2v's own (CSV: header=true, "
+        "multiLine=true, enforceSchema=false). In TOML a table: input_options = {sep = \";\"}", "input",
+        flag="input-option", metavar="KEY=VALUE")
     max_sentence_length: int = _opt(10_000, "cut longer sentences into pieces of this many words", "input")
     # Vocabulary
     min_count: int = _opt(5, "ignore words seen fewer times than this (0 and 1 keep every word)", "vocabulary")
@@ -291,6 +292,8 @@ class TrainConfig:
                  "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
             need(self.text_column == "text", "text_column", self.text_column,
                  "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
+        need(self.input_format != "text" or not _encoding_given(self.input_options), "input_options",
+             _options_text(self.input_options), TEXT_ENCODING)
         need(not (self.input_options and self.input_table), "input_options", _options_text(self.input_options),
              f"applies to files read with {setting('input')}; a catalog table ({setting('input_table')}) is read "
              "with its own options")
@@ -427,9 +430,20 @@ def reader_options(name: str, value: Any) -> tuple[tuple[str, str], ...]:
         if not (isinstance(key, str) and key.strip() and isinstance(text, str)):
             raise ConfigError.invalid(name, value, allowed)
         key = key.strip()
+        if key.lower() == "linesep":   # typed in a shell, "\n" is two characters; Spark takes them literally
+            text = text.replace("\\n", "\n").replace("\\r", "\r").replace("\\t", "\t")
         options.pop(key.lower(), None)
         options[key.lower()] = (key, text)
     return tuple(options.values())
+
+
+#: Why an encoding option is refused for text files.
+TEXT_ENCODING = ("Spark's text reader reads UTF-8 only and would ignore an encoding; convert the files to UTF-8 "
+                 "(iconv -f latin1 -t utf-8)")
+
+
+def _encoding_given(options: tuple[tuple[str, str], ...]) -> bool:
+    return any(key.lower() in ("encoding", "charset") for key, _ in options)
 
 
 def _options_text(options: tuple[tuple[str, str], ...]) -> str:
@@ -499,6 +513,8 @@ class StreamConfig:
             raise ConfigError("give --checkpoint PATH: where the stream records its progress")
         if self.format not in INPUT_FORMATS:
             raise ConfigError.invalid("format", self.format, f"must be one of {', '.join(INPUT_FORMATS)}")
+        if self.format == "text" and _encoding_given(self.source_options):
+            raise ConfigError.invalid("source_options", _options_text(self.source_options), TEXT_ENCODING)
         if self.available_now and self.trigger_interval is not None:
             raise ConfigError("give --available-now or --trigger-interval, not both")
         if self.trigger_interval is not None and parse_duration(self.trigger_interval) <= 0:

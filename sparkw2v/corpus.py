@@ -99,24 +99,34 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
         if cfg.input_format == "text":
             return CorpusInput(frame.select(frame.columns[0]), pretokenized=False)
     except Exception as exc:  # path not found, unreadable, wrong format
-        raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}{_with_options(cfg)}: "
-                         f"{first_line(exc)}") from None
+        reason = first_line(exc)
+        if "infer schema" in reason.lower() and not any(k.lower() == "recursivefilelookup" for k, _ in cfg.input_options):
+            reason += (f" (files in subfolders that are not key=value partitions are read with "
+                       f"{option_setting('input_options', 'recursiveFileLookup', 'true')})")
+        raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}{_with_options(cfg)}: {reason}") from None
     if cfg.input_format == "json" and "_corrupt_record" in frame.columns:
+        encoding = f"{option_setting('input_options', 'encoding', 'ISO-8859-1')} (or its encoding) with " \
+                   f"{option_setting('input_options', 'lineSep', chr(92) + 'n')}"
         if any(key.lower() == "multiline" for key, _ in cfg.input_options):
-            log.warning("input %r holds records that are not JSON objects; they are skipped", cfg.input)
+            log.warning("input %r holds files that are not one JSON value (an array or an object) each, or not "
+                        "UTF-8; they are skipped. Files of several objects (JSON Lines) are read without "
+                        "multiLine; text in another encoding needs %s", cfg.input, encoding)
         else:
             log.warning("input %r holds lines that are not JSON objects; they are skipped. JSON input is read as "
-                        "JSON Lines, one object per line: a file holding one JSON array or pretty-printed objects "
-                        "reads as such lines: read it with %s", cfg.input,
-                        option_setting("input_options", "multiLine", "true"))
+                        "JSON Lines, one object per line: a file holding one JSON array (or one object over "
+                        "several lines) needs %s; text in another encoding needs %s; pretty-printed objects one "
+                        "after another need rewriting one per line (jq -c . FILE)", cfg.input,
+                        option_setting("input_options", "multiLine", "true"), encoding)
     if cfg.input_format == "csv" and (cfg.tokens_column or cfg.text_column) not in frame.columns:
         header = frame.columns[0] if len(frame.columns) == 1 else ""
         sep = next((ch for ch in (";", "\t", "|") if ch in header), None)
         if sep is not None:   # one column named like a whole header line: another separator
-            raise InputError(f"input has one column, {header!r}: are its fields separated by {sep!r}? Read it with "
-                             f"{option_setting('input_options', 'sep', sep)}")
+            typed = "\\t" if sep == "\t" else sep   # as it is typed (Spark's CSV reader reads \t as a tab)
+            raise InputError(f"input has one column, {header!r}: are its fields separated by {typed!r}? Read it "
+                             f"with {option_setting('input_options', 'sep', typed)}")
+        columns = ", ".join(c for c in frame.columns if c) or "none (no header, or empty files)"
         raise InputError(f"input has no column {cfg.tokens_column or cfg.text_column!r}; its columns are: "
-                         f"{', '.join(frame.columns)}: a CSV file needs a header row naming its columns "
+                         f"{columns}: a CSV file needs a header row naming its columns "
                          f"(choose the text column with {setting('text_column')})")
     return select_column(frame, cfg)
 
@@ -125,8 +135,10 @@ def reader_defaults(input_format: str) -> dict[str, str]:
     """sparkw2v's own reader options for files of ``input_format`` (train's and stream's; the
     user's reader options override them): CSV has a header row, and its quoted fields may hold
     line breaks (exported text often does): read line by line, their continuation lines would
-    become rows of their own, and their words lost."""
-    return {"header": "true", "multiLine": "true"} if input_format == "csv" else {}
+    become rows of their own, and their words lost. Each file's header is checked against the
+    columns read (Spark's default reads later files by position: a file listing its columns in
+    another order would train on another column)."""
+    return {"header": "true", "multiLine": "true", "enforceSchema": "false"} if input_format == "csv" else {}
 
 
 def _with_options(cfg: TrainConfig) -> str:
@@ -252,12 +264,31 @@ def reading_input(what: str) -> Iterator[None]:
     except Exception as exc:
         text = str(exc)
         cause = _READ_CAUSE.search(text)
-        if cause is None or not ("FAILED_READ_FILE" in text or "EOFException" in text or "ZipException" in text):
-            raise
         where = _READ_FILE.search(text)
         name = where.group(1) if where else what
-        raise InputError(f"cannot read input file {name}: it is damaged or truncated "
-                         f"({cause.group(0).strip()[:200]})") from None
+        if cause is not None and ("FAILED_READ_FILE" in text or "EOFException" in text or "ZipException" in text):
+            raise InputError(f"cannot read input file {name}: it is damaged or truncated "
+                             f"({cause.group(0).strip()[:200]})") from None
+        if "FAILED_READ_FILE" not in text:
+            raise
+        reason = _root_cause(text)   # the reader refused the file: a header or record the options reject
+        hint = (": the CSV files of one input need the same columns in the same order"
+                if "CSV header does not conform" in reason else "")
+        raise InputError(f"cannot read input file {name}: {reason[:400]}{hint}") from None
+
+
+def _root_cause(text: str) -> str:
+    """The message of the last ``Caused by:`` of a Java trace, its continuation lines joined."""
+    start = text.rfind("Caused by: ")
+    if start < 0:
+        return first_line(Exception(text))
+    lines = text[start + len("Caused by: "):].splitlines()
+    taken = [lines[0].split(": ", 1)[-1]]
+    for line in lines[1:]:
+        if line.startswith("\t") or not line.strip():
+            break
+        taken.append(line.strip())
+    return " ".join(" ".join(taken).split())
 
 
 def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
@@ -408,7 +439,8 @@ def _encoding_advice(cfg: TrainConfig) -> str:
     """How to read text in another encoding: CSV and JSON readers decode it themselves."""
     convert = "convert it to UTF-8 (iconv -f latin1 -t utf-8)"
     if cfg.input is not None and cfg.input_format in ("csv", "json"):
-        return (f"name it with {option_setting('input_options', 'encoding', 'ISO-8859-1')} (or its encoding), "
+        line = f" with {option_setting('input_options', 'lineSep', chr(92) + 'n')}" if cfg.input_format == "json" else ""
+        return (f"name it with {option_setting('input_options', 'encoding', 'ISO-8859-1')} (or its encoding){line}, "
                 f"or {convert}")
     return convert
 

@@ -65,8 +65,6 @@ def open_source(spark: SparkSession, cfg: TrainConfig, options: StreamConfig) ->
     if options.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", options.max_files_per_trigger)
     reader = reader.options(**reader_defaults(options.format))
-    if options.format == "csv":
-        reader = reader.option("enforceSchema", "false")
     reader = reader.options(**dict(options.source_options))
     if options.format == "text":
         frame = reader.load(source)

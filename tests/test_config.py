@@ -167,6 +167,12 @@ def test_reader_options_from_python_toml_and_metadata(tmp_path):
     for bad in ("sep", {"sep": None}, 5, [("a",)]):
         with pytest.raises(ConfigError, match="invalid input_options=.*must be reader options: KEY=VALUE"):
             TrainConfig(input_options=bad)
+    assert TrainConfig(input_options=["lineSep=\\n", "sep=\\t"]).input_options == (("lineSep", "\n"), ("sep", "\\t"))
+    with pytest.raises(ConfigError, match="Spark's text reader reads UTF-8 only"):
+        TrainConfig(input="x", output="o", input_options={"encoding": "latin1"}).validate()
+    from sparkw2v.config import StreamConfig
+    with pytest.raises(ConfigError, match="invalid source_options='charset=latin1': Spark's text reader"):
+        StreamConfig(source="s", checkpoint="c", source_options=["charset=latin1"]).validate()
     from sparkw2v import Word2Vec                                                          # as a Param
     est = Word2Vec(input_options={"sep": ";"})
     assert est.config.input_options == (("sep", ";"),) and "input_options: Spark reader option" in est.explainParams()

@@ -133,6 +133,8 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys, monkey
     import dataclasses
     before = dataclasses.replace(saved, parameters={k: v for k, v in saved.parameters.items() if k != "input_options"})
     checkpoints.check_resumable(before, cfg, saved.vocab, 2)
+    spelled = dataclasses.replace(saved, parameters={**saved.parameters, "input_options": [["header", "x"], ["sep", ";"]]})
+    checkpoints.check_resumable(spelled, cfg.replace(input_options=["HEADER=x", "Sep=;"]), saved.vocab, 2)
     # a run without --num-partitions on a 3-core cluster, told to pass --num-partitions 2: accepted
     saved.parameters["num_partitions"] = None
     checkpoints.check_resumable(saved, cfg.replace(num_partitions=2), saved.vocab, 2)

@@ -282,7 +282,7 @@ def test_csv_fields_may_hold_line_breaks_and_a_json_array_is_named(spark, tmp_pa
     array.write_text('[\n {"text": "a b"},\n {"text": "c d"}\n]\n')
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):
         read_input(spark, TrainConfig(input=str(array), input_format="json"))
-    assert any("not JSON objects" in m and "read it with input_options={'multiLine': 'true'}" in m
+    assert any("not JSON objects" in m and "needs input_options={'multiLine': 'true'}" in m
                for m in caplog.messages), caplog.messages
 
 
@@ -303,6 +303,11 @@ def test_reader_options_reach_spark_and_override_sparkw2v_own(spark, tmp_path, c
     corpus = read_input(spark, TrainConfig(input=str(tmp_path / "headless.csv"), input_format="csv",
                                            text_column="_c1", input_options=["header=false"]))
     assert sorted(r[0] for r in corpus.frame.collect()) == ["alpha beta", "gamma"]
+    latin = tmp_path / "latin.json"                                      # JSON Lines in Latin-1
+    latin.write_bytes('{"text": "caf\u00e9 noir"}\n{"text": "th\u00e9"}\n'.encode("latin-1"))
+    corpus = read_input(spark, TrainConfig(input=str(latin), input_format="json",
+                                           input_options=["encoding=ISO-8859-1", "lineSep=\\n"]))
+    assert sorted(r[0] for r in corpus.frame.collect()) == ["caf\u00e9 noir", "th\u00e9"]
     lines = tmp_path / "lines.txt"
     lines.write_text("one two|three four")
     corpus = read_input(spark, TrainConfig(input=str(lines), input_options=["lineSep=|"]))
@@ -313,6 +318,17 @@ def test_reader_options_reach_spark_and_override_sparkw2v_own(spark, tmp_path, c
     with pytest.raises(InputError, match=r"one column, 'id;text': are its fields separated by ';'\? Read it "
                                          r"with input_options=\{'sep': ';'\}"):
         read_input(spark, TrainConfig(input=str(tmp_path / "semi.csv"), input_format="csv"))
+
+
+def test_csv_files_listing_their_columns_in_another_order_are_refused_not_read_by_position(spark, tmp_path):
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    (folder / "a.csv").write_text("id,text\n1,alpha beta\n")
+    (folder / "b.csv").write_text("text,id\ngamma delta,2\n")
+    with pytest.raises(InputError, match=r"cannot read input file .*b\.csv: CSV header does not conform to the "
+                                         r"schema\. Header: text, id Schema: id, text .*: the CSV files of one input "
+                                         r"need the same columns in the same order"):
+        Word2Vec(input=str(folder), input_format="csv", **{**PLANTED, "epochs": 1}).fit_input(spark)
 
 
 def test_one_long_line_is_cut_into_sentences(spark, tmp_path):
