@@ -442,8 +442,13 @@ TEXT_ENCODING = ("Spark's text reader reads UTF-8 only and would ignore an encod
                  "(iconv -f latin1 -t utf-8)")
 
 
+def has_option(options: tuple[tuple[str, str], ...], *names: str) -> bool:
+    """Whether reader ``options`` set any of ``names`` (Spark's option keys ignore case)."""
+    return any(key.lower() in {n.lower() for n in names} for key, _ in options)
+
+
 def _encoding_given(options: tuple[tuple[str, str], ...]) -> bool:
-    return any(key.lower() in ("encoding", "charset") for key, _ in options)
+    return has_option(options, "encoding", "charset")
 
 
 def _options_text(options: tuple[tuple[str, str], ...]) -> str:

@@ -31,7 +31,7 @@ from pyspark.sql import types as T
 
 from . import executor
 from .errors import UserError, first_line
-from .config import ConfigError, TrainConfig, naming_flags, option_setting, setting
+from .config import ConfigError, TrainConfig, has_option, naming_flags, option_setting, setting
 from .session import release_broadcast
 from .tokenizer import TokenizerSpec
 from .vocabulary import Vocabulary
@@ -100,14 +100,14 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
             return CorpusInput(frame.select(frame.columns[0]), pretokenized=False)
     except Exception as exc:  # path not found, unreadable, wrong format
         reason = first_line(exc)
-        if "infer schema" in reason.lower() and not any(k.lower() == "recursivefilelookup" for k, _ in cfg.input_options):
+        if "infer schema" in reason.lower() and not has_option(cfg.input_options, "recursiveFileLookup"):
             reason += (f" (files in subfolders that are not key=value partitions are read with "
                        f"{option_setting('input_options', 'recursiveFileLookup', 'true')})")
         raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}{_with_options(cfg)}: {reason}") from None
     if cfg.input_format == "json" and "_corrupt_record" in frame.columns:
         encoding = f"{option_setting('input_options', 'encoding', 'ISO-8859-1')} (or its encoding) with " \
                    f"{option_setting('input_options', 'lineSep', chr(92) + 'n')}"
-        if any(key.lower() == "multiline" for key, _ in cfg.input_options):
+        if has_option(cfg.input_options, "multiLine"):
             log.warning("input %r holds files that are not one JSON value (an array or an object) each, or not "
                         "UTF-8; they are skipped. Files of several objects (JSON Lines) are read without "
                         "multiLine; text in another encoding needs %s", cfg.input, encoding)
