@@ -46,13 +46,20 @@ class ConfigError(UserError, ValueError):
         self.field, self.value, self.reason = field, value, reason
 
     @classmethod
-    def invalid(cls, field: str, value: Any, reason: str) -> "ConfigError":
-        """``invalid FIELD=VALUE: REASON``."""
-        return cls(f"invalid {field}={value!r}: {reason}", field, value, reason)
+    def invalid(cls, field: str, value: Any, reason: str, wrong_type: bool = False) -> "ConfigError":
+        """``invalid FIELD=VALUE: REASON``; a :class:`ConfigTypeError` when ``wrong_type``."""
+        kind = ConfigTypeError if wrong_type else cls
+        return kind(f"invalid {field}={value!r}: {reason}", field, value, reason)
 
     def named(self, name: str) -> "ConfigError":
         """The same error with its setting spelled ``name``."""
-        return self if self.field is None else ConfigError.invalid(name, self.value, self.reason)
+        return self if self.field is None else type(self)(f"invalid {name}={self.value!r}: {self.reason}",
+                                                          name, self.value, self.reason)
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A setting of the wrong type (``vectorSize='5'``): a ``TypeError`` too, as pyspark.ml's
+    type converters raise, and still a :class:`ConfigError` (a ``ValueError``)."""
 
 
 def _opt(default: Any, help: str, group: str, **extra: Any) -> Any:
@@ -210,20 +217,30 @@ class TrainConfig:
             if not ok:
                 raise ConfigError.invalid(name, value, allowed)
 
-        def positive_int(name: str, low: int = 1) -> None:
+        def typed(ok: bool, name: str, value: Any, allowed: str) -> None:
+            if not ok:
+                raise ConfigError.invalid(name, value, allowed, wrong_type=True)
+
+        def number(name: str, allowed: str, integer: bool = False) -> Any:
             value = getattr(self, name)
-            need(isinstance(value, int) and not isinstance(value, bool) and value >= low,
-                 name, value, f"must be an integer >= {low}")
+            typed(isinstance(value, int if integer else (int, float)) and not isinstance(value, bool),
+                  name, value, allowed)
+            return value
+
+        def positive_int(name: str, low: int = 1) -> None:
+            allowed = f"must be an integer >= {low}"
+            need(number(name, allowed, integer=True) >= low, name, getattr(self, name), allowed)
 
         for name, type_name in _FIELD_TYPES.items():  # the kinds the checks below do not cover
             value, optional = getattr(self, name), type_name.endswith(" | None")
             if value is None and optional:
                 continue
             if type_name.startswith("str"):
-                need(isinstance(value, str) and value != "", name, value,
-                     "must be a non-empty string" + (" (or unset)" if optional else ""))
+                allowed = "must be a non-empty string" + (" (or unset)" if optional else "")
+                typed(isinstance(value, str), name, value, allowed)
+                need(value != "", name, value, allowed)
             elif type_name == "bool":
-                need(isinstance(value, bool), name, value, "must be True or False")
+                typed(isinstance(value, bool), name, value, "must be True or False")
         for name in ("vector_size", "window", "epochs", "max_sentence_length",
                      "keep_versions"):
             positive_int(name)
@@ -244,20 +261,17 @@ class TrainConfig:
         if self.negative_draws is not None:
             positive_int("negative_draws")
         for name in ("sample", "ns_exponent", "min_alpha", "checkpoint_interval"):
-            value = getattr(self, name)
-            need(isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0,
-                 name, value, "must be a number >= 0")
+            need(number(name, "must be a number >= 0") >= 0, name, getattr(self, name), "must be a number >= 0")
         need(self.sample < 1, "sample", self.sample, "must be below 1 (typical: 1e-3 to 1e-5, 0 disables)")
         need(math.isfinite(self.min_alpha), "min_alpha", self.min_alpha, "must be a finite number")
         need(self.ns_exponent <= MAX_NS_EXPONENT, "ns_exponent", self.ns_exponent,
              f"must be a number in [0, {MAX_NS_EXPONENT}] (0.75: word2vec's; 1: by frequency; 0: uniform)")
         if self.alpha is not None:
-            need(isinstance(self.alpha, (int, float)) and 0 < self.alpha <= 1, "alpha", self.alpha,
+            need(0 < number("alpha", "must be a number in (0, 1]") <= 1, "alpha", self.alpha,
                  "must be a number in (0, 1]")
         need(self.min_alpha <= self.effective_alpha, "min_alpha", self.min_alpha,
              f"must not exceed alpha ({self.effective_alpha})")
-        need(isinstance(self.seed, int) and not isinstance(self.seed, bool) and self.seed >= 0,
-             "seed", self.seed, "must be an integer >= 0")
+        positive_int("seed", 0)
         need(self.input_format in INPUT_FORMATS, "input_format", self.input_format,
              f"must be one of {', '.join(INPUT_FORMATS)}")
         if self.token_pattern is not None:
@@ -271,12 +285,11 @@ class TrainConfig:
             need(compiled.groups == 0, "token_pattern", self.token_pattern,
                  "must not have capturing groups (they would become tokens); write (?:...) instead")
         if self.partition_alpha_scale is not None:
-            need(isinstance(self.partition_alpha_scale, (int, float)) and self.partition_alpha_scale > 0,
+            need(number("partition_alpha_scale", "must be a number > 0") > 0,
                  "partition_alpha_scale", self.partition_alpha_scale, "must be a number > 0")
         if self.continue_alpha is not None:
-            need(isinstance(self.continue_alpha, (int, float)) and not isinstance(self.continue_alpha, bool)
-                 and 0 < self.continue_alpha <= 1, "continue_alpha", self.continue_alpha,
-                 "must be a number in (0, 1]")
+            need(0 < number("continue_alpha", "must be a number in (0, 1]") <= 1, "continue_alpha",
+                 self.continue_alpha, "must be a number in (0, 1]")
         need(not (self.resume and self.from_model), "resume", self.resume,
              "cannot be combined with --from-model: a continued run is not checkpointed. Before running it "
              "again, check that it published no new version (OUTPUT/LATEST, 'continued_from' in its metadata), "
@@ -568,7 +581,7 @@ def _coerce(key: str, value: Any, type_name: str, source: str) -> Any:
             return value
     elif key in OPTION_FIELDS:
         return value   # checked and normalised by reader_options
-    raise ConfigError(f"invalid {key}={value!r} in {source}: expected {base}")
+    raise ConfigTypeError(f"invalid {key}={value!r} in {source}: expected {base}")
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(TrainConfig)}

@@ -32,7 +32,7 @@ from pyspark.sql import types as T
 
 from . import executor, filesystem, training, vector_table
 from .checkpoint import Checkpoints
-from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number, default_alpha
+from .config import MLLIB_ALIASES, ConfigError, ConfigTypeError, TrainConfig, convert_number, default_alpha
 from .corpus import InputError, column_ref, read_input, select_column
 from .interchange import MLLIB_MODEL, MLLIB_PIPELINE
 from .ml_params import AliasedParams, add_getter, add_setter
@@ -266,7 +266,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         return model
 
 
-class UnknownParameterError(ConfigError, TypeError):
+class UnknownParameterError(ConfigTypeError):
     """A keyword the estimator does not know (a ``TypeError`` too, as pyspark.ml's estimators raise)."""
 
 
@@ -428,7 +428,10 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         self._expected: dict[str, vector_table.Expected] = {}
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
         self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
-        self._setDefault(**{alias: self._trained_value(alias) for alias in MODEL_ALIASES})
+        # Set, as MLlib's fit copies its estimator's values to the model (isSet is True).
+        trained = {alias: self._trained_value(alias) for alias in MODEL_ALIASES}
+        self._setDefault(**trained)
+        self._set(**trained)
 
     def _trained_value(self, alias: str) -> Any:
         """The training setting MLlib calls ``alias``, as the model was trained."""
@@ -742,7 +745,7 @@ class _ModelReader(MLReader[Word2VecModel]):
 def _column_name(param: str, value: Any) -> str:
     """``value`` if it can name a column; else :class:`ConfigError` naming ``param``."""
     if not (isinstance(value, str) and value):
-        raise ConfigError.invalid(param, value, "must be a column name")
+        raise ConfigError.invalid(param, value, "must be a column name", wrong_type=not isinstance(value, str))
     return value
 
 

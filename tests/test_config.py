@@ -31,6 +31,23 @@ def test_bad_values_are_rejected_with_a_clear_message(changes, message):
         TrainConfig(**changes).validate(require_io=False)
 
 
+@pytest.mark.parametrize("changes", [{"vector_size": "5"}, {"epochs": 2.5}, {"sample": "1e-3"}, {"alpha": True},
+                                     {"seed": 1.5}, {"sg": "yes"}, {"combine": 3}, {"text_column": ["a"]}])
+def test_values_of_the_wrong_type_are_type_errors_too(changes):
+    """As pyspark.ml's type converters raise TypeError; still a ConfigError (a ValueError)."""
+    with pytest.raises(TypeError, match=f"invalid {next(iter(changes))}=") as caught:
+        TrainConfig(**changes).validate(require_io=False)
+    assert isinstance(caught.value, ConfigError) and isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("changes", [{"vector_size": 0}, {"sample": 1.5}, {"seed": -1}, {"combine": "max"},
+                                     {"text_column": ""}])
+def test_values_of_the_right_type_out_of_range_are_not_type_errors(changes):
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(**changes).validate(require_io=False)
+    assert not isinstance(caught.value, TypeError)
+
+
 def test_input_and_output_are_required_for_a_run():
     with pytest.raises(ConfigError, match=r"^no input given: give --input PATH .* or --input-table NAME$"):
         TrainConfig(output="x").validate()

@@ -220,6 +220,8 @@ def test_fitted_model_answers_mllibs_params_and_keeps_the_estimator_uid(docstrin
     names = {p.name for p in model.extractParamMap()}
     assert names == {*MLLIB_ALIASES, "seed", "outputCol"}
     assert "vectorSize" in model.explainParams()
+    assert model.isSet(model.vectorSize) and model.isSet("maxIter")   # as MLlib's fit copies them
+    assert model.getOrDefault(model.maxIter) == word2Vec.getMaxIter()
     assert str(model) == f"Word2VecModel: uid={model.uid}, numWords={len(model.wv)}, vectorSize=5"
 
 
@@ -360,6 +362,10 @@ def test_mllib_names_are_validated_and_named_in_errors():
             est.set(param, value)
     with pytest.raises(ConfigError, match="invalid inputCol=5"):
         Word2Vec(inputCol=5)
+    for setter, value in ((est.setVectorSize, "5"), (est.setStepSize, "0.1"), (est.setSeed, 1.5),
+                          (est.setInputCol, ["a"]), (est.setOutputCol, 5)):  # pyspark.ml raises TypeError
+        with pytest.raises(TypeError, match="invalid"):
+            setter(value)
     assert est.getVectorSize() == 100
     # MLlib's keyword default seed=None: the default seed, as MLlib then uses its own
     assert Word2Vec(seed=None).getSeed() == Word2Vec().setSeed(None).getSeed() == TrainConfig.seed
