@@ -88,7 +88,7 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
         return select_column(frame, cfg)
     if cfg.input is None:
         raise ConfigError("give exactly one of --input PATH or --input-table NAME")
-    check_input_path(spark, cfg.input, cfg.input_format)
+    check_input_path(spark, cfg.input, cfg.input_format, cfg.input_options)
     try:
         reader = spark.read.format(cfg.input_format).options(**reader_defaults(cfg.input_format))
         if cfg.input_format == "text":
@@ -145,10 +145,12 @@ def _with_options(cfg: TrainConfig) -> str:
     return (" with " + ", ".join(f"{k}={v}" for k, v in cfg.input_options)) if cfg.input_options else ""
 
 
-def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
+def check_input_path(spark: SparkSession, path: str, input_format: str,
+                     options: tuple[tuple[str, str], ...] = ()) -> None:
     """Fail in one line (before Spark logs its own warnings) if ``path`` matches nothing, lies
     inside or matches a sparkw2v model directory (training on a model's files is never meant), or,
-    read as text, holds Parquet or ORC files."""
+    read as text, holds Parquet or ORC files. Files the reader ``options``' ``pathGlobFilter``
+    leaves out are not looked at, as Spark does not read them."""
     from .filesystem import HadoopFS
     from .vector_table import model_containing
 
@@ -179,6 +181,10 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
                 files += _files_under(fs, status.getPath(), MAX_CHECKED)
         elif as_text:
             files.append(status)
+    kept = next((value for key, value in options if key.lower() == "pathglobfilter"), None)
+    if kept is not None and files:   # Spark's own filter (Hadoop's GlobFilter), on file names
+        accept = spark.sparkContext._jvm.org.apache.hadoop.fs.GlobFilter(kept)
+        files = [f for f in files if accept.accept(f.getPath())]
     names = [str(f.getPath().getName()) for f in files]
     tabular = next(((n, kind) for n in names if (kind := n.lower().rsplit(".", 1)[-1]) in TABULAR_SUFFIXES), None)
     if tabular is not None:
@@ -214,7 +220,8 @@ def check_text_files(fs, files: list[str], what: str) -> None:
         if kind is not None:
             decompressible = any(endings for _, named, endings in MAGIC_BYTES if named == kind)
             fix = ("give it the extension that tells Spark to decompress it (.gz, .bz2, .zst), or move it out of "
-                   "the input" if decompressible else "move it out of the input")
+                   "the input" if decompressible else "move it out of the input, or leave it out with the reader "
+                   "option pathGlobFilter (a pattern of the file names to read)")
             raise InputError(f"{what}: {file} is {kind}, and read as text its bytes would be trained as words; "
                              f"{fix}. Nothing was trained")
 

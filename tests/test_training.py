@@ -261,8 +261,12 @@ def test_a_directory_is_read_with_its_subdirectories_and_a_binary_file_among_the
     assert sorted(r[0] for r in corpus.frame.collect()) == ["alpha beta", "delta", "epsilon", "gamma"]
     (lake / "2024" / "02" / "archive.bin").write_bytes(bytes(range(256)) * 8)   # no known signature: a NUL byte
     with pytest.raises(InputError, match=r"archive.bin is binary \(it holds NUL bytes\), and read as text its "
-                                         r"bytes would be trained as words; move it out of the input"):
+                                         r"bytes would be trained as words; move it out of the input, or leave "
+                                         r"it out with the reader option pathGlobFilter"):
         read_input(spark, TrainConfig(input=str(lake)))
+    # Files Spark's pathGlobFilter leaves out are not read, so not refused either.
+    corpus = read_input(spark, TrainConfig(input=str(lake), input_options={"pathGlobFilter": "*.txt"}))
+    assert sorted(r[0] for r in corpus.frame.collect()) == ["alpha beta", "delta", "epsilon", "gamma"]
 
 
 def test_csv_fields_may_hold_line_breaks_and_a_json_array_is_named(spark, tmp_path, caplog):
