@@ -118,6 +118,9 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
                         "after another need rewriting one per line (jq -c . FILE)", cfg.input,
                         option_setting("input_options", "multiLine", "true"), encoding)
     if cfg.input_format == "csv" and (cfg.tokens_column or cfg.text_column) not in frame.columns:
+        if any("\x00" in c for c in frame.columns):   # UTF-16 read as UTF-8: every other byte is NUL
+            raise InputError(f"input {cfg.input!r} has a header of NUL bytes: its CSV files look UTF-16 encoded; "
+                             f"read them with {option_setting('input_options', 'encoding', 'UTF-16')}")
         header = frame.columns[0] if len(frame.columns) == 1 else ""
         sep = next((ch for ch in (";", "\t", "|") if ch in header), None)
         if sep is not None:   # one column named like a whole header line: another separator

@@ -322,6 +322,13 @@ def test_reader_options_reach_spark_and_override_sparkw2v_own(spark, tmp_path, c
     with pytest.raises(InputError, match=r"one column, 'id;text': are its fields separated by ';'\? Read it "
                                          r"with input_options=\{'sep': ';'\}"):
         read_input(spark, TrainConfig(input=str(tmp_path / "semi.csv"), input_format="csv"))
+    (tmp_path / "wide.csv").write_bytes("id,text\n1,alpha beta\n".encode("utf-16"))
+    with pytest.raises(InputError, match=r"header of NUL bytes: its CSV files look UTF-16 encoded; read them with "
+                                         r"input_options=\{'encoding': 'UTF-16'\}"):
+        read_input(spark, TrainConfig(input=str(tmp_path / "wide.csv"), input_format="csv"))
+    corpus = read_input(spark, TrainConfig(input=str(tmp_path / "wide.csv"), input_format="csv",
+                                           input_options=["encoding=UTF-16"]))
+    assert [r[0] for r in corpus.frame.collect()] == ["alpha beta"]
 
 
 def test_csv_files_listing_their_columns_in_another_order_are_refused_not_read_by_position(spark, tmp_path):
