@@ -62,6 +62,27 @@ class ConfigTypeError(ConfigError, TypeError):
     type converters raise, and still a :class:`ConfigError` (a ``ValueError``)."""
 
 
+def _need(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError.invalid(name, value, allowed)
+
+
+def _typed(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError.invalid(name, value, allowed, wrong_type=True)
+
+
+def _number(name: str, value: Any, allowed: str, integer: bool = False) -> Any:
+    """``value`` if it is a number (an ``int`` when ``integer``; never a bool), else :class:`ConfigTypeError`."""
+    _typed(isinstance(value, int if integer else (int, float)) and not isinstance(value, bool), name, value, allowed)
+    return value
+
+
+def _integer(name: str, value: Any, low: int) -> None:
+    allowed = f"must be an integer >= {low}"
+    _need(_number(name, value, allowed, integer=True) >= low, name, value, allowed)
+
+
 def _opt(default: Any, help: str, group: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, "group": group, **extra})
 
@@ -212,113 +233,97 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def validate(self, require_io: bool = True) -> "TrainConfig":
-        """Check every value; raise :class:`ConfigError` naming the first bad one."""
-        def need(ok: bool, name: str, value: Any, allowed: str) -> None:
-            if not ok:
-                raise ConfigError.invalid(name, value, allowed)
+        """Check every value; raise :class:`ConfigError` naming the first bad one (a
+        :class:`ConfigTypeError` when it is of the wrong type). ``require_io``: input and output
+        must be given (the CLI's run; the estimator's ``fit`` reads a DataFrame)."""
+        self._check_kinds()
+        self._check_training()
+        self._check_input(require_io)
+        return self
 
-        def typed(ok: bool, name: str, value: Any, allowed: str) -> None:
-            if not ok:
-                raise ConfigError.invalid(name, value, allowed, wrong_type=True)
-
-        def number(name: str, allowed: str, integer: bool = False) -> Any:
-            value = getattr(self, name)
-            typed(isinstance(value, int if integer else (int, float)) and not isinstance(value, bool),
-                  name, value, allowed)
-            return value
-
-        def positive_int(name: str, low: int = 1) -> None:
-            allowed = f"must be an integer >= {low}"
-            need(number(name, allowed, integer=True) >= low, name, getattr(self, name), allowed)
-
+    def _check_kinds(self) -> None:
+        """Each field's type, and the ranges of the counts and rates."""
         for name, type_name in _FIELD_TYPES.items():  # the kinds the checks below do not cover
             value, optional = getattr(self, name), type_name.endswith(" | None")
             if value is None and optional:
                 continue
             if type_name.startswith("str"):
                 allowed = "must be a non-empty string" + (" (or unset)" if optional else "")
-                typed(isinstance(value, str), name, value, allowed)
-                need(value != "", name, value, allowed)
+                _typed(isinstance(value, str), name, value, allowed)
+                _need(value != "", name, value, allowed)
             elif type_name == "bool":
-                typed(isinstance(value, bool), name, value, "must be True or False")
-        for name in ("vector_size", "window", "epochs", "max_sentence_length",
-                     "keep_versions"):
-            positive_int(name)
-        positive_int("min_count", 0)
-        positive_int("negative", 1)
-        if self.max_vocab_size is not None:
-            positive_int("max_vocab_size")
-        if self.num_partitions is not None:
-            positive_int("num_partitions")
-        if self.syncs_per_epoch is not None:
-            positive_int("syncs_per_epoch")
-        if self.batch_words is not None:
-            positive_int("batch_words")
-        if self.concurrent_shards is not None:
-            positive_int("concurrent_shards")
-        if self.negative_group is not None:
-            positive_int("negative_group")
-        if self.negative_draws is not None:
-            positive_int("negative_draws")
+                _typed(isinstance(value, bool), name, value, "must be True or False")
+        for name in ("vector_size", "window", "epochs", "max_sentence_length", "keep_versions", "negative"):
+            _integer(name, getattr(self, name), 1)
+        for name in ("min_count", "seed"):
+            _integer(name, getattr(self, name), 0)
+        for name in ("max_vocab_size", "num_partitions", "syncs_per_epoch", "batch_words", "concurrent_shards",
+                     "negative_group", "negative_draws"):
+            if getattr(self, name) is not None:
+                _integer(name, getattr(self, name), 1)
         for name in ("sample", "ns_exponent", "min_alpha", "checkpoint_interval"):
-            need(number(name, "must be a number >= 0") >= 0, name, getattr(self, name), "must be a number >= 0")
-        need(self.sample < 1, "sample", self.sample, "must be below 1 (typical: 1e-3 to 1e-5, 0 disables)")
-        need(math.isfinite(self.min_alpha), "min_alpha", self.min_alpha, "must be a finite number")
-        need(self.ns_exponent <= MAX_NS_EXPONENT, "ns_exponent", self.ns_exponent,
-             f"must be a number in [0, {MAX_NS_EXPONENT}] (0.75: word2vec's; 1: by frequency; 0: uniform)")
-        if self.alpha is not None:
-            need(0 < number("alpha", "must be a number in (0, 1]") <= 1, "alpha", self.alpha,
-                 "must be a number in (0, 1]")
-        need(self.min_alpha <= self.effective_alpha, "min_alpha", self.min_alpha,
-             f"must not exceed alpha ({self.effective_alpha})")
-        positive_int("seed", 0)
-        need(self.input_format in INPUT_FORMATS, "input_format", self.input_format,
-             f"must be one of {', '.join(INPUT_FORMATS)}")
+            _need(_number(name, getattr(self, name), "must be a number >= 0") >= 0, name, getattr(self, name),
+                  "must be a number >= 0")
+        for name in ("alpha", "continue_alpha"):
+            value = getattr(self, name)
+            if value is not None:
+                _need(0 < _number(name, value, "must be a number in (0, 1]") <= 1, name, value,
+                      "must be a number in (0, 1]")
+        if self.partition_alpha_scale is not None:
+            _need(_number("partition_alpha_scale", self.partition_alpha_scale, "must be a number > 0") > 0,
+                  "partition_alpha_scale", self.partition_alpha_scale, "must be a number > 0")
+
+    def _check_training(self) -> None:
+        """The training settings' values and how they combine."""
+        _need(self.sample < 1, "sample", self.sample, "must be below 1 (typical: 1e-3 to 1e-5, 0 disables)")
+        _need(math.isfinite(self.min_alpha), "min_alpha", self.min_alpha, "must be a finite number")
+        _need(self.ns_exponent <= MAX_NS_EXPONENT, "ns_exponent", self.ns_exponent,
+              f"must be a number in [0, {MAX_NS_EXPONENT}] (0.75: word2vec's; 1: by frequency; 0: uniform)")
+        _need(self.min_alpha <= self.effective_alpha, "min_alpha", self.min_alpha,
+              f"must not exceed alpha ({self.effective_alpha})")
+        _need(self.input_format in INPUT_FORMATS, "input_format", self.input_format,
+              f"must be one of {', '.join(INPUT_FORMATS)}")
         if self.token_pattern is not None:
             try:
                 compiled = re.compile(self.token_pattern)
             except re.error as exc:
                 raise ConfigError.invalid("token_pattern", self.token_pattern,
                                           f"not a regular expression ({exc})") from None
-            need(self.token_pattern != "" and not re.fullmatch(self.token_pattern, ""), "token_pattern",
-                 self.token_pattern, "must not match the empty string")
-            need(compiled.groups == 0, "token_pattern", self.token_pattern,
-                 "must not have capturing groups (they would become tokens); write (?:...) instead")
-        if self.partition_alpha_scale is not None:
-            need(number("partition_alpha_scale", "must be a number > 0") > 0,
-                 "partition_alpha_scale", self.partition_alpha_scale, "must be a number > 0")
-        if self.continue_alpha is not None:
-            need(0 < number("continue_alpha", "must be a number in (0, 1]") <= 1, "continue_alpha",
-                 self.continue_alpha, "must be a number in (0, 1]")
-        need(not (self.resume and self.from_model), "resume", self.resume,
-             "cannot be combined with --from-model: a continued run is not checkpointed. Before running it "
-             "again, check that it published no new version (OUTPUT/LATEST, 'continued_from' in its metadata), "
-             "or the same text is trained twice")
-        need(self.combine in COMBINE_RULES, "combine", self.combine, f"must be one of {', '.join(COMBINE_RULES)}")
-        need(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
-        need(self.tokens_column is None or self.text_column == "text", "text_column", self.text_column,
-             f"give it or {setting('tokens_column')}, not both (the tokens column is used as it is, and the "
-             "text column would be ignored)")
+            _need(self.token_pattern != "" and not re.fullmatch(self.token_pattern, ""), "token_pattern",
+                  self.token_pattern, "must not match the empty string")
+            _need(compiled.groups == 0, "token_pattern", self.token_pattern,
+                  "must not have capturing groups (they would become tokens); write (?:...) instead")
+        _need(not (self.resume and self.from_model), "resume", self.resume,
+              "cannot be combined with --from-model: a continued run is not checkpointed. Before running it "
+              "again, check that it published no new version (OUTPUT/LATEST, 'continued_from' in its metadata), "
+              "or the same text is trained twice")
+        _need(self.combine in COMBINE_RULES, "combine", self.combine, f"must be one of {', '.join(COMBINE_RULES)}")
+        _need(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
+
+    def _check_input(self, require_io: bool) -> None:
+        """The input's columns and reader options; with ``require_io``, that input and output are given."""
+        _need(self.tokens_column is None or self.text_column == "text", "text_column", self.text_column,
+              f"give it or {setting('tokens_column')}, not both (the tokens column is used as it is, and the "
+              "text column would be ignored)")
         if require_io and self.input is not None and self.input_format == "text":
             # A text file's lines are the text: a column option would be ignored without a word.
-            need(self.tokens_column is None, "tokens_column", self.tokens_column,
-                 "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
-            need(self.text_column == "text", "text_column", self.text_column,
-                 "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
-        need(self.input_format != "text" or not _encoding_given(self.input_options), "input_options",
-             _options_text(self.input_options), TEXT_ENCODING)
-        need(not (self.input_options and self.input_table), "input_options", _options_text(self.input_options),
-             f"applies to files read with {setting('input')}; a catalog table ({setting('input_table')}) is read "
-             "with its own options")
+            _need(self.tokens_column is None, "tokens_column", self.tokens_column,
+                  "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
+            _need(self.text_column == "text", "text_column", self.text_column,
+                  "applies to --input-format parquet/orc/json/csv and --input-table, not to text files")
+        _need(self.input_format != "text" or not _encoding_given(self.input_options), "input_options",
+              _options_text(self.input_options), TEXT_ENCODING)
+        _need(not (self.input_options and self.input_table), "input_options", _options_text(self.input_options),
+              f"applies to files read with {setting('input')}; a catalog table ({setting('input_table')}) is read "
+              "with its own options")
         if require_io:
             if self.input is None and self.input_table is None:
                 raise ConfigError("no input given: give --input PATH (text files, or a table with "
                                   "--input-format) or --input-table NAME" + ("" if self.output else ", and --output PATH"))
-            need(self.input is None or self.input_table is None, "input", self.input,
-                 "give exactly one of --input PATH or --input-table NAME, not both")
+            _need(self.input is None or self.input_table is None, "input", self.input,
+                  "give exactly one of --input PATH or --input-table NAME, not both")
             if not self.output:
                 raise ConfigError("no output given: give --output PATH for the vector table")
-        return self
 
     # -- building from other sources ---------------------------------------------------------
 
