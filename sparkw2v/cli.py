@@ -122,7 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sparkw2v", description="Distributed word2vec on Apache Spark.")
     parser.add_argument("--version", action="version", version=f"sparkw2v {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train_command(sub)
+    _add_stream_command(sub)
+    _add_evaluate_command(sub)
+    _add_export_command(sub)
+    _add_import_command(sub)
+    _add_info_command(sub)
+    COMMAND_PARSERS.update(sub.choices)
+    return parser
 
+
+def _add_train_command(sub: "argparse._SubParsersAction") -> None:
+    """train: settings from TrainConfig, then how the run reports."""
     train = sub.add_parser("train", help="train word vectors and publish them as a new version of OUTPUT",
                            usage=TRAIN_USAGE,
                            description="Train word2vec on text and publish it as a new version of OUTPUT. " + LAYOUT
@@ -140,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "five frequent words); '' prints none")
     _add_common(train)
 
+
+def _add_stream_command(sub: "argparse._SubParsersAction") -> None:
+    """stream: StreamConfig and the training settings a stream uses."""
     stream = sub.add_parser(
         "stream", help="follow a landing folder and publish a new model version per batch of new files",
         usage="sparkw2v stream --source PATH --checkpoint PATH --output PATH [options]",
@@ -154,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_arguments(stream, TrainConfig, exclude=NOT_STREAM_FIELDS)
     _add_common(stream)
 
+
+def _add_evaluate_command(sub: "argparse._SubParsersAction") -> None:
+    """evaluate: score a model on similarity and analogy files."""
     evaluate = sub.add_parser("evaluate", help="score a model on word-similarity and analogy files",
                               description="Score a model's newest version (or one version) on word pairs "
                                           "rated by people (Spearman correlation with cosine similarity, as "
@@ -171,6 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "\"evaluation\" of its metadata)")
     _add_common(evaluate)
 
+
+def _add_export_command(sub: "argparse._SubParsersAction") -> None:
+    """export: a model as a word2vec C text or binary file."""
     export = sub.add_parser("export", help="write a model's vectors in the word2vec C text or binary format",
                             description="Write the word vectors of a model (its newest version) as a "
                                         "word2vec.c / gensim file, most frequent word first. A .gz name is "
@@ -187,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _add_common(export)
 
+
+def _add_import_command(sub: "argparse._SubParsersAction") -> None:
+    """import: a word2vec file, an MLlib model or another sparkw2v model as a model."""
     imp = sub.add_parser("import", help="turn a word2vec C text or binary file, a Spark MLlib model or another "
                                         "sparkw2v model into a model",
                          description="Read a word2vec.c / gensim vector file (optionally .gz), a model directory "
@@ -210,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"versions of --output kept after publishing, the newest N (default: {keep})")
     _add_common(imp)
 
+
+def _add_info_command(sub: "argparse._SubParsersAction") -> None:
+    """info: what a published version records."""
     info = sub.add_parser("info", help="print a model version's training report",
                           description="Print what a published version records: version, the Spark master "
                                       "and application it ran on, parameters that differ from the defaults, "
@@ -219,8 +245,6 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--chart", metavar="FILE.png",
                       help="also draw the version's chart into FILE.png (needs matplotlib)")
     _add_common(info)
-    COMMAND_PARSERS.update(sub.choices)
-    return parser
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
