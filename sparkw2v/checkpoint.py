@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from pyspark.sql import SparkSession
@@ -59,18 +59,27 @@ class ResumeError(UserError, ValueError):
     """A checkpoint cannot be resumed with this input or these settings."""
 
 
-@dataclass
-class Checkpoint:
+@dataclass(kw_only=True)
+class CheckpointSettings:
+    """What a checkpoint's metadata.json records: enough to tell whether a run may continue it."""
+
     epochs_done: int
-    vocab: Vocabulary | None  # None, and the matrices too: loaded for its settings only
-    w_in: np.ndarray | None
-    w_out: np.ndarray | None
     history: list[dict]
     parameters: dict
     shards: int | None = None  # shards the run trained on (None: a checkpoint that did not record it)
     concurrent: int | None = None  # shards trained at once (None: not recorded)
     format: int = FORMAT
     path: str = ""  # where it was read from
+    metadata: dict = field(default_factory=dict, repr=False, compare=False)  # metadata.json as read
+
+
+@dataclass(kw_only=True)
+class Checkpoint(CheckpointSettings):
+    """A checkpoint with its vocabulary and both matrices, its files checked."""
+
+    vocab: Vocabulary
+    w_in: np.ndarray
+    w_out: np.ndarray | None   # None: its output table is missing (refused by check_matrices)
 
 
 #: Settings newer than checkpoint format 3: a checkpoint without one was written with its default.
@@ -287,9 +296,10 @@ class Checkpoints:
         refused = None
         for _, _, path in self._found():
             try:  # the settings first: a checkpoint of other settings is refused without reading its matrices
-                self.check_resumable(self.load(path, matrices=False), cfg, vocab, shards, concurrent)
-                checkpoint = self.load(path)
-                self.check_resumable(checkpoint, cfg, vocab, shards, concurrent)
+                settings = self.load_settings(path)
+                self.check_settings(settings, cfg, shards, concurrent)
+                checkpoint = self._with_matrices(settings)
+                self.check_matrices(checkpoint, cfg, vocab)
             except ResumeError as exc:
                 refused = refused or exc
                 continue
@@ -309,9 +319,12 @@ class Checkpoints:
                               f"model, or with --resume once that run has stopped (its heartbeat is "
                               f"{LIVE_SECONDS}s old or its process is gone)")
 
-    def load(self, path: str, matrices: bool = True) -> Checkpoint:
-        """The complete checkpoint at ``path``, its files checked; without ``matrices``, only what
-        its metadata records (vocabulary and matrices None)."""
+    def load(self, path: str) -> Checkpoint:
+        """The complete checkpoint at ``path``, its files checked."""
+        return self._with_matrices(self.load_settings(path))
+
+    def load_settings(self, path: str) -> CheckpointSettings:
+        """What the checkpoint at ``path`` records (its metadata.json), without reading its tables."""
         name = path.rsplit("/", 1)[1]
         meta = vector_table.read_metadata(self.spark, path)
         written = int(meta.get("format", 1))
@@ -328,10 +341,15 @@ class Checkpoints:
             raise DamagedModelError(f"{path}/{vector_table.METADATA} is damaged: it records {epochs} epochs done "
                                     f"and {len(history) if isinstance(history, list) else 'no'} epochs of history "
                                     f"in checkpoint {name}; run without --resume to start over")
+        return CheckpointSettings(epochs_done=int(epochs), history=list(history),
+                                  parameters=dict(meta["parameters"]), shards=meta.get("shards"),
+                                  concurrent=meta.get("concurrent_shards"), format=written, path=path, metadata=meta)
+
+    def _with_matrices(self, settings: CheckpointSettings) -> Checkpoint:
+        """``settings``' checkpoint with its vocabulary and matrices, read and checked."""
+        path, meta = settings.path, settings.metadata
         try:
-            if not matrices:
-                vocab = w_in = w_out = None
-            elif meta.get("layout") == "blocks":
+            if meta.get("layout") == "blocks":
                 vocab, w_in, w_out = _read_blocks_checkpoint(self.spark, path, meta)
             else:
                 loaded = vector_table.read_model(self.spark, path)
@@ -340,16 +358,21 @@ class Checkpoints:
             message = str(exc).removesuffix(f"; {vector_table.RESTORE_ADVICE}")
             raise DamagedModelError(f"{message}; the checkpoint cannot be resumed: run without --resume to start "
                                     "over") from None
-        return Checkpoint(int(meta["epochs_done"]), vocab, w_in, w_out,
-                          list(meta["history"]), dict(meta["parameters"]), meta.get("shards"),
-                          meta.get("concurrent_shards"), int(meta.get("format", 1)), path)
+        values = {f.name: getattr(settings, f.name) for f in fields(CheckpointSettings)}
+        return Checkpoint(**values, vocab=vocab, w_in=w_in, w_out=w_out)
 
     def check_resumable(self, checkpoint: Checkpoint, cfg: TrainConfig, vocab: Vocabulary,
                         shards: int | None = None, concurrent: int | None = None) -> None:
-        """Refuse to resume if the settings, the input, the number of shards or of shards trained
-        at once differ from the checkpointed run's (without --num-partitions and
-        --concurrent-shards, both follow Spark's default parallelism, which a restarted cluster
-        may change)."""
+        """Refuse to resume ``checkpoint`` (:class:`ResumeError`) unless both
+        :meth:`check_settings` and :meth:`check_matrices` accept it."""
+        self.check_settings(checkpoint, cfg, shards, concurrent)
+        self.check_matrices(checkpoint, cfg, vocab)
+
+    def check_settings(self, checkpoint: CheckpointSettings, cfg: TrainConfig, shards: int | None = None,
+                       concurrent: int | None = None) -> None:
+        """Refuse to resume if the settings, the number of shards or of shards trained at once
+        differ from the checkpointed run's (without --num-partitions and --concurrent-shards,
+        both follow Spark's default parallelism, which a restarted cluster may change)."""
         where = checkpoint.path or self.root
         legacy = checkpoint.format < 2   # FORMAT: all shards at once, averaged, output blocks unknown
         recorded = checkpoint.shards if legacy and checkpoint.concurrent is None else checkpoint.concurrent
@@ -384,8 +407,11 @@ class Checkpoints:
             raise ResumeError(f"cannot resume from {where}: it trained {recorded} shards at once, "
                               f"this run would train {concurrent}; pass --concurrent-shards "
                               f"{recorded}, or run without --resume to start over")
-        if checkpoint.vocab is None:  # loaded without its matrices: the settings are all there is to check
-            return
+
+    def check_matrices(self, checkpoint: Checkpoint, cfg: TrainConfig, vocab: Vocabulary) -> None:
+        """Refuse to resume if the input's vocabulary differs from the checkpointed run's, or the
+        matrices are missing or of another shape than ``vocab`` and ``cfg.vector_size`` call for."""
+        where = checkpoint.path or self.root
         if checkpoint.vocab.words != vocab.words or not np.array_equal(checkpoint.vocab.counts, vocab.counts):
             raise ResumeError(f"cannot resume from {where}: the input's vocabulary differs from the "
                               "checkpointed run's (the input changed); run without --resume to start over")
