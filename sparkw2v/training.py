@@ -32,7 +32,7 @@ from pyspark import RDD, SparkConf, SparkContext, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from . import combine, executor, faults, stratified
-from .checkpoint import Checkpoints
+from .checkpoint import Checkpoint, Checkpoints
 from .config import TrainConfig, setting
 from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, count_vocabulary, encode_corpus,
                      word_counts)
@@ -182,24 +182,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     num_shards = cfg.num_partitions or spark.sparkContext.defaultParallelism
     concurrent = shards_at_once(cfg, spark.sparkContext, num_shards)
     check_memory(spark.sparkContext.getConf(), len(vocab), cfg.vector_size)
-    resumed = None
-    if cfg.resume and checkpoints is not None:
-        resumed = checkpoints.resume(cfg, vocab, num_shards, concurrent)
-        if resumed is None:
-            running = " (another run of this output is still training: its checkpoints are its own)" \
-                if checkpoints.running_elsewhere() else ""
-            log.warning("--resume: no checkpoint of a stopped run under %s%s; starting from the first epoch",
-                        checkpoints.root, running)
-        else:
-            log.info("resuming after epoch %d from %s", resumed.epochs_done, resumed.path)
-    elif checkpoints is not None and (earlier := checkpoints.newest_epoch()) is not None:
-        if checkpoints.running_elsewhere():
-            log.warning("%s holds the checkpoints of another run of this output that is still training; this "
-                        "run starts from the first epoch and leaves them alone", checkpoints.root)
-        else:
-            log.warning("%s holds a checkpoint after epoch %d of an earlier run of this output; this run starts "
-                        "from the first epoch and leaves it alone (pass --resume to continue that run instead)",
-                        checkpoints.root, earlier)
+    resumed = _resumed(checkpoints, cfg, vocab, num_shards, concurrent) if checkpoints is not None else None
     describe_job(spark, "encoding", words=vocab.corpus_words)
     encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
     prepared = time.perf_counter()
@@ -221,6 +204,31 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
                        resumed_after_epoch=resumed.epochs_done if resumed else None)
     result.counts = every
     return result
+
+
+def _resumed(checkpoints: Checkpoints, cfg: TrainConfig, vocab: Vocabulary, shards: int,
+             concurrent: int) -> Checkpoint | None:
+    """With ``--resume``, the checkpoint this run continues (None: none, said in a warning);
+    without it, None, with a warning when an earlier run of this output left a checkpoint."""
+    if cfg.resume:
+        resumed = checkpoints.resume(cfg, vocab, shards, concurrent)
+        if resumed is None:
+            running = " (another run of this output is still training: its checkpoints are its own)" \
+                if checkpoints.running_elsewhere() else ""
+            log.warning("--resume: no checkpoint of a stopped run under %s%s; starting from the first epoch",
+                        checkpoints.root, running)
+        else:
+            log.info("resuming after epoch %d from %s", resumed.epochs_done, resumed.path)
+        return resumed
+    earlier = checkpoints.newest_epoch()
+    if earlier is not None and checkpoints.running_elsewhere():
+        log.warning("%s holds the checkpoints of another run of this output that is still training; this "
+                    "run starts from the first epoch and leaves them alone", checkpoints.root)
+    elif earlier is not None:
+        log.warning("%s holds a checkpoint after epoch %d of an earlier run of this output; this run starts "
+                    "from the first epoch and leaves it alone (pass --resume to continue that run instead)",
+                    checkpoints.root, earlier)
+    return None
 
 
 class EpochCheckpoints:
