@@ -105,33 +105,45 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
                        f"{option_setting('input_options', 'recursiveFileLookup', 'true')})")
         raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}{_with_options(cfg)}: {reason}") from None
     if cfg.input_format == "json" and "_corrupt_record" in frame.columns:
-        encoding = f"{option_setting('input_options', 'encoding', 'ISO-8859-1')} (or its encoding) with " \
-                   f"{option_setting('input_options', 'lineSep', chr(92) + 'n')}"
-        if has_option(cfg.input_options, "multiLine"):
-            log.warning("input %r holds files that are not one JSON value (an array or an object) each, or not "
-                        "UTF-8; they are skipped. Files of several objects (JSON Lines) are read without "
-                        "multiLine; text in another encoding needs %s", cfg.input, encoding)
-        else:
-            log.warning("input %r holds lines that are not JSON objects; they are skipped. JSON input is read as "
-                        "JSON Lines, one object per line: a file holding one JSON array (or one object over "
-                        "several lines) needs %s; text in another encoding needs %s; pretty-printed objects one "
-                        "after another need rewriting one per line (jq -c . FILE)", cfg.input,
-                        option_setting("input_options", "multiLine", "true"), encoding)
+        _warn_json_skipped(cfg)
     if cfg.input_format == "csv" and (cfg.tokens_column or cfg.text_column) not in frame.columns:
-        if any("\x00" in c for c in frame.columns):   # UTF-16 read as UTF-8: every other byte is NUL
-            raise InputError(f"input {cfg.input!r} has a header of NUL bytes: its CSV files look UTF-16 encoded; "
-                             f"read them with {option_setting('input_options', 'encoding', 'UTF-16')}")
-        header = frame.columns[0] if len(frame.columns) == 1 else ""
-        sep = next((ch for ch in (";", "\t", "|") if ch in header), None)
-        if sep is not None:   # one column named like a whole header line: another separator
-            typed = "\\t" if sep == "\t" else sep   # as it is typed (Spark's CSV reader reads \t as a tab)
-            raise InputError(f"input has one column, {header!r}: are its fields separated by {typed!r}? Read it "
-                             f"with {option_setting('input_options', 'sep', typed)}")
-        columns = ", ".join(c for c in frame.columns if c) or "none (no header, or empty files)"
-        raise InputError(f"input has no column {cfg.tokens_column or cfg.text_column!r}; its columns are: "
-                         f"{columns}: a CSV file needs a header row naming its columns "
-                         f"(choose the text column with {setting('text_column')})")
+        _refuse_csv_columns(frame, cfg)
     return select_column(frame, cfg)
+
+
+def _warn_json_skipped(cfg: TrainConfig) -> None:
+    """Spark skipped JSON records it could not parse (``_corrupt_record``): say which reader
+    options read them, for the usual causes."""
+    encoding = f"{option_setting('input_options', 'encoding', 'ISO-8859-1')} (or its encoding) with " \
+               f"{option_setting('input_options', 'lineSep', chr(92) + 'n')}"
+    if has_option(cfg.input_options, "multiLine"):
+        log.warning("input %r holds files that are not one JSON value (an array or an object) each, or not "
+                    "UTF-8; they are skipped. Files of several objects (JSON Lines) are read without "
+                    "multiLine; text in another encoding needs %s", cfg.input, encoding)
+    else:
+        log.warning("input %r holds lines that are not JSON objects; they are skipped. JSON input is read as "
+                    "JSON Lines, one object per line: a file holding one JSON array (or one object over "
+                    "several lines) needs %s; text in another encoding needs %s; pretty-printed objects one "
+                    "after another need rewriting one per line (jq -c . FILE)", cfg.input,
+                    option_setting("input_options", "multiLine", "true"), encoding)
+
+
+def _refuse_csv_columns(frame: DataFrame, cfg: TrainConfig) -> None:
+    """The CSV input lacks the text (or tokens) column: say why, for the usual causes (another
+    separator, UTF-16, no header)."""
+    if any("\x00" in c for c in frame.columns):   # UTF-16 read as UTF-8: every other byte is NUL
+        raise InputError(f"input {cfg.input!r} has a header of NUL bytes: its CSV files look UTF-16 encoded; "
+                         f"read them with {option_setting('input_options', 'encoding', 'UTF-16')}")
+    header = frame.columns[0] if len(frame.columns) == 1 else ""
+    sep = next((ch for ch in (";", "\t", "|") if ch in header), None)
+    if sep is not None:   # one column named like a whole header line: another separator
+        typed = "\\t" if sep == "\t" else sep   # as it is typed (Spark's CSV reader reads \t as a tab)
+        raise InputError(f"input has one column, {header!r}: are its fields separated by {typed!r}? Read it "
+                         f"with {option_setting('input_options', 'sep', typed)}")
+    columns = ", ".join(c for c in frame.columns if c) or "none (no header, or empty files)"
+    raise InputError(f"input has no column {cfg.tokens_column or cfg.text_column!r}; its columns are: "
+                     f"{columns}: a CSV file needs a header row naming its columns "
+                     f"(choose the text column with {setting('text_column')})")
 
 
 def reader_defaults(input_format: str) -> dict[str, str]:
