@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import json
 import logging
 import uuid
@@ -771,4 +772,23 @@ def _add_params() -> None:
                    f"The {alias} ({name}) the model was trained with.")
 
 
+def _keyword_signature() -> inspect.Signature:
+    """``Word2Vec(config=None, *, vectorSize=100, ...)``: MLlib's keywords, then every TrainConfig
+    field's (``vector_size`` too), for ``help()``, ``inspect`` and notebooks (the methods take ``**params``)."""
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+              inspect.Parameter("config", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                annotation="TrainConfig | None")]
+    for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed")]:
+        default = getattr(TrainConfig, name)   # stepSize None: 0.025 skip-gram, 0.05 CBOW
+        params.append(inspect.Parameter(alias, keyword, default=default, annotation=types[name]))
+    params.append(inspect.Parameter("outputCol", keyword, default="vector", annotation="str"))
+    params += [inspect.Parameter(name, keyword, default=getattr(TrainConfig, name), annotation=kind)
+               for name, kind in types.items() if name != "seed"]
+    return inspect.Signature(params)
+
+
 _add_params()
+Word2Vec.__init__.__signature__ = _keyword_signature()
+Word2Vec.setParams.__signature__ = _keyword_signature().replace(return_annotation="Word2Vec")

@@ -151,6 +151,15 @@ def test_find_synonyms_by_word_and_by_vector(docstring_model):
     assert len(zero) == 2 and {s for _, s in zero} == {0.0}
 
 
+def test_keywords_are_listed_for_help_and_inspect():
+    import inspect
+    params = inspect.signature(Word2Vec).parameters
+    assert [*params][:2] == ["config", "inputCol"] and params["vectorSize"].default == 100
+    assert params["outputCol"].default == "vector" and params["vector_size"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert set(params) == {"config", "outputCol", *MLLIB_ALIASES, "seed", *TrainConfig.field_names()}
+    assert inspect.signature(Word2Vec.setParams).parameters.keys() == inspect.signature(Word2Vec.__init__).parameters.keys()
+
+
 def test_mllib_names_set_and_get_the_config_fields():
     est = Word2Vec()
     values = {"vectorSize": 7, "minCount": 2, "windowSize": 3, "maxIter": 4, "stepSize": 0.05,
