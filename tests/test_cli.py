@@ -1,5 +1,5 @@
-"""What a person running sparkw2v sees: help text, --version, --conf, progress, Spark's log level,
-the closing line and ``sparkw2v info``."""
+"""What a person running sparkw2v sees: help text, --version, --conf, the phases' log lines, the
+closing line and ``sparkw2v info``."""
 
 import json
 import logging
@@ -8,16 +8,12 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
 
 from sparkw2v import __version__, progress, report
 from sparkw2v.cli import build_parser, closing_times, conf_pair, main
-from sparkw2v.session import LOCAL_JIT_OPTIONS, QUIET_LOG4J, driver_java_options, get_session, one_worker_pool_env
 
 from .test_training import planted_lines
 
@@ -105,127 +101,6 @@ def test_conf_pairs_are_parsed_and_bad_ones_refused(capsys):
         build_parser().parse_args(["info", "m", "--conf", "no-equals-sign"])
     assert exit_info.value.code == 2
     assert "expected KEY=VALUE" in capsys.readouterr().err
-
-
-def test_conf_reaches_the_session(spark, caplog):
-    get_session(conf={"spark.sparkw2v.test.setting": "yes", "spark.sql.shuffle.partitions": "2"})
-    assert spark.conf.get("spark.sparkw2v.test.setting") == "yes"
-    with caplog.at_level(logging.WARNING, logger="sparkw2v"):       # fixed once the JVM runs: named, not lost
-        get_session(conf={"spark.executor.cores": "7"})
-    assert "spark.executor.cores not applied" in caplog.text
-
-
-def test_a_thread_without_an_active_session_gets_the_default_one_untouched(spark):
-    """A user's thread (no active session there) reaches the running session as it is: no new
-    builder rewriting its app name, master or log level."""
-    root = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager.getRootLogger()
-    spark.sparkContext.setLogLevel("WARN")
-    try:
-        found = []
-        worker = threading.Thread(target=lambda: found.append((SparkSession.getActiveSession(), get_session())))
-        worker.start()
-        worker.join()
-        assert found[0][0] is None and found[0][1] is spark
-        assert spark.conf.get("spark.app.name") == "sparkw2v-tests" and spark.conf.get("spark.master") == "local[2]"
-        assert str(root.getLevel()) == "WARN"
-    finally:
-        spark.sparkContext.setLogLevel("ERROR")
-
-
-def test_a_broadcast_released_while_an_exception_unwinds_stays_readable_by_running_tasks(spark):
-    """Ctrl-C unwinds through the code that frees a job's broadcasts while the cancelled job's tasks
-    may still read them: they are unpersisted then (a destroyed one makes the JVM log a stack
-    trace), and destroyed on the normal path."""
-    from sparkw2v.session import release_broadcast
-    sc = spark.sparkContext
-    bc = sc.broadcast([1, 2, 3])
-    with pytest.raises(KeyboardInterrupt):
-        try:
-            raise KeyboardInterrupt
-        finally:
-            release_broadcast(bc)
-    assert bc._jbroadcast.isValid() and sc.parallelize([0], 1).map(lambda _: sum(bc.value)).collect() == [6]
-    release_broadcast(bc)
-    assert not bc._jbroadcast.isValid()
-
-
-def test_spark_log_is_quiet_by_default(spark):
-    root = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager.getRootLogger()
-    assert str(root.getLevel()) == "ERROR"
-    settings = Path(QUIET_LOG4J).read_text()
-    assert "rootLogger.level = error" in settings and "PythonGatewayServer" in settings
-
-
-def test_a_local_training_jvm_gets_the_c1_compiler_and_the_quiet_log_unless_told_otherwise():
-    quiet = f"-Dlog4j2.configurationFile={QUIET_LOG4J}"
-    assert driver_java_options("", "local[2,4]", "ERROR", light_jvm=True) == f"{quiet} {LOCAL_JIT_OPTIONS}"
-    assert driver_java_options("-Da=b", "local[*]", "WARN", light_jvm=True) == LOCAL_JIT_OPTIONS
-    assert driver_java_options("-XX:-TieredCompilation", "local", "WARN", light_jvm=True) == ""
-    assert driver_java_options("-Xint", "local[*,4]", "WARN", light_jvm=True) == ""
-    assert driver_java_options("-Dp=/opt/Tiered", "local[2]", "WARN", light_jvm=True) == \
-        LOCAL_JIT_OPTIONS                                                 # a path is not a JIT choice
-    assert driver_java_options("-Dlog4j2.configurationFile=/x", "local[2]", "ERROR") == ""
-    assert driver_java_options("", "local-cluster[2,1,1024]", "WARN", light_jvm=True) == ""   # executors: own JVMs
-    assert driver_java_options("", "local[2]", "ERROR") == quiet        # SQL, MLlib and queries keep C2
-    assert driver_java_options("", None, "ERROR", light_jvm=True) == quiet   # spark-submit's cluster master
-    assert driver_java_options("", "spark://host:7077", "WARN", light_jvm=True) == ""
-
-
-def test_driver_java_options_of_spark_defaults_conf_are_kept_beside_sparkw2vs(tmp_path):
-    """A session started here adds its Java options without replacing the cluster's
-    spark.driver.extraJavaOptions from spark-defaults.conf (or the user's SPARK_SUBMIT_OPTS)."""
-    (tmp_path / "spark-defaults.conf").write_text("spark.driver.extraJavaOptions -Dsite.option=kept\n")
-    script = ("from sparkw2v.session import get_session\n"
-              "spark = get_session(master='local[1]', conf={'spark.ui.enabled': 'false'}, light_jvm=True)\n"
-              "jvm = spark.sparkContext._jvm\n"
-              "args = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())\n"
-              "print(jvm.System.getProperty('site.option'), jvm.System.getProperty('user.option'),\n"
-              "      jvm.System.getProperty('log4j2.configurationFile'), '-XX:TieredStopAtLevel=1' in args)\n")
-    env = {**os.environ, "SPARK_CONF_DIR": str(tmp_path), "SPARK_SUBMIT_OPTS": "-Duser.option=also"}
-    env.pop("PYSPARK_GATEWAY_PORT", None)
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["kept", "also", str(QUIET_LOG4J), "True"]
-
-
-def test_rdd_and_arrow_jobs_share_one_pool_of_python_workers(spark):
-    """An executor keeps a worker daemon per environment: one, not one for RDD jobs and one for SQL's."""
-    def batches(it):
-        yield from it
-    spark.sparkContext.parallelize(range(4), 2).map(lambda x: x).collect()
-    spark.range(4).mapInArrow(batches, "id long").collect()
-    jvm = str(spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid())
-    daemons = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes()
-            parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
-        except OSError:
-            continue
-        if b"daemon" in command and parent == jvm:
-            daemons.append(command.split(b"\0"))
-    assert len(daemons) == 1, daemons
-    assert daemons[0][1:3] == [b"-m", b"sparkw2v.worker_daemon"]   # a local master's own machine
-    assert one_worker_pool_env({}) == {"SPARK_SIMPLIFIED_TRACEBACK": "1"}
-    assert one_worker_pool_env({"spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled": "false"}) == {}
-
-
-def test_the_worker_daemon_imports_the_installed_pyspark_only_when_it_is_the_zips_version(tmp_path, monkeypatch):
-    import zipfile
-
-    import pyspark
-
-    from sparkw2v import worker_daemon
-    installed = Path(pyspark.__file__).parent / "version.py"
-    for name, version, moved in (("same", installed.read_bytes(), True), ("other", b'__version__ = "0.1"\n', False)):
-        archive = tmp_path / name / "pyspark.zip"
-        archive.parent.mkdir()
-        with zipfile.ZipFile(archive, "w") as z:
-            z.writestr("pyspark/version.py", version)
-        path = [str(archive), *sys.path]
-        monkeypatch.setattr(sys, "path", list(path))
-        worker_daemon._prefer_installed_pyspark()
-        assert (sys.path[-1] == str(archive) and sys.path[:-1] == path[1:]) if moved else sys.path == path
 
 
 @pytest.fixture(scope="module")
@@ -324,53 +199,6 @@ def test_chart_is_drawn_when_matplotlib_is_installed(trained, tmp_path):
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert main(["info", str(out), "--chart", str(tmp_path / "c.png"), "-q"]) == 0
     assert (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
-
-
-def test_an_epoch_of_many_short_phases_reports_the_epochs_progress_and_keeps_its_log_clock():
-    """An epoch of 128 syncs or sub-epochs is 128 phases of a few seconds: each says how far the
-    epoch is, and the 30-second log line counts from the epoch's start, not the phase's."""
-    class Context:  # what Tracker.begin touches; without _jsc its reporting thread ends at once
-        def addJobTag(self, tag):
-            pass
-
-        def removeJobTag(self, tag):
-            pass
-
-        def statusTracker(self):
-            raise RuntimeError("stopped")
-
-    tracker, sc = progress.Tracker(), Context()
-    tracker.begin(sc, "epoch 2/5 sub-epoch 1/4", words=250, part_of=("epoch 2/5", 0.25))
-    first = tracker._phase
-    tracker.begin(sc, "epoch 2/5 sub-epoch 2/4", words=250, part_of=("epoch 2/5", 0.25))
-    second = tracker._phase
-    assert (second.before, second.whole_started, second.last_log) == (0.25, first.whole_started, first.last_log)
-    second.tasks, second.done = 4, 2
-    assert second.status(second.whole_started + 15.0, None) == (
-        "epoch 2/5: 38%, 15.0s, 25 words/s, ETA 25.0s (sub-epoch 2/4: 2/4 tasks)")
-    tracker.begin(sc, "epoch 3/5 rounds 1-2 of 8", words=250, part_of=("epoch 3/5", 0.25))
-    third = tracker._phase   # another epoch: its own clock and share
-    assert third.before == 0.0 and third.whole_started > second.whole_started
-    tracker.begin(sc, "checkpoint after epoch 3", words=None)
-    assert tracker._phase.whole is None
-    tracker.begin(sc, None)
-
-
-def test_live_line_and_summary_text():
-    phase = progress.Phase("epoch 2/5", "t", words=1_000_000, started=0.0, tasks=4, done=1)
-    assert phase.status(10.0, None) == "epoch 2/5: 1/4 tasks, 10.0s, 25K words/s, ETA 30.0s"
-    waiting = progress.Phase("epoch 3/5", "t", words=None, started=0.0)
-    assert waiting.status(2.0, 12.0) == "epoch 3/5: starting, 2.0s, ETA ~10.0s"
-    waiting.tasks, waiting.running = 8, 2                      # tasks report only when they end
-    assert waiting.status(4.0, 12.0) == "epoch 3/5: 2 of 8 tasks running, 4.0s, ETA ~8.0s"
-    assert progress.format_seconds(125) == "2m05s" and progress.format_seconds(7300) == "2h01m"
-    text = report.summary({"version": 3, "vocab_size": 10, "vector_size": 4, "history": [], "evaluation":
-                           {"wordsim_spearman": 0.5}}, "m/versions/000003")
-    assert "version    3" in text and "wordsim_spearman" in text
-    from sparkw2v.config import TrainConfig
-    stored = json.loads(json.dumps(TrainConfig(window=3).to_dict()))                 # as metadata.json holds it
-    text = report.summary({"version": 1, "parameters": stored}, "m/versions/000001")
-    assert "parameters window=3 (other settings at their defaults)" in text
 
 
 def test_wall_time_counts_from_a_parent_jvms_start(spark, monkeypatch):

@@ -1,0 +1,51 @@
+"""Progress lines and the run summary's text, without Spark."""
+
+import json
+
+from sparkw2v import progress, report
+
+def test_an_epoch_of_many_short_phases_reports_the_epochs_progress_and_keeps_its_log_clock():
+    """An epoch of 128 syncs or sub-epochs is 128 phases of a few seconds: each says how far the
+    epoch is, and the 30-second log line counts from the epoch's start, not the phase's."""
+    class Context:  # what Tracker.begin touches; without _jsc its reporting thread ends at once
+        def addJobTag(self, tag):
+            pass
+
+        def removeJobTag(self, tag):
+            pass
+
+        def statusTracker(self):
+            raise RuntimeError("stopped")
+
+    tracker, sc = progress.Tracker(), Context()
+    tracker.begin(sc, "epoch 2/5 sub-epoch 1/4", words=250, part_of=("epoch 2/5", 0.25))
+    first = tracker._phase
+    tracker.begin(sc, "epoch 2/5 sub-epoch 2/4", words=250, part_of=("epoch 2/5", 0.25))
+    second = tracker._phase
+    assert (second.before, second.whole_started, second.last_log) == (0.25, first.whole_started, first.last_log)
+    second.tasks, second.done = 4, 2
+    assert second.status(second.whole_started + 15.0, None) == (
+        "epoch 2/5: 38%, 15.0s, 25 words/s, ETA 25.0s (sub-epoch 2/4: 2/4 tasks)")
+    tracker.begin(sc, "epoch 3/5 rounds 1-2 of 8", words=250, part_of=("epoch 3/5", 0.25))
+    third = tracker._phase   # another epoch: its own clock and share
+    assert third.before == 0.0 and third.whole_started > second.whole_started
+    tracker.begin(sc, "checkpoint after epoch 3", words=None)
+    assert tracker._phase.whole is None
+    tracker.begin(sc, None)
+
+
+def test_live_line_and_summary_text():
+    phase = progress.Phase("epoch 2/5", "t", words=1_000_000, started=0.0, tasks=4, done=1)
+    assert phase.status(10.0, None) == "epoch 2/5: 1/4 tasks, 10.0s, 25K words/s, ETA 30.0s"
+    waiting = progress.Phase("epoch 3/5", "t", words=None, started=0.0)
+    assert waiting.status(2.0, 12.0) == "epoch 3/5: starting, 2.0s, ETA ~10.0s"
+    waiting.tasks, waiting.running = 8, 2                      # tasks report only when they end
+    assert waiting.status(4.0, 12.0) == "epoch 3/5: 2 of 8 tasks running, 4.0s, ETA ~8.0s"
+    assert progress.format_seconds(125) == "2m05s" and progress.format_seconds(7300) == "2h01m"
+    text = report.summary({"version": 3, "vocab_size": 10, "vector_size": 4, "history": [], "evaluation":
+                           {"wordsim_spearman": 0.5}}, "m/versions/000003")
+    assert "version    3" in text and "wordsim_spearman" in text
+    from sparkw2v.config import TrainConfig
+    stored = json.loads(json.dumps(TrainConfig(window=3).to_dict()))                 # as metadata.json holds it
+    text = report.summary({"version": 1, "parameters": stored}, "m/versions/000001")
+    assert "parameters window=3 (other settings at their defaults)" in text
