@@ -234,6 +234,10 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
     def _fit(self, dataset: DataFrame) -> "Word2VecModel":
         require_classic(dataset, "Word2Vec.fit")
         cfg = _column_config(dataset, self.config.validate(require_io=False))
+        unused = [name for name in ("input", "input_table", "input_options") if getattr(cfg, name)]
+        if unused:
+            log.warning("Word2Vec.fit trains on the DataFrame it is given; %s %s read by fit_input(spark) only, and "
+                        "ignored here", ", ".join(unused), "is" if len(unused) == 1 else "are")
         if not (self.isSet("tokens_column") or self.isSet("text_column")):
             _warn_unset_input(dataset, cfg.text_column)
         corpus = select_column(dataset, cfg)

@@ -252,3 +252,9 @@ def test_fit_without_input_col_names_the_token_columns_it_passes_over(spark, cap
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):
         Word2Vec(inputCol="text", num_partitions=1, **SMALL).fit(frame)
     assert not any("inputCol is not set" in m for m in caplog.messages)
+    assert not any("fit_input" in m for m in caplog.messages)
+    caplog.clear()                            # settings that only fit_input reads are named, not dropped silently
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        Word2Vec(inputCol="text", input="/data/x", input_options={"sep": ";"}, num_partitions=1, **SMALL).fit(frame)
+    assert any("Word2Vec.fit trains on the DataFrame it is given; input, input_options are read by fit_input(spark) "
+               "only, and ignored here" in m for m in caplog.messages), caplog.messages
