@@ -150,7 +150,7 @@ def check_input_path(spark: SparkSession, path: str, input_format: str) -> None:
     inside or matches a sparkw2v model directory (training on a model's files is never meant), or,
     read as text, holds Parquet or ORC files."""
     from .filesystem import HadoopFS
-    from .vector_table import model_containing
+    from .layout import model_containing
 
     fs = HadoopFS(spark, path)
     glob = re.search(r"[*?\[{]", path)
