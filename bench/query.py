@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT))
 
 from sparkw2v import sql  # noqa: E402
 from sparkw2v.session import get_session  # noqa: E402
-from sparkw2v.vector_table import read_vectors_frame, write_model  # noqa: E402
+from sparkw2v.publishing import write_model  # noqa: E402
+from sparkw2v.vector_table import read_vectors_frame  # noqa: E402
 from sparkw2v.vocabulary import Vocabulary  # noqa: E402
 
 BROWN_WORDS = ["money", "government", "church", "war", "city", "children", "music", "king", "water",

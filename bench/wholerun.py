@@ -8,8 +8,8 @@
 tokenizer path, the only one before) on the same input, alternately, and reports
 corpus words per second of counting + vocabulary + encoding. ``publish`` writes
 random models of the given sizes with the former ``spark.createDataFrame`` feed, with
-:func:`sparkw2v.vector_table.write_tables` (pyarrow on the driver for a local path) and
-as a whole publish (:func:`sparkw2v.vector_table.write_model`: tables, hashes, metadata). Whole-process times against gensim
+:func:`sparkw2v.tables.write_tables` (pyarrow on the driver for a local path) and
+as a whole publish (:func:`sparkw2v.publishing.write_model`: tables, hashes, metadata). Whole-process times against gensim
 and MLlib are in ``bench/compare.py`` (column "process s").
 """
 
@@ -73,7 +73,8 @@ def prepare(args) -> None:
 
 def _old_write_tables(spark, directory, vocab, w_in, w_out) -> None:
     """write_tables as it was: spark.createDataFrame of Arrow tables, then repartition."""
-    from sparkw2v.vector_table import OUTPUT_VECTORS, VECTORS, VOCAB, vector_column
+    from sparkw2v.layout import OUTPUT_VECTORS, VECTORS, VOCAB
+    from sparkw2v.tables import vector_column
 
     def frame(table, rows_per_file):
         return spark.createDataFrame(table).repartition(max(1, -(-table.num_rows // rows_per_file)))
@@ -91,12 +92,12 @@ def _old_write_tables(spark, directory, vocab, w_in, w_out) -> None:
 
 def _whole_publish(spark, directory, vocab, w_in, w_out) -> None:
     """A whole publish as ``Word2VecModel.save`` does it: tables, hashes, metadata, LATEST."""
-    from sparkw2v.vector_table import write_model
+    from sparkw2v.publishing import write_model
     write_model(spark, directory, vocab, w_in, w_out, {"timings": {}})
 
 
 def publish(args) -> None:
-    from sparkw2v.vector_table import write_tables
+    from sparkw2v.tables import write_tables
     from sparkw2v.vocabulary import Vocabulary
 
     spark = _session(args.cores)

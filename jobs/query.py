@@ -86,7 +86,7 @@ def _output_refused(spark, output: str, vectors: str, overwrite: bool) -> str | 
     it is a sparkw2v model or lies inside one, it holds the model being queried, or it exists
     and ``overwrite`` is not given."""
     from sparkw2v.filesystem import HadoopFS
-    from sparkw2v.vector_table import model_containing, model_key
+    from sparkw2v.layout import model_containing, model_key
 
     model = model_containing(spark, output)
     if model is not None:

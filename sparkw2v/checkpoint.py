@@ -36,6 +36,11 @@ from pyspark.sql import SparkSession
 from . import filesystem, stratified, vector_table
 from .config import TrainConfig
 from .errors import DamagedModelError, StorageFullError, UserError
+from .integrity import RESTORE_ADVICE, metadata_text, table_files, verify_tables
+from .layout import (CHECKPOINT, METADATA, OUTPUT_VECTORS, STAGING, VECTORS, VOCAB, drop_empty_staging,
+                     remove_if_only_hidden)
+from .publishing import STALE_SECONDS
+from .tables import read_vocabulary, write_tables, write_vocabulary
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -116,7 +121,7 @@ class Checkpoints:
 
     def __init__(self, spark: SparkSession, output: str):
         self.spark = spark
-        self.root = f"{output.rstrip('/')}/{vector_table.STAGING}/{vector_table.CHECKPOINT}"
+        self.root = f"{output.rstrip('/')}/{STAGING}/{CHECKPOINT}"
         self.fs = filesystem.HadoopFS(spark, self.root)
         self.run_dir = f"{self.root}/run-{uuid.uuid4().hex[:12]}"
         self.taken: str | None = None   # the checkpoint resumed from, until superseded
@@ -134,7 +139,7 @@ class Checkpoints:
     def _complete(self, directory: str) -> list[str]:
         """The complete checkpoints directly in ``directory``, oldest epoch first."""
         return [f"{directory}/{n}" for n in sorted(self.fs.list_names(directory))
-                if _epochs_of(n) is not None and self.fs.exists(f"{directory}/{n}/{vector_table.METADATA}")]
+                if _epochs_of(n) is not None and self.fs.exists(f"{directory}/{n}/{METADATA}")]
 
     def _runs(self) -> list[str]:
         return [f"{self.root}/{n}" for n in self.fs.list_names(self.root) if n.startswith("run-")]
@@ -146,7 +151,7 @@ class Checkpoints:
         for directory in (self.root, *self._runs()):
             for path in self._complete(directory):
                 try:
-                    found.append((self.fs.modified(f"{path}/{vector_table.METADATA}"), _epochs_of(path), path))
+                    found.append((self.fs.modified(f"{path}/{METADATA}"), _epochs_of(path), path))
                 except Exception:   # removed meanwhile by its run
                     continue
         return sorted(found, reverse=True)
@@ -154,7 +159,7 @@ class Checkpoints:
     def _beat_time(self, run: str) -> float:
         """When ``run`` last showed life: its heartbeat, else its newest checkpoint (0: never)."""
         times = []
-        for path in (f"{run}/{HEARTBEAT}", *(f"{c}/{vector_table.METADATA}" for c in self._complete(run))):
+        for path in (f"{run}/{HEARTBEAT}", *(f"{c}/{METADATA}" for c in self._complete(run))):
             try:
                 times.append(self.fs.modified(path))
             except Exception:
@@ -224,20 +229,20 @@ class Checkpoints:
         tmp = f"{self.run_dir}/tmp-{uuid.uuid4().hex[:8]}"
         try:
             if blocks is None:
-                vector_table.write_tables(self.spark, tmp, vocab, w_in, w_out)
-                layout, tables = "matrices", (vector_table.VECTORS, vector_table.VOCAB, vector_table.OUTPUT_VECTORS)
+                write_tables(self.spark, tmp, vocab, w_in, w_out)
+                layout, tables = "matrices", (VECTORS, VOCAB, OUTPUT_VECTORS)
             else:
-                vector_table.write_vocabulary(self.spark, tmp, vocab)
+                write_vocabulary(self.spark, tmp, vocab)
                 stratified.write_blocks(self.spark, blocks, f"{tmp}/{BLOCKS}")
-                layout, tables = "blocks", (vector_table.VOCAB, BLOCKS)
+                layout, tables = "blocks", (VOCAB, BLOCKS)
             extra = {} if blocks is None else {"owners_sha256": deal}
             state = {"format": FORMAT, "layout": layout, **extra, "epochs_done": epochs_done, "history": history,
                      "parameters": _training_parameters(cfg, concurrent), "vocab_size": len(vocab),
                      "vector_size": int(w_in.shape[1]) if blocks is None else cfg.vector_size, "shards": shards,
                      "concurrent_shards": concurrent,
-                     "files": vector_table.table_files(self.fs, tmp, tables, sized=(BLOCKS,)),
+                     "files": table_files(self.fs, tmp, tables, sized=(BLOCKS,)),
                      "corpus_words": vocab.corpus_words, "distinct_words": vocab.distinct_words}
-            self.fs.write_text(f"{tmp}/{vector_table.METADATA}", vector_table.metadata_text(state))
+            self.fs.write_text(f"{tmp}/{METADATA}", metadata_text(state))
             if self.fs.exists(f"{self.run_dir}/{name}"):
                 self.fs.delete(f"{self.run_dir}/{name}")
             self.fs.rename(tmp, f"{self.run_dir}/{name}")
@@ -338,7 +343,7 @@ class Checkpoints:
                         "either version bit for bit", path)
         epochs, history = meta.get("epochs_done"), meta.get("history")
         if not isinstance(history, list) or epochs != _epochs_of(name) or len(history) != epochs:
-            raise DamagedModelError(f"{path}/{vector_table.METADATA} is damaged: it records {epochs} epochs done "
+            raise DamagedModelError(f"{path}/{METADATA} is damaged: it records {epochs} epochs done "
                                     f"and {len(history) if isinstance(history, list) else 'no'} epochs of history "
                                     f"in checkpoint {name}; run without --resume to start over")
         return CheckpointSettings(epochs_done=int(epochs), history=list(history),
@@ -355,7 +360,7 @@ class Checkpoints:
                 loaded = vector_table.read_model(self.spark, path)
                 vocab, w_in, w_out = loaded.vocab, loaded.w_in, loaded.w_out
         except DamagedModelError as exc:  # a checkpoint is not restored: the run starts over
-            message = str(exc).removesuffix(f"; {vector_table.RESTORE_ADVICE}")
+            message = str(exc).removesuffix(f"; {RESTORE_ADVICE}")
             raise DamagedModelError(f"{message}; the checkpoint cannot be resumed: run without --resume to start "
                                     "over") from None
         values = {f.name: getattr(settings, f.name) for f in fields(CheckpointSettings)}
@@ -427,7 +432,7 @@ class Checkpoints:
                                   f"{expected[0]} x {expected[1]} (vocabulary x vector_size); the checkpoint "
                                   "does not belong to this run. Run without --resume to start over")
 
-    def clear(self, older_than: float = vector_table.STALE_SECONDS) -> None:
+    def clear(self, older_than: float = STALE_SECONDS) -> None:
         """Remove this run's checkpoints and the one it resumed from; other runs' only once
         ``older_than`` seconds have passed since they last showed life (runs killed and never
         resumed), with what killed writes left under the root; then the checkpoint and staging
@@ -443,14 +448,14 @@ class Checkpoints:
         for name in self.fs.list_names(self.root):   # as before run directories: epoch-N, tmp-*
             if name.startswith(("epoch-", "tmp-")):
                 try:
-                    written = self.fs.modified(f"{self.root}/{name}/{vector_table.METADATA}") \
+                    written = self.fs.modified(f"{self.root}/{name}/{METADATA}") \
                         if _epochs_of(name) is not None else self.fs.modified(f"{self.root}/{name}")
                 except Exception:
                     written = 0.0
                 if now - written > older_than:
                     self.fs.delete(f"{self.root}/{name}")
-        vector_table.remove_if_only_hidden(self.fs, self.root)
-        vector_table.drop_empty_staging(self.fs, self.root.rsplit("/", 2)[0])
+        remove_if_only_hidden(self.fs, self.root)
+        drop_empty_staging(self.fs, self.root.rsplit("/", 2)[0])
 
 
 def _epochs_of(path: str) -> int | None:
@@ -464,8 +469,8 @@ def _read_blocks_checkpoint(spark: SparkSession, path: str, meta: dict) -> tuple
     metadata (the blocks' by size, then by Parquet's page checksums as they are read): the rows
     of every block put back where the run's deal (from the seed, the counts and the shards
     trained at once) placed them."""
-    vector_table.verify_tables(spark, path, meta, (vector_table.VOCAB, BLOCKS))
-    vocab = vector_table.read_vocabulary(spark, path, meta)
+    verify_tables(spark, path, meta, (VOCAB, BLOCKS))
+    vocab = read_vocabulary(spark, path, meta)
     params, tasks, dim = meta["parameters"], int(meta["concurrent_shards"]), int(meta["vector_size"])
     owner_in, owner_out = stratified.block_owners(vocab.counts, params["sample"], tasks, params["seed"])
     if stratified.owners_digest(owner_in, owner_out) != meta.get("owners_sha256"):
@@ -479,12 +484,12 @@ def _read_blocks_checkpoint(spark: SparkSession, path: str, meta: dict) -> tuple
         damaged = [line.split("OSError: ", 1)[1].strip() for line in str(exc).splitlines()
                    if "OSError: " in line and " is damaged: " in line]
         if damaged:
-            raise vector_table.DamagedModelError(damaged[0][:400]) from None
+            raise DamagedModelError(damaged[0][:400]) from None
         raise
     w_in = np.full((len(vocab), dim), np.nan, dtype=np.float32)
     w_out = np.full((len(vocab), dim), np.nan, dtype=np.float32)
     stratified.collect_blocks(held, w_in, w_out, owner_in, owner_out)
     if not (np.isfinite(w_in.sum(dtype=np.float64)) and np.isfinite(w_out.sum(dtype=np.float64))):
-        raise vector_table.DamagedModelError(f"{path}/{BLOCKS} does not hold every row of the run's blocks: "
+        raise DamagedModelError(f"{path}/{BLOCKS} does not hold every row of the run's blocks: "
                                              "the checkpoint is incomplete or damaged")
     return vocab, w_in, w_out

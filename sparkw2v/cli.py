@@ -304,7 +304,8 @@ def jvm_head_start(spark) -> float:
 def cmd_train(args: argparse.Namespace) -> int:
     from .model import Word2Vec
     from .filesystem import local_output_path
-    from .vector_table import check_output, same_path
+    from .layout import same_path
+    from .publishing import check_output
 
     global STARTED
     cfg = config_from_args(args).validate()
@@ -352,7 +353,8 @@ def _publish_or_keep(spark, model, output: str, overwrite: bool) -> str:
     while it trained (the output was checked before training), publish it instead as a model of
     its own beside ``output`` and raise an error naming both, so that the training is not lost."""
     from .errors import ConcurrentPublishError
-    from .vector_table import CREATED, OutputExistsError, is_model
+    from .layout import is_model
+    from .publishing import CREATED, OutputExistsError
 
     try:
         return model.save(output, overwrite=overwrite)
@@ -468,7 +470,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.restrict_vocab < 1:
         raise ConfigError(f"invalid --restrict-vocab {args.restrict_vocab}: must be at least 1")
     _check_evaluation_files(similarity=("--similarity", args.similarity), analogies=("--analogies", args.analogies))
-    from .vector_table import record_evaluation, resolve
+    from .publishing import record_evaluation
+    from .vector_table import resolve
 
     spark = _session(args)
     location = resolve(spark, args.vectors)  # once: the version scored is the version recorded
@@ -494,7 +497,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from .interchange import import_model
-    from .vector_table import is_model, same_path
+    from .layout import is_model, same_path
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")

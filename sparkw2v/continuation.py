@@ -30,7 +30,7 @@ measured by ``bench/stream.py`` and recorded in BENCHMARKS.md; ``tests/test_stre
 asserts it above 0.99 on its planted corpus. Larger batches move old words further.
 
 Publishing (:func:`publish`) stages the counts table first, then publishes the model
-with :func:`sparkw2v.vector_table.write_model` naming the staged table (and its files'
+with :func:`sparkw2v.publishing.write_model` naming the staged table (and its files'
 digests) in its metadata, then moves the table into the version. A crash between the
 two steps leaves a complete table under ``_staging`` that :func:`load_base` moves in
 later. A run that continued version N of the path it publishes to publishes only
@@ -52,11 +52,12 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from . import filesystem, vector_table
+from . import counts_table, filesystem, integrity, layout, publishing, tables, vector_table
 from .config import TrainConfig
 from .corpus import CorpusInput, InputError, check_decoded, reading_input, word_counts
 from .errors import UserError
 from .interchange import NO_COUNTS
+from .layout import COUNTS
 from .memory import check_memory
 from .session import describe_job
 from .training import TrainResult, shards_at_once, train_encoded
@@ -64,15 +65,11 @@ from .vocabulary import Vocabulary, frequency_order
 
 log = logging.getLogger("sparkw2v")
 
-#: The running word counts of a version: word string, count bigint (all text so far),
-#: batch_count bigint (the text of the run that published this version).
-COUNTS = vector_table.COUNTS
 #: metadata.json's record of which stream batches a version's model holds: ``{stream id: last
 #: batch id}``, carried into every version made from it (continued, streamed, or loaded and saved).
 STREAMS = "streams"
 #: Where a streamed version names its own stream and batch (``stream`` also holds its source).
 BATCH_KEY, STREAM_KEY = "stream_batch_id", "stream"
-COUNTS_SCHEMA = "word string, count bigint"
 #: Tokenizer settings compared with the continued model's (a mismatch is warned about).
 TOKENIZER_FIELDS = ("lowercase", "token_pattern")
 #: Default ``continue_alpha`` as a fraction of ``alpha`` (BENCHMARKS.md, "Streaming").
@@ -140,10 +137,10 @@ def _check_counts(path: str, meta: dict) -> None:
 def _stored_counts(spark: SparkSession, location: str, meta: dict) -> DataFrame | None:
     fs = filesystem.HadoopFS(spark, location)
     table = f"{location}/{COUNTS}"
-    vector_table.finish_counts_move(fs, location, meta)
+    counts_table.finish_counts_move(fs, location, meta)
     if not fs.exists(f"{table}/_SUCCESS"):
         return None
-    vector_table.verify_tables(spark, location, meta, (COUNTS,))
+    integrity.verify_tables(spark, location, meta, (COUNTS,))
     return filesystem.literal_reader(spark).parquet(table).select("word", "count")
 
 
@@ -152,7 +149,7 @@ def _stored_counts(spark: SparkSession, location: str, meta: dict) -> DataFrame 
 def count_words(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig) -> DataFrame:
     """Every distinct token of ``corpus`` with its count (word, count), as a DataFrame."""
     counts = word_counts(corpus, cfg)
-    return counts if isinstance(counts, DataFrame) else spark.createDataFrame(counts, COUNTS_SCHEMA)
+    return counts if isinstance(counts, DataFrame) else spark.createDataFrame(counts, counts_table.COUNTS_SCHEMA)
 
 
 def merge_counts(spark: SparkSession, base: BaseModel, new: DataFrame) -> DataFrame:
@@ -160,8 +157,8 @@ def merge_counts(spark: SparkSession, base: BaseModel, new: DataFrame) -> DataFr
     if base.counts is not None:
         old = base.counts
     elif len(base.vocab):
-        old = vector_table.frame_of(spark, pa.table({"word": pa.array(base.vocab.words, pa.string()),
-                                                      "count": pa.array(base.vocab.counts, pa.int64())}))
+        old = tables.frame_of(spark, pa.table({"word": pa.array(base.vocab.words, pa.string()),
+                                                "count": pa.array(base.vocab.counts, pa.int64())}))
     else:
         old = None
     parts = new.select("word", "count", F.col("count").alias("batch_count"))
@@ -237,15 +234,15 @@ class Continued:
     def release(self) -> None:
         self.counts.unpersist()
 
-    def expected(self, spark: SparkSession, path: str) -> vector_table.Expected | None:
+    def expected(self, spark: SparkSession, path: str) -> publishing.Expected | None:
         """What publishing to ``path`` must find: the base's version the newest, if the base is a
         version of ``path`` (None: the base came from elsewhere, nothing to compare)."""
         if self.base_location is None or self.base_version is None:
             return None
-        root = vector_table.root_of(self.base_location)
-        if root is None or not vector_table.same_path(spark, root, path):
+        root = layout.root_of(self.base_location)
+        if root is None or not layout.same_path(spark, root, path):
             return None
-        return vector_table.Expected(self.base_version, vector_table.CONTINUED)
+        return publishing.Expected(self.base_version, publishing.CONTINUED)
 
 
 class BaseDeletedError(UserError, FileNotFoundError):
@@ -277,8 +274,8 @@ def check_not_repeated(spark: SparkSession, base: BaseModel, digest: str | None,
     if digest is None or output is None or base.location is None:
         return
     done = base.metadata.get("continued_from") or {}
-    root = vector_table.root_of(base.location)   # None: a single version, no path to publish into again
-    if root is not None and done.get("input_digest") == digest and vector_table.same_path(spark, root, output):
+    root = layout.root_of(base.location)   # None: a single version, no path to publish into again
+    if root is not None and done.get("input_digest") == digest and layout.same_path(spark, root, output):
         raise InputError(
             f"version {base.metadata.get('version')} of {output} was already trained on these input files "
             f"(published {base.metadata.get('written_at')}, continuing version {done.get('version')}); running again "
@@ -382,13 +379,13 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
 
 def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarray, w_out: np.ndarray,
             metadata: dict, overwrite: bool, keep_versions: int,
-            expect: vector_table.Expected | None = None) -> vector_table.Published:
+            expect: publishing.Expected | None = None) -> publishing.Published:
     """Publish the continued model as the next version of ``path``, with its ``counts/`` table.
 
     Publishing needs ``expect`` (default: the base's version, when the base is a version of
     ``path``) to hold; else nothing is published and
     :class:`~sparkw2v.errors.ConcurrentPublishError` names the newer version (see
-    :func:`~sparkw2v.vector_table.write_model`).
+    :func:`~sparkw2v.publishing.write_model`).
     """
     if expect is None:
         expect = continued.expected(spark, path)
@@ -410,71 +407,34 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
 
 def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                         metadata: dict, counts: DataFrame | pa.Table, overwrite: bool, keep_versions: int,
-                        expect: vector_table.Expected | None = None) -> vector_table.Published:
+                        expect: publishing.Expected | None = None) -> publishing.Published:
     """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
-    as its ``counts/`` table (``expect``: see :func:`~sparkw2v.vector_table.write_model`).
+    as its ``counts/`` table (``expect``: see :func:`~sparkw2v.publishing.write_model`).
     """
     path = path.rstrip("/") or path
-    vector_table.check_output(spark, path, overwrite)
+    publishing.check_output(spark, path, overwrite)
     fs = filesystem.HadoopFS(spark, path)
     staged = f"counts-{uuid.uuid4().hex[:12]}"
-    staged_path = f"{path}/{vector_table.STAGING}/{staged}"
+    staged_path = f"{path}/{layout.STAGING}/{staged}"
     # Drawn while the counts and tables are written (the chart needs only the metadata).
-    chart = vector_table.start_chart(metadata, vocab, w_in)
+    chart = publishing.start_chart(metadata, vocab, w_in)
     try:
         describe_job(spark, "publish: write word counts")
-        try:
-            write_counts(spark, counts, vocab.distinct_words, staged_path, fs.is_local(path))
-            files = vector_table.file_entries(fs, staged_path, COUNTS)
-        except Exception as exc:
-            if filesystem.storage_full(exc):
-                vector_table.raise_storage_full(spark, path, exc)
-            raise
-        published = vector_table.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
-                                             overwrite=overwrite, keep_versions=keep_versions, expect=expect,
-                                             extra_files=files, chart=chart)
+        with publishing.full_disk_reported(spark, path):
+            counts_table.write_counts(spark, counts, vocab.distinct_words, staged_path, fs.is_local(path))
+            files = integrity.file_entries(fs, staged_path, COUNTS)
+        published = publishing.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
+                                           overwrite=overwrite, keep_versions=keep_versions, expect=expect,
+                                           extra_files=files, chart=chart)
     except BaseException:
         if fs.exists(staged_path):
             fs.delete(staged_path)
-        vector_table.drop_empty_staging(fs, path)
+        layout.drop_empty_staging(fs, path)
         raise
     finally:
         describe_job(spark, None)
     # Published: from here a failure only delays the move (load_base finishes it).
-    vector_table.move_counts_in(fs, staged_path, published.location)
-    vector_table.drop_empty_staging(fs, path)
+    counts_table.move_counts_in(fs, staged_path, published.location)
+    layout.drop_empty_staging(fs, path)
     return published
 
-
-#: Distinct words up to which a local output's counts table is collected and written by the
-#: driver (pyarrow, ~16 bytes a word): a Spark write job costs over a second even for a few rows.
-COUNTS_ON_DRIVER = 4_000_000
-
-
-def write_counts(spark: SparkSession, counts: DataFrame | pa.Table, distinct_words: int, path: str,
-                 local: bool) -> None:
-    """Write the counts table (word, count, batch_count) as the Parquet directory ``path``: by
-    the driver when ``local`` and at most :data:`COUNTS_ON_DRIVER` words, else by Spark's writer
-    (a file per 4M words). An Arrow table is already on the driver: no job reads it."""
-    if isinstance(counts, pa.Table):
-        if local and counts.num_rows <= COUNTS_ON_DRIVER:
-            vector_table.write_parquet(spark, counts, COUNTS_ON_DRIVER, path)
-            return
-        counts = vector_table.frame_of(spark, counts)
-    if local and distinct_words <= COUNTS_ON_DRIVER:
-        # ``distinct_words`` is a hint; the limit keeps a longer table off the driver.
-        table = counts.select("word", "count", "batch_count").limit(COUNTS_ON_DRIVER + 1).toArrow()
-        if table.num_rows <= COUNTS_ON_DRIVER:
-            vector_table.write_parquet(spark, table, COUNTS_ON_DRIVER, path)
-            return
-        distinct_words = table.num_rows
-    counts.repartition(max(1, -(-distinct_words // COUNTS_ON_DRIVER))).write.parquet(path)
-
-
-def counts_frame(spark: SparkSession, counts) -> DataFrame | pa.Table:
-    """The (word, count) DataFrame, RDD or Arrow table of a whole corpus as a counts table: its
-    batch was all of it (an Arrow table stays one)."""
-    if isinstance(counts, pa.Table):
-        return counts.select(["word", "count"]).append_column("batch_count", counts.column("count"))
-    frame = counts if isinstance(counts, DataFrame) else spark.createDataFrame(counts, COUNTS_SCHEMA)
-    return frame.withColumn("batch_count", F.col("count"))

@@ -167,7 +167,7 @@ def check_input_path(spark: SparkSession, path: str, input_format: str,
     read as text, holds Parquet or ORC files. Files the reader ``options``' ``pathGlobFilter``
     leaves out are not looked at, as Spark does not read them."""
     from .filesystem import HadoopFS
-    from .vector_table import model_containing
+    from .layout import model_containing
 
     fs = HadoopFS(spark, path)
     glob = re.search(r"[*?\[{]", path)

@@ -19,7 +19,7 @@ class DamagedModelError(UserError, ValueError):
 class ConcurrentPublishError(UserError, RuntimeError):
     """Another writer published a version of the output after the version this run continued.
 
-    ``why`` says what the refused publish expected (``vector_table.CREATED``: no version yet;
+    ``why`` says what the refused publish expected (``publishing.CREATED``: no version yet;
     otherwise the model was built on, loaded from or saved as an older version)."""
 
     def __init__(self, message: str, why: str = "") -> None:

@@ -44,7 +44,7 @@ import numpy as np
 from pyspark.sql import SparkSession
 
 from .errors import UserError
-from .vector_table import KEEP_VERSIONS, OutputExistsError
+from .publishing import KEEP_VERSIONS, OutputExistsError
 
 log = logging.getLogger("sparkw2v")
 
@@ -470,7 +470,7 @@ def mllib_word2vec_path(spark: SparkSession, path: str) -> str | None:
     holds a saved PipelineModel with one; None if it was not saved by Spark MLlib at all.
     Anything else saved by MLlib is refused, naming what it is."""
     from .filesystem import HadoopFS
-    from .vector_table import ml_class
+    from .ml_metadata import ml_class
 
     path = path.rstrip("/")
     kind = ml_class(spark, path)
@@ -494,7 +494,7 @@ def read_mllib_model(spark: SparkSession, path: str) -> MLlibVectors:
     """Words, float32 vectors and settings of a Word2VecModel saved by Spark MLlib at ``path``."""
     from .errors import first_line
     from .filesystem import HadoopFS
-    from .vector_table import ml_metadata
+    from .ml_metadata import ml_metadata
 
     fs = HadoopFS(spark, path)
     meta = ml_metadata(spark, path)
@@ -577,7 +577,7 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     keeps the most frequent. Neither holds output weights; ``output_vectors`` are zeros, which
     is where word2vec.c starts them.
     """
-    from .vector_table import check_output, write_model
+    from .publishing import check_output, write_model
     from .vocabulary import Vocabulary, frequency_order
 
     check_output(spark, model_dir, overwrite)

@@ -7,8 +7,9 @@ so ``from sparkw2v import Word2Vec`` replaces ``from pyspark.ml.feature import
 Word2Vec``. The classes are thin: every :class:`~sparkw2v.config.TrainConfig`
 field is a Param of the same name (MLlib's names are aliases of them,
 :mod:`sparkw2v.ml_params`), training is :func:`sparkw2v.training.fit`, storage
-is :mod:`sparkw2v.vector_table`, queries are :class:`sparkw2v.vectors.WordVectors`
-and ``transform`` runs :func:`sparkw2v.executor.mean_vector_column` on the executors.
+is :mod:`sparkw2v.publishing` and :mod:`sparkw2v.vector_table`, queries are
+:class:`sparkw2v.vectors.WordVectors` and ``transform`` runs
+:func:`sparkw2v.executor.mean_vector_column` on the executors.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, Default
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from . import executor, filesystem, training, vector_table
+from . import (counts_table, executor, filesystem, integrity, layout, ml_metadata, publishing, tables, training,
+               vector_table)
 from .checkpoint import Checkpoints
 from .config import MLLIB_ALIASES, ConfigError, ConfigTypeError, TrainConfig, convert_number, default_alpha
 from .corpus import InputError, column_ref, read_input, select_column
@@ -351,8 +353,8 @@ class _EstimatorWriter(DefaultParamsWriter):
     """pyspark's writer of Params, refusing to ``overwrite()`` (delete) a sparkw2v model directory."""
 
     def save(self, path: str) -> None:
-        if vector_table.is_model(self.sparkSession, path):
-            raise vector_table.OutputExistsError(
+        if layout.is_model(self.sparkSession, path):
+            raise publishing.OutputExistsError(
                 f"{path} is a sparkw2v model; " + ("overwriting it with an estimator would delete the model"
                                                    if self.shouldOverwrite else "an estimator is not saved into it")
                 + ": choose another path")
@@ -385,7 +387,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     ``findSynonymsArray``, ``getVectorSize`` and the other getters of the training
     settings) and gensim's (``most_similar``, ``similarity``, ``analogy``, ``wv``).
     ``save(path)``, ``write().save(path)`` and a saved ``PipelineModel`` publish a
-    version of sparkw2v's Parquet layout (see :mod:`sparkw2v.vector_table`; Spark SQL
+    version of sparkw2v's Parquet layout (see :mod:`sparkw2v.layout`; Spark SQL
     and :func:`sparkw2v.sql.register` read it) with pyspark.ml's ``metadata/``
     beside it, which keeps the model's Params (``inputCol``, ``outputCol``);
     ``write().overwrite()`` publishes a new version instead of deleting the old.
@@ -430,7 +432,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         self.source: str | None = None
         # Per model path (qualified): what a save there must find, the newest version when this model
         # was loaded from that path or the one it last published there, with that version's publish_id.
-        self._expected: dict[str, vector_table.Expected] = {}
+        self._expected: dict[str, publishing.Expected] = {}
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
         self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
         # Set, as MLlib's fit copies its estimator's values to the model (isSet is True).
@@ -505,12 +507,12 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         from pyspark.sql import functions as F
 
         spark = spark or _session()
-        frame = vector_table.frame_of(spark, self._vector_table())
+        frame = tables.frame_of(spark, self._vector_table())
         return frame.withColumn("vector", array_to_vector(F.col("vector")))
 
     def _vector_table(self) -> pa.Table:
         return pa.table({"word": pa.array(self.wv.words, type=pa.string()),
-                         "vector": vector_table.vector_column(self._w_in)})
+                         "vector": tables.vector_column(self._w_in)})
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         from pyspark.ml.functions import array_to_vector
@@ -598,7 +600,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                 "resumed_after_epoch": r.info.get("resumed_after_epoch")}
 
     def save(self, path: str, overwrite: bool = False, spark: SparkSession | None = None) -> str:
-        """Publish the model as a new version of ``path`` (see :mod:`sparkw2v.vector_table`).
+        """Publish the model as a new version of ``path`` (see :mod:`sparkw2v.publishing`).
 
         Returns the full path of the version written. ``overwrite`` allows adding
         a version to an existing model path (older versions beyond ``keep_versions``
@@ -614,9 +616,9 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         # The version records its own Params, so a reader never pairs its vectors with another
         # version's (``path/metadata``, for pyspark's readers, is replaced after publishing).
         published = self._publish(spark, path, overwrite, {"uid": saved["uid"], "paramMap": saved["paramMap"]})
-        vector_table.write_ml_metadata(spark, path, ml_text)
-        self._expected[vector_table.model_key(spark, path)] = vector_table.Expected(
-            published.version, vector_table.SAVED, published.publish_id)
+        publishing.write_ml_metadata(spark, path, ml_text)
+        self._expected[layout.model_key(spark, path)] = publishing.Expected(
+            published.version, publishing.SAVED, published.publish_id)
         return published.location
 
     def write(self) -> MLWriter:
@@ -629,12 +631,12 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         """pyspark.ml's reader: ``read().load(path)`` is :meth:`load`."""
         return _ModelReader(cls)
 
-    def _publish(self, spark: SparkSession, path: str, overwrite: bool, ml_params: dict) -> vector_table.Published:
+    def _publish(self, spark: SparkSession, path: str, overwrite: bool, ml_params: dict) -> publishing.Published:
         w_out = self._w_out if self._w_out is not None else np.zeros_like(self._w_in)
         metadata = {**self.training_metadata(), "ml_params": ml_params}
         # A compare-and-swap on the version this model came from or last published at ``path``: a
         # version another writer published since is never hidden behind this one.
-        expect = self._expected.get(vector_table.model_key(spark, path))
+        expect = self._expected.get(layout.model_key(spark, path))
         if self._continued is not None:
             from .continuation import publish
             published = publish(spark, path, self._continued, self._w_in, w_out, metadata,
@@ -650,23 +652,23 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                         "pipeline does); continuing this model starts words below min_count from zero",
                         path, self.source)
         if counts is not None or source_counts:  # so continuing can grow the vocabulary
-            from .continuation import COUNTS, counts_frame, publish_with_counts
+            from .continuation import publish_with_counts
             if counts is None:
-                vector_table.verify_tables(spark, self.source, self.metadata, (COUNTS,))
-            frame = counts_frame(spark, counts) if counts is not None \
-                else filesystem.literal_reader(spark).parquet(f"{self.source}/{COUNTS}")
+                integrity.verify_tables(spark, self.source, self.metadata, (layout.COUNTS,))
+            frame = counts_table.counts_frame(spark, counts) if counts is not None \
+                else filesystem.literal_reader(spark).parquet(f"{self.source}/{layout.COUNTS}")
             published = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata, frame,
                                             overwrite=overwrite, keep_versions=self.config.keep_versions,
                                             expect=expect)
             if self.result is not None:
                 self.result.release_counts()
         else:
-            published = vector_table.write_model(spark, path, self.vocab, self._w_in, w_out, metadata,
-                                                 overwrite=overwrite, keep_versions=self.config.keep_versions,
-                                                 expect=expect)
+            published = publishing.write_model(spark, path, self.vocab, self._w_in, w_out, metadata,
+                                               overwrite=overwrite, keep_versions=self.config.keep_versions,
+                                               expect=expect)
         cp = self._checkpoints
         if cp is not None and self.config.output and not self.config.keep_checkpoints \
-                and vector_table.same_path(spark, path, self.config.output):
+                and layout.same_path(spark, path, self.config.output):
             cp.clear()
         return published
 
@@ -678,9 +680,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
 
     def _source_counts(self, spark: SparkSession) -> bool:
         """Whether this model was loaded from a version that has a counts table."""
-        from .continuation import COUNTS
         return self.source is not None and filesystem.HadoopFS(spark, self.source).exists(
-            f"{self.source}/{COUNTS}/_SUCCESS")
+            f"{self.source}/{layout.COUNTS}/_SUCCESS")
 
     @classmethod
     def load(cls, path: str, spark: SparkSession | None = None) -> "Word2VecModel":
@@ -691,7 +692,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         try:
             loaded = vector_table.read_model(spark, path)
         except FileNotFoundError:
-            cls_name = vector_table.ml_class(spark, path) or ""
+            cls_name = ml_metadata.ml_class(spark, path) or ""
             if cls_name.startswith("org.apache.spark.ml"):
                 hint = (f"import its vectors as a sparkw2v model (sparkw2v import --input {path} --output MODEL), "
                         "or " if cls_name in (MLLIB_MODEL, MLLIB_PIPELINE) else "")
@@ -701,19 +702,19 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             raise
         location = loaded.location
         model = cls(loaded=loaded)
-        vector_table.finish_counts_move(filesystem.HadoopFS(spark, location), location, model.metadata)
+        counts_table.finish_counts_move(filesystem.HadoopFS(spark, location), location, model.metadata)
         model.source = location
-        root = vector_table.root_of(location)
+        root = layout.root_of(location)
         if root is not None:  # saving back to the path it was loaded from: only while nothing newer came
-            if vector_table.root_of(path) is None:   # the model path: the version it read
-                expect = vector_table.Expected(vector_table.version_of(location), vector_table.LOADED,
-                                               model.metadata.get("publish_id"))
+            if layout.root_of(path) is None:   # the model path: the version it read
+                expect = publishing.Expected(layout.version_of(location), publishing.LOADED,
+                                             model.metadata.get("publish_id"))
             else:  # one version by its own path (a rollback): the newest one at the time
-                expect = vector_table.Expected((vector_table.published_versions(spark, root) or [0])[-1],
-                                               vector_table.LOADED)
-            model._expected[vector_table.model_key(spark, root)] = expect
+                expect = publishing.Expected((layout.published_versions(spark, root) or [0])[-1],
+                                             publishing.LOADED)
+            model._expected[layout.model_key(spark, root)] = expect
         # The version's own Params; a version published before they were recorded: path/metadata.
-        ml = model.metadata.get("ml_params") or vector_table.read_ml_metadata(spark, path)
+        ml = model.metadata.get("ml_params") or ml_metadata.read_ml_metadata(spark, path)
         if ml is not None:
             model._resetUid(ml["uid"])
             for name, value in ml.get("paramMap", {}).items():

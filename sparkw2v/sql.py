@@ -473,7 +473,9 @@ def _path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFram
     """The version ``path`` resolves to now, checked (file list, sizes, digests), as a source
     for the functions and, over the same files, the view."""
     from .filesystem import HadoopFS
-    from .vector_table import METADATA, VECTORS, read_metadata, resolve, verify_tables
+    from .integrity import verify_tables
+    from .layout import METADATA, VECTORS
+    from .vector_table import read_metadata, resolve
 
     directory = resolve(spark, path)  # once: the view and the functions read this version
     meta = read_metadata(spark, directory)
@@ -495,7 +497,7 @@ def _path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFram
 
 
 def _broadcast_source(spark: SparkSession, model: Any) -> tuple[VectorSource, DataFrame]:
-    from .vector_table import frame_of, vector_column
+    from .tables import frame_of, vector_column
     from .vectors import WordVectors
 
     wv = model if isinstance(model, WordVectors) else getattr(model, "wv", None)

@@ -34,7 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from . import continuation, filesystem, vector_table
+from . import continuation, filesystem, layout, publishing, vector_table
 from .config import ConfigError, StreamConfig, TrainConfig, parse_duration
 from .corpus import SNIFFED_FILES, CorpusInput, InputError, check_text_files, reader_defaults, select_column
 from .errors import ConcurrentPublishError, UserError
@@ -155,10 +155,10 @@ class BatchTrainer:
         output = self.cfg.output
         newest = _newest_version(self.spark, output)
         # Publish only while the version this batch continues is the newest (none: no version yet).
-        expect = vector_table.Expected(0)
+        expect = publishing.Expected(0)
         if newest is not None:
             meta = vector_table.read_metadata(self.spark, newest)
-            expect = vector_table.Expected(int(meta.get("version", 0)), vector_table.CONTINUED, meta.get("publish_id"))
+            expect = publishing.Expected(int(meta.get("version", 0)), publishing.CONTINUED, meta.get("publish_id"))
             # Whichever writer published the newest version, its model holds the batches it records.
             done = continuation.stream_progress(meta).get(self.stream_id(), -1) >= batch_id
             if done:
@@ -205,7 +205,7 @@ class BatchTrainer:
         location, meta = published.location, published.metadata
         self._last = continuation.BaseModel(result.vocab, result.w_in, result.w_out, meta, location,
                                             filesystem.literal_reader(self.spark).parquet(
-                                                f"{location}/{continuation.COUNTS}"))
+                                                f"{location}/{layout.COUNTS}"))
         seconds = time.perf_counter() - started
         summary.update(version=meta["version"], location=location, seconds=seconds,
                        load_seconds=loaded - started, count_seconds=result.info["count_seconds"],
@@ -229,8 +229,8 @@ class BatchTrainer:
 
 def _newest_version(spark: SparkSession, path: str) -> str | None:
     """The newest complete version (not LATEST, which a crash may have left one behind)."""
-    versions = vector_table.published_versions(spark, path)
-    return vector_table.version_path(path, versions[-1]) if versions else None
+    versions = layout.published_versions(spark, path)
+    return layout.version_path(path, versions[-1]) if versions else None
 
 
 def _qualified(spark: SparkSession, path: str) -> str:
@@ -253,9 +253,9 @@ def run_stream(spark: SparkSession, cfg: TrainConfig, options: StreamConfig,
         raise ConfigError("give --output PATH: the model the stream publishes versions of")
     if cfg.tokens_column and options.format == "text":
         raise ConfigError("--tokens-column needs a parquet, orc or json source (text files are lines)")
-    vector_table.check_output(spark, cfg.output, overwrite=True)  # refuses a directory that is no model
+    publishing.check_output(spark, cfg.output, overwrite=True)  # refuses a directory that is no model
     if cfg.from_model:
-        if vector_table.published_versions(spark, cfg.output):
+        if layout.published_versions(spark, cfg.output):
             log.info("%s has published versions: continuing its newest, not --from-model %s", cfg.output,
                      cfg.from_model)
         else:

@@ -161,7 +161,7 @@ def _words_on_driver(spark: SparkSession) -> int:
     """Words below min_count each counting partition may send the driver with the vocabulary
     (their counts are written when the model is saved): the counts table's driver limit,
     shared by the partitions (one per task slot, as :func:`corpus.word_counts` makes them)."""
-    from .continuation import COUNTS_ON_DRIVER
+    from .counts_table import COUNTS_ON_DRIVER
     return COUNTS_ON_DRIVER // max(1, spark.sparkContext.defaultParallelism)
 
 

@@ -24,6 +24,11 @@ def frequency_order(words: Sequence[str] | pa.Array | pa.ChunkedArray,
     return pc.sort_indices(table, sort_keys=[("count", "descending"), ("word", "ascending")]).to_numpy()
 
 
+def vocabulary_order(table: pa.Table) -> np.ndarray:
+    """The rows of a table of ``word`` and ``count`` in vocabulary order (:func:`frequency_order`)."""
+    return frequency_order(table.column("word"), table.column("count"))
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """Words sorted by count descending, then by word; row ``i`` is ``words[i]``."""

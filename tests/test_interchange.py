@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gensim.models import KeyedVectors
 
-from sparkw2v import vector_table
+from sparkw2v import publishing, vector_table
 from sparkw2v.cli import main
 from sparkw2v.interchange import (FormatError, detect_binary, read_vocab_counts, read_word2vec,
                                   write_vocab_counts, write_word2vec)
@@ -92,7 +92,7 @@ def test_duplicate_words_and_existing_output_are_refused(tmp_path):
     with pytest.raises(FormatError, match="'a' appears more than once"):
         write_word2vec(path, ["a", "b", "a"], np.zeros((3, 2), np.float32))
     write_word2vec(path, ["a"], np.ones((1, 2), np.float32))
-    with pytest.raises(vector_table.OutputExistsError, match="already exists"):
+    with pytest.raises(publishing.OutputExistsError, match="already exists"):
         write_word2vec(path, ["b"], np.zeros((1, 2), np.float32))
     write_word2vec(path, ["b"], np.zeros((1, 2), np.float32), overwrite=True)
     assert read_word2vec(path)[0] == ["b"]
@@ -157,7 +157,7 @@ def model_dir(spark, tmp_path_factory):
     vocab = Vocabulary.from_counts([("zebra", 9), ("apple", 5), ("mango", 5), ("kiwi", 2), ("éclair", 1)], 1)
     w_in = _matrix(len(vocab), 6, seed=1)
     path = str(tmp_path_factory.mktemp("model") / "m")
-    vector_table.write_model(spark, path, vocab, w_in, np.ones_like(w_in), {"parameters": {"vector_size": 6}})
+    publishing.write_model(spark, path, vocab, w_in, np.ones_like(w_in), {"parameters": {"vector_size": 6}})
     return path, vocab, w_in
 
 

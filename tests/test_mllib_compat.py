@@ -13,7 +13,7 @@ from pyspark.ml.tuning import ParamGridBuilder
 from sparkw2v import ConfigError, TrainConfig, Word2Vec, Word2VecModel
 from sparkw2v.config import MLLIB_ALIASES
 from sparkw2v.corpus import InputError
-from sparkw2v.vector_table import OutputExistsError
+from sparkw2v.publishing import OutputExistsError
 
 FAST = dict(negative=2, sample=0.0, batch_words=64)  # sparkw2v names: small data trains quickly
 

@@ -13,7 +13,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from sparkw2v import Word2Vec, Word2VecModel, filesystem, sql, vector_table
+from sparkw2v import (Word2Vec, Word2VecModel, counts_table, filesystem, integrity, layout, publishing, sql, tables,
+                      vector_table)
 from sparkw2v.cli import main
 from sparkw2v.errors import ConcurrentPublishError, DamagedModelError
 from sparkw2v.vocabulary import Vocabulary
@@ -33,7 +34,7 @@ def matrix(value: float, rows: int = len(WORDS)) -> np.ndarray:
 def publish(spark, path, value, words=WORDS, counts=COUNTS, **kwargs) -> str:
     vocab = Vocabulary(tuple(words), np.asarray(counts, dtype=np.int64))
     m = matrix(value, len(words))
-    return vector_table.write_model(spark, str(path), vocab, m, m * 0, {}, overwrite=True, **kwargs).location
+    return publishing.write_model(spark, str(path), vocab, m, m * 0, {}, overwrite=True, **kwargs).location
 
 
 def vectors_file(path) -> str:
@@ -52,7 +53,7 @@ def sql_error(spark, query) -> str:
 WRITER = textwrap.dedent("""
     import sys
     import numpy as np
-    from sparkw2v import vector_table
+    from sparkw2v import publishing
     from sparkw2v.session import get_session
     from sparkw2v.vocabulary import Vocabulary
     spark = get_session(master="local[1]", conf={"spark.ui.enabled": "false"})
@@ -60,8 +61,8 @@ WRITER = textwrap.dedent("""
     vocab = Vocabulary(("a", "b"), np.array([2, 1]))
     for i in range(3):
         m = np.full((2, 2), tag * 100 + i, np.float32)
-        vector_table.write_model(spark, out, vocab, m, m, {"writer": tag, "round": i}, overwrite=True,
-                                 keep_versions=100)
+        publishing.write_model(spark, out, vocab, m, m, {"writer": tag, "round": i}, overwrite=True,
+                               keep_versions=100)
 """)
 
 
@@ -75,12 +76,12 @@ def test_two_processes_publishing_at_once_get_a_version_each(spark, tmp_path):
     for proc in procs:
         log, _ = proc.communicate(timeout=900)
         assert proc.returncode == 0, log.decode()[-3000:]
-    assert vector_table.published_versions(spark, str(out)) == list(range(1, 7))
+    assert layout.published_versions(spark, str(out)) == list(range(1, 7))
     seen = set()
     for v in range(1, 7):
-        directory = vector_table.version_path(str(out), v)
+        directory = layout.version_path(str(out), v)
         meta = vector_table.read_metadata(spark, directory)
-        assert sorted(os.listdir(directory)) == sorted(os.listdir(vector_table.version_path(str(out), 1)))
+        assert sorted(os.listdir(directory)) == sorted(os.listdir(layout.version_path(str(out), 1)))
         loaded = vector_table.read_model(spark, directory)                 # files match the metadata
         assert loaded.w_in[0, 0] == meta["writer"] * 100 + meta["round"]   # and belong to its writer
         seen.add((meta["writer"], meta["round"]))
@@ -93,9 +94,9 @@ def test_losing_the_rename_race_is_detected_and_undone(spark, tmp_path):
     fs = filesystem.HadoopFS(spark, str(out))
     staging = str(out / "_staging" / "version-late")
     vocab = Vocabulary(WORDS, COUNTS)
-    vector_table.write_tables(spark, staging, vocab, matrix(2.0), matrix(0.0))
+    tables.write_tables(spark, staging, vocab, matrix(2.0), matrix(0.0))
     fs.write_text(f"{staging}/metadata.json", json.dumps({"publish_id": "late"}))
-    assert not vector_table._claim(fs, staging, vector_table.version_path(str(out), 1), "late")
+    assert not publishing._claim(fs, staging, layout.version_path(str(out), 1), "late")
     assert os.path.isdir(staging)                                          # taken back out
     assert "version-late" not in os.listdir(out / "versions" / "000001")
     assert vector_table.read_model(spark, str(out)).w_in[0, 0] == 1.0
@@ -110,7 +111,7 @@ def test_tidying_staging_never_removes_what_another_writer_is_staging(spark, tmp
     (theirs / "part-00000.parquet").write_bytes(b"being written")
     # This writer listed _staging just before the other one made its directory there.
     monkeypatch.setattr(fs, "list_names", lambda path, hidden=False: [])
-    vector_table.drop_empty_staging(fs, str(out))
+    layout.drop_empty_staging(fs, str(out))
     assert (theirs / "part-00000.parquet").read_bytes() == b"being written"
     monkeypatch.undo()
     # _staging removed between the existence check and the listing reads as empty.
@@ -135,7 +136,7 @@ def test_tidying_staging_never_removes_what_another_writer_is_staging(spark, tmp
     (out / "_staging" / ".left.crc").write_bytes(b"")
     for directory in (theirs, theirs.parent):
         directory.rmdir()
-    vector_table.drop_empty_staging(fs, str(out))                          # hidden leftovers only: tidied
+    layout.drop_empty_staging(fs, str(out))                                # hidden leftovers only: tidied
     assert not (out / "_staging").exists()
 
 
@@ -156,20 +157,20 @@ def test_continuing_a_version_that_is_no_longer_the_newest_is_refused(spark, tmp
     with pytest.raises(ConcurrentPublishError, match=r"version 2 of .* appeared .* while this run continued "
                                                      r"version 1.*Run again to continue version 2"):
         ours.save(str(out), overwrite=True)
-    assert vector_table.published_versions(spark, str(out)) == [1, 2]     # version 2 is not superseded
+    assert layout.published_versions(spark, str(out)) == [1, 2]           # version 2 is not superseded
     assert "newword" in Word2VecModel.load(str(out), spark=spark).wv
     assert not (out / "_staging").exists()
 
 
 def _another_writer_publishes_while_tables_are_written(monkeypatch, spark, path) -> None:
     """The next ``write_tables`` first lets another writer publish a version of ``path``."""
-    original = vector_table.write_tables
+    original = publishing.write_tables
 
     def racing(*args, **kwargs):
-        monkeypatch.setattr(vector_table, "write_tables", original)
+        monkeypatch.setattr(publishing, "write_tables", original)
         publish(spark, path, 9.0)
         return original(*args, **kwargs)
-    monkeypatch.setattr(vector_table, "write_tables", racing)
+    monkeypatch.setattr(publishing, "write_tables", racing)
 
 
 def test_without_overwrite_only_the_first_version_is_published(spark, tmp_path, monkeypatch):
@@ -180,8 +181,8 @@ def test_without_overwrite_only_the_first_version_is_published(spark, tmp_path, 
     _another_writer_publishes_while_tables_are_written(monkeypatch, spark, out)
     with pytest.raises(ConcurrentPublishError, match=r"got version 1 from another writer .* only into an output "
                                                      r"that has no version yet; publish with overwrite"):
-        vector_table.write_model(spark, str(out), vocab, matrix(1.0), matrix(0.0), {})
-    assert vector_table.published_versions(spark, str(out)) == [1]
+        publishing.write_model(spark, str(out), vocab, matrix(1.0), matrix(0.0), {})
+    assert layout.published_versions(spark, str(out)) == [1]
     assert vector_table.read_model(spark, str(out)).w_in[0, 0] == 9.0    # the other writer's
     assert not (out / "_staging").exists()
 
@@ -198,7 +199,7 @@ def test_a_loaded_model_saved_back_never_hides_a_newer_version(spark, tmp_path, 
     with pytest.raises(ConcurrentPublishError, match=r"version 3 of .* appeared .* after this model was loaded "
                                                      r"from it \(version 2 was the newest then\)"):
         loaded.write().overwrite().save(str(out))
-    assert vector_table.published_versions(spark, str(out)) == [1, 2, 3]
+    assert layout.published_versions(spark, str(out)) == [1, 2, 3]
 
     older = Word2VecModel.load(str(out / "versions" / "000001"), spark=spark)   # a rollback to version 1
     older.setOutputCol("vec").write().overwrite().save(str(out))
@@ -235,7 +236,7 @@ def test_a_cli_run_that_loses_its_output_to_another_writer_keeps_its_model(spark
     # and the command the error gives makes it the output's next version, counts and all
     # (kept by import's own --keep-versions, 3, not the kept model's training setting, 1)
     assert main(["import", "--input", str(kept[0]), "--output", str(out), "--overwrite", "-q"]) == 0
-    assert vector_table.published_versions(spark, str(out)) == [1, 2]
+    assert layout.published_versions(spark, str(out)) == [1, 2]
     second = Word2VecModel.load(str(out), spark=spark)
     assert second.wv.words == mine.wv.words and np.array_equal(second.wv.vectors, mine.wv.vectors)
     assert (out / "versions" / "000002" / "counts").is_dir()
@@ -255,7 +256,7 @@ def test_a_cli_run_that_loses_its_output_to_another_writer_keeps_its_model(spark
     assert err.startswith(f"sparkw2v: error: not published: {later} got a version from another writer while this "
                           "run trained (it had none when the run started)") and "\n" not in err, err
     assert len([p for p in tmp_path.iterdir() if p.name.startswith("later-unpublished-")]) == 1
-    assert vector_table.published_versions(spark, str(later)) == [1]
+    assert layout.published_versions(spark, str(later)) == [1]
     assert main(["import", "--input", str(out), "--output", f"{out}/", "--overwrite", "-q"]) == 2
     assert "--input and --output are the same model" in capsys.readouterr().err
     # saved over its own path after that path was deleted (pyspark.ml's pipeline overwrite): said, not silent
@@ -299,7 +300,7 @@ def test_a_continuation_that_loses_is_kept_but_not_offered_to_be_put_above_the_n
     err = capsys.readouterr().err.strip()
     assert "while this run continued version 1; publishing would drop what version 2 added. Run again to " \
            "continue version 2. This run's model is kept, published at " in err and err.endswith(": use it there"), err
-    assert "import" not in err and vector_table.published_versions(spark, str(out)) == [1, 2]
+    assert "import" not in err and layout.published_versions(spark, str(out)) == [1, 2]
 
 
 def test_a_version_removed_after_a_load_is_named_as_removed(spark, tmp_path):
@@ -313,7 +314,7 @@ def test_a_version_removed_after_a_load_is_named_as_removed(spark, tmp_path):
         loaded.save(str(out), overwrite=True)
     link = tmp_path / "link"                                              # another spelling of the same model
     link.symlink_to(out)
-    assert vector_table.same_path(spark, str(link), str(out)) and vector_table.same_path(spark, f"{link}/", str(out))
+    assert layout.same_path(spark, str(link), str(out)) and layout.same_path(spark, f"{link}/", str(out))
     publish(spark, out, 4.0)
     again = Word2VecModel.load(str(out / "versions" / "000002"), spark=spark)
     publish(spark, out, 5.0)
@@ -324,7 +325,7 @@ def test_a_version_removed_after_a_load_is_named_as_removed(spark, tmp_path):
     shutil.rmtree(out)
     for value in (6.0, 7.0, 8.0, 9.0):
         publish(spark, out, value)
-    assert vector_table.published_versions(spark, str(out))[-1] == 4 == vector_table.version_of(newest.source)
+    assert layout.published_versions(spark, str(out))[-1] == 4 == layout.version_of(newest.source)
     with pytest.raises(ConcurrentPublishError, match=r"version 4 of .* is not the one this model was loaded from: "
                                                      r"the path was removed and another model published there"):
         newest.save(str(out), overwrite=True)
@@ -337,17 +338,17 @@ def test_a_version_replaced_while_a_save_claims_the_next_is_not_built_over(spark
     out = tmp_path / "model"
     publish(spark, out, 1.0)
     loaded = Word2VecModel.load(str(out), spark=spark)
-    original = vector_table._claim
+    original = publishing._claim
 
     def replaced_first(*args, **kwargs):
-        monkeypatch.setattr(vector_table, "_claim", original)
+        monkeypatch.setattr(publishing, "_claim", original)
         shutil.rmtree(out / "versions")
         publish(spark, out, 7.0)                                          # another model's version 1
         return original(*args, **kwargs)
-    monkeypatch.setattr(vector_table, "_claim", replaced_first)
+    monkeypatch.setattr(publishing, "_claim", replaced_first)
     with pytest.raises(ConcurrentPublishError, match=r"version 1 of .* is not the one this model was loaded from"):
         loaded.save(str(out), overwrite=True)
-    assert vector_table.published_versions(spark, str(out)) == [1]
+    assert layout.published_versions(spark, str(out)) == [1]
     assert Word2VecModel.load(str(out), spark=spark).wv.vectors[0, 0] == pytest.approx(7.0)
     assert not (out / "_staging").exists() or not any((out / "_staging").iterdir())
 
@@ -404,8 +405,8 @@ def test_a_damaged_vocabulary_table_is_refused_too(spark, tmp_path):
 
 
 def test_missing_extra_or_short_files_are_never_served(spark, tmp_path, monkeypatch, capsys):
-    real_write = vector_table.write_parquet
-    monkeypatch.setattr(vector_table, "write_parquet", lambda s, t, rows, path: real_write(s, t, 2, path))  # 2 rows a file
+    real_write = tables.write_parquet
+    monkeypatch.setattr(tables, "write_parquet", lambda s, t, rows, path: real_write(s, t, 2, path))  # 2 rows a file
     out = tmp_path / "model"
     publish(spark, out, 1.0)
     monkeypatch.undo()
@@ -531,7 +532,7 @@ def test_a_version_whose_counts_were_not_yet_moved_in_is_served_and_continued(sp
 
     interrupt_before_the_move()
     assert main(["train", "--input", str(days[2]), "--from-model", str(out), "--output", str(out), *TINY]) == 0
-    assert vector_table.published_versions(spark, str(out)) == [1, 2, 3]
+    assert layout.published_versions(spark, str(out)) == [1, 2, 3]
     latest = Word2VecModel.load(str(out), spark=spark)
     assert {"word1", "word2", "word3"} <= set(latest.wv.words)
     assert latest.metadata["continued_from"]["version"] == 2
@@ -548,11 +549,11 @@ def test_the_writer_and_a_reader_both_moving_the_counts_in_is_no_failure(spark, 
     (staged / "part-0.parquet").write_bytes(b"x")
     (staged / "_SUCCESS").write_bytes(b"")
     fs = filesystem.HadoopFS(spark, str(out))
-    vector_table.move_counts_in(fs, str(staged), location)             # the first mover
-    vector_table.move_counts_in(fs, str(staged), location)             # the second: already in place
+    counts_table.move_counts_in(fs, str(staged), location)             # the first mover
+    counts_table.move_counts_in(fs, str(staged), location)             # the second: already in place
     assert (out / "versions" / "000001" / "counts" / "part-0.parquet").exists() and not staged.exists()
     with pytest.raises(Exception):                                      # neither there nor staged: a real failure
-        vector_table.move_counts_in(fs, str(staged), str(out / "versions" / "000009"))
+        counts_table.move_counts_in(fs, str(staged), str(out / "versions" / "000009"))
 
 
 def test_rows_are_checked_against_metadata_for_older_versions_too(spark, tmp_path):
@@ -644,7 +645,7 @@ def test_a_registered_reader_learns_in_one_line_that_retention_removed_its_versi
     assert spark.sql("SELECT kept_vector('the')[0]").first()[0] == 1.0
     assert spark.sql("SELECT count(*) FROM kept_vectors").first()[0] == len(WORDS)
     publish(spark, out, 2.0, keep_versions=1)                              # deletes version 1
-    assert vector_table.published_versions(spark, str(out)) == [2]
+    assert layout.published_versions(spark, str(out)) == [2]
     gone = "was deleted (retention keeps only the newest versions)"
     for query in ("SELECT kept_vector('the')", "SELECT * FROM kept_most_similar('the', 2)",
                   "SELECT * FROM kept_analogy('the', 'man', 'woman', 1)", "SELECT * FROM kept_vectors"):
@@ -661,7 +662,7 @@ def test_words_differing_by_a_trailing_nul_keep_their_vectors(spark, tmp_path):
     out = tmp_path / "model"
     vocab = Vocabulary(words, np.array([5, 5, 1]))
     m = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)
-    vector_table.write_model(spark, str(out), vocab, m, m, {})
+    publishing.write_model(spark, str(out), vocab, m, m, {})
     loaded = Word2VecModel.load(str(out), spark=spark)
     assert loaded.wv.words == ["nul", "nul\x00", "a"]                     # count, then word as str
     np.testing.assert_array_equal(loaded.wv["nul"], [0, 1])
@@ -686,14 +687,14 @@ def test_leftovers_of_killed_publishes_are_swept_once_stale(spark, tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["counts_table"] = "counts-pending1"
     (meta_path.parent / ".metadata.json.crc").unlink()
-    meta_path.write_text(vector_table.metadata_text(meta, indent=2))
+    meta_path.write_text(integrity.metadata_text(meta, indent=2))
     fresh = tmp_path / "model" / "_staging" / "version-live0004"
     fresh.mkdir()
-    day_old = time.time() - vector_table.STALE_SECONDS - 60
+    day_old = time.time() - publishing.STALE_SECONDS - 60
     for name in ("version-dead0001", "counts-dead0002", "LATEST-dead0003", "counts-pending1", "checkpoint"):
         os.utime(staging / name, (day_old, day_old))
     fs = filesystem.HadoopFS(spark, str(out))
-    swept = vector_table.sweep_staging(spark, fs, str(out))
+    swept = publishing.sweep_staging(spark, fs, str(out))
     assert sorted(swept) == ["LATEST-dead0003", "counts-dead0002", "version-dead0001"]
     assert sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) == [
         "checkpoint", "counts-pending1", "version-live0004"]
@@ -715,7 +716,7 @@ def test_a_newest_version_without_its_metadata_is_named_by_readers_and_writers(s
     assert "names version 2, which has no metadata.json" in caplog.text and "reading version 1" in caplog.text
     with pytest.raises(ConcurrentPublishError, match="000002 exists but is incomplete"):
         publish(spark, out, 3.0)
-    assert vector_table.published_versions(spark, str(out)) == [1]
+    assert layout.published_versions(spark, str(out)) == [1]
 
 
 def test_a_save_knows_what_it_published_without_reading_it_back(spark, tmp_path, monkeypatch):
@@ -729,6 +730,7 @@ def test_a_save_knows_what_it_published_without_reading_it_back(spark, tmp_path,
         raise FileNotFoundError("deleted by another writer's retention")
     monkeypatch.setattr(vector_table, "read_metadata", gone)
     monkeypatch.setattr(vector_table, "resolve", gone)
+    monkeypatch.setattr(publishing, "read_metadata", gone)
     assert loaded.save(str(out), overwrite=True).endswith("versions/000002")
     monkeypatch.undo()
     assert loaded.save(str(out), overwrite=True).endswith("versions/000003")     # its own save expected

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sparkw2v import TrainConfig, Word2VecModel
-from sparkw2v import filesystem, vector_table
+from sparkw2v import filesystem, integrity, layout, publishing, vector_table
 from sparkw2v.cli import main
 from sparkw2v.corpus import build_vocabulary, select_column
 from sparkw2v.memory import MemoryEstimateError, check_memory
@@ -199,7 +199,7 @@ def test_failed_publish_leaves_previous_version_intact(spark, tmp_path, monkeypa
     vocab = Vocabulary(("a", "b"), np.array([3, 2]), 5, 2)
     first = np.arange(4, dtype=np.float32).reshape(2, 2)
     out = str(tmp_path / "model")
-    vector_table.write_model(spark, out, vocab, first, first, {})
+    publishing.write_model(spark, out, vocab, first, first, {})
 
     real_write_text = filesystem.HadoopFS.write_text
 
@@ -210,9 +210,9 @@ def test_failed_publish_leaves_previous_version_intact(spark, tmp_path, monkeypa
 
     monkeypatch.setattr(filesystem.HadoopFS, "write_text", fail_on_metadata)
     with pytest.raises(OSError, match="simulated"):
-        vector_table.write_model(spark, out, vocab, first + 1, first, {}, overwrite=True)
+        publishing.write_model(spark, out, vocab, first + 1, first, {}, overwrite=True)
     monkeypatch.undo()
-    assert vector_table.published_versions(spark, out) == [1]
+    assert layout.published_versions(spark, out) == [1]
     np.testing.assert_array_equal(vector_table.read_model(spark, out).w_in, first)
     assert not (tmp_path / "model" / "_staging").exists()                 # the partial version is gone
 
@@ -222,9 +222,9 @@ def test_versions_latest_pointer_and_retention(spark, tmp_path):
     vocab = Vocabulary(("a", "b"), np.array([3, 2]), 5, 2)
     out = str(tmp_path / "model")
     for k in range(4):
-        vector_table.write_model(spark, out, vocab, np.full((2, 2), k, np.float32), np.zeros((2, 2), np.float32),
-                                 {}, overwrite=True, keep_versions=2)
-    assert vector_table.published_versions(spark, out) == [3, 4]
+        publishing.write_model(spark, out, vocab, np.full((2, 2), k, np.float32), np.zeros((2, 2), np.float32),
+                               {}, overwrite=True, keep_versions=2)
+    assert layout.published_versions(spark, out) == [3, 4]
     assert (tmp_path / "model" / "LATEST").read_text().strip() == "4"
     assert vector_table.read_model(spark, out).w_in[0, 0] == 3
     assert vector_table.read_metadata(spark, out)["version"] == 4
@@ -332,12 +332,12 @@ def test_truncated_gzip_input_is_named_in_one_line(spark, corpus, tmp_path, caps
 def test_input_inside_a_model_directory_is_refused(spark, tmp_path, capsys):
     from sparkw2v.vocabulary import Vocabulary
     out = tmp_path / "model"
-    vector_table.write_model(spark, str(out), Vocabulary(("a", "b"), np.array([3, 2])),
-                             np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), {})
+    publishing.write_model(spark, str(out), Vocabulary(("a", "b"), np.array([3, 2])),
+                           np.ones((2, 2), np.float32), np.ones((2, 2), np.float32), {})
     for given in (out, out / "LATEST", out / "versions" / "000001" / "vectors", out / "versions" / "*"):
         assert main(["train", "--input", str(given), "--output", str(out), "--overwrite", *RUN]) == 2
         assert f"is inside the sparkw2v model directory file:{out}" in one_line_error(capsys)
-    assert vector_table.published_versions(spark, str(out)) == [1]
+    assert layout.published_versions(spark, str(out)) == [1]
     # a pattern over a directory that holds a model beside the text (dir/* matches dir/model)
     (tmp_path / "notes.txt").write_text("a b a b\n")
     assert main(["train", "--input", str(tmp_path / "*"), "--output", str(tmp_path / "m2"), *RUN]) == 2
@@ -371,23 +371,23 @@ def test_disk_full_while_the_driver_writes_the_counts_is_one_line_and_keeps_the_
     same one line, with nothing staged left behind."""
     import errno
 
-    from sparkw2v import continuation
+    from sparkw2v import counts_table
     out = tmp_path / "model"
     assert main(["train", "--input", str(corpus), "--output", str(out), *RUN]) == 0
     capsys.readouterr()
-    real_write = continuation.vector_table.write_parquet
+    real_write = counts_table.write_parquet
 
     def full(spark_, table, rows, path):
         real_write(spark_, table, rows, path)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(continuation.vector_table, "write_parquet", full)
+    monkeypatch.setattr(counts_table, "write_parquet", full)
     assert main(["train", "--input", str(corpus), "--output", str(out), "--overwrite", *RUN]) == 2
     line = one_line_error(capsys)
     assert line.startswith(f"sparkw2v: error: no space left on device while publishing to {out}")
     assert "version 1 is intact and still the one read" in line
     monkeypatch.undo()
-    assert vector_table.published_versions(spark, str(out)) == [1]
+    assert layout.published_versions(spark, str(out)) == [1]
     assert not (out / "_staging").exists()
 
 
@@ -401,7 +401,7 @@ def test_disk_full_while_publishing_is_one_line_and_keeps_the_previous_version(s
     java_trace = ("An error occurred while calling o123.parquet.\n: org.apache.spark.SparkException: "
                   "Job aborted.\n" + "\tat org.apache.spark.Something(Something.scala:1)\n" * 600
                   + "Caused by: java.io.IOException: No space left on device\n\tat java.io.FileOutputStream")
-    real_write_tables = vector_table.write_tables
+    real_write_tables = publishing.write_tables
     failures = iter([RuntimeError(java_trace),                                    # Spark's write fails
                      OSError(errno.ENOSPC, "No space left on device")])           # a Python-level write
 
@@ -409,7 +409,7 @@ def test_disk_full_while_publishing_is_one_line_and_keeps_the_previous_version(s
         real_write_tables(*args, **kwargs)
         raise next(failures)
 
-    monkeypatch.setattr(vector_table, "write_tables", full)
+    monkeypatch.setattr(publishing, "write_tables", full)
     for _ in range(2):
         assert main(["train", "--input", str(corpus), "--output", str(out), "--overwrite", *RUN,
                      "--checkpoint-interval", "3600"]) == 2
@@ -417,7 +417,7 @@ def test_disk_full_while_publishing_is_one_line_and_keeps_the_previous_version(s
         assert line.startswith(f"sparkw2v: error: no space left on device while publishing to {out}")
         assert "version 1 is intact and still the one read" in line and len(line) < 400
     monkeypatch.undo()
-    assert vector_table.published_versions(spark, str(out)) == [1]
+    assert layout.published_versions(spark, str(out)) == [1]
     np.testing.assert_array_equal(Word2VecModel.load(str(out), spark=spark).wv.vectors, before)
     assert not (out / "_staging").exists()
 
@@ -443,7 +443,7 @@ def test_a_damaged_checkpoint_record_is_refused_not_resumed_wrongly(spark, tmp_p
     with pytest.raises(DamagedModelError, match="does not match the SHA-256 it recorded of itself"):
         checkpoints.latest()
     unsealed = json.loads(intact)
-    del unsealed[vector_table.SEAL]                                       # as older checkpoints were written
+    del unsealed[integrity.SEAL]                                          # as older checkpoints were written
     record.write_text(json.dumps({**unsealed, "epochs_done": 3}))
     with pytest.raises(DamagedModelError, match="records 3 epochs done and 1 epochs of history"):
         checkpoints.latest()

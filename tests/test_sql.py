@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from sparkw2v import sql
-from sparkw2v.vector_table import write_model
+from sparkw2v.publishing import write_model
 from sparkw2v.vectors import WordVectors
 from sparkw2v.vocabulary import Vocabulary
 

@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sparkw2v import TrainConfig, Word2Vec, progress, stratified, vector_table
+from sparkw2v import TrainConfig, Word2Vec, integrity, progress, stratified
 from sparkw2v.combine import pack_change, unpack_change
 from sparkw2v.config import ConfigError
 from sparkw2v.sampling import negative_table
@@ -566,7 +566,7 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
         name.split("/")[0] in ("vocab", "blocks") for name in saved["files"])  # written by the tasks, no matrices
     assert not (tmp_path / "resumed" / "versions").exists()
     checkpoint.with_name(".metadata.json.crc").unlink(missing_ok=True)   # Hadoop's checksum of the file
-    checkpoint.write_text(json.dumps(vector_table.sealed({**saved, "format": 99})))   # as if from a later sparkw2v
+    checkpoint.write_text(json.dumps(integrity.sealed({**saved, "format": 99})))      # as if from a later sparkw2v
     capsys.readouterr()
     assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) != 0
     assert "format 99 (layout 'blocks'), written by a newer sparkw2v" in capsys.readouterr().err
@@ -578,7 +578,7 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
     assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) != 0
     assert f"{part.name} is damaged: " in capsys.readouterr().err   # page checksums or the footer
     part.write_bytes(intact)
-    checkpoint.write_text(json.dumps(vector_table.sealed({**saved, "owners_sha256": "0" * 64})))  # dealt otherwise
+    checkpoint.write_text(json.dumps(integrity.sealed({**saved, "owners_sha256": "0" * 64})))     # dealt otherwise
     assert main(["train", "--output", str(tmp_path / "resumed"), "--resume", *args]) != 0
     assert "deals the run's rows into blocks otherwise" in capsys.readouterr().err
     checkpoint.write_text(json.dumps(saved))

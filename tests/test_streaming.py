@@ -4,7 +4,7 @@
 import numpy as np
 import pytest
 
-from sparkw2v import ConfigError, TrainConfig, Word2Vec, Word2VecModel, vector_table
+from sparkw2v import ConfigError, TrainConfig, Word2Vec, Word2VecModel, layout, publishing, tables, vector_table
 from sparkw2v.cli import main
 from sparkw2v.config import StreamConfig
 from sparkw2v.continuation import BaseModel, empty_base, grow_vocabulary, merge_counts, remap_weights
@@ -77,7 +77,7 @@ def test_remap_weights_moves_rows_by_word_and_initialises_new_rows():
     fresh_in, fresh_out = remap_weights(empty_base(d), vocab, seed=1, round_key=0)
     assert fresh_in.shape == (3, d) and not fresh_out.any()
     # a stream whose words are all below min_count so far publishes an empty model
-    empty = vector_table.vector_column(np.zeros((0, d), np.float32))
+    empty = tables.vector_column(np.zeros((0, d), np.float32))
     assert len(empty) == 0 and empty.num_chunks == 1
 
 
@@ -106,7 +106,7 @@ def test_stream_publishes_a_version_per_batch_and_survives_restarts(spark, tmp_p
         batches = run_stream(spark, cfg, options)
         # each run is a restart from the checkpoint: it sees only the file that is new
         assert [b["batch_id"] for b in batches] == [i] and batches[0]["words"] == words_in(lines)
-        assert vector_table.published_versions(spark, str(out)) == list(range(1, i + 2))
+        assert layout.published_versions(spark, str(out)) == list(range(1, i + 2))
         assert (out / "LATEST").read_text().strip() == str(i + 1)
         models.append(Word2VecModel.load(str(out), spark=spark))
         meta = models[-1].metadata
@@ -117,7 +117,7 @@ def test_stream_publishes_a_version_per_batch_and_survives_restarts(spark, tmp_p
                 (checkpoint / "commits" / name).unlink(missing_ok=True)
             replayed = run_stream(spark, cfg, options)
             assert replayed == [{"batch_id": 1, "skipped": True, "version": None}]
-            assert vector_table.published_versions(spark, str(out)) == [1, 2]    # not trained twice
+            assert layout.published_versions(spark, str(out)) == [1, 2]          # not trained twice
             assert (checkpoint / "commits" / "1").exists()
 
     first, second, third = models
@@ -156,7 +156,7 @@ def test_stream_from_model_and_bad_sources(spark, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("sparkw2v: error: stream batch 0: ")
     assert "d.txt is gzip-compressed" in err and "Nothing was trained" in err
-    assert not vector_table.published_versions(spark, str(tmp_path / "m4"))
+    assert not layout.published_versions(spark, str(tmp_path / "m4"))
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -193,18 +193,18 @@ def test_train_from_model_adds_a_version_with_new_words(spark, tmp_path, capsys)
     # continuing a model into its own path adds a version; no --overwrite needed
     assert main(["train", "--input", second, "--from-model", str(out), "--output", str(out), "--show", "",
                  *_flags(SETTINGS)]) == 0
-    assert vector_table.published_versions(spark, str(out)) == [1, 2]
+    assert layout.published_versions(spark, str(out)) == [1, 2]
     # the same command again (say, after a crash that came once version 2 was published) is refused
     assert main(["train", "--input", second, "--from-model", str(out), "--output", str(out), "--show", "",
                  *_flags(SETTINGS)]) == 2
     assert "was already trained on these input files" in capsys.readouterr().err
-    assert vector_table.published_versions(spark, str(out)) == [1, 2]
-    old = Word2VecModel.load(vector_table.version_path(str(out), 1), spark=spark)
+    assert layout.published_versions(spark, str(out)) == [1, 2]
+    old = Word2VecModel.load(layout.version_path(str(out), 1), spark=spark)
     new = Word2VecModel.load(str(out), spark=spark)
     assert "soon" in new.wv and "soon" not in old.wv and len(new.wv) == len(old.wv) + 1
     meta = new.metadata
     assert {k: meta["continued_from"][k] for k in ("path", "version")} == {
-        "path": vector_table.version_path(str(out), 1), "version": 1}
+        "path": layout.version_path(str(out), 1), "version": 1}
     assert len(meta["continued_from"]["input_digest"]) == 16
     assert meta["parameters"]["from_model"] == str(out) and meta["new_words_sample"] == ["soon"]
     assert (out / "versions" / "000002" / "counts" / "_SUCCESS").exists()
@@ -309,13 +309,13 @@ def test_a_batch_trains_again_on_a_version_another_writer_published_meanwhile(sp
     def publish_after_a_rival(session, path, *args, **kwargs):
         if not rivals:  # another writer publishes while the batch trained on "nothing yet"
             rival = np.ones((1, 8), np.float32)
-            rivals.append(vector_table.write_model(spark, path, Vocabulary(("rival",), np.array([7])), rival,
-                                                   rival, {}, overwrite=True))
+            rivals.append(publishing.write_model(spark, path, Vocabulary(("rival",), np.array([7])), rival,
+                                                 rival, {}, overwrite=True))
         return real_publish(session, path, *args, **kwargs)
 
     monkeypatch.setattr(continuation, "publish", publish_after_a_rival)
     trainer(frame, 0)
-    assert vector_table.published_versions(spark, str(out)) == [1, 2]
+    assert layout.published_versions(spark, str(out)) == [1, 2]
     newest = Word2VecModel.load(str(out), spark=spark)
     assert "rival" in newest.wv and "g0w0" in newest.wv                   # built on the rival's version
     assert newest.metadata["continued_from"]["version"] == 1
@@ -343,12 +343,12 @@ def test_a_replayed_batch_is_skipped_after_another_writer_built_on_its_version(s
                  *_flags(SETTINGS)]) == 0                                 # version 3, by another writer
     Word2VecModel.load(str(out), spark=spark).save(str(out), overwrite=True)   # version 4, a loaded copy
     for version in (3, 4):
-        meta = vector_table.read_metadata(spark, vector_table.version_path(str(out), version))
+        meta = vector_table.read_metadata(spark, layout.version_path(str(out), version))
         assert meta["streams"] == {"stream-1": 1} and "stream_batch_id" not in meta
     restarted = BatchTrainer(spark, cfg, options)
     restarted(frames[1], 1)                                               # the replay
     assert restarted.batches == [{"batch_id": 1, "skipped": True, "version": None}]
-    assert vector_table.published_versions(spark, str(out)) == [1, 2, 3, 4]
+    assert layout.published_versions(spark, str(out)) == [1, 2, 3, 4]
     restarted(frames[2], 2)                                               # the next batch builds on version 4
     meta = vector_table.read_metadata(spark, str(out))
     assert meta["version"] == 5 and meta["continued_from"]["version"] == 4
@@ -393,7 +393,7 @@ def test_a_continued_model_whose_base_was_pruned_says_so_when_saved_again(spark,
     continued = Word2Vec(input=second, from_model=str(out), output=str(out),
                          **{**SETTINGS, "keep_versions": 1}).fit_input(spark)
     continued.save(str(out), overwrite=True)                              # version 2; version 1 is pruned
-    assert vector_table.published_versions(spark, str(out)) == [2]
+    assert layout.published_versions(spark, str(out)) == [2]
     with pytest.raises(BaseDeletedError) as err:                          # its counts came from version 1
         continued.save(str(tmp_path / "elsewhere"))
     message = str(err.value)

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sparkw2v.vector_table import (OUTPUT_VECTORS, VECTORS, VOCAB, vector_column, write_parquet,
-                                   write_spark_parquet, write_tables)
+from sparkw2v.layout import OUTPUT_VECTORS, VECTORS, VOCAB
+from sparkw2v.tables import vector_column, write_parquet, write_spark_parquet, write_tables
 from sparkw2v.vocabulary import Vocabulary
 
 
@@ -60,14 +60,14 @@ def test_rows_are_split_into_files_in_order(spark, tmp_path, writer):
 def test_counts_table_is_the_same_whichever_writer(spark, tmp_path, monkeypatch, local, hint):
     """The counts table of a local output is collected and written by the driver; a remote one,
     or one longer than its ``distinct_words`` hint said (past the driver's limit), by Spark's writer."""
-    from sparkw2v import continuation
-    monkeypatch.setattr(continuation, "COUNTS_ON_DRIVER", 4)
+    from sparkw2v import counts_table
+    monkeypatch.setattr(counts_table, "COUNTS_ON_DRIVER", 4)
     written = []
-    monkeypatch.setattr(continuation.vector_table, "write_parquet",
+    monkeypatch.setattr(counts_table, "write_parquet",
                         lambda *a, **k: written.append(True) or write_parquet(*a, **k))
     rows = [("the", 9), ("of", 5), ("ünïcode", 5), ("a", 2), ("zebra", 1)]
-    counts = continuation.counts_frame(spark, spark.createDataFrame(rows, continuation.COUNTS_SCHEMA))
-    continuation.write_counts(spark, counts, hint, str(tmp_path / "counts"), local)
+    counts = counts_table.counts_frame(spark, spark.createDataFrame(rows, counts_table.COUNTS_SCHEMA))
+    counts_table.write_counts(spark, counts, hint, str(tmp_path / "counts"), local)
     assert not written  # 5 rows: past the limit of 4 whatever the hint, and remote goes to Spark anyway
     back = spark.read.parquet(str(tmp_path / "counts"))
     assert sorted(back.select("word", "count", "batch_count").collect()) == sorted((w, c, c) for w, c in rows)
@@ -75,12 +75,12 @@ def test_counts_table_is_the_same_whichever_writer(spark, tmp_path, monkeypatch,
 
 
 def test_counts_table_within_the_limit_is_written_by_the_driver(spark, tmp_path, monkeypatch):
-    from sparkw2v import continuation
+    from sparkw2v import counts_table
     written = []
-    monkeypatch.setattr(continuation.vector_table, "write_parquet",
+    monkeypatch.setattr(counts_table, "write_parquet",
                         lambda *a, **k: written.append(True) or write_parquet(*a, **k))
-    counts = continuation.counts_frame(spark, spark.createDataFrame([("a", 3), ("b", 1)], continuation.COUNTS_SCHEMA))
-    continuation.write_counts(spark, counts, 2, str(tmp_path / "counts"), True)
+    counts = counts_table.counts_frame(spark, spark.createDataFrame([("a", 3), ("b", 1)], counts_table.COUNTS_SCHEMA))
+    counts_table.write_counts(spark, counts, 2, str(tmp_path / "counts"), True)
     assert written and sorted(spark.read.parquet(str(tmp_path / "counts")).collect()) == [("a", 3, 3), ("b", 1, 1)]
 
 
@@ -96,14 +96,14 @@ def test_chart_is_drawn_in_a_thread_of_its_own(monkeypatch):
 
 
 def test_a_driver_table_becomes_a_frame_read_from_a_broadcast_in_order(spark, monkeypatch):
-    from sparkw2v import vector_table
+    from sparkw2v import tables
 
-    monkeypatch.setattr(vector_table, "FRAME_ROWS", 3)
+    monkeypatch.setattr(tables, "FRAME_ROWS", 3)
     rng = np.random.default_rng(2)
     table = pa.table({"word": [f"w{i}" for i in range(10)], "count": pa.array(range(10, 0, -1), pa.int64()),
                       "vector": vector_column(rng.random((10, 4), dtype=np.float32))})
-    frame = vector_table.frame_of(spark, table)
+    frame = tables.frame_of(spark, table)
     assert frame.rdd.getNumPartitions() == 4                       # 3 + 3 + 3 + 1 rows
     assert frame.toArrow().equals(table)
-    empty = vector_table.frame_of(spark, table.slice(0, 0))
+    empty = tables.frame_of(spark, table.slice(0, 0))
     assert empty.count() == 0 and empty.columns == ["word", "count", "vector"]

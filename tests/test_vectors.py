@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from sparkw2v import vector_table
+from sparkw2v import tables
 from sparkw2v.vectors import WordVectors
 
 
@@ -36,8 +36,8 @@ def test_a_zero_query_vector_scores_zero_and_no_query_is_an_error():
 
 
 def test_vector_columns_are_chunked_and_read_back_exactly(monkeypatch):
-    monkeypatch.setattr(vector_table, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 3)
     matrix = np.arange(20, dtype=np.float32).reshape(10, 2)
-    column = vector_table.vector_column(matrix)
+    column = tables.vector_column(matrix)
     assert column.num_chunks == 4 and len(column) == 10
-    np.testing.assert_array_equal(vector_table._matrix(column), matrix)
+    np.testing.assert_array_equal(tables.vector_matrix(column), matrix)

@@ -1,0 +1,142 @@
+"""Names and paths of the on-disk model, which every reader and writer shares.
+
+Layout of a model path ``OUTPUT``::
+
+    OUTPUT/versions/000001/           one complete model per published version
+        vectors/          word string, count bigint, vector array<float>  (the word vectors)
+        vocab/            word string, count bigint, id int               (row order of the matrices)
+        output_vectors/   id int, vector array<float>                     (negative-sampling weights,
+                                                                           kept so training can continue)
+        metadata.json     parameters, corpus sizes, per-epoch history, timings, versions, the
+                          Spark master and application id it was published from
+        report.png        loss, words/s and learning rate against epochs (with matplotlib installed)
+    OUTPUT/LATEST                      the newest version's number (passed over if left behind)
+    OUTPUT/_staging/                   work in progress: the next version, epoch checkpoints
+    OUTPUT/metadata/                   pyspark.ml metadata (class, uid, Params such as outputCol), as
+                                       pyspark's DefaultParamsWriter lays it out, so that pyspark.ml's
+                                       readers and a saved PipelineModel load OUTPUT as a stage
+
+A directory that holds ``metadata.json`` itself is a single version. Paths are literal:
+model paths are never globbed (``[1]`` in a path is two brackets). Tidying ``_staging`` is
+here too: publishing, checkpoints and the counts table's move-in all leave it empty.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlsplit
+
+from pyspark.sql import SparkSession
+
+from .filesystem import HadoopFS, LocalFS
+
+FORMAT_VERSION = 3  # 2: metadata.json lists every data file with its size and SHA-256; 3: and its own
+VECTORS, VOCAB, OUTPUT_VECTORS, METADATA = "vectors", "vocab", "output_vectors", "metadata.json"
+VERSIONS, LATEST, STAGING, CHECKPOINT = "versions", "LATEST", "_staging", "checkpoint"
+#: The running word counts of a version (:mod:`sparkw2v.counts_table`): word string, count bigint
+#: (all text so far), batch_count bigint (the text of the run that published this version). Staged
+#: before the version is published and moved into it right after, so a published version's metadata
+#: may name it under ``_staging``.
+COUNTS = "counts"
+#: pyspark.ml's metadata directory beside the versions (see :func:`sparkw2v.publishing.write_ml_metadata`).
+ML_METADATA = "metadata"
+#: Scores recorded for a published version by ``sparkw2v evaluate --record``.
+EVALUATION = "evaluation.json"
+
+
+def strip_slash(path: str) -> str:
+    return path.rstrip("/") or path
+
+
+def published_versions(spark: SparkSession, path: str) -> list[int]:
+    """Numbers of the complete versions under ``path``, oldest first."""
+    return complete_versions(HadoopFS(spark, path), path)
+
+
+def complete_versions(fs: "HadoopFS | LocalFS", path: str) -> list[int]:
+    root = f"{strip_slash(path)}/{VERSIONS}"
+    found = []
+    for name in fs.list_names(root):
+        if name.isdigit() and fs.exists(f"{root}/{name}/{METADATA}"):
+            found.append(int(name))
+    return sorted(found)
+
+
+def same_path(spark: SparkSession, a: str, b: str) -> bool:
+    """Whether two model paths name the same directory (by :func:`model_key`: a symbolic link to a
+    local model is that model)."""
+    return model_key(spark, a) == model_key(spark, b)
+
+
+def version_path(path: str, version: int) -> str:
+    return f"{strip_slash(path)}/{VERSIONS}/{version:06d}"
+
+
+def root_of(location: str) -> str | None:
+    """The model path whose version ``location`` (``PATH/versions/NNNNNN``) is; None for a
+    single-version directory."""
+    parts = strip_slash(location).rsplit("/", 2)
+    return parts[0] if len(parts) == 3 and parts[1] == VERSIONS and parts[2].isdigit() else None
+
+
+def version_of(location: str) -> int | None:
+    """The number of the version at ``location`` (``PATH/versions/NNNNNN``); None if it is none."""
+    return int(strip_slash(location).rsplit("/", 1)[1]) if root_of(location) is not None else None
+
+
+def model_key(spark: SparkSession, path: str) -> str:
+    """``path`` qualified, without a trailing slash, and on the local filesystem with its symbolic
+    links resolved: one key for every spelling of a model path."""
+    path = strip_slash(path)
+    fs = HadoopFS(spark, path)
+    if fs.is_local(path):
+        return "file:" + os.path.realpath(unquote(urlsplit(fs.uri(path)).path))
+    return fs.qualified(path)
+
+
+def filesystem_of(spark: SparkSession | None, path: str) -> "HadoopFS | LocalFS":
+    """Hadoop's filesystem of ``path``; without ``spark``, ``path`` is local (read without Spark)."""
+    return HadoopFS(spark, path) if spark is not None else LocalFS()
+
+
+def is_model(spark: SparkSession, path: str) -> bool:
+    """Whether ``path`` is a sparkw2v model (a version directory, or one with published versions)."""
+    path = strip_slash(path)
+    return HadoopFS(spark, path).exists(f"{path}/{METADATA}") or bool(published_versions(spark, path))
+
+
+def model_containing(spark: SparkSession, path: str) -> str | None:
+    """The sparkw2v model directory that is ``path`` or holds it, or None."""
+    fs = HadoopFS(spark, path)
+    child = fs._Path
+    current = fs.fs.makeQualified(fs.p(strip_slash(path)))
+    while current is not None:
+        if fs.fs.exists(child(current, METADATA)) and fs.fs.exists(child(current, VECTORS)):
+            return str(current.toString())
+        versions_dir = child(current, VERSIONS)
+        if fs.fs.isDirectory(versions_dir) and any(
+                str(s.getPath().getName()).isdigit() and fs.fs.exists(child(s.getPath(), METADATA))
+                for s in fs.fs.listStatus(versions_dir)):
+            return str(current.toString())
+        current = current.getParent()
+    return None
+
+
+def drop_empty_staging(fs: HadoopFS, path: str) -> None:
+    """Remove ``path/_staging`` once nothing (no checkpoint, no other writer's version) is in it.
+
+    Only hidden leftovers (checksum files) are removed inside it, and the directory itself
+    only while empty: another writer may be staging a version there at this moment."""
+    remove_if_only_hidden(fs, f"{path}/{STAGING}")
+
+
+def remove_if_only_hidden(fs: HadoopFS, directory: str) -> None:
+    """Remove ``directory`` if it holds nothing but hidden files (checksums), which go with it;
+    never recursively, so what another writer puts there meanwhile stays."""
+    names = fs.list_names(directory, hidden=True)
+    if any(not n.startswith(".") for n in names):
+        return
+    for name in names:
+        fs.remove_if_empty(f"{directory}/{name}")
+    fs.remove_if_empty(directory)
+

@@ -1,0 +1,525 @@
+"""Publishing a version of the on-disk model (:mod:`sparkw2v.layout`), atomically and as a
+compare-and-swap.
+
+Publishing is atomic: a version is written under ``_staging`` and renamed into
+``versions/`` only once complete, so a reader resolving ``OUTPUT`` sees the
+previous complete version or the new one, never a mix, and a run killed at any
+moment leaves every published version intact.
+
+Publishing is also a compare-and-swap. The rename into ``versions/NNNNNN`` claims
+that number: a Hadoop rename onto an existing directory moves the source inside
+it instead, which the loser detects (the version's ``publish_id`` is not its own),
+undoes and reports. A run that continued version N of the same path passes
+``Expected(N)`` and publishes only while N is still the newest, so a
+concurrent writer's version is never silently superseded by one that lacks it.
+
+What is added beside versions later is written here too: pyspark.ml's ``metadata/``
+(:func:`write_ml_metadata`) and a version's ``evaluation.json`` (:func:`record_evaluation`).
+Everything is written through Spark and the Hadoop FileSystem API, so any filesystem
+Spark can write (local, HDFS, S3, ABFS, GCS) works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import platform
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Iterator
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pyarrow as pa
+from pyspark.sql import SparkSession
+
+from . import report
+from .config import TrainConfig
+from .errors import ConcurrentPublishError, StorageFullError, UserError
+from .filesystem import HadoopFS, LocalFS, storage_full
+from .integrity import json_default, metadata_text, read_json, table_files
+from .layout import (EVALUATION, FORMAT_VERSION, LATEST, METADATA, ML_METADATA, STAGING, VERSIONS,
+                     complete_versions, drop_empty_staging, filesystem_of, published_versions, strip_slash,
+                     version_path)
+from .ml_metadata import any_ml_metadata, is_model_class
+from .session import describe_job
+from .tables import write_tables
+from .vector_table import not_in_place, read_metadata
+from .vocabulary import Vocabulary
+
+log = logging.getLogger("sparkw2v")
+
+#: Published versions kept by default (``TrainConfig.keep_versions``); older ones are deleted after a
+#: successful publish.
+KEEP_VERSIONS = TrainConfig.keep_versions
+
+
+class OutputExistsError(UserError, FileExistsError):
+    """The output path exists and ``overwrite`` was not given."""
+
+
+class OutputPathError(UserError, OSError):
+    """The output path cannot be made (a file stands where a directory must, or no permission)."""
+
+
+def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None:
+    """Fail before any work if ``path`` holds a model and may not be replaced, or holds something else.
+    Without ``spark``, ``path`` is a local path (see :func:`sparkw2v.filesystem.local_output_path`), checked before
+    Spark starts."""
+    path = strip_slash(path)
+    fs = HadoopFS(spark, path) if spark is not None else LocalFS()
+    if not fs.exists(path):
+        _check_creatable(fs, path)
+        return
+    if not fs.is_dir(path):
+        raise OutputExistsError(f"output {path} is a file, not a model directory; choose another --output")
+    if fs.exists(f"{path}/{METADATA}"):
+        raise OutputExistsError(f"output {path} is a single-version model directory; new versions "
+                                "cannot be published into it: choose another --output")
+    names = {n for n in fs.list_names(path) if not n.startswith(".")}  # .crc files of local filesystems
+    saved = str((any_ml_metadata(fs, path) or {}).get("class", "")) if ML_METADATA in names else ""
+    if saved.startswith("sparkw2v.") and not is_model_class(saved) and VERSIONS not in names:
+        raise OutputExistsError(f"output {path} holds a saved sparkw2v estimator ({saved}); a model is not "
+                                "written over it: choose another output")
+    if names - {VERSIONS, LATEST, STAGING, ML_METADATA} or (
+            ML_METADATA in names and not saved.startswith("sparkw2v.")):  # another pyspark.ml object
+        raise OutputExistsError(f"output {path} exists and is not a sparkw2v model directory "
+                                f"(it holds {', '.join(sorted(names)[:5])}); choose another --output")
+    if complete_versions(fs, path) and not overwrite:
+        raise OutputExistsError(f"output {path} already exists; pass --overwrite (in Python overwrite=True, or "
+                                "write().overwrite()) to publish a new version of it, or choose another output")
+
+
+def _check_creatable(fs: HadoopFS, path: str) -> None:
+    """For a local output that does not exist yet, fail now rather than after training if it
+    cannot be made: its nearest existing ancestor must be a directory this process can write."""
+    if not fs.is_local(path):
+        return
+    local = unquote(urlsplit(fs.uri(path)).path).rstrip("/")
+    ancestor = local
+    while ancestor and not os.path.lexists(ancestor):
+        ancestor = os.path.dirname(ancestor)
+    ancestor = ancestor or "/"
+    if not os.path.exists(ancestor):  # a link to nothing, or a loop of links: nothing can be made through it
+        raise OutputPathError(f"output {path} cannot be made: {ancestor} is a symbolic link to "
+                              f"{os.readlink(ancestor)}, which leads to no file or directory")
+    if not os.path.isdir(ancestor):
+        raise OutputPathError(f"output {path} cannot be made: {ancestor} is not a directory")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".sparkw2v-probe-", dir=ancestor))
+    except OSError as exc:
+        raise OutputPathError(f"output {path} cannot be made in {ancestor}: {exc.strerror or exc}") from None
+
+
+def versions() -> dict:
+    """Versions of the libraries that produced a model."""
+    import pyspark
+
+    from . import __version__
+    found = {"sparkw2v": __version__, "python": platform.python_version(), "numpy": np.__version__,
+             "pyarrow": pa.__version__, "pyspark": pyspark.__version__}
+    try:
+        import scipy
+        found["scipy"] = scipy.__version__
+    except ImportError:
+        pass
+    return found
+
+
+#: Attempts at claiming a version number when writers race (only without ``expect``).
+PUBLISH_ATTEMPTS = 5
+
+
+def spark_run(spark: SparkSession) -> dict:
+    """The Spark application a version was published from (``sparkw2v info`` shows it)."""
+    sc = spark.sparkContext
+    return {"master": sc.master, "app_id": sc.applicationId, "app_name": sc.appName, "version": spark.version,
+            "default_parallelism": sc.defaultParallelism}
+
+
+def start_chart(metadata: dict, vocab: Vocabulary, w_in: np.ndarray) -> Callable[[], bytes | None]:
+    """The version's chart, drawn in a thread from its metadata and shape (:func:`report.chart_later`)."""
+    return report.chart_later({**metadata, "vocab_size": len(vocab), "vector_size": int(w_in.shape[1])})
+
+
+#: Why a publish expects a version to be the newest (:class:`Expected`), for its error.
+CONTINUED, LOADED, SAVED, CREATED = "continued", "loaded", "saved", "created"
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What publishing to a path must find there: version ``version`` the newest (0: no
+    version yet), expected because the model ``why`` (continued, loaded, saved or created
+    it) and, when known, with that version's ``publish_id``."""
+
+    version: int
+    why: str = CONTINUED
+    publish_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """A version just published: its full path and the metadata written with it."""
+
+    location: str
+    metadata: dict
+
+    @property
+    def version(self) -> int:
+        return self.metadata["version"]
+
+    @property
+    def publish_id(self) -> str:
+        return self.metadata["publish_id"]
+
+
+
+
+@contextlib.contextmanager
+def full_disk_reported(spark: SparkSession, path: str) -> Iterator[None]:
+    """Turn a full disk while publishing to ``path`` (:func:`~sparkw2v.filesystem.storage_full`)
+    into :class:`StorageFullError`, one line saying which version is still the one read; any other
+    error passes through unchanged."""
+    try:
+        yield
+    except Exception as exc:
+        if not storage_full(exc):
+            raise
+        existing = published_versions(spark, path)
+        kept = f"version {existing[-1]} is intact and still the one read" if existing else "nothing was published"
+        detail = next((line.strip() for line in str(exc).splitlines() if "No space left" in line), "")
+        raise StorageFullError(errno.ENOSPC, f"no space left on device while publishing to {path}"
+                               f"{': ' + detail[:200] if detail else ''}; {kept}. Free space and run again") from None
+
+
+def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
+                metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS,
+                expect: Expected | None = None, extra_files: dict | None = None,
+                chart: Callable[[], bytes | None] | None = None) -> Published:
+    """Publish a complete model as the next version of ``path``.
+
+    The version is written under ``path/_staging`` and renamed into
+    ``path/versions/`` in one step once complete; then ``LATEST`` is updated and
+    versions beyond the newest ``keep_versions`` are deleted. ``expect`` makes
+    publishing a compare-and-swap: if another version than ``expect.version`` is the
+    newest, nothing is published and :class:`ConcurrentPublishError` says which, and
+    why that version was expected; with ``expect.publish_id`` that version must also be
+    the very one expected, not another published under its number after the path was
+    removed (checked before and after the claim; a claim above another is undone).
+    Without ``overwrite`` publishing creates the first version or nothing
+    (``Expected(0, CREATED)`` unless ``expect`` is given).
+    ``extra_files`` adds entries (e.g. a counts table moved in later) to the
+    recorded file list. ``chart`` gives the version's PNG chart (:func:`start_chart`;
+    default: drawn from ``metadata`` while the tables are written).
+    """
+    if expect is None and not overwrite:
+        expect = Expected(0, CREATED)
+    started = time.perf_counter()
+    if chart is None:
+        chart = start_chart(metadata, vocab, w_in)
+    path = strip_slash(path)
+    fs = HadoopFS(spark, path)
+    check_output(spark, path, overwrite)
+    staging = f"{path}/{STAGING}/version-{uuid.uuid4().hex[:8]}"
+    publish_id = uuid.uuid4().hex
+    describe_job(spark, "publish")
+    try:
+        make_staging(fs, staging)
+        with full_disk_reported(spark, path):
+            files = _stage(spark, fs, staging, vocab, w_in, w_out, extra_files)
+        fs.mkdirs(f"{path}/{VERSIONS}")
+
+        def stage_metadata(version: int) -> str:
+            meta = _version_metadata(spark, metadata, version, publish_id, files, vocab, w_in, started)
+            with full_disk_reported(spark, path):
+                text = metadata_text(meta, indent=2)
+                fs.write_text(f"{staging}/{METADATA}", text)
+                png = chart()
+                if png is not None:
+                    fs.write_bytes(f"{staging}/{report.CHART}", png)
+            return text
+
+        version, text = _claim_next(spark, fs, path, staging, publish_id, expect, stage_metadata)
+    except BaseException:
+        if fs.exists(staging):
+            fs.delete(staging)
+        drop_empty_staging(fs, path)
+        raise
+    finally:
+        describe_job(spark, None)
+    _after_publish(spark, fs, path, version, keep_versions)
+    return Published(fs.qualified(version_path(path, version)), json.loads(text))   # as readers read it
+
+
+def _stage(spark: SparkSession, fs: HadoopFS, staging: str, vocab: Vocabulary, w_in: np.ndarray,
+           w_out: np.ndarray, extra_files: dict | None) -> dict:
+    """Write the version's tables into ``staging``; their file list, with ``extra_files``."""
+    write_tables(spark, staging, vocab, w_in, w_out)
+    return {**table_files(fs, staging), **(extra_files or {})}
+
+
+def _version_metadata(spark: SparkSession, metadata: dict, version: int, publish_id: str, files: dict,
+                      vocab: Vocabulary, w_in: np.ndarray, started: float) -> dict:
+    """``metadata`` with what the version records about itself (number, file list, sizes, libraries)."""
+    meta = {**metadata, "format_version": FORMAT_VERSION, "version": version, "publish_id": publish_id,
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
+            "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions(),
+            "spark": spark_run(spark)}
+    if isinstance(metadata.get("timings"), dict):  # publishing so far: the tables, written and hashed
+        meta["timings"] = {**metadata["timings"], "publish_seconds": time.perf_counter() - started}
+    return meta
+
+
+def _claim_next(spark: SparkSession, fs: HadoopFS, path: str, staging: str, publish_id: str,
+                expect: Expected | None, stage_metadata: Callable[[int], str]) -> tuple[int, str]:
+    """Rename ``staging`` into ``path/versions/`` as the next version (:func:`_claim`), trying the
+    next number again while other writers take numbers first, up to :data:`PUBLISH_ATTEMPTS`
+    times; ``expect`` is checked before each attempt (and, with its ``publish_id``, after the
+    claim). ``stage_metadata(version)`` writes the staged version's metadata.json for that number
+    and returns its text. Returns the number claimed and that text."""
+    version = None
+    for _ in range(PUBLISH_ATTEMPTS):
+        existing = published_versions(spark, path)
+        newest = existing[-1] if existing else 0
+        # A path emptied since a model was loaded from it or saved there hides nothing (pyspark.ml's
+        # overwrite deletes a pipeline's directory before its stages are written again).
+        emptied = expect is not None and newest == 0 and expect.why in (LOADED, SAVED)
+        if expect is not None and newest != expect.version and not emptied:
+            raise _concurrent(spark, path, expect.version, newest, expect.why)
+        version = newest + 1
+        text = stage_metadata(version)
+        same = expect is not None and expect.publish_id is not None and newest == expect.version
+        if same:
+            check_same_version(spark, path, expect)
+        if _claim(fs, staging, version_path(path, version), publish_id):  # the commit point
+            if same:
+                try:   # the version below may have been replaced while this one was claimed
+                    check_same_version(spark, path, expect)
+                except ConcurrentPublishError:
+                    fs.delete(version_path(path, version))
+                    raise
+            return version, text
+    target = version_path(path, version)
+    if fs.exists(target) and not fs.exists(f"{target}/{METADATA}"):
+        raise ConcurrentPublishError(
+            f"could not publish to {path}: {target} exists but is incomplete (it has no {METADATA}): "
+            "another writer is still copying it into place, or it was left by a killed writer or "
+            "damaged. If no other writer is publishing, remove it and run again")
+    raise ConcurrentPublishError(f"could not publish to {path}: other writers took version "
+                                 f"{version} and the ones before it while this run published")
+
+
+def _after_publish(spark: SparkSession, fs: HadoopFS, path: str, version: int, keep_versions: int) -> None:
+    """After publishing ``version``: ``LATEST`` names the newest version, versions beyond the
+    newest ``keep_versions`` are deleted, and what killed publishes left under ``_staging`` goes."""
+    # The newest number now, not necessarily this run's (another writer may have published since):
+    # this narrows, and readers' file check closes, the window in which LATEST names an older version.
+    published = published_versions(spark, path)
+    _point_latest(fs, path, max([version, *published]))
+    for old in published[:-max(1, keep_versions)]:
+        fs.delete(version_path(path, old))
+    sweep_staging(spark, fs, path)
+    drop_empty_staging(fs, path)
+
+
+def _claim(fs: HadoopFS, staging: str, target: str, publish_id: str) -> bool:
+    """Rename ``staging`` to ``target``; False (``staging`` restored) if another writer had it.
+
+    Hadoop renames a directory onto an existing one by moving it inside, so success is
+    read back from the target's ``publish_id`` rather than from the rename's result."""
+    try:
+        fs.rename(staging, target)
+    except OSError:
+        if fs.exists(staging):  # not moved at all: the number was taken in some other way
+            return False
+    inside = f"{target}/{staging.rsplit('/', 1)[1]}"
+    if fs.exists(inside):  # lost the race: take our version back out
+        fs.rename(inside, staging)
+        return False
+    if json.loads(fs.read_text(f"{target}/{METADATA}")).get("publish_id") != publish_id:
+        raise OSError(f"publishing {target} failed: the staged version is neither there nor in {staging}")
+    return True
+
+
+def check_same_version(spark: SparkSession, path: str, expect: Expected) -> None:
+    """:class:`ConcurrentPublishError` if version ``expect.version`` of ``path`` exists but is not
+    the one a model was loaded from or published as (``expect.publish_id``): the path was removed
+    and another model published there since, under the same number."""
+    directory = version_path(path, expect.version)
+    fs = HadoopFS(spark, directory)
+    if not fs.exists(f"{directory}/{METADATA}"):  # removed, or the path emptied: the compare-and-swap decides
+        return
+    found = read_json(fs, f"{directory}/{METADATA}").get("publish_id")
+    if found is not None and found != expect.publish_id:
+        what = {LOADED: "loaded from", SAVED: "published as"}.get(expect.why, "built on")
+        raise ConcurrentPublishError(
+            f"not published: version {expect.version} of {path} is not the one this model was {what}: the path "
+            "was removed and another model published there since; publishing would put this model above it. "
+            "Save to another path, or load the path again", why=expect.why)
+
+
+def _concurrent(spark: SparkSession, path: str, expected: int, newest: int, why: str) -> ConcurrentPublishError:
+    return ConcurrentPublishError(_concurrent_message(spark, path, expected, newest, why), why=why)
+
+
+def _concurrent_message(spark: SparkSession, path: str, expected: int, newest: int, why: str) -> str:
+    if newest < expected:  # versions removed meanwhile, the whole path perhaps
+        now = f"its newest is version {newest}" if newest else "it has no version"
+        return (
+            f"not published: version {expected} of {path}, which this model was built on, loaded from or saved as, "
+            f"was removed meanwhile ({now}); publishing would not follow from what readers had. Check what "
+            f"removed it; to publish anyway, save to another path")
+    when = ""
+    try:
+        when = f" (published {read_metadata(spark, version_path(path, newest)).get('written_at')})"
+    except Exception:
+        pass
+    wrong = None if why == CREATED else not_in_place(filesystem_of(spark, path), version_path(path, newest))
+    if wrong is not None:  # readers pass it over (resolve), so this run read an older one
+        return (
+            f"not published: {wrong}, so readers pass version {newest} of {path} over and this run read version "
+            f"{expected}, but a version above {newest} would hide it. If no writer is still copying it into "
+            f"place, remove {version_path(path, newest)} (or restore its files) and run again")
+    if why == CREATED:
+        return (
+            f"not published: {path} got version {newest} from another writer{when} while this model was trained "
+            "or written, and without overwrite a model is published only into an output that has no version yet; "
+            f"publish with overwrite (--overwrite) to add it as version {newest + 1}, or choose another output")
+    drop = f"publishing would put a model without what version {newest} holds above it"
+    if why == LOADED:
+        return (
+            f"not published: version {newest} of {path} appeared{when} after this model was loaded from it "
+            f"(version {expected} was the newest then); {drop}. Load {path} again and repeat the change, or "
+            "save to another path")
+    if why == SAVED:
+        return (
+            f"not published: version {newest} of {path} appeared{when} after this model was published there as "
+            f"version {expected}; {drop}. Load {path} again and repeat the change, or save to another path")
+    base = f"version {expected}" if expected else "an empty output"
+    return (
+        f"not published: version {newest} of {path} appeared{when} while this run continued {base}; "
+        f"publishing would drop what version {newest} added. Run again to continue version {newest}")
+
+
+def make_staging(fs: HadoopFS, directory: str) -> None:
+    """Create ``directory`` under ``_staging``. Once it exists, ``_staging`` holds an entry and
+    no other writer removes it; retried because one may remove ``_staging`` while it is made."""
+    for _ in range(5):
+        try:
+            fs.mkdirs(directory)
+        except Exception:
+            pass
+        if fs.exists(directory):
+            return
+    fs.mkdirs(directory)
+
+
+#: Seconds after which a publish's leftover under ``_staging`` (a writer killed while publishing)
+#: is removed by the next publish: far longer than any publish takes.
+STALE_SECONDS = 24 * 3600
+#: What publishing stages under ``_staging`` (checkpoints, under ``checkpoint``, are not its).
+STAGED_PREFIXES = ("version-", "counts-", "LATEST-", f"{ML_METADATA}-")
+
+
+def sweep_staging(spark: SparkSession, fs: HadoopFS, path: str, older_than: float = STALE_SECONDS) -> list[str]:
+    """Remove what killed publishes left under ``path/_staging`` (staged versions, counts tables,
+    pointers) once older than ``older_than`` seconds; returns their names. A counts table that a
+    published version still names (its move in was interrupted; reading that version moves it)
+    is kept."""
+    staging = f"{path}/{STAGING}"
+    names = [n for n in fs.list_names(staging) if n.startswith(STAGED_PREFIXES)]
+    if not names:
+        return []
+    pending = set()
+    for version in published_versions(spark, path):
+        try:
+            pending.add(json.loads(fs.read_text(f"{version_path(path, version)}/{METADATA}")).get("counts_table"))
+        except Exception:  # unreadable metadata: its reader reports it
+            continue
+    swept = []
+    now = time.time()
+    for name in names:
+        try:
+            stale = now - fs.modified(f"{staging}/{name}") > older_than
+        except Exception:  # removed meanwhile by another writer
+            continue
+        if stale and name not in pending:
+            fs.delete(f"{staging}/{name}")
+            swept.append(name)
+    if swept:
+        log.info("removed %d leftover(s) of interrupted publishes from %s: %s", len(swept), staging,
+                 ", ".join(sorted(swept)[:5]))
+    return swept
+
+
+def _point_latest(fs: HadoopFS, path: str, version: int) -> None:
+    """Make ``LATEST`` name ``version``. Not atomic on every filesystem, and need not be:
+    readers pass over a ``LATEST`` left behind (:func:`~sparkw2v.vector_table.resolve`)."""
+    tmp = f"{path}/{STAGING}/LATEST-{uuid.uuid4().hex[:8]}"
+    for attempt in range(3):  # another writer may remove an empty _staging as the file is made
+        try:
+            fs.write_text(tmp, f"{version}\n")
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    for _ in range(3):
+        if fs.exists(f"{path}/{LATEST}"):
+            fs.delete(f"{path}/{LATEST}")
+        try:
+            fs.rename(tmp, f"{path}/{LATEST}")
+            return
+        except OSError:  # another writer put its LATEST there in between
+            continue
+    fs.delete(tmp)  # a writer racing this one keeps LATEST up to date; readers check it anyway
+
+
+def record_evaluation(spark: SparkSession, location: str, scores: dict) -> str:
+    """Store ``scores`` with the version at ``location`` as ``evaluation.json``; returns its path.
+
+    metadata.json is never rewritten (a version stays complete whatever happens);
+    :func:`read_metadata` adds the file's content under ``evaluation``.
+    """
+    fs = HadoopFS(spark, location)
+    target = f"{location}/{EVALUATION}"
+    tmp = f"{location}/.{EVALUATION}-{uuid.uuid4().hex[:8]}"
+    fs.write_text(tmp, json.dumps(scores, indent=2, sort_keys=True, default=json_default))
+    if fs.exists(target):
+        fs.delete(target)
+    fs.rename(tmp, target)
+    return fs.qualified(target)
+
+
+def write_ml_metadata(spark: SparkSession, path: str, text: str) -> None:
+    """Replace ``path/metadata`` with ``text``, a pyspark.ml metadata JSON line of a sparkw2v model.
+
+    Written as pyspark's DefaultParamsWriter writes it (a text directory with one
+    ``part-00000``), so ``DefaultParamsReader.loadMetadata`` and ``PipelineModel.load``
+    read it. The new directory is staged and renamed in; only between deleting the old
+    one and that rename does a reader find none (it then gets the default Params).
+    """
+    path = strip_slash(path)
+    fs = HadoopFS(spark, path)
+    name = f"{ML_METADATA}-{uuid.uuid4().hex[:8]}"
+    staging, target = f"{path}/{STAGING}/{name}", f"{path}/{ML_METADATA}"
+    try:
+        fs.write_text(f"{staging}/part-00000", text.rstrip("\n") + "\n")
+        fs.write_text(f"{staging}/_SUCCESS", "")
+        for _ in range(PUBLISH_ATTEMPTS):
+            if fs.exists(target):
+                fs.delete(target)
+            fs.rename(staging, target)
+            # Another writer's rename between our delete and ours: Hadoop moved ours inside theirs.
+            if not fs.exists(f"{target}/{name}"):
+                break
+            fs.rename(f"{target}/{name}", staging)
+    finally:
+        if fs.exists(staging):
+            fs.delete(staging)
+        drop_empty_staging(fs, path)
+
