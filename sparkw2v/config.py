@@ -1,8 +1,9 @@
 """The training configuration: one frozen dataclass, one source of names and defaults.
 
 The CLI (``sparkw2v train``), ``conf/*.toml`` files and the Python API all build a
-:class:`TrainConfig`; :meth:`TrainConfig.validate` runs once, before any Spark
-job, and names the bad value and what is allowed.
+:class:`TrainConfig`; :meth:`TrainConfig.validate` checks it where it comes in (the
+CLI's flags and file, the estimator's setters and ``fit``), before any Spark job, and
+names the bad value and what is allowed.
 """
 
 from __future__ import annotations
