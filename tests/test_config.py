@@ -79,14 +79,6 @@ def test_shared_negatives_follow_the_vocabulary_and_the_draw_rule():
     assert TrainConfig(sg=False, negative_group=1).effective_negative_group == 1
 
 
-def test_checkpoints_record_the_negative_group_in_effect():
-    """Checkpoints written before CBOW's default group hold negative_group=1: a skip-gram run with
-    the new default (None) must still match them."""
-    from sparkw2v.checkpoint import _training_parameters
-    assert _training_parameters(TrainConfig())["negative_group"] == 1
-    assert _training_parameters(TrainConfig(sg=False))["negative_group"] == 16
-
-
 def test_default_toml_lists_every_setting_with_its_default():
     text = open("conf/default.toml").read()
     for name in TrainConfig.field_names():

@@ -521,3 +521,11 @@ def test_runs_into_one_output_at_once_keep_their_own_checkpoints(spark, tmp_path
     assert legacy.exists() and checkpoint_dir(out, 1).exists()
     Checkpoints(spark, str(out)).clear(older_than=-1)                     # a day later: swept
     assert not (out / "_staging").exists()
+
+
+def test_checkpoints_record_the_negative_group_in_effect():
+    """The group in effect, a number (the setting's default is None): a later default cannot
+    change what a resumed run trains with."""
+    from sparkw2v.checkpoint import _training_parameters
+    assert _training_parameters(TrainConfig())["negative_group"] == 1
+    assert _training_parameters(TrainConfig(sg=False))["negative_group"] == 16

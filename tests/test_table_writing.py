@@ -1,11 +1,13 @@
-"""Publishing: the tables written now (pyarrow on the driver for a local path, Spark's writer
-from a broadcast elsewhere) are the tables createDataFrame wrote."""
+"""A model's Parquet tables: written by pyarrow on the driver for a local path and by Spark's
+writer from a broadcast elsewhere, they are the tables createDataFrame wrote; vector columns
+chunked and read back exactly."""
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from sparkw2v import tables
 from sparkw2v.layout import OUTPUT_VECTORS, VECTORS, VOCAB
 from sparkw2v.tables import vector_column, write_parquet, write_spark_parquet, write_tables
 from sparkw2v.vocabulary import Vocabulary
@@ -107,3 +109,11 @@ def test_a_driver_table_becomes_a_frame_read_from_a_broadcast_in_order(spark, mo
     assert frame.toArrow().equals(table)
     empty = tables.frame_of(spark, table.slice(0, 0))
     assert empty.count() == 0 and empty.columns == ["word", "count", "vector"]
+
+
+def test_vector_columns_are_chunked_and_read_back_exactly(monkeypatch):
+    monkeypatch.setattr(tables, "CHUNK_ROWS", 3)
+    matrix = np.arange(20, dtype=np.float32).reshape(10, 2)
+    column = tables.vector_column(matrix)
+    assert column.num_chunks == 4 and len(column) == 10
+    np.testing.assert_array_equal(tables.vector_matrix(column), matrix)

@@ -1,9 +1,8 @@
-"""Driver-side pieces: the query object and Arrow vector columns."""
+"""The query object, WordVectors: read-only lookups and gensim's answers."""
 
 import numpy as np
 import pytest
 
-from sparkw2v import tables
 from sparkw2v.vectors import WordVectors
 
 
@@ -35,9 +34,3 @@ def test_a_zero_query_vector_scores_zero_and_no_query_is_an_error():
         wv.most_similar([])
 
 
-def test_vector_columns_are_chunked_and_read_back_exactly(monkeypatch):
-    monkeypatch.setattr(tables, "CHUNK_ROWS", 3)
-    matrix = np.arange(20, dtype=np.float32).reshape(10, 2)
-    column = tables.vector_column(matrix)
-    assert column.num_chunks == 4 and len(column) == 10
-    np.testing.assert_array_equal(tables.vector_matrix(column), matrix)
