@@ -89,7 +89,7 @@ def verify_tables(spark: SparkSession, directory: str, meta: dict, tables: tuple
                   digests: bool = True) -> None:
     """Check that ``tables`` of the version at ``directory`` hold exactly the files its
     metadata lists, with their sizes and (``digests``) SHA-256; :class:`DamagedModelError` names
-    the first file that differs. Versions written before file lists were recorded are not checked."""
+    the first file that differs. A format-1 version lists no files, and is not checked."""
     check_files(HadoopFS(spark, directory), directory, meta, tables, digests)
 
 

@@ -713,7 +713,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                 expect = publishing.Expected((layout.published_versions(spark, root) or [0])[-1],
                                              publishing.LOADED)
             model._expected[layout.model_key(spark, root)] = expect
-        # The version's own Params; a version published before they were recorded: path/metadata.
+        # The version's own Params (ml_params); for a version without them, path/metadata.
         ml = model.metadata.get("ml_params") or ml_metadata.read_ml_metadata(spark, path)
         if ml is not None:
             model._resetUid(ml["uid"])

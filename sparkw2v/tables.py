@@ -151,7 +151,7 @@ def vector_matrix(column: pa.ChunkedArray, dim: int | None = None, where: str = 
 def read_table(spark: SparkSession, directory: str, table: str) -> pa.Table:
     try:
         return literal_reader(spark).parquet(f"{directory}/{table}").toArrow()
-    except Exception as exc:  # unreadable Parquet in a version written before file digests
+    except Exception as exc:  # unreadable Parquet (a format-1 version has no digests to find it first)
         raise DamagedModelError(f"cannot read {directory}/{table}: {damage_detail(exc)}") from None
 
 

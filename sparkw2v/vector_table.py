@@ -106,7 +106,7 @@ def not_in_place(fs: "HadoopFS | LocalFS", directory: str) -> str | None:
 def read_metadata(spark: SparkSession | None, path: str) -> dict:
     """A model's (or a checkpoint's) metadata.json; FileNotFoundError if ``path`` is not a model
     directory, :class:`DamagedModelError` naming the file if it is not valid JSON or does not
-    match its own digest (:data:`SEAL`; files written before it was recorded are not checked).
+    match its own digest (:data:`SEAL`, recorded from format :data:`SEALED_FROM`).
     Without ``spark``, ``path`` is a local path, read without Spark."""
     directory = resolve(spark, path)
     fs = filesystem_of(spark, directory)
