@@ -16,7 +16,6 @@ and MLlib are in ``bench/compare.py`` (column "process s").
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
