@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 from sparkw2v import sql  # noqa: E402
 from sparkw2v.session import get_session  # noqa: E402
 from sparkw2v.publishing import write_model  # noqa: E402
-from sparkw2v.vector_table import read_vectors_frame  # noqa: E402
 from sparkw2v.vocabulary import Vocabulary  # noqa: E402
 
 BROWN_WORDS = ["money", "government", "church", "war", "city", "children", "music", "king", "water",
@@ -103,7 +102,7 @@ def bench_table(spark, label: str, path: str, words: list[str], repeat: int, k: 
     floor = [timed(spark, query, w=w, k=0)[0] for w in words[:5]]
     rss = worker_rss_mb()
 
-    files = tuple(sorted(read_vectors_frame(spark, path).inputFiles()))
+    files = sql.path_source(spark, path)[0].files   # the files the functions read, checked
     start = time.perf_counter()
     table = sql.read_vector_files(files)
     load_s = time.perf_counter() - start

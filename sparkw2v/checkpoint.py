@@ -37,9 +37,8 @@ from . import filesystem, stratified, vector_table
 from .config import TrainConfig
 from .errors import DamagedModelError, StorageFullError, UserError
 from .integrity import RESTORE_ADVICE, metadata_text, table_files, verify_tables
-from .layout import (CHECKPOINT, METADATA, OUTPUT_VECTORS, STAGING, VECTORS, VOCAB, drop_empty_staging,
-                     remove_if_only_hidden)
-from .publishing import STALE_SECONDS
+from .layout import CHECKPOINT, METADATA, OUTPUT_VECTORS, STAGING, VECTORS, VOCAB
+from .staging import STALE_SECONDS, drop_empty_staging, remove_if_only_hidden
 from .tables import read_vocabulary, write_tables, write_vocabulary
 from .vocabulary import Vocabulary
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -374,7 +373,6 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
         describe_job(spark, None)
 
 
-
 # -- publishing --------------------------------------------------------------------------------
 
 def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarray, w_out: np.ndarray,
@@ -390,7 +388,7 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
     if expect is None:
         expect = continued.expected(spark, path)
     try:
-        return publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
+        return publishing.publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
                                    {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions,
                                    expect)
     except Exception as exc:
@@ -404,37 +402,4 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
                                "versions); save a continued model before its base is pruned, or continue again "
                                "from the newest version") from None
 
-
-def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
-                        metadata: dict, counts: DataFrame | pa.Table, overwrite: bool, keep_versions: int,
-                        expect: publishing.Expected | None = None) -> publishing.Published:
-    """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
-    as its ``counts/`` table (``expect``: see :func:`~sparkw2v.publishing.write_model`).
-    """
-    path = path.rstrip("/") or path
-    publishing.check_output(spark, path, overwrite)
-    fs = filesystem.HadoopFS(spark, path)
-    staged = f"counts-{uuid.uuid4().hex[:12]}"
-    staged_path = f"{path}/{layout.STAGING}/{staged}"
-    # Drawn while the counts and tables are written (the chart needs only the metadata).
-    chart = publishing.start_chart(metadata, vocab, w_in)
-    try:
-        describe_job(spark, "publish: write word counts")
-        with publishing.full_disk_reported(spark, path):
-            counts_table.write_counts(spark, counts, vocab.distinct_words, staged_path, fs.is_local(path))
-            files = integrity.file_entries(fs, staged_path, COUNTS)
-        published = publishing.write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
-                                           overwrite=overwrite, keep_versions=keep_versions, expect=expect,
-                                           extra_files=files, chart=chart)
-    except BaseException:
-        if fs.exists(staged_path):
-            fs.delete(staged_path)
-        layout.drop_empty_staging(fs, path)
-        raise
-    finally:
-        describe_job(spark, None)
-    # Published: from here a failure only delays the move (load_base finishes it).
-    counts_table.move_counts_in(fs, staged_path, published.location)
-    layout.drop_empty_staging(fs, path)
-    return published
 

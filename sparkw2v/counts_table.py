@@ -16,7 +16,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .filesystem import HadoopFS
-from .layout import COUNTS, STAGING, VERSIONS, drop_empty_staging
+from .layout import COUNTS, STAGING, VERSIONS
+from .staging import drop_empty_staging
 from .tables import frame_of, write_parquet
 
 log = logging.getLogger("sparkw2v")

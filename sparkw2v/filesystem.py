@@ -221,3 +221,8 @@ def literal_reader(spark: SparkSession) -> DataFrameReader:
 def storage_full(exc: BaseException) -> bool:
     """Whether ``exc`` (Python or a Java error through Py4J) says the filesystem is full."""
     return getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc)
+
+
+def filesystem_of(spark: SparkSession | None, path: str) -> "HadoopFS | LocalFS":
+    """Hadoop's filesystem of ``path``; without ``spark``, ``path`` is local (read without Spark)."""
+    return HadoopFS(spark, path) if spark is not None else LocalFS()

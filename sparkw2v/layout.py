@@ -17,8 +17,7 @@ Layout of a model path ``OUTPUT``::
                                        readers and a saved PipelineModel load OUTPUT as a stage
 
 A directory that holds ``metadata.json`` itself is a single version. Paths are literal:
-model paths are never globbed (``[1]`` in a path is two brackets). Tidying ``_staging`` is
-here too: publishing, checkpoints and the counts table's move-in all leave it empty.
+model paths are never globbed (``[1]`` in a path is two brackets).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ VERSIONS, LATEST, STAGING, CHECKPOINT = "versions", "LATEST", "_staging", "check
 #: before the version is published and moved into it right after, so a published version's metadata
 #: may name it under ``_staging``.
 COUNTS = "counts"
-#: pyspark.ml's metadata directory beside the versions (see :func:`sparkw2v.publishing.write_ml_metadata`).
+#: pyspark.ml's metadata directory beside the versions (:mod:`sparkw2v.ml_metadata`).
 ML_METADATA = "metadata"
 #: Scores recorded for a published version by ``sparkw2v evaluate --record``.
 EVALUATION = "evaluation.json"
@@ -94,11 +93,6 @@ def model_key(spark: SparkSession, path: str) -> str:
     return fs.qualified(path)
 
 
-def filesystem_of(spark: SparkSession | None, path: str) -> "HadoopFS | LocalFS":
-    """Hadoop's filesystem of ``path``; without ``spark``, ``path`` is local (read without Spark)."""
-    return HadoopFS(spark, path) if spark is not None else LocalFS()
-
-
 def is_model(spark: SparkSession, path: str) -> bool:
     """Whether ``path`` is a sparkw2v model (a version directory, or one with published versions)."""
     path = strip_slash(path)
@@ -121,22 +115,4 @@ def model_containing(spark: SparkSession, path: str) -> str | None:
         current = current.getParent()
     return None
 
-
-def drop_empty_staging(fs: HadoopFS, path: str) -> None:
-    """Remove ``path/_staging`` once nothing (no checkpoint, no other writer's version) is in it.
-
-    Only hidden leftovers (checksum files) are removed inside it, and the directory itself
-    only while empty: another writer may be staging a version there at this moment."""
-    remove_if_only_hidden(fs, f"{path}/{STAGING}")
-
-
-def remove_if_only_hidden(fs: HadoopFS, directory: str) -> None:
-    """Remove ``directory`` if it holds nothing but hidden files (checksums), which go with it;
-    never recursively, so what another writer puts there meanwhile stays."""
-    names = fs.list_names(directory, hidden=True)
-    if any(not n.startswith(".") for n in names):
-        return
-    for name in names:
-        fs.remove_if_empty(f"{directory}/{name}")
-    fs.remove_if_empty(directory)
 

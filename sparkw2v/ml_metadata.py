@@ -1,16 +1,51 @@
-"""Reading pyspark.ml's ``metadata/`` beside a model's versions (class, uid, Params), ours or
-another library's: what tells a sparkw2v model from an estimator or an MLlib model saved at
-a path. Writing it is publishing's (:func:`sparkw2v.publishing.write_ml_metadata`).
+"""pyspark.ml's ``metadata/`` beside a model's versions (class, uid, Params): written for a
+sparkw2v model as pyspark's DefaultParamsWriter lays it out, and read, ours or another
+library's, to tell a sparkw2v model from an estimator or an MLlib model saved at a path.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 
 from pyspark.sql import SparkSession
 
 from .filesystem import HadoopFS, LocalFS
-from .layout import ML_METADATA, strip_slash
+from .layout import ML_METADATA, STAGING, strip_slash
+from .staging import drop_empty_staging
+
+
+#: Renames of a new ``metadata/`` into place, each after another writer's rename moved it aside.
+RENAME_ATTEMPTS = 5
+
+
+def write_ml_metadata(spark: SparkSession, path: str, text: str) -> None:
+    """Replace ``path/metadata`` with ``text``, a pyspark.ml metadata JSON line of a sparkw2v model.
+
+    Written as pyspark's DefaultParamsWriter writes it (a text directory with one
+    ``part-00000``), so ``DefaultParamsReader.loadMetadata`` and ``PipelineModel.load``
+    read it. The new directory is staged and renamed in; only between deleting the old
+    one and that rename does a reader find none (it then gets the default Params).
+    """
+    path = strip_slash(path)
+    fs = HadoopFS(spark, path)
+    name = f"{ML_METADATA}-{uuid.uuid4().hex[:8]}"
+    staging, target = f"{path}/{STAGING}/{name}", f"{path}/{ML_METADATA}"
+    try:
+        fs.write_text(f"{staging}/part-00000", text.rstrip("\n") + "\n")
+        fs.write_text(f"{staging}/_SUCCESS", "")
+        for _ in range(RENAME_ATTEMPTS):
+            if fs.exists(target):
+                fs.delete(target)
+            fs.rename(staging, target)
+            # Another writer's rename between our delete and ours: Hadoop moved ours inside theirs.
+            if not fs.exists(f"{target}/{name}"):
+                break
+            fs.rename(f"{target}/{name}", staging)
+    finally:
+        if fs.exists(staging):
+            fs.delete(staging)
+        drop_empty_staging(fs, path)
 
 
 def read_ml_metadata(spark: SparkSession, path: str) -> dict | None:

@@ -616,7 +616,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         # The version records its own Params, so a reader never pairs its vectors with another
         # version's (``path/metadata``, for pyspark's readers, is replaced after publishing).
         published = self._publish(spark, path, overwrite, {"uid": saved["uid"], "paramMap": saved["paramMap"]})
-        publishing.write_ml_metadata(spark, path, ml_text)
+        ml_metadata.write_ml_metadata(spark, path, ml_text)
         self._expected[layout.model_key(spark, path)] = publishing.Expected(
             published.version, publishing.SAVED, published.publish_id)
         return published.location
@@ -652,12 +652,11 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                         "pipeline does); continuing this model starts words below min_count from zero",
                         path, self.source)
         if counts is not None or source_counts:  # so continuing can grow the vocabulary
-            from .continuation import publish_with_counts
             if counts is None:
                 integrity.verify_tables(spark, self.source, self.metadata, (layout.COUNTS,))
             frame = counts_table.counts_frame(spark, counts) if counts is not None \
                 else filesystem.literal_reader(spark).parquet(f"{self.source}/{layout.COUNTS}")
-            published = publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata, frame,
+            published = publishing.publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata, frame,
                                             overwrite=overwrite, keep_versions=self.config.keep_versions,
                                             expect=expect)
             if self.result is not None:

@@ -13,8 +13,8 @@ undoes and reports. A run that continued version N of the same path passes
 ``Expected(N)`` and publishes only while N is still the newest, so a
 concurrent writer's version is never silently superseded by one that lacks it.
 
-What is added beside versions later is written here too: pyspark.ml's ``metadata/``
-(:func:`write_ml_metadata`) and a version's ``evaluation.json`` (:func:`record_evaluation`).
+A model with word counts is published with its ``counts/`` table (:func:`publish_with_counts`);
+a version's ``evaluation.json``, added later, is written here too (:func:`record_evaluation`).
 Everything is written through Spark and the Hadoop FileSystem API, so any filesystem
 Spark can write (local, HDFS, S3, ABFS, GCS) works.
 """
@@ -36,18 +36,20 @@ from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from . import report
 from .config import TrainConfig
 from .errors import ConcurrentPublishError, StorageFullError, UserError
-from .filesystem import HadoopFS, LocalFS, storage_full
-from .integrity import json_default, metadata_text, read_json, table_files
-from .layout import (EVALUATION, FORMAT_VERSION, LATEST, METADATA, ML_METADATA, STAGING, VERSIONS,
-                     complete_versions, drop_empty_staging, filesystem_of, published_versions, strip_slash,
+from .filesystem import HadoopFS, filesystem_of, storage_full
+from .counts_table import move_counts_in, write_counts
+from .integrity import file_entries, json_default, metadata_text, read_json, table_files
+from .layout import (COUNTS, EVALUATION, FORMAT_VERSION, LATEST, METADATA, ML_METADATA, STAGING, VERSIONS,
+                     complete_versions, published_versions, strip_slash,
                      version_path)
 from .ml_metadata import any_ml_metadata, is_model_class
 from .session import describe_job
+from .staging import drop_empty_staging, make_staging, sweep_staging
 from .tables import write_tables
 from .vector_table import not_in_place, read_metadata
 from .vocabulary import Vocabulary
@@ -72,7 +74,7 @@ def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None
     Without ``spark``, ``path`` is a local path (see :func:`sparkw2v.filesystem.local_output_path`), checked before
     Spark starts."""
     path = strip_slash(path)
-    fs = HadoopFS(spark, path) if spark is not None else LocalFS()
+    fs = filesystem_of(spark, path)
     if not fs.exists(path):
         _check_creatable(fs, path)
         return
@@ -116,7 +118,7 @@ def _check_creatable(fs: HadoopFS, path: str) -> None:
         raise OutputPathError(f"output {path} cannot be made in {ancestor}: {exc.strerror or exc}") from None
 
 
-def versions() -> dict:
+def library_versions() -> dict:
     """Versions of the libraries that produced a model."""
     import pyspark
 
@@ -176,8 +178,6 @@ class Published:
     @property
     def publish_id(self) -> str:
         return self.metadata["publish_id"]
-
-
 
 
 @contextlib.contextmanager
@@ -268,7 +268,7 @@ def _version_metadata(spark: SparkSession, metadata: dict, version: int, publish
     """``metadata`` with what the version records about itself (number, file list, sizes, libraries)."""
     meta = {**metadata, "format_version": FORMAT_VERSION, "version": version, "publish_id": publish_id,
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "files": files,
-            "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": versions(),
+            "vocab_size": len(vocab), "vector_size": int(w_in.shape[1]), "versions": library_versions(),
             "spark": spark_run(spark)}
     if isinstance(metadata.get("timings"), dict):  # publishing so far: the tables, written and hashed
         meta["timings"] = {**metadata["timings"], "publish_seconds": time.perf_counter() - started}
@@ -279,8 +279,8 @@ def _claim_next(spark: SparkSession, fs: HadoopFS, path: str, staging: str, publ
                 expect: Expected | None, stage_metadata: Callable[[int], str]) -> tuple[int, str]:
     """Rename ``staging`` into ``path/versions/`` as the next version (:func:`_claim`), trying the
     next number again while other writers take numbers first, up to :data:`PUBLISH_ATTEMPTS`
-    times; ``expect`` is checked before each attempt (and, with its ``publish_id``, after the
-    claim). ``stage_metadata(version)`` writes the staged version's metadata.json for that number
+    times; ``expect`` is checked before each attempt (and its ``publish_id`` before and after
+    the claim). ``stage_metadata(version)`` writes the staged version's metadata.json for that number
     and returns its text. Returns the number claimed and that text."""
     version = None
     for _ in range(PUBLISH_ATTEMPTS):
@@ -406,57 +406,6 @@ def _concurrent_message(spark: SparkSession, path: str, expected: int, newest: i
         f"publishing would drop what version {newest} added. Run again to continue version {newest}")
 
 
-def make_staging(fs: HadoopFS, directory: str) -> None:
-    """Create ``directory`` under ``_staging``. Once it exists, ``_staging`` holds an entry and
-    no other writer removes it; retried because one may remove ``_staging`` while it is made."""
-    for _ in range(5):
-        try:
-            fs.mkdirs(directory)
-        except Exception:
-            pass
-        if fs.exists(directory):
-            return
-    fs.mkdirs(directory)
-
-
-#: Seconds after which a publish's leftover under ``_staging`` (a writer killed while publishing)
-#: is removed by the next publish: far longer than any publish takes.
-STALE_SECONDS = 24 * 3600
-#: What publishing stages under ``_staging`` (checkpoints, under ``checkpoint``, are not its).
-STAGED_PREFIXES = ("version-", "counts-", "LATEST-", f"{ML_METADATA}-")
-
-
-def sweep_staging(spark: SparkSession, fs: HadoopFS, path: str, older_than: float = STALE_SECONDS) -> list[str]:
-    """Remove what killed publishes left under ``path/_staging`` (staged versions, counts tables,
-    pointers) once older than ``older_than`` seconds; returns their names. A counts table that a
-    published version still names (its move in was interrupted; reading that version moves it)
-    is kept."""
-    staging = f"{path}/{STAGING}"
-    names = [n for n in fs.list_names(staging) if n.startswith(STAGED_PREFIXES)]
-    if not names:
-        return []
-    pending = set()
-    for version in published_versions(spark, path):
-        try:
-            pending.add(json.loads(fs.read_text(f"{version_path(path, version)}/{METADATA}")).get("counts_table"))
-        except Exception:  # unreadable metadata: its reader reports it
-            continue
-    swept = []
-    now = time.time()
-    for name in names:
-        try:
-            stale = now - fs.modified(f"{staging}/{name}") > older_than
-        except Exception:  # removed meanwhile by another writer
-            continue
-        if stale and name not in pending:
-            fs.delete(f"{staging}/{name}")
-            swept.append(name)
-    if swept:
-        log.info("removed %d leftover(s) of interrupted publishes from %s: %s", len(swept), staging,
-                 ", ".join(sorted(swept)[:5]))
-    return swept
-
-
 def _point_latest(fs: HadoopFS, path: str, version: int) -> None:
     """Make ``LATEST`` name ``version``. Not atomic on every filesystem, and need not be:
     readers pass over a ``LATEST`` left behind (:func:`~sparkw2v.vector_table.resolve`)."""
@@ -483,7 +432,7 @@ def record_evaluation(spark: SparkSession, location: str, scores: dict) -> str:
     """Store ``scores`` with the version at ``location`` as ``evaluation.json``; returns its path.
 
     metadata.json is never rewritten (a version stays complete whatever happens);
-    :func:`read_metadata` adds the file's content under ``evaluation``.
+    :func:`sparkw2v.vector_table.read_metadata` adds the file's content under ``evaluation``.
     """
     fs = HadoopFS(spark, location)
     target = f"{location}/{EVALUATION}"
@@ -495,31 +444,35 @@ def record_evaluation(spark: SparkSession, location: str, scores: dict) -> str:
     return fs.qualified(target)
 
 
-def write_ml_metadata(spark: SparkSession, path: str, text: str) -> None:
-    """Replace ``path/metadata`` with ``text``, a pyspark.ml metadata JSON line of a sparkw2v model.
-
-    Written as pyspark's DefaultParamsWriter writes it (a text directory with one
-    ``part-00000``), so ``DefaultParamsReader.loadMetadata`` and ``PipelineModel.load``
-    read it. The new directory is staged and renamed in; only between deleting the old
-    one and that rename does a reader find none (it then gets the default Params).
+def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
+                        metadata: dict, counts: DataFrame | pa.Table, overwrite: bool, keep_versions: int,
+                        expect: Expected | None = None) -> Published:
+    """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
+    as its ``counts/`` table (``expect``: see :func:`~sparkw2v.write_model`).
     """
     path = strip_slash(path)
+    check_output(spark, path, overwrite)
     fs = HadoopFS(spark, path)
-    name = f"{ML_METADATA}-{uuid.uuid4().hex[:8]}"
-    staging, target = f"{path}/{STAGING}/{name}", f"{path}/{ML_METADATA}"
+    staged = f"counts-{uuid.uuid4().hex[:12]}"
+    staged_path = f"{path}/{STAGING}/{staged}"
+    # Drawn while the counts and tables are written (the chart needs only the metadata).
+    chart = start_chart(metadata, vocab, w_in)
     try:
-        fs.write_text(f"{staging}/part-00000", text.rstrip("\n") + "\n")
-        fs.write_text(f"{staging}/_SUCCESS", "")
-        for _ in range(PUBLISH_ATTEMPTS):
-            if fs.exists(target):
-                fs.delete(target)
-            fs.rename(staging, target)
-            # Another writer's rename between our delete and ours: Hadoop moved ours inside theirs.
-            if not fs.exists(f"{target}/{name}"):
-                break
-            fs.rename(f"{target}/{name}", staging)
-    finally:
-        if fs.exists(staging):
-            fs.delete(staging)
+        describe_job(spark, "publish: write word counts")
+        with full_disk_reported(spark, path):
+            write_counts(spark, counts, vocab.distinct_words, staged_path, fs.is_local(path))
+            files = file_entries(fs, staged_path, COUNTS)
+        published = write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
+                                           overwrite=overwrite, keep_versions=keep_versions, expect=expect,
+                                           extra_files=files, chart=chart)
+    except BaseException:
+        if fs.exists(staged_path):
+            fs.delete(staged_path)
         drop_empty_staging(fs, path)
-
+        raise
+    finally:
+        describe_job(spark, None)
+    # Published: from here a failure only delays the move (load_base finishes it).
+    move_counts_in(fs, staged_path, published.location)
+    drop_empty_staging(fs, path)
+    return published

@@ -453,7 +453,7 @@ def register(spark: SparkSession, path_or_model: str | os.PathLike | Word2VecMod
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"name must be a SQL identifier (letters, digits, _), got {name!r}")
     if isinstance(path_or_model, (str, os.PathLike)):
-        source, frame = _path_source(spark, os.fspath(path_or_model))
+        source, frame = path_source(spark, os.fspath(path_or_model))
     else:
         source, frame = _broadcast_source(spark, path_or_model)
     _drop_broadcast(spark, name)
@@ -469,7 +469,7 @@ def register(spark: SparkSession, path_or_model: str | os.PathLike | Word2VecMod
         spark.udtf.register(f"{name}_{suffix}", udtf(handler, returnType=RESULT_SCHEMA).asDeterministic())
 
 
-def _path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFrame]:
+def path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFrame]:
     """The version ``path`` resolves to now, checked (file list, sizes, digests), as a source
     for the functions and, over the same files, the view."""
     from .filesystem import HadoopFS

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
 
 from .counts_table import counts_staged
 from .errors import DamagedModelError
-from .filesystem import HadoopFS, LocalFS, literal_reader
+from .filesystem import HadoopFS, LocalFS, filesystem_of
 from .integrity import SEAL, SEALED_FROM, check_files, check_rows, damage_detail, read_json, seal_digest, verify_tables
 from .layout import (COUNTS, EVALUATION, LATEST, METADATA, OUTPUT_VECTORS, VECTORS, VERSIONS, VOCAB,
-                     complete_versions, filesystem_of, strip_slash, version_path)
+                     complete_versions, strip_slash, version_path)
 from .tables import read_table, vector_matrix
 from .vocabulary import Vocabulary, vocabulary_order
 
@@ -106,7 +106,7 @@ def not_in_place(fs: "HadoopFS | LocalFS", directory: str) -> str | None:
 def read_metadata(spark: SparkSession | None, path: str) -> dict:
     """A model's (or a checkpoint's) metadata.json; FileNotFoundError if ``path`` is not a model
     directory, :class:`DamagedModelError` naming the file if it is not valid JSON or does not
-    match its own digest (:data:`SEAL`, recorded from format :data:`SEALED_FROM`).
+    match its own digest (:data:`sparkw2v.integrity.SEAL`, recorded from format :data:`~sparkw2v.integrity.SEALED_FROM`).
     Without ``spark``, ``path`` is a local path, read without Spark."""
     directory = resolve(spark, path)
     fs = filesystem_of(spark, directory)
@@ -121,13 +121,6 @@ def read_metadata(spark: SparkSession | None, path: str) -> dict:
     if fs.exists(f"{directory}/{EVALUATION}"):  # recorded after publishing: newer than metadata.json's
         meta["evaluation"] = read_json(fs, f"{directory}/{EVALUATION}")
     return meta
-
-
-def read_vectors_frame(spark: SparkSession, path: str) -> DataFrame:
-    """The ``vectors`` table of a model as a DataFrame (word, count, vector), after checking its files."""
-    directory = resolve(spark, path)
-    verify_tables(spark, directory, read_metadata(spark, directory), (VECTORS,))
-    return literal_reader(spark).parquet(f"{directory}/{VECTORS}")
 
 
 def read_model(spark: SparkSession, path: str, with_output: bool = True) -> LoadedModel:

@@ -13,8 +13,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from sparkw2v import (Word2Vec, Word2VecModel, counts_table, filesystem, integrity, layout, publishing, sql, tables,
-                      vector_table)
+from sparkw2v import (Word2Vec, Word2VecModel, counts_table, filesystem, integrity, layout, publishing, sql, staging,
+                      tables, vector_table)
 from sparkw2v.cli import main
 from sparkw2v.errors import ConcurrentPublishError, DamagedModelError
 from sparkw2v.vocabulary import Vocabulary
@@ -92,12 +92,12 @@ def test_losing_the_rename_race_is_detected_and_undone(spark, tmp_path):
     out = tmp_path / "model"
     publish(spark, out, 1.0)
     fs = filesystem.HadoopFS(spark, str(out))
-    staging = str(out / "_staging" / "version-late")
+    staged = str(out / "_staging" / "version-late")
     vocab = Vocabulary(WORDS, COUNTS)
-    tables.write_tables(spark, staging, vocab, matrix(2.0), matrix(0.0))
-    fs.write_text(f"{staging}/metadata.json", json.dumps({"publish_id": "late"}))
-    assert not publishing._claim(fs, staging, layout.version_path(str(out), 1), "late")
-    assert os.path.isdir(staging)                                          # taken back out
+    tables.write_tables(spark, staged, vocab, matrix(2.0), matrix(0.0))
+    fs.write_text(f"{staged}/metadata.json", json.dumps({"publish_id": "late"}))
+    assert not publishing._claim(fs, staged, layout.version_path(str(out), 1), "late")
+    assert os.path.isdir(staged)                                          # taken back out
     assert "version-late" not in os.listdir(out / "versions" / "000001")
     assert vector_table.read_model(spark, str(out)).w_in[0, 0] == 1.0
 
@@ -111,7 +111,7 @@ def test_tidying_staging_never_removes_what_another_writer_is_staging(spark, tmp
     (theirs / "part-00000.parquet").write_bytes(b"being written")
     # This writer listed _staging just before the other one made its directory there.
     monkeypatch.setattr(fs, "list_names", lambda path, hidden=False: [])
-    layout.drop_empty_staging(fs, str(out))
+    staging.drop_empty_staging(fs, str(out))
     assert (theirs / "part-00000.parquet").read_bytes() == b"being written"
     monkeypatch.undo()
     # _staging removed between the existence check and the listing reads as empty.
@@ -136,7 +136,7 @@ def test_tidying_staging_never_removes_what_another_writer_is_staging(spark, tmp
     (out / "_staging" / ".left.crc").write_bytes(b"")
     for directory in (theirs, theirs.parent):
         directory.rmdir()
-    layout.drop_empty_staging(fs, str(out))                                # hidden leftovers only: tidied
+    staging.drop_empty_staging(fs, str(out))                               # hidden leftovers only: tidied
     assert not (out / "_staging").exists()
 
 
@@ -678,11 +678,11 @@ def test_leftovers_of_killed_publishes_are_swept_once_stale(spark, tmp_path):
     published version still names (its move in was interrupted) nor a checkpoint."""
     out = tmp_path / "model"
     publish(spark, out, 1.0)
-    staging = out / "_staging"
+    staged = out / "_staging"
     for name in ("version-dead0001", "counts-dead0002", "LATEST-dead0003", "counts-pending1"):
-        (staging / name).mkdir(parents=True)
-        (staging / name / "part-0.parquet").write_bytes(b"x")
-    (staging / "checkpoint" / "epoch-000001").mkdir(parents=True)
+        (staged / name).mkdir(parents=True)
+        (staged / name / "part-0.parquet").write_bytes(b"x")
+    (staged / "checkpoint" / "epoch-000001").mkdir(parents=True)
     meta_path = out / "versions" / "000001" / "metadata.json"
     meta = json.loads(meta_path.read_text())
     meta["counts_table"] = "counts-pending1"
@@ -690,13 +690,13 @@ def test_leftovers_of_killed_publishes_are_swept_once_stale(spark, tmp_path):
     meta_path.write_text(integrity.metadata_text(meta, indent=2))
     fresh = tmp_path / "model" / "_staging" / "version-live0004"
     fresh.mkdir()
-    day_old = time.time() - publishing.STALE_SECONDS - 60
+    day_old = time.time() - staging.STALE_SECONDS - 60
     for name in ("version-dead0001", "counts-dead0002", "LATEST-dead0003", "counts-pending1", "checkpoint"):
-        os.utime(staging / name, (day_old, day_old))
+        os.utime(staged / name, (day_old, day_old))
     fs = filesystem.HadoopFS(spark, str(out))
-    swept = publishing.sweep_staging(spark, fs, str(out))
+    swept = staging.sweep_staging(spark, fs, str(out))
     assert sorted(swept) == ["LATEST-dead0003", "counts-dead0002", "version-dead0001"]
-    assert sorted(p.name for p in staging.iterdir() if not p.name.startswith(".")) == [
+    assert sorted(p.name for p in staged.iterdir() if not p.name.startswith(".")) == [
         "checkpoint", "counts-pending1", "version-live0004"]
 
 
