@@ -37,7 +37,7 @@ from . import filesystem, stratified, vector_table
 from .config import TrainConfig
 from .errors import DamagedModelError, StorageFullError, UserError
 from .integrity import RESTORE_ADVICE, metadata_text, table_files, verify_tables
-from .layout import CHECKPOINT, METADATA, OUTPUT_VECTORS, STAGING, VECTORS, VOCAB
+from .layout import CHECKPOINT, METADATA, OUTPUT_VECTORS, STAGING, VECTORS, VOCAB, strip_slash
 from .staging import STALE_SECONDS, drop_empty_staging, remove_if_only_hidden
 from .tables import read_vocabulary, write_tables, write_vocabulary
 from .vocabulary import Vocabulary
@@ -120,7 +120,8 @@ class Checkpoints:
 
     def __init__(self, spark: SparkSession, output: str):
         self.spark = spark
-        self.root = f"{output.rstrip('/')}/{STAGING}/{CHECKPOINT}"
+        self.output = strip_slash(output)
+        self.root = f"{self.output}/{STAGING}/{CHECKPOINT}"
         self.fs = filesystem.HadoopFS(spark, self.root)
         self.run_dir = f"{self.root}/run-{uuid.uuid4().hex[:12]}"
         self.taken: str | None = None   # the checkpoint resumed from, until superseded
@@ -454,7 +455,7 @@ class Checkpoints:
                 if now - written > older_than:
                     self.fs.delete(f"{self.root}/{name}")
         remove_if_only_hidden(self.fs, self.root)
-        drop_empty_staging(self.fs, self.root.rsplit("/", 2)[0])
+        drop_empty_staging(self.fs, self.output)
 
 
 def _epochs_of(path: str) -> int | None:

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .filesystem import HadoopFS
-from .layout import COUNTS, STAGING, VERSIONS
+from .layout import COUNTS, STAGING, root_of
 from .staging import drop_empty_staging
 from .tables import frame_of, write_parquet
 
@@ -29,10 +29,10 @@ COUNTS_SCHEMA = "word string, count bigint"
 def staged_counts_path(directory: str, meta: dict) -> str | None:
     """Where a published version's counts table waits under ``_staging`` before it is moved in,
     if its metadata names one; ``directory`` is the version's."""
-    parent = directory.rstrip("/").rsplit("/", 2)
-    if not meta.get("counts_table") or len(parent) != 3 or parent[1] != VERSIONS:
+    root = root_of(directory)
+    if not meta.get("counts_table") or root is None:
         return None
-    return f"{parent[0]}/{STAGING}/{meta['counts_table']}"
+    return f"{root}/{STAGING}/{meta['counts_table']}"
 
 
 def finish_counts_move(fs: HadoopFS, location: str, meta: dict) -> None:
@@ -42,7 +42,7 @@ def finish_counts_move(fs: HadoopFS, location: str, meta: dict) -> None:
     if source and not fs.exists(f"{location}/{COUNTS}/_SUCCESS") and fs.exists(f"{source}/_SUCCESS"):
         log.info("moving the counts of %s in from %s (publishing was interrupted)", location, source)
         move_counts_in(fs, source, location)
-        drop_empty_staging(fs, source.rsplit("/", 2)[0])
+        drop_empty_staging(fs, root_of(location))
 
 
 def move_counts_in(fs: HadoopFS, source: str, location: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from pyspark.sql import DataFrameReader, SparkSession
@@ -176,6 +177,22 @@ class HadoopFS:
 
     def qualified(self, path: str) -> str:
         return str(self.fs.makeQualified(self.p(path)).toString())
+
+    def child(self, path: str, name: str) -> str:
+        """``path/name`` as Hadoop joins them (at the root too)."""
+        return str(self._Path(self.p(path), name).toString())
+
+    def upwards(self, path: str) -> Iterator[str]:
+        """``path`` qualified, then each directory above it up to the root."""
+        current = self.fs.makeQualified(self.p(path))
+        while current is not None:
+            yield str(current.toString())
+            current = current.getParent()
+
+    def move_from_local(self, local: str, path: str) -> None:
+        """Move the local file or directory ``local`` to ``path``; on the local filesystem Hadoop
+        writes the ``.crc`` checksum files its readers verify, as Spark's writer does."""
+        self.fs.moveFromLocalFile(self.p(local), self.p(path))
 
     def uri(self, path: str) -> str:
         """The qualified path as a URI (reserved characters percent-encoded), for pyarrow."""

@@ -102,17 +102,13 @@ def is_model(spark: SparkSession, path: str) -> bool:
 def model_containing(spark: SparkSession, path: str) -> str | None:
     """The sparkw2v model directory that is ``path`` or holds it, or None."""
     fs = HadoopFS(spark, path)
-    child = fs._Path
-    current = fs.fs.makeQualified(fs.p(strip_slash(path)))
-    while current is not None:
-        if fs.fs.exists(child(current, METADATA)) and fs.fs.exists(child(current, VECTORS)):
-            return str(current.toString())
-        versions_dir = child(current, VERSIONS)
-        if fs.fs.isDirectory(versions_dir) and any(
-                str(s.getPath().getName()).isdigit() and fs.fs.exists(child(s.getPath(), METADATA))
-                for s in fs.fs.listStatus(versions_dir)):
-            return str(current.toString())
-        current = current.getParent()
+    for current in fs.upwards(strip_slash(path)):
+        if fs.exists(fs.child(current, METADATA)) and fs.exists(fs.child(current, VECTORS)):
+            return current
+        versions_dir = fs.child(current, VERSIONS)
+        if any(name.isdigit() and fs.exists(fs.child(fs.child(versions_dir, name), METADATA))
+               for name in fs.list_names(versions_dir)):
+            return current
     return None
 
 

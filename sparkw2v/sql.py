@@ -76,7 +76,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .vectors import top_k
-from .vocabulary import frequency_order
+from .vocabulary import vocabulary_order
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -260,7 +260,7 @@ def _read_in_vocabulary_order(filesystem: Any, paths: list[str]) -> tuple[list[s
     parts = [pq.ParquetFile(filesystem.open_input_file(p), buffer_size=1 << 20) for p in paths]
     keys = pa.concat_tables([part.read(columns=["word", "count"]) for part in parts]) if parts \
         else pa.table({"word": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
-    order = frequency_order(keys.column("word"), keys.column("count"))
+    order = vocabulary_order(keys)
     words = keys.column("word").take(order).to_pylist()
     del keys
     place = np.empty(len(order), dtype=np.int64)

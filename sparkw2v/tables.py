@@ -62,7 +62,7 @@ def write_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int, path
         written = f"{local.rstrip('/')}.{uuid.uuid4().hex[:8]}.tmp"
         try:
             write_local_parquet(table, rows_per_file, written)
-            fs.fs.moveFromLocalFile(fs.p(written), fs.p(path))
+            fs.move_from_local(written, path)
         finally:
             shutil.rmtree(written, ignore_errors=True)
     else:
@@ -159,7 +159,12 @@ def read_vocabulary(spark: SparkSession, path: str, meta: dict) -> Vocabulary:
     """The vocabulary table at ``path`` (of a model or checkpoint whose metadata is ``meta``), in id order."""
     table = read_table(spark, path, VOCAB)
     check_rows(path, meta, VOCAB, table.num_rows)
-    table = table.take(pa.array(np.argsort(table.column("id").to_numpy())))
+    return vocabulary_of(table.take(pa.array(np.argsort(table.column("id").to_numpy()))), meta)
+
+
+def vocabulary_of(table: pa.Table, meta: dict) -> Vocabulary:
+    """The vocabulary of ``table``'s word and count columns, in its row order; the corpus sizes
+    from ``meta`` (a model's or checkpoint's metadata)."""
     counts = table.column("count").to_numpy().astype(np.int64)
     words = tuple(table.column("word").to_pylist())
     return Vocabulary(words, counts, corpus_words=int(meta.get("corpus_words", counts.sum())),

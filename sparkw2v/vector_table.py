@@ -24,7 +24,7 @@ from .filesystem import HadoopFS, LocalFS, filesystem_of
 from .integrity import SEAL, SEALED_FROM, check_files, check_rows, damage_detail, read_json, seal_digest, verify_tables
 from .layout import (COUNTS, EVALUATION, LATEST, METADATA, OUTPUT_VECTORS, VECTORS, VERSIONS, VOCAB,
                      complete_versions, strip_slash, version_path)
-from .tables import read_table, vector_matrix
+from .tables import read_table, vector_matrix, vocabulary_of
 from .vocabulary import Vocabulary, vocabulary_order
 
 log = logging.getLogger("sparkw2v")
@@ -153,11 +153,8 @@ def _read_version(spark: SparkSession, path: str, with_output: bool) -> LoadedMo
                                       *((VOCAB,) if vocab_listed else ())))
     table = read_table(spark, path, VECTORS)
     check_rows(path, meta, VECTORS, table.num_rows)
-    table = table.take(pa.array(vocabulary_order(table.select(["count", "word"]))))
-    words = tuple(table.column("word").to_pylist())
-    counts = table.column("count").to_numpy().astype(np.int64)
-    vocab = Vocabulary(words, counts, corpus_words=int(meta.get("corpus_words", counts.sum())),
-                       distinct_words=int(meta.get("distinct_words", len(words))))
+    table = table.take(pa.array(vocabulary_order(table)))
+    vocab = vocabulary_of(table, meta)
     w_in = vector_matrix(table.column("vector"), meta.get("vector_size"), f"{path}/{VECTORS}")
     w_out = None
     if with_output:
