@@ -181,6 +181,21 @@ class Published:
 
 
 @contextlib.contextmanager
+def _removed_on_failure(spark: SparkSession, fs: HadoopFS, path: str, staged: str) -> Iterator[None]:
+    """If the block fails (or is interrupted), delete ``staged``, what it was writing under
+    ``path/_staging``, and ``_staging`` once empty; the job's description is cleared either way."""
+    try:
+        yield
+    except BaseException:
+        if fs.exists(staged):
+            fs.delete(staged)
+        drop_empty_staging(fs, path)
+        raise
+    finally:
+        describe_job(spark, None)
+
+
+@contextlib.contextmanager
 def full_disk_reported(spark: SparkSession, path: str) -> Iterator[None]:
     """Turn a full disk while publishing to ``path`` (:func:`~sparkw2v.filesystem.storage_full`)
     into :class:`StorageFullError`, one line saying which version is still the one read; any other
@@ -228,7 +243,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     staging = f"{path}/{STAGING}/version-{uuid.uuid4().hex[:8]}"
     publish_id = uuid.uuid4().hex
     describe_job(spark, "publish")
-    try:
+    with _removed_on_failure(spark, fs, path, staging):
         make_staging(fs, staging)
         with full_disk_reported(spark, path):
             files = _stage(spark, fs, staging, vocab, w_in, w_out, extra_files)
@@ -245,13 +260,6 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
             return text
 
         version, text = _claim_next(spark, fs, path, staging, publish_id, expect, stage_metadata)
-    except BaseException:
-        if fs.exists(staging):
-            fs.delete(staging)
-        drop_empty_staging(fs, path)
-        raise
-    finally:
-        describe_job(spark, None)
     _after_publish(spark, fs, path, version, keep_versions)
     return Published(fs.qualified(version_path(path, version)), json.loads(text))   # as readers read it
 
@@ -457,21 +465,14 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
     staged_path = f"{path}/{STAGING}/{staged}"
     # Drawn while the counts and tables are written (the chart needs only the metadata).
     chart = start_chart(metadata, vocab, w_in)
-    try:
+    with _removed_on_failure(spark, fs, path, staged_path):
         describe_job(spark, "publish: write word counts")
         with full_disk_reported(spark, path):
             write_counts(spark, counts, vocab.distinct_words, staged_path, fs.is_local(path))
             files = file_entries(fs, staged_path, COUNTS)
         published = write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
-                                           overwrite=overwrite, keep_versions=keep_versions, expect=expect,
-                                           extra_files=files, chart=chart)
-    except BaseException:
-        if fs.exists(staged_path):
-            fs.delete(staged_path)
-        drop_empty_staging(fs, path)
-        raise
-    finally:
-        describe_job(spark, None)
+                                overwrite=overwrite, keep_versions=keep_versions, expect=expect,
+                                extra_files=files, chart=chart)
     # Published: from here a failure only delays the move (load_base finishes it).
     move_counts_in(fs, staged_path, published.location)
     drop_empty_staging(fs, path)
