@@ -54,8 +54,7 @@ class ConfigError(UserError, ValueError):
 
     def named(self, name: str) -> "ConfigError":
         """The same error with its setting spelled ``name``."""
-        return self if self.field is None else type(self)(f"invalid {name}={self.value!r}: {self.reason}",
-                                                          name, self.value, self.reason)
+        return self if self.field is None else type(self).invalid(name, self.value, self.reason)
 
 
 class ConfigTypeError(ConfigError, TypeError):
