@@ -49,6 +49,8 @@ class CorpusInput:
 
     frame: DataFrame
     pretokenized: bool
+    #: Read from text files, which have no null rows.
+    text_files: bool = False
     #: Tokenized inputs cached by :meth:`tokens_kept`, by tokenizer; None outside that block.
     _kept: dict = field(default_factory=lambda: {"frames": None}, compare=False, repr=False)
 
@@ -97,7 +99,7 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
             reader = reader.option("recursiveFileLookup", "true")
         frame = reader.options(**dict(cfg.input_options)).load(cfg.input)
         if cfg.input_format == "text":
-            return CorpusInput(frame.select(frame.columns[0]), pretokenized=False)
+            return CorpusInput(frame.select(frame.columns[0]), pretokenized=False, text_files=True)
     except Exception as exc:  # path not found, unreadable, wrong format
         reason = first_line(exc)
         if "infer schema" in reason.lower() and not has_option(cfg.input_options, "recursiveFileLookup"):
@@ -375,10 +377,26 @@ def word_counts(corpus: CorpusInput, cfg: TrainConfig, arrow: bool = True) -> Da
     # (spark.sql.shuffle.partitions, 200 by default, would make hundreds of tiny tasks).
     reducers = max(1, corpus.frame.sparkSession.sparkContext.defaultParallelism)
     return (tokenized_input(corpus, spec)
-            .where(F.col("count").isNotNull())
+            .where(F.col("word").isNotNull() & F.col("count").isNotNull())
             .select("word", "count")
             .repartition(reducers, "word")
             .groupBy("word").agg(F.sum("count").alias("count")))
+
+
+def null_rows(corpus: CorpusInput, cfg: TrainConfig) -> int:
+    """How many rows of ``corpus`` are null (no text, no tokens: they train nothing). From the
+    tokenized input cached by :meth:`CorpusInput.tokens_kept` when there is one (a small job
+    over the cache), else a scan of the column; a text file has none."""
+    if corpus.text_files:
+        return 0
+    frames = corpus._kept["frames"]
+    spec = TokenizerSpec.from_config(cfg)
+    if arrow_tokenizable(corpus, cfg) and frames is not None and spec in frames:
+        total = (frames[spec].where(F.col("word").isNull() & F.col("count").isNotNull())
+                 .agg(F.sum("count")).first()[0])
+    else:
+        total = corpus.frame.where(F.col(corpus.frame.columns[0]).isNull()).count()
+    return int(total or 0)
 
 
 def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None = None) -> Vocabulary:

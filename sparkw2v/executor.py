@@ -129,7 +129,8 @@ def chain_of(key: tuple, chains: int) -> int:
 CHUNK_TOKENS = 1 << 20
 #: Schema of :func:`tokenize_batches`' output. A chunk is its distinct words (rows with a word and
 #: a null count, row ``i`` being local id ``i``) followed by one row of its token ids and piece
-#: lengths (raw int32 bytes); a row with a word and a count is the partition's count of that word.
+#: lengths (raw int32 bytes); a row with a word and a count is the partition's count of that word,
+#: and a row with a count alone the partition's null rows (no text: they train nothing).
 TOKENS_SCHEMA = "word string, count bigint, ids binary, lengths binary"
 #: Schema of :func:`encode_token_rows`' output: one row per record, arrays as raw int32 bytes.
 RECORD_SCHEMA = "shard int, part int, n int, ids binary, lengths binary"
@@ -199,6 +200,7 @@ def tokenize_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
     import pyarrow as pa
 
     parts = []  # each chunk's (words, counts)
+    nulls = 0
 
     def chunk(pending):
         words, ids, lengths = chunk_pieces(pa.concat_arrays(pending), task.spec.max_sentence_length)
@@ -216,6 +218,7 @@ def tokenize_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
 
     pending, held = [], 0
     for batch in batches:
+        nulls += batch.column(0).null_count
         lists = _token_lists(batch, task)
         pending.append(lists)
         held += len(lists.values)
@@ -230,6 +233,10 @@ def tokenize_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
         table = pa.table({"word": summed.column("word"), "count": summed.column("count_sum"),
                           "ids": pa.nulls(n, pa.binary()), "lengths": pa.nulls(n, pa.binary())})
         yield from table.to_batches(max_chunksize=1 << 16)
+    if nulls:
+        yield pa.RecordBatch.from_arrays([pa.nulls(1, pa.string()), pa.array([nulls], pa.int64()),
+                                          pa.nulls(1, pa.binary()), pa.nulls(1, pa.binary())],
+                                         names=["word", "count", "ids", "lengths"])
 
 
 def summarize_count_batches(batches: Iterable, min_count: int, all_words: int = 0) -> Iterator:

@@ -591,7 +591,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         r = self.result
         extra = {"evaluation": self.metadata["evaluation"]} if "evaluation" in self.metadata else {}
         return {**extra, "parameters": r.config.to_dict(), "corpus_words": r.vocab.corpus_words,
-                "distinct_words": r.vocab.distinct_words, "train_words": r.info.get("train_words"),
+                "distinct_words": r.vocab.distinct_words, "null_rows": r.info.get("null_rows"),
+                "train_words": r.info.get("train_words"),
                 "history": r.history, "timings": {k: v for k, v in r.info.items() if k.endswith("seconds")},
                 "words_per_second": r.info.get("words_per_second"),
                 "num_partitions": r.info.get("num_partitions"), "shard_words": r.info.get("shard_words"),

@@ -35,7 +35,7 @@ from . import combine, executor, faults, stratified
 from .checkpoint import Checkpoint, Checkpoints
 from .config import TrainConfig, setting
 from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, count_vocabulary, encode_corpus,
-                     word_counts)
+                     null_rows, word_counts)
 from .errors import UserError
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
@@ -170,12 +170,19 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
                  on_epoch: Callable[[dict], None] | None, checkpoints: Checkpoints | None,
                  all_words: int = 0) -> TrainResult:
     vocab, every = count_vocabulary(corpus, cfg, counts, all_words if counts is not None else 0)
+    nulls = null_rows(corpus, cfg)
     counted = time.perf_counter()
+    column = f"column {cfg.tokens_column or cfg.text_column!r}"
     if len(vocab) == 0:
         raise InputError(
             f"no word occurs at least min_count={cfg.min_count} times "
             f"({vocab.corpus_words} words, {vocab.distinct_words} distinct): lower {setting('min_count')} or "
-            "give more text" if vocab.corpus_words else "the input holds no words (empty or all null)")
+            "give more text" if vocab.corpus_words else
+            f"the input holds no words: {nulls:,} rows, all null in {column}" if nulls else
+            "the input holds no words (no rows, or only empty ones)")
+    if nulls:
+        log.warning("%s rows are null in %s and train nothing; files written without that column (another "
+                    "name, an older schema) read as null there", f"{nulls:,}", column)
     log.info("vocabulary: %d words (of %d distinct, %d corpus words)", len(vocab), vocab.distinct_words,
              vocab.corpus_words)
     check_decoded(vocab, cfg)
@@ -201,7 +208,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
         describe_job(spark, None)
     result.info.update(prepare_seconds=prepared - started, count_seconds=counted - started,
                        encode_seconds=prepared - counted, total_seconds=time.perf_counter() - started,
-                       resumed_after_epoch=resumed.epochs_done if resumed else None)
+                       resumed_after_epoch=resumed.epochs_done if resumed else None, null_rows=nulls)
     result.counts = every
     return result
 

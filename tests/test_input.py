@@ -192,3 +192,31 @@ def test_csv_files_listing_their_columns_in_another_order_are_refused_not_read_b
                                          r"schema\. Header: text, id Schema: id, text .*: the CSV files of one input "
                                          r"need the same columns in the same order"):
         Word2Vec(input=str(folder), input_format="csv", **{**PLANTED, "epochs": 1}).fit_input(spark)
+
+
+def test_null_rows_are_counted_and_named_not_dropped_silently(spark, tmp_path, caplog):
+    # A Parquet folder whose later file was written with another column name: Spark takes the
+    # schema from the first file and reads the other's rows as null text.
+    lines = planted_lines(seed=4, sentences=120)
+    parts = {"text": tmp_path / "a", "body": tmp_path / "b"}
+    spark.createDataFrame([(t,) for t in lines] + [(None,)] * 3, "text string").coalesce(1).write.parquet(str(parts["text"]))
+    spark.createDataFrame([(t,) for t in lines[:40]], "body string").coalesce(1).write.parquet(str(parts["body"]))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for prefix, folder in zip(("part-a", "part-b"), parts.values()):
+        (docs / f"{prefix}.parquet").write_bytes(next(folder.glob("part-*.parquet")).read_bytes())
+    quick = {**PLANTED, "epochs": 1}
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        model = Word2Vec(input=str(docs), input_format="parquet", **quick).fit_input(spark)
+    assert any("43 rows are null in column 'text'" in m for m in caplog.messages), caplog.messages
+    assert model.result.info["null_rows"] == 43 and len(model.wv) == 16
+    # The Python tokenizer's path (a token pattern) counts them too.
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        Word2Vec(input=str(docs), input_format="parquet", token_pattern=r"\S+", **quick).fit_input(spark)
+    assert any("43 rows are null in column 'text'" in m for m in caplog.messages), caplog.messages
+    # Text with nothing but nulls is refused, naming them.
+    spark.createDataFrame([(None,)] * 5, "text string").write.parquet(str(tmp_path / "nulls"))
+    with pytest.raises(InputError, match="the input holds no words: 5 rows, all null in column 'text'"):
+        Word2Vec(input=str(tmp_path / "nulls"), input_format="parquet", **quick).fit_input(spark)
