@@ -105,7 +105,8 @@ def summary(meta: dict, location: str) -> str:
     lines.append(f"vectors    {meta.get('vocab_size')} words x {meta.get('vector_size')} dims"
                  + (f"; counts: {meta['counts']}" if meta.get("counts") else ""))
     if meta.get("corpus_words") is not None:
-        lines.append(f"corpus     {meta.get('corpus_words'):,} words, {meta.get('distinct_words') or 0:,} distinct; "
+        nulls = f", {meta['null_rows']:,} null rows" if meta.get("null_rows") else ""
+        lines.append(f"corpus     {meta.get('corpus_words'):,} words, {meta.get('distinct_words') or 0:,} distinct{nulls}; "
                      f"trained on {meta.get('train_words') or 0:,} vocabulary words per epoch in "
                      f"{meta.get('num_partitions')} partitions ({meta.get('concurrent_shards')} at once)")
     if meta.get("continued_from"):

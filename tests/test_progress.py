@@ -45,6 +45,8 @@ def test_live_line_and_summary_text():
     text = report.summary({"version": 3, "vocab_size": 10, "vector_size": 4, "history": [], "evaluation":
                            {"wordsim_spearman": 0.5}}, "m/versions/000003")
     assert "version    3" in text and "wordsim_spearman" in text
+    text = report.summary({"version": 1, "corpus_words": 900, "distinct_words": 40, "null_rows": 1234}, "m")
+    assert "corpus     900 words, 40 distinct, 1,234 null rows;" in text
     from sparkw2v.config import TrainConfig
     stored = json.loads(json.dumps(TrainConfig(window=3).to_dict()))                 # as metadata.json holds it
     text = report.summary({"version": 1, "parameters": stored}, "m/versions/000001")
