@@ -53,7 +53,7 @@ from pyspark.sql import functions as F
 
 from . import counts_table, filesystem, integrity, layout, publishing, tables, vector_table
 from .config import TrainConfig
-from .corpus import CorpusInput, InputError, check_decoded, reading_input, word_counts
+from .corpus import CorpusInput, InputError, check_decoded, null_rows, reading_input, warn_null_rows, word_counts
 from .errors import UserError
 from .interchange import NO_COUNTS
 from .layout import COUNTS
@@ -317,10 +317,12 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
             # Old words' counts only grew, so this threshold finds them all and every new candidate.
             floor = min([cfg.min_count, *([int(base.vocab.counts.min())] if len(base.vocab) else [])])
             rows = counts.where(F.col("count") >= floor).select("word", "count", "batch_count").collect()
+            nulls = null_rows(corpus, cfg)
         except BaseException:
             counts.unpersist()
             raise
         counted = time.perf_counter()
+        warn_null_rows(nulls, cfg)
         totals = {r[0]: int(r[1]) for r in rows}
         batch_counts = {r[0]: int(r[2]) for r in rows}
         vocab = grow_vocabulary(base.vocab, totals, cfg.min_count, cfg.max_vocab_size, corpus_words, distinct)
@@ -341,7 +343,7 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
             counts.unpersist()
             raise
     result.config = cfg
-    result.info.update(count_seconds=counted - started, total_seconds=time.perf_counter() - started)
+    result.info.update(count_seconds=counted - started, total_seconds=time.perf_counter() - started, null_rows=nulls)
     version = base.metadata.get("version")
     return Continued(result, counts, base.location, int(version) if version is not None else None, new_words,
                      batch_words, input_digest(corpus), stream_progress(base.metadata))

@@ -399,6 +399,14 @@ def null_rows(corpus: CorpusInput, cfg: TrainConfig) -> int:
     return int(total or 0)
 
 
+def warn_null_rows(nulls: int, cfg: TrainConfig) -> None:
+    """Say that ``nulls`` rows (from :func:`null_rows`) train nothing, and the usual cause."""
+    if nulls:
+        log.warning("%s rows are null in column %r and train nothing; files written without that column "
+                    "(another name, an older schema) read as null there", f"{nulls:,}",
+                    cfg.tokens_column or cfg.text_column)
+
+
 def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None = None) -> Vocabulary:
     """Count words on the cluster (or take ``counts`` from :func:`word_counts`) and keep those
     passing ``min_count``/``max_vocab_size``; only those reach the driver."""

@@ -35,7 +35,7 @@ from . import combine, executor, faults, stratified
 from .checkpoint import Checkpoint, Checkpoints
 from .config import TrainConfig, setting
 from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, count_vocabulary, encode_corpus,
-                     null_rows, word_counts)
+                     null_rows, warn_null_rows, word_counts)
 from .errors import UserError
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
@@ -172,17 +172,15 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     vocab, every = count_vocabulary(corpus, cfg, counts, all_words if counts is not None else 0)
     nulls = null_rows(corpus, cfg)
     counted = time.perf_counter()
-    column = f"column {cfg.tokens_column or cfg.text_column!r}"
     if len(vocab) == 0:
         raise InputError(
             f"no word occurs at least min_count={cfg.min_count} times "
             f"({vocab.corpus_words} words, {vocab.distinct_words} distinct): lower {setting('min_count')} or "
             "give more text" if vocab.corpus_words else
-            f"the input holds no words: {nulls:,} rows, all null in {column}" if nulls else
+            f"the input holds no words: {nulls:,} rows, all null in column {cfg.tokens_column or cfg.text_column!r}"
+            if nulls else
             "the input holds no words (no rows, or only empty ones)")
-    if nulls:
-        log.warning("%s rows are null in %s and train nothing; files written without that column (another "
-                    "name, an older schema) read as null there", f"{nulls:,}", column)
+    warn_null_rows(nulls, cfg)
     log.info("vocabulary: %d words (of %d distinct, %d corpus words)", len(vocab), vocab.distinct_words,
              vocab.corpus_words)
     check_decoded(vocab, cfg)

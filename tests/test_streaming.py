@@ -211,9 +211,10 @@ def test_train_from_model_adds_a_version_with_new_words(spark, tmp_path, capsys)
     assert cosines(old, new).mean() > COSINE_BOUND
 
     # the Python API shares the code: fit on a DataFrame with from_model
-    frame = spark.createDataFrame([(line,) for line in FILES[2]], "text string")
+    frame = spark.createDataFrame([(line,) for line in FILES[2]] + [(None,)], "text string")
     model = Word2Vec(from_model=str(out), **SETTINGS).fit(frame)
     assert "late" in model.wv                                            # 3 (file 2) + 3 (file 3) >= 5
+    assert model.training_metadata()["null_rows"] == 1
     assert model.save(str(out), overwrite=True).endswith("000003")
 
 
