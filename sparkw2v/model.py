@@ -644,28 +644,17 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                                 overwrite=overwrite, keep_versions=self.config.keep_versions, expect=expect)
             self._continued.release()  # cached for this write; a later save recomputes them
             return published
-        counts = self.result.counts if self.result is not None else None
-        source_counts = counts is None and self._source_counts(spark)
-        if counts is None and self.source is not None and not source_counts and any(
-                name.startswith("counts/") for name in self.metadata.get("files") or {}):
-            log.warning("%s is saved without its word counts: %s, the version it was loaded from, no longer holds "
-                        "them (removed since, or the path was overwritten first, as pyspark.ml's overwrite of a "
-                        "pipeline does); continuing this model starts words below min_count from zero",
-                        path, self.source)
-        if counts is not None or source_counts:  # so continuing can grow the vocabulary
-            if counts is None:
-                integrity.verify_tables(spark, self.source, self.metadata, (layout.COUNTS,))
-            frame = counts_table.counts_frame(spark, counts) if counts is not None \
-                else filesystem.literal_reader(spark).parquet(f"{self.source}/{layout.COUNTS}")
-            published = publishing.publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata, frame,
-                                            overwrite=overwrite, keep_versions=self.config.keep_versions,
-                                            expect=expect)
-            if self.result is not None:
-                self.result.release_counts()
-        else:
+        counts = self._counts_to_publish(spark, path)
+        if counts is None:
             published = publishing.write_model(spark, path, self.vocab, self._w_in, w_out, metadata,
                                                overwrite=overwrite, keep_versions=self.config.keep_versions,
                                                expect=expect)
+        else:  # so continuing can grow the vocabulary
+            published = publishing.publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata, counts,
+                                                       overwrite=overwrite, keep_versions=self.config.keep_versions,
+                                                       expect=expect)
+            if self.result is not None:
+                self.result.release_counts()
         cp = self._checkpoints
         if cp is not None and self.config.output and not self.config.keep_checkpoints \
                 and layout.same_path(spark, path, self.config.output):
@@ -678,10 +667,24 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         if self._checkpoints is not None and not self.config.keep_checkpoints:
             self._checkpoints.clear()
 
-    def _source_counts(self, spark: SparkSession) -> bool:
-        """Whether this model was loaded from a version that has a counts table."""
-        return self.source is not None and filesystem.HadoopFS(spark, self.source).exists(
-            f"{self.source}/{layout.COUNTS}/_SUCCESS")
+    def _counts_to_publish(self, spark: SparkSession, path: str) -> DataFrame | pa.Table | None:
+        """Every word's count to publish beside the vectors: the training run's, else the counts
+        table of the version this model was loaded from; None when there are neither (a warning
+        says so if that version's table was removed since)."""
+        counts = self.result.counts if self.result is not None else None
+        if counts is not None:
+            return counts_table.counts_frame(spark, counts)
+        if self.source is None:
+            return None
+        if filesystem.HadoopFS(spark, self.source).exists(f"{self.source}/{layout.COUNTS}/_SUCCESS"):
+            integrity.verify_tables(spark, self.source, self.metadata, (layout.COUNTS,))
+            return filesystem.literal_reader(spark).parquet(f"{self.source}/{layout.COUNTS}")
+        if any(name.startswith("counts/") for name in self.metadata.get("files") or {}):
+            log.warning("%s is saved without its word counts: %s, the version it was loaded from, no longer holds "
+                        "them (removed since, or the path was overwritten first, as pyspark.ml's overwrite of a "
+                        "pipeline does); continuing this model starts words below min_count from zero",
+                        path, self.source)
+        return None
 
     @classmethod
     def load(cls, path: str, spark: SparkSession | None = None) -> "Word2VecModel":
