@@ -247,10 +247,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             model = _continue(dataset.sparkSession, corpus, cfg)
         else:
             model = Word2VecModel(training.fit(dataset.sparkSession, corpus, cfg))
-        if self.isSet(self.outputCol):
-            model.setOutputCol(self.getOutputCol())
-        model._resetUid(self.uid)  # as MLlib's fit does: the model keeps its estimator's uid
-        return model
+        return self._fitted(model)
 
     def fit_input(self, spark: SparkSession) -> "Word2VecModel":
         """Train on the configured ``input`` path or ``input_table``.
@@ -263,13 +260,18 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         require_classic(spark, "Word2Vec.fit_input")
         cfg = self.config.validate(require_io=False)
         if cfg.from_model:
-            return _continue(spark, read_input(spark, cfg), cfg)
+            return self._fitted(_continue(spark, read_input(spark, cfg), cfg))
         checkpoints = Checkpoints(spark, cfg.output) if cfg.output else None
         model = Word2VecModel(training.fit(spark, read_input(spark, cfg), cfg, checkpoints=checkpoints,
                                            cache_counts=True))
         model._checkpoints = checkpoints
+        return self._fitted(model)
+
+    def _fitted(self, model: "Word2VecModel") -> "Word2VecModel":
+        """``model`` with this estimator's ``outputCol`` (when set) and uid, as MLlib's fit gives them."""
         if self.isSet(self.outputCol):
             model.setOutputCol(self.getOutputCol())
+        model._resetUid(self.uid)
         return model
 
 

@@ -215,6 +215,11 @@ def test_train_from_model_adds_a_version_with_new_words(spark, tmp_path, capsys)
     model = Word2Vec(from_model=str(out), **SETTINGS).fit(frame)
     assert "late" in model.wv                                            # 3 (file 2) + 3 (file 3) >= 5
     assert model.training_metadata()["null_rows"] == 1
+    # fit_input continues as fit does, keeping the estimator's outputCol and uid
+    est = Word2Vec(from_model=str(out), input=_write(tmp_path / "c.txt", FILES[2]), outputCol="features",
+                   **SETTINGS)
+    continued = est.fit_input(spark)
+    assert continued.getOutputCol() == "features" and continued.uid == est.uid
     assert model.save(str(out), overwrite=True).endswith("000003")
 
 
