@@ -534,17 +534,15 @@ class StreamConfig:
             raise ConfigError("give --source PATH: the folder new files land in")
         if not self.checkpoint:
             raise ConfigError("give --checkpoint PATH: where the stream records its progress")
-        if self.format not in INPUT_FORMATS:
-            raise ConfigError.invalid("format", self.format, f"must be one of {', '.join(INPUT_FORMATS)}")
+        _need(self.format in INPUT_FORMATS, "format", self.format, f"must be one of {', '.join(INPUT_FORMATS)}")
         if self.format == "text" and _encoding_given(self.source_options):
             raise ConfigError.invalid("source_options", _options_text(self.source_options), TEXT_ENCODING)
         if self.available_now and self.trigger_interval is not None:
             raise ConfigError("give --available-now or --trigger-interval, not both")
         if self.trigger_interval is not None and parse_duration(self.trigger_interval) <= 0:
             raise ConfigError.invalid("trigger_interval", self.trigger_interval, "must be above zero")
-        if self.max_files_per_trigger is not None and not (
-                isinstance(self.max_files_per_trigger, int) and self.max_files_per_trigger >= 1):
-            raise ConfigError.invalid("max_files_per_trigger", self.max_files_per_trigger, "must be an integer >= 1")
+        if self.max_files_per_trigger is not None:
+            _integer("max_files_per_trigger", self.max_files_per_trigger, 1)
         return self
 
 

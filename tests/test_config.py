@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sparkw2v.cli import build_parser, config_from_args
-from sparkw2v.config import ConfigError, TrainConfig
+from sparkw2v.config import ConfigError, ConfigTypeError, TrainConfig
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -205,3 +205,12 @@ def test_reader_option_flags_add_to_the_config_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--input-option", "sep"])
     assert "argument --input-option: expected KEY=VALUE, got 'sep'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value, error", [(True, ConfigTypeError), ("3", ConfigTypeError), (0, ConfigError)])
+def test_stream_settings_are_checked_as_training_settings_are(value, error):
+    from sparkw2v.config import StreamConfig
+    with pytest.raises(error, match="invalid max_files_per_trigger=.*: must be an integer >= 1"):
+        StreamConfig(source="s", checkpoint="c", max_files_per_trigger=value).validate()
+    with pytest.raises(ConfigError, match="invalid format='?xml'?: must be one of text, "):
+        StreamConfig(source="s", checkpoint="c", format="xml").validate()
