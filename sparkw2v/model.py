@@ -619,9 +619,10 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         # The version records its own Params, so a reader never pairs its vectors with another
         # version's (``path/metadata``, for pyspark's readers, is replaced after publishing).
         published = self._publish(spark, path, overwrite, {"uid": saved["uid"], "paramMap": saved["paramMap"]})
-        ml_metadata.write_ml_metadata(spark, path, ml_text)
+        # Recorded first: if writing metadata/ fails, a later save still builds on this version.
         self._expected[layout.model_key(spark, path)] = publishing.Expected(
             published.version, publishing.SAVED, published.publish_id)
+        ml_metadata.write_ml_metadata(spark, path, ml_text)
         return published.location
 
     def write(self) -> MLWriter:

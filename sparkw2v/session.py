@@ -10,9 +10,11 @@ import sys
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
 
 from . import progress
+from .config import ConfigError
 from .errors import UserError, first_line
 
 log = logging.getLogger("sparkw2v")
@@ -49,6 +51,14 @@ def release_broadcast(broadcast) -> None:
         broadcast.unpersist()
     else:
         broadcast.destroy()
+
+
+def drop_shuffle_files(sc: SparkContext) -> None:
+    """Let Spark delete the shuffle files of RDDs the driver no longer references: their cleaner
+    acts when the driver JVM collects them, and without a collection that waits for its periodic
+    one (30 minutes). Skipped while an exception unwinds (the JVM may be gone)."""
+    if sys.exc_info()[0] is None:
+        sc._jvm.System.gc()
 
 
 def _default_session() -> SparkSession | None:
@@ -294,7 +304,9 @@ def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
             continue
         try:
             spark.conf.set(key, value)
-        except Exception:  # static and core settings are fixed once the session runs
+        except Exception as exc:
+            if "CANNOT_MODIFY" not in str(exc):   # a bad value, not a setting fixed once the session runs
+                raise ConfigError(f"--conf {key}={value}: {first_line(exc)}") from None
             fixed.append(key)
     if fixed:
         log.warning("the Spark session was already running: %s not applied (give them to spark-submit or "

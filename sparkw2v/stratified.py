@@ -63,7 +63,7 @@ from .combine import SyncStats, pack_change, unpack_change
 from .config import SHARE_OUTPUT_FROM
 from .pair_kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
-from .session import release_broadcast
+from .session import drop_shuffle_files, release_broadcast
 from .shard_records import corpus_order, shard_arrays
 
 #: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / G)).
@@ -380,9 +380,7 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
                 release_broadcast(model_bc)
             release_broadcast(owners_bc)
         state = layout = held = None
-        # The epoch's shuffle files go once the driver JVM collects the RDDs that made them
-        # (Spark's cleaner); without a collection they wait for its periodic one (30 minutes).
-        sc._jvm.System.gc()
+        drop_shuffle_files(sc)   # the epoch's
     if kept is not None:
         return kept
     started = time.perf_counter()

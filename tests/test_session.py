@@ -19,6 +19,10 @@ def test_conf_reaches_the_session(spark, caplog):
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):       # fixed once the JVM runs: named, not lost
         get_session(conf={"spark.executor.cores": "7"})
     assert "spark.executor.cores not applied" in caplog.text
+    from sparkw2v.config import ConfigError                         # a bad value is the user's to mend
+    with pytest.raises(ConfigError, match="--conf spark.sql.shuffle.partitions=many: .*INVALID_CONF_VALUE"):
+        get_session(conf={"spark.sql.shuffle.partitions": "many"})
+    assert spark.conf.get("spark.sql.shuffle.partitions") == "2"
 
 
 def test_a_thread_without_an_active_session_gets_the_default_one_untouched(spark):
