@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from .filesystem import HadoopFS
 from .layout import COUNTS, STAGING, root_of
 from .staging import drop_empty_staging
-from .tables import frame_of, write_parquet
+from .tables import write_parquet, write_spark_parquet
 
 log = logging.getLogger("sparkw2v")
 
@@ -80,8 +80,9 @@ def write_counts(spark: SparkSession, counts: DataFrame | pa.Table, distinct_wor
     if isinstance(counts, pa.Table):
         if local and counts.num_rows <= COUNTS_ON_DRIVER:
             write_parquet(spark, counts, COUNTS_ON_DRIVER, path)
-            return
-        counts = frame_of(spark, counts)
+        else:
+            write_spark_parquet(spark, counts, COUNTS_ON_DRIVER, path)
+        return
     if local and distinct_words <= COUNTS_ON_DRIVER:
         # ``distinct_words`` is a hint; the limit keeps a longer table off the driver.
         table = counts.select("word", "count", "batch_count").limit(COUNTS_ON_DRIVER + 1).toArrow()

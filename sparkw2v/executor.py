@@ -597,11 +597,11 @@ _VECTORS: dict = {}
 
 
 def _vectors(payload_bc, key: str):
-    """(words as an Arrow array, float32 matrix) decoded once per Python worker."""
+    """(words as an Arrow array, float32 matrix) of the broadcast (word, vector) Arrow table,
+    decoded once per Python worker."""
     if key not in _VECTORS:
-        import pyarrow as pa
         _VECTORS.clear()
-        table = pa.ipc.open_stream(payload_bc.value).read_all()
+        table = payload_bc.value
         words = table.column("word").combine_chunks()
         flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
         _VECTORS[key] = (words, flat.astype(np.float32, copy=False).reshape(len(words), -1))

@@ -14,6 +14,7 @@ is :mod:`sparkw2v.publishing` and :mod:`sparkw2v.vector_table`, queries are
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import inspect
@@ -21,10 +22,12 @@ import json
 import logging
 import uuid
 import warnings
+import weakref
 from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
+from pyspark import Broadcast
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params
 from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter,
@@ -275,6 +278,12 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         return model
 
 
+
+def _forget_broadcast(broadcast: Broadcast) -> None:
+    """Unpersist a garbage-collected model's broadcast, unless its SparkContext is gone already."""
+    with contextlib.suppress(Exception):
+        broadcast.unpersist()
+
 class UnknownParameterError(ConfigTypeError):
     """A keyword the estimator does not know (a ``TypeError`` too, as pyspark.ml's estimators raise)."""
 
@@ -509,7 +518,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         from pyspark.sql import functions as F
 
         spark = spark or _session()
-        frame = tables.frame_of(spark, self._vector_table())
+        table_bc, _ = self._broadcast_vectors(spark)
+        frame = tables.frame_of(spark, table_bc.value, table_bc)
         return frame.withColumn("vector", array_to_vector(F.col("vector")))
 
     def _vector_table(self) -> pa.Table:
@@ -551,15 +561,22 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                               T.ArrayType(T.FloatType()), ArrowUDFType.SCALAR)
         return dataset.select("*", array_to_vector(means(column_ref(column))).alias(output, metadata=size))
 
-    def _broadcast_vectors(self, spark: SparkSession):
-        """The vectors as one Arrow IPC buffer, broadcast once per model (not a pickled list)."""
+    def _broadcast_vectors(self, spark: SparkSession) -> tuple[Broadcast, str]:
+        """The (word, vector) Arrow table, broadcast once per model for ``transform`` and
+        ``getVectors`` (:meth:`unpersist` releases it), and the key workers cache it under."""
         if self._payload is None:
-            sink = pa.BufferOutputStream()
-            table = self._vector_table()
-            with pa.ipc.new_stream(sink, table.schema) as writer:
-                writer.write_table(table)
-            self._payload = (spark.sparkContext.broadcast(sink.getvalue().to_pybytes()), uuid.uuid4().hex)
+            table_bc = spark.sparkContext.broadcast(self._vector_table())
+            weakref.finalize(self, _forget_broadcast, table_bc).atexit = False
+            self._payload = (table_bc, uuid.uuid4().hex)
         return self._payload
+
+    def unpersist(self) -> "Word2VecModel":
+        """Drop the executors' copies of the vectors that :meth:`transform` and :meth:`getVectors`
+        broadcast (once per model); frames made by them before read them again if still used.
+        Also done when the model is garbage-collected."""
+        if self._payload is not None:
+            self._payload[0].unpersist()
+        return self
 
     def evaluate(self, similarity_path: str | None = None, analogy_path: str | None = None, *,
                  restrict_vocab: int | None = 300_000) -> dict:

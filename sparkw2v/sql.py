@@ -97,7 +97,7 @@ BATCH_ROWS = 1 << 15
 
 @dataclass(frozen=True)
 class VectorSource:
-    """Where a worker finds the vectors: Parquet ``files`` or a ``broadcast`` of (words, matrix)."""
+    """Where a worker finds the vectors: Parquet ``files`` or a ``broadcast`` (word, count, vector) Arrow table."""
 
     files: tuple[str, ...] = ()
     broadcast: Any = None
@@ -188,8 +188,9 @@ def vectors_for(source: VectorSource, check: bool = True) -> VectorTable:
 
 def _load(source: VectorSource) -> VectorTable:
     if source.broadcast is not None:
-        words, matrix = source.broadcast.value
-        return VectorTable(words, matrix)
+        from .tables import vector_matrix
+        table = source.broadcast.value
+        return VectorTable(table.column("word").to_pylist(), vector_matrix(table.column("vector")))
     return read_vector_files(source.files, source.digests, source.rows, source.label)
 
 
@@ -504,12 +505,11 @@ def _broadcast_source(spark: SparkSession, model: Any) -> tuple[VectorSource, Da
     if not isinstance(wv, WordVectors):
         raise TypeError(f"register needs a model path, Word2VecModel or WordVectors, "
                         f"not {type(model).__name__}")
-    matrix = np.ascontiguousarray(wv.vectors, dtype=np.float32)
     counts = pa.nulls(len(wv), pa.int64()) if wv.counts is None else pa.array(wv.counts, type=pa.int64())
-    broadcast = spark.sparkContext.broadcast((list(wv.words), matrix))
-    frame = frame_of(spark, pa.table({"word": pa.array(wv.words, type=pa.string()), "count": counts,
-                                      "vector": vector_column(matrix)}))
-    return VectorSource(broadcast=broadcast, token=uuid.uuid4().hex), frame
+    table = pa.table({"word": pa.array(wv.words, type=pa.string()), "count": counts,
+                      "vector": vector_column(wv.vectors)})
+    broadcast = spark.sparkContext.broadcast(table)   # one copy for the view and the functions
+    return VectorSource(broadcast=broadcast, token=uuid.uuid4().hex), frame_of(spark, table, broadcast)
 
 
 def _drop_broadcast(spark: SparkSession, name: str) -> None:

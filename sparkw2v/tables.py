@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyspark import Broadcast
 from pyspark.sql import DataFrame, SparkSession
 
 from .errors import DamagedModelError
@@ -85,14 +86,15 @@ def write_spark_parquet(spark: SparkSession, table: pa.Table, rows_per_file: int
 FRAME_ROWS = 1 << 16
 
 
-def frame_of(spark: SparkSession, table: pa.Table) -> DataFrame:
+def frame_of(spark: SparkSession, table: pa.Table, table_bc: Broadcast | None = None) -> DataFrame:
     """An Arrow table on the driver as a DataFrame whose tasks take their rows from a broadcast,
     :data:`FRAME_ROWS` per task, where ``spark.createDataFrame`` would put the rows inside the
-    tasks ("task of very large size"). The broadcast lives as long as the frame's plan."""
-    return _sliced_frame(spark, table, spark.sparkContext.broadcast(table), FRAME_ROWS)
+    tasks ("task of very large size"). ``table_bc``: ``table`` already broadcast, released by its
+    owner; without it the broadcast made here lives as long as the frame's plan."""
+    return _sliced_frame(spark, table, table_bc or spark.sparkContext.broadcast(table), FRAME_ROWS)
 
 
-def _sliced_frame(spark: SparkSession, table: pa.Table, table_bc, rows_per_task: int) -> DataFrame:
+def _sliced_frame(spark: SparkSession, table: pa.Table, table_bc: Broadcast, rows_per_task: int) -> DataFrame:
     """``table`` (broadcast as ``table_bc``) as a DataFrame of ``rows_per_task`` rows per task."""
     from pyspark.sql.pandas.types import from_arrow_schema
 

@@ -74,6 +74,10 @@ def test_mllib_docstring_example(spark, doc, docstring_model, tmp_path):
     assert synonyms.collect() == [tuple(p) for p in model.findSynonymsArray("a", 2)]
     head = model.transform(doc).head().model
     assert isinstance(head, DenseVector) and head.size == 5
+    # transform and getVectors share one broadcast, which unpersist releases; a later use reads it again
+    shared = model._payload[0]
+    assert model.unpersist() is model and model._payload[0] is shared
+    assert model.transform(doc).head().model == head and [r.word for r in model.getVectors().collect()] == ["a", "b", "c"]
 
     word2vecPath = temp_path + "/word2vec"
     word2Vec.save(word2vecPath)

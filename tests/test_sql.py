@@ -11,6 +11,7 @@ import pytest
 
 from sparkw2v import sql
 from sparkw2v.publishing import write_model
+from sparkw2v.tables import vector_column
 from sparkw2v.vectors import WordVectors
 from sparkw2v.vocabulary import Vocabulary
 
@@ -229,7 +230,7 @@ def test_top_k_breaks_ties_at_the_cut_by_row():
 def test_worker_cache_keeps_at_most_max_cached_tables(monkeypatch):
     class Loaded:  # stands for a Broadcast in a worker
         def __init__(self):
-            self.value = (["a"], np.ones((1, 2), np.float32))
+            self.value = pa.table({"word": ["a"], "count": [1], "vector": vector_column(np.ones((1, 2), np.float32))})
 
     monkeypatch.setattr(sql, "_cache", sql.OrderedDict())
     sources = [sql.VectorSource(broadcast=Loaded(), token=str(i)) for i in range(3)]
