@@ -186,6 +186,7 @@ def check_input_path(spark: SparkSession, path: str, input_format: str,
         raise InputError(f"input {path!r} is inside the sparkw2v model directory {model}: training on a "
                          "model's own files is refused; give the text files as --input")
     as_text = input_format == "text"
+    _check_hidden_files(path, [s for s in list(matches)[:MAX_CHECKED] if not s.isDirectory()])
     files = []  # read as text: the matched files, and those under matched directories, as read_input reads them
     for status in list(matches)[:MAX_CHECKED]:
         if status.isDirectory():
@@ -196,12 +197,18 @@ def check_input_path(spark: SparkSession, path: str, input_format: str,
                                      "a model's own files is refused; narrow the pattern to the text files")
             if as_text:
                 files += _files_under(fs, status.getPath(), MAX_CHECKED)
+            elif not has_option(options, "recursiveFileLookup"):
+                _warn_unread_files(fs, status.getPath())
         elif as_text:
             files.append(status)
     kept = next((value for key, value in options if key.lower() == "pathglobfilter"), None)
     if kept is not None and files:   # Spark's own filter (Hadoop's GlobFilter), on file names
         accept = spark.sparkContext._jvm.org.apache.hadoop.fs.GlobFilter(kept)
+        every = len(files)
         files = [f for f in files if accept.accept(f.getPath())]
+        if not files:
+            raise InputError(f"input {path!r}: {option_setting('input_options', 'pathGlobFilter', kept)} matches "
+                             f"none of its {every:,} files{'' if every < MAX_CHECKED else ' looked at'}")
     names = [str(f.getPath().getName()) for f in files]
     tabular = next(((n, kind) for n in names if (kind := n.lower().rsplit(".", 1)[-1]) in TABULAR_SUFFIXES), None)
     if tabular is not None:
@@ -211,6 +218,42 @@ def check_input_path(spark: SparkSession, path: str, input_format: str,
     visible = [str(f.getPath().toString()) for f, n in zip(files, names) if not n.startswith((".", "_"))]
     if as_text and len(visible) <= SNIFFED_FILES:
         check_text_files(fs, visible, f"input {path!r}")
+
+
+def _check_hidden_files(path: str, files: list) -> None:
+    """Spark skips files whose names start with "." or "_" even when named: refuse an input of
+    only such files, and name those a pattern matched beside others."""
+    hidden = [str(f.getPath().getName()) for f in files if str(f.getPath().getName()).startswith((".", "_"))]
+    if not hidden:
+        return
+    shown = ", ".join(hidden[:5]) + (f" and {len(hidden) - 5:,} more" if len(hidden) > 5 else "")
+    if len(hidden) == len(files):
+        raise InputError(f"input {path!r}: Spark skips files whose names start with '.' or '_' ({shown}), even "
+                         "when named; rename them to train on them")
+    log.warning("input %r: %d matched files are skipped, as Spark skips names starting with '.' or '_': %s",
+                path, len(hidden), shown)
+
+
+def _warn_unread_files(fs, directory) -> None:
+    """Warn about files a table reader leaves out of ``directory`` without recursive file lookup:
+    those in subfolders that are not key=value partitions, when files lie beside them, and files
+    lying beside key=value partition folders."""
+    children = [c for c in fs.fs.listStatus(directory)[:MAX_CHECKED]
+                if not str(c.getPath().getName()).startswith((".", "_"))]
+    folders = [str(c.getPath().getName()) for c in children if c.isDirectory()]
+    loose = [str(c.getPath().getName()) for c in children if not c.isDirectory()]
+    if not (folders and loose):
+        return
+    partitions = [f for f in folders if "=" in f]
+    plain = [f for f in folders if "=" not in f]
+    option = option_setting("input_options", "recursiveFileLookup", "true")
+    if plain:
+        log.warning("%s holds files and subfolders (%s): the files in the subfolders are not read; read them "
+                    "with %s", directory.toString(), ", ".join(p + "/" for p in plain[:5]), option)
+    if partitions:
+        log.warning("%s holds files (%s) beside key=value partition folders (%s): the files beside them are not "
+                    "read; read every file with %s", directory.toString(), ", ".join(loose[:3]),
+                    ", ".join(p + "/" for p in partitions[:3]), option)
 
 
 def _files_under(fs, directory, limit: int) -> list:
@@ -233,7 +276,11 @@ def check_text_files(fs, files: list[str], what: str) -> None:
     decompress it: read as text it is byte noise (one such file among text files is too few of
     the words for :func:`check_decoded` to notice). ``fs``: a :class:`~sparkw2v.filesystem.HadoopFS`."""
     for file in files:
-        kind = binary_file(fs, file)
+        try:
+            kind = binary_file(fs, file)
+        except Exception as exc:   # Hadoop cannot open it: a ':' in its name, no permission
+            hint = "; Hadoop paths cannot hold ':' in a file name: rename it" if ":" in file.rsplit("/", 1)[-1] else ""
+            raise InputError(f"cannot read input file {file}: {first_line(exc)}{hint}") from None
         if kind is not None:
             decompressible = any(endings for _, named, endings in MAGIC_BYTES if named == kind)
             fix = ("give it the extension that tells Spark to decompress it (.gz, .bz2, .zst), or move it out of "

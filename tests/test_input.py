@@ -220,3 +220,38 @@ def test_null_rows_are_counted_and_named_not_dropped_silently(spark, tmp_path, c
     spark.createDataFrame([(None,)] * 5, "text string").write.parquet(str(tmp_path / "nulls"))
     with pytest.raises(InputError, match="the input holds no words: 5 rows, all null in column 'text'"):
         Word2Vec(input=str(tmp_path / "nulls"), input_format="parquet", **quick).fit_input(spark)
+
+
+def test_files_spark_would_skip_silently_are_named(spark, tmp_path, caplog):
+    from sparkw2v.corpus import check_input_path
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    (texts / "_a.txt").write_text("alpha beta\n")
+    (texts / "b.txt").write_text("gamma delta\n")
+    with pytest.raises(InputError, match=r"Spark skips files whose names start with '\.' or '_' \(_a.txt\)"):
+        check_input_path(spark, str(texts / "_a.txt"), "text")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        check_input_path(spark, str(texts / "*.txt"), "text")
+    assert any("1 matched files are skipped" in m and "_a.txt" in m for m in caplog.messages), caplog.messages
+    with pytest.raises(InputError, match=r"pathGlobFilter.*\*\.md.* matches none of its 1 files"):
+        check_input_path(spark, str(texts), "text", (("pathGlobFilter", "*.md"),))
+    (texts / "2024-01-01T10:00:00.txt").write_text("epsilon\n")   # Hadoop cannot open it
+    with pytest.raises(InputError, match="cannot read input file .*2024-01-01T10:00:00.txt: .*cannot hold ':'"):
+        check_input_path(spark, str(texts), "text")
+    # Table files in a subfolder beside files, and beside key=value folders, are not read by Spark
+    tables = tmp_path / "tables"
+    frame = spark.createDataFrame([("a b",)], "text string")
+    frame.write.parquet(str(tables))
+    frame.write.parquet(str(tables / "old"))
+    frame.write.parquet(str(tables / "day=1"))
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        check_input_path(spark, str(tables), "parquet")
+    assert any("subfolders (old/)" in m and "recursiveFileLookup" in m for m in caplog.messages), caplog.messages
+    assert any("beside key=value partition folders (day=1/)" in m for m in caplog.messages), caplog.messages
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        check_input_path(spark, str(tables), "parquet", (("recursiveFileLookup", "true"),))
+        check_input_path(spark, str(tables / "old"), "parquet")
+    assert not caplog.messages
