@@ -108,7 +108,7 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
         raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}{_with_options(cfg)}: {reason}") from None
     if cfg.input_format == "json" and "_corrupt_record" in frame.columns:
         _warn_json_skipped(cfg)
-    if cfg.input_format == "csv" and (cfg.tokens_column or cfg.text_column) not in frame.columns:
+    if cfg.input_format == "csv" and column_named(frame, cfg.tokens_column or cfg.text_column) is None:
         _refuse_csv_columns(frame, cfg)
     return select_column(frame, cfg)
 
@@ -365,11 +365,12 @@ def _root_cause(text: str) -> str:
 def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
     """Pick the text or token column of a DataFrame, checking it exists and has the right type; it
     is named ``text`` or ``tokens`` from here on (a dot in its own name breaks pyspark's Arrow maps)."""
-    name = cfg.tokens_column or cfg.text_column
+    name = column_named(frame, cfg.tokens_column or cfg.text_column)
     fields = {f.name: f for f in frame.schema.fields}
-    if name not in fields:
-        raise InputError(f"input has no column {name!r}; its columns are: {', '.join(fields) or 'none'}"
-                         f" (choose one with {setting('tokens_column' if cfg.tokens_column else 'text_column')})")
+    if name is None:
+        raise InputError(f"input has no column {cfg.tokens_column or cfg.text_column!r}; its columns are: "
+                         f"{', '.join(fields) or 'none'} (choose one with "
+                         f"{setting('tokens_column' if cfg.tokens_column else 'text_column')})")
     dtype = fields[name].dataType
     if cfg.tokens_column:
         if not (isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.StringType)):
@@ -377,10 +378,25 @@ def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
                              "array<string>" + ("" if naming_flags() else " (or string, which is tokenized)"))
         return CorpusInput(frame.select(column_ref(name).alias("tokens")), pretokenized=True)
     if not isinstance(dtype, T.StringType):
-        hint = f" (use {setting('tokens_column')} for array<string>)" if isinstance(dtype, T.ArrayType) else ""
+        hint = f" (use {setting('tokens_column')} for array<string>)" if isinstance(dtype, T.ArrayType) else \
+            (" (Parquet text stored as bytes without a string annotation reads as string with the Spark "
+             "setting spark.sql.parquet.binaryAsString=true)") if isinstance(dtype, T.BinaryType) else ""
         raise InputError(f"column {name!r} is {dtype.simpleString()}, but the text column must be "
                          f"string{hint}")
     return CorpusInput(frame.select(column_ref(name).alias("text")), pretokenized=False)
+
+
+def column_named(frame: DataFrame, name: str) -> str | None:
+    """The column of ``frame`` that ``name`` names as Spark resolves it: unless
+    ``spark.sql.caseSensitive``, names that differ in case only are one name (two such columns
+    are refused: Spark cannot tell them apart)."""
+    if frame.sparkSession.conf.get("spark.sql.caseSensitive", "false").lower() == "true":
+        return name if name in frame.columns else None
+    same = [c for c in frame.columns if c.lower() == name.lower()]
+    if len(same) > 1:
+        raise InputError(f"input has columns {', '.join(map(repr, same))}, which differ in case only: Spark "
+                         "tells them apart with the Spark setting spark.sql.caseSensitive=true")
+    return same[0] if same else None
 
 
 def column_ref(name: str):
@@ -448,10 +464,16 @@ def null_rows(corpus: CorpusInput, cfg: TrainConfig) -> int:
 
 def warn_null_rows(nulls: int, cfg: TrainConfig) -> None:
     """Say that ``nulls`` rows (from :func:`null_rows`) train nothing, and the usual cause."""
-    if nulls:
-        log.warning("%s rows are null in column %r and train nothing; files written without that column "
-                    "(another name, an older schema) read as null there", f"{nulls:,}",
-                    cfg.tokens_column or cfg.text_column)
+    if not nulls:
+        return
+    cause = ("files written without that column (another name, an older schema) read as null there"
+             if cfg.input_format != "csv" else
+             "a CSV row with fewer fields than the header has none there, as when a quoted field ending in a "
+             "backslash runs on into the next rows: Spark's CSV escape character is a backslash, and files that "
+             f"escape quotes by doubling them (Python's csv, pandas, Excel) read right with "
+             f"{option_setting('input_options', 'escape', chr(34))}")
+    log.warning("%s rows are null in column %r and train nothing; %s", f"{nulls:,}",
+                cfg.tokens_column or cfg.text_column, cause)
 
 
 def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None = None) -> Vocabulary:

@@ -216,6 +216,12 @@ def test_null_rows_are_counted_and_named_not_dropped_silently(spark, tmp_path, c
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):
         Word2Vec(input=str(docs), input_format="parquet", token_pattern=r"\S+", **quick).fit_input(spark)
     assert any("43 rows are null in column 'text'" in m for m in caplog.messages), caplog.messages
+    # In CSV the usual cause is a quoted field read on into the next rows: the warning says so
+    from sparkw2v.corpus import warn_null_rows
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        warn_null_rows(2, TrainConfig(input_format="csv"))
+    assert "fewer fields than the header" in caplog.text and "{'escape': '\"'}" in caplog.text, caplog.text
     # Text with nothing but nulls is refused, naming them.
     spark.createDataFrame([(None,)] * 5, "text string").write.parquet(str(tmp_path / "nulls"))
     with pytest.raises(InputError, match="the input holds no words: 5 rows, all null in column 'text'"):
@@ -255,3 +261,16 @@ def test_files_spark_would_skip_silently_are_named(spark, tmp_path, caplog):
         check_input_path(spark, str(tables), "parquet", (("recursiveFileLookup", "true"),))
         check_input_path(spark, str(tables / "old"), "parquet")
     assert not caplog.messages
+
+
+def test_column_names_resolve_as_spark_resolves_them(spark):
+    frame = spark.createDataFrame([(1, "a b")], "id int, Text string")
+    assert select_column(frame, TrainConfig()).frame.collect()[0][0] == "a b"   # 'text' names 'Text'
+    both = spark.createDataFrame([("x", "y")], "text string, Text string")
+    with pytest.raises(InputError, match="columns 'text', 'Text', which differ in case only"):
+        select_column(both, TrainConfig())
+    with pytest.raises(InputError, match="no column 'body'"):
+        select_column(frame, TrainConfig(text_column="body"))
+    raw = spark.createDataFrame([(b"a b",)], "text binary")
+    with pytest.raises(InputError, match="is binary.*spark.sql.parquet.binaryAsString=true"):
+        select_column(raw, TrainConfig())
