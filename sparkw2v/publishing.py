@@ -436,6 +436,10 @@ def _point_latest(fs: HadoopFS, path: str, version: int) -> None:
     fs.delete(tmp)  # a writer racing this one keeps LATEST up to date; readers check it anyway
 
 
+#: Times :func:`record_evaluation` replaces evaluation.json while other recordings race it.
+RECORD_ATTEMPTS = 10
+
+
 def record_evaluation(spark: SparkSession, location: str, scores: dict) -> str:
     """Store ``scores`` with the version at ``location`` as ``evaluation.json``; returns its path.
 
@@ -446,9 +450,21 @@ def record_evaluation(spark: SparkSession, location: str, scores: dict) -> str:
     target = f"{location}/{EVALUATION}"
     tmp = f"{location}/.{EVALUATION}-{uuid.uuid4().hex[:8]}"
     fs.write_text(tmp, json.dumps(scores, indent=2, sort_keys=True, default=json_default))
-    if fs.exists(target):
-        fs.delete(target)
-    fs.rename(tmp, target)
+    try:
+        # A Hadoop rename never replaces a file: delete, then rename, again if another recording
+        # came in between (the last one stays).
+        for attempt in range(RECORD_ATTEMPTS):
+            if fs.exists(target):
+                fs.delete(target)
+            try:
+                fs.rename(tmp, target)
+                break
+            except OSError:
+                if attempt == RECORD_ATTEMPTS - 1:
+                    raise
+    finally:
+        if fs.exists(tmp):
+            fs.delete(tmp)
     return fs.qualified(target)
 
 

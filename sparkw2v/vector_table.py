@@ -12,6 +12,7 @@ and JSON only.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,9 +119,29 @@ def read_metadata(spark: SparkSession | None, path: str) -> dict:
         raise DamagedModelError(f"{directory}/{METADATA} is damaged: its content does not match the SHA-256 "
                                 f"it recorded of itself ({SEAL}; bit rot or an edit)")
     meta.pop(SEAL, None)
-    if fs.exists(f"{directory}/{EVALUATION}"):  # recorded after publishing: newer than metadata.json's
-        meta["evaluation"] = read_json(fs, f"{directory}/{EVALUATION}")
+    evaluation = _evaluation(fs, f"{directory}/{EVALUATION}")
+    if evaluation is not None:   # recorded after publishing: newer than metadata.json's
+        meta["evaluation"] = evaluation
     return meta
+
+
+#: Reads of evaluation.json, a moment apart, before a file that changes while read is called damaged.
+EVALUATION_READS = 5
+
+
+def _evaluation(fs, path: str) -> dict | None:
+    """A version's evaluation.json, or None. A recording replaces it (delete, then rename): a
+    reader that finds it gone has none, and one that finds it changing under it reads again."""
+    for attempt in range(EVALUATION_READS):
+        if not fs.exists(path):
+            return None
+        try:
+            return read_json(fs, path)
+        except DamagedModelError:
+            if attempt == EVALUATION_READS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    return None
 
 
 def read_model(spark: SparkSession, path: str, with_output: bool = True) -> LoadedModel:

@@ -734,3 +734,34 @@ def test_a_save_knows_what_it_published_without_reading_it_back(spark, tmp_path,
     assert loaded.save(str(out), overwrite=True).endswith("versions/000002")
     monkeypatch.undo()
     assert loaded.save(str(out), overwrite=True).endswith("versions/000003")     # its own save expected
+
+
+def test_scores_recorded_while_others_record_and_read_are_never_read_as_damage(spark, tmp_path):
+    import threading
+    location = publish(spark, tmp_path / "m", 1.0)
+    failures, seen = [], []
+
+    def recorder(tag):
+        for i in range(25):
+            try:
+                publishing.record_evaluation(spark, location, {"writer": tag, "round": i})
+            except Exception as exc:  # noqa: BLE001 - any failure fails the test below
+                failures.append(exc)
+
+    def reader():
+        for _ in range(40):
+            try:
+                seen.append(vector_table.read_metadata(spark, location).get("evaluation"))
+            except Exception as exc:  # noqa: BLE001
+                failures.append(exc)
+
+    threads = [threading.Thread(target=recorder, args=(t,)) for t in ("a", "b")] + [threading.Thread(target=reader)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures, failures[:3]
+    assert all(e is None or set(e) == {"writer", "round"} for e in seen)
+    assert vector_table.read_metadata(spark, location)["evaluation"]["round"] == 24
+    local = location.removeprefix("file:")
+    assert not [n for n in os.listdir(local) if n.startswith(".evaluation.json-")], os.listdir(local)   # no leftovers
