@@ -271,8 +271,8 @@ def sum_in_partition_order(values: Iterable[tuple[int, tuple]]) -> tuple:
 def apply_mean(target: np.ndarray, counts: np.ndarray, weighted: np.ndarray, factor: np.ndarray) -> None:
     """``target += factor * (sum_p n_p * delta_p) / sum_p n_p`` on rows some partition updated.
 
-    Scales ``weighted`` in place. When most rows were updated (Brown: nearly all), every row is
-    added to, since rows nobody updated have zero ``weighted``: cheaper than selecting rows."""
+    Scales ``weighted`` in place. When most rows were updated, every row is added to, since rows
+    nobody updated have zero ``weighted``: cheaper than selecting rows."""
     touched = counts > 0
     if 2 * np.count_nonzero(touched) < touched.size:
         rows = np.flatnonzero(touched)
@@ -324,8 +324,8 @@ class Rule:
 class MeanRule(Rule):
     """Each row becomes the mean of the partitions' values weighted by how often each updated it:
     a row one partition updated keeps that partition's update undiluted. Every shard's rate is
-    raised by min(P, 4) to make up for averaging P shards (the linear scaling rule; 8x diverges
-    on Brown)."""
+    raised by min(P, 4) to make up for averaging P shards (the linear scaling rule, capped where
+    larger factors diverged: BENCHMARKS.md, "Averaging")."""
 
     name = "mean"
 
@@ -346,16 +346,15 @@ class SpreadRule(MeanRule):
     stay small (a word seen in one partition keeps its plain rate, where ``mean`` overshoots it
     by min(P, 4)). Frequent words (more than ``FREQUENT_PER_STEP`` occurrences per kernel step)
     keep ``scale``: their rows repeat within a step, and larger rates diverge. No row's learning
-    rate exceeds ``MAX_ROW_ALPHA`` (CBOW at 0.8 diverged on Brown at 32 shards). Output rows keep
+    rate exceeds ``MAX_ROW_ALPHA`` (higher per-row rates diverged). Output rows keep
     ``scale`` (their negative-sampling updates come from every partition)."""
 
     name = "spread"
     FREQUENT_PER_STEP = 2.5
     MAX_ROW_ALPHA = 0.4
     #: From this many shards trained at once the rule syncs ``SYNCS_PER_SHARD`` times per shard per
-    #: epoch, as long as every shard still trains ``MIN_SYNC_WORDS`` words per sync: on Brown, 8 and 32
-    #: shards lost far less with rounds of a few thousand words per shard than with one per epoch
-    #: (BENCHMARKS.md, "Shards trained at once").
+    #: epoch, as long as every shard still trains ``MIN_SYNC_WORDS`` words per sync: many shards lose
+    #: far less with short rounds than with one per epoch (BENCHMARKS.md, "Averaging").
     MANY_SHARDS = 8
     SYNCS_PER_SHARD = 2
     MIN_SYNC_WORDS = 1024

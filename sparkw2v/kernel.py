@@ -25,13 +25,13 @@ word2vec.c does per word, vectorised:
 4. gradients of the binary cross-entropy are scatter-added into the rows they
    belong to (:class:`sparkw2v.scatter.ScatterPlan`: an in-place sparse product over the sorted rows,
    with work proportional to the updates, not the vocabulary). Nothing a step draws
-   depends on the weights, so the kernel draws the steps of ``PLAN_CHUNKS`` chunks (8
-   skip-gram, 32 CBOW) at once and sorts all their rows in one pass, then takes the steps
+   depends on the weights, so the kernel draws the steps of ``PLAN_CHUNKS`` chunks at once
+   and sorts all their rows in one pass, then takes the steps
    in order (skip-gram with shared negatives, opt-in, still goes chunk by chunk). A row
    repeated within a step gets the sum of its updates, up to ``repeat_cap`` repeats; beyond
    that, its mean update times ``repeat_cap`` (the updates were all computed at
    the same parameters, and summing hundreds of them, as a 16-word vocabulary
-   does, diverges; at 16 the Brown benchmark scores are those of the plain sum).
+   does, diverges; a cap of 16 leaves the benchmark scores of the plain sum, BENCHMARKS.md).
 
 The learning rate decays linearly within a call from ``alpha_start`` to
 ``alpha_end``, by words consumed (set at each chunk's first word), as word2vec.c does.

@@ -460,15 +460,19 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
 
     # -- params ---------------------------------------------------------------------------
     def getInputCol(self) -> str:
+        """The column ``transform`` reads: text (tokenized as in training) or array<string> tokens."""
         return self.getOrDefault(self.inputCol)
 
     def setInputCol(self, value: str) -> "Word2VecModel":
+        """Set the column ``transform`` reads."""
         return self._set(inputCol=_column_name("inputCol", value))
 
     def getOutputCol(self) -> str:
+        """The column ``transform`` adds: each row's mean word vector (an ML ``DenseVector``)."""
         return self.getOrDefault(self.outputCol)
 
     def setOutputCol(self, value: str) -> "Word2VecModel":
+        """Set the column ``transform`` adds."""
         return self._set(outputCol=_column_name("outputCol", value))
 
     def getStepSize(self) -> float:
@@ -502,12 +506,15 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     # -- gensim-style queries ------------------------------------------------------------
     def most_similar(self, positive: str | Sequence[str] = (), negative: Sequence[str] = (),
                      topn: int | None = 10) -> list[tuple[str, float]] | np.ndarray:
+        """gensim's ``most_similar`` on the driver: see :meth:`sparkw2v.vectors.WordVectors.most_similar`."""
         return self.wv.most_similar(positive, negative, topn=topn)
 
     def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity of two words' vectors; ``KeyError`` names a missing word."""
         return self.wv.similarity(a, b)
 
     def analogy(self, a: str, b: str, c: str, topn: int = 1) -> list[tuple[str, float]]:
+        """``b - a + c``'s nearest words (a is to b as c is to ?): see :meth:`sparkw2v.vectors.WordVectors.analogy`."""
         return self.wv.analogy(a, b, c, topn=topn)
 
     # -- Spark ----------------------------------------------------------------------------

@@ -472,7 +472,7 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
                         metadata: dict, counts: DataFrame | pa.Table, overwrite: bool, keep_versions: int,
                         expect: Expected | None = None) -> Published:
     """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
-    as its ``counts/`` table (``expect``: see :func:`~sparkw2v.write_model`).
+    as its ``counts/`` table (``expect``: see :func:`write_model`).
     """
     path = strip_slash(path)
     check_output(spark, path, overwrite)

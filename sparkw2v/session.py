@@ -36,7 +36,7 @@ QUIET_LOG4J = Path(__file__).parent / "data" / "log4j2-quiet.properties"
 #: Java options of a driver JVM started here to train on a local master: the C1 JIT compiler
 #: only. That JVM is the executor too, and training's JVM work (reading text, Arrow batches,
 #: shuffles) is light next to the Python kernel, so C2's compile threads cost more CPU than its
-#: faster code saves: on 2 cores every phase ran faster (BENCHMARKS.md, "What a run pays once").
+#: faster code saves (BENCHMARKS.md, "The driver JVM's JIT compilers").
 #: JVM-heavy work (Spark SQL over the vectors, MLlib) needs C2, so other sessions keep the JVM's
 #: default. A JIT option in the user's ``spark.driver.extraJavaOptions`` replaces it.
 LOCAL_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
