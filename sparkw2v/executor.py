@@ -26,6 +26,7 @@ from .tokenizer import TokenizerSpec, sentences
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyspark import Broadcast
 
 #: Words per encoded record; shards receive whole records (see corpus.encode_corpus).
 RECORD_WORDS = 1 << 16
@@ -63,7 +64,7 @@ class EncodeTask:
     record_words: int = RECORD_WORDS
 
 
-def encode_partition(index: int, rows: Iterable, task: EncodeTask, word_index_bc) -> Iterator[tuple]:
+def encode_partition(index: int, rows: Iterable, task: EncodeTask, word_index_bc: Broadcast) -> Iterator[tuple]:
     """Word ids of one input partition, in records of about ``record_words`` ids.
 
     Each record is ``((shard, index, n), (ids, lengths))`` with int32 arrays: the
@@ -326,7 +327,7 @@ def piece_ids(local: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> tuple[
     return mapped[kept].astype(np.int32, copy=False), counts[counts > 0].astype(np.int32, copy=False)
 
 
-def encode_token_rows(batches: Iterable, task: EncodeTask, vocab_bc) -> Iterator:
+def encode_token_rows(batches: Iterable, task: EncodeTask, vocab_bc: Broadcast) -> Iterator:
     """``mapInArrow`` over :func:`tokenize_batches`' chunk rows (word, ids, lengths; count rows
     left out), in their order: the records :func:`encode_partition` makes, with the same keys, as
     rows of :data:`RECORD_SCHEMA`. ``vocab_bc``: the vocabulary as an Arrow string array."""
@@ -371,7 +372,7 @@ def record_of_row(row: tuple) -> tuple:
 
 # -- publishing --------------------------------------------------------------------------------
 
-def table_slice(batches: Iterable, table_bc, rows: int) -> Iterator:
+def table_slice(batches: Iterable, table_bc: Broadcast, rows: int) -> Iterator:
     """``mapInArrow`` over ``spark.range``: for each id ``i``, rows ``[i*rows, (i+1)*rows)`` of the
     broadcast Arrow table."""
     table = table_bc.value
@@ -404,7 +405,7 @@ class TrainTask:
 _TABLES: dict = {}
 
 
-def _tables(tables_bc, task: "TrainTask", negatives: bool = True):
+def _tables(tables_bc: Broadcast, task: "TrainTask", negatives: bool = True):
     """Sampling tables and per-row rates, built once per Python worker and reused across epochs;
     the whole vocabulary's negative table only once a task asks for it (``negatives``: stratified
     CBOW draws from its output block's table instead).
@@ -428,7 +429,7 @@ _OWNED: dict = {}
 OWNED_TABLE_ENTRIES = 32 << 20
 
 
-def _owned_tables(tables_bc, owners_bc, task: "TrainTask", block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _owned_tables(tables_bc: Broadcast, owners_bc: Broadcast, task: "TrainTask", block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Output block ``block``'s centre mask, negative table (vocabulary ids) and rows this epoch, kept
     by the worker while the tables fit in ``OWNED_TABLE_ENTRIES`` (a task meets each block once per
     round)."""
@@ -480,8 +481,8 @@ def shard_rng(seed: int, epoch: int, sync: int, index: int) -> np.random.Generat
     return np.random.default_rng(np.random.SeedSequence([seed, epoch, sync, index]))
 
 
-def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model_bc,
-                    tables_bc, owners_bc=None) -> Iterator[tuple]:
+def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model_bc: Broadcast,
+                    tables_bc: Broadcast, owners_bc: Broadcast | None = None) -> Iterator[tuple]:
     """Train a copy of the broadcast model on this chain's slice for this sync.
 
     A partition holds one chain: the shards one task slot trains (one shard when
@@ -596,7 +597,7 @@ class MeanVectorTask:
 _VECTORS: dict = {}
 
 
-def _vectors(payload_bc, key: str):
+def _vectors(payload_bc: Broadcast, key: str) -> tuple[pa.Array, np.ndarray]:
     """(words as an Arrow array, float32 matrix) of the broadcast (word, vector) Arrow table,
     decoded once per Python worker."""
     if key not in _VECTORS:
@@ -608,7 +609,7 @@ def _vectors(payload_bc, key: str):
     return _VECTORS[key]
 
 
-def mean_vector_column(column, task: MeanVectorTask, payload_bc):
+def mean_vector_column(column: pa.Array, task: MeanVectorTask, payload_bc: Broadcast) -> pa.Array:
     """The mean of each row's in-vocabulary word vectors (zeros if none), as an Arrow
     ``list<float>`` array: an Arrow UDF over the input column alone, so a row's other columns
     never leave the JVM.

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from pyspark import SparkContext
+from pyspark import Broadcast, SparkContext
 from pyspark.sql import SparkSession
 
 from . import progress
@@ -42,7 +42,7 @@ QUIET_LOG4J = Path(__file__).parent / "data" / "log4j2-quiet.properties"
 LOCAL_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
-def release_broadcast(broadcast) -> None:
+def release_broadcast(broadcast: Broadcast) -> None:
     """Free a broadcast once its jobs are done: destroy it. While an exception unwinds (Ctrl-C,
     a failed job), tasks of the cancelled job may still be reading it, and a destroyed broadcast
     makes them log a Java stack trace: then only its executors' copies are dropped, and the

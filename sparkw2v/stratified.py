@@ -492,7 +492,7 @@ def _rng(*coordinates: int) -> np.random.Generator:
 PAIRS, INPUT, OUTPUT = 0, 1, 2
 
 
-def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc) -> Iterator[tuple]:
+def route_pairs(index: int, records: Iterable[tuple], task: PairTask, owners_bc: Broadcast) -> Iterator[tuple]:
     """Form this partition's pairs for the epoch and yield ``(p, (PAIRS, index, r, x, y, offsets,
     words))`` for every input block ``p`` and round ``r``: raw int32 buffers of inputs ``x``
     and outputs ``y`` ordered by output block, then corpus order, and the ``out blocks + 1``
@@ -565,7 +565,7 @@ def cell_pairs(sources: list[tuple], q: int) -> tuple[np.ndarray, np.ndarray, tu
     return np.concatenate(xs), np.concatenate(ys), (words, kept)
 
 
-def deal_blocks(b: int, rows: Iterable, owners_bc, model_bc, first: tuple) -> Iterator[tuple]:
+def deal_blocks(b: int, rows: Iterable, owners_bc: Broadcast, model_bc: Broadcast, first: tuple) -> Iterator[tuple]:
     """Cut task ``b``'s blocks of the broadcast model for the epoch's first sub-epoch: input
     block ``b`` and output block ``q = first[b mod G]`` (``first``: the first row of the epoch's
     first :func:`pairing`, G long), as
@@ -619,7 +619,7 @@ def output_rows(parts: list[tuple], vector_size: int) -> np.ndarray:
     return rows
 
 
-def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc) -> Iterator[tuple]:
+def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc: Broadcast) -> Iterator[tuple]:
     """Task ``p`` of a sub-epoch: its cached pairs and the two blocks it holds arrive together;
     train cell ``(p, q)`` and send the input block back to ``p`` and the output block to the
     tasks that train against it next (``task.holders[q]``, and with shared output blocks each
