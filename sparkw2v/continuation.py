@@ -389,19 +389,23 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
     """
     if expect is None:
         expect = continued.expected(spark, path)
+    base = continued.base_location
     try:
         return publishing.publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
                                    {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions,
                                    expect)
-    except Exception as exc:
-        base = continued.base_location
-        # The running counts are recomputed from the base version's counts table when saved again.
+    except Exception as exc:   # the base pruned while the counts were read from it
         if base is None or filesystem.HadoopFS(spark, base).exists(base) or not (
                 "FILE_NOT_EXIST" in str(exc) or "FileNotFoundException" in str(exc)):
             raise
-        raise BaseDeletedError(f"cannot save: this continued model's word counts are read from the version it "
-                               f"continued, {base}, which was deleted since (keep_versions keeps only the newest "
-                               "versions); save a continued model before its base is pruned, or continue again "
-                               "from the newest version") from None
+        raise _base_deleted(base) from None
+
+
+def _base_deleted(base: str) -> "BaseDeletedError":
+    # The running counts are recomputed from the base version's counts table when saved again.
+    return BaseDeletedError(f"cannot save: this continued model's word counts are read from the version it "
+                            f"continued, {base}, which was deleted since (keep_versions keeps only the newest "
+                            "versions); save a continued model before its base is pruned, or continue again "
+                            "from the newest version")
 
 

@@ -385,8 +385,8 @@ def _concurrent_message(spark: SparkSession, path: str, expected: int, newest: i
     when = ""
     try:
         when = f" (published {read_metadata(spark, version_path(path, newest)).get('written_at')})"
-    except Exception:
-        pass
+    except Exception as exc:  # the date only adds to the message; the version may be gone already
+        log.debug("no publishing date for version %d of %s: %s", newest, path, exc)
     wrong = None if why == CREATED else not_in_place(filesystem_of(spark, path), version_path(path, newest))
     if wrong is not None:  # readers pass it over (resolve), so this run read an older one
         return (
