@@ -614,17 +614,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             kept = {k: v for k, v in self.metadata.items() if k not in PER_VERSION_KEYS}
             progress = stream_progress(self.metadata)
             return {**kept, **({STREAMS: progress} if progress else {})}
-        r = self.result
         extra = {"evaluation": self.metadata["evaluation"]} if "evaluation" in self.metadata else {}
-        return {**extra, "parameters": r.config.to_dict(), "corpus_words": r.vocab.corpus_words,
-                "distinct_words": r.vocab.distinct_words, "null_rows": r.info.get("null_rows"),
-                "train_words": r.info.get("train_words"),
-                "history": r.history, "timings": {k: v for k, v in r.info.items() if k.endswith("seconds")},
-                "words_per_second": r.info.get("words_per_second"),
-                "num_partitions": r.info.get("num_partitions"), "shard_words": r.info.get("shard_words"),
-                "concurrent_shards": r.info.get("concurrent_shards"),
-                "negative_group": r.info.get("negative_group"), "negative_draws": r.info.get("negative_draws"),
-                "resumed_after_epoch": r.info.get("resumed_after_epoch")}
+        return {**extra, **self.result.metadata()}
 
     def save(self, path: str, overwrite: bool = False, spark: SparkSession | None = None) -> str:
         """Publish the model as a new version of ``path`` (see :mod:`sparkw2v.publishing`).

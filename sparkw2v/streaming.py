@@ -38,7 +38,6 @@ from . import continuation, filesystem, layout, publishing, vector_table
 from .config import ConfigError, StreamConfig, TrainConfig, parse_duration
 from .corpus import SNIFFED_FILES, CorpusInput, InputError, check_text_files, reader_defaults, select_column
 from .errors import ConcurrentPublishError, UserError
-from .model import Word2VecModel
 from .session import describe_job
 
 log = logging.getLogger("sparkw2v")
@@ -192,7 +191,7 @@ class BatchTrainer:
                 self.batches.append(summary)
                 return
             result = continued.result
-            metadata = {**Word2VecModel(result).training_metadata(), BATCH_KEY: batch_id,
+            metadata = {**result.metadata(), BATCH_KEY: batch_id,
                         STREAM_KEY: {"id": self.stream_id(), "batch_id": batch_id, "source": self.options.source,
                                      "format": self.options.format, "checkpoint": self.options.checkpoint}}
             trained = time.perf_counter()

@@ -73,6 +73,19 @@ class TrainResult:
             self.counts.unpersist()
         self.counts = None
 
+    def metadata(self) -> dict:
+        """What a version's metadata.json records of this run: parameters, corpus sizes, history,
+        timings and the shard layout."""
+        info = self.info
+        return {"parameters": self.config.to_dict(), "corpus_words": self.vocab.corpus_words,
+                "distinct_words": self.vocab.distinct_words, "null_rows": info.get("null_rows"),
+                "train_words": info.get("train_words"), "history": self.history,
+                "timings": {k: v for k, v in info.items() if k.endswith("seconds")},
+                "words_per_second": info.get("words_per_second"), "num_partitions": info.get("num_partitions"),
+                "shard_words": info.get("shard_words"), "concurrent_shards": info.get("concurrent_shards"),
+                "negative_group": info.get("negative_group"), "negative_draws": info.get("negative_draws"),
+                "resumed_after_epoch": info.get("resumed_after_epoch")}
+
 
 def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """word2vec.c's start: input rows uniform in [-0.5/d, 0.5/d), output rows zero."""
