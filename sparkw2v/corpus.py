@@ -215,6 +215,10 @@ def check_input_path(spark: SparkSession, path: str, input_format: str,
         name, kind = tabular
         raise InputError(f"input {path!r} holds {kind} files ({name}), which read as text are binary noise: "
                          f"pass --input-format {kind} (and --text-column or --tokens-column), or give the text files")
+    archive = next((n for n in names if n.lower().endswith(ARCHIVE_SUFFIXES) and not n.startswith((".", "_"))), None)
+    if archive is not None:
+        raise InputError(f"input {path!r} holds the tar archive {archive}: read as text its file headers would be "
+                         "trained as words; extract it and give the files")
     visible = [str(f.getPath().toString()) for f, n in zip(files, names) if not n.startswith((".", "_"))]
     if as_text and len(visible) <= SNIFFED_FILES:
         check_text_files(fs, visible, f"input {path!r}")
@@ -292,6 +296,8 @@ def check_text_files(fs, files: list[str], what: str) -> None:
 
 #: Files read as text that are surely not text: refused unless --input-format names their format.
 TABULAR_SUFFIXES = ("parquet", "orc")
+#: Archives of several files, which Spark's text reader reads as one stream, headers and all.
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.zst")
 #: The first bytes of compressed files (none of them can start a UTF-8 text), what they are, and
 #: the file-name endings with which Spark decompresses them while reading text (none: never).
 MAGIC_BYTES = ((re.compile(b"\\x1f\\x8b"), "gzip-compressed", (".gz",)),

@@ -242,6 +242,11 @@ def test_files_spark_would_skip_silently_are_named(spark, tmp_path, caplog):
     assert any("1 matched files are skipped" in m and "_a.txt" in m for m in caplog.messages), caplog.messages
     with pytest.raises(InputError, match=r"pathGlobFilter.*\*\.md.* matches none of its 1 files"):
         check_input_path(spark, str(texts), "text", (("pathGlobFilter", "*.md"),))
+    import tarfile
+    with tarfile.open(tmp_path / "corpus.tar.gz", "w:gz") as archive:
+        archive.add(texts / "b.txt", arcname="b.txt")
+    with pytest.raises(InputError, match="holds the tar archive corpus.tar.gz: .*extract it"):
+        check_input_path(spark, str(tmp_path / "corpus.tar.gz"), "text")
     (texts / "2024-01-01T10:00:00.txt").write_text("epsilon\n")   # Hadoop cannot open it
     with pytest.raises(InputError, match="cannot read input file .*2024-01-01T10:00:00.txt: .*cannot hold ':'"):
         check_input_path(spark, str(texts), "text")
