@@ -94,6 +94,15 @@ def _scores(evaluation: dict) -> str:
                      if isinstance(evaluation.get(key), (int, float)))
 
 
+def shards_at_once(shards: int | None, at_once: int | None) -> str:
+    """"8 shards, 2 at once" (chains on fewer task slots), or "4 shards at once"."""
+    if not shards:
+        return "no shards"
+    if at_once is None or at_once >= shards:
+        return f"{shards} shard{'s' if shards != 1 else ''} at once" if shards != 1 else "1 shard"
+    return f"{shards} shards, {at_once} at once"
+
+
 def summary(meta: dict, location: str) -> str:
     """What ``sparkw2v info`` prints: version, run, parameters, corpus, timings, history, scores."""
     lines = [f"model      {location}",
@@ -107,8 +116,8 @@ def summary(meta: dict, location: str) -> str:
     if meta.get("corpus_words") is not None:
         nulls = f", {meta['null_rows']:,} null rows" if meta.get("null_rows") else ""
         lines.append(f"corpus     {meta.get('corpus_words'):,} words, {meta.get('distinct_words') or 0:,} distinct{nulls}; "
-                     f"trained on {meta.get('train_words') or 0:,} vocabulary words per epoch in "
-                     f"{meta.get('num_partitions')} partitions ({meta.get('concurrent_shards')} at once)")
+                     f"trained on {meta.get('train_words') or 0:,} vocabulary words per epoch, "
+                     f"{shards_at_once(meta.get('num_partitions'), meta.get('concurrent_shards'))}")
     if meta.get("continued_from"):
         base = meta["continued_from"]
         lines.append(f"continued  from version {base.get('version')} of {base.get('path')}: "
