@@ -26,7 +26,7 @@ they were while new words still learn from the trained context vectors. A run th
 starts from nothing (a stream's first batch without ``--from-model``) uses ``alpha``.
 
 How close old words stay (the mean cosine of each old word's vector to its previous one) is
-measured by ``bench/stream.py`` and recorded in BENCHMARKS.md; ``tests/test_streaming.py``
+measured by ``bench/stream.py`` and recorded in BENCHMARKS.md; ``tests/test_continuation.py``
 asserts it above 0.99 on its planted corpus. Larger batches move old words further.
 
 Publishing (:func:`publish`) stages the counts table first, then publishes the model
