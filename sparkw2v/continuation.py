@@ -53,7 +53,8 @@ from pyspark.sql import functions as F
 
 from . import counts_table, filesystem, integrity, layout, publishing, tables, vector_table
 from .config import TrainConfig
-from .corpus import CorpusInput, InputError, check_decoded, null_rows, reading_input, warn_null_rows, word_counts
+from .corpus import (CorpusInput, InputError, check_decoded, encode_corpus, null_rows, reading_input, warn_null_rows,
+                     word_counts)
 from .errors import UserError
 from .interchange import NO_COUNTS
 from .layout import COUNTS
@@ -352,8 +353,6 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
 def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_counts: dict[str, int],
            w_in: np.ndarray, w_out: np.ndarray, run_cfg: TrainConfig, label: str) -> TrainResult:
     """Encode and train the new text; ``vocab`` (total counts) drives the sampling tables."""
-    from .corpus import encode_corpus
-
     # Encoding sizes its records from the vocabulary's total count; the new text's own
     # counts give records that reach every shard however large the model already is.
     batch_view = Vocabulary(vocab.words, np.fromiter((batch_counts.get(w, 0) for w in vocab.words),

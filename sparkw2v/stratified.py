@@ -68,13 +68,6 @@ from .shard_records import corpus_order, shard_arrays
 
 #: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / G)).
 SUB_EPOCHS = 128
-
-
-def output_blocks(blocks: int) -> int:
-    """Output blocks (and sub-epochs per round) at ``blocks`` input blocks (tasks): as many
-    below :data:`SHARE_OUTPUT_FROM`, half as many from it (two tasks train against each; an odd count
-    is not shared)."""
-    return blocks // 2 if blocks >= SHARE_OUTPUT_FROM and blocks % 2 == 0 else blocks
 #: Fewest corpus words per cell and round the default keeps (a cell is 1/K^2 of the text):
 #: on a tiny corpus, fewer rounds rather than syncs that carry no work.
 MIN_CELL_WORDS = 64
@@ -82,6 +75,13 @@ MIN_CELL_WORDS = 64
 #: Repeats of a row within a step are summed, and a block of 1/K of the rows repeats its
 #: frequent rows K times as often, and large steps then diverge (BENCHMARKS.md).
 STEP_PAIRS_BY_BLOCKS = 2048
+
+
+def output_blocks(blocks: int) -> int:
+    """Output blocks (and sub-epochs per round) at ``blocks`` input blocks (tasks): as many
+    below :data:`SHARE_OUTPUT_FROM`, half as many from it (two tasks train against each; an odd count
+    is not shared)."""
+    return blocks // 2 if blocks >= SHARE_OUTPUT_FROM and blocks % 2 == 0 else blocks
 
 
 def step_pairs(blocks: int) -> int:
