@@ -3,6 +3,7 @@
     python bench/wholerun.py prepare --corpus /tmp/brown10.txt   # counting + encoding, Python vs SQL/Arrow
     python bench/wholerun.py publish --words 14000,1000000       # write_tables, createDataFrame vs now
     python bench/wholerun.py fixed                                # session start, first job, ...
+    python bench/wholerun.py nulls --corpus /tmp/brown10.txt --reps 4   # a table input's null rows
 
 ``prepare`` runs both paths of :mod:`sparkw2v.corpus` (``arrow=False`` is the Python
 tokenizer path, the only one before) on the same input, alternately, and reports
@@ -155,9 +156,37 @@ def fixed(args) -> None:
     counts.destroy()
 
 
+def nulls(args) -> None:
+    """What counting a table input's null rows adds: the corpus written as Parquet (one file per
+    partition), its vocabulary counted, then :func:`sparkw2v.corpus.null_rows` over the cached
+    tokens, and a trivial Spark job for scale."""
+    from pyspark.sql import functions as F
+
+    from sparkw2v import TrainConfig
+    from sparkw2v.corpus import count_vocabulary, null_rows, read_input, word_counts
+
+    spark = _session(args.cores)
+    with tempfile.TemporaryDirectory() as scratch:
+        table = f"{scratch}/corpus.parquet"
+        spark.read.text(args.corpus).withColumnRenamed("value", "text").repartition(args.partitions).write.parquet(table)
+        cfg = TrainConfig(input=table, input_format="parquet", min_count=5, num_partitions=args.partitions)
+        corpus = read_input(spark, cfg)
+        print(f"{'rep':>3}  {'count s':>8}  {'null_rows s':>11}  {'trivial job s':>13}")
+        for rep in range(args.reps):
+            with corpus.tokens_kept():
+                started = time.perf_counter()
+                count_vocabulary(corpus, cfg, word_counts(corpus, cfg))
+                counted = time.perf_counter()
+                null_rows(corpus, cfg)
+                nulled = time.perf_counter()
+                spark.range(args.cores, numPartitions=args.cores).agg(F.sum("id")).first()
+                trivial = time.perf_counter() - nulled
+            print(f"{rep:>3}  {counted - started:>8.2f}  {nulled - counted:>11.3f}  {trivial:>13.3f}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("prepare", "publish", "fixed"))
+    parser.add_argument("what", choices=("prepare", "publish", "fixed", "nulls"))
     parser.add_argument("--corpus", default="/tmp/brown10.txt", help="text corpus, one sentence per line")
     parser.add_argument("--partitions", type=int, default=2, help="shards to encode into")
     parser.add_argument("--cores", type=int, default=2, help="local[N]")
@@ -166,7 +195,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dims", type=int, default=100)
     parser.add_argument("--new-only", action="store_true", help="publish: skip the former createDataFrame way")
     args = parser.parse_args(argv)
-    {"prepare": prepare, "publish": publish, "fixed": fixed}[args.what](args)
+    {"prepare": prepare, "publish": publish, "fixed": fixed, "nulls": nulls}[args.what](args)
     return 0
 
 
