@@ -226,16 +226,18 @@ def check_input_path(spark: SparkSession, path: str, input_format: str,
 
 def _check_hidden_files(path: str, files: list) -> None:
     """Spark skips files whose names start with "." or "_" even when named: refuse an input of
-    only such files, and name those a pattern matched beside others."""
-    hidden = [str(f.getPath().getName()) for f in files if str(f.getPath().getName()).startswith((".", "_"))]
+    only such files, and name those a pattern matched beside others (writers' bookkeeping files,
+    such as ``_SUCCESS`` and checksums, aside)."""
+    names = [str(f.getPath().getName()) for f in files]
+    hidden = [n for n in names if n.startswith((".", "_")) and not n.endswith(".crc") and not n.startswith(BOOKKEEPING)]
     if not hidden:
         return
     shown = ", ".join(hidden[:5]) + (f" and {len(hidden) - 5:,} more" if len(hidden) > 5 else "")
-    if len(hidden) == len(files):
+    if len(hidden) == len(names):
         raise InputError(f"input {path!r}: Spark skips files whose names start with '.' or '_' ({shown}), even "
                          "when named; rename them to train on them")
-    log.warning("input %r: %d matched files are skipped, as Spark skips names starting with '.' or '_': %s",
-                path, len(hidden), shown)
+    log.warning("input %r: %d matched file%s skipped, as Spark skips names starting with '.' or '_': %s",
+                path, len(hidden), " is" if len(hidden) == 1 else "s are", shown)
 
 
 def _warn_unread_files(fs, directory) -> None:
@@ -296,6 +298,8 @@ def check_text_files(fs, files: list[str], what: str) -> None:
 
 #: Files read as text that are surely not text: refused unless --input-format names their format.
 TABULAR_SUFFIXES = ("parquet", "orc")
+#: Names of the files writers leave beside their data (Spark's, Hadoop's, Parquet's).
+BOOKKEEPING = ("_SUCCESS", "_committed_", "_started_", "_metadata", "_common_metadata", "_temporary")
 #: Archives of several files, which Spark's text reader reads as one stream, headers and all.
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.zst")
 #: The first bytes of compressed files (none of them can start a UTF-8 text), what they are, and

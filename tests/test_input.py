@@ -239,7 +239,12 @@ def test_files_spark_would_skip_silently_are_named(spark, tmp_path, caplog):
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):
         check_input_path(spark, str(texts / "*.txt"), "text")
-    assert any("1 matched files are skipped" in m and "_a.txt" in m for m in caplog.messages), caplog.messages
+    assert any("1 matched file is skipped" in m and "_a.txt" in m for m in caplog.messages), caplog.messages
+    (texts / "_SUCCESS").write_text("")                       # a writer's bookkeeping: no warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        check_input_path(spark, str(texts / "[b_]*"), "text")
+    assert not any("_SUCCESS" in m for m in caplog.messages), caplog.messages
     with pytest.raises(InputError, match=r"pathGlobFilter.*\*\.md.* matches none of its 1 files"):
         check_input_path(spark, str(texts), "text", (("pathGlobFilter", "*.md"),))
     import tarfile
