@@ -341,9 +341,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     location = _publish_or_keep(spark, model, cfg.output, overwrite)
     phases["publishing"] = time.perf_counter() - started
+    shards = shards_at_once(info.get("num_partitions"), info.get("concurrent_shards"))
     print(f"trained {len(model.wv)} words x {model.wv.vector_size} dims on {info['train_words']:,} words "
-          f"({_count(cfg.epochs, 'epoch')}, {shards_at_once(info.get('num_partitions'), info.get('concurrent_shards'))}, "
-          f"{info['words_per_second']:,.0f} words/s) and wrote {location}")
+          f"({_count(cfg.epochs, 'epoch')}, {shards}, {info['words_per_second']:,.0f} words/s) and wrote {location}")
     print(closing_times(phases))
     _print_neighbours(model.wv, args.show)
     return 0

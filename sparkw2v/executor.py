@@ -429,7 +429,8 @@ _OWNED: dict = {}
 OWNED_TABLE_ENTRIES = 32 << 20
 
 
-def _owned_tables(tables_bc: Broadcast, owners_bc: Broadcast, task: "TrainTask", block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _owned_tables(tables_bc: Broadcast, owners_bc: Broadcast, task: "TrainTask",
+                  block: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Output block ``block``'s centre mask, negative table (vocabulary ids) and rows this epoch, kept
     by the worker while the tables fit in ``OWNED_TABLE_ENTRIES`` (a task meets each block once per
     round)."""

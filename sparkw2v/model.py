@@ -278,11 +278,11 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         return model
 
 
-
 def _forget_broadcast(broadcast: Broadcast) -> None:
     """Unpersist a garbage-collected model's broadcast, unless its SparkContext is gone already."""
     with contextlib.suppress(Exception):
         broadcast.unpersist()
+
 
 class UnknownParameterError(ConfigTypeError):
     """A keyword the estimator does not know (a ``TypeError`` too, as pyspark.ml's estimators raise)."""

@@ -115,7 +115,8 @@ def summary(meta: dict, location: str) -> str:
                  + (f"; counts: {meta['counts']}" if meta.get("counts") else ""))
     if meta.get("corpus_words") is not None:
         nulls = f", {meta['null_rows']:,} null rows" if meta.get("null_rows") else ""
-        lines.append(f"corpus     {meta.get('corpus_words'):,} words, {meta.get('distinct_words') or 0:,} distinct{nulls}; "
+        lines.append(f"corpus     {meta.get('corpus_words'):,} words, "
+                     f"{meta.get('distinct_words') or 0:,} distinct{nulls}; "
                      f"trained on {meta.get('train_words') or 0:,} vocabulary words per epoch, "
                      f"{shards_at_once(meta.get('num_partitions'), meta.get('concurrent_shards'))}")
     if meta.get("continued_from"):
