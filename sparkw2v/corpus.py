@@ -188,6 +188,7 @@ def check_input_path(spark: SparkSession, path: str, input_format: str,
     as_text = input_format == "text"
     _check_hidden_files(path, [s for s in list(matches)[:MAX_CHECKED] if not s.isDirectory()])
     files = []  # read as text: the matched files, and those under matched directories, as read_input reads them
+    listed = 0  # directories of a table input listed for files Spark leaves out
     for status in list(matches)[:MAX_CHECKED]:
         if status.isDirectory():
             if glob:  # a pattern that matches a model's directory (dir/* beside dir/model)
@@ -197,7 +198,8 @@ def check_input_path(spark: SparkSession, path: str, input_format: str,
                                      "a model's own files is refused; narrow the pattern to the text files")
             if as_text:
                 files += _files_under(fs, status.getPath(), MAX_CHECKED)
-            elif not has_option(options, "recursiveFileLookup"):
+            elif listed < LAYOUT_CHECKED and not has_option(options, "recursiveFileLookup"):
+                listed += 1
                 _warn_unread_files(fs, status.getPath())
         elif as_text:
             files.append(status)
@@ -311,6 +313,9 @@ MAGIC_BYTES = ((re.compile(b"\\x1f\\x8b"), "gzip-compressed", (".gz",)),
                (re.compile(b"PK\\x03\\x04"), "a zip archive", ()))
 #: Matched paths, and files per matched directory, that check_input_path looks at.
 MAX_CHECKED = 10_000
+#: Matched directories of a table input listed for files Spark would leave out (one listing
+#: each: a pattern over thousands of partition folders on S3 is not listed folder by folder).
+LAYOUT_CHECKED = 8
 #: Text inputs of at most this many files have each file's first bytes read (one open per file)
 #: to find compressed files under text names; larger inputs rely on check_decoded.
 SNIFFED_FILES = 64
