@@ -198,6 +198,11 @@ class TrainConfig:
         object.__setattr__(self, "input_options", reader_options("input_options", self.input_options))
 
     @property
+    def input_column(self) -> str:
+        """The column training reads: ``tokens_column`` when given, else ``text_column``."""
+        return self.tokens_column or self.text_column
+
+    @property
     def effective_batch_words(self) -> int:
         if self.batch_words is not None:
             return self.batch_words

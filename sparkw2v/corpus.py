@@ -31,6 +31,7 @@ from pyspark.sql import types as T
 
 from . import executor
 from .errors import UserError, first_line
+from .filesystem import hidden
 from .config import ConfigError, TrainConfig, has_option, naming_flags, option_setting, setting
 from .session import release_broadcast
 from .tokenizer import TokenizerSpec
@@ -108,7 +109,7 @@ def read_input(spark: SparkSession, cfg: TrainConfig) -> CorpusInput:
         raise InputError(f"cannot read {cfg.input_format} input {cfg.input!r}{_with_options(cfg)}: {reason}") from None
     if cfg.input_format == "json" and "_corrupt_record" in frame.columns:
         _warn_json_skipped(cfg)
-    if cfg.input_format == "csv" and column_named(frame, cfg.tokens_column or cfg.text_column) is None:
+    if cfg.input_format == "csv" and column_named(frame, cfg.input_column) is None:
         _refuse_csv_columns(frame, cfg)
     return select_column(frame, cfg)
 
@@ -143,7 +144,7 @@ def _refuse_csv_columns(frame: DataFrame, cfg: TrainConfig) -> None:
         raise InputError(f"input has one column, {header!r}: are its fields separated by {typed!r}? Read it "
                          f"with {option_setting('input_options', 'sep', typed)}")
     columns = ", ".join(c for c in frame.columns if c) or "none (no header, or empty files)"
-    raise InputError(f"input has no column {cfg.tokens_column or cfg.text_column!r}; its columns are: "
+    raise InputError(f"input has no column {cfg.input_column!r}; its columns are: "
                      f"{columns}: a CSV file needs a header row naming its columns "
                      f"(choose the text column with {setting('text_column')})")
 
@@ -217,11 +218,11 @@ def check_input_path(spark: SparkSession, path: str, input_format: str,
         name, kind = tabular
         raise InputError(f"input {path!r} holds {kind} files ({name}), which read as text are binary noise: "
                          f"pass --input-format {kind} (and --text-column or --tokens-column), or give the text files")
-    archive = next((n for n in names if n.lower().endswith(ARCHIVE_SUFFIXES) and not n.startswith((".", "_"))), None)
+    archive = next((n for n in names if n.lower().endswith(ARCHIVE_SUFFIXES) and not hidden(n)), None)
     if archive is not None:
         raise InputError(f"input {path!r} holds the tar archive {archive}: read as text its file headers would be "
                          "trained as words; extract it and give the files")
-    visible = [str(f.getPath().toString()) for f, n in zip(files, names) if not n.startswith((".", "_"))]
+    visible = [str(f.getPath().toString()) for f, n in zip(files, names) if not hidden(n)]
     if as_text and len(visible) <= SNIFFED_FILES:
         check_text_files(fs, visible, f"input {path!r}")
 
@@ -231,15 +232,15 @@ def _check_hidden_files(path: str, files: list) -> None:
     only such files, and name those a pattern matched beside others (writers' bookkeeping files,
     such as ``_SUCCESS`` and checksums, aside)."""
     names = [str(f.getPath().getName()) for f in files]
-    hidden = [n for n in names if n.startswith((".", "_")) and not n.endswith(".crc") and not n.startswith(BOOKKEEPING)]
-    if not hidden:
+    skipped = [n for n in names if hidden(n) and not n.endswith(".crc") and not n.startswith(BOOKKEEPING)]
+    if not skipped:
         return
-    shown = ", ".join(hidden[:5]) + (f" and {len(hidden) - 5:,} more" if len(hidden) > 5 else "")
-    if len(hidden) == len(names):
+    shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5:,} more" if len(skipped) > 5 else "")
+    if len(skipped) == len(names):
         raise InputError(f"input {path!r}: Spark skips files whose names start with '.' or '_' ({shown}), even "
                          "when named; rename them to train on them")
     log.warning("input %r: %d matched file%s skipped, as Spark skips names starting with '.' or '_': %s",
-                path, len(hidden), " is" if len(hidden) == 1 else "s are", shown)
+                path, len(skipped), " is" if len(skipped) == 1 else "s are", shown)
 
 
 def _warn_unread_files(fs, directory) -> None:
@@ -247,7 +248,7 @@ def _warn_unread_files(fs, directory) -> None:
     those in subfolders that are not key=value partitions, when files lie beside them, and files
     lying beside key=value partition folders."""
     children = [c for c in fs.fs.listStatus(directory)[:MAX_CHECKED]
-                if not str(c.getPath().getName()).startswith((".", "_"))]
+                if not hidden(str(c.getPath().getName()))]
     folders = [str(c.getPath().getName()) for c in children if c.isDirectory()]
     loose = [str(c.getPath().getName()) for c in children if not c.isDirectory()]
     if not (folders and loose):
@@ -270,7 +271,7 @@ def _files_under(fs, directory, limit: int) -> list:
     found, pending = [], [directory]
     while pending and len(found) < limit:
         for child in fs.fs.listStatus(pending.pop()):
-            if str(child.getPath().getName()).startswith((".", "_")):
+            if hidden(str(child.getPath().getName())):
                 continue
             if child.isDirectory():
                 pending.append(child.getPath())
@@ -380,10 +381,10 @@ def _root_cause(text: str) -> str:
 def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
     """Pick the text or token column of a DataFrame, checking it exists and has the right type; it
     is named ``text`` or ``tokens`` from here on (a dot in its own name breaks pyspark's Arrow maps)."""
-    name = column_named(frame, cfg.tokens_column or cfg.text_column)
+    name = column_named(frame, cfg.input_column)
     fields = {f.name: f for f in frame.schema.fields}
     if name is None:
-        raise InputError(f"input has no column {cfg.tokens_column or cfg.text_column!r}; its columns are: "
+        raise InputError(f"input has no column {cfg.input_column!r}; its columns are: "
                          f"{', '.join(fields) or 'none'} (choose one with "
                          f"{setting('tokens_column' if cfg.tokens_column else 'text_column')})")
     dtype = fields[name].dataType
@@ -488,7 +489,7 @@ def warn_null_rows(nulls: int, cfg: TrainConfig) -> None:
              f"escape quotes by doubling them (Python's csv, pandas, Excel) read right with "
              f"{option_setting('input_options', 'escape', chr(34))}")
     log.warning("%s rows are null in column %r and train nothing; %s", f"{nulls:,}",
-                cfg.tokens_column or cfg.text_column, cause)
+                cfg.input_column, cause)
 
 
 def build_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | RDD | None = None) -> Vocabulary:

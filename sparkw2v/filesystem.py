@@ -19,6 +19,12 @@ from pyspark.sql import DataFrameReader, SparkSession
 LIST_ATTEMPTS = 5
 
 
+def hidden(name: str) -> bool:
+    """Whether a file or directory name is not data to Spark and Hadoop: it starts with "." or "_"
+    (checksums, ``_SUCCESS``, ``_staging``, ...). Their readers skip such names at every level."""
+    return name.startswith((".", "_"))
+
+
 class LocalFS:
     """The reading calls of :class:`HadoopFS` on the local filesystem, so that a local output is
     checked, and a local model's metadata read (``sparkw2v info``), without starting Spark."""
@@ -53,10 +59,10 @@ class LocalFS:
         starting with ``.`` or ``_`` left out."""
         found: dict[str, int] = {}
         for directory, subdirectories, files in os.walk(path):
-            subdirectories[:] = [d for d in subdirectories if not d.startswith((".", "_"))]
+            subdirectories[:] = [d for d in subdirectories if not hidden(d)]
             prefix = os.path.relpath(directory, path).replace(os.sep, "/")
             for name in files:
-                if not name.startswith((".", "_")):
+                if not hidden(name):
                     found[name if prefix == "." else f"{prefix}/{name}"] = os.path.getsize(os.path.join(directory, name))
         return found
 
@@ -213,7 +219,7 @@ class HadoopFS:
                 continue
             for status in self.fs.listStatus(self.p(directory)):
                 name = str(status.getPath().getName())
-                if name.startswith((".", "_")):
+                if hidden(name):
                     continue
                 if status.isDirectory():
                     pending.append((f"{prefix}{name}/", f"{directory}/{name}"))

@@ -225,8 +225,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
 
     def getInputCol(self) -> str:
         """The column ``fit`` reads: ``tokens_column`` (``inputCol``) if set, else ``text_column``."""
-        cfg = self.config
-        return cfg.tokens_column or cfg.text_column
+        return self.config.input_column
 
     def getStepSize(self) -> float:
         """The initial learning rate training uses: ``alpha``, or 0.025 (skip-gram) / 0.05 (CBOW)."""
@@ -445,7 +444,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         # was loaded from that path or the one it last published there, with that version's publish_id.
         self._expected: dict[str, publishing.Expected] = {}
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
-        self._setDefault(inputCol=self.config.tokens_column or self.config.text_column, outputCol="vector")
+        self._setDefault(inputCol=self.config.input_column, outputCol="vector")
         # Set, as MLlib's fit copies its estimator's values to the model (isSet is True).
         trained = {alias: self._trained_value(alias) for alias in MODEL_ALIASES}
         self._setDefault(**trained)

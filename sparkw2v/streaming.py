@@ -74,7 +74,7 @@ def open_source(spark: SparkSession, cfg: TrainConfig, options: StreamConfig) ->
 
 def _source_schema(spark: SparkSession, cfg: TrainConfig, options: StreamConfig) -> T.StructType:
     """A file stream needs its schema up front: from the files there, or just the text column."""
-    name = cfg.tokens_column or cfg.text_column
+    name = cfg.input_column
     column = T.StructType([T.StructField(name, T.ArrayType(T.StringType()) if cfg.tokens_column
                                          else T.StringType())])
     if options.format == "json":  # inferring would read every file; the one column is enough

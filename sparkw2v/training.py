@@ -190,7 +190,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
             f"no word occurs at least min_count={cfg.min_count} times "
             f"({vocab.corpus_words} words, {vocab.distinct_words} distinct): lower {setting('min_count')} or "
             "give more text" if vocab.corpus_words else
-            f"the input holds no words: {nulls:,} rows, all null in column {cfg.tokens_column or cfg.text_column!r}"
+            f"the input holds no words: {nulls:,} rows, all null in column {cfg.input_column!r}"
             if nulls else
             "the input holds no words (no rows, or only empty ones)")
     warn_null_rows(nulls, cfg)
