@@ -297,13 +297,13 @@ class Rule:
     name = ""
     weighted = True
 
-    def __init__(self, shards: int, scale: float | None = None, sg: bool = True):
-        self.shards = shards
+    def __init__(self, chains: int, scale: float | None = None, sg: bool = True):
+        self.chains = chains  # chains trained at once, whose changes each sync combines
         self.sg = sg  # skip-gram, else CBOW
-        self.scale = float(scale) if scale is not None else self.default_scale(shards, sg)
+        self.scale = float(scale) if scale is not None else self.default_scale(chains, sg)
 
     @classmethod
-    def default_scale(cls, shards: int, sg: bool = True) -> float:
+    def default_scale(cls, chains: int, sg: bool = True) -> float:
         return 1.0
 
     def default_syncs(self, shard_words: float) -> int:
@@ -330,8 +330,8 @@ class MeanRule(Rule):
     name = "mean"
 
     @classmethod
-    def default_scale(cls, shards: int, sg: bool = True) -> float:
-        return float(min(shards, 4))
+    def default_scale(cls, chains: int, sg: bool = True) -> float:
+        return float(min(chains, 4))
 
     def apply(self, target: np.ndarray, n: np.ndarray, touched: np.ndarray, delta: np.ndarray) -> None:
         apply_mean(target, n, delta, np.ones_like(n))
@@ -369,23 +369,23 @@ class SpreadRule(MeanRule):
     CBOW_SCALE_BELOW = 32
 
     @classmethod
-    def default_scale(cls, shards: int, sg: bool = True) -> float:
-        if not sg and cls.MANY_SHARDS <= shards < cls.CBOW_SCALE_BELOW:
+    def default_scale(cls, chains: int, sg: bool = True) -> float:
+        if not sg and cls.MANY_SHARDS <= chains < cls.CBOW_SCALE_BELOW:
             return cls.CBOW_SCALE
-        return super().default_scale(shards, sg)
+        return super().default_scale(chains, sg)
 
     def default_syncs(self, shard_words: float) -> int:
-        if self.shards < self.MANY_SHARDS:
+        if self.chains < self.MANY_SHARDS:
             return 1
         if not self.sg:
             return max(1, min(self.CBOW_SYNCS, int(shard_words // self.CBOW_MIN_SYNC_WORDS)))
-        return max(1, min(self.SYNCS_PER_SHARD * self.shards, int(shard_words // self.MIN_SYNC_WORDS)))
+        return max(1, min(self.SYNCS_PER_SHARD * self.chains, int(shard_words // self.MIN_SYNC_WORDS)))
 
     def row_rates(self, spread: Callable[[], np.ndarray], vocab: Vocabulary, cfg: TrainConfig,
                   step_words: int) -> tuple[np.ndarray, np.ndarray]:
         kept = vocab.counts * keep_probabilities(vocab.counts, cfg.sample)
         per_step = step_words * kept / max(float(kept.sum()), 1.0)
-        rate_in = np.clip(spread(), 1.0, max(1.0, min(self.shards, self.MAX_ROW_ALPHA / cfg.effective_alpha)))
+        rate_in = np.clip(spread(), 1.0, max(1.0, min(self.chains, self.MAX_ROW_ALPHA / cfg.effective_alpha)))
         frequent = per_step >= self.FREQUENT_PER_STEP
         rate_in[frequent] = np.minimum(rate_in[frequent], self.scale)
         # Relative to the task's learning rate, which carries ``scale`` already.
@@ -416,7 +416,7 @@ class SumRule(Rule):
 RULES = {rule.name: rule for rule in (MeanRule, SpreadRule, RescaledRule, SumRule)}
 
 
-def make_rule(name: str, shards: int, alpha_scale: float | None = None, sg: bool = True) -> Rule:
-    """The rule called ``name`` for ``shards`` trained at once (``alpha_scale``: the user's
+def make_rule(name: str, chains: int, alpha_scale: float | None = None, sg: bool = True) -> Rule:
+    """The rule called ``name`` for ``chains`` trained at once (``alpha_scale``: the user's
     ``partition_alpha_scale``, overriding the rule's default scale; ``sg``: skip-gram, else CBOW)."""
-    return RULES[name](shards, alpha_scale, sg)
+    return RULES[name](chains, alpha_scale, sg)

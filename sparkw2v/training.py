@@ -414,27 +414,27 @@ class _Averaging:
         return self.schedule.owned_blocks
 
 
-def averaging_schedule(vocab: Vocabulary, cfg: TrainConfig, busy: int, words: int, chains: int,
+def averaging_schedule(vocab: Vocabulary, cfg: TrainConfig, busy_chains: int, words: int, chains: int,
                        spread: Callable[[], np.ndarray], owned: bool = False) -> AveragingSchedule:
-    """The schedule of ``busy`` partitions (of ``chains``) holding ``words`` corpus words in all;
-    ``spread()`` is how many partitions each word is spread over (:func:`word_spread`), asked only
-    if the rule needs it. ``owned``: CBOW stratified (:mod:`sparkw2v.stratified`), where each
-    partition trains against one output block per sub-epoch (alone, or with one other partition
-    from ``config.SHARE_OUTPUT_FROM``) and the changes are summed."""
+    """The schedule of ``busy_chains`` chains (of ``chains``; the others hold no words) holding
+    ``words`` corpus words in all; ``spread()`` is how many chains each word is spread over
+    (:func:`word_spread`), asked only if the rule needs it. ``owned``: CBOW stratified
+    (:mod:`sparkw2v.stratified`), where each chain trains against one output block per sub-epoch
+    (alone, or with one other chain from ``config.SHARE_OUTPUT_FROM``) and the changes are summed."""
     if owned:
-        rule = combine.make_rule("sum", busy, cfg.partition_alpha_scale or 1.0, cfg.sg)
+        rule = combine.make_rule("sum", busy_chains, cfg.partition_alpha_scale or 1.0, cfg.sg)
     else:
-        rule = combine.make_rule(cfg.combine, busy, cfg.partition_alpha_scale, cfg.sg)
+        rule = combine.make_rule(cfg.combine, busy_chains, cfg.partition_alpha_scale, cfg.sg)
     group = negative_group(cfg.effective_negative_group, len(vocab))
     kernel = KernelParams(sg=cfg.sg, window=cfg.window, negative=cfg.negative,
                           chunk_words=step_words(cfg.effective_batch_words, len(vocab)),
                           shared_by=group, shared_draws=cfg.negative_draws_for(group))
-    if owned:  # from config.SHARE_OUTPUT_FROM, two partitions train against each output block, summed
+    if owned:  # from config.SHARE_OUTPUT_FROM, two chains train against each output block, summed
         blocks = stratified.output_blocks(chains)
         syncs = stratified.rounds_per_epoch(chains, words, cfg.syncs_per_epoch, blocks) * blocks
         return AveragingSchedule(kernel, rule, syncs, None, blocks)
     rates = rule.row_rates(spread, vocab, cfg, kernel.chunk_words)
-    syncs = cfg.syncs_per_epoch or rule.default_syncs(words / max(busy, 1))
+    syncs = cfg.syncs_per_epoch or rule.default_syncs(words / max(busy_chains, 1))
     return AveragingSchedule(kernel, rule, syncs, rates, 0)
 
 
@@ -454,8 +454,8 @@ def sync_task(cfg: TrainConfig, schedule: AveragingSchedule, epoch: int, sync: i
 def _plan_averaging(sc, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainConfig, owned: bool = False) -> _Averaging:
     """Averaging's settings on Spark: :func:`averaging_schedule`, the row blocks updates are
     shipped in, where they are summed, and the broadcast counts and rates."""
-    busy = {i % encoded.num_chains for i, words in enumerate(encoded.shard_words) if words}
-    schedule = averaging_schedule(vocab, cfg, len(busy), encoded.words, encoded.num_chains,
+    busy_chains = {i % encoded.num_chains for i, words in enumerate(encoded.shard_words) if words}
+    schedule = averaging_schedule(vocab, cfg, len(busy_chains), encoded.words, encoded.num_chains,
                                   functools.partial(word_spread, encoded, len(vocab)), owned)
     block_rows = max(1, BLOCK_BYTES // (2 * cfg.vector_size * 4 + 8))
     direct = sums_on_driver(sc.getConf(), len(vocab), cfg.vector_size, encoded.num_chains)
@@ -516,8 +516,8 @@ def _describe_rounds(spark: SparkSession, epoch_label: str, words: int, label: s
 
 
 def word_spread(encoded: EncodedCorpus, vocab_size: int) -> np.ndarray:
-    """How many of the partitions trained at once each word is spread over: ``sum(c)**2 / sum(c**2)``
-    of its occurrences ``c`` per partition (1 for a word in one partition, P for a word spread
+    """How many of the chains trained at once each word is spread over: ``sum(c)**2 / sum(c**2)``
+    of its occurrences ``c`` per chain (1 for a word in one chain, P for a word spread
     evenly over P; 1 for a word that does not occur)."""
     total, squares = (encoded.shards.mapPartitions(functools.partial(executor.word_spread_terms,
                                                                      vocab_size=vocab_size))
@@ -525,10 +525,10 @@ def word_spread(encoded: EncodedCorpus, vocab_size: int) -> np.ndarray:
     return np.divide(total * total, squares, out=np.ones(vocab_size), where=squares > 0)
 
 
-def sums_on_driver(conf: SparkConf, vocab_size: int, vector_size: int, partitions: int) -> bool:
-    """Whether every partition's updates together are small enough for the driver to sum."""
+def sums_on_driver(conf: SparkConf, vocab_size: int, vector_size: int, chains: int) -> bool:
+    """Whether every chain's updates together are small enough for the driver to sum."""
     # At most (every row updated): 2 float16 rows, 2 float32 counts and 2 int32 indices per row.
-    shipped = partitions * vocab_size * (4 * vector_size + 16)
+    shipped = chains * vocab_size * (4 * vector_size + 16)
     results = max_result_size(conf) or float("inf")
     return shipped <= min(DIRECT_FRACTION * driver_memory(conf), results / 2)
 
