@@ -402,7 +402,30 @@ class TrainTask:
     owned_blocks: int = 0  # > 0: stratified CBOW, output rows dealt into this many blocks (sparkw2v.stratified)
 
 
-_TABLES: dict = {}
+class WorkerCache:
+    """What a Python worker keeps between the tasks of one run.
+
+    Spark reuses a Python worker for task after task (``spark.python.worker.reuse``), so tables
+    built from a broadcast can outlive the task that built them. Each cache holds the values of one
+    key (a run, or a run's epoch) and drops them all when a task with another key arrives; Spark
+    stops Python workers that sit idle for a minute, which frees them after training."""
+
+    def __init__(self) -> None:
+        self.key: object = None
+        self.values: dict = {}
+
+    def of(self, key: object) -> dict:
+        """The values kept for ``key``, after dropping any kept for another key."""
+        if key != self.key:
+            self.values.clear()
+            self.key = key
+        return self.values
+
+    def clear(self) -> None:
+        self.of(None)
+
+
+_TABLES = WorkerCache()
 
 
 def _tables(tables_bc: Broadcast, task: "TrainTask", negatives: bool = True):
@@ -412,18 +435,16 @@ def _tables(tables_bc: Broadcast, task: "TrainTask", negatives: bool = True):
 
     The broadcast holds ``(counts, row_rates)``: the vocabulary counts and the combine rule's
     learning-rate factors per row of both matrices (None: one rate for all rows)."""
-    key = task.tables_key
-    if key not in _TABLES:
-        _TABLES.clear()
+    held = _TABLES.of(task.tables_key)
+    if not held:
         counts, rates = tables_bc.value
-        _TABLES[key] = [keep_probabilities(counts, task.sample), None, rates]
-    held = _TABLES[key]
-    if negatives and held[1] is None:
-        held[1] = negative_table(tables_bc.value[0], task.ns_exponent)
-    return tuple(held)
+        held.update(keep=keep_probabilities(counts, task.sample), negatives=None, rates=rates)
+    if negatives and held["negatives"] is None:
+        held["negatives"] = negative_table(tables_bc.value[0], task.ns_exponent)
+    return held["keep"], held["negatives"], held["rates"]
 
 
-_OWNED: dict = {}
+_OWNED = WorkerCache()
 #: Table entries a Python worker keeps of an epoch's output blocks (past it, blocks are rebuilt
 #: each time): 128 MB of int32.
 OWNED_TABLE_ENTRIES = 32 << 20
@@ -434,15 +455,13 @@ def _owned_tables(tables_bc: Broadcast, owners_bc: Broadcast, task: "TrainTask",
     """Output block ``block``'s centre mask, negative table (vocabulary ids) and rows this epoch, kept
     by the worker while the tables fit in ``OWNED_TABLE_ENTRIES`` (a task meets each block once per
     round)."""
-    epoch = (task.tables_key, task.epoch)
-    if any(key[:2] != epoch for key in _OWNED):
-        _OWNED.clear()
-    held = _OWNED.get(epoch + (block,))
+    kept = _OWNED.of((task.tables_key, task.epoch))
+    held = kept.get(block)
     if held is None:
         mask, table = owned_negatives(block, tables_bc.value[0], owners_bc.value, task.ns_exponent)
         held = mask, table, np.flatnonzero(mask)
-        if sum(table.size for _, table, _ in _OWNED.values()) + table.size <= OWNED_TABLE_ENTRIES:
-            _OWNED[epoch + (block,)] = held
+        if sum(table.size for _, table, _ in kept.values()) + table.size <= OWNED_TABLE_ENTRIES:
+            kept[block] = held
     return held
 
 
@@ -450,23 +469,18 @@ def _owned_tables(tables_bc: Broadcast, owners_bc: Broadcast, task: "TrainTask",
 #: share of the vocabulary; past it, renumbering costs more than copying the whole model saves.
 COMPACT_SHARE = 0.3
 
-_BUFFERS: dict = {}
+_BUFFERS = WorkerCache()
 
 
 def _working_copy(name: str, source: np.ndarray, run_key: str) -> np.ndarray:
-    """A copy of ``source`` in a buffer this Python worker keeps for the rest of the run.
-
-    Copying into fresh memory every epoch would fault in every page again, a cost that grows
-    with the model. Buffers of an earlier run are dropped on first use in a new one, and
-    Spark stops Python workers that sit idle for a minute, which frees them after training.
-    """
-    if any(key != run_key for key, _ in _BUFFERS.values()):
-        _BUFFERS.clear()
-    held = _BUFFERS.get(name)
-    if held is None or held[1].shape != source.shape or held[1].dtype != source.dtype:
-        _BUFFERS[name] = held = (run_key, np.empty_like(source))
-    np.copyto(held[1], source)
-    return held[1]
+    """A copy of ``source`` in a buffer this Python worker keeps for the rest of the run: copying
+    into fresh memory every epoch would fault in every page again, a cost that grows with the model."""
+    buffers = _BUFFERS.of(run_key)
+    held = buffers.get(name)
+    if held is None or held.shape != source.shape or held.dtype != source.dtype:
+        buffers[name] = held = np.empty_like(source)
+    np.copyto(held, source)
+    return held
 
 
 def sync_slice(starts: np.ndarray, sync: int, syncs: int) -> tuple[int, int]:
@@ -595,19 +609,19 @@ class MeanVectorTask:
     vectors_key: str  # names the broadcast, so each worker decodes it once
 
 
-_VECTORS: dict = {}
+_VECTORS = WorkerCache()
 
 
 def _vectors(payload_bc: Broadcast, key: str) -> tuple[pa.Array, np.ndarray]:
     """(words as an Arrow array, float32 matrix) of the broadcast (word, vector) Arrow table,
     decoded once per Python worker."""
-    if key not in _VECTORS:
-        _VECTORS.clear()
+    held = _VECTORS.of(key)
+    if not held:
         table = payload_bc.value
         words = table.column("word").combine_chunks()
         flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        _VECTORS[key] = (words, flat.astype(np.float32, copy=False).reshape(len(words), -1))
-    return _VECTORS[key]
+        held["vectors"] = (words, flat.astype(np.float32, copy=False).reshape(len(words), -1))
+    return held["vectors"]
 
 
 def mean_vector_column(column: pa.Array, task: MeanVectorTask, payload_bc: Broadcast) -> pa.Array:

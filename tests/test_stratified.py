@@ -338,7 +338,7 @@ def test_owned_cbow_sub_epochs_write_disjoint_output_rows_and_train_each_centre_
             assert centres[p] == plain.examples > 0
     assert list(words) == [8 * part.size for part in parts]   # a round's words count in one sub-epoch
     from sparkw2v import executor
-    assert executor._TABLES["disjoint"][1] is None   # block tables only: no whole-vocabulary table built
+    assert executor._TABLES.of("disjoint")["negatives"] is None   # block tables only: no whole-vocabulary table built
 
 
 @pytest.mark.parametrize("compact_share", [1.0, 0.0])

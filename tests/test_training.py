@@ -179,7 +179,7 @@ def test_working_copies_reuse_one_buffer_per_run_and_matrix():
     np.testing.assert_array_equal(again, first * 2)
     assert executor._working_copy("out", first, "run-1") is not a
     other = executor._working_copy("in", first, "run-2")
-    assert other is not a and set(executor._BUFFERS) == {"in"}
+    assert other is not a and set(executor._BUFFERS.of("run-2")) == {"in"}
     assert executor._working_copy("in", np.zeros((4, 2), np.float32), "run-2").shape == (4, 2)
     executor._BUFFERS.clear()
 
