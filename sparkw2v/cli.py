@@ -521,10 +521,10 @@ def cmd_import(args: argparse.Namespace) -> int:
         location = model.save(args.output, overwrite=args.overwrite, spark=spark)
         print(f"imported {len(model.wv)} words x {model.wv.vector_size} dims from {model.source}; wrote {location}")
         return 0
-    location, n, d, counts = import_model(spark, args.input, args.output, binary=args.binary,
-                                          vocab_counts=args.vocab_counts, limit=args.limit, overwrite=args.overwrite,
-                                          keep_versions=args.keep_versions)
-    print(f"imported {n} words x {d} dims from {args.input} ({counts}); wrote {location}")
+    done = import_model(spark, args.input, args.output, binary=args.binary, vocab_counts=args.vocab_counts,
+                        limit=args.limit, overwrite=args.overwrite, keep_versions=args.keep_versions)
+    print(f"imported {done.words} words x {done.vector_size} dims from {args.input} ({done.counts}); "
+          f"wrote {done.location}")
     return 0
 
 

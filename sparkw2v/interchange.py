@@ -38,7 +38,7 @@ import re
 import uuid
 import zlib
 from dataclasses import dataclass
-from typing import IO, Sequence
+from typing import IO, NamedTuple, Sequence
 
 import numpy as np
 from pyspark.sql import SparkSession
@@ -561,11 +561,20 @@ def read_mllib_model(spark: SparkSession, path: str) -> MLlibVectors:
                         ordered=table is None)
 
 
+class Imported(NamedTuple):
+    """What :func:`import_model` wrote."""
+
+    location: str  # the published version's full path
+    words: int
+    vector_size: int
+    counts: str  # how the counts were made
+
+
 def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: bool | None = None,
                  vocab_counts: str | None = None, limit: int | None = None,
-                 overwrite: bool = False, keep_versions: int = KEEP_VERSIONS) -> tuple[str, int, int, str]:
+                 overwrite: bool = False, keep_versions: int = KEEP_VERSIONS) -> Imported:
     """Read a word2vec file, or a model saved by Spark MLlib (or a PipelineModel holding one),
-    into a new model directory; (its full path, words, dims, how its counts were made).
+    into a new model directory.
 
     Neither carries counts. Without ``vocab_counts`` each word's count is its rank
     from the end (``vocab_size - row``, as gensim does), so the model keeps the file's order
@@ -634,4 +643,4 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     meta["output_vectors"] = f"zeros: {what} hold no output weights"
     location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite,
                            keep_versions=keep_versions).location
-    return location, n, d, meta["counts_note"] if vocab_counts is None else f"counts from {vocab_counts}"
+    return Imported(location, n, d, meta["counts_note"] if vocab_counts is None else f"counts from {vocab_counts}")
