@@ -27,7 +27,8 @@ word2vec.c does per word, vectorised:
    with work proportional to the updates, not the vocabulary). Nothing a step draws
    depends on the weights, so the kernel draws the steps of ``PLAN_CHUNKS`` chunks at once
    and sorts all their rows in one pass, then takes the steps
-   in order (skip-gram with shared negatives, opt-in, still goes chunk by chunk). A row
+   in order (skip-gram with shared negatives, opt-in, draws the same spans but scatter-adds
+   step by step, drawing each step's negatives just before it). A row
    repeated within a step gets the sum of its updates, up to ``repeat_cap`` repeats; beyond
    that, its mean update times ``repeat_cap`` (the updates were all computed at
    the same parameters, and summing hundreds of them, as a 16-word vocabulary
@@ -182,14 +183,14 @@ def train_shard(
     if total == 0:
         return stats
     cuts = chunk_bounds(sentence_starts, params.chunk_words)
-    if params.sg and (params.shared_by > 1 or params.draws != params.negative):
-        if centre_mask is not None or negative_rng is not None:
-            raise ValueError("centre_mask and negative_rng need the planned steps (not skip-gram's shared negatives)")
-        _train_grouped(w_in, w_out, tokens, sentence_starts, cuts, keep_prob, neg_table, params,
-                       (alpha_start, alpha_end), rng, stats, row_rates)
-        return stats
+    grouped = params.sg and (params.shared_by > 1 or params.draws != params.negative)
+    if grouped and (centre_mask is not None or negative_rng is not None):
+        raise ValueError("centre_mask and negative_rng need the planned steps (not skip-gram's shared negatives)")
     spans = _spans(tokens, sentence_starts, cuts, keep_prob, params, (alpha_start, alpha_end), rng, stats,
                    centre_mask)
+    if grouped:
+        _train_grouped(w_in, w_out, spans, neg_table, params, rng, stats, row_rates)
+        return stats
     draw = _skipgram_steps if params.sg else _cbow_steps
     train = _train_skipgram_blocks if params.sg else _train_cbow_blocks
     steps = 0
@@ -578,46 +579,29 @@ def skipgram_group_step(w_in: np.ndarray, w_out: np.ndarray, centre: np.ndarray,
     stats.examples += ctx_rows.size
 
 
-def _train_grouped(w_in: np.ndarray, w_out: np.ndarray, tokens: np.ndarray, sentence_starts: np.ndarray,
-                   cuts: np.ndarray, keep_prob: np.ndarray, neg_table: np.ndarray, params: KernelParams,
-                   alphas: tuple[float, float], rng: np.random.Generator, stats: KernelStats,
-                   rates: Rates | None) -> None:
+def _train_grouped(w_in: np.ndarray, w_out: np.ndarray, spans: Iterator[_Span], neg_table: np.ndarray,
+                   params: KernelParams, rng: np.random.Generator, stats: KernelStats, rates: Rates | None) -> None:
     """Skip-gram with negatives shared by groups of centres: one step per chunk and window width,
-    each chunk subsampled and drawn just before its steps."""
-    alpha_start, alpha_end = alphas
-    total = int(sentence_starts[-1])
-    draws = params.draws
-    weight = np.float32(params.negative / draws)
+    its negatives drawn just before it."""
+    weight = np.float32(params.negative / params.draws)
     steps = 0
-    for a, b in zip(cuts[:-1], cuts[1:]):
-        lo, hi = int(sentence_starts[a]), int(sentence_starts[b])
-        alpha = alpha_start + (alpha_end - alpha_start) * (stats.words / total)
-        stats.words += hi - lo
-        chunk = tokens[lo:hi]
-        lengths = np.diff(sentence_starts[a:b + 1])
-        sentence_of = np.repeat(np.arange(b - a, dtype=np.int32), lengths)
-        keep = rng.random(chunk.size, dtype=np.float32) < keep_prob[chunk]
-        chunk, sentence_of = chunk[keep], sentence_of[keep]
-        n = chunk.size
-        stats.kept_words += n
-        if n < 2:
-            continue
-        reduced = rng.integers(1, params.window + 1, size=n, dtype=np.int32)
-        left, right = sentence_room(sentence_of)
-        has_context = (left > 0) | (right > 0)
-        for width in range(1, params.window + 1):
-            centres = np.flatnonzero((reduced == width) & has_context)
-            if centres.size == 0:
-                continue
-            offsets = window_offsets(width)
-            valid = (offsets >= -left[centres][:, None]) & (offsets <= right[centres][:, None])
-            contexts = np.take(chunk, centres[:, None] + offsets, mode="clip")
-            groups = -(-centres.size // params.shared_by)
-            negatives = neg_table[rng.integers(0, neg_table.size, size=(groups, draws))]
-            with_loss = params.loss_every > 0 and steps % params.loss_every == 0
-            steps += 1
-            skipgram_group_step(w_in, w_out, chunk[centres], contexts, valid, negatives, np.float32(alpha),
-                                with_loss, stats, params.repeat_cap, weight, rates)
+    for span in spans:
+        for chunk in range(span.kept_edges.size - 1):
+            in_chunk = span.centres[span.chunk_of == chunk]
+            widths = span.reduced[in_chunk]
+            for width in range(1, params.window + 1):
+                centres = in_chunk[widths == width]
+                if centres.size == 0:
+                    continue
+                offsets = window_offsets(width)
+                valid = (offsets >= -span.left[centres][:, None]) & (offsets <= span.right[centres][:, None])
+                contexts = np.take(span.words, centres[:, None] + offsets, mode="clip")
+                groups = -(-centres.size // params.shared_by)
+                negatives = neg_table[rng.integers(0, neg_table.size, size=(groups, params.draws))]
+                with_loss = params.loss_every > 0 and steps % params.loss_every == 0
+                steps += 1
+                skipgram_group_step(w_in, w_out, span.words[centres], contexts, valid, negatives,
+                                    span.alphas[chunk], with_loss, stats, params.repeat_cap, weight, rates)
 
 
 def _scatter_outputs(w_out, centre, grad_centre, negatives, grad_neg, cap, stats, row_scale=None):

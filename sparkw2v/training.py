@@ -346,11 +346,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             finite = ended.finite if ended is not None and ended.blocks is not None else \
                 np.isfinite(w_in.sum(dtype=np.float64)) and np.isfinite(w_out.sum(dtype=np.float64))
             if not (np.isfinite(entry["loss"]) and finite):
-                raise DivergedError(
-                    f"training diverged in epoch {epoch + 1}/{cfg.epochs}: the loss or the vectors are no longer "
-                    f"finite (learning rate {cfg.effective_alpha} x {scale} per shard is too "
-                    f"high for this corpus); lower {setting('alpha')}"
-                    + (f" or {setting('partition_alpha_scale')}" if plan is not None else ""))
+                raise _diverged(cfg, epoch, scale, averaging=plan is not None)
             if on_epoch is not None:
                 on_epoch(entry)
             if checkpoints is not None:
@@ -369,6 +365,14 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * (cfg.epochs - start_epoch) / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
+
+
+def _diverged(cfg: TrainConfig, epoch: int, scale: float, averaging: bool) -> DivergedError:
+    """The error of an epoch whose loss or vectors are no longer finite, naming the settings to lower."""
+    return DivergedError(
+        f"training diverged in epoch {epoch + 1}/{cfg.epochs}: the loss or the vectors are no longer "
+        f"finite (learning rate {cfg.effective_alpha} x {scale} per shard is too high for this corpus); "
+        f"lower {setting('alpha')}" + (f" or {setting('partition_alpha_scale')}" if averaging else ""))
 
 
 @dataclass(frozen=True, eq=False)
