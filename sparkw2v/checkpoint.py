@@ -38,6 +38,7 @@ from .config import TrainConfig
 from .errors import DamagedModelError, StorageFullError, UserError
 from .integrity import RESTORE_ADVICE, metadata_text, table_files, verify_tables
 from .layout import CHECKPOINT, METADATA, OUTPUT_VECTORS, STAGING, VECTORS, VOCAB, strip_slash
+from .session import cleaning_up
 from .staging import STALE_SECONDS, drop_empty_staging, remove_if_only_hidden
 from .tables import read_vocabulary, write_tables, write_vocabulary
 from .vocabulary import Vocabulary
@@ -247,9 +248,11 @@ class Checkpoints:
                 self.fs.delete(f"{self.run_dir}/{name}")
             self.fs.rename(tmp, f"{self.run_dir}/{name}")
         except BaseException as exc:
-            if self.fs.exists(tmp):
-                self.fs.delete(tmp)
-            if filesystem.storage_full(exc):
+            full = filesystem.storage_full(exc)
+            with cleaning_up("remove a partial checkpoint"):
+                if self.fs.exists(tmp):
+                    self.fs.delete(tmp)
+            if full:
                 raise StorageFullError(errno.ENOSPC, f"no space left on device while writing a checkpoint "
                                        f"under {self.root}; nothing was published (earlier checkpoints and "
                                        "versions are intact). Free space and run again with --resume") from None

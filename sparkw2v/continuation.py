@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-from pyspark import StorageLevel
+from pyspark import Broadcast, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -59,7 +59,7 @@ from .errors import UserError
 from .interchange import NO_COUNTS
 from .layout import COUNTS
 from .memory import check_memory
-from .session import describe_job
+from .session import cleaning_up, describe_job
 from .training import TrainResult, shards_at_once, train_encoded
 from .vocabulary import Vocabulary, frequency_order
 
@@ -152,13 +152,18 @@ def count_words(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig) -> D
     return counts if isinstance(counts, DataFrame) else spark.createDataFrame(counts, counts_table.COUNTS_SCHEMA)
 
 
-def merge_counts(spark: SparkSession, base: BaseModel, new: DataFrame) -> DataFrame:
-    """Running counts plus the new text's: (word, count, batch_count), one row per word."""
+def merge_counts(spark: SparkSession, base: BaseModel, new: DataFrame) -> tuple[DataFrame, Broadcast | None]:
+    """Running counts plus the new text's: (word, count, batch_count), one row per word; and the
+    broadcast of the base's vocabulary the frame reads when the base has no counts table (its
+    executors' copies are for the caller to drop; the driver keeps it while the plan may be rerun)."""
+    vocab_bc = None
     if base.counts is not None:
         old = base.counts
     elif len(base.vocab):
-        old = tables.frame_of(spark, pa.table({"word": pa.array(base.vocab.words, pa.string()),
-                                                "count": pa.array(base.vocab.counts, pa.int64())}))
+        table = pa.table({"word": pa.array(base.vocab.words, pa.string()),
+                          "count": pa.array(base.vocab.counts, pa.int64())})
+        vocab_bc = spark.sparkContext.broadcast(table)
+        old = tables.frame_of(spark, table, vocab_bc)
     else:
         old = None
     parts = new.select("word", "count", F.col("count").alias("batch_count"))
@@ -168,7 +173,7 @@ def merge_counts(spark: SparkSession, base: BaseModel, new: DataFrame) -> DataFr
     # (200 by default, and not coalesced in a stream's batch, where adaptive execution is off).
     partitions = max(1, spark.sparkContext.defaultParallelism)
     return (parts.repartition(partitions, "word").groupBy("word")
-            .agg(F.sum("count").alias("count"), F.sum("batch_count").alias("batch_count")))
+            .agg(F.sum("count").alias("count"), F.sum("batch_count").alias("batch_count"))), vocab_bc
 
 
 def grow_vocabulary(base: Vocabulary, totals: dict[str, int], min_count: int, max_vocab_size: int | None,
@@ -223,6 +228,8 @@ class Continued:
     batch_words: int = 0  # tokens in the new text, in the vocabulary or not
     input_digest: str | None = None  # names the files trained on (see input_digest)
     streams: dict[str, int] = field(default_factory=dict)  # the base's stream batches (STREAMS), and a batch's own
+    base_vocab_bc: Broadcast | None = None  # read by ``counts`` when the base has no counts table
+    counts_from_base: bool = False  # ``counts`` reads the base's counts table
 
     def metadata(self) -> dict:
         """What a published version records about the continuation (besides training_metadata)."""
@@ -232,7 +239,9 @@ class Continued:
                 "new_words_sample": self.new_words[:20], **({STREAMS: self.streams} if self.streams else {})}
 
     def release(self) -> None:
-        self.counts.unpersist()
+        """Drop the cached counts and the executors' copies of what they are computed from; the
+        plan stays, so a later save recomputes them."""
+        _release_counts(self.counts, self.base_vocab_bc)
 
     def expected(self, spark: SparkSession, path: str) -> publishing.Expected | None:
         """What publishing to ``path`` must find: the base's version the newest, if the base is a
@@ -310,7 +319,8 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
         round_key = int(base.metadata.get("version", 0))
     with corpus.tokens_kept():  # counting and encoding read the new text once
         describe_job(spark, f"{label}: count new words")
-        counts = merge_counts(spark, base, count_words(spark, corpus, cfg)).persist(StorageLevel.MEMORY_AND_DISK)
+        counts, base_vocab_bc = merge_counts(spark, base, count_words(spark, corpus, cfg))
+        counts = counts.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             with reading_input(cfg.input or "the new text"):
                 totals_row = counts.agg(F.sum("count"), F.count(F.lit(1)), F.sum("batch_count")).first()
@@ -319,35 +329,39 @@ def continue_training(spark: SparkSession, base: BaseModel, corpus: CorpusInput,
             floor = min([cfg.min_count, *([int(base.vocab.counts.min())] if len(base.vocab) else [])])
             rows = counts.where(F.col("count") >= floor).select("word", "count", "batch_count").collect()
             nulls = null_rows(corpus, cfg)
-        except BaseException:
-            counts.unpersist()
-            raise
-        counted = time.perf_counter()
-        warn_null_rows(nulls, cfg)
-        totals = {r[0]: int(r[1]) for r in rows}
-        batch_counts = {r[0]: int(r[2]) for r in rows}
-        vocab = grow_vocabulary(base.vocab, totals, cfg.min_count, cfg.max_vocab_size, corpus_words, distinct)
-        known = set(base.vocab.words)
-        new_words = [w for w in vocab.words if w not in known]
-        w_in, w_out = remap_weights(base, vocab, cfg.seed, round_key)
-        log.info("vocabulary: %d words (%d new); %d new tokens, %d in all, %d distinct", len(vocab),
-                 len(new_words), batch_words, corpus_words, distinct)
-        # Nothing trained yet (a stream's first batch): word2vec's own schedule from the full alpha.
-        alpha = start_alpha(cfg) if len(base.vocab) else cfg.effective_alpha
-        run_cfg = cfg.replace(alpha=alpha, min_alpha=min(cfg.min_alpha, alpha),
-                              seed=int(np.random.SeedSequence([cfg.seed, round_key]).generate_state(1)[0] >> 1))
-        try:
+            counted = time.perf_counter()
+            warn_null_rows(nulls, cfg)
+            totals = {r[0]: int(r[1]) for r in rows}
+            batch_counts = {r[0]: int(r[2]) for r in rows}
+            vocab = grow_vocabulary(base.vocab, totals, cfg.min_count, cfg.max_vocab_size, corpus_words, distinct)
+            known = set(base.vocab.words)
+            new_words = [w for w in vocab.words if w not in known]
+            w_in, w_out = remap_weights(base, vocab, cfg.seed, round_key)
+            log.info("vocabulary: %d words (%d new); %d new tokens, %d in all, %d distinct", len(vocab),
+                     len(new_words), batch_words, corpus_words, distinct)
+            # Nothing trained yet (a stream's first batch): word2vec's own schedule from the full alpha.
+            alpha = start_alpha(cfg) if len(base.vocab) else cfg.effective_alpha
+            run_cfg = cfg.replace(alpha=alpha, min_alpha=min(cfg.min_alpha, alpha),
+                                  seed=int(np.random.SeedSequence([cfg.seed, round_key]).generate_state(1)[0] >> 1))
             trained = [w for w in vocab.words if batch_counts.get(w, 0) > 0]   # the new text's kept words
             check_decoded(Vocabulary(tuple(trained), np.array([batch_counts[w] for w in trained], np.int64)), cfg)
             result = _train(spark, corpus, vocab, batch_counts, w_in, w_out, run_cfg, label)
         except BaseException:
-            counts.unpersist()
+            with cleaning_up("release the running counts"):
+                _release_counts(counts, base_vocab_bc)
             raise
     result.config = cfg
     result.info.update(count_seconds=counted - started, total_seconds=time.perf_counter() - started, null_rows=nulls)
     version = base.metadata.get("version")
     return Continued(result, counts, base.location, int(version) if version is not None else None, new_words,
-                     batch_words, input_digest(corpus), stream_progress(base.metadata))
+                     batch_words, input_digest(corpus), stream_progress(base.metadata), base_vocab_bc,
+                     counts_from_base=base.counts is not None)
+
+
+def _release_counts(counts: DataFrame, base_vocab_bc: Broadcast | None) -> None:
+    counts.unpersist()
+    if base_vocab_bc is not None:
+        base_vocab_bc.unpersist()
 
 
 def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_counts: dict[str, int],
@@ -389,11 +403,14 @@ def publish(spark: SparkSession, path: str, continued: Continued, w_in: np.ndarr
     if expect is None:
         expect = continued.expected(spark, path)
     base = continued.base_location
+    recomputed = continued.counts_from_base and not continued.counts.is_cached  # read again from the base
+    if recomputed and base is not None and not filesystem.HadoopFS(spark, base).exists(base):
+        raise _base_deleted(base)
     try:
         return publishing.publish_with_counts(spark, path, continued.result.vocab, w_in, w_out,
                                    {**metadata, **continued.metadata()}, continued.counts, overwrite, keep_versions,
                                    expect)
-    except Exception as exc:   # the base pruned while the counts were read from it
+    except Exception as exc:   # the base pruned while the counts were being read from it
         if base is None or filesystem.HadoopFS(spark, base).exists(base) or not (
                 "FILE_NOT_EXIST" in str(exc) or "FileNotFoundException" in str(exc)):
             raise

@@ -33,7 +33,7 @@ from . import executor
 from .errors import UserError, first_line
 from .filesystem import hidden
 from .config import ConfigError, TrainConfig, has_option, naming_flags, option_setting, setting
-from .session import release_broadcast
+from .session import cleaning_up, release_broadcast
 from .tokenizer import TokenizerSpec
 from .vocabulary import Vocabulary
 
@@ -639,7 +639,8 @@ def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_
     try:
         sizes = dict(shards.mapPartitions(executor.shard_sizes).collect())
     except BaseException:
-        encoded.unpersist()
+        with cleaning_up("release the encoded shards"):
+            encoded.unpersist()
         raise
     encoded.shard_words = [sizes.get(i, 0) for i in range(num_shards)]
     if tokens is not None:  # the shards are cached: a lost one is re-encoded from the input

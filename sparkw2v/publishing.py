@@ -48,7 +48,7 @@ from .layout import (COUNTS, EVALUATION, FORMAT_VERSION, LATEST, METADATA, ML_ME
                      complete_versions, published_versions, strip_slash,
                      version_path)
 from .ml_metadata import any_ml_metadata, is_model_class
-from .session import describe_job
+from .session import cleaning_up, describe_job
 from .staging import drop_empty_staging, make_staging, sweep_staging
 from .tables import write_tables
 from .vector_table import not_in_place, read_metadata
@@ -187,12 +187,14 @@ def _removed_on_failure(spark: SparkSession, fs: HadoopFS, path: str, staged: st
     try:
         yield
     except BaseException:
-        if fs.exists(staged):
-            fs.delete(staged)
-        drop_empty_staging(fs, path)
+        with cleaning_up(f"remove {staged}"):
+            if fs.exists(staged):
+                fs.delete(staged)
+            drop_empty_staging(fs, path)
+        with cleaning_up("clear the job's description"):
+            describe_job(spark, None)
         raise
-    finally:
-        describe_job(spark, None)
+    describe_job(spark, None)
 
 
 @contextlib.contextmanager

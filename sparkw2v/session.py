@@ -61,6 +61,16 @@ def drop_shuffle_files(sc: SparkContext) -> None:
         sc._jvm.System.gc()
 
 
+@contextlib.contextmanager
+def cleaning_up(what: str) -> Iterator[None]:
+    """Clean-up while another error unwinds: a failure of its own (the JVM gone, the gateway cut by
+    Ctrl-C) is logged at debug level, so the error reported stays the one that stopped the work."""
+    try:
+        yield
+    except Exception:
+        log.debug("could not %s while an error unwound", what, exc_info=True)
+
+
 def _default_session() -> SparkSession | None:
     """The session ``SparkSession.builder`` made first in this process, if it is still running."""
     session = SparkSession._instantiatedSession

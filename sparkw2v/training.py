@@ -39,7 +39,7 @@ from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, coun
 from .errors import UserError
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
-from .session import describe_job, release_broadcast
+from .session import cleaning_up, describe_job, release_broadcast
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -161,7 +161,8 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
                                   all_words=_words_on_driver(spark) if cache_counts else 0)
         except BaseException:
             if counts is not None:
-                counts.unpersist()
+                with cleaning_up("release the word counts"):
+                    counts.unpersist()
             raise
     if isinstance(result.counts, pa.Table) and counts is not None:
         counts.unpersist()  # the driver holds every count: the cached copy is not needed

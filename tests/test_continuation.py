@@ -83,10 +83,10 @@ def test_merge_counts_adds_running_and_batch_counts(spark):
                      np.zeros((1, 2), np.float32), {},
                      counts=spark.createDataFrame([("a", 9), ("b", 2)], "word string, count bigint"))
     new = spark.createDataFrame([("b", 3), ("c", 1), ("a", 1)], "word string, count bigint")
-    rows = {r.word: (r["count"], r.batch_count) for r in merge_counts(spark, base, new).collect()}
+    rows = {r.word: (r["count"], r.batch_count) for r in merge_counts(spark, base, new)[0].collect()}
     assert rows == {"a": (10, 1), "b": (5, 3), "c": (1, 1)}
     no_table = BaseModel(base.vocab, base.w_in, base.w_out, {})       # a model written by 'train'
-    rows = {r.word: (r["count"], r.batch_count) for r in merge_counts(spark, no_table, new).collect()}
+    rows = {r.word: (r["count"], r.batch_count) for r in merge_counts(spark, no_table, new)[0].collect()}
     assert rows == {"a": (10, 1), "b": (3, 3), "c": (1, 1)}
 
 
