@@ -64,24 +64,25 @@ def resolve(spark: SparkSession | None, path: str) -> str:
     except Exception:  # unreadable pointer (e.g. a checksum error): the newest version decides
         pass
     newest = versions[-1]
-    if hinted in versions and hinted != newest:
-        # The newest version above the one LATEST names that is in place, else that one.
-        chosen = hinted
-        for candidate in reversed([v for v in versions if v > hinted]):
-            wrong = not_in_place(fs, version_path(path, candidate))
-            if wrong is None:
-                chosen = candidate
-                break
-            key = (path, candidate, wrong)
-            if key not in _PASSED_OVER:  # once per process: a command resolves a path several times
-                _PASSED_OVER.add(key)
-                log.warning("%s passed over, still being copied into place or damaged (%s); %s names version "
-                            "%d", version_path(path, candidate), wrong, LATEST, hinted)
-        return version_path(path, chosen)
+    if hinted == newest:
+        return version_path(path, newest)
     if hinted is not None and hinted > newest and fs.exists(version_path(path, hinted)):
         log.warning("%s names version %d, which has no %s (still being copied into place, or damaged): "
                     "reading version %d", f"{path}/{LATEST}", hinted, METADATA, newest)
-    return version_path(path, newest)
+    floor = hinted if hinted in versions else None
+    named = f"{LATEST} names version {floor}" if floor is not None else f"{LATEST} names none of them"
+    # The newest version above the one LATEST names (above none, without a usable LATEST) that is
+    # in place, else that one (else the newest, for reading to report what is wrong with it).
+    for candidate in reversed([v for v in versions if floor is None or v > floor]):
+        wrong = not_in_place(fs, version_path(path, candidate))
+        if wrong is None:
+            return version_path(path, candidate)
+        key = (path, candidate, wrong)
+        if key not in _PASSED_OVER:  # once per process: a command resolves a path several times
+            _PASSED_OVER.add(key)
+            log.warning("%s passed over, still being copied into place or damaged (%s); %s",
+                        version_path(path, candidate), wrong, named)
+    return version_path(path, floor if floor is not None else newest)
 
 
 _PASSED_OVER: set[tuple[str, int, str]] = set()

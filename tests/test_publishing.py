@@ -493,6 +493,11 @@ def test_a_version_still_being_copied_into_place_is_not_read(spark, tmp_path, ca
     (out / "LATEST").write_text("1\n")
     sorted((out / "versions" / "000003" / "vectors").glob("part-*.parquet"))[0].unlink()
     assert vector_table.resolve(spark, str(out)).endswith("versions/000002")
+    # without a LATEST (a path's first versions, or one lost), too
+    (out / "LATEST").unlink()
+    (out / ".LATEST.crc").unlink(missing_ok=True)
+    assert vector_table.resolve(spark, str(out)).endswith("versions/000002")
+    assert vector_table.resolve(None, str(out)).endswith("versions/000002")     # and read without Spark
 
 
 def test_a_version_whose_counts_were_not_yet_moved_in_is_served_and_continued(spark, tmp_path):
