@@ -1,10 +1,13 @@
-"""Everything that runs inside Spark tasks.
+"""The tasks of counting, encoding, averaging's training, publishing and ``transform``.
 
-Functions here are top level and take plain values, NumPy arrays, small frozen
-dataclasses and broadcast handles, so a task pickles only what it needs. They
-are pure: given the same inputs (seed, epoch, sync, partition index, broadcast
-model) they return the same output, so a retried task changes nothing.
-Empty partitions are normal and yield nothing.
+Other modules' tasks live beside their driver code, in sections so marked: stratified
+training's (:mod:`sparkw2v.stratified`), the SQL functions' (:mod:`sparkw2v.sql`) and the
+reduce side of summing updates (:mod:`sparkw2v.combine`).
+
+Functions here are top level and take plain values, NumPy arrays, small frozen dataclasses
+and broadcast handles, so a task pickles only what it needs. They are pure: given the same
+inputs (seed, epoch, sync, partition index, broadcast model) they return the same output, so
+a retried task changes nothing. Empty partitions are normal and yield nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .sampling import keep_probabilities, negative_table
 from .shard_records import corpus_order, shard_arrays
 from .stratified import owned_block, owned_negative_rng, owned_negatives
 from .tokenizer import TokenizerSpec, sentences
+from .worker_cache import WorkerCache
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -402,29 +406,6 @@ class TrainTask:
     owned_blocks: int = 0  # > 0: stratified CBOW, output rows dealt into this many blocks (sparkw2v.stratified)
 
 
-class WorkerCache:
-    """What a Python worker keeps between the tasks of one run.
-
-    Spark reuses a Python worker for task after task (``spark.python.worker.reuse``), so tables
-    built from a broadcast can outlive the task that built them. Each cache holds the values of one
-    key (a run, or a run's epoch) and drops them all when a task with another key arrives; Spark
-    stops Python workers that sit idle for a minute, which frees them after training."""
-
-    def __init__(self) -> None:
-        self.key: object = None
-        self.values: dict = {}
-
-    def of(self, key: object) -> dict:
-        """The values kept for ``key``, after dropping any kept for another key."""
-        if key != self.key:
-            self.values.clear()
-            self.key = key
-        return self.values
-
-    def clear(self) -> None:
-        self.of(None)
-
-
 _TABLES = WorkerCache()
 
 
@@ -609,18 +590,18 @@ class MeanVectorTask:
     vectors_key: str  # names the broadcast, so each worker decodes it once
 
 
-_VECTORS = WorkerCache()
+_VECTORS = WorkerCache(keys=2)  # two models' transforms may take turns in one worker
 
 
 def _vectors(payload_bc: Broadcast, key: str) -> tuple[pa.Array, np.ndarray]:
     """(words as an Arrow array, float32 matrix) of the broadcast (word, vector) Arrow table,
     decoded once per Python worker."""
+    from .tables import vector_matrix
+
     held = _VECTORS.of(key)
     if not held:
         table = payload_bc.value
-        words = table.column("word").combine_chunks()
-        flat = table.column("vector").combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        held["vectors"] = (words, flat.astype(np.float32, copy=False).reshape(len(words), -1))
+        held["vectors"] = (table.column("word").combine_chunks(), vector_matrix(table.column("vector")))
     return held["vectors"]
 
 

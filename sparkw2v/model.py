@@ -526,10 +526,12 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         spark = spark or _session()
         table_bc, _ = self._broadcast_vectors(spark)
         frame = tables.frame_of(spark, table_bc.value, table_bc)
-        return frame.withColumn("vector", array_to_vector(F.col("vector")))
+        return frame.select("word", array_to_vector(F.col("vector")).alias("vector"))
 
     def _vector_table(self) -> pa.Table:
+        counts = self.wv.counts
         return pa.table({"word": pa.array(self.wv.words, type=pa.string()),
+                         "count": pa.nulls(len(self.wv), pa.int64()) if counts is None else pa.array(counts, pa.int64()),
                          "vector": tables.vector_column(self._w_in)})
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
@@ -568,8 +570,9 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         return dataset.select("*", array_to_vector(means(column_ref(column))).alias(output, metadata=size))
 
     def _broadcast_vectors(self, spark: SparkSession) -> tuple[Broadcast, str]:
-        """The (word, vector) Arrow table, broadcast once per model for ``transform`` and
-        ``getVectors`` (:meth:`unpersist` releases it), and the key workers cache it under."""
+        """The (word, count, vector) Arrow table, broadcast once per model for ``transform``,
+        ``getVectors`` and :func:`sparkw2v.sql.register` (:meth:`unpersist` releases it), and the
+        key workers cache it under."""
         if self._payload is None:
             table_bc = spark.sparkContext.broadcast(self._vector_table())
             weakref.finalize(self, _forget_broadcast, table_bc).atexit = False

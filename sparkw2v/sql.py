@@ -48,7 +48,8 @@ where it came from:
   batch of rows, and per task for the table functions); they never answer from a deleted
   version nor fail with a bare ``FileNotFoundException``.
 * **Registered from a Word2VecModel / WordVectors** object: the vectors already live in driver
-  memory, so they travel as one broadcast of ``(words, float32 matrix)``.
+  memory, so they travel as one broadcast Arrow table (word, count, vector) for the view and the
+  functions; a ``Word2VecModel``'s is the one its ``transform`` uses.
 
 Each worker holds one float32 matrix (the stored vectors, so ``w2v_vector`` returns them
 exactly) plus row norms; scores are ``(M @ q) / norms``, so no second, normalised copy exists.
@@ -66,7 +67,6 @@ import math
 import os
 import re
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 from urllib.parse import unquote, urlsplit
@@ -77,6 +77,7 @@ import pyarrow.compute as pc
 
 from .vectors import top_k
 from .vocabulary import vocabulary_order
+from .worker_cache import WorkerCache
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -147,7 +148,7 @@ class VectorTable:
         return top_k(scores, self.words, [*positive, *negative], k)
 
 
-_cache: OrderedDict[tuple, VectorTable] = OrderedDict()
+_TABLES = WorkerCache(keys=MAX_CACHED)
 
 
 class ModelReadError(Exception):
@@ -177,13 +178,10 @@ def vectors_for(source: VectorSource, check: bool = True) -> VectorTable:
     version still exists (the table functions check once per task instead, in ``__init__``)."""
     if check:
         check_present(source)
-    table = _cache.get(source.key)
-    if table is None:
-        while len(_cache) >= MAX_CACHED:  # make room first: never hold MAX_CACHED + 1 tables
-            _cache.popitem(last=False)
-        table = _cache[source.key] = _load(source)
-    _cache.move_to_end(source.key)
-    return table
+    held = _TABLES.of(source.key)  # makes room first: never MAX_CACHED + 1 tables
+    if "table" not in held:
+        held["table"] = _load(source)
+    return held["table"]
 
 
 def _load(source: VectorSource) -> VectorTable:
@@ -456,9 +454,9 @@ def register(spark: SparkSession, path_or_model: str | os.PathLike | Word2VecMod
     if isinstance(path_or_model, (str, os.PathLike)):
         source, frame = path_source(spark, os.fspath(path_or_model))
     else:
-        source, frame = _broadcast_source(spark, path_or_model)
+        source, frame, own = _broadcast_source(spark, path_or_model)
     _drop_broadcast(spark, name)
-    if source.broadcast is not None:
+    if source.broadcast is not None and own:
         _broadcasts[(id(spark.sparkContext), name)] = source.broadcast
 
     frame.createOrReplaceTempView(f"{name}_vectors")
@@ -497,19 +495,25 @@ def path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFrame
     return source, frame
 
 
-def _broadcast_source(spark: SparkSession, model: Any) -> tuple[VectorSource, DataFrame]:
+def _broadcast_source(spark: SparkSession, model: Any) -> tuple[VectorSource, DataFrame, bool]:
+    """The vectors of an in-memory model as one broadcast (word, count, vector) Arrow table for
+    the view and the functions; a ``Word2VecModel``'s is the one its ``transform`` uses. Also
+    whether the broadcast is this registration's own (False: the model's)."""
+    from .model import Word2VecModel
     from .tables import frame_of, vector_column
     from .vectors import WordVectors
 
-    wv = model if isinstance(model, WordVectors) else getattr(model, "wv", None)
-    if not isinstance(wv, WordVectors):
+    if isinstance(model, Word2VecModel):
+        broadcast, token = model._broadcast_vectors(spark)
+        return VectorSource(broadcast=broadcast, token=token), frame_of(spark, broadcast.value, broadcast), False
+    if not isinstance(model, WordVectors):
         raise TypeError(f"register needs a model path, Word2VecModel or WordVectors, "
                         f"not {type(model).__name__}")
-    counts = pa.nulls(len(wv), pa.int64()) if wv.counts is None else pa.array(wv.counts, type=pa.int64())
-    table = pa.table({"word": pa.array(wv.words, type=pa.string()), "count": counts,
-                      "vector": vector_column(wv.vectors)})
-    broadcast = spark.sparkContext.broadcast(table)   # one copy for the view and the functions
-    return VectorSource(broadcast=broadcast, token=uuid.uuid4().hex), frame_of(spark, table, broadcast)
+    counts = pa.nulls(len(model), pa.int64()) if model.counts is None else pa.array(model.counts, type=pa.int64())
+    table = pa.table({"word": pa.array(model.words, type=pa.string()), "count": counts,
+                      "vector": vector_column(model.vectors)})
+    broadcast = spark.sparkContext.broadcast(table)
+    return VectorSource(broadcast=broadcast, token=uuid.uuid4().hex), frame_of(spark, table, broadcast), True
 
 
 def _drop_broadcast(spark: SparkSession, name: str) -> None:

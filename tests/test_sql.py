@@ -232,12 +232,12 @@ def test_worker_cache_keeps_at_most_max_cached_tables(monkeypatch):
         def __init__(self):
             self.value = pa.table({"word": ["a"], "count": [1], "vector": vector_column(np.ones((1, 2), np.float32))})
 
-    monkeypatch.setattr(sql, "_cache", sql.OrderedDict())
+    monkeypatch.setattr(sql, "_TABLES", sql.WorkerCache(keys=sql.MAX_CACHED))
     sources = [sql.VectorSource(broadcast=Loaded(), token=str(i)) for i in range(3)]
     first = sql.vectors_for(sources[0])
     assert sql.vectors_for(sources[0]) is first
     sql.vectors_for(sources[1]), sql.vectors_for(sources[2])
-    assert len(sql._cache) == sql.MAX_CACHED and sources[0].key not in sql._cache
+    assert len(sql._TABLES.held) == sql.MAX_CACHED and sources[0].key not in sql._TABLES.held
 
 
 # -- jobs/query.py ------------------------------------------------------------------------------
