@@ -105,8 +105,10 @@ def _write(frame, args: argparse.Namespace) -> None:
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, MapType, StructType
 
+    from sparkw2v.corpus import column_ref
+
     if args.format == "csv":  # CSV holds no arrays: write them as JSON text
-        columns = [F.col("`" + f.name.replace("`", "``") + "`") for f in frame.schema.fields]
+        columns = [column_ref(f.name) for f in frame.schema.fields]
         frame = frame.select(*[F.to_json(c).alias(f.name) if isinstance(f.dataType, (ArrayType, MapType, StructType))
                                else c for c, f in zip(columns, frame.schema.fields)])
     writer = frame.write.mode("overwrite" if args.overwrite else "errorifexists").format(args.format)

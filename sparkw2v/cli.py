@@ -23,7 +23,7 @@ from typing import Callable, NoReturn, Sequence
 from . import __version__
 from .config import (NOT_STREAM_FIELDS, OPTION_FIELDS, ConfigError, StreamConfig, TrainConfig, flag_of,
                      settings_named_as_flags)
-from .report import shards_at_once
+from .report import describe_shards
 
 #: When this process started its work (the closing line's wall time counts from here).
 STARTED = time.perf_counter()
@@ -341,7 +341,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     location = _publish_or_keep(spark, model, cfg.output, overwrite)
     phases["publishing"] = time.perf_counter() - started
-    shards = shards_at_once(info.get("num_partitions"), info.get("concurrent_shards"))
+    shards = describe_shards(info.get("num_partitions"), info.get("concurrent_shards"))
     print(f"trained {len(model.wv)} words x {model.wv.vector_size} dims on {info['train_words']:,} words "
           f"({_count(cfg.epochs, 'epoch')}, {shards}, {info['words_per_second']:,.0f} words/s) and wrote {location}")
     print(closing_times(phases))

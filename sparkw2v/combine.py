@@ -130,7 +130,7 @@ class SyncStats:
         return self.loss_sum / max(self.loss_examples, 1)
 
 
-# -- summing, in partition order ------------------------------------------------------------------
+# -- summing, in partition order (in tasks on the executors, or on the driver) ----------------------
 
 def unpack_block(record: object) -> object:
     """A :class:`PackedBlock` as the summable record ``(n_in, n_out, touched, d_in, d_out)``

@@ -58,9 +58,8 @@ from .corpus import (CorpusInput, InputError, check_decoded, encode_corpus, null
 from .errors import UserError
 from .interchange import NO_COUNTS
 from .layout import COUNTS
-from .memory import check_memory
 from .session import cleaning_up, describe_job
-from .training import TrainResult, shards_at_once, train_encoded
+from .training import TrainResult, initial_input_rows, shard_layout, train_encoded
 from .vocabulary import Vocabulary, frequency_order
 
 log = logging.getLogger("sparkw2v")
@@ -209,8 +208,7 @@ def remap_weights(base: BaseModel, vocab: Vocabulary, seed: int, round_key: int)
         w_in[rows] = base.w_in
         w_out[rows] = base.w_out
         fresh[rows] = False
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED, 1 + round_key]))
-    w_in[fresh] = (rng.random((int(fresh.sum()), d), dtype=np.float32) - 0.5) / d
+    w_in[fresh] = initial_input_rows(int(fresh.sum()), d, [seed, 1 + round_key])
     return w_in, w_out
 
 
@@ -376,11 +374,9 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
         return TrainResult(run_cfg, vocab, w_in, w_out, [], {"train_seconds": 0.0, "train_words": 0,
                                                             "num_partitions": 0, "shard_words": [],
                                                             "words_per_second": 0.0, "alpha_scale": 1.0})
-    num_shards = run_cfg.num_partitions or spark.sparkContext.defaultParallelism
-    check_memory(spark.sparkContext.getConf(), len(vocab), run_cfg.vector_size)
+    num_shards, chains = shard_layout(run_cfg, spark.sparkContext, len(vocab))
     describe_job(spark, f"{label}: encode new text")
-    encoded = encode_corpus(corpus, batch_view, run_cfg, num_shards,
-                            shards_at_once(run_cfg, spark.sparkContext, num_shards))
+    encoded = encode_corpus(corpus, batch_view, run_cfg, num_shards, chains)
     try:
         return train_encoded(spark, encoded, vocab, run_cfg, weights=(w_in, w_out))
     finally:

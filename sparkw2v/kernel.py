@@ -50,13 +50,9 @@ import numpy as np
 
 from .scatter import ScatterPlan, scatter_add, segment_sums
 
-#: Default corpus words per chunk (the library picks 2048 for skip-gram, 1024 for CBOW:
-#: TrainConfig.effective_batch_words). Smaller steps follow sequential SGD more closely;
-#: larger ones pay less Python overhead.
-DEFAULT_CHUNK_WORDS = 2048
 #: Chunks whose steps are drawn and whose scatter-adds are planned together, for skip-gram
 #: and for CBOW. Larger plans pay their per-plan work less often until they outgrow the
-#: caches; CBOW's smaller steps (one per 1024 words) gain from larger plans (BENCHMARKS.md, History).
+#: caches; CBOW's smaller steps gain from larger plans (BENCHMARKS.md, History).
 PLAN_CHUNKS = {"sg": 8, "cbow": 32}
 
 #: Per-row learning-rate factors of ``w_in`` and ``w_out`` (float32, one per vocabulary word).
@@ -70,7 +66,7 @@ class KernelParams:
     sg: bool = True
     window: int = 5
     negative: int = 5
-    chunk_words: int = DEFAULT_CHUNK_WORDS
+    chunk_words: int = 2048  # corpus words per step (a run's: TrainConfig.effective_batch_words)
     loss_every: int = 16  # score the loss on every n-th step (0: never); its cost: BENCHMARKS.md
     repeat_cap: int = 16
     shared_by: int = 1  # centres that share one draw of negatives

@@ -94,7 +94,7 @@ def _scores(evaluation: dict) -> str:
                      if isinstance(evaluation.get(key), (int, float)))
 
 
-def shards_at_once(shards: int | None, at_once: int | None) -> str:
+def describe_shards(shards: int | None, at_once: int | None) -> str:
     """"8 shards, 2 at once" (chains on fewer task slots), or "4 shards at once"."""
     if not shards:
         return "no shards"
@@ -118,7 +118,7 @@ def summary(meta: dict, location: str) -> str:
         lines.append(f"corpus     {meta.get('corpus_words'):,} words, "
                      f"{meta.get('distinct_words') or 0:,} distinct{nulls}; "
                      f"trained on {meta.get('train_words') or 0:,} vocabulary words per epoch, "
-                     f"{shards_at_once(meta.get('num_partitions'), meta.get('concurrent_shards'))}")
+                     f"{describe_shards(meta.get('num_partitions'), meta.get('concurrent_shards'))}")
     if meta.get("continued_from"):
         base = meta["continued_from"]
         lines.append(f"continued  from version {base.get('version')} of {base.get('path')}: "

@@ -218,7 +218,7 @@ class BatchTrainer:
         """The newest version of the output; before any, ``--from-model`` or an empty model."""
         if newest is not None:
             last = self._last
-            if last is not None and _qualified(self.spark, newest) == _qualified(self.spark, last.location):
+            if last is not None and layout.same_path(self.spark, newest, last.location):
                 return last
             return continuation.load_base(self.spark, newest)
         if self.cfg.from_model:
@@ -230,10 +230,6 @@ def _newest_version(spark: SparkSession, path: str) -> str | None:
     """The newest complete version (not LATEST, which a crash may have left one behind)."""
     versions = layout.published_versions(spark, path)
     return layout.version_path(path, versions[-1]) if versions else None
-
-
-def _qualified(spark: SparkSession, path: str) -> str:
-    return filesystem.HadoopFS(spark, path).qualified(path.rstrip("/"))
 
 
 # -- the query ---------------------------------------------------------------------------------

@@ -89,21 +89,30 @@ class TrainResult:
 
 def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """word2vec.c's start: input rows uniform in [-0.5/d, 0.5/d), output rows zero."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5EED]))
-    w_in = (rng.random((vocab_size, vector_size), dtype=np.float32) - 0.5) / vector_size
-    return w_in.astype(np.float32), np.zeros((vocab_size, vector_size), dtype=np.float32)
+    return initial_input_rows(vocab_size, vector_size, [seed]), np.zeros((vocab_size, vector_size), dtype=np.float32)
 
 
-def shards_at_once(cfg: TrainConfig, sc: SparkContext, num_shards: int) -> int:
-    """Shards trained at the same time and averaged together: ``concurrent_shards``, by default
-    the cluster's task slots (Spark's default parallelism), never more than the shards.
+def initial_input_rows(rows: int, vector_size: int, seeds: list[int]) -> np.ndarray:
+    """``rows`` input rows as word2vec.c starts them, uniform in [-0.5/d, 0.5/d), drawn from ``seeds``
+    (a run's seed, then whatever else tells its draws apart)."""
+    rng = np.random.default_rng(np.random.SeedSequence([seeds[0], 0x5EED, *seeds[1:]]))
+    return ((rng.random((rows, vector_size), dtype=np.float32) - 0.5) / vector_size).astype(np.float32, copy=False)
 
-    With more shards than this, each task slot trains a chain of shards in corpus order
-    and the chains are averaged: the same task time as one task per shard, but fewer
+
+def shard_layout(cfg: TrainConfig, sc: SparkContext, vocab_size: int) -> tuple[int, int]:
+    """(shards, chains) of a run over a ``vocab_size``-word vocabulary, once the driver is known to
+    hold its model (:func:`~sparkw2v.memory.check_memory`): ``num_partitions`` shards, by default
+    the cluster's task slots, in ``concurrent_shards`` chains, by default as many as task slots
+    (Spark's default parallelism), never more than the shards.
+
+    With more shards than chains, each task slot trains a chain of shards in corpus order
+    and the chains are combined: the same task time as one task per shard, but fewer
     models averaged: averaging many shards trained from one start loses accuracy, and a few
     chains score as that many shards do (BENCHMARKS.md, "Averaging").
     """
-    return max(1, min(num_shards, cfg.concurrent_shards or sc.defaultParallelism))
+    check_memory(sc.getConf(), vocab_size, cfg.vector_size)
+    shards = cfg.num_partitions or sc.defaultParallelism
+    return shards, max(1, min(shards, cfg.concurrent_shards or sc.defaultParallelism))
 
 
 def negative_group(requested: int, vocab_size: int) -> int:
@@ -198,9 +207,7 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     log.info("vocabulary: %d words (of %d distinct, %d corpus words)", len(vocab), vocab.distinct_words,
              vocab.corpus_words)
     check_decoded(vocab, cfg)
-    num_shards = cfg.num_partitions or spark.sparkContext.defaultParallelism
-    concurrent = shards_at_once(cfg, spark.sparkContext, num_shards)
-    check_memory(spark.sparkContext.getConf(), len(vocab), cfg.vector_size)
+    num_shards, concurrent = shard_layout(cfg, spark.sparkContext, len(vocab))
     resumed = _resumed(checkpoints, cfg, vocab, num_shards, concurrent) if checkpoints is not None else None
     describe_job(spark, "encoding", words=vocab.corpus_words)
     encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)

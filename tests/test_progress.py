@@ -54,8 +54,8 @@ def test_live_line_and_summary_text():
 
 
 def test_shards_and_chains_are_named_as_they_train():
-    from sparkw2v.report import shards_at_once
-    assert shards_at_once(4, 4) == "4 shards at once" and shards_at_once(8, 2) == "8 shards, 2 at once"
-    assert shards_at_once(1, 1) == "1 shard" and shards_at_once(0, 0) == "no shards"
+    from sparkw2v.report import describe_shards
+    assert describe_shards(4, 4) == "4 shards at once" and describe_shards(8, 2) == "8 shards, 2 at once"
+    assert describe_shards(1, 1) == "1 shard" and describe_shards(0, 0) == "no shards"
     text = report.summary({"version": 1, "corpus_words": 9, "num_partitions": 8, "concurrent_shards": 2}, "m")
     assert "vocabulary words per epoch, 8 shards, 2 at once" in text
