@@ -88,6 +88,19 @@ def test_two_processes_publishing_at_once_get_a_version_each(spark, tmp_path):
     assert len(seen) == 6                                                 # nothing lost or doubled
 
 
+def test_a_clean_up_that_fails_while_an_error_unwinds_leaves_that_error_reported(spark, caplog):
+    """The JVM gone (or Ctrl-C cutting the gateway) makes the clean-up's own calls fail: the error
+    that stopped the publish is the one raised, and the clean-up's is logged at debug level."""
+    class GatewayGone:
+        def exists(self, path):
+            raise ConnectionError("gateway gone")
+
+    with caplog.at_level(logging.DEBUG, logger="sparkw2v"), pytest.raises(ValueError, match="^what stopped it$"):
+        with publishing._removed_on_failure(spark, GatewayGone(), "/m", "/m/_staging/version-1"):
+            raise ValueError("what stopped it")
+    assert any("could not remove /m/_staging/version-1" in r.getMessage() for r in caplog.records)
+
+
 def test_losing_the_rename_race_is_detected_and_undone(spark, tmp_path):
     out = tmp_path / "model"
     publish(spark, out, 1.0)
