@@ -227,6 +227,9 @@ def _add_import_command(sub: "argparse._SubParsersAction") -> None:
     kind.add_argument("--text", dest="binary", action="store_const", const=False, help="the file is text")
     imp.add_argument("--vocab-counts", metavar="FILE", help="'word count' lines giving the real counts")
     imp.add_argument("--limit", type=int, metavar="N", help="read only the first N vectors (default: all)")
+    imp.add_argument("--unicode-errors", choices=("strict", "replace", "ignore"), default="strict",
+                     help="words that are not valid UTF-8: refuse the file (strict, the default), read their "
+                          "bad bytes as U+FFFD (replace) or drop them (ignore), as gensim's unicode_errors")
     imp.add_argument("--output", required=True, metavar="MODEL", help="model path to write")
     imp.add_argument("--overwrite", action="store_true", help="publish a new version of an existing --output")
     keep = TrainConfig().keep_versions  # training's default, so both commands keep alike
@@ -522,7 +525,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(f"imported {len(model.wv)} words x {model.wv.vector_size} dims from {model.source}; wrote {location}")
         return 0
     done = import_model(spark, args.input, args.output, binary=args.binary, vocab_counts=args.vocab_counts,
-                        limit=args.limit, overwrite=args.overwrite, keep_versions=args.keep_versions)
+                        limit=args.limit, overwrite=args.overwrite, keep_versions=args.keep_versions,
+                        unicode_errors=args.unicode_errors)
     print(f"imported {done.words} words x {done.vector_size} dims from {args.input} ({done.counts}); "
           f"wrote {done.location}")
     return 0

@@ -207,13 +207,27 @@ def _is_text_row(line: bytes, d: int) -> bool:
 
 
 def detect_binary(path: str) -> bool:
-    """True if ``path`` is in binary format: its first row is not ``word`` and D decimal numbers."""
+    """True if ``path`` is in binary format: its first row is not ``word`` and D decimal numbers,
+    and what follows its word is not text either (a malformed text row is text, for the text
+    reader to name what is wrong with it)."""
     with _open_read(path) as f:
         n, d = _read_header(path, f)
         if n == 0:
             return False
         probe = f.readline(_MAX_WORD_BYTES + 64 * d)
-        return not _is_text_row(probe, d)
+        if _is_text_row(probe, d):
+            return False
+        return not _is_text(probe.partition(b" ")[2][:4 * d])
+
+
+def _is_text(raw: bytes) -> bool:
+    """Whether ``raw`` (what follows the first row's word) reads as text: UTF-8 of printable
+    characters and whitespace, where a binary row holds raw float32 bytes."""
+    try:
+        text = raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and all(c.isprintable() or c.isspace() for c in text)
 
 
 def _allocate(path: str, n: int, d: int) -> np.ndarray:
@@ -229,7 +243,8 @@ def _decode(path: str, where: str, raw: bytes, errors: str) -> str:
         return raw.decode("utf-8", errors)
     except UnicodeDecodeError as exc:
         raise FormatError(f"{path}: {where}: word {raw[:60]!r} is not valid UTF-8 ({exc.reason}); "
-                          "read with unicode_errors='replace' to accept it") from None
+                          "import with --unicode-errors replace (in Python unicode_errors='replace') to read "
+                          "such bytes as U+FFFD, or ignore to drop them") from None
 
 
 def _check_unique(path: str, index: dict[str, int], word: str, row: int, where: str) -> None:
@@ -368,15 +383,31 @@ def _read_word2vec(path: str, binary: bool | None, limit: int | None,
     try:
         if binary is None:
             binary = detect_binary(path)
-        with _open_read(path) as f:
+        with _open_read(path) as f, np.errstate(over="ignore"):  # a value beyond float32: refused below
             n, d = _read_header(path, f)
             rows = n if limit is None else min(n, limit)
             reader = _read_binary if binary else _read_text
             words, matrix = reader(path, f, rows, d, unicode_errors, check_end=rows == n)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise FormatError(f"{path}: damaged gzip data ({exc})") from None
+    _refuse_not_finite(path, words, matrix, "row {}" if binary else "line {}", 1 if binary else 2)
     log.info("read %d words x %d dims from %s (%s)", len(words), d, path, "binary" if binary else "text")
     return words, matrix, binary
+
+
+def _refuse_not_finite(path: str, words: list[str], matrix: np.ndarray, where: str, first: int) -> None:
+    """A NaN, an infinity or a value beyond float32's range would be served as a vector whose
+    similarities are NaN: refuse the file, naming the first such row (``where`` of its number,
+    counted from ``first``)."""
+    finite = np.isfinite(matrix).all(axis=1)
+    if finite.all():
+        return
+    bad = int(np.flatnonzero(~finite)[0])
+    value = matrix[bad][~np.isfinite(matrix[bad])][0]
+    more = int((~finite).sum()) - 1
+    raise FormatError(f"{path}: {where.format(bad + first)}: word {words[bad]!r} holds {value} "
+                      f"(NaN, infinite, or beyond float32's range)"
+                      + (f", as do {more} more rows" if more else "") + "; only finite vectors are read")
 
 
 def read_vocab_counts(path: str) -> dict[str, int]:
@@ -572,7 +603,8 @@ class Imported(NamedTuple):
 
 def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: bool | None = None,
                  vocab_counts: str | None = None, limit: int | None = None,
-                 overwrite: bool = False, keep_versions: int = KEEP_VERSIONS) -> Imported:
+                 overwrite: bool = False, keep_versions: int = KEEP_VERSIONS,
+                 unicode_errors: str = "strict") -> Imported:
     """Read a word2vec file, or a model saved by Spark MLlib (or a PipelineModel holding one),
     into a new model directory.
 
@@ -584,7 +616,8 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     ``vocab_counts``. With ``vocab_counts`` the real counts are used and every word needs one;
     rows are then ordered by count (ties by word), the rule every model follows, and ``limit``
     keeps the most frequent. Neither holds output weights; ``output_vectors`` are zeros, which
-    is where word2vec.c starts them.
+    is where word2vec.c starts them. ``unicode_errors`` (strict, replace or ignore) decides what
+    becomes of a word that is not valid UTF-8, as gensim's does.
     """
     from .publishing import check_output, write_model
     from .vocabulary import Vocabulary, frequency_order
@@ -602,7 +635,7 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
         words, matrix, source, kind, order_note = read.words, read.vectors, read.path, "spark-mllib", (
             "MLlib's vocabulary order" if read.ordered else None)
     else:
-        words, matrix, binary = _read_word2vec(input_path, binary, limit, "strict")
+        words, matrix, binary = _read_word2vec(input_path, binary, limit, unicode_errors)
         source, kind, read = os.path.abspath(input_path), "word2vec-binary" if binary else "word2vec-text", None
         order_note = "the file's order"
     n, d = matrix.shape

@@ -122,12 +122,31 @@ def _binary_rows(rows, header=None, d=2):
     (_binary_rows([(b"a", [1, 2]), (b"b", [3, 4])], header=b"1 2\n"), True, "more data after the 1 rows"),
     (_binary_rows([(b"a", [1, 2]), (b"a", [3, 4])]), True, "row 2: word 'a' repeats row 1"),
     (b"1 2\n" + b"x" * 70000, True, "row 1: no space after the word"),
+    # not finite: refused rather than served as vectors whose similarities are NaN
+    (b"2 2\na 1 2\nb nan 2\n", None, r"line 3: word 'b' holds nan \(NaN, infinite, or beyond float32"),
+    (b"2 2\na 1e39 2\nb -inf 2\n", None, r"line 2: word 'a' holds inf .*, as do 1 more rows"),
+    (_binary_rows([(b"a", [1, 2]), (b"b", [np.inf, 4])]), None, "row 2: word 'b' holds inf"),
+    # a malformed first text row is read as text (detection), so its error names the line
+    (b"2 2\na 1 2 3\nb 1 2\n", None, "line 2: expected a word and 2 numbers, got 3"),
+    (b"2 2\na 0,5 2\nb 1 2\n", None, "line 2: '0,5' is not a number"),
+    (b"1 2\ncaf\xe9 1 2\n", None, "line 2: word .* is not valid UTF-8 .* --unicode-errors replace"),
 ])
 def test_malformed_files_name_the_line_or_row(tmp_path, content, binary, message):
     path = tmp_path / "bad.w2v"
     path.write_bytes(content)
     with pytest.raises(FormatError, match=message):
         read_word2vec(str(path), binary=binary)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_words_that_are_not_utf8_are_read_as_gensim_reads_them_when_asked(tmp_path, binary):
+    path = tmp_path / "latin1.w2v"
+    path.write_bytes(_binary_rows([(b"caf\xe9", [1, 2]), (b"b", [3, 4])]) if binary else
+                     b"2 2\ncaf\xe9 1 2\nb 3 4\n")
+    assert read_word2vec(str(path), unicode_errors="replace")[0] == ["caf\ufffd", "b"]
+    assert read_word2vec(str(path), unicode_errors="ignore")[0] == ["caf", "b"]
+    assert KeyedVectors.load_word2vec_format(str(path), binary=binary,
+                                             unicode_errors="replace").index_to_key == ["caf\ufffd", "b"]
 
 
 def test_truncated_binary_is_detected_and_damaged_gzip_and_missing_files_are_clear(tmp_path):
