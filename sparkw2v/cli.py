@@ -482,9 +482,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model = Word2VecModel.load(location, spark=spark)
     scores = model.evaluate(args.similarity, args.analogies, restrict_vocab=args.restrict_vocab)
     print(json.dumps(scores, indent=2, sort_keys=True))
+    _refuse_nothing_scored(scores, args)
     if args.record:
         print(f"recorded the scores in {record_evaluation(spark, location, model.metadata['evaluation'])}")
     return 0
+
+
+def _refuse_nothing_scored(scores: dict, args: argparse.Namespace) -> None:
+    """An evaluation file none of whose pairs or questions the vocabulary holds scores nothing:
+    an error, as in gensim, and nothing recorded (a wrong file, or another case folding)."""
+    from .evaluation import EvaluationDataError
+
+    empty = [f"{option} {path}: none of its {what} has every word in the vocabulary"
+             for option, path, count, what in (("--similarity", args.similarity, "wordsim_pairs", "word pairs"),
+                                               ("--analogies", args.analogies, "analogy_questions", "questions"))
+             if path and scores.get(count) == 0]
+    if empty:
+        raise EvaluationDataError("; ".join(empty) + f" (the {args.restrict_vocab:,} most frequent words); "
+                                  + ("nothing was recorded" if args.record else "nothing was scored"))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

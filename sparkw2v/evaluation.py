@@ -13,6 +13,7 @@ frequent spelling, i.e. the first one in the (frequency-sorted) vocabulary.
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 import os
@@ -23,6 +24,8 @@ import numpy as np
 
 from .config import ConfigError
 from .vectors import WordVectors
+
+log = logging.getLogger("sparkw2v")
 
 __all__ = [
     "AnalogyResult", "EvaluationDataError", "METHODS", "PairResult", "SectionResult",
@@ -79,19 +82,35 @@ def _read_pairs(path: PathType, delimiter: str, encoding: str) -> list[tuple[str
     """The ``word1 <delimiter> word2 <delimiter> score`` lines of a word-pair file (comments and
     malformed lines skipped); raises if there are none."""
     pairs = []
-    for line in _lines(path, encoding):
-        if line.startswith("#"):
+    skipped: list[tuple[int, str]] = []
+    for line_no, line in enumerate(_lines(path, encoding), 1):
+        if line.startswith("#") or not line.strip():
             continue
         fields = line.rstrip("\r\n").split(delimiter)
-        if len(fields) != 3:
-            continue
         try:
+            if len(fields) != 3:
+                raise ValueError
             pairs.append((fields[0], fields[1], float(fields[2])))
         except ValueError:
-            continue
+            skipped.append((line_no, line))
     if not pairs:
         raise EvaluationDataError(f"no 'word1{delimiter!r}word2{delimiter!r}score' lines in {os.fspath(path)}")
+    _warn_skipped(path, skipped, len(pairs) + len(skipped), f"word1{delimiter!r}word2{delimiter!r}score")
     return pairs
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_skipped(path: PathType, skipped: list[tuple[int, str]], lines: int, shape: str) -> None:
+    """Name malformed lines, which are skipped as gensim skips them and left out of the coverage
+    (once per file and process: a file is read before training and again when scored)."""
+    name = os.fspath(path)
+    if skipped and name not in _WARNED:
+        _WARNED.add(name)
+        line_no, line = skipped[0]
+        log.warning("%d of the %d lines of %s are not %s and are skipped, and left out of the coverage "
+                    "(line %d: %r)", len(skipped), lines, name, shape, line_no, line.rstrip("\r\n")[:80])
 
 
 # -- correlation ---------------------------------------------------------------------------------
@@ -264,6 +283,7 @@ def _read_analogies(path: PathType, lookup: Mapping[str, int], fold: Callable[[s
     totals: list[int] = []
     rows: list[tuple[int, int, int, int]] = []
     section_of: list[int] = []
+    skipped: list[tuple[int, str]] = []
     for line_no, line in enumerate(_lines(path, encoding), 1):
         if line.startswith(": "):
             names.append(line.lstrip(": ").strip())
@@ -275,6 +295,7 @@ def _read_analogies(path: PathType, lookup: Mapping[str, int], fold: Callable[[s
         if not names:
             raise EvaluationDataError(f"{os.fspath(path)} line {line_no}: question before any ': section' header")
         if len(words) != 4:                      # gensim skips such lines and does not count them
+            skipped.append((line_no, line))
             continue
         totals[-1] += 1
         ids = [lookup.get(fold(w)) for w in words]
@@ -283,6 +304,7 @@ def _read_analogies(path: PathType, lookup: Mapping[str, int], fold: Callable[[s
             section_of.append(len(names) - 1)
     if not sum(totals):
         raise EvaluationDataError(f"no 'a b c d' analogy questions in {os.fspath(path)}")
+    _warn_skipped(path, skipped, sum(totals) + len(skipped), "'a b c d' questions")
     return (names, totals, np.array(rows, dtype=np.int64).reshape(-1, 4),
             np.array(section_of, dtype=np.int64))
 

@@ -590,7 +590,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     def evaluate(self, similarity_path: str | None = None, analogy_path: str | None = None, *,
                  restrict_vocab: int | None = 300_000) -> dict:
         """Score the vectors (see :func:`sparkw2v.evaluation.evaluate`) and keep the scores in the
-        model's metadata, so that :meth:`save` records them.
+        model's metadata, so that :meth:`save` records them; the scores of a kind not scored this
+        time (word pairs or analogies) are kept as recorded before.
 
         >>> model.evaluate("wordsim353.tsv", "questions-words.txt")["wordsim_spearman"]  # doctest: +SKIP
         0.62
@@ -599,8 +600,13 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
 
         scores = evaluate(self.wv, similarity_path=similarity_path, analogy_path=analogy_path,
                           restrict_vocab=restrict_vocab)
-        self.metadata["evaluation"] = {**scores, "similarity_file": similarity_path,
-                                       "analogy_file": analogy_path, "restrict_vocab": restrict_vocab}
+        previous, recorded = self.metadata.get("evaluation") or {}, {}
+        for path, prefix, file_key in ((similarity_path, "wordsim_", "similarity_file"),
+                                       (analogy_path, "analogy_", "analogy_file")):
+            recorded[file_key] = path if path is not None else previous.get(file_key)
+            if path is None:
+                recorded.update({k: v for k, v in previous.items() if k.startswith(prefix)})
+        self.metadata["evaluation"] = {**recorded, **scores, "restrict_vocab": restrict_vocab}
         return scores
 
     def training_metadata(self) -> dict:

@@ -132,15 +132,19 @@ EVALUATION_READS = 5
 
 def _evaluation(fs, path: str) -> dict | None:
     """A version's evaluation.json, or None. A recording replaces it (delete, then rename): a
-    reader that finds it gone has none, and one that finds it changing under it reads again."""
+    reader that finds it gone has none, and one that finds it changing under it reads again. The
+    file holds scores recorded after publishing, outside the version's seal: a damaged one leaves
+    the scores out with a warning, and the model is served."""
     for attempt in range(EVALUATION_READS):
         if not fs.exists(path):
             return None
         try:
             return read_json(fs, path)
-        except DamagedModelError:
+        except DamagedModelError as exc:
             if attempt == EVALUATION_READS - 1:
-                raise
+                log.warning("%s; its recorded scores are left out (the vectors are intact): record them again "
+                            "with sparkw2v evaluate --record, or remove the file", exc)
+                return None
             time.sleep(0.05 * (attempt + 1))
     return None
 

@@ -120,6 +120,50 @@ def test_evaluation_scores_are_recorded_in_metadata(spark, model, tmp_path):
     assert json.loads(json.dumps(meta)) == meta
 
 
+def test_recorded_scores_are_kept_named_and_never_lost(spark, model, tmp_path, caplog, capsys):
+    """Scores of the other kind survive a later recording; a file that scores nothing is an error
+    and records nothing; malformed lines are counted; a damaged evaluation.json hides only the
+    scores, and a new recording replaces it."""
+    import json
+    import logging
+
+    from sparkw2v.cli import main
+    from sparkw2v.vector_table import read_metadata
+
+    path = str(tmp_path / "model")
+    model.save(path)
+    pairs, questions = tmp_path / "pairs.tsv", tmp_path / "questions.txt"
+    pairs.write_text("a\tb\t9.0\na\tc\t5.0\nb\td\t1.0\na c 4.0\na\tb\tn/a\n")
+    questions.write_text(": one\na b c d\nb a d c\na b c\n")
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        assert main(["evaluate", "--vectors", path, "--similarity", str(pairs), "--record", "-q"]) == 0
+    assert any(f"2 of the 5 lines of {pairs} are not word1'\\t'word2'\\t'score" in r.getMessage()
+               and "(line 4: 'a c 4.0')" in r.getMessage() for r in caplog.records), caplog.records
+    assert main(["evaluate", "--vectors", path, "--analogies", str(questions), "--record", "-q"]) == 0
+    recorded = read_metadata(spark, path)["evaluation"]
+    assert recorded["wordsim_pairs"] == 3 and recorded["similarity_file"] == str(pairs)   # kept
+    assert recorded["analogy_questions"] == 2 and recorded["analogy_file"] == str(questions)
+
+    unknown = tmp_path / "unknown.tsv"
+    unknown.write_text("zz\tyy\t1.0\n")
+    capsys.readouterr()
+    assert main(["evaluate", "--vectors", path, "--similarity", str(unknown), "--record", "-q"]) == 2
+    assert f"--similarity {unknown}: none of its word pairs has every word in the vocabulary" in capsys.readouterr().err
+    assert read_metadata(spark, path)["evaluation"] == recorded           # nothing recorded
+
+    evaluation = tmp_path / "model" / "versions" / "000001" / "evaluation.json"
+    evaluation.write_text('{"wordsim_pairs": 3,')                      # cut short
+    (evaluation.parent / ".evaluation.json.crc").unlink(missing_ok=True)
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        meta = read_metadata(spark, path)
+    sealed = json.loads((evaluation.parent / "metadata.json").read_text()).get("evaluation")
+    assert meta.get("evaluation") == sealed and meta["vocab_size"] == len(model.wv)   # metadata.json's own
+    assert any("evaluation.json is damaged: not valid JSON" in r.getMessage() and "record them again" in r.getMessage()
+               for r in caplog.records)
+    assert main(["evaluate", "--vectors", path, "--similarity", str(pairs), "--record", "-q"]) == 0
+    assert read_metadata(spark, path)["evaluation"]["wordsim_pairs"] == 3
+
+
 def test_fit_and_save_leave_nothing_cached(spark, tmp_path):
     def cached():
         return spark.sparkContext._jsc.getPersistentRDDs().size()
