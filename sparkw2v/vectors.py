@@ -76,53 +76,73 @@ class WordVectors:
         """Cosine similarity of two words."""
         return float(self.get_vector(a, norm=True) @ self.get_vector(b, norm=True))
 
-    def _query(self, positive: Iterable[str | np.ndarray], negative: Iterable[str | np.ndarray]):
-        vec = np.zeros(self.vector_size, dtype=np.float32)
-        exclude = []
-        for sign, items in ((1.0, positive), (-1.0, negative)):
-            for item in items:
-                if isinstance(item, str):
-                    exclude.append(self.get_index(item))
-                    vec += sign * self.get_vector(item, norm=True)
-                else:
-                    vec += sign * np.asarray(item, dtype=np.float32)
-        return vec, exclude
+    def _term(self, item: object) -> tuple[np.ndarray, int | None]:
+        """One query term as gensim reads it: a word or a row number (its unit vector, and the row
+        to leave out of the answer), or a vector (as it is)."""
+        if isinstance(item, str):
+            return self.get_vector(item, norm=True), self.get_index(item)
+        if isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_)):
+            if not 0 <= item < len(self):
+                raise KeyError(f"row {item} not in vocabulary of {len(self)} words")
+            return self.normed_vectors[item], int(item)
+        if isinstance(item, (np.ndarray, list)) and np.ndim(item) == 1 and len(item) == self.vector_size:
+            return np.asarray(item, dtype=np.float32), None
+        raise TypeError(f"a query term is a word, a row number or a vector of {self.vector_size} numbers "
+                        f"(optionally as a (term, weight) pair), not {item!r}"[:300])
 
-    def most_similar(self, positive: str | np.ndarray | Sequence = (), negative: Sequence = (),
+    def _terms(self, items: object, weight: float) -> list[tuple[np.ndarray, int | None, float]]:
+        """``positive`` or ``negative`` as (vector, row or None, weight) terms: one word, row or
+        vector, or a sequence of them or of (term, weight) pairs; a 2-D array is one vector per row."""
+        if isinstance(items, (str, int, np.integer)) or (isinstance(items, np.ndarray) and items.ndim == 1):
+            items = [items]
+        terms = []
+        for item in items:
+            scale = weight
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], (int, float, np.number)) \
+                    and not isinstance(item[1], bool):
+                item, scale = item[0], weight * float(item[1])
+            vector, row = self._term(item)
+            terms.append((vector, row, scale))
+        return terms
+
+    def most_similar(self, positive: str | np.ndarray | Sequence = (), negative: str | np.ndarray | Sequence = (),
                      topn: int | None = 10, restrict_vocab: int | None = None) -> list[tuple[str, float]] | np.ndarray:
         """Words nearest by cosine to the mean of ``positive`` minus ``negative`` (3CosAdd).
 
-        Query words themselves are left out of the answer, as in gensim. A zero query vector
-        scores 0 against every word (gensim and MLlib do the same). With ``topn=None``, as
-        gensim does, the cosine of every word (in vocabulary order, query words included).
+        Terms are read as gensim reads them: words, row numbers or vectors, each optionally as a
+        ``(term, weight)`` pair. Query words themselves are left out of the answer, as in gensim. A
+        zero query vector scores 0 against every word (gensim and MLlib do the same). With
+        ``topn=None``, as gensim does, the cosine of every word (in vocabulary order, query words
+        included).
         """
-        if isinstance(positive, (str, np.ndarray)):
-            positive = [positive]
-        if isinstance(negative, (str, np.ndarray)):
-            negative = [negative]
-        positive, negative = list(positive), list(negative)
-        if not positive and not negative:
+        terms = self._terms(positive, 1.0) + self._terms(negative, -1.0)
+        if not terms:
             raise ValueError("most_similar needs at least one word or vector")
-        vec, exclude = self._query(positive, negative)
+        vec = np.zeros(self.vector_size, dtype=np.float32)
+        for vector, _, scale in terms:
+            vec += np.float32(scale) * vector
         norm = np.linalg.norm(vec)
         if norm > 0:
             vec /= norm
         limit = len(self) if restrict_vocab is None else min(restrict_vocab, len(self))
         scores = self.normed_vectors[:limit] @ vec
-        return scores if topn is None else self._top(scores, exclude, topn)
+        return scores if topn is None else self._top(scores, [row for _, row, _ in terms if row is not None], topn)
 
-    def most_similar_cosmul(self, positive: Sequence[str] = (), negative: Sequence[str] = (),
+    def most_similar_cosmul(self, positive: str | np.ndarray | Sequence = (), negative: str | np.ndarray | Sequence = (),
                             topn: int | None = 10,
                             restrict_vocab: int | None = None) -> list[tuple[str, float]] | np.ndarray:
         """3CosMul (Levy & Goldberg 2014): product of shifted positive cosines over negative ones
-        (every word's score, in vocabulary order, with ``topn=None``)."""
+        (every word's score, in vocabulary order, with ``topn=None``). Terms are words, row numbers
+        or vectors, as in :meth:`most_similar`; it needs at least one positive term."""
+        pos, neg = self._terms(positive, 1.0), self._terms(negative, 1.0)
+        if not pos:
+            raise ValueError("most_similar_cosmul needs at least one positive word or vector")
         limit = len(self) if restrict_vocab is None else min(restrict_vocab, len(self))
         normed = self.normed_vectors[:limit]
-        pos = [(normed @ self.get_vector(w, norm=True) + 1) / 2 for w in positive]
-        neg = [(normed @ self.get_vector(w, norm=True) + 1) / 2 for w in negative]
-        scores = np.prod(pos, axis=0) / (np.prod(neg, axis=0) + 1e-6) if neg else np.prod(pos, axis=0)
-        exclude = [self.get_index(w) for w in [*positive, *negative]]
-        return scores if topn is None else self._top(scores, exclude, topn)
+        shifted = [(normed @ vector + 1) / 2 for vector, _, _ in pos]
+        below = [(normed @ vector + 1) / 2 for vector, _, _ in neg]
+        scores = np.prod(shifted, axis=0) / (np.prod(below, axis=0) + 1e-6) if below else np.prod(shifted, axis=0)
+        return scores if topn is None else self._top(scores, [row for _, row, _ in pos + neg if row is not None], topn)
 
     def _top(self, scores: np.ndarray, exclude: list[int], topn: int) -> list[tuple[str, float]]:
         return top_k(np.array(scores, dtype=np.float32), self.words, [i for i in exclude if i < len(scores)], topn)

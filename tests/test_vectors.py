@@ -34,3 +34,30 @@ def test_a_zero_query_vector_scores_zero_and_no_query_is_an_error():
         wv.most_similar([])
 
 
+
+
+def test_query_terms_are_read_as_gensim_reads_them():
+    """Words, row numbers, vectors (a 2-D array: one per row) and (term, weight) pairs give gensim's
+    answers; a term of another kind is a TypeError naming it, not a silently wrong answer."""
+    from gensim.models import KeyedVectors
+
+    words = "the a i king money river bank town x y z".split()
+    matrix = np.random.default_rng(0).standard_normal((len(words), 8)).astype(np.float32)
+    ours, theirs = WordVectors(words, matrix), KeyedVectors(8)
+    theirs.add_vectors(words, matrix)
+    queries = [({"positive": [4]}, "most_similar"), ({"positive": [np.int64(4)], "negative": ["a"]}, "most_similar"),
+               ({"positive": [("money", 2.0), "river"]}, "most_similar"),
+               ({"positive": np.stack([matrix[1], matrix[2]])}, "most_similar"),
+               ({"positive": "money"}, "most_similar_cosmul"),
+               ({"positive": ["money", "bank"], "negative": ["a"]}, "most_similar_cosmul")]
+    for kwargs, method in queries:
+        got, want = getattr(ours, method)(topn=4, **kwargs), getattr(theirs, method)(topn=4, **kwargs)
+        assert [w for w, _ in got] == [w for w, _ in want], (method, kwargs)
+        np.testing.assert_allclose([s for _, s in got], [s for _, s in want], atol=1e-5)
+    for term in (None, 1.5, "x y"):
+        with pytest.raises((TypeError, KeyError)):
+            ours.most_similar(positive=[term])
+    with pytest.raises(KeyError, match="row 11 not in vocabulary of 11 words"):
+        ours.most_similar(positive=[11])
+    with pytest.raises(ValueError, match="at least one positive"):
+        ours.most_similar_cosmul(negative=["money"])
