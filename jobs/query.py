@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit is not None and args.limit < 0:
         return _fail("--limit must be 0 or more")
 
-    from pyspark.errors import AnalysisException, PythonException
+    from pyspark.errors import PySparkException, PythonException
 
     from sparkw2v.session import get_session
     from sparkw2v.sql import register, worker_message
@@ -71,13 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {args.output} ({args.format})")
         else:
             result.show(n=20 if args.limit is None else args.limit, truncate=False)
-    except AnalysisException as exc:  # bad SQL, unknown table or column
-        return _fail(str(exc).strip().splitlines()[0])
-    except PythonException as exc:  # from a worker: a damaged file, a version deleted by retention
-        message = worker_message(exc)
+    except PythonException as exc:  # from a worker: a damaged file, a version deleted by retention,
+        message = worker_message(exc) or _pyspark_error(exc)   # or arguments a function does not take
         if message is None:
             raise
         return _fail(message)
+    except PySparkException as exc:  # the query's own error: bad SQL, an unknown table, wrong arguments, 1/0
+        return _fail(str(exc).strip().splitlines()[0])
     return 0
 
 
@@ -115,6 +115,15 @@ def _write(frame, args: argparse.Namespace) -> None:
     if args.format == "csv":
         writer = writer.option("header", "true")
     writer.save(args.output)
+
+
+def _pyspark_error(exc: BaseException) -> str | None:
+    """The first line of a PySpark error with an error class (``[UDTF_EVAL_METHOD_ARGUMENTS_...]``)
+    that a worker raised for the query, or None (then it is a bug's traceback, shown as it is)."""
+    import re
+
+    found = re.findall(r"PySpark\w*Error: (\[[A-Z0-9_.]+\][^\n]*)", str(exc))
+    return found[-1].strip() if found else None
 
 
 def _fail(message: str) -> int:

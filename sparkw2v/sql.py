@@ -301,7 +301,7 @@ def _pyarrow_paths(files: tuple[str, ...]) -> tuple[Any, list[str]]:
 
 
 def _lists(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A list column as (row ok, row length, row start, flat float32 values).
+    """A list column as (row ok, row length, row start, flat float64 values).
 
     A row is not ok if it is NULL, empty or holds a NULL element."""
     if isinstance(column, pa.ChunkedArray):
@@ -311,11 +311,11 @@ def _lists(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         pa.types.is_integer(column.type.value_type) or pa.types.is_floating(column.type.value_type)
         or pa.types.is_decimal(column.type.value_type))
     if not numeric_list:  # NULL, strings, arrays of strings: no cosine
-        return np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(0, np.float32)
+        return np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(0, np.float64)
     lengths = pc.list_value_length(column).fill_null(0).to_numpy().astype(np.int64)
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
     flat = column.flatten()
-    values = pc.cast(flat, pa.float32()).to_numpy(zero_copy_only=False)
+    values = pc.cast(flat, pa.float64()).to_numpy(zero_copy_only=False)
     ok = column.is_valid().to_numpy(zero_copy_only=False) & (lengths > 0)
     if flat.null_count:
         null_before = np.concatenate([[0], np.cumsum(flat.is_null().to_numpy(zero_copy_only=False))])
@@ -362,8 +362,25 @@ def cosine_batch(vectors_a: pa.Array, vectors_b: pa.Array) -> pa.Array:
     for dim in np.unique(len_a[ok]):
         sel = np.flatnonzero(ok & (len_a == dim))
         span = np.arange(dim)
-        out[sel] = cosine_rows(values_a[start_a[sel, None] + span], values_b[start_b[sel, None] + span])
+        a, b = values_a[start_a[sel, None] + span], values_b[start_b[sel, None] + span]
+        # In float32, as w2v_similarity, unless a row's squares would overflow or underflow there.
+        wide = _beyond_float32(a) | _beyond_float32(b)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            out[sel] = cosine_rows(a.astype(np.float32), b.astype(np.float32))
+        out[sel[wide]] = cosine_rows(_scaled(a[wide]), _scaled(b[wide]))
     return pa.array(out, mask=~ok)
+
+
+def _beyond_float32(rows: np.ndarray) -> np.ndarray:
+    """Rows whose largest value is too large or too small for float32 squares."""
+    largest = np.abs(rows).max(axis=1) if rows.size else np.zeros(len(rows))
+    return (largest > 1e15) | ((largest > 0) & (largest < 1e-15))
+
+
+def _scaled(rows: np.ndarray) -> np.ndarray:
+    """float64 rows divided by their largest absolute value (the cosine does not change)."""
+    largest = np.abs(rows).max(axis=1, keepdims=True) if rows.size else np.ones((len(rows), 1))
+    return rows / np.where(largest > 0, largest, 1.0)
 
 
 def _count(k: Any) -> int:
@@ -452,7 +469,7 @@ def register(spark: SparkSession, path_or_model: str | os.PathLike | Word2VecMod
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"name must be a SQL identifier (letters, digits, _), got {name!r}")
     if isinstance(path_or_model, (str, os.PathLike)):
-        source, frame = path_source(spark, os.fspath(path_or_model))
+        (source, frame), own = path_source(spark, os.fspath(path_or_model)), False
     else:
         source, frame, own = _broadcast_source(spark, path_or_model)
     _drop_broadcast(spark, name)

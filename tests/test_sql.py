@@ -153,6 +153,10 @@ def test_cosine_batch_mixed_lengths_in_one_batch():
     a = pa.array([[1, 0], [3, 4, 0], None, [2, 2], [1.5]], type=pa.list_(pa.float64()))
     b = pa.array([[0, 1], [4, 3, 0], [1, 1], [1, 1, 1], [-3.0]], type=pa.list_(pa.float64()))
     assert sql.cosine_batch(a, b).to_pylist() == [0.0, pytest.approx(0.96), None, None, pytest.approx(-1.0)]
+    # values whose float32 squares overflow or underflow, or beyond float32: still the cosine
+    wide = pa.array([[1e20, 1.0], [1e-25, 2e-25], [1e39, 1.0], [3.0, 4.0]], pa.list_(pa.float64()))
+    twice = pa.array([[2e20, 2.0], [2e-25, 4e-25], [1e39, 1.0], [3.0, 4.0]], pa.list_(pa.float64()))
+    assert sql.cosine_batch(wide, twice).to_pylist() == [pytest.approx(1.0)] * 4
 
 
 def test_words_with_quotes_backslashes_semicolons_and_dashes_as_parameters(registered):
@@ -294,6 +298,11 @@ def test_query_job_errors_are_one_line_and_exit_2(spark, model_path, query_job, 
     assert query_job.main(["--vectors", model_path, "--name", "j", "--sql", "SELECT * FROM nowhere"]) == 2
     # PySpark itself logs SQL errors (a JSON line); ours is the last line, one line long
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("query: error: [TABLE_OR_VIEW_NOT_FOUND]")
+    # the query's own runtime errors: wrong arguments to a table function, a division by zero
+    for sql, error in (("SELECT * FROM j_most_similar('a', 3, 4)", "[UDTF_EVAL_METHOD_ARGUMENTS_DO_NOT_MATCH"),
+                       ("SELECT 1/0", "[DIVIDE_BY_ZERO]")):
+        assert query_job.main(["--vectors", model_path, "--name", "j", "--sql", sql]) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"query: error: {error}"), sql
     # --output never replaces a model, the model's parent or a directory inside a model
     for output in (model_path, str(Path(model_path).parent), str(Path(model_path) / "vectors" / "x")):
         before = sorted(str(p) for p in Path(model_path).rglob("*"))
