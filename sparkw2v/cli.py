@@ -553,7 +553,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     from .filesystem import local_output_path
     from .report import chart_png, summary
     from .session import default_filesystem_is_local
-    from .vector_table import read_metadata, resolve
+    from .filesystem import filesystem_of
+    from .vector_table import not_in_place, read_metadata, resolve
 
     # A local model is read without Spark (its start would be most of the command's time).
     local = local_output_path(args.model, default_filesystem_is_local(args.master, dict(args.conf)))
@@ -561,6 +562,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     location = resolve(spark, args.model if local is None else local)
     meta = read_metadata(spark, location)
     print(json.dumps(meta, indent=2, sort_keys=True) if args.json else summary(meta, location))
+    wrong = not_in_place(filesystem_of(spark, location), location)  # sizes against the file list, no reading
+    if wrong is not None:
+        log.warning("%s is not whole: %s; reading it fails until its files are restored", location, wrong)
     if args.chart:
         png = chart_png(meta)
         if png is None:

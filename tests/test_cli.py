@@ -164,7 +164,7 @@ def test_metadata_records_the_spark_run_and_info_prints_it(spark, trained, capsy
     assert main(["info", str(out / "nothing-here"), "-q"]) == 2
 
 
-def test_info_reads_a_local_model_without_spark(trained, tmp_path, capsys, monkeypatch):
+def test_info_reads_a_local_model_without_spark(trained, tmp_path, capsys, monkeypatch, caplog):
     from sparkw2v import cli, session
 
     out, _, _ = trained
@@ -183,6 +183,13 @@ def test_info_reads_a_local_model_without_spark(trained, tmp_path, capsys, monke
     (damaged / "metadata.json").write_text((damaged / "metadata.json").read_text().replace('"epochs": 2', '"epochs": 3'))
     assert main(["info", str(damaged), "-q"]) == 2
     assert "metadata.json is damaged: its content does not match the SHA-256" in capsys.readouterr().err
+    partial = tmp_path / "partial"                                          # a version missing a table's files
+    shutil.copytree(out / "versions" / "000001", partial)
+    shutil.rmtree(partial / "vectors")
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        assert main(["info", str(partial), "-q"]) == 0
+    assert any(re.search(r"partial is not whole: .*vectors/part-\S+ is missing.*reading it fails until its files "
+                         "are restored", r.getMessage()) for r in caplog.records), caplog.records
 
 
 def test_chart_is_drawn_when_matplotlib_is_installed(trained, tmp_path):
