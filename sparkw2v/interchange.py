@@ -14,7 +14,8 @@ word ends at the first ASCII space, readers skip whitespace between rows, and so
 and words containing whitespace of any kind; reading splits on ASCII whitespace only.
 
 Text is written with 9 significant digits, enough to read back every float32 exactly.
-A name ending in ``.gz`` is gzip-compressed. Files are written through a temporary
+A name ending in ``.gz``, ``.bz2`` or ``.xz`` is written compressed so; a compressed file is read
+by its first bytes, whatever its name. Files are written through a temporary
 sibling and renamed into place when complete. These are local files (Python I/O), unlike
 model directories, which go through Spark.
 
@@ -31,8 +32,10 @@ softmax and keeps no counts).
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import logging
+import lzma
 import os
 import re
 import uuid
@@ -54,7 +57,7 @@ FORMATS = {"word2vec-text": False, "word2vec-binary": True}
 _SPACE = frozenset(b" \t\n\r\x0b\x0c")  # ASCII whitespace: what separates fields in these files
 _BAD_WORD = re.compile(r"\s")  # any Unicode whitespace: str.split() readers (gensim's fvocab) split there
 _READ_CHUNK = 1 << 20
-_MAX_WORD_BYTES = 1 << 16  # a binary row whose word runs longer is not a word2vec file
+_MAX_WORD_BYTES = 1 << 20  # a binary row whose word runs longer is not a word2vec file; export refuses longer words
 _HEADER_BYTES = 1 << 10
 
 
@@ -64,18 +67,50 @@ class FormatError(UserError, ValueError):
 
 # -- files -----------------------------------------------------------------------------------
 
+#: Compressed files by their first bytes (reading) and by their name (writing), as gensim's files
+#: are: gzip, bzip2 and xz, with Python's own modules.
+_COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
+_COMPRESSED_NAMES = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
+#: Compression this module does not write or read.
+_OTHER_COMPRESSION = {b"\x28\xb5\x2f\xfd": "zstd", b"\x04\x22\x4d\x18": "lz4", b"PK\x03\x04": "zip",
+                      b"7z\xbc\xaf": "7z"}
+#: Errors of damaged compressed data (bz2's is a plain OSError: see _damaged).
+_DAMAGED = (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError)
+
+
+def _damaged(path: str, exc: BaseException) -> FormatError:
+    """``exc``, raised while reading ``path``, as damaged compressed data; re-raised if it is not."""
+    if type(exc) is OSError or not isinstance(exc, OSError):   # not FileNotFoundError, PermissionError, ...
+        return FormatError(f"{path}: damaged compressed data ({exc})")
+    raise exc
+
+
 def _open_read(path: str) -> IO[bytes]:
+    """``path`` for reading, decompressed if its first bytes say gzip, bzip2 or xz (whatever its name)."""
     if os.path.isdir(path):
         raise FormatError(f"{path} is a directory, not a word2vec file")
     if not os.path.exists(path):
         raise FileNotFoundError(f"input {path} does not exist")
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    with open(path, "rb") as f:
+        head = f.read(6)
+    for magic, opener in _COMPRESSED.items():
+        if head.startswith(magic):
+            return opener(path, "rb")
+    for magic, kind in _OTHER_COMPRESSION.items():
+        if head.startswith(magic):
+            raise FormatError(f"{path} is {kind}-compressed: decompress it first (gzip, bzip2 and xz are read as "
+                              "they are)")
+    return open(path, "rb")
 
 
 def _check_output_file(path: str, overwrite: bool) -> str:
     """Fail before any work if ``path`` cannot or may not be written; returns its directory."""
     if os.path.isdir(path):
         raise FormatError(f"output {path} is a directory; give a file name")
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in (".zst", ".zstd", ".lz4", ".zip", ".7z", ".z", ".lzma", ".tgz"):
+        raise FormatError(f"output {path}: {suffix} compression is not written; name it .gz, .bz2 or .xz "
+                          "(compressed so), or give a plain name")
     if not overwrite and os.path.exists(path):
         raise OutputExistsError(f"output {path} already exists; pass --overwrite to replace it "
                                 "or choose another --output")
@@ -98,6 +133,8 @@ class _AtomicWriter:
             # name and mtime=0 in the gzip header: the final name, and the same bytes every run
             self.out = gzip.GzipFile(filename=os.path.basename(path), mode="wb", fileobj=self.raw,
                                      compresslevel=6, mtime=0)
+        elif path.endswith((".bz2", ".xz")):
+            self.out = _COMPRESSED_NAMES[os.path.splitext(path)[1]](self.raw, mode="wb")
 
     def __enter__(self) -> IO[bytes]:
         return self.out
@@ -116,11 +153,18 @@ class _AtomicWriter:
 
 def _encode_words(words: Sequence[str]) -> list[bytes]:
     """UTF-8 bytes of each word; FormatError for words the format cannot hold, or repeats."""
-    for word in words:
-        if not word or _BAD_WORD.search(word):
-            raise FormatError(f"word {word!r} cannot be written in word2vec format: words must be "
-                              "non-empty and contain no whitespace (space, tab, newline, no-break space...)")
+    bad = [word for word in words if not word or _BAD_WORD.search(word)]
+    if bad:
+        raise FormatError(f"word {bad[0]!r}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else "")
+                          + " cannot be written in word2vec format: words must be non-empty and contain no "
+                          "whitespace (space, tab, newline, no-break space...)")
     encoded = [w.encode("utf-8") for w in words]
+    long = [raw for raw in encoded if len(raw) > _MAX_WORD_BYTES]
+    if long:
+        raise FormatError(f"word {long[0][:40].decode('utf-8', 'replace')!r}... ({len(long[0]):,} bytes)"
+                          + (f" and {len(long) - 1} more" if len(long) > 1 else "")
+                          + f" cannot be written in word2vec format: words of more than {_MAX_WORD_BYTES:,} "
+                          "bytes are not read back")
     if len(set(encoded)) != len(encoded):
         seen: set[bytes] = set()
         for word, raw in zip(words, encoded):
@@ -388,8 +432,8 @@ def _read_word2vec(path: str, binary: bool | None, limit: int | None,
             rows = n if limit is None else min(n, limit)
             reader = _read_binary if binary else _read_text
             words, matrix = reader(path, f, rows, d, unicode_errors, check_end=rows == n)
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise FormatError(f"{path}: damaged gzip data ({exc})") from None
+    except _DAMAGED as exc:
+        raise _damaged(path, exc) from None
     _refuse_not_finite(path, words, matrix, "row {}" if binary else "line {}", 1 if binary else 2)
     log.info("read %d words x %d dims from %s (%s)", len(words), d, path, "binary" if binary else "text")
     return words, matrix, binary
@@ -432,8 +476,8 @@ def read_vocab_counts(path: str) -> dict[str, int]:
                 if word in counts:
                     raise FormatError(f"{path}: line {line_no}: word {word!r} appears more than once")
                 counts[word] = count
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise FormatError(f"{path}: damaged gzip data ({exc})") from None
+    except _DAMAGED as exc:
+        raise _damaged(path, exc) from None
     return counts
 
 
@@ -636,6 +680,10 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
             "MLlib's vocabulary order" if read.ordered else None)
     else:
         words, matrix, binary = _read_word2vec(input_path, binary, limit, unicode_errors)
+        spaced = [w for w in words if _BAD_WORD.search(w)]
+        if spaced:
+            log.warning("%d words of %s hold whitespace other than a space (e.g. %r): kept, but exporting the "
+                        "model to a word2vec file will refuse them", len(spaced), input_path, spaced[0])
         source, kind, read = os.path.abspath(input_path), "word2vec-binary" if binary else "word2vec-text", None
         order_note = "the file's order"
     n, d = matrix.shape

@@ -1,7 +1,9 @@
 """word2vec C formats: round trips, gensim in both directions, malformed files, CLI export/import;
 models saved by Spark MLlib imported."""
 
+import bz2
 import gzip
+import lzma
 import json
 
 import numpy as np
@@ -25,14 +27,15 @@ def _matrix(n=len(WORDS), d=7, seed=0, extremes=False):
 
 
 @pytest.mark.parametrize("binary", [False, True])
-@pytest.mark.parametrize("suffix", ["", ".gz"])
+@pytest.mark.parametrize("suffix", ["", ".gz", ".bz2", ".xz"])
 def test_round_trip_keeps_words_order_and_exact_float32(tmp_path, binary, suffix):
     path = str(tmp_path / f"vectors{suffix}")
     m = _matrix(extremes=True)
     write_word2vec(path, WORDS, m, binary=binary)
-    if suffix:
-        with gzip.open(path, "rb") as f:
+    if suffix:  # compressed as gensim compresses by name, and read back so by gensim
+        with {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}[suffix](path, "rb") as f:
             assert f.readline() == b"6 7\n"
+        assert KeyedVectors.load_word2vec_format(path, binary=binary).index_to_key == WORDS
     assert detect_binary(path) is binary
     for mode in (None, binary):  # auto-detected and stated
         words, vectors = read_word2vec(path, binary=mode)
@@ -85,6 +88,23 @@ def test_words_the_format_cannot_hold_are_refused_by_name(tmp_path, word):
         write_word2vec(str(path), ["ok", word], np.zeros((2, 2), np.float32))
     assert repr(word) in str(info.value)
     assert not path.exists() and list(tmp_path.iterdir()) == []  # no partial or temporary file
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_what_export_writes_import_reads_back(tmp_path, binary):
+    """A 70,000-character word (a URL or a blob in crawled text) round-trips, as gensim reads it; a
+    word longer than the readers take is refused on export, naming how many."""
+    from sparkw2v.interchange import _MAX_WORD_BYTES
+
+    path = tmp_path / "long.w2v"
+    words = ["u" * 70_000, "b"]
+    write_word2vec(str(path), words, _matrix(2, 3), binary=binary)
+    read, matrix = read_word2vec(str(path))
+    assert read == words and np.array_equal(matrix, _matrix(2, 3))
+    assert KeyedVectors.load_word2vec_format(str(path), binary=binary).index_to_key == words
+    with pytest.raises(FormatError, match=r"'x{40}'\.\.\. \(1,048,577 bytes\) and 1 more cannot be written"):
+        write_word2vec(str(tmp_path / "longer.w2v"), ["x" * (_MAX_WORD_BYTES + 1), "y" * (_MAX_WORD_BYTES + 2), "c"],
+                       _matrix(3, 3), binary=binary)
 
 
 def test_duplicate_words_and_existing_output_are_refused(tmp_path):
@@ -156,10 +176,15 @@ def test_truncated_binary_is_detected_and_damaged_gzip_and_missing_files_are_cle
     cut.write_bytes(good.read_bytes()[:-100])
     with pytest.raises(FormatError, match=r"row 3 \(word 'c'\) is truncated"):
         read_word2vec(str(cut))
-    fake = tmp_path / "fake.txt.gz"
-    fake.write_bytes(b"3 2\na 1 2\n")
-    with pytest.raises(FormatError, match="damaged gzip data"):
-        read_word2vec(str(fake))
+    for suffix, compress in ((".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress)):
+        cut = tmp_path / f"cut.txt{suffix}"                    # compressed data cut short
+        cut.write_bytes(compress(b"3 2\na 1 2\nb 3 4\nc 5 6\n")[:-9])
+        with pytest.raises(FormatError, match="damaged compressed data"):
+            read_word2vec(str(cut))
+    zstd = tmp_path / "v.txt"
+    zstd.write_bytes(b"\x28\xb5\x2f\xfd" + b"\0" * 20)
+    with pytest.raises(FormatError, match="v.txt is zstd-compressed: decompress it first"):
+        read_word2vec(str(zstd))
     with pytest.raises(FileNotFoundError, match="missing.txt does not exist"):
         read_word2vec(str(tmp_path / "missing.txt"))
     bad_counts = tmp_path / "counts.txt"
