@@ -54,8 +54,23 @@ class WordVectors:
         except KeyError:
             raise KeyError(f"word {word!r} not in vocabulary") from None
 
-    def __getitem__(self, word: str) -> np.ndarray:
-        return self.vectors[self.get_index(word)]
+    @property
+    def index_to_key(self) -> list[str]:
+        """gensim's name for :attr:`words`."""
+        return self.words
+
+    @property
+    def key_to_index(self) -> dict[str, int]:
+        """gensim's name for :attr:`index`."""
+        return self.index
+
+    def __getitem__(self, key: str | int | Sequence) -> np.ndarray:
+        """The vector of a word or row number, or the rows of a list of them (a new array), as gensim's."""
+        if isinstance(key, (list, tuple)):
+            return np.stack([self[k] for k in key]) if key else np.zeros((0, self.vector_size), np.float32)
+        if isinstance(key, (int, np.integer)) and not isinstance(key, (bool, np.bool_)):
+            return self.vectors[self._term(key)[1]]
+        return self.vectors[self.get_index(key)]
 
     def get_vector(self, word: str, norm: bool = False) -> np.ndarray:
         """The vector of ``word`` (unit length if ``norm``), as a read-only view."""
@@ -143,6 +158,16 @@ class WordVectors:
         below = [(normed @ vector + 1) / 2 for vector, _, _ in neg]
         scores = np.prod(shifted, axis=0) / (np.prod(below, axis=0) + 1e-6) if below else np.prod(shifted, axis=0)
         return scores if topn is None else self._top(scores, [row for _, row, _ in pos + neg if row is not None], topn)
+
+    def similar_by_word(self, word: str, topn: int | None = 10,
+                        restrict_vocab: int | None = None) -> list[tuple[str, float]] | np.ndarray:
+        """gensim's name for :meth:`most_similar` of one word."""
+        return self.most_similar([word], topn=topn, restrict_vocab=restrict_vocab)
+
+    def similar_by_vector(self, vector: np.ndarray, topn: int | None = 10,
+                          restrict_vocab: int | None = None) -> list[tuple[str, float]] | np.ndarray:
+        """gensim's name for :meth:`most_similar` of one vector."""
+        return self.most_similar([np.asarray(vector)], topn=topn, restrict_vocab=restrict_vocab)
 
     def _top(self, scores: np.ndarray, exclude: list[int], topn: int) -> list[tuple[str, float]]:
         return top_k(np.array(scores, dtype=np.float32), self.words, [i for i in exclude if i < len(scores)], topn)

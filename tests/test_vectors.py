@@ -61,3 +61,16 @@ def test_query_terms_are_read_as_gensim_reads_them():
         ours.most_similar(positive=[11])
     with pytest.raises(ValueError, match="at least one positive"):
         ours.most_similar_cosmul(negative=["money"])
+
+
+def test_gensims_names_for_lookups():
+    words = ["a", "b", "c"]
+    matrix = np.array([[1, 0], [1, 1], [0, 1]], dtype=np.float32)
+    wv = WordVectors(words, matrix)
+    assert wv.index_to_key == words and wv.key_to_index == {"a": 0, "b": 1, "c": 2}
+    np.testing.assert_array_equal(wv[1], matrix[1])
+    np.testing.assert_array_equal(wv[["c", 0]], matrix[[2, 0]])
+    assert wv.similar_by_word("a", topn=1) == wv.most_similar("a", topn=1)
+    assert wv.similar_by_vector(matrix[2], topn=2) == wv.most_similar([matrix[2]], topn=2)
+    with pytest.raises(KeyError, match="row 3 not in vocabulary"):
+        wv[3]
