@@ -254,7 +254,9 @@ def sum_records_by_key(records: list[tuple]) -> list[tuple]:
 
 
 def sum_in_partition_order(values: Iterable[tuple[int, tuple]]) -> tuple:
-    """Sum one key's records from every partition in partition order.
+    """Sum one key's records from every partition in partition order: the rule that both summing
+    paths (:func:`sum_sorted_blocks` on the executors, :func:`sum_records_by_key` on the driver)
+    follow with less memory, and that the tests hold them to.
 
     Float addition is not associative: summing in shuffle-arrival order would
     make the result depend on network timing.
