@@ -524,9 +524,9 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise ConfigError(f"--keep-versions must be at least 1, got {args.keep_versions}")
     spark = _session(args)
     if is_model(spark, args.input):  # a sparkw2v model: its current version becomes --output's next
-        if args.binary is not None or args.vocab_counts or args.limit is not None:
-            raise ConfigError(f"{args.input} is a sparkw2v model: --binary, --text, --vocab-counts and --limit "
-                              "do not apply (its current version is published as it is)")
+        if args.binary is not None or args.vocab_counts or args.limit is not None or args.unicode_errors != "strict":
+            raise ConfigError(f"{args.input} is a sparkw2v model: --binary, --text, --vocab-counts, --limit and "
+                              "--unicode-errors do not apply (its current version is published as it is)")
         if same_path(spark, args.input, args.output):
             raise ConfigError(f"--input and --output are the same model ({args.output}): its newest version is "
                               "already its newest (to publish an older one again, give that version's path, "

@@ -254,7 +254,8 @@ def test_a_cli_run_that_loses_its_output_to_another_writer_keeps_its_model(spark
     assert second.wv.words == mine.wv.words and np.array_equal(second.wv.vectors, mine.wv.vectors)
     assert (out / "versions" / "000002" / "counts").is_dir()
     assert main(["import", "--input", str(kept[0]), "--output", str(out), "--limit", "3", "-q"]) == 2
-    assert "is a sparkw2v model: --binary, --text, --vocab-counts and --limit do not apply" in capsys.readouterr().err
+    assert "is a sparkw2v model: --binary, --text, --vocab-counts, --limit and --unicode-errors do not apply" in \
+        capsys.readouterr().err
     # the other writer published after training but before this run's publish began: the same
     later = tmp_path / "later"
     real_fit = Word2Vec.fit_input
