@@ -134,10 +134,14 @@ def _check_counts(path: str, meta: dict) -> None:
 
 
 def _stored_counts(spark: SparkSession, location: str, meta: dict) -> DataFrame | None:
+    """The version's running counts, or None if it was published without them. A table its
+    metadata lists is read whole or refused as damaged (deleted, or a file missing), never
+    taken for a version without counts, whose continuation would forget the rare words."""
     fs = filesystem.HadoopFS(spark, location)
     table = f"{location}/{COUNTS}"
     counts_table.finish_counts_move(fs, location, meta)
-    if not fs.exists(f"{table}/_SUCCESS"):
+    listed = any(name.startswith(f"{COUNTS}/") for name in meta.get("files") or {})
+    if not listed and not fs.exists(f"{table}/_SUCCESS"):
         return None
     integrity.verify_tables(spark, location, meta, (COUNTS,))
     return filesystem.literal_reader(spark).parquet(table).select("word", "count")

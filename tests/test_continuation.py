@@ -150,6 +150,35 @@ def test_train_saves_every_count_so_rare_words_can_enter_later(spark, tmp_path):
     assert "rare" not in Word2VecModel.load(str(bare), spark=spark).wv
 
 
+def test_a_counts_table_that_was_listed_is_read_or_refused_never_forgotten(spark, tmp_path, capsys):
+    """A version whose metadata lists counts/ files continues from them even without the table's
+    _SUCCESS marker, and is refused as damaged when they are gone (it once continued as a version
+    without counts, forgetting the rare words for good)."""
+    import shutil
+
+    first = _write(tmp_path / "a.txt", [*FILES[0], "g0w1 rare g0w2", "rare g1w3", "g0w4 rare"])
+    more = _write(tmp_path / "b.txt", ["g0w1 rare g0w2 g0w3", "g1w1 rare g1w2 g1w4"])
+    for case in ("no_success", "deleted"):
+        out = tmp_path / case
+        assert main(["train", "--input", first, "--output", str(out), "--show", "", *_flags(SETTINGS)]) == 0
+        counts = out / "versions" / "000001" / "counts"
+        if case == "deleted":
+            shutil.rmtree(counts)
+        else:
+            (counts / "_SUCCESS").unlink()
+            (counts / "._SUCCESS.crc").unlink(missing_ok=True)
+        capsys.readouterr()
+        code = main(["train", "--input", more, "--from-model", str(out), "--output", str(out), "--show", "",
+                     *_flags(SETTINGS)])
+        if case == "deleted":
+            assert code == 2 and "counts/part-" in capsys.readouterr().err   # named as missing
+            assert layout.published_versions(spark, str(out)) == [1]
+        else:
+            assert code == 0
+            grown = Word2VecModel.load(str(out), spark=spark)
+            assert grown.wv.counts[grown.wv.words.index("rare")] == 5       # 3 remembered + 2 new
+
+
 def test_continuation_refuses_rank_counts_and_bad_rates(spark, tmp_path, capsys):
     vectors = tmp_path / "vectors.txt"
     write_word2vec(str(vectors), ["a", "b"], np.ones((2, 3), np.float32))
