@@ -548,6 +548,9 @@ class StreamConfig:
             raise ConfigError.invalid("trigger_interval", self.trigger_interval, "must be above zero")
         if self.max_files_per_trigger is not None:
             _integer("max_files_per_trigger", self.max_files_per_trigger, 1)
+            allowed = "must be an integer from 1 to 2147483647 (Spark reads it as a Java int)"
+            _need(self.max_files_per_trigger <= 2**31 - 1, "max_files_per_trigger", self.max_files_per_trigger,
+                  allowed)
         return self
 
 

@@ -255,6 +255,7 @@ def run_stream(spark: SparkSession, cfg: TrainConfig, options: StreamConfig,
                      cfg.from_model)
         else:
             continuation.check_base(spark, cfg.from_model)  # fail now on a model that cannot be continued
+    _warn_unmatched_checkpoint(spark, cfg.output, options.checkpoint)
     corpus = open_source(spark, cfg, options)
     trainer = BatchTrainer(spark, cfg, options, corpus.pretokenized)
     writer = corpus.frame.writeStream.foreachBatch(trainer).option("checkpointLocation", options.checkpoint)
@@ -283,6 +284,29 @@ def run_stream(spark: SparkSession, cfg: TrainConfig, options: StreamConfig,
             if query.isActive:
                 _stop(query, trainer)
     return trainer.batches
+
+
+def _warn_unmatched_checkpoint(spark: SparkSession, output: str, checkpoint: str) -> None:
+    """Say when ``checkpoint`` and ``output`` do not look like one stream's: a checkpoint that
+    committed batches the output holds none of (it fed another output: the files it read are never
+    trained here), or a new checkpoint on an output other streams fed (every file of the source is
+    read again, and trained twice if one of them read the same source). Both can be meant (empty
+    batches publish nothing; two sources feed one output), so they are warnings."""
+    root = checkpoint.rstrip("/")
+    fs = filesystem.HadoopFS(spark, root)
+    stream_id = json.loads(fs.read_text(f"{root}/metadata"))["id"] if fs.exists(f"{root}/metadata") else None
+    committed = [int(n) for n in fs.list_names(f"{root}/commits") if n.isdigit()] \
+        if fs.exists(f"{root}/commits") else []
+    newest = _newest_version(spark, output)
+    held = continuation.stream_progress(vector_table.read_metadata(spark, newest)) if newest else {}
+    if committed and stream_id not in held:
+        log.warning("--checkpoint %s has committed %d batches of its stream, but %s holds none of them: if "
+                    "that checkpoint fed another output, the files it read are not trained here (give each "
+                    "output its own --checkpoint)", checkpoint, len(committed), output)
+    elif not committed and held:
+        log.warning("%s holds batches of %d other stream(s), and --checkpoint %s is new: every file in the "
+                    "source is read again, and trained twice if one of those streams read the same source "
+                    "(restart that stream with its own --checkpoint)", output, len(held), checkpoint)
 
 
 def _stop(query, trainer: BatchTrainer) -> None:

@@ -214,3 +214,6 @@ def test_stream_settings_are_checked_as_training_settings_are(value, error):
         StreamConfig(source="s", checkpoint="c", max_files_per_trigger=value).validate()
     with pytest.raises(ConfigError, match="invalid format='?xml'?: must be one of text, "):
         StreamConfig(source="s", checkpoint="c", format="xml").validate()
+    with pytest.raises(ConfigError, match="invalid max_files_per_trigger=2147483648: must be an integer from 1 to "
+                                          "2147483647"):
+        StreamConfig(source="s", checkpoint="c", max_files_per_trigger=2**31).validate()

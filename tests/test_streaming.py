@@ -106,12 +106,24 @@ def test_source_options_reach_the_stream_reader_and_csv_reads_as_train_reads_it(
 # -- streamed models and other writers ---------------------------------------------------------
 
 
-def test_saving_a_loaded_streamed_model_writes_a_new_version_with_its_counts(spark, tmp_path):
+def test_saving_a_loaded_streamed_model_writes_a_new_version_with_its_counts(spark, tmp_path, caplog):
+    import logging
+
     source, out, copy = tmp_path / "landing", tmp_path / "model", tmp_path / "copy"
     source.mkdir()
     (source / "part-0.txt").write_text("\n".join(FILES[0] + ["g0w1 rare g0w2"]) + "\n")
     run_stream(spark, TrainConfig(output=str(out), **SETTINGS),
                StreamConfig(source=str(source), checkpoint=str(tmp_path / "cp"), available_now=True))
+    # a checkpoint and an output that are not one stream's are named before the stream starts
+    from sparkw2v.streaming import _warn_unmatched_checkpoint
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        _warn_unmatched_checkpoint(spark, str(out), str(tmp_path / "cp"))              # one stream's: quiet
+        assert not caplog.records
+        _warn_unmatched_checkpoint(spark, str(tmp_path / "other"), str(tmp_path / "cp"))
+        _warn_unmatched_checkpoint(spark, str(out), str(tmp_path / "new-cp"))
+    said = [r.getMessage() for r in caplog.records]
+    assert "has committed 1 batches of its stream, but" in said[0] and "holds none of them" in said[0]
+    assert "holds batches of 1 other stream(s), and --checkpoint" in said[1] and "trained twice" in said[1]
     loaded = Word2VecModel.load(str(out), spark=spark)
     assert loaded.metadata["stream_batch_id"] == 0
     loaded.save(str(out), overwrite=True)
