@@ -296,8 +296,10 @@ def check_not_repeated(spark: SparkSession, base: BaseModel, digest: str | None,
 def continue_config(base: BaseModel, cfg: TrainConfig) -> TrainConfig:
     """``cfg`` with the model's dimension (and a warning where tokenization differs)."""
     if len(base.vocab) and cfg.vector_size != base.vector_size:
-        log.warning("continuing a %d-dimensional model: vector_size=%d ignored", base.vector_size,
-                    cfg.vector_size)
+        # A warning only for a size other than the default, which a user who gave none has.
+        level = logging.INFO if cfg.vector_size == TrainConfig().vector_size else logging.WARNING
+        log.log(level, "continuing a %d-dimensional model: its %d dimensions are kept (vector_size=%d does not "
+                "apply)", base.vector_size, base.vector_size, cfg.vector_size)
         cfg = cfg.replace(vector_size=base.vector_size)
     stored = base.metadata.get("parameters", {})
     for name in TOKENIZER_FIELDS:
