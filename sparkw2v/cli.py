@@ -327,6 +327,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     phases = {"starting Spark": time.perf_counter() - STARTED}
     overwrite = cfg.overwrite
     if cfg.from_model:
+        from .continuation import check_continues_newest
+
+        check_continues_newest(spark, cfg.from_model, cfg.output)
         # Continuing a model into its own path adds a version: that is the point, not an overwrite.
         overwrite = overwrite or same_path(spark, cfg.from_model, cfg.output)
     check_output(spark, cfg.output, overwrite)

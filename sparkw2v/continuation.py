@@ -293,6 +293,23 @@ def check_not_repeated(spark: SparkSession, base: BaseModel, digest: str | None,
             "would train them twice. To train on them again, write to another --output")
 
 
+def check_continues_newest(spark: SparkSession, from_model: str, output: str | None) -> None:
+    """Refuse, before any training, to continue a version of ``output`` older than its newest into
+    it: publishing would find the newer version and refuse the result after the whole run."""
+    if output is None:
+        return
+    location = vector_table.resolve(spark, from_model)
+    root = layout.root_of(location)
+    if root is None or not layout.same_path(spark, root, output):
+        return
+    versions = layout.published_versions(spark, output)
+    version = int(location.rsplit("/", 1)[1])
+    if versions and versions[-1] != version:
+        raise InputError(f"--from-model {from_model} is version {version} of {output}, whose newest is version "
+                         f"{versions[-1]}: the result could not be published there without hiding version "
+                         f"{versions[-1]}; continue the newest (--from-model {output}), or write to another --output")
+
+
 def continue_config(base: BaseModel, cfg: TrainConfig) -> TrainConfig:
     """``cfg`` with the model's dimension (and a warning where tokenization differs)."""
     if len(base.vocab) and cfg.vector_size != base.vector_size:

@@ -375,6 +375,7 @@ def _continue(spark: SparkSession, corpus, cfg: TrainConfig) -> "Word2VecModel":
     """``from_model`` set: continue that model on ``corpus`` (see :mod:`sparkw2v.continuation`)."""
     from . import continuation
 
+    continuation.check_continues_newest(spark, cfg.from_model, cfg.output)
     base = continuation.load_base(spark, cfg.from_model)
     continuation.check_not_repeated(spark, base, continuation.input_digest(corpus), cfg.output)
     continued = continuation.continue_training(spark, base, corpus, cfg)

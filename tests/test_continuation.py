@@ -104,6 +104,13 @@ def test_train_from_model_adds_a_version_with_new_words(spark, tmp_path, capsys)
                  *_flags(SETTINGS)]) == 2
     assert "was already trained on these input files" in capsys.readouterr().err
     assert layout.published_versions(spark, str(out)) == [1, 2]
+    # an older version continued into its own path: refused before training, with or without --overwrite
+    third = _write(tmp_path / "c0.txt", FILES[2])
+    for extra in ([], ["--overwrite"]):
+        assert main(["train", "--input", third, "--from-model", layout.version_path(str(out), 1), "--output",
+                     str(out), "--show", "", *extra, *_flags(SETTINGS)]) == 2
+        assert "is version 1 of" in capsys.readouterr().err
+    assert layout.published_versions(spark, str(out)) == [1, 2]
     old = Word2VecModel.load(layout.version_path(str(out), 1), spark=spark)
     new = Word2VecModel.load(str(out), spark=spark)
     assert "soon" in new.wv and "soon" not in old.wv and len(new.wv) == len(old.wv) + 1
