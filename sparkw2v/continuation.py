@@ -71,6 +71,9 @@ STREAMS = "streams"
 BATCH_KEY, STREAM_KEY = "stream_batch_id", "stream"
 #: Tokenizer settings compared with the continued model's (a mismatch is warned about).
 TOKENIZER_FIELDS = ("lowercase", "token_pattern")
+#: Settings that shape what the vectors learn: continuing with others mixes two objectives in one
+#: model, whose metadata then records only the last run's.
+OBJECTIVE_FIELDS = ("sg", "window", "negative", "ns_exponent")
 #: Default ``continue_alpha`` as a fraction of ``alpha`` (BENCHMARKS.md, "Streaming").
 CONTINUE_ALPHA_FRACTION = 0.25
 
@@ -323,6 +326,14 @@ def continue_config(base: BaseModel, cfg: TrainConfig) -> TrainConfig:
         if name in stored and stored[name] != getattr(cfg, name):
             log.warning("the model was trained with %s=%r, this run uses %r: its words may not match",
                         name, stored[name], getattr(cfg, name))
+    changed = [f"{name}={stored[name]!r} (now {getattr(cfg, name)!r})" for name in OBJECTIVE_FIELDS
+               if len(base.vocab) and name in stored and stored[name] != getattr(cfg, name)]
+    if changed:
+        log.warning("the model was trained with %s: this run trains it on another objective, and the new "
+                    "version's metadata records only this run's settings", ", ".join(changed))
+    if cfg.max_vocab_size is not None and cfg.max_vocab_size <= len(base.vocab):
+        log.warning("max_vocab_size=%d and the model holds %d words already: no new word can enter "
+                    "(words never leave a continued model)", cfg.max_vocab_size, len(base.vocab))
     return cfg
 
 

@@ -234,3 +234,20 @@ def test_a_continued_model_whose_base_was_pruned_says_so_when_saved_again(spark,
     message = str(err.value)
     assert "\n" not in message and message.startswith("cannot save: this continued model's word counts are read "
                                                       f"from the version it continued, {out}/versions/000001")
+
+
+def test_continuing_on_another_objective_or_with_no_room_is_said(caplog):
+    import logging
+
+    from sparkw2v.continuation import continue_config
+
+    params = {"sg": True, "window": 5, "negative": 5, "ns_exponent": 0.75}
+    base = BaseModel(Vocabulary(("a", "b"), np.array([3, 2])), np.zeros((2, 4), np.float32),
+                     np.zeros((2, 4), np.float32), {"parameters": params})
+    with caplog.at_level(logging.INFO, logger="sparkw2v"):
+        assert continue_config(base, TrainConfig(**params)).vector_size == 4     # the model's size, said at INFO
+        assert [r.levelno for r in caplog.records] == [logging.INFO]
+        continue_config(base, TrainConfig(sg=False, window=3, max_vocab_size=2))
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "trained with sg=True (now False), window=5 (now 3): this run trains it on another objective" in said[0]
+    assert "max_vocab_size=2 and the model holds 2 words already: no new word can enter" in said[1]
