@@ -187,7 +187,9 @@ class BatchTrainer:
                        "new_words": len(continued.new_words), "vocab_size": len(continued.result.vocab),
                        "version": None, "location": None}
             if continued.batch_words == 0:
-                log.info("batch %d: no words; nothing published", batch_id)
+                log.warning("batch %d: no words (%s); nothing published", batch_id,
+                            f"in {', '.join(files[:5])}" if files else
+                            "no lines: its files were empty, or were moved or deleted before it read them")
                 self.batches.append(summary)
                 return
             result = continued.result
