@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import IO, NamedTuple, Sequence
 
 import numpy as np
+import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from .errors import UserError
@@ -719,9 +720,23 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     if read is not None and limit is not None:  # the most frequent (a word2vec file was cut as it was read)
         words, counts, matrix = words[:limit], counts[:limit], matrix[:limit]
         n = len(words)
-    vocab = Vocabulary(tuple(words), counts, corpus_words=int(counts.sum()), distinct_words=n)
+    if vocab_counts is None:
+        vocab = Vocabulary(tuple(words), counts, corpus_words=int(counts.sum()), distinct_words=n)
+    else:  # every counted word, with a vector or not, as trained models count them
+        vocab = Vocabulary(tuple(words), counts, corpus_words=int(sum(known.values())), distinct_words=len(known))
     # word2vec.c starts the output layer at zero too, so training could continue from here
     meta["output_vectors"] = f"zeros: {what} hold no output weights"
-    location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite,
-                           keep_versions=keep_versions).location
+    if vocab_counts is not None and len(known) > n:
+        # Words counted but without a vector (below the exporter's min_count): kept as running
+        # counts, so that continuing the model remembers them as a trained model does.
+        from .publishing import publish_with_counts
+
+        every = pa.table({"word": pa.array(list(known), pa.string()),
+                          "count": pa.array(list(known.values()), pa.int64())})
+        every = every.append_column("batch_count", every.column("count"))
+        location = publish_with_counts(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, every,
+                                       overwrite, keep_versions).location
+    else:
+        location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite,
+                               keep_versions=keep_versions).location
     return Imported(location, n, d, meta["counts_note"] if vocab_counts is None else f"counts from {vocab_counts}")

@@ -261,6 +261,9 @@ def test_cli_import_with_real_counts_orders_by_count(spark, tmp_path, capsys):
     assert model.metadata["counts"] == "vocab-counts"
     meta = json.loads(json.dumps(model.metadata))
     assert meta["imported_from"].endswith("in.txt")
+    # the counted word without a vector is kept among the running counts, as training keeps them
+    kept = {r["word"]: r["count"] for r in spark.read.parquet(f"{out}/versions/000001/counts").collect()}
+    assert kept == {"a": 7, "b": 7, "c": 9, "unused": 1}
 
     counts.write_text("a 7\n")
     assert main(["import", "--input", str(src), "--vocab-counts", str(counts), "--output", out,
