@@ -303,9 +303,13 @@ def check_continues_newest(spark: SparkSession, from_model: str, output: str | N
         return
     location = vector_table.resolve(spark, from_model)
     root = layout.root_of(location)
-    if root is None or not layout.same_path(spark, root, output):
-        return
     versions = layout.published_versions(spark, output)
+    if root is None or not layout.same_path(spark, root, output):
+        if versions:
+            log.warning("%s holds versions up to %d, and this run continues another model (%s): its new "
+                        "version is built on that model, not on version %d", output, versions[-1], location,
+                        versions[-1])
+        return
     version = int(location.rsplit("/", 1)[1])
     if versions and versions[-1] != version:
         raise InputError(f"--from-model {from_model} is version {version} of {output}, whose newest is version "
