@@ -127,6 +127,7 @@ class Checkpoints:
         self.run_dir = f"{self.root}/run-{uuid.uuid4().hex[:12]}"
         self.taken: str | None = None   # the checkpoint resumed from, until superseded
         self._beating: threading.Event | None = None
+        self._taking = threading.Lock()   # the heartbeat thread reads ``taken``
 
     def newest_epoch(self) -> int | None:
         """Epochs done by the most recently written complete checkpoint of any run here (None: none)."""
@@ -189,8 +190,19 @@ class Checkpoints:
         return f"its heartbeat {age:.0f}s ago, from process {beat.get('pid')} on {beat.get('host')}"
 
     def _beat(self) -> None:
-        self.fs.write_text(f"{self.run_dir}/{HEARTBEAT}",
-                           json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}))
+        """Rewrite this run's heartbeat, and the heartbeat of the run whose checkpoint it took over:
+        another ``--resume`` then finds that checkpoint in use until this run supersedes it."""
+        text = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()})
+        self.fs.write_text(f"{self.run_dir}/{HEARTBEAT}", text)
+        with self._taking:
+            taken_run = self._taken_run()
+            if taken_run is not None:
+                self.fs.write_text(f"{taken_run}/{HEARTBEAT}", text)
+
+    def _taken_run(self) -> str | None:
+        """The run directory of the checkpoint this run took over (None: none, or one under the root)."""
+        run = self.taken.rsplit("/", 1)[0] if self.taken else None
+        return run if run is not None and run.startswith(f"{self.root}/run-") else None
 
     def _start_heartbeat(self) -> None:
         """Rewrite ``run-ID/heartbeat`` every :data:`HEARTBEAT_SECONDS` until :meth:`stop_heartbeat`."""
@@ -215,6 +227,11 @@ class Checkpoints:
         self._beating = None
         try:
             self.fs.delete(f"{self.run_dir}/{HEARTBEAT}")
+            self.fs.remove_if_empty(self.run_dir)
+            with self._taking:   # a checkpoint taken over and not superseded may be resumed again
+                taken_run = self._taken_run()
+                if taken_run is not None:
+                    self.fs.delete(f"{taken_run}/{HEARTBEAT}")
         except Exception:   # the session is gone
             pass
 
@@ -269,14 +286,15 @@ class Checkpoints:
     def _drop_taken(self) -> None:
         """Remove the checkpoint this run resumed from (this run's own now supersedes it), and its
         run's directory once empty."""
-        if self.taken is None:
-            return
-        taken, self.taken = self.taken, None
-        self.fs.delete(taken)
-        parent = taken.rsplit("/", 1)[0]
-        if parent != self.root:   # a stopped run's directory: a killed one left its heartbeat
-            self.fs.delete(f"{parent}/{HEARTBEAT}")
-            self.fs.remove_if_empty(parent)
+        with self._taking:
+            if self.taken is None:
+                return
+            taken, self.taken = self.taken, None
+            self.fs.delete(taken)
+            parent = taken.rsplit("/", 1)[0]
+            if parent != self.root:   # a stopped run's directory, with the heartbeat this run kept in it
+                self.fs.delete(f"{parent}/{HEARTBEAT}")
+                self.fs.remove_if_empty(parent)
 
     @staticmethod
     def blocks_path(path: str) -> str:
@@ -312,7 +330,9 @@ class Checkpoints:
                 refused = refused or exc
                 continue
             self._refuse_live(path)
-            self.taken = path
+            with self._taking:
+                self.taken = path
+            self._start_heartbeat()   # marks the checkpoint taken, for another --resume
             return checkpoint
         if refused is not None:
             raise refused

@@ -210,7 +210,13 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
     num_shards, concurrent = shard_layout(cfg, spark.sparkContext, len(vocab))
     resumed = _resumed(checkpoints, cfg, vocab, num_shards, concurrent) if checkpoints is not None else None
     describe_job(spark, "encoding", words=vocab.corpus_words)
-    encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
+    try:
+        encoded = encode_corpus(corpus, vocab, cfg, num_shards, concurrent)
+    except BaseException:
+        if checkpoints is not None:   # the checkpoint resumed from may be resumed again
+            with cleaning_up("stop the checkpoint heartbeat"):
+                checkpoints.stop_heartbeat()
+        raise
     prepared = time.perf_counter()
     describe_job(spark, None)  # logs "encoding done: ..."
     saver = EpochCheckpoints(spark, checkpoints, cfg, vocab, num_shards, concurrent) \

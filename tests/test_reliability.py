@@ -422,6 +422,25 @@ def test_disk_full_while_publishing_is_one_line_and_keeps_the_previous_version(s
     assert not (out / "_staging").exists()
 
 
+def test_a_checkpoint_taken_over_by_one_resume_is_refused_to_another_until_that_run_stops(spark, tmp_path):
+    from sparkw2v.checkpoint import Checkpoints, ResumeError
+    from sparkw2v.vocabulary import Vocabulary
+
+    vocab, cfg = Vocabulary(("a", "b"), np.array([3, 2]), 5, 2), TrainConfig(vector_size=4)
+    killed = Checkpoints(spark, str(tmp_path / "model"))
+    killed.save(1, vocab, np.ones((2, 4), np.float32), np.zeros((2, 4), np.float32), cfg, [{"epoch": 1}])
+    killed.stop_heartbeat()
+    first, second = Checkpoints(spark, str(tmp_path / "model")), Checkpoints(spark, str(tmp_path / "model"))
+    try:
+        assert first.resume(cfg, vocab).epochs_done == 1           # before its own first checkpoint
+        with pytest.raises(ResumeError, match="its run is still training"):
+            second.resume(cfg, vocab)
+    finally:
+        first.stop_heartbeat()                                      # stopped (failed) before superseding it
+    assert second.resume(cfg, vocab).epochs_done == 1               # resumable again
+    second.stop_heartbeat()
+
+
 def test_a_damaged_checkpoint_record_is_refused_not_resumed_wrongly(spark, tmp_path):
     """One flipped bit must not turn 'epochs_done': 1 into 3 and make --resume publish a one-epoch
     model as three (no .crc beside the file, as on S3)."""
