@@ -531,8 +531,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
 
     def _vector_table(self) -> pa.Table:
         counts = self.wv.counts
-        return pa.table({"word": pa.array(self.wv.words, type=pa.string()),
-                         "count": pa.nulls(len(self.wv), pa.int64()) if counts is None else pa.array(counts, pa.int64()),
+        counts = pa.nulls(len(self.wv), pa.int64()) if counts is None else pa.array(counts, pa.int64())
+        return pa.table({"word": pa.array(self.wv.words, type=pa.string()), "count": counts,
                          "vector": tables.vector_column(self._w_in)})
 
     def _transform(self, dataset: DataFrame) -> DataFrame:

@@ -143,8 +143,8 @@ class WordVectors:
         scores = self.normed_vectors[:limit] @ vec
         return scores if topn is None else self._top(scores, [row for _, row, _ in terms if row is not None], topn)
 
-    def most_similar_cosmul(self, positive: str | np.ndarray | Sequence = (), negative: str | np.ndarray | Sequence = (),
-                            topn: int | None = 10,
+    def most_similar_cosmul(self, positive: str | np.ndarray | Sequence = (),
+                            negative: str | np.ndarray | Sequence = (), topn: int | None = 10,
                             restrict_vocab: int | None = None) -> list[tuple[str, float]] | np.ndarray:
         """3CosMul (Levy & Goldberg 2014): product of shifted positive cosines over negative ones
         (every word's score, in vocabulary order, with ``topn=None``). Terms are words, row numbers
