@@ -174,12 +174,15 @@ class Checkpoints:
         if run == self.run_dir or not run.startswith(f"{self.root}/run-"):
             return None
         try:
-            beat = json.loads(self.fs.read_text(f"{run}/{HEARTBEAT}"))
             age = time.time() - self.fs.modified(f"{run}/{HEARTBEAT}")
         except Exception:   # no heartbeat: stopped
             return None
         if age > LIVE_SECONDS:
             return None
+        try:
+            beat = json.loads(self.fs.read_text(f"{run}/{HEARTBEAT}"))
+        except Exception:   # caught while its run rewrites it (empty, or its .crc not yet matching): alive
+            return f"its heartbeat {age:.0f}s ago, being rewritten"
         if beat.get("host") == socket.gethostname() and beat.get("pid") != os.getpid():
             try:
                 os.kill(int(beat["pid"]), 0)

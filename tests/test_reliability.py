@@ -439,6 +439,13 @@ def test_a_checkpoint_taken_over_by_one_resume_is_refused_to_another_until_that_
         first.stop_heartbeat()                                      # stopped (failed) before superseding it
     assert second.resume(cfg, vocab).epochs_done == 1               # resumable again
     second.stop_heartbeat()
+    # a heartbeat caught while its run rewrites it (empty, its .crc not matching) is a live run's
+    beat = tmp_path / "model" / "_staging" / "checkpoint" / killed.run_dir.rsplit("/", 1)[1] / "heartbeat"
+    beat.parent.mkdir(parents=True, exist_ok=True)
+    beat.write_text("")
+    with pytest.raises(ResumeError, match="being rewritten"):
+        Checkpoints(spark, str(tmp_path / "model")).resume(cfg, vocab)
+    beat.unlink()
 
 
 def test_a_damaged_checkpoint_record_is_refused_not_resumed_wrongly(spark, tmp_path):
