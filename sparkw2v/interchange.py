@@ -71,7 +71,7 @@ class FormatError(UserError, ValueError):
 #: Compressed files by their first bytes (reading) and by their name (writing), as gensim's files
 #: are: gzip, bzip2 and xz, with Python's own modules.
 _COMPRESSED = {b"\x1f\x8b": gzip.open, b"BZh": bz2.open, b"\xfd7zXZ\x00": lzma.open}
-_COMPRESSED_NAMES = {".gz": gzip.GzipFile, ".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}
+_COMPRESSED_NAMES = {".bz2": bz2.BZ2File, ".xz": lzma.LZMAFile}  # gzip's is written with a fixed header
 #: Compression this module does not write or read.
 _OTHER_COMPRESSION = {b"\x28\xb5\x2f\xfd": "zstd", b"\x04\x22\x4d\x18": "lz4", b"PK\x03\x04": "zip",
                       b"7z\xbc\xaf": "7z"}
@@ -134,7 +134,7 @@ class _AtomicWriter:
             # name and mtime=0 in the gzip header: the final name, and the same bytes every run
             self.out = gzip.GzipFile(filename=os.path.basename(path), mode="wb", fileobj=self.raw,
                                      compresslevel=6, mtime=0)
-        elif path.endswith((".bz2", ".xz")):
+        elif os.path.splitext(path)[1] in _COMPRESSED_NAMES:
             self.out = _COMPRESSED_NAMES[os.path.splitext(path)[1]](self.raw, mode="wb")
 
     def __enter__(self) -> IO[bytes]:
@@ -444,7 +444,9 @@ def _refuse_not_finite(path: str, words: list[str], matrix: np.ndarray, where: s
     """A NaN, an infinity or a value beyond float32's range would be served as a vector whose
     similarities are NaN: refuse the file, naming the first such row (``where`` of its number,
     counted from ``first``)."""
-    finite = np.isfinite(matrix).all(axis=1)
+    # Row sums in float64, as the trainer checks its weights: NaN and infinities carry through, and
+    # no temporary the size of the matrix (a 3M x 300 file would need a 900 MB mask).
+    finite = np.isfinite(matrix.sum(axis=1, dtype=np.float64))
     if finite.all():
         return
     bad = int(np.flatnonzero(~finite)[0])
