@@ -7,9 +7,12 @@ cannot corrupt the model by writing into a returned vector.
 
 from __future__ import annotations
 
+import logging
 from typing import Iterable, Sequence
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class WordVectors:
@@ -47,12 +50,22 @@ class WordVectors:
     def __iter__(self):
         return iter(self.words)
 
-    def get_index(self, word: str) -> int:
-        """Row of ``word``; raises ``KeyError`` naming the word if it is not in the vocabulary."""
-        try:
-            return self.index[word]
-        except KeyError:
-            raise KeyError(f"word {word!r} not in vocabulary") from None
+    def get_index(self, word: str | int, default: int | None = None) -> int:
+        """Row of ``word`` (a row number is its own row, as in gensim); ``default`` if given and
+        the word is not in the vocabulary, else ``KeyError`` naming the word."""
+        row = self.index.get(word) if isinstance(word, str) else None
+        if row is None and isinstance(word, (int, np.integer)) and not isinstance(word, (bool, np.bool_)) \
+                and 0 <= word < len(self):
+            row = int(word)
+        if row is not None:
+            return row
+        if default is not None:
+            return default
+        raise KeyError(f"word {word!r} not in vocabulary")
+
+    def has_index_for(self, word: object) -> bool:
+        """gensim's name for ``word in self`` that also takes row numbers."""
+        return self.get_index(word, -1) >= 0
 
     @property
     def index_to_key(self) -> list[str]:
@@ -90,6 +103,106 @@ class WordVectors:
     def similarity(self, a: str, b: str) -> float:
         """Cosine similarity of two words."""
         return float(self.get_vector(a, norm=True) @ self.get_vector(b, norm=True))
+
+    def distance(self, a: str, b: str) -> float:
+        """Cosine distance of two words, ``1 - similarity``."""
+        return 1.0 - self.similarity(a, b)
+
+    def distances(self, word_or_vector: str | np.ndarray, other_words: Sequence[str] = ()) -> np.ndarray:
+        """Cosine distances from a word or vector to ``other_words`` (every word, in vocabulary
+        order, when empty). A zero vector is at distance 1 from every word, as it scores 0 in
+        :meth:`most_similar` (gensim gives nan)."""
+        if isinstance(word_or_vector, str):
+            query = self.get_vector(word_or_vector, norm=True)
+        else:
+            query = unit(np.asarray(word_or_vector, dtype=np.float32))
+        rows = self.normed_vectors
+        if len(other_words):
+            rows = rows[[self.get_index(w) for w in other_words]]
+        return 1.0 - rows @ query
+
+    @staticmethod
+    def cosine_similarities(vector: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+        """Cosine of ``vector`` with each row of ``vectors`` (gensim's static method)."""
+        vectors, vector = np.asarray(vectors), np.asarray(vector)
+        return (vectors @ vector) / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(vector))
+
+    def get_mean_vector(self, keys: Sequence, weights: Sequence[float] | np.ndarray | None = None,
+                        pre_normalize: bool = True, post_normalize: bool = False,
+                        ignore_missing: bool = True) -> np.ndarray:
+        """Weighted mean of words, row numbers or vectors, as gensim's: each word's vector unit
+        length first if ``pre_normalize``, the mean divided by the sum of absolute weights of the
+        terms used, unit length if ``post_normalize``. A word not in the vocabulary is passed
+        over, or a ``KeyError`` if not ``ignore_missing``."""
+        if len(keys) == 0:
+            raise ValueError("cannot compute the mean of no words")
+        weights = np.ones(len(keys), np.float32) if weights is None else np.asarray(weights, np.float32)
+        if weights.shape != (len(keys),):
+            raise ValueError(f"need one weight per key: {len(keys)} keys, weights of shape {weights.shape}")
+        mean = np.zeros(self.vector_size, np.float32)
+        total = 0.0
+        for key, weight in zip(keys, weights):
+            if isinstance(key, np.ndarray):
+                vector = key
+            elif self.has_index_for(key):
+                i = self.get_index(key)
+                vector = self.normed_vectors[i] if pre_normalize else self.vectors[i]
+            elif ignore_missing:
+                continue
+            else:
+                raise KeyError(f"word {key!r} not in vocabulary")
+            mean += weight * vector
+            total += abs(float(weight))
+        if total > 0:
+            mean /= np.float32(total)
+        return unit(mean) if post_normalize else mean
+
+    def n_similarity(self, words1: Sequence[str], words2: Sequence[str]) -> float:
+        """Cosine of the means of two lists of words. Unlike gensim, a word not in the vocabulary
+        is a ``KeyError`` naming it, not passed over."""
+        if not (len(words1) and len(words2)):
+            raise ZeroDivisionError("n_similarity needs at least one word in each list")  # gensim's type
+        means = [self.get_mean_vector(ws, pre_normalize=False, post_normalize=True, ignore_missing=False)
+                 for ws in (words1, words2)]
+        return float(means[0] @ means[1])
+
+    def rank_by_centrality(self, words: Sequence[str], use_norm: bool = True) -> list[tuple[float, str]]:
+        """(cosine with the words' unit mean, word), most central first; words not in the
+        vocabulary are passed over with a warning, as gensim does."""
+        used = [w for w in words if w in self]
+        if len(used) < len(words):
+            log.warning("words not in the vocabulary, passed over: %s", sorted(set(words) - set(used)))
+        if not used:
+            raise ValueError("none of the words is in the vocabulary")
+        rows = np.stack([self.get_vector(w, norm=use_norm) for w in used])
+        scores = rows @ self.get_mean_vector(rows, post_normalize=True)
+        return sorted(zip(scores.tolist(), used), reverse=True)
+
+    def doesnt_match(self, words: Sequence[str]) -> str:
+        """The word of ``words`` farthest from their mean."""
+        return self.rank_by_centrality(words)[-1][1]
+
+    def closer_than(self, a: str, b: str) -> list[str]:
+        """Every word closer to ``a`` than ``b`` is (``a`` itself left out), in vocabulary order."""
+        row = self.get_index(a)
+        dists = self.distances(a)
+        return [self.words[i] for i in np.flatnonzero(dists < dists[self.get_index(b)]) if i != row]
+
+    def rank(self, a: str, b: str) -> int:
+        """Where ``b`` comes among ``a``'s neighbours: 1 for the nearest."""
+        return len(self.closer_than(a, b)) + 1
+
+    def most_similar_to_given(self, word: str, words: Sequence[str]) -> str:
+        """The word of ``words`` most similar to ``word``."""
+        return words[int(np.argmax([self.similarity(word, w) for w in words]))]
+
+    def relative_cosine_similarity(self, a: str, b: str, topn: int = 10) -> float:
+        """Similarity of ``a`` and ``b`` over the sum of ``a``'s ``topn`` best similarities
+        (Leeuwenberg et al. 2016, as gensim's)."""
+        best = self.similar_by_word(a, topn)
+        if not best:
+            raise ValueError(f"{a!r} has no neighbours to compare with")
+        return self.similarity(a, b) / sum(score for _, score in best)
 
     def _term(self, item: object) -> tuple[np.ndarray, int | None]:
         """One query term as gensim reads it: a word or a row number (its unit vector, and the row
@@ -175,6 +288,12 @@ class WordVectors:
     def analogy(self, a: str, b: str, c: str, topn: int = 1) -> list[tuple[str, float]]:
         """Answers to "``a`` is to ``b`` as ``c`` is to ?" by 3CosAdd."""
         return self.most_similar(positive=[b, c], negative=[a], topn=topn)
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    """``vector`` scaled to unit length (a zero vector stays zero), as float32."""
+    norm = np.linalg.norm(vector)
+    return (vector / norm if norm > 0 else vector).astype(np.float32, copy=False)
 
 
 def top_k(scores: np.ndarray, words: list[str], exclude: list[int], k: int) -> list[tuple[str, float]]:

@@ -74,3 +74,55 @@ def test_gensims_names_for_lookups():
     assert wv.similar_by_vector(matrix[2], topn=2) == wv.most_similar([matrix[2]], topn=2)
     with pytest.raises(KeyError, match="row 3 not in vocabulary"):
         wv[3]
+
+
+def test_gensims_similarity_methods_give_gensims_answers():
+    """distance(s), n_similarity, doesnt_match, rank, closer_than, most_similar_to_given,
+    get_mean_vector, relative_cosine_similarity and cosine_similarities answer as gensim's."""
+    from gensim.models import KeyedVectors
+
+    words = "the a i king queen money river bank town x y z".split()
+    matrix = np.random.default_rng(1).standard_normal((len(words), 6)).astype(np.float32)
+    ours, theirs = WordVectors(words, matrix), KeyedVectors(6)
+    theirs.add_vectors(words, matrix)
+    assert ours.distance("king", "bank") == pytest.approx(theirs.distance("king", "bank"), abs=1e-6)
+    np.testing.assert_allclose(ours.distances("king"), theirs.distances("king"), atol=1e-6)
+    np.testing.assert_allclose(ours.distances(matrix[3], ["x", "the"]), theirs.distances(matrix[3], ["x", "the"]),
+                               atol=1e-6)
+    assert ours.n_similarity(["king", "a"], ["queen"]) == pytest.approx(theirs.n_similarity(["king", "a"], ["queen"]),
+                                                                        abs=1e-6)
+    group = ["king", "queen", "money", "river", "z"]
+    assert ours.doesnt_match(group) == theirs.doesnt_match(group)
+    assert [w for _, w in ours.rank_by_centrality(group)] == [w for _, w in theirs.rank_by_centrality(group)]
+    for a, b in [("king", "queen"), ("river", "the"), ("x", "z")]:
+        assert ours.closer_than(a, b) == theirs.closer_than(a, b)
+        assert ours.rank(a, b) == theirs.rank(a, b)
+    assert ours.most_similar_to_given("king", group[1:]) == theirs.most_similar_to_given("king", group[1:])
+    assert ours.relative_cosine_similarity("king", "queen", 3) == pytest.approx(
+        theirs.relative_cosine_similarity("king", "queen", 3), abs=1e-6)
+    for kwargs in [{}, {"pre_normalize": False}, {"post_normalize": True}, {"weights": [2.0, -1.0, 0.5]}]:
+        keys = ["king", 4, matrix[5]]
+        np.testing.assert_allclose(ours.get_mean_vector(keys, **kwargs), theirs.get_mean_vector(keys, **kwargs),
+                                   atol=1e-6)
+    np.testing.assert_allclose(ours.get_mean_vector(["king", "nope"]), theirs.get_mean_vector(["king", "nope"]),
+                               atol=1e-6)
+    np.testing.assert_allclose(WordVectors.cosine_similarities(matrix[0], matrix),
+                               KeyedVectors.cosine_similarities(matrix[0], matrix), atol=1e-6)
+    assert ours.has_index_for("x") and ours.has_index_for(11) and not ours.has_index_for("nope")
+    assert ours.get_index("nope", -1) == -1 and ours.get_index(3) == 3
+
+
+def test_gensims_similarity_methods_name_what_they_cannot_use():
+    wv = WordVectors(["a", "b", "c"], np.array([[1, 0], [1, 1], [0, 1]], dtype=np.float32))
+    with pytest.raises(KeyError, match="'nope' not in vocabulary"):
+        wv.n_similarity(["a", "nope"], ["b"])          # gensim passes the word over silently
+    with pytest.raises(ZeroDivisionError):
+        wv.n_similarity([], ["b"])
+    with pytest.raises(KeyError, match="'nope' not in vocabulary"):
+        wv.get_mean_vector(["a", "nope"], ignore_missing=False)
+    with pytest.raises(ValueError, match="one weight per key"):
+        wv.get_mean_vector(["a", "b"], weights=[1.0])
+    with pytest.raises(ValueError, match="none of the words"):
+        wv.doesnt_match(["nope", "zzz"])
+    assert wv.doesnt_match(["a", "b", "c", "nope"]) in {"a", "c"}
+    assert wv.distances(np.zeros(2, np.float32)).tolist() == [1.0, 1.0, 1.0]
