@@ -308,6 +308,7 @@ def jvm_head_start(spark) -> float:
 def cmd_train(args: argparse.Namespace) -> int:
     from .model import Word2Vec
     from .filesystem import local_output_path
+    from . import layout
     from .layout import same_path
     from .publishing import check_output
 
@@ -327,11 +328,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     phases = {"starting Spark": time.perf_counter() - STARTED}
     overwrite = cfg.overwrite
     if cfg.from_model:
-        from .continuation import check_continues_newest
-
-        check_continues_newest(spark, cfg.from_model, cfg.output)
-        # Continuing a model into its own path adds a version: that is the point, not an overwrite.
-        overwrite = overwrite or same_path(spark, cfg.from_model, cfg.output)
+        # Continuing a model (or one of its versions) into its own path adds a version: that is the
+        # point, not an overwrite. Whether it continues the newest version is checked as it starts.
+        base = layout.root_of(cfg.from_model) or cfg.from_model
+        overwrite = overwrite or same_path(spark, base, cfg.output)
     check_output(spark, cfg.output, overwrite)
     model = Word2Vec(cfg).fit_input(spark)
     info = model.result.info

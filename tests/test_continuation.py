@@ -111,6 +111,14 @@ def test_train_from_model_adds_a_version_with_new_words(spark, tmp_path, capsys)
                      str(out), "--show", "", *extra, *_flags(SETTINGS)]) == 2
         assert "is version 1 of" in capsys.readouterr().err
     assert layout.published_versions(spark, str(out)) == [1, 2]
+    # another model continued into it without --overwrite: refused by the output check alone
+    assert main(["train", "--input", third, "--from-model", layout.version_path(str(out), 1), "--output",
+                 str(tmp_path / "elsewhere"), "--show", "", *_flags(SETTINGS)]) == 0
+    assert main(["train", "--input", second, "--from-model", str(tmp_path / "elsewhere"), "--output", str(out),
+                 "--show", "", *_flags(SETTINGS)]) == 2
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "built on that model" not in err
+    assert layout.published_versions(spark, str(out)) == [1, 2]
     old = Word2VecModel.load(layout.version_path(str(out), 1), spark=spark)
     new = Word2VecModel.load(str(out), spark=spark)
     assert "soon" in new.wv and "soon" not in old.wv and len(new.wv) == len(old.wv) + 1
