@@ -27,6 +27,10 @@ class ConcurrentPublishError(UserError, RuntimeError):
         self.why = why
 
 
+class SparkStoppedError(UserError, RuntimeError):
+    """A call needs Spark after the process stopped its SparkSession, and none runs now."""
+
+
 class StorageFullError(UserError, OSError):
     """The filesystem ran out of space while publishing; earlier versions are intact.
     Raised as ``StorageFullError(errno.ENOSPC, message)``; prints as the message alone."""

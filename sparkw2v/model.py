@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
-from pyspark import Broadcast
+from pyspark import RDD, Broadcast, SparkContext
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params
 from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter,
@@ -256,16 +256,14 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
 
         With ``output`` set, every epoch is checkpointed under ``OUTPUT/_staging``
         (``resume=True`` continues from there), and :meth:`Word2VecModel.save` to
-        that output removes the checkpoint unless ``keep_checkpoints``. Every word's
-        count stays cached on the executors until :meth:`Word2VecModel.save` writes it.
+        that output removes the checkpoint unless ``keep_checkpoints``.
         """
         require_classic(spark, "Word2Vec.fit_input")
         cfg = self.config.validate(require_io=False)
         if cfg.from_model:
             return self._fitted(_continue(spark, read_input(spark, cfg), cfg))
         checkpoints = Checkpoints(spark, cfg.output) if cfg.output else None
-        model = Word2VecModel(training.fit(spark, read_input(spark, cfg), cfg, checkpoints=checkpoints,
-                                           cache_counts=True))
+        model = Word2VecModel(training.fit(spark, read_input(spark, cfg), cfg, checkpoints=checkpoints))
         model._checkpoints = checkpoints
         return self._fitted(model)
 
@@ -300,7 +298,7 @@ def _warn_unset_input(dataset: DataFrame, column: str) -> None:
     columns (a pipeline stage's output that ``inputCol`` was meant to name; MLlib refuses to fit)."""
     tokens = [f.name for f in dataset.schema.fields if isinstance(f.dataType, T.ArrayType)
               and isinstance(f.dataType.elementType, T.StringType)]
-    if tokens and column in dataset.columns:
+    if tokens and column in dataset.columns and column not in tokens:  # (a token column named so fails to fit)
         log.warning("Word2Vec.fit: inputCol is not set, so it trains on column %r, tokenized as text; the frame "
                     "also holds array<string> column(s) %s: setInputCol(%r) to train on those tokens", column,
                     ", ".join(map(repr, tokens)), tokens[-1])
@@ -348,11 +346,17 @@ class _EstimatorReader(DefaultParamsReader):
                     for name, value in metadata.get("defaultParamMap", {}).items()
                     if name in ("maxIter", "numPartitions", "maxSentenceLength", "vectorSize", "minCount",
                                 "windowSize", "outputCol")}
+        params = dict(metadata.get("paramMap", {}))
+        seed = params.get("seed")
+        if isinstance(seed, int) and not isinstance(seed, bool) and seed < 0:  # a Java long: MLlib allows it
+            params["seed"] = seed + 2 ** 64
+            log.warning("%s: MLlib's seed %d is read as %d (its 64 bits unsigned; sparkw2v's seeds are >= 0)",
+                        path, seed, params["seed"])
         try:
             estimator = Word2Vec()
             estimator._setDefault(**{name: convert_number(name, value) for name, value in defaults.items()})
             estimator.config.validate(require_io=False)
-            estimator.setParams(**metadata.get("paramMap", {}))
+            estimator.setParams(**params)
         except ConfigError as exc:
             raise ConfigError(f"{path} (saved by Spark MLlib's Word2Vec): {exc}") from None
         estimator._resetUid(metadata["uid"])
@@ -441,6 +445,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         self._checkpoints: Checkpoints | None = None
         #: The full path of the version a loaded model was read from (None for a model trained here).
         self.source: str | None = None
+        #: The version this model's counts were written to when their executors' copy was released.
+        self._counts_source: str | None = None
         # Per model path (qualified): what a save there must find, the newest version when this model
         # was loaded from that path or the one it last published there, with that version's publish_id.
         self._expected: dict[str, publishing.Expected] = {}
@@ -501,6 +507,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         if vector.shape != (self.wv.vector_size,):
             raise ValueError(f"findSynonyms: the vector has shape {vector.shape}; the model's vectors "
                              f"have {self.wv.vector_size} values")
+        if not np.isfinite(vector).all():
+            raise ValueError("findSynonyms: the vector holds NaN or infinite values")
         return self.wv.most_similar(vector, topn=num)
 
     # -- gensim-style queries ------------------------------------------------------------
@@ -557,6 +565,11 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         if names.count(column) > 1:
             raise InputError(f"transform: {names.count(column)} columns are named {column!r}; rename or drop "
                              "all but one")
+        if not pretokenized and (self.result.info if self.result is not None else self.metadata).get("input_tokens"):
+            log.warning("transform: the model was trained on array<string> tokens, and column %r is text, which "
+                        "sparkw2v's tokenizer splits (lowercase=%s, token_pattern=%r): words the training tokens "
+                        "spelled otherwise are not found; pass tokens made as in training", column,
+                        self.config.lowercase, self.config.token_pattern)
         payload_bc, key = self._broadcast_vectors(dataset.sparkSession)
         spec = TokenizerSpec.from_config(self.config)
         # MLlib's ML attribute metadata: the vector's size, which VectorAssembler and others read.
@@ -574,17 +587,19 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         """The (word, count, vector) Arrow table, broadcast once per model for ``transform``,
         ``getVectors`` and :func:`sparkw2v.sql.register` (:meth:`unpersist` releases it), and the
         key workers cache it under."""
+        if self._payload is not None and self._payload[2] is not spark.sparkContext:
+            self._payload = None  # broadcast by a SparkContext that has stopped since
         if self._payload is None:
             table_bc = spark.sparkContext.broadcast(self._vector_table())
             weakref.finalize(self, _forget_broadcast, table_bc).atexit = False
-            self._payload = (table_bc, uuid.uuid4().hex)
-        return self._payload
+            self._payload = (table_bc, uuid.uuid4().hex, spark.sparkContext)
+        return self._payload[:2]
 
     def unpersist(self) -> "Word2VecModel":
         """Drop the executors' copies of the vectors that :meth:`transform` and :meth:`getVectors`
         broadcast (once per model); frames made by them before read them again if still used.
         Also done when the model is garbage-collected."""
-        if self._payload is not None:
+        if self._payload is not None and _alive(self._payload[2]):
             self._payload[0].unpersist()
         return self
 
@@ -632,9 +647,10 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         Returns the full path of the version written. ``overwrite`` allows adding
         a version to an existing model path (older versions beyond ``keep_versions``
         are deleted); a directory that is not a sparkw2v model is never written into.
-        The model's pyspark.ml Params go to ``path/metadata``. A freshly trained model
-        (``save_counts``) also writes every word's count as ``counts/`` and then
-        releases them, so a second ``save`` writes the vectors only.
+        The model's pyspark.ml Params go to ``path/metadata``. A model trained here
+        (``save_counts``) also writes every word's count of its run as ``counts/``,
+        with every save (a later save reads them from the version the first wrote
+        when the executors held them); a loaded model copies its version's.
         """
         spark = spark or _session()
         require_classic(spark, "Word2VecModel.save")
@@ -680,8 +696,10 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             published = publishing.publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata, counts,
                                                        overwrite=overwrite, keep_versions=self.config.keep_versions,
                                                        expect=expect)
-            if self.result is not None:
+            if self.result is not None and not isinstance(self.result.counts, pa.Table):
+                # The executors' copy is released; a later save reads the table just written.
                 self.result.release_counts()
+                self._counts_source = published.location
         cp = self._checkpoints
         if cp is not None and self.config.output and not self.config.keep_checkpoints \
                 and layout.same_path(spark, path, self.config.output):
@@ -700,17 +718,23 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         says so if that version's table was removed since)."""
         counts = self.result.counts if self.result is not None else None
         if counts is not None:
+            if not isinstance(counts, pa.Table) and not _alive(counts):
+                log.warning("%s is saved without its word counts: they were held by a SparkSession that has "
+                            "stopped since; continuing this model starts words below min_count from zero", path)
+                return None
             return counts_table.counts_frame(spark, counts)
-        if self.source is None:
+        source = self._counts_source or self.source
+        if source is None:
             return None
-        if filesystem.HadoopFS(spark, self.source).exists(f"{self.source}/{layout.COUNTS}/_SUCCESS"):
-            integrity.verify_tables(spark, self.source, self.metadata, (layout.COUNTS,))
-            return filesystem.literal_reader(spark).parquet(f"{self.source}/{layout.COUNTS}")
-        if any(name.startswith("counts/") for name in self.metadata.get("files") or {}):
-            log.warning("%s is saved without its word counts: %s, the version it was loaded from, no longer holds "
+        if filesystem.HadoopFS(spark, source).exists(f"{source}/{layout.COUNTS}/_SUCCESS"):
+            if source == self.source:
+                integrity.verify_tables(spark, source, self.metadata, (layout.COUNTS,))
+            return filesystem.literal_reader(spark).parquet(f"{source}/{layout.COUNTS}")
+        if self._counts_source or any(name.startswith("counts/") for name in self.metadata.get("files") or {}):
+            log.warning("%s is saved without its word counts: %s, the version this model %s, no longer holds "
                         "them (removed since, or the path was overwritten first, as pyspark.ml's overwrite of a "
                         "pipeline does); continuing this model starts words below min_count from zero",
-                        path, self.source)
+                        path, source, "was saved as" if self._counts_source else "was loaded from")
         return None
 
     @classmethod
@@ -729,6 +753,14 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                 raise InputError(f"{path} was saved by Spark MLlib ({cls_name}), not sparkw2v: {hint}load it with "
                                  "pyspark.ml.feature's classes, or train again with sparkw2v (Word2Vec.load reads "
                                  "an MLlib estimator's settings)") from None
+            if cls_name == f"{Word2Vec.__module__}.{Word2Vec.__name__}":
+                raise InputError(f"{path} holds a sparkw2v estimator (Word2Vec), not a fitted model: load it with "
+                                 "sparkw2v.Word2Vec.load") from None
+            if cls_name.rsplit(".", 1)[-1] in ("Pipeline", "PipelineModel", "CrossValidatorModel",
+                                                "TrainValidationSplitModel"):
+                kind = cls_name.rsplit(".", 1)[-1]
+                raise InputError(f"{path} holds a pyspark.ml {kind} ({cls_name}), not a sparkw2v model: load it with "
+                                 f"its class's load; a fitted Word2VecModel is one of its stages") from None
             raise
         location = loaded.location
         model = cls(loaded=loaded)
@@ -785,8 +817,24 @@ def _column_name(param: str, value: Any) -> str:
     return value
 
 
+def _alive(owner: SparkContext | DataFrame | RDD) -> bool:
+    """Whether the SparkContext of ``owner`` (a context, a DataFrame or an RDD) is still the running one."""
+    sc = owner if isinstance(owner, SparkContext) else owner.context if isinstance(owner, RDD) \
+        else owner.sparkSession.sparkContext
+    return sc._jsc is not None and sc is SparkContext._active_spark_context
+
+
 def _session() -> SparkSession:
+    """The session of a model call given none: the running one, or a new one in a process that has
+    not started Spark yet. After ``spark.stop()`` no Spark of sparkw2v's choosing is started (a
+    later ``SparkSession.builder.getOrCreate()`` would get it, with its settings, not the user's)."""
+    from .errors import SparkStoppedError
     from .session import get_session
+
+    if SparkContext._gateway is not None and SparkContext._active_spark_context is None \
+            and SparkSession.getActiveSession() is None:
+        raise SparkStoppedError("this process stopped its SparkSession and none runs now: start one "
+                                "(SparkSession.builder...getOrCreate()) or pass spark=")
     return get_session()
 
 

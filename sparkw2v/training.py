@@ -63,9 +63,8 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
     info: dict = field(default_factory=dict)
     #: (word, count) of every word of the corpus when ``save_counts``: an Arrow table on the driver
-    #: when ``fit`` was told to cache it and there were few enough words, else a DataFrame (an
-    #: RDD from the Python tokenizer), persisted if told to cache it; written and released by
-    #: ``Word2VecModel.save``.
+    #: when there were few enough words, else a persisted DataFrame (an RDD from the Python
+    #: tokenizer), which ``Word2VecModel.save`` writes and then releases.
     counts: DataFrame | RDD | pa.Table | None = None
 
     def release_counts(self) -> None:
@@ -84,7 +83,7 @@ class TrainResult:
                 "words_per_second": info.get("words_per_second"), "num_partitions": info.get("num_partitions"),
                 "shard_words": info.get("shard_words"), "concurrent_shards": info.get("concurrent_shards"),
                 "negative_group": info.get("negative_group"), "negative_draws": info.get("negative_draws"),
-                "resumed_after_epoch": info.get("resumed_after_epoch")}
+                "resumed_after_epoch": info.get("resumed_after_epoch"), "input_tokens": info.get("input_tokens")}
 
 
 def initial_weights(vocab_size: int, vector_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,27 +146,26 @@ def learning_rate(cfg: TrainConfig, progress: float) -> float:
 
 
 def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
-        on_epoch: Callable[[dict], None] | None = None, checkpoints: Checkpoints | None = None,
-        cache_counts: bool = False) -> TrainResult:
+        on_epoch: Callable[[dict], None] | None = None, checkpoints: Checkpoints | None = None) -> TrainResult:
     """Count, encode and train: the whole run on an already opened input.
 
     With ``checkpoints``, the model is checkpointed after every epoch, and with
     ``cfg.resume`` training continues from the newest checkpoint there. With
-    ``cfg.save_counts`` the result carries every word's count for
-    ``Word2VecModel.save`` to write: persisted on the executors until then if
-    ``cache_counts`` (the CLI, which saves right away), otherwise recounted from
-    the input when saved, so a model that is never saved holds nothing.
+    ``cfg.save_counts`` the result carries every word's count of this run for
+    ``Word2VecModel.save`` to write: on the driver when there are few enough words,
+    else persisted on the executors (never counted again from an input that may
+    have changed or gone by the time the model is saved).
     """
     started = time.perf_counter()
     describe_job(spark, "counting")
     log.info("counting words")
     with corpus.tokens_kept():  # counting and encoding read the input once
         counts = word_counts(corpus, cfg) if cfg.save_counts else None
-        if counts is not None and cache_counts:
+        if counts is not None:
             counts.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             result = _fit_counted(spark, corpus, cfg, counts, started, on_epoch, checkpoints,
-                                  all_words=_words_on_driver(spark) if cache_counts else 0)
+                                  all_words=_words_on_driver(spark))
         except BaseException:
             if counts is not None:
                 with cleaning_up("release the word counts"):
@@ -233,7 +231,8 @@ def _fit_counted(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig, cou
         describe_job(spark, None)
     result.info.update(prepare_seconds=prepared - started, count_seconds=counted - started,
                        encode_seconds=prepared - counted, total_seconds=time.perf_counter() - started,
-                       resumed_after_epoch=resumed.epochs_done if resumed else None, null_rows=nulls)
+                       resumed_after_epoch=resumed.epochs_done if resumed else None, null_rows=nulls,
+                       input_tokens=corpus.pretokenized)
     result.counts = every
     return result
 

@@ -293,9 +293,8 @@ def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spar
             saved.getSeed(), saved.getOutputCol()) == (1, 1, 1000, 0.025, TrainConfig.seed, f"{saved.uid}__output")
     assert not saved.isSet(saved.maxIter) and not saved.isSet(saved.stepSize)
     assert saved.copy().setParams(sg=False).getStepSize() == 0.05          # CBOW's own rate, as when unset
-    MLlibWord2Vec(seed=-3, inputCol="sentence").save(str(tmp_path / "negative"))
-    with pytest.raises(ConfigError, match=r"negative \(saved by Spark MLlib's Word2Vec\): invalid seed=-3"):
-        Word2Vec.load(str(tmp_path / "negative"))
+    MLlibWord2Vec(seed=-3, inputCol="sentence").save(str(tmp_path / "negative"))  # a Java long, as MLlib allows
+    assert Word2Vec.load(str(tmp_path / "negative")).getSeed() == 2 ** 64 - 3
     fitted = mllib.fit(doc)
     fitted.save(str(tmp_path / "model"))
     with pytest.raises(InputError, match=r"saved by Spark MLlib \(org.apache.spark.ml.feature.Word2VecModel\), "
@@ -489,3 +488,52 @@ def test_string_input_col_is_tokenized_like_text(spark):
     assert model.config.text_column == "line" and model.config.tokens_column is None
     assert set(model.wv.words) == {"a", "b", "c", "d"} and model.getInputCol() == "line"
     assert model.transform(frame).columns == ["line", "vector"]
+
+
+def test_model_load_names_what_an_estimator_or_pipeline_directory_holds(spark, doc, docstring_model, tmp_path):
+    word2Vec, _ = docstring_model
+    word2Vec.save(str(tmp_path / "est"))
+    with pytest.raises(InputError, match="holds a sparkw2v estimator .*load it with sparkw2v.Word2Vec.load"):
+        Word2VecModel.load(str(tmp_path / "est"))
+    Pipeline(stages=[word2Vec]).fit(doc).save(str(tmp_path / "pipeline"))
+    with pytest.raises(InputError, match="holds a pyspark.ml PipelineModel .*one of its stages"):
+        Word2VecModel.load(str(tmp_path / "pipeline"))
+
+
+def test_a_model_queried_after_unpersist_or_with_a_bad_vector(spark, doc, docstring_model):
+    _, model = docstring_model
+    before = model.transform(doc).collect()
+    model.unpersist()
+    assert model.transform(doc).collect() == before          # the executors read it again
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.findSynonymsArray([float("nan")] * 5, 2)
+
+
+def test_no_spark_of_its_own_after_the_user_stopped_spark(spark, docstring_model, monkeypatch):
+    """After ``spark.stop()`` (and no session since), a call that needs Spark says so instead of
+    starting a session of sparkw2v's choosing; driver-only queries still answer."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    from sparkw2v.errors import SparkStoppedError
+
+    _, model = docstring_model
+    monkeypatch.setattr(SparkContext, "_active_spark_context", None)
+    monkeypatch.setattr(SparkSession, "getActiveSession", classmethod(lambda cls: None))
+    with pytest.raises(SparkStoppedError, match="stopped its SparkSession"):
+        model.findSynonyms("a", 1)
+    assert model.findSynonymsArray("a", 1)[0][0] in {"b", "c"}
+
+
+def test_text_transformed_by_a_model_trained_on_tokens_is_warned_about(spark, caplog):
+    import logging
+
+    tokens = spark.createDataFrame([("Spark Java I".split(),), ("Hi I heard about Spark".split(),)] * 5, ["words"])
+    model = Word2Vec(vectorSize=4, minCount=1, inputCol="words", **FAST).fit(tokens)
+    assert model.training_metadata()["input_tokens"] is True
+    text = spark.createDataFrame([("Spark Java I",)], ["line"])
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        model.copy().setInputCol("line").transform(text).collect()
+        model.transform(tokens).collect()
+    warned = [r.getMessage() for r in caplog.records if "trained on array<string> tokens" in r.getMessage()]
+    assert len(warned) == 1 and "lowercase=True" in warned[0]

@@ -174,10 +174,39 @@ def test_fit_and_save_leave_nothing_cached(spark, tmp_path):
     assert cached() == before                    # a model that is never saved holds nothing
     path = str(tmp_path / "model")
     model.save(path)
-    assert (tmp_path / "model" / "versions" / "000001" / "counts" / "_SUCCESS").exists()  # recounted
+    assert (tmp_path / "model" / "versions" / "000001" / "counts" / "_SUCCESS").exists()
     continued = Word2Vec(from_model=path, num_partitions=1, **SMALL).fit(frame)
     continued.save(path, overwrite=True)
     assert cached() == before
+
+
+@pytest.mark.parametrize("on_driver", [True, False])
+def test_saved_counts_are_the_training_runs_whatever_became_of_the_input(spark, tmp_path, monkeypatch, on_driver):
+    """fit(df) keeps every word's count of its run (on the driver, or cached on the executors for
+    a vocabulary too large for it): saving never reads the input again, so an input changed or
+    deleted since changes nothing, and every save writes them (a second save too)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sparkw2v import training
+
+    if not on_driver:
+        monkeypatch.setattr(training, "_words_on_driver", lambda spark: 0)
+    corpus = tmp_path / "in"
+    corpus.mkdir()
+    (corpus / "part.txt").write_text("\n".join(LINES + ["rare"]) + "\n")
+    model = Word2Vec(num_partitions=1, text_column="value", **{**SMALL, "min_count": 2}).fit(
+        spark.read.text(str(corpus)))
+    assert "rare" not in model.wv and isinstance(model.result.counts, pa.Table) == on_driver
+    (corpus / "part.txt").write_text("recession " * 50 + "\n")       # a new day's export
+    first = model.save(str(tmp_path / "model"))
+    (corpus / "part.txt").unlink()
+    corpus.rmdir()
+    second = model.save(str(tmp_path / "model"), overwrite=True)
+    model.save(str(tmp_path / "elsewhere"))
+    for version in (first, second, str(tmp_path / "elsewhere" / "versions" / "000001")):
+        table = pq.read_table(version.removeprefix("file:") + "/counts").to_pydict()
+        counts = dict(zip(table["word"], table["count"]))
+        assert counts == {"a": 50, "b": 40, "c": 40, "d": 30, "rare": 1}, version
 
 
 def test_saving_into_the_checkpointed_output_by_another_spelling_removes_the_checkpoints(spark, tmp_path):
