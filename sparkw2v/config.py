@@ -26,6 +26,8 @@ from .errors import UserError
 INPUT_FORMATS = ("text", "parquet", "orc", "json", "csv")
 #: Largest ns_exponent accepted: beyond it nearly every negative sample is the most frequent word.
 MAX_NS_EXPONENT = 10.0
+#: Negatives per example at most: beyond it a step's arrays outgrow any machine long before it trains.
+MAX_NEGATIVE = 1000
 COMBINE_RULES = tuple(RULES)
 STRATEGIES = ("auto", "average", "stratified")
 #: Shards trained at once from which ``strategy='auto'`` trains stratified (skip-gram and CBOW).
@@ -281,6 +283,10 @@ class TrainConfig:
     def _check_training(self) -> None:
         """The training settings' values and how they combine."""
         _need(self.sample < 1, "sample", self.sample, "must be below 1 (typical: 1e-3 to 1e-5, 0 disables)")
+        _need(self.window < 2 ** 31 - 1, "window", self.window,
+              "must be below 2^31 - 1 (a window beyond the longest sentence trains as that sentence's length)")
+        _need(self.negative <= MAX_NEGATIVE, "negative", self.negative,
+              f"must be at most {MAX_NEGATIVE} (word2vec uses 5-20; each costs a step as much as the positive)")
         _need(math.isfinite(self.min_alpha), "min_alpha", self.min_alpha, "must be a finite number")
         _need(self.ns_exponent <= MAX_NS_EXPONENT, "ns_exponent", self.ns_exponent,
               f"must be a number in [0, {MAX_NS_EXPONENT}] (0.75: word2vec's; 1: by frequency; 0: uniform)")

@@ -139,6 +139,15 @@ def sentence_room(sentence_of: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return position - starts[sentence], ends[sentence] - position
 
 
+def reduced_windows(rng: np.random.Generator, window: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Each word's reduced window, drawn from ``1..window`` as word2vec.c does, then cut to the
+    farthest any word of these sentences can reach (``left``/``right``: :func:`sentence_room`): the
+    same contexts, and a window far beyond the sentences' lengths costs nothing."""
+    reduced = rng.integers(1, window + 1, size=left.size, dtype=np.int32)
+    reach = max(int(left.max(initial=0)), int(right.max(initial=0)), 1)
+    return np.minimum(reduced, reach, out=reduced) if reach < window else reduced
+
+
 def window_offsets(width: int) -> np.ndarray:
     """A window's offsets from its centre: ``-width..-1, 1..width``."""
     return np.concatenate((np.arange(-width, 0), np.arange(1, width + 1)))
@@ -256,8 +265,8 @@ def _spans(tokens: np.ndarray, sentence_starts: np.ndarray, cuts: np.ndarray, ke
         if words.size < 2:
             continue
         kept_edges = np.searchsorted(kept_at, edges)
-        reduced = rng.integers(1, params.window + 1, size=words.size, dtype=np.int32)
         left, right = sentence_room(sentence_of)
+        reduced = reduced_windows(rng, params.window, left, right)
         centres = (left > 0) | (right > 0)
         if centre_mask is not None:
             centres &= centre_mask[words]
@@ -271,7 +280,7 @@ def _skipgram_steps(span: _Span, neg_table: np.ndarray, params: KernelParams,
     """One step per (chunk, window width): a dense ``(centres, 2 * width)`` block of contexts
     each; every centre draws its own negatives, shared by its contexts."""
     words, left, right, reduced, centres, chunk_of, kept_edges, alphas = span
-    window = params.window
+    window = int(reduced.max())  # the widest step; steps keep their (chunk, width) order
     negatives = neg_table[rng.integers(0, neg_table.size, size=(centres.size, params.negative))]
     outs = np.concatenate((words[centres][:, None], negatives), axis=1)
     key = (chunk_of * window + reduced[centres] - 1).astype(np.uint16 if kept_edges.size * window < 1 << 16
@@ -295,7 +304,7 @@ def _cbow_steps(span: _Span, neg_table: np.ndarray, params: KernelParams,
     """One step per chunk (CBOW sums ragged context lists, so every width fits one step); a
     chunk's centres split into ``ceil(m / shared_by)`` groups, each drawing its own negatives."""
     words, left, right, reduced, centres, chunk_of, kept_edges, alphas = span
-    offsets = window_offsets(params.window)
+    offsets = window_offsets(int(reduced.max()))
     valid = (offsets >= -left[centres][:, None]) & (offsets <= right[centres][:, None])
     valid &= np.abs(offsets) <= reduced[centres][:, None]
     per_centre = valid.sum(axis=1)
@@ -585,7 +594,7 @@ def _train_grouped(w_in: np.ndarray, w_out: np.ndarray, spans: Iterator[_Span], 
         for chunk in range(span.kept_edges.size - 1):
             in_chunk = span.centres[span.chunk_of == chunk]
             widths = span.reduced[in_chunk]
-            for width in range(1, params.window + 1):
+            for width in range(1, int(span.reduced.max()) + 1):
                 centres = in_chunk[widths == width]
                 if centres.size == 0:
                     continue

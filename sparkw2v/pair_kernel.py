@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .kernel import KernelStats, log_loss, sentence_room, sigmoid_inplace, window_offsets
+from .kernel import KernelStats, log_loss, reduced_windows, sentence_room, sigmoid_inplace, window_offsets
 from .scatter import ScatterPlan
 
 #: :func:`train_pairs` plans about this many pairs together, and draws negatives for
@@ -36,9 +36,9 @@ def skipgram_pairs(tokens: np.ndarray, sentence_starts: np.ndarray, keep_prob: n
     words, sentence_of = tokens[keep], sentence_of[keep]
     if words.size < 2:
         return none, none, int(words.size)
-    reduced = rng.integers(1, window + 1, size=words.size, dtype=np.int32)
     left, right = sentence_room(sentence_of)
-    offsets = window_offsets(window)
+    reduced = reduced_windows(rng, window, left, right)
+    offsets = window_offsets(int(reduced.max()))
     valid = (np.abs(offsets) <= reduced[:, None]) & (offsets >= -left[:, None]) & (offsets <= right[:, None])
     centre, slot = np.nonzero(valid)                      # row-major: centre by centre, offsets in order
     return words[centre + offsets[slot]].astype(np.int32), words[centre].astype(np.int32), int(words.size)

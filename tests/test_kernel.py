@@ -234,3 +234,18 @@ def test_cbow_step_with_more_groups_than_centres_leaves_the_extra_groups_untouch
     np.testing.assert_allclose(a_out - w_out, -0.1 * grad_out, atol=2e-5, rtol=1e-3)
     np.testing.assert_array_equal(a_out[7], w_out[7].astype(np.float32))
     assert stats.loss_sum == pytest.approx(f(), rel=1e-4)
+
+
+@pytest.mark.parametrize("sg", [True, False])
+def test_a_window_far_beyond_the_sentences_trains_every_in_sentence_pair(sg):
+    """``window`` of a billion: each centre meets every word of its sentence, in steps as wide as
+    the sentences (not a billion), so it trains as fast as a window of their length."""
+    lengths = np.array([4, 3, 6, 2] * 20)
+    tokens = (np.arange(lengths.sum()) % 7).astype(np.int32)
+    starts = np.concatenate(([0], np.cumsum(lengths)))
+    w_in = np.full((7, 4), 0.01, np.float32)
+    stats = train_shard(w_in, np.zeros_like(w_in), tokens, starts, np.ones(7, np.float32),
+                        np.arange(7, dtype=np.int32), KernelParams(sg=sg, window=10 ** 9, negative=2, chunk_words=64),
+                        0.025, 0.001, np.random.default_rng(0))
+    pairs = int((lengths * (lengths - 1)).sum())
+    assert stats.examples == (pairs if sg else lengths.sum()) and np.all(np.isfinite(w_in))

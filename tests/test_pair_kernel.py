@@ -72,3 +72,13 @@ def test_pair_kernel_lowers_the_loss_and_separates_planted_groups():
         losses.append(stats.mean_loss)
     assert losses[-1] < losses[0] - 0.1
     assert neighbours_in_own_group(w_in, group_of) == 1.0
+
+
+def test_a_window_far_beyond_the_sentences_takes_every_in_sentence_pair_at_once():
+    """A window of a billion costs what the sentences' lengths do: every word pairs with every
+    other word of its sentence (a reduced window below a sentence's reach is drawn once in 10^8)."""
+    tokens = np.arange(7, dtype=np.int32)
+    starts = np.array([0, 4, 7])
+    x, y, _ = skipgram_pairs(tokens, starts, np.ones(7, np.float32), 10 ** 9, np.random.default_rng(0))
+    every = [(c, w) for sentence in ([0, 1, 2, 3], [4, 5, 6]) for w in sentence for c in sentence if c != w]
+    assert sorted(zip(x.tolist(), y.tolist())) == sorted(every)
