@@ -267,6 +267,8 @@ def _session(args: argparse.Namespace, app_name: str = "sparkw2v", light_jvm: bo
     (``light_jvm``: training's, see :func:`sparkw2v.session.get_session`)."""
     from .session import get_session
 
+    if args.master:
+        _refuse_master_under_submit(args.master)
     spark = get_session(app_name, master=args.master, conf=dict(args.conf),
                         spark_log_level="WARN" if args.verbose else "ERROR", light_jvm=light_jvm)
     # PySpark's SparkContext sets a SIGINT handler that cancels the jobs through Py4J from inside
@@ -274,6 +276,20 @@ def _session(args: argparse.Namespace, app_name: str = "sparkw2v", light_jvm: bo
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, _interrupted)
     return spark
+
+
+def _refuse_master_under_submit(master: str) -> None:
+    """Under spark-submit (which starts the JVM before this Python), a ``--master`` other than
+    spark-submit's would silently move the whole run onto it (a cluster job run inside the driver)."""
+    if not os.environ.get("PYSPARK_GATEWAY_PORT"):
+        return
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()
+    submitted = SparkConf().get("spark.master", None)
+    if submitted and submitted != master:
+        raise ConfigError(f"--master {master} is for runs outside spark-submit: this job runs under spark-submit "
+                          f"--master {submitted}, which it would replace; give the master to spark-submit only")
 
 
 def _setup_logging(args: argparse.Namespace) -> None:
@@ -623,6 +639,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, handlers[1])
 
 
+def _spark_stopped() -> bool:
+    """Whether this process's SparkContext has been stopped from the JVM's side (its shutdown hook
+    runs when spark-submit's JVM is signalled) or its JVM is gone."""
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    if sc is None or sc._jsc is None:
+        return False
+    try:
+        return bool(sc._jsc.sc().isStopped())
+    except Exception:  # the gateway is gone with the JVM
+        return True
+
+
 def _run(args: argparse.Namespace, hint: str) -> int:
     try:
         return COMMANDS[args.command](args)
@@ -632,6 +662,10 @@ def _run(args: argparse.Namespace, hint: str) -> int:
     except Exception as exc:  # one clear line for users; the traceback with --verbose
         if _signalled:  # the signal cut a call short, which then failed in its own way
             print(f"sparkw2v: interrupted{hint}", file=sys.stderr)
+            return 130
+        if _spark_stopped():  # under spark-submit a signal reaches the JVM, which stops Spark under us
+            print(f"sparkw2v: interrupted: Spark stopped during the run (spark-submit or its JVM was signalled or "
+                  f"shut down){hint}", file=sys.stderr)
             return 130
         if args.verbose:
             raise

@@ -7,6 +7,8 @@ such errors as one line, ``sparkw2v: error: ...``, and exits with code 2.
 
 from __future__ import annotations
 
+import re
+
 
 class UserError(Exception):
     """An error the user can fix (bad settings, input, paths or files); its message says how."""
@@ -40,9 +42,34 @@ class StorageFullError(UserError, OSError):
 
 
 def user_message(exc: BaseException) -> str | None:
-    """A one-line message for errors caused by input, settings or files; None for bugs."""
+    """A one-line message for errors caused by input, settings, files or the executors' Python
+    environment; None for bugs."""
     if isinstance(exc, (UserError, FileNotFoundError)):
         return " ".join(str(exc).split("\n")[:1]) or type(exc).__name__
+    return executor_environment_message(exc)
+
+
+_NO_PROGRAM = re.compile(r'Cannot run program "([^"]+)"[^\n]*?error=\d+, ([^\n]+)')
+_NO_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([^']+)'")
+_SHIP = ("ship the environment with --archives ENV.tar.gz#env and PYSPARK_PYTHON=./env/bin/python, or "
+         "sparkw2v alone with --py-files (README, \"Running on a cluster\")")
+
+
+def executor_environment_message(exc: BaseException) -> str | None:
+    """One line for a Spark job that failed because the executors could not start the Python
+    the driver asked for, or could not import sparkw2v or its dependencies there; None otherwise
+    (an import error of the driver itself is its own, not the executors')."""
+    if isinstance(exc, ImportError):
+        return None
+    text = str(exc)
+    found = _NO_PROGRAM.search(text)
+    if found:
+        return (f"the executors could not start Python {found.group(1)} ({found.group(2).strip()}): {_SHIP}, "
+                "or set PYSPARK_PYTHON to a Python every node has")
+    found = _NO_MODULE.search(text)
+    if found and ("PythonException" in type(exc).__name__ or "Py4J" in type(exc).__name__
+                  or "org.apache.spark" in text):
+        return f"the executors' Python has no module {found.group(1)!r}: {_SHIP}"
     return None
 
 

@@ -98,6 +98,7 @@ class Tracker:
         self._previous: dict[str, float] = {}  # seconds of the last phase by label without numbers (epochs' ETA)
         self.live = False
         self.stream: TextIO = sys.stderr
+        self._warned_idle = False  # said once that no executor has joined
 
     def configure(self, live: bool, stream: TextIO | None = None) -> None:
         """``live``: redraw a status line on ``stream`` (the CLI on a terminal); else log only."""
@@ -168,6 +169,15 @@ class Tracker:
                     return
                 continue
             now = time.monotonic()
+            if not self._warned_idle and phase.done == 0 and phase.running == 0 \
+                    and now - phase.started >= HEARTBEAT_SECONDS and _no_executor(sc):
+                self._warned_idle = True
+                self.clear_line()
+                log.warning("no executor has joined this application in %s: does a worker offer what it asks for "
+                            "(spark.executor.memory=%s, spark.executor.cores=%s)? Spark's word for it is 'Initial "
+                            "job has not accepted any resources'; the cluster manager's UI shows why",
+                            format_seconds(now - phase.started), sc.getConf().get("spark.executor.memory", "1g"),
+                            sc.getConf().get("spark.executor.cores", "all of a worker's"))
             with self._lock:
                 if phase is not self._phase:  # ended while we were counting
                     continue
@@ -189,6 +199,14 @@ class Tracker:
 def _shape(label: str) -> str:
     """``epoch 3/5`` -> ``epoch #/#``: phases of one shape take about as long as each other."""
     return re.sub(r"\d+", "#", label)
+
+
+def _no_executor(sc) -> bool:
+    """Whether a cluster application has no executor yet (a local master is its own executor)."""
+    try:
+        return not sc.master.startswith("local") and sc._jsc.sc().getExecutorMemoryStatus().size() <= 1
+    except Exception:  # a stopped context
+        return False
 
 
 def _untag(sc, tag: str) -> None:

@@ -363,3 +363,44 @@ def test_printed_words_escape_control_characters(capsys):
 
     assert _printable("café") == "café" and _printable("a\x1b[2Jb\x00") == "a\\x1b[2Jb\\x00"
     assert _printable("x\u2028y") == "x\\u2028y" and _printable("\U000e0001") == "\\U000e0001"
+
+
+def test_spark_stopped_under_a_run_is_reported_as_the_interruption(monkeypatch, capsys):
+    """Under spark-submit a SIGTERM reaches the JVM, whose shutdown hook stops Spark; the run's next
+    Spark call fails with Py4J's text of a stopped context, which is the interruption, in one line."""
+    from sparkw2v import cli
+
+    def stopped_under_us(args):
+        raise RuntimeError("An error occurred while calling o24.binaryFiles. : java.lang.IllegalStateException: "
+                           "Cannot call methods on a stopped SparkContext.\n" + "\tat org.apache.spark...\n" * 100)
+
+    monkeypatch.setitem(cli.COMMANDS, "info", stopped_under_us)
+    monkeypatch.setattr(cli, "_spark_stopped", lambda: True)
+    assert main(["info", "x"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sparkw2v: interrupted: Spark stopped during the run") and "\n" not in err
+    monkeypatch.setattr(cli, "_spark_stopped", lambda: False)              # a running Spark: a bug's traceback
+    with pytest.raises(RuntimeError):
+        main(["info", "x"])
+
+
+def test_a_running_spark_is_not_taken_for_a_stopped_one(spark):
+    from sparkw2v.cli import _spark_stopped
+
+    assert _spark_stopped() is False
+
+
+def test_a_master_flag_under_spark_submit_is_refused_unless_it_is_spark_submits(spark, monkeypatch):
+    from pyspark import SparkConf
+
+    from sparkw2v import cli
+    from sparkw2v.config import ConfigError
+
+    cli._refuse_master_under_submit("local[2]")                          # not under spark-submit: a master is chosen
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")
+    monkeypatch.setattr(SparkConf, "get", lambda self, key, default=None:
+                        "spark://head:7077" if key == "spark.master" else default)
+    with pytest.raises(ConfigError, match=r"--master local\[2\] is for runs outside spark-submit: this job runs under "
+                                          r"spark-submit --master spark://head:7077"):
+        cli._refuse_master_under_submit("local[2]")
+    cli._refuse_master_under_submit("spark://head:7077")

@@ -59,3 +59,41 @@ def test_shards_and_chains_are_named_as_they_train():
     assert describe_shards(1, 1) == "1 shard" and describe_shards(0, 0) == "no shards"
     text = report.summary({"version": 1, "corpus_words": 9, "num_partitions": 8, "concurrent_shards": 2}, "m")
     assert "vocabulary words per epoch, 8 shards, 2 at once" in text
+
+
+def test_a_cluster_that_gives_no_executor_is_said_once(monkeypatch, caplog):
+    """A job that asks for more than any worker offers waits for ever; Spark's own warning is below
+    the log level, so the tracker says it, once, after a heartbeat's time without a task."""
+    import logging
+    import time
+
+    class Status:
+        def size(self):
+            return 1                                         # the driver's block manager only
+
+    class Context:
+        master = "spark://127.0.0.1:7077"
+        _jsc = type("J", (), {"sc": lambda self: type("S", (), {"getExecutorMemoryStatus": lambda s: Status()})()})()
+
+        def addJobTag(self, tag):
+            pass
+
+        def removeJobTag(self, tag):
+            pass
+
+        def getConf(self):
+            return type("C", (), {"get": lambda self, key, default: {"spark.executor.memory": "4g"}.get(key, default)})()
+
+    monkeypatch.setattr(progress, "_count_tasks", lambda sc, phase: None)
+    monkeypatch.setattr(progress, "POLL_SECONDS", 0.01)
+    monkeypatch.setattr(progress, "HEARTBEAT_SECONDS", 0.05)
+    tracker, sc = progress.Tracker(), Context()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        tracker.begin(sc, "counting")
+        time.sleep(0.5)
+        tracker.begin(sc, "encoding")
+        time.sleep(0.3)
+        tracker.begin(sc, None)
+    said = [r.getMessage() for r in caplog.records if "no executor has joined" in r.getMessage()]
+    assert len(said) == 1 and "spark.executor.memory=4g" in said[0] and "Initial job has not accepted" in said[0]
+    assert not progress._no_executor(type("L", (), {"master": "local[2]"})())

@@ -136,3 +136,22 @@ def test_the_worker_daemon_imports_the_installed_pyspark_only_when_it_is_the_zip
         monkeypatch.setattr(sys, "path", list(path))
         worker_daemon._prefer_installed_pyspark()
         assert (sys.path[-1] == str(archive) and sys.path[:-1] == path[1:]) if moved else sys.path == path
+
+
+def _import_missing(_):
+    import nosuchmodule_sparkw2v  # noqa: F401  (what an executor without sparkw2v meets)
+
+
+def test_executors_without_the_drivers_python_or_modules_are_named_in_one_line(spark):
+    from sparkw2v.errors import user_message
+
+    with pytest.raises(Exception) as failed:
+        spark.sparkContext.parallelize([1], 1).map(_import_missing).collect()
+    message = user_message(failed.value)
+    assert message.startswith("the executors' Python has no module 'nosuchmodule_sparkw2v': ship the environment")
+    assert "\n" not in message
+    java = Exception('Job aborted ... java.io.IOException: Cannot run program "./env/bin/python": error=2, '
+                     'No such file or directory\n\tat java.base/java.lang.ProcessBuilder.start')
+    assert user_message(java).startswith("the executors could not start Python ./env/bin/python (No such file or "
+                                         "directory): ship the environment with --archives")
+    assert user_message(ModuleNotFoundError("No module named 'x'")) is None       # the driver's own: a traceback
