@@ -175,10 +175,12 @@ class TrainConfig:
                         "distribution")
     # Output
     output: str | None = _opt(None, "model path: each run publishes OUTPUT/versions/NNNNNN/", "output")
-    overwrite: bool = _opt(False, "publish a new version of an existing --output", "output")
+    overwrite: bool = _opt(False, "publish a new version of an existing --output", "output", negated="no-overwrite",
+                           negated_help="refuse an existing --output, also over a config file's overwrite = true")
     keep_versions: int = _opt(3, "published versions of --output to keep; older ones are deleted", "output")
     resume: bool = _opt(False, "continue from the last epoch checkpoint of an interrupted run "
-                        "with the same --output and settings", "output")
+                        "with the same --output and settings", "output", negated="no-resume",
+                        negated_help="start from the first epoch, also over a config file's resume = true")
     checkpoint_interval: float = _opt(
         60.0, "seconds: checkpoint after an epoch once this long has passed since the last checkpoint "
         "(0: after every epoch)", "output")
@@ -187,7 +189,8 @@ class TrainConfig:
                              "vocabulary from words below min_count", "output", negated="no-save-counts",
                              negated_help="write no counts/ table")
     keep_checkpoints: bool = _opt(False, "keep the epoch checkpoint under OUTPUT/_staging after "
-                                  "publishing", "output")
+                                  "publishing", "output", negated="no-keep-checkpoints",
+                                  negated_help="remove the checkpoint after publishing, also over a config file's keep_checkpoints = true")
     # Continuation (train --from-model, stream)
     from_model: str | None = _opt(
         None, "model path to continue: start from its vectors and word counts; the vocabulary grows "
@@ -361,9 +364,14 @@ class TrainConfig:
         """Read a TOML file of ``name = value`` lines (tables, if any, are flattened)."""
         try:
             with open(path, "rb") as fh:
-                data = tomllib.load(fh)
+                raw = fh.read()
+            # A byte-order mark (Windows editors write one) is not TOML, but says nothing wrong.
+            data = tomllib.loads(raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {path}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}); TOML files are UTF-8") \
+                from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         flat: dict[str, Any] = {}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import operator
+import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -179,8 +180,11 @@ def check_input_path(spark: SparkSession, path: str, input_format: str,
     except Exception as exc:  # a malformed pattern, an unreachable filesystem
         raise InputError(f"cannot read {input_format} input {path!r}: {first_line(exc)}") from None
     if matches is None or len(matches) == 0:
+        # A relative path (one a config file gives, say) is read from where the command runs.
+        where = (f" (relative paths are read from the current directory, {os.getcwd()})"
+                 if not os.path.isabs(path) and ":" not in path and str(fs.fs.getScheme()) == "file" else "")
         raise InputError(f"cannot read {input_format} input {path!r}: "
-                         f"{'no file matches it' if glob else 'path does not exist'}")
+                         f"{'no file matches it' if glob else 'path does not exist'}{where}")
     fixed = path[:glob.start()].rsplit("/", 1)[0] if glob else path  # the part that is not a pattern
     model = model_containing(spark, fixed or ".")
     if model is not None:

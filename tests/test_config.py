@@ -219,3 +219,17 @@ def test_stream_settings_are_checked_as_training_settings_are(value, error):
     with pytest.raises(ConfigError, match="invalid max_files_per_trigger=2147483648: must be an integer from 1 to "
                                           "2147483647"):
         StreamConfig(source="s", checkpoint="c", max_files_per_trigger=2**31).validate()
+
+
+def test_a_config_file_with_a_byte_order_mark_and_flags_that_turn_its_booleans_off(tmp_path):
+    path = tmp_path / "team.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + "window = 3\noverwrite = true\nresume = true\nkeep_checkpoints = true\n".encode())
+    assert TrainConfig.from_toml(path).window == 3                       # a Windows editor's BOM is read past
+    parser = build_parser()
+    args = parser.parse_args(["train", "--config", str(path), "--input", "i", "--output", "o", "--no-overwrite",
+                              "--no-resume", "--no-keep-checkpoints"])
+    cfg = config_from_args(args)
+    assert (cfg.overwrite, cfg.resume, cfg.keep_checkpoints, cfg.window) == (False, False, False, 3)
+    path.write_bytes(b"window = 3\xff\n")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        TrainConfig.from_toml(path)

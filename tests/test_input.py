@@ -3,6 +3,8 @@ options, and the one-line refusals of input that cannot be trained on."""
 
 import logging
 
+import os
+
 import pytest
 
 from sparkw2v import TrainConfig, Word2Vec
@@ -20,7 +22,11 @@ def test_bad_input_gets_one_clear_error_and_writes_nothing(spark, tmp_path, caps
     assert "--similarity: x.tsv: no such file" in capsys.readouterr().err
     out = tmp_path / "never"
     assert main(["train", "--input", str(tmp_path / "missing.txt"), "--output", str(out)]) == 2
-    assert "cannot read text input" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "cannot read text input" in err and "relative paths" not in err
+    assert main(["train", "--input", "no/such/corpus.txt", "--output", str(out)]) == 2     # as a config file gives it
+    assert (f"'no/such/corpus.txt': path does not exist (relative paths are read from the current directory, "
+            f"{os.getcwd()})") in capsys.readouterr().err
     small = tmp_path / "small.txt"
     small.write_text("just a few words\n")
     assert main(["train", "--input", str(small), "--output", str(out)]) == 2
