@@ -6,7 +6,8 @@ kernel walks it in chunks of whole sentences and, per chunk, does what
 word2vec.c does per word, vectorised:
 
 1. subsample frequent words (``keep_prob``), then draw each centre word's
-   reduced window ``b`` uniformly from ``1..window``;
+   reduced window ``b`` uniformly from ``1..window`` (cut to the farthest any word
+   of the chunks can reach in its sentence, which trains the same contexts);
 2. skip-gram groups centres by ``b`` so each group's contexts form a dense
    ``(centres, 2b)`` block (contexts past a sentence edge get zero rows), and takes
    one step per group; CBOW sums each centre's ragged list of contexts straight from the
