@@ -124,7 +124,8 @@ class Tracker:
             self._sc = sc
         if ended is not None:
             _untag(sc, ended.tag)
-            self._finish(ended, now)
+            # Ended while an error unwinds (a ``finally`` clears the phase): it did not finish.
+            self._finish(ended, now, stopped=sys.exc_info()[0] is not None)
         if self._phase is not None:
             sc.addJobTag(self._phase.tag)
             if self._thread is None or not self._thread.is_alive():
@@ -141,7 +142,7 @@ class Tracker:
 
     # -- inside ------------------------------------------------------------------------------
 
-    def _finish(self, phase: Phase, now: float) -> None:
+    def _finish(self, phase: Phase, now: float, stopped: bool = False) -> None:
         try:
             _count_tasks(self._sc, phase)
         except Exception:  # a stopped context: report the time without the tasks
@@ -153,7 +154,7 @@ class Tracker:
                  f"{format_count(phase.words / max(seconds, 1e-9))} words/s" if phase.words else None]
         # An epoch has its own line from training (words, words/s, loss, learning rate).
         level = logging.DEBUG if phase.label.startswith("epoch") else logging.INFO
-        log.log(level, "%s done: %s", phase.label, ", ".join(p for p in parts if p))
+        log.log(level, "%s %s: %s", phase.label, "stopped" if stopped else "done", ", ".join(p for p in parts if p))
 
     def _run(self) -> None:
         while True:

@@ -97,3 +97,34 @@ def test_a_cluster_that_gives_no_executor_is_said_once(monkeypatch, caplog):
     said = [r.getMessage() for r in caplog.records if "no executor has joined" in r.getMessage()]
     assert len(said) == 1 and "spark.executor.memory=4g" in said[0] and "Initial job has not accepted" in said[0]
     assert not progress._no_executor(type("L", (), {"master": "local[2]"})())
+
+
+def test_a_phase_ended_by_an_error_is_not_called_done(caplog):
+    """A phase is cleared in a ``finally``: while an error unwinds, its line says it stopped (a
+    checkpoint cut short by a signal was logged as done)."""
+    import logging
+
+    class Context:
+        def addJobTag(self, tag):
+            pass
+
+        def removeJobTag(self, tag):
+            pass
+
+        def statusTracker(self):
+            raise RuntimeError("stopped")
+
+    tracker, sc = progress.Tracker(), Context()
+    with caplog.at_level(logging.INFO, logger="sparkw2v"):
+        tracker.begin(sc, "publish")
+        tracker.begin(sc, None)
+        tracker.begin(sc, "checkpoint after epoch 2")
+        try:
+            try:
+                raise OSError("Cannot call methods on a stopped SparkContext")
+            finally:
+                tracker.begin(sc, None)
+        except OSError:
+            pass
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("publish done: ") and lines[1].startswith("checkpoint after epoch 2 stopped: ")
