@@ -663,9 +663,12 @@ def _run(args: argparse.Namespace, hint: str) -> int:
         if _signalled:  # the signal cut a call short, which then failed in its own way
             print(f"sparkw2v: interrupted{hint}", file=sys.stderr)
             return 130
-        if _spark_stopped():  # under spark-submit a signal reaches the JVM, which stops Spark under us
-            print(f"sparkw2v: interrupted: Spark stopped during the run (spark-submit or its JVM was signalled or "
-                  f"shut down){hint}", file=sys.stderr)
+        if os.environ.get("PYSPARK_GATEWAY_PORT") and _spark_stopped():
+            # Under spark-submit a signal reaches the JVM, whose shutdown hook stops Spark under us;
+            # so do a scheduler's kill and a JVM that ran out of memory: the first line says which.
+            from .errors import first_line
+            print(f"sparkw2v: interrupted: Spark's driver stopped during the run (spark-submit's JVM was signalled, "
+                  f"killed or failed: {first_line(exc)}){hint}", file=sys.stderr)
             return 130
         if args.verbose:
             raise

@@ -190,7 +190,8 @@ class TrainConfig:
                              negated_help="write no counts/ table")
     keep_checkpoints: bool = _opt(False, "keep the epoch checkpoint under OUTPUT/_staging after "
                                   "publishing", "output", negated="no-keep-checkpoints",
-                                  negated_help="remove the checkpoint after publishing, also over a config file's keep_checkpoints = true")
+                                  negated_help="remove the checkpoint after publishing, also over a config "
+                                               "file's keep_checkpoints = true")
     # Continuation (train --from-model, stream)
     from_model: str | None = _opt(
         None, "model path to continue: start from its vectors and word counts; the vocabulary grows "

@@ -411,12 +411,15 @@ def _train(spark: SparkSession, corpus: CorpusInput, vocab: Vocabulary, batch_co
         log.info("no vocabulary word in the new text: nothing to train")
         return TrainResult(run_cfg, vocab, w_in, w_out, [], {"train_seconds": 0.0, "train_words": 0,
                                                             "num_partitions": 0, "shard_words": [],
-                                                            "words_per_second": 0.0, "alpha_scale": 1.0})
+                                                            "words_per_second": 0.0, "alpha_scale": 1.0,
+                                                            "input_tokens": corpus.pretokenized})
     num_shards, chains = shard_layout(run_cfg, spark.sparkContext, len(vocab))
     describe_job(spark, f"{label}: encode new text")
     encoded = encode_corpus(corpus, batch_view, run_cfg, num_shards, chains)
     try:
-        return train_encoded(spark, encoded, vocab, run_cfg, weights=(w_in, w_out))
+        result = train_encoded(spark, encoded, vocab, run_cfg, weights=(w_in, w_out))
+        result.info["input_tokens"] = corpus.pretokenized
+        return result
     finally:
         encoded.unpersist()
         describe_job(spark, None)

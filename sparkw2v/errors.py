@@ -63,7 +63,7 @@ def executor_environment_message(exc: BaseException) -> str | None:
         return None
     text = str(exc)
     found = _NO_PROGRAM.search(text)
-    if found:
+    if found and ("python" in found.group(1).rsplit("/", 1)[-1].lower() or "PythonWorkerFactory" in text):
         return (f"the executors could not start Python {found.group(1)} ({found.group(2).strip()}): {_SHIP}, "
                 "or set PYSPARK_PYTHON to a Python every node has")
     found = _NO_MODULE.search(text)

@@ -445,8 +445,6 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         self._checkpoints: Checkpoints | None = None
         #: The full path of the version a loaded model was read from (None for a model trained here).
         self.source: str | None = None
-        #: The version this model's counts were written to when their executors' copy was released.
-        self._counts_source: str | None = None
         # Per model path (qualified): what a save there must find, the newest version when this model
         # was loaded from that path or the one it last published there, with that version's publish_id.
         self._expected: dict[str, publishing.Expected] = {}
@@ -648,9 +646,10 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         a version to an existing model path (older versions beyond ``keep_versions``
         are deleted); a directory that is not a sparkw2v model is never written into.
         The model's pyspark.ml Params go to ``path/metadata``. A model trained here
-        (``save_counts``) also writes every word's count of its run as ``counts/``,
-        with every save (a later save reads them from the version the first wrote
-        when the executors held them); a loaded model copies its version's.
+        (``save_counts``) also writes every word's count of its run as ``counts/``
+        with every save (held on the driver, or for a vocabulary too large for it
+        cached on the executors until the model is garbage-collected); a loaded
+        model copies its version's.
         """
         spark = spark or _session()
         require_classic(spark, "Word2VecModel.save")
@@ -696,10 +695,6 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             published = publishing.publish_with_counts(spark, path, self.vocab, self._w_in, w_out, metadata, counts,
                                                        overwrite=overwrite, keep_versions=self.config.keep_versions,
                                                        expect=expect)
-            if self.result is not None and not isinstance(self.result.counts, pa.Table):
-                # The executors' copy is released; a later save reads the table just written.
-                self.result.release_counts()
-                self._counts_source = published.location
         cp = self._checkpoints
         if cp is not None and self.config.output and not self.config.keep_checkpoints \
                 and layout.same_path(spark, path, self.config.output):
@@ -723,18 +718,17 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                             "stopped since; continuing this model starts words below min_count from zero", path)
                 return None
             return counts_table.counts_frame(spark, counts)
-        source = self._counts_source or self.source
+        source = self.source
         if source is None:
             return None
         if filesystem.HadoopFS(spark, source).exists(f"{source}/{layout.COUNTS}/_SUCCESS"):
-            if source == self.source:
-                integrity.verify_tables(spark, source, self.metadata, (layout.COUNTS,))
+            integrity.verify_tables(spark, source, self.metadata, (layout.COUNTS,))
             return filesystem.literal_reader(spark).parquet(f"{source}/{layout.COUNTS}")
-        if self._counts_source or any(name.startswith("counts/") for name in self.metadata.get("files") or {}):
-            log.warning("%s is saved without its word counts: %s, the version this model %s, no longer holds "
+        if any(name.startswith("counts/") for name in self.metadata.get("files") or {}):
+            log.warning("%s is saved without its word counts: %s, the version it was loaded from, no longer holds "
                         "them (removed since, or the path was overwritten first, as pyspark.ml's overwrite of a "
                         "pipeline does); continuing this model starts words below min_count from zero",
-                        path, source, "was saved as" if self._counts_source else "was loaded from")
+                        path, source)
         return None
 
     @classmethod
@@ -756,11 +750,14 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             if cls_name == f"{Word2Vec.__module__}.{Word2Vec.__name__}":
                 raise InputError(f"{path} holds a sparkw2v estimator (Word2Vec), not a fitted model: load it with "
                                  "sparkw2v.Word2Vec.load") from None
-            if cls_name.rsplit(".", 1)[-1] in ("Pipeline", "PipelineModel", "CrossValidatorModel",
-                                                "TrainValidationSplitModel"):
-                kind = cls_name.rsplit(".", 1)[-1]
+            kind = cls_name.rsplit(".", 1)[-1]
+            if kind in ("Pipeline", "PipelineModel", "CrossValidator", "CrossValidatorModel", "TrainValidationSplit",
+                        "TrainValidationSplitModel"):
+                where = {"PipelineModel": ": a fitted Word2VecModel is one of its stages",
+                         "CrossValidatorModel": ": a fitted Word2VecModel is in its bestModel",
+                         "TrainValidationSplitModel": ": a fitted Word2VecModel is in its bestModel"}
                 raise InputError(f"{path} holds a pyspark.ml {kind} ({cls_name}), not a sparkw2v model: load it with "
-                                 f"its class's load; a fitted Word2VecModel is one of its stages") from None
+                                 f"{kind}.load{where.get(kind, ', which holds no fitted model')}") from None
             raise
         location = loaded.location
         model = cls(loaded=loaded)

@@ -54,6 +54,8 @@ class Phase:
     share: float = 0.0
     before: float = 0.0
     whole_started: float = 0.0
+    #: The exception being handled where the phase began (a ``fit`` inside an ``except``), if any.
+    error_before: BaseException | None = None
 
     def status(self, now: float, previous_seconds: float | None) -> str:
         """``epoch 2/5: 3/8 tasks, 310K words/s, ETA 12s`` (the parts known so far); for a share of
@@ -98,7 +100,7 @@ class Tracker:
         self._previous: dict[str, float] = {}  # seconds of the last phase by label without numbers (epochs' ETA)
         self.live = False
         self.stream: TextIO = sys.stderr
-        self._warned_idle = False  # said once that no executor has joined
+        self._warned_idle = False  # said once that no executor has joined (or one has: nothing to say)
 
     def configure(self, live: bool, stream: TextIO | None = None) -> None:
         """``live``: redraw a status line on ``stream`` (the CLI on a terminal); else log only."""
@@ -114,7 +116,8 @@ class Tracker:
         with self._lock:
             ended, self._phase = self._phase, None
             if label is not None:
-                phase = Phase(label, f"{TAG_PREFIX}{next(self._ids)}", words, now, tasks, last_log=now)
+                phase = Phase(label, f"{TAG_PREFIX}{next(self._ids)}", words, now, tasks, last_log=now,
+                              error_before=sys.exc_info()[1])
                 if part_of is not None:
                     phase.whole, phase.share, phase.whole_started = part_of[0], part_of[1], now
                     if ended is not None and ended.whole == phase.whole:  # the same epoch goes on
@@ -124,8 +127,10 @@ class Tracker:
             self._sc = sc
         if ended is not None:
             _untag(sc, ended.tag)
-            # Ended while an error unwinds (a ``finally`` clears the phase): it did not finish.
-            self._finish(ended, now, stopped=sys.exc_info()[0] is not None)
+            # Ended while an error of its own unwinds (a ``finally`` clears the phase): it did not
+            # finish. An error the caller was already handling when the phase began is not its.
+            error = sys.exc_info()[1]
+            self._finish(ended, now, stopped=error is not None and error is not ended.error_before)
         if self._phase is not None:
             sc.addJobTag(self._phase.tag)
             if self._thread is None or not self._thread.is_alive():
@@ -170,7 +175,9 @@ class Tracker:
                     return
                 continue
             now = time.monotonic()
-            if not self._warned_idle and phase.done == 0 and phase.running == 0 \
+            if phase.done or phase.running:  # executors came: one leaving later (dynamic allocation) is normal
+                self._warned_idle = True
+            if not self._warned_idle and phase.tasks > 0 and phase.done == 0 and phase.running == 0 \
                     and now - phase.started >= HEARTBEAT_SECONDS and _no_executor(sc):
                 self._warned_idle = True
                 self.clear_line()

@@ -19,10 +19,12 @@ Two ways to reduce, with bit-identical results:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -64,13 +66,9 @@ class TrainResult:
     info: dict = field(default_factory=dict)
     #: (word, count) of every word of the corpus when ``save_counts``: an Arrow table on the driver
     #: when there were few enough words, else a persisted DataFrame (an RDD from the Python
-    #: tokenizer), which ``Word2VecModel.save`` writes and then releases.
+    #: tokenizer), released when this result is garbage-collected; every ``Word2VecModel.save``
+    #: writes them.
     counts: DataFrame | RDD | pa.Table | None = None
-
-    def release_counts(self) -> None:
-        if self.counts is not None and not isinstance(self.counts, pa.Table):
-            self.counts.unpersist()
-        self.counts = None
 
     def metadata(self) -> dict:
         """What a version's metadata.json records of this run: parameters, corpus sizes, history,
@@ -153,8 +151,9 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
     ``cfg.resume`` training continues from the newest checkpoint there. With
     ``cfg.save_counts`` the result carries every word's count of this run for
     ``Word2VecModel.save`` to write: on the driver when there are few enough words,
-    else persisted on the executors (never counted again from an input that may
-    have changed or gone by the time the model is saved).
+    else persisted on the executors until the result is garbage-collected (not
+    counted again from an input that may have changed or gone by the time the
+    model is saved, unless an executor holding them is lost).
     """
     started = time.perf_counter()
     describe_job(spark, "counting")
@@ -175,7 +174,15 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
         counts.unpersist()  # the driver holds every count: the cached copy is not needed
     else:
         result.counts = counts
+        if counts is not None:  # cached until no model holds this result (copies share it)
+            weakref.finalize(result, _release_cached, counts).atexit = False
     return result
+
+
+def _release_cached(frame: DataFrame | RDD) -> None:
+    """Unpersist a garbage-collected result's cached counts, unless its SparkContext is gone."""
+    with contextlib.suppress(Exception):
+        frame.unpersist()
 
 
 def _words_on_driver(spark: SparkSession) -> int:

@@ -45,7 +45,8 @@ class WordVectors:
         return len(self.words)
 
     def __contains__(self, word: object) -> bool:
-        return word in self.index
+        """A word of the vocabulary, or a row number, as gensim's ``in``."""
+        return self.has_index_for(word)
 
     def __iter__(self):
         return iter(self.words)
@@ -64,7 +65,7 @@ class WordVectors:
         raise KeyError(f"word {word!r} not in vocabulary")
 
     def has_index_for(self, word: object) -> bool:
-        """gensim's name for ``word in self`` that also takes row numbers."""
+        """Whether ``word`` (a word or a row number) has a row, as gensim's."""
         return self.get_index(word, -1) >= 0
 
     @property
@@ -171,12 +172,12 @@ class WordVectors:
         vocabulary are passed over with a warning, as gensim does."""
         used = [w for w in words if w in self]
         if len(used) < len(words):
-            log.warning("words not in the vocabulary, passed over: %s", sorted(set(words) - set(used)))
+            log.warning("words not in the vocabulary, passed over: %s", [w for w in words if w not in self])
         if not used:
             raise ValueError("none of the words is in the vocabulary")
         rows = np.stack([self.get_vector(w, norm=use_norm) for w in used])
         scores = rows @ self.get_mean_vector(rows, post_normalize=True)
-        return sorted(zip(scores.tolist(), used), reverse=True)
+        return sorted(zip(scores.tolist(), used), key=lambda pair: pair[0], reverse=True)  # keys may mix kinds
 
     def doesnt_match(self, words: Sequence[str]) -> str:
         """The word of ``words`` farthest from their mean."""
@@ -202,7 +203,8 @@ class WordVectors:
         best = self.similar_by_word(a, topn)
         if not best:
             raise ValueError(f"{a!r} has no neighbours to compare with")
-        return self.similarity(a, b) / sum(score for _, score in best)
+        total = sum(score for _, score in best)
+        return self.similarity(a, b) / total if total else float("nan")
 
     def _term(self, item: object) -> tuple[np.ndarray, int | None]:
         """One query term as gensim reads it: a word or a row number (its unit vector, and the row

@@ -376,9 +376,14 @@ def test_spark_stopped_under_a_run_is_reported_as_the_interruption(monkeypatch, 
 
     monkeypatch.setitem(cli.COMMANDS, "info", stopped_under_us)
     monkeypatch.setattr(cli, "_spark_stopped", lambda: True)
+    with pytest.raises(RuntimeError):                                   # not under spark-submit: a traceback
+        main(["info", "x"])
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")
     assert main(["info", "x"]) == 130
     err = capsys.readouterr().err.strip()
-    assert err.startswith("sparkw2v: interrupted: Spark stopped during the run") and "\n" not in err
+    assert err.startswith("sparkw2v: interrupted: Spark's driver stopped during the run (spark-submit's JVM was "
+                          "signalled, killed or failed: An error occurred while calling o24.binaryFiles.")
+    assert "\n" not in err
     monkeypatch.setattr(cli, "_spark_stopped", lambda: False)              # a running Spark: a bug's traceback
     with pytest.raises(RuntimeError):
         main(["info", "x"])

@@ -223,7 +223,8 @@ def test_stream_settings_are_checked_as_training_settings_are(value, error):
 
 def test_a_config_file_with_a_byte_order_mark_and_flags_that_turn_its_booleans_off(tmp_path):
     path = tmp_path / "team.toml"
-    path.write_bytes(b"\xef\xbb\xbf" + "window = 3\noverwrite = true\nresume = true\nkeep_checkpoints = true\n".encode())
+    text = "window = 3\noverwrite = true\nresume = true\nkeep_checkpoints = true\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode())
     assert TrainConfig.from_toml(path).window == 3                       # a Windows editor's BOM is read past
     parser = build_parser()
     args = parser.parse_args(["train", "--config", str(path), "--input", "i", "--output", "o", "--no-overwrite",

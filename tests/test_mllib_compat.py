@@ -496,7 +496,8 @@ def test_model_load_names_what_an_estimator_or_pipeline_directory_holds(spark, d
     with pytest.raises(InputError, match="holds a sparkw2v estimator .*load it with sparkw2v.Word2Vec.load"):
         Word2VecModel.load(str(tmp_path / "est"))
     Pipeline(stages=[word2Vec]).fit(doc).save(str(tmp_path / "pipeline"))
-    with pytest.raises(InputError, match="holds a pyspark.ml PipelineModel .*one of its stages"):
+    with pytest.raises(InputError, match="holds a pyspark.ml PipelineModel .*PipelineModel.load: a fitted "
+                                         "Word2VecModel is one of its stages"):
         Word2VecModel.load(str(tmp_path / "pipeline"))
 
 

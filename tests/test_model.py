@@ -185,6 +185,8 @@ def test_saved_counts_are_the_training_runs_whatever_became_of_the_input(spark, 
     """fit(df) keeps every word's count of its run (on the driver, or cached on the executors for
     a vocabulary too large for it): saving never reads the input again, so an input changed or
     deleted since changes nothing, and every save writes them (a second save too)."""
+    import gc
+
     import pyarrow as pa
     import pyarrow.parquet as pq
     from sparkw2v import training
@@ -203,10 +205,15 @@ def test_saved_counts_are_the_training_runs_whatever_became_of_the_input(spark, 
     corpus.rmdir()
     second = model.save(str(tmp_path / "model"), overwrite=True)
     model.save(str(tmp_path / "elsewhere"))
-    for version in (first, second, str(tmp_path / "elsewhere" / "versions" / "000001")):
+    model.copy().save(str(tmp_path / "copied"))                   # a copy shares the run's counts
+    for version in (first, second, *(str(tmp_path / d / "versions" / "000001") for d in ("elsewhere", "copied"))):
         table = pq.read_table(version.removeprefix("file:") + "/counts").to_pydict()
         counts = dict(zip(table["word"], table["count"]))
         assert counts == {"a": 50, "b": 40, "c": 40, "d": 30, "rare": 1}, version
+    cached = spark.sparkContext._jsc.getPersistentRDDs().size()
+    del model
+    gc.collect()                                                   # released with the last model that holds them
+    assert spark.sparkContext._jsc.getPersistentRDDs().size() == cached - (0 if on_driver else 1)
 
 
 def test_saving_into_the_checkpointed_output_by_another_spelling_removes_the_checkpoints(spark, tmp_path):

@@ -82,9 +82,13 @@ def test_a_cluster_that_gives_no_executor_is_said_once(monkeypatch, caplog):
             pass
 
         def getConf(self):
-            return type("C", (), {"get": lambda self, key, default: {"spark.executor.memory": "4g"}.get(key, default)})()
+            conf = {"spark.executor.memory": "4g"}
+            return type("C", (), {"get": lambda self, key, default: conf.get(key, default)})()
 
-    monkeypatch.setattr(progress, "_count_tasks", lambda sc, phase: None)
+    def pending(sc, phase):
+        phase.tasks = 1                                    # one task waits for an executor
+
+    monkeypatch.setattr(progress, "_count_tasks", pending)
     monkeypatch.setattr(progress, "POLL_SECONDS", 0.01)
     monkeypatch.setattr(progress, "HEARTBEAT_SECONDS", 0.05)
     tracker, sc = progress.Tracker(), Context()
@@ -126,5 +130,11 @@ def test_a_phase_ended_by_an_error_is_not_called_done(caplog):
                 tracker.begin(sc, None)
         except OSError:
             pass
+        try:
+            raise KeyError("the caller's own, handled")
+        except KeyError:                                    # a fit in a fallback: its phases finish
+            tracker.begin(sc, "counting")
+            tracker.begin(sc, None)
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0].startswith("publish done: ") and lines[1].startswith("checkpoint after epoch 2 stopped: ")
+    assert lines[2].startswith("counting done: ")

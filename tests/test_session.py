@@ -155,3 +155,4 @@ def test_executors_without_the_drivers_python_or_modules_are_named_in_one_line(s
     assert user_message(java).startswith("the executors could not start Python ./env/bin/python (No such file or "
                                          "directory): ship the environment with --archives")
     assert user_message(ModuleNotFoundError("No module named 'x'")) is None       # the driver's own: a traceback
+    assert user_message(Exception('Cannot run program "chmod": error=2, No such file or directory')) is None

@@ -126,3 +126,6 @@ def test_gensims_similarity_methods_name_what_they_cannot_use():
         wv.doesnt_match(["nope", "zzz"])
     assert wv.doesnt_match(["a", "b", "c", "nope"]) in {"a", "c"}
     assert wv.distances(np.zeros(2, np.float32)).tolist() == [1.0, 1.0, 1.0]
+    assert 1 in wv and 3 not in wv and [w for _, w in wv.rank_by_centrality(["a", 7, "q", 2])] != []
+    zero = WordVectors(["a", "b"], np.zeros((2, 2), np.float32))
+    assert np.isnan(zero.relative_cosine_similarity("a", "b", 1))
