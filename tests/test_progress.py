@@ -4,19 +4,22 @@ import json
 
 from sparkw2v import progress, report
 
+
+class Context:
+    """What Tracker.begin touches; without _jsc its reporting thread ends at once."""
+
+    def addJobTag(self, tag):
+        pass
+
+    def removeJobTag(self, tag):
+        pass
+
+    def statusTracker(self):
+        raise RuntimeError("stopped")
+
 def test_an_epoch_of_many_short_phases_reports_the_epochs_progress_and_keeps_its_log_clock():
     """An epoch of 128 syncs or sub-epochs is 128 phases of a few seconds: each says how far the
     epoch is, and the 30-second log line counts from the epoch's start, not the phase's."""
-    class Context:  # what Tracker.begin touches; without _jsc its reporting thread ends at once
-        def addJobTag(self, tag):
-            pass
-
-        def removeJobTag(self, tag):
-            pass
-
-        def statusTracker(self):
-            raise RuntimeError("stopped")
-
     tracker, sc = progress.Tracker(), Context()
     tracker.begin(sc, "epoch 2/5 sub-epoch 1/4", words=250, part_of=("epoch 2/5", 0.25))
     first = tracker._phase
@@ -71,15 +74,9 @@ def test_a_cluster_that_gives_no_executor_is_said_once(monkeypatch, caplog):
         def size(self):
             return 1                                         # the driver's block manager only
 
-    class Context:
+    class Cluster(Context):
         master = "spark://127.0.0.1:7077"
         _jsc = type("J", (), {"sc": lambda self: type("S", (), {"getExecutorMemoryStatus": lambda s: Status()})()})()
-
-        def addJobTag(self, tag):
-            pass
-
-        def removeJobTag(self, tag):
-            pass
 
         def getConf(self):
             conf = {"spark.executor.memory": "4g"}
@@ -91,7 +88,7 @@ def test_a_cluster_that_gives_no_executor_is_said_once(monkeypatch, caplog):
     monkeypatch.setattr(progress, "_count_tasks", pending)
     monkeypatch.setattr(progress, "POLL_SECONDS", 0.01)
     monkeypatch.setattr(progress, "HEARTBEAT_SECONDS", 0.05)
-    tracker, sc = progress.Tracker(), Context()
+    tracker, sc = progress.Tracker(), Cluster()
     with caplog.at_level(logging.WARNING, logger="sparkw2v"):
         tracker.begin(sc, "counting")
         time.sleep(0.5)
@@ -107,16 +104,6 @@ def test_a_phase_ended_by_an_error_is_not_called_done(caplog):
     """A phase is cleared in a ``finally``: while an error unwinds, its line says it stopped (a
     checkpoint cut short by a signal was logged as done)."""
     import logging
-
-    class Context:
-        def addJobTag(self, tag):
-            pass
-
-        def removeJobTag(self, tag):
-            pass
-
-        def statusTracker(self):
-            raise RuntimeError("stopped")
 
     tracker, sc = progress.Tracker(), Context()
     with caplog.at_level(logging.INFO, logger="sparkw2v"):
