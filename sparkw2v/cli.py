@@ -324,8 +324,7 @@ def jvm_head_start(spark) -> float:
 def cmd_train(args: argparse.Namespace) -> int:
     from .model import Word2Vec
     from .filesystem import local_output_path
-    from . import layout
-    from .layout import same_path
+    from .layout import root_of, same_path
     from .publishing import check_output
 
     global STARTED
@@ -346,7 +345,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.from_model:
         # Continuing a model (or one of its versions) into its own path adds a version: that is the
         # point, not an overwrite. Whether it continues the newest version is checked as it starts.
-        base = layout.root_of(cfg.from_model) or cfg.from_model
+        base = root_of(cfg.from_model) or cfg.from_model
         overwrite = overwrite or same_path(spark, base, cfg.output)
     check_output(spark, cfg.output, overwrite)
     model = Word2Vec(cfg).fit_input(spark)

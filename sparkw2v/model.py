@@ -718,17 +718,16 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                             "stopped since; continuing this model starts words below min_count from zero", path)
                 return None
             return counts_table.counts_frame(spark, counts)
-        source = self.source
-        if source is None:
+        if self.source is None:
             return None
-        if filesystem.HadoopFS(spark, source).exists(f"{source}/{layout.COUNTS}/_SUCCESS"):
-            integrity.verify_tables(spark, source, self.metadata, (layout.COUNTS,))
-            return filesystem.literal_reader(spark).parquet(f"{source}/{layout.COUNTS}")
+        if filesystem.HadoopFS(spark, self.source).exists(f"{self.source}/{layout.COUNTS}/_SUCCESS"):
+            integrity.verify_tables(spark, self.source, self.metadata, (layout.COUNTS,))
+            return filesystem.literal_reader(spark).parquet(f"{self.source}/{layout.COUNTS}")
         if any(name.startswith("counts/") for name in self.metadata.get("files") or {}):
             log.warning("%s is saved without its word counts: %s, the version it was loaded from, no longer holds "
                         "them (removed since, or the path was overwritten first, as pyspark.ml's overwrite of a "
                         "pipeline does); continuing this model starts words below min_count from zero",
-                        path, source)
+                        path, self.source)
         return None
 
     @classmethod
