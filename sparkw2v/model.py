@@ -14,7 +14,6 @@ is :mod:`sparkw2v.publishing` and :mod:`sparkw2v.vector_table`, queries are
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import inspect
@@ -42,7 +41,7 @@ from .config import MLLIB_ALIASES, ConfigError, ConfigTypeError, TrainConfig, co
 from .corpus import InputError, column_ref, read_input, select_column
 from .interchange import MLLIB_MODEL, MLLIB_PIPELINE
 from .ml_params import AliasedParams, add_getter, add_setter
-from .session import require_classic
+from .session import require_classic, unpersist_unless_gone
 from .tokenizer import TokenizerSpec
 from .vectors import WordVectors
 
@@ -273,12 +272,6 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             model.setOutputCol(self.getOutputCol())
         model._resetUid(self.uid)
         return model
-
-
-def _forget_broadcast(broadcast: Broadcast) -> None:
-    """Unpersist a garbage-collected model's broadcast, unless its SparkContext is gone already."""
-    with contextlib.suppress(Exception):
-        broadcast.unpersist()
 
 
 class UnknownParameterError(ConfigTypeError):
@@ -589,7 +582,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
             self._payload = None  # broadcast by a SparkContext that has stopped since
         if self._payload is None:
             table_bc = spark.sparkContext.broadcast(self._vector_table())
-            weakref.finalize(self, _forget_broadcast, table_bc).atexit = False
+            weakref.finalize(self, unpersist_unless_gone, table_bc).atexit = False
             self._payload = (table_bc, uuid.uuid4().hex, spark.sparkContext)
         return self._payload[:2]
 

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from pyspark import Broadcast, SparkContext
-from pyspark.sql import SparkSession
+from pyspark import RDD, Broadcast, SparkContext
+from pyspark.sql import DataFrame, SparkSession
 
 from . import progress
 from .config import ConfigError
@@ -51,6 +51,13 @@ def release_broadcast(broadcast: Broadcast) -> None:
         broadcast.unpersist()
     else:
         broadcast.destroy()
+
+
+def unpersist_unless_gone(cached: Broadcast | DataFrame | RDD) -> None:
+    """Unpersist a garbage-collected owner's broadcast or cached frame (a ``weakref.finalize``
+    callback), unless its SparkContext is gone already."""
+    with contextlib.suppress(Exception):
+        cached.unpersist()
 
 
 def drop_shuffle_files(sc: SparkContext) -> None:

@@ -19,7 +19,6 @@ Two ways to reduce, with bit-identical results:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import time
@@ -41,7 +40,7 @@ from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, coun
 from .errors import UserError
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
-from .session import cleaning_up, describe_job, release_broadcast
+from .session import cleaning_up, describe_job, release_broadcast, unpersist_unless_gone
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -175,14 +174,9 @@ def fit(spark: SparkSession, corpus: CorpusInput, cfg: TrainConfig,
     else:
         result.counts = counts
         if counts is not None:  # cached until no model holds this result (copies share it)
-            weakref.finalize(result, _release_cached, counts).atexit = False
+            weakref.finalize(result, unpersist_unless_gone, counts).atexit = False
     return result
 
-
-def _release_cached(frame: DataFrame | RDD) -> None:
-    """Unpersist a garbage-collected result's cached counts, unless its SparkContext is gone."""
-    with contextlib.suppress(Exception):
-        frame.unpersist()
 
 
 def _words_on_driver(spark: SparkSession) -> int:
