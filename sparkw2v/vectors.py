@@ -251,9 +251,7 @@ class WordVectors:
         vec = np.zeros(self.vector_size, dtype=np.float32)
         for vector, _, scale in terms:
             vec += np.float32(scale) * vector
-        norm = np.linalg.norm(vec)
-        if norm > 0:
-            vec /= norm
+        vec = unit(vec)
         limit = len(self) if restrict_vocab is None else min(restrict_vocab, len(self))
         scores = self.normed_vectors[:limit] @ vec
         return scores if topn is None else self._top(scores, [row for _, row, _ in terms if row is not None], topn)
