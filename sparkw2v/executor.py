@@ -588,6 +588,7 @@ class MeanVectorTask:
     pretokenized: bool
     spec: TokenizerSpec
     vectors_key: str  # names the broadcast, so each worker decodes it once
+    over_all_tokens: bool = False  # divide by all of a row's tokens (MLlib's rule), not its known words
 
 
 _VECTORS = WorkerCache(keys=2)  # two models' transforms may take turns in one worker
@@ -606,7 +607,8 @@ def _vectors(payload_bc: Broadcast, key: str) -> tuple[pa.Array, np.ndarray]:
 
 
 def mean_vector_column(column: pa.Array, task: MeanVectorTask, payload_bc: Broadcast) -> pa.Array:
-    """The mean of each row's in-vocabulary word vectors (zeros if none), as an Arrow
+    """The mean of each row's in-vocabulary word vectors (zeros if none), or with
+    ``task.over_all_tokens`` their sum divided by all of the row's tokens, as an Arrow
     ``list<float>`` array: an Arrow UDF over the input column alone, so a row's other columns
     never leave the JVM.
 
@@ -640,6 +642,6 @@ def mean_vector_column(column: pa.Array, task: MeanVectorTask, payload_bc: Broad
     if has.any():
         starts = np.cumsum(per_row) - per_row
         sums = np.add.reduceat(matrix[ids[known]], starts[has], axis=0)
-        means[has] = sums / per_row[has, None]
+        means[has] = sums / (lengths if task.over_all_tokens else per_row)[has, None]
     offsets = pa.array(np.arange(0, (len(lengths) + 1) * dim, dim, dtype=np.int32))
     return pa.ListArray.from_arrays(offsets, pa.array(means.reshape(-1)))

@@ -59,6 +59,43 @@ MLLIB_ESTIMATOR = "org.apache.spark.ml.feature.Word2Vec"
 MODEL_CLASS = "sparkw2v.model.Word2VecModel"
 #: The training settings a fitted model answers under MLlib's names (its Params and getters).
 MODEL_ALIASES = {alias: name for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed")] if alias != "inputCol"}
+#: What ``transform``'s mean divides a row's summed word vectors by (``averageOver``).
+AVERAGE_OVER = {"known": "the row's in-vocabulary words (the default)",
+                "all": "all of the row's tokens, unknown ones included, as Spark MLlib's Word2VecModel does"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformParam:
+    """A Param of how the model transforms, not of training: set on the estimator (MLlib's
+    ``outputCol`` is one), copied to the fitted model, kept in both's saved Params."""
+
+    default: str
+    doc: str
+    check: Any   # (param name, value) -> value, or ConfigError naming the param
+
+
+def _average_over(param: str, value: Any) -> str:
+    """``value`` if it is one of :data:`AVERAGE_OVER`; else :class:`ConfigError` naming ``param``."""
+    if value not in AVERAGE_OVER:
+        raise ConfigError.invalid(param, value, f"must be one of {', '.join(map(repr, AVERAGE_OVER))}",
+                                  wrong_type=not isinstance(value, str))
+    return value
+
+
+def _column_name(param: str, value: Any) -> str:
+    """``value`` if it can name a column; else :class:`ConfigError` naming ``param``."""
+    if not (isinstance(value, str) and value):
+        raise ConfigError.invalid(param, value, "must be a column name", wrong_type=not isinstance(value, str))
+    return value
+
+
+#: The transform Params of both classes, by name.
+TRANSFORM_PARAMS = {
+    "outputCol": TransformParam("vector", "column transform writes each row's mean word vector to", _column_name),
+    "averageOver": TransformParam(
+        "known", "what transform divides the sum of a row's word vectors by: "
+        + "; ".join(f"'{k}': {v}" for k, v in AVERAGE_OVER.items()), _average_over),
+}
 
 
 class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWritable):
@@ -100,7 +137,8 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
     ``num_partitions``, ``maxSentenceLength`` = ``max_sentence_length``, ``seed``,
     and ``inputCol`` = ``tokens_column`` (an array<string> column, as MLlib takes;
     a string column given there is tokenized as ``text_column`` is). ``outputCol``
-    (default ``vector``) names the model's ``transform`` output. Unset parameters
+    (default ``vector``) names the model's ``transform`` output, and ``averageOver``
+    (``"known"``, or ``"all"`` for MLlib's rule) what its mean divides by. Unset parameters
     take sparkw2v's defaults, not MLlib's: 5 epochs (MLlib: ``maxIter`` 1), partitions
     = Spark's default parallelism (MLlib: 1), sentences cut at 10,000 words
     (MLlib: 1,000), learning rate 0.025 for skip-gram, seed 1 (also for ``seed=None``,
@@ -114,13 +152,11 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
     """
 
     _aliases = MLLIB_ALIASES
-    outputCol = Param(Params._dummy(), "outputCol", "column the fitted model's transform writes each row's "
-                      "mean word vector to")
 
     def __init__(self, config: TrainConfig | None = None, **params: Any):
         super().__init__()
         self._setDefault(**TrainConfig().persisted())
-        self._setDefault(outputCol="vector")
+        self._setDefault(**{name: p.default for name, p in TRANSFORM_PARAMS.items()})
         self.setParams(config, **params)
 
     def setParams(self, config: TrainConfig | None = None, **params: Any) -> "Word2Vec":
@@ -132,14 +168,14 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         if config is not None and not isinstance(config, TrainConfig):
             raise TypeError(f"Word2Vec takes keyword arguments (Word2Vec(vectorSize=100, ...)) or a TrainConfig, "
                             f"not {config!r}")
-        known = [*TrainConfig.field_names(), *MLLIB_ALIASES, "outputCol"]
+        known = [*TrainConfig.field_names(), *MLLIB_ALIASES, *TRANSFORM_PARAMS]
         unknown = sorted(set(params) - set(known))
         if unknown:
             raise UnknownParameterError(f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
                                         f"{', '.join(known)}")
-        output = params.pop("outputCol", None)
-        if output is not None:
-            _column_name("outputCol", output)
+        transform = {name: params.pop(name) for name in TRANSFORM_PARAMS if name in params}
+        transform = {name: TRANSFORM_PARAMS[name].check(name, value) for name, value in transform.items()
+                     if value is not None}   # None: keep the value (pyspark's keyword default)
         changes: dict[str, Any] = {}
         given: dict[str, str] = {}   # each field's name as the caller gave it
         for name, value in params.items():
@@ -157,8 +193,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             raise _named_as_given(exc, params) from None
         values = cfg.persisted()   # as pyspark's persistence gives them back, and explainParams prints them
         self._set(**(values if config is not None else {f: values[f] for f in changes}))
-        if output is not None:
-            self._set(outputCol=output)
+        self._set(**transform)
         return self
 
     def copy(self, extra: dict | None = None) -> "Word2Vec":
@@ -267,9 +302,9 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         return self._fitted(model)
 
     def _fitted(self, model: "Word2VecModel") -> "Word2VecModel":
-        """``model`` with this estimator's ``outputCol`` (when set) and uid, as MLlib's fit gives them."""
-        if self.isSet(self.outputCol):
-            model.setOutputCol(self.getOutputCol())
+        """``model`` with this estimator's transform Params (``outputCol``, ``averageOver``) where set,
+        and its uid, as MLlib's fit gives them."""
+        model._set(**{name: self.getOrDefault(name) for name in TRANSFORM_PARAMS if self.isSet(name)})
         model._resetUid(self.uid)
         return model
 
@@ -386,8 +421,9 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
 
     ``transform`` adds ``outputCol`` (default ``vector``): the mean of the vectors
     of each row's in-vocabulary words as an ML ``DenseVector``, zeros when there
-    are none. (MLlib divides the same sum by all of the row's tokens, unknown ones
-    included; the two agree when every token is in the vocabulary.) ``inputCol``
+    are none. MLlib divides the same sum by all of the row's tokens, unknown ones
+    included: ``setAverageOver("all")`` does so too (the two agree when every token
+    is in the vocabulary). ``inputCol``
     defaults to the training column; a string column is tokenized as in training,
     an ``array<string>`` column is used as it is.
 
@@ -416,7 +452,6 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     """
 
     inputCol = Param(Params._dummy(), "inputCol", "column of text (string) or tokens (array<string>)")
-    outputCol = Param(Params._dummy(), "outputCol", "column for each row's mean word vector")
 
     def __init__(self, result: training.TrainResult | None = None, *,
                  loaded: vector_table.LoadedModel | None = None):
@@ -442,7 +477,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         # was loaded from that path or the one it last published there, with that version's publish_id.
         self._expected: dict[str, publishing.Expected] = {}
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
-        self._setDefault(inputCol=self.config.input_column, outputCol="vector")
+        self._setDefault(inputCol=self.config.input_column, **{name: p.default for name, p in TRANSFORM_PARAMS.items()})
         # Set, as MLlib's fit copies its estimator's values to the model (isSet is True).
         trained = {alias: self._trained_value(alias) for alias in MODEL_ALIASES}
         self._setDefault(**trained)
@@ -471,6 +506,15 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     def setOutputCol(self, value: str) -> "Word2VecModel":
         """Set the column ``transform`` adds."""
         return self._set(outputCol=_column_name("outputCol", value))
+
+    def getAverageOver(self) -> str:
+        """What ``transform`` divides the sum of a row's word vectors by: ``"known"``, the row's
+        in-vocabulary words (the default), or ``"all"``, all of its tokens as MLlib does."""
+        return self.getOrDefault("averageOver")
+
+    def setAverageOver(self, value: str) -> "Word2VecModel":
+        """Set what ``transform`` divides by: ``"known"`` or ``"all"`` (MLlib's rule)."""
+        return self._set(averageOver=_average_over("averageOver", value))
 
     def getStepSize(self) -> float:
         """The initial learning rate the model was trained with (``alpha`` or its default)."""
@@ -567,7 +611,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         size = {"ml_attr": {"num_attrs": int(self.wv.vector_size)}}
         # A scalar Arrow UDF: only the input column goes to Python and back, the rest of each row
         # stays in the JVM.
-        task = executor.MeanVectorTask(pretokenized, spec, key)
+        task = executor.MeanVectorTask(pretokenized, spec, key,
+                                       _average_over("averageOver", self.getAverageOver()) == "all")
         with warnings.catch_warnings():  # pyspark prefers type hints, which a partial cannot carry
             warnings.simplefilter("ignore", UserWarning)
             means = arrow_udf(functools.partial(executor.mean_vector_column, task=task, payload_bc=payload_bc),
@@ -799,13 +844,6 @@ class _ModelReader(MLReader[Word2VecModel]):
         return self.cls.load(path, spark=self.sparkSession)
 
 
-def _column_name(param: str, value: Any) -> str:
-    """``value`` if it can name a column; else :class:`ConfigError` naming ``param``."""
-    if not (isinstance(value, str) and value):
-        raise ConfigError.invalid(param, value, "must be a column name", wrong_type=not isinstance(value, str))
-    return value
-
-
 def _alive(owner: SparkContext | DataFrame | RDD) -> bool:
     """Whether the SparkContext of ``owner`` (a context, a DataFrame or an RDD) is still the running one."""
     sc = owner if isinstance(owner, SparkContext) else owner.context if isinstance(owner, RDD) \
@@ -834,7 +872,10 @@ def _add_params() -> None:
         setattr(Word2Vec, name, Param(Params._dummy(), name, text))
     for alias, name in MLLIB_ALIASES.items():
         setattr(Word2Vec, alias, Param(Params._dummy(), alias, helps[name]))
-    for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed"), ("outputCol", "outputCol")]:
+    for name, param in TRANSFORM_PARAMS.items():
+        setattr(Word2Vec, name, Param(Params._dummy(), name, param.doc))
+        setattr(Word2VecModel, name, Param(Params._dummy(), name, param.doc))
+    for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed"), *((p, p) for p in TRANSFORM_PARAMS)]:
         add_setter(Word2Vec, alias, f"Set {alias} ({name}); validated at once. Returns the estimator.")
         add_getter(Word2Vec, alias, lambda est, alias=alias: est.getOrDefault(alias),
                    f"The value of {alias} ({name}), set or default.")
@@ -855,7 +896,8 @@ def _keyword_signature() -> inspect.Signature:
     for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed")]:
         default = getattr(TrainConfig, name)   # stepSize None: 0.025 skip-gram, 0.05 CBOW
         params.append(inspect.Parameter(alias, keyword, default=default, annotation=types[name]))
-    params.append(inspect.Parameter("outputCol", keyword, default="vector", annotation="str"))
+    params += [inspect.Parameter(name, keyword, default=p.default, annotation="str")
+               for name, p in TRANSFORM_PARAMS.items()]
     params += [inspect.Parameter(name, keyword, default=getattr(TrainConfig, name), annotation=kind)
                for name, kind in types.items() if name != "seed"]
     return inspect.Signature(params)

@@ -13,6 +13,7 @@ from pyspark.ml.tuning import ParamGridBuilder
 from sparkw2v import ConfigError, TrainConfig, Word2Vec, Word2VecModel
 from sparkw2v.config import MLLIB_ALIASES
 from sparkw2v.corpus import InputError
+from sparkw2v.model import TRANSFORM_PARAMS
 from sparkw2v.publishing import OutputExistsError
 
 FAST = dict(negative=2, sample=0.0, batch_words=64)  # sparkw2v names: small data trains quickly
@@ -160,7 +161,7 @@ def test_keywords_are_listed_for_help_and_inspect():
     params = inspect.signature(Word2Vec).parameters
     assert [*params][:2] == ["config", "inputCol"] and params["vectorSize"].default == 100
     assert params["outputCol"].default == "vector" and params["vector_size"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert set(params) == {"config", "outputCol", *MLLIB_ALIASES, "seed", *TrainConfig.field_names()}
+    assert set(params) == {"config", *TRANSFORM_PARAMS, *MLLIB_ALIASES, "seed", *TrainConfig.field_names()}
     assert inspect.signature(Word2Vec.setParams).parameters.keys() == inspect.signature(Word2Vec.__init__).parameters.keys()
 
 
@@ -191,10 +192,10 @@ def test_mllib_names_set_and_get_the_config_fields():
     est.clear(est.vectorSize)
     assert est.getVectorSize() == 100 and not est.isSet("vector_size")
     assert "vectorSize: alias of vector_size" in est.explainParams()
-    assert {p.name for p in est.params} == {*TrainConfig.field_names(), *MLLIB_ALIASES, "outputCol"}
+    assert {p.name for p in est.params} == {*TrainConfig.field_names(), *MLLIB_ALIASES, *TRANSFORM_PARAMS}
     # only TrainConfig names are stored (so persisted); the param map answers under both names
-    assert {p.name for p in est._paramMap} <= {*TrainConfig.field_names(), "outputCol"}
-    assert {p.name for p in est.extractParamMap()} == {*TrainConfig.field_names(), *MLLIB_ALIASES, "outputCol"}
+    assert {p.name for p in est._paramMap} <= {*TrainConfig.field_names(), *TRANSFORM_PARAMS}
+    assert {p.name for p in est.extractParamMap()} == {*TrainConfig.field_names(), *MLLIB_ALIASES, *TRANSFORM_PARAMS}
 
 
 def test_param_maps_and_numbers_behave_as_in_pyspark_ml(spark):
@@ -222,7 +223,7 @@ def test_param_maps_and_numbers_behave_as_in_pyspark_ml(spark):
     from pyspark.ml.util import DefaultParamsWriter
     import json
     saved = json.loads(DefaultParamsWriter._get_metadata_to_save(est, spark))
-    assert set(saved["paramMap"]) <= {*TrainConfig.field_names(), "outputCol"}
+    assert set(saved["paramMap"]) <= {*TrainConfig.field_names(), *TRANSFORM_PARAMS}
 
 
 def test_fitted_model_answers_mllibs_params_and_keeps_the_estimator_uid(docstring_model):
@@ -231,7 +232,7 @@ def test_fitted_model_answers_mllibs_params_and_keeps_the_estimator_uid(docstrin
     assert model.getOrDefault("vectorSize") == 5 and model.getOrDefault(model.seed) == 42
     assert model.hasParam("maxIter") and model.getOrDefault("stepSize") == model.getStepSize() == 0.025
     names = {p.name for p in model.extractParamMap()}
-    assert names == {*MLLIB_ALIASES, "seed", "outputCol"}
+    assert names == {*MLLIB_ALIASES, "seed", *TRANSFORM_PARAMS}
     assert "vectorSize" in model.explainParams()
     assert model.isSet(model.vectorSize) and model.isSet("maxIter")   # as MLlib's fit copies them
     assert model.getOrDefault(model.maxIter) == word2Vec.getMaxIter()
@@ -313,6 +314,16 @@ def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spar
     assert sorted(imported.wv.words) == sorted(theirs)
     for word, vector in theirs.items():
         np.testing.assert_array_equal(imported.wv[word], vector)
+    # averageOver="all" transforms as MLlib's model does: unknown tokens count in the divisor
+    rows = spark.createDataFrame([(0, ["a", "zzz", "b", "a"]), (1, ["zzz", "c"]), (2, ["zzz"]), (3, [])],
+                                 "id int, sentence array<string>")
+    mean = imported.setInputCol("sentence").setOutputCol("v").setAverageOver("all").transform(rows)
+    expected = {r.id: r.v.toArray() for r in fitted.transform(rows).collect()}
+    for row in mean.collect():
+        np.testing.assert_allclose(row.v.toArray(), expected[row.id], rtol=1e-5, atol=1e-7)
+    known = {r.id: r.v.toArray() for r in imported.setAverageOver("known").transform(rows).collect()}
+    np.testing.assert_allclose(known[1], imported.wv["c"], rtol=1e-6)      # unknown tokens left out
+    np.testing.assert_allclose(expected[1], imported.wv["c"] / 2, rtol=1e-5)
     word = imported.wv.words[0]
     ours = [w for w, _ in imported.wv.most_similar(word, topn=3)]
     assert ours == [r["word"] for r in fitted.findSynonyms(word, 4).collect() if r["word"]][:3]

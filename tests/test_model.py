@@ -59,6 +59,27 @@ def test_transform_token_column_with_nulls(spark, model):
     assert out[1].features.toArray().sum() == 0 and out[2].features.toArray().sum() == 0
 
 
+def test_average_over_all_tokens_is_set_on_the_estimator_kept_by_save_and_checked(spark, model, tmp_path):
+    frame = spark.createDataFrame([(line,) for line in LINES], "text string")
+    est = Word2Vec(num_partitions=1, averageOver="all", **SMALL)
+    fitted = est.fit(frame)
+    assert fitted.getAverageOver() == "all" and model.getAverageOver() == "known"
+    rows = spark.createDataFrame([("a b zzz zzz",)], "text string")
+    vector = fitted.transform(rows).first().vector.toArray()
+    np.testing.assert_allclose(vector, (fitted.wv["a"] + fitted.wv["b"]) / 4, rtol=1e-6)
+    fitted.save(str(tmp_path / "m"))
+    assert Word2VecModel.load(str(tmp_path / "m")).getAverageOver() == "all"
+    est.save(str(tmp_path / "est"))
+    assert Word2Vec.load(str(tmp_path / "est")).getAverageOver() == "all"
+    assert Word2Vec(averageOver=None).getAverageOver() == "known"
+    for bad in ("mean", 1):
+        with pytest.raises(ConfigError, match=r"invalid averageOver=.*: must be one of 'known', 'all'"):
+            Word2Vec(averageOver=bad)
+        with pytest.raises(ConfigError, match=r"invalid averageOver=.*: must be one of 'known', 'all'"):
+            model.copy().setAverageOver(bad)
+    assert "averageOver: what transform divides" in fitted.explainParams()
+
+
 def test_transform_errors_name_the_column(spark, model):
     with pytest.raises(InputError, match="no column 'text'"):
         model.transform(spark.createDataFrame([(1,)], "x int"))
