@@ -876,9 +876,10 @@ def _add_params() -> None:
         setattr(Word2Vec, name, Param(Params._dummy(), name, param.doc))
         setattr(Word2VecModel, name, Param(Params._dummy(), name, param.doc))
     for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed"), *((p, p) for p in TRANSFORM_PARAMS)]:
-        add_setter(Word2Vec, alias, f"Set {alias} ({name}); validated at once. Returns the estimator.")
+        named = alias if alias == name else f"{alias} ({name})"
+        add_setter(Word2Vec, alias, f"Set {named}; validated at once. Returns the estimator.")
         add_getter(Word2Vec, alias, lambda est, alias=alias: est.getOrDefault(alias),
-                   f"The value of {alias} ({name}), set or default.")
+                   f"The value of {named}, set or default.")
     for alias, name in MODEL_ALIASES.items():
         setattr(Word2VecModel, alias, Param(Params._dummy(), alias, f"{helps[name]} (as trained)"))
         add_getter(Word2VecModel, alias, lambda model, alias=alias: model._trained_value(alias),
