@@ -257,6 +257,14 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
             return default_alpha(super().getOrDefault("sg"))
         return value
 
+    def explainParam(self, param: str | Param) -> str:
+        """pyspark's explanation; ``alpha``/``stepSize`` left unset shows the rate training uses."""
+        text = super().explainParam(param)
+        if self._resolveParam(param).name == "alpha" and not self.isSet("alpha"):
+            kind = "skip-gram" if super().getOrDefault("sg") else "CBOW"
+            text = text.replace("(default: None)", f"(default: {self.getStepSize()} for {kind}, as sg is now)")
+        return text
+
     def getInputCol(self) -> str:
         """The column ``fit`` reads: ``tokens_column`` (``inputCol``) if set, else ``text_column``."""
         return self.config.input_column
