@@ -670,65 +670,31 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     from .vocabulary import Vocabulary, frequency_order
 
     check_output(spark, model_dir, overwrite)
-    mllib_path = mllib_word2vec_path(spark, input_path)
-    if mllib_path is not None:
-        if binary is not None:
-            raise FormatError(f"{input_path} is a model saved by Spark MLlib, not a word2vec file: "
-                              "--binary and --text do not apply")
-        read = read_mllib_model(spark, mllib_path)
-        if limit is not None and not read.ordered and vocab_counts is None:
-            raise FormatError(f"{input_path}: --limit keeps the most frequent words, but Spark MLlib (2.2 and later) "
-                              "saves its words in no order and without counts; give --vocab-counts too")
-        words, matrix, source, kind, order_note = read.words, read.vectors, read.path, "spark-mllib", (
-            "MLlib's vocabulary order" if read.ordered else None)
-    else:
-        words, matrix, binary = _read_word2vec(input_path, binary, limit, unicode_errors)
-        spaced = [w for w in words if _BAD_WORD.search(w)]
-        if spaced:
-            log.warning("%d words of %s hold whitespace other than a space (e.g. %r): kept, but exporting the "
-                        "model to a word2vec file will refuse them", len(spaced), input_path, spaced[0])
-        source, kind, read = os.path.abspath(input_path), "word2vec-binary" if binary else "word2vec-text", None
-        order_note = "the file's order"
+    source = _read_source(spark, input_path, binary, limit, unicode_errors, vocab_counts)
+    words, matrix, read = source.words, source.vectors, source.mllib
     n, d = matrix.shape
     if n == 0:
         raise FormatError(f"{input_path} holds no vectors")
-    meta = {"imported_from": source, "import_format": kind, "parameters": {"vector_size": d}}
+    meta = {"imported_from": source.path, "import_format": source.kind, "parameters": {"vector_size": d}}
     if read is not None:
         meta["imported_parameters"] = read.parameters  # MLlib's settings, under its names
     if limit is not None:
         meta["import_limit"] = limit
     what = "Spark MLlib models" if read is not None else "word2vec files"
-    if vocab_counts is None and order_note is None:
-        counts = np.ones(n, dtype=np.int64)
-        meta["counts"] = "unordered"
-        meta["counts_note"] = (f"{what} (Spark 2.2 and later) save their words in no order and carry no counts: "
-                               "every count is 1 and the rows are in word order")
-    elif vocab_counts is None:
-        counts = np.arange(n, 0, -1, dtype=np.int64)
-        meta["counts"] = "rank"
-        meta["counts_note"] = f"{what} carry no counts: count = vocab_size - row, which keeps {order_note}"
-    else:
-        known = read_vocab_counts(vocab_counts)
-        missing = [w for w in words if w not in known]
-        if missing:
-            raise FormatError(f"{vocab_counts} has no count for {len(missing)} of the {n} words in "
-                              f"{input_path}, e.g. {', '.join(map(repr, missing[:5]))}")
-        counts = np.fromiter((known[w] for w in words), dtype=np.int64, count=n)
-        meta["counts"] = "vocab-counts"
-        meta["vocab_counts_from"] = os.path.abspath(vocab_counts)
+    counts, known = _imported_counts(words, input_path, vocab_counts, source.order_note, what, meta)
     order = frequency_order(words, counts)
     if not np.array_equal(order, np.arange(n)):  # real counts: reorder (ranks never need it)
         words, counts, matrix = [words[i] for i in order], counts[order], matrix[order]
     if read is not None and limit is not None:  # the most frequent (a word2vec file was cut as it was read)
         words, counts, matrix = words[:limit], counts[:limit], matrix[:limit]
         n = len(words)
-    if vocab_counts is None:
+    if known is None:
         vocab = Vocabulary(tuple(words), counts, corpus_words=int(counts.sum()), distinct_words=n)
     else:  # every counted word, with a vector or not, as trained models count them
         vocab = Vocabulary(tuple(words), counts, corpus_words=int(sum(known.values())), distinct_words=len(known))
     # word2vec.c starts the output layer at zero too, so training could continue from here
     meta["output_vectors"] = f"zeros: {what} hold no output weights"
-    if vocab_counts is not None and len(known) > n:
+    if known is not None and len(known) > n:
         # Words counted but without a vector (below the exporter's min_count): kept as running
         # counts, so that continuing the model remembers them as a trained model does.
         from .publishing import publish_with_counts
@@ -742,3 +708,62 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
         location = write_model(spark, model_dir, vocab, matrix, np.zeros_like(matrix), meta, overwrite=overwrite,
                                keep_versions=keep_versions).location
     return Imported(location, n, d, meta["counts_note"] if vocab_counts is None else f"counts from {vocab_counts}")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What an import reads: the words and vectors, where from, and in what order they came."""
+
+    words: list[str]
+    vectors: np.ndarray
+    path: str
+    kind: str                   # the import_format recorded in metadata.json
+    order_note: str | None      # the order the rows came in, None for no order (MLlib 2.2+)
+    mllib: MLlibVectors | None  # a model saved by Spark MLlib, else None (a word2vec file)
+
+
+def _read_source(spark: SparkSession, input_path: str, binary: bool | None, limit: int | None,
+                 unicode_errors: str, vocab_counts: str | None) -> _Source:
+    """Read a Spark MLlib model (or a PipelineModel holding one) or a word2vec file."""
+    mllib_path = mllib_word2vec_path(spark, input_path)
+    if mllib_path is not None:
+        if binary is not None:
+            raise FormatError(f"{input_path} is a model saved by Spark MLlib, not a word2vec file: "
+                              "--binary and --text do not apply")
+        read = read_mllib_model(spark, mllib_path)
+        if limit is not None and not read.ordered and vocab_counts is None:
+            raise FormatError(f"{input_path}: --limit keeps the most frequent words, but Spark MLlib (2.2 and later) "
+                              "saves its words in no order and without counts; give --vocab-counts too")
+        return _Source(read.words, read.vectors, read.path, "spark-mllib",
+                       "MLlib's vocabulary order" if read.ordered else None, read)
+    words, matrix, binary = _read_word2vec(input_path, binary, limit, unicode_errors)
+    spaced = [w for w in words if _BAD_WORD.search(w)]
+    if spaced:
+        log.warning("%d words of %s hold whitespace other than a space (e.g. %r): kept, but exporting the "
+                    "model to a word2vec file will refuse them", len(spaced), input_path, spaced[0])
+    return _Source(words, matrix, os.path.abspath(input_path), "word2vec-binary" if binary else "word2vec-text",
+                   "the file's order", None)
+
+
+def _imported_counts(words: list[str], input_path: str, vocab_counts: str | None, order_note: str | None,
+                     what: str, meta: dict) -> tuple[np.ndarray, dict[str, int] | None]:
+    """Each imported word's count, recorded in ``meta`` as ``counts`` (and how), and every count
+    of ``vocab_counts`` (None without it)."""
+    n = len(words)
+    if vocab_counts is None and order_note is None:
+        meta["counts"] = "unordered"
+        meta["counts_note"] = (f"{what} (Spark 2.2 and later) save their words in no order and carry no counts: "
+                               "every count is 1 and the rows are in word order")
+        return np.ones(n, dtype=np.int64), None
+    if vocab_counts is None:
+        meta["counts"] = "rank"
+        meta["counts_note"] = f"{what} carry no counts: count = vocab_size - row, which keeps {order_note}"
+        return np.arange(n, 0, -1, dtype=np.int64), None
+    known = read_vocab_counts(vocab_counts)
+    missing = [w for w in words if w not in known]
+    if missing:
+        raise FormatError(f"{vocab_counts} has no count for {len(missing)} of the {n} words in "
+                          f"{input_path}, e.g. {', '.join(map(repr, missing[:5]))}")
+    meta["counts"] = "vocab-counts"
+    meta["vocab_counts_from"] = os.path.abspath(vocab_counts)
+    return np.fromiter((known[w] for w in words), dtype=np.int64, count=n), known
