@@ -628,6 +628,10 @@ def mean_vector_column(column: pa.Array, task: MeanVectorTask, payload_bc: Broad
     if task.pretokenized or task.spec.pattern is None:
         lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)
         flat = pc.list_flatten(column)
+        if not task.pretokenized:  # the split's empty strings at a line's ends are no tokens
+            tokens = pc.not_equal(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
+            lengths = np.bincount(np.repeat(np.arange(len(lengths)), lengths)[tokens], minlength=len(lengths))
+            flat = flat.filter(pa.array(tokens))
     else:
         rows = [[t for piece in sentences([text], task.spec, False) for t in piece]
                 for text in column.to_pylist()]

@@ -541,6 +541,13 @@ class MLlibVectors:
     vectors: np.ndarray
     parameters: dict
     ordered: bool
+    uid: str = ""
+
+    def transform_params(self) -> dict:
+        """pyspark.ml Params that make the imported model transform as this one did: its
+        columns, and the mean over all of a row's tokens (MLlib's rule)."""
+        params = {name: self.parameters[name] for name in ("inputCol", "outputCol") if self.parameters.get(name)}
+        return {"uid": self.uid, "paramMap": {**params, "averageOver": "all"}}
 
 
 def mllib_word2vec_path(spark: SparkSession, path: str) -> str | None:
@@ -636,7 +643,7 @@ def read_mllib_model(spark: SparkSession, path: str) -> MLlibVectors:
     log.info("read %d words x %d dims from %s (Spark MLlib %s)", len(words), matrix.shape[1], path,
              meta.get("sparkVersion", "?"))
     return MLlibVectors(fs.qualified(path), words, np.ascontiguousarray(matrix, dtype=np.float32), parameters,
-                        ordered=table is None)
+                        ordered=table is None, uid=str(meta.get("uid", "")))
 
 
 class Imported(NamedTuple):
@@ -678,6 +685,8 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     meta = {"imported_from": source.path, "import_format": source.kind, "parameters": {"vector_size": d}}
     if read is not None:
         meta["imported_parameters"] = read.parameters  # MLlib's settings, under its names
+        if read.uid:  # Word2VecModel.load gives the model these Params
+            meta["ml_params"] = read.transform_params()
     if limit is not None:
         meta["import_limit"] = limit
     what = "Spark MLlib models" if read is not None else "word2vec files"

@@ -76,7 +76,7 @@ class TransformParam:
 
 def _average_over(param: str, value: Any) -> str:
     """``value`` if it is one of :data:`AVERAGE_OVER`; else :class:`ConfigError` naming ``param``."""
-    if value not in AVERAGE_OVER:
+    if not isinstance(value, str) or value not in AVERAGE_OVER:
         raise ConfigError.invalid(param, value, f"must be one of {', '.join(map(repr, AVERAGE_OVER))}",
                                   wrong_type=not isinstance(value, str))
     return value
@@ -881,8 +881,10 @@ def _add_params() -> None:
     for alias, name in MLLIB_ALIASES.items():
         setattr(Word2Vec, alias, Param(Params._dummy(), alias, helps[name]))
     for name, param in TRANSFORM_PARAMS.items():
-        setattr(Word2Vec, name, Param(Params._dummy(), name, param.doc))
-        setattr(Word2VecModel, name, Param(Params._dummy(), name, param.doc))
+        # Checked by pyspark's set(), copy() and readers too (the estimator checks in setParams first).
+        check = functools.partial(param.check, name)
+        setattr(Word2Vec, name, Param(Params._dummy(), name, param.doc, typeConverter=check))
+        setattr(Word2VecModel, name, Param(Params._dummy(), name, param.doc, typeConverter=check))
     for alias, name in [*MLLIB_ALIASES.items(), ("seed", "seed"), *((p, p) for p in TRANSFORM_PARAMS)]:
         named = alias if alias == name else f"{alias} ({name})"
         add_setter(Word2Vec, alias, f"Set {named}; validated at once. Returns the estimator.")

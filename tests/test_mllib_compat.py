@@ -319,7 +319,8 @@ def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spar
     # averageOver="all" transforms as MLlib's model does: unknown tokens count in the divisor
     rows = spark.createDataFrame([(0, ["a", "zzz", "b", "a"]), (1, ["zzz", "c"]), (2, ["zzz"]), (3, [])],
                                  "id int, sentence array<string>")
-    mean = imported.setInputCol("sentence").setOutputCol("v").setAverageOver("all").transform(rows)
+    assert (imported.getInputCol(), imported.getOutputCol(), imported.getAverageOver()) == ("sentence", "v", "all")
+    mean = imported.transform(rows)                       # MLlib's columns and rule, kept by the import
     expected = {r.id: r.v.toArray() for r in fitted.transform(rows).collect()}
     for row in mean.collect():
         np.testing.assert_allclose(row.v.toArray(), expected[row.id], rtol=1e-5, atol=1e-7)

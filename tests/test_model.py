@@ -64,7 +64,7 @@ def test_average_over_all_tokens_is_set_on_the_estimator_kept_by_save_and_checke
     est = Word2Vec(num_partitions=1, averageOver="all", **SMALL)
     fitted = est.fit(frame)
     assert fitted.getAverageOver() == "all" and model.getAverageOver() == "known"
-    rows = spark.createDataFrame([("a b zzz zzz",)], "text string")
+    rows = spark.createDataFrame([(" a b\tzzz  zzz \n",)], "text string")    # 4 tokens, whitespace at both ends
     vector = fitted.transform(rows).first().vector.toArray()
     np.testing.assert_allclose(vector, (fitted.wv["a"] + fitted.wv["b"]) / 4, rtol=1e-6)
     fitted.save(str(tmp_path / "m"))
@@ -72,11 +72,15 @@ def test_average_over_all_tokens_is_set_on_the_estimator_kept_by_save_and_checke
     est.save(str(tmp_path / "est"))
     assert Word2Vec.load(str(tmp_path / "est")).getAverageOver() == "all"
     assert Word2Vec(averageOver=None).getAverageOver() == "known"
-    for bad in ("mean", 1):
+    for bad in ("mean", 1, ["all"]):
         with pytest.raises(ConfigError, match=r"invalid averageOver=.*: must be one of 'known', 'all'"):
             Word2Vec(averageOver=bad)
         with pytest.raises(ConfigError, match=r"invalid averageOver=.*: must be one of 'known', 'all'"):
             model.copy().setAverageOver(bad)
+        with pytest.raises((TypeError, ValueError), match=r"invalid averageOver=.*: must be one of"):
+            model.copy({model.averageOver: bad})             # pyspark's own paths check it too
+        with pytest.raises((TypeError, ValueError), match=r"invalid averageOver=.*: must be one of"):
+            model.copy().set(model.averageOver, bad)
     assert "averageOver: what transform divides" in fitted.explainParams()
 
 
