@@ -628,17 +628,18 @@ def mean_vector_column(column: pa.Array, task: MeanVectorTask, payload_bc: Broad
     if task.pretokenized or task.spec.pattern is None:
         lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)
         flat = pc.list_flatten(column)
+        row_of = np.repeat(np.arange(len(lengths)), lengths)
         if not task.pretokenized:  # the split's empty strings at a line's ends are no tokens
             tokens = pc.not_equal(pc.utf8_length(flat), 0).to_numpy(zero_copy_only=False)
-            lengths = np.bincount(np.repeat(np.arange(len(lengths)), lengths)[tokens], minlength=len(lengths))
-            flat = flat.filter(pa.array(tokens))
+            row_of, flat = row_of[tokens], flat.filter(pa.array(tokens))
+            lengths = np.bincount(row_of, minlength=len(lengths))
     else:
         rows = [[t for piece in sentences([text], task.spec, False) for t in piece]
                 for text in column.to_pylist()]
         lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
         flat = pa.array([t for row in rows for t in row], type=pa.string())
+        row_of = np.repeat(np.arange(len(lengths)), lengths)
     ids = pc.fill_null(pc.index_in(flat, value_set=words), -1).to_numpy().astype(np.int64)
-    row_of = np.repeat(np.arange(len(lengths)), lengths)
     known = ids >= 0
     per_row = np.bincount(row_of[known], minlength=len(lengths))
     means = np.zeros((len(lengths), dim), dtype=np.float32)
