@@ -687,6 +687,8 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
         meta["imported_parameters"] = read.parameters  # MLlib's settings, under its names
         if read.uid:  # Word2VecModel.load gives the model these Params
             meta["ml_params"] = read.transform_params()
+            log.info("the model transforms as MLlib's did: %s, averageOver='all'", ", ".join(
+                f"{k}={v!r}" for k, v in meta["ml_params"]["paramMap"].items() if k != "averageOver"))
     if limit is not None:
         meta["import_limit"] = limit
     what = "Spark MLlib models" if read is not None else "word2vec files"
