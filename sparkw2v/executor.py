@@ -23,6 +23,7 @@ from . import faults
 from .combine import STATS_KEY, PackedBlock, SyncStats, pack_block, pack_rows
 from .kernel import KernelParams, KernelStats, train_shard
 from .sampling import keep_probabilities, negative_table
+from .scatter import segment_sums
 from .shard_records import corpus_order, shard_arrays
 from .stratified import owned_block, owned_negative_rng, owned_negatives
 from .tokenizer import TokenizerSpec, sentences
@@ -612,8 +613,8 @@ def mean_vector_column(column: pa.Array, task: MeanVectorTask, payload_bc: Broad
     ``list<float>`` array: an Arrow UDF over the input column alone, so a row's other columns
     never leave the JVM.
 
-    Tokens are looked up with Arrow's vectorised ``index_in`` and summed per row
-    with ``np.add.reduceat``: no Python loop per token for token columns, nor for text
+    Tokens are looked up with Arrow's vectorised ``index_in`` and their rows summed per row
+    by :func:`~sparkw2v.scatter.segment_sums`: no Python loop per token for token columns, nor for text
     split on whitespace (:func:`text_tokens`); a custom ``token_pattern`` splits each row in Python.
     """
     import pyarrow as pa
@@ -644,9 +645,8 @@ def mean_vector_column(column: pa.Array, task: MeanVectorTask, payload_bc: Broad
     per_row = np.bincount(row_of[known], minlength=len(lengths))
     means = np.zeros((len(lengths), dim), dtype=np.float32)
     has = per_row > 0
-    if has.any():
-        starts = np.cumsum(per_row) - per_row
-        sums = np.add.reduceat(matrix[ids[known]], starts[has], axis=0)
+    if has.any():  # summed straight from the matrix, without a gathered copy of the rows
+        sums = segment_sums(matrix, ids[known], per_row[has], np.ones(int(known.sum()), dtype=matrix.dtype))
         means[has] = sums / (lengths if task.over_all_tokens else per_row)[has, None]
     offsets = pa.array(np.arange(0, (len(lengths) + 1) * dim, dim, dtype=np.int32))
     return pa.ListArray.from_arrays(offsets, pa.array(means.reshape(-1)))
