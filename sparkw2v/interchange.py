@@ -543,9 +543,9 @@ class MLlibVectors:
     ordered: bool
     uid: str = ""
 
-    def transform_params(self) -> dict:
-        """pyspark.ml Params that make the imported model transform as this one did: its
-        columns, and the mean over all of a row's tokens (MLlib's rule)."""
+    def ml_params(self) -> dict:
+        """The ``ml_params`` record (uid, paramMap) that makes the imported model transform as
+        this one did: its columns, and the mean over all of a row's tokens (MLlib's rule)."""
         params = {name: self.parameters[name] for name in ("inputCol", "outputCol") if self.parameters.get(name)}
         return {"uid": self.uid, "paramMap": {**params, "averageOver": "all"}}
 
@@ -686,9 +686,9 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     if read is not None:
         meta["imported_parameters"] = read.parameters  # MLlib's settings, under its names
         if read.uid:  # Word2VecModel.load gives the model these Params
-            meta["ml_params"] = read.transform_params()
-            log.info("the model transforms as MLlib's did: %s, averageOver='all'", ", ".join(
-                f"{k}={v!r}" for k, v in meta["ml_params"]["paramMap"].items() if k != "averageOver"))
+            meta["ml_params"] = read.ml_params()
+            log.info("the model transforms as MLlib's did: %s", ", ".join(
+                f"{k}={v!r}" for k, v in meta["ml_params"]["paramMap"].items()))
     if limit is not None:
         meta["import_limit"] = limit
     what = "Spark MLlib models" if read is not None else "word2vec files"

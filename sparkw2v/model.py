@@ -22,7 +22,7 @@ import logging
 import uuid
 import warnings
 import weakref
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -71,7 +71,7 @@ class TransformParam:
 
     default: str
     doc: str
-    check: Any   # (param name, value) -> value, or ConfigError naming the param
+    check: Callable[[str, Any], str]   # (param name, value) -> value, or ConfigError naming the param
 
 
 def _average_over(param: str, value: Any) -> str:
@@ -261,8 +261,8 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         """pyspark's explanation; ``alpha``/``stepSize`` left unset shows the rate training uses."""
         text = super().explainParam(param)
         if self._resolveParam(param).name == "alpha" and not self.isSet("alpha"):
-            kind = "skip-gram" if super().getOrDefault("sg") else "CBOW"
-            text = text.replace("(default: None)", f"(default: {self.getStepSize()} for {kind}, as sg is now)")
+            sg = super().getOrDefault("sg")
+            text = text.replace("(default: None)", f"(default: {self.getStepSize()} with sg={sg})")
         return text
 
     def getInputCol(self) -> str:
@@ -619,6 +619,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         size = {"ml_attr": {"num_attrs": int(self.wv.vector_size)}}
         # A scalar Arrow UDF: only the input column goes to Python and back, the rest of each row
         # stays in the JVM.
+        # Checked again: pyspark's _set skips the Param's check for None (copy({averageOver: None})).
         task = executor.MeanVectorTask(pretokenized, spec, key,
                                        _average_over("averageOver", self.getAverageOver()) == "all")
         with warnings.catch_warnings():  # pyspark prefers type hints, which a partial cannot carry
@@ -779,7 +780,9 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
     @classmethod
     def load(cls, path: str, spark: SparkSession | None = None) -> "Word2VecModel":
         """Read a model directory written by :meth:`save` or ``sparkw2v train`` (its newest version),
-        with the Params (uid, ``inputCol``, ``outputCol``) kept in its ``metadata/`` if it has one."""
+        with the Params (uid, ``inputCol``, ``outputCol``, ``averageOver``) the version recorded
+        (``ml_params`` in its metadata.json: saves, and imports of MLlib models), else those of the
+        directory's ``metadata/`` if it has one."""
         spark = spark or _session()
         require_classic(spark, "Word2VecModel.load")
         try:

@@ -212,8 +212,8 @@ def test_param_maps_and_numbers_behave_as_in_pyspark_ml(spark):
     assert est.copy({est.maxIter: 2.0}).config.epochs == 2
     est.set(est.vectorSize, 12.0)                                         # pyspark's public set(), as readers use
     assert type(est.config.vector_size) is int and est.extractParamMap()[est.stepSize] == est.getStepSize() == 0.025
-    assert "(default: 0.025 for skip-gram" in est.explainParam("stepSize")            # the rate training uses
-    assert "(default: 0.05 for CBOW" in Word2Vec(sg=False).explainParam(est.alpha.name)
+    assert "(default: 0.025 with sg=True)" in est.explainParam("stepSize")            # the rate training uses
+    assert "(default: 0.05 with sg=False)" in Word2Vec(sg=False).explainParam(est.alpha.name)
     est.set(est.vectorSize, 10)
     grid = ParamGridBuilder().addGrid(est.vectorSize, list(np.array([4, 8]))).build()
     assert [est.copy(m).config.vector_size for m in grid] == [4, 8]

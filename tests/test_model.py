@@ -363,3 +363,51 @@ def test_fit_without_input_col_names_the_token_columns_it_passes_over(spark, cap
         Word2Vec(inputCol="text", input="/data/x", input_options={"sep": ";"}, num_partitions=1, **SMALL).fit(frame)
     assert any("Word2Vec.fit trains on the DataFrame it is given; input, input_options are read by fit_input(spark) "
                "only, and ignored here" in m for m in caplog.messages), caplog.messages
+
+
+class _Held:
+    """A stand-in for a broadcast: what ``transform``'s executor function reads is ``.value``."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _mean_vectors(column, words, matrix, *, pretokenized, pattern=None, over_all=True, key="k"):
+    import pyarrow as pa
+
+    from sparkw2v import executor, tables
+    from sparkw2v.tokenizer import TokenizerSpec
+
+    table = pa.table({"word": pa.array(words, pa.string()), "vector": tables.vector_column(matrix)})
+    task = executor.MeanVectorTask(pretokenized, TokenizerSpec(True, pattern), key, over_all)
+    out = executor.mean_vector_column(column, task, _Held(table))
+    return np.asarray(out.flatten().to_numpy(), np.float32).reshape(len(column), matrix.shape[1])
+
+
+def test_average_over_all_tokens_counts_what_mllib_counts_without_spark():
+    import pyarrow as pa
+
+    matrix = np.array([[1, 2], [3, 5]], np.float32)
+    tokens = pa.array([["a", None, "", "zz"], ["b", "a", "a"], [], None], pa.list_(pa.string()))
+    got = _mean_vectors(tokens, ["a", "b"], matrix, pretokenized=True, key="t1")
+    # MLlib divides by every element of the array, null and "" included; no token: zeros
+    np.testing.assert_allclose(got, [matrix[0] / 4, (2 * matrix[0] + matrix[1]) / 3, [0, 0], [0, 0]], rtol=1e-6)
+    text = pa.array(["A,b,,zz", " a b ", None], pa.string())
+    got = _mean_vectors(text, ["a", "b"], matrix, pretokenized=False, pattern=",+", key="t2")
+    np.testing.assert_allclose(got[0], (matrix[0] + matrix[1]) / 3, rtol=1e-6)   # a custom pattern's tokens
+    got = _mean_vectors(text, ["a", "b"], matrix, pretokenized=False, key="t3")
+    np.testing.assert_allclose(got[1], (matrix[0] + matrix[1]) / 2, rtol=1e-6)   # edge whitespace is no token
+
+
+def test_a_long_row_is_averaged_to_float32_precision():
+    import pyarrow as pa
+
+    rng = np.random.default_rng(3)
+    matrix = rng.normal(size=(50, 8)).astype(np.float32)
+    words = [f"w{i}" for i in range(50)]
+    ids = rng.integers(0, 50, size=200_000)
+    tokens = pa.array([[words[i] for i in ids], ["w1", "w2"]], pa.list_(pa.string()))
+    got = _mean_vectors(tokens, words, matrix, pretokenized=True, over_all=False, key="t4")
+    exact = matrix.astype(np.float64)[ids].mean(axis=0)
+    np.testing.assert_allclose(got[0], exact, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(got[1], (matrix[1] + matrix[2]) / 2, rtol=1e-6)
