@@ -52,10 +52,11 @@ def test_transform_means_are_the_same_with_arrow_split_and_the_python_tokenizer(
 
     batch = pa.RecordBatch.from_arrays([pa.array(lines, pa.string())], ["text"])
     means = {}
-    for pattern in (None, r"\s+"):
-        task = executor.MeanVectorTask(False, TokenizerSpec(True, pattern, 10_000), f"t{pattern}")
-        out = executor.mean_vector_column(batch.column(0), task, Payload()).to_pylist()
-        means[pattern] = np.array(out, dtype=np.float32)
-    assert np.array_equal(means[None], means[r"\s+"])
+    for over_all in (True, False):   # MLlib's divisor, then the mean of known words (kept below)
+        for pattern in (None, r"\s+"):
+            task = executor.MeanVectorTask(False, TokenizerSpec(True, pattern, 10_000), f"t{pattern}", over_all)
+            out = executor.mean_vector_column(batch.column(0), task, Payload()).to_pylist()
+            means[pattern] = np.array(out, dtype=np.float32)
+        assert np.array_equal(means[None], means[r"\s+"])
     assert np.allclose(means[None][0], matrix[:3].mean(axis=0)) and not means[None][1:4].any()
     assert np.allclose(means[None][4], matrix[[3, 4, 0, 5, 1]].mean(axis=0))
