@@ -350,6 +350,7 @@ def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spar
     stage = {r["word"]: r["vector"].toArray() for r in pipeline.stages[1].getVectors().collect() if r["word"]}
     piped = Word2VecModel.load(str(tmp_path / "from-pipeline"))
     assert all(np.array_equal(piped.wv[w], np.float32(v)) for w, v in stage.items()) and len(piped.wv) == len(stage)
+    assert (piped.getInputCol(), piped.getOutputCol(), piped.getAverageOver()) == ("sentence", "v", "all")  # the stage's
     with pytest.raises(InputError, match="saved by Spark MLlib as org.apache.spark.ml.PipelineModel, not as a Word2Vec"):
         Word2Vec.load(str(tmp_path / "pipeline"))
     assert isinstance(PipelineModel.load(str(tmp_path / "pipeline")), PipelineModel)
