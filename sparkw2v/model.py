@@ -96,6 +96,7 @@ TRANSFORM_PARAMS = {
         "known", "what transform divides the sum of a row's word vectors by: "
         + "; ".join(f"'{k}': {v}" for k, v in AVERAGE_OVER.items()), _average_over),
 }
+_TRANSFORM_DEFAULTS = {name: param.default for name, param in TRANSFORM_PARAMS.items()}
 
 
 class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWritable):
@@ -156,7 +157,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
     def __init__(self, config: TrainConfig | None = None, **params: Any):
         super().__init__()
         self._setDefault(**TrainConfig().persisted())
-        self._setDefault(**{name: p.default for name, p in TRANSFORM_PARAMS.items()})
+        self._setDefault(**_TRANSFORM_DEFAULTS)
         self.setParams(config, **params)
 
     def setParams(self, config: TrainConfig | None = None, **params: Any) -> "Word2Vec":
@@ -485,7 +486,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         # was loaded from that path or the one it last published there, with that version's publish_id.
         self._expected: dict[str, publishing.Expected] = {}
         self._continued = None  # continuation.Continued of a from_model run: save() adds its counts
-        self._setDefault(inputCol=self.config.input_column, **{name: p.default for name, p in TRANSFORM_PARAMS.items()})
+        self._setDefault(inputCol=self.config.input_column, **_TRANSFORM_DEFAULTS)
         # Set, as MLlib's fit copies its estimator's values to the model (isSet is True).
         trained = {alias: self._trained_value(alias) for alias in MODEL_ALIASES}
         self._setDefault(**trained)
