@@ -53,7 +53,7 @@ from .scatter import ScatterPlan, scatter_add, segment_sums
 
 #: Chunks whose steps are drawn and whose scatter-adds are planned together, for skip-gram
 #: and for CBOW. Larger plans pay their per-plan work less often until they outgrow the
-#: caches; CBOW's smaller steps gain from larger plans (BENCHMARKS.md, History).
+#: caches; CBOW's smaller steps gain from larger plans (BENCHMARKS.md, "End to end on Spark").
 PLAN_CHUNKS = {"sg": 8, "cbow": 32}
 
 #: Per-row learning-rate factors of ``w_in`` and ``w_out`` (float32, one per vocabulary word).
