@@ -68,7 +68,7 @@ class KernelParams:
     window: int = 5
     negative: int = 5
     chunk_words: int = 2048  # corpus words per step (a run's: TrainConfig.effective_batch_words)
-    loss_every: int = 16  # score the loss on every n-th step (0: never); its cost: BENCHMARKS.md
+    loss_every: int = 16  # score the loss on every n-th step (0: never); its cost: bench/HISTORY.md
     repeat_cap: int = 16
     shared_by: int = 1  # centres that share one draw of negatives
     shared_draws: int = 0  # negatives per shared draw, each weighted negative / draws (0: negative)
