@@ -6,7 +6,8 @@ Skip-gram's window kernel scores each centre's ``2b`` context rows against its `
 output rows in one small product per centre (NumPy's ``matmul`` over a stack of them), then
 forms both gradients the same way. This times the three products over a stack of 300 centres
 for a few shapes and prints nanoseconds per centre: the slope over the multiply-adds is the
-per-element cost, the intercept the per-call cost. bench/HISTORY.md, "The AMD EPYC (Zen 1) machine", quotes it.
+per-element cost, the intercept the per-call cost. bench/HISTORY.md, "The AMD EPYC (Zen 1)
+machine", quotes it.
 """
 
 from __future__ import annotations

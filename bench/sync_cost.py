@@ -696,7 +696,8 @@ def project(fits: dict, speeds: dict, corpus: float, vocab: int, dims: list[int]
 PAIRS_PER_WORD = 3.67
 #: The pair kernel's words/s as a share of the window kernel's, by pairs per step: Brown, side
 #: by side in one process, the mean of two runs of ``bench/pair_kernel.py --repeats 3`` on the
-#: Intel machine (bench/HISTORY.md, "Stratified skip-gram: earlier speed runs"). ``--pair-share`` gives another machine's.
+#: Intel machine (bench/HISTORY.md, "Stratified skip-gram: earlier speed runs"). ``--pair-share``
+#: gives another machine's.
 PAIR_KERNEL_SHARE = {256: 0.40, 128: 0.38, 64: 0.33, 32: 0.25}
 #: A task's seconds per byte to load a broadcast model (0.44 s for 1M x 100, components).
 BROADCAST_LOAD_PER_BYTE = 0.55e-9
