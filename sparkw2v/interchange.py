@@ -259,8 +259,9 @@ def detect_binary(path: str) -> bool:
         n, d = _read_header(path, f)
         if n == 0:
             return False
-        probe = f.readline(_MAX_WORD_BYTES + 64 * d)
-        if _is_text_row(probe, d):
+        # A block, not a line: a binary row's float bytes may hold b"\n" anywhere.
+        probe = f.read(_MAX_WORD_BYTES + 64 * d)
+        if _is_text_row(probe.partition(b"\n")[0], d):
             return False
         return not _is_text(probe.partition(b" ")[2][:4 * d])
 

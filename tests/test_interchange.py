@@ -46,6 +46,19 @@ def test_round_trip_keeps_words_order_and_exact_float32(tmp_path, binary, suffix
     assert words == WORDS[:2] and vectors.shape == (2, 7)
 
 
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_binary_whose_first_floats_hold_a_newline_byte_is_detected_as_binary(tmp_path, suffix):
+    # The first row's float bytes read b"xy\n@": up to that byte, the row looks like text ("w xy").
+    path = str(tmp_path / f"vectors.bin{suffix}")
+    m = _matrix()
+    m[0, 0] = np.frombuffer(b"xy\n@", dtype="<f4")[0]
+    write_word2vec(path, WORDS, m, binary=True)
+    assert detect_binary(path) is True
+    words, vectors = read_word2vec(path)
+    assert words == WORDS
+    np.testing.assert_array_equal(vectors, m)
+
+
 @pytest.mark.parametrize("binary", [False, True])
 def test_gensim_reads_our_files(tmp_path, binary):
     path, counts_path = str(tmp_path / "v.w2v"), str(tmp_path / "counts.txt")
