@@ -569,7 +569,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     import json
 
     from .filesystem import local_output_path
-    from .report import chart_png, summary
+    from .report import chart_available, chart_png, summary
     from .session import default_filesystem_is_local
     from .filesystem import filesystem_of
     from .vector_table import not_in_place, read_metadata, resolve
@@ -579,6 +579,10 @@ def cmd_info(args: argparse.Namespace) -> int:
     spark = _session(args) if local is None else None
     location = resolve(spark, args.model if local is None else local)
     meta = read_metadata(spark, location)
+    if args.chart and (not meta.get("history") or not chart_available()):  # before printing the report
+        why = ("it has no per-epoch history (an imported model, or one trained before histories were kept)"
+               if not meta.get("history") else "matplotlib is not installed (pip install 'sparkw2v[report]')")
+        raise ConfigError(f"no chart for {location}: {why}")
     print(json.dumps(meta, indent=2, sort_keys=True) if args.json else summary(meta, location))
     wrong = not_in_place(filesystem_of(spark, location), location)  # sizes against the file list, no reading
     if wrong is not None:
@@ -586,9 +590,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if args.chart:
         png = chart_png(meta)
         if png is None:
-            why = ("matplotlib is not installed (pip install 'sparkw2v[report]')" if meta.get("history")
-                   else "it has no per-epoch history (an imported model, or one trained before histories were kept)")
-            raise ConfigError(f"no chart for {location}: {why}")
+            raise ConfigError(f"no chart for {location}: drawing it failed (the warning above says why)")
         with open(args.chart, "wb") as fh:
             fh.write(png)
         print(f"wrote {args.chart}")

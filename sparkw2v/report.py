@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import textwrap
 import threading
 from typing import Callable
 
@@ -22,7 +23,16 @@ log = logging.getLogger("sparkw2v")
 
 #: File name of the chart inside a version directory.
 CHART = "report.png"
+#: Characters per line of the chart's title (about the width of its 6-inch figure at 10 pt).
+TITLE_CHARS = 75
 _warned = []
+
+
+def chart_available() -> bool:
+    """Whether matplotlib, which draws the chart, is installed (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def chart_png(meta: dict) -> bytes | None:
@@ -45,7 +55,7 @@ def chart_png(meta: dict) -> bytes | None:
         figure = Figure(figsize=(6, 7), dpi=100, layout="constrained")
         FigureCanvasAgg(figure)
         panels = (("loss", "mean loss", "tab:red"), ("words_per_second", "words/s", "tab:blue"),
-                  ("alpha_end", "learning rate per shard (end of epoch)", "tab:green"))
+                  ("alpha_end", "learning rate per shard\n(end of epoch)", "tab:green"))
         axes = figure.subplots(len(panels), 1, sharex=True)
         for ax, (key, label, colour) in zip(axes, panels):
             ax.plot(epochs, [h.get(key) for h in history], marker="o", color=colour)
@@ -59,7 +69,8 @@ def chart_png(meta: dict) -> bytes | None:
                  f"{format_count(meta.get('corpus_words') or 0)} corpus words")
         scores = _scores(meta.get("evaluation") or {})
         version = f"version {meta['version']}: " if meta.get("version") is not None else ""
-        figure.suptitle(version + title + (f"\n{scores}" if scores else ""),
+        # Wrapped: one line of all three scores is wider than the figure.
+        figure.suptitle("\n".join(textwrap.wrap(version + title, TITLE_CHARS) + textwrap.wrap(scores, TITLE_CHARS)),
                         fontsize=10)
         out = io.BytesIO()
         figure.savefig(out, format="png")

@@ -202,10 +202,21 @@ def test_chart_is_drawn_when_matplotlib_is_installed(trained, tmp_path):
         assert report.chart_png(meta) is None
         assert not (out / "versions" / "000001" / report.CHART).exists()
         return
+    assert report.chart_available()
     png = (out / "versions" / "000001" / report.CHART).read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert main(["info", str(out), "--chart", str(tmp_path / "c.png"), "-q"]) == 0
     assert (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_info_chart_without_matplotlib_fails_before_printing_the_report(trained, tmp_path, monkeypatch, capsys):
+    out, _, _ = trained
+    monkeypatch.setattr(report, "chart_available", lambda: False)
+    assert main(["info", str(out), "--chart", str(tmp_path / "c.png"), "-q"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""                        # no report printed before the refusal
+    assert "no chart for" in captured.err and "matplotlib is not installed" in captured.err
+    assert not (tmp_path / "c.png").exists()
 
 
 def test_wall_time_counts_from_a_parent_jvms_start(spark, monkeypatch):
