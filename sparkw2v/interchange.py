@@ -426,8 +426,9 @@ def _read_word2vec(path: str, binary: bool | None, limit: int | None,
     """:func:`read_word2vec`, also saying which format was read."""
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
+    detected = binary is None
     try:
-        if binary is None:
+        if detected:
             binary = detect_binary(path)
         with _open_read(path) as f, np.errstate(over="ignore"):  # a value beyond float32: refused below
             n, d = _read_header(path, f)
@@ -436,6 +437,11 @@ def _read_word2vec(path: str, binary: bool | None, limit: int | None,
             words, matrix = reader(path, f, rows, d, unicode_errors, check_end=rows == n)
     except _DAMAGED as exc:
         raise _damaged(path, exc) from None
+    except FormatError as exc:
+        if detected and not binary:  # the first row read as text: say how to insist on binary
+            raise FormatError(f"{exc} (read as text, as its first row looked; a word2vec binary file? "
+                              "give --binary, in Python binary=True)") from None
+        raise
     _refuse_not_finite(path, words, matrix, "row {}" if binary else "line {}", 1 if binary else 2)
     log.info("read %d words x %d dims from %s (%s)", len(words), d, path, "binary" if binary else "text")
     return words, matrix, binary

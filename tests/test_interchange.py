@@ -161,6 +161,8 @@ def _binary_rows(rows, header=None, d=2):
     (_binary_rows([(b"a", [1, 2]), (b"b", [np.inf, 4])]), None, "row 2: word 'b' holds inf"),
     # a malformed first text row is read as text (detection), so its error names the line
     (b"2 2\na 1 2 3\nb 1 2\n", None, "line 2: expected a word and 2 numbers, got 3"),
+    (b"2 2\na 1 2 3\nb 1 2\n", None, r"got 3 numbers \(read as text, .*give --binary, in Python binary=True\)$"),
+    (b"2 2\na 1 2 3\nb 1 2\n", False, "got 3 numbers$"),   # stated as text: no hint
     (b"2 2\na 0,5 2\nb 1 2\n", None, "line 2: '0,5' is not a number"),
     (b"1 2\ncaf\xe9 1 2\n", None, "line 2: word .* is not valid UTF-8 .* --unicode-errors replace"),
 ])
