@@ -55,6 +55,7 @@ log = logging.getLogger("sparkw2v")
 #: The ``--format`` names of the two formats.
 FORMATS = {"word2vec-text": False, "word2vec-binary": True}
 
+_NEWLINE = frozenset(b"\n")
 _SPACE = frozenset(b" \t\n\r\x0b\x0c")  # ASCII whitespace: what separates fields in these files
 _BAD_WORD = re.compile(r"\s")  # any Unicode whitespace: str.split() readers (gensim's fvocab) split there
 _READ_CHUNK = 1 << 20
@@ -64,6 +65,10 @@ _HEADER_BYTES = 1 << 10
 
 class FormatError(UserError, ValueError):
     """A word2vec file cannot be read or written; the message names the file, line or row."""
+
+
+class _FirstRowError(FormatError):
+    """The text reader's complaint about the first row: the row format detection read as text."""
 
 
 # -- files -----------------------------------------------------------------------------------
@@ -81,7 +86,8 @@ _DAMAGED = (EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError, OSError)
 
 def _damaged(path: str, exc: BaseException) -> FormatError:
     """``exc``, raised while reading ``path``, as damaged compressed data; re-raised if it is not."""
-    if type(exc) is OSError or not isinstance(exc, OSError):   # not FileNotFoundError, PermissionError, ...
+    if type(exc) is OSError or isinstance(exc, gzip.BadGzipFile) or not isinstance(exc, OSError):
+        # (not FileNotFoundError, PermissionError, ...)
         return FormatError(f"{path}: damaged compressed data ({exc})")
     raise exc
 
@@ -240,13 +246,14 @@ def _read_header(path: str, f: IO[bytes]) -> tuple[int, int]:
 
 
 def _is_text_row(line: bytes, d: int) -> bool:
+    """Whether ``line`` is a word and D decimal numbers (the word's encoding says nothing about
+    the format: a Latin-1 word is still a text row)."""
     fields = line.split()
     if len(fields) != d + 1:
         return False
     try:
-        fields[0].decode("utf-8")
         [float(x) for x in fields[1:]]
-    except ValueError:  # UnicodeDecodeError is a ValueError
+    except ValueError:
         return False
     return True
 
@@ -316,14 +323,14 @@ def _read_text(path: str, f: IO[bytes], n: int, d: int, errors: str,
         fields = line.split()
         where = f"line {line_no}"
         if len(fields) != d + 1:
-            raise FormatError(f"{path}: {where}: expected a word and {d} numbers, "
-                              f"got {max(len(fields) - 1, 0)} numbers")
+            raise (_FirstRowError if i == 0 else FormatError)(
+                f"{path}: {where}: expected a word and {d} numbers, got {max(len(fields) - 1, 0)} numbers")
         try:
             matrix[i] = fields[1:]
         except ValueError:
             bad = next((x for x in fields[1:] if not _is_number(x)), fields[1])
-            raise FormatError(f"{path}: {where}: {bad[:40].decode('utf-8', 'replace')!r} "
-                              "is not a number") from None
+            message = f"{path}: {where}: {bad[:40].decode('utf-8', 'replace')!r} is not a number"
+            raise (_FirstRowError if i == 0 else FormatError)(message) from None
         word = _decode(path, where, fields[0], errors)
         _check_unique(path, index, word, i, where)
         words.append(word)
@@ -368,15 +375,19 @@ class _Buffer:
             pass
         return self.available()
 
-    def skip_space(self) -> bool:
-        """Consume ASCII whitespace; False if nothing else is left."""
+    def skip_space(self, space: bytes = _SPACE) -> bool:
+        """Consume bytes of ``space`` (ASCII whitespace); False if nothing else is left."""
         while True:
-            while self.pos < len(self.buf) and self.buf[self.pos] in _SPACE:
+            while self.pos < len(self.buf) and self.buf[self.pos] in space:
                 self.pos += 1
             if self.pos < len(self.buf):
                 return True
             if not self.more():
                 return False
+
+    def skip_newlines(self) -> bool:
+        """Consume newline bytes; False if nothing else is left."""
+        return self.skip_space(_NEWLINE)
 
 
 def _read_binary(path: str, f: IO[bytes], n: int, d: int, errors: str,
@@ -388,7 +399,9 @@ def _read_binary(path: str, f: IO[bytes], n: int, d: int, errors: str,
     src = _Buffer(f)
     for i in range(n):
         where = f"row {i + 1}"
-        if not src.skip_space():  # word2vec.c ends rows with "\n", gensim does not
+        # word2vec.c ends rows with "\n", gensim does not; a row that starts with a space is the empty
+        # word, which gensim writes for the key "" (skipping all whitespace would misread every later row).
+        if not src.skip_newlines():
             raise FormatError(f"{path}: ends after {i} of the {n} rows the header announces; "
                               "truncated file or wrong header?")
         while (space := src.buf.find(b" ", src.pos, src.pos + _MAX_WORD_BYTES + 1)) < 0:
@@ -437,11 +450,11 @@ def _read_word2vec(path: str, binary: bool | None, limit: int | None,
             words, matrix = reader(path, f, rows, d, unicode_errors, check_end=rows == n)
     except _DAMAGED as exc:
         raise _damaged(path, exc) from None
-    except FormatError as exc:
-        if detected and not binary:  # the first row read as text: say how to insist on binary
+    except _FirstRowError as exc:
+        if detected:  # the first row looked like text, and is not: say how to insist on binary
             raise FormatError(f"{exc} (read as text, as its first row looked; a word2vec binary file? "
                               "give --binary, in Python binary=True)") from None
-        raise
+        raise FormatError(str(exc)) from None
     _refuse_not_finite(path, words, matrix, "row {}" if binary else "line {}", 1 if binary else 2)
     log.info("read %d words x %d dims from %s (%s)", len(words), d, path, "binary" if binary else "text")
     return words, matrix, binary

@@ -59,6 +59,48 @@ def test_binary_whose_first_floats_hold_a_newline_byte_is_detected_as_binary(tmp
     np.testing.assert_array_equal(vectors, m)
 
 
+def test_gensims_empty_key_in_a_binary_file_keeps_every_row_in_place(tmp_path):
+    # gensim writes the key "" (from line.split(" ") on a double space) as a row starting with b" ".
+    path = str(tmp_path / "empty.bin")
+    kv = KeyedVectors(5)
+    kv.add_vectors(["the", "", "cat", "sat"], np.random.default_rng(1).standard_normal((4, 5)).astype(np.float32))
+    kv.save_word2vec_format(path, binary=True)
+    words, vectors = read_word2vec(path)
+    assert words == ["the", "", "cat", "sat"]
+    np.testing.assert_array_equal(vectors, KeyedVectors.load_word2vec_format(path, binary=True).vectors)
+
+
+def test_a_text_file_whose_first_word_is_not_utf8_is_detected_as_text(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"3 2\ncaf\xe9 0 1\n\xe9t\xe9 1 0\nx 1 1\n")   # short values: the probe reaches row 2's word
+    assert detect_binary(str(path)) is False
+    words, vectors = read_word2vec(str(path), unicode_errors="replace")
+    assert words == ["caf\ufffd", "\ufffdt\ufffd", "x"]
+    np.testing.assert_array_equal(vectors, [[0, 1], [1, 0], [1, 1]])
+
+
+def test_a_damaged_gzip_file_is_one_clear_error(tmp_path):
+    good = gzip.compress(b"3 2\na 1 2\nb 3 4\nc 5 6\n")
+    crc = bytearray(good)
+    crc[-8] ^= 0xFF                                    # the CRC of the data no longer matches
+    for name, content in (("crc.gz", bytes(crc)), ("tail.gz", good + b"garbage!")):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(FormatError, match=f"{name}: damaged compressed data"):
+            read_word2vec(str(path))
+
+
+def test_the_binary_hint_is_given_for_the_first_row_only(tmp_path):
+    later = tmp_path / "later.txt"
+    later.write_bytes(b"2 2\na 1 2\nb 1 2 3\n")       # a text file: its first row reads as text
+    with pytest.raises(FormatError, match=r"line 3: expected a word and 2 numbers, got 3 numbers$"):
+        read_word2vec(str(later))
+    glove = tmp_path / "glove.txt"
+    glove.write_bytes(b"a 1 2\nb 3 4\n")               # no header: nothing to do with binary
+    with pytest.raises(FormatError, match=r"need it added$"):
+        read_word2vec(str(glove))
+
+
 @pytest.mark.parametrize("binary", [False, True])
 def test_gensim_reads_our_files(tmp_path, binary):
     path, counts_path = str(tmp_path / "v.w2v"), str(tmp_path / "counts.txt")
