@@ -490,11 +490,11 @@ def read_vocab_counts(path: str) -> dict[str, int]:
                     if len(fields) != 2:
                         raise ValueError
                     word, count = fields[0].decode("utf-8"), int(fields[1])
-                    if count < 0:
+                    if not 0 <= count < 1 << 63:   # counts are held as int64
                         raise ValueError
                 except ValueError:
                     shown = line[:80].decode("utf-8", "replace").rstrip("\n")
-                    raise FormatError(f"{path}: line {line_no}: expected 'word count' (a count >= 0), "
+                    raise FormatError(f"{path}: line {line_no}: expected 'word count' (a count from 0 to 2^63 - 1), "
                                       f"got {shown!r}") from None
                 if word in counts:
                     raise FormatError(f"{path}: line {line_no}: word {word!r} appears more than once")

@@ -248,6 +248,9 @@ def test_truncated_binary_is_detected_and_damaged_gzip_and_missing_files_are_cle
     bad_counts.write_bytes(b"a 3\nb three\n")
     with pytest.raises(FormatError, match="line 2: expected 'word count'"):
         read_vocab_counts(str(bad_counts))
+    bad_counts.write_bytes(b"a 3\nb 99999999999999999999\n")     # beyond int64, where counts are held
+    with pytest.raises(FormatError, match=r"line 2: expected 'word count' \(a count from 0 to 2\^63 - 1\)"):
+        read_vocab_counts(str(bad_counts))
 
 
 # -- model directories and the command line --------------------------------------------------
