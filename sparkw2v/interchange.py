@@ -375,7 +375,7 @@ class _Buffer:
             pass
         return self.available()
 
-    def skip_space(self, space: bytes = _SPACE) -> bool:
+    def skip_space(self, space: frozenset[int] = _SPACE) -> bool:
         """Consume bytes of ``space`` (ASCII whitespace); False if nothing else is left."""
         while True:
             while self.pos < len(self.buf) and self.buf[self.pos] in space:
