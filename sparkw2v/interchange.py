@@ -136,12 +136,13 @@ class _AtomicWriter:
         self.tmp = os.path.join(parent, f".{os.path.basename(path)}.tmp-{uuid.uuid4().hex[:8]}")
         self.raw = open(self.tmp, "wb")
         self.out: IO[bytes] = self.raw
-        if path.endswith(".gz"):
+        suffix = os.path.splitext(path)[1].lower()   # .GZ is gzip too, as gensim (smart_open) reads it
+        if suffix == ".gz":
             # name and mtime=0 in the gzip header: the final name, and the same bytes every run
             self.out = gzip.GzipFile(filename=os.path.basename(path), mode="wb", fileobj=self.raw,
                                      compresslevel=6, mtime=0)
-        elif os.path.splitext(path)[1] in _COMPRESSED_NAMES:
-            self.out = _COMPRESSED_NAMES[os.path.splitext(path)[1]](self.raw, mode="wb")
+        elif suffix in _COMPRESSED_NAMES:
+            self.out = _COMPRESSED_NAMES[suffix](self.raw, mode="wb")
 
     def __enter__(self) -> IO[bytes]:
         return self.out
@@ -165,7 +166,10 @@ def _encode_words(words: Sequence[str]) -> list[bytes]:
         raise FormatError(f"word {bad[0]!r}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else "")
                           + " cannot be written in word2vec format: words must be non-empty and contain no "
                           "whitespace (space, tab, newline, no-break space...)")
-    encoded = [w.encode("utf-8") for w in words]
+    try:
+        encoded = [w.encode("utf-8") for w in words]
+    except UnicodeEncodeError as exc:   # a lone surrogate (text decoded with surrogateescape)
+        raise FormatError(f"word {exc.object!r} cannot be written as UTF-8 ({exc.reason})") from None
     long = [raw for raw in encoded if len(raw) > _MAX_WORD_BYTES]
     if long:
         raise FormatError(f"word {long[0][:40].decode('utf-8', 'replace')!r}... ({len(long[0]):,} bytes)"
@@ -195,6 +199,12 @@ def write_word2vec(path: str, words: Sequence[str], vectors: np.ndarray, binary:
                          f"matrix of shape {vectors.shape}")
     encoded = _encode_words(words)
     n, d = vectors.shape
+    with np.errstate(over="ignore"):   # a float64 beyond float32 becomes inf here, and is refused
+        finite = np.isfinite(np.asarray(vectors, dtype=np.float32)).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise FormatError(f"word {words[row]!r} holds a NaN, an infinity or a value beyond float32's range: "
+                          "word2vec files written here hold finite float32 vectors (readers refuse the others)")
     rows = max(1, (8 << 20) // (16 * d + 16))
     row_format = " ".join(["%.9g"] * d)  # 9 significant digits round-trip every float32
     with _AtomicWriter(path, overwrite) as out:

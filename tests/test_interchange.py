@@ -101,6 +101,19 @@ def test_the_binary_hint_is_given_for_the_first_row_only(tmp_path):
         read_word2vec(str(glove))
 
 
+def test_write_refuses_what_read_refuses_and_writes_upper_case_suffixes_compressed(tmp_path):
+    for bad in (np.array([[1e39, 1.0]]), np.array([[np.nan, 1.0]]), np.array([[np.inf, 1.0]])):
+        with pytest.raises(FormatError, match="word 'a' holds a NaN, an infinity or a value beyond float32"):
+            write_word2vec(str(tmp_path / "bad.txt"), ["a"], bad)
+    assert not (tmp_path / "bad.txt").exists()
+    with pytest.raises(FormatError, match="cannot be written as UTF-8"):
+        write_word2vec(str(tmp_path / "s.txt"), ["a\udcff"], np.ones((1, 2)))    # a lone surrogate
+    path = tmp_path / "v.GZ"
+    write_word2vec(str(path), ["a", "b"], np.ones((2, 2)))
+    assert path.read_bytes()[:2] == b"\x1f\x8b"                                   # gzip, as gensim reads .GZ
+    assert KeyedVectors.load_word2vec_format(str(path)).index_to_key == ["a", "b"]
+
+
 @pytest.mark.parametrize("binary", [False, True])
 def test_gensim_reads_our_files(tmp_path, binary):
     path, counts_path = str(tmp_path / "v.w2v"), str(tmp_path / "counts.txt")
