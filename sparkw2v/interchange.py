@@ -487,8 +487,9 @@ def _refuse_not_finite(path: str, words: list[str], matrix: np.ndarray, where: s
                       + (f", as do {more} more rows" if more else "") + "; only finite vectors are read")
 
 
-def read_vocab_counts(path: str) -> dict[str, int]:
-    """``word count`` lines (gensim's ``fvocab``, word2vec's ``-save-vocab``) as a dict."""
+def read_vocab_counts(path: str, unicode_errors: str = "strict") -> dict[str, int]:
+    """``word count`` lines (gensim's ``fvocab``, word2vec's ``-save-vocab``) as a dict; words that
+    are not valid UTF-8 as ``unicode_errors`` says, as for the vectors' words."""
     counts: dict[str, int] = {}
     try:
         with _open_read(path) as f:
@@ -499,13 +500,14 @@ def read_vocab_counts(path: str) -> dict[str, int]:
                 try:
                     if len(fields) != 2:
                         raise ValueError
-                    word, count = fields[0].decode("utf-8"), int(fields[1])
+                    count = int(fields[1])
                     if not 0 <= count < 1 << 63:   # counts are held as int64
                         raise ValueError
                 except ValueError:
                     shown = line[:80].decode("utf-8", "replace").rstrip("\n")
                     raise FormatError(f"{path}: line {line_no}: expected 'word count' (a count from 0 to 2^63 - 1), "
                                       f"got {shown!r}") from None
+                word = _decode(path, f"line {line_no}", fields[0], unicode_errors)
                 if word in counts:
                     raise FormatError(f"{path}: line {line_no}: word {word!r} appears more than once")
                 counts[word] = count
@@ -722,7 +724,7 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     if limit is not None:
         meta["import_limit"] = limit
     what = "Spark MLlib models" if read is not None else "word2vec files"
-    counts, known = _imported_counts(words, input_path, vocab_counts, source.order_note, what, meta)
+    counts, known = _imported_counts(words, input_path, vocab_counts, source.order_note, what, meta, unicode_errors)
     order = frequency_order(words, counts)
     if not np.array_equal(order, np.arange(n)):  # real counts: reorder (ranks never need it)
         words, counts, matrix = [words[i] for i in order], counts[order], matrix[order]
@@ -787,7 +789,7 @@ def _read_source(spark: SparkSession, input_path: str, binary: bool | None, limi
 
 
 def _imported_counts(words: list[str], input_path: str, vocab_counts: str | None, order_note: str | None,
-                     what: str, meta: dict) -> tuple[np.ndarray, dict[str, int] | None]:
+                     what: str, meta: dict, unicode_errors: str = "strict") -> tuple[np.ndarray, dict[str, int] | None]:
     """Each imported word's count, recorded in ``meta`` as ``counts`` (and how), and every count
     of ``vocab_counts`` (None without it)."""
     n = len(words)
@@ -800,7 +802,7 @@ def _imported_counts(words: list[str], input_path: str, vocab_counts: str | None
         meta["counts"] = "rank"
         meta["counts_note"] = f"{what} carry no counts: count = vocab_size - row, which keeps {order_note}"
         return np.arange(n, 0, -1, dtype=np.int64), None
-    known = read_vocab_counts(vocab_counts)
+    known = read_vocab_counts(vocab_counts, unicode_errors)
     missing = [w for w in words if w not in known]
     if missing:
         raise FormatError(f"{vocab_counts} has no count for {len(missing)} of the {n} words in "

@@ -101,6 +101,14 @@ def test_the_binary_hint_is_given_for_the_first_row_only(tmp_path):
         read_word2vec(str(glove))
 
 
+def test_vocab_counts_words_follow_unicode_errors_as_the_vectors_words_do(tmp_path):
+    path = tmp_path / "latin1.vocab"
+    path.write_bytes(b"caf\xe9 10\nb 3\n")
+    assert read_vocab_counts(str(path), unicode_errors="replace") == {"caf\ufffd": 10, "b": 3}
+    with pytest.raises(FormatError, match=r"line 1: word .* is not valid UTF-8 .*--unicode-errors replace"):
+        read_vocab_counts(str(path))
+
+
 def test_write_refuses_what_read_refuses_and_writes_upper_case_suffixes_compressed(tmp_path):
     for bad in (np.array([[1e39, 1.0]]), np.array([[np.nan, 1.0]]), np.array([[np.inf, 1.0]])):
         with pytest.raises(FormatError, match="word 'a' holds a NaN, an infinity or a value beyond float32"):
