@@ -228,8 +228,9 @@ def _add_import_command(sub: "argparse._SubParsersAction") -> None:
     imp.add_argument("--vocab-counts", metavar="FILE", help="'word count' lines giving the real counts")
     imp.add_argument("--limit", type=int, metavar="N", help="read only the first N vectors (default: all)")
     imp.add_argument("--unicode-errors", choices=("strict", "replace", "ignore"), default="strict",
-                     help="words that are not valid UTF-8: refuse the file (strict, the default), read their "
-                          "bad bytes as U+FFFD (replace) or drop them (ignore), as gensim's unicode_errors")
+                     help="words that are not valid UTF-8 (in the vectors and in --vocab-counts): refuse the file "
+                          "(strict, the default), read their bad bytes as U+FFFD (replace) or drop them (ignore), "
+                          "as gensim's unicode_errors")
     imp.add_argument("--output", required=True, metavar="MODEL", help="model path to write")
     imp.add_argument("--overwrite", action="store_true", help="publish a new version of an existing --output")
     keep = TrainConfig().keep_versions  # training's default, so both commands keep alike
