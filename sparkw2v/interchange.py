@@ -461,10 +461,11 @@ def _read_word2vec(path: str, binary: bool | None, limit: int | None,
     except _DAMAGED as exc:
         raise _damaged(path, exc) from None
     except _FirstRowError as exc:
-        if detected:  # the first row looked like text, and is not: say how to insist on binary
-            raise FormatError(f"{exc} (read as text, as its first row looked; a word2vec binary file? "
-                              "give --binary, in Python binary=True)") from None
-        raise FormatError(str(exc)) from None
+        if not detected:
+            raise
+        # The first row looked like text, and is not: say how to insist on binary.
+        raise FormatError(f"{exc} (read as text, as its first row looked; a word2vec binary file? "
+                          "give --binary, in Python binary=True)") from None
     _refuse_not_finite(path, words, matrix, "row {}" if binary else "line {}", 1 if binary else 2)
     log.info("read %d words x %d dims from %s (%s)", len(words), d, path, "binary" if binary else "text")
     return words, matrix, binary
@@ -789,7 +790,7 @@ def _read_source(spark: SparkSession, input_path: str, binary: bool | None, limi
 
 
 def _imported_counts(words: list[str], input_path: str, vocab_counts: str | None, order_note: str | None,
-                     what: str, meta: dict, unicode_errors: str = "strict") -> tuple[np.ndarray, dict[str, int] | None]:
+                     what: str, meta: dict, unicode_errors: str) -> tuple[np.ndarray, dict[str, int] | None]:
     """Each imported word's count, recorded in ``meta`` as ``counts`` (and how), and every count
     of ``vocab_counts`` (None without it)."""
     n = len(words)
