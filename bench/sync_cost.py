@@ -23,6 +23,12 @@ are measured and fitted apart:
   chains its sub-epochs), against a job of one: the cost of one more stage inside a job
   (``stage_fixed``, fitted over P), which the stratified projection charges per sub-epoch
   and per group stage where a whole job costs ``job_fixed``.
+* ``moves``: the same chain with every task handing a block of B megabytes to another task,
+  shaped as a sub-epoch (``moving_stages``), fitted as a stage's fixed cost, a task's and a
+  byte's (``moving_rates``). With it the stratified projection charges its sub-epochs and group
+  stages these instead of an empty task's cost, and its blocks this per-byte rate instead of
+  two sides of the ``spark`` part's shuffle: an empty Python task over TCP waits ~40 ms on
+  delayed acknowledgements that a task moving megabytes does not (BENCHMARKS.md).
 * ``blocks``: a checkpoint's blocks table written from 4 tasks and read back to them
   (``stratified.write_blocks`` / ``read_blocks``), per byte: what an epoch that ends in a
   checkpoint costs stratified training instead of collecting and broadcasting the model.
@@ -317,16 +323,35 @@ def _nothing(rows):
     return iter(())
 
 
-def _blobs(_index, _rows, size: int, chunk: int):
+def _random_bytes(seed: int, size: int) -> bytes:
+    """Bytes that compress about as little as float32 rows do (zeros would flatter a shuffle,
+    whose files Spark compresses): a random megabyte repeated, beyond the reach of LZ4's window."""
+    base = np.random.default_rng(seed).bytes(1 << 20)
+    return (base * -(-size // len(base)))[:size]
+
+
+def random_bytes_rate(repeats: int = 3) -> float:
+    """Seconds per byte :func:`_random_bytes` takes, in this process: what the collect and shuffle
+    measures spend making their bytes, taken off their rates."""
+    size = 256 << 20
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        _random_bytes(0, size)
+        best = min(best, time.perf_counter() - started)
+    return best / size
+
+
+def _blobs(index, _rows, size: int, chunk: int):
     left = size
     while left > 0:
-        yield bytes(min(chunk, left))
+        yield _random_bytes(index, min(chunk, left))
         left -= chunk
 
 
 def _keyed_blobs(index, _rows, size: int, blocks: int):
     for block in range(blocks):
-        yield block, (index, bytes(size // blocks))
+        yield block, (index, _random_bytes(index * blocks + block, size // blocks))
 
 
 def _sizes(records):
@@ -355,7 +380,8 @@ def spark_terms(sc, shards: list[int], sizes: list[tuple[int, int]], repeats: in
                 collect_mb: list[int], only_launch: bool = False) -> dict:
     """Each measure as ``(wall s, CPU s)``: the fastest of ``repeats`` by wall clock and by the CPU
     seconds of this process and its descendants (the JVM and the Python workers)."""
-    out: dict = {"cores": cores, "launch": {}, "broadcast": [], "collect": [], "shuffle": [], "shard_read": []}
+    out: dict = {"cores": cores, "launch": {}, "broadcast": [], "collect": [], "shuffle": [], "shard_read": [],
+                 "generate_per_byte": random_bytes_rate()}
 
     def best(fn) -> tuple[float, float]:
         wall, cpu = float("inf"), float("inf")
@@ -398,7 +424,9 @@ def spark_terms(sc, shards: list[int], sizes: list[tuple[int, int]], repeats: in
                          .mapPartitions(_sizes).collect())
         out["shuffle"].append({"bytes": total, "tasks": 4, "reducers": 4, "seconds": wall, "cpu": cpu})
         print(f"  shuffle {mb} MB, 4 tasks x 8 blocks -> 4 reducers: {wall:.3f} s, {cpu:.3f} CPU s", flush=True)
-    for words in (1 << 18, 1 << 22):
+    # Large enough shards that an empty task's ~40 ms wait over TCP (``moving_stages``) does not
+    # decide the slope.
+    for words in (1 << 20, 1 << 22, 1 << 23):
         from pyspark import StorageLevel
         rdd = (sc.parallelize(range(2), 2).mapPartitionsWithIndex(partial(_shard_records, words=words))
                .persist(StorageLevel.MEMORY_AND_DISK))
@@ -489,6 +517,63 @@ def chained_stages(sc, shards: list[int], repeats: int, stages: int = 32) -> dic
     return out
 
 
+def _block_of_bytes(index, _rows, size: int):
+    yield index, _random_bytes(index, size)
+
+
+def _hand_on(index, records, tasks: int):
+    """A sub-epoch's shape without its training: every block a task holds goes to the next task."""
+    for key, value in records:
+        if key == index and isinstance(value, bytes):
+            yield (index + 1) % tasks, value
+
+
+def moving_stages(sc, shards: list[int], sizes: list[int], repeats: int, cores: int, stages: int = 8) -> list[dict]:
+    """Seconds per chained stage whose P tasks each hand a block of B bytes to another task, shaped
+    as stratified training's sub-epochs (the blocks' shuffled RDD united with a cached one of the
+    same partitioner, a Python pass, a shuffle): a job of ``stages`` + 1 stages against a job of
+    one, the fastest of ``repeats`` each. Unlike empty tasks (the ``spark`` and ``stages`` parts),
+    these carry megabytes, as sub-epochs and group stages do: over TCP an empty task also waits
+    on delayed acknowledgements that a task moving megabytes does not."""
+    from pyspark import StorageLevel
+    from sparkw2v.stratified import _own_block
+    out = []
+    for p in shards:
+        pairs = sc.parallelize([(i, i) for i in range(p)], p).partitionBy(p, _own_block).persist(
+            StorageLevel.MEMORY_AND_DISK)
+        pairs.count()
+        for size in sizes:
+            def job(n: int) -> float:
+                state = (sc.parallelize(range(p), p).mapPartitionsWithIndex(partial(_block_of_bytes, size=size))
+                         .partitionBy(p, _own_block))
+                for _ in range(n):
+                    state = (pairs.union(state).mapPartitionsWithIndex(partial(_hand_on, tasks=p))
+                             .partitionBy(p, _own_block))
+                started = time.perf_counter()
+                state.count()
+                return time.perf_counter() - started
+            job(1)
+            one = min(job(1) for _ in range(repeats))
+            many = min(job(stages + 1) for _ in range(repeats))
+            point = {"tasks": p, "bytes": size, "waves": -(-p // cores), "seconds": (many - one) / stages}
+            out.append(point)
+            print(f"  chained stage of {p} tasks each moving {size / 2**20:g} MB: {point['seconds']:.3f} s", flush=True)
+        pairs.unpersist()
+    return out
+
+
+def moving_rates(points: list[dict]) -> dict:
+    """Least-squares fit of :func:`moving_stages`: seconds per stage = fixed + waves x (per task +
+    bytes x per byte), a wave being as many tasks as there are slots."""
+    a = np.array([[1.0, q["waves"], q["waves"] * q["bytes"]] for q in points])
+    y = np.array([q["seconds"] for q in points])
+    (fixed, task, byte), *_ = np.linalg.lstsq(a, y, rcond=None)
+    predicted = a @ np.array([fixed, task, byte])
+    return {"moving_stage_fixed": max(0.0, float(fixed)), "moving_task": max(0.0, float(task)),
+            "moving_per_byte": max(0.0, float(byte)),
+            "moving_max_rel_error": float(np.max(np.abs(predicted - y) / y))}
+
+
 def _model_blocks(index, _rows, rows: int, dim: int):
     """Task ``index``'s blocks between epochs, as :mod:`sparkw2v.stratified` holds them: its input
     block and its output block, ``rows`` float32 rows of ``dim`` each."""
@@ -565,6 +650,10 @@ def spark_rates(spark: dict, spark1: dict | None = None, clock: str = "cpu") -> 
         return per_byte([{"bytes": p[x], "seconds": p[key] * scale} for p in points])
     _, c_byte = rate(spark["collect"])
     _, s_byte = rate(spark["shuffle"])
+    # Their tasks make the bytes they move (random since 2026-12-05, zeros before): 4 tasks, two
+    # at a time, so making T bytes adds T / 2 x the rate by the wall clock, T x by CPU seconds.
+    made = spark.get("generate_per_byte", 0.0) * (0.5 if clock == "wall" else 1.0)
+    c_byte, s_byte = c_byte - made, s_byte - made
     bc = spark["broadcast"]
     b_fixed, b_byte = rate(bc) if len(bc) > 1 else (0.0, 0.0)
     # two shards read by two tasks at once: wall per task; CPU for both
@@ -743,9 +832,14 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             subs = rounds * g
             share = (shares or PAIR_KERNEL_SHARE)[stratified.step_pairs(k)]
             pairs_task = 8.0 * PAIRS_PER_WORD * corpus / k
-            # A stage chained inside a job (sub-epochs, group stages); each job adds job_fixed.
-            stage = rates.get("stage_fixed", rates["job_fixed"]) + k * rates["driver_per_task"] \
-                + rates["executor_per_task"]
+            # A stage chained inside a job (sub-epochs, group stages); each job adds job_fixed. With
+            # the ``moves`` part, a stage's and a task's fixed costs and a byte's are those of chained
+            # stages whose tasks move megabytes, as these do; else those of empty tasks and shuffles.
+            moving = "moving_per_byte" in rates
+            stage = (rates["moving_stage_fixed"] + rates["moving_task"] if moving else
+                     rates.get("stage_fixed", rates["job_fixed"]) + rates["executor_per_task"]) \
+                + k * rates["driver_per_task"]
+            per_moved = rates["moving_per_byte"] if moving else 2 * rates["shuffle_per_byte"]
             round_bytes = pairs_task / rounds
             per_group = stratified.sub_epochs_per_group(g, round_bytes)
             groups = -(-g // per_group) if per_group < g else 0
@@ -773,7 +867,7 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
                                                          + 1 / network),
                 "launch": subs * stage + -(-subs // stratified.JOB_SUB_EPOCHS) * rates["job_fixed"],
                 "pairs read": subs * round_bytes * read_share * read,
-                "blocks": subs * moved * (2 * rates["shuffle_per_byte"] + 1 / network),
+                "blocks": subs * moved * (per_moved + 1 / network),
             }
             epoch = sum(terms.values())
             overhead = {name: value for name, value in terms.items() if name != "train"}
@@ -917,7 +1011,8 @@ def memory_available() -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="kernel,components,spark,stages,sync,project",
-                        help="comma list of kernel, components, spark, stages, blocks, sync, project")
+                        help="comma list of kernel, components, spark, stages, moves, blocks, sync, project")
+    parser.add_argument("--move-mb", default="1,4,16,32", help="megabytes each task moves in the moves part")
     parser.add_argument("--vocab", default="14000,100000,1000000")
     parser.add_argument("--dims", default="100,300")
     parser.add_argument("--shards", default="2,4,8,16,32,64")
@@ -1008,7 +1103,7 @@ def main(argv=None) -> int:
                                 levels.append((f"W={words // 1024}K" if words >= 1024 else f"W={words}",
                                                *rows_touched(vocab, words)))
                         results["components"] += components(vocab, dim, levels, shards, args.repeats, tmp)
-        if parts & {"spark", "stages", "blocks", "sync"}:
+        if parts & {"spark", "stages", "moves", "blocks", "sync"}:
             from sparkw2v.session import get_session
             if "spark" in parts and args.cores == 2 and args.split_launch:
                 print("spark: empty jobs on local[1] (subprocess)", flush=True)
@@ -1029,6 +1124,12 @@ def main(argv=None) -> int:
             if "stages" in parts:
                 print(f"chained shuffle stages, local[{args.cores}]", flush=True)
                 results["chained_stages"] = chained_stages(sc, [p for p in shards if p <= 8], args.repeats)
+            if "moves" in parts:
+                print(f"chained stages moving blocks, local[{args.cores}]", flush=True)
+                results["moving_stages"] = moving_stages(sc, [p for p in shards if p <= 8],
+                                                         [int(float(mb) * 2**20) for mb in args.move_mb.split(",")],
+                                                         args.repeats, args.cores)
+                results["moving_stages_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             if "blocks" in parts:
                 print(f"checkpoint blocks written and read back, local[{args.cores}]", flush=True)
                 with tempfile.TemporaryDirectory() as tmp:
@@ -1054,6 +1155,8 @@ def main(argv=None) -> int:
             else {"clock": "given"}
         if "chained_stages" in results:
             rates["stage_fixed"] = stage_fixed(results["chained_stages"])
+        if "moving_stages" in results:
+            rates.update(moving_rates(results["moving_stages"]))
         if "blocks_io" in results:   # 4 tasks two at a time: a task's seconds per byte is twice the slope
             for side in ("write", "read"):
                 _, slope = per_byte([{"bytes": b["bytes"], "seconds": b[side]} for b in results["blocks_io"]])
