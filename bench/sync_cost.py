@@ -905,6 +905,11 @@ def report(results: dict) -> str:
                  % (rates["job_fixed"], 1e3 * rates["driver_per_task"], 1e3 * rates["executor_per_task"],
                     rates["collect_per_byte"] * 1e9, rates["shuffle_per_byte"] * 1e9,
                     rates["broadcast_create_per_byte"] * 1e9, rates["shard_read_per_word"] * 1e9))
+    if "moving_per_byte" in rates:
+        lines.append("Stages shaped as sub-epochs, tasks moving MB blocks: %.1f ms per stage + %.1f ms per task + "
+                     "%.2f ns per byte moved (largest error of the fit %.0f%%)"
+                     % (1e3 * rates["moving_stage_fixed"], 1e3 * rates["moving_task"], 1e9 * rates["moving_per_byte"],
+                        100 * rates["moving_max_rel_error"]))
     lines.append("\n| V | d | rows in/out per task | P | per task s | driver s (driver sums) | driver s "
                  "(executor sums) + reduce stage s | task MB shipped |")
     lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|")
