@@ -582,6 +582,30 @@ class MLlibVectors:
         params = {name: self.parameters[name] for name in ("inputCol", "outputCol") if self.parameters.get(name)}
         return {"uid": self.uid, "paramMap": {**params, "averageOver": "all"}}
 
+    def training_parameters(self) -> dict:
+        """MLlib's training settings under TrainConfig's names, as metadata.json's ``parameters``
+        records them, so the imported model's getters (``getMaxIter``, ``getMinCount``...) answer
+        what MLlib trained with. A negative seed (a Java long) is read as its 64 bits unsigned, as
+        the estimator reader reads it; a value sparkw2v would refuse stays only in
+        ``imported_parameters``."""
+        from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number
+
+        kept = {"vector_size": int(self.vectors.shape[1])}
+        for name, field in (*MLLIB_ALIASES.items(), ("seed", "seed")):
+            value = self.parameters.get(name)
+            if field in kept or field == "tokens_column" or value is None:
+                continue
+            if field == "seed" and isinstance(value, int) and not isinstance(value, bool) and value < 0:
+                value += 2 ** 64
+            value = convert_number(field, value)
+            try:
+                TrainConfig.from_mapping({**kept, field: value}).validate(require_io=False)
+            except ConfigError:
+                log.info("MLlib's %s=%r is not a sparkw2v setting: kept in imported_parameters only", name, value)
+                continue
+            kept[field] = value
+        return kept
+
 
 def mllib_word2vec_path(spark: SparkSession, path: str) -> str | None:
     """``path`` if it holds a Word2VecModel saved by Spark MLlib, the Word2VecModel stage's path if it
@@ -718,6 +742,7 @@ def import_model(spark: SparkSession, input_path: str, model_dir: str, binary: b
     meta = {"imported_from": source.path, "import_format": source.kind, "parameters": {"vector_size": d}}
     if read is not None:
         meta["imported_parameters"] = read.parameters  # MLlib's settings, under its names
+        meta["parameters"] = read.training_parameters()
         if read.uid:  # Word2VecModel.load gives the model these Params
             meta["ml_params"] = read.ml_params()
             log.info("the model transforms as MLlib's did: %s", ", ".join(

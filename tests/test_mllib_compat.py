@@ -333,6 +333,11 @@ def test_an_estimator_saved_by_mllib_loads_and_its_model_is_refused_clearly(spar
     meta = imported.training_metadata()
     assert meta["import_format"] == "spark-mllib" and meta["imported_parameters"]["vectorSize"] == 4
     assert meta["imported_parameters"]["windowSize"] == 5                     # MLlib's defaults it trained with
+    # ... and the model's getters answer what MLlib trained with, not sparkw2v's defaults
+    assert (imported.getMaxIter(), imported.getMinCount(), imported.getSeed(), imported.getNumPartitions(),
+            imported.getMaxSentenceLength(), imported.getWindowSize(), imported.getVectorSize()) == (
+        1, 1, 42, 1, 1000, 5, 4)
+    assert imported.getStepSize() == 0.025 and meta["parameters"]["epochs"] == 1
     # MLlib 2.2+ saves its words in no order and no counts: no rank is made up from the rows' order
     assert meta["counts"] == "unordered" and imported.wv.words == sorted(imported.wv.words)
     assert main(["import", "--input", str(tmp_path / "model"), "--output", str(tmp_path / "x"), "--binary"]) == 2
