@@ -706,9 +706,13 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         # The version records its own Params, so a reader never pairs its vectors with another
         # version's (``path/metadata``, for pyspark's readers, is replaced after publishing).
         published = self._publish(spark, path, overwrite, {"uid": saved["uid"], "paramMap": saved["paramMap"]})
-        # Recorded first: if writing metadata/ fails, a later save still builds on this version.
-        self._expected[layout.model_key(spark, path)] = publishing.Expected(
-            published.version, publishing.SAVED, published.publish_id)
+        # A model loaded from ``path`` or continued from it changes what it read there: its next save
+        # builds on this version (recorded first: if writing metadata/ fails, a later save still
+        # does). A model fitted here holds nothing of ``path``'s, so with ``overwrite`` each of its
+        # saves publishes above whatever is newest there, as its first did (MLlib's overwrite).
+        key = layout.model_key(spark, path)
+        if key in self._expected:
+            self._expected[key] = publishing.Expected(published.version, publishing.SAVED, published.publish_id)
         ml_metadata.write_ml_metadata(spark, path, ml_text)
         return published.location
 

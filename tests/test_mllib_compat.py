@@ -10,7 +10,7 @@ from pyspark.ml.feature import Tokenizer
 from pyspark.ml.linalg import DenseVector, Vectors, VectorUDT
 from pyspark.ml.tuning import ParamGridBuilder
 
-from sparkw2v import ConfigError, TrainConfig, Word2Vec, Word2VecModel
+from sparkw2v import ConfigError, TrainConfig, Word2Vec, Word2VecModel, layout
 from sparkw2v.config import MLLIB_ALIASES
 from sparkw2v.corpus import InputError
 from sparkw2v.model import TRANSFORM_PARAMS
@@ -444,6 +444,20 @@ def test_model_params_survive_save_and_load(spark, docstring_model, tmp_path):
     # a version directory read by itself has the Params it was saved with
     first = Word2VecModel.load(str(tmp_path / "m" / "versions" / "000001"))
     assert (first.getOutputCol(), first.getInputCol(), first.uid) == ("features", "words", model.uid)
+
+
+def test_fitted_models_overwrite_each_other_in_turn(spark, docstring_model, doc, tmp_path):
+    """Try A, try B, keep A: ``write().overwrite().save`` of a model fitted here publishes it
+    above whatever is newest, every time, as MLlib's overwrite does (a fitted model changes
+    nothing it read from the path)."""
+    word2Vec, first = docstring_model
+    a = first.copy()
+    b = word2Vec.copy({word2Vec.seed: 7}).fit(doc)
+    path = str(tmp_path / "ab")
+    for model in (a, b, a, b.copy(), a):
+        model.write().overwrite().save(path)
+    assert layout.published_versions(spark, path) == [3, 4, 5]            # keep_versions: the newest 3
+    np.testing.assert_array_equal(Word2VecModel.load(path).wv.vectors, a.wv.vectors)
 
 
 def test_ml_metadata_never_turns_another_directory_into_a_model(spark, docstring_model, tmp_path):
