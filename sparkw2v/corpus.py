@@ -388,9 +388,10 @@ def select_column(frame: DataFrame, cfg: TrainConfig) -> CorpusInput:
     name = column_named(frame, cfg.input_column)
     fields = {f.name: f for f in frame.schema.fields}
     if name is None:
+        choose = setting("tokens_column") if cfg.tokens_column else (
+            f"{setting('text_column')} for a column of text, or {setting('tokens_column')} for one of tokens")
         raise InputError(f"input has no column {cfg.input_column!r}; its columns are: "
-                         f"{', '.join(fields) or 'none'} (choose one with "
-                         f"{setting('tokens_column' if cfg.tokens_column else 'text_column')})")
+                         f"{', '.join(fields) or 'none'} (choose one with {choose})")
     dtype = fields[name].dataType
     if cfg.tokens_column:
         if not (isinstance(dtype, T.ArrayType) and isinstance(dtype.elementType, T.StringType)):

@@ -572,3 +572,11 @@ def test_text_transformed_by_a_model_trained_on_tokens_is_warned_about(spark, ca
         model.transform(tokens).collect()
     warned = [r.getMessage() for r in caplog.records if "trained on array<string> tokens" in r.getMessage()]
     assert len(warned) == 1 and "lowercase=True" in warned[0]
+
+
+def test_a_missing_input_column_names_both_settings_that_choose_one(spark):
+    frame = spark.createDataFrame([(["a", "b"],)], ["words"])
+    with pytest.raises(InputError, match=r"input has no column 'text'; its columns are: words \(choose one with "
+                                         r"text_column for a column of text, or tokens_column \(inputCol\) for one "
+                                         r"of tokens\)"):
+        Word2Vec(vectorSize=4, minCount=1).fit(frame)
