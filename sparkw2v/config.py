@@ -569,6 +569,14 @@ class StreamConfig:
         return self
 
 
+def unsigned_seed(seed: Any) -> Any:
+    """MLlib's ``seed`` as sparkw2v reads it: a negative Java long (MLlib's default is a hash of its
+    class name) as its 64 bits unsigned, since sparkw2v's seeds are >= 0; anything else as it is."""
+    if isinstance(seed, int) and not isinstance(seed, bool) and seed < 0:
+        return seed + 2 ** 64
+    return seed
+
+
 def convert_number(name: str, value: Any) -> Any:
     """``value`` for field ``name`` as pyspark.ml's type converters pass it: a whole float or a
     NumPy integer becomes an ``int`` for an integer field, any real number (NumPy's too) a

@@ -588,16 +588,14 @@ class MLlibVectors:
         what MLlib trained with. A negative seed (a Java long) is read as its 64 bits unsigned, as
         the estimator reader reads it; a value sparkw2v would refuse stays only in
         ``imported_parameters``."""
-        from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number
+        from .config import MLLIB_ALIASES, ConfigError, TrainConfig, convert_number, unsigned_seed
 
         kept = {"vector_size": int(self.vectors.shape[1])}
         for name, field in (*MLLIB_ALIASES.items(), ("seed", "seed")):
             value = self.parameters.get(name)
             if field in kept or field == "tokens_column" or value is None:
                 continue
-            if field == "seed" and isinstance(value, int) and not isinstance(value, bool) and value < 0:
-                value += 2 ** 64
-            value = convert_number(field, value)
+            value = convert_number(field, unsigned_seed(value) if field == "seed" else value)
             try:
                 TrainConfig.from_mapping({**kept, field: value}).validate(require_io=False)
             except ConfigError:

@@ -37,7 +37,8 @@ from pyspark.sql import types as T
 from . import (counts_table, executor, filesystem, integrity, layout, ml_metadata, publishing, tables, training,
                vector_table)
 from .checkpoint import Checkpoints
-from .config import MLLIB_ALIASES, ConfigError, ConfigTypeError, TrainConfig, convert_number, default_alpha
+from .config import (MLLIB_ALIASES, ConfigError, ConfigTypeError, TrainConfig, convert_number, default_alpha,
+                     unsigned_seed)
 from .corpus import InputError, column_ref, read_input, select_column
 from .interchange import MLLIB_MODEL, MLLIB_PIPELINE
 from .ml_params import AliasedParams, add_getter, add_setter
@@ -385,8 +386,8 @@ class _EstimatorReader(DefaultParamsReader):
                                 "windowSize", "outputCol")}
         params = dict(metadata.get("paramMap", {}))
         seed = params.get("seed")
-        if isinstance(seed, int) and not isinstance(seed, bool) and seed < 0:  # a Java long: MLlib allows it
-            params["seed"] = seed + 2 ** 64
+        if seed is not None and unsigned_seed(seed) != seed:  # a Java long: MLlib allows it
+            params["seed"] = unsigned_seed(seed)
             log.warning("%s: MLlib's seed %d is read as %d (its 64 bits unsigned; sparkw2v's seeds are >= 0)",
                         path, seed, params["seed"])
         try:
@@ -708,8 +709,9 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         published = self._publish(spark, path, overwrite, {"uid": saved["uid"], "paramMap": saved["paramMap"]})
         # A model loaded from ``path`` or continued from it changes what it read there: its next save
         # builds on this version (recorded first: if writing metadata/ fails, a later save still
-        # does). A model fitted here holds nothing of ``path``'s, so with ``overwrite`` each of its
-        # saves publishes above whatever is newest there, as its first did (MLlib's overwrite).
+        # does). A model that did not come from ``path`` (fitted here, or loaded from elsewhere) holds
+        # nothing of its, so with ``overwrite`` each of its saves publishes above whatever is newest
+        # there, as its first did (MLlib's overwrite).
         key = layout.model_key(spark, path)
         if key in self._expected:
             self._expected[key] = publishing.Expected(published.version, publishing.SAVED, published.publish_id)
