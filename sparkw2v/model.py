@@ -253,10 +253,14 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
 
     def getOrDefault(self, param: str | Param) -> Any:
         """The Param's value or default; for ``stepSize``/``alpha`` left unset, the rate training
-        uses (0.025 skip-gram, 0.05 CBOW), as :meth:`getStepSize` and :meth:`extractParamMap` give it."""
+        uses (0.025 skip-gram, 0.05 CBOW), and for ``inputCol`` left unset the column ``fit`` reads
+        (``text_column``), as :meth:`getStepSize`, :meth:`getInputCol` and :meth:`extractParamMap`
+        give them."""
         value = super().getOrDefault(param)
         if value is None and self._resolveParam(param).name in ("stepSize", "alpha"):
             return default_alpha(super().getOrDefault("sg"))
+        if value is None and (param if isinstance(param, str) else param.name) == "inputCol":
+            return super().getOrDefault("text_column")
         return value
 
     def explainParam(self, param: str | Param) -> str:

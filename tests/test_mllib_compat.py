@@ -205,6 +205,8 @@ def test_param_maps_and_numbers_behave_as_in_pyspark_ml(spark):
     assert est.extractParamMap()[est.inputCol] == "words"
     text = Word2Vec(text_column="value")
     assert text.extractParamMap()[text.inputCol] == text.getInputCol() == "value"
+    assert text.getOrDefault("inputCol") == text.getOrDefault(text.inputCol) == "value"   # every way of asking
+    assert text.getOrDefault("tokens_column") is None and text.isDefined(text.inputCol)
     # pyspark.ml's type converters: whole floats and NumPy numbers are accepted
     assert Word2Vec(vectorSize=10.0).getVectorSize() == 10
     assert type(Word2Vec(vectorSize=np.int64(10)).config.vector_size) is int
