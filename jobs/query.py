@@ -11,7 +11,9 @@ prints the result, or writes it with ``--output``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import uuid
 from typing import Sequence
 
 FORMATS = ("parquet", "csv", "json")
@@ -34,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", metavar="PATH", help="write the result here instead of printing it")
     parser.add_argument("--format", choices=FORMATS, default="parquet",
                         help="format for --output (default: parquet); csv writes arrays as JSON text")
-    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists (once the result is written: a query that fails leaves it as it was)")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="at most N rows (default: 20 when printing, all when writing)")
     parser.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*,4], all cores with 4 attempts per task)")
@@ -72,7 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             result.show(n=20 if args.limit is None else args.limit, truncate=False)
     except PythonException as exc:  # from a worker: a damaged file, a version deleted by retention,
-        message = worker_message(exc) or _pyspark_error(exc)   # or arguments a function does not take
+        message = (worker_message(exc) or _pyspark_error(exc)  # or arguments a function does not take
+                   or _arguments_error(exc, args.name))
         if message is None:
             raise
         return _fail(message)
@@ -82,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _output_refused(spark, output: str, vectors: str, overwrite: bool) -> str | None:
-    """Why ``--output`` may not be written (with ``--overwrite``, Spark deletes it first), or None:
+    """Why ``--output`` may not be written (with ``--overwrite`` it is replaced once the result is written), or None:
     it is a sparkw2v model or lies inside one, it holds the model being queried, or it exists
     and ``overwrite`` is not given."""
     from sparkw2v.filesystem import HadoopFS
@@ -106,15 +109,28 @@ def _write(frame, args: argparse.Namespace) -> None:
     from pyspark.sql.types import ArrayType, MapType, StructType
 
     from sparkw2v.corpus import column_ref
+    from sparkw2v.filesystem import HadoopFS
 
     if args.format == "csv":  # CSV holds no arrays: write them as JSON text
         columns = [column_ref(f.name) for f in frame.schema.fields]
         frame = frame.select(*[F.to_json(c).alias(f.name) if isinstance(f.dataType, (ArrayType, MapType, StructType))
                                else c for c, f in zip(columns, frame.schema.fields)])
-    writer = frame.write.mode("overwrite" if args.overwrite else "errorifexists").format(args.format)
+    # Written beside --output, then moved in: a query that fails leaves the previous result as it was.
+    fs = HadoopFS(frame.sparkSession, args.output)
+    output = args.output.rstrip("/")
+    written = f"{output}.query-{uuid.uuid4().hex[:8]}"
+    writer = frame.write.mode("errorifexists").format(args.format)
     if args.format == "csv":
         writer = writer.option("header", "true")
-    writer.save(args.output)
+    try:
+        writer.save(written)
+        if fs.exists(output):   # refused before the query unless --overwrite
+            fs.delete(output)
+        fs.rename(written, output)
+    finally:
+        with contextlib.suppress(Exception):
+            if fs.exists(written):
+                fs.delete(written)
 
 
 def _pyspark_error(exc: BaseException) -> str | None:
@@ -124,6 +140,24 @@ def _pyspark_error(exc: BaseException) -> str | None:
 
     found = re.findall(r"PySpark\w*Error: (\[[A-Z0-9_.]+\][^\n]*)", str(exc))
     return found[-1].strip() if found else None
+
+
+#: The scalar SQL functions' arguments, by the name of the Python function that computes each.
+_SCALAR_ARGUMENTS = {"vector": ("vector", "word"), "similarity": ("similarity", "word_a, word_b"),
+                     "_cosine": ("cosine", "vector_a, vector_b")}
+
+
+def _arguments_error(exc: BaseException, name: str) -> str | None:
+    """One line for a scalar function called with the wrong number of arguments (Spark checks
+    only when a worker calls it), or None."""
+    import re
+
+    found = re.search(r"TypeError: (?:[\w.<>]*\.)?(\w+)\(\) (missing \d+ required positional argument|takes \d+ "
+                      r"positional argument)", str(exc))
+    if found is None or found.group(1) not in _SCALAR_ARGUMENTS:
+        return None
+    function, arguments = _SCALAR_ARGUMENTS[found.group(1)]
+    return f"{name}_{function} takes ({arguments}); check the number of arguments"
 
 
 def _fail(message: str) -> int:

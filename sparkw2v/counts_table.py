@@ -1,10 +1,11 @@
-"""The running-counts table (``counts/``: every word seen, for continued training) and its
-two-step move-in.
+"""The running-counts table (``counts/``: every word seen, for continued training).
 
-The table is staged under ``_staging`` before its version is published (the version's
-metadata names it and lists its files), then moved into the version. A writer stopped
-between the two steps leaves a complete staged table that the version's next reader moves
-in (:func:`finish_counts_move`).
+A version is staged and published with its table inside
+(:func:`sparkw2v.publishing.publish_with_counts`). Versions whose metadata names a
+``counts_table`` were published by earlier code in two steps, the table staged under
+``_staging`` and moved into the version after it was published; a writer stopped between
+the two steps left a complete staged table, which the version's next reader moves in
+(:func:`finish_counts_move`).
 """
 
 from __future__ import annotations

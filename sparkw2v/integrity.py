@@ -145,5 +145,6 @@ def damage_detail(exc: BaseException) -> str:
     :func:`sparkw2v.errors.first_line` it asks nothing of the JVM."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     deep = [line for line in lines if "Exception:" in line and not line.startswith("at ")]
-    return (deep[-1] if deep else lines[0] if lines else type(exc).__name__)[:300]
+    line = deep[-1] if deep else lines[0] if lines else type(exc).__name__
+    return line.removeprefix(": ")[:300]   # Py4J puts the Java exception after ": "
 

@@ -42,7 +42,7 @@ from . import report
 from .config import TrainConfig
 from .errors import ConcurrentPublishError, StorageFullError, UserError
 from .filesystem import HadoopFS, filesystem_of, storage_full
-from .counts_table import move_counts_in, write_counts
+from .counts_table import write_counts
 from .integrity import file_entries, json_default, metadata_text, read_json, table_files
 from .layout import (COUNTS, EVALUATION, FORMAT_VERSION, LATEST, METADATA, ML_METADATA, STAGING, VERSIONS,
                      complete_versions, published_versions, strip_slash,
@@ -216,7 +216,7 @@ def full_disk_reported(spark: SparkSession, path: str) -> Iterator[None]:
 
 def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,
                 metadata: dict, overwrite: bool = False, keep_versions: int = KEEP_VERSIONS,
-                expect: Expected | None = None, extra_files: dict | None = None,
+                expect: Expected | None = None, extra_tables: Callable[[HadoopFS, str], dict] | None = None,
                 chart: Callable[[], bytes | None] | None = None) -> Published:
     """Publish a complete model as the next version of ``path``.
 
@@ -230,8 +230,9 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     removed (checked before and after the claim; a claim above another is undone).
     Without ``overwrite`` publishing creates the first version or nothing
     (``Expected(0, CREATED)`` unless ``expect`` is given).
-    ``extra_files`` adds entries (e.g. a counts table moved in later) to the
-    recorded file list. ``chart`` gives the version's PNG chart (:func:`start_chart`;
+    ``extra_tables(fs, staging)`` writes further tables into the staged version (the counts
+    table: :func:`publish_with_counts`) and returns their file list entries, recorded with the
+    rest. ``chart`` gives the version's PNG chart (:func:`start_chart`;
     default: drawn from ``metadata`` while the tables are written).
     """
     if expect is None and not overwrite:
@@ -248,7 +249,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     with _removed_on_failure(spark, fs, path, staging):
         make_staging(fs, staging)
         with full_disk_reported(spark, path):
-            files = _stage(spark, fs, staging, vocab, w_in, w_out, extra_files)
+            files = _stage(spark, fs, staging, vocab, w_in, w_out, extra_tables)
         fs.mkdirs(f"{path}/{VERSIONS}")
 
         def stage_metadata(version: int) -> str:
@@ -267,10 +268,13 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
 
 
 def _stage(spark: SparkSession, fs: HadoopFS, staging: str, vocab: Vocabulary, w_in: np.ndarray,
-           w_out: np.ndarray, extra_files: dict | None) -> dict:
-    """Write the version's tables into ``staging``; their file list, with ``extra_files``."""
+           w_out: np.ndarray, extra_tables: Callable[[HadoopFS, str], dict] | None) -> dict:
+    """Write the version's tables into ``staging``, and ``extra_tables``'; their file list."""
     write_tables(spark, staging, vocab, w_in, w_out)
-    return {**table_files(fs, staging), **(extra_files or {})}
+    files = table_files(fs, staging)
+    if extra_tables is not None:
+        files.update(extra_tables(fs, staging))
+    return files
 
 
 def _version_metadata(spark: SparkSession, metadata: dict, version: int, publish_id: str, files: dict,
@@ -474,24 +478,14 @@ def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in:
                         metadata: dict, counts: DataFrame | pa.Table, overwrite: bool, keep_versions: int,
                         expect: Expected | None = None) -> Published:
     """Publish a model as the next version of ``path`` with ``counts`` (word, count, batch_count)
-    as its ``counts/`` table (``expect``: see :func:`write_model`).
+    as its ``counts/`` table, written into the staged version with the other tables, so the
+    version appears with it (``expect``: see :func:`write_model`).
     """
     path = strip_slash(path)
-    check_output(spark, path, overwrite)
-    fs = HadoopFS(spark, path)
-    staged = f"counts-{uuid.uuid4().hex[:12]}"
-    staged_path = f"{path}/{STAGING}/{staged}"
-    # Drawn while the counts and tables are written (the chart needs only the metadata).
-    chart = start_chart(metadata, vocab, w_in)
-    with _removed_on_failure(spark, fs, path, staged_path):
-        describe_job(spark, "publish: write word counts")
-        with full_disk_reported(spark, path):
-            write_counts(spark, counts, vocab.distinct_words, staged_path, fs.is_local(path))
-            files = file_entries(fs, staged_path, COUNTS)
-        published = write_model(spark, path, vocab, w_in, w_out, {**metadata, "counts_table": staged},
-                                overwrite=overwrite, keep_versions=keep_versions, expect=expect,
-                                extra_files=files, chart=chart)
-    # Published: from here a failure only delays the move (load_base finishes it).
-    move_counts_in(fs, staged_path, published.location)
-    drop_empty_staging(fs, path)
-    return published
+
+    def write_counts_in(fs: HadoopFS, staging: str) -> dict:
+        write_counts(spark, counts, vocab.distinct_words, f"{staging}/{COUNTS}", fs.is_local(path))
+        return file_entries(fs, f"{staging}/{COUNTS}", COUNTS)
+
+    return write_model(spark, path, vocab, w_in, w_out, metadata, overwrite=overwrite, keep_versions=keep_versions,
+                       expect=expect, extra_tables=write_counts_in)

@@ -8,7 +8,8 @@ After ``register(spark, "/models/brown")`` plain SQL can use (prefix = ``name``,
 ``w2v_similarity(word_a, word_b)``           ``double`` cosine; NULL if either word is NULL/unknown
 ``w2v_cosine(vec_a, vec_b)``                 ``double`` cosine of two numeric arrays; NULL if either
                                              is NULL, empty, holds a NULL element, or the lengths
-                                             differ (rather than failing the whole query)
+                                             differ (rather than failing the whole query);
+                                             NaN if either holds NaN or infinity
 ``w2v_most_similar(word[, k=10])``           table ``word``, ``similarity``: the ``k`` nearest words
 ``w2v_analogy(a, b, c[, k=1])``              table ``word``, ``similarity``: "a is to b as c is to ?"
 ===========================================  =====================================================
@@ -354,7 +355,7 @@ def similarity_batch(source: VectorSource, words_a: pa.Array, words_b: pa.Array)
 
 def cosine_batch(vectors_a: pa.Array, vectors_b: pa.Array) -> pa.Array:
     """``w2v_cosine``: cosine of two arrays per row; NULL for NULL, empty, NULL-holding or
-    different-length arrays. Needs no model."""
+    different-length arrays, NaN for arrays holding NaN or infinity. Needs no model."""
     ok_a, len_a, start_a, values_a = _lists(vectors_a)
     ok_b, len_b, start_b, values_b = _lists(vectors_b)
     ok = ok_a & ok_b & (len_a == len_b)
@@ -365,9 +366,9 @@ def cosine_batch(vectors_a: pa.Array, vectors_b: pa.Array) -> pa.Array:
         a, b = values_a[start_a[sel, None] + span], values_b[start_b[sel, None] + span]
         # In float32, as w2v_similarity, unless a row's squares would overflow or underflow there.
         wide = _beyond_float32(a) | _beyond_float32(b)
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # NaN or infinity: NaN
             out[sel] = cosine_rows(a.astype(np.float32), b.astype(np.float32))
-        out[sel[wide]] = cosine_rows(_scaled(a[wide]), _scaled(b[wide]))
+            out[sel[wide]] = cosine_rows(_scaled(a[wide]), _scaled(b[wide]))
     return pa.array(out, mask=~ok)
 
 
@@ -469,6 +470,8 @@ def register(spark: SparkSession, path_or_model: str | os.PathLike | Word2VecMod
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"name must be a SQL identifier (letters, digits, _), got {name!r}")
     if isinstance(path_or_model, (str, os.PathLike)):
+        if not os.fspath(path_or_model).strip():
+            raise FileNotFoundError("the model path is empty: give the directory a model was published to")
         (source, frame), own = path_source(spark, os.fspath(path_or_model)), False
     else:
         source, frame, own = _broadcast_source(spark, path_or_model)
@@ -490,7 +493,7 @@ def path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFrame
     for the functions and, over the same files, the view."""
     from .filesystem import HadoopFS
     from .integrity import verify_tables
-    from .layout import METADATA, VECTORS
+    from .layout import METADATA, VECTORS, root_of, strip_slash
     from .vector_table import read_metadata, resolve
 
     directory = resolve(spark, path)  # once: the view and the functions read this version
@@ -503,7 +506,9 @@ def path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFrame
     digests = tuple((recorded[f"{VECTORS}/{n}"]["bytes"], recorded[f"{VECTORS}/{n}"]["sha256"]) for n in names) \
         if recorded else ()
     rows = meta.get("vocab_size")
-    label = f"version {meta.get('version')} of {path}" if meta.get("version") is not None else path
+    # Named by the model path even when a version's own directory was given: that is what to register again.
+    label = f"version {meta.get('version')} of {root_of(strip_slash(path)) or path}" \
+        if meta.get("version") is not None else path
     source = VectorSource(files=tuple(fs.uri(f"{directory}/{VECTORS}/{n}") for n in names), digests=digests,
                           rows=int(rows) if rows is not None else None, marker=f"{root}/{METADATA}", label=label)
     indices = spark.createDataFrame([(i,) for i in range(len(names))], "file int").repartition(max(1, len(names)))

@@ -4,6 +4,7 @@ or foreign file served, literal paths, readers told when retention removed their
 import json
 import logging
 import os
+import pathlib
 import shutil
 import time
 import subprocess
@@ -377,6 +378,14 @@ def test_a_kept_model_is_named_beside_the_output_however_it_is_spelled():
 
 # -- 2./3. checksums, file list and row counts ---------------------------------------------------
 
+
+def test_damage_detail_quotes_the_java_exception_without_py4js_prefix():
+    py4j = ("An error occurred while calling o93.open.\n: org.apache.hadoop.fs.ChecksumException: Checksum error: "
+            "/m/part-0.parquet at 114176 exp: 1661250 got: -9\n\tat org.apache.hadoop.fs.FSInputChecker.verify")
+    assert integrity.damage_detail(Exception(py4j)) == ("org.apache.hadoop.fs.ChecksumException: Checksum error: "
+                                                        "/m/part-0.parquet at 114176 exp: 1661250 got: -9")
+    assert integrity.damage_detail(OSError("disk gone")) == "disk gone"
+
 def flip_byte(path: str) -> None:
     data = bytearray(open(path, "rb").read())
     data[len(data) // 2] ^= 0x01
@@ -514,11 +523,44 @@ def test_a_version_still_being_copied_into_place_is_not_read(spark, tmp_path, ca
     assert vector_table.resolve(None, str(out)).endswith("versions/000002")     # and read without Spark
 
 
+def test_a_version_appears_with_its_counts_table(spark, tmp_path, monkeypatch):
+    """The counts table is inside the version when the version is renamed into versions/, before
+    LATEST names it (it was once moved in after, and a direct reader of LATEST's version found no
+    counts/ for 30-40 ms of every publish)."""
+    seen = []
+    after = publishing._after_publish
+
+    def check_then_point(spark_, fs, path, version, keep):
+        directory = pathlib.Path(path) / "versions" / f"{version:06d}"
+        seen.append((directory / "counts" / "_SUCCESS").exists())
+        after(spark_, fs, path, version, keep)
+
+    monkeypatch.setattr(publishing, "_after_publish", check_then_point)
+    day = tmp_path / "day.txt"
+    day.write_text("\n".join(planted_lines(seed=1, sentences=40)) + "\n")
+    out = tmp_path / "model"
+    assert main(["train", "--input", str(day), "--output", str(out), *TINY]) == 0
+    assert main(["train", "--input", str(day), "--from-model", str(out), "--output", str(out), *TINY]) == 0
+    assert seen == [True, True]
+    meta = vector_table.read_metadata(spark, str(out))
+    assert "counts_table" not in meta and any(name.startswith("counts/") for name in meta["files"])
+    assert not (out / "_staging").exists()
+
+
+def _as_published_in_two_steps(version: pathlib.Path, staged: str) -> None:
+    """Give ``version``'s metadata the ``counts_table`` entry (re-sealed) of a version published by
+    earlier code, which staged the counts table apart and moved it in after the rename."""
+    meta = json.loads((version / "metadata.json").read_text())
+    meta.pop(integrity.SEAL)
+    (version / "metadata.json").write_text(integrity.metadata_text({**meta, "counts_table": staged}, indent=2))
+    (version / ".metadata.json.crc").unlink(missing_ok=True)
+
+
 def test_a_version_whose_counts_were_not_yet_moved_in_is_served_and_continued(spark, tmp_path):
-    """A writer killed after publishing version 2 but before moving its counts table in from
-    _staging (and before LATEST): readers get version 2, loading moves the table in, and
-    continuing the path publishes version 3 (before: version 1 was served and every
-    continuation failed with "version 2 appeared")."""
+    """A version published by earlier code in two steps whose writer was killed after publishing
+    version 2 but before moving its counts table in from _staging (and before LATEST): readers get
+    version 2, loading moves the table in, and continuing the path publishes version 3 (before:
+    version 1 was served and every continuation failed with "version 2 appeared")."""
     days = [tmp_path / f"day{i}.txt" for i in (1, 2, 3)]
     for i, day in enumerate(days, 1):
         day.write_text("\n".join(planted_lines(seed=i, sentences=60)) + "\n" + f"word{i} " * 20 + "\n")
@@ -528,7 +570,8 @@ def test_a_version_whose_counts_were_not_yet_moved_in_is_served_and_continued(sp
     version2 = out / "versions" / "000002"
 
     def interrupt_before_the_move():
-        staged = json.loads((version2 / "metadata.json").read_text())["counts_table"]
+        staged = "counts-twostep01"
+        _as_published_in_two_steps(version2, staged)
         (out / "_staging").mkdir(exist_ok=True)
         (version2 / "counts").rename(out / "_staging" / staged)
         (out / ".LATEST.crc").unlink(missing_ok=True)
@@ -672,6 +715,12 @@ def test_a_registered_reader_learns_in_one_line_that_retention_removed_its_versi
         assert gone in message or "is missing (deleted by retention" in message, message
     sql.register(spark, str(out), name="kept")                            # registering again reads v2
     assert spark.sql("SELECT kept_vector('the')[0]").first()[0] == 2.0
+    # registered by the version's own directory: the message names the model path to register again
+    sql.register(spark, str(out / "versions" / "000002"), name="pinned")
+    publish(spark, out, 3.0, keep_versions=1)
+    message = sql.worker_message(sql_error(spark, "SELECT pinned_vector('the')"))
+    assert message.startswith(f"version 2 of file:{out} was deleted") or \
+        message.startswith(f"version 2 of {out} was deleted"), message
 
 
 # -- 7. words are strings, not fixed-width NumPy strings ----------------------------------------

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,12 @@ def test_cosine_batch_mixed_lengths_in_one_batch():
     wide = pa.array([[1e20, 1.0], [1e-25, 2e-25], [1e39, 1.0], [3.0, 4.0]], pa.list_(pa.float64()))
     twice = pa.array([[2e20, 2.0], [2e-25, 4e-25], [1e39, 1.0], [3.0, 4.0]], pa.list_(pa.float64()))
     assert sql.cosine_batch(wide, twice).to_pylist() == [pytest.approx(1.0)] * 4
+    # NaN or infinity in either array: NaN, without NumPy's warnings
+    odd = pa.array([[float("nan"), 1.0], [float("inf"), 1.0], [1e39, float("nan")]], pa.list_(pa.float64()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = sql.cosine_batch(odd, pa.array([[1.0, 1.0]] * 3, pa.list_(pa.float64()))).to_pylist()
+    assert all(math.isnan(x) for x in got), got
 
 
 def test_words_with_quotes_backslashes_semicolons_and_dashes_as_parameters(registered):
@@ -193,6 +200,8 @@ def test_register_a_word2vec_model_and_bad_arguments(spark, model_path):
     assert rows(spark, "SELECT word FROM m_most_similar('woman', 1)") == [("queen",)]
     with pytest.raises(FileNotFoundError, match="missing does not exist"):
         sql.register(spark, str(Path(model_path).parent / "missing"), name="x")
+    with pytest.raises(FileNotFoundError, match="the model path is empty"):   # an unset shell variable
+        sql.register(spark, "", name="x")
     with pytest.raises(FileNotFoundError, match="not a sparkw2v model"):
         sql.register(spark, str(Path(model_path).parent), name="x")
     with pytest.raises(ValueError, match="SQL identifier"):
@@ -282,6 +291,12 @@ def test_query_job_prints_and_writes(spark, model_path, query_job, tmp_path, cap
     assert "".join(f.read_text() for f in sorted(Path(csv_out).glob("part-*.csv"))) == text
     assert query_job.main([*again, "--overwrite"]) == 0
     assert "".join(f.read_text() for f in sorted(Path(csv_out).glob("part-*.csv"))).splitlines() == ["word", "queen"]
+    # a query that fails while it runs leaves the result it was to replace as it was
+    failing = [*again[:-1], "SELECT word, CAST(raise_error('boom') AS STRING) AS x FROM j_vectors", "--overwrite"]
+    assert query_job.main(failing) == 2
+    assert "boom" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert "".join(f.read_text() for f in sorted(Path(csv_out).glob("part-*.csv"))).splitlines() == ["word", "queen"]
+    assert sorted(p.name for p in tmp_path.iterdir() if ".query-" in p.name) == []
     # an --output that is a symbolic link to the folder holding the model: never replaced
     alias = tmp_path / "alias"
     alias.symlink_to(Path(model_path).parent)
@@ -295,12 +310,19 @@ def test_query_job_errors_are_one_line_and_exit_2(spark, model_path, query_job, 
     assert query_job.main(["--vectors", missing, "--sql", "SELECT 1"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.endswith(f"{missing} does not exist")
+    assert query_job.main(["--vectors", "", "--sql", "SELECT 1"]) == 2
+    assert capsys.readouterr().err.strip() == ("query: error: the model path is empty: give the directory a "
+                                               "model was published to")
     assert query_job.main(["--vectors", model_path, "--name", "j", "--sql", "SELECT * FROM nowhere"]) == 2
     # PySpark itself logs SQL errors (a JSON line); ours is the last line, one line long
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("query: error: [TABLE_OR_VIEW_NOT_FOUND]")
     # the query's own runtime errors: wrong arguments to a table function, a division by zero
     for sql, error in (("SELECT * FROM j_most_similar('a', 3, 4)", "[UDTF_EVAL_METHOD_ARGUMENTS_DO_NOT_MATCH"),
-                       ("SELECT 1/0", "[DIVIDE_BY_ZERO]")):
+                       ("SELECT 1/0", "[DIVIDE_BY_ZERO]"),
+                       # scalar functions, which Spark checks only when a worker calls them
+                       ("SELECT j_similarity('woman')", "j_similarity takes (word_a, word_b)"),
+                       ("SELECT j_vector('woman', 'man')", "j_vector takes (word)"),
+                       ("SELECT j_cosine(array(1, 2))", "j_cosine takes (vector_a, vector_b)")):
         assert query_job.main(["--vectors", model_path, "--name", "j", "--sql", sql]) == 2
         assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"query: error: {error}"), sql
     # --output never replaces a model, the model's parent or a directory inside a model

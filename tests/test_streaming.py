@@ -132,7 +132,7 @@ def test_saving_a_loaded_streamed_model_writes_a_new_version_with_its_counts(spa
     for path, version in ((out, 2), (copy, 1)):
         meta = vector_table.read_metadata(spark, str(path))
         assert meta["version"] == version                          # the writer's, not the loaded one's
-        assert "stream_batch_id" not in meta and "stream" not in meta and "counts_table" in meta
+        assert "stream_batch_id" not in meta and "stream" not in meta and "counts_table" not in meta
         assert meta["parameters"] == loaded.metadata["parameters"]
         counts = {r["word"]: r["count"] for r in spark.read.parquet(
             str(path / "versions" / f"{version:06d}" / "counts")).collect()}
