@@ -48,8 +48,8 @@ def finish_counts_move(fs: HadoopFS, location: str, meta: dict) -> None:
 
 def move_counts_in(fs: HadoopFS, source: str, location: str) -> None:
     """Move the staged counts table ``source`` in as the version at ``location``'s ``counts/``.
-    Its writer and a reader finishing an interrupted publish (:func:`finish_counts_move`) may
-    both try: the one that finds the table already moved is done too."""
+    Readers finishing an interrupted two-step publish (:func:`finish_counts_move`) may race: the
+    one that finds the table already moved is done too."""
     try:
         fs.rename(source, f"{location}/{COUNTS}")
     except Exception:  # OSError, or the JVM's FileNotFoundException for a source moved meanwhile

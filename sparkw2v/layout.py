@@ -33,9 +33,9 @@ FORMAT_VERSION = 3  # 2: metadata.json lists every data file with its size and S
 VECTORS, VOCAB, OUTPUT_VECTORS, METADATA = "vectors", "vocab", "output_vectors", "metadata.json"
 VERSIONS, LATEST, STAGING, CHECKPOINT = "versions", "LATEST", "_staging", "checkpoint"
 #: The running word counts of a version (:mod:`sparkw2v.counts_table`): word string, count bigint
-#: (all text so far), batch_count bigint (the text of the run that published this version). Staged
-#: before the version is published and moved into it right after, so a published version's metadata
-#: may name it under ``_staging``.
+#: (all text so far), batch_count bigint (the text of the run that published this version). Written
+#: into the staged version with the other tables; versions published by earlier code may name it
+#: under ``_staging`` (moved in after publishing).
 COUNTS = "counts"
 #: pyspark.ml's metadata directory beside the versions (:mod:`sparkw2v.ml_metadata`).
 ML_METADATA = "metadata"

@@ -34,7 +34,7 @@ def make_staging(fs: HadoopFS, directory: str) -> None:
 #: longer than any publish takes.
 STALE_SECONDS = 24 * 3600
 #: What publishing stages under ``_staging`` (checkpoints, under ``checkpoint``, are not its).
-STAGED_PREFIXES = ("version-", "counts-", "LATEST-", f"{ML_METADATA}-")
+STAGED_PREFIXES = ("version-", "counts-", "LATEST-", f"{ML_METADATA}-")   # counts-: earlier code's
 
 
 def sweep_staging(spark: SparkSession, fs: HadoopFS, path: str, older_than: float = STALE_SECONDS) -> list[str]:

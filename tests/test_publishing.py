@@ -601,9 +601,9 @@ def test_a_version_whose_counts_were_not_yet_moved_in_is_served_and_continued(sp
     assert not (out / "_staging").exists()
 
 
-def test_the_writer_and_a_reader_both_moving_the_counts_in_is_no_failure(spark, tmp_path):
-    """The counts table is moved in after its version is published, by the writer or by a reader
-    finishing an interrupted publish; whichever comes second finds it moved and is done."""
+def test_two_readers_both_moving_the_counts_in_is_no_failure(spark, tmp_path):
+    """A version published in two steps by earlier code whose counts table was not yet moved in:
+    two readers finishing the publish at once; whichever comes second finds it moved and is done."""
     out = tmp_path / "model"
     location = publish(spark, out, 1.0)
     staged = out / "_staging" / "counts-race"
