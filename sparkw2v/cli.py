@@ -494,11 +494,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"invalid --restrict-vocab {args.restrict_vocab}: must be at least 1")
     _check_evaluation_files(similarity=("--similarity", args.similarity), analogies=("--analogies", args.analogies))
     from .publishing import record_evaluation
-    from .vector_table import resolve
 
     spark = _session(args)
-    location = resolve(spark, args.vectors)  # once: the version scored is the version recorded
-    model = Word2VecModel.load(location, spark=spark)
+    # Loading reads the newest version again if retention removes the one it is reading; the
+    # version it read (``source``) is the one scored and recorded.
+    model = Word2VecModel.load(args.vectors, spark=spark)
+    location = model.source
     scores = model.evaluate(args.similarity, args.analogies, restrict_vocab=args.restrict_vocab)
     print(json.dumps(scores, indent=2, sort_keys=True))
     _refuse_nothing_scored(scores, args)

@@ -45,7 +45,7 @@ from .filesystem import HadoopFS, filesystem_of, storage_full
 from .counts_table import write_counts
 from .integrity import file_entries, json_default, metadata_text, read_json, table_files
 from .layout import (COUNTS, EVALUATION, FORMAT_VERSION, LATEST, METADATA, ML_METADATA, STAGING, VERSIONS,
-                     complete_versions, published_versions, strip_slash,
+                     complete_versions, published_versions, root_of, strip_slash, version_of,
                      version_path)
 from .ml_metadata import any_ml_metadata, is_model_class
 from .session import cleaning_up, describe_job
@@ -455,6 +455,7 @@ def record_evaluation(spark: SparkSession, location: str, scores: dict) -> str:
     fs = HadoopFS(spark, location)
     target = f"{location}/{EVALUATION}"
     tmp = f"{location}/.{EVALUATION}-{uuid.uuid4().hex[:8]}"
+    _refuse_deleted_version(fs, location)   # writing would make its directory again, holding only the scores
     fs.write_text(tmp, json.dumps(scores, indent=2, sort_keys=True, default=json_default))
     try:
         # A Hadoop rename never replaces a file: delete, then rename, again if another recording
@@ -471,7 +472,20 @@ def record_evaluation(spark: SparkSession, location: str, scores: dict) -> str:
     finally:
         if fs.exists(tmp):
             fs.delete(tmp)
+    if not fs.exists(f"{location}/{METADATA}"):   # deleted while the scores were written
+        if all(name.lstrip(".").startswith(EVALUATION) for name in fs.list_names(location, hidden=True)):
+            fs.delete(location)
+        _refuse_deleted_version(fs, location)
     return fs.qualified(target)
+
+
+def _refuse_deleted_version(fs: HadoopFS, location: str) -> None:
+    """ConcurrentPublishError if the version at ``location`` is gone (retention, another writer)."""
+    if not fs.exists(f"{location}/{METADATA}"):
+        number, root = version_of(location), root_of(location)
+        what = f"version {number} of {root}" if root is not None else location
+        raise ConcurrentPublishError(f"{what} was deleted (retention keeps only the newest versions) after it "
+                                     "was scored; nothing was recorded: evaluate the model again")
 
 
 def publish_with_counts(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndarray, w_out: np.ndarray,

@@ -675,6 +675,37 @@ def test_paths_with_glob_characters_are_literal(spark, tmp_path, capsys):
 
 # -- 5. readers and retention ----------------------------------------------------------------------
 
+def test_evaluate_scores_and_records_the_version_it_read_whatever_retention_removes(spark, tmp_path, monkeypatch,
+                                                                                   capsys):
+    """`sparkw2v evaluate --record` while another writer publishes with keep_versions=1: the
+    version removed while it is read is replaced by the newest (it once failed, calling the
+    removed version incomplete), and scores for a version removed after scoring are refused in
+    one line, not written into a directory made again for them (found by an adversarial run)."""
+    out = tmp_path / "model"
+    publish(spark, out, 1.0, keep_versions=1)
+    pairs = tmp_path / "pairs.tsv"
+    pairs.write_text("the\tman\t5.0\nking\tqueen\t8.0\nwoman\tman\t6.0\n")
+    real = vector_table._read_version
+
+    def racing_writer(spark_, location, with_output):
+        if location.endswith("000001"):            # evaluate has resolved version 1; a writer replaces it
+            publish(spark, out, 2.0, keep_versions=1)
+        return real(spark_, location, with_output)
+
+    monkeypatch.setattr(vector_table, "_read_version", racing_writer)
+    assert main(["evaluate", "--vectors", str(out), "--similarity", str(pairs), "--record"]) == 0
+    assert "versions/000002/evaluation.json" in capsys.readouterr().out
+    assert (out / "versions" / "000002" / "evaluation.json").exists()
+    assert sorted(p.name for p in (out / "versions").iterdir()) == ["000002"]
+    monkeypatch.setattr(vector_table, "_read_version", real)
+    # scored, then removed before the scores are recorded
+    location = vector_table.resolve(spark, str(out))
+    publish(spark, out, 3.0, keep_versions=1)
+    with pytest.raises(ConcurrentPublishError, match="version 2 of .* was deleted .* nothing was recorded"):
+        publishing.record_evaluation(spark, location, {"wordsim_spearman": 0.5})
+    assert sorted(p.name for p in (out / "versions").iterdir()) == ["000003"]
+
+
 def test_a_reader_whose_version_retention_removes_mid_read_reads_the_newest(spark, tmp_path, monkeypatch):
     """Another writer publishing with keep_versions=1 deletes the version a reader has resolved
     and is reading: the reader takes the newest version instead of reporting damage; a version
