@@ -632,6 +632,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGINT, _interrupted)
     hint = ("; run the same command with --resume to continue from its last checkpoint, if one was "
             "written" if args.command == "train" else "")
+    if args.command == "train" and getattr(args, "from_model", None):   # --resume is refused there
+        hint = "; run the same command again: a run continuing --from-model writes no checkpoints and starts over"
     try:
         with settings_named_as_flags():  # messages name settings as the flags the user typed
             return _run(args, hint)

@@ -369,6 +369,23 @@ def test_a_failure_after_a_signal_is_reported_as_the_interruption(monkeypatch, c
         main(["info", "x"])
 
 
+def test_an_interrupted_run_points_to_what_continues_it(monkeypatch, capsys):
+    """--resume for a checkpointed run; a run continuing --from-model, where --resume is refused,
+    is run again (an adversarial run found it pointed to --resume)."""
+    from sparkw2v import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.COMMANDS, "train", interrupted)
+    assert main(["train", "--input", "in.txt", "--output", "out"]) == 130
+    assert capsys.readouterr().err.strip().endswith("run the same command with --resume to continue from its last "
+                                                    "checkpoint, if one was written")
+    assert main(["train", "--input", "in.txt", "--from-model", "out", "--output", "out"]) == 130
+    assert capsys.readouterr().err.strip() == ("sparkw2v: interrupted; run the same command again: a run continuing "
+                                               "--from-model writes no checkpoints and starts over")
+
+
 def test_printed_words_escape_control_characters(capsys):
     from sparkw2v.cli import _printable
 
