@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", metavar="PATH", help="write the result here instead of printing it")
     parser.add_argument("--format", choices=FORMATS, default="parquet",
                         help="format for --output (default: parquet); csv writes arrays as JSON text")
-    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists (once the result is written: a query that fails leaves it as it was)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --output if it exists, once the result is written (a query that fails "
+                             "leaves it as it was)")
     parser.add_argument("--limit", type=int, metavar="N",
                         help="at most N rows (default: 20 when printing, all when writing)")
     parser.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*,4], all cores with 4 attempts per task)")
@@ -85,9 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _output_refused(spark, output: str, vectors: str, overwrite: bool) -> str | None:
-    """Why ``--output`` may not be written (with ``--overwrite`` it is replaced once the result is written), or None:
-    it is a sparkw2v model or lies inside one, it holds the model being queried, or it exists
-    and ``overwrite`` is not given."""
+    """Why ``--output`` may not be written, or None: it is a sparkw2v model or lies inside one, it
+    holds the model being queried, or it exists and ``overwrite`` is not given (with it, the
+    output is replaced once the result is written)."""
     from sparkw2v.filesystem import HadoopFS
     from sparkw2v.layout import model_containing, model_key
 
