@@ -269,7 +269,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
 
 def _stage(spark: SparkSession, fs: HadoopFS, staging: str, vocab: Vocabulary, w_in: np.ndarray,
            w_out: np.ndarray, extra_tables: Callable[[HadoopFS, str], dict] | None) -> dict:
-    """Write the version's tables into ``staging``, and ``extra_tables``'; their file list."""
+    """Write the version's tables, and ``extra_tables``' ones, into ``staging``; returns their file list."""
     write_tables(spark, staging, vocab, w_in, w_out)
     files = table_files(fs, staging)
     if extra_tables is not None:
