@@ -126,13 +126,14 @@ def _write(frame, args: argparse.Namespace) -> None:
         writer = writer.option("header", "true")
     try:
         writer.save(written)
-        if fs.exists(output):   # refused before the query unless --overwrite
-            fs.delete(output)
-        fs.rename(written, output)
-    finally:
+    except BaseException:
         with contextlib.suppress(Exception):
             if fs.exists(written):
                 fs.delete(written)
+        raise
+    if fs.exists(output):   # refused before the query unless --overwrite
+        fs.delete(output)
+    fs.rename(written, output)   # if this fails, its error names where the result stays
 
 
 def _pyspark_error(exc: BaseException) -> str | None:
