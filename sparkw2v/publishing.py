@@ -49,7 +49,7 @@ from .layout import (COUNTS, EVALUATION, FORMAT_VERSION, LATEST, METADATA, ML_ME
                      version_path)
 from .ml_metadata import any_ml_metadata, is_model_class
 from .session import cleaning_up, describe_job
-from .staging import drop_empty_staging, make_staging, sweep_staging
+from .staging import STAGED_VERSION, drop_empty_staging, make_staging, sweep_staging
 from .tables import write_tables
 from .vector_table import not_in_place, read_metadata
 from .vocabulary import Vocabulary
@@ -243,7 +243,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     path = strip_slash(path)
     fs = HadoopFS(spark, path)
     check_output(spark, path, overwrite)
-    staging = f"{path}/{STAGING}/version-{uuid.uuid4().hex[:8]}"
+    staging = f"{path}/{STAGING}/{STAGED_VERSION}{uuid.uuid4().hex[:8]}"
     publish_id = uuid.uuid4().hex
     describe_job(spark, "publish")
     with _removed_on_failure(spark, fs, path, staging):

@@ -34,36 +34,46 @@ def make_staging(fs: HadoopFS, directory: str) -> None:
 #: longer than any publish takes.
 STALE_SECONDS = 24 * 3600
 #: What publishing stages under ``_staging`` (checkpoints, under ``checkpoint``, are not its).
-STAGED_PREFIXES = ("version-", "counts-", "LATEST-", f"{ML_METADATA}-")   # counts-: earlier code's
+STAGED_VERSION = "version-"
+STAGED_PREFIXES = (STAGED_VERSION, "counts-", "LATEST-", f"{ML_METADATA}-")   # counts-: earlier code's
 
 
 def sweep_staging(spark: SparkSession, fs: HadoopFS, path: str, older_than: float = STALE_SECONDS) -> list[str]:
-    """Remove what killed publishes left under ``path/_staging`` (staged versions, counts tables,
-    pointers) once older than ``older_than`` seconds; returns their names. A counts table that a
-    published version still names (its move in was interrupted; reading that version moves it)
-    is kept."""
+    """Remove what killed publishes left once older than ``older_than`` seconds; returns their
+    names (relative to ``path``): under ``path/_staging``, staged versions, counts tables and
+    pointers; inside a version's directory, the staged version of a writer that lost the race for
+    that number and was killed before taking it back out (:func:`sparkw2v.publishing._claim`).
+    A counts table that a published version still names (its move in was interrupted; reading
+    that version moves it) is kept."""
     staging = f"{path}/{STAGING}"
-    names = [n for n in fs.list_names(staging) if n.startswith(STAGED_PREFIXES)]
-    if not names:
+    versions = published_versions(spark, path)
+    leftovers = [f"{STAGING}/{n}" for n in fs.list_names(staging) if n.startswith(STAGED_PREFIXES)]
+    for version in versions:
+        directory = version_path(path, version)
+        leftovers += [f"{directory[len(path) + 1:]}/{n}" for n in fs.list_names(directory)
+                      if n.startswith(STAGED_VERSION)]
+    if not leftovers:
         return []
     pending = set()
-    for version in published_versions(spark, path):
+    for version in versions:
         try:
-            pending.add(json.loads(fs.read_text(f"{version_path(path, version)}/{METADATA}")).get("counts_table"))
+            named = json.loads(fs.read_text(f"{version_path(path, version)}/{METADATA}")).get("counts_table")
         except Exception:  # unreadable metadata: its reader reports it
             continue
+        if named:
+            pending.add(f"{STAGING}/{named}")
     swept = []
     now = time.time()
-    for name in names:
+    for name in leftovers:
         try:
-            stale = now - fs.modified(f"{staging}/{name}") > older_than
+            stale = now - fs.modified(f"{path}/{name}") > older_than
         except Exception:  # removed meanwhile by another writer
             continue
         if stale and name not in pending:
-            fs.delete(f"{staging}/{name}")
+            fs.delete(f"{path}/{name}")
             swept.append(name)
     if swept:
-        log.info("removed %d leftover(s) of interrupted publishes from %s: %s", len(swept), staging,
+        log.info("removed %d leftover(s) of interrupted publishes from %s: %s", len(swept), path,
                  ", ".join(sorted(swept)[:5]))
     return swept
 

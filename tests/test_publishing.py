@@ -773,8 +773,10 @@ def test_words_differing_by_a_trailing_nul_keep_their_vectors(spark, tmp_path):
 
 def test_leftovers_of_killed_publishes_are_swept_once_stale(spark, tmp_path):
     """A writer killed while publishing leaves a staged version, counts table or pointer under
-    _staging: the next publish removes those older than a day, but not a counts table a
-    published version still names (its move in was interrupted) nor a checkpoint."""
+    _staging, or its staged version inside a version directory (it lost the rename race for
+    that number and was killed before taking it back out): the next publish removes those older
+    than a day, but not a counts table a published version still names (its move in was
+    interrupted) nor a checkpoint."""
     out = tmp_path / "model"
     publish(spark, out, 1.0)
     staged = out / "_staging"
@@ -789,14 +791,21 @@ def test_leftovers_of_killed_publishes_are_swept_once_stale(spark, tmp_path):
     meta_path.write_text(integrity.metadata_text(meta, indent=2))
     fresh = tmp_path / "model" / "_staging" / "version-live0004"
     fresh.mkdir()
+    inside = out / "versions" / "000001"
+    for name in ("version-lost0005", "version-live0006"):                 # losers of the rename race
+        (inside / name / "vectors").mkdir(parents=True)
     day_old = time.time() - staging.STALE_SECONDS - 60
     for name in ("version-dead0001", "counts-dead0002", "LATEST-dead0003", "counts-pending1", "checkpoint"):
         os.utime(staged / name, (day_old, day_old))
+    os.utime(inside / "version-lost0005", (day_old, day_old))
     fs = filesystem.HadoopFS(spark, str(out))
     swept = staging.sweep_staging(spark, fs, str(out))
-    assert sorted(swept) == ["LATEST-dead0003", "counts-dead0002", "version-dead0001"]
+    assert sorted(swept) == ["_staging/LATEST-dead0003", "_staging/counts-dead0002", "_staging/version-dead0001",
+                             "versions/000001/version-lost0005"]
     assert sorted(p.name for p in staged.iterdir() if not p.name.startswith(".")) == [
         "checkpoint", "counts-pending1", "version-live0004"]
+    assert sorted(p.name for p in inside.iterdir() if p.name.startswith("version-")) == ["version-live0006"]
+    assert Word2VecModel.load(str(out), spark=spark).wv.words == list(WORDS)
 
 
 def test_a_newest_version_without_its_metadata_is_named_by_readers_and_writers(spark, tmp_path, caplog):
