@@ -29,6 +29,11 @@ class ConcurrentPublishError(UserError, RuntimeError):
         self.why = why
 
 
+class VersionsRemovedError(UserError, RuntimeError):
+    """Retention (another writer publishing often with a small ``keep_versions``) removed every
+    version a reader tried while it read them; the model itself is intact."""
+
+
 class SparkStoppedError(UserError, RuntimeError):
     """A call needs Spark after the process stopped its SparkSession, and none runs now."""
 

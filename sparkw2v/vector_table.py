@@ -20,7 +20,7 @@ import pyarrow as pa
 from pyspark.sql import SparkSession
 
 from .counts_table import counts_staged
-from .errors import DamagedModelError
+from .errors import DamagedModelError, VersionsRemovedError
 from .filesystem import HadoopFS, LocalFS, filesystem_of
 from .integrity import SEAL, SEALED_FROM, check_files, check_rows, damage_detail, read_json, seal_digest, verify_tables
 from .layout import (COUNTS, EVALUATION, LATEST, METADATA, OUTPUT_VECTORS, VECTORS, VERSIONS, VOCAB,
@@ -163,8 +163,8 @@ def read_model(spark: SparkSession, path: str, with_output: bool = True) -> Load
             if not removed:
                 raise
             log.info("%s was removed by retention while it was read; reading the newest version", location)
-    raise DamagedModelError(f"{path}: {RETENTION_RETRIES + 1} versions in a row were removed while they were "
-                            "read (a writer publishing often with a small keep_versions); raise keep_versions")
+    raise VersionsRemovedError(f"{path}: {RETENTION_RETRIES + 1} versions in a row were removed while they were "
+                               "read (a writer publishing often with a small keep_versions); raise keep_versions")
 
 
 def _read_version(spark: SparkSession, path: str, with_output: bool) -> LoadedModel:

@@ -675,6 +675,29 @@ def test_paths_with_glob_characters_are_literal(spark, tmp_path, capsys):
 
 # -- 5. readers and retention ----------------------------------------------------------------------
 
+def test_a_reader_outrun_by_retention_says_so_not_that_the_model_is_damaged(spark, tmp_path, monkeypatch):
+    """Every version a reader tries is removed while it reads it: after a few tries it gives up
+    with its own error, not DamagedModelError (the model is intact; found by an adversarial run)."""
+    from sparkw2v.errors import VersionsRemovedError
+
+    out = tmp_path / "model"
+    publish(spark, out, 1.0, keep_versions=1)
+    real = vector_table._read_version
+    value = [1.0]
+
+    def outrun(spark_, location, with_output):
+        value[0] += 1
+        publish(spark, out, value[0], keep_versions=1)                     # removes the version being read
+        return real(spark_, location, with_output)
+
+    monkeypatch.setattr(vector_table, "_read_version", outrun)
+    with pytest.raises(VersionsRemovedError, match="versions in a row were removed .* raise keep_versions") as info:
+        Word2VecModel.load(str(out), spark=spark)
+    assert not isinstance(info.value, DamagedModelError)
+    monkeypatch.setattr(vector_table, "_read_version", real)
+    assert float(Word2VecModel.load(str(out), spark=spark).wv["the"][0]) == value[0]
+
+
 def test_evaluate_scores_and_records_the_version_it_read_whatever_retention_removes(spark, tmp_path, monkeypatch,
                                                                                    capsys):
     """`sparkw2v evaluate --record` while another writer publishes with keep_versions=1: the
