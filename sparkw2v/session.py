@@ -28,6 +28,7 @@ _LOCAL = re.compile(r"local(?:\[(\d+|\*)(?:,(\d+))?\])?")
 SIMPLIFIED_TRACEBACK = "spark.sql.execution.pyspark.udf.simplifiedTraceback.enabled"
 #: Java options that choose the JIT compilers.
 _JIT_OPTION = re.compile(r"-XX:[+-]?Tiered|-Xint\b|-Xcomp\b")
+_VERIFY_OPTION = re.compile(r"BytecodeVerification|-Xverify\b|-noverify\b")
 
 #: Each Spark task is one core; BLAS threads inside a task would fight the other tasks.
 SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -40,6 +41,12 @@ QUIET_LOG4J = Path(__file__).parent / "data" / "log4j2-quiet.properties"
 #: JVM-heavy work (Spark SQL over the vectors, MLlib) needs C2, so other sessions keep the JVM's
 #: default. A JIT option in the user's ``spark.driver.extraJavaOptions`` replaces it.
 LOCAL_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
+#: Java options of the same JVM: classes from the class path (Spark's, Hadoop's and the user's
+#: jars) loaded without the bytecode verifier, which checks every class a run loads (about 1.5
+#: s of a run's start, counting and encoding; BENCHMARKS.md, "The driver JVM's JIT compilers").
+#: The JDK's own classes are never verified either. A JVM started by spark-submit keeps its
+#: verifier, and a verification option in the user's ``spark.driver.extraJavaOptions`` replaces it.
+LOCAL_VERIFY_OPTIONS = "-XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote"
 
 
 def release_broadcast(broadcast: Broadcast) -> None:
@@ -213,14 +220,18 @@ def is_local_master(master: str | None) -> bool:
 def driver_java_options(options: str, master: str | None, spark_log_level: str, light_jvm: bool = False) -> str:
     """The Java options a driver JVM started here needs besides the user's ``options``: the
     quiet log4j configuration (read before the JVM's first line) when Spark's log is at ERROR,
-    and with ``light_jvm`` :data:`LOCAL_JIT_OPTIONS` for a local master (one JVM; not
-    ``local-cluster``), each unless the user chose it (a log4j configuration file; a
-    ``-XX:...Tiered...`` option, ``-Xint`` or ``-Xcomp``)."""
+    and with ``light_jvm`` :data:`LOCAL_JIT_OPTIONS` and :data:`LOCAL_VERIFY_OPTIONS` for a local
+    master (one JVM; not ``local-cluster``), each unless the user chose it (a log4j configuration
+    file; a ``-XX:...Tiered...`` option, ``-Xint`` or ``-Xcomp``; a ``BytecodeVerification``
+    option, ``-Xverify`` or ``-noverify``)."""
     added = []
     if spark_log_level.upper() == "ERROR" and "log4j2.configurationFile" not in options:
         added.append(f"-Dlog4j2.configurationFile={QUIET_LOG4J}")
-    if light_jvm and is_local_master(master) and not _JIT_OPTION.search(options):
-        added.append(LOCAL_JIT_OPTIONS)
+    if light_jvm and is_local_master(master):
+        if not _JIT_OPTION.search(options):
+            added.append(LOCAL_JIT_OPTIONS)
+        if not _VERIFY_OPTION.search(options):
+            added.append(LOCAL_VERIFY_OPTIONS)
     return " ".join(added)
 
 

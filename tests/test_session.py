@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from sparkw2v.session import LOCAL_JIT_OPTIONS, QUIET_LOG4J, driver_java_options, get_session, one_worker_pool_env
+from sparkw2v.session import LOCAL_JIT_OPTIONS, LOCAL_VERIFY_OPTIONS, QUIET_LOG4J, driver_java_options, get_session, one_worker_pool_env
 
 def test_conf_reaches_the_session(spark, caplog):
     get_session(conf={"spark.sparkw2v.test.setting": "yes", "spark.sql.shuffle.partitions": "2"})
@@ -66,17 +66,19 @@ def test_spark_log_is_quiet_by_default(spark):
     assert "rootLogger.level = error" in settings and "PythonGatewayServer" in settings
 
 
-def test_a_local_training_jvm_gets_the_c1_compiler_and_the_quiet_log_unless_told_otherwise():
+def test_a_local_training_jvm_gets_c1_no_verifier_and_the_quiet_log_unless_told_otherwise():
     quiet = f"-Dlog4j2.configurationFile={QUIET_LOG4J}"
-    assert driver_java_options("", "local[2,4]", "ERROR", light_jvm=True) == f"{quiet} {LOCAL_JIT_OPTIONS}"
-    assert driver_java_options("-Da=b", "local[*]", "WARN", light_jvm=True) == LOCAL_JIT_OPTIONS
-    assert driver_java_options("-XX:-TieredCompilation", "local", "WARN", light_jvm=True) == ""
-    assert driver_java_options("-Xint", "local[*,4]", "WARN", light_jvm=True) == ""
-    assert driver_java_options("-Dp=/opt/Tiered", "local[2]", "WARN", light_jvm=True) == \
-        LOCAL_JIT_OPTIONS                                                 # a path is not a JIT choice
+    light = f"{LOCAL_JIT_OPTIONS} {LOCAL_VERIFY_OPTIONS}"
+    assert driver_java_options("", "local[2,4]", "ERROR", light_jvm=True) == f"{quiet} {light}"
+    assert driver_java_options("-Da=b", "local[*]", "WARN", light_jvm=True) == light
+    assert driver_java_options("-XX:-TieredCompilation", "local", "WARN", light_jvm=True) == LOCAL_VERIFY_OPTIONS
+    assert driver_java_options("-Xint", "local[*,4]", "WARN", light_jvm=True) == LOCAL_VERIFY_OPTIONS
+    assert driver_java_options("-Dp=/opt/Tiered", "local[2]", "WARN", light_jvm=True) == light  # a path is no choice
+    for verify in ("-XX:+UnlockDiagnosticVMOptions -XX:+BytecodeVerificationRemote", "-Xverify:all"):
+        assert driver_java_options(verify, "local[2]", "WARN", light_jvm=True) == LOCAL_JIT_OPTIONS
     assert driver_java_options("-Dlog4j2.configurationFile=/x", "local[2]", "ERROR") == ""
     assert driver_java_options("", "local-cluster[2,1,1024]", "WARN", light_jvm=True) == ""   # executors: own JVMs
-    assert driver_java_options("", "local[2]", "ERROR") == quiet        # SQL, MLlib and queries keep C2
+    assert driver_java_options("", "local[2]", "ERROR") == quiet        # SQL, MLlib and queries keep C2 and the verifier
     assert driver_java_options("", None, "ERROR", light_jvm=True) == quiet   # spark-submit's cluster master
     assert driver_java_options("", "spark://host:7077", "WARN", light_jvm=True) == ""
 
@@ -90,12 +92,13 @@ def test_driver_java_options_of_spark_defaults_conf_are_kept_beside_sparkw2vs(tm
               "jvm = spark.sparkContext._jvm\n"
               "args = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())\n"
               "print(jvm.System.getProperty('site.option'), jvm.System.getProperty('user.option'),\n"
-              "      jvm.System.getProperty('log4j2.configurationFile'), '-XX:TieredStopAtLevel=1' in args)\n")
+              "      jvm.System.getProperty('log4j2.configurationFile'), '-XX:TieredStopAtLevel=1' in args,\n"
+              "      '-XX:-BytecodeVerificationRemote' in args)\n")
     env = {**os.environ, "SPARK_CONF_DIR": str(tmp_path), "SPARK_SUBMIT_OPTS": "-Duser.option=also"}
     env.pop("PYSPARK_GATEWAY_PORT", None)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["kept", "also", str(QUIET_LOG4J), "True"]
+    assert done.stdout.split() == ["kept", "also", str(QUIET_LOG4J), "True", "True"]
 
 
 def test_rdd_and_arrow_jobs_share_one_pool_of_python_workers(spark):
