@@ -279,24 +279,28 @@ def _spans(tokens: np.ndarray, sentence_starts: np.ndarray, cuts: np.ndarray, ke
 def _skipgram_steps(span: _Span, neg_table: np.ndarray, params: KernelParams,
                     rng: np.random.Generator) -> list[SkipgramStep]:
     """One step per (chunk, window width): a dense ``(centres, 2 * width)`` block of contexts
-    each; every centre draws its own negatives, shared by its contexts."""
+    each; every centre draws its own negatives, shared by its contexts. The blocks are built
+    per width for all chunks at once (centres are in corpus order, so each width's centres
+    come chunk by chunk) and the steps are views of them, in (chunk, width) order."""
     words, left, right, reduced, centres, chunk_of, kept_edges, alphas = span
-    window = int(reduced.max())  # the widest step; steps keep their (chunk, width) order
     negatives = neg_table[rng.integers(0, neg_table.size, size=(centres.size, params.negative))]
     outs = np.concatenate((words[centres][:, None], negatives), axis=1)
-    key = (chunk_of * window + reduced[centres] - 1).astype(np.uint16 if kept_edges.size * window < 1 << 16
-                                                             else np.int64)
-    order = np.argsort(key, kind="stable")
-    first = np.searchsorted(key[order], np.arange((kept_edges.size - 1) * window + 1))
+    widths = reduced[centres]
+    chunks = np.arange(kept_edges.size)
+    groups = []
+    for width in range(1, int(reduced.max()) + 1):
+        at = np.flatnonzero(widths == width)
+        c = centres[at]
+        offsets = window_offsets(width)
+        valid = (offsets >= -left[c][:, None]) & (offsets <= right[c][:, None])
+        groups.append((outs[at], np.take(words, c[:, None] + offsets, mode="clip"), valid,
+                       np.searchsorted(chunk_of[at], chunks).tolist()))
     steps = []
-    for j in range(first.size - 1):
-        if first[j + 1] > first[j]:
-            pick = order[first[j]:first[j + 1]]
-            c = centres[pick]
-            offsets = window_offsets(j % window + 1)
-            valid = (offsets >= -left[c][:, None]) & (offsets <= right[c][:, None])
-            steps.append(SkipgramStep(outs[pick], np.take(words, c[:, None] + offsets, mode="clip"),
-                                      valid, alphas[j // window]))
+    for chunk in range(chunks.size - 1):
+        for outs_w, contexts_w, valid_w, bounds in groups:
+            a, b = bounds[chunk], bounds[chunk + 1]
+            if b > a:
+                steps.append(SkipgramStep(outs_w[a:b], contexts_w[a:b], valid_w[a:b], alphas[chunk]))
     return steps
 
 

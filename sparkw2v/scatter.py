@@ -100,7 +100,7 @@ class ScatterPlan:
         if int(sizes.sum()) != rows.size:
             raise ValueError(f"steps of {int(sizes.sum())} entries in all, but {rows.size} rows")
         self.steps = sizes.size
-        self.rows = self.cols = self.local = self.data = self.scaled = None
+        self.rows = self.cols = self.data = self.scaled = self._local = self._order = None
         self.entry_start = np.zeros(self.steps + 1, dtype=np.int64)  # step k owns entries [start[k], start[k+1])
         np.cumsum(sizes, out=self.entry_start[1:])
         self._bounds = self.entry_start.tolist()   # Python ints: apply() reads two per call
@@ -111,9 +111,7 @@ class ScatterPlan:
         # rows also make the adds walk the target in order.
         order = _step_row_order(rows, sizes, vocab)
         self.rows = rows[order].astype(np.int32, copy=False)
-        self.local = order                         # each sorted entry's index within its step
-        if self.steps > 1:
-            self.local = order - np.repeat(self.entry_start[:-1], sizes).astype(np.int32)
+        self._order, self._sizes = order, sizes
         self.cols = self.local if value_rows is None else value_rows[order].astype(np.int32, copy=False)
         # Runs: maximal stretches of one row within one step.
         run_start = np.empty(n + 1, dtype=bool)
@@ -129,16 +127,27 @@ class ScatterPlan:
             for k in range(self.steps):
                 a, b = step_runs[k], step_runs[k + 1]
                 counts[distinct[a:b]] += repeats[a:b]
-        if cap and int(repeats.max()) > cap:
-            self.data = np.repeat(np.minimum(1.0, cap / repeats).astype(dtype), repeats)
-        else:
-            self.data = np.ones(n, dtype=dtype)
+        self.data = np.ones(n, dtype=dtype)
+        over = np.flatnonzero(repeats > cap) if cap else np.zeros(0, dtype=np.int64)
+        if over.size:  # the entries of runs longer than the cap, each scaled by cap / repeats
+            times = repeats[over]
+            first = np.repeat(bounds[over] - (np.cumsum(times) - times), times)
+            self.data[first + np.arange(first.size)] = np.repeat((cap / times).astype(dtype), times)
         if row_scale is not None:
             self.data *= row_scale[self.rows]
         if drop is not None and drop.size:
-            rank = np.empty(n, dtype=np.int32)
-            rank[order] = np.arange(n, dtype=np.int32)
-            self.data[rank[drop]] = 0
+            dropped = np.zeros(n, dtype=bool)
+            dropped[drop] = True
+            self.data[dropped[order]] = 0
+
+    @property
+    def local(self) -> np.ndarray | None:
+        """Each sorted entry's index within its step (made when first asked for)."""
+        if self._local is None and self._order is not None:
+            self._local = self._order
+            if self.steps > 1:
+                self._local = self._order - np.repeat(self.entry_start[:-1].astype(np.int32), self._sizes)
+        return self._local
 
     def apply(self, step: int, target: np.ndarray, values: np.ndarray, scale: np.ndarray | None = None) -> None:
         """Add step ``step``'s updates into ``target`` (``values`` and ``scale`` indexed as planned)."""
