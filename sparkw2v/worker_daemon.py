@@ -5,7 +5,9 @@ compiles every module it imports from a zip anew (zips hold no ``.pyc``), so the
 listens much later than with pyspark imported from site-packages (BENCHMARKS.md, "What a
 run pays once"). When the installed pyspark is the zip's version (byte-equal ``version.py``),
 this daemon puts the zip after it; either way it imports the worker module once, before
-forking, instead of in every forked worker. :func:`sparkw2v.session.get_session` uses it
+forking, instead of in every forked worker. A worker whose task the JVM gave up on (a failed
+or cancelled job closes its socket) ends quietly instead of printing a ``BrokenPipeError``
+traceback: the JVM reports why the task ended. :func:`sparkw2v.session.get_session` uses it
 (``spark.python.daemon.module``) only for a local master, whose executor is this machine.
 """
 
@@ -35,9 +37,22 @@ def _prefer_installed_pyspark() -> None:
         sys.path[:] = rest + zips
 
 
+def _quiet_when_hung_up(worker):
+    """``pyspark.daemon.worker`` that ends a worker (exit code 1) without a traceback when the
+    JVM has closed the task's socket."""
+    def run(sock, authenticated):
+        try:
+            return worker(sock, authenticated)
+        except (BrokenPipeError, ConnectionResetError):
+            return 1
+    return run
+
+
 if __name__ == "__main__":
     _prefer_installed_pyspark()
     import pyspark.daemon
+
+    pyspark.daemon.worker = _quiet_when_hung_up(pyspark.daemon.worker)
 
     if len(sys.argv) > 1:
         importlib.import_module(sys.argv[1])   # the worker module each forked worker runs

@@ -3,6 +3,9 @@
 import importlib.util
 import json
 import math
+import os
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -303,6 +306,19 @@ def test_query_job_prints_and_writes(spark, model_path, query_job, tmp_path, cap
     assert query_job.main([*again[:4], "--output", str(alias), *again[6:], "--overwrite"]) == 2
     assert "holds the model being queried" in capsys.readouterr().err
     assert (Path(model_path) / "LATEST").exists()
+
+
+def test_a_query_failing_while_it_writes_prints_one_line_not_sparks_traces(model_path, tmp_path):
+    """In its own process (Spark's log configured as the job starts it): the writer's and the
+    Python workers' traces of the failed tasks stay out of stderr; the error is one line."""
+    done = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "jobs" / "query.py"), "--vectors",
+                           model_path, "--master", "local[1,2]", "--output", str(tmp_path / "out"),
+                           "--sql", "SELECT word, raise_error('boom') AS x FROM w2v_vectors"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("WARNING: Using incubator modules")]
+    assert lines == ["query: error: [USER_RAISED_EXCEPTION] boom SQLSTATE: P0001"], done.stderr[-3000:]
 
 
 def test_query_job_errors_are_one_line_and_exit_2(spark, model_path, query_job, tmp_path, capsys):
