@@ -131,8 +131,8 @@ class ScatterPlan:
         over = np.flatnonzero(repeats > cap) if cap else np.zeros(0, dtype=np.int64)
         if over.size:  # the entries of runs longer than the cap, each scaled by cap / repeats
             times = repeats[over]
-            first = np.repeat(bounds[over] - (np.cumsum(times) - times), times)
-            self.data[first + np.arange(first.size)] = np.repeat((cap / times).astype(dtype), times)
+            at = np.repeat(bounds[over] - (np.cumsum(times) - times), times) + np.arange(int(times.sum()))
+            self.data[at] = np.repeat((cap / times).astype(dtype), times)
         if row_scale is not None:
             self.data *= row_scale[self.rows]
         if drop is not None and drop.size:
