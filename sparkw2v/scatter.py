@@ -111,7 +111,7 @@ class ScatterPlan:
         # rows also make the adds walk the target in order.
         order = _step_row_order(rows, sizes, vocab)
         self.rows = rows[order].astype(np.int32, copy=False)
-        self._order, self._sizes = order, sizes
+        self._order = order
         self.cols = self.local if value_rows is None else value_rows[order].astype(np.int32, copy=False)
         # Runs: maximal stretches of one row within one step.
         run_start = np.empty(n + 1, dtype=bool)
@@ -146,7 +146,7 @@ class ScatterPlan:
         if self._local is None and self._order is not None:
             self._local = self._order
             if self.steps > 1:
-                self._local = self._order - np.repeat(self.entry_start[:-1].astype(np.int32), self._sizes)
+                self._local = self._order - np.repeat(self.entry_start[:-1].astype(np.int32), np.diff(self.entry_start))
         return self._local
 
     def apply(self, step: int, target: np.ndarray, values: np.ndarray, scale: np.ndarray | None = None) -> None:

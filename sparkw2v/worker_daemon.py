@@ -7,7 +7,8 @@ run pays once"). When the installed pyspark is the zip's version (byte-equal ``v
 this daemon puts the zip after it; either way it imports the worker module once, before
 forking, instead of in every forked worker. A worker whose task the JVM gave up on (a failed
 or cancelled job closes its socket) ends quietly instead of printing a ``BrokenPipeError``
-traceback: the JVM reports why the task ended. :func:`sparkw2v.session.get_session` uses it
+traceback: the JVM reports why the task ended. (With
+``spark.python.daemon.killWorkerOnFlushFailure=false`` pyspark prints its own flush message.) :func:`sparkw2v.session.get_session` uses it
 (``spark.python.daemon.module``) only for a local master, whose executor is this machine.
 """
 
@@ -38,12 +39,15 @@ def _prefer_installed_pyspark() -> None:
 
 
 def _quiet_when_hung_up(worker):
-    """``pyspark.daemon.worker`` that ends a worker (exit code 1) without a traceback when the
-    JVM has closed the task's socket."""
+    """``pyspark.daemon.worker`` that ends a worker without a traceback when the JVM has closed
+    the task's socket (the worker's last flush fails). A broken pipe raised while another error
+    was being handled still propagates, so that error is printed."""
     def run(sock, authenticated):
         try:
             return worker(sock, authenticated)
-        except (BrokenPipeError, ConnectionResetError):
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            if exc.__context__ is not None:
+                raise
             return 1
     return run
 

@@ -93,12 +93,15 @@ def test_driver_java_options_of_spark_defaults_conf_are_kept_beside_sparkw2vs(tm
               "args = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())\n"
               "print(jvm.System.getProperty('site.option'), jvm.System.getProperty('user.option'),\n"
               "      jvm.System.getProperty('log4j2.configurationFile'), '-XX:TieredStopAtLevel=1' in args,\n"
-              "      '-XX:-BytecodeVerificationRemote' in args)\n")
+              "      '-XX:-BytecodeVerificationRemote' in args)\n"
+              "bean = jvm.java.lang.management.ManagementFactory.getPlatformMXBean(\n"
+              "    jvm.java.lang.Class.forName('com.sun.management.HotSpotDiagnosticMXBean'))\n"
+              "print(bean.getVMOption('BytecodeVerificationRemote').getValue())\n")
     env = {**os.environ, "SPARK_CONF_DIR": str(tmp_path), "SPARK_SUBMIT_OPTS": "-Duser.option=also"}
     env.pop("PYSPARK_GATEWAY_PORT", None)
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["kept", "also", str(QUIET_LOG4J), "True", "True"]
+    assert done.stdout.split() == ["kept", "also", str(QUIET_LOG4J), "True", "True", "false"]
 
 
 def test_rdd_and_arrow_jobs_share_one_pool_of_python_workers(spark):
@@ -139,6 +142,30 @@ def test_the_worker_daemon_imports_the_installed_pyspark_only_when_it_is_the_zip
         monkeypatch.setattr(sys, "path", list(path))
         worker_daemon._prefer_installed_pyspark()
         assert (sys.path[-1] == str(archive) and sys.path[:-1] == path[1:]) if moved else sys.path == path
+
+
+def test_the_worker_daemon_ends_a_worker_the_jvm_hung_up_on_quietly_and_nothing_else():
+    from sparkw2v.worker_daemon import _quiet_when_hung_up
+
+    def hung_up(sock, authenticated):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def failing_then_hung_up(sock, authenticated):
+        try:
+            raise KeyError("the task's own error")
+        finally:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    def failing(sock, authenticated):
+        raise ValueError("a bug")
+
+    assert _quiet_when_hung_up(hung_up)(None, True) == 1
+    assert _quiet_when_hung_up(lambda sock, authenticated: 0)(None, True) == 0
+    with pytest.raises(BrokenPipeError) as raised:    # printed by the daemon, with the error before it
+        _quiet_when_hung_up(failing_then_hung_up)(None, True)
+    assert isinstance(raised.value.__context__, KeyError)
+    with pytest.raises(ValueError):
+        _quiet_when_hung_up(failing)(None, True)
 
 
 def _import_missing(_):
