@@ -146,7 +146,8 @@ class ScatterPlan:
         if self._local is None and self._order is not None:
             self._local = self._order
             if self.steps > 1:
-                self._local = self._order - np.repeat(self.entry_start[:-1].astype(np.int32), np.diff(self.entry_start))
+                starts = self.entry_start[:-1].astype(np.int32)
+                self._local = self._order - np.repeat(starts, np.diff(self.entry_start))
         return self._local
 
     def apply(self, step: int, target: np.ndarray, values: np.ndarray, scale: np.ndarray | None = None) -> None:

@@ -7,9 +7,10 @@ run pays once"). When the installed pyspark is the zip's version (byte-equal ``v
 this daemon puts the zip after it; either way it imports the worker module once, before
 forking, instead of in every forked worker. A worker whose task the JVM gave up on (a failed
 or cancelled job closes its socket) ends quietly instead of printing a ``BrokenPipeError``
-traceback: the JVM reports why the task ended. (With
-``spark.python.daemon.killWorkerOnFlushFailure=false`` pyspark prints its own flush message.) :func:`sparkw2v.session.get_session` uses it
-(``spark.python.daemon.module``) only for a local master, whose executor is this machine.
+traceback: the JVM reports why the task ended (with
+``spark.python.daemon.killWorkerOnFlushFailure=false`` pyspark prints its own flush message).
+:func:`sparkw2v.session.get_session` uses this daemon (``spark.python.daemon.module``) only for
+a local master, whose executor is this machine.
 """
 
 import importlib
