@@ -57,7 +57,7 @@ BLOCKS = "blocks"
 
 #: Settings that may differ between a run and the run resuming it; all others must match.
 RUN_ONLY = ("output", "overwrite", "resume", "keep_checkpoints", "keep_versions", "checkpoint_interval",
-            "save_counts")
+            "save_counts", "block_exchange")
 
 
 class ResumeError(UserError, ValueError):

@@ -30,6 +30,7 @@ MAX_NS_EXPONENT = 10.0
 MAX_NEGATIVE = 1000
 COMBINE_RULES = tuple(RULES)
 STRATEGIES = ("auto", "average", "stratified")
+BLOCK_EXCHANGES = ("auto", "direct", "shuffle")
 #: Shards trained at once from which ``strategy='auto'`` trains stratified (skip-gram and CBOW).
 STRATIFIED_FROM = 3
 #: Shards trained at once from which stratified training (skip-gram and CBOW) shares each output
@@ -173,6 +174,12 @@ class TrainConfig:
                         "(shards that touched it) / partition_alpha_scale; 'sum' adds the updates "
                         "(averaging only: stratified skip-gram combines nothing, stratified CBOW always sums)",
                         "distribution")
+    block_exchange: str = _opt(
+        "auto", "how stratified skip-gram's tasks hand output blocks on between sub-epochs: 'direct' runs a "
+        "group of sub-epochs as one barrier stage whose tasks send the blocks to each other over TCP (needs a "
+        "task slot per shard and no dynamic allocation); 'shuffle' runs a Spark shuffle per sub-epoch; 'auto' "
+        "(default): direct when the session can run every shard at once, shuffle otherwise. Same vectors either "
+        "way", "distribution")
     # Output
     output: str | None = _opt(None, "model path: each run publishes OUTPUT/versions/NNNNNN/", "output")
     overwrite: bool = _opt(False, "publish a new version of an existing --output", "output", negated="no-overwrite",
@@ -314,6 +321,8 @@ class TrainConfig:
               "or the same text is trained twice")
         _need(self.combine in COMBINE_RULES, "combine", self.combine, f"must be one of {', '.join(COMBINE_RULES)}")
         _need(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
+        _need(self.block_exchange in BLOCK_EXCHANGES, "block_exchange", self.block_exchange,
+              f"must be one of {', '.join(BLOCK_EXCHANGES)}")
 
     def _check_input(self, require_io: bool) -> None:
         """The input's columns and reader options; with ``require_io``, that input and output are given."""

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
@@ -61,6 +62,7 @@ from pyspark.sql import SparkSession
 
 from .combine import SyncStats, pack_change, unpack_change
 from .config import SHARE_OUTPUT_FROM
+from .exchange import TOKEN_BYTES, Peers, Rendezvous, rendezvous
 from .pair_kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
 from .session import drop_shuffle_files, release_broadcast
@@ -243,16 +245,19 @@ class EpochEnd:
     finite: bool = True
     broadcasts: tuple = ()
     deal: str = ""  # with blocks: :func:`owners_digest` of the deal they follow
+    meetings: tuple = ()   # with blocks: the rendezvous and tokens of the barrier stages that made them
 
     def release(self) -> None:
-        blocks, broadcasts = self.blocks, self.broadcasts
-        self.blocks, self.broadcasts = None, ()
+        blocks, broadcasts, meetings = self.blocks, self.broadcasts, self.meetings
+        self.blocks, self.broadcasts, self.meetings = None, (), ()
         try:
             if blocks is not None:
                 blocks.unpersist()
         finally:
             for broadcast in broadcasts:
                 release_broadcast(broadcast)
+            if meetings:
+                meetings[0].forget(meetings[1])
 
 
 @dataclass(frozen=True, eq=False)
@@ -322,7 +327,7 @@ class EpochSchedule:
 
 def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
                 alpha_at: Callable[[float], float], describe: Callable[[str, float, int | None], None] | None = None,
-                start: RDD | None = None, keep: bool = False) -> EpochEnd:
+                start: RDD | None = None, keep: bool = False, direct: bool = False) -> EpochEnd:
     """One epoch over the cached shards (one partition per task); ``alpha_at(progress)`` is the
     run's learning rate at a point of the epoch. The stats count pairs as examples.
     ``describe(label, share of the epoch, tasks)`` is called before each Spark job.
@@ -334,6 +339,11 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
     Sub-epochs are chained lazily, a Spark job per ``JOB_SUB_EPOCHS`` of them. At the end the
     driver collects the rows into ``w_in`` and ``w_out``, or with ``keep`` leaves them in the
     returned blocks and collects only their stats.
+
+    With ``direct`` (every task can run at once: :func:`~sparkw2v.exchange.unavailable_reason`)
+    each group of sub-epochs is one barrier stage whose tasks hand output blocks to each other
+    directly (:func:`train_group`); only the group's last hand-over goes through a shuffle.
+    The rows are the same bit for bit either way.
     """
     if describe is not None:  # the epoch's clock starts before its broadcasts
         describe("preparing", 0.0, None)
@@ -341,6 +351,7 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
     model_bc = sc.broadcast((w_in, w_out)) if start is None else None
     held: list = []   # RDDs persisted by the epoch so far
     kept = None
+    meeting = (rendezvous(sc), []) if direct else None   # the driver's rendezvous, the epoch's stage tokens
     try:
         order = EpochSchedule.of(run, epoch)
         layout = _pair_layout(shards, run, epoch, order, owners_bc)
@@ -351,7 +362,7 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
             .partitionBy(run.blocks, _own_block))
         first = 0
         for r in range(run.rounds):
-            state = _chain_round(sc, state, layout, run, epoch, order, r, alpha_at, owners_bc, held)
+            state = _chain_round(sc, state, layout, run, epoch, order, r, alpha_at, owners_bc, held, meeting)
             if r + 1 - first < order.per_job and r + 1 < run.rounds:
                 continue
             if describe is not None:
@@ -369,7 +380,8 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
             held.remove(state)
             kept = EpochEnd(functools.reduce(SyncStats.alongside, (stats for stats, _ in summaries), SyncStats()),
                             state, all(finite for _, finite in summaries),
-                            tuple(b for b in (model_bc, owners_bc) if b is not None), run.deal)
+                            tuple(b for b in (model_bc, owners_bc) if b is not None), run.deal,
+                            meeting or ())
         else:
             rows = state.collect()
     finally:
@@ -379,6 +391,8 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
             if model_bc is not None:
                 release_broadcast(model_bc)
             release_broadcast(owners_bc)
+            if meeting is not None:
+                meeting[0].forget(meeting[1])
         state = layout = held = None
         drop_shuffle_files(sc)   # the epoch's
     if kept is not None:
@@ -400,26 +414,39 @@ def _pair_layout(shards: RDD, run: RunPlan, epoch: int, order: EpochSchedule, ow
 
 
 def _chain_round(sc: SparkContext, state: RDD, layout: RDD, run: RunPlan, epoch: int, order: EpochSchedule, r: int,
-                 alpha_at: Callable[[float], float], owners_bc: Broadcast, held: list[RDD]) -> RDD:
+                 alpha_at: Callable[[float], float], owners_bc: Broadcast, held: list[RDD],
+                 meeting: tuple[Rendezvous, list] | None) -> RDD:
     """``state`` (the blocks the tasks hold) after round ``r``'s sub-epochs, chained lazily; the
-    round's groups of pairs are persisted on the way and added to ``held``."""
-    pairs = None
-    for s in range(run.outs):
-        if s % order.per_group == 0:
-            piece = (r * order.groups + s // order.per_group) * run.blocks
-            # Kept as shuffled (no Python pass after it), so the union below needs none either.
-            pairs = (pruned(sc, layout, range(piece, piece + run.blocks)).partitionBy(run.blocks, _own_block)
-                     .persist(StorageLevel.MEMORY_AND_DISK))
-            held.append(pairs)
-        step = r * run.outs + s
-        cell = CellTask(run.seed, epoch, r, s, run.blocks, run.rounds, run.negative, run.ns_exponent,
-                        alpha_at(step / run.sub_epochs), alpha_at((step + 1) / run.sub_epochs),
-                        step_pairs(run.blocks), run.vector_size, run.outs,
-                        next_holders(run.seed, epoch, r, s, run.rounds, run.outs))
+    round's groups of pairs are persisted on the way and added to ``held``. A group is a stage
+    per sub-epoch, or with a ``meeting`` (the driver's rendezvous, and the epoch's tokens so
+    far, added to here) one barrier stage."""
+    for first in range(0, run.outs, order.per_group):
+        piece = (r * order.groups + first // order.per_group) * run.blocks
+        # Kept as shuffled (no Python pass after it), so the union below needs none either.
+        pairs = (pruned(sc, layout, range(piece, piece + run.blocks)).partitionBy(run.blocks, _own_block)
+                 .persist(StorageLevel.MEMORY_AND_DISK))
+        held.append(pairs)
+        cells = []
+        for s in range(first, min(first + order.per_group, run.outs)):
+            step = r * run.outs + s
+            cells.append(CellTask(run.seed, epoch, r, s, run.blocks, run.rounds, run.negative, run.ns_exponent,
+                                  alpha_at(step / run.sub_epochs), alpha_at((step + 1) / run.sub_epochs),
+                                  step_pairs(run.blocks), run.vector_size, run.outs,
+                                  next_holders(run.seed, epoch, r, s, run.rounds, run.outs)))
         # Same partitioner on both sides: task p reads its pairs and the blocks it holds now.
-        state = (pairs.union(state)
-                 .mapPartitionsWithIndex(functools.partial(train_sub_epoch, task=cell, owners_bc=owners_bc))
-                 .partitionBy(run.blocks, _own_block))
+        if meeting is not None and len(cells) > 1:
+            token = secrets.token_bytes(TOKEN_BYTES)
+            meeting[0].expect(token, run.blocks)
+            meeting[1].append(token)
+            state = (pairs.union(state).barrier()
+                     .mapPartitionsWithIndex(functools.partial(train_group, cells=tuple(cells), owners_bc=owners_bc,
+                                                               where=meeting[0].address, token=token))
+                     .partitionBy(run.blocks, _own_block))
+            continue
+        for cell in cells:
+            state = (pairs.union(state)
+                     .mapPartitionsWithIndex(functools.partial(train_sub_epoch, task=cell, owners_bc=owners_bc))
+                     .partitionBy(run.blocks, _own_block))
     return state
 
 
@@ -619,12 +646,9 @@ def output_rows(parts: list[tuple], vector_size: int) -> np.ndarray:
     return rows
 
 
-def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc: Broadcast) -> Iterator[tuple]:
-    """Task ``p`` of a sub-epoch: its cached pairs and the two blocks it holds arrive together;
-    train cell ``(p, q)`` and send the input block back to ``p`` and the output block to the
-    tasks that train against it next (``task.holders[q]``, and with shared output blocks each
-    ``task.holders[q] + i G``): each sharer sends its part of the rows and its change to the
-    rest (:func:`shipped_output`)."""
+def _held_records(records: Iterable[tuple]) -> tuple[list, tuple, list]:
+    """A sub-epoch task's input split by kind: its pairs' records, its input block's record
+    (without the kind) and its output block's records (one per sharer)."""
     sources, block_in, outputs = [], None, []
     for _, value in records:
         if value[0] == PAIRS:
@@ -633,21 +657,70 @@ def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc:
             block_in = value[1:]
         else:
             outputs.append(value)
-    _, buffer_in, stats = block_in
+    return sources, block_in, outputs
+
+
+def _train_held(p: int, sources: list, w_in: np.ndarray, outputs: list, stats: SyncStats, task: CellTask,
+                owners: tuple) -> tuple[SyncStats, int, int, bytes | tuple[bytes, bytes]]:
+    """Train task ``p``'s cell of ``task``'s sub-epoch in place on ``w_in``, against the output
+    block its ``outputs`` records make: the stats so far, the output block ``q``, this task's
+    sharer index and what it ships of the block (:func:`shipped_output`)."""
     q = outputs[0][1]
     x, y, (words, kept) = cell_pairs(sources, q)
     if task.round or task.sub_epoch:  # words are reported in the epoch's first sub-epoch only
         words = kept = 0
-    w_in = np.frombuffer(buffer_in, dtype=np.float32).reshape(-1, task.vector_size).copy()
     start = output_rows(outputs, task.vector_size)
     w_out = start.copy()
-    cell_stats = train_cell(p, q, x, y, w_in, w_out, task, owners_bc.value)
-    yield p, (INPUT, p, w_in.tobytes(), stats + cell_stats + SyncStats(words, kept))
+    cell_stats = train_cell(p, q, x, y, w_in, w_out, task, owners)
     g = task.outs
     sharers, sharer = task.blocks // g, p // g
-    sent = shipped_output(w_out, start, sharer, sharers)
-    for i in range(sharers):
+    return stats + cell_stats + SyncStats(words, kept), q, sharer, shipped_output(w_out, start, sharer, sharers)
+
+
+def _shipped(p: int, w_in: np.ndarray, stats: SyncStats, q: int, sharer: int, sent, task: CellTask) -> Iterator[tuple]:
+    """Task ``p``'s records after ``task``'s sub-epoch: its input block back to ``p``, and the
+    output block to the tasks that train against it next (``task.holders[q]``, and with shared
+    output blocks each ``task.holders[q] + i G``)."""
+    yield p, (INPUT, p, w_in.tobytes(), stats)
+    g = task.outs
+    for i in range(task.blocks // g):
         yield task.holders[q] + i * g, (OUTPUT, q, sent, SyncStats(), sharer)
+
+
+def train_sub_epoch(p: int, records: Iterable[tuple], task: CellTask, owners_bc: Broadcast) -> Iterator[tuple]:
+    """Task ``p`` of a sub-epoch: its cached pairs and the two blocks it holds arrive together;
+    train cell ``(p, q)`` and send the input block back to ``p`` and the output block to the
+    tasks that train against it next: each sharer sends its part of the rows and its change
+    to the rest (:func:`shipped_output`)."""
+    sources, (_, buffer_in, stats), outputs = _held_records(records)
+    w_in = np.frombuffer(buffer_in, dtype=np.float32).reshape(-1, task.vector_size).copy()
+    stats, q, sharer, sent = _train_held(p, sources, w_in, outputs, stats, task, owners_bc.value)
+    yield from _shipped(p, w_in, stats, q, sharer, sent, task)
+
+
+def train_group(p: int, records: Iterable[tuple], cells: tuple[CellTask, ...], owners_bc: Broadcast,
+                where: tuple[str, int], token: bytes) -> Iterator[tuple]:
+    """Task ``p`` of a barrier stage training a group's sub-epochs one after another
+    (``cells[i]``: the i-th one's task), each as :func:`train_sub_epoch` trains it; the input
+    block stays here and each output block goes straight to its next holders
+    (:class:`~sparkw2v.exchange.Peers`, messages tagged with the sub-epoch's step), except
+    after the last sub-epoch, whose records leave as :func:`train_sub_epoch`'s do. ``where``:
+    the driver's :class:`~sparkw2v.exchange.Rendezvous`; ``token``: the stage's."""
+    sources, (_, buffer_in, stats), outputs = _held_records(records)
+    owners = owners_bc.value
+    w_in = np.frombuffer(buffer_in, dtype=np.float32).reshape(-1, cells[0].vector_size).copy()
+    with Peers(where, token) as peers:
+        for task in cells[:-1]:
+            stats, q, sharer, sent = _train_held(p, sources, w_in, outputs, stats, task, owners)
+            g = task.outs
+            tag = task.round * g + task.sub_epoch
+            parts = (sent,) if isinstance(sent, (bytes, bytearray)) else sent
+            for i in range(task.blocks // g):
+                peers.send(task.holders[q] + i * g, tag, (q, sharer), parts)
+            outputs = [(OUTPUT, m.info[0], m.parts[0] if len(m.parts) == 1 else m.parts, SyncStats(), m.info[1])
+                       for m in peers.receive(tag, task.blocks // g)]
+    stats, q, sharer, sent = _train_held(p, sources, w_in, outputs, stats, cells[-1], owners)
+    yield from _shipped(p, w_in, stats, q, sharer, sent, cells[-1])
 
 
 def block_summary(held: tuple, vector_size: int) -> tuple[SyncStats, bool]:

@@ -32,9 +32,9 @@ import pyarrow as pa
 from pyspark import RDD, SparkConf, SparkContext, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from . import combine, executor, faults, stratified
+from . import combine, exchange, executor, faults, stratified
 from .checkpoint import Checkpoint, Checkpoints
-from .config import TrainConfig, setting
+from .config import ConfigError, TrainConfig, setting
 from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, count_vocabulary, encode_corpus,
                      null_rows, warn_null_rows, word_counts)
 from .errors import UserError
@@ -323,6 +323,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     w_in, w_out = weights or initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     concurrent = encoded.num_chains
     strategy = cfg.strategy_for(concurrent)  # stratified re-deals the pairs: every task slot gets a block
+    direct = False
     if strategy == "average" or not cfg.sg:  # CBOW stratified: averaging's syncs, output rows owned
         plan = _plan_averaging(sc, encoded, vocab, cfg, owned=strategy == "stratified")
         syncs, scale = plan.syncs, plan.rule.scale
@@ -330,6 +331,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
         plan, scale = None, 1.0
         run = stratified.plan_run(vocab.counts, cfg, concurrent, encoded.words)
         syncs = run.sub_epochs
+        direct = _direct_exchange(sc, cfg, concurrent)
     history = list(history or [])
     train_seconds = 0.0
     start = ended = None  # stratified: the blocks the last epoch's checkpoint holds, read by the next epoch's tasks
@@ -347,7 +349,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 ended = stratified.train_epoch(
                     sc, encoded.shards, run, epoch, w_in, w_out, functools.partial(_epoch_rate, cfg, epoch),
                     functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
-                    start=start, keep=keep)
+                    start=start, keep=keep, direct=direct)
                 totals, start = ended.stats, None
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
@@ -372,6 +374,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             ended.release()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "strategy": strategy,
             "combine": plan.rule.name if strategy == "average" else None,
+            "block_exchange": ("direct" if direct else "shuffle") if plan is None else None,
             "syncs_per_epoch": syncs,
             "concurrent_shards": concurrent, "alpha_scale": scale,
             "negative_group": plan.kernel.shared_by if plan is not None else 1,
@@ -379,6 +382,21 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * (cfg.epochs - start_epoch) / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
+
+
+def _direct_exchange(sc: SparkContext, cfg: TrainConfig, tasks: int) -> bool:
+    """Whether stratified skip-gram's ``tasks`` tasks hand blocks on directly (``block_exchange``):
+    'auto' when the session can run them all at once, 'direct' or an error saying why not."""
+    if cfg.block_exchange == "shuffle":
+        return False
+    reason = exchange.unavailable_reason(sc, tasks)
+    if reason is None:
+        return True
+    if cfg.block_exchange == "direct":
+        raise ConfigError(f"{setting('block_exchange')} 'direct' cannot run here: {reason}; "
+                          "use 'auto' or 'shuffle'")
+    log.info("blocks handed on by a shuffle per sub-epoch: %s", reason)
+    return False
 
 
 def _diverged(cfg: TrainConfig, epoch: int, scale: float, averaging: bool) -> DivergedError:

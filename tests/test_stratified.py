@@ -278,6 +278,69 @@ def test_a_kept_blocks_summary_finds_non_finite_rows_and_changes():
         assert again[0] == record[0] and again[1][:3] == record[1][:3] and again[1][4:] == record[1][4:]
 
 
+def _records_equal(a, b):
+    """Two task records alike: their keys, kinds, blocks and sharers, and their rows to the bit."""
+    flat = lambda rec: [x if not isinstance(x, tuple) else tuple(map(bytes, x)) for x in rec[1][:3]] + \
+        ([rec[1][4]] if rec[1][0] == OUTPUT else [])
+    return a[0] == b[0] and [bytes(x) if isinstance(x, (bytes, bytearray)) else x for x in flat(a)] == \
+        [bytes(x) if isinstance(x, (bytes, bytearray)) else x for x in flat(b)]
+
+
+def test_a_barrier_group_handing_blocks_on_directly_gives_a_stage_per_sub_epoch_s_rows(monkeypatch):
+    """Shared output blocks (4 tasks, 2 output blocks): a round of 2 sub-epochs trained by
+    train_group in 4 threads, the output blocks sent task to task, leaves what two
+    train_sub_epoch stages with a shuffle between them leave, bit for bit."""
+    import secrets
+    import threading
+
+    from sparkw2v import exchange
+    from sparkw2v.stratified import train_group
+    k, g = 4, 2
+    owners, routed, _, counts = _routed(k, 1, g=g)
+    rng = np.random.default_rng(5)
+    model = Held(tuple(rng.normal(0, 0.1, (2, counts.size, 8)).astype(np.float32)))
+    first = tuple(stratified.pairing(1, 0, 0, g)[0].tolist())
+    cells = tuple(CellTask(seed=1, epoch=0, round=0, sub_epoch=s, blocks=k, rounds=1, negative=3, ns_exponent=0.75,
+                           alpha_start=0.05 - 0.01 * s, alpha_end=0.04 - 0.01 * s, step_pairs=step_pairs(k),
+                           vector_size=8, out_blocks=g, holders=stratified.next_holders(1, 0, 0, s, 1, g))
+                  for s in range(g))
+    dealt = {p: list(deal_blocks(p, (), owners, model, first)) for p in range(k)}
+    # Through a shuffle: each sub-epoch's records regrouped by the task they go to.
+    held = {p: routed[p] + dealt[p] for p in range(k)}
+    for cell in cells:
+        state = {p: [] for p in range(k)}
+        for p in range(k):
+            for to, record in train_sub_epoch(p, iter(held[p]), cell, owners):
+                state[to].append((to, record))
+        held = {p: routed[p] + state[p] for p in range(k)}
+    expected = sorted((r for p in range(k) for r in state[p]), key=lambda r: (r[0], r[1][0], r[1][-1]))
+    # Directly: one thread per task, each its own partition index.
+    meeting, token = exchange.Rendezvous("127.0.0.1", "127.0.0.1"), secrets.token_bytes(exchange.TOKEN_BYTES)
+    meeting.expect(token, k)
+    local = threading.local()
+    monkeypatch.setattr(stratified, "Peers", lambda where, tok: exchange.Peers(where, tok, local.index, "127.0.0.1"))
+    out, errors = {}, []
+
+    def task(p):
+        local.index = p
+        try:
+            out[p] = list(train_group(p, iter(routed[p] + dealt[p]), cells, owners, meeting.address, token))
+        except BaseException as exc:   # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=task, args=(p,)) for p in range(k)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    got = sorted((r for p in range(k) for r in out[p]), key=lambda r: (r[0], r[1][0], r[1][-1]))
+    assert len(got) == len(expected) == 3 * k        # each task: its input block, its output part to 2 tasks
+    assert all(_records_equal(a, b) for a, b in zip(got, expected))
+    assert [r[1][3].examples for r in got if r[1][0] == INPUT] == [r[1][3].examples for r in expected
+                                                                    if r[1][0] == INPUT]
+
+
 def test_auto_picks_stratified_from_three_shards():
     with pytest.raises(ConfigError, match="strategy"):
         TrainConfig(strategy="ring").validate(require_io=False)
@@ -486,6 +549,23 @@ def test_stratified_training_on_spark_with_shared_output_blocks(spark, monkeypat
     assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
     for word in model.wv.words:
         assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
+
+
+def test_stratified_tasks_hand_blocks_on_directly_when_every_shard_has_a_slot(spark, monkeypatch):
+    """2 shards on local[2]: 'auto' runs each round's 2 sub-epochs as one barrier stage whose tasks
+    send the output blocks to each other; the vectors are the shuffle's bit for bit. 'direct'
+    with more shards than task slots is refused, naming both."""
+    frame = text_frame(spark, planted_lines(seed=3, sentences=300))
+    settings = dict(PLANTED, num_partitions=2, concurrent_shards=2, epochs=2, syncs_per_epoch=8,
+                    strategy="stratified")
+    direct = Word2Vec(**settings).fit(frame)
+    shuffled = Word2Vec(**settings, block_exchange="shuffle").fit(frame)
+    assert (direct.result.info["block_exchange"], shuffled.result.info["block_exchange"]) == ("direct", "shuffle")
+    assert direct.result.info["syncs_per_epoch"] == 8
+    np.testing.assert_array_equal(direct.wv.vectors, shuffled.wv.vectors)
+    with pytest.raises(ConfigError, match=r"block_exchange 'direct' cannot run here: 4 tasks must run at once "
+                                          r"and the session has 2 task slots"):
+        Word2Vec(**dict(settings, num_partitions=4, concurrent_shards=4), block_exchange="direct").fit(frame)
 
 
 def test_owned_cbow_with_more_blocks_than_words_and_an_empty_partition():

@@ -1,0 +1,312 @@
+"""Direct exchange: the tasks of one barrier stage send each other raw buffers over TCP.
+
+Stratified training hands every output block to the task that trains against it next after
+each sub-epoch. Through a Spark shuffle that costs a stage per sub-epoch and about 6 ns per
+byte moved (BENCHMARKS.md, "Cost of a sync and projected scaling"). When every task of an
+epoch can run at once (a task slot per shard, the cluster case), a group of sub-epochs runs
+as one barrier stage (``RDD.barrier()``), whose tasks all run together: each task listens on
+a TCP port on its executor's host, the tasks learn each other's addresses from a small
+server on the driver (:class:`Rendezvous`; Spark's own ``allGather`` takes about a second per
+call), and blocks go straight from task to task.
+
+Spark retries a barrier stage as a whole, from the same inputs, so a retried stage gives the
+same result. Every connection starts with the stage's random token (made on the driver and
+sent with the tasks); a connection that does not is closed unread.
+
+Driver side: :func:`unavailable_reason` and :class:`Rendezvous`. Executor side: :class:`Peers`.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+#: Seconds a task waits for the blocks of one sub-epoch before giving up. A peer that fails
+#: ends the stage sooner (Spark kills its other tasks); this bounds a peer that hangs.
+RECEIVE_TIMEOUT = 3600.0
+#: Bytes of the token every connection starts with.
+TOKEN_BYTES = 16
+# A message: tag, sender, two ints of the caller's, number of parts; then each part's length;
+# then the parts.
+_FRAME = "<qiqqI"
+_LENGTH = "<Q"
+
+
+class ExchangeError(RuntimeError):
+    """A block did not arrive: a peer closed its connection mid-message, or the wait timed out."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message received: its ``tag``, the ``sender``'s partition, the sender's two ints
+    (``info``) and its raw ``parts``."""
+
+    tag: int
+    sender: int
+    info: tuple[int, int]
+    parts: tuple[bytearray, ...]
+
+
+# -- driver ---------------------------------------------------------------------------------------
+
+def task_slots(sc) -> int:
+    """Tasks the session can run at once now (Spark's own count, as its barrier scheduling
+    checks it); 0 if Spark does not say."""
+    try:
+        jsc = sc._jsc.sc()
+        return int(jsc.maxNumConcurrentTasks(jsc.resourceProfileManager().defaultResourceProfile()))
+    except Exception:  # noqa: BLE001 - a Spark without this method: treat as unknown
+        return 0
+
+
+def unavailable_reason(sc, tasks: int) -> str | None:
+    """Why ``tasks`` tasks cannot run as one barrier stage in this session, or None if they can."""
+    if sc.getConf().get("spark.dynamicAllocation.enabled", "false").strip().lower() == "true":
+        return "Spark's dynamic allocation is on (spark.dynamicAllocation.enabled), which barrier stages refuse"
+    slots = task_slots(sc)
+    if slots < tasks:
+        return f"{tasks} tasks must run at once and the session has {slots} task slots"
+    try:
+        rendezvous(sc)
+    except OSError as exc:
+        return f"the driver cannot listen for the tasks' addresses ({exc})"
+    return None
+
+
+_RENDEZVOUS: dict[tuple[str, str], "Rendezvous"] = {}
+
+
+def rendezvous(sc) -> "Rendezvous":
+    """This driver's :class:`Rendezvous` (one per driver address), started on first use."""
+    conf = sc.getConf()
+    host = conf.get("spark.driver.host") or socket.gethostname()
+    bind = conf.get("spark.driver.bindAddress") or host
+    found = _RENDEZVOUS.get((host, bind))
+    if found is None:
+        found = _RENDEZVOUS[(host, bind)] = Rendezvous(host, bind)
+    return found
+
+
+class Rendezvous:
+    """A server on the driver that tells the tasks of a barrier stage each other's addresses.
+
+    :meth:`expect` names a stage's token and its number of tasks; each task connects, sends the
+    token, its partition and its address, and once every partition has a live registration, each
+    gets the list of addresses in partition order. Connections with another token are closed. A
+    task of a retried stage replaces its partition's earlier registration, and a registration
+    whose task has gone (its connection closed) is dropped before anyone is answered.
+    """
+
+    def __init__(self, host: str, bind: str) -> None:
+        self._server = socket.create_server((bind, 0), backlog=1024)
+        self.address = (host, self._server.getsockname()[1])
+        self._tasks: dict[bytes, int] = {}
+        self._waiting: dict[bytes, dict[int, tuple[socket.socket, bytes]]] = {}
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, name="sparkw2v-rendezvous", daemon=True).start()
+
+    def expect(self, token: bytes, tasks: int) -> None:
+        """Tasks with ``token`` may meet, ``tasks`` of them per stage attempt."""
+        with self._lock:
+            self._tasks[token] = tasks
+
+    def forget(self, tokens) -> None:
+        """``tokens``' stages will not run again (their results are no longer needed)."""
+        with self._lock:
+            for token in tokens:
+                self._tasks.pop(token, None)
+                for sock, _ in self._waiting.pop(token, {}).values():
+                    sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._server.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._register, args=(sock,), name="sparkw2v-rendezvous-task",
+                             daemon=True).start()
+
+    def _register(self, sock: socket.socket) -> None:
+        try:
+            sock.settimeout(60.0)   # a task sends its registration at once
+            token = bytes(_read_exactly(sock, TOKEN_BYTES))
+            index, size = struct.unpack("<iI", _read_exactly(sock, 8))
+            address = bytes(_read_exactly(sock, size)) if size < 1024 else b""
+        except (OSError, EOFError):
+            sock.close()
+            return
+        with self._lock:
+            tasks = self._tasks.get(token)
+            if tasks is None or not 0 <= index < tasks or not address:
+                sock.close()
+                return
+            group = self._waiting.setdefault(token, {})
+            if index in group:
+                group[index][0].close()
+            group[index] = (sock, address)
+            if len(group) < tasks:
+                return
+            # A task sends nothing after registering: a readable connection has closed.
+            gone = [i for i, (member, _) in group.items() if select.select([member], [], [], 0)[0]]
+            for i in gone:
+                group.pop(i)[0].close()
+            if gone:
+                return
+            del self._waiting[token]
+        reply = struct.pack("<I", tasks) + b"".join(struct.pack("<I", len(group[i][1])) + group[i][1]
+                                                    for i in range(tasks))
+        for member, _ in group.values():
+            try:
+                member.sendall(reply)
+            except OSError:
+                pass
+            member.close()
+
+
+# -- executors ------------------------------------------------------------------------------------
+
+class Peers:
+    """This task's end of the exchange, for the tasks of the running barrier stage.
+
+    ``send(dest, tag, info, parts)`` sends buffers to task ``dest``; ``receive(tag, count)``
+    waits for ``count`` messages tagged ``tag`` and returns them in sender order. Opening it
+    waits for every task of the stage to register its address with the driver's
+    :class:`Rendezvous` at ``where``; use it as a context manager, so its sockets and threads
+    end with the task.
+    """
+
+    def __init__(self, where: tuple[str, int], token: bytes, index: int | None = None, host: str | None = None,
+                 timeout: float = RECEIVE_TIMEOUT) -> None:
+        if index is None:   # this task's partition and executor host (tests give their own)
+            from pyspark import BarrierTaskContext
+
+            context = BarrierTaskContext.get()
+            index = context.partitionId()
+            host = context.getTaskInfos()[index].address.rsplit(":", 1)[0]
+        self.index = index
+        self.token = token
+        self.timeout = timeout
+        self._server = socket.create_server((host, 0), backlog=1024)
+        self._inbox: dict[int, list[Message]] = {}
+        self._failure: str | None = None
+        self._arrived = threading.Condition()
+        self._inbound: list[socket.socket] = []
+        self._outbound: dict[int, socket.socket] = {}
+        threading.Thread(target=self._accept, name="sparkw2v-exchange-accept", daemon=True).start()
+        try:
+            met = _meet(where, token, self.index, f"{host}:{self._server.getsockname()[1]}", timeout)
+        except BaseException:
+            self.close()
+            raise
+        self.addresses = [a.rsplit(":", 1) for a in met]
+
+    def __enter__(self) -> "Peers":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send(self, dest: int, tag: int, info: tuple[int, int], parts) -> None:
+        """Send the bytes-like ``parts`` to task ``dest`` as one message."""
+        sock = self._outbound.get(dest)
+        if sock is None:
+            host, port = self.addresses[dest]
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall(self.token)
+            self._outbound[dest] = sock
+        views = [memoryview(part).cast("B") for part in parts]
+        sock.sendall(struct.pack(_FRAME, tag, self.index, info[0], info[1], len(views))
+                     + b"".join(struct.pack(_LENGTH, view.nbytes) for view in views))
+        for view in views:
+            sock.sendall(view)
+
+    def receive(self, tag: int, count: int) -> list[Message]:
+        """The ``count`` messages tagged ``tag``, in sender order, once all have arrived."""
+        deadline = time.monotonic() + self.timeout
+        with self._arrived:
+            while len(self._inbox.get(tag, ())) < count:
+                if self._failure is not None:
+                    raise ExchangeError(f"task {self.index}: {self._failure}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ExchangeError(
+                        f"task {self.index}: {len(self._inbox.get(tag, ()))} of the {count} blocks of "
+                        f"sub-epoch {tag} arrived within {self.timeout:g} s")
+                self._arrived.wait(min(left, 1.0))
+            return sorted(self._inbox.pop(tag), key=lambda message: message.sender)
+
+    def close(self) -> None:
+        """Close every socket; the threads reading them end."""
+        for sock in [self._server, *self._outbound.values(), *self._inbound]:
+            try:   # shutdown first: close alone does not wake a thread blocked on the socket
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        self._outbound.clear()
+
+    # -- threads --
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._server.accept()
+            except OSError:   # closed
+                return
+            self._inbound.append(sock)
+            threading.Thread(target=self._read, args=(sock,), name="sparkw2v-exchange-read", daemon=True).start()
+
+    def _read(self, sock: socket.socket) -> None:
+        try:
+            if _read_exactly(sock, TOKEN_BYTES) != self.token:
+                sock.close()
+                return
+            header_size, length_size = struct.calcsize(_FRAME), struct.calcsize(_LENGTH)
+            while True:
+                header = _read_exactly(sock, header_size, eof_ok=True)
+                if header is None:   # the sender is done
+                    return
+                tag, sender, a, b, n = struct.unpack(_FRAME, header)
+                lengths = struct.unpack(f"<{n}Q", _read_exactly(sock, n * length_size)) if n else ()
+                parts = tuple(_read_exactly(sock, length) for length in lengths)
+                with self._arrived:
+                    self._inbox.setdefault(tag, []).append(Message(tag, sender, (a, b), parts))
+                    self._arrived.notify_all()
+        except (OSError, EOFError) as exc:
+            with self._arrived:
+                if self._failure is None:
+                    self._failure = f"a connection from another task broke in the middle of a block ({exc})"
+                self._arrived.notify_all()
+
+
+def _meet(where: tuple[str, int], token: bytes, index: int, address: str, timeout: float) -> list[str]:
+    """Register this task's ``address`` with the driver's :class:`Rendezvous` at ``where``; every
+    task's address, in partition order, once all have registered."""
+    with socket.create_connection(where, timeout=timeout) as sock:
+        encoded = address.encode()
+        sock.sendall(token + struct.pack("<iI", index, len(encoded)) + encoded)
+        (n,) = struct.unpack("<I", _read_exactly(sock, 4))
+        addresses = []
+        for _ in range(n):
+            (size,) = struct.unpack("<I", _read_exactly(sock, 4))
+            addresses.append(bytes(_read_exactly(sock, size)).decode())
+        return addresses
+
+
+def _read_exactly(sock: socket.socket, size: int, eof_ok: bool = False) -> bytearray | None:
+    """``size`` bytes from ``sock``; None at a clean end (``eof_ok``) before the first byte."""
+    buffer = bytearray(size)
+    view, got = memoryview(buffer), 0
+    while got < size:
+        n = sock.recv_into(view[got:], size - got)
+        if n == 0:
+            if eof_ok and got == 0:
+                return None
+            raise EOFError(f"connection closed after {got} of {size} bytes")
+        got += n
+    return buffer
