@@ -5,8 +5,9 @@ the driver, and by each Python worker); a real run sets neither, and each hook i
 comparison:
 
 * ``SPARKW2V_TEST_FAIL_TASK="EPOCH:PARTITION:MARKER_FILE"``: the first attempt of that training
-  task fails half-way through its output (after creating MARKER_FILE), to show that Spark's
-  retry gives the same vectors.
+  task (the one that finds no MARKER_FILE) fails half-way through its work, after creating
+  MARKER_FILE, to show that Spark's retry gives the same vectors (a retried barrier stage
+  numbers its task attempts from 0 again, so the file, not the attempt number, tells).
 * ``SPARKW2V_TEST_PAUSE_AFTER_CHECKPOINT=SECONDS``: the driver holds still after every
   checkpoint, so a test can kill the run between epochs.
 """
@@ -43,13 +44,10 @@ _PAUSE_SECONDS = _pause_seconds(os.environ.get(PAUSE_ENV))
 
 def fail_first_attempt(epoch: int, partition: int) -> None:
     """Executor side: raise in the first attempt of the task named by ``SPARKW2V_TEST_FAIL_TASK``."""
-    if _FAIL_TASK is None or (epoch, partition) != _FAIL_TASK[:2]:
+    if _FAIL_TASK is None or (epoch, partition) != _FAIL_TASK[:2] or os.path.exists(_FAIL_TASK[2]):
         return
-    from pyspark import TaskContext
-    context = TaskContext.get()
-    if context is not None and context.attemptNumber() == 0:
-        open(_FAIL_TASK[2], "a").close()
-        raise RuntimeError(f"{FAIL_TASK_ENV}: failing epoch {epoch} partition {partition} on purpose")
+    open(_FAIL_TASK[2], "a").close()
+    raise RuntimeError(f"{FAIL_TASK_ENV}: failing epoch {epoch} partition {partition} on purpose")
 
 
 def pause_after_checkpoint() -> None:

@@ -60,6 +60,7 @@ import numpy as np
 from pyspark import RDD, Broadcast, SparkContext, StorageLevel
 from pyspark.sql import SparkSession
 
+from . import faults
 from .combine import SyncStats, pack_change, unpack_change
 from .config import SHARE_OUTPUT_FROM
 from .exchange import TOKEN_BYTES, Peers, Rendezvous, rendezvous
@@ -717,6 +718,7 @@ def train_group(p: int, records: Iterable[tuple], cells: tuple[CellTask, ...], o
             parts = (sent,) if isinstance(sent, (bytes, bytearray)) else sent
             for i in range(task.blocks // g):
                 peers.send(task.holders[q] + i * g, tag, (q, sharer), parts)
+            faults.fail_first_attempt(task.epoch, p)   # tests: a task failing while its peers wait
             outputs = [(OUTPUT, m.info[0], m.parts[0] if len(m.parts) == 1 else m.parts, SyncStats(), m.info[1])
                        for m in peers.receive(tag, task.blocks // g)]
     stats, q, sharer, sent = _train_held(p, sources, w_in, outputs, stats, cells[-1], owners)

@@ -56,6 +56,25 @@ def test_retried_task_gives_bit_identical_vectors(spark, corpus, undisturbed, tm
     np.testing.assert_array_equal(retried.wv.vectors, undisturbed.wv.vectors)
 
 
+def test_a_barrier_stage_retried_after_a_task_fails_mid_exchange_gives_the_same_vectors(spark, corpus, tmp_path):
+    """Stratified skip-gram handing blocks on directly: task 1 fails in epoch 2 after sending its
+    first output block, while its peer waits for blocks; Spark retries the whole barrier stage
+    and the vectors equal a shuffle per sub-epoch's."""
+    stratified = ["--strategy", "stratified", "--syncs-per-epoch", "8"]
+    reference = tmp_path / "shuffled"
+    assert main(["train", "--input", str(corpus), "--output", str(reference), *RUN, *stratified,
+                 "--block-exchange", "shuffle"]) == 0
+    marker, out = tmp_path / "failed-once", tmp_path / "model"
+    proc = run_cli(["--input", str(corpus), "--output", str(out), *RUN, *stratified, "--block-exchange", "direct",
+                    "--master", "local[2,4]"], {"SPARKW2V_TEST_FAIL_TASK": f"1:1:{marker}"})
+    log, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, log.decode()[-3000:]
+    assert marker.exists()                                                 # the failure did happen
+    retried = Word2VecModel.load(str(out), spark=spark)
+    assert retried.training_metadata()["block_exchange"] == "direct"
+    np.testing.assert_array_equal(retried.wv.vectors, Word2VecModel.load(str(reference), spark=spark).wv.vectors)
+
+
 def test_killed_run_resumes_to_the_same_vectors(spark, corpus, undisturbed, tmp_path):
     out = tmp_path / "model"
     proc = run_cli(["--input", str(corpus), "--output", str(out), "--checkpoint-interval", "0", *RUN],
