@@ -29,6 +29,12 @@ are measured and fitted apart:
   stages these instead of an empty task's cost, and its blocks this per-byte rate instead of
   two sides of the ``spark`` part's shuffle: an empty Python task over TCP waits ~40 ms on
   delayed acknowledgements that a task moving megabytes does not (BENCHMARKS.md).
+* ``direct``: what ``block_exchange = "direct"`` costs instead (``direct_stages``): barrier
+  stages of P tasks whose tasks hand a block of B megabytes around a ring H times through
+  :class:`sparkw2v.exchange.Peers` (one rendezvous per stage), fitted as a stage's fixed cost,
+  a hand-over's and a byte's (``direct_rates``). With it the stratified projection runs each
+  group of sub-epochs as one such stage: only a group's last hand-over goes through the
+  shuffle, the others move the output blocks directly and leave the input blocks in place.
 * ``blocks``: a checkpoint's blocks table written from 4 tasks and read back to them
   (``stratified.write_blocks`` / ``read_blocks``), per byte: what an epoch that ends in a
   checkpoint costs stratified training instead of collecting and broadcasting the model.
@@ -574,6 +580,80 @@ def moving_rates(points: list[dict]) -> dict:
             "moving_max_rel_error": float(np.max(np.abs(predicted - y) / y))}
 
 
+def _hand_around(index, rows, size: int, hands: int, where, token):
+    """A barrier task: make a block of ``size`` random bytes, then ``hands`` times send the block
+    held to the next task and take the previous one's (:class:`sparkw2v.exchange.Peers`)."""
+    from sparkw2v.exchange import Peers
+    for _ in rows:
+        pass
+    block = _random_bytes(index, size)
+    with Peers(where, token) as peers:
+        tasks = len(peers.addresses)
+        for h in range(hands):
+            peers.send((index + 1) % tasks, h, (0, 0), (block,))
+            (message,) = peers.receive(h, 1)
+            block = message.parts[0]
+    yield len(block)
+
+
+def _make_block(index, rows, size: int):
+    for _ in rows:
+        pass
+    yield len(_random_bytes(index, size))
+
+
+def direct_stages(sc, shards: list[int], sizes: list[int], repeats: int, hands: int = 8) -> list[dict]:
+    """Seconds per direct hand-over: barrier stages of P tasks that each hand a block of B bytes
+    around a ring ``hands`` + 1 times against stages that hand it once (the difference over
+    ``hands``), and a stage that hands it once against a plain stage that makes the same block
+    (the barrier stage's and the rendezvous' fixed cost), the fastest of ``repeats`` each."""
+    import secrets
+
+    from sparkw2v.exchange import TOKEN_BYTES, rendezvous
+    meeting = rendezvous(sc)
+    out = []
+    for p in shards:
+        for size in sizes:
+            def job(n: int) -> float:
+                token = secrets.token_bytes(TOKEN_BYTES)
+                meeting.expect(token, p)
+                rdd = sc.parallelize(range(p), p).barrier().mapPartitionsWithIndex(
+                    partial(_hand_around, size=size, hands=n, where=meeting.address, token=token))
+                started = time.perf_counter()
+                rdd.collect()
+                seconds = time.perf_counter() - started
+                meeting.forget([token])
+                return seconds
+
+            def plain() -> float:
+                rdd = sc.parallelize(range(p), p).mapPartitionsWithIndex(partial(_make_block, size=size))
+                started = time.perf_counter()
+                rdd.collect()
+                return time.perf_counter() - started
+            job(1)
+            one = min(job(1) for _ in range(repeats))
+            many = min(job(hands + 1) for _ in range(repeats))
+            base = min(plain() for _ in range(repeats))
+            point = {"tasks": p, "bytes": size, "seconds": (many - one) / hands, "stage_extra": one - base}
+            out.append(point)
+            print(f"  {p} tasks handing {size / 2**20:g} MB blocks around directly: {point['seconds']:.3f} s a "
+                  f"hand-over; a barrier stage with one hand-over {point['stage_extra']:.3f} s more than a plain one",
+                  flush=True)
+    return out
+
+
+def direct_rates(points: list[dict]) -> dict:
+    """Least-squares fit of :func:`direct_stages`: seconds per hand-over = fixed + bytes x per byte
+    (every task sends and receives a block at once), and the barrier stage's extra fixed cost
+    beyond its hand-over (the median over points)."""
+    a = np.array([[1.0, q["bytes"]] for q in points])
+    y = np.array([q["seconds"] for q in points])
+    (fixed, byte), *_ = np.linalg.lstsq(a, y, rcond=None)
+    extra = [q["stage_extra"] - (fixed + byte * q["bytes"]) for q in points]
+    return {"direct_hand_fixed": max(0.0, float(fixed)), "direct_per_byte": max(0.0, float(byte)),
+            "direct_stage_extra": max(0.0, float(np.median(extra)))}
+
+
 def _model_blocks(index, _rows, rows: int, dim: int):
     """Task ``index``'s blocks between epochs, as :mod:`sparkw2v.stratified` holds them: its input
     block and its output block, ``rows`` float32 rows of ``dim`` each."""
@@ -839,6 +919,7 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             stage = (rates["moving_stage_fixed"] + rates["moving_task"] if moving else
                      rates.get("stage_fixed", rates["job_fixed"]) + rates["executor_per_task"]) \
                 + k * rates["driver_per_task"]
+            direct = "direct_per_byte" in rates
             per_moved = rates["moving_per_byte"] if moving else 2 * rates["shuffle_per_byte"]
             round_bytes = pairs_task / rounds
             per_group = stratified.sub_epochs_per_group(g, round_bytes)
@@ -851,8 +932,13 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
             # (stratified.shipped_output, combine.pack_change: (4 + 2d) / 4d of the bytes).
             sharers = k // g
             packed = (1 + (sharers - 1) * (4 + 2 * dim) / (4 * dim)) / sharers
-            moved = model / 2 / k + sharers * model / 2 / g * packed
+            moved_out = sharers * model / 2 / g * packed
+            moved = model / 2 / k + moved_out
             pieces = rounds * max(groups, 1)
+            # Directly: a stage per group (pieces), whose last hand-over goes through the shuffle; the
+            # others move the output blocks task to task, and each group's pairs are read once.
+            stages = pieces if direct else subs
+            direct_hands = subs - pieces if direct else 0
             once = model * (rates["broadcast_create_per_byte"] + BROADCAST_LOAD_PER_BYTE + 1 / network
                             + rates["collect_per_byte"])
             checkpoint = (moved * (rates["blocks_write_per_byte"] + rates["blocks_read_per_byte"] + 2 / network)
@@ -865,9 +951,12 @@ def project_stratified(rates: dict, speeds: dict, corpus: float, vocab: int, dim
                 # read: shuffle_per_byte is one side) and cached there.
                 "rounds": pieces * stage + pairs_task * (3 * rates["shuffle_per_byte"] + CACHE_WRITE_PER_BYTE
                                                          + 1 / network),
-                "launch": subs * stage + -(-subs // stratified.JOB_SUB_EPOCHS) * rates["job_fixed"],
-                "pairs read": subs * round_bytes * read_share * read,
-                "blocks": subs * moved * (per_moved + 1 / network),
+                "launch": stages * (stage + (rates["direct_stage_extra"] if direct else 0.0))
+                + direct_hands * rates.get("direct_hand_fixed", 0.0)
+                + -(-subs // stratified.JOB_SUB_EPOCHS) * rates["job_fixed"],
+                "pairs read": (pieces * round_bytes * read_share if direct else subs * round_bytes * read_share) * read,
+                "blocks": stages * moved * (per_moved + 1 / network)
+                + direct_hands * moved_out * (rates.get("direct_per_byte", 0.0) + 1 / network),
             }
             epoch = sum(terms.values())
             overhead = {name: value for name, value in terms.items() if name != "train"}
@@ -905,6 +994,10 @@ def report(results: dict) -> str:
                  % (rates["job_fixed"], 1e3 * rates["driver_per_task"], 1e3 * rates["executor_per_task"],
                     rates["collect_per_byte"] * 1e9, rates["shuffle_per_byte"] * 1e9,
                     rates["broadcast_create_per_byte"] * 1e9, rates["shard_read_per_word"] * 1e9))
+    if "direct_per_byte" in rates:
+        lines.append("Direct hand-overs in barrier stages: %.1f ms per hand-over + %.2f ns per byte; %.1f ms more per "
+                     "barrier stage" % (1e3 * rates["direct_hand_fixed"], 1e9 * rates["direct_per_byte"],
+                                        1e3 * rates["direct_stage_extra"]))
     if "moving_per_byte" in rates:
         lines.append("Stages shaped as sub-epochs, tasks moving MB blocks: %.1f ms per stage + %.1f ms per task + "
                      "%.2f ns per byte moved (largest error of the fit %.0f%%)"
@@ -1016,8 +1109,11 @@ def memory_available() -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", default="kernel,components,spark,stages,sync,project",
-                        help="comma list of kernel, components, spark, stages, moves, blocks, sync, project")
-    parser.add_argument("--move-mb", default="1,4,16,32", help="megabytes each task moves in the moves part")
+                        help="comma list of kernel, components, spark, stages, moves, direct, blocks, sync, project")
+    parser.add_argument("--move-mb", default="1,4,16,32", help="megabytes each task moves in the moves and direct parts")
+    parser.add_argument("--shuffle-only", action="store_true",
+                        help="project stratified training with a shuffle per sub-epoch even when the JSON has "
+                             "the direct part (block_exchange = 'shuffle')")
     parser.add_argument("--vocab", default="14000,100000,1000000")
     parser.add_argument("--dims", default="100,300")
     parser.add_argument("--shards", default="2,4,8,16,32,64")
@@ -1108,7 +1204,7 @@ def main(argv=None) -> int:
                                 levels.append((f"W={words // 1024}K" if words >= 1024 else f"W={words}",
                                                *rows_touched(vocab, words)))
                         results["components"] += components(vocab, dim, levels, shards, args.repeats, tmp)
-        if parts & {"spark", "stages", "moves", "blocks", "sync"}:
+        if parts & {"spark", "stages", "moves", "direct", "blocks", "sync"}:
             from sparkw2v.session import get_session
             if "spark" in parts and args.cores == 2 and args.split_launch:
                 print("spark: empty jobs on local[1] (subprocess)", flush=True)
@@ -1135,6 +1231,12 @@ def main(argv=None) -> int:
                                                          [int(float(mb) * 2**20) for mb in args.move_mb.split(",")],
                                                          args.repeats, args.cores)
                 results["moving_stages_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            if "direct" in parts:
+                print(f"barrier stages handing blocks around directly, local[{args.cores}]", flush=True)
+                results["direct_stages"] = direct_stages(sc, [p for p in shards if p <= args.cores],
+                                                         [int(float(mb) * 2**20) for mb in args.move_mb.split(",")],
+                                                         args.repeats)
+                results["direct_stages_date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             if "blocks" in parts:
                 print(f"checkpoint blocks written and read back, local[{args.cores}]", flush=True)
                 with tempfile.TemporaryDirectory() as tmp:
@@ -1162,6 +1264,8 @@ def main(argv=None) -> int:
             rates["stage_fixed"] = stage_fixed(results["chained_stages"])
         if "moving_stages" in results:
             rates.update(moving_rates(results["moving_stages"]))
+        if "direct_stages" in results and not args.shuffle_only:
+            rates.update(direct_rates(results["direct_stages"]))
         if "blocks_io" in results:   # 4 tasks two at a time: a task's seconds per byte is twice the slope
             for side in ("write", "read"):
                 _, slope = per_byte([{"bytes": b["bytes"], "seconds": b[side]} for b in results["blocks_io"]])

@@ -57,41 +57,60 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pyspark.errors import PySparkException, PythonException
 
     from sparkw2v.session import get_session
-    from sparkw2v.sql import register, worker_message
+    from sparkw2v.sql import register, version_deleted, worker_message
 
     spark = get_session("sparkw2v-query", master=args.master, conf=dict(args.conf),
                         spark_log_level="WARN" if args.verbose else "ERROR")
-    try:
-        register(spark, args.vectors, name=args.name)
-    except (FileNotFoundError, ValueError) as exc:  # not a model; --name not an identifier
-        return _fail(str(exc))
-    refused = args.output and _output_refused(spark, args.output, args.vectors, args.overwrite)
-    if refused:
-        return _fail(refused)
-    try:
-        result = spark.sql(args.sql)
-        if args.output:
-            _write(result if args.limit is None else result.limit(args.limit), args)
-            print(f"wrote {args.output} ({args.format})")
-        else:
-            result.show(n=20 if args.limit is None else args.limit, truncate=False)
-    except PythonException as exc:  # from a worker: a damaged file, a version deleted by retention,
-        message = (worker_message(exc) or _pyspark_error(exc)  # or arguments a function does not take
-                   or _arguments_error(exc, args.name))
-        if message is None:
-            raise
-        return _fail(message)
-    except PySparkException as exc:  # the query's own error: bad SQL, an unknown table, wrong arguments, 1/0
-        return _fail(str(exc).strip().splitlines()[0])
+    for attempt in range(QUERY_ATTEMPTS):
+        try:
+            register(spark, args.vectors, name=args.name)
+        except (FileNotFoundError, ValueError) as exc:  # not a model; --name not an identifier
+            return _fail(str(exc))
+        refused = attempt == 0 and args.output and _output_refused(spark, args.output, args.vectors, args.overwrite)
+        if refused:
+            return _fail(refused)
+        try:
+            _run(spark, args)
+            return 0
+        except PythonException as exc:  # from a worker: a damaged file, a version deleted by retention,
+            deleted = version_deleted(exc)                      # or arguments a function does not take
+            if deleted is not None and attempt + 1 < QUERY_ATTEMPTS:
+                print(f"query: {deleted}; querying the newest version", file=sys.stderr)
+                continue
+            if deleted is not None:
+                return _fail(f"{deleted}, again, while the query ran (another writer publishes often and "
+                             "keeps few versions); run the job again")
+            message = worker_message(exc) or _pyspark_error(exc) or _arguments_error(exc, args.name)
+            if message is None:
+                raise
+            return _fail(message)
+        except PySparkException as exc:  # the query's own error: bad SQL, an unknown table, wrong arguments, 1/0
+            return _fail(str(exc).strip().splitlines()[0])
     return 0
+
+
+#: Times the job registers the model and runs the query: once more if retention deleted the
+#: version it registered before the query read it.
+QUERY_ATTEMPTS = 2
+
+
+def _run(spark, args: argparse.Namespace) -> None:
+    """Run the query over the registered model; print its result, or write it to ``--output``."""
+    result = spark.sql(args.sql)
+    if args.output:
+        _write(result if args.limit is None else result.limit(args.limit), args)
+        print(f"wrote {args.output} ({args.format})")
+    else:
+        result.show(n=20 if args.limit is None else args.limit, truncate=False)
 
 
 def _output_refused(spark, output: str, vectors: str, overwrite: bool) -> str | None:
     """Why ``--output`` may not be written, or None: it is a sparkw2v model or lies inside one, it
-    holds the model being queried, or it exists and ``overwrite`` is not given (with it, the
-    output is replaced once the result is written)."""
+    holds the model being queried or any other model (at any depth: ``overwrite`` deletes it
+    whole), or it exists and ``overwrite`` is not given (with it, the output is replaced once the
+    result is written)."""
     from sparkw2v.filesystem import HadoopFS
-    from sparkw2v.layout import model_containing, model_key
+    from sparkw2v.layout import model_containing, model_key, model_within
 
     model = model_containing(spark, output)
     if model is not None:
@@ -101,8 +120,14 @@ def _output_refused(spark, output: str, vectors: str, overwrite: bool) -> str | 
     out, read = model_key(spark, output), model_key(spark, vectors)
     if read == out or read.startswith(out.rstrip("/") + "/"):
         return f"--output {output} holds the model being queried ({vectors}); choose another --output"
-    if not overwrite and fs.exists(output):
+    if not fs.exists(output):
+        return None
+    if not overwrite:
         return f"--output {output} already exists; pass --overwrite to replace it, or choose another --output"
+    held = model_within(spark, output)   # one listing of a result directory
+    if held is not None:
+        return (f"--output {output} holds the sparkw2v model {held}, which --overwrite would delete: a query "
+                "result is never written over a model; choose another --output")
     return None
 
 

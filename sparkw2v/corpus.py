@@ -431,6 +431,16 @@ def arrow_tokenizable(corpus: CorpusInput, cfg: TrainConfig) -> bool:
     return corpus.pretokenized or cfg.token_pattern is None
 
 
+#: The Spark setting under which Arrow maps exchange large strings and binaries (64-bit offsets).
+LARGE_VAR_TYPES = "spark.sql.execution.arrow.useLargeVarTypes"
+
+
+def large_var_types(spark: SparkSession) -> bool:
+    """Whether ``spark``'s Arrow maps take and give large strings and binaries
+    (:data:`LARGE_VAR_TYPES`): a ``mapInArrow`` planned now must yield those types."""
+    return str(spark.conf.get(LARGE_VAR_TYPES)).strip().lower() == "true"
+
+
 def tokenized_input(corpus: CorpusInput, spec: TokenizerSpec) -> DataFrame:
     """``corpus`` tokenized in Arrow, rows of :data:`executor.TOKENS_SCHEMA`: per partition,
     chunks of local word ids with their distinct words, then the partition's word counts.
@@ -439,7 +449,8 @@ def tokenized_input(corpus: CorpusInput, spec: TokenizerSpec) -> DataFrame:
     if frames is not None and spec in frames:
         return frames[spec]
     task = executor.EncodeTask(spec, corpus.pretokenized, 1)
-    frame = corpus.frame.mapInArrow(functools.partial(executor.tokenize_batches, task=task),
+    frame = corpus.frame.mapInArrow(functools.partial(executor.tokenize_batches, task=task,
+                                                      large_types=large_var_types(corpus.frame.sparkSession)),
                                     executor.TOKENS_SCHEMA)
     if frames is not None:
         frames[spec] = frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
@@ -512,9 +523,11 @@ def count_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | 
     every = None
     with reading_input(cfg.input or cfg.input_table or "the input"):
         if isinstance(counts, DataFrame):
-            table = counts.select("word", "count").mapInArrow(
-                functools.partial(executor.summarize_count_batches, min_count=cfg.min_count, all_words=all_words),
-                executor.SUMMARY_SCHEMA).toArrow()
+            summarize = functools.partial(executor.summarize_count_batches, min_count=cfg.min_count,
+                                          all_words=all_words, large_types=large_var_types(counts.sparkSession))
+            # Plain strings whatever the session's Arrow types (``every`` becomes the saved counts table).
+            table = (counts.select("word", "count").mapInArrow(summarize, executor.SUMMARY_SCHEMA).toArrow()
+                     .cast(executor.arrow_schema(executor.SUMMARY_SCHEMA)))
             summary = table.column("word").is_null().to_numpy(zero_copy_only=False)
             totals = table.column("count").to_numpy()
             tokens = int(totals[summary].sum())
@@ -632,7 +645,8 @@ def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_
         index_bc = sc.broadcast(pa.array(vocab.words, type=pa.string()))
         tokens = tokenized_input(corpus, spec)
         records = (tokens.where(F.col("count").isNull()).select("word", "ids", "lengths")
-                   .mapInArrow(functools.partial(executor.encode_token_rows, task=task, vocab_bc=index_bc),
+                   .mapInArrow(functools.partial(executor.encode_token_rows, task=task, vocab_bc=index_bc,
+                                                 large_types=large_var_types(tokens.sparkSession)),
                                executor.RECORD_SCHEMA)
                    .rdd.map(executor.record_of_row))
     shards = (records

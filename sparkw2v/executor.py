@@ -144,6 +144,30 @@ RECORD_SCHEMA = "shard int, part int, n int, ids binary, lengths binary"
 SUMMARY_SCHEMA = "word string, count bigint, distinct_words bigint"
 
 
+def arrow_schema(ddl: str, large_types: bool = False) -> pa.Schema:
+    """The Arrow schema of one of this module's ``*_SCHEMA`` (columns of string, binary, int and
+    bigint), with large strings and binaries if ``large_types``: the types Spark hands a
+    ``mapInArrow`` and expects back under ``spark.sql.execution.arrow.useLargeVarTypes``."""
+    import pyarrow as pa
+
+    types = {"string": pa.large_string() if large_types else pa.string(),
+             "binary": pa.large_binary() if large_types else pa.binary(), "int": pa.int32(), "bigint": pa.int64()}
+    return pa.schema([(name, types[kind]) for name, kind in (column.split() for column in ddl.split(","))])
+
+
+def conformed(batches: Iterable, schema: pa.Schema) -> Iterator:
+    """``batches`` cast to ``schema``: pyspark writes a ``mapInArrow``'s batches as one stream of
+    the first batch's schema, so a batch of other types (words of a large-string input beside
+    rows built as ``string``) fails the task."""
+    import pyarrow as pa
+
+    for batch in batches:
+        if not batch.schema.equals(schema):
+            batch = pa.RecordBatch.from_arrays([column.cast(f.type) for column, f in zip(batch.columns, schema)],
+                                               schema=schema)
+        yield batch
+
+
 def text_tokens(texts: pa.StringArray, lowercase: bool) -> pa.ListArray:
     """The tokens of each line of a string Arrow array (list<string>; null lines stay null), as
     :func:`sparkw2v.tokenizer.split_text` with the default separator makes them, empty
@@ -199,10 +223,16 @@ def chunk_pieces(lists: pa.ListArray, max_sentence_length: int) -> tuple[pa.Stri
     return words, ids, np.diff(np.r_[starts, ids.size]).astype(np.int32)
 
 
-def tokenize_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
+def tokenize_batches(batches: Iterable, task: "EncodeTask", large_types: bool = False) -> Iterator:
     """``mapInArrow`` over one text or tokens column: the partition tokenized once, for both
     counting and encoding, as rows of :data:`TOKENS_SCHEMA` (chunks of about
-    :data:`CHUNK_TOKENS` tokens, then the partition's word counts)."""
+    :data:`CHUNK_TOKENS` tokens, then the partition's word counts); ``large_types``: the
+    session's ``spark.sql.execution.arrow.useLargeVarTypes`` (:func:`arrow_schema`)."""
+    return conformed(_tokenized(batches, task), arrow_schema(TOKENS_SCHEMA, large_types))
+
+
+def _tokenized(batches: Iterable, task: "EncodeTask") -> Iterator:
+    """:func:`tokenize_batches`' batches, their words of the input's string type."""
     import pyarrow as pa
 
     parts = []  # each chunk's (words, counts)
@@ -245,10 +275,17 @@ def tokenize_batches(batches: Iterable, task: "EncodeTask") -> Iterator:
                                          names=["word", "count", "ids", "lengths"])
 
 
-def summarize_count_batches(batches: Iterable, min_count: int, all_words: int = 0) -> Iterator:
+def summarize_count_batches(batches: Iterable, min_count: int, all_words: int = 0,
+                            large_types: bool = False) -> Iterator:
     """Arrow twin of :func:`summarize_counts` over (word, count) batches: the words kept, then
     the partition's other words if they number at most ``all_words`` (else none of them), then
-    one row (null word) of this partition's tokens and distinct words."""
+    one row (null word) of this partition's tokens and distinct words, as rows of
+    :data:`SUMMARY_SCHEMA` (``large_types``: see :func:`arrow_schema`)."""
+    return conformed(_summarized(batches, min_count, all_words), arrow_schema(SUMMARY_SCHEMA, large_types))
+
+
+def _summarized(batches: Iterable, min_count: int, all_words: int) -> Iterator:
+    """:func:`summarize_count_batches`' batches, their words of the input's string type."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -332,22 +369,23 @@ def piece_ids(local: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> tuple[
     return mapped[kept].astype(np.int32, copy=False), counts[counts > 0].astype(np.int32, copy=False)
 
 
-def encode_token_rows(batches: Iterable, task: EncodeTask, vocab_bc: Broadcast) -> Iterator:
+def encode_token_rows(batches: Iterable, task: EncodeTask, vocab_bc: Broadcast,
+                      large_types: bool = False) -> Iterator:
     """``mapInArrow`` over :func:`tokenize_batches`' chunk rows (word, ids, lengths; count rows
     left out), in their order: the records :func:`encode_partition` makes, with the same keys, as
-    rows of :data:`RECORD_SCHEMA`. ``vocab_bc``: the vocabulary as an Arrow string array."""
+    rows of :data:`RECORD_SCHEMA` (``large_types``: see :func:`arrow_schema`). ``vocab_bc``: the
+    vocabulary as an Arrow string array."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from pyspark import TaskContext
 
     vocab = vocab_bc.value
     builder = _RecordBuilder(TaskContext.get().partitionId(), task)
-    names = ["shard", "part", "n", "ids", "lengths"]
-    types = [pa.int32(), pa.int32(), pa.int32(), pa.binary(), pa.binary()]
+    schema = arrow_schema(RECORD_SCHEMA, large_types)
 
     def emit(records):
-        return pa.RecordBatch.from_arrays([pa.array(col, type=t) for col, t in zip(zip(*records), types)],
-                                          names=names)
+        return pa.RecordBatch.from_arrays([pa.array(col, type=f.type) for col, f in zip(zip(*records), schema)],
+                                          schema=schema)
 
     words = []  # the open chunk's distinct words, in pieces
     for batch in batches:
@@ -356,7 +394,8 @@ def encode_token_rows(batches: Iterable, task: EncodeTask, vocab_bc: Broadcast) 
         start = 0
         for at in chunks.tolist():
             words.append(batch.column(0).slice(start, at - start))
-            local = pc.index_in(pa.concat_arrays(words), value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False)
+            chunk = pa.concat_arrays(words).cast(vocab.type)   # large strings under useLargeVarTypes
+            local = pc.index_in(chunk, value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False)
             words, start = [], at + 1
             ids = np.frombuffer(batch.column(1)[at].as_buffer(), dtype=np.int32)
             lengths = np.frombuffer(batch.column(2)[at].as_buffer(), dtype=np.int32)
@@ -656,7 +695,8 @@ def mean_vector_column(column: pa.Array, task: MeanVectorTask, payload_bc: Broad
         lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
         flat = pa.array([t for row in rows for t in row], type=pa.string())
         row_of = np.repeat(np.arange(len(lengths)), lengths)
-    ids = pc.fill_null(pc.index_in(flat, value_set=words), -1).to_numpy().astype(np.int64)
+    # As the vocabulary's type: Spark hands large strings under useLargeVarTypes.
+    ids = pc.fill_null(pc.index_in(flat.cast(words.type), value_set=words), -1).to_numpy().astype(np.int64)
     known = ids >= 0
     per_row = np.bincount(row_of[known], minlength=len(lengths))
     means = np.zeros((len(lengths), dim), dtype=np.float32)

@@ -11,7 +11,7 @@ import errno
 import os
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pyspark.sql import DataFrameReader, SparkSession
 
@@ -53,6 +53,19 @@ class LocalFS:
 
     def is_local(self, path: str) -> bool:
         return True
+
+    def child(self, path: str, name: str) -> str:
+        return os.path.join(path, name)
+
+    def upwards(self, path: str) -> Iterator[str]:
+        """As :meth:`HadoopFS.upwards`: ``path`` made absolute, then each directory above it."""
+        current = os.path.abspath(path)
+        while True:
+            yield current
+            parent = os.path.dirname(current)
+            if parent == current:
+                return
+            current = parent
 
     def data_files(self, path: str) -> dict[str, int]:
         """As :meth:`HadoopFS.data_files`: sizes of the files under ``path`` by relative path, names
@@ -226,6 +239,27 @@ class HadoopFS:
                 else:
                     found[f"{prefix}{name}"] = int(status.getLen())
         return found
+
+    def files_named(self, path: str, name: str) -> Iterator[str]:
+        """The files called ``name`` at any depth under directory ``path``, as ``path/...``: one
+        recursive listing (a page of keys per request on object stores); on the local filesystem
+        a walk that follows no symbolic link (deleting ``path`` removes the links, not what they
+        lead to)."""
+        path = path.rstrip("/") or path
+        if self.is_local(path):
+            local = unquote(urlsplit(self.uri(path)).path)
+            for directory, _, files in os.walk(local):
+                if name in files:
+                    relative = os.path.relpath(os.path.join(directory, name), local).replace(os.sep, "/")
+                    yield f"{path}/{relative}"
+            return
+        if not self.exists(path):
+            return
+        found = self.fs.listFiles(self.p(path), True)
+        while found.hasNext():
+            status = found.next()
+            if str(status.getPath().getName()) == name:
+                yield str(status.getPath().toString())
 
     def sha256(self, path: str) -> str:
         """SHA-256 of a file, computed in the JVM as it streams (any Hadoop filesystem)."""

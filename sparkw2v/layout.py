@@ -22,12 +22,15 @@ model paths are never globbed (``[1]`` in a path is two brackets).
 
 from __future__ import annotations
 
+import logging
 import os
 from urllib.parse import unquote, urlsplit
 
 from pyspark.sql import SparkSession
 
 from .filesystem import HadoopFS, LocalFS
+
+log = logging.getLogger("sparkw2v")
 
 FORMAT_VERSION = 3  # 2: metadata.json lists every data file with its size and SHA-256; 3: and its own
 VECTORS, VOCAB, OUTPUT_VECTORS, METADATA = "vectors", "vocab", "output_vectors", "metadata.json"
@@ -101,14 +104,40 @@ def is_model(spark: SparkSession, path: str) -> bool:
 
 def model_containing(spark: SparkSession, path: str) -> str | None:
     """The sparkw2v model directory that is ``path`` or holds it, or None."""
-    fs = HadoopFS(spark, path)
-    for current in fs.upwards(strip_slash(path)):
-        if fs.exists(fs.child(current, METADATA)) and fs.exists(fs.child(current, VECTORS)):
-            return current
-        versions_dir = fs.child(current, VERSIONS)
-        if any(name.isdigit() and fs.exists(fs.child(fs.child(versions_dir, name), METADATA))
-               for name in fs.list_names(versions_dir)):
-            return current
+    return containing_model(HadoopFS(spark, path), path)
+
+
+def containing_model(fs: "HadoopFS | LocalFS", path: str, above: bool = False) -> str | None:
+    """The sparkw2v model directory that is ``path`` or holds it (``above``: that holds it, not
+    ``path`` itself), or None; a version's directory names its model (``PATH``, not
+    ``PATH/versions/NNNNNN``). A directory that cannot be read (no permission on an object
+    store's bucket, say) is passed over: the search goes on above it."""
+    for depth, current in enumerate(fs.upwards(strip_slash(path))):
+        if above and depth == 0:
+            continue
+        try:
+            if fs.exists(fs.child(current, METADATA)) and fs.exists(fs.child(current, VECTORS)):
+                return root_of(current) or current
+            versions_dir = fs.child(current, VERSIONS)
+            if any(name.isdigit() and fs.exists(fs.child(fs.child(versions_dir, name), METADATA))
+                   for name in fs.list_names(versions_dir)):
+                return current
+        except Exception as exc:  # noqa: BLE001 - an unreadable directory holds no model we could see
+            log.debug("%s not checked for a model: %s", current, exc)
     return None
 
 
+def model_within(spark: SparkSession, path: str) -> str | None:
+    """A sparkw2v model at or anywhere under directory ``path`` (the first found), or None: one
+    recursive listing, looking for the ``metadata.json`` of a published version
+    (``.../versions/NNNNNN/metadata.json``) or of a single-version directory (beside ``vectors``)."""
+    path = strip_slash(path)
+    fs = HadoopFS(spark, path)
+    for found in fs.files_named(path, METADATA):
+        directory = found.rsplit("/", 1)[0]
+        root = root_of(directory)
+        if root is not None:
+            return root
+        if fs.exists(fs.child(directory, VECTORS)):
+            return directory
+    return None

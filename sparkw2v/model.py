@@ -19,6 +19,7 @@ import functools
 import inspect
 import json
 import logging
+import numbers
 import uuid
 import warnings
 import weakref
@@ -546,8 +547,10 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
 
         Unknown words raise ``KeyError`` naming the word.
         """
-        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        # Any integer (NumPy's too, as a range or an array yields them); a bool or a float is no count.
+        if isinstance(num, (bool, np.bool_)) or not isinstance(num, numbers.Integral) or num < 1:
             raise ValueError(f"findSynonyms: num must be an integer >= 1, not {num!r}")
+        num = int(num)
         if isinstance(word, str):
             return self.wv.most_similar(word, topn=num)
         if word is None:

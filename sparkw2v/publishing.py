@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import platform
+import re
 import tempfile
 import time
 import uuid
@@ -45,8 +46,8 @@ from .filesystem import HadoopFS, filesystem_of, storage_full
 from .counts_table import write_counts
 from .integrity import file_entries, json_default, metadata_text, read_json, table_files
 from .layout import (COUNTS, EVALUATION, FORMAT_VERSION, LATEST, METADATA, ML_METADATA, STAGING, VERSIONS,
-                     complete_versions, published_versions, root_of, strip_slash, version_of,
-                     version_path)
+                     complete_versions, containing_model, model_key, published_versions, root_of, strip_slash,
+                     version_of, version_path)
 from .ml_metadata import any_ml_metadata, is_model_class
 from .session import cleaning_up, describe_job
 from .staging import STAGED_VERSION, drop_empty_staging, make_staging, sweep_staging
@@ -66,15 +67,21 @@ class OutputExistsError(UserError, FileExistsError):
 
 
 class OutputPathError(UserError, OSError):
-    """The output path cannot be made (a file stands where a directory must, or no permission)."""
+    """The output path cannot be made (a file stands where a directory must, or no permission), or
+    may not be: it lies inside another model, or inside the input."""
 
 
 def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None:
-    """Fail before any work if ``path`` holds a model and may not be replaced, or holds something else.
+    """Fail before any work if ``path`` holds a model and may not be replaced, holds something else,
+    or lies inside another model (whose retention or replacement would delete it with no word).
     Without ``spark``, ``path`` is a local path (see :func:`sparkw2v.filesystem.local_output_path`), checked before
     Spark starts."""
     path = strip_slash(path)
     fs = filesystem_of(spark, path)
+    holder = containing_model(fs, path, above=True)
+    if holder is not None:
+        raise OutputPathError(f"output {path} lies inside the sparkw2v model {holder}, whose retention or "
+                              "replacement would delete it: choose another --output")
     if not fs.exists(path):
         _check_creatable(fs, path)
         return
@@ -95,6 +102,30 @@ def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None
     if complete_versions(fs, path) and not overwrite:
         raise OutputExistsError(f"output {path} already exists; pass --overwrite (in Python overwrite=True, or "
                                 "write().overwrite()) to publish a new version of it, or choose another output")
+
+
+_PATTERN = re.compile(r"[*?\[{]")
+
+
+def check_outside_input(spark: SparkSession, output: str, input_path: str) -> None:
+    """Fail before any work if ``output`` lies inside the ``input_path`` directory, or inside a
+    directory its pattern matches: the next run would read the model's files as its input (and be
+    refused, with a hint about Parquet files that misleads). ``output`` being the input itself is
+    left to the output's and the input's own checks."""
+    out, given = model_key(spark, output).split("/"), model_key(spark, input_path).split("/")
+    if len(out) <= len(given):
+        return
+    glob = spark._jvm.org.apache.hadoop.fs.GlobPattern
+    for pattern, name in zip(given, out):
+        if pattern == name:
+            continue
+        try:
+            if not (_PATTERN.search(pattern) and glob(pattern).matches(name)):
+                return
+        except Exception:  # noqa: BLE001 - a malformed pattern: reading the input reports it
+            return
+    raise OutputPathError(f"output {output} lies inside the input {input_path}: the next run would read the "
+                          "model's files as input; choose an --output outside it")
 
 
 def _check_creatable(fs: HadoopFS, path: str) -> None:

@@ -156,11 +156,25 @@ class ModelReadError(Exception):
     """The registered version is gone or one of its files is damaged (raised in workers)."""
 
 
+#: What ends a worker's message about a registered version that was deleted: advice to a Python
+#: caller (a job registers the newest version itself, and says what to do in its own words).
+REGISTER_AGAIN = "call sparkw2v.sql.register again"
+
+
 def worker_message(exc: BaseException) -> str | None:
     """The one-line message of a :class:`ModelReadError` raised in a worker, from the Spark
     exception that carries it (None if it carries another error)."""
     found = re.findall(r"ModelReadError: ([^\n]+)", str(exc))
     return found[-1].strip() if found else None
+
+
+def version_deleted(exc: BaseException) -> str | None:
+    """What a worker said when the registered version was deleted (by retention) before or while
+    the query read it, without the advice to register again; None for any other error."""
+    message = worker_message(exc)
+    if message is None or REGISTER_AGAIN not in message:
+        return None
+    return message.split(REGISTER_AGAIN, 1)[0].rstrip("; ")
 
 
 def check_present(source: VectorSource) -> None:
@@ -171,7 +185,7 @@ def check_present(source: VectorSource) -> None:
     import pyarrow.fs as pafs
     if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
         raise ModelReadError(f"{source.label} was deleted (retention keeps only the newest versions); "
-                             "call sparkw2v.sql.register again to read the newest version")
+                             f"{REGISTER_AGAIN} to read the newest version")
 
 
 def vectors_for(source: VectorSource, check: bool = True) -> VectorTable:
@@ -220,7 +234,7 @@ def verify_file(filesystem: Any, path: str, recorded: tuple[int, str]) -> None:
     info = filesystem.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
         raise ModelReadError(f"{path} is missing (deleted by retention, or the version is incomplete); "
-                             "call sparkw2v.sql.register again")
+                             f"{REGISTER_AGAIN}")
     if info.size != size:
         raise ModelReadError(f"{path} is damaged: {info.size} bytes, but {size} were written")
     sha = hashlib.sha256()
