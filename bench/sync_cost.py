@@ -1079,12 +1079,18 @@ def plot(results: dict, path: str) -> None:
             pts = [p for p in results["projection"] if p["dim"] == dim and p["policy"] == policy]
             ax.plot([p["cores"] for p in pts], [p["efficiency"] for p in pts], marker="o", linestyle=style,
                     label=f"d={dim}, averaging, {policy.replace('default (spread)', 'spread')}")
+    shuffled = results.get("stratified_projection_shuffle")
+    how = ", direct" if shuffled else ""
     for dim in sorted({p["dim"] for p in results.get("stratified_projection", [])}):
         pts = [p for p in results["stratified_projection"] if p["dim"] == dim]
         line, = ax.plot([p["cores"] for p in pts], [p["efficiency_pair"] for p in pts], marker="D", linewidth=2,
-                        label=f"d={dim}, stratified (default from 3)")
+                        label=f"d={dim}, stratified{how} (default from 3)")
         ax.plot([p["cores"] for p in pts], [p["efficiency_window"] for p in pts], marker="d", linestyle="-.",
-                color=line.get_color(), label=f"d={dim}, stratified vs the window kernel")
+                color=line.get_color(), label=f"d={dim}, stratified{how} vs the window kernel")
+        if shuffled:
+            pts = [p for p in shuffled if p["dim"] == dim]
+            ax.plot([p["cores"] for p in pts], [p["efficiency_pair"] for p in pts], marker="D", linestyle=":",
+                    color=line.get_color(), label=f"d={dim}, stratified, a shuffle per sub-epoch")
     ax.axhline(0.8, color="grey", linewidth=0.8)
     ax.set_xscale("log", base=2)
     ax.set_ylim(0, 1.05)
@@ -1313,8 +1319,18 @@ def main(argv=None) -> int:
         results["stratified_projection"] = project_stratified(
             rates, speeds, results["corpus_words"], results["project_vocab"], sorted(speeds),
             [int(c) for c in args.project_cores.split(",")], results["network"], shares=shares)
-        print("\nstratified skip-gram (rows kept on the executors):")
+        direct = "direct_per_byte" in rates
+        print("\nstratified skip-gram (rows kept on the executors), blocks handed on "
+              + ("directly in barrier stages (block_exchange = 'direct'):" if direct else "by a shuffle per sub-epoch:"))
         print(report_stratified(results["stratified_projection"]))
+        results.pop("stratified_projection_shuffle", None)
+        if direct:   # and what a shuffle per sub-epoch would take (block_exchange = 'shuffle')
+            results["stratified_projection_shuffle"] = project_stratified(
+                {k: v for k, v in rates.items() if not k.startswith("direct_")}, speeds, results["corpus_words"],
+                results["project_vocab"], sorted(speeds), [int(c) for c in args.project_cores.split(",")],
+                results["network"], shares=shares)
+            print("\nthe same with a shuffle per sub-epoch (block_exchange = 'shuffle'):")
+            print(report_stratified(results["stratified_projection_shuffle"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(results, indent=1))
