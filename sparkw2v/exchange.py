@@ -102,7 +102,7 @@ class Rendezvous:
     """
 
     def __init__(self, host: str, bind: str) -> None:
-        self._server = socket.create_server((bind, 0), backlog=1024)
+        self._server = _listen(bind)
         self.address = (host, self._server.getsockname()[1])
         self._tasks: dict[bytes, int] = {}
         self._waiting: dict[bytes, dict[int, tuple[socket.socket, bytes]]] = {}
@@ -191,7 +191,7 @@ class Peers:
         self.index = index
         self.token = token
         self.timeout = timeout
-        self._server = socket.create_server((host, 0), backlog=1024)
+        self._server = _listen(host)
         self._inbox: dict[int, list[Message]] = {}
         self._failure: str | None = None
         self._arrived = threading.Condition()
@@ -282,6 +282,12 @@ class Peers:
                 if self._failure is None:
                     self._failure = f"a connection from another task broke in the middle of a block ({exc})"
                 self._arrived.notify_all()
+
+
+def _listen(host: str) -> socket.socket:
+    """A listening socket on an ephemeral port of ``host`` (a name or an IPv4 or IPv6 address)."""
+    family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, 0), family=family, backlog=1024)
 
 
 def _meet(where: tuple[str, int], token: bytes, index: int, address: str, timeout: float) -> list[str]:

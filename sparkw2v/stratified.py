@@ -29,7 +29,9 @@ Spark pull request 37967):
   accuracy at 16 and 64 shards; halving their number wins it back (BENCHMARKS.md).
 * The rows stay on the executors through the epoch: task ``p`` keeps input block ``p``, and
   a shuffle after each sub-epoch moves every output block to the task that trains against
-  it next. The driver broadcasts the model at the epoch's start and collects it at the end,
+  it next; or, when every task can run at once, a group of sub-epochs is one barrier stage
+  whose tasks send the output blocks to each other (:mod:`sparkw2v.exchange`,
+  :func:`train_group`). The driver broadcasts the model at the epoch's start and collects it at the end,
   unless the epoch ends in a checkpoint: then the tasks write their blocks to it
   (:func:`write_blocks`) and the next epoch's tasks read them back (:func:`read_blocks`), so
   the model never passes through the driver. Both give the same rows bit for bit.
