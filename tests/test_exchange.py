@@ -116,3 +116,22 @@ def test_a_block_cut_short_or_late_is_an_error_naming_the_task_and_sub_epoch(mee
             broken.sendall(token + struct.pack("<qiqqI", 6, 0, 0, 0, 1) + struct.pack("<Q", 100) + b"x" * 10)
         with pytest.raises(ExchangeError, match="task 0: a connection from another task broke in the middle"):
             peers.receive(6, 1)
+
+
+def test_direct_hand_overs_need_a_slot_per_task_and_no_dynamic_allocation(spark):
+    from pyspark import SparkConf
+
+    from sparkw2v.exchange import task_slots, unavailable_reason
+    sc = spark.sparkContext
+    assert task_slots(sc) == 2                                  # the tests' local[2]
+    assert unavailable_reason(sc, 2) is None
+    assert unavailable_reason(sc, 3) == "3 tasks must run at once and the session has 2 task slots"
+
+    class Dynamic:   # a context whose settings turn dynamic allocation on
+        _jsc = sc._jsc
+
+        @staticmethod
+        def getConf():
+            return SparkConf(loadDefaults=False).set("spark.dynamicAllocation.enabled", "true")
+
+    assert "dynamic allocation" in unavailable_reason(Dynamic, 2)
