@@ -28,6 +28,10 @@ from dataclasses import dataclass
 #: Seconds a task waits for the blocks of one sub-epoch before giving up. A peer that fails
 #: ends the stage sooner (Spark kills its other tasks); this bounds a peer that hangs.
 RECEIVE_TIMEOUT = 3600.0
+#: Seconds a task waits for the other tasks of its stage to register with the rendezvous.
+#: Spark starts a barrier stage's tasks together, so they register within moments of each
+#: other; this bounds the wait of a task whose stage attempt has already failed.
+MEET_TIMEOUT = 600.0
 #: Bytes of the token every connection starts with.
 TOKEN_BYTES = 16
 # A message: tag, sender, two ints of the caller's, number of parts; then each part's length;
@@ -199,7 +203,8 @@ class Peers:
         self._outbound: dict[int, socket.socket] = {}
         threading.Thread(target=self._accept, name="sparkw2v-exchange-accept", daemon=True).start()
         try:
-            met = _meet(where, token, self.index, f"{host}:{self._server.getsockname()[1]}", timeout)
+            met = _meet(where, token, self.index, f"{host}:{self._server.getsockname()[1]}",
+                        min(timeout, MEET_TIMEOUT))
         except BaseException:
             self.close()
             raise
