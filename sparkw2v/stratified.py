@@ -306,26 +306,45 @@ def plan_run(counts: np.ndarray, cfg, blocks: int, words: int) -> RunPlan:
 class EpochSchedule:
     """One epoch's order: ``pairing[r, s, t]`` is the output block task ``t`` trains in sub-epoch
     ``s`` of round ``r``; each round's pairs are cached in ``groups`` groups of ``per_group``
-    sub-epochs; a Spark job trains ``per_job`` rounds."""
+    sub-epochs; a Spark job trains ``per_job`` rounds. ``whole``: handed on directly, the epoch is
+    one barrier stage over every round's pairs, cut into one piece per task."""
 
     pairing: np.ndarray
     per_group: int
     groups: int
     per_job: int
+    whole: bool = False
 
     @classmethod
-    def of(cls, run: RunPlan, epoch: int) -> "EpochSchedule":
+    def of(cls, run: RunPlan, epoch: int, direct: bool = False) -> "EpochSchedule":
         per_group = sub_epochs_per_group(run.outs, PAIR_BYTES_PER_WORD * run.words / run.blocks / run.rounds)
         table = np.stack([pairing(run.seed, epoch, r, run.outs) for r in range(run.rounds)]).astype(np.int32)
         # A job walks the lineage built so far: a job per sub-epoch would cost as much as the
         # sub-epoch on a small corpus.
-        return cls(table, per_group, -(-run.outs // per_group), max(1, JOB_SUB_EPOCHS // run.outs))
+        order = cls(table, per_group, -(-run.outs // per_group), max(1, JOB_SUB_EPOCHS // run.outs))
+        if direct and order.one_stage(run, run.rounds):
+            return cls(table, per_group, order.groups, run.rounds, whole=True)
+        return order
 
-    def job_tasks(self, run: RunPlan, first: int, last: int) -> int:
+    def one_stage(self, run: RunPlan, rounds: int) -> bool:
+        """Whether ``rounds`` rounds handed on directly train as one barrier stage: each round is one
+        group, and their pairs together stay within :data:`GROUP_BYTES` a task."""
+        return (rounds > 1 and self.groups == 1 and run.outs > 1
+                and rounds * PAIR_BYTES_PER_WORD * run.words / run.blocks / run.rounds <= GROUP_BYTES)
+
+    def job_tasks(self, run: RunPlan, first: int, last: int, direct: bool = False) -> int:
         """Tasks of the job that trains rounds ``first`` to ``last``: per round a stage per group
-        and G sub-epochs, then the job's last stage; the first job also cuts the pairs and deals
-        the blocks. Every stage has K tasks."""
-        return (last + 1 - first) * (run.outs + self.groups) * run.blocks + run.blocks + 2 * run.blocks * (first == 0)
+        and G sub-epochs (``direct``: a barrier stage per group, or one stage caching the pairs and
+        one training all the job's rounds), then the job's last stage; the first job also cuts
+        the pairs and deals the blocks. Every stage has K tasks."""
+        rounds = last + 1 - first
+        if self.whole:    # the pairs come straight from the epoch's cutting shuffle
+            return run.blocks + run.blocks + 2 * run.blocks
+        if direct and self.one_stage(run, rounds):   # the caching stage reads each round's K pieces
+            stages = rounds + 1
+        else:
+            stages = rounds * (self.groups + (self.groups if direct and self.per_group > 1 else run.outs))
+        return stages * run.blocks + run.blocks + 2 * run.blocks * (first == 0)
 
 
 def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
@@ -356,22 +375,21 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
     kept = None
     meeting = (rendezvous(sc), []) if direct else None   # the driver's rendezvous, the epoch's stage tokens
     try:
-        order = EpochSchedule.of(run, epoch)
+        order = EpochSchedule.of(run, epoch, direct)
         layout = _pair_layout(shards, run, epoch, order, owners_bc)
         state = start if start is not None else (
             sc.parallelize(range(run.blocks), run.blocks)
             .mapPartitionsWithIndex(functools.partial(deal_blocks, owners_bc=owners_bc, model_bc=model_bc,
                                                       first=tuple(order.pairing[0, 0].tolist())))
             .partitionBy(run.blocks, _own_block))
-        first = 0
-        for r in range(run.rounds):
-            state = _chain_round(sc, state, layout, run, epoch, order, r, alpha_at, owners_bc, held, meeting)
-            if r + 1 - first < order.per_job and r + 1 < run.rounds:
-                continue
+        for first in range(0, run.rounds, order.per_job):
+            r = min(first + order.per_job, run.rounds) - 1
+            state = _chain_rounds(sc, state, layout, run, epoch, order, range(first, r + 1), alpha_at, owners_bc,
+                                  held, meeting)
             if describe is not None:
                 describe(f"rounds {first + 1}-{r + 1} of {run.rounds}" if r > first else
-                         f"round {r + 1} of {run.rounds}", (r + 1 - first) / run.rounds, order.job_tasks(run, first, r))
-            first = r + 1
+                         f"round {r + 1} of {run.rounds}", (r + 1 - first) / run.rounds,
+                         order.job_tasks(run, first, r, meeting is not None))
             if r + 1 < run.rounds:   # the job: train the rounds chained so far, and keep only their result
                 state.persist(StorageLevel.MEMORY_AND_DISK).count()
                 for old in held:
@@ -408,43 +426,74 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
 def _pair_layout(shards: RDD, run: RunPlan, epoch: int, order: EpochSchedule, owners_bc: Broadcast) -> RDD:
     """Every task's pairs of the epoch, cut by one shuffle into R x groups x K pieces: (round,
     group of sub-epochs, input block). A group's stage then reads its K pieces only (the
-    others are pruned away) and hands piece p to task p."""
+    others are pruned away) and hands piece p to task p. A ``whole`` epoch's layout is one piece
+    per task (a key's piece modulo K)."""
     task = PairTask(run.seed, epoch, run.window, run.sample, run.blocks, run.rounds, run.outs)
     return (shards.mapPartitionsWithIndex(functools.partial(route_pairs, task=task, owners_bc=owners_bc))
             .flatMap(functools.partial(group_records, per_group=order.per_group, blocks=run.blocks,
                                        groups=order.groups, schedule=order.pairing))
-            .partitionBy(run.rounds * order.groups * run.blocks, _own_block))
+            .partitionBy(run.blocks if order.whole else run.rounds * order.groups * run.blocks, _own_block))
+
+
+def _chain_rounds(sc: SparkContext, state: RDD, layout: RDD, run: RunPlan, epoch: int, order: EpochSchedule,
+                  rounds: range, alpha_at: Callable[[float], float], owners_bc: Broadcast, held: list[RDD],
+                  meeting: tuple[Rendezvous, list] | None) -> RDD:
+    """``state`` (the blocks the tasks hold) after the sub-epochs of ``rounds``, chained lazily; their
+    pairs are persisted on the way and added to ``held``. Each group of a round is a stage per
+    sub-epoch, or with a ``meeting`` (the driver's rendezvous, and the epoch's tokens so far,
+    added to here) one barrier stage, and small rounds together one barrier stage
+    (:meth:`EpochSchedule.one_stage`)."""
+    if meeting is not None and order.one_stage(run, len(rounds)):
+        if order.whole:   # the layout is already one piece per task
+            pairs = layout.persist(StorageLevel.MEMORY_AND_DISK)
+        else:
+            pieces = range(rounds.start * run.blocks, rounds.stop * run.blocks)   # one group a round
+            pairs = pruned(sc, layout, pieces).partitionBy(run.blocks, _own_block).persist(
+                StorageLevel.MEMORY_AND_DISK)
+        held.append(pairs)
+        cells = [_cell(run, epoch, r, s, alpha_at) for r in rounds for s in range(run.outs)]
+        return _barrier_stage(pairs, state, run, cells, owners_bc, meeting)
+    for r in rounds:
+        state = _chain_round(sc, state, layout, run, epoch, order, r, alpha_at, owners_bc, held, meeting)
+    return state
+
+
+def _cell(run: RunPlan, epoch: int, r: int, s: int, alpha_at: Callable[[float], float]) -> CellTask:
+    """The task of sub-epoch ``s`` of round ``r``."""
+    step = r * run.outs + s
+    return CellTask(run.seed, epoch, r, s, run.blocks, run.rounds, run.negative, run.ns_exponent,
+                    alpha_at(step / run.sub_epochs), alpha_at((step + 1) / run.sub_epochs),
+                    step_pairs(run.blocks), run.vector_size, run.outs,
+                    next_holders(run.seed, epoch, r, s, run.rounds, run.outs))
+
+
+def _barrier_stage(pairs: RDD, state: RDD, run: RunPlan, cells: list[CellTask], owners_bc: Broadcast,
+                   meeting: tuple[Rendezvous, list]) -> RDD:
+    """``state`` after ``cells``' sub-epochs trained in one barrier stage (:func:`train_group`)."""
+    token = secrets.token_bytes(TOKEN_BYTES)
+    meeting[0].expect(token, run.blocks)
+    meeting[1].append(token)
+    return (pairs.union(state).barrier()
+            .mapPartitionsWithIndex(functools.partial(train_group, cells=tuple(cells), owners_bc=owners_bc,
+                                                      where=meeting[0].address, token=token))
+            .partitionBy(run.blocks, _own_block))
 
 
 def _chain_round(sc: SparkContext, state: RDD, layout: RDD, run: RunPlan, epoch: int, order: EpochSchedule, r: int,
                  alpha_at: Callable[[float], float], owners_bc: Broadcast, held: list[RDD],
                  meeting: tuple[Rendezvous, list] | None) -> RDD:
-    """``state`` (the blocks the tasks hold) after round ``r``'s sub-epochs, chained lazily; the
-    round's groups of pairs are persisted on the way and added to ``held``. A group is a stage
-    per sub-epoch, or with a ``meeting`` (the driver's rendezvous, and the epoch's tokens so
-    far, added to here) one barrier stage."""
+    """``state`` after round ``r``'s sub-epochs, chained lazily: a stage per sub-epoch, or with a
+    ``meeting`` a barrier stage per group of them."""
     for first in range(0, run.outs, order.per_group):
         piece = (r * order.groups + first // order.per_group) * run.blocks
         # Kept as shuffled (no Python pass after it), so the union below needs none either.
         pairs = (pruned(sc, layout, range(piece, piece + run.blocks)).partitionBy(run.blocks, _own_block)
                  .persist(StorageLevel.MEMORY_AND_DISK))
         held.append(pairs)
-        cells = []
-        for s in range(first, min(first + order.per_group, run.outs)):
-            step = r * run.outs + s
-            cells.append(CellTask(run.seed, epoch, r, s, run.blocks, run.rounds, run.negative, run.ns_exponent,
-                                  alpha_at(step / run.sub_epochs), alpha_at((step + 1) / run.sub_epochs),
-                                  step_pairs(run.blocks), run.vector_size, run.outs,
-                                  next_holders(run.seed, epoch, r, s, run.rounds, run.outs)))
+        cells = [_cell(run, epoch, r, s, alpha_at) for s in range(first, min(first + order.per_group, run.outs))]
         # Same partitioner on both sides: task p reads its pairs and the blocks it holds now.
         if meeting is not None and len(cells) > 1:
-            token = secrets.token_bytes(TOKEN_BYTES)
-            meeting[0].expect(token, run.blocks)
-            meeting[1].append(token)
-            state = (pairs.union(state).barrier()
-                     .mapPartitionsWithIndex(functools.partial(train_group, cells=tuple(cells), owners_bc=owners_bc,
-                                                               where=meeting[0].address, token=token))
-                     .partitionBy(run.blocks, _own_block))
+            state = _barrier_stage(pairs, state, run, cells, owners_bc, meeting)
             continue
         for cell in cells:
             state = (pairs.union(state)
@@ -669,7 +718,7 @@ def _train_held(p: int, sources: list, w_in: np.ndarray, outputs: list, stats: S
     block its ``outputs`` records make: the stats so far, the output block ``q``, this task's
     sharer index and what it ships of the block (:func:`shipped_output`)."""
     q = outputs[0][1]
-    x, y, (words, kept) = cell_pairs(sources, q)
+    x, y, (words, kept) = cell_pairs([v for v in sources if v[2] == task.round], q)   # a stage may hold rounds
     if task.round or task.sub_epoch:  # words are reported in the epoch's first sub-epoch only
         words = kept = 0
     start = output_rows(outputs, task.vector_size)

@@ -551,14 +551,27 @@ def test_stratified_training_on_spark_with_shared_output_blocks(spark, monkeypat
         assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
 
 
-def test_stratified_tasks_hand_blocks_on_directly_when_every_shard_has_a_slot(spark, monkeypatch):
-    """2 shards on local[2]: 'auto' runs each round's 2 sub-epochs as one barrier stage whose tasks
-    send the output blocks to each other; the vectors are the shuffle's bit for bit. 'direct'
-    with more shards than task slots is refused, naming both."""
+def test_stratified_tasks_hand_blocks_on_directly_when_every_shard_has_a_slot(spark, monkeypatch, caplog):
+    """2 shards on local[2]: 'auto' trains each job's rounds (2 of 2 sub-epochs) as one barrier
+    stage whose tasks send the output blocks to each other; progress knows each job's tasks, and
+    the vectors are the shuffle's bit for bit. 'direct' with more shards than task slots is
+    refused, naming both."""
     frame = text_frame(spark, planted_lines(seed=3, sentences=300))
-    settings = dict(PLANTED, num_partitions=2, concurrent_shards=2, epochs=2, syncs_per_epoch=8,
+    settings = dict(PLANTED, num_partitions=2, concurrent_shards=2, epochs=3, syncs_per_epoch=8,
                     strategy="stratified")
-    direct = Word2Vec(**settings).fit(frame)
+    direct, phases, done = _fit_with_progress(frame, settings, monkeypatch, caplog)   # an epoch a stage
+    assert set(done) == {f"epoch {e}/3 rounds 1-4 of 4" for e in (1, 2, 3)}
+    assert all(phases[label] == int(tasks) for label, tasks in done.items()), (phases, done)
+    monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # 4 rounds an epoch, 2 a job, and
+    round_bytes = stratified.PAIR_BYTES_PER_WORD * direct.result.info["train_words"] / 2 / 4   # a task's
+    for group_bytes in (int(2.5 * round_bytes), 0):   # a job's 2 rounds one barrier stage; each round one
+        monkeypatch.setattr(stratified, "GROUP_BYTES", group_bytes)
+        caplog.clear()
+        again, phases, done = _fit_with_progress(frame, settings, monkeypatch, caplog)
+        jobs = {f"epoch {e}/3 rounds {r} of 4" for e in (1, 2, 3) for r in ("1-2", "3-4")}
+        assert jobs <= set(done)    # (the last fit's progress thread may log its last lines late)
+        assert all(phases[label] == int(done[label]) for label in jobs), (group_bytes, phases, done)
+        np.testing.assert_array_equal(direct.wv.vectors, again.wv.vectors)
     shuffled = Word2Vec(**settings, block_exchange="shuffle").fit(frame)
     assert (direct.result.info["block_exchange"], shuffled.result.info["block_exchange"]) == ("direct", "shuffle")
     assert direct.result.info["syncs_per_epoch"] == 8
