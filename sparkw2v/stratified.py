@@ -363,9 +363,10 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
     returned blocks and collects only their stats.
 
     With ``direct`` (every task can run at once: :func:`~sparkw2v.exchange.unavailable_reason`)
-    each group of sub-epochs is one barrier stage whose tasks hand output blocks to each other
-    directly (:func:`train_group`); only the group's last hand-over goes through a shuffle.
-    The rows are the same bit for bit either way.
+    the sub-epochs run in barrier stages whose tasks hand output blocks to each other directly
+    (:func:`train_group`): the whole epoch, a job's rounds or a round's group of sub-epochs per
+    stage, as their pairs fit in :data:`GROUP_BYTES` a task; only a stage's last hand-over goes
+    through a shuffle. The rows are the same bit for bit either way.
     """
     if describe is not None:  # the epoch's clock starts before its broadcasts
         describe("preparing", 0.0, None)
