@@ -534,6 +534,14 @@ def _hand_on(index, records, tasks: int):
             yield (index + 1) % tasks, value
 
 
+def _per_step(job, steps: int, repeats: int) -> tuple[float, float]:
+    """``job(n)``'s seconds with one step, and per step beyond it (``steps`` + 1 against 1), the
+    fastest of ``repeats`` each after a warm-up."""
+    job(1)
+    one = min(job(1) for _ in range(repeats))
+    return one, (min(job(steps + 1) for _ in range(repeats)) - one) / steps
+
+
 def moving_stages(sc, shards: list[int], sizes: list[int], repeats: int, cores: int, stages: int = 8) -> list[dict]:
     """Seconds per chained stage whose P tasks each hand a block of B bytes to another task, shaped
     as stratified training's sub-epochs (the blocks' shuffled RDD united with a cached one of the
@@ -558,10 +566,8 @@ def moving_stages(sc, shards: list[int], sizes: list[int], repeats: int, cores: 
                 started = time.perf_counter()
                 state.count()
                 return time.perf_counter() - started
-            job(1)
-            one = min(job(1) for _ in range(repeats))
-            many = min(job(stages + 1) for _ in range(repeats))
-            point = {"tasks": p, "bytes": size, "waves": -(-p // cores), "seconds": (many - one) / stages}
+            one, step = _per_step(job, stages, repeats)
+            point = {"tasks": p, "bytes": size, "waves": -(-p // cores), "seconds": step}
             out.append(point)
             print(f"  chained stage of {p} tasks each moving {size / 2**20:g} MB: {point['seconds']:.3f} s", flush=True)
         pairs.unpersist()
@@ -630,11 +636,9 @@ def direct_stages(sc, shards: list[int], sizes: list[int], repeats: int, hands: 
                 started = time.perf_counter()
                 rdd.collect()
                 return time.perf_counter() - started
-            job(1)
-            one = min(job(1) for _ in range(repeats))
-            many = min(job(hands + 1) for _ in range(repeats))
+            one, step = _per_step(job, hands, repeats)
             base = min(plain() for _ in range(repeats))
-            point = {"tasks": p, "bytes": size, "seconds": (many - one) / hands, "stage_extra": one - base}
+            point = {"tasks": p, "bytes": size, "seconds": step, "stage_extra": one - base}
             out.append(point)
             print(f"  {p} tasks handing {size / 2**20:g} MB blocks around directly: {point['seconds']:.3f} s a "
                   f"hand-over; a barrier stage with one hand-over {point['stage_extra']:.3f} s more than a plain one",

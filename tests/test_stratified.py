@@ -19,6 +19,7 @@ from sparkw2v.stratified import (INPUT, OUTPUT, CellTask, PairTask, assign_block
 from sparkw2v.vocabulary import Vocabulary
 
 from .conftest import checkpoint_dir
+from .test_exchange import _run_tasks
 from .test_kernel import planted_corpus
 from .test_training import PLANTED, planted_lines, text_frame
 
@@ -319,21 +320,12 @@ def test_a_barrier_group_handing_blocks_on_directly_gives_a_stage_per_sub_epoch_
     meeting.expect(token, k)
     local = threading.local()
     monkeypatch.setattr(stratified, "Peers", lambda where, tok: exchange.Peers(where, tok, local.index, "127.0.0.1"))
-    out, errors = {}, []
 
     def task(p):
         local.index = p
-        try:
-            out[p] = list(train_group(p, iter(routed[p] + dealt[p]), cells, owners, meeting.address, token))
-        except BaseException as exc:   # noqa: BLE001 - re-raised below
-            errors.append(exc)
+        return list(train_group(p, iter(routed[p] + dealt[p]), cells, owners, meeting.address, token))
 
-    threads = [threading.Thread(target=task, args=(p,)) for p in range(k)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
+    out = _run_tasks(k, task)
     got = sorted((r for p in range(k) for r in out[p]), key=lambda r: (r[0], r[1][0], r[1][-1]))
     assert len(got) == len(expected) == 3 * k        # each task: its input block, its output part to 2 tasks
     assert all(_records_equal(a, b) for a, b in zip(got, expected))
