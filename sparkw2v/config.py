@@ -176,8 +176,8 @@ class TrainConfig:
                         "distribution")
     block_exchange: str = _opt(
         "auto", "how stratified skip-gram's tasks hand output blocks on between sub-epochs: 'direct' runs a "
-        "group of sub-epochs as one barrier stage whose tasks send the blocks to each other over TCP (needs a "
-        "task slot per shard and no dynamic allocation); 'shuffle' runs a Spark shuffle per sub-epoch; 'auto' "
+        "group of sub-epochs as one barrier stage whose tasks send the blocks to each other over TCP, unencrypted "
+        "(needs a task slot per shard, no dynamic allocation and none of Spark's encryption); 'shuffle' runs a Spark shuffle per sub-epoch; 'auto' "
         "(default): direct when the session can run every shard at once, shuffle otherwise. Same vectors either "
         "way", "distribution")
     # Output

@@ -69,8 +69,12 @@ def task_slots(sc) -> int:
 
 def unavailable_reason(sc, tasks: int) -> str | None:
     """Why ``tasks`` tasks cannot run as one barrier stage in this session, or None if they can."""
-    if sc.getConf().get("spark.dynamicAllocation.enabled", "false").strip().lower() == "true":
+    conf = sc.getConf()
+    if conf.get("spark.dynamicAllocation.enabled", "false").strip().lower() == "true":
         return "Spark's dynamic allocation is on (spark.dynamicAllocation.enabled), which barrier stages refuse"
+    encrypted = [key for key in ENCRYPTION_SETTINGS if conf.get(key, "false").strip().lower() == "true"]
+    if encrypted:
+        return f"Spark encrypts its traffic ({', '.join(encrypted)}) and direct hand-overs would not"
     slots = task_slots(sc)
     if slots < tasks:
         return f"{tasks} tasks must run at once and the session has {slots} task slots"
@@ -80,6 +84,9 @@ def unavailable_reason(sc, tasks: int) -> str | None:
         return f"the driver cannot listen for the tasks' addresses ({exc})"
     return None
 
+
+#: Settings that encrypt Spark's own traffic: with one on, blocks are not sent directly in the clear.
+ENCRYPTION_SETTINGS = ("spark.network.crypto.enabled", "spark.io.encryption.enabled", "spark.ssl.enabled")
 
 _RENDEZVOUS: dict[tuple[str, str], "Rendezvous"] = {}
 

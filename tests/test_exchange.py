@@ -127,11 +127,10 @@ def test_direct_hand_overs_need_a_slot_per_task_and_no_dynamic_allocation(spark)
     assert unavailable_reason(sc, 2) is None
     assert unavailable_reason(sc, 3) == "3 tasks must run at once and the session has 2 task slots"
 
-    class Dynamic:   # a context whose settings turn dynamic allocation on
-        _jsc = sc._jsc
+    def with_setting(key):   # a context whose settings turn ``key`` on
+        return type("Context", (), {"_jsc": sc._jsc, "getConf": staticmethod(
+            lambda: SparkConf(loadDefaults=False).set(key, "true"))})
 
-        @staticmethod
-        def getConf():
-            return SparkConf(loadDefaults=False).set("spark.dynamicAllocation.enabled", "true")
-
-    assert "dynamic allocation" in unavailable_reason(Dynamic, 2)
+    assert "dynamic allocation" in unavailable_reason(with_setting("spark.dynamicAllocation.enabled"), 2)
+    assert unavailable_reason(with_setting("spark.io.encryption.enabled"), 2) == \
+        "Spark encrypts its traffic (spark.io.encryption.enabled) and direct hand-overs would not"
