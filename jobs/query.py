@@ -78,8 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"query: {deleted}; querying the newest version", file=sys.stderr)
                 continue
             if deleted is not None:
-                return _fail(f"{deleted}, again, while the query ran (another writer publishes often and "
-                             "keeps few versions); run the job again")
+                return _fail(f"{deleted}, as was the version registered before it; run the job again (another "
+                             "writer publishes often and keeps few versions)")
             message = worker_message(exc) or _pyspark_error(exc) or _arguments_error(exc, args.name)
             if message is None:
                 raise

@@ -159,6 +159,16 @@ class HadoopFS:
         """When ``path`` was last modified, in seconds since the epoch."""
         return self.fs.getFileStatus(self.p(path)).getModificationTime() / 1000
 
+    def newest_file_time(self, path: str) -> float | None:
+        """When the most recently modified file at any depth under directory ``path`` was
+        modified, in seconds since the epoch; None if it holds no file."""
+        newest = None
+        found = self.fs.listFiles(self.p(path), True)
+        while found.hasNext():
+            stamp = found.next().getModificationTime() / 1000
+            newest = stamp if newest is None else max(newest, stamp)
+        return newest
+
     def read_text(self, path: str) -> str:
         stream = self.fs.open(self.p(path))
         try:

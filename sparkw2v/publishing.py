@@ -365,11 +365,47 @@ def _after_publish(spark: SparkSession, fs: HadoopFS, path: str, version: int, k
     # The newest number now, not necessarily this run's (another writer may have published since):
     # this narrows, and readers' file check closes, the window in which LATEST names an older version.
     published = published_versions(spark, path)
-    _point_latest(fs, path, max([version, *published]))
+    newest = max([version, *published])
+    _point_latest(fs, path, newest)
     for old in published[:-max(1, keep_versions)]:
         fs.delete(version_path(path, old))
+    remove_incomplete_below(fs, path, newest, published)
     sweep_staging(spark, fs, path)
     drop_empty_staging(fs, path)
+
+
+#: Seconds since its newest file was written after which an incomplete version directory below
+#: the newest version is taken for the remains of an interrupted deletion.
+STALE_VERSION_SECONDS = 3600.0
+
+
+def remove_incomplete_below(fs: HadoopFS, path: str, newest: int, published: list[int]) -> list[str]:
+    """Remove the directories under ``path/versions/`` numbered below ``newest`` that were not
+    complete (not in ``published``) when listed and hold no file written in the last
+    :data:`STALE_VERSION_SECONDS`: versions whose deletion by retention was interrupted
+    (metadata.json goes first where a delete is file by file, as on S3), which no reader reads
+    and retention would never list again. Never one above ``newest``, nor a fresh one: that may
+    be another writer's version still being copied into place (a rename is a copy on object
+    stores, and a writer that claimed a lower number may finish after one that claimed a higher).
+    Returns their names."""
+    root = f"{path}/{VERSIONS}"
+    removed = []
+    for name in fs.list_names(root):
+        if not name.isdigit() or int(name) >= newest or int(name) in published:
+            continue
+        try:
+            written = fs.newest_file_time(f"{root}/{name}")
+            if written is not None and time.time() - written < STALE_VERSION_SECONDS:
+                continue
+            fs.delete(f"{root}/{name}")
+            removed.append(name)
+        except Exception as exc:  # noqa: BLE001 - another writer's retention removing it too
+            log.debug("could not remove %s/%s: %s", root, name, exc)
+    if removed:
+        log.warning("removed %d incomplete version director%s below version %d of %s (%s): an earlier deletion by "
+                    "retention was interrupted", len(removed), "y" if len(removed) == 1 else "ies", newest, path,
+                    ", ".join(f"{VERSIONS}/{n}" for n in sorted(removed)[:5]))
+    return removed
 
 
 def _claim(fs: HadoopFS, staging: str, target: str, publish_id: str) -> bool:

@@ -437,3 +437,44 @@ def test_a_master_flag_under_spark_submit_is_refused_unless_it_is_spark_submits(
                                           r"spark-submit --master spark://head:7077"):
         cli._refuse_master_under_submit("local[2]")
     cli._refuse_master_under_submit("spark://head:7077")
+
+
+def test_an_output_inside_another_model_is_refused_before_training(spark, tmp_path, capsys):
+    """A model trained into another's version directory would be deleted with no word by that
+    model's retention: refused in one line naming the model, before anything is counted."""
+    import numpy as np
+
+    from sparkw2v.publishing import write_model
+    from sparkw2v.vocabulary import Vocabulary
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(planted_lines(seed=4, sentences=50)) + "\n")
+    parent = tmp_path / "parent"
+    write_model(spark, str(parent), Vocabulary(("a", "b"), np.array([3, 2])), np.ones((2, 2), np.float32),
+                np.ones((2, 2), np.float32), {})
+    for output in (parent / "versions" / "000001" / "mine", parent / "versions" / "000001" / "mine" / "deeper"):
+        assert main(["train", "--input", str(corpus), "--output", str(output), *RUN]) == 2
+        err = capsys.readouterr().err
+        assert f"sparkw2v: error: output {output} lies inside the sparkw2v model " in err, err
+        assert f"{parent}, whose retention or replacement would delete it: choose another --output" in err, err
+        assert "vocabulary" not in err and not (parent / "versions" / "000001" / "mine").exists()
+
+
+def test_an_output_inside_the_input_is_refused_before_training(spark, tmp_path, capsys):
+    """The next run would read the model's files as input (and be refused with a hint about Parquet
+    files): an output inside the input directory, or inside a directory its pattern matches, is
+    refused on the first run."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("\n".join(planted_lines(seed=4, sentences=50)) + "\n")
+    for given, output in ((corpus, corpus / "model"), (f"{corpus}/", corpus / "sub" / "model"),
+                          (tmp_path / "c*", corpus / "model")):
+        assert main(["train", "--input", str(given), "--output", str(output), *RUN]) == 2
+        err = capsys.readouterr().err
+        assert (f"sparkw2v: error: output {output} lies inside the input {given}: the next run would read the "
+                "model's files as input; choose an --output outside it") in err, err
+        assert "vocabulary" not in err and sorted(p.name for p in corpus.iterdir()) == ["a.txt"]
+    # a pattern that matches the files beside the output, not a directory holding it, reads no model
+    assert main(["train", "--input", str(corpus / "*.txt"), "--output", str(corpus / "model"), *RUN]) == 0
+    assert main(["train", "--input", str(corpus / "*.txt"), "--output", str(corpus / "model"), "--overwrite",
+                 *RUN]) == 0

@@ -5,11 +5,12 @@ import json
 import logging
 import os
 import pathlib
+import re
 import shutil
-import time
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -896,3 +897,44 @@ def test_scores_recorded_while_others_record_and_read_are_never_read_as_damage(s
     assert vector_table.read_metadata(spark, location)["evaluation"]["round"] == 24
     local = location.removeprefix("file:")
     assert not [n for n in os.listdir(local) if n.startswith(".evaluation.json-")], os.listdir(local)   # no leftovers
+
+
+def test_retention_removes_versions_left_half_deleted_below_the_newest(spark, tmp_path, caplog):
+    """A deletion by retention that was interrupted (metadata.json gone first, as on S3) leaves a
+    directory no listing of versions sees again: the next publish removes it, saying so, once its
+    files are an hour old, but never an incomplete directory above the newest version or one with
+    fresh files (another writer's, perhaps still arriving)."""
+    out = tmp_path / "model"
+    for value in (1.0, 2.0, 3.0):
+        publish(spark, out, value)
+    half = out / "versions" / "000001"
+    (half / "metadata.json").unlink()
+    (half / ".metadata.json.crc").unlink()
+    shutil.rmtree(half / "vocab")
+    hours_ago = time.time() - 2 * 3600
+    for file in half.rglob("*"):
+        os.utime(file, (hours_ago, hours_ago))
+    # Other writers' versions still being copied into place (fresh files): kept, below or above.
+    for name in ("000000", "000009"):
+        (out / "versions" / name / "vectors").mkdir(parents=True)
+        (out / "versions" / name / "vectors" / "part-0.parquet").write_bytes(b"arriving")
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        publish(spark, out, 4.0, keep_versions=1)
+    assert sorted(p.name for p in (out / "versions").iterdir() if not p.name.startswith(".")) == \
+        ["000000", "000004", "000009"]
+    assert (f"removed 1 incomplete version directory below version 4 of {out} (versions/000001): an earlier "
+            "deletion by retention was interrupted") in caplog.text, caplog.text
+    assert Word2VecModel.load(str(out), spark=spark).wv.vectors[0, 0] == 4.0
+
+
+def test_a_model_is_never_published_inside_another(spark, tmp_path):
+    """Inside another model's version (or anywhere under it) a model would be deleted with no word
+    by that model's retention or replacement: refused, naming the model it lies in."""
+    out = tmp_path / "model"
+    publish(spark, out, 1.0)
+    for inside in (out / "versions" / "000001" / "mine", out / "versions" / "000002", out / "_staging" / "m"):
+        with pytest.raises(publishing.OutputPathError, match=re.escape(f"output {inside} lies inside the sparkw2v "
+                                                                       f"model file:{out}, whose retention")):
+            publish(spark, inside, 2.0)
+        assert not inside.exists()
+    assert layout.published_versions(spark, str(out)) == [1]

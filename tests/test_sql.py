@@ -4,6 +4,7 @@ import importlib.util
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import warnings
@@ -353,3 +354,62 @@ def test_query_job_errors_are_one_line_and_exit_2(spark, model_path, query_job, 
     with pytest.raises(SystemExit) as exit_:
         query_job.main(["--help"])
     assert exit_.value.code == 0 and "--vectors PATH" in capsys.readouterr().out
+
+
+def test_query_job_never_overwrites_a_directory_holding_another_model(spark, model_path, query_job, tmp_path,
+                                                                      capsys):
+    """--overwrite deletes --output whole: a directory holding a sparkw2v model at any depth (published
+    versions, or a single version's directory) is refused in one line and left as it was."""
+    vocab = Vocabulary(tuple(WORDS), np.array([c for _, c, _ in TABLE], dtype=np.int64))
+    results = tmp_path / "results"
+    deep = results / "team" / "prod_model"
+    write_model(spark, str(deep), vocab, MATRIX, np.zeros_like(MATRIX), {})
+    (results / "notes.txt").write_text("mine")
+    snapshot = tmp_path / "snapshots"
+    shutil.copytree(deep / "versions" / "000001", snapshot / "old" / "v1")
+    (tmp_path / "plain" / "meta").mkdir(parents=True)                   # a metadata.json of no model
+    (tmp_path / "plain" / "meta" / "metadata.json").write_text("{}")
+    for output, model in ((results, deep), (snapshot, snapshot / "old" / "v1")):
+        before = sorted(str(p) for p in output.rglob("*"))
+        assert query_job.main(["--vectors", model_path, "--output", str(output), "--overwrite",
+                               "--sql", "SELECT 1 AS x"]) == 2
+        assert capsys.readouterr().err.strip() == (
+            f"query: error: --output {output} holds the sparkw2v model {model}, which --overwrite would delete: a "
+            "query result is never written over a model; choose another --output")
+        assert sorted(str(p) for p in output.rglob("*")) == before
+    assert query_job.main(["--vectors", model_path, "--output", str(tmp_path / "plain"), "--overwrite",
+                           "--sql", "SELECT 1 AS x"]) == 0
+    assert not (tmp_path / "plain" / "meta").exists()
+
+
+@pytest.mark.parametrize("deletions", [1, 2])
+def test_query_job_queries_the_newest_version_when_retention_deleted_the_one_it_registered(
+        spark, query_job, tmp_path, capsys, monkeypatch, deletions):
+    """Another writer keeping one version publishes between the job's registration and its query:
+    the job registers the newest version and runs the query again, once; then it says to run
+    the job again (not the advice to Python callers to register again)."""
+    vocab = Vocabulary(tuple(WORDS), np.array([c for _, c, _ in TABLE], dtype=np.int64))
+    path = str(tmp_path / "model")
+    write_model(spark, path, vocab, MATRIX, np.zeros_like(MATRIX), {})
+    registered = sql.register
+    calls = []
+
+    def register_then_another_writer_publishes(spark, vectors, name="w2v"):
+        registered(spark, vectors, name=name)
+        calls.append(vectors)
+        if len(calls) <= deletions:
+            write_model(spark, path, vocab, MATRIX, np.zeros_like(MATRIX), {}, overwrite=True, keep_versions=1)
+    monkeypatch.setattr(sql, "register", register_then_another_writer_publishes)
+    code = query_job.main(["--vectors", path, "--sql", "SELECT * FROM w2v_most_similar('man', 2)"])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert calls == [path, path]
+    assert (f"query: version 1 of {path} was deleted (retention keeps only the newest versions); "
+            "querying the newest version") in lines, captured.err
+    assert "sparkw2v.sql.register" not in captured.err
+    if deletions == 1:
+        assert code == 0 and "it's" in captured.out and "king" in captured.out, captured
+    else:
+        assert code == 2 and lines[-1] == (
+            f"query: error: version 2 of {path} was deleted (retention keeps only the newest versions), as was the "
+            "version registered before it; run the job again (another writer publishes often and keeps few versions)")
