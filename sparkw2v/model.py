@@ -150,8 +150,9 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
 
     ``getStepSize()`` is the rate training uses (``alpha``, or its default for
     skip-gram or CBOW); ``getInputCol()`` the column ``fit`` reads (``tokens_column``,
-    else ``text_column``); ``getNumPartitions()`` is None for Spark's default.
-    ``save``/``load`` and ``write()``/``read()`` use pyspark's DefaultParams format.
+    else ``text_column``); ``getNumPartitions()`` is None for Spark's default (the
+    fitted model's is the number its run trained in). ``save``/``load`` and
+    ``write()``/``read()`` use pyspark's DefaultParams format.
     """
 
     _aliases = MLLIB_ALIASES
@@ -499,8 +500,13 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         self._set(**trained)
 
     def _trained_value(self, alias: str) -> Any:
-        """The training setting MLlib calls ``alias``, as the model was trained."""
-        return self.config.effective_alpha if alias == "stepSize" else getattr(self.config, MODEL_ALIASES[alias])
+        """The training setting MLlib calls ``alias``, as the model was trained: ``numPartitions`` left
+        unset is the number of partitions the run trained in (MLlib's model always answers a number)."""
+        if alias == "stepSize":
+            return self.config.effective_alpha
+        if alias == "numPartitions" and self.config.num_partitions is None:
+            return (self.result.info if self.result is not None else self.metadata).get("num_partitions") or None
+        return getattr(self.config, MODEL_ALIASES[alias])
 
     def __repr__(self) -> str:
         return f"Word2VecModel: uid={self.uid}, numWords={len(self.vocab)}, vectorSize={self.wv.vector_size}"
@@ -839,7 +845,9 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         if ml is not None:
             model._resetUid(ml["uid"])
             for name, value in ml.get("paramMap", {}).items():
-                if model.hasParam(name):
+                # A training setting saved as null (numPartitions left unset, as saved before the model
+                # answered the partitions it trained in) keeps the model's own answer.
+                if model.hasParam(name) and not (value is None and name in MODEL_ALIASES):
                     model.set(model.getParam(name), value)
         return model
 

@@ -4,12 +4,14 @@ options, and the one-line refusals of input that cannot be trained on."""
 import logging
 
 import os
+from contextlib import contextmanager
 
+import numpy as np
 import pytest
 
-from sparkw2v import TrainConfig, Word2Vec
+from sparkw2v import TrainConfig, Word2Vec, Word2VecModel
 from sparkw2v.cli import main
-from sparkw2v.corpus import InputError, select_column
+from sparkw2v.corpus import LARGE_VAR_TYPES, InputError, select_column
 
 from .test_training import PLANTED, planted_lines
 
@@ -290,3 +292,47 @@ def test_column_names_resolve_as_spark_resolves_them(spark):
     raw = spark.createDataFrame([(b"a b",)], "text binary")
     with pytest.raises(InputError, match="is binary.*spark.sql.parquet.binaryAsString=true"):
         select_column(raw, TrainConfig())
+
+
+@contextmanager
+def session_setting(spark, key: str, value: str):
+    """``key`` set to ``value`` on the shared session within the block, then as it was."""
+    before = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if before is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, before)
+
+
+def test_large_arrow_types_train_transform_and_query_as_the_default_ones(spark, tmp_path):
+    """Under spark.sql.execution.arrow.useLargeVarTypes Spark hands Python large strings and
+    binaries and expects them back: fitting text and tokens, transform, getVectors, findSynonyms
+    and a save and load give what they give without it."""
+    lines = planted_lines(sentences=300)
+    frame = spark.createDataFrame([(i, line, line.split()) for i, line in enumerate(lines)] + [(-1, None, None)],
+                                  "id int, text string, tokens array<string>").repartition(2)
+    settings = {**PLANTED, "epochs": 2, "num_partitions": 2}
+
+    def run():
+        models = [Word2Vec(text_column="text", **settings).fit(frame),
+                  Word2Vec(tokens_column="tokens", **settings).fit(frame)]
+        model = models[0]
+        return (models, model.transform(frame).orderBy("id").select("vector").collect(),
+                model.copy().setInputCol("tokens").transform(frame).orderBy("id").select("vector").collect(),
+                model.getVectors().collect(), model.findSynonyms("g0w1", 3).collect())
+
+    plain = run()
+    with session_setting(spark, LARGE_VAR_TYPES, "true"):
+        large = run()
+        large[0][0].save(str(tmp_path / "m"))
+        loaded = Word2VecModel.load(str(tmp_path / "m"))
+    for a, b in zip(plain[0], large[0]):
+        assert a.wv.words == b.wv.words and a.vocab.corpus_words == b.vocab.corpus_words
+        np.testing.assert_array_equal(a.wv.vectors, b.wv.vectors)
+    assert large[1:] == plain[1:]
+    assert loaded.wv.words == plain[0][0].wv.words
+    np.testing.assert_array_equal(loaded.wv.vectors, plain[0][0].wv.vectors)

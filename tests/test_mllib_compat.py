@@ -156,6 +156,42 @@ def test_find_synonyms_by_word_and_by_vector(docstring_model):
     assert len(zero) == 2 and {s for _, s in zero} == {0.0}
 
 
+def test_find_synonyms_takes_any_integer_num(docstring_model):
+    """``num`` may be any integer, NumPy's too (as a range or an array of them gives it); a float,
+    a bool or a count below one is refused."""
+    _, model = docstring_model
+    best = model.findSynonymsArray("a", 2)
+    for num in (np.int64(2), np.int32(2), np.uint8(2)):
+        assert model.findSynonymsArray("a", num) == best
+        assert [tuple(row) for row in model.findSynonyms("a", num).collect()] == best
+    for num in (2.0, np.float64(2), True, np.bool_(True), np.int64(0), -1, "2", None):
+        with pytest.raises(ValueError, match="num must be an integer >= 1"):
+            model.findSynonymsArray("a", num)
+
+
+def test_a_fitted_model_answers_the_partitions_it_trained_in(spark, doc, docstring_model, tmp_path):
+    """numPartitions left unset on the estimator: the model answers the partitions its run trained
+    in (Spark's default parallelism), as MLlib's model always answers a number; a value set is the
+    value. A saved model loads answering the same."""
+    word2Vec, model = docstring_model
+    slots = spark.sparkContext.defaultParallelism
+    assert word2Vec.getNumPartitions() is None
+    assert model.getNumPartitions() == model.getOrDefault("numPartitions") == model.result.info["num_partitions"] == slots
+    assert model.extractParamMap()[model.numPartitions] == slots
+    one = Word2Vec(vectorSize=5, seed=42, inputCol="sentence", numPartitions=1, **FAST).fit(doc)
+    assert one.getNumPartitions() == one.getOrDefault(one.numPartitions) == 1
+    for fitted, name in ((model, "unset"), (one, "one")):
+        fitted.write().save(str(tmp_path / name))
+        loaded = Word2VecModel.load(str(tmp_path / name))
+        assert loaded.getNumPartitions() == loaded.getOrDefault("numPartitions") == fitted.getNumPartitions()
+    # a version whose Params hold numPartitions as null (saved before models answered it) answers the same
+    older = model.copy()
+    older._set(numPartitions=None)
+    older.write().save(str(tmp_path / "older"))
+    loaded = Word2VecModel.load(str(tmp_path / "older"))
+    assert loaded.getNumPartitions() == loaded.getOrDefault("numPartitions") == slots
+
+
 def test_keywords_are_listed_for_help_and_inspect():
     import inspect
     params = inspect.signature(Word2Vec).parameters
