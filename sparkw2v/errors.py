@@ -51,7 +51,17 @@ def user_message(exc: BaseException) -> str | None:
     environment; None for bugs."""
     if isinstance(exc, (UserError, FileNotFoundError)):
         return " ".join(str(exc).split("\n")[:1]) or type(exc).__name__
-    return executor_environment_message(exc)
+    return executor_environment_message(exc) or exchange_message(exc)
+
+
+_EXCHANGE = re.compile(r"ExchangeError: (task \d+ could not [^\n]+)")
+
+
+def exchange_message(exc: BaseException) -> str | None:
+    """One line for a Spark job whose stratified tasks could not reach each other or the driver
+    for direct hand-overs (``sparkw2v.exchange.ExchangeError`` raised in a worker); None otherwise."""
+    found = _EXCHANGE.search(str(exc))
+    return found.group(1).strip() if found else None
 
 
 _NO_PROGRAM = re.compile(r'Cannot run program "([^"]+)"[^\n]*?error=\d+, ([^\n]+)')

@@ -40,6 +40,11 @@ _FRAME = "<qiqqI"
 _LENGTH = "<Q"
 
 
+#: What to do when tasks cannot reach each other.
+UNREACHABLE = ("where executors cannot reach each other (and the driver) on ephemeral TCP ports, train with "
+               "--block-exchange shuffle (block_exchange = 'shuffle')")
+
+
 class ExchangeError(RuntimeError):
     """A block did not arrive: a peer closed its connection mid-message, or the wait timed out."""
 
@@ -212,6 +217,10 @@ class Peers:
         try:
             met = _meet(where, token, self.index, f"{host}:{self._server.getsockname()[1]}",
                         min(timeout, MEET_TIMEOUT))
+        except OSError as exc:   # refused, or no answer (a firewall that drops, or tasks that never came)
+            self.close()
+            raise ExchangeError(f"task {self.index} could not meet its stage's other tasks through the driver at "
+                                f"{where[0]}:{where[1]} ({exc or type(exc).__name__}); {UNREACHABLE}") from None
         except BaseException:
             self.close()
             raise
@@ -228,7 +237,11 @@ class Peers:
         sock = self._outbound.get(dest)
         if sock is None:
             host, port = self.addresses[dest]
-            sock = socket.create_connection((host, int(port)))
+            try:
+                sock = socket.create_connection((host, int(port)), timeout=self.timeout)
+            except OSError as exc:
+                raise ExchangeError(f"task {self.index} could not reach task {dest} at {host}:{port} ({exc}); "
+                                    f"{UNREACHABLE}") from None
             sock.sendall(self.token)
             self._outbound[dest] = sock
         views = [memoryview(part).cast("B") for part in parts]

@@ -134,3 +134,21 @@ def test_direct_hand_overs_need_a_slot_per_task_and_no_dynamic_allocation(spark)
     assert "dynamic allocation" in unavailable_reason(with_setting("spark.dynamicAllocation.enabled"), 2)
     assert unavailable_reason(with_setting("spark.io.encryption.enabled"), 2) == \
         "Spark encrypts its traffic (spark.io.encryption.enabled) and direct hand-overs would not"
+
+
+def test_a_task_that_cannot_reach_another_says_to_hand_blocks_on_by_shuffle(meeting):
+    token = secrets.token_bytes(TOKEN_BYTES)
+    meeting.expect(token, 1)
+    with Peers(meeting.address, token, index=0, host="127.0.0.1") as peers:
+        closed = socket.create_server(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        closed.close()                                  # nothing listens there now
+        peers.addresses.append(["127.0.0.1", str(port)])
+        with pytest.raises(ExchangeError, match=rf"task 0 could not reach task 1 at 127.0.0.1:{port} .*"
+                                                r"--block-exchange shuffle") as raised:
+            peers.send(1, 0, (0, 0), (b"x",))
+    # As the CLI prints it when a Spark job carries it from a worker: one line.
+    from sparkw2v.errors import user_message
+    carried = RuntimeError(f"Job aborted ... PythonException: Traceback ...\n  File x\n"
+                           f"sparkw2v.exchange.ExchangeError: {raised.value}\n\tat org.apache.spark...")
+    assert user_message(carried) == str(raised.value)
