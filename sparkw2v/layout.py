@@ -102,16 +102,14 @@ def is_model(spark: SparkSession, path: str) -> bool:
     return HadoopFS(spark, path).exists(f"{path}/{METADATA}") or bool(published_versions(spark, path))
 
 
-def model_containing(spark: SparkSession, path: str) -> str | None:
-    """The sparkw2v model directory that is ``path`` or holds it, or None."""
-    return containing_model(HadoopFS(spark, path), path)
-
-
-def containing_model(fs: "HadoopFS | LocalFS", path: str, above: bool = False) -> str | None:
+def model_containing(spark: SparkSession | None, path: str, above: bool = False,
+                     fs: "HadoopFS | LocalFS | None" = None) -> str | None:
     """The sparkw2v model directory that is ``path`` or holds it (``above``: that holds it, not
     ``path`` itself), or None; a version's directory names its model (``PATH``, not
-    ``PATH/versions/NNNNNN``). A directory that cannot be read (no permission on an object
-    store's bucket, say) is passed over: the search goes on above it."""
+    ``PATH/versions/NNNNNN``). ``fs``: the filesystem to look in (default ``spark``'s, for
+    ``path``). A directory that cannot be read (no permission on an object store's bucket,
+    say) is passed over: the search goes on above it."""
+    fs = fs or HadoopFS(spark, path)
     for depth, current in enumerate(fs.upwards(strip_slash(path))):
         if above and depth == 0:
             continue

@@ -46,7 +46,7 @@ from .filesystem import HadoopFS, filesystem_of, storage_full
 from .counts_table import write_counts
 from .integrity import file_entries, json_default, metadata_text, read_json, table_files
 from .layout import (COUNTS, EVALUATION, FORMAT_VERSION, LATEST, METADATA, ML_METADATA, STAGING, VERSIONS,
-                     complete_versions, containing_model, model_key, published_versions, root_of, strip_slash,
+                     complete_versions, model_containing, model_key, published_versions, root_of, strip_slash,
                      version_of, version_path)
 from .ml_metadata import any_ml_metadata, is_model_class
 from .session import cleaning_up, describe_job
@@ -78,7 +78,7 @@ def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None
     Spark starts."""
     path = strip_slash(path)
     fs = filesystem_of(spark, path)
-    holder = containing_model(fs, path, above=True)
+    holder = model_containing(spark, path, above=True, fs=fs)
     if holder is not None:
         raise OutputPathError(f"output {path} lies inside the sparkw2v model {holder}, whose retention or "
                               "replacement would delete it: choose another --output")
