@@ -7,7 +7,8 @@
 
 ``prepare`` runs both paths of :mod:`sparkw2v.corpus` (``arrow=False`` is the Python
 tokenizer path, the only one before) on the same input, alternately, and reports
-corpus words per second of counting + vocabulary + encoding. ``publish`` writes
+corpus words per second of counting + vocabulary + encoding; beside them, counting alone in
+Spark SQL builtins, for scale. ``publish`` writes
 random models of the given sizes with the former ``spark.createDataFrame`` feed, with
 :func:`sparkw2v.tables.write_tables` (pyarrow on the driver for a local path) and
 as a whole publish (:func:`sparkw2v.publishing.write_model`: tables, hashes, metadata). Whole-process times against gensim
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -49,6 +51,11 @@ def prepare(args) -> None:
     spark.range(4, numPartitions=args.cores).rdd.map(lambda x: x).count()  # Python workers started
     rows = []
     for rep in range(args.reps):
+        started, cpu = time.perf_counter(), tree_cpu()
+        words = _sql_builtin_count(corpus, cfg)
+        done, done_cpu = time.perf_counter(), tree_cpu()
+        rows.append((rep, "SQL builtins (count)", done - started, float("nan"), done - started,
+                     words / (done - started), done_cpu - cpu, float("nan"), words / (done_cpu - cpu)))
         for arrow in (False, True):
             started, cpu = time.perf_counter(), tree_cpu()
             with corpus.tokens_kept():  # as training.fit: the Arrow path tokenizes once
@@ -69,6 +76,17 @@ def prepare(args) -> None:
         print(f"{rep:>3}  {path:<20}{c:>9.2f}{e:>10.2f}{t:>9.2f}{wps:>12.0f}{cc:>11.2f}{ec:>12.2f}{wpc:>13.0f}")
     print("wall seconds on a shared machine are disturbed by others' load; cpu = CPU seconds of the "
           "driver, JVM and Python workers together")
+
+
+def _sql_builtin_count(corpus, cfg) -> int:
+    """Counting alone in Spark SQL builtins (``lower``, ``split``, ``explode``, ``groupBy``), the
+    distinct words brought to the driver; returns the corpus words. Not sparkw2v's tokenizer (a regex split keeps empty strings, filtered here): for scale."""
+    from pyspark.sql import functions as F
+
+    tokens = (corpus.frame.select(F.explode(F.split(F.lower(F.col(corpus.frame.columns[0])), r"\s+")).alias("word"))
+              .where(F.length("word") > 0))
+    counts = tokens.groupBy("word").count().toArrow()   # every word: Brown's are few
+    return int(pa.compute.sum(counts.column("count")).as_py() or 0)
 
 
 def _old_write_tables(spark, directory, vocab, w_in, w_out) -> None:

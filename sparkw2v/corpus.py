@@ -644,7 +644,7 @@ def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_
     else:  # tokenized and looked up in Arrow: no Python work per word
         index_bc = sc.broadcast(pa.array(vocab.words, type=pa.string()))
         tokens = tokenized_input(corpus, spec)
-        records = (tokens.where(F.col("count").isNull()).select("word", "ids", "lengths")
+        records = (tokens.where(F.col("words").isNotNull()).select("ids", "lengths", "words")
                    .mapInArrow(functools.partial(executor.encode_token_rows, task=task, vocab_bc=index_bc,
                                                  large_types=large_var_types(tokens.sparkSession)),
                                executor.RECORD_SCHEMA)

@@ -133,11 +133,14 @@ def chain_of(key: tuple, chains: int) -> int:
 #: Tokens per chunk of :func:`tokenize_batches`: a chunk's distinct words are written once
 #: beside its token ids, and each is looked up in the vocabulary once per chunk.
 CHUNK_TOKENS = 1 << 20
-#: Schema of :func:`tokenize_batches`' output. A chunk is its distinct words (rows with a word and
-#: a null count, row ``i`` being local id ``i``) followed by one row of its token ids and piece
-#: lengths (raw int32 bytes); a row with a word and a count is the partition's count of that word,
-#: and a row with a count alone the partition's null rows (no text: they train nothing).
-TOKENS_SCHEMA = "word string, count bigint, ids binary, lengths binary"
+#: Schema of :func:`tokenize_batches`' output. A chunk is one row: its token ids and piece lengths
+#: (raw int32 bytes) and its distinct words (``words``: an Arrow IPC stream of one string column,
+#: word ``i`` being local id ``i``; one value, not a row per word, since caching half a million
+#: short rows cost more than tokenizing them); a row with a word and a count is the partition's
+#: count of that word, and a row with a count alone the partition's null rows (no text: they
+#: train nothing).
+TOKENS_SCHEMA = "word string, count bigint, ids binary, lengths binary, words binary"
+TOKENS_COLUMNS = ["word", "count", "ids", "lengths", "words"]
 #: Schema of :func:`encode_token_rows`' output: one row per record, arrays as raw int32 bytes.
 RECORD_SCHEMA = "shard int, part int, n int, ids binary, lengths binary"
 #: Schema of :func:`summarize_count_batches`' output; a summary row has a null word.
@@ -244,13 +247,10 @@ def _tokenized(batches: Iterable, task: "EncodeTask") -> Iterator:
             return
         counts = np.bincount(ids, minlength=len(words)).astype(np.int64)
         parts.append(pa.table({"word": words, "count": counts}).filter(pa.array(counts > 0)))  # not ""
-        n = len(words)
-        yield pa.RecordBatch.from_arrays([words, pa.nulls(n, pa.int64()), pa.nulls(n, pa.binary()),
-                                          pa.nulls(n, pa.binary())], names=["word", "count", "ids", "lengths"])
-        yield pa.RecordBatch.from_arrays([pa.nulls(1, pa.string()), pa.nulls(1, pa.int64()),
+        yield pa.RecordBatch.from_arrays([pa.nulls(1, words.type), pa.nulls(1, pa.int64()),
                                           pa.array([ids.tobytes()], pa.binary()),
-                                          pa.array([lengths.tobytes()], pa.binary())],
-                                         names=["word", "count", "ids", "lengths"])
+                                          pa.array([lengths.tobytes()], pa.binary()),
+                                          pa.array([ipc_bytes(words)], pa.binary())], names=TOKENS_COLUMNS)
 
     pending, held = [], 0
     for batch in batches:
@@ -267,12 +267,30 @@ def _tokenized(batches: Iterable, task: "EncodeTask") -> Iterator:
         summed = pa.concat_tables(parts).group_by("word").aggregate([("count", "sum")])
         n = summed.num_rows
         table = pa.table({"word": summed.column("word"), "count": summed.column("count_sum"),
-                          "ids": pa.nulls(n, pa.binary()), "lengths": pa.nulls(n, pa.binary())})
+                          "ids": pa.nulls(n, pa.binary()), "lengths": pa.nulls(n, pa.binary()),
+                          "words": pa.nulls(n, pa.binary())})
         yield from table.to_batches(max_chunksize=1 << 16)
     if nulls:
-        yield pa.RecordBatch.from_arrays([pa.nulls(1, pa.string()), pa.array([nulls], pa.int64()),
-                                          pa.nulls(1, pa.binary()), pa.nulls(1, pa.binary())],
-                                         names=["word", "count", "ids", "lengths"])
+        yield pa.RecordBatch.from_arrays([pa.nulls(1, pa.string()), pa.array([nulls], pa.int64())]
+                                         + [pa.nulls(1, pa.binary())] * 3, names=TOKENS_COLUMNS)
+
+
+def ipc_bytes(words: pa.Array) -> bytes:
+    """``words`` as an Arrow IPC stream of one column (:func:`ipc_words` reads it back)."""
+    import pyarrow as pa
+
+    batch = pa.RecordBatch.from_arrays([words], names=["word"])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+def ipc_words(blob: pa.Buffer) -> pa.Array:
+    """The array :func:`ipc_bytes` wrote."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(blob).read_all().column(0).combine_chunks()
 
 
 def summarize_count_batches(batches: Iterable, min_count: int, all_words: int = 0,
@@ -371,7 +389,7 @@ def piece_ids(local: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> tuple[
 
 def encode_token_rows(batches: Iterable, task: EncodeTask, vocab_bc: Broadcast,
                       large_types: bool = False) -> Iterator:
-    """``mapInArrow`` over :func:`tokenize_batches`' chunk rows (word, ids, lengths; count rows
+    """``mapInArrow`` over :func:`tokenize_batches`' chunk rows (ids, lengths, words; count rows
     left out), in their order: the records :func:`encode_partition` makes, with the same keys, as
     rows of :data:`RECORD_SCHEMA` (``large_types``: see :func:`arrow_schema`). ``vocab_bc``: the
     vocabulary as an Arrow string array."""
@@ -387,20 +405,14 @@ def encode_token_rows(batches: Iterable, task: EncodeTask, vocab_bc: Broadcast,
         return pa.RecordBatch.from_arrays([pa.array(col, type=f.type) for col, f in zip(zip(*records), schema)],
                                           schema=schema)
 
-    words = []  # the open chunk's distinct words, in pieces
     for batch in batches:
         records = []
-        chunks = np.flatnonzero(batch.column(1).is_valid().to_numpy(zero_copy_only=False))
-        start = 0
-        for at in chunks.tolist():
-            words.append(batch.column(0).slice(start, at - start))
-            chunk = pa.concat_arrays(words).cast(vocab.type)   # large strings under useLargeVarTypes
-            local = pc.index_in(chunk, value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False)
-            words, start = [], at + 1
-            ids = np.frombuffer(batch.column(1)[at].as_buffer(), dtype=np.int32)
-            lengths = np.frombuffer(batch.column(2)[at].as_buffer(), dtype=np.int32)
+        for at in range(batch.num_rows):
+            words = ipc_words(batch.column(2)[at].as_buffer()).cast(vocab.type)  # large strings under useLargeVarTypes
+            local = pc.index_in(words, value_set=vocab).fill_null(-1).to_numpy(zero_copy_only=False)
+            ids = np.frombuffer(batch.column(0)[at].as_buffer(), dtype=np.int32)
+            lengths = np.frombuffer(batch.column(1)[at].as_buffer(), dtype=np.int32)
             records.extend(builder.add(*piece_ids(local, ids, lengths)))
-        words.append(batch.column(0).slice(start))
         if records:
             yield emit(records)
     records = list(builder.finish())
