@@ -327,6 +327,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .filesystem import local_output_path
     from .layout import root_of, same_path
     from .publishing import check_output, check_outside_input
+    from .session import start_python_workers
 
     global STARTED
     cfg = config_from_args(args).validate()
@@ -340,6 +341,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if local is not None:
             check_output(None, local, cfg.overwrite)
     spark = _session(args, light_jvm=True)
+    start_python_workers(spark)
     STARTED -= jvm_head_start(spark)  # the closing line's wall time and "starting Spark" include it
     phases = {"starting Spark": time.perf_counter() - STARTED}
     overwrite = cfg.overwrite

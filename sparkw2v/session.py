@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -284,6 +285,30 @@ def local_daemon_importable(master: str | None) -> bool:
     installed = any(os.path.abspath(r) == home for r in roots if r)
     editable = any(name.startswith("__editable__") and "sparkw2v" in name for name in sys.modules)
     return installed or editable
+
+
+def start_python_workers(spark: SparkSession) -> threading.Thread | None:
+    """On a local master, start the Python workers (and their imports of NumPy, pyarrow and
+    sparkw2v) in a background job, so that they start while the driver reads the input's
+    listing and plans the first query instead of inside the first job's tasks (a training
+    run's counting; BENCHMARKS.md, "What a run pays once"). Its failure is left to the
+    first real job to report. Returns the background thread (None on other masters)."""
+    from .worker_daemon import import_worker_modules
+
+    sc = spark.sparkContext
+    if not is_local_master(sc.master):
+        return None
+    slots = sc.defaultParallelism
+
+    def run() -> None:
+        try:
+            sc.parallelize(range(slots), slots).mapPartitions(import_worker_modules).count()
+        except Exception:  # a stopped context, a worker that cannot start: the real work reports it
+            log.debug("starting the Python workers ahead failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="sparkw2v-start-workers", daemon=True)
+    thread.start()
+    return thread
 
 
 def default_master() -> str | None:

@@ -5,7 +5,8 @@ compiles every module it imports from a zip anew (zips hold no ``.pyc``), so the
 listens much later than with pyspark imported from site-packages (BENCHMARKS.md, "What a
 run pays once"). When the installed pyspark is the zip's version (byte-equal ``version.py``),
 this daemon puts the zip after it; either way it imports the worker module once, before
-forking, instead of in every forked worker. A worker whose task the JVM gave up on (a failed
+forking, instead of in every forked worker. :func:`import_worker_modules` is the task that
+starts a local session's workers ahead of its first job. A worker whose task the JVM gave up on (a failed
 or cancelled job closes its socket) ends quietly instead of printing a ``BrokenPipeError``
 traceback: the JVM reports why the task ended (with
 ``spark.python.daemon.killWorkerOnFlushFailure=false`` pyspark prints its own flush message).
@@ -51,6 +52,15 @@ def _quiet_when_hung_up(worker):
                 raise
             return 1
     return run
+
+
+def import_worker_modules(rows):
+    """A task that imports what counting, encoding and training tasks import, then yields
+    nothing (:func:`sparkw2v.session.start_python_workers`)."""
+    import pyarrow.compute  # noqa: F401
+    import sparkw2v.executor  # noqa: F401
+
+    return iter(())
 
 
 if __name__ == "__main__":

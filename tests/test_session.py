@@ -6,12 +6,15 @@ import os
 import subprocess
 import sys
 import threading
+import types
 from pathlib import Path
 
 import pytest
 from pyspark.sql import SparkSession
 
-from sparkw2v.session import LOCAL_JIT_OPTIONS, LOCAL_VERIFY_OPTIONS, QUIET_LOG4J, driver_java_options, get_session, one_worker_pool_env
+from sparkw2v.session import (LOCAL_JIT_OPTIONS, LOCAL_VERIFY_OPTIONS, QUIET_LOG4J, driver_java_options, get_session,
+                              one_worker_pool_env, start_python_workers)
+from sparkw2v.worker_daemon import import_worker_modules
 
 def test_conf_reaches_the_session(spark, caplog):
     get_session(conf={"spark.sparkw2v.test.setting": "yes", "spark.sql.shuffle.partitions": "2"})
@@ -186,3 +189,15 @@ def test_executors_without_the_drivers_python_or_modules_are_named_in_one_line(s
                                          "directory): ship the environment with --archives")
     assert user_message(ModuleNotFoundError("No module named 'x'")) is None       # the driver's own: a traceback
     assert user_message(Exception('Cannot run program "chmod": error=2, No such file or directory')) is None
+
+
+def test_a_local_training_session_starts_its_python_workers_in_the_background(spark):
+    """The workers' imports happen in a background job, which ends; a cluster's executors are left alone."""
+    thread = start_python_workers(spark)
+    thread.join(120)
+    assert not thread.is_alive()
+    assert spark.sparkContext.parallelize(range(4), 2).map(lambda x: x + 1).sum() == 10
+    assert list(import_worker_modules(iter([1, 2]))) == []
+    assert "sparkw2v.executor" in sys.modules and "pyarrow.compute" in sys.modules
+    cluster = types.SimpleNamespace(sparkContext=types.SimpleNamespace(master="spark://10.0.0.1:7077"))
+    assert start_python_workers(cluster) is None
