@@ -441,6 +441,14 @@ def large_var_types(spark: SparkSession) -> bool:
     return str(spark.conf.get(LARGE_VAR_TYPES)).strip().lower() == "true"
 
 
+def spark_schema(ddl: str) -> T.StructType:
+    """One of :mod:`sparkw2v.executor`'s ``*_SCHEMA`` as a Spark schema, built without Spark's SQL
+    parser (whose first use in a session costs ~0.13 s)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(executor.arrow_schema(ddl))
+
+
 def tokenized_input(corpus: CorpusInput, spec: TokenizerSpec) -> DataFrame:
     """``corpus`` tokenized in Arrow, rows of :data:`executor.TOKENS_SCHEMA`: per partition,
     chunks of local word ids with their distinct words, then the partition's word counts.
@@ -451,7 +459,7 @@ def tokenized_input(corpus: CorpusInput, spec: TokenizerSpec) -> DataFrame:
     task = executor.EncodeTask(spec, corpus.pretokenized, 1)
     frame = corpus.frame.mapInArrow(functools.partial(executor.tokenize_batches, task=task,
                                                       large_types=large_var_types(corpus.frame.sparkSession)),
-                                    executor.TOKENS_SCHEMA)
+                                    spark_schema(executor.TOKENS_SCHEMA))
     if frames is not None:
         frames[spec] = frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
     return frame
@@ -526,7 +534,7 @@ def count_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | 
             summarize = functools.partial(executor.summarize_count_batches, min_count=cfg.min_count,
                                           all_words=all_words, large_types=large_var_types(counts.sparkSession))
             # Plain strings whatever the session's Arrow types (``every`` becomes the saved counts table).
-            table = (counts.select("word", "count").mapInArrow(summarize, executor.SUMMARY_SCHEMA).toArrow()
+            table = (counts.select("word", "count").mapInArrow(summarize, spark_schema(executor.SUMMARY_SCHEMA)).toArrow()
                      .cast(executor.arrow_schema(executor.SUMMARY_SCHEMA)))
             summary = table.column("word").is_null().to_numpy(zero_copy_only=False)
             totals = table.column("count").to_numpy()
@@ -647,7 +655,7 @@ def encode_corpus(corpus: CorpusInput, vocab: Vocabulary, cfg: TrainConfig, num_
         records = (tokens.where(F.col("words").isNotNull()).select("ids", "lengths", "words")
                    .mapInArrow(functools.partial(executor.encode_token_rows, task=task, vocab_bc=index_bc,
                                                  large_types=large_var_types(tokens.sparkSession)),
-                               executor.RECORD_SCHEMA)
+                               spark_schema(executor.RECORD_SCHEMA))
                    .rdd.map(executor.record_of_row))
     shards = (records
               .repartitionAndSortWithinPartitions(chains or num_shards,
