@@ -105,27 +105,70 @@ def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None
 
 
 _PATTERN = re.compile(r"[*?\[{]")
+#: What a model directory holds at its top (:mod:`sparkw2v.layout`): a stream's source that reaches
+#: into a model through one of these names reads the model's own files.
+_MODEL_ENTRIES = (VERSIONS, LATEST, STAGING, ML_METADATA)
 
 
-def check_outside_input(spark: SparkSession, output: str, input_path: str) -> None:
+def check_outside_input(spark: SparkSession, output: str, input_path: str, stream: bool = False) -> None:
     """Fail before any work if ``output`` lies inside the ``input_path`` directory, or inside a
     directory its pattern matches: the next run would read the model's files as its input (and be
-    refused, with a hint about Parquet files that misleads). ``output`` being the input itself is
-    left to the output's and the input's own checks."""
-    out, given = model_key(spark, output).split("/"), model_key(spark, input_path).split("/")
-    if len(out) <= len(given):
-        return
+    refused, with a hint about Parquet files that misleads). Braces may hold slashes, as in Hadoop's
+    globbing (``/d/{a/x,b}/*``): each pattern :func:`_alternatives` expands them into is checked.
+    ``output`` being the input itself, or a path its pattern matches, is left to the output's and
+    the input's own checks.
+
+    ``stream``: ``input_path`` is a stream's ``--source``, whose next batches would read what is
+    published there. Then ``output`` is refused as the source itself or a path its pattern matches
+    too (``landing/*`` for ``landing/model``), and so is a source that reaches into ``output``
+    through a name a model directory holds (``dir/*/*`` matches ``dir/model/versions``;
+    ``OUT/_staging/in``, where publishing deletes files)."""
+    what, reader = ("--source", "the stream") if stream else ("input", "the next run")
     glob = spark._jvm.org.apache.hadoop.fs.GlobPattern
-    for pattern, name in zip(given, out):
-        if pattern == name:
+    out = model_key(spark, output).split("/")
+    for alternative in _alternatives(spark, input_path):
+        given = model_key(spark, alternative).split("/")
+        if not _leading_match(glob, given, out):
             continue
-        try:
-            if not (_PATTERN.search(pattern) and glob(pattern).matches(name)):
-                return
-        except Exception:  # noqa: BLE001 - a malformed pattern: reading the input reports it
-            return
-    raise OutputPathError(f"output {output} lies inside the input {input_path}: the next run would read the "
-                          "model's files as input; choose an --output outside it")
+        if len(out) > len(given) or (stream and len(out) == len(given)):
+            raise OutputPathError(f"output {output} lies inside the {what} {input_path}: {reader} would read the "
+                                  "model's files as input; choose an --output outside it")
+        if stream and len(given) > len(out) and any(_component_matches(glob, given[len(out)], name)
+                                                    for name in _MODEL_ENTRIES):
+            raise OutputPathError(f"--source {input_path} reaches into the output {output}: the stream would read "
+                                  "the model's files as input, and publishing deletes files there; choose an "
+                                  "--output outside it")
+
+
+def _alternatives(spark: SparkSession, pattern: str) -> list[str]:
+    """The patterns Hadoop's globbing (and so Spark's reader) expands ``pattern`` into so that no
+    braces hold a slash (``/d/{a/x,b}/*``: ``/d/a/x/*`` and ``/d/b/*``; nested braces too), by
+    Hadoop's own ``GlobExpander``. A pattern Hadoop refuses (a trailing backslash) is returned as
+    it is: reading the input reports it."""
+    if "{" not in pattern:
+        return [pattern]
+    try:
+        return [str(flat) for flat in spark._jvm.org.apache.hadoop.fs.GlobExpander.expand(pattern)]
+    except Exception as exc:  # noqa: BLE001 - an illegal pattern: reading the input reports it
+        log.debug("%s not expanded: %s", pattern, exc)
+        return [pattern]
+
+
+def _leading_match(glob, patterns: list[str], names: list[str]) -> bool:
+    """Whether each of a path's leading components ``names`` is matched by the pattern component
+    at its place, as far as both go (the shorter decides how far)."""
+    return all(_component_matches(glob, pattern, name) for pattern, name in zip(patterns, names))
+
+
+def _component_matches(glob, pattern: str, name: str) -> bool:
+    """Whether one path component ``pattern`` (a name, or a Hadoop ``GlobPattern``) matches ``name``;
+    a malformed pattern matches nothing (reading the input reports it)."""
+    if pattern == name:
+        return True
+    try:
+        return bool(_PATTERN.search(pattern)) and bool(glob(pattern).matches(name))
+    except Exception:  # noqa: BLE001 - a malformed pattern
+        return False
 
 
 def _check_creatable(fs: HadoopFS, path: str) -> None:

@@ -938,3 +938,40 @@ def test_a_model_is_never_published_inside_another(spark, tmp_path):
             publish(spark, inside, 2.0)
         assert not inside.exists()
     assert layout.published_versions(spark, str(out)) == [1]
+
+
+def test_an_output_inside_any_alternative_of_an_input_pattern_is_refused(spark, tmp_path):
+    """Hadoop's globbing, and so Spark's reader, expands braces that hold slashes (``{a/x,b}``, nested
+    too) into whole patterns: an output inside a directory any of them matches is refused, one
+    outside all of them accepted. A stream's source is held apart from its output further: the
+    output may not be matched by it either, nor may it reach into the output through a model's
+    own names (``*`` for ``versions``). A pattern Hadoop cannot read (an unclosed brace) refuses
+    nothing: reading the input reports it."""
+    d = tmp_path / "data"
+    check = publishing.check_outside_input
+    for given, inside in ((f"{d}/{{a/x,b*}}/*", ("a/x/new/model", "bee/new/model")),
+                          (f"{d}/{{a/{{x,y}},b/z}}/in", ("a/y/in/model", "b/z/in/deeper/model", "a/x/in/m")),
+                          (f"{d}/{{a/x,b}}", ("a/x/model", "b/model"))):
+        for output in inside:
+            with pytest.raises(publishing.OutputPathError, match=re.escape(
+                    f"output {d / output} lies inside the input {given}: the next run would read the model's "
+                    "files as input; choose an --output outside it")):
+                check(spark, str(d / output), given)
+    for given, outside in ((f"{d}/{{a/x,b*}}/*", ("a/model", "a/y/new/model", "c/new/model", "model", "a/x")),
+                           (f"{d}/{{a/{{x,y}},b/z}}/in", ("a/z/in/model", "b/in/model", "b/z/out/model", "a/x")),
+                           (f"{d}/{{a/x,b}}", ("a/model", "bx/model", "b", "a/x")),   # b, a/x: the input itself
+                           (f"{d}/{{a/x,b/*.txt", ("a/x/model", "b/c.txt/model"))):   # unclosed
+        for output in outside:
+            check(spark, str(d / output), given)
+    # a stream's source: matched (a/x/model) or the source itself (b) too, and reaching in (a/x/*: a/x/versions)
+    for given, output in ((f"{d}/{{a/x,b*}}/*", "a/x/new/model"), (f"{d}/{{a/x,b*}}/*", "bee/new/model"),
+                          (f"{d}/{{a/x,b*}}/*", "a/x/model"), (f"{d}/{{a/x,b}}", "b")):
+        with pytest.raises(publishing.OutputPathError, match=re.escape(
+                f"output {d / output} lies inside the --source {given}: the stream would read")):
+            check(spark, str(d / output), given, stream=True)
+    with pytest.raises(publishing.OutputPathError, match=re.escape(
+            f"--source {d}/{{a/x,b*}}/* reaches into the output {d / 'a' / 'x'}: the stream would read the model's "
+            "files as input, and publishing deletes files there; choose an --output outside it")):
+        check(spark, str(d / "a" / "x"), f"{d}/{{a/x,b*}}/*", stream=True)
+    for output in ("a/model", "a/y/new/model", "model"):
+        check(spark, str(d / output), f"{d}/{{a/x,b*}}/*", stream=True)

@@ -1,6 +1,8 @@
 """Streaming: a version per batch, exactly-once restarts, batches racing other writers."""
 
 
+import re
+
 import numpy as np
 import pytest
 
@@ -101,6 +103,39 @@ def test_source_options_reach_the_stream_reader_and_csv_reads_as_train_reads_it(
     query = corpus.frame.writeStream.format("memory").queryName("semi_rows").trigger(availableNow=True).start()
     query.awaitTermination()
     assert sorted(r[0] for r in spark.table("semi_rows").collect()) == ["alpha beta", "gamma\ndelta"]
+
+
+def test_a_stream_never_publishes_where_it_reads(spark, tmp_path, capsys):
+    """A version published inside the watched folder (or as it, or where its pattern matches) would
+    be read back as new files, and a source reaching into the model's directory would read the
+    model's files and lose its own to publishing: refused before the stream starts, in one line
+    naming both paths; a pattern that only matches beside the model is accepted."""
+    landing, empty, feeds = tmp_path / "landing", tmp_path / "empty", tmp_path / "feeds"
+    for folder in (landing / "in", empty, tmp_path / "model" / "_staging" / "in", feeds / "a" / "incoming"):
+        folder.mkdir(parents=True)
+    for source, output in ((landing, landing / "model"), (tmp_path / "land*", landing / "m"),
+                           (f"{landing}/*", landing / "model"), (empty, empty)):
+        with pytest.raises(publishing.OutputPathError, match=re.escape(
+                f"output {output} lies inside the --source {source}: the stream would read the model's files as "
+                "input; choose an --output outside it")):
+            run_stream(spark, TrainConfig(output=str(output)),
+                       StreamConfig(source=str(source), checkpoint=str(tmp_path / "ck"), available_now=True))
+        assert not (tmp_path / "ck").exists() and not (landing / "model").exists()
+    for source, output in ((tmp_path / "model" / "_staging" / "in", tmp_path / "model"),
+                           (f"{feeds}/*/*", feeds / "model")):
+        with pytest.raises(publishing.OutputPathError, match=re.escape(
+                f"--source {source} reaches into the output {output}: the stream would read the model's files as "
+                "input, and publishing deletes files there; choose an --output outside it")):
+            run_stream(spark, TrainConfig(output=str(output)),
+                       StreamConfig(source=str(source), checkpoint=str(tmp_path / "ck"), available_now=True))
+        assert not (tmp_path / "ck").exists()
+    publishing.check_outside_input(spark, str(feeds / "model"), f"{feeds}/*/incoming", stream=True)
+    capsys.readouterr()
+    assert main(["stream", "--source", str(landing), "--checkpoint", str(tmp_path / "ck"), "--output",
+                 str(landing / "model"), "--available-now"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"sparkw2v: error: output {landing / 'model'} lies inside the "
+                                                   f"--source {landing}: "), err
 
 
 # -- streamed models and other writers ---------------------------------------------------------
