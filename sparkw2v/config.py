@@ -178,8 +178,9 @@ class TrainConfig:
         "auto", "how stratified skip-gram's tasks hand output blocks on between sub-epochs: 'direct' runs a "
         "group of sub-epochs as one barrier stage whose tasks send the blocks to each other over TCP, unencrypted "
         "(needs a task slot per shard, no dynamic allocation and none of Spark's encryption); 'shuffle' runs a Spark shuffle per sub-epoch; 'auto' "
-        "(default): direct when the session can run every shard at once, shuffle otherwise. Same vectors either "
-        "way", "distribution")
+        "(default): direct when the session can run every shard at once, shuffle otherwise, and shuffle (the epoch "
+        "started over) once a task cannot connect to another or to the driver. Same vectors either way",
+        "distribution")
     # Output
     output: str | None = _opt(None, "model path: each run publishes OUTPUT/versions/NNNNNN/", "output")
     overwrite: bool = _opt(False, "publish a new version of an existing --output", "output", negated="no-overwrite",

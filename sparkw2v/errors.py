@@ -54,13 +54,24 @@ def user_message(exc: BaseException) -> str | None:
     return executor_environment_message(exc) or exchange_message(exc)
 
 
-_EXCHANGE = re.compile(r"ExchangeError: (task \d+ could not [^\n]+)")
+_EXCHANGE = re.compile(r"\b(?:ExchangeError|UnreachableError): (task \d+ could not [^\n]+)")
+_UNREACHABLE = re.compile(r"\bUnreachableError: (task \d+ could not reach [^;\n]+)")
 
 
 def exchange_message(exc: BaseException) -> str | None:
     """One line for a Spark job whose stratified tasks could not reach each other or the driver
-    for direct hand-overs (``sparkw2v.exchange.ExchangeError`` raised in a worker); None otherwise."""
+    for direct hand-overs, or could not meet through it (``sparkw2v.exchange.ExchangeError`` or its
+    ``UnreachableError`` raised in a worker); None otherwise."""
     found = _EXCHANGE.search(str(exc))
+    return found.group(1).strip() if found else None
+
+
+def unreachable_cause(exc: BaseException) -> str | None:
+    """For a Spark job that failed because a stratified task could not connect to another task or
+    to the driver (``sparkw2v.exchange.UnreachableError`` raised in a worker, and carried as
+    text), what it could not reach and why, without the message's advice; None for any other
+    failure (a block cut short, a wrong token, a task's own error)."""
+    found = _UNREACHABLE.search(str(exc))
     return found.group(1).strip() if found else None
 
 

@@ -11,7 +11,10 @@ call), and blocks go straight from task to task.
 
 Spark retries a barrier stage as a whole, from the same inputs, so a retried stage gives the
 same result. Every connection starts with the stage's random token (made on the driver and
-sent with the tasks); a connection that does not is closed unread.
+sent with the tasks); a connection that does not is closed unread. A task that cannot connect
+to another or to the driver raises :class:`UnreachableError` (a firewall between executors):
+under ``block_exchange = "auto"`` the driver then trains with a shuffle per sub-epoch instead
+(``training._stratified_epoch``).
 
 Driver side: :func:`unavailable_reason` and :class:`Rendezvous`. Executor side: :class:`Peers`.
 """
@@ -32,6 +35,10 @@ RECEIVE_TIMEOUT = 3600.0
 #: Spark starts a barrier stage's tasks together, so they register within moments of each
 #: other; this bounds the wait of a task whose stage attempt has already failed.
 MEET_TIMEOUT = 600.0
+#: Seconds a task waits for a connection to another task or to the driver to be accepted. A
+#: listening socket accepts at once, in its host's kernel; no answer means a firewall drops
+#: the connection.
+CONNECT_TIMEOUT = 30.0
 #: Bytes of the token every connection starts with.
 TOKEN_BYTES = 16
 # A message: tag, sender, two ints of the caller's, number of parts; then each part's length;
@@ -46,7 +53,15 @@ UNREACHABLE = ("where executors cannot reach each other (and the driver) on ephe
 
 
 class ExchangeError(RuntimeError):
-    """A block did not arrive: a peer closed its connection mid-message, or the wait timed out."""
+    """Direct hand-overs failed: a block did not arrive (a peer closed its connection mid-message,
+    or the wait timed out), or the tasks of a stage did not meet."""
+
+
+class UnreachableError(ExchangeError):
+    """A task could not connect to another task of its stage or to the driver's :class:`Rendezvous`:
+    refused, no route, a name that does not resolve, or no answer within :data:`CONNECT_TIMEOUT`.
+    Its message reads ``task N could not reach WHAT at HOST:PORT (CAUSE); HINT``: in a failed
+    Spark job's text, :func:`sparkw2v.errors.unreachable_cause` finds it by its class name."""
 
 
 @dataclass(frozen=True)
@@ -217,7 +232,8 @@ class Peers:
         try:
             met = _meet(where, token, self.index, f"{host}:{self._server.getsockname()[1]}",
                         min(timeout, MEET_TIMEOUT))
-        except OSError as exc:   # refused, or no answer (a firewall that drops, or tasks that never came)
+        except OSError as exc:   # connected, then no answer (tasks that never came) or a broken connection;
+            # a connection not made is _meet's UnreachableError, which goes on as it is
             self.close()
             raise ExchangeError(f"task {self.index} could not meet its stage's other tasks through the driver at "
                                 f"{where[0]}:{where[1]} ({exc or type(exc).__name__}); {UNREACHABLE}") from None
@@ -237,11 +253,8 @@ class Peers:
         sock = self._outbound.get(dest)
         if sock is None:
             host, port = self.addresses[dest]
-            try:
-                sock = socket.create_connection((host, int(port)), timeout=self.timeout)
-            except OSError as exc:
-                raise ExchangeError(f"task {self.index} could not reach task {dest} at {host}:{port} ({exc}); "
-                                    f"{UNREACHABLE}") from None
+            sock = _connect((host, int(port)), min(self.timeout, CONNECT_TIMEOUT), self.index, f"task {dest}")
+            sock.settimeout(self.timeout)
             sock.sendall(self.token)
             self._outbound[dest] = sock
         views = [memoryview(part).cast("B") for part in parts]
@@ -315,10 +328,21 @@ def _listen(host: str) -> socket.socket:
     return socket.create_server((host, 0), family=family, backlog=1024)
 
 
+def _connect(where: tuple[str, int], timeout: float, index: int, what: str) -> socket.socket:
+    """A connection from task ``index`` to ``what`` (another task, or the driver) at ``where``;
+    :class:`UnreachableError` if it cannot be made within ``timeout`` seconds."""
+    try:
+        return socket.create_connection(where, timeout=timeout)
+    except OSError as exc:
+        raise UnreachableError(f"task {index} could not reach {what} at {where[0]}:{where[1]} "
+                               f"({exc or type(exc).__name__}); {UNREACHABLE}") from None
+
+
 def _meet(where: tuple[str, int], token: bytes, index: int, address: str, timeout: float) -> list[str]:
     """Register this task's ``address`` with the driver's :class:`Rendezvous` at ``where``; every
-    task's address, in partition order, once all have registered."""
-    with socket.create_connection(where, timeout=timeout) as sock:
+    task's address, in partition order, once all have registered (within ``timeout`` seconds)."""
+    with _connect(where, min(timeout, CONNECT_TIMEOUT), index, "the driver") as sock:
+        sock.settimeout(timeout)
         encoded = address.encode()
         sock.sendall(token + struct.pack("<iI", index, len(encoded)) + encoded)
         (n,) = struct.unpack("<I", _read_exactly(sock, 4))

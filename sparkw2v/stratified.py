@@ -367,6 +367,11 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
     (:func:`train_group`): the whole epoch, a job's rounds or a round's group of sub-epochs per
     stage, as their pairs fit in :data:`GROUP_BYTES` a task; only a stage's last hand-over goes
     through a shuffle. The rows are the same bit for bit either way.
+
+    An epoch whose job fails leaves nothing behind: its cached RDDs are unpersisted, its broadcasts
+    released and its stage tokens forgotten by the rendezvous, and ``w_in`` and ``w_out`` are only
+    written once every row is collected; so it can be trained again from the same ``start``, or the
+    same matrices (``training._stratified_epoch`` does, with a shuffle, when tasks cannot connect).
     """
     if describe is not None:  # the epoch's clock starts before its broadcasts
         describe("preparing", 0.0, None)
@@ -392,8 +397,9 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
                          f"round {r + 1} of {run.rounds}", (r + 1 - first) / run.rounds,
                          order.job_tasks(run, first, r, meeting is not None))
             if r + 1 < run.rounds:   # the job: train the rounds chained so far, and keep only their result
-                state.persist(StorageLevel.MEMORY_AND_DISK).count()
-                for old in held:
+                held.append(state.persist(StorageLevel.MEMORY_AND_DISK))   # before its job: unpersisted if it fails
+                state.count()
+                for old in held[:-1]:
                     old.unpersist()
                 held[:] = [state]
         if keep:

@@ -37,7 +37,7 @@ from .checkpoint import Checkpoint, Checkpoints
 from .config import ConfigError, TrainConfig, setting
 from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, count_vocabulary, encode_corpus,
                      null_rows, warn_null_rows, word_counts)
-from .errors import UserError
+from .errors import UserError, unreachable_cause
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
 from .session import cleaning_up, describe_job, release_broadcast, unpersist_unless_gone
@@ -335,6 +335,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     history = list(history or [])
     train_seconds = 0.0
     start = ended = None  # stratified: the blocks the last epoch's checkpoint holds, read by the next epoch's tasks
+    exchanges: dict[str, int] = {}   # stratified skip-gram: each block exchange used, from its first epoch
     try:
         for epoch in range(start_epoch, cfg.epochs):
             epoch_started = time.perf_counter()
@@ -346,10 +347,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             if plan is not None:
                 totals = _average_epoch(spark, encoded, cfg, plan, epoch, w_in, w_out)
             else:
-                ended = stratified.train_epoch(
-                    sc, encoded.shards, run, epoch, w_in, w_out, functools.partial(_epoch_rate, cfg, epoch),
-                    functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
-                    start=start, keep=keep, direct=direct)
+                ended, direct = _stratified_epoch(spark, encoded, cfg, run, epoch, w_in, w_out, start, keep, direct)
+                exchanges.setdefault("direct" if direct else "shuffle", epoch + 1)
                 totals, start = ended.stats, None
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
@@ -374,7 +373,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             ended.release()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "strategy": strategy,
             "combine": plan.rule.name if strategy == "average" else None,
-            "block_exchange": ("direct" if direct else "shuffle") if plan is None else None,
+            "block_exchange": _exchange_used(exchanges, direct) if plan is None else None,
             "syncs_per_epoch": syncs,
             "concurrent_shards": concurrent, "alpha_scale": scale,
             "negative_group": plan.kernel.shared_by if plan is not None else 1,
@@ -382,6 +381,49 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
             "shard_words": encoded.shard_words, "train_words": encoded.words,
             "words_per_second": encoded.words * (cfg.epochs - start_epoch) / max(train_seconds, 1e-9)}
     return TrainResult(cfg, vocab, w_in, w_out, history, info)
+
+
+def _stratified_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig, run: stratified.RunPlan,
+                      epoch: int, w_in: np.ndarray, w_out: np.ndarray, start: RDD | None, keep: bool,
+                      direct: bool) -> tuple[stratified.EpochEnd, bool]:
+    """One epoch of stratified skip-gram (:func:`stratified.train_epoch`), and whether its tasks
+    handed the blocks on directly.
+
+    Under ``block_exchange = 'auto'``, an epoch whose direct hand-overs failed because a task could
+    not connect to another task or to the driver (a firewall between executors;
+    :func:`~sparkw2v.errors.unreachable_cause`) is trained again from its start with a shuffle per
+    sub-epoch, after one warning, and the caller keeps the shuffle for the rest of the run. The
+    failed attempt changed nothing the epoch starts from and released what it held
+    (:func:`stratified.train_epoch`), so the vectors are a shuffle's bit for bit. Any other failure,
+    and every failure under 'direct', ends the run."""
+    def attempt(direct: bool) -> stratified.EpochEnd:
+        return stratified.train_epoch(
+            spark.sparkContext, encoded.shards, run, epoch, w_in, w_out, functools.partial(_epoch_rate, cfg, epoch),
+            functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
+            start=start, keep=keep, direct=direct)
+
+    try:
+        return attempt(direct), direct
+    except Exception as exc:
+        cause = unreachable_cause(exc) if direct and cfg.block_exchange == "auto" else None
+        if cause is None:
+            raise
+        log.warning("direct hand-overs between stratified tasks failed (%s): epoch %d starts over, and the run goes "
+                    "on, with a Spark shuffle per sub-epoch (slower, the same vectors); pass --block-exchange "
+                    "shuffle (block_exchange = 'shuffle') to use it from the start without this warning",
+                    cause, epoch + 1)
+        describe_job(spark, None)   # the epoch's progress starts over too
+    return attempt(False), False
+
+
+def _exchange_used(first_epochs: dict[str, int], direct: bool) -> str:
+    """How a stratified skip-gram run handed blocks on, as its metadata records it: 'direct',
+    'shuffle', or 'direct, then shuffle from epoch N' when direct hand-overs failed after
+    epochs that used them (``first_epochs``: each exchange used, and the first epoch it trained;
+    ``direct``: the run's choice, for a run that trained no epoch)."""
+    if len(first_epochs) > 1:
+        return f"direct, then shuffle from epoch {first_epochs['shuffle']}"
+    return next(iter(first_epochs), "direct" if direct else "shuffle")
 
 
 def _direct_exchange(sc: SparkContext, cfg: TrainConfig, tasks: int) -> bool:

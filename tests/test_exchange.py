@@ -6,11 +6,14 @@ import socket
 import struct
 import threading
 import time
+import traceback
 
 import numpy as np
 import pytest
 
-from sparkw2v.exchange import TOKEN_BYTES, ExchangeError, Peers, Rendezvous, _meet
+from sparkw2v import exchange
+from sparkw2v.errors import exchange_message, unreachable_cause, user_message
+from sparkw2v.exchange import TOKEN_BYTES, ExchangeError, Peers, Rendezvous, UnreachableError, _meet
 
 
 def _run_tasks(k, body):
@@ -32,6 +35,22 @@ def _run_tasks(k, body):
     if errors:
         raise errors[0]
     return results
+
+
+def unreachable_port() -> int:
+    """A loopback port nothing listens on (bound, then closed): a connection to it is refused at once."""
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    return port
+
+
+def _carried(exc: BaseException) -> RuntimeError:
+    """``exc`` as a failed Spark job carries it from a Python worker: its last line, as Python prints
+    it, inside the JVM's text."""
+    line = "".join(traceback.format_exception_only(exc)).strip()
+    return RuntimeError(f"Job aborted due to stage failure ... org.apache.spark.api.python.PythonException: "
+                        f"Traceback (most recent call last):\n  File x\n{line}\n\tat org.apache.spark...")
 
 
 def _closed(sock) -> bool:
@@ -140,15 +159,51 @@ def test_a_task_that_cannot_reach_another_says_to_hand_blocks_on_by_shuffle(meet
     token = secrets.token_bytes(TOKEN_BYTES)
     meeting.expect(token, 1)
     with Peers(meeting.address, token, index=0, host="127.0.0.1") as peers:
-        closed = socket.create_server(("127.0.0.1", 0))
-        port = closed.getsockname()[1]
-        closed.close()                                  # nothing listens there now
+        port = unreachable_port()
         peers.addresses.append(["127.0.0.1", str(port)])
-        with pytest.raises(ExchangeError, match=rf"task 0 could not reach task 1 at 127.0.0.1:{port} .*"
-                                                r"--block-exchange shuffle") as raised:
+        with pytest.raises(UnreachableError, match=rf"task 0 could not reach task 1 at 127.0.0.1:{port} .*"
+                                                   r"--block-exchange shuffle") as raised:
             peers.send(1, 0, (0, 0), (b"x",))
     # As the CLI prints it when a Spark job carries it from a worker: one line.
-    from sparkw2v.errors import user_message
-    carried = RuntimeError(f"Job aborted ... PythonException: Traceback ...\n  File x\n"
-                           f"sparkw2v.exchange.ExchangeError: {raised.value}\n\tat org.apache.spark...")
+    carried = _carried(raised.value)
+    assert "sparkw2v.exchange.UnreachableError: task 0 could not reach" in str(carried)
     assert user_message(carried) == str(raised.value)
+    # What 'auto' names when it falls back to the shuffle: the cause, without the advice.
+    assert unreachable_cause(carried) == str(raised.value).split(";")[0]
+    assert unreachable_cause(carried).startswith(f"task 0 could not reach task 1 at 127.0.0.1:{port} (")
+
+
+def test_only_a_connection_that_cannot_be_made_counts_as_unreachable(meeting, monkeypatch):
+    """What sends 'auto' to the shuffle (errors.unreachable_cause) is an UnreachableError: a task
+    that cannot connect to the driver (refused, or no answer within CONNECT_TIMEOUT) or to another
+    task. Tasks that connected and then did not meet, a wrong token, a block cut short, a task's
+    own error and Spark's own connection failures are not."""
+    port = unreachable_port()
+    with pytest.raises(UnreachableError, match=rf"^task 2 could not reach the driver at 127.0.0.1:{port} \(.+\); "
+                                               r"where executors cannot reach") as refused:
+        Peers(("127.0.0.1", port), secrets.token_bytes(TOKEN_BYTES), index=2, host="127.0.0.1")
+    assert unreachable_cause(_carried(refused.value)) == str(refused.value).split(";")[0]
+    monkeypatch.setattr(exchange, "CONNECT_TIMEOUT", 0.2)
+    started = time.monotonic()
+    with pytest.raises(UnreachableError, match=r"task 0 could not reach the driver at 192.0.2.1:9 \(") as silent:
+        Peers(("192.0.2.1", 9), secrets.token_bytes(TOKEN_BYTES), index=0, host="127.0.0.1")   # TEST-NET-1: no route
+    assert time.monotonic() - started < 5 and unreachable_cause(_carried(silent.value))
+
+    token = secrets.token_bytes(TOKEN_BYTES)
+    meeting.expect(token, 2)                                         # the other task never comes
+    with pytest.raises(ExchangeError, match=r"task 0 could not meet its stage's other tasks through the driver "
+                                            r"at .* \(timed out\)") as late:
+        Peers(meeting.address, token, index=0, host="127.0.0.1", timeout=0.3)
+    assert not isinstance(late.value, UnreachableError)
+    assert exchange_message(_carried(late.value)) == str(late.value)   # still one line under 'direct'
+    meeting.forget([token])
+    with pytest.raises(EOFError) as stranger:                          # a token the driver does not know
+        Peers(meeting.address, secrets.token_bytes(TOKEN_BYTES), index=0, host="127.0.0.1", timeout=5)
+    cut = ExchangeError("task 1: a connection from another task broke in the middle of a block "
+                        "(connection closed after 10 of 100 bytes)")
+    own = RuntimeError("SPARKW2V_TEST_FAIL_TASK: failing epoch 1 partition 1 on purpose")
+    for other in (late.value, stranger.value, cut, own):
+        assert unreachable_cause(_carried(other)) is None, other
+    spark_own = RuntimeError("org.apache.spark.shuffle.FetchFailedException: Failed to connect to host/10.0.0.2:7337"
+                             "\nCaused by: java.net.ConnectException: Connection refused: task 3 could not reach")
+    assert unreachable_cause(spark_own) is None

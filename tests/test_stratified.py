@@ -1,6 +1,7 @@
 """Stratified row ownership: blocks, pairs, routing, and training on Spark (the pair kernel: test_pair_kernel.py)."""
 
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -19,7 +20,7 @@ from sparkw2v.stratified import (INPUT, OUTPUT, CellTask, PairTask, assign_block
 from sparkw2v.vocabulary import Vocabulary
 
 from .conftest import checkpoint_dir
-from .test_exchange import _run_tasks
+from .test_exchange import _run_tasks, unreachable_port
 from .test_kernel import planted_corpus
 from .test_training import PLANTED, planted_lines, text_frame
 
@@ -571,6 +572,76 @@ def test_stratified_tasks_hand_blocks_on_directly_when_every_shard_has_a_slot(sp
     with pytest.raises(ConfigError, match=r"block_exchange 'direct' cannot run here: 4 tasks must run at once "
                                           r"and the session has 2 task slots"):
         Word2Vec(**dict(settings, num_partitions=4, concurrent_shards=4), block_exchange="direct").fit(frame)
+
+
+def test_auto_hands_blocks_on_by_shuffle_once_tasks_cannot_reach_the_driver(spark, monkeypatch, tmp_path, caplog,
+                                                                          capsys):
+    """The driver's rendezvous announced at a port nothing listens on, as a firewall between the
+    executors and the driver would refuse it. Under 'auto' the run warns once, trains the failed
+    epoch again from its start with a shuffle per sub-epoch, and the rest of the run so, and its
+    vectors are a shuffle's bit for bit; the failed attempt leaves nothing cached, no broadcast
+    and no stage token behind. Failing in epoch 2, the epoch restarts from the blocks epoch 1's
+    checkpoint holds. Under 'direct' the same failure ends the run with one line."""
+    from sparkw2v import Word2VecModel, exchange
+    from sparkw2v.cli import main
+    monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # 2 jobs an epoch: the first fails in its count()
+    corpus = tmp_path / "planted.txt"
+    corpus.write_text("\n".join(planted_lines(seed=3, sentences=300)) + "\n")
+    args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "2", "--min-count", "1", "--window", "3",
+            "--sample", "0", "--num-partitions", "2", "--concurrent-shards", "2", "--strategy", "stratified",
+            "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
+    assert main(["train", "--output", str(tmp_path / "shuffled"), *args, "--block-exchange", "shuffle"]) == 0
+    reference = Word2VecModel.load(str(tmp_path / "shuffled"), spark=spark).wv.vectors
+
+    sc = spark.sparkContext
+    meeting = exchange.rendezvous(sc)
+    listening, unreachable = meeting.address, ("127.0.0.1", unreachable_port())
+    made, released, failed = [], [], []
+    broadcast, release, train = sc.broadcast, stratified.release_broadcast, stratified.train_epoch
+    monkeypatch.setattr(sc, "broadcast", lambda value: made.append(broadcast(value)) or made[-1])
+    monkeypatch.setattr(stratified, "release_broadcast", lambda b: released.append(b) or release(b))
+
+    def cached():
+        return set(sc._jsc.getPersistentRDDs().keys())
+
+    def train_epoch(sc, shards, run, epoch, *rest, first=0, **kwargs):   # unreachable from epoch ``first``
+        if epoch >= first:
+            monkeypatch.setattr(meeting, "address", unreachable)
+        before, tokens, broadcasts = cached(), dict(meeting._tasks), len(made)
+        try:
+            return train(sc, shards, run, epoch, *rest, **kwargs)
+        except Exception:
+            failed.append((epoch, kwargs["direct"], cached() - before, meeting._tasks == tokens,
+                           [b for b in made[broadcasts:] if not any(b is r for r in released)]))
+            raise
+
+    for first, used in ((0, "shuffle"), (1, "direct, then shuffle from epoch 2")):
+        monkeypatch.setattr(meeting, "address", listening)
+        monkeypatch.setattr(stratified, "train_epoch", functools.partial(train_epoch, first=first))
+        failed.clear()
+        caplog.clear()
+        out = tmp_path / f"auto-{first}"
+        with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+            assert main(["train", "--output", str(out), *args]) == 0
+        assert failed == [(first, True, set(), True, [])]   # one failed attempt, and nothing of it left
+        warned = [r.getMessage() for r in caplog.records if "direct hand-overs" in r.getMessage()]
+        assert len(warned) == 1 and re.match(
+            rf"direct hand-overs between stratified tasks failed \(task \d could not reach the driver at "
+            rf"127.0.0.1:{unreachable[1]} \(.+\)\): epoch {first + 1} starts over, and the run goes on, with a Spark "
+            r"shuffle per sub-epoch .*--block-exchange shuffle", warned[0]), warned
+        model = Word2VecModel.load(str(out), spark=spark)
+        assert model.training_metadata()["block_exchange"] == used
+        assert model.training_metadata()["parameters"]["block_exchange"] == "auto"
+        np.testing.assert_array_equal(model.wv.vectors, reference)
+
+    monkeypatch.setattr(meeting, "address", unreachable)
+    capsys.readouterr()
+    assert main(["train", "--output", str(tmp_path / "direct"), *args, "--block-exchange", "direct"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sparkw2v: error:")]
+    assert len(errors) == 1 and re.fullmatch(
+        rf"sparkw2v: error: task \d could not reach the driver at 127.0.0.1:{unreachable[1]} \(.+\); where executors "
+        r"cannot reach each other \(and the driver\) on ephemeral TCP ports, train with --block-exchange shuffle "
+        r"\(block_exchange = 'shuffle'\)", errors[0]), errors
 
 
 def test_owned_cbow_with_more_blocks_than_words_and_an_empty_partition():
