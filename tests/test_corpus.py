@@ -159,3 +159,41 @@ def test_what_counts_as_not_text(caplog):
         assert not caplog.messages
         check_decoded(vocab([("caf\ufffd", 2), ("the", 30)]), TrainConfig())
     assert len(caplog.messages) == 1 and "1 vocabulary words hold bytes that are not UTF-8" in caplog.messages[0]
+
+
+def test_many_chunks_per_partition_encode_as_the_python_path(monkeypatch):
+    """Without Spark: a partition cut into many small chunks (each with its own distinct words)
+    and fed in several Arrow batches gives the records, counts and null rows of the Python path."""
+    import pyarrow as pa
+    import pyspark
+
+    from sparkw2v import executor
+    from sparkw2v.tokenizer import TokenizerSpec
+
+    monkeypatch.setattr(executor, "CHUNK_TOKENS", 40)
+    monkeypatch.setattr(pyspark.TaskContext, "get", staticmethod(lambda: type("Ctx", (), {"partitionId": lambda self: 1})()))
+    lines = EDGE_LINES[:-1] * 2 + ["one two three"] * 30
+    cfg = TrainConfig(min_count=1, max_sentence_length=6)
+    task = executor.EncodeTask(TokenizerSpec.from_config(cfg), False, 3, record_words=25)
+    batches = [pa.RecordBatch.from_arrays([pa.array(lines[i:i + 7], pa.string())], names=["text"])
+               for i in range(0, len(lines), 7)]
+    rows = pa.Table.from_batches(list(executor.tokenize_batches(iter(batches), task))).to_pylist()
+    chunks = [r for r in rows if r["words"] is not None]
+    assert len(chunks) >= 4
+    counts = {r["word"]: r["count"] for r in rows if r["word"] is not None}
+    assert sum(1 for r in rows if r["word"] is None and r["count"] is not None and r["words"] is None) == 1
+    expected = {}
+    for line in lines:
+        for word in (line.lower().split() if line else []):
+            expected[word] = expected.get(word, 0) + 1
+    assert counts == expected
+    words = sorted(expected, key=lambda w: (-expected[w], w))[:-3]      # some words outside the vocabulary
+    chunk_table = pa.Table.from_pylist(chunks).select(["ids", "lengths", "words"])
+    got = [executor.record_of_row(tuple(r.values())) for batch in executor.encode_token_rows(
+        iter(chunk_table.to_batches(max_chunksize=2)), task, type("Bc", (), {"value": pa.array(words)})())
+        for r in pa.Table.from_batches([batch]).to_pylist()]
+    index = {w: i for i, w in enumerate(words)}
+    want = list(executor.encode_partition(1, iter(lines), task, type("Bc", (), {"value": index})()))
+    assert [key for key, _ in got] == [key for key, _ in want] and len(want) > 3
+    for (_, (ids, lengths)), (_, (want_ids, want_lengths)) in zip(got, want):
+        assert ids.tolist() == want_ids.tolist() and lengths.tolist() == want_lengths.tolist()
