@@ -95,6 +95,9 @@ def unavailable_reason(sc, tasks: int) -> str | None:
     encrypted = [key for key in ENCRYPTION_SETTINGS if conf.get(key, "false").strip().lower() == "true"]
     if encrypted:
         return f"Spark encrypts its traffic ({', '.join(encrypted)}) and direct hand-overs would not"
+    failed = _UNREACHED.get(sc.applicationId)
+    if failed is not None:
+        return f"tasks of this Spark application could not connect earlier ({failed})"
     slots = task_slots(sc)
     if slots < tasks:
         return f"{tasks} tasks must run at once and the session has {slots} task slots"
@@ -104,6 +107,15 @@ def unavailable_reason(sc, tasks: int) -> str | None:
         return f"the driver cannot listen for the tasks' addresses ({exc})"
     return None
 
+
+def remember_unreachable(sc, cause: str) -> None:
+    """Record that direct hand-overs of this Spark application failed to connect (``cause``):
+    :func:`unavailable_reason` then says so, and later runs in the same session (a stream's
+    batches, another ``fit``) use the shuffle from the start instead of failing a stage first."""
+    _UNREACHED[sc.applicationId] = cause
+
+
+_UNREACHED: dict[str, str] = {}
 
 #: Settings that encrypt Spark's own traffic: with one on, blocks are not sent directly in the clear.
 ENCRYPTION_SETTINGS = ("spark.network.crypto.enabled", "spark.io.encryption.enabled", "spark.ssl.enabled")

@@ -408,6 +408,7 @@ def _stratified_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainCon
         cause = unreachable_cause(exc) if direct and cfg.block_exchange == "auto" else None
         if cause is None:
             raise
+        exchange.remember_unreachable(spark.sparkContext, cause)
         log.warning("direct hand-overs between stratified tasks failed (%s): epoch %d starts over, and the run goes "
                     "on, with a Spark shuffle per sub-epoch (slower, the same vectors); pass --block-exchange "
                     "shuffle (block_exchange = 'shuffle') to use it from the start without this warning",

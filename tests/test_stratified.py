@@ -581,7 +581,8 @@ def test_auto_hands_blocks_on_by_shuffle_once_tasks_cannot_reach_the_driver(spar
     epoch again from its start with a shuffle per sub-epoch, and the rest of the run so, and its
     vectors are a shuffle's bit for bit; the failed attempt leaves nothing cached, no broadcast
     and no stage token behind. Failing in epoch 2, the epoch restarts from the blocks epoch 1's
-    checkpoint holds. Under 'direct' the same failure ends the run with one line."""
+    checkpoint holds. The application then shuffles from the start, and refuses 'direct'. Under
+    'direct' the same failure ends the run with one line."""
     from sparkw2v import Word2VecModel, exchange
     from sparkw2v.cli import main
     monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # 2 jobs an epoch: the first fails in its count()
@@ -616,6 +617,7 @@ def test_auto_hands_blocks_on_by_shuffle_once_tasks_cannot_reach_the_driver(spar
             raise
 
     for first, used in ((0, "shuffle"), (1, "direct, then shuffle from epoch 2")):
+        monkeypatch.setattr(exchange, "_UNREACHED", {})   # each run as the first of its application
         monkeypatch.setattr(meeting, "address", listening)
         monkeypatch.setattr(stratified, "train_epoch", functools.partial(train_epoch, first=first))
         failed.clear()
@@ -634,6 +636,20 @@ def test_auto_hands_blocks_on_by_shuffle_once_tasks_cannot_reach_the_driver(spar
         assert model.training_metadata()["parameters"]["block_exchange"] == "auto"
         np.testing.assert_array_equal(model.wv.vectors, reference)
 
+    # The application remembers: the next run (a stream's next batch, another fit) shuffles from the
+    # start without a failed stage or a warning, and 'direct' is refused before any work.
+    failed.clear()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sparkw2v"):
+        assert main(["train", "--output", str(tmp_path / "again"), *args]) == 0
+    assert failed == [] and not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("could not connect earlier (task" in r.getMessage() for r in caplog.records)
+    assert Word2VecModel.load(str(tmp_path / "again"), spark=spark).training_metadata()["block_exchange"] == "shuffle"
+    capsys.readouterr()
+    assert main(["train", "--output", str(tmp_path / "refused"), *args, "--block-exchange", "direct"]) == 2
+    assert "'direct' cannot run here: tasks of this Spark application could not connect earlier" in capsys.readouterr().err
+
+    monkeypatch.setattr(exchange, "_UNREACHED", {})
     monkeypatch.setattr(meeting, "address", unreachable)
     capsys.readouterr()
     assert main(["train", "--output", str(tmp_path / "direct"), *args, "--block-exchange", "direct"]) == 2
