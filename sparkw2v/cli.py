@@ -326,7 +326,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .model import Word2Vec
     from .filesystem import local_output_path
     from .layout import root_of, same_path
-    from .publishing import check_output, check_outside_input
+    from .publishing import check_output
     from .session import start_python_workers
 
     global STARTED
@@ -351,9 +351,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         base = root_of(cfg.from_model) or cfg.from_model
         overwrite = overwrite or same_path(spark, base, cfg.output)
     check_output(spark, cfg.output, overwrite)
-    if cfg.input is not None:
-        check_outside_input(spark, cfg.output, cfg.input)
-    model = Word2Vec(cfg).fit_input(spark)
+    model = Word2Vec(cfg).fit_input(spark)   # refuses an output inside the input before it reads it
     info = model.result.info
     info["session_seconds"] = phases["starting Spark"]  # recorded in metadata.json's timings
     phases.update(counting=info.get("count_seconds"), encoding=info.get("encode_seconds"),

@@ -306,10 +306,14 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
 
         With ``output`` set, every epoch is checkpointed under ``OUTPUT/_staging``
         (``resume=True`` continues from there), and :meth:`Word2VecModel.save` to
-        that output removes the checkpoint unless ``keep_checkpoints``.
+        that output removes the checkpoint unless ``keep_checkpoints``. An ``output``
+        inside the ``input`` directory (or one its pattern reaches into) is refused
+        before the input is read (:func:`sparkw2v.publishing.check_outside_input`).
         """
         require_classic(spark, "Word2Vec.fit_input")
         cfg = self.config.validate(require_io=False)
+        if cfg.output and cfg.input is not None:
+            publishing.check_outside_input(spark, cfg.output, cfg.input)
         if cfg.from_model:
             return self._fitted(_continue(spark, read_input(spark, cfg), cfg))
         checkpoints = Checkpoints(spark, cfg.output) if cfg.output else None

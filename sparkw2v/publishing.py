@@ -105,39 +105,95 @@ def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None
 
 
 _PATTERN = re.compile(r"[*?\[{]")
-#: What a model directory holds at its top (:mod:`sparkw2v.layout`): a stream's source that reaches
-#: into a model through one of these names reads the model's own files.
+#: What a model directory holds at its top (:mod:`sparkw2v.layout`): an input that reaches into a
+#: model through one of these names reads the model's own files (``_staging``: a run's checkpoints).
 _MODEL_ENTRIES = (VERSIONS, LATEST, STAGING, ML_METADATA)
+#: What Spark's Structured Streaming writes at the top of a query's checkpoint folder: a source that
+#: reaches into the checkpoint through one of these names reads the stream's progress files.
+_CHECKPOINT_ENTRIES = ("offsets", "commits", "sources", "metadata", "state")
 
 
 def check_outside_input(spark: SparkSession, output: str, input_path: str, stream: bool = False) -> None:
     """Fail before any work if ``output`` lies inside the ``input_path`` directory, or inside a
     directory its pattern matches: the next run would read the model's files as its input (and be
-    refused, with a hint about Parquet files that misleads). Braces may hold slashes, as in Hadoop's
-    globbing (``/d/{a/x,b}/*``): each pattern :func:`_alternatives` expands them into is checked.
-    ``output`` being the input itself, or a path its pattern matches, is left to the output's and
-    the input's own checks.
+    refused, with a hint about Parquet files that misleads). So it does if the pattern matches
+    ``output`` among other paths and goes on into it through a name a model directory holds
+    (``dir/*/*`` beside ``dir/model`` matches ``dir/model/_staging``, where an interrupted run's
+    checkpoints are, and ``dir/model/versions``). Braces may hold slashes, as in Hadoop's globbing
+    (``/d/{a/x,b}/*``): each pattern :func:`_alternatives` expands them into is checked. ``output``
+    being the input itself, a path its pattern matches, or a path the pattern names on its way into
+    it (``OUT/*``, ``OUT/LATEST``: an input inside the model), is left to the output's and the
+    input's own checks.
 
     ``stream``: ``input_path`` is a stream's ``--source``, whose next batches would read what is
     published there. Then ``output`` is refused as the source itself or a path its pattern matches
     too (``landing/*`` for ``landing/model``), and so is a source that reaches into ``output``
-    through a name a model directory holds (``dir/*/*`` matches ``dir/model/versions``;
-    ``OUT/_staging/in``, where publishing deletes files)."""
-    what, reader = ("--source", "the stream") if stream else ("input", "the next run")
-    glob = spark._jvm.org.apache.hadoop.fs.GlobPattern
-    out = model_key(spark, output).split("/")
-    for alternative in _alternatives(spark, input_path):
-        given = model_key(spark, alternative).split("/")
-        if not _leading_match(glob, given, out):
-            continue
-        if len(out) > len(given) or (stream and len(out) == len(given)):
-            raise OutputPathError(f"output {output} lies inside the {what} {input_path}: {reader} would read the "
-                                  "model's files as input; choose an --output outside it")
-        if stream and len(given) > len(out) and any(_component_matches(glob, given[len(out)], name)
-                                                    for name in _MODEL_ENTRIES):
+    through a name a model directory holds, named or matched (``OUT/_staging/in``, where
+    publishing deletes files)."""
+    for kind, named in _overlaps(spark, output, input_path, _MODEL_ENTRIES):
+        if kind == _INSIDE or (stream and kind == _MATCHED):
+            if stream:
+                raise OutputPathError(f"output {output} lies inside the --source {input_path}: the stream would "
+                                      "read the model's files as input; choose an --output outside it")
+            raise OutputPathError(f"output {output} lies inside the input {input_path}: the next run would read "
+                                  "the model's files as input; choose an --output outside it")
+        if kind == _REACHES and stream:
             raise OutputPathError(f"--source {input_path} reaches into the output {output}: the stream would read "
                                   "the model's files as input, and publishing deletes files there; choose an "
                                   "--output outside it")
+        if kind == _REACHES and not named:
+            raise OutputPathError(f"input {input_path} reaches into the output {output}: resuming an interrupted "
+                                  "run, and the next run, would read the model's files (checkpoints, versions) as "
+                                  "input; choose an --output outside it")
+
+
+def check_stream_checkpoint(spark: SparkSession, checkpoint: str, source: str, output: str) -> None:
+    """Fail before a stream starts if its ``--checkpoint`` lies where the stream reads or publishes.
+    Inside ``output`` (or as it) the checkpoint is among the model's files, which publishing
+    manages: a model directory holding it is refused as no model, a version directory holding it
+    blocks that version's number, and retention deletes a version with the checkpoint inside.
+    Where the ``--source`` reads, Spark's progress files are trained as words: as the source
+    itself or a folder its pattern matches (its ``metadata``), reached by its pattern through a
+    name a checkpoint holds (``dir/*/*`` for ``dir/ck/offsets``), or inside the source folder
+    read with ``recursiveFileLookup=true`` (all of them). A checkpoint inside the folder is
+    refused whatever the reader's options, as an output there is."""
+    ck, out = model_key(spark, checkpoint).split("/"), model_key(spark, output).split("/")
+    if ck[:len(out)] == out:
+        raise OutputPathError(f"--checkpoint {checkpoint} lies inside the output {output}, whose directory holds "
+                              "only what publishing writes: the stream's versions would be refused there, or the "
+                              "checkpoint deleted with an old version; choose a --checkpoint outside it")
+    for kind, _ in _overlaps(spark, checkpoint, source, _CHECKPOINT_ENTRIES):
+        if kind in (_INSIDE, _MATCHED):
+            raise OutputPathError(f"--checkpoint {checkpoint} lies inside the --source {source}: the stream would "
+                                  "read its progress files as input; choose a --checkpoint outside it")
+        raise OutputPathError(f"--source {source} reaches into the --checkpoint {checkpoint}: the stream would read "
+                              "its progress files as input; choose a --checkpoint outside it")
+
+
+#: How a path and the paths a pattern matches overlap (:func:`_overlaps`).
+_INSIDE, _MATCHED, _REACHES = "inside", "matched", "reaches"
+
+
+def _overlaps(spark: SparkSession, path: str, pattern: str, entries: tuple[str, ...]) -> Iterator[tuple[str, bool]]:
+    """How ``path`` overlaps what ``pattern`` matches, for each pattern :func:`_alternatives`
+    expands it into that overlaps it: :data:`_INSIDE` when ``path`` lies inside a directory the
+    pattern matches, :data:`_MATCHED` when the pattern matches ``path`` itself, :data:`_REACHES`
+    when the pattern goes on into ``path`` with a component matching one of ``entries`` (names
+    ``path`` holds at its top); each with whether the pattern names ``path``'s components as they
+    are (``OUT/*``), not matching it among other paths (``dir/*/*`` for ``dir/model``)."""
+    glob = spark._jvm.org.apache.hadoop.fs.GlobPattern
+    names = model_key(spark, path).split("/")
+    for alternative in _alternatives(spark, pattern):
+        given = model_key(spark, alternative).split("/")
+        if not _leading_match(glob, given, names):
+            continue
+        named = given[:len(names)] == names[:len(given)]
+        if len(names) > len(given):
+            yield _INSIDE, named
+        elif len(names) == len(given):
+            yield _MATCHED, named
+        elif any(_component_matches(glob, given[len(names)], name) for name in entries):
+            yield _REACHES, named
 
 
 def _alternatives(spark: SparkSession, pattern: str) -> list[str]:

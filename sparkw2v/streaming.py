@@ -252,6 +252,7 @@ def run_stream(spark: SparkSession, cfg: TrainConfig, options: StreamConfig,
         raise ConfigError("--tokens-column needs a parquet, orc or json source (text files are lines)")
     publishing.check_output(spark, cfg.output, overwrite=True)  # refuses a directory that is no model
     publishing.check_outside_input(spark, cfg.output, options.source, stream=True)  # the two must not overlap
+    publishing.check_stream_checkpoint(spark, options.checkpoint, options.source, cfg.output)
     if cfg.from_model:
         if layout.published_versions(spark, cfg.output):
             log.info("%s has published versions: continuing its newest, not --from-model %s", cfg.output,

@@ -975,3 +975,52 @@ def test_an_output_inside_any_alternative_of_an_input_pattern_is_refused(spark, 
         check(spark, str(d / "a" / "x"), f"{d}/{{a/x,b*}}/*", stream=True)
     for output in ("a/model", "a/y/new/model", "model"):
         check(spark, str(d / output), f"{d}/{{a/x,b*}}/*", stream=True)
+
+
+def _two_folders(tmp_path):
+    """``data/a/x.txt`` (text to train on) and where a model beside ``a`` goes, ``data/model``."""
+    data = tmp_path / "data"
+    (data / "a").mkdir(parents=True)
+    (data / "a" / "x.txt").write_text("\n".join(planted_lines(seed=2, sentences=40)) + "\n")
+    return data, data / "model"
+
+
+FIT = dict(vector_size=8, epochs=1, min_count=1, sample=0.0, window=2, num_partitions=1, batch_words=512, seed=3,
+           checkpoint_interval=0.0)
+
+
+def _refused_in_python_and_cli(spark, capsys, given, model, message: str) -> None:
+    """Word2Vec.fit_input and `train` refuse ``given`` and ``model`` with ``message`` before reading
+    the input."""
+    with pytest.raises(publishing.OutputPathError, match=re.escape(message)):
+        Word2Vec(input=str(given), output=str(model), **FIT).fit_input(spark)
+    assert not model.exists()
+    capsys.readouterr()
+    assert main(["train", "--input", str(given), "--output", str(model), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert err == f"sparkw2v: error: {message}\n", err
+    assert not model.exists()
+
+
+def test_an_output_inside_the_input_is_refused_in_python_as_under_the_cli(spark, tmp_path, capsys):
+    """Word2Vec.fit_input, which `train` runs too, refuses an output inside its input before reading
+    it (before, a Python caller's model was published there and the next run read it as input)."""
+    data, model = _two_folders(tmp_path)
+    _refused_in_python_and_cli(spark, capsys, data, model, f"output {model} lies inside the input {data}: the next "
+                               "run would read the model's files as input; choose an --output outside it")
+
+
+def test_an_input_pattern_reaching_into_the_output_is_refused(spark, tmp_path, capsys):
+    """``dir/*/*`` beside the output ``dir/model`` matches ``dir/model/_staging``: an interrupted
+    run's --resume would read its own checkpoint there as input (refused, with a hint about Parquet
+    files), and the next run the published versions. Refused before training; a pattern passing
+    beside the model trains, and one naming a path inside it (``dir/model/*``) is left to the input's
+    own checks."""
+    data, model = _two_folders(tmp_path)
+    _refused_in_python_and_cli(spark, capsys, f"{data}/*/*", model, f"input {data}/*/* reaches into the output "
+                               f"{model}: resuming an interrupted run, and the next run, would read the model's files "
+                               "(checkpoints, versions) as input; choose an --output outside it")
+    for inside in (f"{model}/LATEST", f"{model}/*"):
+        publishing.check_outside_input(spark, str(model), inside)
+    trained = Word2Vec(input=f"{data}/*/*.txt", output=str(model), **FIT).fit_input(spark)
+    assert trained.save(str(model)).endswith("versions/000001") and len(trained.wv) > 10

@@ -138,6 +138,52 @@ def test_a_stream_never_publishes_where_it_reads(spark, tmp_path, capsys):
                                                    f"--source {landing}: "), err
 
 
+def _refused(spark, source, checkpoint, output, message, **options) -> None:
+    """run_stream refuses these paths with ``message`` before the stream writes any progress."""
+    with pytest.raises(publishing.OutputPathError, match=re.escape(message)):
+        run_stream(spark, TrainConfig(output=str(output), **SETTINGS),
+                   StreamConfig(source=str(source), checkpoint=str(checkpoint), available_now=True, **options))
+    assert not (checkpoint / "metadata").exists() and not output.exists()
+
+
+def test_a_stream_checkpoint_inside_its_output_is_refused(spark, tmp_path, capsys):
+    """Spark's progress files in the model's directory stop the stream publishing (a directory
+    holding them is no model; a version's directory holding them blocks that number), or go with
+    an old version to retention: refused before the stream starts, in one line naming both paths.
+    A checkpoint holding the output is accepted."""
+    landing, model = tmp_path / "landing", tmp_path / "model"
+    landing.mkdir()
+    for checkpoint in (model, model / "ck", model / "_staging" / "ck", model / "versions" / "000001" / "ck"):
+        _refused(spark, landing, checkpoint, model, f"--checkpoint {checkpoint} lies inside the output {model}, whose "
+                 "directory holds only what publishing writes: the stream's versions would be refused there, or the "
+                 "checkpoint deleted with an old version; choose a --checkpoint outside it")
+    for checkpoint, output in ((tmp_path / "ck", model), (tmp_path / "ck", tmp_path / "ck" / "model")):
+        publishing.check_stream_checkpoint(spark, str(checkpoint), str(landing), str(output))
+    capsys.readouterr()
+    assert main(["stream", "--source", str(landing), "--checkpoint", str(model / "ck"), "--output", str(model),
+                 "--available-now"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"sparkw2v: error: --checkpoint {model / 'ck'} lies inside the "
+                                                   f"output {model}, "), err
+
+
+def test_a_stream_checkpoint_where_its_source_reads_is_refused(spark, tmp_path):
+    """Where the source reads Spark's progress files they are trained as words: the checkpoint as
+    the source, matched by its pattern (``feeds/*``: its metadata file), inside the folder read with
+    recursiveFileLookup=true (all of them), or reached into (``feeds/*/*``: ``feeds/ck/offsets``).
+    Refused before the stream starts; a pattern passing beside the checkpoint is accepted."""
+    landing, feeds, model = tmp_path / "landing", tmp_path / "feeds", tmp_path / "model"
+    for folder in (landing, feeds / "a" / "in"):
+        folder.mkdir(parents=True)
+    for source, checkpoint in ((landing, landing), (landing, landing / "ck"), (f"{feeds}/*", feeds / "ck")):
+        _refused(spark, source, checkpoint, model, f"--checkpoint {checkpoint} lies inside the --source {source}: the "
+                 "stream would read its progress files as input; choose a --checkpoint outside it",
+                 source_options=(("recursiveFileLookup", "true"),))
+    _refused(spark, f"{feeds}/*/*", feeds / "ck", model, f"--source {feeds}/*/* reaches into the --checkpoint "
+             f"{feeds / 'ck'}: the stream would read its progress files as input; choose a --checkpoint outside it")
+    publishing.check_stream_checkpoint(spark, str(feeds / "ck"), f"{feeds}/*/in", str(model))
+
+
 # -- streamed models and other writers ---------------------------------------------------------
 
 
