@@ -90,7 +90,9 @@ def _spark(cores: int, jit: str = "library"):
 
 def run_ours(args) -> dict:
     from sparkw2v import TrainConfig, Word2Vec
+    from sparkw2v.session import start_python_workers
     spark = _spark(args.cores)
+    start_python_workers(spark)   # as sparkw2v train does
     cfg = TrainConfig(input=args.corpus, sg=args.sg, num_partitions=args.partitions, seed=args.seed,
                       syncs_per_epoch=args.syncs, **({"combine": args.combine} if args.combine else {}), **HYPER)
     started = time.perf_counter()
