@@ -534,8 +534,8 @@ def count_vocabulary(corpus: CorpusInput, cfg: TrainConfig, counts: DataFrame | 
             summarize = functools.partial(executor.summarize_count_batches, min_count=cfg.min_count,
                                           all_words=all_words, large_types=large_var_types(counts.sparkSession))
             # Plain strings whatever the session's Arrow types (``every`` becomes the saved counts table).
-            table = (counts.select("word", "count").mapInArrow(summarize, spark_schema(executor.SUMMARY_SCHEMA)).toArrow()
-                     .cast(executor.arrow_schema(executor.SUMMARY_SCHEMA)))
+            table = (counts.select("word", "count").mapInArrow(summarize, spark_schema(executor.SUMMARY_SCHEMA))
+                     .toArrow().cast(executor.arrow_schema(executor.SUMMARY_SCHEMA)))
             summary = table.column("word").is_null().to_numpy(zero_copy_only=False)
             totals = table.column("count").to_numpy()
             tokens = int(totals[summary].sum())

@@ -6,8 +6,8 @@ listens much later than with pyspark imported from site-packages (BENCHMARKS.md,
 run pays once"). When the installed pyspark is the zip's version (byte-equal ``version.py``),
 this daemon puts the zip after it; either way it imports the worker module once, before
 forking, instead of in every forked worker. :func:`import_worker_modules` is the task that
-starts a local session's workers ahead of its first job. A worker whose task the JVM gave up on (a failed
-or cancelled job closes its socket) ends quietly instead of printing a ``BrokenPipeError``
+starts a local session's workers ahead of its first job. A worker whose task the JVM gave up
+on (a failed or cancelled job closes its socket) ends quietly instead of printing a ``BrokenPipeError``
 traceback: the JVM reports why the task ended (with
 ``spark.python.daemon.killWorkerOnFlushFailure=false`` pyspark prints its own flush message).
 :func:`sparkw2v.session.get_session` uses this daemon (``spark.python.daemon.module``) only for
@@ -19,6 +19,7 @@ import importlib.machinery
 import os
 import sys
 import zipfile
+from typing import Iterable, Iterator
 
 
 def _prefer_installed_pyspark() -> None:
@@ -54,7 +55,7 @@ def _quiet_when_hung_up(worker):
     return run
 
 
-def import_worker_modules(rows):
+def import_worker_modules(rows: Iterable) -> Iterator:
     """A task that imports what counting, encoding and training tasks import, then yields
     nothing (:func:`sparkw2v.session.start_python_workers`)."""
     import pyarrow.compute  # noqa: F401

@@ -171,7 +171,8 @@ def test_many_chunks_per_partition_encode_as_the_python_path(monkeypatch):
     from sparkw2v.tokenizer import TokenizerSpec
 
     monkeypatch.setattr(executor, "CHUNK_TOKENS", 40)
-    monkeypatch.setattr(pyspark.TaskContext, "get", staticmethod(lambda: type("Ctx", (), {"partitionId": lambda self: 1})()))
+    context = type("Ctx", (), {"partitionId": lambda self: 1})()
+    monkeypatch.setattr(pyspark.TaskContext, "get", staticmethod(lambda: context))
     lines = EDGE_LINES[:-1] * 2 + ["one two three"] * 30
     cfg = TrainConfig(min_count=1, max_sentence_length=6)
     task = executor.EncodeTask(TokenizerSpec.from_config(cfg), False, 3, record_words=25)
