@@ -36,6 +36,7 @@ def test_a_zero_query_vector_scores_zero_and_no_query_is_an_error():
 
 
 
+@pytest.mark.filterwarnings("ignore:Call to deprecated:DeprecationWarning")   # gensim's own init_sims
 def test_query_terms_are_read_as_gensim_reads_them():
     """Words, row numbers, vectors (a 2-D array: one per row) and (term, weight) pairs give gensim's
     answers; a term of another kind is a TypeError naming it, not a silently wrong answer."""
