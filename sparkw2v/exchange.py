@@ -249,6 +249,11 @@ class Peers:
             self.close()
             raise ExchangeError(f"task {self.index} could not meet its stage's other tasks through the driver at "
                                 f"{where[0]}:{where[1]} ({exc or type(exc).__name__}); {UNREACHABLE}") from None
+        except EOFError:   # the rendezvous closed the registration unanswered: a token it does not expect
+            self.close()
+            raise ExchangeError(f"task {self.index} was turned away by the driver at {where[0]}:{where[1]}: its stage "
+                                "attempt is no longer expected (a retried, cancelled or finished stage, or another "
+                                "application's token)") from None
         except BaseException:
             self.close()
             raise

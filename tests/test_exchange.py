@@ -197,7 +197,8 @@ def test_only_a_connection_that_cannot_be_made_counts_as_unreachable(meeting, mo
     assert not isinstance(late.value, UnreachableError)
     assert exchange_message(_carried(late.value)) == str(late.value)   # still one line under 'direct'
     meeting.forget([token])
-    with pytest.raises(EOFError) as stranger:                          # a token the driver does not know
+    with pytest.raises(ExchangeError, match=r"^task 0 was turned away by the driver at .*: its stage attempt is "
+                                            r"no longer expected") as stranger:   # a token the driver does not know
         Peers(meeting.address, secrets.token_bytes(TOKEN_BYTES), index=0, host="127.0.0.1", timeout=5)
     cut = ExchangeError("task 1: a connection from another task broke in the middle of a block "
                         "(connection closed after 10 of 100 bytes)")
