@@ -55,7 +55,7 @@ def user_message(exc: BaseException) -> str | None:
 
 
 _EXCHANGE = re.compile(r"\b(?:ExchangeError|UnreachableError): (task \d+ could not [^\n]+)")
-_UNREACHABLE = re.compile(r"\bUnreachableError: (task \d+ could not reach [^;\n]+)")
+_UNREACHABLE = re.compile(r"\bUnreachableError: (task \d+ could not (?:reach|listen) [^;\n]+)")
 
 
 def exchange_message(exc: BaseException) -> str | None:
@@ -68,9 +68,9 @@ def exchange_message(exc: BaseException) -> str | None:
 
 def unreachable_cause(exc: BaseException) -> str | None:
     """For a Spark job that failed because a stratified task could not connect to another task or
-    to the driver (``sparkw2v.exchange.UnreachableError`` raised in a worker, and carried as
-    text), what it could not reach and why, without the message's advice; None for any other
-    failure (a block cut short, a wrong token, a task's own error)."""
+    to the driver, or could not listen at its executor's address (``sparkw2v.exchange.UnreachableError``
+    raised in a worker, and carried as text), what it could not reach and why, without the message's
+    advice; None for any other failure (a block cut short, a wrong token, a task's own error)."""
     found = _UNREACHABLE.search(str(exc))
     return found.group(1).strip() if found else None
 

@@ -12,7 +12,8 @@ call), and blocks go straight from task to task.
 Spark retries a barrier stage as a whole, from the same inputs, so a retried stage gives the
 same result. Every connection starts with the stage's random token (made on the driver and
 sent with the tasks); a connection that does not is closed unread. A task that cannot connect
-to another or to the driver raises :class:`UnreachableError` (a firewall between executors):
+to another or to the driver, or cannot listen at its executor's address, raises
+:class:`UnreachableError` (a firewall between executors, or NAT):
 under ``block_exchange = "auto"`` the driver then trains with a shuffle per sub-epoch instead
 (``training._stratified_epoch``).
 
@@ -21,6 +22,7 @@ Driver side: :func:`unavailable_reason` and :class:`Rendezvous`. Executor side: 
 
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import struct
@@ -59,9 +61,11 @@ class ExchangeError(RuntimeError):
 
 class UnreachableError(ExchangeError):
     """A task could not connect to another task of its stage or to the driver's :class:`Rendezvous`:
-    refused, no route, a name that does not resolve, or no answer within :data:`CONNECT_TIMEOUT`.
-    Its message reads ``task N could not reach WHAT at HOST:PORT (CAUSE); HINT``: in a failed
-    Spark job's text, :func:`sparkw2v.errors.unreachable_cause` finds it by its class name."""
+    refused, no route, a name that does not resolve, or no answer within :data:`CONNECT_TIMEOUT`;
+    or could not listen at the address Spark gives its executor (one its host does not own, behind
+    NAT or in a container), where no task could connect to it. Its message reads ``task N could not
+    reach WHAT at HOST:PORT (CAUSE); HINT`` (``task N could not listen at HOST (CAUSE): ...; HINT``):
+    in a failed Spark job's text, :func:`sparkw2v.errors.unreachable_cause` finds it by its class name."""
 
 
 @dataclass(frozen=True)
@@ -234,7 +238,13 @@ class Peers:
         self.index = index
         self.token = token
         self.timeout = timeout
-        self._server = _listen(host)
+        try:
+            self._server = _listen(host)
+        except OSError as exc:
+            if not _foreign_address(exc):   # out of file descriptors, say: the task's own failure
+                raise
+            raise UnreachableError(f"task {index} could not listen at {host} ({exc or type(exc).__name__}): other "
+                                   f"tasks could not connect to it there; {UNREACHABLE}") from None
         self._inbox: dict[int, list[Message]] = {}
         self._failure: str | None = None
         self._arrived = threading.Condition()
@@ -343,6 +353,17 @@ def _listen(host: str) -> socket.socket:
     """A listening socket on an ephemeral port of ``host`` (a name or an IPv4 or IPv6 address)."""
     family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
     return socket.create_server((host, 0), family=family, backlog=1024)
+
+
+#: Why a task cannot listen at an address: its host does not own it (NAT, a container that advertises its
+#: host's address), or the host has no such address family (IPv6 turned off).
+_FOREIGN = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+
+
+def _foreign_address(exc: OSError) -> bool:
+    """Whether :func:`_listen` failed because the address is not this host's to listen at (or its
+    name does not resolve here), rather than for want of resources."""
+    return isinstance(exc, socket.gaierror) or exc.errno in _FOREIGN
 
 
 def _connect(where: tuple[str, int], timeout: float, index: int, what: str) -> socket.socket:

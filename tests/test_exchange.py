@@ -1,6 +1,7 @@
 """Direct exchange between the tasks of a barrier stage (:mod:`sparkw2v.exchange`), without Spark:
 each task is a thread here, with its own partition index and the loopback address."""
 
+import errno
 import secrets
 import socket
 import struct
@@ -171,6 +172,33 @@ def test_a_task_that_cannot_reach_another_says_to_hand_blocks_on_by_shuffle(meet
     # What 'auto' names when it falls back to the shuffle: the cause, without the advice.
     assert unreachable_cause(carried) == str(raised.value).split(";")[0]
     assert unreachable_cause(carried).startswith(f"task 0 could not reach task 1 at 127.0.0.1:{port} (")
+
+
+def test_a_task_that_cannot_listen_at_its_executors_address_is_unreachable(meeting, monkeypatch):
+    """The address Spark gives an executor may not be one of its host's own (NAT, a container that
+    advertises its host's address, spark.driver.host beside spark.driver.bindAddress): no task could
+    connect to a task there, so 'auto' shuffles instead and 'direct' stops with one line, rather
+    than the run ending in an OSError's traceback."""
+    token = secrets.token_bytes(TOKEN_BYTES)
+    meeting.expect(token, 1)
+    foreign = "198.51.100.7"   # TEST-NET-2: not an address of this host
+    with pytest.raises(UnreachableError, match=rf"^task 0 could not listen at {foreign} \(.+\): .*"
+                                               r"--block-exchange shuffle") as raised:
+        Peers(meeting.address, token, index=0, host=foreign)
+    carried = _carried(raised.value)
+    assert unreachable_cause(carried) == str(raised.value).split(";")[0]
+    assert user_message(carried) == str(raised.value)
+    with pytest.raises(UnreachableError, match=r"^task 1 could not listen at no-such-host\.invalid \("):
+        Peers(meeting.address, token, index=1, host="no-such-host.invalid")   # a name that does not resolve here
+    meeting.forget([token])
+    # A task out of resources is its own failure, not the network's: the run stops as before.
+    def starved(host):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(exchange, "_listen", starved)
+    with pytest.raises(OSError) as starved:
+        Peers(meeting.address, token, index=0, host="127.0.0.1")
+    assert not isinstance(starved.value, UnreachableError)
 
 
 def test_only_a_connection_that_cannot_be_made_counts_as_unreachable(meeting, monkeypatch):
