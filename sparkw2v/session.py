@@ -302,6 +302,7 @@ def start_python_workers(spark: SparkSession) -> threading.Thread | None:
 
     def run() -> None:
         try:
+            sc.setJobDescription("sparkw2v: starting Python workers")   # this thread's jobs, in the Spark UI
             sc.parallelize(range(slots), slots).mapPartitions(import_worker_modules).count()
         except Exception:  # a stopped context, a worker that cannot start: the real work reports it
             log.debug("starting the Python workers ahead failed", exc_info=True)
