@@ -579,19 +579,30 @@ def check_decoded(vocab: Vocabulary, cfg: TrainConfig) -> None:
     if not not_text.any():
         return
     share = float(vocab.counts[not_text].sum()) / float(vocab.counts.sum())
-    example = vocab.words[int(not_text.argmax())]
+    example = _example(vocab.words[int(not_text.argmax())])
     if share >= NOT_TEXT_SHARE:
         source = cfg.input or cfg.input_table or "the input"
         hint = ("a compressed file whose name lacks its extension (.gz, .bz2, .zst), or a binary file (for Parquet "
                 "or ORC give --input-format)" if cfg.input_format == "text" else "binary data")
         raise InputError(f"{source} does not look like text: {share:.0%} of its words hold bytes that are not "
-                         f"UTF-8 text (e.g. {example!r}); is it {hint}? Text in another encoding: "
+                         f"UTF-8 text (e.g. {example}); is it {hint}? Text in another encoding: "
                          f"{_encoding_advice(cfg)}. Nothing was trained")
     undecoded = _matching(vocab.words, _UNDECODED)   # control characters alone say nothing of the encoding
     if undecoded.any():
-        log.warning("%d vocabulary words hold bytes that are not UTF-8 (read as U+FFFD, e.g. %r): the input is "
+        log.warning("%d vocabulary words hold bytes that are not UTF-8 (read as U+FFFD, e.g. %s): the input is "
                     "probably in another encoding; to train those words as written, %s", int(undecoded.sum()),
-                    vocab.words[int(undecoded.argmax())], _encoding_advice(cfg))
+                    _example(vocab.words[int(undecoded.argmax())]), _encoding_advice(cfg))
+
+
+#: Characters of a word a message quotes: a "word" of a line without spaces can be megabytes long.
+EXAMPLE_CHARS = 40
+
+
+def _example(word: str) -> str:
+    """``word`` quoted for a message, its first :data:`EXAMPLE_CHARS` characters if longer."""
+    if len(word) <= EXAMPLE_CHARS:
+        return repr(word)
+    return f"{word[:EXAMPLE_CHARS]!r}... ({len(word):,} characters)"
 
 
 def _encoding_advice(cfg: TrainConfig) -> str:

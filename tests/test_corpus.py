@@ -159,6 +159,11 @@ def test_what_counts_as_not_text(caplog):
         assert not caplog.messages
         check_decoded(vocab([("caf\ufffd", 2), ("the", 30)]), TrainConfig())
     assert len(caplog.messages) == 1 and "1 vocabulary words hold bytes that are not UTF-8" in caplog.messages[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):   # a line without spaces is one long word
+        check_decoded(vocab([("\ufffd" + "x" * 300_000, 2), ("the", 30)]), TrainConfig())
+    assert len(caplog.messages) == 1 and len(caplog.messages[0]) < 600
+    assert "xxx'... (300,001 characters)" in caplog.messages[0]
 
 
 def test_many_chunks_per_partition_encode_as_the_python_path(monkeypatch):
