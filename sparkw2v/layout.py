@@ -47,7 +47,11 @@ EVALUATION = "evaluation.json"
 
 
 def strip_slash(path: str) -> str:
-    return path.rstrip("/") or path
+    """``path`` without trailing slashes, but a root (``/``, ``file:///``) keeps one."""
+    stripped = path.rstrip("/")
+    if not stripped:
+        return path
+    return stripped + "/" if stripped.endswith(":") else stripped
 
 
 def published_versions(spark: SparkSession, path: str) -> list[int]:

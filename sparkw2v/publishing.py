@@ -184,7 +184,7 @@ def _overlaps(spark: SparkSession, path: str, pattern: str, entries: tuple[str, 
     glob = spark._jvm.org.apache.hadoop.fs.GlobPattern
     names = model_key(spark, path).split("/")
     for alternative in _alternatives(spark, pattern):
-        given = model_key(spark, alternative).split("/")
+        given = model_key(spark, alternative).rstrip("/").split("/")   # a root: no empty last component
         if not _leading_match(glob, given, names):
             continue
         named = given[:len(names)] == names[:len(given)]

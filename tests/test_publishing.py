@@ -1024,3 +1024,16 @@ def test_an_input_pattern_reaching_into_the_output_is_refused(spark, tmp_path, c
         publishing.check_outside_input(spark, str(model), inside)
     trained = Word2Vec(input=f"{data}/*/*.txt", output=str(model), **FIT).fit_input(spark)
     assert trained.save(str(model)).endswith("versions/000001") and len(trained.wv) > 10
+
+
+def test_a_root_input_holds_every_output(spark, tmp_path):
+    """``/`` and ``file:///`` as the input: the output lies inside it (before, ``file:///`` failed with a
+    Java URISyntaxException and ``/`` let any output through)."""
+    from sparkw2v.layout import strip_slash
+
+    assert [strip_slash(p) for p in ("/", "file:///", "file:/", "hdfs://nn/", "/data//")] == \
+        ["/", "file:/", "file:/", "hdfs://nn", "/data"]
+    for given in ("/", "file:///"):
+        with pytest.raises(publishing.OutputPathError, match=re.escape(
+                f"output {tmp_path / 'model'} lies inside the input {given}")):
+            publishing.check_outside_input(spark, str(tmp_path / "model"), given)
