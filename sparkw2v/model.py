@@ -307,13 +307,18 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         With ``output`` set, every epoch is checkpointed under ``OUTPUT/_staging``
         (``resume=True`` continues from there), and :meth:`Word2VecModel.save` to
         that output removes the checkpoint unless ``keep_checkpoints``. An ``output``
-        inside the ``input`` directory (or one its pattern reaches into) is refused
-        before the input is read (:func:`sparkw2v.publishing.check_outside_input`).
+        that cannot hold a model (a file, a directory of other files, a path inside
+        another model) or lies inside the ``input`` directory (or one its pattern
+        reaches into) is refused before the input is read
+        (:func:`sparkw2v.publishing.check_output`, whether it may be replaced is
+        decided when it is saved; :func:`sparkw2v.publishing.check_outside_input`).
         """
         require_classic(spark, "Word2Vec.fit_input")
         cfg = self.config.validate(require_io=False)
-        if cfg.output and cfg.input is not None:
-            publishing.check_outside_input(spark, cfg.output, cfg.input)
+        if cfg.output:
+            publishing.check_output(spark, cfg.output, overwrite=True)
+            if cfg.input is not None:
+                publishing.check_outside_input(spark, cfg.output, cfg.input)
         if cfg.from_model:
             return self._fitted(_continue(spark, read_input(spark, cfg), cfg))
         checkpoints = Checkpoints(spark, cfg.output) if cfg.output else None

@@ -1037,3 +1037,27 @@ def test_a_root_input_holds_every_output(spark, tmp_path):
         with pytest.raises(publishing.OutputPathError, match=re.escape(
                 f"output {tmp_path / 'model'} lies inside the input {given}")):
             publishing.check_outside_input(spark, str(tmp_path / "model"), given)
+
+
+def test_fit_input_refuses_an_output_that_cannot_hold_a_model_before_training(spark, tmp_path, monkeypatch):
+    """A Python caller's ``output`` that is a directory of other files, or lies inside another model,
+    is refused before training (before, the run trained and ``save`` refused it); one that holds a
+    model is left to ``save``, which decides whether it may be replaced."""
+    from sparkw2v import training
+
+    data, model = _two_folders(tmp_path)
+    trained = Word2Vec(input=str(data / "a"), output=str(model), **FIT).fit_input(spark)
+    trained.save(str(model))
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep\n")
+    monkeypatch.setattr(training, "fit", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(publishing.OutputExistsError, match=r"foreign exists and is not a sparkw2v model directory"):
+        Word2Vec(input=str(data / "a"), output=str(foreign), **FIT).fit_input(spark)
+    with pytest.raises(publishing.OutputPathError, match=r"lies inside the sparkw2v model"):
+        Word2Vec(input=str(data / "a"), output=str(model / "versions" / "000001" / "x"), **FIT).fit_input(spark)
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+    monkeypatch.undo()
+    again = Word2Vec(input=str(data / "a"), output=str(model), **FIT).fit_input(spark)   # a model: fine
+    again.write().overwrite().save(str(model))
+    assert layout.published_versions(spark, str(model)) == [1, 2]
