@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
@@ -292,7 +293,10 @@ def start_python_workers(spark: SparkSession) -> threading.Thread | None:
     sparkw2v) in a background job, so that they start while the driver reads the input's
     listing and plans the first query instead of inside the first job's tasks (a training
     run's counting; BENCHMARKS.md, "What a run pays once"). Its failure is left to the
-    first real job to report. Returns the background thread (None on other masters)."""
+    first real job to report. The process waits for it at exit (at most
+    :data:`STARTING_WAIT` seconds): a run that fails at once (a missing input) would otherwise
+    stop Spark under the job, which logs an error. Returns the background thread (None on other
+    masters)."""
     from .worker_daemon import import_worker_modules
 
     sc = spark.sparkContext
@@ -308,8 +312,21 @@ def start_python_workers(spark: SparkSession) -> threading.Thread | None:
             log.debug("starting the Python workers ahead failed", exc_info=True)
 
     thread = threading.Thread(target=run, name="sparkw2v-start-workers", daemon=True)
+    if not _STARTING:
+        atexit.register(_wait_for_starting)
+    _STARTING[:] = [t for t in _STARTING if t.is_alive()] + [thread]
     thread.start()
     return thread
+
+
+#: Seconds the process waits at exit for :func:`start_python_workers`' jobs.
+STARTING_WAIT = 10.0
+_STARTING: list[threading.Thread] = []
+
+
+def _wait_for_starting() -> None:
+    for thread in _STARTING:
+        thread.join(STARTING_WAIT)
 
 
 def default_master() -> str | None:
