@@ -104,7 +104,8 @@ def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None
                                 "write().overwrite()) to publish a new version of it, or choose another output")
 
 
-_PATTERN = re.compile(r"[*?\[{]")
+#: Characters without which a path component is a plain name (:func:`_literal`).
+_PATTERN = re.compile(r"[*?\[{\\]")
 #: What a model directory holds at its top (:mod:`sparkw2v.layout`): an input that reaches into a
 #: model through one of these names reads the model's own files (``_staging``: a run's checkpoints).
 _MODEL_ENTRIES = (VERSIONS, LATEST, STAGING, ML_METADATA)
@@ -120,7 +121,9 @@ def check_outside_input(spark: SparkSession, output: str, input_path: str, strea
     ``output`` among other paths and goes on into it through a name a model directory holds
     (``dir/*/*`` beside ``dir/model`` matches ``dir/model/_staging``, where an interrupted run's
     checkpoints are, and ``dir/model/versions``). Braces may hold slashes, as in Hadoop's globbing
-    (``/d/{a/x,b}/*``): each pattern :func:`_alternatives` expands them into is checked. ``output``
+    (``/d/{a/x,b}/*``): each pattern :func:`_alternatives` expands them into is checked. A pattern
+    holds what Hadoop matches with it, while ``output`` is a literal path: ``dir/in[1]`` holds
+    ``dir/in1/model``, not ``dir/in[1]/model`` (:func:`_component_matches`). ``output``
     being the input itself, a path its pattern matches, or a path the pattern names on its way into
     it (``OUT/*``, ``OUT/LATEST``: an input inside the model), is left to the output's and the
     input's own checks.
@@ -187,7 +190,7 @@ def _overlaps(spark: SparkSession, path: str, pattern: str, entries: tuple[str, 
         given = model_key(spark, alternative).rstrip("/").split("/")   # a root: no empty last component
         if not _leading_match(glob, given, names):
             continue
-        named = given[:len(names)] == names[:len(given)]
+        named = all(_literal(glob, part) == name for part, name in zip(given, names))
         if len(names) > len(given):
             yield _INSIDE, named
         elif len(names) == len(given):
@@ -217,14 +220,32 @@ def _leading_match(glob, patterns: list[str], names: list[str]) -> bool:
 
 
 def _component_matches(glob, pattern: str, name: str) -> bool:
-    """Whether one path component ``pattern`` (a name, or a Hadoop ``GlobPattern``) matches ``name``;
-    a malformed pattern matches nothing (reading the input reports it)."""
-    if pattern == name:
-        return True
+    """Whether one path component ``pattern`` matches ``name`` as Hadoop's globbing (and so Spark's
+    reader) does: a wildcard component by Hadoop's ``GlobPattern`` alone, so ``in[1]`` matches
+    ``in1`` and not a directory named ``in[1]`` (which an output, a literal path, may be); any
+    other as the name it spells (:func:`_literal`). A malformed pattern matches nothing (reading
+    the input reports it)."""
+    literal = _literal(glob, pattern)
+    if literal is not None:
+        return literal == name
     try:
-        return bool(_PATTERN.search(pattern)) and bool(glob(pattern).matches(name))
+        return bool(glob(pattern).matches(name))
     except Exception:  # noqa: BLE001 - a malformed pattern
         return False
+
+
+def _literal(glob, pattern: str) -> str | None:
+    """The one name path component ``pattern`` reads, or None if it is a wildcard (``*?[{`` not
+    escaped) or malformed. Hadoop reads a component without a wildcard as a name, its backslash
+    escapes dropped: ``in\\[1\\]`` is ``in[1]``, ``a\\b`` is ``ab``."""
+    if not _PATTERN.search(pattern):
+        return pattern
+    try:
+        if glob(pattern).hasWildcard():
+            return None
+    except Exception:  # noqa: BLE001 - a malformed pattern (a trailing backslash, an unclosed class)
+        return None
+    return re.sub(r"\\(.)", r"\1", pattern)
 
 
 def _check_creatable(fs: HadoopFS, path: str) -> None:

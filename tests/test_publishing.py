@@ -977,6 +977,46 @@ def test_an_output_inside_any_alternative_of_an_input_pattern_is_refused(spark, 
         check(spark, str(d / output), f"{d}/{{a/x,b*}}/*", stream=True)
 
 
+def test_an_input_pattern_holds_only_the_paths_it_matches(spark, tmp_path):
+    r"""Hadoop reads the pattern ``in[1]`` as ``in1`` (a class matching ``1``), while an output is a
+    literal path: ``in[1]/model`` is a directory named ``in[1]``, outside the input, and accepted
+    (before, the components were compared as text and it was refused as inside). An output inside
+    a path the pattern does match is still refused (a stream's output matched by its source too),
+    and so is one a component without a wildcard names once Hadoop drops its backslash escapes
+    (``in\[1\]`` reads ``in[1]``, ``i\n1`` reads ``in1``, not a regular expression's newline)."""
+    d = tmp_path / "data"
+    check = publishing.check_outside_input
+    for given, output in ((f"{d}/in[1]", "in[1]/model"), (f"{d}/in[1]", "in[1]"), (f"{d}/in[2]", "in1/model"),
+                          (f"{d}/in\\[1\\]/*", "in[1]")):   # names the model's own path: the input's checks
+        check(spark, str(d / output), given)
+    check(spark, str(d / "in[1]" / "model"), f"{d}/in[1]", stream=True)
+    for given, output in ((f"{d}/in[1]", "in1/model"), (f"{d}/in[12]", "in1/model"), (f"{d}/*", "in[1]/model"),
+                          (f"{d}/in\\[1\\]", "in[1]/model"), (f"{d}/i\\n1", "in1/model"), (f"{d}/in{{[1],2}}", "in1/model")):
+        with pytest.raises(publishing.OutputPathError, match=re.escape(
+                f"output {d / output} lies inside the input {given}: the next run would read the model's "
+                "files as input; choose an --output outside it")):
+            check(spark, str(d / output), given)
+    for given, output in ((f"{d}/*", "model"), (f"{d}/in[12]", "in1"), (f"{d}/*", "in[1]")):
+        with pytest.raises(publishing.OutputPathError, match=re.escape(
+                f"output {d / output} lies inside the --source {given}: the stream would read")):
+            check(spark, str(d / output), given, stream=True)
+    with pytest.raises(publishing.OutputPathError, match=re.escape(
+            f"input {d}/in[1]/* reaches into the output {d / 'in1'}: resuming")):
+        check(spark, str(d / "in1"), f"{d}/in[1]/*")
+
+
+def test_train_publishes_beside_an_input_pattern_that_does_not_match_the_output(spark, tmp_path):
+    """`train --input 'data/in[1]' --output 'data/in[1]/model'` trains on ``data/in1`` and publishes
+    into a new directory literally named ``in[1]`` (before, it was refused as inside the input)."""
+    data = tmp_path / "data"
+    (data / "in1").mkdir(parents=True)
+    (data / "in1" / "a.txt").write_text("\n".join(planted_lines(seed=2, sentences=40)) + "\n")
+    model = data / "in[1]" / "model"
+    assert main(["train", "--input", f"{data}/in[1]", "--output", str(model), *TINY]) == 0
+    assert layout.published_versions(spark, str(model)) == [1]
+    assert sorted(os.listdir(data / "in1")) == ["a.txt"]
+
+
 def _two_folders(tmp_path):
     """``data/a/x.txt`` (text to train on) and where a model beside ``a`` goes, ``data/model``."""
     data = tmp_path / "data"
