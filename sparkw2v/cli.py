@@ -18,12 +18,15 @@ import sys
 import threading
 import time
 import traceback
-from typing import Callable, NoReturn, Sequence
+from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
 
 from . import __version__
 from .config import (NOT_STREAM_FIELDS, OPTION_FIELDS, ConfigError, StreamConfig, TrainConfig, flag_of,
                      settings_named_as_flags)
 from .report import describe_shards
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 #: When this process started its work (the closing line's wall time counts from here).
 STARTED = time.perf_counter()
@@ -270,12 +273,42 @@ def _session(args: argparse.Namespace, app_name: str = "sparkw2v", light_jvm: bo
 
     if args.master:
         _refuse_master_under_submit(args.master)
-    spark = get_session(app_name, master=args.master, conf=dict(args.conf),
-                        spark_log_level="WARN" if args.verbose else "ERROR", light_jvm=light_jvm)
-    # PySpark's SparkContext sets a SIGINT handler that cancels the jobs through Py4J from inside
-    # the interrupted Py4J call (a reentrant call that fails noisily); the command ends instead.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _interrupted)
+    return _start_interruptibly(lambda: get_session(app_name, master=args.master, conf=dict(args.conf),
+                                                    spark_log_level="WARN" if args.verbose else "ERROR",
+                                                    light_jvm=light_jvm))
+
+
+def _start_interruptibly(start: Callable[[], SparkSession]) -> SparkSession:
+    """``start()``, a session that may start Spark, run in a thread of its own while the main
+    thread waits, so that SIGINT and SIGTERM while Spark starts end the command as later ones do
+    (:func:`_interrupted`: one line, exit 130). On the main thread PySpark's SparkContext replaces
+    the SIGINT handler with one that cancels jobs through a reentrant Py4J call, which logs
+    tracebacks; and a signal inside PySpark's launch of the driver JVM removes the folder the JVM
+    is about to announce its port in, so the JVM fails with a Java stack trace and stays running.
+    Waiting here, the main thread is in neither: the abandoned start ends with this process (the
+    JVM ends when its standard input closes)."""
+    from pyspark import SparkContext
+
+    if SparkContext._active_spark_context is not None or threading.current_thread() is not threading.main_thread():
+        return start()
+    started: list[SparkSession] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            started.append(start())
+        except BaseException as exc:  # noqa: BLE001 - raised again on the main thread
+            failed.append(exc)
+
+    starting = threading.Thread(target=run, name="sparkw2v-start-spark", daemon=True)
+    starting.start()
+    starting.join()
+    if failed:
+        raise failed[0]
+    spark = started[0]
+    # The JVM's active session is per thread (Py4J gives each Python thread its own); as on the
+    # thread that made it, code running from the main thread finds it as the active one.
+    spark._jvm.SparkSession.setActiveSession(spark._jsparkSession)
     return spark
 
 

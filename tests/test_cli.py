@@ -386,6 +386,48 @@ def test_an_interrupted_run_points_to_what_continues_it(monkeypatch, capsys):
                                                "--from-model writes no checkpoints and starts over")
 
 
+def test_a_signal_while_spark_starts_ends_the_command_in_one_line(monkeypatch, tmp_path, capsys):
+    """Spark's session starts on a thread of its own while the main thread waits, so a Ctrl-C then
+    ends `train` as a later one does: one line, exit 130. Started on the main thread, PySpark's
+    SparkContext replaced the command's SIGINT handler with its own, whose reentrant Py4J call logged
+    tracebacks (as the stand-in below does), and a signal inside its launch of the driver JVM left
+    that JVM running."""
+    import signal
+    import threading
+
+    from pyspark import SparkContext
+
+    from sparkw2v import cli, session
+
+    def pyspark_handler(signum, frame):
+        print("Traceback (most recent call last): ... py4j.protocol.Py4JNetworkError", file=sys.stderr)
+        raise KeyboardInterrupt
+
+    release, on_main = threading.Event(), []
+
+    def starting(*args, **kwargs):
+        on_main.append(threading.current_thread() is threading.main_thread())
+        if on_main[-1]:  # as SparkContext does on the main thread
+            signal.signal(signal.SIGINT, pyspark_handler)
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while Spark starts
+        release.wait(30)
+        raise AssertionError("the start is abandoned, not waited for")
+
+    corpus = tmp_path / "in.txt"
+    corpus.write_text("a b c\n")
+    monkeypatch.setattr(session, "get_session", starting)
+    monkeypatch.setattr(SparkContext, "_active_spark_context", None)  # a process that has not started Spark
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        assert main(["train", "--input", str(corpus), "--output", str(tmp_path / "model"), "-q"]) == 130
+    finally:
+        release.set()
+    assert capsys.readouterr().err == ("sparkw2v: interrupted; run the same command with --resume to continue from "
+                                       "its last checkpoint, if one was written\n")
+    assert on_main == [False]
+    assert signal.getsignal(signal.SIGINT) == previous
+
+
 def test_printed_words_escape_control_characters(capsys):
     from sparkw2v.cli import _printable
 
