@@ -4,6 +4,7 @@
     python bench/wholerun.py publish --words 14000,1000000       # write_tables, createDataFrame vs now
     python bench/wholerun.py fixed                                # session start, first job, ...
     python bench/wholerun.py nulls --corpus /tmp/brown10.txt --reps 4   # a table input's null rows
+    python bench/wholerun.py cold --repeats 1,10,20 --reps 3     # whole runs: fixed + per-word cost
 
 ``prepare`` runs both paths of :mod:`sparkw2v.corpus` (``arrow=False`` is the Python
 tokenizer path, the only one before) on the same input, alternately, and reports
@@ -11,14 +12,20 @@ corpus words per second of counting + vocabulary + encoding; beside them, counti
 Spark SQL builtins, for scale. ``publish`` writes
 random models of the given sizes with the former ``spark.createDataFrame`` feed, with
 :func:`sparkw2v.tables.write_tables` (pyarrow on the driver for a local path) and
-as a whole publish (:func:`sparkw2v.publishing.write_model`: tables, hashes, metadata). Whole-process times against gensim
-and MLlib are in ``bench/compare.py`` (column "process s").
+as a whole publish (:func:`sparkw2v.publishing.write_model`: tables, hashes, metadata). ``cold``
+runs ``sparkw2v train`` (one epoch, a fresh process and session each time) on Brown repeated
+1, 10, 20, ... times, in turn, and fits counting + encoding seconds to ``fixed + words / rate``:
+what a fresh session pays once, and the words per second of the work itself. Whole-process
+times against gensim and MLlib are in ``bench/compare.py`` (column "process s").
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -202,18 +209,63 @@ def nulls(args) -> None:
             print(f"{rep:>3}  {counted - started:>8.2f}  {nulled - counted:>11.3f}  {trivial:>13.3f}")
 
 
+def cold(args) -> None:
+    """Counting + encoding in whole runs of ``sparkw2v train``, each in a fresh process, on
+    Brown repeated ``--repeats`` times (in turn, ``--reps`` rounds), fitted to
+    ``seconds = fixed + words / rate`` by least squares."""
+    import gzip
+
+    brown = ROOT / "sparkw2v" / "data" / "brown.txt.gz"
+    env = {**os.environ, "PYSPARK_PYTHON": os.environ.get("PYSPARK_PYTHON", sys.executable)}
+    runs = []
+    with tempfile.TemporaryDirectory() as scratch:
+        text = gzip.decompress(brown.read_bytes())
+        corpora = {}
+        for repeat in (int(r) for r in args.repeats.split(",")):
+            corpora[repeat] = f"{scratch}/brown{repeat}.txt"
+            with open(corpora[repeat], "wb") as out:
+                for _ in range(repeat):
+                    out.write(text)
+        print(f"{'rep':>3}  {'corpus':>9}  {'words':>11}  {'count s':>7}  {'encode s':>8}  {'both s':>6}  "
+              f"{'session s':>9}  {'process s':>9}")
+        for rep in range(args.reps):
+            for repeat, corpus in corpora.items():
+                output = f"{scratch}/model{repeat}"
+                cmd = [sys.executable, "-m", "sparkw2v", "train", "--input", corpus, "--output", output,
+                       "--num-partitions", str(args.partitions), "--master", f"local[{args.cores}]",
+                       "--epochs", "1", "--overwrite"]
+                started = time.perf_counter()
+                subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                process = time.perf_counter() - started
+                version = sorted(Path(output, "versions").iterdir())[-1]
+                meta = json.loads((version / "metadata.json").read_text())
+                timings, words = meta["timings"], meta["corpus_words"]
+                both = timings["count_seconds"] + timings["encode_seconds"]
+                runs.append((words, both))
+                print(f"{rep:>3}  {'x' + str(repeat):>9}  {words:>11,}  {timings['count_seconds']:>7.2f}  "
+                      f"{timings['encode_seconds']:>8.2f}  {both:>6.2f}  {timings['session_seconds']:>9.2f}  "
+                      f"{process:>9.2f}", flush=True)
+    words, seconds = np.array(runs, dtype=np.float64).T
+    design = np.column_stack([np.ones_like(words), words])
+    (fixed_s, per_word), *_ = np.linalg.lstsq(design, seconds, rcond=None)
+    residual = seconds - design @ np.array([fixed_s, per_word])
+    print(f"counting + encoding = {fixed_s:.2f} s + words / {1 / per_word:,.0f} words/s "
+          f"(residuals {residual.min():+.2f} to {residual.max():+.2f} s, {len(runs)} runs)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("prepare", "publish", "fixed", "nulls"))
+    parser.add_argument("what", choices=("prepare", "publish", "fixed", "nulls", "cold"))
     parser.add_argument("--corpus", default="/tmp/brown10.txt", help="text corpus, one sentence per line")
     parser.add_argument("--partitions", type=int, default=2, help="shards to encode into")
     parser.add_argument("--cores", type=int, default=2, help="local[N]")
     parser.add_argument("--reps", type=int, default=2, help="repetitions of each side")
     parser.add_argument("--words", default="14000,1000000", help="model sizes to publish")
     parser.add_argument("--dims", type=int, default=100)
+    parser.add_argument("--repeats", default="1,10,20", help="cold: Brown repeated this many times, comma list")
     parser.add_argument("--new-only", action="store_true", help="publish: skip the former createDataFrame way")
     args = parser.parse_args(argv)
-    {"prepare": prepare, "publish": publish, "fixed": fixed, "nulls": nulls}[args.what](args)
+    {"prepare": prepare, "publish": publish, "fixed": fixed, "nulls": nulls, "cold": cold}[args.what](args)
     return 0
 
 
