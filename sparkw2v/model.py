@@ -177,6 +177,7 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         if unknown:
             raise UnknownParameterError(f"unknown parameter(s) {', '.join(unknown)}; known parameters are: "
                                         f"{', '.join(known)}")
+        params = self._without_derived(params)
         transform = {name: params.pop(name) for name in TRANSFORM_PARAMS if name in params}
         transform = {name: TRANSFORM_PARAMS[name].check(name, value) for name, value in transform.items()
                      if value is not None}   # None: keep the value (pyspark's keyword default)
@@ -199,6 +200,20 @@ class Word2Vec(AliasedParams, Estimator, DefaultParamsReadable, DefaultParamsWri
         self._set(**(values if config is not None else {f: values[f] for f in changes}))
         self._set(**transform)
         return self
+
+    def _without_derived(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` without a ``stepSize`` or ``inputCol`` that only restates what ``alpha=None``
+        or ``tokens_column=None`` beside it leaves (the rate and the column :meth:`extractParamMap`
+        derives from them), so ``Word2Vec(**{p.name: v for p, v in est.extractParamMap().items()})``
+        rebuilds ``est``; any other pair of names given different values stays a conflict."""
+        derived: dict[str, Any] = {}
+        if "stepSize" in params and "alpha" in params and params["alpha"] is None:
+            sg = convert_number("sg", params["sg"]) if "sg" in params else Params.getOrDefault(self, "sg")
+            derived["stepSize"] = default_alpha(sg)
+        if "inputCol" in params and "tokens_column" in params and params["tokens_column"] is None:
+            derived["inputCol"] = params.get("text_column", Params.getOrDefault(self, "text_column"))
+        return {name: value for name, value in params.items()
+                if not (name in derived and convert_number(MLLIB_ALIASES[name], value) == derived[name])}
 
     def copy(self, extra: dict | None = None) -> "Word2Vec":
         """A copy with ``extra``'s values (this estimator's Params; others are ignored, as pyspark

@@ -453,6 +453,21 @@ def test_a_param_map_of_both_names_copies_and_grids_built_on_it_apply_their_valu
         est.copy({est.vectorSize: 4, est.vector_size: 5})
 
 
+def test_an_estimator_rebuilt_from_its_param_map_has_its_settings():
+    # MLlib code copies an estimator so: extractParamMap() gives stepSize and inputCol derived
+    # from alpha=None and tokens_column=None, which are no conflict with them.
+    for est in (Word2Vec(vectorSize=8, inputCol="toks"), Word2Vec(text_column="value"), Word2Vec(sg=False),
+                Word2Vec(stepSize=0.01, inputCol="toks")):
+        values = {p.name: v for p, v in est.extractParamMap().items()}
+        for rebuilt in (Word2Vec(**values), Word2Vec().setParams(**values)):
+            assert rebuilt.config == est.config and rebuilt.extractParamMap() == {
+                rebuilt.getParam(p.name): v for p, v in est.extractParamMap().items()}
+    with pytest.raises(ConfigError, match="set the same parameter"):  # a rate given beside alpha=None: a conflict
+        Word2Vec(stepSize=0.01, alpha=None)
+    with pytest.raises(ConfigError, match="set the same parameter"):
+        Word2Vec(inputCol="words", tokens_column=None)
+
+
 def test_python_api_errors_name_settings_as_python_does(spark):
     frame = spark.createDataFrame([(["a", "b"],)] * 3, ["toks"])
     with pytest.raises(InputError, match=r"lower min_count \(minCount\) or give more text"):
