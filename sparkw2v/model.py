@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pyarrow as pa
 from pyspark import RDD, Broadcast, SparkContext
+from pyspark.errors import AnalysisException
 from pyspark.ml import Estimator, Model
 from pyspark.ml.param import Param, Params
 from pyspark.ml.util import (DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable, DefaultParamsWriter,
@@ -831,7 +832,7 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
         require_classic(spark, "Word2VecModel.load")
         try:
             loaded = vector_table.read_model(spark, path)
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
             cls_name = ml_metadata.ml_class(spark, path) or ""
             if cls_name.startswith("org.apache.spark.ml"):
                 hint = (f"import its vectors as a sparkw2v model (sparkw2v import --input {path} --output MODEL), "
@@ -850,6 +851,8 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                          "TrainValidationSplitModel": ": a fitted Word2VecModel is in its bestModel"}
                 raise InputError(f"{path} holds a pyspark.ml {kind} ({cls_name}), not a sparkw2v model: load it with "
                                  f"{kind}.load{where.get(kind, ', which holds no fitted model')}") from None
+            if type(exc) is FileNotFoundError and not layout.is_model(spark, path):  # nothing to read there
+                raise ModelNotFoundError(str(exc), path) from None
             raise
         location = loaded.location
         model = cls(loaded=loaded)
@@ -874,6 +877,20 @@ class Word2VecModel(Model, MLReadable["Word2VecModel"], MLWritable):
                 if model.hasParam(name) and not (value is None and name in MODEL_ALIASES):
                     model.set(model.getParam(name), value)
         return model
+
+
+class ModelNotFoundError(FileNotFoundError, AnalysisException):
+    """``Word2VecModel.load`` of a path holding no model (missing, or without a version): a
+    ``FileNotFoundError``, and pyspark's ``AnalysisException`` (``PATH_NOT_FOUND``) as MLlib's
+    ``load`` raises, so ``except AnalysisException:`` around a load still catches it."""
+
+    def __init__(self, message: str, path: str):
+        FileNotFoundError.__init__(self, message)
+        AnalysisException.__init__(self, message=message, errorClass="PATH_NOT_FOUND",
+                                   messageParameters={"path": path})
+
+    def __str__(self) -> str:
+        return FileNotFoundError.__str__(self)
 
 
 class _ModelWriter(MLWriter):

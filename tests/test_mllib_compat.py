@@ -588,6 +588,19 @@ def test_model_load_names_what_an_estimator_or_pipeline_directory_holds(spark, d
         Word2VecModel.load(str(tmp_path / "pipeline"))
 
 
+def test_loading_a_path_without_a_model_raises_what_mllib_raises(spark, tmp_path):
+    # MLlib's load raises AnalysisException (PATH_NOT_FOUND); code that catches it to train instead still does.
+    from pyspark.errors import AnalysisException
+    from pyspark.sql.utils import AnalysisException as OldName
+
+    (tmp_path / "empty").mkdir()
+    for path in (tmp_path / "missing", tmp_path / "empty"):
+        with pytest.raises(AnalysisException) as caught:
+            Word2VecModel.load(str(path))
+        assert isinstance(caught.value, (FileNotFoundError, OldName))
+        assert caught.value.getCondition() == "PATH_NOT_FOUND" and str(caught.value).startswith(str(path))
+
+
 def test_a_model_queried_after_unpersist_or_with_a_bad_vector(spark, doc, docstring_model):
     _, model = docstring_model
     before = model.transform(doc).collect()
