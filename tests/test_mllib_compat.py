@@ -597,7 +597,7 @@ def test_loading_a_path_without_a_model_raises_what_mllib_raises(spark, tmp_path
     for path in (tmp_path / "missing", tmp_path / "empty"):
         with pytest.raises(AnalysisException) as caught:
             Word2VecModel.load(str(path))
-        assert isinstance(caught.value, (FileNotFoundError, OldName))
+        assert isinstance(caught.value, FileNotFoundError) and isinstance(caught.value, OldName)
         assert caught.value.getCondition() == "PATH_NOT_FOUND" and str(caught.value).startswith(str(path))
 
 
