@@ -5,6 +5,7 @@
     python bench/wholerun.py fixed                                # session start, first job, ...
     python bench/wholerun.py nulls --corpus /tmp/brown10.txt --reps 4   # a table input's null rows
     python bench/wholerun.py cold --repeats 1,10,20 --reps 3     # whole runs: fixed + per-word cost
+    python bench/wholerun.py cold --repeats 10 --reps 3 --sql    # ... and SQL builtins counting, fresh too
 
 ``prepare`` runs both paths of :mod:`sparkw2v.corpus` (``arrow=False`` is the Python
 tokenizer path, the only one before) on the same input, alternately, and reports
@@ -227,7 +228,7 @@ def cold(args) -> None:
                 for _ in range(repeat):
                     out.write(text)
         print(f"{'rep':>3}  {'corpus':>9}  {'words':>11}  {'count s':>7}  {'encode s':>8}  {'both s':>6}  "
-              f"{'session s':>9}  {'process s':>9}")
+              f"{'session s':>9}  {'process s':>9}" + (f"  {'SQL count':>9}" if args.sql else ""))
         for rep in range(args.reps):
             for repeat, corpus in corpora.items():
                 output = f"{scratch}/model{repeat}"
@@ -242,10 +243,18 @@ def cold(args) -> None:
                 timings, words = meta["timings"], meta["corpus_words"]
                 both = timings["count_seconds"] + timings["encode_seconds"]
                 runs.append((words, both))
+                sql = ""
+                if args.sql:  # the issue's suggested JVM route, counting alone, in a fresh process too
+                    out = subprocess.run([sys.executable, __file__, "sqlcount", "--corpus", corpus,
+                                          "--cores", str(args.cores)], env=env, check=True,
+                                         capture_output=True, text=True).stdout
+                    sql = f"  {json.loads(out.strip().splitlines()[-1])['seconds']:>9.2f}"
                 print(f"{rep:>3}  {'x' + str(repeat):>9}  {words:>11,}  {timings['count_seconds']:>7.2f}  "
                       f"{timings['encode_seconds']:>8.2f}  {both:>6.2f}  {timings['session_seconds']:>9.2f}  "
-                      f"{process:>9.2f}", flush=True)
+                      f"{process:>9.2f}{sql}", flush=True)
     words, seconds = np.array(runs, dtype=np.float64).T
+    if np.unique(words).size < 2:
+        return  # a fit needs two corpus sizes
     design = np.column_stack([np.ones_like(words), words])
     (fixed_s, per_word), *_ = np.linalg.lstsq(design, seconds, rcond=None)
     residual = seconds - design @ np.array([fixed_s, per_word])
@@ -253,9 +262,23 @@ def cold(args) -> None:
           f"(residuals {residual.min():+.2f} to {residual.max():+.2f} s, {len(runs)} runs)")
 
 
+def sqlcount(args) -> None:
+    """Counting alone in Spark SQL builtins in this fresh process's session (for ``cold --sql``):
+    prints the seconds from the opened input to the counts on the driver, as JSON."""
+    from sparkw2v import TrainConfig
+    from sparkw2v.corpus import read_input
+
+    spark = _session(args.cores)
+    cfg = TrainConfig(input=args.corpus, min_count=5, num_partitions=args.partitions)
+    corpus = read_input(spark, cfg)  # opened first, as train's counting phase starts after it
+    started = time.perf_counter()
+    words = _sql_builtin_count(corpus, cfg)
+    print(json.dumps({"seconds": time.perf_counter() - started, "words": words}))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("prepare", "publish", "fixed", "nulls", "cold"))
+    parser.add_argument("what", choices=("prepare", "publish", "fixed", "nulls", "cold", "sqlcount"))
     parser.add_argument("--corpus", default="/tmp/brown10.txt", help="text corpus, one sentence per line")
     parser.add_argument("--partitions", type=int, default=2, help="shards to encode into")
     parser.add_argument("--cores", type=int, default=2, help="local[N]")
@@ -263,9 +286,11 @@ def main(argv=None) -> int:
     parser.add_argument("--words", default="14000,1000000", help="model sizes to publish")
     parser.add_argument("--dims", type=int, default=100)
     parser.add_argument("--repeats", default="1,10,20", help="cold: Brown repeated this many times, comma list")
+    parser.add_argument("--sql", action="store_true", help="cold: also count with SQL builtins in a fresh process")
     parser.add_argument("--new-only", action="store_true", help="publish: skip the former createDataFrame way")
     args = parser.parse_args(argv)
-    {"prepare": prepare, "publish": publish, "fixed": fixed, "nulls": nulls, "cold": cold}[args.what](args)
+    {"prepare": prepare, "publish": publish, "fixed": fixed, "nulls": nulls, "cold": cold,
+     "sqlcount": sqlcount}[args.what](args)
     return 0
 
 
