@@ -15,7 +15,10 @@ sent with the tasks); a connection that does not is closed unread. A task that c
 to another or to the driver, or cannot listen at its executor's address, raises
 :class:`UnreachableError` (a firewall between executors, or NAT):
 under ``block_exchange = "auto"`` the driver then trains with a shuffle per sub-epoch instead
-(``training._stratified_epoch``).
+(``training._stratified_epoch``). A connection to another task that gets no answer (a firewall
+that drops packets) takes :data:`CONNECT_TIMEOUT` to fail, and Spark tries a failed barrier stage
+four times: under ``auto`` the task reports it to the driver's :class:`Rendezvous`, which then
+fails the stage's later attempts at once with the same error.
 
 Driver side: :func:`unavailable_reason` and :class:`Rendezvous`. Executor side: :class:`Peers`.
 """
@@ -43,6 +46,12 @@ MEET_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 30.0
 #: Bytes of the token every connection starts with.
 TOKEN_BYTES = 16
+#: The partition a task sends to the :class:`Rendezvous` in place of its own to report a connection
+#: that timed out, and the count the rendezvous answers a registration with to pass that report on.
+_REPORT = -1
+_REPORTED = 0xFFFFFFFF
+#: Seconds a task spends reporting a connection that timed out (a report that cannot be made is dropped).
+REPORT_TIMEOUT = 5.0
 # A message: tag, sender, two ints of the caller's, number of parts; then each part's length;
 # then the parts.
 _FRAME = "<qiqqI"
@@ -65,7 +74,12 @@ class UnreachableError(ExchangeError):
     or could not listen at the address Spark gives its executor (one its host does not own, behind
     NAT or in a container), where no task could connect to it. Its message reads ``task N could not
     reach WHAT at HOST:PORT (CAUSE); HINT`` (``task N could not listen at HOST (CAUSE): ...; HINT``):
-    in a failed Spark job's text, :func:`sparkw2v.errors.unreachable_cause` finds it by its class name."""
+    in a failed Spark job's text, :func:`sparkw2v.errors.unreachable_cause` finds it by its class name.
+    ``timed_out``: no answer within the timeout, rather than a refusal."""
+
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 @dataclass(frozen=True)
@@ -145,27 +159,38 @@ class Rendezvous:
     token, its partition and its address, and once every partition has a live registration, each
     gets the list of addresses in partition order. Connections with another token are closed. A
     task of a retried stage replaces its partition's earlier registration, and a registration
-    whose task has gone (its connection closed) is dropped before anyone is answered.
+    whose task has gone (its connection closed) is dropped before anyone is answered. For a stage
+    expected with ``fail_fast``, a task's report that a connection to another task timed out is
+    kept, and every later registration with that token is answered with it: the task raises the
+    same :class:`UnreachableError` at once, so Spark's retries of the stage fail in moments, not
+    after a timeout each.
     """
 
     def __init__(self, host: str, bind: str) -> None:
         self._server = _listen(bind)
         self.address = (host, self._server.getsockname()[1])
         self._tasks: dict[bytes, int] = {}
+        self._fail_fast: set[bytes] = set()
+        self._reported: dict[bytes, bytes] = {}
         self._waiting: dict[bytes, dict[int, tuple[socket.socket, bytes]]] = {}
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, name="sparkw2v-rendezvous", daemon=True).start()
 
-    def expect(self, token: bytes, tasks: int) -> None:
-        """Tasks with ``token`` may meet, ``tasks`` of them per stage attempt."""
+    def expect(self, token: bytes, tasks: int, fail_fast: bool = False) -> None:
+        """Tasks with ``token`` may meet, ``tasks`` of them per stage attempt; with ``fail_fast``,
+        after a task reports a connection that timed out, every later attempt fails at once."""
         with self._lock:
             self._tasks[token] = tasks
+            if fail_fast:
+                self._fail_fast.add(token)
 
     def forget(self, tokens) -> None:
         """``tokens``' stages will not run again (their results are no longer needed)."""
         with self._lock:
             for token in tokens:
                 self._tasks.pop(token, None)
+                self._fail_fast.discard(token)
+                self._reported.pop(token, None)
                 for sock, _ in self._waiting.pop(token, {}).values():
                     sock.close()
 
@@ -183,13 +208,25 @@ class Rendezvous:
             sock.settimeout(60.0)   # a task sends its registration at once
             token = bytes(_read_exactly(sock, TOKEN_BYTES))
             index, size = struct.unpack("<iI", _read_exactly(sock, 8))
-            address = bytes(_read_exactly(sock, size)) if size < 1024 else b""
+            address = bytes(_read_exactly(sock, size)) if size < 4096 else b""
         except (OSError, EOFError):
             sock.close()
             return
         with self._lock:
             tasks = self._tasks.get(token)
+            if tasks is not None and index == _REPORT and token in self._fail_fast and address:
+                self._reported.setdefault(token, address)   # the first report is the error every attempt gets
+                sock.close()
+                return
             if tasks is None or not 0 <= index < tasks or not address:
+                sock.close()
+                return
+            reported = self._reported.get(token)
+            if reported is not None:
+                try:
+                    sock.sendall(struct.pack("<II", _REPORTED, len(reported)) + reported)
+                except OSError:
+                    pass
                 sock.close()
                 return
             group = self._waiting.setdefault(token, {})
@@ -238,6 +275,7 @@ class Peers:
         self.index = index
         self.token = token
         self.timeout = timeout
+        self._where = where
         try:
             self._server = _listen(host)
         except OSError as exc:
@@ -280,7 +318,12 @@ class Peers:
         sock = self._outbound.get(dest)
         if sock is None:
             host, port = self.addresses[dest]
-            sock = _connect((host, int(port)), min(self.timeout, CONNECT_TIMEOUT), self.index, f"task {dest}")
+            try:
+                sock = _connect((host, int(port)), min(self.timeout, CONNECT_TIMEOUT), self.index, f"task {dest}")
+            except UnreachableError as exc:
+                if exc.timed_out:   # the stage's later attempts would each wait as long: the driver tells them
+                    _report(self._where, self.token, str(exc))
+                raise
             sock.settimeout(self.timeout)
             sock.sendall(self.token)
             self._outbound[dest] = sock
@@ -373,17 +416,33 @@ def _connect(where: tuple[str, int], timeout: float, index: int, what: str) -> s
         return socket.create_connection(where, timeout=timeout)
     except OSError as exc:
         raise UnreachableError(f"task {index} could not reach {what} at {where[0]}:{where[1]} "
-                               f"({exc or type(exc).__name__}); {UNREACHABLE}") from None
+                               f"({exc or type(exc).__name__}); {UNREACHABLE}",
+                               timed_out=isinstance(exc, TimeoutError)) from None
+
+
+def _report(where: tuple[str, int], token: bytes, message: str) -> None:
+    """Tell the driver's :class:`Rendezvous` at ``where`` that this stage's tasks cannot reach each
+    other (``message``: the :class:`UnreachableError`'s text); nothing if the report cannot be made."""
+    encoded = message.encode()[:4000]
+    try:
+        with socket.create_connection(where, timeout=REPORT_TIMEOUT) as sock:
+            sock.sendall(token + struct.pack("<iI", _REPORT, len(encoded)) + encoded)
+    except OSError:
+        pass
 
 
 def _meet(where: tuple[str, int], token: bytes, index: int, address: str, timeout: float) -> list[str]:
     """Register this task's ``address`` with the driver's :class:`Rendezvous` at ``where``; every
-    task's address, in partition order, once all have registered (within ``timeout`` seconds)."""
+    task's address, in partition order, once all have registered (within ``timeout`` seconds). An
+    earlier attempt's reported :class:`UnreachableError` is raised again here."""
     with _connect(where, min(timeout, CONNECT_TIMEOUT), index, "the driver") as sock:
         sock.settimeout(timeout)
         encoded = address.encode()
         sock.sendall(token + struct.pack("<iI", index, len(encoded)) + encoded)
         (n,) = struct.unpack("<I", _read_exactly(sock, 4))
+        if n == _REPORTED:   # an earlier attempt of this stage could not connect: fail as it did
+            (size,) = struct.unpack("<I", _read_exactly(sock, 4))
+            raise UnreachableError(bytes(_read_exactly(sock, size)).decode(errors="replace"), timed_out=True)
         addresses = []
         for _ in range(n):
             (size,) = struct.unpack("<I", _read_exactly(sock, 4))

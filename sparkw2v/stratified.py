@@ -349,7 +349,8 @@ class EpochSchedule:
 
 def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: np.ndarray, w_out: np.ndarray,
                 alpha_at: Callable[[float], float], describe: Callable[[str, float, int | None], None] | None = None,
-                start: RDD | None = None, keep: bool = False, direct: bool = False) -> EpochEnd:
+                start: RDD | None = None, keep: bool = False, direct: bool = False,
+                fall_back: bool = False) -> EpochEnd:
     """One epoch over the cached shards (one partition per task); ``alpha_at(progress)`` is the
     run's learning rate at a point of the epoch. The stats count pairs as examples.
     ``describe(label, share of the epoch, tasks)`` is called before each Spark job.
@@ -366,7 +367,9 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
     the sub-epochs run in barrier stages whose tasks hand output blocks to each other directly
     (:func:`train_group`): the whole epoch, a job's rounds or a round's group of sub-epochs per
     stage, as their pairs fit in :data:`GROUP_BYTES` a task; only a stage's last hand-over goes
-    through a shuffle. The rows are the same bit for bit either way.
+    through a shuffle. The rows are the same bit for bit either way. ``fall_back``: the caller trains
+    the epoch again with a shuffle when tasks cannot connect, so once a task's connection to another
+    has timed out, Spark's retries of its stage fail at once (:class:`~sparkw2v.exchange.Rendezvous`).
 
     An epoch whose job fails leaves nothing behind: its cached RDDs are unpersisted, its broadcasts
     released and its stage tokens forgotten by the rendezvous, and ``w_in`` and ``w_out`` are only
@@ -379,7 +382,8 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
     model_bc = sc.broadcast((w_in, w_out)) if start is None else None
     held: list = []   # RDDs persisted by the epoch so far
     kept = None
-    meeting = (rendezvous(sc), []) if direct else None   # the driver's rendezvous, the epoch's stage tokens
+    # The driver's rendezvous, the epoch's stage tokens, and whether a stage's retries fail fast.
+    meeting = (rendezvous(sc), [], fall_back) if direct else None
     try:
         order = EpochSchedule.of(run, epoch, direct)
         layout = _pair_layout(shards, run, epoch, order, owners_bc)
@@ -444,7 +448,7 @@ def _pair_layout(shards: RDD, run: RunPlan, epoch: int, order: EpochSchedule, ow
 
 def _chain_rounds(sc: SparkContext, state: RDD, layout: RDD, run: RunPlan, epoch: int, order: EpochSchedule,
                   rounds: range, alpha_at: Callable[[float], float], owners_bc: Broadcast, held: list[RDD],
-                  meeting: tuple[Rendezvous, list] | None) -> RDD:
+                  meeting: tuple[Rendezvous, list, bool] | None) -> RDD:
     """``state`` (the blocks the tasks hold) after the sub-epochs of ``rounds``, chained lazily; their
     pairs are persisted on the way and added to ``held``. Each group of a round is a stage per
     sub-epoch, or with a ``meeting`` (the driver's rendezvous, and the epoch's tokens so far,
@@ -475,10 +479,10 @@ def _cell(run: RunPlan, epoch: int, r: int, s: int, alpha_at: Callable[[float], 
 
 
 def _barrier_stage(pairs: RDD, state: RDD, run: RunPlan, cells: list[CellTask], owners_bc: Broadcast,
-                   meeting: tuple[Rendezvous, list]) -> RDD:
+                   meeting: tuple[Rendezvous, list, bool]) -> RDD:
     """``state`` after ``cells``' sub-epochs trained in one barrier stage (:func:`train_group`)."""
     token = secrets.token_bytes(TOKEN_BYTES)
-    meeting[0].expect(token, run.blocks)
+    meeting[0].expect(token, run.blocks, fail_fast=meeting[2])
     meeting[1].append(token)
     return (pairs.union(state).barrier()
             .mapPartitionsWithIndex(functools.partial(train_group, cells=tuple(cells), owners_bc=owners_bc,
@@ -488,7 +492,7 @@ def _barrier_stage(pairs: RDD, state: RDD, run: RunPlan, cells: list[CellTask], 
 
 def _chain_round(sc: SparkContext, state: RDD, layout: RDD, run: RunPlan, epoch: int, order: EpochSchedule, r: int,
                  alpha_at: Callable[[float], float], owners_bc: Broadcast, held: list[RDD],
-                 meeting: tuple[Rendezvous, list] | None) -> RDD:
+                 meeting: tuple[Rendezvous, list, bool] | None) -> RDD:
     """``state`` after round ``r``'s sub-epochs, chained lazily: a stage per sub-epoch, or with a
     ``meeting`` a barrier stage per group of them."""
     for first in range(0, run.outs, order.per_group):

@@ -400,7 +400,7 @@ def _stratified_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainCon
         return stratified.train_epoch(
             spark.sparkContext, encoded.shards, run, epoch, w_in, w_out, functools.partial(_epoch_rate, cfg, epoch),
             functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
-            start=start, keep=keep, direct=direct)
+            start=start, keep=keep, direct=direct, fall_back=direct and cfg.block_exchange == "auto")
 
     try:
         return attempt(direct), direct

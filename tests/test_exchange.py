@@ -46,6 +46,28 @@ def unreachable_port() -> int:
     return port
 
 
+@pytest.fixture
+def silent_address():
+    """A loopback address that answers no connection: its listening socket's queue is full and
+    never accepted from, so a new connection times out, as through a firewall that drops packets."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    waiting = []
+    for _ in range(4):
+        sock = socket.socket()
+        sock.setblocking(False)
+        try:
+            sock.connect(server.getsockname())
+        except BlockingIOError:
+            pass
+        waiting.append(sock)
+    time.sleep(0.1)
+    yield "127.0.0.1:%d" % server.getsockname()[1]
+    for sock in (*waiting, server):
+        sock.close()
+
+
 def _carried(exc: BaseException) -> RuntimeError:
     """``exc`` as a failed Spark job carries it from a Python worker: its last line, as Python prints
     it, inside the JVM's text."""
@@ -199,6 +221,47 @@ def test_a_task_that_cannot_listen_at_its_executors_address_is_unreachable(meeti
     with pytest.raises(OSError) as starved:
         Peers(meeting.address, token, index=0, host="127.0.0.1")
     assert not isinstance(starved.value, UnreachableError)
+
+
+def test_a_stage_whose_task_timed_out_connecting_fails_its_retries_at_once(meeting, monkeypatch, silent_address):
+    """A connection to another task that gets no answer (a firewall dropping packets) fails after
+    CONNECT_TIMEOUT, and Spark tries a failed barrier stage four times. For a stage expected with
+    fail_fast ('auto', which then trains with a shuffle), the task reports the timeout to the
+    rendezvous, and the stage's later attempts get the same UnreachableError from it at once. A
+    refusal is not reported (it fails at once anyway, and a task that died refuses too), nor is a
+    timeout in a stage expected without fail_fast ('direct': Spark's retries go on as before)."""
+    monkeypatch.setattr(exchange, "CONNECT_TIMEOUT", 0.2)
+    refused = f"127.0.0.1:{unreachable_port()}"
+    silent = silent_address
+    for fail_fast, address, reported in ((True, silent, True), (True, refused, False), (False, silent, False)):
+        token = secrets.token_bytes(TOKEN_BYTES)
+        meeting.expect(token, 2, fail_fast=fail_fast)
+
+        def first_attempt(i):   # task 1 registers an address task 0 cannot connect to
+            if i == 1:
+                return _meet(meeting.address, token, 1, address, 10)
+            with Peers(meeting.address, token, index=0, host="127.0.0.1") as peers:
+                peers.send(1, 0, (0, 0), (b"block",))
+
+        with pytest.raises(UnreachableError, match=rf"^task 0 could not reach task 1 at {address} \(") as failed:
+            _run_tasks(2, first_attempt)
+        assert failed.value.timed_out == (address == silent)
+        deadline = time.monotonic() + 5   # the report travels on a connection of its own
+        while reported and token not in meeting._reported and time.monotonic() < deadline:
+            time.sleep(0.01)
+        started = time.monotonic()
+        if reported:   # every task of the next attempt fails at once, with the first attempt's error
+            for i in (1, 0):
+                with pytest.raises(UnreachableError) as again:
+                    Peers(meeting.address, token, index=i, host="127.0.0.1", timeout=10)
+                assert str(again.value) == str(failed.value)
+                assert unreachable_cause(_carried(again.value)) == str(failed.value).split(";")[0]
+            assert time.monotonic() - started < 2
+        else:          # the next attempt meets as the first did
+            answers = _run_tasks(2, lambda i: _meet(meeting.address, token, i, f"h:{i}", 10))
+            assert answers == [["h:0", "h:1"]] * 2
+        meeting.forget([token])
+        assert token not in meeting._reported
 
 
 def test_only_a_connection_that_cannot_be_made_counts_as_unreachable(meeting, monkeypatch):
