@@ -18,7 +18,7 @@ under ``block_exchange = "auto"`` the driver then trains with a shuffle per sub-
 (``training._stratified_epoch``). A connection to another task that gets no answer (a firewall
 that drops packets) takes :data:`CONNECT_TIMEOUT` to fail, and Spark tries a failed barrier stage
 four times: under ``auto`` the task reports it to the driver's :class:`Rendezvous`, which then
-fails the stage's later attempts at once with the same error.
+fails the stage's later attempts that meet on the same two hosts at once, with the same error.
 
 Driver side: :func:`unavailable_reason` and :class:`Rendezvous`. Executor side: :class:`Peers`.
 """
@@ -160,10 +160,11 @@ class Rendezvous:
     gets the list of addresses in partition order. Connections with another token are closed. A
     task of a retried stage replaces its partition's earlier registration, and a registration
     whose task has gone (its connection closed) is dropped before anyone is answered. For a stage
-    expected with ``fail_fast``, a task's report that a connection to another task timed out is
-    kept, and every later registration with that token is answered with it: the task raises the
-    same :class:`UnreachableError` at once, so Spark's retries of the stage fail in moments, not
-    after a timeout each.
+    expected with ``fail_fast``, a task's report that its connection to another task timed out is
+    kept with the two tasks' hosts; a later attempt whose tasks meet on both hosts is answered with
+    it instead of the addresses: its tasks raise the same :class:`UnreachableError` at once, so
+    Spark's retries of the stage fail in moments, not after a timeout each. An attempt on other
+    hosts (an executor lost with its host, and replaced elsewhere) meets as usual.
     """
 
     def __init__(self, host: str, bind: str) -> None:
@@ -171,14 +172,15 @@ class Rendezvous:
         self.address = (host, self._server.getsockname()[1])
         self._tasks: dict[bytes, int] = {}
         self._fail_fast: set[bytes] = set()
-        self._reported: dict[bytes, bytes] = {}
+        self._reported: dict[bytes, list[tuple[str, str, bytes]]] = {}   # (host, peer's host, error)
         self._waiting: dict[bytes, dict[int, tuple[socket.socket, bytes]]] = {}
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, name="sparkw2v-rendezvous", daemon=True).start()
 
     def expect(self, token: bytes, tasks: int, fail_fast: bool = False) -> None:
         """Tasks with ``token`` may meet, ``tasks`` of them per stage attempt; with ``fail_fast``,
-        after a task reports a connection that timed out, every later attempt fails at once."""
+        after a task reports a connection to another that timed out, a later attempt meeting on
+        the same two hosts fails at once."""
         with self._lock:
             self._tasks[token] = tasks
             if fail_fast:
@@ -214,19 +216,14 @@ class Rendezvous:
             return
         with self._lock:
             tasks = self._tasks.get(token)
-            if tasks is not None and index == _REPORT and token in self._fail_fast and address:
-                self._reported.setdefault(token, address)   # the first report is the error every attempt gets
+            if tasks is not None and index == _REPORT and token in self._fail_fast:
+                report = address.split(b"\n", 2)
+                if len(report) == 3 and len(self._reported.setdefault(token, [])) < 64:
+                    self._reported[token].append((report[0].decode(errors="replace"),
+                                                  report[1].decode(errors="replace"), report[2]))
                 sock.close()
                 return
             if tasks is None or not 0 <= index < tasks or not address:
-                sock.close()
-                return
-            reported = self._reported.get(token)
-            if reported is not None:
-                try:
-                    sock.sendall(struct.pack("<II", _REPORTED, len(reported)) + reported)
-                except OSError:
-                    pass
                 sock.close()
                 return
             group = self._waiting.setdefault(token, {})
@@ -242,8 +239,14 @@ class Rendezvous:
             if gone:
                 return
             del self._waiting[token]
-        reply = struct.pack("<I", tasks) + b"".join(struct.pack("<I", len(group[i][1])) + group[i][1]
-                                                    for i in range(tasks))
+            hosts = {group[i][1].decode(errors="replace").rsplit(":", 1)[0] for i in group}
+            failed = next((error for host, peer, error in self._reported.get(token, ())
+                           if host in hosts and peer in hosts), None)
+        if failed is not None:   # an earlier attempt on these hosts could not connect: fail as it did
+            reply = struct.pack("<II", _REPORTED, len(failed)) + failed
+        else:
+            reply = struct.pack("<I", tasks) + b"".join(struct.pack("<I", len(group[i][1])) + group[i][1]
+                                                        for i in range(tasks))
         for member, _ in group.values():
             try:
                 member.sendall(reply)
@@ -275,7 +278,7 @@ class Peers:
         self.index = index
         self.token = token
         self.timeout = timeout
-        self._where = where
+        self._where, self._host = where, host
         try:
             self._server = _listen(host)
         except OSError as exc:
@@ -322,7 +325,7 @@ class Peers:
                 sock = _connect((host, int(port)), min(self.timeout, CONNECT_TIMEOUT), self.index, f"task {dest}")
             except UnreachableError as exc:
                 if exc.timed_out:   # the stage's later attempts would each wait as long: the driver tells them
-                    _report(self._where, self.token, str(exc))
+                    _report(self._where, self.token, self._host, host, str(exc))
                 raise
             sock.settimeout(self.timeout)
             sock.sendall(self.token)
@@ -420,10 +423,11 @@ def _connect(where: tuple[str, int], timeout: float, index: int, what: str) -> s
                                timed_out=isinstance(exc, TimeoutError)) from None
 
 
-def _report(where: tuple[str, int], token: bytes, message: str) -> None:
-    """Tell the driver's :class:`Rendezvous` at ``where`` that this stage's tasks cannot reach each
-    other (``message``: the :class:`UnreachableError`'s text); nothing if the report cannot be made."""
-    encoded = message.encode()[:4000]
+def _report(where: tuple[str, int], token: bytes, host: str, peer: str, message: str) -> None:
+    """Tell the driver's :class:`Rendezvous` at ``where`` that a task of this stage on ``host``
+    could not reach one on ``peer`` (``message``: the :class:`UnreachableError`'s text); nothing if
+    the report cannot be made."""
+    encoded = f"{host}\n{peer}\n".encode() + message.encode()[:3800]
     try:
         with socket.create_connection(where, timeout=REPORT_TIMEOUT) as sock:
             sock.sendall(token + struct.pack("<iI", _REPORT, len(encoded)) + encoded)

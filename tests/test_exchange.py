@@ -227,9 +227,10 @@ def test_a_stage_whose_task_timed_out_connecting_fails_its_retries_at_once(meeti
     """A connection to another task that gets no answer (a firewall dropping packets) fails after
     CONNECT_TIMEOUT, and Spark tries a failed barrier stage four times. For a stage expected with
     fail_fast ('auto', which then trains with a shuffle), the task reports the timeout to the
-    rendezvous, and the stage's later attempts get the same UnreachableError from it at once. A
-    refusal is not reported (it fails at once anyway, and a task that died refuses too), nor is a
-    timeout in a stage expected without fail_fast ('direct': Spark's retries go on as before)."""
+    rendezvous, and a later attempt meeting on the same two hosts gets the same UnreachableError
+    from it at once; one on other hosts (the silent peer's host lost and replaced) meets as usual.
+    A refusal is not reported (it fails at once anyway), nor is a timeout in a stage expected
+    without fail_fast ('direct': Spark's retries go on as before)."""
     monkeypatch.setattr(exchange, "CONNECT_TIMEOUT", 0.2)
     refused = f"127.0.0.1:{unreachable_port()}"
     silent = silent_address
@@ -249,17 +250,22 @@ def test_a_stage_whose_task_timed_out_connecting_fails_its_retries_at_once(meeti
         deadline = time.monotonic() + 5   # the report travels on a connection of its own
         while reported and token not in meeting._reported and time.monotonic() < deadline:
             time.sleep(0.01)
+        # The next attempt on other hosts meets: a report names the two hosts it concerns.
+        elsewhere = _run_tasks(2, lambda i: _meet(meeting.address, token, i, f"10.0.0.{i + 1}:7", 10))
+        assert elsewhere == [["10.0.0.1:7", "10.0.0.2:7"]] * 2
         started = time.monotonic()
-        if reported:   # every task of the next attempt fails at once, with the first attempt's error
-            for i in (1, 0):
-                with pytest.raises(UnreachableError) as again:
+        if reported:   # on the same hosts, every task fails at once with the first attempt's error
+            def again(i):
+                with pytest.raises(UnreachableError) as raised:
                     Peers(meeting.address, token, index=i, host="127.0.0.1", timeout=10)
-                assert str(again.value) == str(failed.value)
-                assert unreachable_cause(_carried(again.value)) == str(failed.value).split(";")[0]
+                return str(raised.value)
+
+            assert _run_tasks(2, again) == [str(failed.value)] * 2
             assert time.monotonic() - started < 2
+            assert unreachable_cause(_carried(UnreachableError(str(failed.value)))) == str(failed.value).split(";")[0]
         else:          # the next attempt meets as the first did
-            answers = _run_tasks(2, lambda i: _meet(meeting.address, token, i, f"h:{i}", 10))
-            assert answers == [["h:0", "h:1"]] * 2
+            answers = _run_tasks(2, lambda i: _meet(meeting.address, token, i, f"127.0.0.1:{i + 1}", 10))
+            assert answers == [["127.0.0.1:1", "127.0.0.1:2"]] * 2
         meeting.forget([token])
         assert token not in meeting._reported
 
