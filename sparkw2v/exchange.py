@@ -159,12 +159,14 @@ class Rendezvous:
     token, its partition and its address, and once every partition has a live registration, each
     gets the list of addresses in partition order. Connections with another token are closed. A
     task of a retried stage replaces its partition's earlier registration, and a registration
-    whose task has gone (its connection closed) is dropped before anyone is answered. For a stage
-    expected with ``fail_fast``, a task's report that its connection to another task timed out is
-    kept with the two tasks' hosts; a later attempt whose tasks meet on both hosts is answered with
-    it instead of the addresses: its tasks raise the same :class:`UnreachableError` at once, so
-    Spark's retries of the stage fail in moments, not after a timeout each. An attempt on other
-    hosts (an executor lost with its host, and replaced elsewhere) meets as usual.
+    whose task has gone (its connection closed) is dropped before anyone is answered. Each answer
+    carries the meeting's number (1, 2, ... per token). For a stage expected with ``fail_fast``, a
+    task's report that its connection to another task timed out is kept with its meeting's number
+    and the two tasks' hosts; the next meeting of that token, if its tasks are on both hosts, is
+    answered with the report instead of the addresses: its tasks raise the same
+    :class:`UnreachableError` at once, so Spark's retries of the stage fail in moments, not after a
+    timeout each (and that meeting passes the report on to the one after). A meeting on other hosts
+    (an executor lost with its host, and replaced elsewhere), and any later one, meets as usual.
     """
 
     def __init__(self, host: str, bind: str) -> None:
@@ -172,7 +174,8 @@ class Rendezvous:
         self.address = (host, self._server.getsockname()[1])
         self._tasks: dict[bytes, int] = {}
         self._fail_fast: set[bytes] = set()
-        self._reported: dict[bytes, list[tuple[str, str, bytes]]] = {}   # (host, peer's host, error)
+        self._meetings: dict[bytes, int] = {}   # groups answered so far, per token
+        self._reported: dict[bytes, list[tuple[int, str, str, bytes]]] = {}   # (meeting, host, peer's host, error)
         self._waiting: dict[bytes, dict[int, tuple[socket.socket, bytes]]] = {}
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, name="sparkw2v-rendezvous", daemon=True).start()
@@ -192,6 +195,7 @@ class Rendezvous:
             for token in tokens:
                 self._tasks.pop(token, None)
                 self._fail_fast.discard(token)
+                self._meetings.pop(token, None)
                 self._reported.pop(token, None)
                 for sock, _ in self._waiting.pop(token, {}).values():
                     sock.close()
@@ -217,10 +221,10 @@ class Rendezvous:
         with self._lock:
             tasks = self._tasks.get(token)
             if tasks is not None and index == _REPORT and token in self._fail_fast:
-                report = address.split(b"\n", 2)
-                if len(report) == 3 and len(self._reported.setdefault(token, [])) < 64:
-                    self._reported[token].append((report[0].decode(errors="replace"),
-                                                  report[1].decode(errors="replace"), report[2]))
+                fields = address.split(b"\n", 3)   # meeting, host, peer's host, error
+                if len(fields) == 4 and fields[0].isdigit() and len(self._reported.setdefault(token, [])) < 64:
+                    self._reported[token].append((int(fields[0]), fields[1].decode(errors="replace"),
+                                                  fields[2].decode(errors="replace"), fields[3]))
                 sock.close()
                 return
             if tasks is None or not 0 <= index < tasks or not address:
@@ -239,14 +243,17 @@ class Rendezvous:
             if gone:
                 return
             del self._waiting[token]
+            number = self._meetings[token] = self._meetings.get(token, 0) + 1
             hosts = {group[i][1].decode(errors="replace").rsplit(":", 1)[0] for i in group}
-            failed = next((error for host, peer, error in self._reported.get(token, ())
-                           if host in hosts and peer in hosts), None)
-        if failed is not None:   # an earlier attempt on these hosts could not connect: fail as it did
-            reply = struct.pack("<II", _REPORTED, len(failed)) + failed
+            report = next((r for r in self._reported.get(token, ())
+                           if r[0] == number - 1 and r[1] in hosts and r[2] in hosts), None)
+            if report is not None:   # the previous attempt, on these hosts, could not connect: fail as it did
+                self._reported[token].append((number, *report[1:]))   # and so will the next one here
+        if report is not None:
+            reply = struct.pack("<II", _REPORTED, len(report[3])) + report[3]
         else:
-            reply = struct.pack("<I", tasks) + b"".join(struct.pack("<I", len(group[i][1])) + group[i][1]
-                                                        for i in range(tasks))
+            reply = struct.pack("<II", tasks, number) + b"".join(struct.pack("<I", len(group[i][1])) + group[i][1]
+                                                                 for i in range(tasks))
         for member, _ in group.values():
             try:
                 member.sendall(reply)
@@ -308,6 +315,7 @@ class Peers:
         except BaseException:
             self.close()
             raise
+        met, self._meeting = met
         self.addresses = [a.rsplit(":", 1) for a in met]
 
     def __enter__(self) -> "Peers":
@@ -325,7 +333,7 @@ class Peers:
                 sock = _connect((host, int(port)), min(self.timeout, CONNECT_TIMEOUT), self.index, f"task {dest}")
             except UnreachableError as exc:
                 if exc.timed_out:   # the stage's later attempts would each wait as long: the driver tells them
-                    _report(self._where, self.token, self._host, host, str(exc))
+                    _report(self._where, self.token, self._meeting, self._host, host, str(exc))
                 raise
             sock.settimeout(self.timeout)
             sock.sendall(self.token)
@@ -423,11 +431,11 @@ def _connect(where: tuple[str, int], timeout: float, index: int, what: str) -> s
                                timed_out=isinstance(exc, TimeoutError)) from None
 
 
-def _report(where: tuple[str, int], token: bytes, host: str, peer: str, message: str) -> None:
-    """Tell the driver's :class:`Rendezvous` at ``where`` that a task of this stage on ``host``
-    could not reach one on ``peer`` (``message``: the :class:`UnreachableError`'s text); nothing if
-    the report cannot be made."""
-    encoded = f"{host}\n{peer}\n".encode() + message.encode()[:3800]
+def _report(where: tuple[str, int], token: bytes, meeting: int, host: str, peer: str, message: str) -> None:
+    """Tell the driver's :class:`Rendezvous` at ``where`` that in meeting ``meeting`` of this stage
+    a task on ``host`` could not reach one on ``peer`` (``message``: the :class:`UnreachableError`'s
+    text); nothing if the report cannot be made."""
+    encoded = (f"{meeting}\n{host}\n{peer}\n".encode() + message.encode())[:4095]
     try:
         with socket.create_connection(where, timeout=REPORT_TIMEOUT) as sock:
             sock.sendall(token + struct.pack("<iI", _REPORT, len(encoded)) + encoded)
@@ -435,23 +443,23 @@ def _report(where: tuple[str, int], token: bytes, host: str, peer: str, message:
         pass
 
 
-def _meet(where: tuple[str, int], token: bytes, index: int, address: str, timeout: float) -> list[str]:
+def _meet(where: tuple[str, int], token: bytes, index: int, address: str,
+          timeout: float) -> tuple[list[str], int]:
     """Register this task's ``address`` with the driver's :class:`Rendezvous` at ``where``; every
-    task's address, in partition order, once all have registered (within ``timeout`` seconds). An
-    earlier attempt's reported :class:`UnreachableError` is raised again here."""
+    task's address, in partition order, once all have registered (within ``timeout`` seconds), and
+    the meeting's number. The previous attempt's reported :class:`UnreachableError` is raised here."""
     with _connect(where, min(timeout, CONNECT_TIMEOUT), index, "the driver") as sock:
         sock.settimeout(timeout)
         encoded = address.encode()
         sock.sendall(token + struct.pack("<iI", index, len(encoded)) + encoded)
-        (n,) = struct.unpack("<I", _read_exactly(sock, 4))
-        if n == _REPORTED:   # an earlier attempt of this stage could not connect: fail as it did
-            (size,) = struct.unpack("<I", _read_exactly(sock, 4))
-            raise UnreachableError(bytes(_read_exactly(sock, size)).decode(errors="replace"), timed_out=True)
+        n, number = struct.unpack("<II", _read_exactly(sock, 8))
+        if n == _REPORTED:   # the previous attempt of this stage could not connect: fail as it did
+            raise UnreachableError(bytes(_read_exactly(sock, number)).decode(errors="replace"), timed_out=True)
         addresses = []
         for _ in range(n):
             (size,) = struct.unpack("<I", _read_exactly(sock, 4))
             addresses.append(bytes(_read_exactly(sock, size)).decode())
-        return addresses
+        return addresses, number
 
 
 def _read_exactly(sock: socket.socket, size: int, eof_ok: bool = False) -> bytearray | None:

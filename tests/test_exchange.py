@@ -129,7 +129,7 @@ def test_the_rendezvous_answers_once_every_partition_has_a_live_registration(mee
     assert late.is_alive()       # partition 0's only registration had gone: no answer yet
     answers["zero"] = _meet(meeting.address, token, 0, "a:1", 10)
     late.join(10)
-    assert answers == {"zero": ["a:1", "b:2"], "one": ["a:1", "b:2"]}
+    assert answers == {"zero": (["a:1", "b:2"], 1), "one": (["a:1", "b:2"], 1)}   # the token's first meeting
 
 
 def test_a_connection_without_the_token_is_closed_unread(meeting):
@@ -227,13 +227,19 @@ def test_a_stage_whose_task_timed_out_connecting_fails_its_retries_at_once(meeti
     """A connection to another task that gets no answer (a firewall dropping packets) fails after
     CONNECT_TIMEOUT, and Spark tries a failed barrier stage four times. For a stage expected with
     fail_fast ('auto', which then trains with a shuffle), the task reports the timeout to the
-    rendezvous, and a later attempt meeting on the same two hosts gets the same UnreachableError
-    from it at once; one on other hosts (the silent peer's host lost and replaced) meets as usual.
-    A refusal is not reported (it fails at once anyway), nor is a timeout in a stage expected
-    without fail_fast ('direct': Spark's retries go on as before)."""
+    rendezvous, and the next attempt, if its tasks meet on the same two hosts, gets the same
+    UnreachableError from it at once, and so on; an attempt on other hosts (the silent peer's host
+    lost and replaced) meets as usual, and so do later ones. A refusal is not reported (it fails at
+    once anyway), nor is a timeout in a stage expected without fail_fast ('direct': Spark's retries
+    go on as before)."""
     monkeypatch.setattr(exchange, "CONNECT_TIMEOUT", 0.2)
     refused = f"127.0.0.1:{unreachable_port()}"
     silent = silent_address
+
+    def meet(token, addresses):   # one attempt's tasks registering these addresses: what each gets
+        return _run_tasks(len(addresses), lambda i: _catch(lambda: _meet(meeting.address, token, i, addresses[i], 10)))
+
+    here = ["127.0.0.1:1", "127.0.0.1:2"]
     for fail_fast, address, reported in ((True, silent, True), (True, refused, False), (False, silent, False)):
         token = secrets.token_bytes(TOKEN_BYTES)
         meeting.expect(token, 2, fail_fast=fail_fast)
@@ -250,24 +256,47 @@ def test_a_stage_whose_task_timed_out_connecting_fails_its_retries_at_once(meeti
         deadline = time.monotonic() + 5   # the report travels on a connection of its own
         while reported and token not in meeting._reported and time.monotonic() < deadline:
             time.sleep(0.01)
-        # The next attempt on other hosts meets: a report names the two hosts it concerns.
-        elsewhere = _run_tasks(2, lambda i: _meet(meeting.address, token, i, f"10.0.0.{i + 1}:7", 10))
-        assert elsewhere == [["10.0.0.1:7", "10.0.0.2:7"]] * 2
         started = time.monotonic()
-        if reported:   # on the same hosts, every task fails at once with the first attempt's error
-            def again(i):
-                with pytest.raises(UnreachableError) as raised:
-                    Peers(meeting.address, token, index=i, host="127.0.0.1", timeout=10)
-                return str(raised.value)
-
-            assert _run_tasks(2, again) == [str(failed.value)] * 2
+        if reported:   # every task of the next attempts on these hosts fails at once, with the first's error
+            assert meet(token, here) == [str(failed.value)] * 2
+            assert meet(token, here) == [str(failed.value)] * 2
             assert time.monotonic() - started < 2
             assert unreachable_cause(_carried(UnreachableError(str(failed.value)))) == str(failed.value).split(";")[0]
+            assert meet(token, ["10.0.0.1:7", "10.0.0.2:7"]) == [(["10.0.0.1:7", "10.0.0.2:7"], 4)] * 2
+            assert meet(token, here) == [(here, 5)] * 2   # the attempt before met: no report stands
         else:          # the next attempt meets as the first did
-            answers = _run_tasks(2, lambda i: _meet(meeting.address, token, i, f"127.0.0.1:{i + 1}", 10))
-            assert answers == [["127.0.0.1:1", "127.0.0.1:2"]] * 2
+            assert meet(token, here) == [(here, 2)] * 2
         meeting.forget([token])
         assert token not in meeting._reported
+
+    # A report made in a meeting is for the next one only: one that arrives after the next attempt
+    # met (a late report) stops nothing; one that arrives while the next attempt's tasks are
+    # registering fails them all, those already waiting too.
+    token = secrets.token_bytes(TOKEN_BYTES)
+    meeting.expect(token, 2, fail_fast=True)
+    error = f"task 0 could not reach task 1 at 127.0.0.1:2 (timed out); {exchange.UNREACHABLE}"
+    assert meet(token, here) == [(here, 1)] * 2 and meet(token, here) == [(here, 2)] * 2
+    exchange._report(meeting.address, token, 1, "127.0.0.1", "127.0.0.1", error)   # meeting 1's, late
+    time.sleep(0.2)
+    assert meet(token, here) == [(here, 3)] * 2
+    got = {}
+    first = threading.Thread(target=lambda: got.update(zero=_catch(lambda: _meet(meeting.address, token, 0, here[0], 10))))
+    first.start()
+    time.sleep(0.3)              # task 0 of meeting 4 waits at the rendezvous
+    exchange._report(meeting.address, token, 3, "127.0.0.1", "127.0.0.1", error)   # meeting 3's
+    time.sleep(0.2)
+    got["one"] = _catch(lambda: _meet(meeting.address, token, 1, here[1], 10))
+    first.join(10)
+    assert got == {"zero": error, "one": error}
+    meeting.forget([token])
+
+
+def _catch(call):
+    """``call()``, or the text of the UnreachableError it raised."""
+    try:
+        return call()
+    except UnreachableError as exc:
+        return str(exc)
 
 
 def test_only_a_connection_that_cannot_be_made_counts_as_unreachable(meeting, monkeypatch):
