@@ -330,7 +330,8 @@ class Peers:
         if sock is None:
             host, port = self.addresses[dest]
             try:
-                sock = _connect((host, int(port)), min(self.timeout, CONNECT_TIMEOUT), self.index, f"task {dest}")
+                sock = _connect((_bare(host), int(port)), min(self.timeout, CONNECT_TIMEOUT), self.index,
+                                f"task {dest}")
             except UnreachableError as exc:
                 if exc.timed_out:   # the stage's later attempts would each wait as long: the driver tells them
                     _report(self._where, self.token, self._meeting, self._host, host, str(exc))
@@ -404,9 +405,15 @@ class Peers:
 
 
 def _listen(host: str) -> socket.socket:
-    """A listening socket on an ephemeral port of ``host`` (a name or an IPv4 or IPv6 address)."""
-    family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
-    return socket.create_server((host, 0), family=family, backlog=1024)
+    """A listening socket on an ephemeral port of ``host`` (a name or an IPv4 or IPv6 address, which
+    Spark writes in brackets)."""
+    family = socket.getaddrinfo(_bare(host), 0, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((_bare(host), 0), family=family, backlog=1024)
+
+
+def _bare(host: str) -> str:
+    """``host`` without the brackets of an IPv6 address as Spark writes it (``[::1]``), as sockets take it."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 #: Why a task cannot listen at an address: its host does not own it (NAT, a container that advertises its

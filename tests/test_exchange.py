@@ -113,6 +113,26 @@ def test_tasks_hand_buffers_around_a_ring_and_to_several_receivers(meeting):
     assert [(m.sender, bytes(m.parts[0])) for m in results[0][1]] == [(i, bytes([i]) * (i + 1)) for i in range(k)]
 
 
+def test_tasks_on_an_ipv6_host_as_spark_writes_it_hand_buffers_around(meeting):
+    """Spark writes an executor's IPv6 address in brackets (``[::1]``); a task listens and connects
+    there without them, and its peers parse its registered address (``[::1]:port``) back."""
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    token = secrets.token_bytes(TOKEN_BYTES)
+    meeting.expect(token, 2)
+
+    def task(i):
+        with Peers(meeting.address, token, index=i, host="[::1]") as peers:
+            peers.send(1 - i, 0, (i, 0), (b"from %d" % i,))
+            (message,) = peers.receive(0, 1)
+            return bytes(message.parts[0]), peers.addresses[1 - i][0]
+
+    assert _run_tasks(2, task) == [(b"from 1", "[::1]"), (b"from 0", "[::1]")]
+    meeting.forget([token])
+
+
 def test_the_rendezvous_answers_once_every_partition_has_a_live_registration(meeting):
     token = secrets.token_bytes(TOKEN_BYTES)
     meeting.expect(token, 2)
