@@ -18,7 +18,7 @@ under ``block_exchange = "auto"`` the driver then trains with a shuffle per sub-
 (``training._stratified_epoch``). A connection to another task that gets no answer (a firewall
 that drops packets) takes :data:`CONNECT_TIMEOUT` to fail, and Spark tries a failed barrier stage
 four times: under ``auto`` the task reports it to the driver's :class:`Rendezvous`, which then
-fails the stage's later attempts that meet on the same two hosts at once, with the same error.
+fails the stage's next attempts on the same two hosts at once, with the same error.
 
 Driver side: :func:`unavailable_reason` and :class:`Rendezvous`. Executor side: :class:`Peers`.
 """
@@ -459,14 +459,16 @@ def _meet(where: tuple[str, int], token: bytes, index: int, address: str,
         sock.settimeout(timeout)
         encoded = address.encode()
         sock.sendall(token + struct.pack("<iI", index, len(encoded)) + encoded)
-        n, number = struct.unpack("<II", _read_exactly(sock, 8))
+        # The tasks and the meeting's number; or _REPORTED and the length of the error that follows.
+        n, number_or_length = struct.unpack("<II", _read_exactly(sock, 8))
         if n == _REPORTED:   # the previous attempt of this stage could not connect: fail as it did
-            raise UnreachableError(bytes(_read_exactly(sock, number)).decode(errors="replace"), timed_out=True)
+            raise UnreachableError(bytes(_read_exactly(sock, number_or_length)).decode(errors="replace"),
+                                   timed_out=True)
         addresses = []
         for _ in range(n):
             (size,) = struct.unpack("<I", _read_exactly(sock, 4))
             addresses.append(bytes(_read_exactly(sock, size)).decode())
-        return addresses, number
+        return addresses, number_or_length
 
 
 def _read_exactly(sock: socket.socket, size: int, eof_ok: bool = False) -> bytearray | None:
