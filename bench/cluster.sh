@@ -11,7 +11,9 @@
 # CLUSTER_TIMEOUT (seconds per spark-submit, 900), CLUSTER_LINES (lines of Brown to train on, 20000),
 # CLUSTER_ENV (an env.tar.gz this script packed before: skips building it), CLUSTER_TRAIN_ARGS
 # (training options, default "--num-partitions 2"; e.g. "--num-partitions 4 --concurrent-shards 4
-# --strategy stratified" trains 4 shards at once across the two executors).
+# --strategy stratified" trains 4 shards at once across the two executors), CLUSTER_KILL_AFTER
+# (seconds: train a second time and kill -9 one executor JVM that long after encoding is done;
+# the run must finish with the first run's vectors bit for bit).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -92,6 +94,39 @@ say "submitting jobs/train.py"
 submit "$ROOT/jobs/train.py" --input "$WORK/corpus.txt" --output "$WORK/model" --epochs 2 \
     ${CLUSTER_TRAIN_ARGS:---num-partitions 2} --show money,city 2>&1 | tee "$WORK/train.out"
 say "train took $(( $(date +%s) - started ))s"
+if [ -n "${CLUSTER_KILL_AFTER:-}" ]; then
+    # The same training again, one executor JVM killed mid-training: Spark replaces the executor,
+    # recomputes the lost blocks and retries the failed stage (a barrier stage when the shards'
+    # tasks hand blocks to each other); the published vectors must equal the first run's.
+    started=$(date +%s)
+    say "submitting jobs/train.py again; one executor is killed ${CLUSTER_KILL_AFTER}s after encoding"
+    : > "$WORK/killed.out"
+    (
+        for _ in $(seq 3000); do grep -q "encoding done" "$WORK/killed.out" && break; sleep 0.2; done
+        sleep "$CLUSTER_KILL_AFTER"
+        victim=$(pgrep -P "${PIDS[1]}" -f CoarseGrainedExecutorBackend | head -1 || true)  # worker 1's executor
+        [ -n "$victim" ] && kill -9 "$victim" && say "killed executor JVM $victim"
+    ) &
+    killer=$!
+    # shellcheck disable=SC2086
+    submit "$ROOT/jobs/train.py" --input "$WORK/corpus.txt" --output "$WORK/model-killed" --epochs 2 \
+        ${CLUSTER_TRAIN_ARGS:---num-partitions 2} 2>&1 | tee "$WORK/killed.out"
+    wait "$killer" || true
+    say "train with a killed executor took $(( $(date +%s) - started ))s"
+    "$PY" - "$WORK" <<'EOF'
+import glob, sys
+import pyarrow.parquet as pq
+
+work = sys.argv[1]
+last = sorted(glob.glob(f"{work}/events/*"))[-1]
+lost = sum(1 for line in open(last) if '"ExecutorLostFailure"' in line)
+tables = [pq.read_table(sorted(glob.glob(f"{work}/{m}/versions/*/vectors"))[-1]) for m in ("model", "model-killed")]
+same = tables[0].equals(tables[1])
+print(f"{'ok' if lost and same else 'FAIL'}: {lost} tasks lost with the executor; vectors "
+      f"{'equal' if same else 'DIFFER from'} the undisturbed run's ({tables[1].num_rows} words)")
+sys.exit(0 if lost and same else 1)
+EOF
+fi
 started=$(date +%s)
 say "submitting jobs/query.py"
 submit "$ROOT/jobs/query.py" --vectors "$WORK/model" \
@@ -117,7 +152,8 @@ for path in sorted(glob.glob(f"{sys.argv[1]}/*")):
             elif kind == "SparkListenerTaskEnd" and event["Task End Reason"]["Reason"] == "Success":
                 tasks[event["Task Info"]["Executor ID"]] += 1
     ran = [e for e in executors if tasks[e] > 0]
-    ok = len(executors) == 2 and (len(ran) == 2 if name == "sparkw2v" else len(ran) >= 1)
+    # (a run with a killed executor has a third, its replacement)
+    ok = len(executors) >= 2 and (len(ran) >= 2 if name == "sparkw2v" else len(ran) >= 1)
     failed |= not ok
     print(f"{'ok' if ok else 'FAIL'}: {name}: {len(executors)} executors, successful tasks per executor "
           f"{dict(sorted(tasks.items()))}")
