@@ -51,7 +51,7 @@ def user_message(exc: BaseException) -> str | None:
     environment; None for bugs."""
     if isinstance(exc, (UserError, FileNotFoundError)):
         return " ".join(str(exc).split("\n")[:1]) or type(exc).__name__
-    return executor_environment_message(exc) or exchange_message(exc)
+    return executor_environment_message(exc) or exchange_message(exc) or too_few_slots_message(exc)
 
 
 _EXCHANGE = re.compile(r"\b(?:ExchangeError|UnreachableError): (task \d+ could not [^\n]+)")
@@ -79,6 +79,36 @@ _NO_PROGRAM = re.compile(r'Cannot run program "([^"]+)"[^\n]*?error=\d+, ([^\n]+
 _NO_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError): No module named '([^']+)'")
 _SHIP = ("ship the environment with --archives ENV.tar.gz#env and PYSPARK_PYTHON=./env/bin/python, or "
          "sparkw2v alone with --py-files (README, \"Running on a cluster\")")
+
+
+_SLOTS = re.compile(r"BarrierJobSlotsNumberCheckFailed|\[SPARK-24819\]")
+_SLOTS_WATCHED = re.compile(r"(the cluster had fewer task slots than the stratified tasks [^\n]*?\))")
+
+
+def too_few_slots_cause(exc: BaseException) -> str | None:
+    """For a Spark job of stratified tasks that hand blocks to each other, ended because the
+    cluster had fewer task slots than its tasks (an executor lost and not replaced): Spark's
+    refusal of a new job (``BarrierJobSlotsNumberCheckFailed``) or ``sparkw2v.exchange.SlotWatch``'s
+    cancellation of a retried stage (``TooFewSlotsError``), what happened; else None."""
+    text = str(exc)
+    found = _SLOTS_WATCHED.search(text)
+    if found:
+        return found.group(1)
+    if _SLOTS.search(text):
+        return ("the cluster had fewer task slots than the stratified tasks that hand blocks to each other "
+                "(an executor lost and not replaced in time)")
+    return None
+
+
+def too_few_slots_message(exc: BaseException) -> str | None:
+    """One line for :func:`too_few_slots_cause`'s failure, saying how to go on; None otherwise."""
+    cause = too_few_slots_cause(exc)
+    if cause is None:
+        return None
+    return (f"{cause}, after waiting spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures x .interval "
+            "(40 x 15 s by default) for a replacement. Nothing was published: run again, with --resume to go on "
+            "from the last checkpoint if one was written (--block-exchange auto hands blocks on by a shuffle "
+            "while the cluster has fewer slots than shards), or with --block-exchange shuffle")
 
 
 def executor_environment_message(exc: BaseException) -> str | None:

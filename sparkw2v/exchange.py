@@ -20,7 +20,13 @@ that drops packets) takes :data:`CONNECT_TIMEOUT` to fail, and Spark tries a fai
 four times: under ``auto`` the task reports it to the driver's :class:`Rendezvous`, which then
 fails the stage's next attempts on the same two hosts at once, with the same error.
 
-Driver side: :func:`unavailable_reason` and :class:`Rendezvous`. Executor side: :class:`Peers`.
+A lost executor that is not replaced leaves fewer task slots than a barrier stage's tasks: Spark
+then waits for them without limit when it retries the stage, and :class:`SlotWatch` ends that wait
+after as long as Spark itself waits for a new job's slots, with :class:`TooFewSlotsError`, which
+``auto`` answers as it answers :class:`UnreachableError`.
+
+Driver side: :func:`unavailable_reason`, :class:`SlotWatch` and :class:`Rendezvous`. Executor side:
+:class:`Peers`.
 """
 
 from __future__ import annotations
@@ -124,6 +130,79 @@ def unavailable_reason(sc, tasks: int) -> str | None:
     except OSError as exc:
         return f"the driver cannot listen for the tasks' addresses ({exc})"
     return None
+
+
+class TooFewSlotsError(ExchangeError):
+    """The cluster kept fewer task slots than the tasks of a barrier stage for longer than Spark
+    waits for them (an executor lost and not replaced), so the stage could not run again; raised
+    on the driver by :class:`SlotWatch`. Its message holds :data:`TOO_FEW_SLOTS`, by which
+    :func:`sparkw2v.errors.too_few_slots_cause` finds it (as Spark's own refusal of such a stage)."""
+
+
+#: What :class:`TooFewSlotsError` says, and what :func:`sparkw2v.errors.too_few_slots_cause` looks for.
+TOO_FEW_SLOTS = "fewer task slots than the stratified tasks that hand blocks to each other"
+
+
+def barrier_wait(sc) -> float:
+    """Seconds Spark waits for enough task slots before it refuses a job with a barrier stage
+    (``spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures`` x ``.interval``, 40 x 15 s by
+    default): how long :class:`SlotWatch` waits too."""
+    conf = sc._jsc.sc().conf()
+    key = "spark.scheduler.barrier.maxConcurrentTasksCheck."
+    return float(conf.getInt(key + "maxFailures", 40)) * float(conf.getTimeAsSeconds(key + "interval", "15s"))
+
+
+class SlotWatch:
+    """Cancels the Spark jobs of a barrier epoch once the cluster has had fewer task slots than its
+    ``tasks`` for ``grace`` seconds (default :func:`barrier_wait`).
+
+    Spark refuses a new job whose barrier stage needs more slots than the cluster has only after
+    that wait, but a barrier stage retried within a running job (a lost executor's tasks run
+    again) waits for the slots without limit. The watch polls :func:`task_slots` from a thread of
+    its own; its jobs are those the entering thread submits while inside (a Spark job tag). After
+    a cancellation :attr:`starved` says why, and the caller raises :class:`TooFewSlotsError`."""
+
+    def __init__(self, sc, tasks: int, grace: float | None = None, poll: float = 5.0) -> None:
+        self.sc, self.tasks, self.poll = sc, tasks, poll
+        self.grace = barrier_wait(sc) if grace is None else grace
+        self.tag = f"sparkw2v-barrier-{id(self):x}-{time.monotonic_ns()}"
+        self.starved: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="sparkw2v-slot-watch", daemon=True)
+
+    def start(self) -> "SlotWatch":
+        """Tag the calling thread's jobs from now on, and start watching."""
+        self.sc.addJobTag(self.tag)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop watching and tagging (safe to call whether or not :meth:`start` ran or finished)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.sc.removeJobTag(self.tag)
+
+    def __enter__(self) -> "SlotWatch":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _watch(self) -> None:
+        short_since = None
+        while not self._stop.wait(self.poll):
+            slots = task_slots(self.sc)
+            if not 0 < slots < self.tasks:   # enough, or Spark does not say
+                short_since = None
+                continue
+            now = time.monotonic()
+            short_since = now if short_since is None else short_since
+            if self.starved is None and now - short_since >= self.grace:
+                self.starved = (f"the cluster had {TOO_FEW_SLOTS} ({slots} slot{'s' if slots > 1 else ''} for "
+                                f"{self.tasks} tasks for {now - short_since:.0f} s: an executor lost and not replaced)")
+            if self.starved is not None:   # again at every poll: a job submitted since is cancelled too
+                self.sc.cancelJobsWithTag(self.tag)
 
 
 def remember_unreachable(sc, cause: str) -> None:

@@ -37,7 +37,7 @@ from .checkpoint import Checkpoint, Checkpoints
 from .config import ConfigError, TrainConfig, setting
 from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, count_vocabulary, encode_corpus,
                      null_rows, warn_null_rows, word_counts)
-from .errors import UserError, unreachable_cause
+from .errors import UserError, too_few_slots_cause, unreachable_cause
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
 from .session import cleaning_up, describe_job, release_broadcast, unpersist_unless_gone
@@ -337,8 +337,9 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     start = ended = None  # stratified: the blocks the last epoch's checkpoint holds, read by the next epoch's tasks
     exchanges: dict[str, int] = {}   # stratified skip-gram: each block exchange used, from its first epoch
     try:
-        for epoch in range(start_epoch, cfg.epochs):
-            epoch_started = time.perf_counter()
+        epoch = start_epoch
+        while epoch < cfg.epochs:
+            epoch_started, epoch_start = time.perf_counter(), start
             # Stratified keeps the rows on the executors through an epoch that will end in a checkpoint,
             # foreseen from the last epoch's time; one found due only at the end is written from the driver.
             keep = plan is None and checkpoints is not None and \
@@ -362,10 +363,26 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 np.isfinite(w_in.sum(dtype=np.float64)) and np.isfinite(w_out.sum(dtype=np.float64))
             if not (np.isfinite(entry["loss"]) and finite):
                 raise _diverged(cfg, epoch, scale, averaging=plan is not None)
+            if checkpoints is not None:
+                kept = ended is not None and ended.blocks is not None   # after_epoch releases them
+                try:
+                    start = checkpoints.after_epoch(epoch + 1, history, w_in, w_out, ended)
+                except Exception as exc:
+                    if not (kept and _kept_blocks_lost(exc, cfg, direct)):
+                        raise
+                    # The blocks the epoch left on a lost executor can only be made again by its barrier
+                    # stages: the epoch starts over from its own start, with a shuffle per sub-epoch.
+                    log.warning("the blocks epoch %d left on the executors were lost before its checkpoint was "
+                                "written (%s): epoch %d starts over, and the run goes on, with a Spark shuffle per "
+                                "sub-epoch (slower, the same vectors)", epoch + 1, too_few_slots_cause(exc),
+                                epoch + 1)
+                    history.pop()
+                    train_seconds -= seconds
+                    start, direct, ended = epoch_start, False, None
+                    continue
             if on_epoch is not None:
                 on_epoch(entry)
-            if checkpoints is not None:
-                start = checkpoints.after_epoch(epoch + 1, history, w_in, w_out, ended)
+            epoch += 1
     finally:
         if plan is not None:
             release_broadcast(plan.tables_bc)
@@ -391,8 +408,10 @@ def _stratified_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainCon
 
     Under ``block_exchange = 'auto'``, an epoch whose direct hand-overs failed because a task could
     not connect to another task or to the driver (a firewall between executors;
-    :func:`~sparkw2v.errors.unreachable_cause`) is trained again from its start with a shuffle per
-    sub-epoch, after one warning, and the caller keeps the shuffle for the rest of the run. The
+    :func:`~sparkw2v.errors.unreachable_cause`), or because the cluster was left with fewer task
+    slots than tasks (:func:`~sparkw2v.errors.too_few_slots_cause`), is trained again from its start
+    with a shuffle per sub-epoch, after one warning, and the caller keeps the shuffle for the rest
+    of the run. The
     failed attempt changed nothing the epoch starts from and released what it held
     (:func:`stratified.train_epoch`), so the vectors are a shuffle's bit for bit. Any other failure,
     and every failure under 'direct', ends the run."""
@@ -405,16 +424,26 @@ def _stratified_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainCon
     try:
         return attempt(direct), direct
     except Exception as exc:
-        cause = unreachable_cause(exc) if direct and cfg.block_exchange == "auto" else None
+        auto = direct and cfg.block_exchange == "auto"
+        unreached = unreachable_cause(exc) if auto else None
+        cause = unreached or (too_few_slots_cause(exc) if auto else None)
         if cause is None:
             raise
-        exchange.remember_unreachable(spark.sparkContext, cause)
+        if unreached:   # later runs of the application shuffle too; too few slots is checked afresh at each start
+            exchange.remember_unreachable(spark.sparkContext, cause)
         log.warning("direct hand-overs between stratified tasks failed (%s): epoch %d starts over, and the run goes "
-                    "on, with a Spark shuffle per sub-epoch (slower, the same vectors); pass --block-exchange "
-                    "shuffle (block_exchange = 'shuffle') to use it from the start without this warning",
-                    cause, epoch + 1)
+                    "on, with a Spark shuffle per sub-epoch (slower, the same vectors)%s", cause, epoch + 1,
+                    "; pass --block-exchange shuffle (block_exchange = 'shuffle') to use it from the start without "
+                    "this warning" if unreached else "")
         describe_job(spark, None)   # the epoch's progress starts over too
     return attempt(False), False
+
+
+def _kept_blocks_lost(exc: BaseException, cfg: TrainConfig, direct: bool) -> bool:
+    """Whether the checkpoint of blocks a stratified epoch left on the executors failed because making
+    them again needed the epoch's barrier stages and the cluster had fewer slots than their tasks:
+    then ``auto`` trains the epoch again with a shuffle (:func:`train_encoded`)."""
+    return direct and cfg.block_exchange == "auto" and too_few_slots_cause(exc) is not None
 
 
 def _exchange_used(first_epochs: dict[str, int], direct: bool) -> str:

@@ -198,6 +198,50 @@ def test_direct_hand_overs_need_a_slot_per_task_and_no_dynamic_allocation(spark)
         "Spark encrypts its traffic (spark.io.encryption.enabled) and direct hand-overs would not"
 
 
+def test_a_slot_watch_cancels_only_its_jobs_once_slots_have_been_short_for_sparks_wait(spark, monkeypatch):
+    """A barrier stage retried within a running job waits for its slots without limit. The watch
+    cancels the jobs submitted inside it once the cluster has had fewer slots than tasks for its
+    grace period (by default Spark's own wait for a new job's slots), and only those."""
+    from py4j.protocol import Py4JJavaError
+
+    from sparkw2v.errors import too_few_slots_cause, too_few_slots_message
+    from sparkw2v.exchange import SlotWatch, TooFewSlotsError, barrier_wait
+    sc = spark.sparkContext
+    assert barrier_wait(sc) == 40 * 15.0                       # Spark's defaults
+
+    def slow(_):
+        time.sleep(10)
+        return 1
+
+    slots = {"now": 2}
+    monkeypatch.setattr(exchange, "task_slots", lambda _sc: slots["now"])
+    with SlotWatch(sc, 2, grace=0.3, poll=0.05) as watch:      # enough slots: nothing happens
+        assert sc.parallelize(range(2), 2).map(lambda x: x + 1).sum() == 3
+    assert watch.starved is None
+
+    slots["now"] = 1
+    started = time.monotonic()
+    with SlotWatch(sc, 2, grace=0.3, poll=0.05) as watch:
+        with pytest.raises(Py4JJavaError) as cancelled:
+            sc.parallelize(range(2), 2).map(slow).sum()
+    assert 0.3 <= time.monotonic() - started < 10               # cancelled, not waited for
+    assert "cancel" in str(cancelled.value).lower()
+    assert watch.starved.startswith("the cluster had fewer task slots than the stratified tasks that hand "
+                                    "blocks to each other (1 slot for 2 tasks for ")
+    error = TooFewSlotsError(watch.starved)
+    assert too_few_slots_cause(error) == watch.starved
+    assert too_few_slots_message(error).startswith(watch.starved + ", after waiting spark.scheduler.barrier.")
+    assert user_message(error) == too_few_slots_message(error)
+    # Jobs outside the watch keep running while slots are short, and Spark's own refusal of a new
+    # barrier job is recognised too.
+    assert sc.parallelize(range(2), 2).map(lambda x: x + 1).sum() == 3
+    spark_refusal = RuntimeError("An error occurred while calling o1080.parquet.\n: org.apache.spark.scheduler."
+                                 "BarrierJobSlotsNumberCheckFailed: [SPARK-24819]: Barrier execution mode does not "
+                                 "allow run a barrier stage that requires more slots than the total number of slots")
+    assert too_few_slots_cause(spark_refusal).endswith("(an executor lost and not replaced in time)")
+    assert too_few_slots_cause(RuntimeError("Job 3 cancelled")) is None
+
+
 def test_a_task_that_cannot_reach_another_says_to_hand_blocks_on_by_shuffle(meeting):
     token = secrets.token_bytes(TOKEN_BYTES)
     meeting.expect(token, 1)

@@ -660,6 +660,90 @@ def test_auto_hands_blocks_on_by_shuffle_once_tasks_cannot_reach_the_driver(spar
         r"\(block_exchange = 'shuffle'\)", errors[0]), errors
 
 
+def test_auto_hands_blocks_on_by_shuffle_once_the_cluster_has_too_few_slots(spark, monkeypatch, tmp_path, caplog,
+                                                                        capsys):
+    """An executor lost and not replaced leaves fewer task slots than tasks. Mid-epoch, the retried
+    barrier stage would wait for them without limit: once the slots have been short for Spark's
+    wait, the epoch's jobs are cancelled, and under 'auto' the epoch is trained again from its start
+    with a shuffle per sub-epoch, as is the rest of the run; under 'direct' the run ends with one
+    line. If the blocks an epoch left on the executors are lost before its checkpoint is written
+    (Spark refuses the barrier job that would make them again), 'auto' trains that epoch again too.
+    The vectors are a shuffle's bit for bit every time."""
+    from sparkw2v import Word2VecModel, exchange
+    from sparkw2v.cli import main
+    corpus = tmp_path / "planted.txt"
+    corpus.write_text("\n".join(planted_lines(seed=3, sentences=300)) + "\n")
+    args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "2", "--min-count", "1", "--window", "3",
+            "--sample", "0", "--num-partitions", "2", "--concurrent-shards", "2", "--strategy", "stratified",
+            "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
+    assert main(["train", "--output", str(tmp_path / "shuffled"), *args, "--block-exchange", "shuffle"]) == 0
+    reference = Word2VecModel.load(str(tmp_path / "shuffled"), spark=spark).wv.vectors
+
+    # Mid-epoch: from epoch 2 on, the session reports one slot for the two tasks.
+    slots, tried = {"now": 2}, []
+    monkeypatch.setattr(exchange, "task_slots", lambda _sc: slots["now"])
+    monkeypatch.setattr(stratified, "SlotWatch", functools.partial(exchange.SlotWatch, grace=0.0, poll=0.02))
+    train = stratified.train_epoch
+
+    def train_epoch(sc, shards, run, epoch, *rest, **kwargs):
+        tried.append((epoch, kwargs["direct"]))
+        slots["now"] = 1 if epoch == 1 else 2
+        return train(sc, shards, run, epoch, *rest, **kwargs)
+
+    monkeypatch.setattr(stratified, "train_epoch", train_epoch)
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        assert main(["train", "--output", str(tmp_path / "auto"), *args]) == 0
+    assert tried == [(0, True), (1, True), (1, False)]
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and re.match(
+        r"direct hand-overs between stratified tasks failed \(the cluster had fewer task slots than the stratified "
+        r"tasks that hand blocks to each other \(1 slot for 2 tasks for \d+ s: .*\)\): epoch 2 starts over, and the "
+        r"run goes on, with a Spark shuffle per sub-epoch \(slower, the same vectors\)$", warned[0]), warned
+    model = Word2VecModel.load(str(tmp_path / "auto"), spark=spark)
+    assert model.training_metadata()["block_exchange"] == "direct, then shuffle from epoch 2"
+    np.testing.assert_array_equal(model.wv.vectors, reference)
+
+    tried.clear()
+    slots["now"] = 2
+    capsys.readouterr()
+    assert main(["train", "--output", str(tmp_path / "direct"), *args, "--block-exchange", "direct"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("sparkw2v: error:")]
+    assert len(errors) == 1 and errors[0].startswith(
+        "sparkw2v: error: the cluster had fewer task slots than the stratified tasks that hand blocks to each other "
+        "(1 slot for 2 tasks for "), errors
+    assert "--resume" in errors[0] and tried == [(0, True), (1, True)]
+
+    # Between an epoch and its checkpoint: the blocks epoch 1 left are lost, and making them again
+    # is refused by Spark (as its BarrierJobSlotsNumberCheckFailed reads).
+    monkeypatch.setattr(stratified, "train_epoch", train)
+    slots["now"] = 2
+    write, refused = stratified.write_blocks, []
+
+    def write_blocks(spark, blocks, path):
+        if not refused:
+            refused.append(path)
+            raise RuntimeError("An error occurred while calling o1080.parquet.\n: org.apache.spark.scheduler."
+                               "BarrierJobSlotsNumberCheckFailed: [SPARK-24819]: Barrier execution mode does not "
+                               "allow run a barrier stage that requires more slots than the total number of slots")
+        return write(spark, blocks, path)
+
+    monkeypatch.setattr(stratified, "write_blocks", write_blocks)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sparkw2v"):
+        assert main(["train", "--output", str(tmp_path / "lost"), *args]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 1 and warned[0].startswith(
+        "the blocks epoch 1 left on the executors were lost before its checkpoint was written (the cluster had "
+        "fewer task slots than the stratified tasks that hand blocks to each other (an executor lost and not "
+        "replaced in time)): epoch 1 starts over"), warned
+    epochs = [r.getMessage() for r in caplog.records if re.match(r"epoch \d/2: ", r.getMessage())]
+    assert [line[:9] for line in epochs] == ["epoch 1/2", "epoch 1/2", "epoch 2/2"]
+    model = Word2VecModel.load(str(tmp_path / "lost"), spark=spark)
+    assert model.training_metadata()["block_exchange"] == "direct, then shuffle from epoch 1"
+    assert [entry["epoch"] for entry in model.training_metadata()["history"]] == [1, 2]
+    np.testing.assert_array_equal(model.wv.vectors, reference)
+
+
 def test_owned_cbow_with_more_blocks_than_words_and_an_empty_partition():
     """Blocks with no word train nothing, an empty partition yields nothing, and no output row is
     written outside its block."""
