@@ -574,6 +574,20 @@ def test_stratified_tasks_hand_blocks_on_directly_when_every_shard_has_a_slot(sp
         Word2Vec(**dict(settings, num_partitions=4, concurrent_shards=4), block_exchange="direct").fit(frame)
 
 
+def _two_shard_run(spark, tmp_path) -> tuple[list[str], np.ndarray]:
+    """``sparkw2v train`` arguments for 2 stratified shards at once on a small planted corpus, 2
+    epochs with a checkpoint after the first; and the vectors they train with a shuffle per sub-epoch."""
+    from sparkw2v import Word2VecModel
+    from sparkw2v.cli import main
+    corpus = tmp_path / "planted.txt"
+    corpus.write_text("\n".join(planted_lines(seed=3, sentences=300)) + "\n")
+    args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "2", "--min-count", "1", "--window", "3",
+            "--sample", "0", "--num-partitions", "2", "--concurrent-shards", "2", "--strategy", "stratified",
+            "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
+    assert main(["train", "--output", str(tmp_path / "shuffled"), *args, "--block-exchange", "shuffle"]) == 0
+    return args, Word2VecModel.load(str(tmp_path / "shuffled"), spark=spark).wv.vectors
+
+
 def test_auto_hands_blocks_on_by_shuffle_once_tasks_cannot_reach_the_driver(spark, monkeypatch, tmp_path, caplog,
                                                                           capsys):
     """The driver's rendezvous announced at a port nothing listens on, as a firewall between the
@@ -586,13 +600,7 @@ def test_auto_hands_blocks_on_by_shuffle_once_tasks_cannot_reach_the_driver(spar
     from sparkw2v import Word2VecModel, exchange
     from sparkw2v.cli import main
     monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # 2 jobs an epoch: the first fails in its count()
-    corpus = tmp_path / "planted.txt"
-    corpus.write_text("\n".join(planted_lines(seed=3, sentences=300)) + "\n")
-    args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "2", "--min-count", "1", "--window", "3",
-            "--sample", "0", "--num-partitions", "2", "--concurrent-shards", "2", "--strategy", "stratified",
-            "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
-    assert main(["train", "--output", str(tmp_path / "shuffled"), *args, "--block-exchange", "shuffle"]) == 0
-    reference = Word2VecModel.load(str(tmp_path / "shuffled"), spark=spark).wv.vectors
+    args, reference = _two_shard_run(spark, tmp_path)
 
     sc = spark.sparkContext
     meeting = exchange.rendezvous(sc)
@@ -671,13 +679,7 @@ def test_auto_hands_blocks_on_by_shuffle_once_the_cluster_has_too_few_slots(spar
     The vectors are a shuffle's bit for bit every time."""
     from sparkw2v import Word2VecModel, exchange
     from sparkw2v.cli import main
-    corpus = tmp_path / "planted.txt"
-    corpus.write_text("\n".join(planted_lines(seed=3, sentences=300)) + "\n")
-    args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "2", "--min-count", "1", "--window", "3",
-            "--sample", "0", "--num-partitions", "2", "--concurrent-shards", "2", "--strategy", "stratified",
-            "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
-    assert main(["train", "--output", str(tmp_path / "shuffled"), *args, "--block-exchange", "shuffle"]) == 0
-    reference = Word2VecModel.load(str(tmp_path / "shuffled"), spark=spark).wv.vectors
+    args, reference = _two_shard_run(spark, tmp_path)
 
     # Mid-epoch: from epoch 2 on, the session reports one slot for the two tasks.
     slots, tried = {"now": 2}, []
