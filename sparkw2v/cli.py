@@ -712,10 +712,12 @@ def _run(args: argparse.Namespace, hint: str) -> int:
             return 130
         if args.verbose:
             raise
-        from .errors import user_message
+        from .errors import too_few_slots_cause, user_message
         message = user_message(exc)
         if message is None:
             raise
+        if too_few_slots_cause(exc) is not None:   # the run stopped, as an interrupted one: how to go on
+            message += hint
         field = getattr(exc, "field", None)
         if isinstance(exc, ConfigError) and field in vars(args) and field != "config":
             # given as a flag, named as typed (a config file's value keeps the file's name for it)

@@ -106,9 +106,8 @@ def too_few_slots_message(exc: BaseException) -> str | None:
     if cause is None:
         return None
     return (f"{cause}, after waiting spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures x .interval "
-            "(40 x 15 s by default) for a replacement. Nothing was published: run again, with --resume to go on "
-            "from the last checkpoint if one was written (--block-exchange auto hands blocks on by a shuffle "
-            "while the cluster has fewer slots than shards), or with --block-exchange shuffle")
+            "(40 x 15 s by default) for a replacement; --block-exchange auto (the default) goes on with a Spark "
+            "shuffle per sub-epoch then, and --block-exchange shuffle needs no slot per shard")
 
 
 def executor_environment_message(exc: BaseException) -> str | None:

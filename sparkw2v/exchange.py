@@ -31,6 +31,7 @@ Driver side: :func:`unavailable_reason`, :class:`SlotWatch` and :class:`Rendezvo
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import select
 import socket
@@ -38,6 +39,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
+from typing import Iterator
 
 #: Seconds a task waits for the blocks of one sub-epoch before giving up. A peer that fails
 #: ends the stage sooner (Spark kills its other tasks); this bounds a peer that hangs.
@@ -101,14 +103,14 @@ class Message:
 
 # -- driver ---------------------------------------------------------------------------------------
 
-def task_slots(sc) -> int:
+def task_slots(sc) -> int | None:
     """Tasks the session can run at once now (Spark's own count, as its barrier scheduling
-    checks it); 0 if Spark does not say."""
+    checks it: 0 with no executor); None if Spark does not say."""
     try:
         jsc = sc._jsc.sc()
         return int(jsc.maxNumConcurrentTasks(jsc.resourceProfileManager().defaultResourceProfile()))
     except Exception:  # noqa: BLE001 - a Spark without this method: treat as unknown
-        return 0
+        return None
 
 
 def unavailable_reason(sc, tasks: int) -> str | None:
@@ -122,7 +124,7 @@ def unavailable_reason(sc, tasks: int) -> str | None:
     failed = _UNREACHED.get(sc.applicationId)
     if failed is not None:
         return f"tasks of this Spark application could not connect earlier ({failed})"
-    slots = task_slots(sc)
+    slots = task_slots(sc) or 0   # unknown: as none
     if slots < tasks:
         return f"{tasks} tasks must run at once and the session has {slots} task slots"
     try:
@@ -193,16 +195,37 @@ class SlotWatch:
         short_since = None
         while not self._stop.wait(self.poll):
             slots = task_slots(self.sc)
-            if not 0 < slots < self.tasks:   # enough, or Spark does not say
+            if slots is None or slots >= self.tasks:   # Spark does not say, or enough
                 short_since = None
                 continue
             now = time.monotonic()
             short_since = now if short_since is None else short_since
             if self.starved is None and now - short_since >= self.grace:
-                self.starved = (f"the cluster had {TOO_FEW_SLOTS} ({slots} slot{'s' if slots > 1 else ''} for "
+                self.starved = (f"the cluster had {TOO_FEW_SLOTS} ({slots} slot{'' if slots == 1 else 's'} for "
                                 f"{self.tasks} tasks for {now - short_since:.0f} s: an executor lost and not replaced)")
             if self.starved is not None:   # again at every poll: a job submitted since is cancelled too
                 self.sc.cancelJobsWithTag(self.tag)
+
+
+@contextlib.contextmanager
+def slots_watched(sc, tasks: int, on: bool = True) -> Iterator[SlotWatch | None]:
+    """Jobs the calling thread submits inside, watched by a :class:`SlotWatch` (if ``on``): an error
+    they end in after the watch cancelled them is raised as :class:`TooFewSlotsError`."""
+    if not on:
+        yield None
+        return
+    watch = SlotWatch(sc, tasks).start()
+    try:
+        yield watch
+    except Exception as exc:
+        if watch.starved:
+            raise TooFewSlotsError(watch.starved) from exc
+        raise
+    finally:
+        try:
+            watch.stop()
+        except Exception:   # noqa: BLE001 - the JVM gone: the error that stopped the work is the one to report
+            pass
 
 
 def remember_unreachable(sc, cause: str) -> None:

@@ -65,7 +65,7 @@ from pyspark.sql import SparkSession
 from . import faults
 from .combine import SyncStats, pack_change, unpack_change
 from .config import SHARE_OUTPUT_FROM
-from .exchange import TOKEN_BYTES, Peers, Rendezvous, SlotWatch, TooFewSlotsError, rendezvous
+from .exchange import TOKEN_BYTES, Peers, Rendezvous, rendezvous
 from .pair_kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
 from .session import drop_shuffle_files, release_broadcast
@@ -370,9 +370,6 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
     through a shuffle. The rows are the same bit for bit either way. ``fall_back``: the caller trains
     the epoch again with a shuffle when tasks cannot connect, so once a task's connection to another
     has timed out, Spark's retries of its stage fail at once (:class:`~sparkw2v.exchange.Rendezvous`).
-    A barrier stage left without a task slot per task (a lost executor not replaced) fails the epoch
-    with :class:`~sparkw2v.exchange.TooFewSlotsError` once Spark's wait for slots has passed
-    (:class:`~sparkw2v.exchange.SlotWatch`).
 
     An epoch whose job fails leaves nothing behind: its cached RDDs are unpersisted, its broadcasts
     released and its stage tokens forgotten by the rendezvous, and ``w_in`` and ``w_out`` are only
@@ -387,10 +384,7 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
     kept = None
     # The driver's rendezvous, the epoch's stage tokens, and whether a stage's retries fail fast.
     meeting = (rendezvous(sc), [], fall_back) if direct else None
-    watch = SlotWatch(sc, run.blocks) if direct else None   # ends a retried barrier stage's wait for slots
     try:
-        if watch is not None:
-            watch.start()
         order = EpochSchedule.of(run, epoch, direct)
         layout = _pair_layout(shards, run, epoch, order, owners_bc)
         state = start if start is not None else (
@@ -422,13 +416,7 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
                             meeting or ())
         else:
             rows = state.collect()
-    except Exception as exc:
-        if watch is not None and watch.starved:
-            raise TooFewSlotsError(watch.starved) from exc
-        raise
     finally:
-        if watch is not None:
-            watch.stop()
         for rdd in held:
             rdd.unpersist()
         if kept is None:

@@ -287,8 +287,11 @@ class EpochCheckpoints:
         from the checkpoint; else from the driver's matrices. Returns None when the next epoch
         starts from the matrices."""
         if ended is not None and ended.blocks is not None:
+            # Blocks lost with an executor are made again by the epoch's barrier stages (``meetings``: it
+            # handed them on directly), which would wait for slots without limit if it was not replaced.
             try:
-                path = self.save(epochs_done, history, blocks=ended.blocks, deal=ended.deal)
+                with exchange.slots_watched(self.spark.sparkContext, self.concurrent, on=bool(ended.meetings)):
+                    path = self.save(epochs_done, history, blocks=ended.blocks, deal=ended.deal)
             finally:
                 ended.release()
             return stratified.read_blocks(self.spark, Checkpoints.blocks_path(path), self.concurrent)
@@ -371,7 +374,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                     if not (kept and _kept_blocks_lost(exc, cfg, direct)):
                         raise
                     # The blocks the epoch left on a lost executor can only be made again by its barrier
-                    # stages: the epoch starts over from its own start, with a shuffle per sub-epoch.
+                    # stages: the epoch starts over from its own start, with a shuffle per sub-epoch, and
+                    # is recorded as the shuffle's.
                     log.warning("the blocks epoch %d left on the executors were lost before its checkpoint was "
                                 "written (%s): epoch %d starts over, and the run goes on, with a Spark shuffle per "
                                 "sub-epoch (slower, the same vectors)", epoch + 1, too_few_slots_cause(exc),
@@ -379,6 +383,8 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                     history.pop()
                     train_seconds -= seconds
                     start, direct, ended = epoch_start, False, None
+                    if exchanges.get("direct") == epoch + 1:
+                        del exchanges["direct"]
                     continue
             if on_epoch is not None:
                 on_epoch(entry)
@@ -416,10 +422,12 @@ def _stratified_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainCon
     (:func:`stratified.train_epoch`), so the vectors are a shuffle's bit for bit. Any other failure,
     and every failure under 'direct', ends the run."""
     def attempt(direct: bool) -> stratified.EpochEnd:
-        return stratified.train_epoch(
-            spark.sparkContext, encoded.shards, run, epoch, w_in, w_out, functools.partial(_epoch_rate, cfg, epoch),
-            functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
-            start=start, keep=keep, direct=direct, fall_back=direct and cfg.block_exchange == "auto")
+        # A barrier stage retried without a slot per task would wait for them without limit.
+        with exchange.slots_watched(spark.sparkContext, run.blocks, on=direct):
+            return stratified.train_epoch(
+                spark.sparkContext, encoded.shards, run, epoch, w_in, w_out, functools.partial(_epoch_rate, cfg, epoch),
+                functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
+                start=start, keep=keep, direct=direct, fall_back=direct and cfg.block_exchange == "auto")
 
     try:
         return attempt(direct), direct

@@ -1,7 +1,9 @@
 """Direct exchange between the tasks of a barrier stage (:mod:`sparkw2v.exchange`), without Spark:
 each task is a thread here, with its own partition index and the loopback address."""
 
+import contextlib
 import errno
+import functools
 import secrets
 import socket
 import struct
@@ -232,9 +234,16 @@ def test_a_slot_watch_cancels_only_its_jobs_once_slots_have_been_short_for_spark
     assert too_few_slots_cause(error) == watch.starved
     assert too_few_slots_message(error).startswith(watch.starved + ", after waiting spark.scheduler.barrier.")
     assert user_message(error) == too_few_slots_message(error)
-    # Jobs outside the watch keep running while slots are short, and Spark's own refusal of a new
-    # barrier job is recognised too.
+    # Jobs outside the watch keep running while slots are short; no executor at all is short too,
+    # a Spark that does not say is not; and Spark's own refusal of a new barrier job is recognised.
     assert sc.parallelize(range(2), 2).map(lambda x: x + 1).sum() == 3
+    monkeypatch.setattr(exchange, "SlotWatch", functools.partial(SlotWatch, grace=0.0, poll=0.02))
+    for reported, starves in ((None, False), (0, True)):
+        slots["now"] = reported
+        with pytest.raises(TooFewSlotsError) if starves else contextlib.nullcontext():
+            with exchange.slots_watched(sc, 2) as watch:
+                sc.parallelize(range(2), 2).map(lambda x: time.sleep(1) or x).sum()
+        assert (watch.starved is not None) == starves
     spark_refusal = RuntimeError("An error occurred while calling o1080.parquet.\n: org.apache.spark.scheduler."
                                  "BarrierJobSlotsNumberCheckFailed: [SPARK-24819]: Barrier execution mode does not "
                                  "allow run a barrier stage that requires more slots than the total number of slots")
