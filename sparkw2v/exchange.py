@@ -161,8 +161,9 @@ class SlotWatch:
     Spark refuses a new job whose barrier stage needs more slots than the cluster has only after
     that wait, but a barrier stage retried within a running job (a lost executor's tasks run
     again) waits for the slots without limit. The watch polls :func:`task_slots` from a thread of
-    its own; its jobs are those the entering thread submits while inside (a Spark job tag). After
-    a cancellation :attr:`starved` says why, and the caller raises :class:`TooFewSlotsError`."""
+    its own; its jobs are those the starting thread submits until :meth:`stop` (a Spark job tag).
+    After a cancellation :attr:`starved` says why (:func:`slots_watched` raises it as
+    :class:`TooFewSlotsError`)."""
 
     def __init__(self, sc, tasks: int, grace: float | None = None, poll: float = 5.0) -> None:
         self.sc, self.tasks, self.poll = sc, tasks, poll
