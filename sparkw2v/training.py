@@ -380,6 +380,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                                 "written (%s): epoch %d starts over, and the run goes on, with a Spark shuffle per "
                                 "sub-epoch (slower, the same vectors)", epoch + 1, too_few_slots_cause(exc),
                                 epoch + 1)
+                    describe_job(spark, None)   # inside the handler: the checkpoint's progress ends as stopped
                     history.pop()
                     train_seconds -= seconds
                     start, direct, ended = epoch_start, False, None

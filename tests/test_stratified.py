@@ -738,6 +738,7 @@ def test_auto_hands_blocks_on_by_shuffle_once_the_cluster_has_too_few_slots(spar
         "the blocks epoch 1 left on the executors were lost before its checkpoint was written (the cluster had "
         "fewer task slots than the stratified tasks that hand blocks to each other (an executor lost and not "
         "replaced in time)): epoch 1 starts over"), warned
+    assert any(r.getMessage().startswith("checkpoint after epoch 1 stopped: ") for r in caplog.records)
     epochs = [r.getMessage() for r in caplog.records if re.match(r"epoch \d/2: ", r.getMessage())]
     assert [line[:9] for line in epochs] == ["epoch 1/2", "epoch 1/2", "epoch 2/2"]
     model = Word2VecModel.load(str(tmp_path / "lost"), spark=spark)
