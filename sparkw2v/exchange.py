@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import select
 import socket
 import struct
@@ -40,6 +41,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Iterator
+
+log = logging.getLogger("sparkw2v")
 
 #: Seconds a task waits for the blocks of one sub-epoch before giving up. A peer that fails
 #: ends the stage sooner (Spark kills its other tasks); this bounds a peer that hangs.
@@ -141,6 +144,8 @@ class TooFewSlotsError(ExchangeError):
     :func:`sparkw2v.errors.too_few_slots_cause` finds it (as Spark's own refusal of such a stage)."""
 
 
+#: Seconds of too few task slots after which :class:`SlotWatch` says, once, that it waits for them.
+NOTICE_AFTER = 30.0
 #: What :class:`TooFewSlotsError` says, and what :func:`sparkw2v.errors.too_few_slots_cause` looks for.
 TOO_FEW_SLOTS = "fewer task slots than the stratified tasks that hand blocks to each other"
 
@@ -161,7 +166,8 @@ class SlotWatch:
     Spark refuses a new job whose barrier stage needs more slots than the cluster has only after
     that wait, but a barrier stage retried within a running job (a lost executor's tasks run
     again) waits for the slots without limit. The watch polls :func:`task_slots` from a thread of
-    its own; its jobs are those the starting thread submits until :meth:`stop` (a Spark job tag).
+    its own (after :data:`NOTICE_AFTER` seconds short it logs, once, why the epoch stands still);
+    its jobs are those the starting thread submits until :meth:`stop` (a Spark job tag).
     After a cancellation :attr:`starved` says why (:func:`slots_watched` raises it as
     :class:`TooFewSlotsError`)."""
 
@@ -193,14 +199,22 @@ class SlotWatch:
         self.stop()
 
     def _watch(self) -> None:
-        short_since = None
+        short_since, noticed = None, False
         while not self._stop.wait(self.poll):
             slots = task_slots(self.sc)
             if slots is None or slots >= self.tasks:   # Spark does not say, or enough
-                short_since = None
+                if noticed:
+                    log.info("the cluster has a task slot for each of the %d stratified tasks again", self.tasks)
+                short_since, noticed = None, False
                 continue
             now = time.monotonic()
             short_since = now if short_since is None else short_since
+            if not noticed and NOTICE_AFTER <= now - short_since < self.grace:   # say why the epoch stands still
+                noticed = True
+                log.warning("the cluster has %d task slot%s for the %d stratified tasks that hand blocks to each other "
+                            "(an executor lost?): waiting up to %.0f s in all for a replacement "
+                            "(spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures x .interval)",
+                            slots, "" if slots == 1 else "s", self.tasks, self.grace)
             if self.starved is None and now - short_since >= self.grace:
                 self.starved = (f"the cluster had {TOO_FEW_SLOTS} ({slots} slot{'' if slots == 1 else 's'} for "
                                 f"{self.tasks} tasks for {now - short_since:.0f} s: an executor lost and not replaced)")

@@ -4,6 +4,7 @@ each task is a thread here, with its own partition index and the loopback addres
 import contextlib
 import errno
 import functools
+import logging
 import secrets
 import socket
 import struct
@@ -200,7 +201,7 @@ def test_direct_hand_overs_need_a_slot_per_task_and_no_dynamic_allocation(spark)
         "Spark encrypts its traffic (spark.io.encryption.enabled) and direct hand-overs would not"
 
 
-def test_a_slot_watch_cancels_only_its_jobs_once_slots_have_been_short_for_sparks_wait(spark, monkeypatch):
+def test_a_slot_watch_cancels_only_its_jobs_once_slots_have_been_short_for_sparks_wait(spark, monkeypatch, caplog):
     """A barrier stage retried within a running job waits for its slots without limit. The watch
     cancels the jobs submitted inside it once the cluster has had fewer slots than tasks for its
     grace period (by default Spark's own wait for a new job's slots), and only those."""
@@ -237,6 +238,20 @@ def test_a_slot_watch_cancels_only_its_jobs_once_slots_have_been_short_for_spark
     # Jobs outside the watch keep running while slots are short; no executor at all is short too,
     # a Spark that does not say is not; and Spark's own refusal of a new barrier job is recognised.
     assert sc.parallelize(range(2), 2).map(lambda x: x + 1).sum() == 3
+    # Slots short for a while, then back before the grace period ends: said, and nothing cancelled.
+    monkeypatch.setattr(exchange, "NOTICE_AFTER", 0.1)
+    slots["now"] = 1
+    with caplog.at_level(logging.INFO, logger="sparkw2v"):
+        with SlotWatch(sc, 2, grace=30.0, poll=0.02) as watch:
+            time.sleep(0.5)
+            slots["now"] = 2
+            time.sleep(0.2)
+    assert watch.starved is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "the cluster has 1 task slot for the 2 stratified tasks that hand blocks to each other (an executor lost?): "
+        "waiting up to 30 s in all for a replacement (spark.scheduler.barrier.maxConcurrentTasksCheck.maxFailures x "
+        ".interval)", "the cluster has a task slot for each of the 2 stratified tasks again"]
+
     monkeypatch.setattr(exchange, "SlotWatch", functools.partial(SlotWatch, grace=0.0, poll=0.02))
     for reported, starves in ((None, False), (0, True)):
         slots["now"] = reported
