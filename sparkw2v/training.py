@@ -418,8 +418,7 @@ def _stratified_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainCon
     :func:`~sparkw2v.errors.unreachable_cause`), or because the cluster was left with fewer task
     slots than tasks (:func:`~sparkw2v.errors.too_few_slots_cause`), is trained again from its start
     with a shuffle per sub-epoch, after one warning, and the caller keeps the shuffle for the rest
-    of the run. The
-    failed attempt changed nothing the epoch starts from and released what it held
+    of the run. The failed attempt changed nothing the epoch starts from and released what it held
     (:func:`stratified.train_epoch`), so the vectors are a shuffle's bit for bit. Any other failure,
     and every failure under 'direct', ends the run."""
     def attempt(direct: bool) -> stratified.EpochEnd:
