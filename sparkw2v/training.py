@@ -338,10 +338,13 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     history = list(history or [])
     train_seconds = 0.0
     start = ended = None  # stratified: the blocks the last epoch's checkpoint holds, read by the next epoch's tasks
-    exchanges: dict[str, int] = {}   # stratified skip-gram: each block exchange used, from its first epoch
+    exchanges: list[tuple[str, int]] = []   # stratified skip-gram: each run of epochs with one exchange, from its first
+    redone = None   # an epoch trained again with the shuffle after its kept blocks were lost
     try:
         epoch = start_epoch
         while epoch < cfg.epochs:
+            if plan is None and not direct and start_epoch < epoch != redone:
+                direct = _direct_again(sc, cfg, concurrent, epoch)
             epoch_started, epoch_start = time.perf_counter(), start
             # Stratified keeps the rows on the executors through an epoch that will end in a checkpoint,
             # foreseen from the last epoch's time; one found due only at the end is written from the driver.
@@ -352,7 +355,9 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 totals = _average_epoch(spark, encoded, cfg, plan, epoch, w_in, w_out)
             else:
                 ended, direct = _stratified_epoch(spark, encoded, cfg, run, epoch, w_in, w_out, start, keep, direct)
-                exchanges.setdefault("direct" if direct else "shuffle", epoch + 1)
+                used = "direct" if direct else "shuffle"
+                if not exchanges or exchanges[-1][0] != used:
+                    exchanges.append((used, epoch + 1))
                 totals, start = ended.stats, None
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
@@ -377,15 +382,15 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                     # stages: the epoch starts over from its own start, with a shuffle per sub-epoch, and
                     # is recorded as the shuffle's.
                     log.warning("the blocks epoch %d left on the executors were lost before its checkpoint was "
-                                "written (%s): epoch %d starts over, and the run goes on, with a Spark shuffle per "
-                                "sub-epoch (slower, the same vectors)", epoch + 1, too_few_slots_cause(exc),
-                                epoch + 1)
+                                "written (%s): epoch %d starts over with a Spark shuffle per sub-epoch (slower, the "
+                                "same vectors); a later epoch hands blocks on directly again if the session has a "
+                                "slot per task by then", epoch + 1, too_few_slots_cause(exc), epoch + 1)
                     describe_job(spark, None)   # inside the handler: the checkpoint's progress ends as stopped
                     history.pop()
                     train_seconds -= seconds
-                    start, direct, ended = epoch_start, False, None
-                    if exchanges.get("direct") == epoch + 1:
-                        del exchanges["direct"]
+                    start, direct, ended, redone = epoch_start, False, None, epoch
+                    if exchanges[-1] == ("direct", epoch + 1):
+                        exchanges.pop()
                     continue
             if on_epoch is not None:
                 on_epoch(entry)
@@ -417,8 +422,9 @@ def _stratified_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainCon
     not connect to another task or to the driver (a firewall between executors;
     :func:`~sparkw2v.errors.unreachable_cause`), or because the cluster was left with fewer task
     slots than tasks (:func:`~sparkw2v.errors.too_few_slots_cause`), is trained again from its start
-    with a shuffle per sub-epoch, after one warning, and the caller keeps the shuffle for the rest
-    of the run. The failed attempt changed nothing the epoch starts from and released what it held
+    with a shuffle per sub-epoch, after one warning. The caller keeps the shuffle for the rest of the
+    run after a connection failure, and after too few slots until the session has them again
+    (:func:`_direct_again`). The failed attempt changed nothing the epoch starts from and released what it held
     (:func:`stratified.train_epoch`), so the vectors are a shuffle's bit for bit. Any other failure,
     and every failure under 'direct', ends the run."""
     def attempt(direct: bool) -> stratified.EpochEnd:
@@ -437,12 +443,13 @@ def _stratified_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainCon
         cause = unreached or (too_few_slots_cause(exc) if auto else None)
         if cause is None:
             raise
-        if unreached:   # later runs of the application shuffle too; too few slots is checked afresh at each start
+        if unreached:   # later runs of the application shuffle too; too few slots is checked afresh at each epoch
             exchange.remember_unreachable(spark.sparkContext, cause)
         log.warning("direct hand-overs between stratified tasks failed (%s): epoch %d starts over, and the run goes "
                     "on, with a Spark shuffle per sub-epoch (slower, the same vectors)%s", cause, epoch + 1,
                     "; pass --block-exchange shuffle (block_exchange = 'shuffle') to use it from the start without "
-                    "this warning" if unreached else "")
+                    "this warning" if unreached else
+                    "; a later epoch hands blocks on directly again if the session has a slot per task by then")
         describe_job(spark, None)   # the epoch's progress starts over too
     return attempt(False), False
 
@@ -454,14 +461,25 @@ def _kept_blocks_lost(exc: BaseException, cfg: TrainConfig, direct: bool) -> boo
     return direct and cfg.block_exchange == "auto" and too_few_slots_cause(exc) is not None
 
 
-def _exchange_used(first_epochs: dict[str, int], direct: bool) -> str:
+def _exchange_used(runs: list[tuple[str, int]], direct: bool) -> str:
     """How a stratified skip-gram run handed blocks on, as its metadata records it: 'direct',
-    'shuffle', or 'direct, then shuffle from epoch N' when direct hand-overs failed after
-    epochs that used them (``first_epochs``: each exchange used, and the first epoch it trained;
-    ``direct``: the run's choice, for a run that trained no epoch)."""
-    if len(first_epochs) > 1:
-        return f"direct, then shuffle from epoch {first_epochs['shuffle']}"
-    return next(iter(first_epochs), "direct" if direct else "shuffle")
+    'shuffle', or the exchanges in turn, as 'direct, then shuffle from epoch 2' when direct
+    hand-overs failed in epoch 2 (and ', then direct from epoch N' if the slots came back).
+    ``runs``: each run of epochs with one exchange and its first epoch; ``direct``: the run's
+    choice, for a run that trained no epoch."""
+    if not runs:
+        return "direct" if direct else "shuffle"
+    return ", then ".join([runs[0][0]] + [f"{used} from epoch {first}" for used, first in runs[1:]])
+
+
+def _direct_again(sc: SparkContext, cfg: TrainConfig, tasks: int, epoch: int) -> bool:
+    """Under 'auto', whether an epoch after epochs that shuffled can hand blocks on directly: the
+    session may have the task slots now (executors that joined late, or replaced a lost one)."""
+    if cfg.block_exchange != "auto" or exchange.unavailable_reason(sc, tasks) is not None:
+        return False
+    log.info("the session now has a task slot for each of the %d stratified tasks: from epoch %d they hand "
+             "blocks to each other directly", tasks, epoch + 1)
+    return True
 
 
 def _direct_exchange(sc: SparkContext, cfg: TrainConfig, tasks: int) -> bool:

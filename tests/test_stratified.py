@@ -574,14 +574,15 @@ def test_stratified_tasks_hand_blocks_on_directly_when_every_shard_has_a_slot(sp
         Word2Vec(**dict(settings, num_partitions=4, concurrent_shards=4), block_exchange="direct").fit(frame)
 
 
-def _two_shard_run(spark, tmp_path) -> tuple[list[str], np.ndarray]:
-    """``sparkw2v train`` arguments for 2 stratified shards at once on a small planted corpus, 2
-    epochs with a checkpoint after the first; and the vectors they train with a shuffle per sub-epoch."""
+def _two_shard_run(spark, tmp_path, epochs: int = 2) -> tuple[list[str], np.ndarray]:
+    """``sparkw2v train`` arguments for 2 stratified shards at once on a small planted corpus,
+    ``epochs`` epochs with a checkpoint after each but the last; and the vectors they train with a
+    shuffle per sub-epoch."""
     from sparkw2v import Word2VecModel
     from sparkw2v.cli import main
     corpus = tmp_path / "planted.txt"
     corpus.write_text("\n".join(planted_lines(seed=3, sentences=300)) + "\n")
-    args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "2", "--min-count", "1", "--window", "3",
+    args = ["--input", str(corpus), "--vector-size", "8", "--epochs", str(epochs), "--min-count", "1", "--window", "3",
             "--sample", "0", "--num-partitions", "2", "--concurrent-shards", "2", "--strategy", "stratified",
             "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
     assert main(["train", "--output", str(tmp_path / "shuffled"), *args, "--block-exchange", "shuffle"]) == 0
@@ -673,8 +674,7 @@ def test_auto_hands_blocks_on_by_shuffle_once_the_cluster_has_too_few_slots(spar
     """An executor lost and not replaced leaves fewer task slots than tasks. Mid-epoch, the retried
     barrier stage would wait for them without limit: once the slots have been short for Spark's
     wait, the epoch's jobs are cancelled, and under 'auto' the epoch is trained again from its start
-    with a shuffle per sub-epoch, as is the rest of the run; under 'direct' the run ends with one
-    line. If the blocks an epoch left on the executors are lost before its checkpoint is written
+    with a shuffle per sub-epoch; under 'direct' the run ends with one line. If the blocks an epoch left on the executors are lost before its checkpoint is written
     (Spark refuses the barrier job that would make them again), 'auto' trains that epoch again too.
     The vectors are a shuffle's bit for bit every time."""
     from sparkw2v import Word2VecModel, exchange
@@ -700,7 +700,8 @@ def test_auto_hands_blocks_on_by_shuffle_once_the_cluster_has_too_few_slots(spar
     assert len(warned) == 1 and re.match(
         r"direct hand-overs between stratified tasks failed \(the cluster had fewer task slots than the stratified "
         r"tasks that hand blocks to each other \(1 slot for 2 tasks for \d+ s: .*\)\): epoch 2 starts over, and the "
-        r"run goes on, with a Spark shuffle per sub-epoch \(slower, the same vectors\)$", warned[0]), warned
+        r"run goes on, with a Spark shuffle per sub-epoch \(slower, the same vectors\); a later epoch hands blocks "
+        r"on directly again if the session has a slot per task by then$", warned[0]), warned
     model = Word2VecModel.load(str(tmp_path / "auto"), spark=spark)
     assert model.training_metadata()["block_exchange"] == "direct, then shuffle from epoch 2"
     np.testing.assert_array_equal(model.wv.vectors, reference)
@@ -742,9 +743,53 @@ def test_auto_hands_blocks_on_by_shuffle_once_the_cluster_has_too_few_slots(spar
     epochs = [r.getMessage() for r in caplog.records if re.match(r"epoch \d/2: ", r.getMessage())]
     assert [line[:9] for line in epochs] == ["epoch 1/2", "epoch 1/2", "epoch 2/2"]
     model = Word2VecModel.load(str(tmp_path / "lost"), spark=spark)
-    assert model.training_metadata()["block_exchange"] == "shuffle"   # every epoch kept was the shuffle's
+    # Epoch 1 as the shuffle trained it; epoch 2, with both slots, handed blocks on directly.
+    assert model.training_metadata()["block_exchange"] == "shuffle, then direct from epoch 2"
     assert [entry["epoch"] for entry in model.training_metadata()["history"]] == [1, 2]
     np.testing.assert_array_equal(model.wv.vectors, reference)
+
+
+def test_auto_hands_blocks_on_directly_again_once_the_slots_are_back(spark, monkeypatch, tmp_path, caplog):
+    """A run under 'auto' that shuffled for want of task slots (at its start, or after an executor
+    was lost) hands blocks on directly again from the first epoch that finds a slot per task (late
+    executors, or a lost one replaced); the metadata names each change, and the vectors are a
+    shuffle's bit for bit."""
+    from sparkw2v import Word2VecModel, exchange
+    from sparkw2v.cli import main
+    args, reference = _two_shard_run(spark, tmp_path, epochs=3)
+    slots, tried = {"now": 2}, []
+    monkeypatch.setattr(exchange, "task_slots", lambda _sc: slots["now"])
+    monkeypatch.setattr(exchange, "SlotWatch", functools.partial(exchange.SlotWatch, grace=0.0, poll=0.02))
+    train = stratified.train_epoch
+
+    def train_epoch(sc, shards, run, epoch, *rest, during=None, after=None, **kwargs):
+        tried.append((epoch, kwargs["direct"]))
+        slots["now"] = during.get(epoch, slots["now"])
+        try:
+            return train(sc, shards, run, epoch, *rest, **kwargs)
+        finally:
+            slots["now"] = after.get(epoch, slots["now"])
+
+    cases = [  # slots at the start, during and after an epoch; the attempts; the epoch direct again; the metadata
+        (1, {}, {0: 2}, [(0, False), (1, True), (2, True)], 2, "shuffle, then direct from epoch 2"),
+        (2, {1: 1}, {1: 2}, [(0, True), (1, True), (1, False), (2, True)], 3,
+         "direct, then shuffle from epoch 2, then direct from epoch 3"),
+    ]
+    for start, during, after, attempts, back, used in cases:
+        slots["now"] = start
+        tried.clear()
+        caplog.clear()
+        monkeypatch.setattr(stratified, "train_epoch", functools.partial(train_epoch, during=during, after=after))
+        out = tmp_path / f"back-{start}"
+        with caplog.at_level(logging.INFO, logger="sparkw2v"):
+            assert main(["train", "--output", str(out), *args]) == 0
+        assert tried == attempts
+        again = [r.getMessage() for r in caplog.records if "hand blocks to each other directly" in r.getMessage()]
+        assert again == [f"the session now has a task slot for each of the 2 stratified tasks: from epoch {back} "
+                         "they hand blocks to each other directly"], again
+        model = Word2VecModel.load(str(out), spark=spark)
+        assert model.training_metadata()["block_exchange"] == used
+        np.testing.assert_array_equal(model.wv.vectors, reference)
 
 
 def test_owned_cbow_with_more_blocks_than_words_and_an_empty_partition():
