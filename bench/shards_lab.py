@@ -10,6 +10,8 @@ one input file), the same kernel, random streams, learning rates and combine rul
 (:mod:`sparkw2v.combine`) and the same packed float16 changes, summed in shard order; on Brown
 at 8 shards, seed 1, it gives Spark's scores to the digit. It needs no JVM and skips Spark's
 per-task costs: use it to try rules and schedules, then confirm with ``bench/scaling.py``.
+``--bands`` also reports WordSim-353 over each third of its pairs by word frequency and the mean
+row norms per frequency band (where a variant gains or loses).
 
 ``--strategy stratified`` runs :mod:`sparkw2v.stratified`'s executor functions with the
 shuffle and broadcasts done here; it gives Spark's vectors bit for bit (4 shards, 2 epochs,
@@ -20,6 +22,7 @@ per sub-epoch, the changes summed) with ``executor.train_partition``, as averagi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import sys
@@ -67,6 +70,35 @@ def quality(vocab, w_in: np.ndarray) -> dict:
     return {"ws": scores["wordsim_spearman"] or 0.0, "analogy": scores["analogy_3cosadd"]}
 
 
+#: Frequency-rank bands (0-based ranks, lower bound inclusive) of ``--bands``' row norms.
+NORM_BANDS = (0, 100, 1000, 4000)
+
+
+def bands(vocab, w_in: np.ndarray, w_out: np.ndarray) -> dict:
+    """Where the scores come from, by word frequency: WordSim-353 Spearman over each third of its
+    pairs (by the rarer word's frequency rank: ``ws_t1`` the most frequent third), and the mean
+    norm of the input and output rows in each band of :data:`NORM_BANDS`."""
+    from sparkw2v.evaluation import _read_pairs, spearman
+    order = np.argsort(-np.asarray(vocab.counts), kind="stable")
+    rank = np.empty(order.size, np.int64)
+    rank[order] = np.arange(order.size)
+    index = vocab.index()
+    pairs = [(index[a.lower()], index[b.lower()], s) for a, b, s in
+             _read_pairs(EVAL / "wordsim353.tsv", "\t", "utf-8") if a.lower() in index and b.lower() in index]
+    a, b, human = (np.array(c) for c in zip(*pairs))
+    unit = w_in / np.maximum(np.linalg.norm(w_in, axis=1, keepdims=True), 1e-12)
+    cosine = np.einsum("ij,ij->i", unit[a], unit[b])
+    rarer = np.maximum(rank[a], rank[b])
+    third = np.searchsorted(np.quantile(rarer, [1 / 3, 2 / 3]), rarer, side="left")
+    out = {f"ws_t{t + 1}": spearman(human[third == t], cosine[third == t]) for t in range(3)}
+    edges = list(NORM_BANDS) + [order.size]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        rows = order[lo:hi]
+        out[f"norm_in_{lo}"] = float(np.linalg.norm(w_in[rows], axis=1).mean())
+        out[f"norm_out_{lo}"] = float(np.linalg.norm(w_out[rows], axis=1).mean())
+    return out
+
+
 def shards_of(ids: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Records of whole sentences of at least ``min(RECORD_WORDS, words / n)`` words, record r in
     shard r mod n, as ``corpus.encode_corpus`` lays out one input partition."""
@@ -95,7 +127,7 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vect
     """Averaging; ``owned``: CBOW stratified (output rows owned per sub-epoch, changes summed). The
     library's schedule (``training.averaging_schedule``, ``training.sync_task``) and task function
     (``executor.train_partition``); the updates are summed here in shard order. ``vectors``: the
-    trained input matrix is appended to it (to compare with Spark's). ``output_mean`` (a screen):
+    trained input and output matrices are appended to it (to compare with Spark's). ``output_mean`` (a screen):
     shared output rows take their sharers' mean change, not the sum. ``input_every`` (a screen): the
     summed input-row changes are added every that many syncs (and at each epoch's end), so the
     tasks between read stale input rows, as they would if only the output blocks moved per sync."""
@@ -103,41 +135,52 @@ def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vect
     records = [[((i, 0, 0), (tokens, np.diff(starts)))] if tokens.size else [] for i, (tokens, starts) in
                enumerate(shards)]
 
+    schedule = _schedule(vocab, ids, cfg, shards, owned)
+    w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
+    started = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        _average_epoch(vocab, cfg, schedule, records, epoch, w_in, w_out, owned, output_mean, input_every)
+    seconds = time.perf_counter() - started
+    if vectors is not None:
+        vectors.append((w_in, w_out))
+    return {**quality(vocab, w_in), "seconds": seconds,
+            "syncs_per_epoch": schedule.syncs}
+
+
+def _schedule(vocab, ids, cfg: TrainConfig, shards: list, owned: bool = False):
+    """``training.averaging_schedule`` for these shards."""
     def spread():
         counts = np.stack([np.bincount(t, minlength=len(vocab)) for t, _ in shards]).astype(np.float64)
         squares = (counts ** 2).sum(0)
         return np.divide(counts.sum(0) ** 2, squares, out=np.ones(len(vocab)), where=squares > 0)
     busy = sum(1 for tokens, _ in shards if tokens.size)
-    schedule = averaging_schedule(vocab, cfg, busy, ids.size, n, spread, owned)
+    return averaging_schedule(vocab, cfg, busy, ids.size, len(shards), spread, owned)
+
+
+def _average_epoch(vocab, cfg: TrainConfig, schedule, records: list, epoch: int, w_in: np.ndarray,
+                   w_out: np.ndarray, owned: bool = False, output_mean: bool = False, input_every: int = 1) -> None:
+    """One epoch of averaging's syncs (``owned``: stratified CBOW's), in place: each shard's
+    ``train_partition``, the changes summed in shard order and applied by the schedule's rule."""
     rule, key = schedule.rule, uuid.uuid4().hex
-    w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     model, tables = _Held((w_in, w_out)), _Held((vocab.counts, schedule.rates))
-    started = time.perf_counter()
+    owners = _Held(stratified.output_owners(vocab.counts, cfg.sample, schedule.owned_blocks, cfg.seed, epoch)) \
+        if owned else None
     pending = None
-    for epoch in range(cfg.epochs):
-        owners = _Held(stratified.output_owners(vocab.counts, cfg.sample, schedule.owned_blocks, cfg.seed, epoch)) \
-            if owned else None
-        for sync in range(schedule.syncs):
-            task = sync_task(cfg, schedule, epoch, sync, len(vocab), key)
-            summed = None
-            for index in range(n):
-                for block, value in train_partition(index, records[index], task, model, tables, owners):
-                    if block == 0:  # one block of all the rows; the other record is the stats
-                        summed = combine.unpack_block(value[1]) if summed is None else \
-                            combine.add_into(summed, value[1])
-            n_in, n_out, touched, d_in, d_out = summed
-            pending = d_in if pending is None else pending + d_in
-            if (sync + 1) % input_every == 0 or sync + 1 == schedule.syncs:
-                rule.apply(w_in, n_in, touched[0], pending)
-                pending = None
-            if owned and output_mean:  # a screen: shared output rows take the sharers' mean change
-                d_out /= np.maximum(touched[1], 1)[:, None]
-            rule.apply(w_out, n_out, touched[1], d_out)
-    seconds = time.perf_counter() - started
-    if vectors is not None:
-        vectors.append(w_in)
-    return {**quality(vocab, w_in), "seconds": seconds,
-            "syncs_per_epoch": schedule.syncs}
+    for sync in range(schedule.syncs):
+        task = sync_task(cfg, schedule, epoch, sync, len(vocab), key)
+        summed = None
+        for index in range(len(records)):
+            for block, value in train_partition(index, records[index], task, model, tables, owners):
+                if block == 0:  # one block of all the rows; the other record is the stats
+                    summed = combine.unpack_block(value[1]) if summed is None else combine.add_into(summed, value[1])
+        n_in, n_out, touched, d_in, d_out = summed
+        pending = d_in if pending is None else pending + d_in
+        if (sync + 1) % input_every == 0 or sync + 1 == schedule.syncs:
+            rule.apply(w_in, n_in, touched[0], pending)
+            pending = None
+        if owned and output_mean:  # a screen: shared output rows take the sharers' mean change
+            d_out /= np.maximum(touched[1], 1)[:, None]
+        rule.apply(w_out, n_out, touched[1], d_out)
 
 
 class _Held:
@@ -147,9 +190,12 @@ class _Held:
         self.value = value
 
 
-def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list | None = None) -> dict:
+def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list | None = None,
+                   average_last: int = 0, average_syncs: int | None = None) -> dict:
     """What ``train`` does with ``strategy = 'stratified'``: the library's executor functions,
-    with the shuffle and the broadcasts done in this process."""
+    with the shuffle and the broadcasts done in this process. ``average_last`` (a screen, not in the
+    library): the last that many epochs train by averaging instead (each shard's copy by the window
+    kernel, merged by ``cfg.combine``), with the rule's syncs per epoch or ``average_syncs``."""
     shards = shards_of(ids, lengths, n)
     records = [[((i, 0, 0), (tokens, np.diff(starts)))] if tokens.size else [] for i, (tokens, starts) in
                enumerate(shards)]
@@ -158,7 +204,13 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
     w_in, w_out = initial_weights(len(vocab), cfg.vector_size, cfg.seed)
     owners = _Held((vocab.counts, *stratified.block_owners(vocab.counts, cfg.sample, n, cfg.seed)))
     started = time.perf_counter()
+    if average_last:
+        averaged = dataclasses.replace(cfg, syncs_per_epoch=average_syncs)
+        schedule = _schedule(vocab, ids, averaged, shards)
     for epoch in range(cfg.epochs):
+        if epoch >= cfg.epochs - average_last:
+            _average_epoch(vocab, averaged, schedule, records, epoch, w_in, w_out)
+            continue
         task = stratified.PairTask(cfg.seed, epoch, cfg.window, cfg.sample, n, rounds, g)
         routed = [[] for _ in range(n)]
         for index, recs in enumerate(records):
@@ -184,7 +236,7 @@ def run_stratified(vocab, ids, lengths, cfg: TrainConfig, n: int, vectors: list 
                                   owners.value[1], owners.value[2])
     seconds = time.perf_counter() - started
     if vectors is not None:
-        vectors.append(w_in)
+        vectors.append((w_in, w_out))
     return {**quality(vocab, w_in), "seconds": seconds,
             "syncs_per_epoch": rounds * g}
 
@@ -231,6 +283,13 @@ def main(argv=None) -> int:
                         help=f"skip-gram's pairs per step times blocks (default {stratified.STEP_PAIRS_BY_BLOCKS})")
     parser.add_argument("--output-mean", action="store_true",
                         help="stratified CBOW: a shared output row takes its sharers' mean change (a screen)")
+    parser.add_argument("--average-last", type=int, default=0,
+                        help="stratified skip-gram: train the last N epochs by averaging instead (a screen)")
+    parser.add_argument("--average-syncs", type=int,
+                        help="syncs per epoch of those averaged epochs (default: the rule's choice)")
+    parser.add_argument("--bands", action="store_true",
+                        help="also report WordSim-353 per third of its pairs by word frequency, and row norms "
+                             "per frequency band")
     parser.add_argument("--input-every", type=int, default=1,
                         help="stratified CBOW: add the input rows' summed changes every N syncs (a screen)")
     args = parser.parse_args(argv)
@@ -244,11 +303,20 @@ def main(argv=None) -> int:
         cfg = TrainConfig(sg=not args.cbow, seed=seed, combine=args.combine, syncs_per_epoch=args.syncs,
                           partition_alpha_scale=args.alpha_scale, min_count=args.min_count,
                           batch_words=args.batch_words, alpha=args.alpha, epochs=args.epochs).validate(require_io=False)
+        vectors: list = []
         if args.strategy == "stratified" and args.cbow:  # output rows owned, changes summed
-            return run(vocab, ids, lengths, cfg, args.shards, owned=True, output_mean=args.output_mean,
-                       input_every=args.input_every)
-        return (run_stratified if args.strategy == "stratified" else run)(vocab, ids, lengths, cfg, args.shards)
+            result = run(vocab, ids, lengths, cfg, args.shards, owned=True, vectors=vectors,
+                         output_mean=args.output_mean, input_every=args.input_every)
+        elif args.strategy == "stratified":
+            result = run_stratified(vocab, ids, lengths, cfg, args.shards, vectors=vectors,
+                                    average_last=args.average_last, average_syncs=args.average_syncs)
+        else:
+            result = run(vocab, ids, lengths, cfg, args.shards, vectors=vectors)
+        return {**result, **bands(vocab, *vectors[0])} if args.bands else result
     runs, scores = over_seeds(args.seeds, train)
+    if args.bands:
+        keys = [k for k in runs[0] if k.startswith(("ws_t", "norm_"))]
+        print("means by frequency: " + ", ".join(f"{k} {np.mean([r[k] for r in runs]):.4f}" for k in keys))
     print(f"{args.shards} shards, {args.combine}, {'CBOW' if args.cbow else 'skip-gram'}, "
           f"{runs[0]['syncs_per_epoch']} syncs/epoch: {scores} ({len(runs)} seeds)")
     return 0
