@@ -2,7 +2,7 @@
 input rows of words below the `spread` rule's frequent threshold at A times the rate, every output
 row at B times (what a last epoch averaged by `spread` over 16 shards amounts to). A screen:
 
-    python bench/last_epoch_rates.py A B SEEDS        # e.g. 4 0.25 1,2,3,4,5,6,7,8; 1 1 is the default run
+    python bench/last_epoch_rates.py A B SEEDS [CORPUS]   # e.g. 4 0.25 1,2,3,4,5,6,7,8; 1 1 is the default run
 """
 import dataclasses
 import json
@@ -18,7 +18,8 @@ from sparkw2v.config import TrainConfig  # noqa: E402
 from sparkw2v.sampling import keep_probabilities  # noqa: E402
 from sparkw2v.training import initial_weights  # noqa: E402
 A, B, seeds = float(sys.argv[1]), float(sys.argv[2]), [int(x) for x in sys.argv[3].split(',')]
-vocab, ids, lengths = L.encode(str(L.ROOT / 'sparkw2v' / 'data' / 'brown.txt.gz'), 5)
+corpus = sys.argv[4] if len(sys.argv) > 4 else str(L.ROOT / 'sparkw2v' / 'data' / 'brown.txt.gz')
+vocab, ids, lengths = L.encode(corpus, 5)
 shards = L.shards_of(ids, lengths, 1)
 records = [[((0, 0, 0), (shards[0][0], np.diff(shards[0][1])))]]
 rs = []
