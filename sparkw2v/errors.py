@@ -81,8 +81,11 @@ _SHIP = ("ship the environment with --archives ENV.tar.gz#env and PYSPARK_PYTHON
          "sparkw2v alone with --py-files (README, \"Running on a cluster\")")
 
 
+#: What a stop for too few task slots says (``sparkw2v.exchange.TooFewSlotsError``), and what
+#: :func:`too_few_slots_cause` looks for.
+TOO_FEW_SLOTS = "fewer task slots than the stratified tasks that hand blocks to each other"
 _SLOTS = re.compile(r"BarrierJobSlotsNumberCheckFailed|\[SPARK-24819\]")
-_SLOTS_WATCHED = re.compile(r"(the cluster had fewer task slots than the stratified tasks [^\n]*?\))")
+_SLOTS_WATCHED = re.compile(rf"(the cluster had {re.escape(TOO_FEW_SLOTS)} [^\n]*?\))")
 
 
 def too_few_slots_cause(exc: BaseException) -> str | None:
@@ -95,8 +98,7 @@ def too_few_slots_cause(exc: BaseException) -> str | None:
     if found:
         return found.group(1)
     if _SLOTS.search(text):
-        return ("the cluster had fewer task slots than the stratified tasks that hand blocks to each other "
-                "(an executor lost and not replaced in time)")
+        return f"the cluster had {TOO_FEW_SLOTS} (an executor lost and not replaced in time)"
     return None
 
 

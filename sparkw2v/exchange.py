@@ -42,6 +42,8 @@ import time
 from dataclasses import dataclass
 from typing import Iterator
 
+from .errors import TOO_FEW_SLOTS
+
 log = logging.getLogger("sparkw2v")
 
 #: Seconds a task waits for the blocks of one sub-epoch before giving up. A peer that fails
@@ -140,14 +142,12 @@ def unavailable_reason(sc, tasks: int) -> str | None:
 class TooFewSlotsError(ExchangeError):
     """The cluster kept fewer task slots than the tasks of a barrier stage for longer than Spark
     waits for them (an executor lost and not replaced), so the stage could not run again; raised
-    on the driver by :class:`SlotWatch`. Its message holds :data:`TOO_FEW_SLOTS`, by which
+    on the driver by :class:`SlotWatch`. Its message holds :data:`~sparkw2v.errors.TOO_FEW_SLOTS`, by which
     :func:`sparkw2v.errors.too_few_slots_cause` finds it (as Spark's own refusal of such a stage)."""
 
 
 #: Seconds of too few task slots after which :class:`SlotWatch` says, once, that it waits for them.
 NOTICE_AFTER = 30.0
-#: What :class:`TooFewSlotsError` says, and what :func:`sparkw2v.errors.too_few_slots_cause` looks for.
-TOO_FEW_SLOTS = "fewer task slots than the stratified tasks that hand blocks to each other"
 
 
 def barrier_wait(sc) -> float:
