@@ -13,10 +13,12 @@ per-task costs: use it to try rules and schedules, then confirm with ``bench/sca
 ``--bands`` also reports WordSim-353 over each third of its pairs by word frequency and the mean
 row norms per frequency band (where a variant gains or loses).
 
-``--strategy stratified`` runs :mod:`sparkw2v.stratified`'s executor functions with the
-shuffle and broadcasts done here; it gives Spark's vectors bit for bit (4 shards, 2 epochs,
-the first 8,000 lines of Brown). With ``--cbow`` it trains stratified CBOW (output rows owned
-per sub-epoch, the changes summed) with ``executor.train_partition``, as averaging does.
+``--strategy stratified`` trains as the library does with the rows ``--owned-rows`` picks
+(``TrainConfig.owned_rows_for``): owning output rows only (CBOW, and skip-gram below
+``config.OWN_BOTH_FROM`` shards), each shard's ``executor.train_partition`` per sub-epoch with the
+changes summed, as averaging does; owning both (skip-gram), :mod:`sparkw2v.stratified`'s executor
+functions with the shuffle and broadcasts done here. Both give Spark's vectors bit for bit (4
+shards, 2 epochs, the first 8,000 lines of Brown).
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def shards_of(ids: np.ndarray, lengths: np.ndarray, n: int) -> list[tuple[np.nda
 
 def run(vocab, ids, lengths, cfg: TrainConfig, n: int, owned: bool = False, vectors: list | None = None,
         output_mean: bool = False, input_every: int = 1) -> dict:
-    """Averaging; ``owned``: CBOW stratified (output rows owned per sub-epoch, changes summed). The
+    """Averaging; ``owned``: stratified owning output rows (owned per sub-epoch, changes summed). The
     library's schedule (``training.averaging_schedule``, ``training.sync_task``) and task function
     (``executor.train_partition``); the updates are summed here in shard order. ``vectors``: the
     trained input and output matrices are appended to it (to compare with Spark's). ``output_mean`` (a screen):
@@ -159,7 +161,7 @@ def _schedule(vocab, ids, cfg: TrainConfig, shards: list, owned: bool = False):
 
 def _average_epoch(vocab, cfg: TrainConfig, schedule, records: list, epoch: int, w_in: np.ndarray,
                    w_out: np.ndarray, owned: bool = False, output_mean: bool = False, input_every: int = 1) -> None:
-    """One epoch of averaging's syncs (``owned``: stratified CBOW's), in place: each shard's
+    """One epoch of averaging's syncs (``owned``: stratified training's owning output rows), in place: each shard's
     ``train_partition``, the changes summed in shard order and applied by the schedule's rule."""
     rule, key = schedule.rule, uuid.uuid4().hex
     model, tables = _Held((w_in, w_out)), _Held((vocab.counts, schedule.rates))
@@ -290,6 +292,8 @@ def main(argv=None) -> int:
     parser.add_argument("--bands", action="store_true",
                         help="also report WordSim-353 per third of its pairs by word frequency, and row norms "
                              "per frequency band")
+    parser.add_argument("--owned-rows", default=TrainConfig.owned_rows, choices=("auto", "output", "both"),
+                        help="stratified skip-gram: the rows a task owns (TrainConfig.owned_rows)")
     parser.add_argument("--input-every", type=int, default=1,
                         help="stratified CBOW: add the input rows' summed changes every N syncs (a screen)")
     args = parser.parse_args(argv)
@@ -302,9 +306,10 @@ def main(argv=None) -> int:
     def train(seed: int) -> dict:
         cfg = TrainConfig(sg=not args.cbow, seed=seed, combine=args.combine, syncs_per_epoch=args.syncs,
                           partition_alpha_scale=args.alpha_scale, min_count=args.min_count,
-                          batch_words=args.batch_words, alpha=args.alpha, epochs=args.epochs).validate(require_io=False)
+                          batch_words=args.batch_words, alpha=args.alpha, epochs=args.epochs,
+                          owned_rows=args.owned_rows).validate(require_io=False)
         vectors: list = []
-        if args.strategy == "stratified" and args.cbow:  # output rows owned, changes summed
+        if args.strategy == "stratified" and cfg.owned_rows_for(args.shards) == "output":  # changes summed
             result = run(vocab, ids, lengths, cfg, args.shards, owned=True, vectors=vectors,
                          output_mean=args.output_mean, input_every=args.input_every)
         elif args.strategy == "stratified":

@@ -88,7 +88,7 @@ class Checkpoint(CheckpointSettings):
 
 
 #: Settings newer than checkpoint format 3: a checkpoint without one was written with its default.
-ADDED_SETTINGS = ("input_options",)
+ADDED_SETTINGS = ("input_options", "owned_rows")
 
 
 def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dict:
@@ -97,6 +97,7 @@ def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dic
         params["strategy"] = cfg.strategy_for(concurrent)
         if params["strategy"] == "stratified":  # shared from config.SHARE_OUTPUT_FROM: the schedule changes
             params["output_blocks"] = stratified.output_blocks(concurrent)
+            params["owned_rows"] = cfg.owned_rows_for(concurrent)   # 'auto' picks from the shards at once
     # The values in effect, not None for "the default": a later default cannot change a resumed run.
     params["batch_words"] = cfg.effective_batch_words
     params["negative_group"] = cfg.effective_negative_group
@@ -411,6 +412,8 @@ class Checkpoints:
         parameters = {"strategy": "average", **checkpoint.parameters} if legacy else dict(checkpoint.parameters)
         # A setting added after the checkpoint was written is its default there (it has no other).
         defaults = _training_parameters(TrainConfig())
+        if parameters.get("strategy") == "stratified":   # before owned_rows, stratified skip-gram owned both matrices
+            parameters.setdefault("owned_rows", "both" if parameters.get("sg", True) else "output")
         parameters.update({k: defaults[k] for k in ADDED_SETTINGS if k not in parameters})
         if concurrent is None and recorded is None:  # no shard count to tell the strategy in effect
             wanted.pop("strategy", None)
@@ -427,7 +430,9 @@ class Checkpoints:
             diffs = ", ".join(f"{k}={parameters.get(k)!r} (now {wanted.get(k)!r})" for k in changed)
             # 'auto' picks the strategy from the shards at once, and a newer version may pick another.
             hint = (f"pass --strategy {parameters['strategy']} or " if "strategy" in changed and cfg.strategy == "auto"
-                    and parameters.get("strategy") else "")
+                    and parameters.get("strategy") else
+                    f"pass --owned-rows {parameters['owned_rows']} or " if "owned_rows" in changed
+                    and cfg.owned_rows == "auto" and parameters.get("owned_rows") in ("output", "both") else "")
             raise ResumeError(f"cannot resume from {where}: it was written with {diffs}; {hint}run with the "
                               "same settings, or without --resume to start over")
         if shards is not None and checkpoint.shards is not None and shards != checkpoint.shards:

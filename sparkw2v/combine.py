@@ -17,6 +17,7 @@ names them; ``--combine`` picks one). Rules keep no state between syncs.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
 
@@ -266,6 +267,61 @@ def sum_in_partition_order(values: Iterable[tuple[int, tuple]]) -> tuple:
     for _, record in ordered[1:]:
         total = add_into(total, record)
     return total
+
+
+def apply_summed(reduced: Iterable[tuple], w_in: np.ndarray, w_out: np.ndarray, rule: "Rule",
+                 block_rows: int) -> SyncStats:
+    """Apply a sync's summed records (``(block, summed record)`` from either summing path, and the
+    stats record) to ``w_in`` and ``w_out`` in place by ``rule``; returns the tasks' stats, merged
+    as tasks that ran at once, with the seconds this took as ``combine_seconds``."""
+    stats = SyncStats()
+    started = time.perf_counter()
+    for key, value in reduced:
+        if key == STATS_KEY:
+            stats = stats.alongside(value)
+            continue
+        n_in, n_out, touched, d_in, d_out = value
+        rows = slice(key * block_rows, key * block_rows + n_in.size)
+        rule.apply(w_in[rows], n_in, touched[0], d_in)
+        rule.apply(w_out[rows], n_out, touched[1], d_out)
+    return stats + SyncStats(combine_seconds=time.perf_counter() - started)
+
+
+def shipped_rows(records: Iterable[tuple], block_rows: int) -> tuple[SyncStats, tuple, tuple]:
+    """One task's records of a sync (``(block, (partition, record))``, blocks ascending) as its
+    stats and, per matrix, ``(rows, changes)``: the rows it changed, ascending, and their float32
+    changes as both summing paths read them (times the counts if weighted)."""
+    stats, rows, changes = SyncStats(), ([], []), ([], [])
+    for key, (_, record) in records:
+        if key == STATS_KEY:
+            stats = stats.alongside(record)
+            continue
+        base = key * block_rows
+        for m, (n, shipped, half, scale) in enumerate(((record.n_in, record.rows_in, record.delta_in, record.scale_in),
+                                                       (record.n_out, record.rows_out, record.delta_out,
+                                                        record.scale_out))):
+            rows[m].append(shipped.astype(np.int64) + base)
+            changes[m].append(_rows_of(record, n, shipped, half, scale))
+    return stats, *((np.concatenate(r) if r else np.zeros(0, np.int64),
+                     np.concatenate(c) if c else np.zeros((0, 0), np.float32)) for r, c in zip(rows, changes))
+
+
+def add_in_order(target: np.ndarray, pieces: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The ``sum`` rule on one matrix without dense blocks: ``pieces`` are the partitions'
+    ``(rows, changes)`` (:func:`shipped_rows`) in partition order; their sum, formed in that
+    order, is added to ``target`` at the rows some partition changed, which are returned. The
+    same float additions as :func:`sum_records_by_key` then :func:`apply_summed` with
+    :class:`SumRule` (a row nobody changed gets nothing added instead of zero), with work that
+    follows the rows changed, not the model's size."""
+    pieces = [(r, c) for r, c in pieces if r.size]
+    if not pieces:
+        return np.zeros(0, np.int64)
+    rows = np.unique(np.concatenate([r for r, _ in pieces]))
+    total = np.zeros((rows.size, target.shape[1]), dtype=np.float32)
+    for r, change in pieces:   # a partition ships each row once
+        total[np.searchsorted(rows, r)] += change
+    target[rows] += total
+    return rows
 
 
 # -- rules: summed block -> next model ---------------------------------------------------------------

@@ -30,9 +30,13 @@ MAX_NS_EXPONENT = 10.0
 MAX_NEGATIVE = 1000
 COMBINE_RULES = tuple(RULES)
 STRATEGIES = ("auto", "average", "stratified")
+OWNED_ROWS = ("auto", "output", "both")
 BLOCK_EXCHANGES = ("auto", "direct", "shuffle")
 #: Shards trained at once from which ``strategy='auto'`` trains stratified (skip-gram and CBOW).
 STRATIFIED_FROM = 3
+#: Shards trained at once from which ``owned_rows='auto'`` has stratified skip-gram own both
+#: matrices' rows (below: output rows only, as CBOW always does).
+OWN_BOTH_FROM = 32
 #: Shards trained at once from which stratified training (skip-gram and CBOW) shares each output
 #: block between two tasks (:func:`sparkw2v.stratified.output_blocks`).
 SHARE_OUTPUT_FROM = 16
@@ -164,20 +168,28 @@ class TrainConfig:
         "auto", "how shards trained at once share the model: 'stratified' deals the rows into one block per "
         "task and trains disjoint blocks at once, nothing averaged (from "
         f"{SHARE_OUTPUT_FROM} shards: one output block "
-        "per two tasks, their changes added; CBOW: output rows only, the input rows' changes are summed); "
+        "per two tasks, their changes added; which rows: owned_rows); "
         "'average' trains copies and merges them by --combine; 'auto' (default): "
         f"stratified from {STRATIFIED_FROM} shards at once, average below", "distribution")
+    owned_rows: str = _opt(
+        "auto", "which rows a stratified task owns: 'output' (the output matrix's; each task trains its own "
+        "text, and every task's changes to the input rows are summed after each sub-epoch; CBOW's only layout), "
+        "'both' (skip-gram only: both matrices', the text's (context, centre) pairs sent to the owner of their "
+        f"input row); 'auto' (default): skip-gram 'output' below {OWN_BOTH_FROM} shards at once and 'both' "
+        "from there, CBOW 'output'", "distribution")
     combine: str = _opt("spread", "how shards' updates merge: 'spread' (default) weights each row by its "
                         "update counts and trains each word's input row at a rate raised by the number of "
                         "shards the word is spread over, syncing more often as shards grow; 'mean' weights by "
                         "update counts, one sync per epoch; 'rescaled' multiplies a row's mean update by "
                         "(shards that touched it) / partition_alpha_scale; 'sum' adds the updates "
-                        "(averaging only: stratified skip-gram combines nothing, stratified CBOW always sums)",
+                        "(averaging only: stratified training sums the input rows' changes when it owns output rows "
+                        "only, and combines nothing when it owns both)",
                         "distribution")
     block_exchange: str = _opt(
-        "auto", "how stratified skip-gram's tasks hand output blocks on between sub-epochs: 'direct' runs a "
-        "group of sub-epochs as one barrier stage whose tasks send the blocks to each other over TCP, unencrypted "
-        "(needs a task slot per shard, no dynamic allocation and none of Spark's encryption); 'shuffle' runs a Spark shuffle per sub-epoch; 'auto' "
+        "auto", "how stratified tasks exchange rows between sub-epochs: 'direct' runs a group of sub-epochs (owning "
+        "output rows only: an epoch) as one barrier stage whose tasks send their blocks or changes to each other "
+        "over TCP, unencrypted (needs a task slot per shard, no dynamic allocation and none of Spark's encryption); "
+        "'shuffle' runs a Spark shuffle (owning output rows only: a Spark job) per sub-epoch; 'auto' "
         "(default): direct when the session can run every shard at once, shuffle otherwise, and shuffle (the epoch "
         "started over) once a task cannot connect to another or to the driver. Same vectors either way",
         "distribution")
@@ -235,6 +247,12 @@ class TrainConfig:
         if self.strategy != "auto":
             return self.strategy
         return "stratified" if shards >= STRATIFIED_FROM else "average"
+
+    def owned_rows_for(self, shards: int) -> str:
+        """'output' or 'both': the rows a stratified task owns with ``shards`` trained at once."""
+        if self.owned_rows != "auto":
+            return self.owned_rows
+        return "both" if self.sg and shards >= OWN_BOTH_FROM else "output"
 
     @property
     def effective_alpha(self) -> float:
@@ -324,6 +342,9 @@ class TrainConfig:
         _need(self.strategy in STRATEGIES, "strategy", self.strategy, f"must be one of {', '.join(STRATEGIES)}")
         _need(self.block_exchange in BLOCK_EXCHANGES, "block_exchange", self.block_exchange,
               f"must be one of {', '.join(BLOCK_EXCHANGES)}")
+        _need(self.owned_rows in OWNED_ROWS, "owned_rows", self.owned_rows, f"must be one of {', '.join(OWNED_ROWS)}")
+        _need(self.sg or self.owned_rows != "both", "owned_rows", self.owned_rows,
+              "CBOW owns output rows only (a CBOW centre reads input rows from every block): use 'output' or 'auto'")
 
     def _check_input(self, require_io: bool) -> None:
         """The input's columns and reader options; with ``require_io``, that input and output are given."""

@@ -455,7 +455,7 @@ class TrainTask:
     block_rows: int
     weighted: bool  # ship count-weighted changes (see combine.PackedBlock), as the combine rule needs
     tables_key: str  # names this run (its vocabulary counts): workers reuse the tables and buffers they built
-    owned_blocks: int = 0  # > 0: stratified CBOW, output rows dealt into this many blocks (sparkw2v.stratified)
+    owned_blocks: int = 0  # > 0: stratified, output rows owned, dealt into this many blocks (sparkw2v.stratified)
 
 
 _TABLES = WorkerCache()
@@ -498,7 +498,7 @@ def _owned_tables(tables_bc: Broadcast, owners_bc: Broadcast, task: "TrainTask",
     return held
 
 
-#: A stratified CBOW task trains a copy of only the rows it can change when they are at most this
+#: A task owning output rows trains a copy of only the rows it can change when they are at most this
 #: share of the vocabulary; past it, renumbering costs more than copying the whole model saves.
 COMPACT_SHARE = 0.3
 
@@ -542,7 +542,7 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     often each row was updated here and the change of the updated rows (see
     :mod:`sparkw2v.combine`). Then one :class:`~sparkw2v.combine.SyncStats` record.
 
-    With ``task.owned_blocks`` (CBOW, output rows owned: :func:`sparkw2v.stratified.owned_block`),
+    With ``task.owned_blocks`` (output rows owned: :func:`sparkw2v.stratified.owned_block`),
     the sync is one sub-epoch of a round: the round's slice of the text, only the centres of this
     partition's output block, negatives from that block; ``owners_bc`` holds the epoch's blocks.
     """
@@ -589,7 +589,7 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
 
 
 def _changeable_rows(words: np.ndarray, block_rows: np.ndarray, vocab: int) -> np.ndarray | None:
-    """The rows a stratified CBOW task can change (its slice's words and its output block's rows),
+    """The rows a task owning output rows can change (its slice's words and its output block's rows),
     ascending, or None when they are more than ``COMPACT_SHARE`` of the vocabulary."""
     present = np.zeros(vocab, bool)
     present[words] = True

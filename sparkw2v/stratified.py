@@ -1,8 +1,11 @@
 """Stratified row ownership: shards trained at once without averaging.
 
-Skip-gram owns both matrices' rows (below); CBOW owns only its output rows and sums the
-input rows' changes (the last section: it runs through averaging's syncs). In both, from
-:data:`SHARE_OUTPUT_FROM` shards two tasks share each output block and their changes are added.
+Two layouts (``TrainConfig.owned_rows``). Owning both matrices' rows (skip-gram from
+:data:`~sparkw2v.config.OWN_BOTH_FROM` shards at once; below) moves the text's pairs to their rows'
+owners. Owning only the output rows (CBOW always, skip-gram below that) leaves each task its own
+text and sums the input rows' changes every sub-epoch (the last section: it runs through averaging's
+syncs, or :mod:`sparkw2v.allgather`). In both, from :data:`SHARE_OUTPUT_FROM` shards two tasks share
+each output block and their changes are added.
 
 Averaging K copies that each saw 1/K of the text loses accuracy as K grows (BENCHMARKS.md).
 Here a row has one writer per sub-epoch (two for shared output blocks, whose changes are
@@ -863,12 +866,13 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
     return SyncStats(0, 0, stats.examples, stats.loss_sum, stats.loss_examples, seconds, seconds)
 
 
-# -- CBOW: output rows owned, input rows summed ----------------------------------------------------
+# -- output rows owned, input rows summed (CBOW; skip-gram below OWN_BOTH_FROM shards) ------------
 #
-# A CBOW centre reads a window of input rows from every block, so no task can own its inputs. Its
-# output rows can be owned: the averaging path's syncs become sub-epochs, and in sub-epoch ``s`` of a
-# round, partition ``p`` trains only the centres of its own text whose word is in output block
-# ``pairing(...)[s, p]`` (:func:`pairing`, as skip-gram's), with negatives from that block. Below ``SHARE_OUTPUT_FROM`` no two tasks write one
+# A CBOW centre reads a window of input rows from every block, so no task can own its inputs; a
+# skip-gram centre's contexts likewise fall in every block. The output rows can be owned: the
+# averaging path's syncs become sub-epochs, and in sub-epoch ``s`` of a round, partition ``p``
+# trains only the centres of its own text whose word is in output block ``pairing(...)[s, p]``
+# (:func:`pairing`, as the pairs' layout), with negatives from that block, by the window kernel. Below ``SHARE_OUTPUT_FROM`` no two tasks write one
 # output row, so summing the tasks' changes (the ``sum`` rule) is exact for output rows (up to the
 # float16 changes are shipped in) and adds the input rows' changes as SGD would. From ``SHARE_OUTPUT_FROM`` partitions, as
 # skip-gram's, there are K/2 output blocks (:func:`output_blocks`, rounds of K/2 sub-epochs): two

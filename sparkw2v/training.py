@@ -32,7 +32,7 @@ import pyarrow as pa
 from pyspark import RDD, SparkConf, SparkContext, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from . import combine, exchange, executor, faults, stratified
+from . import allgather, combine, exchange, executor, faults, stratified
 from .checkpoint import Checkpoint, Checkpoints
 from .config import ConfigError, TrainConfig, setting
 from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, count_vocabulary, encode_corpus,
@@ -327,9 +327,11 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     concurrent = encoded.num_chains
     strategy = cfg.strategy_for(concurrent)  # stratified re-deals the pairs: every task slot gets a block
     direct = False
-    if strategy == "average" or not cfg.sg:  # CBOW stratified: averaging's syncs, output rows owned
+    owned = cfg.owned_rows_for(concurrent) if strategy == "stratified" else None
+    if strategy == "average" or owned == "output":  # output rows owned: averaging's syncs, the changes summed
         plan = _plan_averaging(sc, encoded, vocab, cfg, owned=strategy == "stratified")
         syncs, scale = plan.syncs, plan.rule.scale
+        direct = bool(plan.owned_blocks) and _direct_exchange(sc, cfg, concurrent)
     else:
         plan, scale = None, 1.0
         run = stratified.plan_run(vocab.counts, cfg, concurrent, encoded.words)
@@ -338,12 +340,13 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     history = list(history or [])
     train_seconds = 0.0
     start = ended = None  # stratified: the blocks the last epoch's checkpoint holds, read by the next epoch's tasks
-    exchanges: list[tuple[str, int]] = []   # stratified skip-gram: each run of epochs with one exchange, from its first
+    exchanging = plan is None or plan.owned_blocks > 0   # stratified: its tasks exchange directly, or through Spark
+    exchanges: list[tuple[str, int]] = []   # stratified: each run of epochs with one exchange, from its first
     redone = None   # an epoch trained again with the shuffle after its kept blocks were lost
     try:
         epoch = start_epoch
         while epoch < cfg.epochs:
-            if plan is None and not direct and start_epoch < epoch != redone:
+            if exchanging and not direct and start_epoch < epoch != redone:
                 direct = _direct_again(sc, cfg, concurrent, epoch)
             epoch_started, epoch_start = time.perf_counter(), start
             # Stratified keeps the rows on the executors through an epoch that will end in a checkpoint,
@@ -352,13 +355,13 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                 checkpoints.due(epoch + 1, ahead=history[-1]["seconds"] if history else 0.0)
             ended = None
             if plan is not None:
-                totals = _average_epoch(spark, encoded, cfg, plan, epoch, w_in, w_out)
+                totals, direct = _average_epoch(spark, encoded, cfg, plan, epoch, w_in, w_out, direct)
             else:
                 ended, direct = _stratified_epoch(spark, encoded, cfg, run, epoch, w_in, w_out, start, keep, direct)
-                used = "direct" if direct else "shuffle"
-                if not exchanges or exchanges[-1][0] != used:
-                    exchanges.append((used, epoch + 1))
                 totals, start = ended.stats, None
+            used = "direct" if direct else "shuffle"
+            if exchanging and (not exchanges or exchanges[-1][0] != used):
+                exchanges.append((used, epoch + 1))
             seconds = time.perf_counter() - epoch_started
             train_seconds += seconds
             entry = _epoch_entry(cfg, epoch, totals, seconds, syncs, scale)
@@ -401,8 +404,9 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
         if ended is not None:
             ended.release()
     info = {"train_seconds": train_seconds, "num_partitions": encoded.num_shards, "strategy": strategy,
+            "owned_rows": owned,
             "combine": plan.rule.name if strategy == "average" else None,
-            "block_exchange": _exchange_used(exchanges, direct) if plan is None else None,
+            "block_exchange": _exchange_used(exchanges, direct) if exchanging else None,
             "syncs_per_epoch": syncs,
             "concurrent_shards": concurrent, "alpha_scale": scale,
             "negative_group": plan.kernel.shared_by if plan is not None else 1,
@@ -416,42 +420,53 @@ def _stratified_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainCon
                       epoch: int, w_in: np.ndarray, w_out: np.ndarray, start: RDD | None, keep: bool,
                       direct: bool) -> tuple[stratified.EpochEnd, bool]:
     """One epoch of stratified skip-gram (:func:`stratified.train_epoch`), and whether its tasks
-    handed the blocks on directly.
+    handed the blocks on directly (:func:`_exchanged_epoch`)."""
+    def attempt(direct: bool) -> stratified.EpochEnd:
+        return stratified.train_epoch(
+            spark.sparkContext, encoded.shards, run, epoch, w_in, w_out, functools.partial(_epoch_rate, cfg, epoch),
+            functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
+            start=start, keep=keep, direct=direct, fall_back=direct and cfg.block_exchange == "auto")
 
-    Under ``block_exchange = 'auto'``, an epoch whose direct hand-overs failed because a task could
+    return _exchanged_epoch(spark, cfg, epoch, run.blocks, direct, attempt, "hand-overs",
+                            "a Spark shuffle per sub-epoch", "hands blocks on directly")
+
+
+def _exchanged_epoch(spark: SparkSession, cfg: TrainConfig, epoch: int, tasks: int, direct: bool,
+                     attempt: Callable[[bool], object], what: str, instead: str, again: str) -> tuple[object, bool]:
+    """``attempt(direct)``, an epoch of stratified training whose ``tasks`` tasks exchange rows
+    directly (``direct``) or through Spark, and whether it exchanged directly.
+
+    Under ``block_exchange = 'auto'``, an epoch whose direct exchange failed because a task could
     not connect to another task or to the driver (a firewall between executors;
     :func:`~sparkw2v.errors.unreachable_cause`), or because the cluster was left with fewer task
     slots than tasks (:func:`~sparkw2v.errors.too_few_slots_cause`), is trained again from its start
-    with a shuffle per sub-epoch, after one warning. The caller keeps the shuffle for the rest of the
+    through Spark (``instead``), after one warning. The caller keeps that for the rest of the
     run after a connection failure, and after too few slots until the session has them again
-    (:func:`_direct_again`). The failed attempt changed nothing the epoch starts from and released what it held
-    (:func:`stratified.train_epoch`), so the vectors are a shuffle's bit for bit. Any other failure,
-    and every failure under 'direct', ends the run."""
-    def attempt(direct: bool) -> stratified.EpochEnd:
+    (:func:`_direct_again`). The failed attempt changed nothing the epoch starts from and released
+    what it held, so the vectors are the same bit for bit. Any other failure, and every failure
+    under 'direct', ends the run. ``what`` and ``again`` name the exchange in the warning."""
+    def watched(direct: bool):
         # A barrier stage retried without a slot per task would wait for them without limit.
-        with exchange.slots_watched(spark.sparkContext, run.blocks, on=direct):
-            return stratified.train_epoch(
-                spark.sparkContext, encoded.shards, run, epoch, w_in, w_out, functools.partial(_epoch_rate, cfg, epoch),
-                functools.partial(_describe_rounds, spark, f"epoch {epoch + 1}/{cfg.epochs}", encoded.words),
-                start=start, keep=keep, direct=direct, fall_back=direct and cfg.block_exchange == "auto")
+        with exchange.slots_watched(spark.sparkContext, tasks, on=direct):
+            return attempt(direct)
 
     try:
-        return attempt(direct), direct
+        return watched(direct), direct
     except Exception as exc:
         auto = direct and cfg.block_exchange == "auto"
         unreached = unreachable_cause(exc) if auto else None
         cause = unreached or (too_few_slots_cause(exc) if auto else None)
         if cause is None:
             raise
-        if unreached:   # later runs of the application shuffle too; too few slots is checked afresh at each epoch
+        if unreached:   # later runs of the application go through Spark too; too few slots is checked afresh
             exchange.remember_unreachable(spark.sparkContext, cause)
-        log.warning("direct hand-overs between stratified tasks failed (%s): epoch %d starts over, and the run goes "
-                    "on, with a Spark shuffle per sub-epoch (slower, the same vectors)%s", cause, epoch + 1,
+        log.warning("direct %s between stratified tasks failed (%s): epoch %d starts over, and the run goes "
+                    "on, with %s (slower, the same vectors)%s", what, cause, epoch + 1, instead,
                     "; pass --block-exchange shuffle (block_exchange = 'shuffle') to use it from the start without "
                     "this warning" if unreached else
-                    "; a later epoch hands blocks on directly again if the session has a slot per task by then")
+                    f"; a later epoch {again} again if the session has a slot per task by then")
         describe_job(spark, None)   # the epoch's progress starts over too
-    return attempt(False), False
+    return watched(False), False
 
 
 def _kept_blocks_lost(exc: BaseException, cfg: TrainConfig, direct: bool) -> bool:
@@ -473,17 +488,17 @@ def _exchange_used(runs: list[tuple[str, int]], direct: bool) -> str:
 
 
 def _direct_again(sc: SparkContext, cfg: TrainConfig, tasks: int, epoch: int) -> bool:
-    """Under 'auto', whether an epoch after epochs that shuffled can hand blocks on directly: the
+    """Under 'auto', whether an epoch after epochs trained through Spark can exchange directly: the
     session may have the task slots now (executors that joined late, or replaced a lost one)."""
     if cfg.block_exchange != "auto" or exchange.unavailable_reason(sc, tasks) is not None:
         return False
-    log.info("the session now has a task slot for each of the %d stratified tasks: from epoch %d they hand "
-             "blocks to each other directly", tasks, epoch + 1)
+    log.info("the session now has a task slot for each of the %d stratified tasks: from epoch %d they exchange "
+             "rows with each other directly", tasks, epoch + 1)
     return True
 
 
 def _direct_exchange(sc: SparkContext, cfg: TrainConfig, tasks: int) -> bool:
-    """Whether stratified skip-gram's ``tasks`` tasks hand blocks on directly (``block_exchange``):
+    """Whether stratified training's ``tasks`` tasks exchange rows directly (``block_exchange``):
     'auto' when the session can run them all at once, 'direct' or an error saying why not."""
     if cfg.block_exchange == "shuffle":
         return False
@@ -508,7 +523,7 @@ def _diverged(cfg: TrainConfig, epoch: int, scale: float, averaging: bool) -> Di
 @dataclass(frozen=True, eq=False)
 class AveragingSchedule:
     """Averaging's settings that need no Spark: the kernel's, the combine rule, syncs per epoch,
-    per-row learning-rate factors (None: one rate), and the output blocks of stratified CBOW (0:
+    per-row learning-rate factors (None: one rate), and the output blocks of stratified training owning output rows (0:
     none). ``bench/shards_lab.py`` trains with the same schedule in one process."""
 
     kernel: KernelParams
@@ -529,7 +544,7 @@ class _Averaging:
     direct: bool
     tables_bc: object
     tables_key: str  # names the run's tables: Python workers reuse what they built from them
-    counts: np.ndarray  # the vocabulary's counts (to deal stratified CBOW's blocks each epoch)
+    counts: np.ndarray  # the vocabulary's counts (to deal owned output blocks each epoch)
 
     @property
     def kernel(self) -> KernelParams:
@@ -552,7 +567,7 @@ def averaging_schedule(vocab: Vocabulary, cfg: TrainConfig, busy_chains: int, wo
                        spread: Callable[[], np.ndarray], owned: bool = False) -> AveragingSchedule:
     """The schedule of ``busy_chains`` chains (of ``chains``; the others hold no words) holding
     ``words`` corpus words in all; ``spread()`` is how many chains each word is spread over
-    (:func:`word_spread`), asked only if the rule needs it. ``owned``: CBOW stratified
+    (:func:`word_spread`), asked only if the rule needs it. ``owned``: stratified owning output rows
     (:mod:`sparkw2v.stratified`), where each chain trains against one output block per sub-epoch
     (alone, or with one other chain from ``config.SHARE_OUTPUT_FROM``) and the changes are summed."""
     if owned:
@@ -599,28 +614,52 @@ def _plan_averaging(sc, encoded: EncodedCorpus, vocab: Vocabulary, cfg: TrainCon
 
 
 def _average_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig, plan: _Averaging, epoch: int,
-                   w_in: np.ndarray, w_out: np.ndarray) -> combine.SyncStats:
-    """One epoch of ``plan.syncs`` averaging syncs, updating ``w_in`` and ``w_out`` in place."""
-    totals, syncs = combine.SyncStats(), plan.syncs
+                   w_in: np.ndarray, w_out: np.ndarray, direct: bool = False) -> tuple[combine.SyncStats, bool]:
+    """One epoch of ``plan.syncs`` averaging syncs, updating ``w_in`` and ``w_out`` in place, and
+    whether it ran in one barrier stage: with ``direct``, output-owned stratified training's tasks
+    sum each other's changes themselves (:mod:`sparkw2v.allgather`; :func:`_exchanged_epoch`
+    trains it through Spark instead when they cannot), otherwise a Spark job per sync."""
     sc = spark.sparkContext
     owners_bc = sc.broadcast(stratified.output_owners(plan.counts, cfg.sample, plan.owned_blocks, cfg.seed, epoch)) \
         if plan.owned_blocks else None
+    whole = f"epoch {epoch + 1}/{cfg.epochs}"
+
+    def attempt(direct: bool) -> combine.SyncStats:
+        if direct:
+            # The job: the barrier stage, then the stage collecting each task's share of the rows.
+            describe_job(spark, whole, words=encoded.words, tasks=2 * encoded.num_chains)
+            syncs = tuple(sync_task(cfg, plan.schedule, epoch, sync, plan.block_rows, plan.tables_key)
+                          for sync in range(plan.syncs))
+            return allgather.train_epoch(sc, encoded.shards, syncs, w_in, w_out, plan.tables_bc, owners_bc,
+                                         plan.rule, fall_back=cfg.block_exchange == "auto")
+        return _sync_by_sync(spark, encoded, cfg, plan, epoch, w_in, w_out, owners_bc)
+
     try:
-        whole = f"epoch {epoch + 1}/{cfg.epochs}"
-        for sync in range(syncs):
-            label = whole + (f" {'sub-epoch' if plan.owned_blocks else 'sync'} {sync + 1}/{syncs}" if syncs > 1 else "")
-            describe_job(spark, label, words=encoded.words // syncs, part_of=(whole, 1 / syncs) if syncs > 1 else None)
-            task = sync_task(cfg, plan.schedule, epoch, sync, plan.block_rows, plan.tables_key)
-            sync_started = time.perf_counter()
-            stats = _sync(sc, encoded, task, w_in, w_out, plan.tables_bc, plan.n_blocks, plan.rule, plan.direct,
-                          owners_bc)
-            totals = totals + stats
-            if syncs > 1:  # many syncs per epoch: the epoch line is the one shown by default
-                log.debug("%s: %d words, %.0f words/s, loss %.4f", label, stats.words,
-                          stats.words / max(time.perf_counter() - sync_started, 1e-9), stats.mean_loss)
+        if not plan.owned_blocks:
+            return attempt(False), False
+        return _exchanged_epoch(spark, cfg, epoch, encoded.num_chains, direct, attempt, "exchange",
+                                "a Spark job per sub-epoch", "exchanges directly")
     finally:
         if owners_bc is not None:
             release_broadcast(owners_bc)
+
+
+def _sync_by_sync(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig, plan: _Averaging, epoch: int,
+                  w_in: np.ndarray, w_out: np.ndarray, owners_bc) -> combine.SyncStats:
+    """One epoch of averaging syncs, a Spark job each (:func:`_sync`)."""
+    totals, syncs = combine.SyncStats(), plan.syncs
+    whole = f"epoch {epoch + 1}/{cfg.epochs}"
+    for sync in range(syncs):
+        label = whole + (f" {'sub-epoch' if plan.owned_blocks else 'sync'} {sync + 1}/{syncs}" if syncs > 1 else "")
+        describe_job(spark, label, words=encoded.words // syncs, part_of=(whole, 1 / syncs) if syncs > 1 else None)
+        task = sync_task(cfg, plan.schedule, epoch, sync, plan.block_rows, plan.tables_key)
+        sync_started = time.perf_counter()
+        stats = _sync(spark.sparkContext, encoded, task, w_in, w_out, plan.tables_bc, plan.n_blocks, plan.rule,
+                      plan.direct, owners_bc)
+        totals = totals + stats
+        if syncs > 1:  # many syncs per epoch: the epoch line is the one shown by default
+            log.debug("%s: %d words, %.0f words/s, loss %.4f", label, stats.words,
+                      stats.words / max(time.perf_counter() - sync_started, 1e-9), stats.mean_loss)
     return totals
 
 
@@ -690,14 +729,4 @@ def _sync(sc, encoded: EncodedCorpus, task: executor.TrainTask, w_in: np.ndarray
             reduced = map(combine.expand_sum, shipped)
     finally:
         release_broadcast(model_bc)
-    stats = combine.SyncStats()
-    started = time.perf_counter()
-    for key, value in reduced:
-        if key == combine.STATS_KEY:
-            stats = stats.alongside(value)
-            continue
-        n_in, n_out, touched, d_in, d_out = value
-        rows = slice(key * task.block_rows, key * task.block_rows + n_in.size)
-        rule.apply(w_in[rows], n_in, touched[0], d_in)
-        rule.apply(w_out[rows], n_out, touched[1], d_out)
-    return stats + combine.SyncStats(combine_seconds=time.perf_counter() - started)
+    return combine.apply_summed(reduced, w_in, w_out, rule, task.block_rows)

@@ -169,6 +169,40 @@ def test_reducers_ship_only_changed_rows_and_the_driver_gets_the_same_sums():
             np.testing.assert_array_equal(got, want)
 
 
+def test_rows_summed_in_partition_order_by_their_share_equal_the_drivers_sum_rule_bit_for_bit():
+    """What an epoch in one barrier stage does (sparkw2v.allgather): each partition's records as
+    changed rows (shipped_rows), the sum over partitions added in partition order per share of
+    the rows (add_in_order); the model equals the driver's sum_records_by_key + SumRule, bit for bit."""
+    rng = np.random.default_rng(2)
+    block_rows, vocab, dim = 6, 12, 3
+    per_partition = []
+    for partition in range(3):
+        mine = []
+        for block in range(2):
+            n_in = np.where(rng.random(6) < 0.5, rng.integers(1, 4, 6), 0).astype(np.float32)
+            n_out = np.where(rng.random(6) < 0.5, rng.integers(1, 4, 6), 0).astype(np.float32)
+            d_in, d_out = rng.normal(size=(2, 6, dim)).astype(np.float32)
+            mine.append((block, (partition, combine.pack_block(n_in, n_out, d_in, d_out, weighted=False))))
+        mine.append((combine.STATS_KEY, (partition, combine.SyncStats(words=partition + 1))))
+        per_partition.append(mine)
+    start = rng.normal(size=(2, vocab, dim)).astype(np.float32)
+    driver = start.copy()
+    stats = combine.apply_summed(combine.sum_records_by_key([r for mine in per_partition for r in mine]),
+                                 driver[0], driver[1], combine.SumRule(3), block_rows)
+    shipped = [combine.shipped_rows(mine, block_rows) for mine in per_partition]
+    assert stats.words == sum(s.words for s, _, _ in shipped) == 6
+    shares = [(0, 5), (5, 12)]   # two tasks' shares of the rows, each summed on its own
+    replica = start.copy()
+    for lo, hi in shares:
+        for m in (0, 1):
+            pieces = [(rows[(rows >= lo) & (rows < hi)], change[(rows >= lo) & (rows < hi)])
+                      for rows, change in (s[1 + m] for s in shipped)]
+            changed = combine.add_in_order(replica[m], pieces)
+            assert ((changed >= lo) & (changed < hi)).all()
+    np.testing.assert_array_equal(replica, driver)
+    assert not np.array_equal(replica, start)
+
+
 def test_summing_on_the_executors_trains_the_same_vectors_as_on_the_driver(spark, monkeypatch, caplog):
     import logging
 

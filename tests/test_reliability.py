@@ -56,11 +56,14 @@ def test_retried_task_gives_bit_identical_vectors(spark, corpus, undisturbed, tm
     np.testing.assert_array_equal(retried.wv.vectors, undisturbed.wv.vectors)
 
 
-def test_a_barrier_stage_retried_after_a_task_fails_mid_exchange_gives_the_same_vectors(spark, corpus, tmp_path):
-    """Stratified skip-gram handing blocks on directly: task 1 fails in epoch 2 after sending its
-    first output block, while its peer waits for blocks; Spark retries the whole barrier stage
-    and the vectors equal a shuffle per sub-epoch's."""
-    stratified = ["--strategy", "stratified", "--syncs-per-epoch", "8"]
+@pytest.mark.parametrize("owned", ["both", "output"])
+def test_a_barrier_stage_retried_after_a_task_fails_mid_exchange_gives_the_same_vectors(spark, corpus, tmp_path,
+                                                                                          owned):
+    """Stratified skip-gram exchanging directly: task 1 fails in epoch 2 while its peer waits for
+    it (owning both matrices' rows: after sending its first output block; owning output rows: in
+    its first sub-epoch's training); Spark retries the whole barrier stage and the vectors equal
+    those trained through Spark (a shuffle, or a job, per sub-epoch)."""
+    stratified = ["--strategy", "stratified", "--owned-rows", owned, "--syncs-per-epoch", "8"]
     reference = tmp_path / "shuffled"
     assert main(["train", "--input", str(corpus), "--output", str(reference), *RUN, *stratified,
                  "--block-exchange", "shuffle"]) == 0

@@ -503,7 +503,7 @@ def _fit_with_progress(frame, settings, monkeypatch, caplog):
 
 
 STRATIFIED_ON_SPARK = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=8,
-                           strategy="stratified")
+                           strategy="stratified", owned_rows="both")
 
 
 def test_stratified_training_on_spark(spark, monkeypatch, caplog):
@@ -551,7 +551,7 @@ def test_stratified_tasks_hand_blocks_on_directly_when_every_shard_has_a_slot(sp
     refused, naming both."""
     frame = text_frame(spark, planted_lines(seed=3, sentences=300))
     settings = dict(PLANTED, num_partitions=2, concurrent_shards=2, epochs=3, syncs_per_epoch=8,
-                    strategy="stratified")
+                    strategy="stratified", owned_rows="both")
     direct, phases, done = _fit_with_progress(frame, settings, monkeypatch, caplog)   # an epoch a stage
     assert set(done) == {f"epoch {e}/3 rounds 1-4 of 4" for e in (1, 2, 3)}
     assert all(phases[label] == int(tasks) for label, tasks in done.items()), (phases, done)
@@ -584,7 +584,7 @@ def _two_shard_run(spark, tmp_path, epochs: int = 2) -> tuple[list[str], np.ndar
     corpus.write_text("\n".join(planted_lines(seed=3, sentences=300)) + "\n")
     args = ["--input", str(corpus), "--vector-size", "8", "--epochs", str(epochs), "--min-count", "1", "--window", "3",
             "--sample", "0", "--num-partitions", "2", "--concurrent-shards", "2", "--strategy", "stratified",
-            "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
+            "--owned-rows", "both", "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
     assert main(["train", "--output", str(tmp_path / "shuffled"), *args, "--block-exchange", "shuffle"]) == 0
     return args, Word2VecModel.load(str(tmp_path / "shuffled"), spark=spark).wv.vectors
 
@@ -784,9 +784,9 @@ def test_auto_hands_blocks_on_directly_again_once_the_slots_are_back(spark, monk
         with caplog.at_level(logging.INFO, logger="sparkw2v"):
             assert main(["train", "--output", str(out), *args]) == 0
         assert tried == attempts
-        again = [r.getMessage() for r in caplog.records if "hand blocks to each other directly" in r.getMessage()]
+        again = [r.getMessage() for r in caplog.records if "with each other directly" in r.getMessage()]
         assert again == [f"the session now has a task slot for each of the 2 stratified tasks: from epoch {back} "
-                         "they hand blocks to each other directly"], again
+                         "they exchange rows with each other directly"], again
         model = Word2VecModel.load(str(out), spark=spark)
         assert model.training_metadata()["block_exchange"] == used
         np.testing.assert_array_equal(model.wv.vectors, reference)
@@ -855,7 +855,7 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
     corpus.write_text("\n".join(planted_lines(seed=2, sentences=600)) + "\n")
     args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "2", "--min-count", "1", "--window", "3",
             "--sample", "0", "--num-partitions", "4", "--concurrent-shards", "4", "--strategy", "stratified",
-            "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
+            "--owned-rows", "both", "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
     assert main(["train", "--output", str(tmp_path / "whole"), *args]) == 0
     assert main(["train", "--output", str(tmp_path / "collected"), *args[:-2], "--checkpoint-interval", "3600"]) == 0
 
@@ -907,7 +907,7 @@ def test_disk_full_while_the_tasks_write_a_checkpoint_is_one_line_and_keeps_the_
     out = tmp_path / "model"
     args = ["--input", str(corpus), "--output", str(out), "--vector-size", "8", "--epochs", "3", "--min-count", "1",
             "--window", "3", "--sample", "0", "--num-partitions", "4", "--concurrent-shards", "4",
-            "--strategy", "stratified", "--syncs-per-epoch", "8", "--seed", "3", "--show", "",
+            "--strategy", "stratified", "--owned-rows", "both", "--syncs-per-epoch", "8", "--seed", "3", "--show", "",
             "--checkpoint-interval", "0"]
     real_write_blocks, writes = stratified.write_blocks, []
 
@@ -932,3 +932,66 @@ def test_disk_full_while_the_tasks_write_a_checkpoint_is_one_line_and_keeps_the_
     monkeypatch.undo()
     assert main(["train", *args, "--resume"]) == 0
     assert Word2VecModel.load(str(out), spark=spark).training_metadata()["resumed_after_epoch"] == 1
+
+
+# -- output rows owned, the changes exchanged directly (sparkw2v.allgather) -----------------------------
+
+def test_owned_rows_auto_owns_output_rows_below_32_shards_and_both_from_there_for_skip_gram_only():
+    assert [TrainConfig().owned_rows_for(k) for k in (3, 16, 31, 32, 64)] == ["output"] * 3 + ["both"] * 2
+    assert TrainConfig(sg=False).owned_rows_for(64) == "output"
+    assert TrainConfig(owned_rows="both").owned_rows_for(4) == "both"
+    assert TrainConfig(owned_rows="output").owned_rows_for(64) == "output"
+    with pytest.raises(ConfigError, match="invalid owned_rows='both': CBOW owns output rows only"):
+        TrainConfig(sg=False, owned_rows="both").validate(require_io=False)
+    with pytest.raises(ConfigError, match="invalid owned_rows='input': must be one of auto, output, both"):
+        TrainConfig(owned_rows="input").validate(require_io=False)
+
+
+@pytest.mark.parametrize("sg", [True, False])
+def test_owning_output_rows_trains_an_epoch_in_one_barrier_stage_with_the_vectors_of_a_job_per_sub_epoch(
+        spark, monkeypatch, caplog, sg):
+    """2 shards on local[2], output rows owned: 'auto' trains each epoch as one barrier stage whose
+    tasks send each other their changes and add them all (one progress phase an epoch, not one per
+    sub-epoch), and the vectors equal those of a Spark job per sub-epoch bit for bit; so do they
+    when one of the two shards holds no words."""
+    settings = dict(PLANTED, sg=sg, num_partitions=2, concurrent_shards=2, epochs=3, syncs_per_epoch=8,
+                    strategy="stratified")
+    for lines in (planted_lines(seed=3, sentences=300), planted_lines(seed=3, sentences=1)):
+        frame = text_frame(spark, lines)
+        caplog.clear()
+        direct, phases, _ = _fit_with_progress(frame, settings, monkeypatch, caplog)
+        assert {label for label in phases if label and label.startswith("epoch")} == {f"epoch {e}/3" for e in (1, 2, 3)}
+        # Progress knows the job's tasks beforehand: the barrier stage's and the collecting stage's.
+        done = [m.group(1) for m in map(re.compile(r"epoch \d/3 done: (\d+) tasks").match, caplog.messages) if m]
+        assert done == ["4"] * 3 and all(phases[f"epoch {e}/3"] == 4 for e in (1, 2, 3)), (done, phases)
+        through_spark = Word2Vec(**settings, block_exchange="shuffle").fit(frame)
+        for model, used in ((direct, "direct"), (through_spark, "shuffle")):
+            info = model.result.info
+            assert (info["strategy"], info["owned_rows"], info["block_exchange"]) == ("stratified", "output", used)
+        np.testing.assert_array_equal(direct.wv.vectors, through_spark.wv.vectors)
+        np.testing.assert_array_equal(direct.result.w_out, through_spark.result.w_out)
+        assert [h["words"] for h in direct.result.history] == [h["words"] for h in through_spark.result.history]
+        assert [h["loss"] for h in direct.result.history] == [h["loss"] for h in through_spark.result.history]
+    assert sorted(direct.result.info["shard_words"]) == [0, 8]   # one sentence: the other shard is empty
+
+
+def test_owning_output_rows_trains_through_spark_once_tasks_cannot_reach_the_driver(spark, monkeypatch, caplog):
+    """The driver's rendezvous announced at a port nothing listens on: under 'auto' the epoch
+    starts over with a Spark job per sub-epoch after one warning, and the run's vectors are those
+    of a run through Spark from the start."""
+    from sparkw2v import exchange
+    frame = text_frame(spark, planted_lines(seed=3, sentences=300))
+    settings = dict(PLANTED, num_partitions=2, concurrent_shards=2, epochs=2, syncs_per_epoch=8,
+                    strategy="stratified")
+    reference = Word2Vec(**settings, block_exchange="shuffle").fit(frame)
+    meeting = exchange.rendezvous(spark.sparkContext)
+    monkeypatch.setattr(exchange, "_UNREACHED", {})
+    monkeypatch.setattr(meeting, "address", ("127.0.0.1", unreachable_port()))
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        model = Word2Vec(**settings).fit(frame)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and re.match(r"direct exchange between stratified tasks failed \(task \d could not reach "
+                                         r"the driver .*\): epoch 1 starts over, and the run goes on, with a Spark job "
+                                         r"per sub-epoch \(slower, the same vectors\)", warned[0]), warned
+    assert model.result.info["block_exchange"] == "shuffle"
+    np.testing.assert_array_equal(model.wv.vectors, reference.wv.vectors)
