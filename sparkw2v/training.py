@@ -80,6 +80,7 @@ class TrainResult:
                 "words_per_second": info.get("words_per_second"), "num_partitions": info.get("num_partitions"),
                 "shard_words": info.get("shard_words"), "concurrent_shards": info.get("concurrent_shards"),
                 "negative_group": info.get("negative_group"), "negative_draws": info.get("negative_draws"),
+                "strategy": info.get("strategy"), "owned_rows": info.get("owned_rows"),   # in effect ('auto' picks)
                 "block_exchange": info.get("block_exchange"), "resumed_after_epoch": info.get("resumed_after_epoch"), "input_tokens": info.get("input_tokens")}
 
 

@@ -968,6 +968,7 @@ def test_owning_output_rows_trains_an_epoch_in_one_barrier_stage_with_the_vector
         for model, used in ((direct, "direct"), (through_spark, "shuffle")):
             info = model.result.info
             assert (info["strategy"], info["owned_rows"], info["block_exchange"]) == ("stratified", "output", used)
+            assert (model.result.metadata()["strategy"], model.result.metadata()["owned_rows"]) == ("stratified", "output")
         np.testing.assert_array_equal(direct.wv.vectors, through_spark.wv.vectors)
         np.testing.assert_array_equal(direct.result.w_out, through_spark.result.w_out)
         assert [h["words"] for h in direct.result.history] == [h["words"] for h in through_spark.result.history]
