@@ -14,8 +14,8 @@ per-task costs: use it to try rules and schedules, then confirm with ``bench/sca
 row norms per frequency band (where a variant gains or loses).
 
 ``--strategy stratified`` trains as the library does with the rows ``--owned-rows`` picks
-(``TrainConfig.owned_rows_for``): owning output rows only (CBOW, and skip-gram below
-``config.OWN_BOTH_FROM`` shards), each shard's ``executor.train_partition`` per sub-epoch with the
+(``TrainConfig.effective_owned_rows``): owning output rows only (CBOW, and skip-gram with
+``--owned-rows output``), each shard's ``executor.train_partition`` per sub-epoch with the
 changes summed, as averaging does; owning both (skip-gram), :mod:`sparkw2v.stratified`'s executor
 functions with the shuffle and broadcasts done here. Both give Spark's vectors bit for bit (4
 shards, 2 epochs, the first 8,000 lines of Brown).
@@ -309,7 +309,7 @@ def main(argv=None) -> int:
                           batch_words=args.batch_words, alpha=args.alpha, epochs=args.epochs,
                           owned_rows=args.owned_rows).validate(require_io=False)
         vectors: list = []
-        if args.strategy == "stratified" and cfg.owned_rows_for(args.shards) == "output":  # changes summed
+        if args.strategy == "stratified" and cfg.effective_owned_rows == "output":  # changes summed
             result = run(vocab, ids, lengths, cfg, args.shards, owned=True, vectors=vectors,
                          output_mean=args.output_mean, input_every=args.input_every)
         elif args.strategy == "stratified":

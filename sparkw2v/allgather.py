@@ -1,8 +1,8 @@
 """An epoch of syncs in one barrier stage: every task keeps a replica of the model and adds
 every task's change to it, so no sync passes through the driver.
 
-Stratified training that owns only the output rows (CBOW: :mod:`sparkw2v.stratified`, last
-section) syncs every sub-epoch, 128 times an epoch. Through Spark each sync is a job: the
+Stratified training that owns only the output rows (CBOW, and skip-gram with
+``owned_rows='output'``: :mod:`sparkw2v.stratified`, last section) syncs every sub-epoch, 128 times an epoch. Through Spark each sync is a job: the
 driver broadcasts the whole model, the tasks train, their packed changes are summed and the
 driver applies them, which costs Spark's per-job and per-task time and the driver's work on
 the whole model every sub-epoch (BENCHMARKS.md, "Cost of a sync and projected scaling").

@@ -97,7 +97,7 @@ def _training_parameters(cfg: TrainConfig, concurrent: int | None = None) -> dic
         params["strategy"] = cfg.strategy_for(concurrent)
         if params["strategy"] == "stratified":  # shared from config.SHARE_OUTPUT_FROM: the schedule changes
             params["output_blocks"] = stratified.output_blocks(concurrent)
-            params["owned_rows"] = cfg.owned_rows_for(concurrent)   # 'auto' picks from the shards at once
+            params["owned_rows"] = cfg.effective_owned_rows   # what 'auto' picks may change
     # The values in effect, not None for "the default": a later default cannot change a resumed run.
     params["batch_words"] = cfg.effective_batch_words
     params["negative_group"] = cfg.effective_negative_group

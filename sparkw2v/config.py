@@ -34,9 +34,6 @@ OWNED_ROWS = ("auto", "output", "both")
 BLOCK_EXCHANGES = ("auto", "direct", "shuffle")
 #: Shards trained at once from which ``strategy='auto'`` trains stratified (skip-gram and CBOW).
 STRATIFIED_FROM = 3
-#: Shards trained at once from which ``owned_rows='auto'`` has stratified skip-gram own both
-#: matrices' rows (below: output rows only, as CBOW always does).
-OWN_BOTH_FROM = 32
 #: Shards trained at once from which stratified training (skip-gram and CBOW) shares each output
 #: block between two tasks (:func:`sparkw2v.stratified.output_blocks`).
 SHARE_OUTPUT_FROM = 16
@@ -175,8 +172,9 @@ class TrainConfig:
         "auto", "which rows a stratified task owns: 'output' (the output matrix's; each task trains its own "
         "text, and every task's changes to the input rows are summed after each sub-epoch; CBOW's only layout), "
         "'both' (skip-gram only: both matrices', the text's (context, centre) pairs sent to the owner of their "
-        f"input row); 'auto' (default): skip-gram 'output' below {OWN_BOTH_FROM} shards at once and 'both' "
-        "from there, CBOW 'output'", "distribution")
+        "input row); 'auto' (default): skip-gram 'both', CBOW 'output'. Skip-gram owning output rows kept more "
+        "of one shard's WordSim-353 on Brown at 3-24 shards but less on Brown repeated 3 times, and trains "
+        "slower", "distribution")
     combine: str = _opt("spread", "how shards' updates merge: 'spread' (default) weights each row by its "
                         "update counts and trains each word's input row at a rate raised by the number of "
                         "shards the word is spread over, syncing more often as shards grow; 'mean' weights by "
@@ -248,11 +246,12 @@ class TrainConfig:
             return self.strategy
         return "stratified" if shards >= STRATIFIED_FROM else "average"
 
-    def owned_rows_for(self, shards: int) -> str:
-        """'output' or 'both': the rows a stratified task owns with ``shards`` trained at once."""
+    @property
+    def effective_owned_rows(self) -> str:
+        """'output' or 'both': the rows a stratified task owns."""
         if self.owned_rows != "auto":
             return self.owned_rows
-        return "both" if self.sg and shards >= OWN_BOTH_FROM else "output"
+        return "both" if self.sg else "output"
 
     @property
     def effective_alpha(self) -> float:

@@ -1,9 +1,8 @@
 """Stratified row ownership: shards trained at once without averaging.
 
-Two layouts (``TrainConfig.owned_rows``). Owning both matrices' rows (skip-gram from
-:data:`~sparkw2v.config.OWN_BOTH_FROM` shards at once; below) moves the text's pairs to their rows'
-owners. Owning only the output rows (CBOW always, skip-gram below that) leaves each task its own
-text and sums the input rows' changes every sub-epoch (the last section: it runs through averaging's
+Two layouts (``TrainConfig.owned_rows``). Owning both matrices' rows (skip-gram's default;
+below) moves the text's pairs to their rows' owners. Owning only the output rows (CBOW always,
+skip-gram with ``owned_rows='output'``) leaves each task its own text and sums the input rows' changes every sub-epoch (the last section: it runs through averaging's
 syncs, or :mod:`sparkw2v.allgather`). In both, from :data:`SHARE_OUTPUT_FROM` shards two tasks share
 each output block and their changes are added.
 
@@ -866,7 +865,7 @@ def train_cell(p: int, q: int, x: np.ndarray, y: np.ndarray, w_in: np.ndarray, w
     return SyncStats(0, 0, stats.examples, stats.loss_sum, stats.loss_examples, seconds, seconds)
 
 
-# -- output rows owned, input rows summed (CBOW; skip-gram below OWN_BOTH_FROM shards) ------------
+# -- output rows owned, input rows summed (CBOW; skip-gram with owned_rows='output') ---------------
 #
 # A CBOW centre reads a window of input rows from every block, so no task can own its inputs; a
 # skip-gram centre's contexts likewise fall in every block. The output rows can be owned: the

@@ -328,7 +328,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     concurrent = encoded.num_chains
     strategy = cfg.strategy_for(concurrent)  # stratified re-deals the pairs: every task slot gets a block
     direct = False
-    owned = cfg.owned_rows_for(concurrent) if strategy == "stratified" else None
+    owned = cfg.effective_owned_rows if strategy == "stratified" else None
     if strategy == "average" or owned == "output":  # output rows owned: averaging's syncs, the changes summed
         plan = _plan_averaging(sc, encoded, vocab, cfg, owned=strategy == "stratified")
         syncs, scale = plan.syncs, plan.rule.scale

@@ -186,12 +186,14 @@ def test_resume_refuses_changed_settings(spark, corpus, tmp_path, capsys, monkey
         checkpoints.check_resumable(dataclasses.replace(unshared, parameters=older), wide, saved.vocab, 16, 16)
     checkpoints.check_resumable(dataclasses.replace(unshared, parameters=older, format=1), wide, saved.vocab, 16, 16)
     # stratified records the rows its tasks owned: a checkpoint from before owned_rows (skip-gram
-    # owned both matrices then) is not continued where 'auto' now owns output rows, and is told how
-    assert params["owned_rows"] == "output" and _training_parameters(wide.replace(owned_rows="both"), 16)["owned_rows"] == "both"
+    # owned both matrices, as 'auto' does) continues; one that owned output rows is not continued
+    # owning both, and is told how
+    assert params["owned_rows"] == "both"
     pairs = dataclasses.replace(unshared, parameters={k: v for k, v in params.items() if k != "owned_rows"})
-    with pytest.raises(ResumeError, match="owned_rows='both' \\(now 'output'\\); pass --owned-rows both or run with"):
-        checkpoints.check_resumable(pairs, wide, saved.vocab, 16, 16)
-    checkpoints.check_resumable(pairs, wide.replace(owned_rows="both"), saved.vocab, 16, 16)
+    checkpoints.check_resumable(pairs, wide, saved.vocab, 16, 16)
+    owned = dataclasses.replace(unshared, parameters=_training_parameters(wide.replace(owned_rows="output"), 16))
+    with pytest.raises(ResumeError, match="owned_rows='output' \\(now 'both'\\); pass --owned-rows output or run with"):
+        checkpoints.check_resumable(owned, wide, saved.vocab, 16, 16)
     # a format-1 checkpoint without concurrent_shards trained all its shards at once; checkpoints
     # store batch_words as the number used, which the default (None) resolves to
     assert _training_parameters(TrainConfig())["batch_words"] == 2048

@@ -936,11 +936,10 @@ def test_disk_full_while_the_tasks_write_a_checkpoint_is_one_line_and_keeps_the_
 
 # -- output rows owned, the changes exchanged directly (sparkw2v.allgather) -----------------------------
 
-def test_owned_rows_auto_owns_output_rows_below_32_shards_and_both_from_there_for_skip_gram_only():
-    assert [TrainConfig().owned_rows_for(k) for k in (3, 16, 31, 32, 64)] == ["output"] * 3 + ["both"] * 2
-    assert TrainConfig(sg=False).owned_rows_for(64) == "output"
-    assert TrainConfig(owned_rows="both").owned_rows_for(4) == "both"
-    assert TrainConfig(owned_rows="output").owned_rows_for(64) == "output"
+def test_owned_rows_auto_owns_both_matrices_for_skip_gram_and_output_rows_for_cbow():
+    assert (TrainConfig().effective_owned_rows, TrainConfig(sg=False).effective_owned_rows) == ("both", "output")
+    assert TrainConfig(owned_rows="output").effective_owned_rows == "output"
+    assert TrainConfig(sg=False, owned_rows="output").effective_owned_rows == "output"
     with pytest.raises(ConfigError, match="invalid owned_rows='both': CBOW owns output rows only"):
         TrainConfig(sg=False, owned_rows="both").validate(require_io=False)
     with pytest.raises(ConfigError, match="invalid owned_rows='input': must be one of auto, output, both"):
@@ -955,7 +954,7 @@ def test_owning_output_rows_trains_an_epoch_in_one_barrier_stage_with_the_vector
     sub-epoch), and the vectors equal those of a Spark job per sub-epoch bit for bit; so do they
     when one of the two shards holds no words."""
     settings = dict(PLANTED, sg=sg, num_partitions=2, concurrent_shards=2, epochs=3, syncs_per_epoch=8,
-                    strategy="stratified")
+                    strategy="stratified", owned_rows="output")
     for lines in (planted_lines(seed=3, sentences=300), planted_lines(seed=3, sentences=1)):
         frame = text_frame(spark, lines)
         caplog.clear()
@@ -983,7 +982,7 @@ def test_owning_output_rows_trains_through_spark_once_tasks_cannot_reach_the_dri
     from sparkw2v import exchange
     frame = text_frame(spark, planted_lines(seed=3, sentences=300))
     settings = dict(PLANTED, num_partitions=2, concurrent_shards=2, epochs=2, syncs_per_epoch=8,
-                    strategy="stratified")
+                    strategy="stratified", owned_rows="output")
     reference = Word2Vec(**settings, block_exchange="shuffle").fit(frame)
     meeting = exchange.rendezvous(spark.sparkContext)
     monkeypatch.setattr(exchange, "_UNREACHED", {})
