@@ -35,7 +35,7 @@ from pyspark import RDD, Broadcast, SparkContext
 from . import combine
 from .exchange import TOKEN_BYTES, Peers, rendezvous
 from .executor import TrainTask, train_partition
-from .session import release_broadcast
+from .session import drop_shuffle_files, release_broadcast
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ def train_epoch(sc: SparkContext, shards: RDD, syncs: tuple[TrainTask, ...], w_i
     finally:
         release_broadcast(model_bc)
         meeting.forget([token])
+        drop_shuffle_files(sc)   # the epoch's rows passed through one
     stats = combine.SyncStats()
     for index, rows_in, rows_out, task_stats in shares:   # every task's share is collected before any is written
         lo, hi = share_bounds(w_in.shape[0], tasks, index)
@@ -87,7 +88,8 @@ def train_epoch(sc: SparkContext, shards: RDD, syncs: tuple[TrainTask, ...], w_i
 
 
 def share_bounds(rows: int, tasks: int, index: int) -> tuple[int, int]:
-    """The rows task ``index`` of ``tasks`` sends back to the driver at the end of the epoch."""
+    """Task ``index``'s share of the rows: those whose changes it sums after each sub-epoch, and
+    sends to the driver at the end of the epoch."""
     return rows * index // tasks, rows * (index + 1) // tasks
 
 
