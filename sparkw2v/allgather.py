@@ -130,8 +130,7 @@ def train_replica(index: int, records: Iterable[tuple], task: ReplicaTask, model
                          for j in range(task.tasks)}
             for j in range(task.tasks):
                 if j != index:
-                    peers.send(j, 2 * step, (0, 0), (*map(_buffer, parts_for[j]),
-                                                     _stats_bytes(own_stats) if j == 0 else b""))
+                    peers.send(j, 2 * step, (0, 0), (*parts_for[j], _stats_bytes(own_stats) if j == 0 else b""))
             arrived = {m.sender: m.parts for m in peers.receive(2 * step, task.tasks - 1)}
             arrived[index] = (*parts_for[index], _stats_bytes(own_stats))
             started = time.perf_counter()
@@ -146,7 +145,7 @@ def train_replica(index: int, records: Iterable[tuple], task: ReplicaTask, model
                     merged = merged.alongside(combine.SyncStats(*np.frombuffer(arrived[p][4], dtype=np.float64)))
                 stats = stats + merged + combine.SyncStats(combine_seconds=time.perf_counter() - started)
             # 2. Each task's updated rows go to every other task.
-            shipped = tuple(_buffer(buffer) for rows, target in zip(updated, matrices) for buffer in (rows, target[rows]))
+            shipped = tuple(buffer for rows, target in zip(updated, matrices) for buffer in (rows, target[rows]))
             for j in range(task.tasks):
                 if j != index:
                     peers.send(j, 2 * step + 1, (0, 0), shipped)
@@ -155,11 +154,6 @@ def train_replica(index: int, records: Iterable[tuple], task: ReplicaTask, model
                     rows, values = _rows_and_changes(message.parts[2 * m], message.parts[2 * m + 1], target.shape[1])
                     target[rows] = values
     yield index, (index, w_in[lo:hi].tobytes(), w_out[lo:hi].tobytes(), stats if index == 0 else None)
-
-
-def _buffer(array: np.ndarray):
-    """``array`` as a message part: itself (C-contiguous), or no bytes when it is empty."""
-    return array if array.size else b""
 
 
 def _stats_bytes(stats: combine.SyncStats) -> bytes:

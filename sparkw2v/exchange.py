@@ -456,7 +456,8 @@ class Peers:
             sock.settimeout(self.timeout)
             sock.sendall(self.token)
             self._outbound[dest] = sock
-        views = [memoryview(part).cast("B") for part in parts]
+        # As bytes; an empty part (an array with a zero in its shape cannot be cast) as no bytes.
+        views = [memoryview(part).cast("B") if memoryview(part).nbytes else memoryview(b"") for part in parts]
         sock.sendall(struct.pack(_FRAME, tag, self.index, info[0], info[1], len(views))
                      + b"".join(struct.pack(_LENGTH, view.nbytes) for view in views))
         for view in views:
