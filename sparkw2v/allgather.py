@@ -1,5 +1,5 @@
-"""An epoch of syncs in one barrier stage: every task keeps a replica of the model and adds
-every task's change to it, so no sync passes through the driver.
+"""An epoch of syncs in one barrier stage: every task keeps a replica of the model, the tasks
+sum each other's changes between them, so no sync passes through the driver.
 
 Stratified training that owns only the output rows (CBOW, and skip-gram with
 ``owned_rows='output'``: :mod:`sparkw2v.stratified`, last section) syncs every sub-epoch, 128 times an epoch. Through Spark each sync is a job: the
@@ -9,13 +9,14 @@ the whole model every sub-epoch (BENCHMARKS.md, "Cost of a sync and projected sc
 
 When every task can run at once (a task slot per shard, the cluster case) the epoch is one
 barrier stage instead. Each task trains its sub-epoch on its replica exactly as
-:func:`~sparkw2v.executor.train_partition` trains a broadcast copy; then the changes are added
-as a reduce-scatter and an all-gather over :class:`~sparkw2v.exchange.Peers`: task j sums, in
-partition order, every task's changes to its share of the rows (1/K of them), as the driver
-would sum them by the ``sum`` rule, and sends the rows it updated to every other task. The
-replicas stay equal to each other and to the driver's model bit for bit, each row is summed
-once, and a task receives about the rows that changed, not K times its own change. At the end
-each task sends its share of the rows to the driver.
+:func:`~sparkw2v.executor.train_partition` trains a broadcast copy. Then, over
+:class:`~sparkw2v.exchange.Peers`, task j sums in partition order every task's changes to its
+share of the rows (1/K of them), as the driver would sum them by the ``sum`` rule, and answers
+each task with the rows of its share that task reads in its next sub-epoch (the words of its
+next slice of text and its next output block). A task receives the rows it reads, not every
+row that changed: on a large vocabulary that is a small part of the model (BENCHMARKS.md, "The
+owned layout's exchange"). Every row a task reads equals the driver's model bit for bit, and at
+the end each task sends its share of the rows to the driver.
 
 Driver code first (:func:`train_epoch`), then the executor function (:func:`train_replica`).
 """
@@ -34,8 +35,9 @@ from pyspark import RDD, Broadcast, SparkContext
 
 from . import combine
 from .exchange import TOKEN_BYTES, Peers, rendezvous
-from .executor import TrainTask, train_partition
+from .executor import TrainTask, rows_read, train_partition
 from .session import drop_shuffle_files, release_broadcast
+from .shard_records import corpus_order, shard_arrays
 
 
 @dataclass(frozen=True)
@@ -108,51 +110,64 @@ def train_replica(index: int, records: Iterable[tuple], task: ReplicaTask, model
     model, then add the tasks' changes in two exchanges. Each task sums the changes to its share of
     the rows (:func:`share_bounds`): every task sends it the changed rows that fall in its share
     (and task 0 every task's stats), and it adds them in partition order by the ``sum`` rule
-    (:func:`combine.add_in_order`); then it sends the rows it updated to every other task, which
-    copy them. So each row is summed once, as the driver sums it, and the replicas stay equal bit
-    for bit. At the end yields ``(index, (index, input rows, output rows, stats))`` for its share
+    (:func:`combine.add_in_order`), so each row is summed once, as the driver sums it. With its
+    changes a task asks each share's task for the rows of that share its next sync reads
+    (:func:`~sparkw2v.executor.rows_read`: its next slice's words, its next output block), and
+    they answer with those rows' sums. So a task's replica holds, bit for bit, the driver's model
+    on its own share and on every row it reads; other rows it never reads may be out of date.
+    At the end yields ``(index, (index, input rows, output rows, stats))`` for its share
     (float32 bytes), the epoch's stats from task 0 only. A task with no words trains nothing and
     still takes part."""
     records = list(records)
+    tokens, starts = shard_arrays(sorted(records, key=corpus_order))
     w_in, w_out = (np.array(m, dtype=np.float32, copy=True) for m in model_bc.value)
     replica, matrices = _Replica((w_in, w_out)), (w_in, w_out)
-    bounds = [share_bounds(w_in.shape[0], task.tasks, j) for j in range(task.tasks)]
-    lo, hi = bounds[index]
+    edges = [share_bounds(w_in.shape[0], task.tasks, j)[0] for j in range(task.tasks)] + [w_in.shape[0]]
+    lo, hi = edges[index], edges[index + 1]
+    nothing = np.zeros(0, np.int64)
     stats = combine.SyncStats()
     with Peers(task.where, task.token) as peers:
         for step, sync in enumerate(task.syncs):
             mine = list(train_partition(index, records, sync, replica, tables_bc, owners_bc))
             own_stats, *changed = combine.shipped_rows(mine, sync.block_rows)
-            # 1. Each task's changes to each share go to the share's task.
-            cuts = [np.searchsorted(rows, [a for a, _ in bounds] + [w_in.shape[0]]) for rows, _ in changed]
+            last = step + 1 == len(task.syncs)
+            wanted = ((nothing, nothing) if last else
+                      rows_read(index, tokens, starts, task.syncs[step + 1], tables_bc, owners_bc))
+            # 1. Each task's changes to each share, and the rows of it the task reads next, go to the
+            #    share's task.
+            cuts = [np.searchsorted(rows, edges) for rows, _ in changed]
+            want_cuts = [np.searchsorted(rows, edges) for rows in wanted]
             parts_for = {j: tuple(buffer for (rows, change), cut in zip(changed, cuts)
                                   for buffer in (rows[cut[j]:cut[j + 1]], change[cut[j]:cut[j + 1]]))
                          for j in range(task.tasks)}
+            asked = {j: tuple(rows[cut[j]:cut[j + 1]] for rows, cut in zip(wanted, want_cuts))
+                     for j in range(task.tasks)}
             for j in range(task.tasks):
                 if j != index:
-                    peers.send(j, 2 * step, (0, 0), (*parts_for[j], _stats_bytes(own_stats) if j == 0 else b""))
+                    peers.send(j, 2 * step, (0, 0),
+                               (*parts_for[j], _stats_bytes(own_stats) if j == 0 else b"", *asked[j]))
             arrived = {m.sender: m.parts for m in peers.receive(2 * step, task.tasks - 1)}
             arrived[index] = (*parts_for[index], _stats_bytes(own_stats))
             started = time.perf_counter()
-            updated = []
             for m, target in enumerate(matrices):   # partition order, as the driver sums them
                 pieces = [_rows_and_changes(arrived[p][2 * m], arrived[p][2 * m + 1], target.shape[1])
                           for p in range(task.tasks)]
-                updated.append(combine.add_in_order(target, pieces))
+                combine.add_in_order(target, pieces)
             if index == 0:
                 merged = combine.SyncStats()
                 for p in range(task.tasks):
                     merged = merged.alongside(combine.SyncStats(*np.frombuffer(arrived[p][4], dtype=np.float64)))
                 stats = stats + merged + combine.SyncStats(combine_seconds=time.perf_counter() - started)
-            # 2. Each task's updated rows go to every other task.
-            shipped = tuple(buffer for rows, target in zip(updated, matrices) for buffer in (rows, target[rows]))
+            if last:
+                break
+            # 2. Each task answers the others with the sums of the rows they asked for.
             for j in range(task.tasks):
                 if j != index:
-                    peers.send(j, 2 * step + 1, (0, 0), shipped)
+                    asks = (np.frombuffer(arrived[j][5], np.int64), np.frombuffer(arrived[j][6], np.int64))
+                    peers.send(j, 2 * step + 1, (0, 0), tuple(target[rows] for rows, target in zip(asks, matrices)))
             for message in peers.receive(2 * step + 1, task.tasks - 1):
-                for m, target in enumerate(matrices):
-                    rows, values = _rows_and_changes(message.parts[2 * m], message.parts[2 * m + 1], target.shape[1])
-                    target[rows] = values
+                for rows, values, target in zip(asked[message.sender], message.parts, matrices):
+                    target[rows] = np.frombuffer(values, np.float32).reshape(rows.size, target.shape[1])
     yield index, (index, w_in[lo:hi].tobytes(), w_out[lo:hi].tobytes(), stats if index == 0 else None)
 
 

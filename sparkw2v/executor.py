@@ -548,11 +548,7 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     """
     started = time.perf_counter()
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
-    piece, syncs, block = task.sync, task.syncs_per_epoch, 0
-    if task.owned_blocks:
-        piece, block = owned_block(index, task.sync, task.owned_blocks, task.seed, task.epoch)
-        syncs = task.syncs_per_epoch // task.owned_blocks
-    lo, hi = sync_slice(starts, piece, syncs)
+    piece, block, lo, hi = _sync_piece(index, starts, task)
     if hi <= lo:
         return
     keep_prob, neg_table, rates = _tables(tables_bc, task, negatives=not task.owned_blocks)
@@ -586,6 +582,31 @@ def train_partition(index: int, records: Iterable[tuple], task: TrainTask, model
     seconds = time.perf_counter() - started
     yield STATS_KEY, (index, SyncStats(stats.words, stats.kept_words, stats.examples, stats.loss_sum,
                                        stats.loss_examples, seconds, seconds))
+
+
+def _sync_piece(index: int, starts: np.ndarray, task: TrainTask) -> tuple[int, int, int, int]:
+    """``(piece, output block, lo, hi)``: which slice of the chain's text partition ``index`` trains
+    in ``task.sync`` (its sentences ``lo:hi``), and its output block when it owns output rows (else 0)."""
+    piece, syncs, block = task.sync, task.syncs_per_epoch, 0
+    if task.owned_blocks:
+        piece, block = owned_block(index, task.sync, task.owned_blocks, task.seed, task.epoch)
+        syncs = task.syncs_per_epoch // task.owned_blocks
+    lo, hi = sync_slice(starts, piece, syncs)
+    return piece, block, lo, hi
+
+
+def rows_read(index: int, tokens: np.ndarray, starts: np.ndarray, task: TrainTask, tables_bc: Broadcast,
+              owners_bc: Broadcast) -> tuple[np.ndarray, np.ndarray]:
+    """The input and output rows (int64, ascending) whose values :func:`train_partition` reads when
+    partition ``index`` (text ``tokens`` / ``starts``, as :func:`shard_arrays` gives them) trains
+    ``task``, a sync of output rows owned: its slice's words as inputs, its output block's rows as
+    centres and negatives. No other row can change what it trains; none when it trains nothing."""
+    _, block, lo, hi = _sync_piece(index, starts, task)
+    if hi <= lo:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    present = np.zeros(tables_bc.value[0].size, bool)
+    present[tokens[int(starts[lo]):int(starts[hi])]] = True
+    return np.flatnonzero(present), _owned_tables(tables_bc, owners_bc, task, block)[2].astype(np.int64)
 
 
 def _changeable_rows(words: np.ndarray, block_rows: np.ndarray, vocab: int) -> np.ndarray | None:

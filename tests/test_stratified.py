@@ -444,6 +444,46 @@ def test_owned_cbow_task_trains_only_the_rows_it_can_change_and_ships_what_a_who
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=f"block {b} {name}")
 
 
+@pytest.mark.parametrize("compact_share, sg", [(1.0, False), (0.0, False), (1.0, True)])
+def test_rows_read_are_all_a_task_owning_output_rows_reads(monkeypatch, compact_share, sg):
+    """``rows_read`` names every row whose value a sync of output rows owned depends on: with every
+    other row of both matrices set to NaN the task ships the same bytes (the direct exchange sends
+    a task only those rows). It reads its slice's words and its output block, not the vocabulary."""
+    from sparkw2v import executor
+    from sparkw2v.executor import rows_read, train_partition
+    from sparkw2v.kernel import KernelParams
+    from sparkw2v.shard_records import corpus_order, shard_arrays
+    monkeypatch.setattr(executor, "COMPACT_SHARE", compact_share)
+    rng = np.random.default_rng(9)
+    tokens = np.minimum(rng.zipf(1.3, 800), 300).astype(np.int32) - 1
+    counts = np.bincount(tokens, minlength=300) + 1
+    k, rounds, p = 4, 2, 2
+    owner = stratified.output_owners(counts, 1e-2, k, seed=4, epoch=1)
+    records = [((p, p, 0), (tokens, np.full(100, 8)))]
+    kernel = KernelParams(sg=sg, window=3, negative=4, chunk_words=128, shared_by=1 if sg else 4,
+                          shared_draws=4)
+    w_in = ((rng.random((counts.size, 8)) - 0.5) / 8).astype(np.float32)
+    w_out = (rng.random((counts.size, 8)) / 8).astype(np.float32)
+    tables, owners = Held((counts, None)), Held(owner)
+    text, starts = shard_arrays(sorted(records, key=corpus_order))
+    for sync in (0, 5):
+        task = dataclasses.replace(_owned_task(sync, k, rounds, kernel, f"read-{compact_share}-{sg}"), sample=1e-2,
+                                   block_rows=7)
+        read_in, read_out = rows_read(p, text, starts, task, tables, owners)
+        assert 0 < read_in.size < counts.size and 0 < read_out.size < counts.size
+        assert np.all(owner[read_out] == stratified.owned_block(p, sync, k, 4, 1)[1])
+        stale_in, stale_out = np.full_like(w_in, np.nan), np.full_like(w_out, np.nan)
+        stale_in[read_in], stale_out[read_out] = w_in[read_in], w_out[read_out]
+        whole = list(train_partition(p, records, task, Held((w_in, w_out)), tables, owners))
+        part = list(train_partition(p, records, task, Held((stale_in, stale_out)), tables, owners))
+        assert len(whole) == len(part) > 1
+        for (key, (_, a)), (key_b, (_, b)) in zip(whole, part):
+            assert key == key_b
+            if key >= 0:
+                for name in a._fields:
+                    np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=f"{sync} {key} {name}")
+
+
 def test_owned_cbow_shared_output_blocks_pair_partitions_and_train_each_centre_once_per_round(monkeypatch):
     """From SHARE_OUTPUT_FROM partitions CBOW deals its output rows into K/2 blocks: partitions p and
     p + K/2 train against the same block in each sub-epoch, their changes are summed, and a
