@@ -69,13 +69,15 @@ def train_epoch(sc: SparkContext, shards: RDD, syncs: tuple[TrainTask, ...], w_i
     try:
         task = ReplicaTask(syncs, tasks, meeting.address, token)
         # The shuffle after the barrier stage makes it a map stage, which Spark retries as a whole
-        # when a task fails (a failed barrier result stage ends the job).
-        shares = (shards.barrier()
-                  .mapPartitionsWithIndex(functools.partial(train_replica, task=task, model_bc=model_bc,
-                                                            tables_bc=tables_bc, owners_bc=owners_bc))
-                  .partitionBy(tasks)
-                  .values()
-                  .collect())
+        # when a task fails (a failed barrier result stage ends the job). The shares come to the
+        # driver one at a time, so its JVM holds one share's bytes, not the whole model's, beside
+        # the model's broadcast.
+        shares = list(shards.barrier()
+                      .mapPartitionsWithIndex(functools.partial(train_replica, task=task, model_bc=model_bc,
+                                                                tables_bc=tables_bc, owners_bc=owners_bc))
+                      .partitionBy(tasks)
+                      .values()
+                      .toLocalIterator())
     finally:
         release_broadcast(model_bc)
         meeting.forget([token])
@@ -107,23 +109,30 @@ class _Replica:
 def train_replica(index: int, records: Iterable[tuple], task: ReplicaTask, model_bc: Broadcast,
                   tables_bc: Broadcast, owners_bc: Broadcast | None) -> Iterator[tuple]:
     """Task ``index`` of an epoch's barrier stage: train each sync on a replica of the broadcast
-    model, then add the tasks' changes in two exchanges. Each task sums the changes to its share of
-    the rows (:func:`share_bounds`): every task sends it the changed rows that fall in its share
-    (and task 0 every task's stats), and it adds them in partition order by the ``sum`` rule
-    (:func:`combine.add_in_order`), so each row is summed once, as the driver sums it. With its
-    changes a task asks each share's task for the rows of that share its next sync reads
-    (:func:`~sparkw2v.executor.rows_read`: its next slice's words, its next output block), and
-    they answer with those rows' sums. So a task's replica holds, bit for bit, the driver's model
-    on its own share and on every row it reads; other rows it never reads may be out of date.
-    At the end yields ``(index, (index, input rows, output rows, stats))`` for its share
-    (float32 bytes), the epoch's stats from task 0 only. A task with no words trains nothing and
-    still takes part."""
+    model, then two exchanges.
+
+    1. Each task sums the changes to its share of the rows (:func:`share_bounds`): every task
+       sends it the changed rows that fall in its share (and task 0 every task's stats), and it
+       adds them in partition order by the ``sum`` rule (:func:`combine.add_in_order`), so each
+       row is summed once, as the driver sums it. With its changes a task asks for the rows of
+       that share its next sync reads (:func:`~sparkw2v.executor.rows_read`), each with the sync
+       after which its replica last had the row's sum.
+    2. Each share's task answers with those of the asked rows that changed since then.
+
+    So every row a task reads, and its own share, equal the driver's model bit for bit; rows it
+    does not read may be out of date. At the end yields ``(index, (index, input rows, output rows,
+    stats))`` for its share (float32 bytes), the epoch's stats from task 0 only. A task with no
+    words trains nothing and still takes part."""
     records = list(records)
     tokens, starts = shard_arrays(sorted(records, key=corpus_order))
     w_in, w_out = (np.array(m, dtype=np.float32, copy=True) for m in model_bc.value)
     replica, matrices = _Replica((w_in, w_out)), (w_in, w_out)
     edges = [share_bounds(w_in.shape[0], task.tasks, j)[0] for j in range(task.tasks)] + [w_in.shape[0]]
     lo, hi = edges[index], edges[index + 1]
+    # Per matrix: the sync after which each row's sum last changed (own share), and after which
+    # this replica last had each row's sum (other rows); -1: the broadcast's value.
+    changed_at = [np.full(hi - lo, -1, np.int32) for _ in matrices]
+    fresh_at = [np.full(w_in.shape[0], -1, np.int32) for _ in matrices]
     nothing = np.zeros(0, np.int64)
     stats = combine.SyncStats()
     with Peers(task.where, task.token) as peers:
@@ -144,15 +153,16 @@ def train_replica(index: int, records: Iterable[tuple], task: ReplicaTask, model
                      for j in range(task.tasks)}
             for j in range(task.tasks):
                 if j != index:
+                    since = tuple(fresh[rows] for rows, fresh in zip(asked[j], fresh_at))
                     peers.send(j, 2 * step, (0, 0),
-                               (*parts_for[j], _stats_bytes(own_stats) if j == 0 else b"", *asked[j]))
+                               (*parts_for[j], _stats_bytes(own_stats) if j == 0 else b"", *asked[j], *since))
             arrived = {m.sender: m.parts for m in peers.receive(2 * step, task.tasks - 1)}
             arrived[index] = (*parts_for[index], _stats_bytes(own_stats))
             started = time.perf_counter()
             for m, target in enumerate(matrices):   # partition order, as the driver sums them
                 pieces = [_rows_and_changes(arrived[p][2 * m], arrived[p][2 * m + 1], target.shape[1])
                           for p in range(task.tasks)]
-                combine.add_in_order(target, pieces)
+                changed_at[m][combine.add_in_order(target, pieces) - lo] = step
             if index == 0:
                 merged = combine.SyncStats()
                 for p in range(task.tasks):
@@ -160,14 +170,20 @@ def train_replica(index: int, records: Iterable[tuple], task: ReplicaTask, model
                 stats = stats + merged + combine.SyncStats(combine_seconds=time.perf_counter() - started)
             if last:
                 break
-            # 2. Each task answers the others with the sums of the rows they asked for.
+            # 2. Each share's task answers with the asked rows whose sums changed since the asker had them.
             for j in range(task.tasks):
                 if j != index:
-                    asks = (np.frombuffer(arrived[j][5], np.int64), np.frombuffer(arrived[j][6], np.int64))
-                    peers.send(j, 2 * step + 1, (0, 0), tuple(target[rows] for rows, target in zip(asks, matrices)))
+                    answer = []
+                    for m, target in enumerate(matrices):
+                        rows = np.frombuffer(arrived[j][5 + m], np.int64)
+                        rows = rows[changed_at[m][rows - lo] > np.frombuffer(arrived[j][7 + m], np.int32)]
+                        answer += [rows, target[rows]]
+                    peers.send(j, 2 * step + 1, (0, 0), answer)
             for message in peers.receive(2 * step + 1, task.tasks - 1):
-                for rows, values, target in zip(asked[message.sender], message.parts, matrices):
-                    target[rows] = np.frombuffer(values, np.float32).reshape(rows.size, target.shape[1])
+                for m, target in enumerate(matrices):
+                    rows, values = _rows_and_changes(message.parts[2 * m], message.parts[2 * m + 1], target.shape[1])
+                    target[rows] = values
+                    fresh_at[m][asked[message.sender][m]] = step
     yield index, (index, w_in[lo:hi].tobytes(), w_out[lo:hi].tobytes(), stats if index == 0 else None)
 
 
