@@ -992,7 +992,10 @@ def test_owning_output_rows_trains_an_epoch_in_one_barrier_stage_with_the_vector
     """2 shards on local[2], output rows owned: 'auto' trains each epoch as one barrier stage whose
     tasks send each other their changes and add them all (one progress phase an epoch, not one per
     sub-epoch), and the vectors equal those of a Spark job per sub-epoch bit for bit; so do they
-    when one of the two shards holds no words."""
+    when one of the two shards holds no words. The shares come to the driver in one job (skip-gram
+    here) or, as a large model's do, a share at a time (CBOW here)."""
+    from sparkw2v import allgather
+    monkeypatch.setattr(allgather, "COLLECT_AT_ONCE_BYTES", 1 << 30 if sg else 0)
     settings = dict(PLANTED, sg=sg, num_partitions=2, concurrent_shards=2, epochs=3, syncs_per_epoch=8,
                     strategy="stratified", owned_rows="output")
     for lines in (planted_lines(seed=3, sentences=300), planted_lines(seed=3, sentences=1)):
