@@ -36,14 +36,8 @@ from pyspark import RDD, Broadcast, SparkContext
 from . import combine
 from .exchange import TOKEN_BYTES, Peers, rendezvous
 from .executor import TrainTask, rows_read, train_partition
-from .session import drop_shuffle_files, release_broadcast
+from .session import collect_model_parts, drop_shuffle_files, release_broadcast
 from .shard_records import corpus_order, shard_arrays
-
-
-#: Models up to this size (both matrices) come to the driver in one job at an epoch's end; larger
-#: ones a share at a time: a 278K x 100 model's shares collected at once lost a task result in a
-#: 1g driver (BENCHMARKS.md, "The owned layout's exchange").
-COLLECT_AT_ONCE_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -75,15 +69,14 @@ def train_epoch(sc: SparkContext, shards: RDD, syncs: tuple[TrainTask, ...], w_i
     try:
         task = ReplicaTask(syncs, tasks, meeting.address, token)
         # The shuffle after the barrier stage makes it a map stage, which Spark retries as a whole
-        # when a task fails (a failed barrier result stage ends the job). A large model's shares
-        # come to the driver one at a time (a job each), so its JVM holds one share's bytes beside
-        # the model's broadcast, not the whole model's.
-        shares = (shards.barrier()
-                  .mapPartitionsWithIndex(functools.partial(train_replica, task=task, model_bc=model_bc,
-                                                            tables_bc=tables_bc, owners_bc=owners_bc))
-                  .partitionBy(tasks)
-                  .values())
-        shares = shares.collect() if w_in.nbytes + w_out.nbytes <= COLLECT_AT_ONCE_BYTES else list(shares.toLocalIterator())
+        # when a task fails (a failed barrier result stage ends the job); a large model's shares are
+        # read from its output one job at a time.
+        shares = collect_model_parts(shards.barrier()
+                                     .mapPartitionsWithIndex(functools.partial(train_replica, task=task,
+                                                                               model_bc=model_bc, tables_bc=tables_bc,
+                                                                               owners_bc=owners_bc))
+                                     .partitionBy(tasks)
+                                     .values(), w_in.nbytes + w_out.nbytes)
     finally:
         release_broadcast(model_bc)
         meeting.forget([token])

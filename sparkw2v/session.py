@@ -77,6 +77,23 @@ def drop_shuffle_files(sc: SparkContext) -> None:
         sc._jvm.System.gc()
 
 
+#: Results of about this many bytes or fewer (an epoch's model) come to the driver in one job; larger
+#: ones a partition at a time (:func:`collect_model_parts`). In local mode the executors are the
+#: driver's JVM: a 278K x 100 model's parts collected at once, beside its broadcast, ran a 1g
+#: driver out of heap or lost a task result (BENCHMARKS.md, "The owned layout's exchange").
+COLLECT_AT_ONCE_BYTES = 64 << 20
+
+
+def collect_model_parts(rdd: RDD, nbytes: int) -> list:
+    """``rdd``'s records (the parts of a model of about ``nbytes``) on the driver: in one job up to
+    :data:`COLLECT_AT_ONCE_BYTES`, else a partition at a time (a job each), so that the driver JVM
+    holds one partition's results at once. ``rdd`` must read a shuffle's output (as an epoch's
+    blocks and shares do), so that those jobs read it rather than train again."""
+    if nbytes <= COLLECT_AT_ONCE_BYTES:
+        return rdd.collect()
+    return list(rdd.toLocalIterator())
+
+
 @contextlib.contextmanager
 def cleaning_up(what: str) -> Iterator[None]:
     """Clean-up while another error unwinds: a failure of its own (the JVM gone, the gateway cut by

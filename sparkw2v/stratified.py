@@ -70,7 +70,7 @@ from .config import SHARE_OUTPUT_FROM
 from .exchange import TOKEN_BYTES, Peers, Rendezvous, rendezvous
 from .pair_kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
-from .session import drop_shuffle_files, release_broadcast
+from .session import collect_model_parts, drop_shuffle_files, release_broadcast
 from .shard_records import corpus_order, shard_arrays
 
 #: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / G)).
@@ -417,7 +417,7 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
                             tuple(b for b in (model_bc, owners_bc) if b is not None), run.deal,
                             meeting or ())
         else:
-            rows = state.collect()
+            rows = collect_model_parts(state, w_in.nbytes + w_out.nbytes)   # the last hand-over's shuffle
     finally:
         for rdd in held:
             rdd.unpersist()

@@ -587,8 +587,10 @@ def test_stratified_training_on_spark_with_shared_output_blocks(spark, monkeypat
 def test_stratified_tasks_hand_blocks_on_directly_when_every_shard_has_a_slot(spark, monkeypatch, caplog):
     """2 shards on local[2]: 'auto' trains each job's rounds (2 of 2 sub-epochs) as one barrier
     stage whose tasks send the output blocks to each other; progress knows each job's tasks, and
-    the vectors are the shuffle's bit for bit. 'direct' with more shards than task slots is
-    refused, naming both."""
+    the vectors are the shuffle's bit for bit, also when the blocks come to the driver a task at
+    a time (as a large model's do). 'direct' with more shards than task slots is refused, naming
+    both."""
+    from sparkw2v import session
     frame = text_frame(spark, planted_lines(seed=3, sentences=300))
     settings = dict(PLANTED, num_partitions=2, concurrent_shards=2, epochs=3, syncs_per_epoch=8,
                     strategy="stratified", owned_rows="both")
@@ -599,6 +601,7 @@ def test_stratified_tasks_hand_blocks_on_directly_when_every_shard_has_a_slot(sp
     round_bytes = stratified.PAIR_BYTES_PER_WORD * direct.result.info["train_words"] / 2 / 4   # a task's
     for group_bytes in (int(2.5 * round_bytes), 0):   # a job's 2 rounds one barrier stage; each round one
         monkeypatch.setattr(stratified, "GROUP_BYTES", group_bytes)
+        monkeypatch.setattr(session, "COLLECT_AT_ONCE_BYTES", 64 << 20 if group_bytes else 0)
         caplog.clear()
         again, phases, done = _fit_with_progress(frame, settings, monkeypatch, caplog)
         jobs = {f"epoch {e}/3 rounds {r} of 4" for e in (1, 2, 3) for r in ("1-2", "3-4")}
@@ -994,8 +997,8 @@ def test_owning_output_rows_trains_an_epoch_in_one_barrier_stage_with_the_vector
     sub-epoch), and the vectors equal those of a Spark job per sub-epoch bit for bit; so do they
     when one of the two shards holds no words. The shares come to the driver in one job (skip-gram
     here) or, as a large model's do, a share at a time (CBOW here)."""
-    from sparkw2v import allgather
-    monkeypatch.setattr(allgather, "COLLECT_AT_ONCE_BYTES", 1 << 30 if sg else 0)
+    from sparkw2v import session
+    monkeypatch.setattr(session, "COLLECT_AT_ONCE_BYTES", 1 << 30 if sg else 0)
     settings = dict(PLANTED, sg=sg, num_partitions=2, concurrent_shards=2, epochs=3, syncs_per_epoch=8,
                     strategy="stratified", owned_rows="output")
     for lines in (planted_lines(seed=3, sentences=300), planted_lines(seed=3, sentences=1)):
