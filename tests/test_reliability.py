@@ -282,6 +282,12 @@ def test_output_holding_other_data_is_never_written(spark, corpus, tmp_path, cap
 def test_memory_estimate_names_the_setting_to_change():
     local = {"spark.master": "local[2]", "spark.driver.memory": "1g"}
     check_memory(local, 100_000, 100)                                   # 80 MB: fine
+    # 223 MB: 3 copies fit in 1g, but a local driver is its executors too (out of heap in 1g)
+    with pytest.raises(MemoryEstimateError, match=r"needs about 1\.0 GiB of driver memory \(a local master: the "
+                                                  r"driver is its executors too\).*at least 1\.3 GiB"):
+        check_memory(local, 278_498, 100)
+    check_memory({**local, "spark.driver.memory": "1400m"}, 278_498, 100)
+    check_memory({**local, "spark.master": "yarn", "spark.executor.memory": "1g"}, 278_498, 100)
     with pytest.raises(MemoryEstimateError, match="raise spark.driver.memory .* at least"):
         check_memory(local, 2_000_000, 300)                              # 4.8 GB model
     with pytest.raises(MemoryEstimateError, match="spark.driver.maxResultSize"):
