@@ -150,6 +150,8 @@ def train_replica(index: int, records: Iterable[tuple], task: ReplicaTask, model
                          for j in range(task.tasks)}
             asked = {j: tuple(rows[cut[j]:cut[j + 1]] for rows, cut in zip(wanted, want_cuts))
                      for j in range(task.tasks)}
+            # A message's parts: input rows and changes, output rows and changes, stats (to task 0),
+            # input and output rows asked, the syncs after which the asker had each.
             for j in range(task.tasks):
                 if j != index:
                     since = tuple(fresh[rows] for rows, fresh in zip(asked[j], fresh_at))
