@@ -4,6 +4,7 @@ executor cores (one task per core): CBOW, and skip-gram with ``--owned-rows outp
     python bench/owned_exchange.py [--vocab 1000000] [--corpus-words 1e9] [--dim 100] \\
         [--cores 8,16,32,64,128] [--network-gbps 10] [--json out.json]
     python bench/owned_exchange.py --count CORPUS --shards K [--min-count 1]   # the model against counted rows
+    python bench/owned_exchange.py --make-corpus /tmp/zipf.txt                 # the Zipf text of BENCHMARKS.md
 
 After each sub-epoch (128 an epoch) every task sends each share's task its changes to that
 share, and each share's task answers with the rows of its share the asking task reads next: the
@@ -188,6 +189,15 @@ def project(vocab: int, corpus: float, dim: int, cores: list[int], gbps: float, 
     return found
 
 
+def write_zipf_text(path: str, vocab: int = 300_000, words: int = 6_000_000, seed: int = 7) -> None:
+    """The synthetic corpus of BENCHMARKS.md's runs: ``words`` words drawn from 1/rank over
+    ``vocab`` words ("w0" the most frequent), 20 to a line."""
+    tokens = zipf_tokens(np.random.default_rng(seed), vocab, words)
+    with open(path, "w", encoding="utf-8") as fh:
+        for first in range(0, words, 20):
+            fh.write(" ".join(f"w{t}" for t in tokens[first:first + 20]) + "\n")
+
+
 class _Held:
     def __init__(self, value) -> None:
         self.value = value
@@ -272,10 +282,15 @@ def main(argv=None) -> int:
     parser.add_argument("--kernel-words", type=int, default=300_000,
                         help="words of the Zipf shard timed at the fewest output blocks (more for more blocks)")
     parser.add_argument("--json", help="write the terms and the projection here")
+    parser.add_argument("--make-corpus", metavar="PATH",
+                        help="write the synthetic Zipf corpus (300K words, 6M words of text, seed 7) and stop")
     parser.add_argument("--count", metavar="CORPUS", help="count rows on this corpus instead (one CBOW epoch)")
     parser.add_argument("--shards", type=int, default=8, help="with --count: tasks (shards at once)")
     parser.add_argument("--min-count", type=int, default=5, help="with --count")
     args = parser.parse_args(argv)
+    if args.make_corpus:
+        write_zipf_text(args.make_corpus)
+        return 0
     if args.count:
         counted = count(args.count, args.shards, args.min_count, args.dim)
         modelled = project(counted["vocab"], counted["words"], args.dim, [args.shards], args.network_gbps,
