@@ -28,7 +28,7 @@ import functools
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from pyspark import RDD, Broadcast, SparkContext
@@ -53,13 +53,14 @@ class ReplicaTask:
 
 def train_epoch(sc: SparkContext, shards: RDD, syncs: tuple[TrainTask, ...], w_in: np.ndarray, w_out: np.ndarray,
                 tables_bc: Broadcast, owners_bc: Broadcast | None, rule: combine.Rule,
-                fall_back: bool = False) -> combine.SyncStats:
+                fall_back: bool = False, on_parts: Callable[[int], None] | None = None) -> combine.SyncStats:
     """Train ``syncs`` (one epoch's, in order) over ``shards`` (one partition per task, all
     running at once) in one barrier stage, updating ``w_in`` and ``w_out`` in place; returns
     the epoch's stats, each sync's tasks merged as tasks that ran at once. ``fall_back``: the
     caller trains the epoch again through Spark when tasks cannot connect, so a stage attempt
     whose connection timed out makes the next ones fail at once. A failed stage leaves the
-    matrices as they were. Only the ``sum`` rule (output rows owned) is exchanged so."""
+    matrices as they were. Only the ``sum`` rule (output rows owned) is exchanged so. ``on_parts``:
+    see :func:`~sparkw2v.session.collect_model_parts`."""
     if not isinstance(rule, combine.SumRule):
         raise ValueError(f"an epoch in one barrier stage adds the tasks' changes (the 'sum' rule), not {rule.name!r}")
     tasks = shards.getNumPartitions()
@@ -76,7 +77,7 @@ def train_epoch(sc: SparkContext, shards: RDD, syncs: tuple[TrainTask, ...], w_i
                                                                                model_bc=model_bc, tables_bc=tables_bc,
                                                                                owners_bc=owners_bc))
                                      .partitionBy(tasks)
-                                     .values(), w_in.nbytes + w_out.nbytes)
+                                     .values(), w_in.nbytes + w_out.nbytes, on_parts)
     finally:
         release_broadcast(model_bc)
         meeting.forget([token])

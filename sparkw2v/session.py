@@ -10,7 +10,7 @@ import re
 import sys
 import threading
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
 from pyspark import RDD, Broadcast, SparkContext
 from pyspark.sql import DataFrame, SparkSession
@@ -84,14 +84,34 @@ def drop_shuffle_files(sc: SparkContext) -> None:
 COLLECT_AT_ONCE_BYTES = 64 << 20
 
 
-def collect_model_parts(rdd: RDD, nbytes: int) -> list:
+def collects_in_parts(nbytes: int) -> bool:
+    """Whether :func:`collect_model_parts` brings a model of ``nbytes`` a partition at a time."""
+    return nbytes > COLLECT_AT_ONCE_BYTES
+
+
+def collect_model_parts(rdd: RDD, nbytes: int, on_parts: Callable[[int], None] | None = None) -> list:
     """``rdd``'s records (the parts of a model of about ``nbytes``) on the driver: in one job up to
     :data:`COLLECT_AT_ONCE_BYTES`, else a partition at a time (a job each), so that the driver JVM
     holds one partition's results at once. ``rdd`` must read a shuffle's output (as an epoch's
-    blocks and shares do), so that those jobs read it rather than train again."""
-    if nbytes <= COLLECT_AT_ONCE_BYTES:
+    blocks and shares do), so that those jobs read it rather than train again.
+
+    Collected a partition at a time, the first job also runs everything before the shuffle (the
+    training) and the others only collect: ``on_parts(n)`` is called between them, with the ``n``
+    partitions left, so that progress reports those jobs as a phase of their own."""
+    if not collects_in_parts(nbytes):
         return rdd.collect()
-    return list(rdd.toLocalIterator())
+    # Jobs run from this thread (not toLocalIterator's serving thread), so they carry its job tags.
+    sc, partitions = rdd.context, rdd.getNumPartitions()
+    records = sc.runJob(rdd, _records, [0])   # the first job: the training, and the first partition
+    if on_parts is not None:
+        on_parts(partitions - 1)
+    for partition in range(1, partitions):
+        records.extend(sc.runJob(rdd, _records, [partition]))
+    return records
+
+
+def _records(records: Iterable) -> Iterable:
+    return records
 
 
 @contextlib.contextmanager

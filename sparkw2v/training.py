@@ -40,7 +40,7 @@ from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, coun
 from .errors import UserError, too_few_slots_cause, unreachable_cause
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
-from .session import cleaning_up, describe_job, release_broadcast, unpersist_unless_gone
+from .session import cleaning_up, collects_in_parts, describe_job, release_broadcast, unpersist_unless_gone
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -627,12 +627,15 @@ def _average_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig
 
     def attempt(direct: bool) -> combine.SyncStats:
         if direct:
-            # The job: the barrier stage, then the stage collecting each task's share of the rows.
-            describe_job(spark, whole, words=encoded.words, tasks=2 * encoded.num_chains)
+            # The job: the barrier stage, then the stage collecting each task's share of the rows
+            # (a large model's shares: the first one, then a phase collecting the others).
+            parts = collects_in_parts(w_in.nbytes + w_out.nbytes)
+            describe_job(spark, whole, words=encoded.words, tasks=encoded.num_chains + (1 if parts else encoded.num_chains))
             syncs = tuple(sync_task(cfg, plan.schedule, epoch, sync, plan.block_rows, plan.tables_key)
                           for sync in range(plan.syncs))
             return allgather.train_epoch(sc, encoded.shards, syncs, w_in, w_out, plan.tables_bc, owners_bc,
-                                         plan.rule, fall_back=cfg.block_exchange == "auto")
+                                         plan.rule, fall_back=cfg.block_exchange == "auto",
+                                         on_parts=functools.partial(_describe_collect, spark, whole))
         return _sync_by_sync(spark, encoded, cfg, plan, epoch, w_in, w_out, owners_bc)
 
     try:
@@ -687,6 +690,10 @@ def _epoch_rate(cfg: TrainConfig, epoch: int, progress: float) -> float:
 def _describe_rounds(spark: SparkSession, epoch_label: str, words: int, label: str, share: float,
                      tasks: int | None) -> None:
     describe_job(spark, f"{epoch_label} {label}", words=int(words * share), tasks=tasks, part_of=(epoch_label, share))
+
+
+def _describe_collect(spark: SparkSession, epoch_label: str, parts: int) -> None:
+    describe_job(spark, f"{epoch_label}: collecting the model", tasks=parts)
 
 
 def word_spread(encoded: EncodedCorpus, vocab_size: int) -> np.ndarray:

@@ -201,3 +201,16 @@ def test_a_local_training_session_starts_its_python_workers_in_the_background(sp
     assert "sparkw2v.executor" in sys.modules and "pyarrow.compute" in sys.modules
     cluster = types.SimpleNamespace(sparkContext=types.SimpleNamespace(master="spark://10.0.0.1:7077"))
     assert start_python_workers(cluster) is None
+
+
+def test_a_large_model_comes_a_partition_at_a_time_and_says_when_only_collecting_is_left(spark, monkeypatch):
+    """Over the threshold the records come a job per partition: the same records in the same
+    order, and ``on_parts`` hears once, after the first job (the one that also runs the stages
+    before the shuffle), how many partitions are left. At or under it: one job, no call."""
+    from sparkw2v import session
+    rdd = spark.sparkContext.parallelize([(i % 4, i) for i in range(12)], 3).partitionBy(4).values()
+    heard = []
+    monkeypatch.setattr(session, "COLLECT_AT_ONCE_BYTES", 100)
+    assert session.collect_model_parts(rdd, 100, heard.append) == rdd.collect() and heard == []
+    parts = session.collect_model_parts(rdd, 101, heard.append)
+    assert parts == rdd.collect() and sorted(parts) == list(range(12)) and heard == [3]

@@ -537,7 +537,7 @@ def _fit_with_progress(frame, settings, monkeypatch, caplog):
         phases.__setitem__(label, tasks), begin(sc, label, words, tasks, part_of)))
     with caplog.at_level(logging.DEBUG, logger="sparkw2v"):
         model = Word2Vec(**settings).fit(frame)
-    done = dict(m.groups() for m in map(re.compile(r"(epoch \d/3 round.*) done: (\d+) tasks").match, caplog.messages)
+    done = dict(m.groups() for m in map(re.compile(r"(epoch \d/3 (?:round|collecting).*) done: (\d+) tasks").match, caplog.messages)
                 if m)
     return model, phases, done
 
@@ -605,6 +605,9 @@ def test_stratified_tasks_hand_blocks_on_directly_when_every_shard_has_a_slot(sp
         caplog.clear()
         again, phases, done = _fit_with_progress(frame, settings, monkeypatch, caplog)
         jobs = {f"epoch {e}/3 rounds {r} of 4" for e in (1, 2, 3) for r in ("1-2", "3-4")}
+        if not group_bytes:   # the second block's rows come in a job of their own, a phase of its own
+            jobs |= {f"epoch {e}/3 collecting the model" for e in (1, 2)}
+            assert phases["epoch 1/3 collecting the model"] == 1
         assert jobs <= set(done)    # (the last fit's progress thread may log its last lines late)
         assert all(phases[label] == int(done[label]) for label in jobs), (group_bytes, phases, done)
         np.testing.assert_array_equal(direct.wv.vectors, again.wv.vectors)
@@ -1005,10 +1008,14 @@ def test_owning_output_rows_trains_an_epoch_in_one_barrier_stage_with_the_vector
         frame = text_frame(spark, lines)
         caplog.clear()
         direct, phases, _ = _fit_with_progress(frame, settings, monkeypatch, caplog)
-        assert {label for label in phases if label and label.startswith("epoch")} == {f"epoch {e}/3" for e in (1, 2, 3)}
-        # Progress knows the job's tasks beforehand: the barrier stage's and the collecting stage's.
-        done = [m.group(1) for m in map(re.compile(r"epoch \d/3 done: (\d+) tasks").match, caplog.messages) if m]
-        assert done == ["4"] * 3 and all(phases[f"epoch {e}/3"] == 4 for e in (1, 2, 3)), (done, phases)
+        epochs = {f"epoch {e}/3{part}" for e in (1, 2, 3) for part in ("",) + (() if sg else (": collecting the model",))}
+        assert {label for label in phases if label and label.startswith("epoch")} == epochs
+        # Progress knows the job's tasks beforehand: the barrier stage's and the collecting stage's;
+        # shares collected one a job, the jobs after the first are a phase of their own.
+        done = [m.groups() for m in map(re.compile(r"epoch \d/3(: collecting the model)? done: (\d+) tasks").match,
+                                         caplog.messages) if m]
+        assert done == ([(None, "4")] if sg else [(None, "3"), (": collecting the model", "1")]) * 3, done
+        assert all(phases[f"epoch {e}/3"] == (4 if sg else 3) for e in (1, 2, 3)), phases
         through_spark = Word2Vec(**settings, block_exchange="shuffle").fit(frame)
         for model, used in ((direct, "direct"), (through_spark, "shuffle")):
             info = model.result.info
