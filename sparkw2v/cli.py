@@ -260,7 +260,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--master", help="Spark master when not run by spark-submit (default: local[*,4], all cores with 4 attempts per task)")
     common.add_argument("--conf", metavar="KEY=VALUE", action="append", type=conf_pair, default=[],
                         help="a Spark setting, e.g. --conf spark.executor.memory=4g (repeatable); settings the "
-                             "driver JVM needs at start (spark.driver.memory) go to spark-submit itself")
+                             "driver JVM needs at start (spark.driver.memory) work here when sparkw2v starts "
+                             "Spark itself, and go to spark-submit itself under spark-submit")
     common.add_argument("-v", "--verbose", action="store_true",
                         help="debug logging, Spark's own warnings and full tracebacks")
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress")

@@ -3,7 +3,9 @@
 Each sync the driver broadcasts both matrices and collects one combined copy
 of the updates, so the driver JVM holds about three copies of the model at
 once; each executor JVM keeps the broadcast blocks, and each Python task holds
-the broadcast model, its working copy and the update blocks it ships. The
+the broadcast model, its working copy and the update blocks it ships. A local
+master's driver JVM is its executors too: it holds more copies, as many as the
+layout trained needs (:data:`LOCAL_COPIES`, measured). The
 check is deliberately rough (a factor, not an accounting): it exists to turn
 an out-of-memory crash an hour into a run into a one-line message before it.
 """
@@ -15,14 +17,23 @@ from typing import Callable
 
 from .config import setting
 from .errors import UserError
-from .session import is_local_master
+from .session import collects_in_parts, is_local_master
 
 #: Copies of the model (both matrices) the driver JVM holds during a sync.
 DRIVER_COPIES = 3
-#: More copies a local master's driver JVM holds, being its executors too: the tasks' results of a
-#: sync beside the model's broadcast. Measured: a 278K x 100 model (223 MB) trained by averaging
-#: at 2 shards ran out of heap in a 1g driver (4.6 copies) and trained in 1400m (6.3).
-LOCAL_EXTRA_COPIES = 2
+#: Copies of the model a local master's driver JVM holds, being its executors too (the tasks' results
+#: and shuffled blocks beside the broadcast), by the layout trained (:data:`LAYOUTS`). Measured with a
+#: 278K x 100 model (223 MB), one epoch, ``local[K]``, the driver's heap raised until it trained
+#: (BENCHMARKS.md, "The owned layout's exchange").
+LOCAL_COPIES = {
+    "average": 7,        # 2 shards: a task's result lost in 1340m (6.0 copies), trained in 1400m (6.3)
+    "owned_both": 6,     # skip-gram's stratified default, 4 shards: out of heap in 1g (4.6), trained in 1340m (6.0)
+    "owned_output": 4,   # output rows owned, the tasks exchanging them (CBOW's default, 4 shards):
+                         # out of heap in 700m (3.1), trained in 900m (4.0)
+}
+#: What :func:`check_memory` tells apart: averaging (and output rows owned, summed by a Spark job per
+#: sub-epoch), stratified owning both matrices, and output rows owned with the tasks exchanging them.
+LAYOUTS = tuple(LOCAL_COPIES)
 #: Copies each executor JVM holds (broadcast blocks and shuffled update blocks).
 EXECUTOR_COPIES = 2
 #: Copies a Python task holds (broadcast value, working copy, update blocks).
@@ -66,8 +77,10 @@ def model_bytes(vocab_size: int, vector_size: int) -> int:
     return 2 * 4 * vocab_size * vector_size
 
 
-def check_memory(conf, vocab_size: int, vector_size: int) -> None:
-    """Raise :class:`MemoryEstimateError` if the model will not fit; ``conf`` is a SparkConf (or has ``get``)."""
+def check_memory(conf, vocab_size: int, vector_size: int, layout: str = "average", tasks: int = 1) -> None:
+    """Raise :class:`MemoryEstimateError` if the model will not fit; ``conf`` is a SparkConf (or has
+    ``get``), ``layout`` one of :data:`LAYOUTS` (what a local master's driver holds depends on it),
+    ``tasks`` the shards trained at once (a stratified epoch's large model comes a task's part a job)."""
     get: Callable[[str, str | None], str | None] = conf.get
     size = model_bytes(vocab_size, vector_size)
     shape = f"{vocab_size:,} words x {vector_size} dimensions x 2 matrices = {human(size)}"
@@ -75,18 +88,22 @@ def check_memory(conf, vocab_size: int, vector_size: int) -> None:
 
     driver = driver_memory(conf)
     local = is_local_master(get("spark.master", None) or "local")   # the executors are the driver's JVM
-    copies = DRIVER_COPIES + (LOCAL_EXTRA_COPIES if local else 0)
+    copies = LOCAL_COPIES[layout] if local else DRIVER_COPIES
     if copies * size > driver:
         raise MemoryEstimateError(
             f"the model ({shape}) needs about {human(copies * size)} of driver memory"
             f"{' (a local master: the driver is its executors too)' if local else ''}, but "
-            f"spark.driver.memory is {human(driver)}: raise spark.driver.memory (spark-submit "
-            f"--driver-memory) to at least {human(copies * size * 1.25)}, {lower}")
+            f"spark.driver.memory is {human(driver)}: raise spark.driver.memory to at least "
+            f"{human(copies * size * 1.25)} (spark-submit --driver-memory, or --conf spark.driver.memory=... "
+            f"when sparkw2v starts Spark itself: it takes effect as the driver starts), {lower}")
     results = max_result_size(conf)
     collected = 4 * vocab_size * (2 * vector_size + 4)
+    what = "each sync collects about {} of combined updates"
+    if layout != "average" and collects_in_parts(size):
+        collected, what = -(-collected // max(1, tasks)), "each job collects about {} of the model's rows"
     if results and collected > 0.9 * results:
         raise MemoryEstimateError(
-            f"each sync collects about {human(collected)} of combined updates ({shape}), but "
+            f"{what.format(human(collected))} ({shape}), but "
             f"spark.driver.maxResultSize is {human(results)}: raise spark.driver.maxResultSize to at "
             f"least {human(collected * 1.25)} (or 0 for no limit), {lower}")
     if local:

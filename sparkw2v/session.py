@@ -103,7 +103,7 @@ def collect_model_parts(rdd: RDD, nbytes: int, on_parts: Callable[[int], None] |
     # Jobs run from this thread (not toLocalIterator's serving thread), so they carry its job tags.
     sc, partitions = rdd.context, rdd.getNumPartitions()
     records = sc.runJob(rdd, _records, [0])   # the first job: the training, and the first partition
-    if on_parts is not None:
+    if on_parts is not None and partitions > 1:
         on_parts(partitions - 1)
     for partition in range(1, partitions):
         records.extend(sc.runJob(rdd, _records, [partition]))

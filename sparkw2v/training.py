@@ -107,9 +107,21 @@ def shard_layout(cfg: TrainConfig, sc: SparkContext, vocab_size: int) -> tuple[i
     models averaged: averaging many shards trained from one start loses accuracy, and a few
     chains score as that many shards do (BENCHMARKS.md, "Averaging").
     """
-    check_memory(sc.getConf(), vocab_size, cfg.vector_size)
     shards = cfg.num_partitions or sc.defaultParallelism
-    return shards, max(1, min(shards, cfg.concurrent_shards or sc.defaultParallelism))
+    chains = max(1, min(shards, cfg.concurrent_shards or sc.defaultParallelism))
+    check_memory(sc.getConf(), vocab_size, cfg.vector_size, _memory_layout(cfg, sc, chains), chains)
+    return shards, chains
+
+
+def _memory_layout(cfg: TrainConfig, sc: SparkContext, chains: int) -> str:
+    """The layout :func:`~sparkw2v.memory.check_memory` sizes the driver for, as ``train_encoded``
+    will choose it for ``chains`` tasks."""
+    if cfg.strategy_for(chains) != "stratified":
+        return "average"
+    if cfg.effective_owned_rows == "both":
+        return "owned_both"
+    exchanged = cfg.block_exchange != "shuffle" and exchange.unavailable_reason(sc, chains) is None
+    return "owned_output" if exchanged else "average"   # else a Spark job per sub-epoch sums the changes
 
 
 def negative_group(requested: int, vocab_size: int) -> int:
@@ -332,7 +344,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     if strategy == "average" or owned == "output":  # output rows owned: averaging's syncs, the changes summed
         plan = _plan_averaging(sc, encoded, vocab, cfg, owned=strategy == "stratified")
         syncs, scale = plan.syncs, plan.rule.scale
-        direct = bool(plan.owned_blocks) and _direct_exchange(sc, cfg, concurrent)
+        direct = bool(plan.owned_blocks) and _direct_exchange(sc, cfg, concurrent, owned_output=True)
     else:
         plan, scale = None, 1.0
         run = stratified.plan_run(vocab.counts, cfg, concurrent, encoded.words)
@@ -498,9 +510,13 @@ def _direct_again(sc: SparkContext, cfg: TrainConfig, tasks: int, epoch: int) ->
     return True
 
 
-def _direct_exchange(sc: SparkContext, cfg: TrainConfig, tasks: int) -> bool:
+def _direct_exchange(sc: SparkContext, cfg: TrainConfig, tasks: int, owned_output: bool = False) -> bool:
     """Whether stratified training's ``tasks`` tasks exchange rows directly (``block_exchange``):
-    'auto' when the session can run them all at once, 'direct' or an error saying why not."""
+    'auto' when the session can run them all at once, 'direct' or an error saying why not.
+
+    Output rows owned (``owned_output``) without it sync through the driver every sub-epoch, which
+    with a large vocabulary on many cores costs many times the training: when a setting rather
+    than too few task slots is the reason, that is a warning naming it."""
     if cfg.block_exchange == "shuffle":
         return False
     reason = exchange.unavailable_reason(sc, tasks)
@@ -509,7 +525,14 @@ def _direct_exchange(sc: SparkContext, cfg: TrainConfig, tasks: int) -> bool:
     if cfg.block_exchange == "direct":
         raise ConfigError(f"{setting('block_exchange')} 'direct' cannot run here: {reason}; "
                           "use 'auto' or 'shuffle'")
-    log.info("blocks handed on by a shuffle per sub-epoch: %s", reason)
+    if owned_output and (exchange.task_slots(sc) or 0) >= tasks:
+        log.warning("the shards' tasks cannot exchange rows directly (%s), so every sub-epoch syncs through "
+                    "the driver, a Spark job each: with a large vocabulary on many cores that is many times "
+                    "slower (README, \"Running on a cluster\"; --block-exchange shuffle chooses it without "
+                    "this warning)", reason)
+    else:
+        log.info("%s: %s", "a Spark job per sub-epoch" if owned_output else "blocks handed on by a shuffle per sub-epoch",
+                 reason)
     return False
 
 
@@ -693,7 +716,7 @@ def _describe_rounds(spark: SparkSession, epoch_label: str, words: int, label: s
 
 
 def _describe_collect(spark: SparkSession, epoch_label: str, parts: int) -> None:
-    describe_job(spark, f"{epoch_label}: collecting the model", tasks=parts)
+    describe_job(spark, f"{epoch_label} collecting the model", tasks=parts)
 
 
 def word_spread(encoded: EncodedCorpus, vocab_size: int) -> np.ndarray:

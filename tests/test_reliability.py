@@ -279,20 +279,44 @@ def test_output_holding_other_data_is_never_written(spark, corpus, tmp_path, cap
     assert sorted(p.name for p in lake.iterdir()) == ["orders.parquet"]
 
 
+def test_memory_estimate_sizes_a_local_driver_for_the_layout_training_will_choose(spark):
+    """A local driver's copies of the model depend on how the epoch reaches it: the layout named
+    for the check is the one ``train_encoded`` trains (local[2]: 2 task slots)."""
+    from sparkw2v.training import _memory_layout
+    sc = spark.sparkContext
+    cases = [(dict(), 2, "average"),                                           # 2 shards: averaged
+             (dict(strategy="stratified"), 2, "owned_both"),                   # skip-gram owns both matrices
+             (dict(sg=False, strategy="stratified"), 2, "owned_output"),       # CBOW: its tasks exchange rows
+             (dict(sg=False, strategy="stratified", block_exchange="shuffle"), 2, "average"),   # a job per sub-epoch
+             (dict(sg=False, strategy="stratified"), 4, "average"),            # 4 tasks cannot meet on 2 slots
+             (dict(strategy="stratified", owned_rows="output"), 2, "owned_output")]
+    assert [_memory_layout(TrainConfig(**settings), sc, chains) for settings, chains, _ in cases] == \
+        [layout for _, _, layout in cases]
+
+
 def test_memory_estimate_names_the_setting_to_change():
     local = {"spark.master": "local[2]", "spark.driver.memory": "1g"}
     check_memory(local, 100_000, 100)                                   # 80 MB: fine
-    # 223 MB: 3 copies fit in 1g, but a local driver is its executors too (out of heap in 1g)
-    with pytest.raises(MemoryEstimateError, match=r"needs about 1\.0 GiB of driver memory \(a local master: the "
-                                                  r"driver is its executors too\).*at least 1\.3 GiB"):
+    # 223 MB: 3 copies fit in 1g, but a local driver is its executors too: how many copies it holds
+    # depends on the layout (averaging: 7; stratified owning both matrices: 6; owning output rows: 4)
+    with pytest.raises(MemoryEstimateError, match=r"needs about 1\.5 GiB of driver memory \(a local master: the "
+                                                  r"driver is its executors too\).*at least 1\.8 GiB"):
         check_memory(local, 278_498, 100)
-    check_memory({**local, "spark.driver.memory": "1400m"}, 278_498, 100)
-    check_memory({**local, "spark.master": "yarn", "spark.executor.memory": "1g"}, 278_498, 100)
+    check_memory(local, 278_498, 100, "owned_output")
+    with pytest.raises(MemoryEstimateError, match=r"needs about 1\.2 GiB .* at least 1\.6 GiB"):
+        check_memory(local, 278_498, 100, "owned_both")
+    check_memory({**local, "spark.driver.memory": "1400m"}, 278_498, 100, "owned_both")
+    for layout in ("average", "owned_both", "owned_output"):   # a cluster's driver holds 3 copies whatever the layout
+        check_memory({**local, "spark.master": "yarn", "spark.executor.memory": "1g"}, 278_498, 100, layout)
     with pytest.raises(MemoryEstimateError, match="raise spark.driver.memory .* at least"):
         check_memory(local, 2_000_000, 300)                              # 4.8 GB model
     with pytest.raises(MemoryEstimateError, match="spark.driver.maxResultSize"):
         check_memory({**local, "spark.driver.memory": "64g"}, 2_000_000, 300)
     check_memory({**local, "spark.driver.memory": "64g", "spark.driver.maxResultSize": "0"}, 2_000_000, 300)
+    # a stratified epoch's large model comes a task's part a job: 16 parts of 4.8 GB fit 1g's results
+    check_memory({**local, "spark.driver.memory": "64g"}, 2_000_000, 300, "owned_both", 16)
+    with pytest.raises(MemoryEstimateError, match=r"each job collects about 1\.1 GiB of the model's rows"):
+        check_memory({**local, "spark.driver.memory": "64g"}, 2_000_000, 300, "owned_output", 4)
     cluster = {"spark.master": "yarn", "spark.driver.memory": "64g", "spark.driver.maxResultSize": "0",
                "spark.executor.memory": "4g"}
     with pytest.raises(MemoryEstimateError, match="raise spark.executor.memory"):
@@ -322,7 +346,7 @@ def test_messy_text_is_counted_not_fatal(spark, tmp_path):
 
 def test_memory_check_runs_before_training(spark, tmp_path, capsys, monkeypatch):
     import sparkw2v.memory as memory
-    monkeypatch.setattr(memory, "DRIVER_COPIES", 10**9)                    # any model is "too big"
+    monkeypatch.setattr(memory, "LOCAL_COPIES", dict.fromkeys(memory.LAYOUTS, 10**9))   # any model is "too big"
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(planted_lines(sentences=50)) + "\n")
     assert main(["train", "--input", str(corpus), "--output", str(tmp_path / "m"), *RUN]) == 2

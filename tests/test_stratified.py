@@ -1008,13 +1008,13 @@ def test_owning_output_rows_trains_an_epoch_in_one_barrier_stage_with_the_vector
         frame = text_frame(spark, lines)
         caplog.clear()
         direct, phases, _ = _fit_with_progress(frame, settings, monkeypatch, caplog)
-        epochs = {f"epoch {e}/3{part}" for e in (1, 2, 3) for part in ("",) + (() if sg else (": collecting the model",))}
+        epochs = {f"epoch {e}/3{part}" for e in (1, 2, 3) for part in ("",) + (() if sg else (" collecting the model",))}
         assert {label for label in phases if label and label.startswith("epoch")} == epochs
         # Progress knows the job's tasks beforehand: the barrier stage's and the collecting stage's;
         # shares collected one a job, the jobs after the first are a phase of their own.
-        done = [m.groups() for m in map(re.compile(r"epoch \d/3(: collecting the model)? done: (\d+) tasks").match,
+        done = [m.groups() for m in map(re.compile(r"epoch \d/3( collecting the model)? done: (\d+) tasks").match,
                                          caplog.messages) if m]
-        assert done == ([(None, "4")] if sg else [(None, "3"), (": collecting the model", "1")]) * 3, done
+        assert done == ([(None, "4")] if sg else [(None, "3"), (" collecting the model", "1")]) * 3, done
         assert all(phases[f"epoch {e}/3"] == (4 if sg else 3) for e in (1, 2, 3)), phases
         through_spark = Word2Vec(**settings, block_exchange="shuffle").fit(frame)
         for model, used in ((direct, "direct"), (through_spark, "shuffle")):
@@ -1026,6 +1026,28 @@ def test_owning_output_rows_trains_an_epoch_in_one_barrier_stage_with_the_vector
         assert [h["words"] for h in direct.result.history] == [h["words"] for h in through_spark.result.history]
         assert [h["loss"] for h in direct.result.history] == [h["loss"] for h in through_spark.result.history]
     assert sorted(direct.result.info["shard_words"]) == [0, 8]   # one sentence: the other shard is empty
+
+
+def test_owned_output_rows_warn_once_a_setting_keeps_tasks_from_exchanging_directly(spark, monkeypatch, caplog):
+    """Dynamic allocation on (the reason patched in: the test session cannot turn it on): CBOW's
+    owned output rows would sync through the driver every sub-epoch, which a warning names with
+    the reason; skip-gram's blocks take a shuffle, which costs little (no warning); and so does
+    choosing the shuffle (no warning)."""
+    from sparkw2v import exchange
+    reason = "Spark's dynamic allocation is on (spark.dynamicAllocation.enabled), which barrier stages refuse"
+    monkeypatch.setattr(exchange, "unavailable_reason", lambda sc, tasks: reason)
+    frame = text_frame(spark, planted_lines(seed=3, sentences=100))
+    settings = dict(PLANTED, num_partitions=2, concurrent_shards=2, epochs=1, syncs_per_epoch=8, strategy="stratified")
+    warned = {}
+    for name, extra in (("cbow", dict(sg=False)), ("sg", dict(sg=True)), ("cbow shuffle", dict(sg=False, block_exchange="shuffle"))):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="sparkw2v"):
+            model = Word2Vec(**settings, **extra).fit(frame)
+        assert model.result.info["block_exchange"] == "shuffle"
+        warned[name] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned["cbow"]) == 1 and warned["cbow"][0].startswith(
+        f"the shards' tasks cannot exchange rows directly ({reason}), so every sub-epoch syncs through the driver")
+    assert warned["sg"] == [] and warned["cbow shuffle"] == []
 
 
 def test_owning_output_rows_trains_through_spark_once_tasks_cannot_reach_the_driver(spark, monkeypatch, caplog):
