@@ -22,15 +22,10 @@ from .session import collects_in_parts, is_local_master
 #: Copies of the model (both matrices) the driver JVM holds during a sync.
 DRIVER_COPIES = 3
 #: Copies of the model a local master's driver JVM holds, being its executors too (the tasks' results
-#: and shuffled blocks beside the broadcast), by the layout trained (:data:`LAYOUTS`). Measured with a
-#: 278K x 100 model (223 MB), one epoch, ``local[K]``, the driver's heap raised until it trained
-#: (BENCHMARKS.md, "The owned layout's exchange").
-LOCAL_COPIES = {
-    "average": 7,        # 2 shards: a task's result lost in 1340m (6.0 copies), trained in 1400m (6.3)
-    "owned_both": 6,     # skip-gram's stratified default, 4 shards: out of heap in 1g (4.6), trained in 1340m (6.0)
-    "owned_output": 4,   # output rows owned, the tasks exchanging them (CBOW's default, 4 shards):
-                         # out of heap in 700m (3.1), trained in 900m (4.0)
-}
+#: and shuffled blocks beside the broadcast), by the layout trained (:data:`LAYOUTS`): each the
+#: driver heap a 278K x 100 model needed, measured (BENCHMARKS.md, "Driver memory a local master
+#: needs, by layout").
+LOCAL_COPIES = {"average": 7, "owned_both": 6, "owned_output": 4}
 #: What :func:`check_memory` tells apart: averaging (and output rows owned, summed by a Spark job per
 #: sub-epoch), stratified owning both matrices, and output rows owned with the tasks exchanging them.
 LAYOUTS = tuple(LOCAL_COPIES)
