@@ -44,6 +44,7 @@ class Phase:
     words: int | None
     started: float
     expected_tasks: int | None = None  # when known: jobs over a long lineage list skipped stages too
+    collect_tasks: int = 0  # the last of those tasks only bring results to the driver (no ETA from them)
     tasks: int = 0
     done: int = 0
     running: int = 0
@@ -63,13 +64,16 @@ class Phase:
         elapsed = now - self.started
         # A task reports only when it ends: until then an epoch's few long tasks show as running.
         tasks = f"{self.done}/{self.tasks} tasks" if self.done else f"{self.running} of {self.tasks} tasks running"
-        fraction = self.done / self.tasks if self.tasks else 0.0
+        working = self.tasks - self.collect_tasks if self.tasks > self.collect_tasks else self.tasks
+        fraction = min(self.done / working, 1.0) if working else 0.0
         if self.whole is not None:
-            return self._whole_status(now, tasks if self.tasks else "starting", min(fraction, 1.0))
+            return self._whole_status(now, tasks if self.tasks else "starting", fraction)
         parts = [tasks if self.tasks else "starting", format_seconds(elapsed)]
         if self.words and fraction > 0:
             parts.append(f"{format_count(self.words * fraction / max(elapsed, 1e-9))} words/s")
-        if 0 < fraction < 1:
+        if working < self.tasks and fraction == 1 and self.done < self.tasks:
+            parts.append("collecting the results")
+        elif 0 < fraction < 1:
             parts.append("ETA " + format_seconds(elapsed / fraction - elapsed))
         elif fraction == 0 and previous_seconds and previous_seconds > elapsed:
             parts.append("ETA ~" + format_seconds(previous_seconds - elapsed))  # as long as the last one
@@ -108,16 +112,17 @@ class Tracker:
         self.stream = stream or sys.stderr
 
     def begin(self, sc, label: str | None, words: int | None = None, tasks: int | None = None,
-              part_of: tuple[str, float] | None = None) -> None:
+              part_of: tuple[str, float] | None = None, collect_tasks: int = 0) -> None:
         """End the current phase and start ``label`` (``None``: no phase) with the jobs that follow
-        (``tasks``: how many they run, if known; ``part_of``: the phase is this share of a whole,
-        such as one sync of an epoch, whose phases follow one another)."""
+        (``tasks``: how many they run, if known, the last ``collect_tasks`` of them only bringing
+        results to the driver; ``part_of``: the phase is this share of a whole, such as one sync
+        of an epoch, whose phases follow one another)."""
         now = time.monotonic()
         with self._lock:
             ended, self._phase = self._phase, None
             if label is not None:
-                phase = Phase(label, f"{TAG_PREFIX}{next(self._ids)}", words, now, tasks, last_log=now,
-                              error_before=sys.exc_info()[1])
+                phase = Phase(label, f"{TAG_PREFIX}{next(self._ids)}", words, now, tasks, collect_tasks,
+                              last_log=now, error_before=sys.exc_info()[1])
                 if part_of is not None:
                     phase.whole, phase.share, phase.whole_started = part_of[0], part_of[1], now
                     if ended is not None and ended.whole == phase.whole:  # the same epoch goes on
@@ -281,6 +286,6 @@ def configure(live: bool, stream: TextIO | None = None) -> None:
 
 
 def begin(sc, label: str | None, words: int | None = None, tasks: int | None = None,
-          part_of: tuple[str, float] | None = None) -> None:
+          part_of: tuple[str, float] | None = None, collect_tasks: int = 0) -> None:
     """Start the phase ``label`` (see :func:`sparkw2v.session.describe_job`)."""
-    TRACKER.begin(sc, label, words, tasks, part_of)
+    TRACKER.begin(sc, label, words, tasks, part_of, collect_tasks)

@@ -422,10 +422,11 @@ def _apply_runtime_conf(spark: SparkSession, conf: dict[str, str]) -> None:
 
 
 def describe_job(spark: SparkSession, text: str | None, words: int | None = None,
-                 tasks: int | None = None, part_of: tuple[str, float] | None = None) -> None:
+                 tasks: int | None = None, part_of: tuple[str, float] | None = None,
+                 collect_tasks: int = 0) -> None:
     """Name the Spark jobs that follow in the UI ("sparkw2v: epoch 3/5") and start that phase of
     the progress report (:mod:`sparkw2v.progress`; ``words``: how many the phase goes through,
-    ``tasks``: how many tasks its jobs run, if known, ``part_of``: (the epoch it is a share of,
-    that share)). ``None`` clears it."""
+    ``tasks``: how many tasks its jobs run, if known, the last ``collect_tasks`` of them only
+    collecting results, ``part_of``: (the epoch it is a share of, that share)). ``None`` clears it."""
     spark.sparkContext.setJobDescription(None if text is None else f"sparkw2v: {text}")
-    progress.begin(spark.sparkContext, text, words, tasks, part_of)
+    progress.begin(spark.sparkContext, text, words, tasks, part_of, collect_tasks)

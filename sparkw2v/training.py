@@ -652,8 +652,8 @@ def _average_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig
         if direct:
             # The job: the barrier stage, then the stage collecting each task's share of the rows
             # (a large model's shares: the first one, then a phase collecting the others).
-            parts = collects_in_parts(w_in.nbytes + w_out.nbytes)
-            describe_job(spark, whole, words=encoded.words, tasks=encoded.num_chains + (1 if parts else encoded.num_chains))
+            collect = 1 if collects_in_parts(w_in.nbytes + w_out.nbytes) else encoded.num_chains
+            describe_job(spark, whole, words=encoded.words, tasks=encoded.num_chains + collect, collect_tasks=collect)
             syncs = tuple(sync_task(cfg, plan.schedule, epoch, sync, plan.block_rows, plan.tables_key)
                           for sync in range(plan.syncs))
             return allgather.train_epoch(sc, encoded.shards, syncs, w_in, w_out, plan.tables_bc, owners_bc,

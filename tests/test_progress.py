@@ -40,6 +40,14 @@ def test_an_epoch_of_many_short_phases_reports_the_epochs_progress_and_keeps_its
 def test_live_line_and_summary_text():
     phase = progress.Phase("epoch 2/5", "t", words=1_000_000, started=0.0, tasks=4, done=1)
     assert phase.status(10.0, None) == "epoch 2/5: 1/4 tasks, 10.0s, 25K words/s, ETA 30.0s"
+    # An epoch in one barrier stage, then a stage collecting its 4 tasks' results: the ETA and
+    # words/s come from the training tasks; once they are done, the collecting is said.
+    barrier = progress.Phase("epoch 2/5", "t", words=1_000_000, started=0.0, tasks=8, collect_tasks=4, running=4)
+    assert barrier.status(10.0, 20.0) == "epoch 2/5: 4 of 8 tasks running, 10.0s, ETA ~10.0s"
+    barrier.done = 4
+    assert barrier.status(20.0, 20.0) == "epoch 2/5: 4/8 tasks, 20.0s, 50K words/s, collecting the results"
+    barrier.done = 6
+    assert barrier.status(21.0, 20.0) == "epoch 2/5: 6/8 tasks, 21.0s, 48K words/s, collecting the results"
     waiting = progress.Phase("epoch 3/5", "t", words=None, started=0.0)
     assert waiting.status(2.0, 12.0) == "epoch 3/5: starting, 2.0s, ETA ~10.0s"
     waiting.tasks, waiting.running = 8, 2                      # tasks report only when they end
