@@ -533,8 +533,8 @@ def _fit_with_progress(frame, settings, monkeypatch, caplog):
     the tasks each such job ran (from the log)."""
     phases = {}
     begin = progress.begin
-    monkeypatch.setattr(progress, "begin", lambda sc, label, words=None, tasks=None, part_of=None: (
-        phases.__setitem__(label, tasks), begin(sc, label, words, tasks, part_of)))
+    monkeypatch.setattr(progress, "begin", lambda sc, label, words=None, tasks=None, part_of=None, collect_tasks=0: (
+        phases.__setitem__(label, tasks), begin(sc, label, words, tasks, part_of, collect_tasks)))
     with caplog.at_level(logging.DEBUG, logger="sparkw2v"):
         model = Word2Vec(**settings).fit(frame)
     done = dict(m.groups() for m in map(re.compile(r"(epoch \d/3 (?:round|collecting).*) done: (\d+) tasks").match, caplog.messages)
