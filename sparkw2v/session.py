@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
 from pyspark import RDD, Broadcast, SparkContext
+from pyspark.core import broadcast as pyspark_broadcast
+from pyspark.serializers import ChunkedStream
 from pyspark.sql import DataFrame, SparkSession
 
 from . import progress
@@ -49,6 +51,27 @@ LOCAL_JIT_OPTIONS = "-XX:TieredStopAtLevel=1"
 #: The JDK's own classes are never verified either. A JVM started by spark-submit keeps its
 #: verifier, and a verification option in the user's ``spark.driver.extraJavaOptions`` replaces it.
 LOCAL_VERIFY_OPTIONS = "-XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote"
+
+
+class _BufferChunkedStream(ChunkedStream):
+    """PySpark's ChunkedStream, taking any contiguous buffer. With ``spark.io.encryption.enabled``
+    the driver pickles a broadcast's value into a ChunkedStream (protocol 5), and pickle hands a
+    NumPy array's or an Arrow table's memory to ``write`` as a ``PickleBuffer``, which has no
+    ``len``: every broadcast of a model, a table or the vocabulary then fails ("Could not
+    serialize broadcast"). Here it is written as the bytes it holds."""
+
+    def write(self, data) -> None:
+        super().write(data if isinstance(data, (bytes, bytearray)) else memoryview(data).cast("B"))
+
+
+def _mend_encrypted_broadcasts() -> None:
+    """Make encrypted broadcasts write through :class:`_BufferChunkedStream` (driver side; the
+    executors read a broadcast without one)."""
+    if getattr(pyspark_broadcast, "ChunkedStream", None) is ChunkedStream:
+        pyspark_broadcast.ChunkedStream = _BufferChunkedStream
+
+
+_mend_encrypted_broadcasts()
 
 
 def release_broadcast(broadcast: Broadcast) -> None:

@@ -214,3 +214,69 @@ def test_a_large_model_comes_a_partition_at_a_time_and_says_when_only_collecting
     assert session.collect_model_parts(rdd, 100, heard.append) == rdd.collect() and heard == []
     parts = session.collect_model_parts(rdd, 101, heard.append)
     assert parts == rdd.collect() and sorted(parts) == list(range(12)) and heard == [3]
+
+
+def test_an_encrypted_broadcast_writes_arrays_and_tables_whole():
+    """With spark.io.encryption.enabled PySpark pickles a broadcast into its ChunkedStream, which
+    took len() of pickle's PickleBuffer objects and failed on any NumPy array or Arrow table of
+    size; sparkw2v's stream (put in PySpark's place at import) writes them as their bytes."""
+    import io
+    import pickle
+    import struct
+
+    import numpy as np
+    import pyarrow as pa
+    from pyspark.core import broadcast
+
+    from sparkw2v import session
+
+    class Sink(io.BytesIO):
+        def close(self):   # the stream closes what it wraps; keep the bytes readable
+            pass
+
+    assert broadcast.ChunkedStream is session._BufferChunkedStream
+    value = (np.arange(300_000, dtype=np.float32).reshape(3_000, 100), pa.table({"w": [str(i) for i in range(50_000)]}))
+    sink = Sink()
+    stream = session._BufferChunkedStream(sink, 8192)
+    pickle.dump(value, stream, 5)
+    stream.close()
+    data, frames = sink.getvalue(), []
+    while True:   # frames of (length, bytes), then -1
+        (length,), data = struct.unpack("!i", data[:4]), data[4:]
+        if length < 0:
+            break
+        frames.append(data[:length])
+        data = data[length:]
+    array, table = pickle.loads(b"".join(frames))
+    assert np.array_equal(array, value[0]) and table.equals(value[1]) and data == b""
+
+
+def test_training_with_spark_io_encryption_gives_the_unencrypted_vectors(spark, tmp_path):
+    """A run with Spark's I/O encryption on (its own JVM: the setting is read as Spark starts)
+    trains through the driver every sub-epoch and gives the vectors of the same run without it,
+    bit for bit."""
+    import numpy as np
+
+    from sparkw2v import Word2VecModel
+    from sparkw2v.cli import main
+
+    import gzip
+    import itertools
+
+    from .test_corpus import BROWN
+    corpus = tmp_path / "brown.txt"   # a model over pickle's 64 KiB frames: its arrays go as PickleBuffers
+    with gzip.open(BROWN, "rt") as lines:
+        corpus.write_text("".join(itertools.islice(lines, 600)))
+    args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "1", "--min-count", "1", "--window", "3",
+            "--num-partitions", "2", "--concurrent-shards", "2", "--strategy", "stratified", "--cbow", "--syncs-per-epoch", "8",
+            "--seed", "3", "--show", ""]
+    done = subprocess.run([sys.executable, "-m", "sparkw2v", "train", "--output", str(tmp_path / "encrypted"), *args,
+                           "--master", "local[2]", "--conf", "spark.io.encryption.enabled=true"],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYSPARK_PYTHON": sys.executable})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "cannot exchange rows directly (Spark encrypts its traffic" in done.stderr
+    assert main(["train", "--output", str(tmp_path / "plain"), *args]) == 0
+    encrypted = Word2VecModel.load(str(tmp_path / "encrypted"), spark=spark)
+    plain = Word2VecModel.load(str(tmp_path / "plain"), spark=spark)
+    assert (encrypted.metadata["block_exchange"], plain.metadata["block_exchange"]) == ("shuffle", "direct")
+    assert np.array_equal(encrypted.wv.vectors, plain.wv.vectors)
