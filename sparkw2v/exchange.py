@@ -120,12 +120,9 @@ def task_slots(sc) -> int | None:
 
 def unavailable_reason(sc, tasks: int) -> str | None:
     """Why ``tasks`` tasks cannot run as one barrier stage in this session, or None if they can."""
-    conf = sc.getConf()
-    if conf.get("spark.dynamicAllocation.enabled", "false").strip().lower() == "true":
-        return "Spark's dynamic allocation is on (spark.dynamicAllocation.enabled), which barrier stages refuse"
-    encrypted = [key for key in ENCRYPTION_SETTINGS if conf.get(key, "false").strip().lower() == "true"]
-    if encrypted:
-        return f"Spark encrypts its traffic ({', '.join(encrypted)}) and direct hand-overs would not"
+    reason = refusing_setting(sc)
+    if reason is not None:
+        return reason
     failed = _UNREACHED.get(sc.applicationId)
     if failed is not None:
         return f"tasks of this Spark application could not connect earlier ({failed})"
@@ -136,6 +133,18 @@ def unavailable_reason(sc, tasks: int) -> str | None:
         rendezvous(sc)
     except OSError as exc:
         return f"the driver cannot listen for the tasks' addresses ({exc})"
+    return None
+
+
+def refusing_setting(sc) -> str | None:
+    """The Spark setting that rules the direct exchange out whatever the cluster (dynamic
+    allocation, encryption), said as :func:`unavailable_reason` says it, or None."""
+    conf = sc.getConf()
+    if conf.get("spark.dynamicAllocation.enabled", "false").strip().lower() == "true":
+        return "Spark's dynamic allocation is on (spark.dynamicAllocation.enabled), which barrier stages refuse"
+    encrypted = [key for key in ENCRYPTION_SETTINGS if conf.get(key, "false").strip().lower() == "true"]
+    if encrypted:
+        return f"Spark encrypts its traffic ({', '.join(encrypted)}) and direct hand-overs would not"
     return None
 
 

@@ -525,7 +525,7 @@ def _direct_exchange(sc: SparkContext, cfg: TrainConfig, tasks: int, owned_outpu
     if cfg.block_exchange == "direct":
         raise ConfigError(f"{setting('block_exchange')} 'direct' cannot run here: {reason}; "
                           "use 'auto' or 'shuffle'")
-    if owned_output and (exchange.task_slots(sc) or 0) >= tasks:
+    if owned_output and (exchange.refusing_setting(sc) is not None or (exchange.task_slots(sc) or 0) >= tasks):
         log.warning("the shards' tasks cannot exchange rows directly (%s), so every sub-epoch syncs through "
                     "the driver, a Spark job each: with a large vocabulary on many cores that is many times "
                     "slower (README, \"Running on a cluster\"; --block-exchange shuffle chooses it without "

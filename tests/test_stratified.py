@@ -1036,6 +1036,8 @@ def test_owned_output_rows_warn_once_a_setting_keeps_tasks_from_exchanging_direc
     from sparkw2v import exchange
     reason = "Spark's dynamic allocation is on (spark.dynamicAllocation.enabled), which barrier stages refuse"
     monkeypatch.setattr(exchange, "unavailable_reason", lambda sc, tasks: reason)
+    monkeypatch.setattr(exchange, "refusing_setting", lambda sc: reason)
+    monkeypatch.setattr(exchange, "task_slots", lambda sc: 1)   # as under dynamic allocation: executors come later
     frame = text_frame(spark, planted_lines(seed=3, sentences=100))
     settings = dict(PLANTED, num_partitions=2, concurrent_shards=2, epochs=1, syncs_per_epoch=8, strategy="stratified")
     warned = {}
