@@ -31,6 +31,8 @@ LOCAL_COPIES = {"average": 7, "owned_both": 6, "owned_output": 4}
 LAYOUTS = tuple(LOCAL_COPIES)
 #: Copies each executor JVM holds (broadcast blocks and shuffled update blocks).
 EXECUTOR_COPIES = 2
+#: Heap Spark keeps out of an executor's use (its reserved system memory, 300 MiB).
+EXECUTOR_RESERVED = 300 << 20
 #: Copies a Python task holds (broadcast value, working copy, update blocks).
 TASK_COPIES = 3
 
@@ -57,6 +59,11 @@ def human(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+def setting_size(n: float) -> str:
+    """``n`` bytes, rounded up to a size Spark and Java take as a setting: ``2g``, ``850m``."""
+    return f"{-(-int(n) // (1 << 30))}g" if n > 1 << 30 else f"{-(-int(n) // (1 << 20))}m"
+
+
 def driver_memory(conf) -> int:
     """Bytes of spark.driver.memory (Spark's default 1g when unset)."""
     return parse_size(conf.get("spark.driver.memory", None) or "1g", "m")
@@ -72,25 +79,34 @@ def model_bytes(vocab_size: int, vector_size: int) -> int:
     return 2 * 4 * vocab_size * vector_size
 
 
-def check_memory(conf, vocab_size: int, vector_size: int, layout: str = "average", tasks: int = 1) -> None:
+def check_memory(conf, vocab_size: int, vector_size: int, layout: str = "average", tasks: int = 1,
+                 driver_heap: int | None = None) -> None:
     """Raise :class:`MemoryEstimateError` if the model will not fit; ``conf`` is a SparkConf (or has
     ``get``), ``layout`` one of :data:`LAYOUTS` (what a local master's driver holds depends on it),
-    ``tasks`` the shards trained at once (a stratified epoch's large model comes a task's part a job)."""
+    ``tasks`` the shards trained at once (a stratified epoch's large model comes a task's part a job),
+    ``driver_heap`` the running driver JVM's heap if known (spark.driver.memory set after the JVM
+    started, as a script's own setting under spark-submit is, does not change it)."""
     get: Callable[[str, str | None], str | None] = conf.get
     size = model_bytes(vocab_size, vector_size)
     shape = f"{vocab_size:,} words x {vector_size} dimensions x 2 matrices = {human(size)}"
     lower = f"or lower {setting('vector_size')}, set {setting('max_vocab_size')} or raise {setting('min_count')}"
 
-    driver = driver_memory(conf)
+    driver = asked = driver_memory(conf)
+    has = f"spark.driver.memory is {human(driver)}"
+    if driver_heap:
+        driver = driver_heap
+        if asked > 1.1 * driver_heap:
+            has = (f"the driver JVM runs with {human(driver_heap)} although spark.driver.memory says "
+                   f"{human(asked)} (set after the JVM started: under spark-submit it goes to spark-submit)")
     local = is_local_master(get("spark.master", None) or "local")   # the executors are the driver's JVM
     copies = LOCAL_COPIES[layout] if local else DRIVER_COPIES
     if copies * size > driver:
         raise MemoryEstimateError(
             f"the model ({shape}) needs about {human(copies * size)} of driver memory"
-            f"{' (a local master: the driver is its executors too)' if local else ''}, but "
-            f"spark.driver.memory is {human(driver)}: raise spark.driver.memory to at least "
-            f"{human(copies * size * 1.25)} (spark-submit --driver-memory, or --conf spark.driver.memory=... "
-            f"when sparkw2v starts Spark itself: it takes effect as the driver starts), {lower}")
+            f"{' (a local master: the driver is its executors too)' if local else ''}, but {has}: "
+            f"raise spark.driver.memory to at least {setting_size(copies * size * 1.25)} (spark-submit "
+            f"--driver-memory, or --conf spark.driver.memory=... when sparkw2v starts Spark itself: it "
+            f"takes effect as the driver starts), {lower}")
     results = max_result_size(conf)
     collected = 4 * vocab_size * (2 * vector_size + 4)
     what = "each sync collects about {} of combined updates"
@@ -100,15 +116,16 @@ def check_memory(conf, vocab_size: int, vector_size: int, layout: str = "average
         raise MemoryEstimateError(
             f"{what.format(human(collected))} ({shape}), but "
             f"spark.driver.maxResultSize is {human(results)}: raise spark.driver.maxResultSize to at "
-            f"least {human(collected * 1.25)} (or 0 for no limit), {lower}")
+            f"least {setting_size(collected * 1.25)} (or 0 for no limit), {lower}")
     if local:
         return  # the executors are the driver's JVM (local-cluster's are not)
     executor = parse_size(get("spark.executor.memory", None) or "1g", "m")
-    if EXECUTOR_COPIES * size > executor:
+    if EXECUTOR_COPIES * size > executor - EXECUTOR_RESERVED:
         raise MemoryEstimateError(
-            f"the model ({shape}) needs about {human(EXECUTOR_COPIES * size)} per executor, but "
-            f"spark.executor.memory is {human(executor)}: raise spark.executor.memory (spark-submit "
-            f"--executor-memory), {lower}")
+            f"the model ({shape}) needs about {human(EXECUTOR_COPIES * size)} per executor beside the "
+            f"{human(EXECUTOR_RESERVED)} Spark reserves, but spark.executor.memory is {human(executor)}: raise "
+            f"spark.executor.memory to at least {setting_size(EXECUTOR_COPIES * size + EXECUTOR_RESERVED)} "
+            f"(spark-submit --executor-memory), {lower}")
     python = get("spark.executor.pyspark.memory", None)
     cores = int(get("spark.executor.cores", None) or 1)
     if python and TASK_COPIES * size * cores > parse_size(python, "m"):

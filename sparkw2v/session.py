@@ -74,6 +74,14 @@ def _mend_encrypted_broadcasts() -> None:
 _mend_encrypted_broadcasts()
 
 
+def driver_heap(sc: SparkContext) -> int | None:
+    """Bytes of heap the running driver JVM may use, or None if it cannot be asked."""
+    try:
+        return int(sc._jvm.java.lang.Runtime.getRuntime().maxMemory())
+    except Exception:  # noqa: BLE001 - Spark Connect, a stopped context: the setting alone then
+        return None
+
+
 def release_broadcast(broadcast: Broadcast) -> None:
     """Free a broadcast once its jobs are done: destroy it. While an exception unwinds (Ctrl-C,
     a failed job), tasks of the cancelled job may still be reading it, and a destroyed broadcast

@@ -40,7 +40,7 @@ from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, coun
 from .errors import UserError, too_few_slots_cause, unreachable_cause
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
-from .session import cleaning_up, collects_in_parts, describe_job, release_broadcast, unpersist_unless_gone
+from .session import cleaning_up, collects_in_parts, describe_job, driver_heap, release_broadcast, unpersist_unless_gone
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -109,7 +109,7 @@ def shard_layout(cfg: TrainConfig, sc: SparkContext, vocab_size: int) -> tuple[i
     """
     shards = cfg.num_partitions or sc.defaultParallelism
     chains = max(1, min(shards, cfg.concurrent_shards or sc.defaultParallelism))
-    check_memory(sc.getConf(), vocab_size, cfg.vector_size, _memory_layout(cfg, sc, chains), chains)
+    check_memory(sc.getConf(), vocab_size, cfg.vector_size, _memory_layout(cfg, sc, chains), chains, driver_heap(sc))
     return shards, chains
 
 

@@ -300,12 +300,18 @@ def test_memory_estimate_names_the_setting_to_change():
     # 223 MB: 3 copies fit in 1g, but a local driver is its executors too: how many copies it holds
     # depends on the layout (averaging: 7; stratified owning both matrices: 6; owning output rows: 4)
     with pytest.raises(MemoryEstimateError, match=r"needs about 1\.5 GiB of driver memory \(a local master: the "
-                                                  r"driver is its executors too\).*at least 1\.8 GiB"):
+                                                  r"driver is its executors too\).*at least 2g \(spark-submit"):
         check_memory(local, 278_498, 100)
     check_memory(local, 278_498, 100, "owned_output")
-    with pytest.raises(MemoryEstimateError, match=r"needs about 1\.2 GiB .* at least 1\.6 GiB"):
+    with pytest.raises(MemoryEstimateError, match=r"needs about 1\.2 GiB .* at least 2g "):
         check_memory(local, 278_498, 100, "owned_both")
     check_memory({**local, "spark.driver.memory": "1400m"}, 278_498, 100, "owned_both")
+    # spark.driver.memory set after the driver JVM started (a script's --conf under spark-submit):
+    # the JVM's own heap counts, and the message says why the two differ
+    with pytest.raises(MemoryEstimateError, match=r"but the driver JVM runs with 1\.0 GiB although spark\.driver\."
+                                                  r"memory says 1\.4 GiB \(set after the JVM started"):
+        check_memory({**local, "spark.driver.memory": "1400m"}, 278_498, 100, "owned_both", driver_heap=1 << 30)
+    check_memory({**local, "spark.driver.memory": "1400m"}, 278_498, 100, "owned_both", driver_heap=1400 << 20)
     for layout in ("average", "owned_both", "owned_output"):   # a cluster's driver holds 3 copies whatever the layout
         check_memory({**local, "spark.master": "yarn", "spark.executor.memory": "1g"}, 278_498, 100, layout)
     with pytest.raises(MemoryEstimateError, match="raise spark.driver.memory .* at least"):
@@ -319,6 +325,12 @@ def test_memory_estimate_names_the_setting_to_change():
         check_memory({**local, "spark.driver.memory": "64g"}, 2_000_000, 300, "owned_output", 4)
     cluster = {"spark.master": "yarn", "spark.driver.memory": "64g", "spark.driver.maxResultSize": "0",
                "spark.executor.memory": "4g"}
+    # 458 MiB: two copies fit 1g, but not beside the 300 MiB Spark reserves (executors ran out of heap)
+    with pytest.raises(MemoryEstimateError, match=r"needs about 915\.5 MiB per executor beside the 300\.0 MiB Spark "
+                                                  r"reserves, but spark.executor.memory is 1\.0 GiB: raise "
+                                                  r"spark.executor.memory to at least 2g"):
+        check_memory({**cluster, "spark.executor.memory": "1g"}, 12_000, 5_000)
+    check_memory({**cluster, "spark.executor.memory": "2g"}, 12_000, 5_000)
     with pytest.raises(MemoryEstimateError, match="raise spark.executor.memory"):
         check_memory(cluster, 2_000_000, 300)
     with pytest.raises(MemoryEstimateError, match="raise spark.executor.memory"):   # executors: JVMs of their own
