@@ -51,7 +51,8 @@ def user_message(exc: BaseException) -> str | None:
     environment; None for bugs."""
     if isinstance(exc, (UserError, FileNotFoundError)):
         return " ".join(str(exc).split("\n")[:1]) or type(exc).__name__
-    return executor_environment_message(exc) or exchange_message(exc) or too_few_slots_message(exc)
+    return (executor_environment_message(exc) or exchange_message(exc) or too_few_slots_message(exc)
+            or executors_lost_message(exc))
 
 
 _EXCHANGE = re.compile(r"\b(?:ExchangeError|UnreachableError): (task \d+ could not [^\n]+)")
@@ -73,6 +74,25 @@ def unreachable_cause(exc: BaseException) -> str | None:
     advice; None for any other failure (a block cut short, a wrong token, a task's own error)."""
     found = _UNREACHABLE.search(str(exc))
     return found.group(1).strip() if found else None
+
+
+#: Spark's words for a job that stopped because executors were lost: their shuffle output gone, or
+#: a task's executor gone (a process that exits with code 52 ran out of heap).
+_EXECUTORS_LOST = re.compile(r"(?:Most recent failure reason: |most recent failure: [^\n]*?: )?"
+                             r"((?:org\.apache\.spark\.shuffle\.)?(?:MetadataFetchFailedException|FetchFailedException|"
+                             r"ExecutorLostFailure)[^\n]*)")
+
+
+def executors_lost_message(exc: BaseException) -> str | None:
+    """One line for a Spark job that stopped because executors were lost (out of memory, killed
+    by the cluster manager, a node gone) after Spark's attempts at the stage; None otherwise."""
+    text = str(exc)
+    found = _EXECUTORS_LOST.search(text) if "org.apache.spark" in text else None
+    if found is None:
+        return None
+    return (f"Spark stopped the job after losing executors ({found.group(1).strip()[:200]}): the executors' "
+            "logs in the cluster manager's UI say why; one that exited with code 52 ran out of heap (raise "
+            "spark.executor.memory, spark-submit --executor-memory)")
 
 
 _NO_PROGRAM = re.compile(r'Cannot run program "([^"]+)"[^\n]*?error=\d+, ([^\n]+)')
