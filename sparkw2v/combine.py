@@ -58,9 +58,10 @@ def _to_half(picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not picked.size:
         return picked.astype(np.float16), np.ones(picked.shape[0], np.float32)
     scale = np.maximum(picked.max(axis=1), -picked.min(axis=1))
-    scale[~(scale > 0)] = 1.0   # all-zero rows; inf and NaN rows stay non-finite
-    picked /= scale[:, None]
-    return picked.astype(np.float16), scale.astype(np.float32)
+    scale[~(scale > 0)] = 1.0   # all-zero rows; inf and NaN rows stay non-finite (no warning: the sync reports them)
+    with np.errstate(over="ignore", invalid="ignore"):
+        picked /= scale[:, None]
+        return picked.astype(np.float16), scale.astype(np.float32)
 
 
 def pack_block(n_in: np.ndarray, n_out: np.ndarray, delta_in: np.ndarray, delta_out: np.ndarray,

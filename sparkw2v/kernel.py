@@ -154,6 +154,7 @@ def window_offsets(width: int) -> np.ndarray:
     return np.concatenate((np.arange(-width, 0), np.arange(1, width + 1)))
 
 
+@np.errstate(over="ignore", invalid="ignore")   # a diverging run: training stops on its non-finite loss, in one line
 def train_shard(
     w_in: np.ndarray,
     w_out: np.ndarray,

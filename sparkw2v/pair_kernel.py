@@ -44,6 +44,7 @@ def skipgram_pairs(tokens: np.ndarray, sentence_starts: np.ndarray, keep_prob: n
     return words[centre + offsets[slot]].astype(np.int32), words[centre].astype(np.int32), int(words.size)
 
 
+@np.errstate(over="ignore", invalid="ignore")   # a diverging run: training stops on its non-finite loss, in one line
 def train_pairs(w_in: np.ndarray, w_out: np.ndarray, inputs: np.ndarray, outputs: np.ndarray,
                 neg_table: np.ndarray, negative: int, alpha_start: float, alpha_end: float,
                 rng: np.random.Generator, step_pairs: int = 256, loss_every: int = 16,

@@ -249,3 +249,21 @@ def test_a_window_far_beyond_the_sentences_trains_every_in_sentence_pair(sg):
                         0.025, 0.001, np.random.default_rng(0))
     pairs = int((lengths * (lengths - 1)).sum())
     assert stats.examples == (pairs if sg else lengths.sum()) and np.all(np.isfinite(w_in))
+
+
+@pytest.mark.parametrize("sg", [True, False])
+def test_a_diverging_shard_trains_to_non_finite_values_without_numpy_warnings(sg):
+    """At a rate far too high the vectors overflow; the kernel says nothing (the run stops on the
+    non-finite loss with one line, training.DivergedError), where NumPy would warn per step."""
+    import warnings
+    rng = np.random.default_rng(1)
+    tokens, starts, counts, _ = planted_corpus(rng)
+    w_in = ((rng.random((counts.size, 16)) - 0.5) / 16).astype(np.float32)
+    w_out = np.zeros_like(w_in)
+    keep, table = keep_probabilities(counts, 0), negative_table(counts, 0.75, size=10_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            train_shard(w_in, w_out, tokens, starts, keep, table, KernelParams(sg=sg, window=3, chunk_words=256),
+                        1e6, 1e6, rng)
+    assert not np.all(np.isfinite(w_in))
