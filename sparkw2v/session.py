@@ -120,6 +120,12 @@ def collects_in_parts(nbytes: int) -> bool:
     return nbytes > COLLECT_AT_ONCE_BYTES
 
 
+def first_collect_tasks(nbytes: int, partitions: int) -> int:
+    """Tasks that collect in the first job of :func:`collect_model_parts` over ``partitions``
+    partitions (the ones after it only collect: ``on_parts``)."""
+    return 1 if collects_in_parts(nbytes) else partitions
+
+
 def collect_model_parts(rdd: RDD, nbytes: int, on_parts: Callable[[int], None] | None = None) -> list:
     """``rdd``'s records (the parts of a model of about ``nbytes``) on the driver: in one job up to
     :data:`COLLECT_AT_ONCE_BYTES`, else a partition at a time (a job each), so that the driver JVM

@@ -70,7 +70,7 @@ from .config import SHARE_OUTPUT_FROM
 from .exchange import TOKEN_BYTES, Peers, Rendezvous, rendezvous
 from .pair_kernel import skipgram_pairs, train_pairs
 from .sampling import keep_probabilities, negative_table
-from .session import collect_model_parts, collects_in_parts, drop_shuffle_files, release_broadcast
+from .session import collect_model_parts, drop_shuffle_files, first_collect_tasks, release_broadcast
 from .shard_records import corpus_order, shard_arrays
 
 #: Sub-epochs per epoch the default number of rounds aims at (rounds = ceil(SUB_EPOCHS / G)).
@@ -398,11 +398,12 @@ def train_epoch(sc: SparkContext, shards: RDD, run: RunPlan, epoch: int, w_in: n
             r = min(first + order.per_job, run.rounds) - 1
             state = _chain_rounds(sc, state, layout, run, epoch, order, range(first, r + 1), alpha_at, owners_bc,
                                   held, meeting)
-            if describe is not None:   # the last job's parts collected one a job: only its first one here
-                parts = r + 1 == run.rounds and not keep and collects_in_parts(w_in.nbytes + w_out.nbytes)
+            if describe is not None:   # the last job collects: a large model's first part only, here
+                tasks = order.job_tasks(run, first, r, meeting is not None)
+                if r + 1 == run.rounds and not keep:
+                    tasks -= run.blocks - first_collect_tasks(w_in.nbytes + w_out.nbytes, run.blocks)
                 describe(f"rounds {first + 1}-{r + 1} of {run.rounds}" if r > first else
-                         f"round {r + 1} of {run.rounds}", (r + 1 - first) / run.rounds,
-                         order.job_tasks(run, first, r, meeting is not None) - (run.blocks - 1) * parts)
+                         f"round {r + 1} of {run.rounds}", (r + 1 - first) / run.rounds, tasks)
             if r + 1 < run.rounds:   # the job: train the rounds chained so far, and keep only their result
                 held.append(state.persist(StorageLevel.MEMORY_AND_DISK))   # before its job: unpersisted if it fails
                 state.count()

@@ -40,7 +40,7 @@ from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, coun
 from .errors import UserError, too_few_slots_cause, unreachable_cause
 from .kernel import KernelParams
 from .memory import check_memory, driver_memory, max_result_size
-from .session import cleaning_up, collects_in_parts, describe_job, driver_heap, release_broadcast, unpersist_unless_gone
+from .session import cleaning_up, describe_job, driver_heap, first_collect_tasks, release_broadcast, unpersist_unless_gone
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")
@@ -652,7 +652,7 @@ def _average_epoch(spark: SparkSession, encoded: EncodedCorpus, cfg: TrainConfig
         if direct:
             # The job: the barrier stage, then the stage collecting each task's share of the rows
             # (a large model's shares: the first one, then a phase collecting the others).
-            collect = 1 if collects_in_parts(w_in.nbytes + w_out.nbytes) else encoded.num_chains
+            collect = first_collect_tasks(w_in.nbytes + w_out.nbytes, encoded.num_chains)
             describe_job(spark, whole, words=encoded.words, tasks=encoded.num_chains + collect, collect_tasks=collect)
             syncs = tuple(sync_task(cfg, plan.schedule, epoch, sync, plan.block_rows, plan.tables_key)
                           for sync in range(plan.syncs))
