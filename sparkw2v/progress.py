@@ -9,7 +9,7 @@ phases that are each a share of it (``part_of``): they are reported as the epoch
 an epoch of 128 short phases still logs every 30 seconds.
 
 * On a terminal (the CLI, stderr a tty) a daemon thread redraws one live line twice a
-  second: phase, tasks done of those started, words/s and an ETA.
+  second: phase, tasks done of those of its stages started, words/s and an ETA.
 * Everywhere else (a log file, spark-submit on a cluster, a notebook, the Python API)
   the same goes to the ``sparkw2v`` logger at INFO: one line when a phase ends, and
   one every 30 seconds inside a phase that runs longer.
@@ -230,19 +230,20 @@ def _untag(sc, tag: str) -> None:
 
 
 def _count_tasks(sc, phase: Phase) -> None:
-    """Tasks of the phase's stages that ran or run (skipped stages do not count)."""
-    tracker = sc.statusTracker()
+    """Tasks of the phase's stages that were submitted: a running job also lists stages still to
+    come and stages it will skip (their results are there already), and only the former ever run,
+    so a stage counts from its submission and the count only grows."""
+    tracker = sc._jsc.statusTracker()
     total = done = running = 0
     for job_id in sc._jsc.sc().statusTracker().getJobIdsForTag(phase.tag):
         job = tracker.getJobInfo(job_id)
-        for stage_id in (job.stageIds if job else ()):
+        for stage_id in (job.stageIds() if job is not None else ()):
             stage = tracker.getStageInfo(stage_id)
-            if stage is None or (stage.numCompletedTasks == 0 and stage.numActiveTasks == 0
-                                 and job.status != "RUNNING"):
+            if stage is None or stage.submissionTime() <= 0:
                 continue
-            total += stage.numTasks
-            done += stage.numCompletedTasks
-            running += stage.numActiveTasks
+            total += stage.numTasks()
+            done += stage.numCompletedTasks()
+            running += stage.numActiveTasks()
     phase.tasks, phase.done = phase.expected_tasks or max(phase.tasks, total), max(phase.done, done)
     phase.running = running
 

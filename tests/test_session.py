@@ -280,3 +280,44 @@ def test_training_with_spark_io_encryption_gives_the_unencrypted_vectors(spark, 
     plain = Word2VecModel.load(str(tmp_path / "plain"), spark=spark)
     assert (encrypted.metadata["block_exchange"], plain.metadata["block_exchange"]) == ("shuffle", "direct")
     assert np.array_equal(encrypted.wv.vectors, plain.wv.vectors)
+
+
+def test_a_phase_counts_only_the_stages_that_run(spark):
+    """A job lists the stages whose results it reuses too; while it runs they look like stages
+    to come, and counting them showed "5/7 tasks" for a phase that then ran 6. Only submitted
+    stages count, so the count polled during the job never exceeds what the phase runs."""
+    import time
+
+    from sparkw2v import progress
+
+    sc = spark.sparkContext
+    phase = progress.Phase("probe", f"{progress.TAG_PREFIX}test-{time.monotonic_ns()}", None, 0.0)
+    pairs = sc.parallelize(range(8), 4).map(lambda x: (x % 3, x)).reduceByKey(lambda a, b: a + b, 3)
+    sc.addJobTag(phase.tag)
+    try:
+        pairs.count()                                          # 4 map tasks, then 3 reduce tasks
+        started = threading.Event()
+
+        def slow(it):
+            time.sleep(1.0)
+            return it
+
+        def second():                                          # job tags belong to a thread
+            sc.addJobTag(phase.tag)
+            started.set()
+            pairs.mapPartitions(slow).count()                  # the map stage is skipped: 3 tasks
+
+        job = threading.Thread(target=second)
+        job.start()
+        started.wait()
+        polls = 0
+        while job.is_alive():
+            progress._count_tasks(sc, phase)
+            polls += 1
+            time.sleep(0.1)
+        job.join()
+    finally:
+        sc.removeJobTag(phase.tag)
+    progress._count_tasks(sc, phase)
+    assert polls > 3
+    assert (phase.tasks, phase.done, phase.running) == (10, 10, 0)
