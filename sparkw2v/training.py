@@ -356,12 +356,15 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
     exchanging = plan is None or plan.owned_blocks > 0   # stratified: its tasks exchange directly, or through Spark
     exchanges: list[tuple[str, int]] = []   # stratified: each run of epochs with one exchange, from its first
     redone = None   # an epoch trained again with the shuffle after its kept blocks were lost
+    lost = 0.0      # seconds of that epoch's first attempt: the epoch's wall time includes them
     try:
         epoch = start_epoch
         while epoch < cfg.epochs:
             if exchanging and not direct and start_epoch < epoch != redone:
                 direct = _direct_again(sc, cfg, concurrent, epoch)
-            epoch_started, epoch_start = time.perf_counter(), start
+            if epoch != redone:
+                lost = 0.0
+            epoch_started, epoch_start = time.perf_counter() - lost, start
             # Stratified keeps the rows on the executors through an epoch that will end in a checkpoint,
             # foreseen from the last epoch's time; one found due only at the end is written from the driver.
             keep = plan is None and checkpoints is not None and \
@@ -404,6 +407,7 @@ def train_encoded(spark: SparkSession, encoded: EncodedCorpus, vocab: Vocabulary
                     describe_job(spark, None)   # inside the handler: the checkpoint's progress ends as stopped
                     history.pop()
                     train_seconds -= seconds
+                    lost = time.perf_counter() - epoch_started
                     start, direct, ended, redone = epoch_start, False, None, epoch
                     if exchanges[-1] == ("direct", epoch + 1):
                         exchanges.pop()
@@ -463,6 +467,7 @@ def _exchanged_epoch(spark: SparkSession, cfg: TrainConfig, epoch: int, tasks: i
         with exchange.slots_watched(spark.sparkContext, tasks, on=direct):
             return attempt(direct)
 
+    started = time.perf_counter()
     try:
         return watched(direct), direct
     except Exception as exc:
@@ -473,8 +478,9 @@ def _exchanged_epoch(spark: SparkSession, cfg: TrainConfig, epoch: int, tasks: i
             raise
         if unreached:   # later runs of the application go through Spark too; too few slots is checked afresh
             exchange.remember_unreachable(spark.sparkContext, cause)
-        log.warning("direct %s between stratified tasks failed (%s): epoch %d starts over, and the run goes "
-                    "on, with %s (slower, the same vectors)%s", what, cause, epoch + 1, instead,
+        log.warning("direct %s between stratified tasks failed (%s) after %.1f s: epoch %d starts over, and the "
+                    "run goes on, with %s (slower, the same vectors)%s", what, cause, time.perf_counter() - started,
+                    epoch + 1, instead,
                     "; pass --block-exchange shuffle (block_exchange = 'shuffle') to use it from the start without "
                     "this warning" if unreached else
                     f"; a later epoch {again} again if the session has a slot per task by then")

@@ -5,6 +5,7 @@ import functools
 import json
 import logging
 import re
+import time
 from collections import Counter
 
 import numpy as np
@@ -684,7 +685,7 @@ def test_auto_hands_blocks_on_by_shuffle_once_tasks_cannot_reach_the_driver(spar
         warned = [r.getMessage() for r in caplog.records if "direct hand-overs" in r.getMessage()]
         assert len(warned) == 1 and re.match(
             rf"direct hand-overs between stratified tasks failed \(task \d could not reach the driver at "
-            rf"127.0.0.1:{unreachable[1]} \(.+\)\): epoch {first + 1} starts over, and the run goes on, with a Spark "
+            rf"127.0.0.1:{unreachable[1]} \(.+\)\) after [\d.]+ s: epoch {first + 1} starts over, and the run goes on, with a Spark "
             r"shuffle per sub-epoch .*--block-exchange shuffle", warned[0]), warned
         model = Word2VecModel.load(str(out), spark=spark)
         assert model.training_metadata()["block_exchange"] == used
@@ -745,7 +746,7 @@ def test_auto_hands_blocks_on_by_shuffle_once_the_cluster_has_too_few_slots(spar
     warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warned) == 1 and re.match(
         r"direct hand-overs between stratified tasks failed \(the cluster had fewer task slots than the stratified "
-        r"tasks that hand blocks to each other \(1 slot for 2 tasks for \d+ s: .*\)\): epoch 2 starts over, and the "
+        r"tasks that hand blocks to each other \(1 slot for 2 tasks for \d+ s: .*\)\) after [\d.]+ s: epoch 2 starts over, and the "
         r"run goes on, with a Spark shuffle per sub-epoch \(slower, the same vectors\); a later epoch hands blocks "
         r"on directly again if the session has a slot per task by then$", warned[0]), warned
     model = Word2VecModel.load(str(tmp_path / "auto"), spark=spark)
@@ -771,11 +772,18 @@ def test_auto_hands_blocks_on_by_shuffle_once_the_cluster_has_too_few_slots(spar
     def write_blocks(spark, blocks, path):
         if not refused:
             refused.append(path)
+            time.sleep(1.0)                                 # Spark's wait for the slots, shortened
             raise RuntimeError("An error occurred while calling o1080.parquet.\n: org.apache.spark.scheduler."
                                "BarrierJobSlotsNumberCheckFailed: [SPARK-24819]: Barrier execution mode does not "
                                "allow run a barrier stage that requires more slots than the total number of slots")
         return write(spark, blocks, path)
 
+    def slow_first(sc, shards, run, epoch, *rest, **kwargs):
+        if kwargs["direct"] and not refused:
+            time.sleep(2.0)                                 # the first attempt: longer than the one after
+        return train(sc, shards, run, epoch, *rest, **kwargs)
+
+    monkeypatch.setattr(stratified, "train_epoch", slow_first)
     monkeypatch.setattr(stratified, "write_blocks", write_blocks)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="sparkw2v"):
@@ -791,7 +799,12 @@ def test_auto_hands_blocks_on_by_shuffle_once_the_cluster_has_too_few_slots(spar
     model = Word2VecModel.load(str(tmp_path / "lost"), spark=spark)
     # Epoch 1 as the shuffle trained it; epoch 2, with both slots, handed blocks on directly.
     assert model.training_metadata()["block_exchange"] == "shuffle, then direct from epoch 2"
-    assert [entry["epoch"] for entry in model.training_metadata()["history"]] == [1, 2]
+    history = model.training_metadata()["history"]
+    assert [entry["epoch"] for entry in history] == [1, 2]
+    # The epoch's wall time holds its first attempt and the failed checkpoint too, as the run's does.
+    first, again = (float(re.search(r", ([\d.]+)s$", line).group(1)) for line in epochs[:2])
+    assert again == pytest.approx(history[0]["seconds"], abs=0.06) and again > first + 1.0, (first, again)
+    assert model.training_metadata()["timings"]["train_seconds"] >= sum(entry["seconds"] for entry in history)
     np.testing.assert_array_equal(model.wv.vectors, reference)
 
 
@@ -1068,7 +1081,7 @@ def test_owning_output_rows_trains_through_spark_once_tasks_cannot_reach_the_dri
         model = Word2Vec(**settings).fit(frame)
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warned) == 1 and re.match(r"direct exchange between stratified tasks failed \(task \d could not reach "
-                                         r"the driver .*\): epoch 1 starts over, and the run goes on, with a Spark job "
+                                         r"the driver .*\) after [\d.]+ s: epoch 1 starts over, and the run goes on, with a Spark job "
                                          r"per sub-epoch \(slower, the same vectors\)", warned[0]), warned
     assert model.result.info["block_exchange"] == "shuffle"
     np.testing.assert_array_equal(model.wv.vectors, reference.wv.vectors)
