@@ -107,6 +107,28 @@ def test_driver_java_options_of_spark_defaults_conf_are_kept_beside_sparkw2vs(tm
     assert done.stdout.split() == ["kept", "also", str(QUIET_LOG4J), "True", "True", "false"]
 
 
+def test_the_driver_heap_is_the_size_the_jvm_was_started_with_whatever_its_collector(tmp_path):
+    """Under ParallelGC the JVM reports ~11% less heap than its -Xmx: the memory check read that as
+    spark.driver.memory set after the JVM started, and refused sizes measured to train. It now
+    reads the -Xmx the JVM was started with."""
+    from sparkw2v.session import heap_option
+    assert [heap_option(a) for a in ("-Xmx1400m", "-Xmx2G", "-Xmx1048576", "-Xms1g", "-Xmx")] == [
+        1400 << 20, 2 << 30, 1 << 20, None, None]
+    script = ("from sparkw2v.session import driver_heap, get_session\n"
+              "from sparkw2v.memory import check_memory\n"
+              "spark = get_session(master='local[1]', conf={'spark.ui.enabled': 'false', 'spark.driver.memory': '700m',\n"
+              "                    'spark.driver.extraJavaOptions': '-XX:+UseParallelGC'}, light_jvm=True)\n"
+              "sc = spark.sparkContext\n"
+              "reported = sc._jvm.java.lang.Runtime.getRuntime().maxMemory()\n"
+              "check_memory(sc.getConf(), 100_000, 210, 'owned_output', driver_heap=driver_heap(sc))   # 4 x 168 MB: 672 MB\n"
+              "print(driver_heap(sc), reported < 0.95 * driver_heap(sc))\n")
+    env = {**os.environ, "SPARK_CONF_DIR": str(tmp_path)}
+    env.pop("PYSPARK_GATEWAY_PORT", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == [str(700 << 20), "True"]
+
+
 def test_rdd_and_arrow_jobs_share_one_pool_of_python_workers(spark):
     """An executor keeps a worker daemon per environment: one, not one for RDD jobs and one for SQL's."""
     def batches(it):
