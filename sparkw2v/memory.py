@@ -18,6 +18,7 @@ from typing import Callable
 from .config import setting
 from .errors import UserError
 from .session import collects_in_parts, is_local_master
+from .stratified import output_blocks
 
 #: Copies of the model (both matrices) the driver JVM holds during a sync.
 DRIVER_COPIES = 3
@@ -111,7 +112,10 @@ def check_memory(conf, vocab_size: int, vector_size: int, layout: str = "average
     collected = 4 * vocab_size * (2 * vector_size + 4)
     what = "each sync collects about {} of combined updates"
     if layout != "average" and collects_in_parts(size):
-        collected, what = -(-collected // max(1, tasks)), "each job collects about {} of the model's rows"
+        # Owning both matrices, a shared output block's parts reach each task that trains it next,
+        # and each such task's result holds them: a job collects about twice a task's share then.
+        copies = 2 if layout == "owned_both" and output_blocks(tasks) < tasks else 1
+        collected, what = -(-collected * copies // max(1, tasks)), "each job collects about {} of the model's rows"
     if results and collected > 0.9 * results:
         raise MemoryEstimateError(
             f"{what.format(human(collected))} ({shape}), but "
@@ -124,7 +128,7 @@ def check_memory(conf, vocab_size: int, vector_size: int, layout: str = "average
         raise MemoryEstimateError(
             f"the model ({shape}) needs about {human(EXECUTOR_COPIES * size)} per executor beside the "
             f"{human(EXECUTOR_RESERVED)} Spark reserves, but spark.executor.memory is {human(executor)}: raise "
-            f"spark.executor.memory to at least {setting_size(EXECUTOR_COPIES * size + EXECUTOR_RESERVED)} "
+            f"spark.executor.memory to at least {setting_size(EXECUTOR_COPIES * size * 1.25 + EXECUTOR_RESERVED)} "
             f"(spark-submit --executor-memory), {lower}")
     python = get("spark.executor.pyspark.memory", None)
     cores = int(get("spark.executor.cores", None) or 1)

@@ -321,6 +321,13 @@ def test_memory_estimate_names_the_setting_to_change():
     check_memory({**local, "spark.driver.memory": "64g", "spark.driver.maxResultSize": "0"}, 2_000_000, 300)
     # a stratified epoch's large model comes a task's part a job: 16 parts of 4.8 GB fit 1g's results
     check_memory({**local, "spark.driver.memory": "64g"}, 2_000_000, 300, "owned_both", 16)
+    # ... but from 16 shards two tasks share each output block, and a job brings its parts to each
+    # task that trains it next: twice a task's share (302 MB) does not fit 512m's results
+    small_results = {**local, "spark.driver.memory": "64g", "spark.driver.maxResultSize": "512m"}
+    with pytest.raises(MemoryEstimateError, match=r"each job collects about 576\.0 MiB of the model's rows"):
+        check_memory(small_results, 2_000_000, 300, "owned_both", 16)
+    check_memory(small_results, 2_000_000, 300, "owned_both", 15)         # an odd count is not shared
+    check_memory(small_results, 2_000_000, 300, "owned_output", 16)       # each task sends its own share
     with pytest.raises(MemoryEstimateError, match=r"each job collects about 1\.1 GiB of the model's rows"):
         check_memory({**local, "spark.driver.memory": "64g"}, 2_000_000, 300, "owned_output", 4)
     cluster = {"spark.master": "yarn", "spark.driver.memory": "64g", "spark.driver.maxResultSize": "0",
