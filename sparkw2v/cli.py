@@ -713,11 +713,11 @@ def _run(args: argparse.Namespace, hint: str) -> int:
             return 130
         if args.verbose:
             raise
-        from .errors import too_few_slots_cause, user_message
+        from .errors import cluster_stop, user_message
         message = user_message(exc)
         if message is None:
             raise
-        if too_few_slots_cause(exc) is not None:   # the run stopped, as an interrupted one: how to go on
+        if cluster_stop(exc):   # the run stopped, as an interrupted one: how to go on
             message += hint
         field = getattr(exc, "field", None)
         if isinstance(exc, ConfigError) and field in vars(args) and field != "config":

@@ -76,23 +76,32 @@ def unreachable_cause(exc: BaseException) -> str | None:
     return found.group(1).strip() if found else None
 
 
-#: Spark's words for a job that stopped because executors were lost: their shuffle output gone, or
-#: a task's executor gone (a process that exits with code 52 ran out of heap).
+#: Spark's words for a job that stopped because executors were lost or their shuffle output could not
+#: be read: the output gone or unreachable (a node, a network, an external shuffle service), or a
+#: task's executor gone (a process that exits with code 52 ran out of heap).
 _EXECUTORS_LOST = re.compile(r"(?:Most recent failure reason: |most recent failure: [^\n]*?: )?"
                              r"((?:org\.apache\.spark\.shuffle\.)?(?:MetadataFetchFailedException|FetchFailedException|"
                              r"ExecutorLostFailure)[^\n]*)")
 
 
 def executors_lost_message(exc: BaseException) -> str | None:
-    """One line for a Spark job that stopped because executors were lost (out of memory, killed
-    by the cluster manager, a node gone) after Spark's attempts at the stage; None otherwise."""
+    """One line for a Spark job that stopped, after Spark's attempts at the stage, because executors
+    were lost (out of memory, killed by the cluster manager, a node gone) or the shuffle output they
+    wrote could not be read; None otherwise."""
     text = str(exc)
     found = _EXECUTORS_LOST.search(text) if "org.apache.spark" in text else None
     if found is None:
         return None
-    return (f"Spark stopped the job after losing executors ({found.group(1).strip()[:200]}): the executors' "
-            "logs in the cluster manager's UI say why; one that exited with code 52 ran out of heap (raise "
-            "spark.executor.memory, spark-submit --executor-memory)")
+    return (f"Spark stopped the job after losing executors or the shuffle output they wrote "
+            f"({found.group(1).strip()[:200]}): the executors' logs in the cluster manager's UI say why; one "
+            "that exited with code 52 ran out of heap (raise spark.executor.memory, spark-submit "
+            "--executor-memory)")
+
+
+def cluster_stop(exc: BaseException) -> bool:
+    """Whether a run ended because the cluster failed it (executors or their output lost, too few
+    task slots left), not for a reason of its own: the same command can go on from a checkpoint."""
+    return too_few_slots_cause(exc) is not None or executors_lost_message(exc) is not None
 
 
 _NO_PROGRAM = re.compile(r'Cannot run program "([^"]+)"[^\n]*?error=\d+, ([^\n]+)')

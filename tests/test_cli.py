@@ -459,6 +459,24 @@ def test_spark_stopped_under_a_run_is_reported_as_the_interruption(monkeypatch, 
         main(["info", "x"])
 
 
+def test_a_run_the_cluster_stopped_says_how_to_go_on(monkeypatch, capsys):
+    """Executors (or their shuffle output) lost for good end the run in one line that, as for an
+    interrupted run, says to run the same command with --resume."""
+    from sparkw2v import cli
+
+    def lost(args):
+        raise RuntimeError(": org.apache.spark.SparkException: Job aborted due to stage failure: ResultStage 5 has "
+                           "failed the maximum allowable number of times: 4. Most recent failure reason: "
+                           "org.apache.spark.shuffle.FetchFailedException: Failed to connect to worker-3/10.0.0.7:7337\n")
+
+    monkeypatch.setitem(cli.COMMANDS, "train", lost)
+    assert main(["train", "--input", "in.txt", "--output", "out"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("sparkw2v: error: Spark stopped the job after losing executors or the shuffle output")
+    assert err.endswith("; run the same command with --resume to continue from its last checkpoint, if one was "
+                        "written") and "\n" not in err
+
+
 def test_a_running_spark_is_not_taken_for_a_stopped_one(spark):
     from sparkw2v.cli import _spark_stopped
 

@@ -641,7 +641,7 @@ def test_a_job_stopped_by_lost_executors_is_one_line_naming_the_likely_cause():
     """Spark's text for a job whose executors were lost (their shuffle output gone, or the task's
     executor gone) becomes one line that says where to look and what exit code 52 means; other
     Spark failures stay tracebacks (bugs)."""
-    from sparkw2v.errors import user_message
+    from sparkw2v.errors import cluster_stop, user_message
     fetch = RuntimeError(
         "An error occurred while calling z:org.apache.spark.api.python.PythonRDD.collectAndServe.\n"
         ": org.apache.spark.SparkException: Job aborted due to stage failure: ResultStage 12 (collect at "
@@ -649,16 +649,24 @@ def test_a_job_stopped_by_lost_executors_is_one_line_naming_the_likely_cause():
         "org.apache.spark.shuffle.MetadataFetchFailedException: Missing an output location for shuffle 2 partition 0\n"
         "\tat org.apache.spark.MapOutputTracker$.validateStatus(MapOutputTracker.scala:1739)")
     assert user_message(fetch) == (
-        "Spark stopped the job after losing executors (org.apache.spark.shuffle.MetadataFetchFailedException: "
-        "Missing an output location for shuffle 2 partition 0): the executors' logs in the cluster manager's UI "
-        "say why; one that exited with code 52 ran out of heap (raise spark.executor.memory, spark-submit "
-        "--executor-memory)")
+        "Spark stopped the job after losing executors or the shuffle output they wrote (org.apache.spark.shuffle."
+        "MetadataFetchFailedException: Missing an output location for shuffle 2 partition 0): the executors' logs "
+        "in the cluster manager's UI say why; one that exited with code 52 ran out of heap (raise "
+        "spark.executor.memory, spark-submit --executor-memory)")
+    unreachable = RuntimeError(   # every executor alive, an external shuffle service out of reach
+        ": org.apache.spark.SparkException: Job aborted due to stage failure: ResultStage 5 has failed the maximum "
+        "allowable number of times: 4. Most recent failure reason: org.apache.spark.shuffle.FetchFailedException: "
+        "Failed to connect to worker-3/10.0.0.7:7337\n")
+    assert "losing executors or the shuffle output they wrote (org.apache.spark.shuffle.FetchFailedException: " \
+           "Failed to connect to worker-3/10.0.0.7:7337)" in user_message(unreachable)
+    assert cluster_stop(fetch) and cluster_stop(unreachable)       # the CLI says how to go on (--resume)
     lost = RuntimeError(
         ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 in stage 3.0 failed 4 times, "
         "most recent failure: Lost task 0.3 in stage 3.0 (TID 12) (10.0.0.5 executor 1): ExecutorLostFailure "
         "(executor 1 exited caused by one of the running tasks) Reason: Command exited with code 52\n")
-    assert user_message(lost).startswith("Spark stopped the job after losing executors (ExecutorLostFailure (executor 1 "
-                                         "exited caused by one of the running tasks) Reason: Command exited with code 52)")
+    assert user_message(lost).startswith("Spark stopped the job after losing executors or the shuffle output they "
+                                         "wrote (ExecutorLostFailure (executor 1 exited caused by one of the running "
+                                         "tasks) Reason: Command exited with code 52)")
     bug = RuntimeError(": org.apache.spark.SparkException: Job aborted due to stage failure: Task 0 in stage 3.0 "
                        "failed 4 times, most recent failure: ... PythonException: ZeroDivisionError: division by zero")
-    assert user_message(bug) is None
+    assert user_message(bug) is None and not cluster_stop(bug)
