@@ -534,8 +534,8 @@ def _direct_exchange(sc: SparkContext, cfg: TrainConfig, tasks: int, owned_outpu
     if owned_output and (exchange.refusing_setting(sc) is not None or (exchange.task_slots(sc) or 0) >= tasks):
         log.warning("the shards' tasks cannot exchange rows directly (%s), so every sub-epoch syncs through "
                     "the driver, a Spark job each: with a large vocabulary on many cores that is many times "
-                    "slower (README, \"Running on a cluster\"; --block-exchange shuffle chooses it without "
-                    "this warning)", reason)
+                    "slower (README, \"Running on a cluster\"; --block-exchange shuffle, block_exchange = "
+                    "'shuffle', chooses it without this warning)", reason)
     else:
         log.info("%s: %s", "a Spark job per sub-epoch" if owned_output else "blocks handed on by a shuffle per sub-epoch",
                  reason)
