@@ -1,13 +1,13 @@
 """Will the model fit? An estimate from vocabulary size × vector size, checked before training.
 
-Each sync the driver broadcasts both matrices and collects one combined copy
-of the updates, so the driver JVM holds about three copies of the model at
-once; each executor JVM keeps the broadcast blocks, and each Python task holds
-the broadcast model, its working copy and the update blocks it ships. A local
-master's driver JVM is its executors too: it holds more copies, as many as the
-layout trained needs (:data:`LOCAL_COPIES`, measured). The
-check is deliberately rough (a factor, not an accounting): it exists to turn
-an out-of-memory crash an hour into a run into a one-line message before it.
+The driver broadcasts both matrices and collects the tasks' results (averaging's combined updates,
+or the stratified model's parts), so its JVM holds three to four and a half copies of the model,
+by the layout trained (:data:`DRIVER_COPIES`, measured); each executor JVM keeps the broadcast
+blocks, and each Python task holds the broadcast model, its working copy and the update blocks
+it ships. A local master's driver JVM is its executors too: it holds more copies
+(:data:`LOCAL_COPIES`, measured). The check is deliberately rough (a factor, not an accounting):
+it exists to turn an out-of-memory crash (or a driver that hangs once a thread collecting task
+results ran out of heap) an hour into a run into a one-line message before it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,11 @@ from .errors import UserError
 from .session import collects_in_parts, is_local_master
 from .stratified import output_blocks
 
-#: Copies of the model (both matrices) the driver JVM holds during a sync.
-DRIVER_COPIES = 3
+#: Copies of the model (both matrices) a cluster's driver JVM holds, by the layout trained
+#: (:data:`LAYOUTS`): the heap a 145K x 192 model (223 MB) needed on a standalone cluster of two
+#: executors, measured and rounded up to a half (BENCHMARKS.md, "Driver memory a local master needs,
+#: by layout").
+DRIVER_COPIES = {"average": 4.5, "owned_both": 3, "owned_output": 3.5}
 #: Copies of the model a local master's driver JVM holds, being its executors too (the tasks' results
 #: and shuffled blocks beside the broadcast), by the layout trained (:data:`LAYOUTS`): each the
 #: driver heap a 278K x 100 model needed, measured (BENCHMARKS.md, "Driver memory a local master
@@ -100,7 +103,7 @@ def check_memory(conf, vocab_size: int, vector_size: int, layout: str = "average
             has = (f"the driver JVM runs with {human(driver_heap)} although spark.driver.memory says "
                    f"{human(asked)} (set after the JVM started: under spark-submit it goes to spark-submit)")
     local = is_local_master(get("spark.master", None) or "local")   # the executors are the driver's JVM
-    copies = LOCAL_COPIES[layout] if local else DRIVER_COPIES
+    copies = (LOCAL_COPIES if local else DRIVER_COPIES)[layout]
     if copies * size > driver:
         raise MemoryEstimateError(
             f"the model ({shape}) needs about {human(copies * size)} of driver memory"
