@@ -22,8 +22,8 @@ from .stratified import output_blocks
 
 #: Copies of the model (both matrices) a cluster's driver JVM holds, by the layout trained
 #: (:data:`LAYOUTS`): the heap a 145K x 192 model (223 MB) needed on a standalone cluster of two
-#: executors, measured and rounded up to a half (BENCHMARKS.md, "Driver memory a local master needs,
-#: by layout").
+#: executors, measured and rounded up to a half (BENCHMARKS.md, "Driver memory a cluster needs, by
+#: layout").
 DRIVER_COPIES = {"average": 4.5, "owned_both": 3, "owned_output": 3.5}
 #: Copies of the model a local master's driver JVM holds, being its executors too (the tasks' results
 #: and shuffled blocks beside the broadcast), by the layout trained (:data:`LAYOUTS`): each the
@@ -66,6 +66,29 @@ def human(n: float) -> str:
 def setting_size(n: float) -> str:
     """``n`` bytes, rounded up to a size Spark and Java take as a setting: ``2g``, ``850m``."""
     return f"{-(-int(n) // (1 << 30))}g" if n > 1 << 30 else f"{-(-int(n) // (1 << 20))}m"
+
+
+def driver_heap(sc) -> int | None:
+    """Bytes of heap the running driver JVM was started with (its last ``-Xmx``, which
+    spark.driver.memory becomes), or None if it cannot be asked. Without an ``-Xmx``, the heap the
+    JVM reports: under some collectors (ParallelGC) that leaves out a survivor space, ~11% less."""
+    try:
+        jvm = sc._jvm
+        arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
+        sizes = [heap_option(str(a)) for a in arguments]
+        sizes = [n for n in sizes if n is not None]
+        return sizes[-1] if sizes else int(jvm.java.lang.Runtime.getRuntime().maxMemory())
+    except Exception:  # noqa: BLE001 - Spark Connect, a stopped context: the setting alone then
+        return None
+
+
+def heap_option(argument: str) -> int | None:
+    """Bytes of a JVM ``-Xmx`` option (``-Xmx1400m``, ``-Xmx2g``, ``-Xmx1073741824``), else None."""
+    size = argument.strip()[4:] if argument.strip().startswith("-Xmx") else ""
+    try:
+        return parse_size(size, "b") if size else None
+    except ValueError:
+        return None
 
 
 def driver_memory(conf) -> int:
@@ -117,8 +140,8 @@ def check_memory(conf, vocab_size: int, vector_size: int, layout: str = "average
     if layout != "average" and collects_in_parts(size):
         # Owning both matrices, a shared output block's parts reach each task that trains it next,
         # and each such task's result holds them: a job collects about twice a task's share then.
-        copies = 2 if layout == "owned_both" and output_blocks(tasks) < tasks else 1
-        collected, what = -(-collected * copies // max(1, tasks)), "each job collects about {} of the model's rows"
+        holders = 2 if layout == "owned_both" and output_blocks(tasks) < tasks else 1
+        collected, what = -(-collected * holders // max(1, tasks)), "each job collects about {} of the model's rows"
     if results and collected > 0.9 * results:
         raise MemoryEstimateError(
             f"{what.format(human(collected))} ({shape}), but "

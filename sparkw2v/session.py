@@ -74,28 +74,6 @@ def _mend_encrypted_broadcasts() -> None:
 _mend_encrypted_broadcasts()
 
 
-def driver_heap(sc: SparkContext) -> int | None:
-    """Bytes of heap the running driver JVM was started with (its last ``-Xmx``, which
-    spark.driver.memory becomes), or None if it cannot be asked. Without an ``-Xmx``, the heap the
-    JVM reports: under some collectors (ParallelGC) that leaves out a survivor space, ~11% less."""
-    try:
-        jvm = sc._jvm
-        arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
-        sizes = [heap_option(str(a)) for a in arguments]
-        sizes = [n for n in sizes if n is not None]
-        return sizes[-1] if sizes else int(jvm.java.lang.Runtime.getRuntime().maxMemory())
-    except Exception:  # noqa: BLE001 - Spark Connect, a stopped context: the setting alone then
-        return None
-
-
-def heap_option(argument: str) -> int | None:
-    """Bytes of a JVM ``-Xmx`` option (``-Xmx1400m``, ``-Xmx2g``, ``-Xmx1073741824``), else None."""
-    match = re.fullmatch(r"-Xmx(\d+)([kKmMgGtT]?)", argument.strip())
-    if not match:
-        return None
-    return int(match.group(1)) << {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}[match.group(2).lower()]
-
-
 def release_broadcast(broadcast: Broadcast) -> None:
     """Free a broadcast once its jobs are done: destroy it. While an exception unwinds (Ctrl-C,
     a failed job), tasks of the cancelled job may still be reading it, and a destroyed broadcast

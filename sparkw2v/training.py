@@ -39,8 +39,8 @@ from .corpus import (CorpusInput, EncodedCorpus, InputError, check_decoded, coun
                      null_rows, warn_null_rows, word_counts)
 from .errors import UserError, too_few_slots_cause, unreachable_cause
 from .kernel import KernelParams
-from .memory import check_memory, driver_memory, max_result_size
-from .session import cleaning_up, describe_job, driver_heap, first_collect_tasks, release_broadcast, unpersist_unless_gone
+from .memory import check_memory, driver_heap, driver_memory, max_result_size
+from .session import cleaning_up, describe_job, first_collect_tasks, release_broadcast, unpersist_unless_gone
 from .vocabulary import Vocabulary
 
 log = logging.getLogger("sparkw2v")

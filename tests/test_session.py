@@ -111,11 +111,11 @@ def test_the_driver_heap_is_the_size_the_jvm_was_started_with_whatever_its_colle
     """Under ParallelGC the JVM reports ~11% less heap than its -Xmx: the memory check read that as
     spark.driver.memory set after the JVM started, and refused sizes measured to train. It now
     reads the -Xmx the JVM was started with."""
-    from sparkw2v.session import heap_option
+    from sparkw2v.memory import heap_option
     assert [heap_option(a) for a in ("-Xmx1400m", "-Xmx2G", "-Xmx1048576", "-Xms1g", "-Xmx")] == [
         1400 << 20, 2 << 30, 1 << 20, None, None]
-    script = ("from sparkw2v.session import driver_heap, get_session\n"
-              "from sparkw2v.memory import check_memory\n"
+    script = ("from sparkw2v.session import get_session\n"
+              "from sparkw2v.memory import check_memory, driver_heap\n"
               "spark = get_session(master='local[1]', conf={'spark.ui.enabled': 'false', 'spark.driver.memory': '700m',\n"
               "                    'spark.driver.extraJavaOptions': '-XX:+UseParallelGC'}, light_jvm=True)\n"
               "sc = spark.sparkContext\n"
