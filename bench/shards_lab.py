@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import gzip
 import json
+import random
 import sys
 import time
 import uuid
@@ -50,10 +51,14 @@ from sparkw2v.vocabulary import Vocabulary  # noqa: E402
 EVAL = ROOT.parent / "shared" / "eval"
 
 
-def encode(path: str, min_count: int) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
-    """Vocabulary, token ids and sentence lengths of a whitespace-tokenised, lower-cased text file."""
+def encode(path: str, min_count: int, shuffle: int | None = None) -> tuple[Vocabulary, np.ndarray, np.ndarray]:
+    """Vocabulary, token ids and sentence lengths of a whitespace-tokenised, lower-cased text file;
+    with ``shuffle``, its lines in the order ``random.Random(shuffle).shuffle`` gives them."""
     with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as fh:
-        lines = [line.lower().split() for line in fh]
+        text = fh.read().splitlines()
+    if shuffle is not None:
+        random.Random(shuffle).shuffle(text)
+    lines = [line.lower().split() for line in text]
     vocab = Vocabulary.from_counts(Counter(w for s in lines for w in s).items(), min_count)
     index = vocab.index()
     ids, lengths = [], []
@@ -268,6 +273,9 @@ def over_seeds(seeds: str, train: Callable[[int], dict]) -> tuple[list[dict], st
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", default=str(ROOT / "sparkw2v" / "data" / "brown.txt.gz"))
+    parser.add_argument("--shuffle-sentences", type=int, metavar="SEED",
+                        help="train on the corpus's lines in a random order (random.Random(SEED).shuffle): "
+                             "Brown is sorted by genre, and its order alone moves one shard's WordSim-353")
     parser.add_argument("--shards", type=int, default=8, help="shards trained at once")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--cbow", action="store_true")
@@ -301,7 +309,7 @@ def main(argv=None) -> int:
         stratified.SHARE_OUTPUT_FROM = args.share_from
     if args.step_pairs_by_blocks:
         stratified.STEP_PAIRS_BY_BLOCKS = args.step_pairs_by_blocks
-    vocab, ids, lengths = encode(args.corpus, args.min_count)
+    vocab, ids, lengths = encode(args.corpus, args.min_count, args.shuffle_sentences)
 
     def train(seed: int) -> dict:
         cfg = TrainConfig(sg=not args.cbow, seed=seed, combine=args.combine, syncs_per_epoch=args.syncs,
