@@ -55,7 +55,7 @@ def encode(path: str, min_count: int, shuffle: int | None = None) -> tuple[Vocab
     """Vocabulary, token ids and sentence lengths of a whitespace-tokenised, lower-cased text file;
     with ``shuffle``, its lines in the order ``random.Random(shuffle).shuffle`` gives them."""
     with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as fh:
-        text = fh.read().splitlines()
+        text = list(fh)
     if shuffle is not None:
         random.Random(shuffle).shuffle(text)
     lines = [line.lower().split() for line in text]
