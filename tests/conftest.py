@@ -1,4 +1,7 @@
-"""One local SparkSession for the whole test session: 2 cores, UI off, no task retries."""
+"""One local SparkSession per test process (pytest-xdist runs two): 2 cores, UI off, no task retries.
+
+Its driver JVM compiles with C1 only, as the CLI's local training sessions do
+(``get_session(light_jvm=True)``): the tests' Spark jobs are many and small."""
 
 import os
 import sys
@@ -17,7 +20,7 @@ def spark():
         "spark.sql.shuffle.partitions": "2",
         "spark.default.parallelism": "2",
         "spark.driver.memory": "1g",
-    })
+    }, light_jvm=True)
     yield session
     session.stop()
 
