@@ -28,8 +28,11 @@ from .report import describe_shards
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-#: When this process started its work (the closing line's wall time counts from here).
+#: When this call of :func:`main` started its work (the closing line's wall time counts from here):
+#: the module's import for a process's first call, so that Python's start-up counts; a later call
+#: in the same process (tests, a notebook) counts from its own start.
 STARTED = time.perf_counter()
+_main_calls = 0
 
 log = logging.getLogger("sparkw2v")
 
@@ -654,8 +657,11 @@ def _interrupted(signum, frame) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    global _signalled
+    global _signalled, STARTED, _main_calls
     _signalled = False
+    if _main_calls:
+        STARTED = time.perf_counter()
+    _main_calls += 1
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # the command's own usage, not the top-level one

@@ -143,6 +143,24 @@ def test_closing_line_has_the_wall_time_and_phases(trained):
     assert "(default" not in closing_times({"counting": 1.0})
 
 
+def test_a_later_run_in_the_same_process_counts_its_time_from_its_own_start(trained, tmp_path, capsys):
+    """A notebook or a test calling ``main`` again: its closing line and its recorded session time
+    cover that call, not the time since the process imported the CLI."""
+    corpus = tmp_path / "planted.txt"
+    corpus.write_text("\n".join(planted_lines(seed=4, sentences=300)) + "\n")
+    time.sleep(1.0)  # the module was imported earlier still: a stale start would show at least this
+    capsys.readouterr()
+    started = time.perf_counter()
+    assert main(["train", "--input", str(corpus), "--output", str(tmp_path / "model"), *RUN]) == 0
+    wall = time.perf_counter() - started
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("run took "))
+    h, m, s = re.match(r"run took (?:(\d+)h)?(?:(\d+)m)?([\d.]+)?s?:", line).groups()
+    took = 3600 * int(h or 0) + 60 * int(m or 0) + float(s or 0)
+    meta = json.loads((tmp_path / "model" / "versions" / "000001" / "metadata.json").read_text())
+    assert took <= wall + 0.6, (line, wall)   # the line rounds
+    assert meta["timings"]["session_seconds"] <= wall, (meta["timings"], wall)
+
+
 def test_metadata_records_the_spark_run_and_info_prints_it(spark, trained, capsys):
     out, _, _ = trained
     meta = json.loads((out / "versions" / "000001" / "metadata.json").read_text())
