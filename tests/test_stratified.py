@@ -538,12 +538,12 @@ def _fit_with_progress(frame, settings, monkeypatch, caplog):
         phases.__setitem__(label, tasks), begin(sc, label, words, tasks, part_of, collect_tasks)))
     with caplog.at_level(logging.DEBUG, logger="sparkw2v"):
         model = Word2Vec(**settings).fit(frame)
-    done = dict(m.groups() for m in map(re.compile(r"(epoch \d/3 (?:round|collecting).*) done: (\d+) tasks").match, caplog.messages)
+    done = dict(m.groups() for m in map(re.compile(r"(epoch \d/\d (?:round|collecting).*) done: (\d+) tasks").match, caplog.messages)
                 if m)
     return model, phases, done
 
 
-STRATIFIED_ON_SPARK = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=3, syncs_per_epoch=8,
+STRATIFIED_ON_SPARK = dict(PLANTED, num_partitions=4, concurrent_shards=4, epochs=2, syncs_per_epoch=8,
                            strategy="stratified", owned_rows="both")
 
 
@@ -554,13 +554,13 @@ def test_stratified_training_on_spark(spark, monkeypatch, caplog):
     monkeypatch.setattr(stratified, "GROUP_BYTES", 0)      # rounds' pairs cached in 2 groups of 2 sub-epochs
     model, phases, done = _fit_with_progress(frame, settings, monkeypatch, caplog)
     # Progress knows each job's tasks beforehand (its lineage also lists stages it skips).
-    assert set(done) == {f"epoch {e}/3 round {r} of 2" for e in (1, 2, 3) for r in (1, 2)}
+    assert set(done) == {f"epoch {e}/2 round {r} of 2" for e in (1, 2) for r in (1, 2)}
     assert all(phases[label] == int(tasks) for label, tasks in done.items()), (phases, done)
     # Each epoch's clock starts before its broadcasts, with a phase that is none of its share.
-    assert all(f"epoch {e}/3 preparing" in phases for e in (1, 2, 3)), phases
+    assert all(f"epoch {e}/2 preparing" in phases for e in (1, 2)), phases
     info, history = model.result.info, model.result.history
     assert (info["strategy"], info["syncs_per_epoch"], info["concurrent_shards"]) == ("stratified", 8, 4)
-    assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
+    assert [h["words"] for h in history] == [4800] * 2 and history[-1]["loss"] < history[0]["loss"]
     assert all(h["examples"] > 4800 for h in history)     # pairs: about 2 x 2 per word at window 3
     for word in model.wv.words:
         assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
@@ -574,13 +574,13 @@ def test_stratified_training_on_spark_with_shared_output_blocks(spark, monkeypat
     monkeypatch.setattr(stratified, "SHARE_OUTPUT_FROM", 4)       # 4 tasks, 2 output blocks: rounds of 2 sub-epochs
     monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # a Spark job per 2 rounds
     model, phases, done = _fit_with_progress(frame, STRATIFIED_ON_SPARK, monkeypatch, caplog)
-    assert set(done) == {f"epoch {e}/3 rounds {r} of 4" for e in (1, 2, 3) for r in ("1-2", "3-4")}
+    assert set(done) == {f"epoch {e}/2 rounds {r} of 4" for e in (1, 2) for r in ("1-2", "3-4")}
     assert all(phases[label] == int(tasks) for label, tasks in done.items()), (phases, done)
     # Each epoch's clock starts before its broadcasts, with a phase that is none of its share.
-    assert all(f"epoch {e}/3 preparing" in phases for e in (1, 2, 3)), phases
+    assert all(f"epoch {e}/2 preparing" in phases for e in (1, 2)), phases
     info, history = model.result.info, model.result.history
     assert (info["strategy"], info["syncs_per_epoch"], info["concurrent_shards"]) == ("stratified", 8, 4)
-    assert [h["words"] for h in history] == [4800] * 3 and history[-1]["loss"] < history[0]["loss"]
+    assert [h["words"] for h in history] == [4800] * 2 and history[-1]["loss"] < history[0]["loss"]
     for word in model.wv.words:
         assert all(n[:2] == word[:2] for n, _ in model.most_similar(word, topn=5)), word
 
@@ -631,7 +631,7 @@ def _two_shard_run(spark, tmp_path, epochs: int = 2) -> tuple[list[str], np.ndar
     corpus.write_text("\n".join(planted_lines(seed=3, sentences=300)) + "\n")
     args = ["--input", str(corpus), "--vector-size", "8", "--epochs", str(epochs), "--min-count", "1", "--window", "3",
             "--sample", "0", "--num-partitions", "2", "--concurrent-shards", "2", "--strategy", "stratified",
-            "--owned-rows", "both", "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
+            "--owned-rows", "both", "--syncs-per-epoch", "4", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
     assert main(["train", "--output", str(tmp_path / "shuffled"), *args, "--block-exchange", "shuffle"]) == 0
     return args, Word2VecModel.load(str(tmp_path / "shuffled"), spark=spark).wv.vectors
 
@@ -647,7 +647,7 @@ def test_auto_hands_blocks_on_by_shuffle_once_tasks_cannot_reach_the_driver(spar
     'direct' the same failure ends the run with one line."""
     from sparkw2v import Word2VecModel, exchange
     from sparkw2v.cli import main
-    monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 4)   # 2 jobs an epoch: the first fails in its count()
+    monkeypatch.setattr(stratified, "JOB_SUB_EPOCHS", 2)   # 2 jobs an epoch: the first fails in its count()
     args, reference = _two_shard_run(spark, tmp_path)
 
     sc = spark.sparkContext
@@ -914,7 +914,7 @@ def test_a_stratified_run_with_shared_output_blocks_resumes_to_the_same_vectors(
     corpus.write_text("\n".join(planted_lines(seed=2, sentences=600)) + "\n")
     args = ["--input", str(corpus), "--vector-size", "8", "--epochs", "2", "--min-count", "1", "--window", "3",
             "--sample", "0", "--num-partitions", "4", "--concurrent-shards", "4", "--strategy", "stratified",
-            "--owned-rows", "both", "--syncs-per-epoch", "8", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
+            "--owned-rows", "both", "--syncs-per-epoch", "4", "--seed", "3", "--show", "", "--checkpoint-interval", "0"]
     assert main(["train", "--output", str(tmp_path / "whole"), *args]) == 0
     assert main(["train", "--output", str(tmp_path / "collected"), *args[:-2], "--checkpoint-interval", "3600"]) == 0
 
@@ -966,7 +966,7 @@ def test_disk_full_while_the_tasks_write_a_checkpoint_is_one_line_and_keeps_the_
     out = tmp_path / "model"
     args = ["--input", str(corpus), "--output", str(out), "--vector-size", "8", "--epochs", "3", "--min-count", "1",
             "--window", "3", "--sample", "0", "--num-partitions", "4", "--concurrent-shards", "4",
-            "--strategy", "stratified", "--owned-rows", "both", "--syncs-per-epoch", "8", "--seed", "3", "--show", "",
+            "--strategy", "stratified", "--owned-rows", "both", "--syncs-per-epoch", "4", "--seed", "3", "--show", "",
             "--checkpoint-interval", "0"]
     real_write_blocks, writes = stratified.write_blocks, []
 
