@@ -20,7 +20,7 @@ import time
 import traceback
 from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
 
-from . import __version__
+from . import __version__, interrupts
 from .config import (NOT_STREAM_FIELDS, OPTION_FIELDS, ConfigError, StreamConfig, TrainConfig, flag_of,
                      settings_named_as_flags)
 from .report import describe_shards
@@ -651,6 +651,8 @@ def _interrupted(signum, frame) -> None:
     cuts short, and the JVM going down with the process group, make Py4J log errors through the
     root logger: logging is off until the command has said it was interrupted."""
     global _signalled
+    if interrupts.hold(signum):  # a version being committed: delivered again once it is
+        return
     _signalled = True
     logging.disable(logging.CRITICAL)  # undone when main() returns
     raise KeyboardInterrupt
@@ -662,6 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if _main_calls:
         STARTED = time.perf_counter()
     _main_calls += 1
+    interrupts.reset()
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # the command's own usage, not the top-level one
@@ -704,18 +707,18 @@ def _run(args: argparse.Namespace, hint: str) -> int:
     try:
         return COMMANDS[args.command](args)
     except KeyboardInterrupt:
-        print(f"sparkw2v: interrupted{hint}", file=sys.stderr)
+        print(f"sparkw2v: interrupted{_interrupted_hint(hint)}", file=sys.stderr)
         return 130
     except Exception as exc:  # one clear line for users; the traceback with --verbose
         if _signalled:  # the signal cut a call short, which then failed in its own way
-            print(f"sparkw2v: interrupted{hint}", file=sys.stderr)
+            print(f"sparkw2v: interrupted{_interrupted_hint(hint)}", file=sys.stderr)
             return 130
         if os.environ.get("PYSPARK_GATEWAY_PORT") and _spark_stopped():
             # Under spark-submit a signal reaches the JVM, whose shutdown hook stops Spark under us;
             # so do a scheduler's kill and a JVM that ran out of memory: the first line says which.
             from .errors import first_line
             print(f"sparkw2v: interrupted: Spark's driver stopped during the run (spark-submit's JVM was signalled, "
-                  f"killed or failed: {first_line(exc)}){hint}", file=sys.stderr)
+                  f"killed or failed: {first_line(exc)}){_interrupted_hint(hint)}", file=sys.stderr)
             return 130
         if args.verbose:
             raise
@@ -731,6 +734,15 @@ def _run(args: argparse.Namespace, hint: str) -> int:
             message = str(exc.named(flag_of(field)))
         print(f"sparkw2v: error: {message}", file=sys.stderr)
         return 2
+
+
+def _interrupted_hint(hint: str) -> str:
+    """What follows "interrupted": ``hint`` (how to go on), or, once the command has published
+    its version, that version: running the command again would publish another."""
+    step = interrupts.completed_step()
+    if step is None:
+        return hint
+    return f" after it {step}, which is complete: there is nothing to resume or run again"
 
 
 def run(argv: Sequence[str] | None = None, command: Callable[[Sequence[str] | None], int] = main) -> NoReturn:

@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession
 
-from . import report
+from . import interrupts, report
 from .config import TrainConfig
 from .errors import ConcurrentPublishError, StorageFullError, UserError
 from .filesystem import HadoopFS, filesystem_of, storage_full
@@ -71,6 +71,10 @@ class OutputPathError(UserError, OSError):
     may not be: it lies inside another model, or inside the input."""
 
 
+#: Outputs whose damaged ``metadata/`` this process has warned of (check_output runs more than once a run).
+_DAMAGED_ML_METADATA: set[str] = set()
+
+
 def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None:
     """Fail before any work if ``path`` holds a model and may not be replaced, holds something else,
     or lies inside another model (whose retention or replacement would delete it with no word).
@@ -91,15 +95,29 @@ def check_output(spark: SparkSession | None, path: str, overwrite: bool) -> None
         raise OutputExistsError(f"output {path} is a single-version model directory; new versions "
                                 "cannot be published into it: choose another --output")
     names = {n for n in fs.list_names(path) if not n.startswith(".")}  # .crc files of local filesystems
-    saved = str((any_ml_metadata(fs, path) or {}).get("class", "")) if ML_METADATA in names else ""
+    ml = (any_ml_metadata(fs, path) or {}) if ML_METADATA in names else {}
+    saved = str(ml.get("class", ""))
     if saved.startswith("sparkw2v.") and not is_model_class(saved) and VERSIONS not in names:
         raise OutputExistsError(f"output {path} holds a saved sparkw2v estimator ({saved}); a model is not "
                                 "written over it: choose another output")
-    if names - {VERSIONS, LATEST, STAGING, ML_METADATA} or (
-            ML_METADATA in names and not saved.startswith("sparkw2v.")):  # another pyspark.ml object
+    versions = complete_versions(fs, path)
+    if names - {VERSIONS, LATEST, STAGING, ML_METADATA}:
         raise OutputExistsError(f"output {path} exists and is not a sparkw2v model directory "
                                 f"(it holds {', '.join(sorted(names)[:5])}); choose another --output")
-    if complete_versions(fs, path) and not overwrite:
+    if ML_METADATA in names and not saved.startswith("sparkw2v."):
+        if not versions:   # another pyspark.ml object
+            raise OutputExistsError(f"output {path} exists and is not a sparkw2v model directory "
+                                    f"(it holds {', '.join(sorted(names)[:5])}); choose another --output")
+        if ml:   # sparkw2v's versions under another object's Params: which one is meant is not ours to guess
+            raise OutputExistsError(
+                f"output {path} holds sparkw2v versions, but its {ML_METADATA}/ names {saved or 'no class'}, "
+                f"not a sparkw2v model; if those Params are not wanted, remove {path}/{ML_METADATA} (publishing "
+                "writes it again), or choose another --output")
+        if overwrite and path not in _DAMAGED_ML_METADATA:   # unreadable: the versions are the model
+            _DAMAGED_ML_METADATA.add(path)
+            log.warning("%s/%s is damaged (no pyspark.ml metadata can be read from it): publishing writes it "
+                        "again", path, ML_METADATA)
+    if versions and not overwrite:
         raise OutputExistsError(f"output {path} already exists; pass --overwrite (in Python overwrite=True, or "
                                 "write().overwrite()) to publish a new version of it, or choose another output")
 
@@ -397,7 +415,8 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     staging = f"{path}/{STAGING}/{STAGED_VERSION}{uuid.uuid4().hex[:8]}"
     publish_id = uuid.uuid4().hex
     describe_job(spark, "publish")
-    with _removed_on_failure(spark, fs, path, staging):
+    commit = contextlib.ExitStack()
+    with commit, _removed_on_failure(spark, fs, path, staging):
         make_staging(fs, staging)
         with full_disk_reported(spark, path):
             files = _stage(spark, fs, staging, vocab, w_in, w_out, extra_tables)
@@ -413,9 +432,14 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
                     fs.write_bytes(f"{staging}/{report.CHART}", png)
             return text
 
+        # From its metadata and claim until LATEST names the version, an interrupt waits: the
+        # version is published whole or not at all, and the command says which (sparkw2v.interrupts).
+        commit.enter_context(interrupts.deferred())
         version, text = _claim_next(spark, fs, path, staging, publish_id, expect, stage_metadata)
-    _after_publish(spark, fs, path, version, keep_versions)
-    return Published(fs.qualified(version_path(path, version)), json.loads(text))   # as readers read it
+        published = fs.qualified(version_path(path, version))
+        interrupts.completed(f"published {published}")
+        _after_publish(spark, fs, path, version, keep_versions)
+    return Published(published, json.loads(text))   # as readers read it
 
 
 def _stage(spark: SparkSession, fs: HadoopFS, staging: str, vocab: Vocabulary, w_in: np.ndarray,

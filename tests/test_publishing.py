@@ -155,6 +155,86 @@ def test_tidying_staging_never_removes_what_another_writer_is_staging(spark, tmp
     assert not (out / "_staging").exists()
 
 
+def test_a_damaged_pyspark_ml_metadata_is_written_again_by_the_next_publish(spark, tmp_path, caplog, capsys):
+    """The versions are the model: a truncated ``metadata/part-00000`` does not make the output
+    "not a sparkw2v model directory". With --overwrite the next version is published, with one
+    warning naming the file, and metadata/ is written again; without, the usual refusal. A
+    metadata/ naming another class beside sparkw2v versions is refused, naming that class."""
+    corpus = tmp_path / "planted.txt"
+    corpus.write_text("\n".join(planted_lines(seed=1, sentences=80)) + "\n")
+    out = tmp_path / "model"
+    args = ["train", "--input", str(corpus), "--output", str(out), *TINY]
+    assert main(args) == 0
+    part = out / "metadata" / "part-00000"
+    intact = part.read_text()
+    part.write_text(intact[:20])
+    (part.parent / ".part-00000.crc").unlink(missing_ok=True)
+    capsys.readouterr()
+    assert main(args) == 2
+    assert "already exists; pass --overwrite" in capsys.readouterr().err
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        assert main([*args, "--overwrite"]) == 0
+    warned = [r.getMessage() for r in caplog.records if "is damaged" in r.getMessage()]
+    assert warned == [f"{out}/metadata is damaged (no pyspark.ml metadata can be read from it): publishing writes "
+                      "it again"], warned
+    assert layout.published_versions(spark, str(out)) == [1, 2]
+    assert json.loads(part.read_text())["class"] == json.loads(intact)["class"]      # written again
+    part.write_text(intact.replace(json.loads(intact)["class"], "pyspark.ml.feature.Word2VecModel"))
+    (part.parent / ".part-00000.crc").unlink(missing_ok=True)
+    capsys.readouterr()
+    assert main([*args, "--overwrite"]) == 2
+    assert f"output {out} holds sparkw2v versions, but its metadata/ names pyspark.ml.feature.Word2VecModel, not a " \
+           "sparkw2v model" in capsys.readouterr().err
+    assert layout.published_versions(spark, str(out)) == [1, 2]
+
+
+def test_an_interrupt_while_a_version_is_committed_waits_and_then_names_the_published_version(
+        spark, tmp_path, monkeypatch, capsys):
+    """SIGTERM between the claim of a version and LATEST naming it: LATEST is written and the old
+    versions beyond --keep-versions go before the run stops, and its line names the version it
+    published instead of advising a run again (which would publish a second one). An interrupt
+    after publishing, while the neighbours print, says the same; one before it still points to
+    --resume. A second signal while one waits stops the run at once."""
+    import signal
+
+    corpus = tmp_path / "planted.txt"
+    corpus.write_text("\n".join(planted_lines(seed=1, sentences=80)) + "\n")
+    out = tmp_path / "model"
+    args = ["train", "--input", str(corpus), "--output", str(out), "--overwrite", "--keep-versions", "1", *TINY]
+    assert main(args) == 0
+    point = publishing._point_latest
+
+    def signalled(*a, times=1):
+        for _ in range(times):
+            signal.raise_signal(signal.SIGTERM)
+        return point(*a)
+
+    monkeypatch.setattr(publishing, "_point_latest", signalled)
+    capsys.readouterr()
+    assert main(args) == 130
+    err = capsys.readouterr().err.strip()
+    version = str(out / "versions" / "000002")
+    assert err.startswith("sparkw2v: interrupted after it published ") and err.endswith(
+        "versions/000002, which is complete: there is nothing to resume or run again"), err
+    assert (out / "LATEST").read_text().strip() == "2"                      # LATEST was written
+    assert layout.published_versions(spark, str(out)) == [2]               # retention ran: version 1 went
+    assert Word2VecModel.load(version, spark=spark).wv.vectors.shape[1] == 8
+
+    monkeypatch.setattr(publishing, "_point_latest", point)
+    from sparkw2v import cli
+    monkeypatch.setattr(cli, "_print_neighbours", lambda *a, **k: signal.raise_signal(signal.SIGINT))
+    assert main(args) == 130
+    assert "interrupted after it published " in capsys.readouterr().err
+    monkeypatch.setattr(publishing, "_point_latest", lambda *a: signalled(*a, times=2))
+    assert main(args) == 130                               # the second signal stops it before LATEST is written
+    assert "interrupted after it published " in capsys.readouterr().err
+    assert (out / "LATEST").read_text().strip() == "3"                      # the version before: readers pass over it
+    assert layout.published_versions(spark, str(out))[-1] == 4
+    monkeypatch.setattr(publishing, "write_tables", lambda *a, **k: signal.raise_signal(signal.SIGTERM))
+    assert main(args) == 130                                               # before the commit: resume
+    assert "--resume" in capsys.readouterr().err
+
+
 def test_continuing_a_version_that_is_no_longer_the_newest_is_refused(spark, tmp_path):
     first, second = tmp_path / "day1.txt", tmp_path / "day2.txt"
     first.write_text("\n".join(planted_lines(seed=1, sentences=80)) + "\n")
@@ -849,6 +929,14 @@ def test_a_newest_version_without_its_metadata_is_named_by_readers_and_writers(s
     with pytest.raises(ConcurrentPublishError, match="000002 exists but is incomplete"):
         publish(spark, out, 3.0)
     assert layout.published_versions(spark, str(out)) == [1]
+    # The version LATEST names removed altogether (by hand): the reader says so, once per process.
+    shutil.rmtree(out / "versions" / "000002")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="sparkw2v"):
+        assert vector_table.resolve(spark, str(out)).endswith("/versions/000001")
+        assert vector_table.resolve(spark, str(out)).endswith("/versions/000001")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{out}/LATEST names version 2, which is not there (removed): reading version 1, the newest in place"]
 
 
 def test_a_save_knows_what_it_published_without_reading_it_back(spark, tmp_path, monkeypatch):
