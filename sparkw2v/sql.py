@@ -506,14 +506,18 @@ def path_source(spark: SparkSession, path: str) -> tuple[VectorSource, DataFrame
     """The version ``path`` resolves to now, checked (file list, sizes, digests), as a source
     for the functions and, over the same files, the view."""
     from .filesystem import HadoopFS
-    from .integrity import verify_tables
-    from .layout import METADATA, VECTORS, root_of, strip_slash
+    from .integrity import check_files, verify_tables
+    from .layout import METADATA, OUTPUT_VECTORS, VECTORS, VOCAB, root_of, strip_slash
     from .vector_table import read_metadata, resolve
 
     directory = resolve(spark, path)  # once: the view and the functions read this version
     meta = read_metadata(spark, directory)
     verify_tables(spark, directory, meta, (VECTORS,))
     fs = HadoopFS(spark, directory)
+    # The tables the view does not read, by their files and sizes: a version missing one is
+    # damaged, and served here no more than Word2VecModel.load serves it.
+    listed = {name.split("/", 1)[0] for name in meta.get("files") or {} if "/" in name}
+    check_files(fs, directory, meta, tuple(t for t in (VOCAB, OUTPUT_VECTORS) if t in listed), digests=False)
     root = fs.uri(directory)
     names = sorted(fs.data_files(f"{directory}/{VECTORS}"))
     recorded = meta.get("files") or {}

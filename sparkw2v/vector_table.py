@@ -66,9 +66,15 @@ def resolve(spark: SparkSession | None, path: str) -> str:
     newest = versions[-1]
     if hinted == newest:
         return version_path(path, newest)
-    if hinted is not None and hinted > newest and fs.exists(version_path(path, hinted)):
-        log.warning("%s names version %d, which has no %s (still being copied into place, or damaged): "
-                    "reading version %d", f"{path}/{LATEST}", hinted, METADATA, newest)
+    there = hinted is not None and hinted > newest and fs.exists(version_path(path, hinted))
+    if hinted is not None and hinted > newest and (path, hinted, there) not in _PASSED_OVER:
+        _PASSED_OVER.add((path, hinted, there))   # once per process: a command resolves a path several times
+        if there:
+            log.warning("%s names version %d, which has no %s (still being copied into place, or damaged): "
+                        "reading version %d", f"{path}/{LATEST}", hinted, METADATA, newest)
+        else:
+            log.warning("%s names version %d, which is not there (removed): reading version %d, the newest "
+                        "in place", f"{path}/{LATEST}", hinted, newest)
     floor = hinted if hinted in versions else None
     named = f"{LATEST} names version {floor}" if floor is not None else f"{LATEST} names none of them"
     # The newest version above the one LATEST names (above none, without a usable LATEST) that is
@@ -85,7 +91,7 @@ def resolve(spark: SparkSession | None, path: str) -> str:
     return version_path(path, floor if floor is not None else newest)
 
 
-_PASSED_OVER: set[tuple[str, int, str]] = set()
+_PASSED_OVER: set[tuple] = set()
 
 
 def not_in_place(fs: "HadoopFS | LocalFS", directory: str) -> str | None:

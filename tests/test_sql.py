@@ -214,6 +214,25 @@ def test_register_a_word2vec_model_and_bad_arguments(spark, model_path):
         sql.register(spark, 42, name="x")
 
 
+@pytest.mark.parametrize("table", ["output_vectors", "vocab"])
+def test_a_version_missing_a_table_the_view_does_not_read_is_refused_as_load_refuses_it(
+        spark, model_path, tmp_path, table):
+    """The view reads vectors/ only, but a version without its other tables is damaged:
+    registering it fails naming the missing file, as Word2VecModel.load does."""
+    from sparkw2v.errors import DamagedModelError
+    from sparkw2v.model import Word2VecModel
+
+    copy = tmp_path / "model"
+    shutil.copytree(model_path, copy)
+    version = next((copy / "versions").iterdir())
+    part = next(p for p in (version / table).iterdir() if p.name.startswith("part-"))
+    part.unlink()
+    with pytest.raises(DamagedModelError, match=rf"{table}/{part.name} is missing: the version is incomplete"):
+        sql.register(spark, str(copy), name="damaged")
+    with pytest.raises(DamagedModelError, match=rf"{table}/{part.name} is missing"):
+        Word2VecModel.load(str(copy), spark=spark)
+
+
 def test_pyarrow_paths_read_hadoop_file_uris():
     fs, paths = sql._pyarrow_paths(("file:///tmp/a%20b%2520'c;--/part-0.parquet", "file:/tmp/x/part-1.parquet"))
     assert paths == ["/tmp/a b%20'c;--/part-0.parquet", "/tmp/x/part-1.parquet"]
