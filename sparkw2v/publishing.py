@@ -415,8 +415,7 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
     staging = f"{path}/{STAGING}/{STAGED_VERSION}{uuid.uuid4().hex[:8]}"
     publish_id = uuid.uuid4().hex
     describe_job(spark, "publish")
-    commit = contextlib.ExitStack()
-    with commit, _removed_on_failure(spark, fs, path, staging):
+    with _removed_on_failure(spark, fs, path, staging):
         make_staging(fs, staging)
         with full_disk_reported(spark, path):
             files = _stage(spark, fs, staging, vocab, w_in, w_out, extra_tables)
@@ -434,11 +433,11 @@ def write_model(spark: SparkSession, path: str, vocab: Vocabulary, w_in: np.ndar
 
         # From its metadata and claim until LATEST names the version, an interrupt waits: the
         # version is published whole or not at all, and the command says which (sparkw2v.interrupts).
-        commit.enter_context(interrupts.deferred())
-        version, text = _claim_next(spark, fs, path, staging, publish_id, expect, stage_metadata)
-        published = fs.qualified(version_path(path, version))
-        interrupts.completed(f"published {published}")
-        _after_publish(spark, fs, path, version, keep_versions)
+        with interrupts.deferred():
+            version, text = _claim_next(spark, fs, path, staging, publish_id, expect, stage_metadata)
+            published = fs.qualified(version_path(path, version))
+            interrupts.completed(f"published {published}")
+            _after_publish(spark, fs, path, version, keep_versions)
     return Published(published, json.loads(text))   # as readers read it
 
 
